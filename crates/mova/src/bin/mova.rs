@@ -1,0 +1,156 @@
+//! `mova`: compile, disassemble and run Mova programs.
+//!
+//! A thin layer over the `mova` library; see `docs/mova/` for the formats.
+
+use clap::{Parser, Subcommand};
+use mova::diag::render;
+use mova::{compile, Exit, FileKind, Program, Vm};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit status for a program stopped by a trap.
+const EXIT_TRAP: u8 = 3;
+/// Exit status for bad input: a source that does not compile, a malformed file, an I/O error.
+const EXIT_BAD_INPUT: u8 = 1;
+
+#[derive(Parser)]
+#[command(name = "mova", version, about = "Mova: a stack VM whose running programs can be moved between processes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a .masm or .mv source file to bytecode.
+    Compile {
+        /// Source file (.masm bytecode text or .mv pseudo language).
+        file: PathBuf,
+        /// Where to write the bytecode.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+    },
+    /// Print a program as bytecode text that compiles back to the identical bytes.
+    Disasm {
+        /// Bytecode, or a source file (compiled first).
+        file: PathBuf,
+    },
+    /// Run a program: bytecode (detected by its magic), .masm or .mv.
+    Run {
+        /// The program.
+        file: PathBuf,
+        /// Stop cleanly (exit 0) after exactly N executed instructions.
+        #[arg(long, value_name = "N")]
+        max_steps: Option<u64>,
+        /// Print each executed instruction with its IP and the stack top to stderr.
+        #[arg(long)]
+        trace: bool,
+        /// Dispatch every instruction separately (no ADD+GOTO fusion); for benchmarks.
+        #[arg(long, hide = true)]
+        no_fusion: bool,
+    },
+    /// Print the opcode reference (docs/mova/opcodes.md) generated from the instruction table.
+    Opcodes,
+}
+
+/// A failure already explained on stderr, with the status to exit with.
+struct Failure(u8);
+
+fn fail(message: impl std::fmt::Display, status: u8) -> Failure {
+    eprintln!("mova: {message}");
+    Failure(status)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile { file, output } => cmd_compile(&file, &output),
+        Command::Disasm { file } => load(&file).and_then(|p| {
+            io::stdout()
+                .write_all(mova::asm::disassemble(&p).as_bytes())
+                .map_err(|e| fail(format!("cannot write output: {e}"), EXIT_BAD_INPUT))
+        }),
+        Command::Run { file, max_steps, trace, no_fusion } => cmd_run(&file, max_steps, trace, no_fusion),
+        Command::Opcodes => {
+            print!("{}", mova::isa::opcodes_markdown());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(status)) => ExitCode::from(status),
+    }
+}
+
+/// Reads and compiles or decodes a program, reporting problems on stderr.
+fn load(path: &Path) -> Result<Program, Failure> {
+    let name = path.display();
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read {name}: {e}"), EXIT_BAD_INPUT))?;
+    match FileKind::detect(path, &bytes) {
+        Some(FileKind::Bytecode) => {
+            Program::from_bytes(&bytes).map_err(|e| fail(format!("{name}: {e}"), EXIT_BAD_INPUT))
+        }
+        Some(FileKind::Source(kind)) => {
+            let source = std::str::from_utf8(&bytes).map_err(|e| {
+                fail(format!("{name}: not UTF-8 text: invalid byte at offset {}", e.valid_up_to()), EXIT_BAD_INPUT)
+            })?;
+            let file_name = path.to_string_lossy();
+            match compile(source, kind) {
+                Ok((program, warnings)) => {
+                    eprint!("{}", render(&warnings, &file_name, source));
+                    Ok(program)
+                }
+                Err(err) => {
+                    eprint!("{}", render(&err.diagnostics, &file_name, source));
+                    let errors = err.diagnostics.iter().filter(|d| d.severity == mova::diag::Severity::Error).count();
+                    let plural = if errors == 1 { "" } else { "s" };
+                    Err(fail(format!("could not compile {name}: {errors} error{plural}"), EXIT_BAD_INPUT))
+                }
+            }
+        }
+        None => Err(fail(
+            format!(
+                "{name}: unknown file kind: not bytecode (no MOVA magic) and the extension is not .masm, .mv or .mova"
+            ),
+            EXIT_BAD_INPUT,
+        )),
+    }
+}
+
+fn cmd_compile(file: &Path, output: &Path) -> Result<(), Failure> {
+    let bytes =
+        std::fs::read(file).map_err(|e| fail(format!("cannot read {}: {e}", file.display()), EXIT_BAD_INPUT))?;
+    if Program::is_bytecode(&bytes) {
+        return Err(fail(
+            format!("{}: already bytecode; compile takes .masm or .mv source", file.display()),
+            EXIT_BAD_INPUT,
+        ));
+    }
+    let program = load(file)?;
+    std::fs::write(output, program.to_bytes())
+        .map_err(|e| fail(format!("cannot write {}: {e}", output.display()), EXIT_BAD_INPUT))
+}
+
+fn cmd_run(file: &Path, max_steps: Option<u64>, trace: bool, no_fusion: bool) -> Result<(), Failure> {
+    let program = load(file)?;
+    let stdout = io::stdout().lock();
+    let mut vm = Vm::new(program, stdout);
+    vm.set_step_limit(max_steps);
+    if no_fusion {
+        vm.set_fusion(false);
+    }
+    if trace {
+        vm.set_trace(Some(Box::new(io::stderr())));
+    }
+    match vm.run() {
+        Ok(Exit::Halted) => Ok(()),
+        Ok(Exit::StepLimit) => {
+            eprintln!("mova: stopped after {} instructions (--max-steps)", vm.steps());
+            Ok(())
+        }
+        // Nothing in this process interrupts the VM yet; treat it like a clean stop.
+        Ok(Exit::Interrupted) => Ok(()),
+        Err(trap) => Err(fail(trap, EXIT_TRAP)),
+    }
+}

@@ -1,0 +1,94 @@
+//! Source diagnostics shared by both compilers.
+//!
+//! The compilers collect every problem in a file as a [`Diagnostic`] with a
+//! byte span; [`render`] turns them into `file:line:col` reports with the
+//! source line and a caret, via `codespan-reporting`.
+
+use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term;
+use std::ops::Range;
+use thiserror::Error;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The file cannot be compiled.
+    Error,
+    /// The file compiles, but probably not to what was meant.
+    Warning,
+}
+
+/// One problem found in a source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Byte range in the source the problem points at.
+    pub span: Range<usize>,
+    /// What is wrong, one line.
+    pub message: String,
+    /// Short text printed under the caret.
+    pub label: String,
+    /// Further explanation lines (why, what to do instead).
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    /// An error at `span`.
+    pub fn error(span: Range<usize>, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Error, span, message: message.into(), label: label.into(), notes: Vec::new() }
+    }
+
+    /// A warning at `span`.
+    pub fn warning(span: Range<usize>, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message, label) }
+    }
+
+    /// Adds an explanatory note.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// A source file that did not compile: every error found, in source order.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{} error(s) in source", self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count())]
+pub struct CompileError {
+    /// All diagnostics, errors and warnings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Sorts diagnostics and splits the outcome: `Err` if any is an error.
+pub(crate) fn finish<T>(value: T, mut diagnostics: Vec<Diagnostic>) -> Result<(T, Vec<Diagnostic>), CompileError> {
+    diagnostics.sort_by_key(|d| d.span.start);
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        Err(CompileError { diagnostics })
+    } else {
+        Ok((value, diagnostics))
+    }
+}
+
+/// Renders diagnostics against their source as `file:line:col` reports with
+/// the offending line and a caret; ANSI colours only if `color`.
+pub fn render(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
+    let file = SimpleFile::new(file_name, source);
+    let mut out = String::new();
+    let config = term::Config::default();
+    for d in diagnostics {
+        let report = match d.severity {
+            Severity::Error => Report::error(),
+            Severity::Warning => Report::warning(),
+        };
+        let end = d.span.end.max(d.span.start).min(source.len());
+        let start = d.span.start.min(end);
+        let report = report
+            .with_message(&d.message)
+            .with_labels(vec![Label::primary((), start..end).with_message(&d.label)])
+            .with_notes(d.notes.clone());
+        // Writing into a String cannot fail and spans are clamped above.
+        let _ = term::emit_to_string(&mut out, &config, &file, &report);
+    }
+    out
+}
