@@ -141,9 +141,15 @@ impl<'a> Parser<'a> {
                 Ok(span)
             }
             found => {
-                let (span, what) = match found {
-                    Some(t) => (t.span.clone(), format!("found `{}`", t.text)),
-                    None => (self.at_eof_span(), "found the end of the file".to_string()),
+                let prev = self.pos.checked_sub(1).map(|i| &self.tokens[i]);
+                let (span, what) = match (found, prev) {
+                    // Nothing more on this line: point just after the last token, where `p` belongs.
+                    (Some(t), Some(prev)) if t.line != prev.line => {
+                        (prev.span.end..prev.span.end, format!("expected `{p}` here"))
+                    }
+                    (None, Some(prev)) => (prev.span.end..prev.span.end, format!("expected `{p}` here")),
+                    (Some(t), _) => (t.span.clone(), format!("found `{}`", t.text)),
+                    (None, None) => (self.at_eof_span(), "found the end of the file".to_string()),
                 };
                 self.diags.push(Diagnostic::error(span, format!("expected `{p}` after {after}"), what));
                 Err(())
@@ -243,6 +249,10 @@ impl<'a> Parser<'a> {
                 StmtKind::Goto { label: label.text, label_span: label.span }
             }
             kw if UNSUPPORTED_KEYWORDS.contains(&kw) => {
+                // The construct's braces and parentheses mean nothing here: skip its whole line.
+                while self.peek(0).is_some_and(|t| t.line == first.line) {
+                    self.pos += 1;
+                }
                 self.diags.push(
                     Diagnostic::error(first.span.clone(), format!("`{kw}` cannot be expressed in Mova"), "no instruction for this")
                         .with_note("Mova has no condition and no forward jump: GOTO always jumps backwards, so every loop is endless"),
@@ -353,16 +363,18 @@ impl<'a> Codegen<'a> {
     fn block(&mut self, stmts: &[Stmt<'a>]) -> bool {
         let mut i = 0;
         let mut endless: Option<&Stmt<'a>> = None;
+        let mut warned = false;
         while i < stmts.len() {
             let s = &stmts[i];
-            if let Some(cause) = endless.take() {
+            if let (Some(cause), false) = (endless, warned) {
+                // Still compiled, so that its own errors are reported too.
+                warned = true;
                 let line = cause.line + 1;
                 self.diags.push(Diagnostic::warning(
-                    s.span.start..stmts.last().map_or(s.span.end, |l| l.span.end),
+                    s.span.clone(),
                     "unreachable code",
                     format!("the jump back on line {line} never lets execution get here"),
                 ));
-                return true;
             }
             i += 1;
             match &s.kind {

@@ -146,11 +146,15 @@ fn cmd_run(file: &Path, max_steps: Option<u64>, trace: bool, no_fusion: bool) ->
     match vm.run() {
         Ok(Exit::Halted) => Ok(()),
         Ok(Exit::StepLimit) => {
-            eprintln!("mova: stopped after {} instructions (--max-steps)", vm.steps());
+            let steps = vm.steps();
+            eprintln!("mova: stopped after {steps} instruction{} (--max-steps)", if steps == 1 { "" } else { "s" });
             Ok(())
         }
         // Nothing in this process interrupts the VM yet; treat it like a clean stop.
         Ok(Exit::Interrupted) => Ok(()),
-        Err(trap) => Err(fail(trap, EXIT_TRAP)),
+        Err(trap) => {
+            eprintln!("{trap}");
+            Err(Failure(EXIT_TRAP))
+        }
     }
 }
