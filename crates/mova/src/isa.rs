@@ -297,11 +297,14 @@ pub fn opcodes_markdown() -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | 0x{:02X} | {} | {} bytes | {} |",
+            "| {} | 0x{:02X} | {} | {} | {} |",
             op.mnemonic(),
             op as u8,
             operand,
-            op.encoded_len(),
+            match op.encoded_len() {
+                1 => "1 byte".to_string(),
+                n => format!("{n} bytes"),
+            },
             op.semantics()
         );
     }

@@ -1,0 +1,123 @@
+//! End-to-end tests of the `mova` binary as a separate process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn mova() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mova"))
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The seed's bytecode listing: PUT 0, ADD 1, PRINT, SLEEP 100, GOTO 3.
+const SEED_BYTECODE: &str = "4d4f56410100 010000000000000000 020100000000000000 04 0564000000 0303000000";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn both_example_forms_compile_to_the_seed_bytecode() {
+    for source in ["examples/counter.masm", "examples/counter.mv"] {
+        let out = tmp(&format!("{}.mova", source.replace('/', "_")));
+        let status = mova().arg("compile").arg(repo_file(source)).arg("-o").arg(&out).status().unwrap();
+        assert!(status.success(), "{source}");
+        assert_eq!(hex(&std::fs::read(&out).unwrap()), SEED_BYTECODE.replace(' ', ""), "{source}");
+    }
+}
+
+#[test]
+fn disassembly_of_the_example_compiles_back_to_identical_bytes() {
+    let bytes = tmp("roundtrip.mova");
+    assert!(mova()
+        .args(["compile"])
+        .arg(repo_file("examples/counter.mv"))
+        .arg("-o")
+        .arg(&bytes)
+        .status()
+        .unwrap()
+        .success());
+    let text = mova().arg("disasm").arg(&bytes).output().unwrap();
+    assert!(text.status.success());
+    let masm = tmp("roundtrip.masm");
+    std::fs::write(&masm, &text.stdout).unwrap();
+    let again = tmp("roundtrip2.mova");
+    assert!(mova().arg("compile").arg(&masm).arg("-o").arg(&again).status().unwrap().success());
+    assert_eq!(std::fs::read(&bytes).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn the_counter_prints_each_value_when_it_happens() {
+    let mut child =
+        mova().arg("run").arg(repo_file("examples/counter.mv")).stdout(Stdio::piped()).spawn().expect("mova starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut arrivals = Vec::new();
+    for expected in 1..=4 {
+        let line = lines.next().expect("a line").expect("utf-8");
+        arrivals.push(Instant::now());
+        assert_eq!(line, expected.to_string());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Each line reaches the pipe on its own, a SLEEP 100 after the previous one.
+    for pair in arrivals.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(80), "lines arrived {:?} apart", pair[1] - pair[0]);
+    }
+}
+
+#[test]
+fn a_source_that_is_not_utf8_is_rejected_with_its_offset() {
+    let path = tmp("latin1.masm");
+    std::fs::write(&path, b"PUT 1\n; caf\xe9\n").unwrap();
+    let out = mova().arg("run").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.ends_with("latin1.masm: not UTF-8 text: invalid byte at offset 11\n"), "{stderr}");
+}
+
+#[test]
+fn compile_refuses_bytecode_input_and_reports_unwritable_output() {
+    let bytes = tmp("already.mova");
+    std::fs::write(&bytes, b"MOVA\x01\x00\x04").unwrap();
+    let out = mova().arg("compile").arg(&bytes).arg("-o").arg(tmp("x.mova")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already bytecode; compile takes .masm or .mv source"));
+
+    let out = mova()
+        .arg("compile")
+        .arg(repo_file("examples/counter.masm"))
+        .arg("-o")
+        .arg(tmp("no/such/dir/out.mova"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn usage_errors_exit_with_status_2() {
+    let out = mova().args(["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = mova().args(["run", "x.masm", "--max-steps", "-1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_opcodes_command_prints_the_committed_reference() {
+    let out = mova().arg("opcodes").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        std::fs::read_to_string(repo_file("docs/mova/opcodes.md")).unwrap()
+    );
+}
