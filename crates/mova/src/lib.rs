@@ -10,7 +10,8 @@
 //! - [`asm`] — the `.masm` text assembler and the disassembler;
 //! - [`pseudo`] — the compiler for the seed's pseudo language (`.mv`);
 //! - [`diag`] — located source diagnostics shared by both compilers;
-//! - [`vm`] — the machine: step, run, interrupt, and its readable/settable state.
+//! - [`vm`] — the machine: step, run, interrupt, and its readable/settable state;
+//! - [`state`] — the state serializer: IP, stack, owed sleep, bound to one program.
 //!
 //! ```
 //! use mova::{compile, SourceKind, Vm, Exit};
@@ -33,11 +34,13 @@ pub mod bytecode;
 pub mod diag;
 pub mod isa;
 pub mod pseudo;
+pub mod state;
 pub mod vm;
 
 pub use bytecode::{LoadError, Program};
 pub use diag::{CompileError, Diagnostic};
 pub use isa::{Instr, Opcode};
+pub use state::{State, StateError};
 pub use vm::{Exit, InterruptHandle, Trap, TrapKind, Vm};
 
 use std::path::Path;

@@ -16,6 +16,7 @@
 
 use crate::bytecode::Program;
 use crate::isa::{Instr, Opcode};
+use crate::state::{program_hash, ProgramHash, State, StateError};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -158,6 +159,7 @@ fn print_line(out: &mut impl Write, value: i64) -> Result<(), TrapKind> {
 /// A Mova virtual machine running one program, printing to `W`.
 pub struct Vm<W: Write> {
     program: Program,
+    hash: ProgramHash,
     code: Box<[Op]>,
     ip: u32,
     stack: Vec<i64>,
@@ -175,6 +177,7 @@ impl<W: Write> Vm<W> {
     pub fn new(program: Program, out: W) -> Self {
         let code = lower(&program, true);
         Vm {
+            hash: program_hash(&program),
             program,
             code,
             ip: 0,
@@ -229,6 +232,26 @@ impl<W: Write> Vm<W> {
     /// Sets the sleep still owed before the next instruction.
     pub fn set_sleep_remaining(&mut self, remaining: Duration) {
         self.sleep_remaining = remaining;
+    }
+
+    /// The SHA-256 of the program's bytecode, which binds saved states to it.
+    pub fn program_hash(&self) -> &ProgramHash {
+        &self.hash
+    }
+
+    /// The state to save: IP, stack, owed sleep and the program's identity.
+    pub fn save_state(&self) -> State {
+        State { program: self.hash, ip: self.ip, stack: self.stack.clone(), sleep_remaining: self.sleep_remaining }
+    }
+
+    /// Decodes `bytes` (hostile input) and, if it is a valid state of this
+    /// program, continues from it; otherwise the VM is left unchanged.
+    pub fn restore_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let state = State::decode(bytes, &self.program)?;
+        self.ip = state.ip;
+        self.stack = state.stack;
+        self.sleep_remaining = state.sleep_remaining;
+        Ok(())
     }
 
     /// A handle another thread can use to interrupt this VM.
