@@ -11,7 +11,8 @@
 //! - [`pseudo`] — the compiler for the seed's pseudo language (`.mv`);
 //! - [`diag`] — located source diagnostics shared by both compilers;
 //! - [`vm`] — the machine: step, run, interrupt, and its readable/settable state;
-//! - [`state`] — the state serializer: IP, stack, owed sleep, bound to one program.
+//! - [`state`] — the state serializer: IP, stack, owed sleep, bound to one program;
+//! - [`control`] — the VM as a [`hypervisor::Machine`], so `hv` can interrupt, save, restore and migrate it.
 //!
 //! ```
 //! use mova::{compile, SourceKind, Vm, Exit};
@@ -31,6 +32,7 @@
 
 pub mod asm;
 pub mod bytecode;
+pub mod control;
 pub mod diag;
 pub mod isa;
 pub mod pseudo;

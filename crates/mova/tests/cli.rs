@@ -6,7 +6,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn mova() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mova"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mova"));
+    command.env("MOVA_LISTEN", "127.0.0.1:0").env("MOVA_RUNTIME_DIR", tmp("runtime"));
+    command
 }
 
 fn repo_file(rel: &str) -> PathBuf {

@@ -45,6 +45,8 @@ fn run_case(path: &Path) -> String {
     let args = args_line.unwrap_or_else(|| "run {file}".to_string());
     let output = Command::new(env!("CARGO_BIN_EXE_mova"))
         .current_dir(&dir)
+        .env("MOVA_LISTEN", "127.0.0.1:0")
+        .env("MOVA_RUNTIME_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime"))
         .args(args.split_whitespace().map(|a| a.replace("{file}", &file)))
         .output()
         .expect("mova runs");

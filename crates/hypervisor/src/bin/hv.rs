@@ -1,0 +1,158 @@
+//! `hv`: the hypervisor's command-line executor.
+//!
+//! A VM is named by its local PID (see `hv ps`) or by `HOST:PORT`.
+
+use clap::{Parser, Subcommand};
+use hypervisor::registry;
+use hypervisor::{migrate, Client, HvError};
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Parser)]
+#[command(name = "hv", version, about = "Interrupt, save, restore and migrate running Mova programs")]
+struct Cli {
+    /// Token for VMs that require one.
+    #[arg(long, global = true, env = "MOVA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the VM processes on this host.
+    Ps {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a VM's state: running, interrupted or waiting.
+    Status { vm: String },
+    /// Stop a VM at an instruction boundary (Interrupted Mode).
+    Interrupt { vm: String },
+    /// Save an interrupted VM's state (to stdout, or FILE written atomically).
+    Sstate {
+        vm: String,
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Send a state (from stdin or FILE) to an interrupted or waiting VM, which continues from it.
+    Rstate {
+        vm: String,
+        #[arg(short, long, value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Leave the VM interrupted after the restore.
+        #[arg(long)]
+        paused: bool,
+    },
+    /// Let an interrupted VM continue.
+    Resume { vm: String },
+    /// Stop a VM process.
+    Kill { vm: String },
+    /// Move a running program to a waiting VM; the source stops only after the target runs.
+    Migrate {
+        vm: String,
+        #[arg(long, value_name = "TARGET")]
+        to: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hv: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let token = cli.token.as_deref();
+    let connect = |vm: &str| Client::connect(vm, token).map_err(|e| e.to_string());
+    let said = |r: Result<String, HvError>| r.map(|text| println!("{text}")).map_err(|e| e.to_string());
+    match cli.command {
+        Command::Ps { json } => ps(json),
+        Command::Status { vm } => said(connect(&vm)?.call("status", None)),
+        Command::Interrupt { vm } => said(connect(&vm)?.call("interrupt", None)),
+        Command::Resume { vm } => said(connect(&vm)?.call("resume", None)),
+        Command::Kill { vm } => said(connect(&vm)?.call("kill", None)),
+        Command::Migrate { vm, to } => said(migrate(&vm, &to, token)),
+        Command::Sstate { vm, output } => {
+            if output.is_none() && std::io::stdout().is_terminal() {
+                return Err("refusing to write a binary state to a terminal; use -o FILE or a pipe".into());
+            }
+            let state = connect(&vm)?.save().map_err(|e| e.to_string())?;
+            match output {
+                Some(path) => {
+                    write_atomically(&path, &state).map_err(|e| format!("cannot write {}: {e}", path.display()))
+                }
+                None => std::io::stdout().write_all(&state).map_err(|e| e.to_string()),
+            }
+        }
+        Command::Rstate { vm, input, paused } => {
+            let mut state = Vec::new();
+            let limit = hypervisor::protocol::MAX_PAYLOAD as u64 + 1;
+            match &input {
+                Some(path) => std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut state)),
+                None => std::io::stdin().take(limit).read_to_end(&mut state),
+            }
+            .map_err(|e| format!("cannot read the state: {e}"))?;
+            let mut client = connect(&vm)?;
+            let restored = client.restore(&state).map_err(|e| e.to_string())?;
+            if !paused {
+                client.call("resume", None).map_err(|e| e.to_string())?;
+            }
+            println!("{restored}{}", if paused { " (paused)" } else { ", running" });
+            Ok(())
+        }
+    }
+}
+
+/// Writes via a temp file, fsync and rename: a crash never leaves a half state that looks whole.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp =
+        dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn ps(json: bool) -> Result<(), String> {
+    let entries = registry::list();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let states: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            Client::connect(&e.endpoint, None)
+                .and_then(|mut c| c.call("status", None))
+                .map(|s| s.split_whitespace().next().unwrap_or("?").to_string())
+                .unwrap_or_else(|_| "unreachable".into())
+        })
+        .collect();
+    if json {
+        let rows: Vec<_> = entries
+            .iter()
+            .zip(&states)
+            .map(|(e, s)| {
+                serde_json::json!({"pid": e.pid, "machine": e.machine, "program": e.program, "program_hash": e.program_hash,
+                "state": s, "endpoint": e.endpoint, "uptime_s": now.saturating_sub(e.started)})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    println!("{:>7}  {:<7} {:<12} {:<21} {:>8}  PROGRAM", "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME");
+    for (e, s) in entries.iter().zip(&states) {
+        let up = now.saturating_sub(e.started);
+        let uptime = format!("{}:{:02}:{:02}", up / 3600, up / 60 % 60, up % 60);
+        println!("{:>7}  {:<7} {:<12} {:<21} {:>8}  {}", e.pid, e.machine, s, e.endpoint, uptime, e.program);
+    }
+    Ok(())
+}
