@@ -155,7 +155,15 @@ impl Client {
 pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
     let mut src = Client::connect(source, token)?;
     let mut dst = Client::connect(target, token)?;
-    dst.call("status", None)?;
+    let target_status = dst.call("status", None)?;
+    if target_status.starts_with("running") {
+        return Err(HvError::Protocol {
+            target: target.to_string(),
+            source: ProtocolError::Refused("the target is running; start it with --wait or interrupt it".into()),
+        });
+    }
+    // A source the user had already interrupted is left interrupted if the migration fails.
+    let was_running = src.call("status", None)?.starts_with("running");
     src.call("interrupt", None)?;
     let prepared = src.save().and_then(|state| dst.restore(&state)).and_then(|_| dst.call("resume", None));
     match prepared {
@@ -165,7 +173,10 @@ pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String
             Ok(format!("migrated {source} -> {target}"))
         }
         Err(e) => {
-            let resumed = src.call("resume", None).map(|_| "the source was resumed".to_string());
+            let resumed = match was_running {
+                true => src.call("resume", None).map(|_| "the source was resumed".to_string()),
+                false => Ok("the source stays interrupted, as it was".to_string()),
+            };
             let status = resumed.unwrap_or_else(|r| format!("and resuming the source failed too: {r}"));
             Err(HvError::Protocol {
                 target: format!("migration failed ({status})"),

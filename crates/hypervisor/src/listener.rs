@@ -12,12 +12,16 @@ use crate::registry::{self, Entry};
 use crate::{Machine, Stopped};
 use std::io::{BufReader, BufWriter};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The seed's control port.
 pub const DEFAULT_PORT: u16 = 34567;
+
+/// How long a command waits for the machine to stop at an instruction boundary.
+/// Only an instruction that blocks outside the VM (a write to a full pipe) takes long.
+pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where and how to listen.
 #[derive(Debug, Clone)]
@@ -173,7 +177,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, S
             }
             continue;
         }
-        let Some(outcome) = serve_request(&rx, machine, &mut mode) else { continue };
+        let Some(outcome) = serve_request(&rx, &shared, machine, &mut mode) else { continue };
         return Ok(outcome);
     }
 }
@@ -185,6 +189,7 @@ fn set_mode<M: Machine>(shared: &Shared, mode: Mode, machine: &M) {
 /// Serves one request while the machine is stopped; `Some` ends the process.
 fn serve_request<M: Machine>(
     rx: &Receiver<(Request, Sender<Reply>)>,
+    shared: &Shared,
     machine: &mut M,
     mode: &mut Mode,
 ) -> Option<Outcome> {
@@ -216,6 +221,8 @@ fn serve_request<M: Machine>(
             return Some(Outcome::Killed);
         }
     };
+    // Published before the reply, so a client's next command sees the new mode.
+    set_mode(shared, *mode, machine);
     let _ = reply.send(answer);
     None
 }
@@ -297,9 +304,18 @@ fn handle_connection(
         };
         let (reply_tx, reply_rx) = mpsc::channel();
         let sent = shared.requests.lock().unwrap_or_else(PoisonError::into_inner).send((request, reply_tx));
-        let (line, payload) = match sent.ok().and_then(|()| reply_rx.recv().ok()) {
-            Some(reply) => reply,
-            None => ("ERR the machine has stopped".into(), None),
+        let (line, payload) = match sent.map(|()| reply_rx.recv_timeout(STOP_TIMEOUT)) {
+            Ok(Ok(reply)) => reply,
+            // The interrupt stays pending: the machine stops once the write that holds it returns.
+            Ok(Err(RecvTimeoutError::Timeout)) => (
+                format!(
+                    "ERR the machine did not reach an instruction boundary within {} s \
+                     (is it blocked writing its output?)",
+                    STOP_TIMEOUT.as_secs()
+                ),
+                None,
+            ),
+            _ => ("ERR the machine has stopped".into(), None),
         };
         write_message(&mut writer, &line, payload.as_deref())?;
         if let Some(written) = killed.take() {

@@ -65,6 +65,11 @@ pub fn register(entry: &Entry) -> std::io::Result<Registration> {
     Ok(Registration { path })
 }
 
+/// Reads one registry file; `None` if it is missing or not an entry.
+pub fn read_entry(path: &Path) -> Option<Entry> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
 /// The registered VMs whose process is alive, by PID; stale entries are removed.
 pub fn list() -> Vec<Entry> {
     let Ok(dir) = std::fs::read_dir(runtime_dir()) else { return Vec::new() };
@@ -72,7 +77,7 @@ pub fn list() -> Vec<Entry> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
         .filter_map(|e| {
-            let entry: Entry = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+            let entry = read_entry(&e.path())?;
             if process_alive(entry.pid) {
                 Some(entry)
             } else {

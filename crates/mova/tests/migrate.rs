@@ -1,100 +1,206 @@
-//! End to end: two real `mova run` processes, the hypervisor client over
-//! real sockets; the program leaves one process and continues in the other.
+//! End to end through the hypervisor library: real `mova run` processes,
+//! real sockets; the program leaves one process and continues in another.
 
-use hypervisor::{migrate, registry, Client};
-use std::io::{BufRead, BufReader, Lines};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod common;
+
+use common::{assert_counts_up, Vm};
+use hypervisor::{migrate, Client};
+use mova::state::State;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-fn runtime_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("migrate-runtime")
-}
-
-struct Vm {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(program: &str, extra: &[&str]) -> Vm {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mova"))
-        .arg("run")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(program))
-        .args(extra)
-        .env("MOVA_LISTEN", "127.0.0.1:0")
-        .env("MOVA_RUNTIME_DIR", runtime_dir())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("mova starts");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    Vm { child, lines }
-}
-
-/// Waits until the VM has registered, so `hv` can name it by PID.
-fn pid_of(vm: &Vm) -> String {
-    std::env::set_var("MOVA_RUNTIME_DIR", runtime_dir());
-    let pid = vm.child.id();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while registry::find(pid).is_none() {
-        assert!(Instant::now() < deadline, "VM {pid} never registered");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    pid.to_string()
-}
-
-fn read_all(vm: &mut Vm) -> Vec<i64> {
-    vm.lines.by_ref().map(|l| l.unwrap().parse().unwrap()).collect()
+// The library tests name VMs by endpoint: naming by PID reads MOVA_RUNTIME_DIR,
+// which tests running in parallel threads must not set (see hv.rs for PIDs).
+fn client(vm: &Vm) -> Client {
+    Client::connect(&vm.endpoint(), None).expect("the VM answers")
 }
 
 #[test]
 fn migrate_continues_exactly_where_the_source_stopped() {
-    // SLEEP 0 in the loop: interrupts land both in the loop and at SLEEPs, many times a second.
-    let program = "tests/programs/seed_counter.mv";
-    let mut a = start(program, &[]);
-    let b = start(program, &["--wait"]);
-    let (pa, pb) = (pid_of(&a), pid_of(&b));
-    // Let A print a few values first.
-    let first: Vec<i64> = a.lines.by_ref().take(3).map(|l| l.unwrap().parse().unwrap()).collect();
+    let mut a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep0.mv", &["--wait"]);
+    let first = a.take(3);
     assert_eq!(first, [1, 2, 3]);
-    let said = migrate(&pa, &pb, None).expect("migration succeeds");
-    assert_eq!(said, format!("migrated {pa} -> {pb}"));
-    let mut a_rest = read_all(&mut a); // A was killed after B confirmed: its stdout ends.
-    let last_a = *a_rest.last().unwrap_or(&3);
-    a_rest.splice(0..0, first);
-    let mut b = b;
-    let b_first: Vec<i64> = b.lines.by_ref().take(3).map(|l| l.unwrap().parse().unwrap()).collect();
-    assert_eq!(b_first, [last_a + 1, last_a + 2, last_a + 3], "B's first PRINT is A's last + 1");
-    assert_eq!(a_rest, (1..=last_a).collect::<Vec<_>>(), "A printed every value once, in order");
+    let (ea, eb) = (a.endpoint(), b.endpoint());
+    let said = migrate(&ea, &eb, None).expect("migration succeeds");
+    assert_eq!(said, format!("migrated {ea} -> {eb}"));
+    let mut from_a = first;
+    from_a.extend(a.read_to_end()); // A was killed after B confirmed: its stdout ends.
+    let last_a = *from_a.last().unwrap();
+    assert_eq!(b.take(3), [last_a + 1, last_a + 2, last_a + 3], "B's first PRINT is A's last + 1");
+    assert_counts_up(&from_a);
+    assert_eq!(a.wait(), Some(0), "a killed VM exits cleanly");
+}
+
+/// Hops the counter through `hops` processes; every value appears once, in order.
+fn chain(program: &str, hops: usize) {
+    let mut current = Vm::start(program, &[]);
+    let mut seen = current.take(1);
+    for _ in 0..hops {
+        let next = Vm::start(program, &["--wait"]);
+        seen.extend(current.take(2));
+        migrate(&current.endpoint(), &next.endpoint(), None).expect("migration succeeds");
+        seen.extend(current.read_to_end());
+        current = next;
+    }
+    seen.extend(current.take(2));
+    assert_counts_up(&seen);
+}
+
+#[test]
+fn many_migrations_during_a_sleep_0_loop_lose_and_repeat_nothing() {
+    chain("vms/counter_sleep0.mv", 15);
+}
+
+#[test]
+fn many_migrations_during_sleeps_lose_and_repeat_nothing() {
+    chain("vms/counter_sleep1.mv", 15);
+}
+
+#[test]
+fn many_interrupts_and_resumes_lose_and_repeat_nothing() {
+    for program in ["vms/counter_sleep0.mv", "vms/counter_sleep1.mv"] {
+        let mut vm = Vm::start(program, &[]);
+        let mut c = client(&vm);
+        for round in 0..200u64 {
+            assert!(c.call("interrupt", None).unwrap().starts_with("interrupted ip="));
+            if round % 3 == 0 {
+                // Restoring its own state must change nothing either.
+                let state = c.save().unwrap();
+                c.restore(&state).unwrap();
+            }
+            assert_eq!(c.call("resume", None).unwrap(), "running");
+            std::thread::sleep(Duration::from_micros(round * 7 % 500));
+        }
+        c.call("kill", None).unwrap();
+        let values = vm.read_to_end();
+        assert!(values.len() > 10, "{program}: the counter ran ({} values)", values.len());
+        assert_counts_up(&values);
+    }
+}
+
+#[test]
+fn an_interrupt_during_an_hour_long_sleep_is_prompt_and_the_rest_is_kept() {
+    let mut a = Vm::start("vms/counter_sleep_hour.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep_hour.mv", &["--wait"]);
+    assert_eq!(a.take(1), [1]);
+    let mut src = client(&a);
+    let started = Instant::now();
+    src.call("interrupt", None).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "interrupt waited for the sleep: {:?}", started.elapsed());
+    let bytes = src.save().unwrap();
+    let state = State::decode_unbound(&bytes).unwrap();
+    assert!(state.sleep_remaining > Duration::from_secs(3590), "owed sleep {:?}", state.sleep_remaining);
+    assert_eq!(state.stack, [1]);
+    let mut dst = client(&b);
+    dst.restore(&bytes).unwrap();
+    dst.call("resume", None).unwrap();
+    // B owes the rest of the hour: it must not print 2 now. Kill it, then read what it printed.
+    std::thread::sleep(Duration::from_millis(200));
+    dst.call("kill", None).unwrap();
+    assert_eq!(b.read_to_end(), Vec::<i64>::new(), "B slept on instead of printing");
+    src.call("kill", None).unwrap();
+    assert_eq!(a.read_to_end(), Vec::<i64>::new());
+}
+
+/// The program identity a VM running `program` puts in its states, hex.
+fn hash_hex(program: &str) -> String {
+    let source = std::fs::read_to_string(common::test_file(program)).unwrap();
+    let (bytecode, _) = mova::compile(&source, mova::SourceKind::Pseudo).unwrap();
+    mova::state::program_hash(&bytecode).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
 fn a_bad_state_is_refused_and_both_vms_stay_usable() {
-    let a = start("tests/programs/seed_counter.mv", &[]);
-    let b = start("tests/programs/mv_arith.mv", &["--wait"]);
-    let (pa, pb) = (pid_of(&a), pid_of(&b));
+    let a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let b = Vm::start("vms/other_program.mv", &["--wait"]);
+    let (pa, pb) = (a.endpoint(), b.endpoint());
     // Wrong program: the migration fails and the source resumes.
     let err = migrate(&pa, &pb, None).unwrap_err().to_string();
-    assert!(err.contains("the state belongs to another program") && err.contains("the source was resumed"), "{err}");
-    let mut src = Client::connect(&pa, None).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "migration failed (the source was resumed): {pb}: state byte 2: the state belongs to another program \
+             (sha256 {}…, this program is {}…)",
+            &hash_hex("vms/counter_sleep0.mv")[..12],
+            &hash_hex("vms/other_program.mv")[..12],
+        )
+    );
+    let mut src = client(&a);
     assert!(src.call("status", None).unwrap().starts_with("running mova"));
-    // A corrupted byte and an oversized length prefix.
+    // A corrupted byte, a truncated state and an oversized length prefix.
     src.call("interrupt", None).unwrap();
     let mut state = src.save().unwrap();
+    let len = state.len();
+    assert_eq!(
+        src.restore(&state[..len - 9]).unwrap_err().to_string(),
+        format!("{pa}: state byte {}: no checksum segment at the end (expected header 0xC4C5, found 0x0051)", len - 15)
+    );
     state[40] ^= 0x10;
     let err = src.restore(&state).unwrap_err().to_string();
-    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(err.starts_with(&format!("{pa}: state byte {}: checksum mismatch", len - 4)), "{err}");
     let err = src.call("restore 99999999999", None).unwrap_err().to_string();
-    assert!(err.contains("bad payload length `99999999999`"), "{err}");
-    let mut src = Client::connect(&pa, None).unwrap();
+    assert_eq!(err, format!("{pa}: bad payload length `99999999999` (at most 1048576 bytes)"));
+    let mut src = client(&a);
     assert_eq!(src.call("resume", None).unwrap(), "running");
-    let mut dst = Client::connect(&pb, None).unwrap();
+    let mut dst = client(&b);
     assert!(dst.call("status", None).unwrap().starts_with("waiting"));
     assert_eq!(dst.call("resume", None).unwrap_err().to_string(), format!("{pb}: waiting: restore a state first"));
+}
+
+/// A target that accepts the handshake, then dies halfway through the state.
+fn dying_target() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "status\n");
+        writer.write_all(b"OK waiting mova 1 fake ip=0 top=-\n").unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("restore "), "{line}");
+        let mut some = [0u8; 10];
+        reader.read_exact(&mut some).unwrap();
+        // Dropping both halves closes the connection mid-restore, as a killed process would.
+    });
+    addr
+}
+
+#[test]
+fn a_target_that_dies_mid_restore_leaves_the_source_running() {
+    let mut a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let mut seen = a.take(2);
+    let err = migrate(&a.endpoint(), &dying_target(), None).unwrap_err().to_string();
+    assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
+    let mut src = client(&a);
+    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    seen.extend(a.take(50));
+    src.call("kill", None).unwrap();
+    seen.extend(a.read_to_end());
+    assert_counts_up(&seen);
+}
+
+#[test]
+fn a_source_interrupted_by_hand_stays_interrupted_when_the_migration_fails() {
+    let a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let b = Vm::start("vms/other_program.mv", &["--wait"]);
+    let mut src = client(&a);
+    src.call("interrupt", None).unwrap();
+    let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
+    assert!(err.starts_with("migration failed (the source stays interrupted, as it was)"), "{err}");
+    assert!(src.call("status", None).unwrap().starts_with("interrupted"));
+}
+
+#[test]
+fn a_running_target_is_refused_before_the_source_is_touched() {
+    let a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let b = Vm::start("vms/counter_sleep0.mv", &[]);
+    let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
+    assert_eq!(err, format!("{}: the target is running; start it with --wait or interrupt it", b.endpoint()));
+    assert!(client(&a).call("status", None).unwrap().starts_with("running"));
 }

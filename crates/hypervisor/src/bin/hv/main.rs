@@ -1,6 +1,9 @@
 //! `hv`: the hypervisor's command-line executor.
 //!
-//! A VM is named by its local PID (see `hv ps`) or by `HOST:PORT`.
+//! A VM is named by its local PID (see `hv ps`) or by `HOST:PORT`. With no
+//! command, `hv` is an interactive shell over the same commands (`shell.rs`).
+
+mod shell;
 
 use clap::{Parser, Subcommand};
 use hypervisor::registry;
@@ -11,13 +14,18 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
-#[command(name = "hv", version, about = "Interrupt, save, restore and migrate running Mova programs")]
+#[command(
+    name = "hv",
+    version,
+    about = "Interrupt, save, restore and migrate running Mova programs",
+    after_help = "With no command, hv starts an interactive shell (type `help` there)."
+)]
 struct Cli {
     /// Token for VMs that require one.
     #[arg(long, global = true, env = "MOVA_TOKEN", hide_env_values = true)]
     token: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -61,7 +69,30 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let token = cli.token.as_deref();
+    let result = match cli.command {
+        None => return shell::run(cli.token),
+        Some(Command::Sstate { vm, output: None }) => {
+            if std::io::stdout().is_terminal() {
+                Err("refusing to write a binary state to a terminal; use -o FILE or a pipe".into())
+            } else {
+                save_state(&vm, token).and_then(|state| std::io::stdout().write_all(&state).map_err(|e| e.to_string()))
+            }
+        }
+        Some(Command::Sstate { vm, output: Some(path) }) => save_state(&vm, token).and_then(|state| {
+            write_atomically(&path, &state).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }),
+        Some(Command::Rstate { vm, input, paused }) => {
+            read_state(input.as_deref()).and_then(|state| restore_state(&vm, &state, paused, token)).map(say)
+        }
+        Some(Command::Ps { json }) => ps(json, token),
+        Some(Command::Status { vm }) => call(&vm, "status", token).map(say),
+        Some(Command::Interrupt { vm }) => call(&vm, "interrupt", token).map(say),
+        Some(Command::Resume { vm }) => call(&vm, "resume", token).map(say),
+        Some(Command::Kill { vm }) => call(&vm, "kill", token).map(say),
+        Some(Command::Migrate { vm, to }) => migrate(&vm, &to, token).map(say).map_err(|e| e.to_string()),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("hv: {message}");
@@ -70,46 +101,47 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    let token = cli.token.as_deref();
-    let connect = |vm: &str| Client::connect(vm, token).map_err(|e| e.to_string());
-    let said = |r: Result<String, HvError>| r.map(|text| println!("{text}")).map_err(|e| e.to_string());
-    match cli.command {
-        Command::Ps { json } => ps(json),
-        Command::Status { vm } => said(connect(&vm)?.call("status", None)),
-        Command::Interrupt { vm } => said(connect(&vm)?.call("interrupt", None)),
-        Command::Resume { vm } => said(connect(&vm)?.call("resume", None)),
-        Command::Kill { vm } => said(connect(&vm)?.call("kill", None)),
-        Command::Migrate { vm, to } => said(migrate(&vm, &to, token)),
-        Command::Sstate { vm, output } => {
-            if output.is_none() && std::io::stdout().is_terminal() {
-                return Err("refusing to write a binary state to a terminal; use -o FILE or a pipe".into());
-            }
-            let state = connect(&vm)?.save().map_err(|e| e.to_string())?;
-            match output {
-                Some(path) => {
-                    write_atomically(&path, &state).map_err(|e| format!("cannot write {}: {e}", path.display()))
-                }
-                None => std::io::stdout().write_all(&state).map_err(|e| e.to_string()),
-            }
-        }
-        Command::Rstate { vm, input, paused } => {
-            let mut state = Vec::new();
-            let limit = hypervisor::protocol::MAX_PAYLOAD as u64 + 1;
-            match &input {
-                Some(path) => std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut state)),
-                None => std::io::stdin().take(limit).read_to_end(&mut state),
-            }
-            .map_err(|e| format!("cannot read the state: {e}"))?;
-            let mut client = connect(&vm)?;
-            let restored = client.restore(&state).map_err(|e| e.to_string())?;
-            if !paused {
-                client.call("resume", None).map_err(|e| e.to_string())?;
-            }
-            println!("{restored}{}", if paused { " (paused)" } else { ", running" });
-            Ok(())
-        }
+fn say(text: String) {
+    println!("{text}");
+}
+
+fn connect(vm: &str, token: Option<&str>) -> Result<Client, String> {
+    Client::connect(vm, token).map_err(|e| e.to_string())
+}
+
+/// One command without payload; the reply after `OK`.
+fn call(vm: &str, command: &str, token: Option<&str>) -> Result<String, String> {
+    connect(vm, token)?.call(command, None).map_err(|e: HvError| e.to_string())
+}
+
+/// The state of an interrupted VM.
+fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
+    connect(vm, token)?.save().map_err(|e| e.to_string())
+}
+
+/// Restores `state` into `vm` and, unless `paused`, resumes it; the reply for the user.
+fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> Result<String, String> {
+    let mut client = connect(vm, token)?;
+    let restored = client.restore(state).map_err(|e| e.to_string())?;
+    if !paused {
+        client.call("resume", None).map_err(|e| e.to_string())?;
     }
+    Ok(format!("{restored}{}", if paused { " (paused)" } else { ", running" }))
+}
+
+/// Reads a state from `path` or stdin, at most one byte past what a VM would accept.
+fn read_state(path: Option<&Path>) -> Result<Vec<u8>, String> {
+    let mut state = Vec::new();
+    let limit = hypervisor::protocol::MAX_PAYLOAD as u64 + 1;
+    match path {
+        Some(path) => std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut state)),
+        None => std::io::stdin().take(limit).read_to_end(&mut state),
+    }
+    .map_err(|e| match path {
+        Some(path) => format!("cannot read {}: {e}", path.display()),
+        None => format!("cannot read the state from stdin: {e}"),
+    })?;
+    Ok(state)
 }
 
 /// Writes via a temp file, fsync and rename: a crash never leaves a half state that looks whole.
@@ -124,13 +156,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-fn ps(json: bool) -> Result<(), String> {
+fn ps(json: bool, token: Option<&str>) -> Result<(), String> {
     let entries = registry::list();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let states: Vec<String> = entries
         .iter()
         .map(|e| {
-            Client::connect(&e.endpoint, None)
+            Client::connect(&e.endpoint, token)
                 .and_then(|mut c| c.call("status", None))
                 .map(|s| s.split_whitespace().next().unwrap_or("?").to_string())
                 .unwrap_or_else(|_| "unreachable".into())

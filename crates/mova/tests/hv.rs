@@ -1,0 +1,135 @@
+//! End to end through the `hv` binary: real VMs named by PID, one-shot
+//! commands, the interactive shell driven by a script, tokens.
+
+mod common;
+
+use common::{assert_counts_up, hv, hv_err, hv_ok, scratch, Vm};
+use std::io::Write;
+use std::process::Stdio;
+
+/// Runs the `hv` shell with `script` on stdin; (stdout, stderr, exit code).
+fn shell(script: &str) -> (String, String, Option<i32>) {
+    let mut child = hv(&[]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap(), out.status.code())
+}
+
+#[test]
+fn the_seeds_session_in_the_shell_moves_the_counter() {
+    let mut a = Vm::start("vms/counter_sleep1.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep1.mv", &["--wait"]);
+    let (pa, pb) = (a.pid(), b.pid());
+    let mut seen = a.take(3);
+    let (out, err, code) = shell(&format!("interrupt {pa}\nsstate\nrstate {pb}\nkill {pa}\n"));
+    assert_eq!(err, "");
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("interrupted ip="), "{out}");
+    assert_eq!(lines[1], format!("kept 72 bytes of state from {pa}"));
+    assert!(lines[2].starts_with("restored ip=") && lines[2].ends_with(", running"), "{out}");
+    assert_eq!(lines[3], "killed");
+    seen.extend(a.read_to_end());
+    let last = *seen.last().unwrap();
+    assert_eq!(b.take(2), [last + 1, last + 2], "B continues from A's last value");
+    assert_counts_up(&seen);
+}
+
+#[test]
+fn hv_migrate_moves_the_counter() {
+    let mut a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep0.mv", &["--wait"]);
+    let mut seen = a.take(2);
+    assert_eq!(hv_ok(&["migrate", &a.pid(), "--to", &b.pid()]), format!("migrated {} -> {}\n", a.pid(), b.pid()));
+    seen.extend(a.read_to_end());
+    seen.extend(b.take(3));
+    assert_counts_up(&seen);
+}
+
+#[test]
+fn sstate_to_a_file_then_rstate_paused_then_resume() {
+    let mut a = Vm::start("vms/counter_sleep1.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep1.mv", &["--wait"]);
+    let (pa, pb) = (a.pid(), b.pid());
+    let mut seen = a.take(2);
+    assert!(hv_ok(&["interrupt", &pa]).starts_with("interrupted ip="));
+    let file = scratch(&format!("state-{pa}.bin"));
+    assert_eq!(hv_ok(&["sstate", &pa, "-o", file.to_str().unwrap()]), "");
+    let saved = std::fs::read(&file).unwrap();
+    assert_eq!(saved.len(), 72);
+    assert_eq!(&saved[..2], [0x5A, 0x1D], "the identity segment comes first");
+    // To a pipe: the same bytes.
+    let piped = hv(&["sstate", &pa]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(piped.stdout, saved);
+    assert_eq!(hv_ok(&["kill", &pa]), "killed\n");
+    seen.extend(a.read_to_end());
+    let said = hv_ok(&["rstate", &pb, "-i", file.to_str().unwrap(), "--paused"]);
+    assert!(said.starts_with("restored ip=") && said.ends_with(" (paused)\n"), "{said}");
+    assert!(hv_ok(&["status", &pb]).starts_with(&format!("interrupted mova {pb} ")));
+    assert_eq!(hv_ok(&["resume", &pb]), "running\n");
+    seen.extend(b.take(3));
+    assert_counts_up(&seen);
+}
+
+#[test]
+fn rstate_from_stdin_and_refusals() {
+    let a = Vm::start("vms/counter_sleep1.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep1.mv", &["--wait"]);
+    let (pa, pb) = (a.pid(), b.pid());
+    assert_eq!(hv_err(&["sstate", &pa]), format!("hv: {pa}: running: interrupt it first\n"));
+    hv_ok(&["interrupt", &pa]);
+    let state = hv(&["sstate", &pa]).stdin(Stdio::null()).output().unwrap().stdout;
+    // Truncated: refused, B still waiting.
+    let truncated = scratch(&format!("truncated-{pa}.bin"));
+    std::fs::write(&truncated, &state[..40]).unwrap();
+    assert_eq!(
+        hv_err(&["rstate", &pb, "-i", truncated.to_str().unwrap()]),
+        format!("hv: {pb}: state byte 34: no checksum segment at the end (expected header 0xC4C5, found 0x101E)\n")
+    );
+    assert!(hv_ok(&["status", &pb]).starts_with("waiting"));
+    // From stdin.
+    let mut child = hv(&["rstate", &pb]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&state).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(", running\n"));
+    let first = b.take(1)[0];
+    assert!(first > 1, "B continued from A's state, not from the start");
+}
+
+#[test]
+fn ps_lists_the_vms_with_their_states() {
+    let a = Vm::start("vms/counter_sleep1.mv", &[]);
+    let b = Vm::start("vms/counter_sleep1.mv", &["--wait"]);
+    let table = hv_ok(&["ps"]);
+    let row = |pid: String| table.lines().find(|l| l.trim_start().starts_with(&format!("{pid} "))).unwrap().to_string();
+    let (ra, rb) = (row(a.pid()), row(b.pid()));
+    assert!(ra.contains(" mova ") && ra.contains(" running ") && ra.ends_with("counter_sleep1.mv"), "{ra}");
+    assert!(rb.contains(" waiting "), "{rb}");
+    let json: serde_json::Value = serde_json::from_str(&hv_ok(&["ps", "--json"])).unwrap();
+    let entry = json.as_array().unwrap().iter().find(|e| e["pid"].as_u64() == Some(u64::from(a.child.id()))).unwrap();
+    assert_eq!(entry["machine"], "mova");
+    assert_eq!(entry["state"], "running");
+    assert!(entry["endpoint"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(entry["program_hash"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn a_token_protected_vm_refuses_a_missing_or_wrong_token() {
+    let mut a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep0.mv", &["--wait", "--token", "s3cret"]);
+    let (pa, pb) = (a.pid(), b.pid());
+    let refused = format!("hv: {pb}: unauthorized: send `auth TOKEN` first\n");
+    assert_eq!(hv_err(&["status", &pb]), refused);
+    assert_eq!(hv_err(&["migrate", &pa, "--to", &pb]), refused);
+    assert_eq!(hv_err(&["migrate", &pa, "--to", &pb, "--token", "guess"]), refused);
+    assert!(hv_ok(&["status", &pa]).starts_with("running"), "the source was never stopped");
+    let mut seen = a.take(2);
+    // The right token, from the environment as a user would set it.
+    let out = hv(&["migrate", &pa, "--to", &pb]).env("MOVA_TOKEN", "s3cret").stdin(Stdio::null()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("migrated {pa} -> {pb}\n"));
+    seen.extend(a.read_to_end());
+    seen.extend(b.take(3));
+    assert_counts_up(&seen);
+}
