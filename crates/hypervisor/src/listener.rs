@@ -232,6 +232,8 @@ fn handle_connection(
     shared: &Shared,
     interrupt: &(dyn Fn() + Send + Sync),
 ) -> Result<(), ProtocolError> {
+    // Replies are single small writes; without this, Nagle can hold one back for a delayed ACK.
+    stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = BufWriter::new(stream);
     let mut authenticated = shared.token.is_none();
