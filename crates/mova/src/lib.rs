@@ -33,7 +33,7 @@
 pub mod asm;
 pub mod bytecode;
 pub mod control;
-pub mod diag;
+pub use diagnostics as diag;
 pub mod isa;
 pub mod pseudo;
 pub mod state;

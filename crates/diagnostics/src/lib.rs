@@ -1,8 +1,10 @@
-//! Source diagnostics shared by both compilers.
+//! # Source diagnostics
 //!
-//! The compilers collect every problem in a file as a [`Diagnostic`] with a
+//! Shared by the Mova compilers and the Manda assembler. They collect every problem in a file as a [`Diagnostic`] with a
 //! byte span; [`render`] turns them into `file:line:col` reports with the
 //! source line and a caret, via `codespan-reporting`.
+
+#![warn(missing_docs)]
 
 use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
 use codespan_reporting::files::SimpleFile;
@@ -61,7 +63,7 @@ pub struct CompileError {
 }
 
 /// Sorts diagnostics and splits the outcome: `Err` if any is an error.
-pub(crate) fn finish<T>(value: T, mut diagnostics: Vec<Diagnostic>) -> Result<(T, Vec<Diagnostic>), CompileError> {
+pub fn finish<T>(value: T, mut diagnostics: Vec<Diagnostic>) -> Result<(T, Vec<Diagnostic>), CompileError> {
     diagnostics.sort_by_key(|d| d.span.start);
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         Err(CompileError { diagnostics })
@@ -71,7 +73,7 @@ pub(crate) fn finish<T>(value: T, mut diagnostics: Vec<Diagnostic>) -> Result<(T
 }
 
 /// Renders diagnostics against their source as `file:line:col` reports with
-/// the offending line and a caret; ANSI colours only if `color`.
+/// the offending line and a caret.
 pub fn render(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
     let file = SimpleFile::new(file_name, source);
     let mut out = String::new();

@@ -1,0 +1,163 @@
+//! The disassembler: an executable back to assembly text that assembles to
+//! the identical bytes.
+//!
+//! Label headers print as `name:` (quoted when the name is not a plain
+//! identifier) or `.label`. Addresses that instructions refer to but that
+//! have no named header get an assembler-only local label `.L<hex>`; data
+//! prints as `.byte` lines split at such labels. Every line ends with its
+//! address as a comment.
+
+use crate::exe::{Executable, Item, SectionKind};
+use crate::isa::{Addr, Instr, Operand, Reg, Target};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+/// Disassembles a loaded executable.
+pub fn disassemble(exe: &Executable) -> String {
+    let names = Names::new(exe);
+    let mut out = format!("; manda disassembly: {} bytes, entry 0x{:x}\n", exe.len(), exe.entry());
+    for section in &exe.sections {
+        let header = section.start - crate::exe::SECTION_HEADER_LEN;
+        line(
+            &mut out,
+            section.kind.directive(),
+            header,
+            &format!("section header; {} bytes of contents", section.bytes.len()),
+        );
+        if section.kind == SectionKind::Code {
+            for item in &section.items {
+                names.locals_at(&mut out, item.addr());
+                match item {
+                    Item::Label { addr, name: None } => line(&mut out, ".label", *addr, ""),
+                    Item::Label { addr, name: Some(name) } => {
+                        line(&mut out, &format!("{}:", quote_name(name)), *addr, "")
+                    }
+                    Item::Instr { addr, instr } => line(&mut out, &format!("    {}", names.instr(instr)), *addr, ""),
+                }
+            }
+            names.locals_at(&mut out, section.end());
+            continue;
+        }
+        let mut at = section.start;
+        let cuts: Vec<u64> = names.local.range(section.start..=section.end()).map(|(a, _)| *a).collect();
+        for cut in cuts.iter().copied().chain([section.end()]) {
+            while at < cut {
+                let n = (cut - at).min(16);
+                let chunk = &section.bytes[(at - section.start) as usize..(at - section.start + n) as usize];
+                let bytes: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
+                line(&mut out, &format!("    .byte {}", bytes.join(", ")), at, "");
+                at += n;
+            }
+            names.locals_at(&mut out, cut);
+        }
+    }
+    out
+}
+
+fn line(out: &mut String, text: &str, addr: u64, note: &str) {
+    let note = if note.is_empty() { String::new() } else { format!(" {note}") };
+    let _ = writeln!(out, "{text:<44} ; 0x{addr:04x}{note}");
+}
+
+/// How each referenced address is written.
+struct Names {
+    /// Named label headers, by address.
+    named: HashMap<u64, String>,
+    /// Assembler-only labels to emit, by address.
+    local: BTreeMap<u64, String>,
+}
+
+impl Names {
+    fn new(exe: &Executable) -> Names {
+        let mut named = HashMap::new();
+        let mut taken = HashSet::new();
+        let mut boundaries = HashSet::new();
+        for item in exe.sections.iter().flat_map(|s| &s.items) {
+            boundaries.insert(item.addr());
+            if let Item::Label { addr, name: Some(name) } = item {
+                named.entry(*addr).or_insert_with(|| name.clone());
+                taken.insert(name.clone());
+            }
+        }
+        let mut local = BTreeMap::new();
+        for item in exe.sections.iter().flat_map(|s| &s.items) {
+            let Item::Instr { instr, .. } = item else { continue };
+            for operand in instr.operands() {
+                let addr = match operand {
+                    Operand::Target(Target(a)) | Operand::Addr(Addr(a)) => a,
+                    _ => continue,
+                };
+                if named.contains_key(&addr) || local.contains_key(&addr) {
+                    continue;
+                }
+                let nameable = boundaries.contains(&addr)
+                    || exe.sections.iter().any(|s| s.kind != SectionKind::Code && (s.start..=s.end()).contains(&addr));
+                if nameable {
+                    let mut name = format!(".L{addr:x}");
+                    while taken.contains(&name) {
+                        name.push('$');
+                    }
+                    local.insert(addr, name);
+                }
+            }
+        }
+        Names { named, local }
+    }
+
+    fn locals_at(&self, out: &mut String, addr: u64) {
+        if let Some(name) = self.local.get(&addr) {
+            line(out, &format!("{name}:"), addr, "");
+        }
+    }
+
+    fn address(&self, addr: u64) -> String {
+        match (self.named.get(&addr), self.local.get(&addr)) {
+            (Some(name), _) => quote_name(name),
+            (None, Some(local)) => local.clone(),
+            (None, None) => format!("0x{addr:x}"),
+        }
+    }
+
+    fn instr(&self, instr: &Instr) -> String {
+        let mut text = instr.opcode().mnemonic().to_string();
+        for (i, operand) in instr.operands().into_iter().enumerate() {
+            text.push_str(if i == 0 { " " } else { ", " });
+            match operand {
+                Operand::Target(Target(a)) | Operand::Addr(Addr(a)) => text.push_str(&self.address(a)),
+                other => text.push_str(&other.to_string()),
+            }
+        }
+        text
+    }
+}
+
+/// A label name as the assembler reads it back: bare if it is a plain
+/// identifier that means nothing else, quoted otherwise.
+pub fn quote_name(name: &str) -> String {
+    let mut chars = name.chars();
+    let plain = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '.')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$'))
+        && !name.starts_with(".L")
+        && Reg::parse(name).is_none()
+        && !matches!(name, "bits" | "inf" | "nan");
+    if plain {
+        return name.to_string();
+    }
+    let mut quoted = String::from("\"");
+    for c in name.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            '\r' => quoted.push_str("\\r"),
+            '\0' => quoted.push_str("\\0"),
+            c if c.is_ascii_control() => {
+                let _ = write!(quoted, "\\x{:02x}", c as u32);
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}

@@ -1,0 +1,365 @@
+//! The executable format and its loader (`docs/manda/executable.md`).
+//!
+//! A file is a sequence of sections: a type byte (0 data, 1 code, 2 rodata),
+//! a u64 little-endian length, and that many bytes. A code section is a
+//! sequence of label headers (0: anonymous; 1 + u64 length + UTF-8 name)
+//! and instructions. Addresses are file offsets: a section's contents are
+//! loaded at the offsets they have in the file.
+//!
+//! [`Executable::load`] treats its input as hostile: every problem is a
+//! [`LoadError`] naming the file offset, no allocation is larger than the
+//! input, and each code section is decoded once into [`Item`]s — the form
+//! the machine executes and the disassembler prints.
+
+use crate::isa::{Instr, Operand, Target};
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Bytes in a section header: type byte + u64 length.
+pub const SECTION_HEADER_LEN: u64 = 9;
+
+/// What a section holds and how the machine may touch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// Readable and writable data (type byte 0).
+    Data,
+    /// Executable code, neither readable nor writable (type byte 1).
+    Code,
+    /// Read-only data (type byte 2).
+    Rodata,
+}
+
+impl SectionKind {
+    /// The type byte.
+    pub const fn byte(self) -> u8 {
+        match self {
+            SectionKind::Data => 0,
+            SectionKind::Code => 1,
+            SectionKind::Rodata => 2,
+        }
+    }
+
+    /// The kind for a type byte.
+    pub const fn from_byte(byte: u8) -> Option<SectionKind> {
+        match byte {
+            0 => Some(SectionKind::Data),
+            1 => Some(SectionKind::Code),
+            2 => Some(SectionKind::Rodata),
+            _ => None,
+        }
+    }
+
+    /// The assembler directive that starts such a section.
+    pub const fn directive(self) -> &'static str {
+        match self {
+            SectionKind::Data => ".data",
+            SectionKind::Code => ".code",
+            SectionKind::Rodata => ".rodata",
+        }
+    }
+}
+
+/// One element of a code section, at its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A label header: `name` is `None` for an anonymous label (header 0).
+    Label {
+        /// Address of the header byte.
+        addr: u64,
+        /// The name of a header-1 label.
+        name: Option<String>,
+    },
+    /// An instruction.
+    Instr {
+        /// Address of the opcode byte.
+        addr: u64,
+        /// The decoded instruction.
+        instr: Instr,
+    },
+}
+
+impl Item {
+    /// The item's address.
+    pub fn addr(&self) -> u64 {
+        match self {
+            Item::Label { addr, .. } | Item::Instr { addr, .. } => *addr,
+        }
+    }
+}
+
+/// One section, as loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Data, code or rodata.
+    pub kind: SectionKind,
+    /// File offset (= address) of the first content byte, just after the header.
+    pub start: u64,
+    /// The contents.
+    pub bytes: Vec<u8>,
+    /// For a code section, its labels and instructions in order; empty otherwise.
+    pub items: Vec<Item>,
+}
+
+impl Section {
+    /// One past the last content byte's address.
+    pub fn end(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+
+    /// True if `addr` is one of this section's content bytes.
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.start..self.end()).contains(&addr)
+    }
+}
+
+/// A validated executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executable {
+    /// The sections, in file order.
+    pub sections: Vec<Section>,
+    labels: HashMap<String, u64>,
+}
+
+/// Why an executable was rejected, and at which file offset.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("offset {offset} (0x{offset:x}): {kind}")]
+pub struct LoadError {
+    /// File offset of the offending byte (the start of the offending header or instruction).
+    pub offset: u64,
+    /// What is wrong.
+    pub kind: LoadErrorKind,
+}
+
+/// The kinds of [`LoadError`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LoadErrorKind {
+    /// A section type byte other than 0, 1, 2.
+    #[error("unknown section type {0} (0 data, 1 code, 2 rodata)")]
+    UnknownSection(u8),
+    /// Fewer than 9 bytes left for a section header.
+    #[error("section header cut short: {0} of 9 bytes")]
+    HeaderCut(u64),
+    /// A section length past the end of the file.
+    #[error("section length {len} runs past the end of the file ({available} bytes left)")]
+    LengthPastEnd {
+        /// The length field.
+        len: u64,
+        /// Bytes after the header.
+        available: u64,
+    },
+    /// A label header byte 2–9.
+    #[error("reserved label header {0} (only 0, anonymous, and 1, named, are defined)")]
+    ReservedLabel(u8),
+    /// A byte that is neither a label header nor an opcode.
+    #[error("unknown opcode {0} (0x{0:02x})")]
+    UnknownOpcode(u8),
+    /// An instruction cut by the end of its section.
+    #[error("`{mnemonic}` needs {needed} bytes but its section ends after {available}")]
+    InstructionCut {
+        /// The instruction.
+        mnemonic: &'static str,
+        /// Its encoded length.
+        needed: usize,
+        /// Bytes left in the section.
+        available: u64,
+    },
+    /// A named label header cut by the end of its section.
+    #[error("label name of {len} bytes runs past the end of its section ({available} bytes left)")]
+    LabelCut {
+        /// The name length field.
+        len: u64,
+        /// Bytes left in the section.
+        available: u64,
+    },
+    /// A named label header whose length field is cut by the end of its section.
+    #[error("named label header cut short: {0} of 9 bytes")]
+    LabelHeaderCut(u64),
+    /// A label name that is not UTF-8.
+    #[error("label name is not valid UTF-8")]
+    LabelNotUtf8,
+    /// Two labels with one name.
+    #[error("duplicate label name `{0}`")]
+    DuplicateLabel(String),
+    /// A static control-flow target that is not a code boundary.
+    #[error("`{mnemonic}` target 0x{target:x} {why}")]
+    BadTarget {
+        /// The instruction.
+        mnemonic: &'static str,
+        /// The target address.
+        target: u64,
+        /// Why it is not a boundary.
+        why: &'static str,
+    },
+    /// No code section.
+    #[error("no code section: there is nothing to execute")]
+    NoCode,
+}
+
+fn fail<T>(offset: u64, kind: LoadErrorKind) -> Result<T, LoadError> {
+    Err(LoadError { offset, kind })
+}
+
+/// Reads a u64 at `at`, if 8 bytes are there.
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at.checked_add(8)?)?.try_into().ok()?))
+}
+
+impl Executable {
+    /// Validates and decodes `bytes`.
+    pub fn load(bytes: &[u8]) -> Result<Executable, LoadError> {
+        let mut sections = Vec::new();
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let offset = at as u64;
+            let kind = SectionKind::from_byte(bytes[at])
+                .ok_or(LoadError { offset, kind: LoadErrorKind::UnknownSection(bytes[at]) })?;
+            let Some(len) = u64_at(bytes, at + 1) else {
+                return fail(offset, LoadErrorKind::HeaderCut((bytes.len() - at) as u64));
+            };
+            let start = at + SECTION_HEADER_LEN as usize;
+            let available = (bytes.len() - start) as u64;
+            if len > available {
+                return fail(offset, LoadErrorKind::LengthPastEnd { len, available });
+            }
+            let end = start + len as usize;
+            let items = match kind {
+                SectionKind::Code => decode_code(&bytes[start..end], start as u64)?,
+                _ => Vec::new(),
+            };
+            sections.push(Section { kind, start: start as u64, bytes: bytes[start..end].to_vec(), items });
+            at = end;
+        }
+        if !sections.iter().any(|s| s.kind == SectionKind::Code) {
+            return fail(bytes.len() as u64, LoadErrorKind::NoCode);
+        }
+        let mut labels = HashMap::new();
+        for item in sections.iter().flat_map(|s| &s.items) {
+            if let Item::Label { addr, name: Some(name) } = item {
+                if labels.insert(name.clone(), *addr).is_some() {
+                    return fail(*addr, LoadErrorKind::DuplicateLabel(name.clone()));
+                }
+            }
+        }
+        let exe = Executable { sections, labels };
+        exe.check_targets()?;
+        Ok(exe)
+    }
+
+    /// Every static target (`jmp`, branches, `call`, `fork`) must be a boundary.
+    fn check_targets(&self) -> Result<(), LoadError> {
+        for item in self.sections.iter().flat_map(|s| &s.items) {
+            let Item::Instr { addr, instr } = item else { continue };
+            for operand in instr.operands() {
+                if let Operand::Target(Target(target)) = operand {
+                    if let Err(why) = self.check_boundary(target) {
+                        let mnemonic = instr.opcode().mnemonic();
+                        return fail(*addr, LoadErrorKind::BadTarget { mnemonic, target, why });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `Ok` if `addr` is an instruction boundary or label header in a code
+    /// section (or a code section's end, where execution would fall off);
+    /// else why not.
+    pub fn check_boundary(&self, addr: u64) -> Result<(), &'static str> {
+        let Some(section) =
+            self.sections.iter().find(|s| s.contains(addr) || (s.end() == addr && s.kind == SectionKind::Code))
+        else {
+            return Err("is not in any section");
+        };
+        if section.kind != SectionKind::Code {
+            return Err("is not in a code section");
+        }
+        if addr == section.end() {
+            return Err("is the end of a code section, not an instruction");
+        }
+        match section.items.binary_search_by_key(&addr, Item::addr) {
+            Ok(_) => Ok(()),
+            Err(_) => Err("is inside an instruction or label header, not on a boundary"),
+        }
+    }
+
+    /// The address of the label named `name`.
+    pub fn label(&self, name: &str) -> Option<u64> {
+        self.labels.get(name).copied()
+    }
+
+    /// Where execution starts: the label `main`, else the first code byte.
+    pub fn entry(&self) -> u64 {
+        self.label("main").unwrap_or_else(|| {
+            // `load` guarantees a code section.
+            self.sections.iter().find(|s| s.kind == SectionKind::Code).map_or(0, |s| s.start)
+        })
+    }
+
+    /// The file's length: one past the last address of the image.
+    pub fn len(&self) -> u64 {
+        self.sections.last().map_or(0, Section::end)
+    }
+
+    /// True for a file with no sections (which `load` never returns).
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_empty()
+    }
+
+    /// The file bytes: loading then writing gives back the input exactly.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for section in &self.sections {
+            out.push(section.kind.byte());
+            out.extend_from_slice(&(section.bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(&section.bytes);
+        }
+        out
+    }
+}
+
+/// Decodes a code section's contents, which start at address `base`.
+fn decode_code(bytes: &[u8], base: u64) -> Result<Vec<Item>, LoadError> {
+    let mut items = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let addr = base + at as u64;
+        let left = (bytes.len() - at) as u64;
+        match bytes[at] {
+            0 => {
+                items.push(Item::Label { addr, name: None });
+                at += 1;
+            }
+            1 => {
+                let Some(len) = u64_at(bytes, at + 1) else {
+                    return fail(addr, LoadErrorKind::LabelHeaderCut(left));
+                };
+                let available = left - 9;
+                if len > available {
+                    return fail(addr, LoadErrorKind::LabelCut { len, available });
+                }
+                let name = &bytes[at + 9..at + 9 + len as usize];
+                let name = std::str::from_utf8(name)
+                    .map_err(|_| LoadError { offset: addr, kind: LoadErrorKind::LabelNotUtf8 })?;
+                items.push(Item::Label { addr, name: Some(name.to_string()) });
+                at += 9 + len as usize;
+            }
+            b @ 2..=9 => return fail(addr, LoadErrorKind::ReservedLabel(b)),
+            b => match Instr::decode(&bytes[at..]) {
+                Ok(instr) => {
+                    items.push(Item::Instr { addr, instr });
+                    at += instr.opcode().encoded_len();
+                }
+                Err(None) => return fail(addr, LoadErrorKind::UnknownOpcode(b)),
+                Err(Some(op)) => {
+                    let kind = LoadErrorKind::InstructionCut {
+                        mnemonic: op.mnemonic(),
+                        needed: op.encoded_len(),
+                        available: left,
+                    };
+                    return fail(addr, kind);
+                }
+            },
+        }
+    }
+    Ok(items)
+}

@@ -1,0 +1,737 @@
+//! The Manda instruction set: one table, everything else derived from it.
+//!
+//! [`for_each_op!`] lists every instruction once — opcode byte, mnemonic,
+//! group, operands, semantics and traps. The [`Opcode`] and [`Instr`]
+//! types, the encoder and decoder, the assembler's mnemonic and operand
+//! tables, the disassembler's printing and `docs/manda/OPCODES.md` are all
+//! expanded from it (a test checks the committed doc against
+//! [`opcodes_markdown`]).
+//!
+//! Opcodes are 10–255; 0–9 are label headers in a code section. Each
+//! instruction is its opcode byte followed by its operands in table order,
+//! little-endian, with no padding.
+
+use std::fmt;
+
+/// Calls `$m!` with the whole instruction table.
+///
+/// Each row: `Variant = byte, "mnemonic", "group", (field: Type, …), "semantics", "traps";`.
+/// Field types are the operand types below ([`Reg`], `i32`, `u32`, `i64`,
+/// `u8`, [`F64`], [`Addr`], [`Target`], [`Mem`]).
+macro_rules! for_each_op {
+    ($m:ident) => {
+        $m! {
+            // Moves and constants.
+            Nop = 10, "nop", "Moves and constants", (),
+                "Does nothing.", "none";
+            Mov = 11, "mov", "Moves and constants", (rd: Reg, rs: Reg),
+                "rd = rs. Registers are untyped 64-bit cells, so this is also the bit move between integer and f64 values.", "none";
+            Li = 12, "li", "Moves and constants", (rd: Reg, imm: i64),
+                "rd = imm.", "none";
+            La = 13, "la", "Moves and constants", (rd: Reg, addr: Addr),
+                "rd = addr, an address (in source, usually a label: a data label, or a code label for `callr`/`jr`). Not checked until used.", "none";
+            Fli = 14, "fli", "Moves and constants", (rd: Reg, imm: F64),
+                "rd = the bits of the f64 constant imm.", "none";
+
+            // Integer arithmetic: 64-bit, wrapping.
+            Add = 20, "add", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra + rb, wrapping.", "none";
+            Sub = 21, "sub", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra - rb, wrapping.", "none";
+            Mul = 22, "mul", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = low 64 bits of ra × rb.", "none";
+            Mulh = 23, "mulh", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = high 64 bits of the signed 128-bit product ra × rb.", "none";
+            Mulhu = 24, "mulhu", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = high 64 bits of the unsigned 128-bit product ra × rb.", "none";
+            Div = 25, "div", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra / rb, signed, rounded toward zero.", "*division by zero* if rb = 0; *division overflow* if ra = -2^63 and rb = -1.";
+            Divu = 26, "divu", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra / rb, unsigned.", "*division by zero* if rb = 0.";
+            Rem = 27, "rem", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra - (ra / rb) × rb, signed: the sign follows ra.", "*division by zero* if rb = 0; *division overflow* if ra = -2^63 and rb = -1.";
+            Remu = 28, "remu", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra mod rb, unsigned.", "*division by zero* if rb = 0.";
+            And = 29, "and", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra & rb.", "none";
+            Or = 30, "or", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra | rb.", "none";
+            Xor = 31, "xor", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra ^ rb.", "none";
+            Shl = 32, "shl", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra << (rb mod 64).", "none";
+            Shr = 33, "shr", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra >> (rb mod 64), logical (zeros shifted in).", "none";
+            Sar = 34, "sar", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra >> (rb mod 64), arithmetic (sign bit shifted in).", "none";
+            Addi = 40, "addi", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra + imm (imm sign-extended), wrapping. `addi rd, ra, -k` subtracts.", "none";
+            Muli = 41, "muli", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = low 64 bits of ra × imm (imm sign-extended).", "none";
+            Andi = 42, "andi", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra & imm (imm sign-extended).", "none";
+            Ori = 43, "ori", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra | imm (imm sign-extended).", "none";
+            Xori = 44, "xori", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra ^ imm (imm sign-extended).", "none";
+            Shli = 45, "shli", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra << (imm mod 64).", "none";
+            Shri = 46, "shri", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra >> (imm mod 64), logical.", "none";
+            Sari = 47, "sari", "Integer arithmetic", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra >> (imm mod 64), arithmetic.", "none";
+            Neg = 50, "neg", "Integer arithmetic", (rd: Reg, rs: Reg),
+                "rd = -rs, wrapping (-(-2^63) = -2^63).", "none";
+            Not = 51, "not", "Integer arithmetic", (rd: Reg, rs: Reg),
+                "rd = !rs (every bit flipped).", "none";
+
+            // Comparisons into a register.
+            Seq = 55, "seq", "Comparisons", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra = rb, else 0.", "none";
+            Sne = 56, "sne", "Comparisons", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra ≠ rb, else 0.", "none";
+            Slt = 57, "slt", "Comparisons", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra < rb (signed), else 0.", "none";
+            Sle = 58, "sle", "Comparisons", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra ≤ rb (signed), else 0.", "none";
+            Sltu = 59, "sltu", "Comparisons", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra < rb (unsigned), else 0.", "none";
+            Sleu = 60, "sleu", "Comparisons", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra ≤ rb (unsigned), else 0.", "none";
+            Slti = 61, "slti", "Comparisons", (rd: Reg, ra: Reg, imm: i32),
+                "rd = 1 if ra < imm (signed, imm sign-extended), else 0.", "none";
+
+            // Sign and zero extension of the low bits.
+            Sext8 = 65, "sext8", "Extension", (rd: Reg, rs: Reg),
+                "rd = the low 8 bits of rs, sign-extended.", "none";
+            Sext16 = 66, "sext16", "Extension", (rd: Reg, rs: Reg),
+                "rd = the low 16 bits of rs, sign-extended.", "none";
+            Sext32 = 67, "sext32", "Extension", (rd: Reg, rs: Reg),
+                "rd = the low 32 bits of rs, sign-extended.", "none";
+            Zext8 = 68, "zext8", "Extension", (rd: Reg, rs: Reg),
+                "rd = the low 8 bits of rs, zero-extended.", "none";
+            Zext16 = 69, "zext16", "Extension", (rd: Reg, rs: Reg),
+                "rd = the low 16 bits of rs, zero-extended.", "none";
+            Zext32 = 70, "zext32", "Extension", (rd: Reg, rs: Reg),
+                "rd = the low 32 bits of rs, zero-extended.", "none";
+
+            // f64 arithmetic on register bits (IEEE 754 binary64, round to nearest even).
+            Fadd = 80, "fadd", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra + rb as f64.", "none";
+            Fsub = 81, "fsub", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra - rb as f64.", "none";
+            Fmul = 82, "fmul", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra × rb as f64.", "none";
+            Fdiv = 83, "fdiv", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra / rb as f64 (x/0 is ±inf or NaN, never a trap).", "none";
+            Fmin = 84, "fmin", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the smaller of ra and rb; NaN if either is NaN; -0.0 is smaller than +0.0.", "none";
+            Fmax = 85, "fmax", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the larger of ra and rb; NaN if either is NaN; +0.0 is larger than -0.0.", "none";
+            Fsqrt = 86, "fsqrt", "Floating point", (rd: Reg, rs: Reg),
+                "rd = √rs (NaN for rs < 0).", "none";
+            Fneg = 87, "fneg", "Floating point", (rd: Reg, rs: Reg),
+                "rd = -rs (flips the sign bit, NaN included).", "none";
+            Fabs = 88, "fabs", "Floating point", (rd: Reg, rs: Reg),
+                "rd = |rs| (clears the sign bit).", "none";
+            Feq = 89, "feq", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra = rb as f64, else 0 (0 if either is NaN; -0.0 = +0.0).", "none";
+            Flt = 90, "flt", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra < rb as f64, else 0 (0 if either is NaN).", "none";
+            Fle = 91, "fle", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra ≤ rb as f64, else 0 (0 if either is NaN).", "none";
+            Itof = 92, "itof", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the signed integer rs converted to f64 (rounded to nearest).", "none";
+            Utof = 93, "utof", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the unsigned integer rs converted to f64 (rounded to nearest).", "none";
+            Ftoi = 94, "ftoi", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to a signed integer, saturating at ±2^63 bounds; NaN gives 0.", "none";
+
+            // Memory: base register + signed 32-bit offset; any alignment.
+            Ld8s = 100, "ld8s", "Memory", (rd: Reg, mem: Mem),
+                "rd = the byte at mem, sign-extended.", "*memory fault* unless the byte is readable (data, rodata, stack or heap).";
+            Ld8u = 101, "ld8u", "Memory", (rd: Reg, mem: Mem),
+                "rd = the byte at mem, zero-extended.", "*memory fault* unless the byte is readable.";
+            Ld16s = 102, "ld16s", "Memory", (rd: Reg, mem: Mem),
+                "rd = the 16-bit little-endian value at mem, sign-extended.", "*memory fault* unless all 2 bytes are readable.";
+            Ld16u = 103, "ld16u", "Memory", (rd: Reg, mem: Mem),
+                "rd = the 16-bit value at mem, zero-extended.", "*memory fault* unless all 2 bytes are readable.";
+            Ld32s = 104, "ld32s", "Memory", (rd: Reg, mem: Mem),
+                "rd = the 32-bit value at mem, sign-extended.", "*memory fault* unless all 4 bytes are readable.";
+            Ld32u = 105, "ld32u", "Memory", (rd: Reg, mem: Mem),
+                "rd = the 32-bit value at mem, zero-extended.", "*memory fault* unless all 4 bytes are readable.";
+            Ld64 = 106, "ld64", "Memory", (rd: Reg, mem: Mem),
+                "rd = the 64-bit value at mem.", "*memory fault* unless all 8 bytes are readable.";
+            St8 = 107, "st8", "Memory", (rs: Reg, mem: Mem),
+                "The byte at mem = the low 8 bits of rs.", "*memory fault* unless the byte is writable (data, stack or heap; never code or rodata).";
+            St16 = 108, "st16", "Memory", (rs: Reg, mem: Mem),
+                "The 2 bytes at mem = the low 16 bits of rs, little-endian.", "*memory fault* unless all 2 bytes are writable.";
+            St32 = 109, "st32", "Memory", (rs: Reg, mem: Mem),
+                "The 4 bytes at mem = the low 32 bits of rs, little-endian.", "*memory fault* unless all 4 bytes are writable.";
+            St64 = 110, "st64", "Memory", (rs: Reg, mem: Mem),
+                "The 8 bytes at mem = rs, little-endian.", "*memory fault* unless all 8 bytes are writable.";
+
+            // The stack: a region of its own; `sp` is a machine register, not one of the 256.
+            Push = 115, "push", "Stack", (rs: Reg),
+                "sp = sp - 8; the 8 bytes at sp = rs.", "*stack overflow* if sp would go below the stack's base.";
+            Pop = 116, "pop", "Stack", (rd: Reg),
+                "rd = the 8 bytes at sp; sp = sp + 8.", "*stack underflow* if sp would go past the stack's top.";
+            Salloc = 117, "salloc", "Stack", (size: u32),
+                "sp = sp - size: reserves a frame of size bytes (contents unspecified).", "*stack overflow* if sp would go below the stack's base.";
+            Sfree = 118, "sfree", "Stack", (size: u32),
+                "sp = sp + size: releases size bytes.", "*stack underflow* if sp would go past the stack's top.";
+            Ldsp = 119, "ldsp", "Stack", (rd: Reg, off: i32),
+                "rd = the 64-bit value at sp + off.", "*memory fault* unless all 8 bytes are readable.";
+            Stsp = 120, "stsp", "Stack", (rs: Reg, off: i32),
+                "The 8 bytes at sp + off = rs.", "*memory fault* unless all 8 bytes are writable.";
+            Getsp = 121, "getsp", "Stack", (rd: Reg),
+                "rd = sp, so a frame's address can be passed or used as a base register.", "none";
+
+            // Control flow. A target is an instruction boundary or a label header in a code section.
+            Jmp = 130, "jmp", "Control flow", (target: Target),
+                "Continues at target.", "none (a bad static target is rejected when the executable is loaded).";
+            Jr = 131, "jr", "Control flow", (rs: Reg),
+                "Continues at the address in rs.", "*bad jump* unless rs is an instruction boundary or label in a code section.";
+            Beq = 132, "beq", "Control flow", (ra: Reg, rb: Reg, target: Target),
+                "Continues at target if ra = rb.", "none";
+            Bne = 133, "bne", "Control flow", (ra: Reg, rb: Reg, target: Target),
+                "Continues at target if ra ≠ rb.", "none";
+            Blt = 134, "blt", "Control flow", (ra: Reg, rb: Reg, target: Target),
+                "Continues at target if ra < rb (signed).", "none";
+            Bge = 135, "bge", "Control flow", (ra: Reg, rb: Reg, target: Target),
+                "Continues at target if ra ≥ rb (signed).", "none";
+            Bltu = 136, "bltu", "Control flow", (ra: Reg, rb: Reg, target: Target),
+                "Continues at target if ra < rb (unsigned).", "none";
+            Bgeu = 137, "bgeu", "Control flow", (ra: Reg, rb: Reg, target: Target),
+                "Continues at target if ra ≥ rb (unsigned).", "none";
+            Beqz = 138, "beqz", "Control flow", (rs: Reg, target: Target),
+                "Continues at target if rs = 0.", "none";
+            Bnez = 139, "bnez", "Control flow", (rs: Reg, target: Target),
+                "Continues at target if rs ≠ 0.", "none";
+            Call = 140, "call", "Control flow", (target: Target),
+                "Pushes the address of the next instruction on the call stack and continues at target.", "*call stack overflow* past the call depth limit.";
+            Callr = 141, "callr", "Control flow", (rs: Reg),
+                "As `call`, to the address in rs.", "*bad jump* as for `jr`; *call stack overflow*.";
+            Ret = 142, "ret", "Control flow", (),
+                "Pops a return address from the call stack and continues there. The call stack is the machine's, apart from memory, so a return address cannot be overwritten.", "*return with an empty call stack*.";
+
+            // Contexts and message ports.
+            Fork = 150, "fork", "Contexts and ports", (rd: Reg, target: Target),
+                "Starts a new context at target with a copy of this context's memory and of a0–a63 (other registers 0, its own empty stack); rd = the new context's id (≥ 1) in this context.", "*too many contexts* past the limit.";
+            Ctxid = 151, "ctxid", "Contexts and ports", (rd: Reg),
+                "rd = this context's id (the first context is 0).", "none";
+            Pnew = 152, "pnew", "Contexts and ports", (rd: Reg),
+                "rd = the id of a new, empty message port. Port ids are machine-wide: a forked context can use ports created before the fork.", "*too many ports* past the limit.";
+            Psend = 153, "psend", "Contexts and ports", (port: Reg, addr: Reg, len: Reg),
+                "Queues a copy of the len bytes at addr as one message on port.", "*bad port*; *port closed*; *memory fault* unless the bytes are readable.";
+            Precv = 154, "precv", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),
+                "Waits for a message on port, copies its first min(len, cap) bytes to addr and sets rd = len, the message's whole length. rd = -1 if the port is closed and empty.", "*bad port*; *memory fault* unless the bytes are writable; *deadlock* if no context can ever send.";
+            Ptry = 155, "ptry", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),
+                "As `precv` without waiting: rd = -2 if the port is open and empty.", "*bad port*; *memory fault*.";
+            Pclose = 156, "pclose", "Contexts and ports", (port: Reg),
+                "Closes port: queued messages can still be received, further sends trap.", "*bad port*.";
+
+            // System.
+            Write = 170, "write", "System", (fd: Reg, addr: Reg, len: Reg),
+                "Writes the len bytes at addr to standard output (fd = 1) or standard error (fd = 2).", "*bad file descriptor* for other fds; *memory fault*; *output failed* if the write fails.";
+            Read = 171, "read", "System", (rd: Reg, addr: Reg, cap: Reg),
+                "Reads up to cap bytes from standard input into addr; rd = the number read, 0 at end of input.", "*memory fault*; *input failed* if the read fails.";
+            Argc = 172, "argc", "System", (rd: Reg),
+                "rd = the number of program arguments (those after the program's path on the `manda run` command line).", "none";
+            Arg = 173, "arg", "System", (rd: Reg, index: Reg, addr: Reg, cap: Reg),
+                "Copies the first min(len, cap) bytes of argument index (UTF-8, no terminator) to addr; rd = len, its whole length (so cap = 0 asks the length).", "*bad argument index*; *memory fault*.";
+            Exit = 174, "exit", "System", (rs: Reg),
+                "Ends the whole machine; the process exit status is rs mod 256.", "none";
+            Halt = 175, "halt", "System", (),
+                "Ends this context. The machine ends, with status 0, when every context has ended.", "none";
+            Clock = 176, "clock", "System", (rd: Reg),
+                "rd = nanoseconds on a monotonic clock since the machine started.", "none";
+            Sleep = 177, "sleep", "System", (rs: Reg),
+                "Sleeps rs milliseconds (0 or negative: none). An interrupt cuts the sleep short; the rest is part of the state.", "none";
+            Grow = 178, "grow", "System", (rd: Reg, rs: Reg),
+                "Grows the heap by rs bytes (zeroed); rd = the address of the new bytes (the old end of the heap).", "*out of memory* past the memory limit.";
+            Printi = 179, "printi", "System", (rs: Reg),
+                "Writes rs as a signed decimal integer and a newline to standard output.", "*output failed*.";
+            Printf = 180, "printf", "System", (rs: Reg, digits: u8),
+                "Writes the f64 rs and a newline to standard output: with exactly digits decimals (0–17, rounded half to even), or for digits > 17 the shortest text that reads back as the same value; `inf`, `-inf`, `NaN`.", "*output failed*.";
+            Putc = 181, "putc", "System", (rs: Reg),
+                "Writes the low byte of rs to standard output.", "*output failed*.";
+        }
+    };
+}
+
+/// A register operand: one byte, 0–63 `a`, 64–127 `s`, 128–191 `v`, 192–255 `t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reg(pub u8);
+
+impl Reg {
+    /// Parses `a0`…`t63`.
+    pub fn parse(name: &str) -> Option<Reg> {
+        let bank = match name.as_bytes().first()? {
+            b'a' => 0,
+            b's' => 64,
+            b'v' => 128,
+            b't' => 192,
+            _ => return None,
+        };
+        let digits = &name[1..];
+        if digits.is_empty()
+            || (digits.len() > 1 && digits.starts_with('0'))
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let n: u8 = digits.parse().ok().filter(|n| *n < 64)?;
+        Some(Reg(bank + n))
+    }
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bank = ["a", "s", "v", "t"][usize::from(self.0 / 64)];
+        write!(f, "{bank}{}", self.0 % 64)
+    }
+}
+
+/// An f64 immediate, kept as its bits so every value (NaN payloads too) round-trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct F64(pub u64);
+
+impl F64 {
+    /// The value.
+    pub fn value(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+impl fmt::Display for F64 {
+    /// Shortest text that reads back to the same bits; `bits:0x…` for other NaNs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.value();
+        if v.is_nan() && self.0 != f64::NAN.to_bits() {
+            write!(f, "bits:0x{:016x}", self.0)
+        } else if v.is_nan() {
+            f.write_str("nan")
+        } else if v.is_infinite() {
+            f.write_str(if v > 0.0 { "inf" } else { "-inf" })
+        } else {
+            write!(f, "{v:?}")
+        }
+    }
+}
+
+/// A data or code address operand (`la`), not checked until used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Addr(pub u64);
+
+/// A static control-flow target: must be an instruction boundary or a label
+/// in a code section, which the loader checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Target(pub u64);
+
+/// A memory operand: `[base + off]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Mem {
+    /// Base register.
+    pub base: Reg,
+    /// Signed byte offset.
+    pub off: i32,
+}
+
+impl fmt::Display for Mem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.off {
+            0 => write!(f, "[{}]", self.base),
+            off if off < 0 => write!(f, "[{} - {}]", self.base, -i64::from(off)),
+            off => write!(f, "[{} + {off}]", self.base),
+        }
+    }
+}
+
+/// The kinds of operand, as the docs and the assembler name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A register, 1 byte.
+    Reg,
+    /// A signed 32-bit integer, 4 bytes.
+    I32,
+    /// An unsigned 32-bit integer, 4 bytes.
+    U32,
+    /// A signed 64-bit integer, 8 bytes.
+    I64,
+    /// An unsigned 8-bit integer, 1 byte.
+    U8,
+    /// An f64, 8 bytes.
+    F64,
+    /// An address, 8 bytes.
+    Addr,
+    /// A static code target, 8 bytes.
+    Target,
+    /// Base register and signed 32-bit offset, 5 bytes.
+    Mem,
+}
+
+impl Kind {
+    /// Encoded size in bytes.
+    pub const fn size(self) -> usize {
+        match self {
+            Kind::Reg | Kind::U8 => 1,
+            Kind::I32 | Kind::U32 => 4,
+            Kind::I64 | Kind::F64 | Kind::Addr | Kind::Target => 8,
+            Kind::Mem => 5,
+        }
+    }
+
+    /// The name in the docs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Reg => "register",
+            Kind::I32 => "i32",
+            Kind::U32 => "u32",
+            Kind::I64 => "i64",
+            Kind::U8 => "u8",
+            Kind::F64 => "f64",
+            Kind::Addr => "address (u64)",
+            Kind::Target => "code target (u64)",
+            Kind::Mem => "memory `[reg ± i32]`",
+        }
+    }
+}
+
+/// One operand value, kind-tagged: what the assembler produces and the
+/// disassembler prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operand {
+    /// A register.
+    Reg(Reg),
+    /// An i32.
+    I32(i32),
+    /// A u32.
+    U32(u32),
+    /// An i64.
+    I64(i64),
+    /// A u8.
+    U8(u8),
+    /// An f64.
+    F64(F64),
+    /// An address.
+    Addr(Addr),
+    /// A code target.
+    Target(Target),
+    /// A memory operand.
+    Mem(Mem),
+}
+
+/// A Rust type that is an operand in the table.
+pub trait Field: Copy {
+    /// Its kind.
+    const KIND: Kind;
+    /// Appends the little-endian encoding.
+    fn write_le(self, out: &mut Vec<u8>);
+    /// Reads it from the start of `bytes` (exactly `KIND.size()` bytes long).
+    fn read_le(bytes: &[u8]) -> Self;
+    /// Tags it.
+    fn to_operand(self) -> Operand;
+    /// Untags it, if the kind matches.
+    fn from_operand(operand: Operand) -> Option<Self>;
+}
+
+macro_rules! int_field {
+    ($ty:ty, $kind:ident) => {
+        impl Field for $ty {
+            const KIND: Kind = Kind::$kind;
+            fn write_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn read_le(bytes: &[u8]) -> Self {
+                let mut le = [0; std::mem::size_of::<$ty>()];
+                let n = le.len();
+                le.copy_from_slice(&bytes[..n]);
+                <$ty>::from_le_bytes(le)
+            }
+            fn to_operand(self) -> Operand {
+                Operand::$kind(self)
+            }
+            fn from_operand(operand: Operand) -> Option<Self> {
+                match operand {
+                    Operand::$kind(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+int_field!(i32, I32);
+int_field!(u32, U32);
+int_field!(i64, I64);
+int_field!(u8, U8);
+
+macro_rules! wrapped_field {
+    ($ty:ident, $inner:ty) => {
+        impl Field for $ty {
+            const KIND: Kind = Kind::$ty;
+            fn write_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.0.to_le_bytes());
+            }
+            fn read_le(bytes: &[u8]) -> Self {
+                let mut le = [0; std::mem::size_of::<$inner>()];
+                let n = le.len();
+                le.copy_from_slice(&bytes[..n]);
+                $ty(<$inner>::from_le_bytes(le))
+            }
+            fn to_operand(self) -> Operand {
+                Operand::$ty(self)
+            }
+            fn from_operand(operand: Operand) -> Option<Self> {
+                match operand {
+                    Operand::$ty(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+wrapped_field!(F64, u64);
+wrapped_field!(Addr, u64);
+wrapped_field!(Target, u64);
+wrapped_field!(Reg, u8);
+
+impl Field for Mem {
+    const KIND: Kind = Kind::Mem;
+    fn write_le(self, out: &mut Vec<u8>) {
+        out.push(self.base.0);
+        self.off.write_le(out);
+    }
+    fn read_le(bytes: &[u8]) -> Self {
+        Mem { base: Reg(bytes[0]), off: i32::read_le(&bytes[1..]) }
+    }
+    fn to_operand(self) -> Operand {
+        Operand::Mem(self)
+    }
+    fn from_operand(operand: Operand) -> Option<Self> {
+        match operand {
+            Operand::Mem(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! define_isa {
+    ($(
+        $variant:ident = $byte:literal, $mnemonic:literal, $group:literal, ($($field:ident : $ty:ty),*),
+            $semantics:literal, $traps:literal;
+    )*) => {
+        /// An opcode byte of the Manda instruction set.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum Opcode {
+            $(
+                #[doc = $semantics]
+                $variant = $byte,
+            )*
+        }
+
+        impl Opcode {
+            /// Every opcode, in table order.
+            pub const ALL: &'static [Opcode] = &[$(Opcode::$variant),*];
+
+            /// The opcode for `byte`, if it is one.
+            pub const fn from_byte(byte: u8) -> Option<Opcode> {
+                match byte {
+                    $($byte => Some(Opcode::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The lower-case mnemonic.
+            pub const fn mnemonic(self) -> &'static str {
+                match self { $(Opcode::$variant => $mnemonic,)* }
+            }
+
+            /// The opcode for a mnemonic (lower case, as in the table).
+            pub fn from_mnemonic(name: &str) -> Option<Opcode> {
+                match name {
+                    $($mnemonic => Some(Opcode::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The section of the reference it is listed under.
+            pub const fn group(self) -> &'static str {
+                match self { $(Opcode::$variant => $group,)* }
+            }
+
+            /// Its operands' names and kinds, in encoding order.
+            pub const fn operands(self) -> &'static [(&'static str, Kind)] {
+                match self { $(Opcode::$variant => &[$((stringify!($field), <$ty as Field>::KIND)),*],)* }
+            }
+
+            /// Exact semantics, one paragraph.
+            pub const fn semantics(self) -> &'static str {
+                match self { $(Opcode::$variant => $semantics,)* }
+            }
+
+            /// What makes the instruction trap.
+            pub const fn traps(self) -> &'static str {
+                match self { $(Opcode::$variant => $traps,)* }
+            }
+
+            /// Encoded size: the opcode byte plus the operands.
+            pub const fn encoded_len(self) -> usize {
+                match self { $(Opcode::$variant => 1 $(+ <$ty as Field>::KIND.size())*,)* }
+            }
+        }
+
+        /// One decoded Manda instruction with its operands.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Instr {
+            $(
+                #[doc = $semantics]
+                $variant { $(#[doc = concat!("Operand `", stringify!($field), "`.")] $field: $ty),* },
+            )*
+        }
+
+        impl Instr {
+            /// The instruction's opcode.
+            pub const fn opcode(&self) -> Opcode {
+                match self { $(Instr::$variant { .. } => Opcode::$variant,)* }
+            }
+
+            /// Appends the instruction's encoding to `out`.
+            pub fn encode(&self, out: &mut Vec<u8>) {
+                match *self {
+                    $(Instr::$variant { $($field),* } => {
+                        out.push($byte);
+                        $(Field::write_le($field, out);)*
+                    })*
+                }
+            }
+
+            /// Decodes one instruction from the start of `bytes`: `Err(None)`
+            /// for an unknown opcode, `Err(Some(op))` if `bytes` ends inside it.
+            #[allow(unused_assignments)] // the last field's advance
+            pub fn decode(bytes: &[u8]) -> Result<Instr, Option<Opcode>> {
+                let op = bytes.first().and_then(|&b| Opcode::from_byte(b)).ok_or(None)?;
+                let body = bytes.get(1..op.encoded_len()).ok_or(Some(op))?;
+                #[allow(unused_mut, unused_variables)]
+                let mut at = 0;
+                Ok(match op {
+                    $(Opcode::$variant => Instr::$variant { $($field: {
+                        let v = <$ty as Field>::read_le(&body[at..]);
+                        at += <$ty as Field>::KIND.size();
+                        v
+                    }),* },)*
+                })
+            }
+
+            /// The operands, in encoding order.
+            pub fn operands(&self) -> Vec<Operand> {
+                match *self {
+                    $(Instr::$variant { $($field),* } => vec![$(Field::to_operand($field)),*],)*
+                }
+            }
+
+            /// Builds `op` from operands of the right kinds, in order.
+            pub fn from_operands(op: Opcode, operands: &[Operand]) -> Option<Instr> {
+                #[allow(unused_mut, unused_variables)]
+                let mut it = operands.iter().copied();
+                let instr = match op {
+                    $(Opcode::$variant => Instr::$variant { $($field: <$ty as Field>::from_operand(it.next()?)?),* },)*
+                };
+                it.next().is_none().then_some(instr)
+            }
+        }
+    };
+}
+
+for_each_op!(define_isa);
+
+impl fmt::Display for Operand {
+    /// Plain text; the disassembler prints addresses as labels instead.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operand::Reg(r) => r.fmt(f),
+            Operand::I32(v) => v.fmt(f),
+            Operand::U32(v) => v.fmt(f),
+            Operand::I64(v) => v.fmt(f),
+            Operand::U8(v) => v.fmt(f),
+            Operand::F64(v) => v.fmt(f),
+            Operand::Addr(Addr(a)) | Operand::Target(Target(a)) => write!(f, "0x{a:x}"),
+            Operand::Mem(m) => m.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for Instr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.opcode().mnemonic())?;
+        for (i, operand) in self.operands().iter().enumerate() {
+            f.write_str(if i == 0 { " " } else { ", " })?;
+            operand.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// `mnemonic rd, ra, rb`: the syntax line of an opcode.
+pub fn syntax(op: Opcode) -> String {
+    let names: Vec<&str> = op.operands().iter().map(|(name, _)| *name).collect();
+    match names.is_empty() {
+        true => op.mnemonic().to_string(),
+        false => format!("{} {}", op.mnemonic(), names.join(", ")),
+    }
+}
+
+/// Renders the instruction reference, `docs/manda/OPCODES.md`, from the table.
+pub fn opcodes_markdown() -> String {
+    use std::fmt::Write as _;
+    let mut md = String::from(
+        "# Manda opcodes\n\n\
+         <!-- Generated from the table in crates/manda/src/isa.rs; a test fails when they differ.\n     \
+         Re-record with: MANDA_BLESS=1 cargo test -p manda --test docs -->\n\n\
+         Every instruction is its opcode byte (10–255; 0–9 are label headers) followed by its\n\
+         operands in the order shown, little-endian, unpadded. Registers are one byte: 0–63 `a0`–`a63`,\n\
+         64–127 `s0`–`s63`, 128–191 `v0`–`v63`, 192–255 `t0`–`t63`. Integer arithmetic is 64-bit and\n\
+         wraps; f64 arithmetic is IEEE 754 binary64. The machine model — memory and its permissions,\n\
+         the stack, the call stack, the calling convention, contexts and traps — is described in\n\
+         [README.md](README.md); the assembler syntax in [assembly.md](assembly.md).\n\n\
+         Operand kinds: register (1 byte), i32/u32 (4), i64/u64/f64 (8), u8 (1), memory\n\
+         `[reg ± i32]` (base register byte, then i32 offset: 5 bytes), address and code target (u64,\n\
+         8). A code target must be an instruction boundary or a label header in a code section; the\n\
+         loader rejects any other.\n",
+    );
+    let mut group = "";
+    for &op in Opcode::ALL {
+        if op.group() != group {
+            group = op.group();
+            let _ = write!(
+                md,
+                "\n## {group}\n\n| Opcode | Syntax | Size | Semantics | Traps |\n| --- | --- | --- | --- | --- |\n"
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| {} (0x{:02X}) | `{}` | {} | {} | {} |",
+            op as u8,
+            op as u8,
+            syntax(op),
+            op.encoded_len(),
+            op.semantics(),
+            op.traps()
+        );
+    }
+    md.push_str("\n## Operand encodings\n\n| Opcode | Operands (kind) |\n| --- | --- |\n");
+    for &op in Opcode::ALL {
+        let kinds: Vec<String> =
+            op.operands().iter().map(|(name, kind)| format!("`{name}`: {}", kind.name())).collect();
+        let _ = writeln!(
+            md,
+            "| `{}` | {} |",
+            op.mnemonic(),
+            if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
+        );
+    }
+    md
+}

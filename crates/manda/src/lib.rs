@@ -1,0 +1,35 @@
+//! # Manda
+//!
+//! Manda (MVM) is a 64-bit register machine with 256 registers, executables
+//! made of data, code and read-only sections with W^X protection, parallel
+//! contexts started by `fork`, and message ports. This crate holds its
+//! toolchain:
+//!
+//! - [`isa`] — the instruction set: one table from which the opcode and
+//!   instruction types, encoder, decoder, the assembler's and
+//!   disassembler's views and `docs/manda/OPCODES.md` are derived;
+//! - [`exe`] — the executable format: [`exe::Executable`] is the validated,
+//!   decoded form the machine executes, built by a loader that treats its
+//!   input as hostile and names the file offset of every problem;
+//! - [`asm`] — the assembler (`.s` text to an executable) with located
+//!   diagnostics;
+//! - [`disasm`] — the disassembler, whose output assembles back to the
+//!   identical bytes.
+//!
+//! ```
+//! let source = ".code\nmain:\n    li a0, 42\n    printi a0\n    halt\n";
+//! let bytes = manda::asm::assemble(source).unwrap().0;
+//! let exe = manda::exe::Executable::load(&bytes).unwrap();
+//! assert_eq!(exe.entry(), 9); // the `main` label header, right after the section header
+//! let text = manda::disasm::disassemble(&exe);
+//! assert_eq!(manda::asm::assemble(&text).unwrap().0, bytes);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod asm;
+pub mod disasm;
+pub mod exe;
+pub mod isa;
+
+pub use diagnostics as diag;
