@@ -417,10 +417,13 @@ impl Assembler {
         let mut lines = Vec::new();
         let mut base = 0;
         for text in source.split_inclusive('\n') {
+            let before = self.diagnostics.len();
             let toks = lex_line(text.trim_end_matches(['\n', '\r']), base, &mut self.diagnostics);
             let line_end = base + text.trim_end_matches(['\n', '\r']).len();
             base += text.len();
-            lines.push(self.parse_line(toks, line_end));
+            // A line that does not even lex is reported once, not again as a parse error.
+            let lexed = self.diagnostics.len() == before;
+            lines.push(if lexed { self.parse_line(toks, line_end) } else { Line { label: None, stmt: None } });
         }
         lines
     }

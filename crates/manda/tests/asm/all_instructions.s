@@ -1,0 +1,115 @@
+; Every instruction in the table, once, with representative operands.
+; The test checks that assembling this file uses every opcode.
+.data
+value: .i64 42
+
+.code
+main:
+    nop
+    mov a0, s1
+    li v2, -1234567890123
+    la t3, value
+    fli a63, 2.5
+    add t63, a0, s1
+    sub v2, t3, a63
+    mul t63, a0, s1
+    mulh v2, t3, a63
+    mulhu t63, a0, s1
+    div v2, t3, a63
+    divu t63, a0, s1
+    rem v2, t3, a63
+    remu t63, a0, s1
+    and v2, t3, a63
+    or t63, a0, s1
+    xor v2, t3, a63
+    shl t63, a0, s1
+    shr v2, t3, a63
+    sar t63, a0, s1
+    addi v2, t3, -5
+    muli a63, t63, -5
+    andi a0, s1, -5
+    ori v2, t3, -5
+    xori a63, t63, -5
+    shli a0, s1, -5
+    shri v2, t3, -5
+    sari a63, t63, -5
+    neg a0, s1
+    not v2, t3
+    seq a63, t63, a0
+    sne s1, v2, t3
+    slt a63, t63, a0
+    sle s1, v2, t3
+    sltu a63, t63, a0
+    sleu s1, v2, t3
+    slti a63, t63, -5
+    sext8 a0, s1
+    sext16 v2, t3
+    sext32 a63, t63
+    zext8 a0, s1
+    zext16 v2, t3
+    zext32 a63, t63
+    fadd a0, s1, v2
+    fsub t3, a63, t63
+    fmul a0, s1, v2
+    fdiv t3, a63, t63
+    fmin a0, s1, v2
+    fmax t3, a63, t63
+    fsqrt a0, s1
+    fneg v2, t3
+    fabs a63, t63
+    feq a0, s1, v2
+    flt t3, a63, t63
+    fle a0, s1, v2
+    itof t3, a63
+    utof t63, a0
+    ftoi s1, v2
+    ld8s t3, [a1 + 8]
+    ld8u a63, [a1 + 8]
+    ld16s t63, [a1 + 8]
+    ld16u a0, [a1 + 8]
+    ld32s s1, [a1 + 8]
+    ld32u v2, [a1 + 8]
+    ld64 t3, [a1 + 8]
+    st8 a63, [a1 + 8]
+    st16 t63, [a1 + 8]
+    st32 a0, [a1 + 8]
+    st64 s1, [a1 + 8]
+    push v2
+    pop t3
+    salloc 16
+    sfree 16
+    ldsp a63, -5
+    stsp t63, -5
+    getsp a0
+    jmp main
+    jr s1
+    beq v2, t3, main
+    bne a63, t63, main
+    blt a0, s1, main
+    bge v2, t3, main
+    bltu a63, t63, main
+    bgeu a0, s1, main
+    beqz v2, main
+    bnez t3, main
+    call main
+    callr a63
+    ret
+    fork t63, main
+    ctxid a0
+    pnew s1
+    psend v2, t3, a63
+    precv t63, a0, s1, v2
+    ptry t3, a63, t63, a0
+    pclose s1
+    write v2, t3, a63
+    read t63, a0, s1
+    argc v2
+    arg t3, a63, t63, a0
+    exit s1
+    halt
+    clock v2
+    sleep t3
+    grow a63, t63
+    printi a0
+    printf s1, 9
+    putc v2

@@ -1,0 +1,3 @@
+; A file with data but no code.
+.data
+x: .i64 1

@@ -1,0 +1,168 @@
+//! Property tests: encode/decode and assemble/disassemble are identities,
+//! and the loader never panics on arbitrary bytes.
+
+use manda::exe::{Executable, SectionKind, SECTION_HEADER_LEN};
+use manda::isa::{Addr, Instr, Kind, Mem, Opcode, Operand, Reg, Target, F64};
+use proptest::prelude::*;
+
+fn operand(kind: Kind) -> BoxedStrategy<Operand> {
+    match kind {
+        Kind::Reg => any::<u8>().prop_map(|r| Operand::Reg(Reg(r))).boxed(),
+        Kind::I32 => any::<i32>().prop_map(Operand::I32).boxed(),
+        Kind::U32 => any::<u32>().prop_map(Operand::U32).boxed(),
+        Kind::I64 => any::<i64>().prop_map(Operand::I64).boxed(),
+        Kind::U8 => any::<u8>().prop_map(Operand::U8).boxed(),
+        Kind::F64 => any::<u64>().prop_map(|b| Operand::F64(F64(b))).boxed(),
+        Kind::Addr => any::<u64>().prop_map(|a| Operand::Addr(Addr(a))).boxed(),
+        Kind::Target => any::<u64>().prop_map(|a| Operand::Target(Target(a))).boxed(),
+        Kind::Mem => (any::<u8>(), any::<i32>()).prop_map(|(b, off)| Operand::Mem(Mem { base: Reg(b), off })).boxed(),
+    }
+}
+
+fn instr() -> impl Strategy<Value = Instr> {
+    (0..Opcode::ALL.len()).prop_flat_map(|i| {
+        let op = Opcode::ALL[i];
+        let operands: Vec<_> = op.operands().iter().map(|(_, kind)| operand(*kind)).collect();
+        operands.prop_map(move |ops| Instr::from_operands(op, &ops).expect("kinds match the table"))
+    })
+}
+
+/// One element of a generated code section; targets are indices into the
+/// program's boundaries, resolved after layout.
+#[derive(Debug, Clone)]
+enum GenItem {
+    Anon,
+    Named(usize),
+    Instr(Instr, usize),
+}
+
+const NAME_STEMS: [&str; 8] = ["f", "a", "sp ace", ".L", "main", "é", "q\"", "bits"];
+
+fn section() -> impl Strategy<Value = (SectionKind, Vec<u8>, Vec<GenItem>)> {
+    prop_oneof![
+        (prop::collection::vec(any::<u8>(), 0..40)).prop_map(|b| (SectionKind::Data, b, vec![])),
+        (prop::collection::vec(any::<u8>(), 0..40)).prop_map(|b| (SectionKind::Rodata, b, vec![])),
+        prop::collection::vec(
+            prop_oneof![
+                Just(GenItem::Anon),
+                (0..NAME_STEMS.len()).prop_map(GenItem::Named),
+                (instr(), any::<usize>()).prop_map(|(i, t)| GenItem::Instr(i, t)),
+                (instr(), any::<usize>()).prop_map(|(i, t)| GenItem::Instr(i, t)),
+            ],
+            1..20
+        )
+        .prop_map(|items| (SectionKind::Code, vec![], items)),
+    ]
+}
+
+/// Lays out generated sections into executable bytes with valid targets.
+fn build(sections: &[(SectionKind, Vec<u8>, Vec<GenItem>)]) -> Vec<u8> {
+    let mut names = 0usize;
+    let name_of = |stem: usize, n: usize| format!("{}{n}", NAME_STEMS[stem]);
+    // Pass 1: boundaries.
+    let mut boundaries = Vec::new();
+    let mut addr = 0u64;
+    for (kind, bytes, items) in sections {
+        addr += SECTION_HEADER_LEN;
+        if *kind != SectionKind::Code {
+            addr += bytes.len() as u64;
+            continue;
+        }
+        for item in items {
+            boundaries.push(addr);
+            addr += match item {
+                GenItem::Anon => 1,
+                GenItem::Named(stem) => {
+                    names += 1;
+                    9 + name_of(*stem, names).len() as u64
+                }
+                GenItem::Instr(i, _) => i.opcode().encoded_len() as u64,
+            };
+        }
+    }
+    // Pass 2: bytes.
+    let mut out = Vec::new();
+    names = 0;
+    for (kind, bytes, items) in sections {
+        let mut contents = bytes.clone();
+        for item in items {
+            match item {
+                GenItem::Anon => contents.push(0),
+                GenItem::Named(stem) => {
+                    names += 1;
+                    let name = name_of(*stem, names);
+                    contents.push(1);
+                    contents.extend_from_slice(&(name.len() as u64).to_le_bytes());
+                    contents.extend_from_slice(name.as_bytes());
+                }
+                GenItem::Instr(instr, pick) => {
+                    let mut ops = instr.operands();
+                    for op in &mut ops {
+                        if let Operand::Target(_) = op {
+                            *op = Operand::Target(Target(boundaries[pick % boundaries.len()]));
+                        }
+                    }
+                    Instr::from_operands(instr.opcode(), &ops).unwrap().encode(&mut contents);
+                }
+            }
+        }
+        out.push(kind.byte());
+        out.extend_from_slice(&(contents.len() as u64).to_le_bytes());
+        out.extend_from_slice(&contents);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn encode_decode_encode_is_identity(instr in instr()) {
+        let mut bytes = Vec::new();
+        instr.encode(&mut bytes);
+        prop_assert_eq!(bytes.len(), instr.opcode().encoded_len());
+        let decoded = Instr::decode(&bytes).unwrap();
+        prop_assert_eq!(decoded, instr);
+        let mut again = Vec::new();
+        decoded.encode(&mut again);
+        prop_assert_eq!(&again, &bytes);
+        // Every strict prefix is reported as cut, never misread.
+        for cut in 1..bytes.len() {
+            prop_assert_eq!(Instr::decode(&bytes[..cut]), Err(Some(instr.opcode())));
+        }
+    }
+
+    #[test]
+    fn assemble_disassemble_assemble_is_identity(
+        mut sections in prop::collection::vec(section(), 1..6),
+    ) {
+        sections.push((SectionKind::Code, vec![], vec![GenItem::Instr(Instr::Halt {}, 0)]));
+        let bytes = build(&sections);
+        let exe = Executable::load(&bytes).expect("generated executables are valid");
+        prop_assert_eq!(exe.to_bytes(), bytes.clone());
+        let text = manda::disasm::disassemble(&exe);
+        let (again, _) = manda::asm::assemble(&text).map_err(|e| {
+            TestCaseError::fail(format!("{}\n{text}", manda::diag::render(&e.diagnostics, "disasm", &text)))
+        })?;
+        prop_assert_eq!(again, bytes, "{}", text);
+    }
+
+    #[test]
+    fn the_loader_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let _ = Executable::load(&bytes);
+    }
+
+    #[test]
+    fn the_loader_never_panics_on_mutated_valid_files(
+        sections in prop::collection::vec(section(), 1..4), at in any::<usize>(), byte in any::<u8>(),
+    ) {
+        let mut bytes = build(&sections);
+        if !bytes.is_empty() {
+            let i = at % bytes.len();
+            bytes[i] = byte;
+        }
+        if let Ok(exe) = Executable::load(&bytes) {
+            prop_assert_eq!(exe.to_bytes(), bytes);
+        }
+    }
+}
