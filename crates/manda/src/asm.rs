@@ -400,12 +400,21 @@ struct Assembler {
     diagnostics: Vec<Diagnostic>,
     /// Label and `.equ` values.
     symbols: HashMap<String, i128>,
-    /// Names that became label headers in code (file-visible).
-    header_names: HashSet<String>,
     /// Addresses that are code boundaries (labels and instructions).
     boundaries: HashSet<u64>,
-    /// Per line: its address after layout.
-    addrs: Vec<u64>,
+    /// Per line, what pass 1 decided; pass 2 follows it.
+    layouts: Vec<Layout>,
+}
+
+/// Pass 1's decisions about one line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Layout {
+    /// Address of the line's statement.
+    addr: u64,
+    /// Its label is a label header in the file (a non-local label in code).
+    header: bool,
+    /// Zero bytes a `.zero` or `.align` emits.
+    fill: u64,
 }
 
 impl Assembler {
@@ -586,11 +595,10 @@ impl Assembler {
         let mut addr = 0u64;
         let mut section: Option<SectionKind> = None;
         for line in lines {
-            let mut stmt_addr = addr;
+            let mut layout = Layout { addr, ..Layout::default() };
             if let Some((Stmt::Section(kind), _)) = &line.stmt {
                 section = Some(*kind);
                 addr += SECTION_HEADER_LEN;
-                stmt_addr = addr;
             }
             if let Some((name, span, quoted)) = &line.label {
                 match section {
@@ -602,15 +610,16 @@ impl Assembler {
                             self.error(span.clone(), format!("`{name}` is defined twice"), "second definition");
                         }
                         if kind == SectionKind::Code && (*quoted || !name.starts_with(".L")) {
-                            self.header_names.insert(name.clone());
+                            layout.header = true;
                             self.boundaries.insert(addr);
                             addr += 9 + name.len() as u64;
                         }
                     }
                 }
-                stmt_addr = addr;
             }
-            self.addrs.push(stmt_addr);
+            layout.addr = addr;
+            let index = self.layouts.len();
+            self.layouts.push(layout);
             let Some((stmt, span)) = &line.stmt else { continue };
             if section.is_none() && !matches!(stmt, Stmt::Section(_) | Stmt::Equ(..)) {
                 self.error(span.clone(), "outside a section", "start one with .code, .data or .rodata");
@@ -665,6 +674,9 @@ impl Assembler {
                     0
                 }
             };
+            if matches!(stmt, Stmt::Zero(_) | Stmt::Align(_)) {
+                self.layouts[index].fill = size;
+            }
             if in_code
                 && matches!(stmt, Stmt::Ints(..) | Stmt::F64s(_) | Stmt::Bytes(_) | Stmt::Zero(_) | Stmt::Align(_))
             {
@@ -735,8 +747,8 @@ impl Assembler {
             }
         };
         let mut section = None;
-        let addrs = std::mem::take(&mut self.addrs);
-        for (line, &addr) in lines.iter().zip(&addrs) {
+        let layouts = std::mem::take(&mut self.layouts);
+        for (line, layout) in lines.iter().zip(&layouts) {
             if let Some((Stmt::Section(kind), _)) = &line.stmt {
                 close(&mut out, header_at);
                 header_at = Some(out.len());
@@ -744,19 +756,18 @@ impl Assembler {
                 out.push(kind.byte());
                 out.extend_from_slice(&[0; 8]);
             }
-            if let Some((name, _, quoted)) = &line.label {
-                if section == Some(SectionKind::Code) && (*quoted || !name.starts_with(".L")) {
-                    out.push(1);
-                    out.extend_from_slice(&(name.len() as u64).to_le_bytes());
-                    out.extend_from_slice(name.as_bytes());
-                }
+            if let Some((name, _, _)) = line.label.as_ref().filter(|_| layout.header) {
+                out.push(1);
+                out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+                out.extend_from_slice(name.as_bytes());
             }
             let Some((stmt, _)) = &line.stmt else { continue };
             if section.is_none() {
                 continue;
             }
             debug_assert!(
-                self.diagnostics.iter().any(|d| d.severity == diagnostics::Severity::Error) || out.len() as u64 == addr
+                self.diagnostics.iter().any(|d| d.severity == diagnostics::Severity::Error)
+                    || out.len() as u64 == layout.addr
             );
             match stmt {
                 Stmt::Section(_) | Stmt::Equ(..) => {}
@@ -780,18 +791,8 @@ impl Assembler {
                     }
                 }
                 Stmt::Bytes(bytes) => out.extend_from_slice(bytes),
-                Stmt::Zero(e) | Stmt::Align(e) => {
-                    let n = match stmt {
-                        Stmt::Zero(_) => self.eval(e).ok().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-                        _ => self
-                            .eval(e)
-                            .ok()
-                            .and_then(|n| u64::try_from(n).ok())
-                            .filter(|n| n.is_power_of_two())
-                            .map_or(0, |n| addr.next_multiple_of(n) - addr),
-                    };
-                    out.extend(std::iter::repeat_n(0, n as usize));
-                }
+                // The count was checked in pass 1; an out-of-range one is an error there and fills nothing.
+                Stmt::Zero(_) | Stmt::Align(_) => out.extend(std::iter::repeat_n(0, layout.fill as usize)),
                 Stmt::Instr(op, operands) => {
                     let mut values = Vec::new();
                     for ((_, kind), src) in op.operands().iter().zip(operands) {
