@@ -436,18 +436,21 @@ pub trait Field: Copy {
     fn from_operand(operand: Operand) -> Option<Self>;
 }
 
-macro_rules! int_field {
-    ($ty:ty, $kind:ident) => {
+/// Implements [`Field`] for a type stored as the little-endian bytes of
+/// `$bits`, an integer type: `$to` and `$from` convert to and from it.
+macro_rules! field {
+    ($ty:ty, $kind:ident, $bits:ty, $to:expr, $from:expr) => {
         impl Field for $ty {
             const KIND: Kind = Kind::$kind;
             fn write_le(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
+                let bits: $bits = $to(self);
+                out.extend_from_slice(&bits.to_le_bytes());
             }
             fn read_le(bytes: &[u8]) -> Self {
-                let mut le = [0; std::mem::size_of::<$ty>()];
+                let mut le = [0; std::mem::size_of::<$bits>()];
                 let n = le.len();
                 le.copy_from_slice(&bytes[..n]);
-                <$ty>::from_le_bytes(le)
+                $from(<$bits>::from_le_bytes(le))
             }
             fn to_operand(self) -> Operand {
                 Operand::$kind(self)
@@ -462,41 +465,14 @@ macro_rules! int_field {
     };
 }
 
-int_field!(i32, I32);
-int_field!(u32, U32);
-int_field!(i64, I64);
-int_field!(u8, U8);
-
-macro_rules! wrapped_field {
-    ($ty:ident, $inner:ty) => {
-        impl Field for $ty {
-            const KIND: Kind = Kind::$ty;
-            fn write_le(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.0.to_le_bytes());
-            }
-            fn read_le(bytes: &[u8]) -> Self {
-                let mut le = [0; std::mem::size_of::<$inner>()];
-                let n = le.len();
-                le.copy_from_slice(&bytes[..n]);
-                $ty(<$inner>::from_le_bytes(le))
-            }
-            fn to_operand(self) -> Operand {
-                Operand::$ty(self)
-            }
-            fn from_operand(operand: Operand) -> Option<Self> {
-                match operand {
-                    Operand::$ty(v) => Some(v),
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-wrapped_field!(F64, u64);
-wrapped_field!(Addr, u64);
-wrapped_field!(Target, u64);
-wrapped_field!(Reg, u8);
+field!(i32, I32, i32, |v| v, |v| v);
+field!(u32, U32, u32, |v| v, |v| v);
+field!(i64, I64, i64, |v| v, |v| v);
+field!(u8, U8, u8, |v| v, |v| v);
+field!(F64, F64, u64, |v: F64| v.0, F64);
+field!(Addr, Addr, u64, |v: Addr| v.0, Addr);
+field!(Target, Target, u64, |v: Target| v.0, Target);
+field!(Reg, Reg, u8, |v: Reg| v.0, Reg);
 
 impl Field for Mem {
     const KIND: Kind = Kind::Mem;
