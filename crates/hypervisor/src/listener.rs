@@ -167,11 +167,14 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, S
             }
         });
     }
+    // `Shared` starts with the initial mode; from here on, each change is published where it happens.
     loop {
-        set_mode(&shared, mode, machine);
         if mode == Mode::Running {
             match machine.run() {
-                Ok(Stopped::Interrupted) => mode = Mode::Interrupted,
+                Ok(Stopped::Interrupted) => {
+                    mode = Mode::Interrupted;
+                    set_mode(&shared, mode, machine);
+                }
                 Ok(done) => return Ok(Outcome::Finished(done)),
                 Err(trap) => return Err(ServeError::Trap(trap)),
             }
