@@ -5,7 +5,7 @@
 
 mod shell;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use hypervisor::registry;
 use hypervisor::{migrate, Client, HvError};
 use std::io::{IsTerminal, Read, Write};
@@ -31,11 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List the VM processes on this host.
-    Ps {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Ps(PsArgs),
     /// Print a VM's state: running, interrupted or waiting.
     Status { vm: String },
     /// Stop a VM at an instruction boundary (Interrupted Mode).
@@ -47,24 +43,40 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Send a state (from stdin or FILE) to an interrupted or waiting VM, which continues from it.
-    Rstate {
-        vm: String,
-        #[arg(short, long, value_name = "FILE")]
-        input: Option<PathBuf>,
-        /// Leave the VM interrupted after the restore.
-        #[arg(long)]
-        paused: bool,
-    },
+    Rstate(RstateArgs),
     /// Let an interrupted VM continue.
     Resume { vm: String },
     /// Stop a VM process.
     Kill { vm: String },
     /// Move a running program to a waiting VM; the source stops only after the target runs.
-    Migrate {
-        vm: String,
-        #[arg(long, value_name = "TARGET")]
-        to: String,
-    },
+    Migrate(MigrateArgs),
+}
+
+/// `ps`, in the CLI and the shell.
+#[derive(Args)]
+struct PsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `rstate`, in the CLI and the shell.
+#[derive(Args)]
+struct RstateArgs {
+    vm: String,
+    #[arg(short, long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Leave the VM interrupted after the restore.
+    #[arg(long)]
+    paused: bool,
+}
+
+/// `migrate`, in the CLI and the shell.
+#[derive(Args)]
+struct MigrateArgs {
+    vm: String,
+    #[arg(long, value_name = "TARGET")]
+    to: String,
 }
 
 fn main() -> ExitCode {
@@ -82,15 +94,15 @@ fn main() -> ExitCode {
         Some(Command::Sstate { vm, output: Some(path) }) => save_state(&vm, token).and_then(|state| {
             write_atomically(&path, &state).map_err(|e| format!("cannot write {}: {e}", path.display()))
         }),
-        Some(Command::Rstate { vm, input, paused }) => {
+        Some(Command::Rstate(RstateArgs { vm, input, paused })) => {
             read_state(input.as_deref()).and_then(|state| restore_state(&vm, &state, paused, token)).map(say)
         }
-        Some(Command::Ps { json }) => ps(json, token),
+        Some(Command::Ps(PsArgs { json })) => ps(json, token),
         Some(Command::Status { vm }) => call(&vm, "status", token).map(say),
         Some(Command::Interrupt { vm }) => call(&vm, "interrupt", token).map(say),
         Some(Command::Resume { vm }) => call(&vm, "resume", token).map(say),
         Some(Command::Kill { vm }) => call(&vm, "kill", token).map(say),
-        Some(Command::Migrate { vm, to }) => migrate(&vm, &to, token).map(say).map_err(|e| e.to_string()),
+        Some(Command::Migrate(MigrateArgs { vm, to })) => migrate(&vm, &to, token).map(say).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

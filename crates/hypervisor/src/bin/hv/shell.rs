@@ -6,7 +6,7 @@
 //! on a terminal the history persists in `~/.hv_history`. Read from a pipe,
 //! the shell runs each line as a script and exits 1 if any command failed.
 
-use crate::{call, ps, read_state, restore_state, save_state, write_atomically};
+use crate::{call, ps, read_state, restore_state, save_state, write_atomically, MigrateArgs, PsArgs, RstateArgs};
 use clap::{Parser, Subcommand};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
@@ -25,11 +25,7 @@ struct Line {
 #[derive(Subcommand)]
 enum ShellCommand {
     /// List the VM processes on this host.
-    Ps {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Ps(PsArgs),
     /// Print a VM's state (default: the current VM).
     Status { vm: Option<String> },
     /// Stop a VM at an instruction boundary; it becomes the current VM.
@@ -41,24 +37,13 @@ enum ShellCommand {
         output: Option<PathBuf>,
     },
     /// Send the kept state (or FILE's) to a VM, which continues from it.
-    Rstate {
-        vm: String,
-        #[arg(short, long, value_name = "FILE")]
-        input: Option<PathBuf>,
-        /// Leave the VM interrupted after the restore.
-        #[arg(long)]
-        paused: bool,
-    },
+    Rstate(RstateArgs),
     /// Let the current (or named) VM continue.
     Resume { vm: Option<String> },
     /// Stop the current (or named) VM process.
     Kill { vm: Option<String> },
     /// Move a running program to a waiting VM.
-    Migrate {
-        vm: String,
-        #[arg(long, value_name = "TARGET")]
-        to: String,
-    },
+    Migrate(MigrateArgs),
     /// Set the token sent to VMs (no argument: send none).
     Token { token: Option<String> },
     /// Leave the shell.
@@ -90,7 +75,7 @@ impl Session {
         let token = self.token.clone();
         let token = token.as_deref();
         let said = match command {
-            ShellCommand::Ps { json } => ps(json, token).map(|()| String::new())?,
+            ShellCommand::Ps(PsArgs { json }) => ps(json, token).map(|()| String::new())?,
             ShellCommand::Status { vm } => call(&self.target(vm)?, "status", token)?,
             ShellCommand::Interrupt { vm } => call(&self.target(Some(vm))?, "interrupt", token)?,
             ShellCommand::Resume { vm } => call(&self.target(vm)?, "resume", token)?,
@@ -110,7 +95,7 @@ impl Session {
                 self.kept = Some(state);
                 said
             }
-            ShellCommand::Rstate { vm, input, paused } => {
+            ShellCommand::Rstate(RstateArgs { vm, input, paused }) => {
                 let state = match input {
                     Some(path) => read_state(Some(&path))?,
                     None => self.kept.clone().ok_or("no state kept: run sstate first, or give -i FILE")?,
@@ -118,7 +103,7 @@ impl Session {
                 let vm = self.target(Some(vm))?;
                 restore_state(&vm, &state, paused, token)?
             }
-            ShellCommand::Migrate { vm, to } => {
+            ShellCommand::Migrate(MigrateArgs { vm, to }) => {
                 let said = hypervisor::migrate(&vm, &to, token).map_err(|e| e.to_string())?;
                 self.current = Some(to);
                 said
