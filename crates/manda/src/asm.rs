@@ -853,12 +853,11 @@ impl Assembler {
                     [(Tok::Punct("["), _), inner @ .., (Tok::Punct("]"), _)] => inner,
                     _ => return Err(expect("a memory operand `[reg]` or `[reg ± offset]`")),
                 };
-                let (base, rest) = match inner.split_first() {
-                    Some(((Tok::Ident(name), _), rest)) if Reg::parse(name).is_some() => {
-                        (Reg::parse(name).unwrap_or(Reg(0)), rest)
-                    }
-                    _ => return Err(expect("a base register inside `[…]`")),
+                let parsed = match inner.split_first() {
+                    Some(((Tok::Ident(name), _), rest)) => Reg::parse(name).map(|base| (base, rest)),
+                    _ => None,
                 };
+                let Some((base, rest)) = parsed else { return Err(expect("a base register inside `[…]`")) };
                 let off = match rest.split_first() {
                     None => 0,
                     Some(((Tok::Punct(sign @ ("+" | "-")), _), e)) => {
