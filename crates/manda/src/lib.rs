@@ -31,5 +31,6 @@ pub mod asm;
 pub mod disasm;
 pub mod exe;
 pub mod isa;
+pub mod machine;
 
 pub use diagnostics as diag;

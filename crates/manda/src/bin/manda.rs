@@ -1,16 +1,23 @@
-//! `manda`: assemble and disassemble Manda executables.
+//! `manda`: run, assemble and disassemble Manda executables.
 //!
-//! A thin layer over the `manda` library; see `docs/manda/` for the formats.
+//! A thin layer over the `manda` library; see `docs/manda/` for the
+//! machine and the formats. Exit statuses: the program's own when it runs
+//! to its end (`halt` is 0, `exit N` is N); 1 for a file that cannot be
+//! read, assembled or loaded; 2 for a bad command line; 3 for a trap.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
-use std::io::Write;
+use manda::machine::{Config, Machine, Outcome};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The exit status of a trapped program.
+const TRAP_STATUS: u8 = 3;
+
 #[derive(Parser)]
-#[command(name = "manda", version, about = "Manda: a 64-bit register machine — assembler and disassembler")]
+#[command(name = "manda", version, about = "Manda: a 64-bit register machine — run, assemble, disassemble")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,6 +25,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run an executable, or an assembly source (`.s`, assembled first).
+    ///
+    /// Arguments after FILE go to the program (`argc`, `arg`). The exit
+    /// status is the program's (`halt`: 0, `exit N`: N mod 256); a trap
+    /// prints `trap: …` on stderr and exits 3.
+    Run(RunArgs),
     /// Assemble a source file (docs/manda/assembly.md) into an executable.
     Asm {
         /// The assembly source.
@@ -35,8 +48,51 @@ enum Command {
     Opcodes,
 }
 
+#[derive(Args)]
+#[command(trailing_var_arg = true)]
+struct RunArgs {
+    /// Stop with a trap after this many instructions.
+    #[arg(long, value_name = "N")]
+    max_steps: Option<u64>,
+    /// Memory limit: image, stack and heap together (suffixes K, M, G: powers of 1024).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
+    max_memory: u64,
+    /// Stack size (suffixes K, M, G).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1M")]
+    stack_size: u64,
+    /// Most nested calls.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_call_depth)]
+    max_call_depth: u32,
+    /// Print each executed instruction, its address and the registers it wrote, on stderr.
+    #[arg(long)]
+    trace: bool,
+    /// The executable or `.s` source.
+    file: PathBuf,
+    /// The program's arguments.
+    #[arg(allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// `123`, `64K`, `16M`, `1G` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("unknown unit `{unit}` (use K, M or G)")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size such as 4096, 64K, 16M, 1G"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("`{text}` is too large"))
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Run(args) => return run(args),
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),
@@ -85,4 +141,47 @@ fn load(file: &Path) -> Result<Executable, String> {
         std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
     };
     Executable::load(&bytes).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// `manda run`: the program's exit status, 1 if it cannot start, 3 on a trap.
+fn run(args: RunArgs) -> ExitCode {
+    let exe = match load(&args.file) {
+        Ok(exe) => exe,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("manda: {message}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = Config {
+        stack_size: args.stack_size,
+        max_memory: args.max_memory,
+        max_steps: args.max_steps,
+        max_call_depth: args.max_call_depth,
+        ..Config::default()
+    };
+    let mut machine = match Machine::new(&exe, config) {
+        Ok(machine) => machine,
+        Err(e) => {
+            eprintln!("manda: {}: {e}", args.file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    machine.set_args(args.args);
+    if std::io::stdout().is_terminal() {
+        machine.set_output(Box::new(std::io::LineWriter::new(std::io::stdout())));
+    }
+    if args.trace {
+        machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
+    }
+    match machine.run() {
+        Ok(Outcome::Exited(status)) => ExitCode::from(status),
+        // Nothing raises the line yet: no hypervisor is attached to `manda run`.
+        Ok(Outcome::Interrupted) => ExitCode::SUCCESS,
+        Err(trap) => {
+            eprintln!("trap: {trap}");
+            ExitCode::from(TRAP_STATUS)
+        }
+    }
 }

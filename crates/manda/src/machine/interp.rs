@@ -1,0 +1,398 @@
+//! The interpreter loop.
+//!
+//! One `match` over [`Op`] with the hot state — program counter, stack
+//! pointer, step budget — in locals. The loop is compiled twice:
+//!
+//! - `exec::<false>` runs the fused ops. The step budget is charged a
+//!   whole run at a time when control arrives at a run's first
+//!   instruction (see `code.rs`), and the interrupt line is looked at in
+//!   the same place: at every branch, jump, call and return. When the
+//!   budget left is smaller than the next run, it returns and the machine
+//!   continues one instruction at a time, so `--max-steps` stops at
+//!   exactly the right instruction.
+//! - `exec::<true>` runs exactly one plain op and returns: single steps,
+//!   tracing, and the end of a step budget.
+
+use super::code::Op;
+use super::trap::TrapKind;
+use super::{Effect, Machine};
+
+/// Why the loop returned.
+pub(super) enum Flow {
+    /// One instruction done (single-step mode).
+    Stepped,
+    /// At a run boundary with too little budget for the next run.
+    Boundary,
+    /// The interrupt line was seen at a run boundary.
+    Interrupted,
+    /// A `sleep` was cut short; the program counter is past it.
+    SleepInterrupted,
+    /// `halt` (0) or `exit`; the program counter is on it.
+    Exit(u8),
+    /// The instruction at the program counter trapped and had no effect.
+    Trap(TrapKind),
+}
+
+impl Machine {
+    /// Runs from `self.ctx.pc`; see the module doc.
+    #[inline(never)]
+    pub(super) fn exec<const STEP: bool>(&mut self) -> Flow {
+        let code = self.code.clone();
+        let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
+        let run_len: &[u32] = &code.run_len;
+        let Machine { ctx, mem, host, config, fuel: fuel_slot, .. } = self;
+        let regs: &mut [u64; 256] = &mut ctx.regs;
+        let interrupt = host.interrupt.clone();
+        let max_depth = config.max_call_depth as usize;
+        let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
+        let mut pc = ctx.pc as usize;
+        let mut sp = ctx.sp;
+        let mut fuel = *fuel_slot;
+        let mut stepped = false;
+
+        macro_rules! r {
+            ($x:expr) => {
+                regs[$x as usize]
+            };
+        }
+        macro_rules! f {
+            ($x:expr) => {
+                f64::from_bits(regs[$x as usize])
+            };
+        }
+        // Control arrives at index `t`: the only place the budget is charged
+        // and the interrupt line is read in the fast loop.
+        macro_rules! goto {
+            ($t:expr) => {{
+                let t = $t as usize;
+                pc = t;
+                if !STEP {
+                    if interrupt.is_raised() {
+                        break Flow::Interrupted;
+                    }
+                    let need = u64::from(run_len[t]);
+                    if fuel < need {
+                        break Flow::Boundary;
+                    }
+                    fuel -= need;
+                }
+                continue;
+            }};
+        }
+        macro_rules! next {
+            ($n:expr) => {{
+                pc += $n;
+                continue;
+            }};
+        }
+        macro_rules! trap {
+            ($kind:expr) => {
+                break Flow::Trap($kind)
+            };
+        }
+        macro_rules! try_mem {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(kind) => trap!(kind),
+                }
+            };
+        }
+        macro_rules! alu {
+            ($rd:expr, $v:expr) => {{
+                regs[$rd as usize] = $v;
+                next!(1)
+            }};
+        }
+        macro_rules! branch {
+            ($cond:expr, $t:expr) => {{
+                if $cond {
+                    goto!($t)
+                } else {
+                    goto!(pc + 1)
+                }
+            }};
+        }
+        macro_rules! load {
+            ($n:literal, $rd:expr, $base:expr, $off:expr, $ext:expr) => {{
+                let addr = r!($base).wrapping_add($off as i64 as u64);
+                let v: u64 = try_mem!(mem.load::<$n>(addr));
+                alu!($rd, $ext(v))
+            }};
+        }
+        macro_rules! store {
+            ($n:literal, $rs:expr, $base:expr, $off:expr) => {{
+                let addr = r!($base).wrapping_add($off as i64 as u64);
+                try_mem!(mem.store::<$n>(addr, r!($rs)));
+                next!(1)
+            }};
+        }
+
+        let flow = loop {
+            if STEP {
+                if stepped {
+                    break Flow::Stepped;
+                }
+                stepped = true;
+            }
+            match ops[pc] {
+                Op::Nop => next!(1),
+                Op::Mov { rd, rs } => alu!(rd, r!(rs)),
+                Op::Li { rd, imm } => alu!(rd, imm),
+                Op::Add { rd, ra, rb } => alu!(rd, r!(ra).wrapping_add(r!(rb))),
+                Op::Sub { rd, ra, rb } => alu!(rd, r!(ra).wrapping_sub(r!(rb))),
+                Op::Mul { rd, ra, rb } => alu!(rd, r!(ra).wrapping_mul(r!(rb))),
+                Op::Mulh { rd, ra, rb } => {
+                    alu!(rd, ((i128::from(r!(ra) as i64) * i128::from(r!(rb) as i64)) >> 64) as u64)
+                }
+                Op::Mulhu { rd, ra, rb } => alu!(rd, ((u128::from(r!(ra)) * u128::from(r!(rb))) >> 64) as u64),
+                Op::Div { rd, ra, rb } => {
+                    let (a, b) = (r!(ra) as i64, r!(rb) as i64);
+                    match b {
+                        0 => trap!(TrapKind::DivisionByZero),
+                        -1 if a == i64::MIN => trap!(TrapKind::DivisionOverflow),
+                        _ => alu!(rd, (a / b) as u64),
+                    }
+                }
+                Op::Divu { rd, ra, rb } => match r!(rb) {
+                    0 => trap!(TrapKind::DivisionByZero),
+                    b => alu!(rd, r!(ra) / b),
+                },
+                Op::Rem { rd, ra, rb } => {
+                    let (a, b) = (r!(ra) as i64, r!(rb) as i64);
+                    match b {
+                        0 => trap!(TrapKind::DivisionByZero),
+                        -1 if a == i64::MIN => trap!(TrapKind::DivisionOverflow),
+                        _ => alu!(rd, (a % b) as u64),
+                    }
+                }
+                Op::Remu { rd, ra, rb } => match r!(rb) {
+                    0 => trap!(TrapKind::DivisionByZero),
+                    b => alu!(rd, r!(ra) % b),
+                },
+                Op::And { rd, ra, rb } => alu!(rd, r!(ra) & r!(rb)),
+                Op::Or { rd, ra, rb } => alu!(rd, r!(ra) | r!(rb)),
+                Op::Xor { rd, ra, rb } => alu!(rd, r!(ra) ^ r!(rb)),
+                Op::Shl { rd, ra, rb } => alu!(rd, r!(ra) << (r!(rb) & 63)),
+                Op::Shr { rd, ra, rb } => alu!(rd, r!(ra) >> (r!(rb) & 63)),
+                Op::Sar { rd, ra, rb } => alu!(rd, ((r!(ra) as i64) >> (r!(rb) & 63)) as u64),
+                Op::Addi { rd, ra, imm } => alu!(rd, r!(ra).wrapping_add(imm as i64 as u64)),
+                Op::Muli { rd, ra, imm } => alu!(rd, r!(ra).wrapping_mul(imm as i64 as u64)),
+                Op::Andi { rd, ra, imm } => alu!(rd, r!(ra) & imm as i64 as u64),
+                Op::Ori { rd, ra, imm } => alu!(rd, r!(ra) | imm as i64 as u64),
+                Op::Xori { rd, ra, imm } => alu!(rd, r!(ra) ^ imm as i64 as u64),
+                Op::Shli { rd, ra, imm } => alu!(rd, r!(ra) << (imm & 63)),
+                Op::Shri { rd, ra, imm } => alu!(rd, r!(ra) >> (imm & 63)),
+                Op::Sari { rd, ra, imm } => alu!(rd, ((r!(ra) as i64) >> (imm & 63)) as u64),
+                Op::Neg { rd, rs } => alu!(rd, r!(rs).wrapping_neg()),
+                Op::Not { rd, rs } => alu!(rd, !r!(rs)),
+                Op::Seq { rd, ra, rb } => alu!(rd, u64::from(r!(ra) == r!(rb))),
+                Op::Sne { rd, ra, rb } => alu!(rd, u64::from(r!(ra) != r!(rb))),
+                Op::Slt { rd, ra, rb } => alu!(rd, u64::from((r!(ra) as i64) < r!(rb) as i64)),
+                Op::Sle { rd, ra, rb } => alu!(rd, u64::from((r!(ra) as i64) <= r!(rb) as i64)),
+                Op::Sltu { rd, ra, rb } => alu!(rd, u64::from(r!(ra) < r!(rb))),
+                Op::Sleu { rd, ra, rb } => alu!(rd, u64::from(r!(ra) <= r!(rb))),
+                Op::Slti { rd, ra, imm } => alu!(rd, u64::from((r!(ra) as i64) < i64::from(imm))),
+                Op::Sext8 { rd, rs } => alu!(rd, r!(rs) as i8 as i64 as u64),
+                Op::Sext16 { rd, rs } => alu!(rd, r!(rs) as i16 as i64 as u64),
+                Op::Sext32 { rd, rs } => alu!(rd, r!(rs) as i32 as i64 as u64),
+                Op::Zext8 { rd, rs } => alu!(rd, r!(rs) as u8 as u64),
+                Op::Zext16 { rd, rs } => alu!(rd, r!(rs) as u16 as u64),
+                Op::Zext32 { rd, rs } => alu!(rd, r!(rs) as u32 as u64),
+                Op::Fadd { rd, ra, rb } => alu!(rd, (f!(ra) + f!(rb)).to_bits()),
+                Op::Fsub { rd, ra, rb } => alu!(rd, (f!(ra) - f!(rb)).to_bits()),
+                Op::Fmul { rd, ra, rb } => alu!(rd, (f!(ra) * f!(rb)).to_bits()),
+                Op::Fdiv { rd, ra, rb } => alu!(rd, (f!(ra) / f!(rb)).to_bits()),
+                Op::Fmin { rd, ra, rb } => alu!(rd, fmin(f!(ra), f!(rb)).to_bits()),
+                Op::Fmax { rd, ra, rb } => alu!(rd, fmax(f!(ra), f!(rb)).to_bits()),
+                Op::Fsqrt { rd, rs } => alu!(rd, f!(rs).sqrt().to_bits()),
+                Op::Fneg { rd, rs } => alu!(rd, r!(rs) ^ (1 << 63)),
+                Op::Fabs { rd, rs } => alu!(rd, r!(rs) & !(1 << 63)),
+                Op::Feq { rd, ra, rb } => alu!(rd, u64::from(f!(ra) == f!(rb))),
+                Op::Flt { rd, ra, rb } => alu!(rd, u64::from(f!(ra) < f!(rb))),
+                Op::Fle { rd, ra, rb } => alu!(rd, u64::from(f!(ra) <= f!(rb))),
+                Op::Itof { rd, rs } => alu!(rd, (r!(rs) as i64 as f64).to_bits()),
+                Op::Utof { rd, rs } => alu!(rd, (r!(rs) as f64).to_bits()),
+                Op::Ftoi { rd, rs } => alu!(rd, f!(rs) as i64 as u64),
+                Op::Ld8s { rd, base, off } => load!(1, rd, base, off, |v: u64| v as u8 as i8 as i64 as u64),
+                Op::Ld8u { rd, base, off } => load!(1, rd, base, off, |v: u64| v),
+                Op::Ld16s { rd, base, off } => load!(2, rd, base, off, |v: u64| v as u16 as i16 as i64 as u64),
+                Op::Ld16u { rd, base, off } => load!(2, rd, base, off, |v: u64| v),
+                Op::Ld32s { rd, base, off } => load!(4, rd, base, off, |v: u64| v as u32 as i32 as i64 as u64),
+                Op::Ld32u { rd, base, off } => load!(4, rd, base, off, |v: u64| v),
+                Op::Ld64 { rd, base, off } => load!(8, rd, base, off, |v: u64| v),
+                Op::St8 { rs, base, off } => store!(1, rs, base, off),
+                Op::St16 { rs, base, off } => store!(2, rs, base, off),
+                Op::St32 { rs, base, off } => store!(4, rs, base, off),
+                Op::St64 { rs, base, off } => store!(8, rs, base, off),
+                Op::Push { rs } => {
+                    if sp - stack_base < 8 {
+                        trap!(TrapKind::StackOverflow);
+                    }
+                    sp -= 8;
+                    mem.set_stack_word(sp, r!(rs));
+                    next!(1)
+                }
+                Op::Pop { rd } => {
+                    if stack_top - sp < 8 {
+                        trap!(TrapKind::StackUnderflow);
+                    }
+                    let v = mem.stack_word(sp);
+                    sp += 8;
+                    alu!(rd, v)
+                }
+                Op::Salloc { size } => {
+                    if sp - stack_base < u64::from(size) {
+                        trap!(TrapKind::StackOverflow);
+                    }
+                    sp -= u64::from(size);
+                    next!(1)
+                }
+                Op::Sfree { size } => {
+                    if stack_top - sp < u64::from(size) {
+                        trap!(TrapKind::StackUnderflow);
+                    }
+                    sp += u64::from(size);
+                    next!(1)
+                }
+                Op::Ldsp { rd, off } => {
+                    let v = try_mem!(mem.load::<8>(sp.wrapping_add(off as i64 as u64)));
+                    alu!(rd, v)
+                }
+                Op::Stsp { rs, off } => {
+                    try_mem!(mem.store::<8>(sp.wrapping_add(off as i64 as u64), r!(rs)));
+                    next!(1)
+                }
+                Op::Getsp { rd } => alu!(rd, sp),
+                Op::Jmp { t } => goto!(t),
+                Op::Jr { rs } => match code.index_of(r!(rs)) {
+                    Some(t) => goto!(t),
+                    None => trap!(TrapKind::BadJump { target: r!(rs), why: code.why_not_target(r!(rs)) }),
+                },
+                Op::Beq { ra, rb, t } => branch!(r!(ra) == r!(rb), t),
+                Op::Bne { ra, rb, t } => branch!(r!(ra) != r!(rb), t),
+                Op::Blt { ra, rb, t } => branch!((r!(ra) as i64) < r!(rb) as i64, t),
+                Op::Bge { ra, rb, t } => branch!((r!(ra) as i64) >= r!(rb) as i64, t),
+                Op::Bltu { ra, rb, t } => branch!(r!(ra) < r!(rb), t),
+                Op::Bgeu { ra, rb, t } => branch!(r!(ra) >= r!(rb), t),
+                Op::Beqz { rs, t } => branch!(r!(rs) == 0, t),
+                Op::Bnez { rs, t } => branch!(r!(rs) != 0, t),
+                Op::Call { t } => {
+                    if ctx.calls.len() >= max_depth {
+                        trap!(TrapKind::CallStackOverflow(max_depth as u32));
+                    }
+                    ctx.calls.push(pc as u32 + 1);
+                    goto!(t)
+                }
+                Op::Callr { rs } => {
+                    let Some(t) = code.index_of(r!(rs)) else {
+                        trap!(TrapKind::BadJump { target: r!(rs), why: code.why_not_target(r!(rs)) })
+                    };
+                    if ctx.calls.len() >= max_depth {
+                        trap!(TrapKind::CallStackOverflow(max_depth as u32));
+                    }
+                    ctx.calls.push(pc as u32 + 1);
+                    goto!(t)
+                }
+                Op::Ret => match ctx.calls.pop() {
+                    Some(t) => goto!(t),
+                    None => trap!(TrapKind::ReturnWithoutCall),
+                },
+                Op::Halt => break Flow::Exit(0),
+                Op::End => trap!(TrapKind::FellOffCode),
+                Op::Slow => {
+                    let Some(instr) = code.instrs[pc] else { trap!(TrapKind::FellOffCode) };
+                    match host.system(instr, regs, mem) {
+                        Ok(Effect::Next) => next!(1),
+                        Ok(Effect::Exit(status)) => break Flow::Exit(status),
+                        Ok(Effect::SleepInterrupted(left)) => {
+                            ctx.sleep_owed = left;
+                            pc += 1;
+                            break Flow::SleepInterrupted;
+                        }
+                        Err(kind) => trap!(kind),
+                    }
+                }
+
+                Op::AddiBlt { rd, ra, x, y, imm, t } => {
+                    r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
+                    pc += 1;
+                    branch!((r!(x) as i64) < r!(y) as i64, t)
+                }
+                Op::AddiBltu { rd, ra, x, y, imm, t } => {
+                    r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
+                    pc += 1;
+                    branch!(r!(x) < r!(y), t)
+                }
+                Op::AddiBne { rd, ra, x, y, imm, t } => {
+                    r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
+                    pc += 1;
+                    branch!(r!(x) != r!(y), t)
+                }
+                Op::AddBltu { rd, ra, rb, x, y, t } => {
+                    r!(rd) = r!(ra).wrapping_add(r!(rb));
+                    pc += 1;
+                    branch!(r!(x) < r!(y), t)
+                }
+                Op::AddBlt { rd, ra, rb, x, y, t } => {
+                    r!(rd) = r!(ra).wrapping_add(r!(rb));
+                    pc += 1;
+                    branch!((r!(x) as i64) < r!(y) as i64, t)
+                }
+                Op::LiBlt { rd, x, y, imm, t } => {
+                    r!(rd) = imm as i64 as u64;
+                    pc += 1;
+                    branch!((r!(x) as i64) < r!(y) as i64, t)
+                }
+                Op::LiBge { rd, x, y, imm, t } => {
+                    r!(rd) = imm as i64 as u64;
+                    pc += 1;
+                    branch!((r!(x) as i64) >= r!(y) as i64, t)
+                }
+                Op::Mov2 { rd, rs, rd2, rs2 } => {
+                    r!(rd) = r!(rs);
+                    r!(rd2) = r!(rs2);
+                    next!(2)
+                }
+            }
+        };
+        ctx.pc = pc as u32;
+        ctx.sp = sp;
+        *fuel_slot = fuel;
+        flow
+    }
+}
+
+/// `fmin`: NaN if either is NaN; -0.0 below +0.0.
+fn fmin(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == b {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `fmax`: NaN if either is NaN; +0.0 above -0.0.
+fn fmax(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == b {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
