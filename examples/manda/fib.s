@@ -1,5 +1,5 @@
 ; fib N: the N-th Fibonacci number by naive recursion (default N = 30).
-; fib(0) = 0, fib(1) = 1. s-registers are callee-saved: fib pushes the two it uses.
+; fib(0) = 0, fib(1) = 1. s-registers are callee-saved: fib pushes the one it uses.
 .rodata
 usage:  .ascii "usage: fib N (N a decimal number)\n"
 usage_end:
@@ -17,20 +17,19 @@ main:
     printi v0
     halt
 
-; fib: v0 = fib(a0).
+; fib: v0 = fib(a0). One s-register carries what must survive each call:
+; n - 2 across the first, fib(n - 1) across the second.
 fib:
     li t0, 2
     blt a0, t0, .Lfib_small
     push s0
-    push s1
-    mov s0, a0
-    addi a0, s0, -1
-    call fib
-    mov s1, v0              ; fib(n - 1)
-    addi a0, s0, -2
-    call fib
-    add v0, v0, s1
-    pop s1
+    addi s0, a0, -2         ; n - 2
+    addi a0, a0, -1
+    call fib                ; v0 = fib(n - 1)
+    mov a0, s0
+    mov s0, v0
+    call fib                ; v0 = fib(n - 2)
+    add v0, v0, s0
     pop s0
     ret
 .Lfib_small:

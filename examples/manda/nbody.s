@@ -75,11 +75,11 @@ main:
     printf v0, 9
     fli s2, 0.01
     li s5, 0
-.Lstep:
     bge s5, s4, .Lsteps_done
+.Lstep:
     call advance
     addi s5, s5, 1
-    jmp .Lstep
+    blt s5, s4, .Lstep
 .Lsteps_done:
     call energy
     printf v0, 9
@@ -117,31 +117,11 @@ offset_momentum:
     st64 t4, [s0 + 40]
     ret
 
-; dx, dy, dz (t2, t3, t4) between the bodies at t0 and t1, and
-; d2 = dx*dx + dy*dy + dz*dz (t5). Clobbers t6.
-distance:
-    ld64 t2, [t0]
-    ld64 t6, [t1]
-    fsub t2, t2, t6
-    ld64 t3, [t0 + 8]
-    ld64 t6, [t1 + 8]
-    fsub t3, t3, t6
-    ld64 t4, [t0 + 16]
-    ld64 t6, [t1 + 16]
-    fsub t4, t4, t6
-    fmul t5, t2, t2
-    fmul t6, t3, t3
-    fadd t5, t5, t6
-    fmul t6, t4, t4
-    fadd t5, t5, t6
-    ret
-
 ; energy: v0 = kinetic minus potential energy of the system.
 energy:
     fli v0, 0.0
     mov t0, s0
 .Le_body:
-    bgeu t0, s1, .Le_done
     ld64 t2, [t0 + 24]
     fmul t2, t2, t2
     ld64 t3, [t0 + 32]
@@ -156,76 +136,100 @@ energy:
     fmul t3, t3, t2
     fadd v0, v0, t3         ; e += 0.5 * mass * v²
     addi t1, t0, BODY
-.Le_pair:
     bgeu t1, s1, .Le_next
-    call distance
-    fsqrt t5, t5
+.Le_pair:
+    ld64 t2, [t0]
+    ld64 t6, [t1]
+    fsub t2, t2, t6         ; dx
+    ld64 t3, [t0 + 8]
+    ld64 t6, [t1 + 8]
+    fsub t3, t3, t6         ; dy
+    ld64 t4, [t0 + 16]
+    ld64 t6, [t1 + 16]
+    fsub t4, t4, t6         ; dz
+    fmul t5, t2, t2
+    fmul t6, t3, t3
+    fadd t5, t5, t6
+    fmul t6, t4, t4
+    fadd t5, t5, t6
+    fsqrt t5, t5            ; distance
     ld64 t6, [t0 + 48]
     ld64 t7, [t1 + 48]
     fmul t6, t6, t7
     fdiv t6, t6, t5
     fsub v0, v0, t6         ; e -= m1 * m2 / distance
     addi t1, t1, BODY
-    jmp .Le_pair
+    bltu t1, s1, .Le_pair
 .Le_next:
     addi t0, t0, BODY
-    jmp .Le_body
-.Le_done:
+    bltu t0, s1, .Le_body
     ret
 
-; advance: one step of dt (s2).
+; advance: one step of dt (s2). For each body b (t0) its position and
+; mass stay in t10-t13 and its velocity in t14-t16 while the pairs (b, b2)
+; with b2 (t1) after it update both velocities; then every position moves.
 advance:
     mov t0, s0
 .La_body:
-    bgeu t0, s1, .La_move
     addi t1, t0, BODY
+    bgeu t1, s1, .La_move   ; the last body has no pair left
+    ld64 t10, [t0]
+    ld64 t11, [t0 + 8]
+    ld64 t12, [t0 + 16]
+    ld64 t13, [t0 + 48]     ; b.mass
+    ld64 t14, [t0 + 24]
+    ld64 t15, [t0 + 32]
+    ld64 t16, [t0 + 40]
 .La_pair:
-    bgeu t1, s1, .La_next
-    call distance
+    ld64 t2, [t1]
+    fsub t2, t10, t2        ; dx = b.x - b2.x
+    ld64 t3, [t1 + 8]
+    fsub t3, t11, t3        ; dy
+    ld64 t4, [t1 + 16]
+    fsub t4, t12, t4        ; dz
+    fmul t5, t2, t2
+    fmul t6, t3, t3
+    fadd t5, t5, t6
+    fmul t6, t4, t4
+    fadd t5, t5, t6         ; d2 = dx*dx + dy*dy + dz*dz
     fsqrt t6, t5
     fmul t6, t5, t6
     fdiv t6, s2, t6         ; mag = dt / (d2 * sqrt(d2))
-    ld64 t7, [t1 + 48]      ; b2 mass
+    ld64 t7, [t1 + 48]      ; b2.mass
     fmul t8, t2, t7
     fmul t8, t8, t6
-    ld64 t9, [t0 + 24]
-    fsub t9, t9, t8
-    st64 t9, [t0 + 24]      ; b.vx -= dx * m2 * mag
+    fsub t14, t14, t8       ; b.vx -= dx * b2.mass * mag
     fmul t8, t3, t7
     fmul t8, t8, t6
-    ld64 t9, [t0 + 32]
-    fsub t9, t9, t8
-    st64 t9, [t0 + 32]
+    fsub t15, t15, t8       ; b.vy -= …
     fmul t8, t4, t7
     fmul t8, t8, t6
-    ld64 t9, [t0 + 40]
-    fsub t9, t9, t8
-    st64 t9, [t0 + 40]
-    ld64 t7, [t0 + 48]      ; b mass
-    fmul t8, t2, t7
+    fsub t16, t16, t8       ; b.vz -= …
+    fmul t8, t2, t13
     fmul t8, t8, t6
     ld64 t9, [t1 + 24]
     fadd t9, t9, t8
-    st64 t9, [t1 + 24]      ; b2.vx += dx * m1 * mag
-    fmul t8, t3, t7
+    st64 t9, [t1 + 24]      ; b2.vx += dx * b.mass * mag
+    fmul t8, t3, t13
     fmul t8, t8, t6
     ld64 t9, [t1 + 32]
     fadd t9, t9, t8
-    st64 t9, [t1 + 32]
-    fmul t8, t4, t7
+    st64 t9, [t1 + 32]      ; b2.vy += …
+    fmul t8, t4, t13
     fmul t8, t8, t6
     ld64 t9, [t1 + 40]
     fadd t9, t9, t8
-    st64 t9, [t1 + 40]
+    st64 t9, [t1 + 40]      ; b2.vz += …
     addi t1, t1, BODY
-    jmp .La_pair
-.La_next:
+    bltu t1, s1, .La_pair
+    st64 t14, [t0 + 24]
+    st64 t15, [t0 + 32]
+    st64 t16, [t0 + 40]
     addi t0, t0, BODY
     jmp .La_body
 .La_move:
     mov t0, s0
 .La_pos:
-    bgeu t0, s1, .La_done
     ld64 t2, [t0 + 24]
     fmul t2, s2, t2
     ld64 t3, [t0]
@@ -242,8 +246,7 @@ advance:
     fadd t3, t3, t2
     st64 t3, [t0 + 16]
     addi t0, t0, BODY
-    jmp .La_pos
-.La_done:
+    bltu t0, s1, .La_pos
     ret
 
 ; arg_or_default: v0 = the first program argument as a decimal number,

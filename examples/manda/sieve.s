@@ -1,6 +1,6 @@
 ; sieve N: count the primes up to N with the sieve of Eratosthenes over a
-; byte array on the heap (default N = 1000000), three times, a line each
-; (as the benchmark peers do).
+; byte array on the heap (default N = 1000000), three times, a line each:
+; the benchmark peers' `sieve` (sieve 10000000 prints 664579 three times).
 .rodata
 usage:  .ascii "usage: sieve N (N a decimal number)\n"
 usage_end:
@@ -15,51 +15,56 @@ main:
     call arg_or_default
     mov s0, v0              ; N
     addi t0, s0, 1
-    grow s1, t0             ; s1 = N + 1 flag bytes, zeroed: 0 = not crossed out
+    grow s1, t0             ; s1 = N + 1 flag bytes
     li s3, 3                ; rounds
 .Lround:
-    beqz s3, .Lend
     mov a0, s0
     mov a1, s1
     call sieve
     printi v0
     addi s3, s3, -1
-    jmp .Lround
-.Lend:
+    bnez s3, .Lround
     halt
 
-; sieve: v0 = the number of primes <= a0, using the a0 + 1 bytes at a1
-; (cleared here first).
+; sieve: v0 = the number of primes <= a0 (a0 >= 1), using the a0 + 1
+; bytes at a1: flag[k] = 1 while k may be prime.
 sieve:
-    li t63, 0
-    li t0, 0
-.Lclear:
-    blt a0, t0, .Lcleared
-    add t1, a1, t0
-    st8 t63, [t1]           ; t63 = 0: never written in this program
-    addi t0, t0, 1
-    jmp .Lclear
-.Lcleared:
-    li v0, 0                ; count
-    li t0, 2                ; i
+    add t5, a1, a0
+    addi t5, t5, 1          ; t5 = one past flag[n]
     li t6, 1
+    mov t1, a1
+.Lset:                      ; every flag = 1
+    st8 t6, [t1]
+    addi t1, t1, 1
+    bltu t1, t5, .Lset
+    li t7, 0
+    st8 t7, [a1]            ; 0 and 1 are not prime
+    st8 t7, [a1 + 1]
+    li t0, 2                ; i
 .Lsieve_i:
-    blt a0, t0, .Lsieve_done
+    mul t3, t0, t0
+    blt a0, t3, .Lcount     ; until i * i > n
     add t1, a1, t0
     ld8u t2, [t1]
-    bnez t2, .Lsieve_next
-    addi v0, v0, 1
-    mul t3, t0, t0          ; j = i * i
-.Lsieve_j:
-    blt a0, t3, .Lsieve_next
-    add t4, a1, t3
-    st8 t6, [t4]
-    add t3, t3, t0
-    jmp .Lsieve_j
+    beqz t2, .Lsieve_next
+    add t4, a1, t3          ; &flag[i * i]
+.Lsieve_j:                  ; cross out i*i, i*i + i, … <= n
+    st8 t7, [t4]
+    add t4, t4, t0
+    bltu t4, t5, .Lsieve_j
 .Lsieve_next:
     addi t0, t0, 1
     jmp .Lsieve_i
-.Lsieve_done:
+.Lcount:                    ; v0 = flag[2] + … + flag[n]
+    li v0, 0
+    addi t1, a1, 2
+    bgeu t1, t5, .Lcounted
+.Lcount_k:
+    ld8u t2, [t1]
+    add v0, v0, t2
+    addi t1, t1, 1
+    bltu t1, t5, .Lcount_k
+.Lcounted:
     ret
 
 ; arg_or_default: v0 = the first program argument as a decimal number,

@@ -36,12 +36,15 @@ pub(super) enum Flow {
 impl Machine {
     /// Runs from `self.ctx.pc`; see the module doc.
     #[inline(never)]
-    pub(super) fn exec<const STEP: bool>(&mut self) -> Flow {
+    pub(super) fn exec<const STEP: bool, const METERED: bool>(&mut self) -> Flow {
         let code = self.code.clone();
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;
         let Machine { ctx, mem, host, config, fuel: fuel_slot, .. } = self;
-        let regs: &mut [u64; 256] = &mut ctx.regs;
+        // A copy on the stack frame: addressed from the stack pointer, so the
+        // register file needs no base register of its own in the loop.
+        let mut regs_local: [u64; 256] = *ctx.regs;
+        let regs = &mut regs_local;
         let interrupt = host.interrupt.clone();
         let max_depth = config.max_call_depth as usize;
         let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
@@ -60,22 +63,37 @@ impl Machine {
                 f64::from_bits(regs[$x as usize])
             };
         }
-        // Control arrives at index `t`: the only place the budget is charged
-        // and the interrupt line is read in the fast loop.
-        macro_rules! goto {
-            ($t:expr) => {{
-                let t = $t as usize;
-                pc = t;
-                if !STEP {
-                    if interrupt.is_raised() {
-                        break Flow::Interrupted;
-                    }
-                    let need = u64::from(run_len[t]);
+        // Charges the run starting at `pc` (fast loop with a step limit only).
+        macro_rules! charge {
+            () => {
+                if !STEP && METERED {
+                    // SAFETY: `pc` is a valid index (see the dispatch below);
+                    // `run_len` has one entry per index.
+                    let need = u64::from(unsafe { *run_len.get_unchecked(pc) });
                     if fuel < need {
                         break Flow::Boundary;
                     }
                     fuel -= need;
                 }
+            };
+        }
+        // A taken jump, branch, call or return to index `t`: where the fast
+        // loop reads the interrupt line and charges the step budget.
+        macro_rules! goto {
+            ($t:expr) => {{
+                pc = $t as usize;
+                if !STEP && interrupt.is_raised() {
+                    break Flow::Interrupted;
+                }
+                charge!();
+                continue;
+            }};
+        }
+        // A branch not taken: a new run starts, but control only moved forward.
+        macro_rules! fall_through {
+            () => {{
+                pc += 1;
+                charge!();
                 continue;
             }};
         }
@@ -109,7 +127,7 @@ impl Machine {
                 if $cond {
                     goto!($t)
                 } else {
-                    goto!(pc + 1)
+                    fall_through!()
                 }
             }};
         }
@@ -135,7 +153,14 @@ impl Machine {
                 }
                 stepped = true;
             }
-            match ops[pc] {
+            debug_assert!(pc < ops.len());
+            // SAFETY: `pc` only ever holds an index that `Code` produced: the
+            // entry, a resolved target (`Code::index_of`), a return index
+            // (one past a call, which is never a section's last index), or
+            // one or two past an op that is not `End` nor a transfer — and
+            // every section's indices end with `End`. So `pc < ops.len()`.
+            // Checked indexing here measured 10% slower on the loop benchmark.
+            match *unsafe { ops.get_unchecked(pc) } {
                 Op::Nop => next!(1),
                 Op::Mov { rd, rs } => alu!(rd, r!(rs)),
                 Op::Li { rd, imm } => alu!(rd, imm),
@@ -354,8 +379,29 @@ impl Machine {
                     r!(rd2) = r!(rs2);
                     next!(2)
                 }
+                Op::Ld64Fsub { rd, base, off, rd2, ra } => {
+                    r!(rd) = try_mem!(mem.load::<8>(r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd2) = (f!(ra) - f!(rd)).to_bits();
+                    next!(2)
+                }
+                Op::Ld64Fadd { rd, base, off, rd2, rb } => {
+                    r!(rd) = try_mem!(mem.load::<8>(r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd2) = (f!(rd) + f!(rb)).to_bits();
+                    next!(2)
+                }
+                Op::Fmul2 { rd, ra, rb, rd2, rc } => {
+                    r!(rd) = (f!(ra) * f!(rb)).to_bits();
+                    r!(rd2) = (f!(rd) * f!(rc)).to_bits();
+                    next!(2)
+                }
+                Op::Ld8uAdd { rd, base, off, rd2, ra } => {
+                    r!(rd) = try_mem!(mem.load::<1>(r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd2) = r!(ra).wrapping_add(r!(rd));
+                    next!(2)
+                }
             }
         };
+        *ctx.regs = regs_local;
         ctx.pc = pc as u32;
         ctx.sp = sp;
         *fuel_slot = fuel;

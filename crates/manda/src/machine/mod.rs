@@ -329,7 +329,9 @@ impl Machine {
         &mut self.mem
     }
 
-    /// Instructions executed so far.
+    /// Instructions executed so far. Counted only under a step limit
+    /// ([`Config::max_steps`]) or while single-stepping: without one, the
+    /// fast loop does not count.
     pub fn steps(&self) -> u64 {
         self.config.max_steps.unwrap_or(u64::MAX) - self.fuel
     }
@@ -370,13 +372,19 @@ impl Machine {
             if let Some(outcome) = self.owed_sleep() {
                 return Ok(outcome);
             }
-            let need = u64::from(self.code.run_len[self.ctx.pc as usize]);
+            let need = match self.config.max_steps {
+                Some(_) => u64::from(self.code.run_len[self.ctx.pc as usize]),
+                None => 0,
+            };
             if self.fuel < need {
                 self.exact = true;
                 continue;
             }
             self.fuel -= need;
-            let flow = self.exec::<false>();
+            let flow = match self.config.max_steps {
+                Some(_) => self.exec::<false, true>(),
+                None => self.exec::<false, false>(),
+            };
             if let Some(result) = self.settle(flow, false) {
                 return result;
             }
@@ -400,7 +408,7 @@ impl Machine {
         self.fuel -= 1;
         let at = self.ctx.pc as usize;
         let before_sp = self.ctx.sp;
-        let flow = self.exec::<true>();
+        let flow = self.exec::<true, true>();
         if self.trace.is_some() && !matches!(flow, interp::Flow::Trap(_)) {
             self.trace_line(at, before_sp);
         }
@@ -427,7 +435,10 @@ impl Machine {
     fn settle(&mut self, flow: interp::Flow, stepped: bool) -> Option<Result<Outcome, Trap>> {
         use interp::Flow;
         // Steps charged for the rest of the current run, not executed.
-        let unrun = |m: &Machine| if stepped { 0 } else { u64::from(m.code.run_len[m.ctx.pc as usize]) };
+        let unrun = |m: &Machine| match stepped || m.config.max_steps.is_none() {
+            true => 0,
+            false => u64::from(m.code.run_len[m.ctx.pc as usize]),
+        };
         match flow {
             Flow::Stepped | Flow::Boundary => None,
             Flow::Interrupted => Some(Ok(Outcome::Interrupted)),

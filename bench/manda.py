@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Manda against its peers on the four programs of bench/peers, in one run.
+
+    python3 bench/manda.py [--runs N] [--only fib,loop,...] [--prefix DIR]
+
+Each command runs N times (default 3) as a whole process; the table gives the
+median wall seconds and Manda's speed relative to each peer (>1: Manda is
+faster). The peers are installed by bench/peers/setup.sh into DIR (default
+~/.cache/peers); bench/manda.sh runs it first when they are missing.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "bench", "peers")
+
+# name, argument, Manda's expected stdout, wasm module and function
+BENCHMARKS = [
+    ("fib", "32", "2178309\n", "hand.wasm", "fib"),
+    ("loop", "200000000", "19999999900000000\n", "hand.wasm", "loop"),
+    ("sieve", "10000000", "664579\n" * 3, "kernels.wasm", "sieve3"),
+    ("nbody", "1000000", "-0.169075164\n-0.169086185\n", "kernels.wasm", "nbody"),
+]
+
+
+def runtimes(prefix, manda, exe):
+    py = os.path.join(prefix, "venv", "bin", "python")
+    return [
+        ("Manda", lambda b, a, m, f: [manda, "run", exe(b), a]),
+        ("C -O2", lambda b, a, m, f: [os.path.join(prefix, f"{b}.c.bin"), a]),
+        ("wasmtime (JIT)", lambda b, a, m, f: [py, os.path.join(PEERS, "wasm", "run_wasmtime.py"), os.path.join(prefix, m), f, a]),
+        ("wasmi", lambda b, a, m, f: [os.path.join(prefix, "cargo", "bin", "wasmi"), "--invoke", f, os.path.join(prefix, m), a]),
+        ("wasm3", lambda b, a, m, f: [py, os.path.join(PEERS, "wasm", "run_wasm3.py"), os.path.join(prefix, m), f, a]),
+        ("LuaJIT -joff", lambda b, a, m, f: ["luajit", "-joff", os.path.join(PEERS, f"{b}.lua"), a]),
+        ("Lua 5.4", lambda b, a, m, f: ["lua5.4", os.path.join(PEERS, f"{b}.lua"), a]),
+    ]
+
+
+def median_seconds(cmd, runs):
+    times = []
+    out = b""
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+        out = proc.stdout
+    return statistics.median(times), out.decode()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--prefix", default=os.path.expanduser("~/.cache/peers"))
+    opts = parser.parse_args()
+    manda = os.path.join(ROOT, "target", "release", "manda")
+    build = os.path.join(ROOT, "target", "bench-manda")
+    os.makedirs(build, exist_ok=True)
+
+    def exe(name):
+        out = os.path.join(build, f"{name}.mx")
+        subprocess.run([manda, "asm", os.path.join(ROOT, "examples", "manda", f"{name}.s"), "-o", out], check=True)
+        return out
+
+    names = [r[0] for r in runtimes(opts.prefix, manda, exe)]
+    rows = []
+    for bench, arg, expected, module, func in BENCHMARKS:
+        if opts.only and bench not in opts.only.split(","):
+            continue
+        row = {}
+        for name, make in runtimes(opts.prefix, manda, exe):
+            seconds, out = median_seconds(make(bench, arg, module, func), opts.runs)
+            if name == "Manda" and out != expected:
+                raise SystemExit(f"Manda's {bench} printed {out!r}, expected {expected!r}")
+            row[name] = seconds
+            print(f"{bench:6} {name:15} {seconds:8.3f} s", file=sys.stderr)
+        rows.append((f"{bench} {arg}", row))
+
+    print(f"\nMedian wall seconds of {opts.runs} runs, process start included.\n")
+    print("| benchmark | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for label, row in rows:
+        print(f"| {label} | " + " | ".join(f"{row[n]:.3f}" for n in names) + " |")
+    print("\nManda's speed relative to each (peer time / Manda time; above 1: Manda is faster).\n")
+    print("| benchmark | " + " | ".join(names[1:]) + " |")
+    print("|---" * len(names) + "|")
+    for label, row in rows:
+        print(f"| {label} | " + " | ".join(f"{row[n] / row['Manda']:.2f}" for n in names[1:]) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Manda against Lua 5.4, LuaJIT -joff, wasm3, wasmi, wasmtime and C -O2 on
+# fib, loop, sieve and n-body, measured in one run (benchmarks only, never CI).
+#
+#   bash bench/manda.sh [--runs N] [--only fib,loop,sieve,nbody]
+#
+# Installs the peers with bench/peers/setup.sh (apt-get, cargo install, pip)
+# into ~/.cache/peers the first time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prefix="$HOME/.cache/peers"
+if [ ! -x "$prefix/cargo/bin/wasmi" ] || [ ! -f "$prefix/kernels.wasm" ] || ! command -v luajit >/dev/null; then
+    bash bench/peers/setup.sh "$prefix"
+fi
+cargo build --release -q -p manda
+python3 bench/manda.py --prefix "$prefix" "$@"
