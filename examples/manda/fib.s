@@ -1,3 +1,4 @@
+; run: {file} 20
 ; fib N: the N-th Fibonacci number by naive recursion (default N = 30).
 ; fib(0) = 0, fib(1) = 1. s-registers are callee-saved: fib pushes the one it uses.
 .rodata

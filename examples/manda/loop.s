@@ -1,3 +1,4 @@
+; run: {file} 1000
 ; loop N: the sum of i for i in 0 .. N-1 in 64-bit integers (default N = 200000000),
 ; the benchmark peers' `loop`: loop 200000000 prints 19999999900000000.
 .rodata

@@ -1,3 +1,4 @@
+; run: {file} 1000
 ; nbody N: the Computer Language Benchmarks Game n-body simulation of the
 ; Jovian planets, N steps of 0.01 (default 1000): prints the energy before
 ; and after, 9 decimals. nbody 1000 prints -0.169075164 and -0.169087605.

@@ -1,3 +1,4 @@
+; run: {file} 100
 ; sieve N: count the primes up to N with the sieve of Eratosthenes over a
 ; byte array on the heap (default N = 1000000), three times, a line each:
 ; the benchmark peers' `sieve` (sieve 10000000 prints 664579 three times).

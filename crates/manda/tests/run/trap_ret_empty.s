@@ -1,0 +1,4 @@
+; `ret` with no call to return from.
+.code
+main:
+    ret
