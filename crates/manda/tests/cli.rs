@@ -9,14 +9,14 @@ fn manda(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["asm", "disasm", "opcodes"] {
+    for sub in ["run", "asm", "disasm", "opcodes"] {
         let (code, out, _) = manda(&[sub, "--help"]);
         assert_eq!(code, 0, "{sub}");
         assert!(out.contains("Usage: manda"), "{sub}: {out}");
     }
     let (code, out, _) = manda(&["--help"]);
     assert_eq!(code, 0);
-    for sub in ["asm", "disasm", "opcodes"] {
+    for sub in ["run", "asm", "disasm", "opcodes"] {
         assert!(out.contains(sub));
     }
 }
@@ -46,4 +46,59 @@ fn opcodes_prints_the_reference() {
     let (code, out, _) = manda(&["opcodes"]);
     assert_eq!(code, 0);
     assert_eq!(out, manda::isa::opcodes_markdown());
+}
+
+fn scratch(name: &str, bytes: &[u8]) -> String {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn run_refuses_what_it_cannot_load() {
+    let (code, out, err) = manda(&["run", "/nonexistent.mx"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "manda: cannot read /nonexistent.mx: No such file or directory (os error 2)\n");
+    let bad = scratch("bad.mx", &[1, 1, 0, 0, 0, 0, 0, 0, 0, 200]);
+    let (code, _, err) = manda(&["run", &bad]);
+    assert_eq!(code, 1);
+    assert_eq!(err, format!("manda: {bad}: offset 9 (0x9): unknown opcode 200 (0xc8)\n"));
+    let src = scratch("broken.s", b".code\nmain:\n    frob t0\n");
+    let (code, _, err) = manda(&["run", &src]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown instruction `frob`") || err.contains("frob"), "{err}");
+    assert!(err.ends_with("1 error(s); nothing written\n"), "{err}");
+    let (code, _, err) = manda(&["run", "--max-memory", "12X", &src]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown unit `X` (use K, M or G)"), "{err}");
+}
+
+#[test]
+fn trace_prints_each_instruction_and_what_it_wrote() {
+    let src = scratch(
+        "trace.s",
+        b".code\nmain:\n    li t0, 2\n    fli t1, 0.5\n    push t0\n    call f\n    halt\nf:\n    ret\n",
+    );
+    let (code, out, err) = manda(&["run", "--trace", &src]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert_eq!(
+        err,
+        "0x000016  li t0, 2                     t0=2\n\
+         0x000020  fli t1, 0.5                  t1=0.5\n\
+         0x00002a  push t0                      sp=0x101ff8\n\
+         0x00002c  call 0x36\n\
+         0x000040  ret\n\
+         0x000035  halt\n"
+    );
+}
+
+#[test]
+fn the_exit_status_is_the_programs() {
+    let src = scratch("exit.s", b".code\nmain:\n    li t0, 7\n    exit t0\n");
+    assert_eq!(manda(&["run", &src]).0, 7);
+    let src = scratch("args.s", b".code\nmain:\n    argc t0\n    printi t0\n    halt\n");
+    let (code, out, _) = manda(&["run", &src, "-x", "--y", "z"]);
+    assert_eq!((code, out.as_str()), (0, "3\n"), "options after FILE are the program's");
 }

@@ -13,13 +13,14 @@
 //!
 //! let source = ".code\nmain:\n    li a0, 6\n    li a1, 7\n    mul v0, a0, a1\n    printi v0\n    halt\n";
 //! let exe = manda::exe::Executable::load(&manda::asm::assemble(source).unwrap().0).unwrap();
-//! let mut machine = Machine::new(&exe, Config::default()).unwrap();
+//! let config = Config { max_steps: Some(1_000), ..Config::default() };
+//! let mut machine = Machine::new(&exe, config).unwrap();
 //! let output = manda::machine::SharedBuf::default();
 //! machine.set_output(Box::new(output.clone()));
 //! assert_eq!(machine.run(), Ok(Outcome::Exited(0)));
 //! assert_eq!(output.contents(), b"42\n");
 //! assert_eq!(machine.reg(Reg::parse("v0").unwrap()), 42);
-//! assert_eq!(machine.steps(), 5);
+//! assert_eq!(machine.steps(), 5); // counted because a step limit is set
 //! ```
 //!
 //! The interpreter loop is in `interp.rs`, the decoded code in `code.rs`,
@@ -403,7 +404,9 @@ impl Machine {
         }
         if self.fuel == 0 {
             let limit = self.config.max_steps.unwrap_or(u64::MAX);
-            return Err(self.trap(TrapKind::StepLimit(limit)));
+            let trap = self.trap(TrapKind::StepLimit(limit));
+            self.ended = Some(Err(trap.clone()));
+            return Err(trap);
         }
         self.fuel -= 1;
         let at = self.ctx.pc as usize;

@@ -1,0 +1,191 @@
+//! The machine through the library: stepping, registers and memory,
+//! injected input and output, interrupts, and the agreement of the fast
+//! loop (superinstructions, steps charged a run at a time) with plain
+//! single steps at every step limit.
+
+use manda::exe::Executable;
+use manda::isa::Reg;
+use manda::machine::{Config, Machine, Outcome, SharedBuf, TrapKind};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn load(source: &str) -> Executable {
+    Executable::load(&manda::asm::assemble(source).unwrap().0).unwrap()
+}
+
+fn example(name: &str) -> Executable {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/manda").join(name);
+    load(&std::fs::read_to_string(path).unwrap())
+}
+
+fn reg(name: &str) -> Reg {
+    Reg::parse(name).unwrap()
+}
+
+fn machine(exe: &Executable, config: Config, args: &[&str]) -> (Machine, SharedBuf) {
+    let mut m = Machine::new(exe, config).unwrap();
+    let out = SharedBuf::default();
+    m.set_output(Box::new(out.clone()));
+    m.set_error_output(Box::new(out.clone()));
+    m.set_input(Box::new(&b"some input\n"[..]));
+    m.set_args(args.iter().map(|a| a.to_string()));
+    (m, out)
+}
+
+#[test]
+fn step_reads_and_sets_registers_and_memory() {
+    let exe = load(".data\nx: .i64 5\n.code\nmain:\n    la t0, x\n    ld64 t1, [t0]\n    addi t1, t1, 1\n    st64 t1, [t0]\n    halt\n");
+    // Steps are counted under a step limit.
+    let (mut m, _) = machine(&exe, Config { max_steps: Some(1000), ..Config::default() }, &[]);
+    assert_eq!(m.pc(), exe.entry() + 13, "the first instruction, past the `main` label header");
+    assert_eq!(m.step(), Ok(None));
+    assert_eq!(m.reg(reg("t0")), 9);
+    m.memory_mut().poke(9, &40i64.to_le_bytes()).unwrap();
+    assert_eq!(m.step(), Ok(None));
+    assert_eq!(m.reg(reg("t1")), 40);
+    m.set_reg(reg("t1"), 99);
+    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(m.memory().peek(9, 8).unwrap(), &100i64.to_le_bytes());
+    assert_eq!(m.steps(), 5);
+    assert_eq!(m.run(), Ok(Outcome::Exited(0)), "an ended machine stays ended");
+}
+
+#[test]
+fn set_pc_accepts_only_boundaries() {
+    let exe = load(".code\nmain:\n    li t0, 1\nnext:\n    printi t0\n    halt\n");
+    let (mut m, out) = machine(&exe, Config::default(), &[]);
+    let next = exe.label("next").unwrap();
+    assert!(matches!(m.set_pc(next + 1), Err(TrapKind::BadJump { .. })));
+    m.set_pc(next).unwrap();
+    m.set_reg(reg("t0"), 7);
+    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(out.contents(), b"7\n");
+}
+
+#[test]
+fn input_output_and_arguments_are_injected() {
+    let exe = example("wc.s");
+    let (mut m, out) = machine(&exe, Config::default(), &[]);
+    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(out.contents(), b"1 2 11\n");
+    let (mut m, out) = machine(&example("fib.s"), Config::default(), &["15"]);
+    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(out.contents(), b"610\n");
+}
+
+#[test]
+fn an_interrupt_stops_a_busy_loop_and_run_continues_it() {
+    let exe = load(".code\nmain:\n    li t0, 0\nloop:\n    addi t0, t0, 1\n    jmp loop\n");
+    let (mut m, _) = machine(&exe, Config::default(), &[]);
+    let line = m.interrupt();
+    let raiser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        line.raise();
+    });
+    assert_eq!(m.run(), Ok(Outcome::Interrupted));
+    raiser.join().unwrap();
+    let count = m.reg(reg("t0"));
+    assert!(count > 0);
+    assert_eq!(m.pc(), exe.label("loop").unwrap() + 13, "stopped on the loop's first instruction");
+    m.interrupt().clear();
+    m.set_reg(reg("t0"), u64::MAX - 5);
+    let line = m.interrupt();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        line.raise();
+    });
+    assert_eq!(m.run(), Ok(Outcome::Interrupted));
+    assert!(m.reg(reg("t0")) < 1 << 40, "it ran on from the changed register and wrapped");
+}
+
+#[test]
+fn an_interrupt_cuts_a_sleep_short_and_the_rest_is_owed() {
+    let exe = load(".code\nmain:\n    li t0, 300\n    sleep t0\n    li t1, 1\n    halt\n");
+    let (mut m, _) = machine(&exe, Config::default(), &[]);
+    let line = m.interrupt();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        line.raise();
+    });
+    let start = Instant::now();
+    assert_eq!(m.run(), Ok(Outcome::Interrupted));
+    let first = start.elapsed();
+    assert!(first < Duration::from_millis(250), "interrupted mid-sleep after {first:?}");
+    assert_eq!(m.reg(reg("t1")), 0, "the instruction after the sleep has not run");
+    m.interrupt().clear();
+    let again = Instant::now();
+    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert!(again.elapsed() >= Duration::from_millis(100), "the rest of the sleep was slept");
+    assert_eq!(m.reg(reg("t1")), 1);
+}
+
+/// Everything observable about a machine after a run, for comparisons.
+fn observe(m: &Machine, result: String, out: &SharedBuf) -> String {
+    let regs: Vec<u64> = (0..=255).map(|r| m.reg(Reg(r))).collect();
+    format!(
+        "{result} pc={:x} sp={:x} steps={} calls={:?} out={:?} regs={regs:?}",
+        m.pc(),
+        m.sp(),
+        m.steps(),
+        m.call_stack(),
+        out.contents(),
+    )
+}
+
+/// Runs with `--max-steps n` (fast loop) and by `n` single steps (plain
+/// ops): the same state, output and trap for every n.
+#[test]
+fn fast_loop_and_single_steps_agree_at_every_step_limit() {
+    for (name, arg, max) in [("fib.s", "6", 400), ("sieve.s", "30", 800), ("nbody.s", "1", 700), ("loop.s", "20", 150)]
+    {
+        let exe = example(name);
+        for n in (0..max).step_by(7).chain([max]) {
+            let config = Config { max_steps: Some(n), ..Config::default() };
+            let (mut fast, fast_out) = machine(&exe, config, &[arg]);
+            let fast_result = format!("{:?}", fast.run());
+            let (mut slow, slow_out) = machine(&exe, Config { max_steps: Some(u64::MAX), ..Config::default() }, &[arg]);
+            let mut slow_result = None;
+            for _ in 0..n {
+                match slow.step() {
+                    Ok(None) => continue,
+                    Ok(Some(outcome)) => slow_result = Some(format!("{:?}", Ok::<_, ()>(outcome))),
+                    Err(trap) => slow_result = Some(format!("{:?}", Err::<(), _>(trap))),
+                }
+                break;
+            }
+            match slow_result {
+                Some(slow_result) => assert_eq!(fast_result, slow_result, "{name} n={n}"),
+                // All n steps ran: the fast run must stop exactly there.
+                None => {
+                    let trap = fast.run().unwrap_err();
+                    assert_eq!(trap.kind, TrapKind::StepLimit(n), "{name} n={n}");
+                    assert_eq!(trap.addr, slow.pc(), "{name} n={n}");
+                }
+            }
+            let steps_fast = fast.steps();
+            assert_eq!(
+                observe(&fast, String::new(), &fast_out).replace(&format!("steps={steps_fast}"), ""),
+                observe(&slow, String::new(), &slow_out).replace(&format!("steps={}", slow.steps()), ""),
+                "{name} n={n}"
+            );
+            assert_eq!(steps_fast, slow.steps(), "{name} n={n}: steps");
+            let whole = |m: &Machine| m.memory().peek(0, m.memory().end()).unwrap().to_vec();
+            assert!(whole(&fast) == whole(&slow), "{name} n={n}: memory differs");
+        }
+    }
+}
+
+#[test]
+fn limits_are_traps_and_setup_checks_the_memory_limit() {
+    let exe = load(".code\nmain:\n    halt\n");
+    let tiny = Config { max_memory: 4096, ..Config::default() };
+    let err = Machine::new(&exe, tiny).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "the program needs 1060864 bytes of memory (image, guards and stack), more than the limit of 4096"
+    );
+    let exe = load(".code\nmain:\n    li t0, -1\n    grow t1, t0\n    halt\n");
+    let (mut m, _) = machine(&exe, Config::default(), &[]);
+    let trap = m.run().unwrap_err();
+    assert!(matches!(trap.kind, TrapKind::OutOfMemory { .. }), "{trap}");
+}
