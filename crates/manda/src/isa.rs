@@ -253,7 +253,7 @@ macro_rules! for_each_op {
             Printi = 179, "printi", "System", (rs: Reg),
                 "Writes rs as a signed decimal integer and a newline to standard output.", "*output failed*.";
             Printf = 180, "printf", "System", (rs: Reg, digits: u8),
-                "Writes the f64 rs and a newline to standard output: with exactly digits decimals (0–17, rounded half to even), or for digits > 17 the shortest text that reads back as the same value; `inf`, `-inf`, `NaN`.", "*output failed*.";
+                "Writes the f64 rs and a newline to standard output: with exactly digits decimals (0–17, rounded half to even), or for digits > 17 the shortest text that reads back as the same value, with `.0` on whole numbers and an exponent when large or small (`-6.0`, `1e21`, `1.8446744073709552e19`); `inf`, `-inf`, `NaN`.", "*output failed*.";
             Putc = 181, "putc", "System", (rs: Reg),
                 "Writes the low byte of rs to standard output.", "*output failed*.";
         }
