@@ -3,7 +3,7 @@
 //! Manda (MVM) is a 64-bit register machine with 256 registers, executables
 //! made of data, code and read-only sections with W^X protection, parallel
 //! contexts started by `fork`, and message ports. This crate holds its
-//! toolchain:
+//! toolchain and the machine:
 //!
 //! - [`isa`] — the instruction set: one table from which the opcode and
 //!   instruction types, encoder, decoder, the assembler's and
@@ -14,7 +14,9 @@
 //! - [`asm`] — the assembler (`.s` text to an executable) with located
 //!   diagnostics;
 //! - [`disasm`] — the disassembler, whose output assembles back to the
-//!   identical bytes.
+//!   identical bytes;
+//! - [`machine`] — the machine that runs an executable: memory with the
+//!   seed's permissions, the interpreter, traps and limits.
 //!
 //! ```
 //! let source = ".code\nmain:\n    li a0, 42\n    printi a0\n    halt\n";
