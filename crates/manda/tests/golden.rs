@@ -9,6 +9,8 @@
 //! Each case's expectation is `NAME.expected` beside it. Re-record with
 //! `MANDA_BLESS=1 cargo test -p manda --test golden`.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,32 +78,7 @@ fn run_malformed_case(name: &str) -> String {
 }
 
 fn check_all(folder: &str, ext: &str, run: fn(&str) -> String) {
-    let bless = std::env::var_os("MANDA_BLESS").is_some();
-    let mut names: Vec<String> = std::fs::read_dir(dir(folder))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(ext).map(str::to_string))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty());
-    let mut failures = Vec::new();
-    for name in &names {
-        let actual = run(name);
-        let expected_path = dir(folder).join(format!("{name}.expected"));
-        if bless {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if actual != expected {
-            failures.push(format!("== {folder}/{name}\n-- expected\n{expected}\n-- actual\n{actual}"));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) differ (MANDA_BLESS=1 re-records):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    common::check_cases(&dir(folder), ext, &dir(folder), run);
 }
 
 #[test]

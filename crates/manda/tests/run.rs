@@ -12,6 +12,8 @@
 //! `examples_print_what_they_should`. Re-record after a reviewed change with
 //! `MANDA_BLESS=1 cargo test -p manda --test run`.
 
+mod common;
+
 use manda::exe::{Executable, Item};
 use manda::isa::Opcode;
 use std::collections::BTreeSet;
@@ -61,32 +63,7 @@ fn run_case(dir: &Path, name: &str) -> String {
 }
 
 fn check_folder(folder: &Path, expected_dir: &Path) {
-    let bless = std::env::var_os("MANDA_BLESS").is_some();
-    let mut names: Vec<String> = std::fs::read_dir(folder)
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".s").map(str::to_string))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty());
-    let mut failures = Vec::new();
-    for name in &names {
-        let actual = run_case(folder, name);
-        let expected_path = expected_dir.join(format!("{name}.expected"));
-        if bless {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if actual != expected {
-            failures.push(format!("== {name}\n-- expected\n{expected}\n-- actual\n{actual}"));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) differ (MANDA_BLESS=1 re-records):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    common::check_cases(folder, ".s", expected_dir, |name| run_case(folder, name));
 }
 
 #[test]
