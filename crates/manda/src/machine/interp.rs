@@ -41,10 +41,17 @@ impl Machine {
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;
         let Machine { ctx, mem, host, config, fuel: fuel_slot, .. } = self;
-        // A copy on the stack frame: addressed from the stack pointer, so the
-        // register file needs no base register of its own in the loop.
-        let mut regs_local: [u64; 256] = *ctx.regs;
-        let regs = &mut regs_local;
+        // The fast loop works on a copy in its own frame, addressed from the
+        // stack pointer, so the register file needs no base register of its
+        // own; a single step uses the context's registers in place rather
+        // than copy 2 KiB in and out per instruction.
+        let mut regs_local = [0u64; 256];
+        let regs: &mut [u64; 256] = if STEP {
+            &mut ctx.regs
+        } else {
+            regs_local = *ctx.regs;
+            &mut regs_local
+        };
         let interrupt = host.interrupt.clone();
         let max_depth = config.max_call_depth as usize;
         let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
@@ -401,7 +408,9 @@ impl Machine {
                 }
             }
         };
-        *ctx.regs = regs_local;
+        if !STEP {
+            *ctx.regs = regs_local;
+        }
         ctx.pc = pc as u32;
         ctx.sp = sp;
         *fuel_slot = fuel;
