@@ -1,187 +1,86 @@
 //! # The hypervisor
 //!
-//! The seed's two hypervisor parts, written once for any machine:
+//! The seed's hypervisor, written once for every machine:
 //!
-//! - the **Hypervisor Listener** ([`listener::serve`]) runs a [`Machine`] in
-//!   a VM process beside a TCP control listener (default `127.0.0.1:34567`)
-//!   and registers the process in the runtime directory ([`registry`]);
+//! - the **host** ([`host::run`], [`host::serve`]) runs a [`Machine`] in a VM
+//!   process beside its control port ([`listener`], one event-loop thread),
+//!   registers the process in the runtime directory ([`registry`]), grants
+//!   the lease that makes one client at a time the VM's controller, ends
+//!   gracefully on signals, and maps how the program ended to an exit status;
 //! - the **IPC component** ([`Client`], [`protocol`]) and the **CLI
 //!   executor** (the `hv` binary) interrupt, save, restore, resume, kill and
-//!   migrate VMs named by PID or `HOST:PORT`.
+//!   [`migrate`] VMs named by PID or `HOST:PORT`.
 //!
 //! A machine plugs in by implementing [`Machine`]: stop at an instruction
-//! boundary when interrupted, write its state as bytes, and continue from
-//! such bytes.
+//! boundary when its [`Interrupt`] line rises, write its state as bytes, and
+//! continue from such bytes. [`counter::Counter`] is the smallest one.
 
 #![warn(missing_docs)]
 
-pub mod listener;
+mod client;
+pub mod counter;
+pub mod host;
+mod interrupt;
+mod listener;
 pub mod protocol;
 pub mod registry;
 
-use protocol::{parse_length, parse_reply, read_line, read_payload, write_message, ProtocolError};
-use std::io::{BufReader, BufWriter};
-use std::net::{TcpStream, ToSocketAddrs};
+pub use client::{migrate, resolve, Client, HvError};
+pub use interrupt::Interrupt;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Why [`Machine::run`] returned without a fault.
+/// Why [`Machine::run`] returned without a trap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
-    /// The program ended.
-    Halted,
-    /// A step limit was reached.
-    StepLimit,
-    /// An interrupt stopped it at an instruction boundary.
+    /// The program ended with this exit status (`halt`: 0, `exit N`: N, Mova's end or step limit: 0).
+    Exited(u8),
+    /// The interrupt line stopped it at an instruction boundary; `run` continues it.
     Interrupted,
 }
 
-/// A virtual machine the hypervisor can control.
+/// A virtual machine the hypervisor can host.
 pub trait Machine {
-    /// The machine's name in `hv ps`: `mova` or `manda`.
+    /// The machine's name in `hv ps` and in messages: `mova`, `manda`.
     fn kind(&self) -> &'static str;
-    /// A function that, from any thread, makes [`run`](Machine::run) return
-    /// `Interrupted` at the next instruction boundary (promptly, even mid-sleep).
-    fn interrupter(&self) -> Arc<dyn Fn() + Send + Sync>;
-    /// Withdraws a pending interrupt before running again.
-    fn clear_interrupt(&mut self);
-    /// Runs until the program ends, a step limit, or an interrupt; `Err` is a trap message.
+    /// The line that, raised from any thread, makes [`run`](Machine::run)
+    /// return `Interrupted` at the next instruction boundary (promptly, even
+    /// mid-sleep). The host lowers it before running again.
+    fn interrupt_line(&self) -> Arc<Interrupt>;
+    /// Runs until the program ends or an interrupt; `Err` is the trap
+    /// message, printed as is.
     fn run(&mut self) -> Result<Stopped, String>;
-    /// The current state, serialized.
-    fn save(&self) -> Vec<u8>;
+    /// The current state, serialized; `Err` if this machine cannot save (yet).
+    fn save(&self) -> Result<Vec<u8>, String>;
     /// Replaces the state with `state` (untrusted bytes); unchanged on error.
     fn restore(&mut self, state: &[u8]) -> Result<(), String>;
-    /// Where the machine is, for status lines (e.g. `ip=3`).
+    /// The largest state [`restore`](Machine::restore) accepts: the control
+    /// port refuses longer payloads before reading them.
+    fn max_state_len(&self) -> usize;
+    /// Where the machine is, for status lines (e.g. `ip=3 top=17`).
     fn position(&self) -> String;
 }
 
-/// Why an `hv` operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HvError {
-    /// A PID with no registered, live VM.
-    #[error("no Mova VM with PID {0} (hv ps lists them)")]
-    NoSuchPid(u32),
-    /// A target that is neither a PID nor HOST:PORT.
-    #[error("`{0}` is neither a PID nor HOST:PORT")]
-    BadTarget(String),
-    /// Could not connect.
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The exchange failed or the VM refused.
-    #[error("{target}: {source}")]
-    Protocol {
-        /// Which VM.
-        target: String,
-        /// What happened.
-        source: ProtocolError,
-    },
-}
-
-/// Resolves a VM name — a local PID or `HOST:PORT` — to a control address.
-pub fn resolve(target: &str) -> Result<String, HvError> {
-    if let Ok(pid) = target.parse::<u32>() {
-        return registry::find(pid).map(|e| e.endpoint).ok_or(HvError::NoSuchPid(pid));
-    }
-    match target.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(target.to_string()),
-        _ => Err(HvError::BadTarget(target.to_string())),
-    }
-}
-
-/// A connection to one VM's control listener.
-pub struct Client {
-    name: String,
-    reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
-}
-
-impl Client {
-    /// Connects to the VM named `target`, authenticating with `token` if given.
-    pub fn connect(target: &str, token: Option<&str>) -> Result<Client, HvError> {
-        let addr = resolve(target)?;
-        let connect_err = |source| HvError::Connect { addr: addr.clone(), source };
-        let sockaddr = addr
-            .to_socket_addrs()
-            .map_err(connect_err)?
-            .next()
-            .ok_or_else(|| connect_err(std::io::Error::other("no address")))?;
-        let stream = TcpStream::connect_timeout(&sockaddr, Duration::from_secs(5)).map_err(connect_err)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(connect_err)?;
-        stream.set_nodelay(true).map_err(connect_err)?;
-        let mut client = Client {
-            name: target.to_string(),
-            reader: BufReader::new(stream.try_clone().map_err(connect_err)?),
-            writer: BufWriter::new(stream),
-        };
-        if let Some(token) = token {
-            client.call(&format!("auth {token}"), None)?;
-        }
-        Ok(client)
-    }
-
-    fn fail(&self, source: ProtocolError) -> HvError {
-        HvError::Protocol { target: self.name.clone(), source }
-    }
-
-    /// Sends a command (and payload) and returns the text after `OK`.
-    pub fn call(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
-        write_message(&mut self.writer, line, payload).map_err(|e| self.fail(e.into()))?;
-        let reply = read_line(&mut self.reader).map_err(|e| self.fail(e))?;
-        parse_reply(&reply).map(str::to_string).map_err(|e| self.fail(e))
-    }
-
-    /// `save`: the state bytes.
-    pub fn save(&mut self) -> Result<Vec<u8>, HvError> {
-        let len = self.call("save", None)?;
-        let len = parse_length(&len).map_err(|e| self.fail(e))?;
-        read_payload(&mut self.reader, len).map_err(|e| self.fail(e))
-    }
-
-    /// `restore`: sends a state.
-    pub fn restore(&mut self, state: &[u8]) -> Result<String, HvError> {
-        self.call(&format!("restore {}", state.len()), Some(state))
-    }
-}
-
-/// Moves a running program from `source` to the waiting VM `target`:
-/// interrupt and save the source, restore into the target and resume it,
-/// and only then kill the source. If anything fails before the target
-/// confirms, the source is resumed and the error returned.
-pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
-    let mut src = Client::connect(source, token)?;
-    let mut dst = Client::connect(target, token)?;
-    let target_status = dst.call("status", None)?;
-    if target_status.starts_with("running") {
-        return Err(HvError::Protocol {
-            target: target.to_string(),
-            source: ProtocolError::Refused("the target is running; start it with --wait or interrupt it".into()),
-        });
-    }
-    // A source the user had already interrupted is left interrupted if the migration fails.
-    let was_running = src.call("status", None)?.starts_with("running");
-    src.call("interrupt", None)?;
-    let prepared = src.save().and_then(|state| dst.restore(&state)).and_then(|_| dst.call("resume", None));
-    match prepared {
-        Ok(_) => {
-            // The target runs; the source is stopped at a boundary and stays so even if this kill fails.
-            src.call("kill", None)?;
-            Ok(format!("migrated {source} -> {target}"))
-        }
-        Err(e) => {
-            let resumed = match was_running {
-                true => src.call("resume", None).map(|_| "the source was resumed".to_string()),
-                false => Ok("the source stays interrupted, as it was".to_string()),
-            };
-            let status = resumed.unwrap_or_else(|r| format!("and resuming the source failed too: {r}"));
-            Err(HvError::Protocol {
-                target: format!("migration failed ({status})"),
-                source: ProtocolError::Refused(e.to_string()),
-            })
+/// `bytes` random bytes from the OS, as hex: instance ids and leases.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    let mut filled = 0;
+    while filled < bytes {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let n = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), bytes - filled, 0) };
+        match n {
+            n if n > 0 => filled += n as usize,
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            // getrandom(2) fails only before the kernel's pool is ready at boot; an instance id
+            // must still be unique, so fall back to time and pid rather than fail.
+            _ => {
+                let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let mix = seed.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32);
+                for (i, b) in buf[filled..].iter_mut().enumerate() {
+                    *b = (mix.rotate_left(i as u32 * 8) as u8) ^ (i as u8).wrapping_mul(151);
+                }
+                filled = bytes;
+            }
         }
     }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }

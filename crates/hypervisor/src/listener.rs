@@ -1,331 +1,514 @@
-//! The Hypervisor Listener: runs beside a VM in its process and carries out
-//! control commands at instruction boundaries.
+//! The control port: one event-loop thread (mio) that accepts connections,
+//! authenticates them, parses requests and payloads, and writes replies.
 //!
-//! The VM runs on the calling thread; a thread accepts connections and one
-//! thread per connection parses commands. Commands that touch the machine
-//! are handed to the VM thread, which serves them only while the machine is
-//! stopped (interrupted or waiting), so a state is never read or replaced
-//! mid-instruction.
+//! It never blocks and never spawns: a connection costs a socket and a few
+//! hundred bytes until it sends a payload, whose memory is committed as the
+//! bytes arrive and counted against one budget for the whole VM. Every phase
+//! of a connection has a deadline (authenticate, finish a line, finish a
+//! payload, read a reply, or stay idle); past the connection limit, and at
+//! the file-descriptor limit, clients are refused at once with `ERR busy`,
+//! and accept errors pause accepting instead of spinning.
+//!
+//! Requests that touch the machine go to the VM thread (`host.rs`) with a
+//! ticket; if the machine does not stop in time the ticket is withdrawn
+//! before the reply says so, so a refused request is never applied later.
 
-use crate::protocol::{parse_length, read_line, read_payload, write_message, ProtocolError};
-use crate::registry::{self, Entry};
-use crate::{Machine, Stopped};
-use std::io::{BufReader, BufWriter};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::host::{Envelope, Limits, Reply, Request, Shared, Ticket};
+use crate::protocol::{Command, MAX_LINE};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// The seed's control port.
-pub const DEFAULT_PORT: u16 = 34567;
+const LISTENER: Token = Token(0);
+/// Woken by the VM thread when it has a reply, and to stop the loop.
+pub(crate) const WAKER: Token = Token(1);
+/// How long accepting pauses after an accept error other than the fd limit.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// How long a command waits for the machine to stop at an instruction boundary.
-/// Only an instruction that blocks outside the VM (a write to a full pipe) takes long.
-pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Where and how to listen.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Address to bind; `None` means `127.0.0.1:34567`, or an ephemeral port if that is taken.
-    pub listen: Option<SocketAddr>,
-    /// Required from clients (`auth TOKEN`); mandatory for a non-loopback address.
-    pub token: Option<String>,
-    /// Start in waiting mode: no state yet, run only after a restore.
-    pub wait: bool,
-    /// Program path, for the registry and `status`.
-    pub program: String,
-    /// Program hash (hex), for the registry.
-    pub program_hash: String,
+/// What a connection is doing.
+enum Phase {
+    /// Reading a request line; `started` is when its first byte came.
+    Line { started: Option<Instant> },
+    /// Reading `restore`'s payload.
+    Payload { lease: String, len: usize, bytes: Vec<u8>, started: Instant },
+    /// Waiting for the VM thread's reply.
+    Vm { ticket: Ticket, deadline: Option<Instant> },
 }
 
-/// How [`serve`] ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The program halted or reached its step limit.
-    Finished(Stopped),
-    /// A `kill` command stopped it.
-    Killed,
-}
-
-/// What the machine is doing, as `status` and `hv ps` report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Executing instructions.
-    Running,
-    /// Stopped at an instruction boundary, listening.
-    Interrupted,
-    /// Loaded, waiting for a state (`--wait`).
-    Waiting,
-}
-
-impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Running => "running",
-            Mode::Interrupted => "interrupted",
-            Mode::Waiting => "waiting",
-        }
-    }
-}
-
-/// A command for the VM thread, with where to send the reply line and payload.
-enum Request {
-    Interrupt,
-    Save,
-    Restore(Vec<u8>),
-    Resume,
-    /// Carries a channel the connection signals once `OK killed` is written,
-    /// so the process does not exit before the client has its reply.
-    Kill(Receiver<()>),
-}
-
-type Reply = (String, Option<Vec<u8>>);
-
-struct Shared {
-    mode: Mutex<(Mode, String)>,
-    requests: Mutex<Sender<(Request, Sender<Reply>)>>,
-    token: Option<String>,
-    describe: String,
-}
-
-/// Errors before the machine starts: the listener cannot be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// Binding failed.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A non-loopback address without a token.
-    #[error("listening on non-loopback address {0} requires a token (--token or MOVA_TOKEN)")]
-    TokenRequired(SocketAddr),
-    /// The machine trapped.
-    #[error("{0}")]
-    Trap(String),
-}
-
-fn bind(options: &Options) -> Result<TcpListener, ServeError> {
-    match options.listen {
-        Some(addr) => {
-            if !addr.ip().is_loopback() && options.token.is_none() {
-                return Err(ServeError::TokenRequired(addr));
-            }
-            TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })
-        }
-        None => {
-            let default = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT));
-            TcpListener::bind(default).or_else(|_| {
-                let any = SocketAddr::from(([127, 0, 0, 1], 0));
-                let listener = TcpListener::bind(any).map_err(|source| ServeError::Bind { addr: any, source })?;
-                if let Ok(addr) = listener.local_addr() {
-                    eprintln!("mova: port {DEFAULT_PORT} is taken; control listener on {addr}");
-                }
-                Ok(listener)
-            })
-        }
-    }
-}
-
-/// Runs `machine` under a control listener until it finishes or is killed.
-pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, ServeError> {
-    let listener = bind(&options)?;
-    let endpoint = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let pid = std::process::id();
-    let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let _registration = registry::register(&Entry {
-        pid,
-        machine: machine.kind().to_string(),
-        program: options.program.clone(),
-        program_hash: options.program_hash.clone(),
-        endpoint,
-        started,
-    })
-    .map_err(|e| eprintln!("mova: cannot register in {}: {e}", registry::runtime_dir().display()))
-    .ok();
-    let mut mode = if options.wait { Mode::Waiting } else { Mode::Running };
-    let (tx, rx) = mpsc::channel();
-    let shared = Arc::new(Shared {
-        mode: Mutex::new((mode, machine.position())),
-        requests: Mutex::new(tx),
-        token: options.token.clone(),
-        describe: format!("{} {pid} {}", machine.kind(), options.program),
-    });
-    let interrupter = machine.interrupter();
-    {
-        let shared = Arc::clone(&shared);
-        let interrupter = Arc::clone(&interrupter);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = Arc::clone(&shared);
-                let interrupter = Arc::clone(&interrupter);
-                std::thread::spawn(move || {
-                    let _ = handle_connection(stream, &shared, &*interrupter);
-                });
-            }
-        });
-    }
-    // `Shared` starts with the initial mode; from here on, each change is published where it happens.
-    loop {
-        if mode == Mode::Running {
-            match machine.run() {
-                Ok(Stopped::Interrupted) => {
-                    mode = Mode::Interrupted;
-                    set_mode(&shared, mode, machine);
-                }
-                Ok(done) => return Ok(Outcome::Finished(done)),
-                Err(trap) => return Err(ServeError::Trap(trap)),
-            }
-            continue;
-        }
-        let Some(outcome) = serve_request(&rx, &shared, machine, &mut mode) else { continue };
-        return Ok(outcome);
-    }
-}
-
-fn set_mode<M: Machine>(shared: &Shared, mode: Mode, machine: &M) {
-    *shared.mode.lock().unwrap_or_else(PoisonError::into_inner) = (mode, machine.position());
-}
-
-/// Serves one request while the machine is stopped; `Some` ends the process.
-fn serve_request<M: Machine>(
-    rx: &Receiver<(Request, Sender<Reply>)>,
-    shared: &Shared,
-    machine: &mut M,
-    mode: &mut Mode,
-) -> Option<Outcome> {
-    // The sender lives in `Shared`, held by this thread too, so this only fails if that is gone.
-    let (request, reply) = rx.recv().ok()?;
-    let answer: Reply = match request {
-        Request::Interrupt => (format!("OK {} {}", mode.name(), machine.position()), None),
-        Request::Save if *mode == Mode::Waiting => ("ERR waiting: there is no state to save yet".into(), None),
-        Request::Save => {
-            let state = machine.save();
-            (format!("OK {}", state.len()), Some(state))
-        }
-        Request::Restore(bytes) => match machine.restore(&bytes) {
-            Ok(()) => {
-                *mode = Mode::Interrupted;
-                (format!("OK restored {}", machine.position()), None)
-            }
-            Err(e) => (format!("ERR {e}"), None),
-        },
-        Request::Resume if *mode == Mode::Waiting => ("ERR waiting: restore a state first".into(), None),
-        Request::Resume => {
-            machine.clear_interrupt();
-            *mode = Mode::Running;
-            ("OK running".into(), None)
-        }
-        Request::Kill(written) => {
-            let _ = reply.send(("OK killed".into(), None));
-            let _ = written.recv_timeout(std::time::Duration::from_secs(1));
-            return Some(Outcome::Killed);
-        }
-    };
-    // Published before the reply, so a client's next command sees the new mode.
-    set_mode(shared, *mode, machine);
-    let _ = reply.send(answer);
-    None
-}
-
-fn handle_connection(
+struct Conn {
     stream: TcpStream,
-    shared: &Shared,
-    interrupt: &(dyn Fn() + Send + Sync),
-) -> Result<(), ProtocolError> {
-    // Replies are single small writes; without this, Nagle can hold one back for a delayed ACK.
-    stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = BufWriter::new(stream);
-    let mut authenticated = shared.token.is_none();
-    let mut killed: Option<Sender<()>> = None;
-    loop {
-        let line = match read_line(&mut reader) {
-            Ok(line) => line,
-            Err(ProtocolError::Closed) => return Ok(()),
-            Err(e) => {
-                write_message(&mut writer, &format!("ERR {e}"), None)?;
-                return Err(e);
+    phase: Phase,
+    /// Received bytes not yet consumed (at most one line and what followed it in the same read).
+    input: Vec<u8>,
+    output: Vec<u8>,
+    written: usize,
+    /// Since when the connection has been idle, or writing made progress.
+    since: Instant,
+    authenticated: bool,
+    close_when_flushed: bool,
+    /// Told once the output is flushed (or the connection is gone).
+    flushed: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+/// The event loop's state.
+pub(crate) struct EventLoop {
+    poll: Poll,
+    listener: TcpListener,
+    conns: HashMap<usize, Conn>,
+    next_id: usize,
+    shared: Arc<Shared>,
+    to_vm: Sender<Envelope>,
+    replies: Receiver<(usize, Reply)>,
+    limits: Limits,
+    token: Option<Vec<u8>>,
+    /// Payload bytes announced by connections now reading one.
+    payload_reserved: usize,
+    /// A spare descriptor, given up at the fd limit to tell one client `ERR busy`.
+    reserve: Option<std::fs::File>,
+    accept_paused_until: Option<Instant>,
+}
+
+fn open_reserve() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+fn is_fd_limit(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        shared: Arc<Shared>,
+        to_vm: Sender<Envelope>,
+        replies: Receiver<(usize, Reply)>,
+        limits: Limits,
+        token: Option<String>,
+    ) -> io::Result<EventLoop> {
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(EventLoop {
+            poll,
+            listener,
+            conns: HashMap::new(),
+            next_id: 2,
+            shared,
+            to_vm,
+            replies,
+            limits,
+            token: token.map(String::into_bytes),
+            payload_reserved: 0,
+            reserve: open_reserve(),
+            accept_paused_until: None,
+        })
+    }
+
+    /// Makes a waker for this loop's poll.
+    pub(crate) fn waker(poll: &Poll) -> io::Result<Waker> {
+        Waker::new(poll.registry(), WAKER)
+    }
+
+    /// Runs until the host sets `shared.stopping` and wakes the loop.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = self.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    // Nothing sensible is left to do on this thread; the VM runs on without control.
+                    eprintln!("{}: control listener stopped: {e}", self.shared.kind);
+                    return;
+                }
             }
-        };
-        let (command, arg) = line.split_once(' ').map_or((line.as_str(), ""), |(c, a)| (c, a.trim()));
-        if !authenticated {
-            if command == "auth" && Some(arg) == shared.token.as_deref() {
-                authenticated = true;
-                write_message(&mut writer, "OK authenticated", None)?;
-                continue;
+            if self.shared.stopping.load(Ordering::Acquire) {
+                return;
             }
-            write_message(&mut writer, "ERR unauthorized: send `auth TOKEN` first", None)?;
-            return Ok(());
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    Token(id) => self.drive(id),
+                }
+            }
+            self.deliver_replies();
+            self.expire(Instant::now());
         }
-        let (mode, position) = shared.mode.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let request = match command {
-            "auth" => {
-                write_message(&mut writer, "OK authenticated", None)?;
-                continue;
-            }
-            "status" => {
-                write_message(&mut writer, &format!("OK {} {} {position}", mode.name(), shared.describe), None)?;
-                continue;
-            }
-            "interrupt" => {
-                interrupt();
-                Request::Interrupt
-            }
-            "kill" => {
-                interrupt();
-                let (written_tx, written_rx) = mpsc::channel();
-                killed = Some(written_tx);
-                Request::Kill(written_rx)
-            }
-            "save" | "restore" | "resume" if mode == Mode::Running => {
-                write_message(&mut writer, "ERR running: interrupt it first", None)?;
-                continue;
-            }
-            "save" => Request::Save,
-            "resume" => Request::Resume,
-            "restore" => {
-                let len = match parse_length(arg) {
-                    Ok(len) => len,
-                    Err(e) => {
-                        // The payload cannot be skipped safely: refuse and close.
-                        write_message(&mut writer, &format!("ERR {e}"), None)?;
-                        return Err(e);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let conns = self.conns.values().filter_map(|c| self.deadline(c));
+        conns.chain(self.accept_paused_until).min()
+    }
+
+    /// When the connection's current phase runs out of time.
+    fn deadline(&self, conn: &Conn) -> Option<Instant> {
+        let limits = &self.limits;
+        if conn.written < conn.output.len() {
+            return Some(conn.since + limits.io_timeout);
+        }
+        match &conn.phase {
+            Phase::Vm { deadline, .. } => *deadline,
+            Phase::Payload { started, .. } => Some(*started + limits.io_timeout),
+            Phase::Line { started: Some(started) } => Some(*started + limits.io_timeout),
+            Phase::Line { started: None } if !conn.authenticated => Some(conn.since + limits.io_timeout),
+            Phase::Line { started: None } => Some(conn.since + limits.idle_timeout),
+        }
+    }
+
+    fn accept_all(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.admit(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => {}
+                Err(e) if is_fd_limit(&e) && self.reserve.is_some() => {
+                    // Free the spare descriptor to take the client and tell it why, rather than
+                    // leave it to time out; then take the spare back.
+                    self.reserve = None;
+                    if let Ok((mut stream, _)) = self.listener.accept() {
+                        let _ = stream.write(b"ERR busy: the VM has run out of file descriptors\n");
                     }
-                };
-                Request::Restore(read_payload(&mut reader, len)?)
+                    self.reserve = open_reserve();
+                    if self.reserve.is_none() {
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        return;
+                    }
+                }
+                Err(_) => {
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
             }
-            other => {
-                let other: String = other.chars().take(40).collect();
-                write_message(
-                    &mut writer,
-                    &format!("ERR unknown command `{other}` (commands: auth, status, interrupt, save, restore, resume, kill)"),
-                    None,
-                )?;
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream) {
+        if self.conns.len() >= self.limits.max_connections {
+            let refusal = format!("ERR busy: too many control connections (at most {})\n", self.limits.max_connections);
+            let _ = stream.write(refusal.as_bytes());
+            return;
+        }
+        // Replies are single small writes; without this, Nagle can hold one back for a delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.poll.registry().register(&mut stream, Token(id), Interest::READABLE | Interest::WRITABLE).is_err() {
+            return;
+        }
+        let conn = Conn {
+            stream,
+            phase: Phase::Line { started: None },
+            input: Vec::new(),
+            output: Vec::new(),
+            written: 0,
+            since: Instant::now(),
+            authenticated: self.token.is_none(),
+            close_when_flushed: false,
+            flushed: None,
+        };
+        self.conns.insert(id, conn);
+        self.drive(id);
+    }
+
+    fn close(&mut self, id: usize) {
+        let Some(mut conn) = self.conns.remove(&id) else { return };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        match conn.phase {
+            Phase::Payload { len, .. } => self.payload_reserved -= len,
+            // A request whose client is gone is withdrawn if the VM has not taken it yet.
+            Phase::Vm { ticket, .. } => {
+                ticket.withdraw();
+            }
+            Phase::Line { .. } => {}
+        }
+    }
+
+    fn deliver_replies(&mut self) {
+        while let Ok((id, reply)) = self.replies.try_recv() {
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            if !matches!(conn.phase, Phase::Vm { .. }) {
                 continue;
             }
-        };
-        let (reply_tx, reply_rx) = mpsc::channel();
-        let sent = shared.requests.lock().unwrap_or_else(PoisonError::into_inner).send((request, reply_tx));
-        let (line, payload) = match sent.map(|()| reply_rx.recv_timeout(STOP_TIMEOUT)) {
-            Ok(Ok(reply)) => reply,
-            // The interrupt stays pending: the machine stops once the write that holds it returns.
-            Ok(Err(RecvTimeoutError::Timeout)) => (
-                format!(
-                    "ERR the machine did not reach an instruction boundary within {} s \
-                     (is it blocked writing its output?)",
-                    STOP_TIMEOUT.as_secs()
-                ),
-                None,
-            ),
-            _ => ("ERR the machine has stopped".into(), None),
-        };
-        write_message(&mut writer, &line, payload.as_deref())?;
-        if let Some(written) = killed.take() {
-            let _ = written.send(());
-            return Ok(());
+            conn.phase = Phase::Line { started: None };
+            queue(conn, &reply.line, reply.payload.as_deref());
+            conn.close_when_flushed |= reply.close;
+            conn.flushed = reply.flushed;
+            self.drive(id);
         }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let expired: Vec<usize> =
+            self.conns.iter().filter(|(_, c)| self.deadline(c).is_some_and(|d| d <= now)).map(|(id, _)| *id).collect();
+        for id in expired {
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            let writing = conn.written < conn.output.len();
+            let why = match &conn.phase {
+                _ if writing => None, // A client that does not read its reply is not told anything more.
+                Phase::Vm { ticket, .. } => {
+                    if ticket.withdraw() {
+                        let line = format!(
+                            "ERR the machine did not reach an instruction boundary within {} s \
+                             (is it blocked writing its output?); the request was withdrawn",
+                            self.limits.stop_timeout.as_secs()
+                        );
+                        conn.phase = Phase::Line { started: None };
+                        queue(conn, &line, None);
+                    } else {
+                        // The VM took it after all: its reply is coming.
+                        conn.phase = Phase::Vm { ticket: ticket.clone(), deadline: None };
+                    }
+                    self.drive(id);
+                    continue;
+                }
+                Phase::Payload { .. } => Some("the payload did not arrive"),
+                Phase::Line { started: Some(_) } => Some("the request line did not end"),
+                Phase::Line { started: None } if !conn.authenticated => Some("no `auth TOKEN`"),
+                Phase::Line { started: None } => Some("idle"),
+            };
+            if let Some(why) = why {
+                let limit = if why == "idle" { self.limits.idle_timeout } else { self.limits.io_timeout };
+                let line = format!("ERR timeout: {why} within {} s; closing\n", limit.as_secs());
+                let _ = conn.stream.write(line.as_bytes());
+            }
+            self.close(id);
+        }
+        if self.accept_paused_until.is_some_and(|t| t <= now) {
+            self.accept_paused_until = None;
+            self.accept_all();
+        }
+    }
+
+    /// Makes all the progress the connection allows without blocking.
+    fn drive(&mut self, id: usize) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else { return };
+            // 1. Output first: a connection reads its next request only once its reply is out.
+            if conn.written < conn.output.len() {
+                match conn.stream.write(&conn.output[conn.written..]) {
+                    Ok(0) => return self.close(id),
+                    Ok(n) => {
+                        conn.written += n;
+                        conn.since = Instant::now();
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return self.close(id),
+                }
+            }
+            if !conn.output.is_empty() {
+                conn.output = Vec::new();
+                conn.written = 0;
+                conn.since = Instant::now();
+                if let Some(flushed) = conn.flushed.take() {
+                    let _ = flushed.try_send(());
+                }
+                if conn.close_when_flushed {
+                    return self.close(id);
+                }
+            }
+            match self.step(id) {
+                Progress::Again => continue,
+                Progress::Blocked => return,
+                Progress::Close => return self.close(id),
+            }
+        }
+    }
+
+    /// One step of reading or parsing.
+    fn step(&mut self, id: usize) -> Progress {
+        let Some(conn) = self.conns.get_mut(&id) else { return Progress::Blocked };
+        match &mut conn.phase {
+            Phase::Vm { .. } => Progress::Blocked,
+            Phase::Payload { len, bytes, .. } => {
+                let want = *len - bytes.len();
+                if want > 0 {
+                    let from_input = want.min(conn.input.len());
+                    bytes.extend(conn.input.drain(..from_input));
+                    if from_input < want {
+                        // Memory grows with what arrives, a chunk at a time.
+                        let mut chunk = [0u8; 16 * 1024];
+                        let room = (want - from_input).min(chunk.len());
+                        return match conn.stream.read(&mut chunk[..room]) {
+                            Ok(0) => Progress::Close,
+                            Ok(n) => {
+                                bytes.extend_from_slice(&chunk[..n]);
+                                Progress::Again
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Blocked,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => Progress::Again,
+                            Err(_) => Progress::Close,
+                        };
+                    }
+                }
+                let Phase::Payload { lease, len, bytes, .. } =
+                    std::mem::replace(&mut conn.phase, Phase::Line { started: None })
+                else {
+                    unreachable!("matched above")
+                };
+                self.payload_reserved -= len;
+                self.forward(id, Command::Restore(lease, len), Some(bytes));
+                Progress::Again
+            }
+            Phase::Line { started } => {
+                if let Some(end) = conn.input.iter().position(|&b| b == b'\n') {
+                    let mut line: Vec<u8> = conn.input.drain(..=end).collect();
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    conn.phase = Phase::Line { started: (!conn.input.is_empty()).then(Instant::now) };
+                    conn.since = Instant::now();
+                    return self.request(id, line);
+                }
+                if conn.input.len() >= MAX_LINE {
+                    refuse_and_close(conn, &format!("ERR line longer than {MAX_LINE} bytes"));
+                    return Progress::Again;
+                }
+                let mut chunk = [0u8; 4096];
+                match conn.stream.read(&mut chunk) {
+                    Ok(0) => Progress::Close,
+                    Ok(n) => {
+                        started.get_or_insert_with(Instant::now);
+                        conn.input.extend_from_slice(&chunk[..n]);
+                        Progress::Again
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Blocked,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Progress::Again,
+                    Err(_) => Progress::Close,
+                }
+            }
+        }
+    }
+
+    /// Handles one request line.
+    fn request(&mut self, id: usize, line: Vec<u8>) -> Progress {
+        let max_payload = self.shared.max_state;
+        let Some(conn) = self.conns.get_mut(&id) else { return Progress::Blocked };
+        let Ok(line) = String::from_utf8(line) else {
+            refuse_and_close(conn, "ERR line is not UTF-8 text");
+            return Progress::Again;
+        };
+        let command = Command::parse(&line, max_payload);
+        if !conn.authenticated {
+            match (&command, &self.token) {
+                (Ok(Command::Auth(given)), Some(token)) if same_secret(given.as_bytes(), token) => {
+                    conn.authenticated = true;
+                    queue(conn, "OK authenticated", None);
+                }
+                _ => refuse_and_close(conn, "ERR unauthorized: send `auth TOKEN` first"),
+            }
+            return Progress::Again;
+        }
+        match command {
+            Ok(Command::Auth(_)) => queue(conn, "OK authenticated", None),
+            Ok(Command::Status) => {
+                let status = self.shared.status(self.limits.lease_timeout);
+                queue(conn, &format!("OK {}", status.format()), None);
+            }
+            Ok(Command::Restore(lease, len)) => {
+                let budget = self.limits.payload_budget.max(max_payload);
+                if self.payload_reserved + len > budget {
+                    // The payload that follows cannot be skipped safely: refuse and close.
+                    let why = format!(
+                        "ERR busy: {} bytes of state are already arriving on other connections \
+                         (at most {budget} at once); try again",
+                        self.payload_reserved
+                    );
+                    refuse_and_close(conn, &why);
+                    return Progress::Again;
+                }
+                self.payload_reserved += len;
+                let bytes = Vec::with_capacity(len.min(64 * 1024));
+                conn.phase = Phase::Payload { lease, len, bytes, started: Instant::now() };
+            }
+            Ok(command) => self.forward(id, command, None),
+            Err(why) if line.starts_with("restore") => {
+                // A bad length: the payload that follows cannot be skipped safely.
+                refuse_and_close(conn, &format!("ERR {why}"));
+            }
+            Err(why) => queue(conn, &format!("ERR {why}"), None),
+        }
+        Progress::Again
+    }
+
+    /// Hands a command to the VM thread, or answers it here when the VM is
+    /// running and the command needs a stopped VM.
+    fn forward(&mut self, id: usize, command: Command, payload: Option<Vec<u8>>) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let stops_it = matches!(command, Command::Interrupt(_) | Command::Kill(_));
+        // Decided and sent under the lock the VM thread publishes its mode under, so a command
+        // is either refused as `running` or is in the queue before the VM starts running (the
+        // VM drains the queue right after it publishes `running`).
+        let published = self.shared.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if published.running && !stops_it {
+            drop(published);
+            queue(conn, "ERR running: interrupt it first", None);
+            return;
+        }
+        let ticket = Ticket::default();
+        let envelope = Envelope { conn: id, request: Request::Command(command), payload, ticket: ticket.clone() };
+        if self.to_vm.send(envelope).is_err() {
+            drop(published);
+            refuse_and_close(conn, "ERR the machine has stopped");
+            return;
+        }
+        if stops_it && published.running {
+            self.shared.line.raise();
+        }
+        drop(published);
+        conn.phase = Phase::Vm { ticket, deadline: Some(Instant::now() + self.limits.stop_timeout) };
+    }
+}
+
+enum Progress {
+    Again,
+    Blocked,
+    Close,
+}
+
+fn queue(conn: &mut Conn, line: &str, payload: Option<&[u8]>) {
+    conn.output.extend_from_slice(line.as_bytes());
+    conn.output.push(b'\n');
+    if let Some(payload) = payload {
+        conn.output.extend_from_slice(payload);
+    }
+}
+
+fn refuse_and_close(conn: &mut Conn, line: &str) {
+    queue(conn, line, None);
+    conn.close_when_flushed = true;
+    conn.phase = Phase::Line { started: None };
+    conn.input.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_by_every_byte() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"", b"s3cret"));
+        assert!(!same_secret(b"s3cre", b"s3cret"));
     }
 }

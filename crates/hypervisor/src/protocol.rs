@@ -1,23 +1,27 @@
-//! The control protocol: line-based text commands, length-prefixed binary
-//! payloads, `OK …` / `ERR reason` replies (see `docs/protocol.md`).
+//! The control protocol, version 2: line-based text commands, length-prefixed
+//! binary payloads, `OK …` / `ERR reason` replies. `docs/protocol.md` is the
+//! specification, with the lease state machine; this module is its one
+//! source for command names, the status line and the limits.
 //!
 //! ```text
-//! > auth TOKEN            (first, only when the listener requires a token)
-//! > status                < OK interrupted mova 4242 ip=3 examples/counter.mv
-//! > interrupt             < OK interrupted ip=3
-//! > save                  < OK 72\n<72 bytes of state>
-//! > restore 72\n<bytes>   < OK restored
-//! > resume                < OK running
-//! > kill                  < OK killed
+//! > auth TOKEN                 (first, only when the VM requires a token)
+//! > status                     < OK running mova pid=4242 instance=… protocol=2 lease=none max-state=524344 program=…
+//! > interrupt                  < OK interrupted lease=LEASE ip=3 top=17
+//! > save LEASE                 < OK 72\n<72 bytes of state>
+//! > restore LEASE 72\n<bytes>  < OK restored ip=3 top=17
+//! > resume LEASE               < OK running
 //! ```
 
 use std::io::{self, BufRead, Read, Write};
 use thiserror::Error;
 
+/// The protocol version `status` reports.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Longest command or reply line, newline included.
 pub const MAX_LINE: usize = 1024;
-/// Largest payload accepted (a Mova state is at most 524,354 bytes).
-pub const MAX_PAYLOAD: usize = 1 << 20;
+/// The most a client accepts as one payload, whatever a VM announces; the
+/// bytes are committed as they arrive, so a lying peer costs what it sends.
+pub const CLIENT_MAX_PAYLOAD: usize = 1 << 30;
 
 /// Why a protocol exchange failed.
 #[derive(Debug, Error)]
@@ -34,15 +38,198 @@ pub enum ProtocolError {
     /// A line that is not UTF-8 text.
     #[error("line is not UTF-8 text")]
     NotText,
-    /// A payload length over [`MAX_PAYLOAD`] or not a number.
-    #[error("bad payload length `{0}` (at most {MAX_PAYLOAD} bytes)")]
-    BadLength(String),
+    /// A payload length over the limit, or not a number.
+    #[error("bad payload length `{text}` (at most {max} bytes)")]
+    BadLength {
+        /// The length as sent, shortened.
+        text: String,
+        /// The limit.
+        max: usize,
+    },
     /// The peer answered `ERR reason`.
     #[error("{0}")]
     Refused(String),
     /// The peer answered something that is not `OK`/`ERR`.
     #[error("unexpected reply `{0}`")]
     Unexpected(String),
+}
+
+impl ProtocolError {
+    /// True if the VM answered (`ERR …` or a malformed reply) rather than the
+    /// connection failing: the VM is certainly alive and did not do what was asked.
+    pub fn is_answer(&self) -> bool {
+        matches!(self, ProtocolError::Refused(_) | ProtocolError::Unexpected(_) | ProtocolError::BadLength { .. })
+    }
+}
+
+/// A request, as the VM parses it from one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `auth TOKEN`.
+    Auth(String),
+    /// `status`.
+    Status,
+    /// `interrupt [LEASE]`: stop a running VM and take its lease; on a
+    /// stopped, free VM just take the lease; with the holder's lease, renew it.
+    Interrupt(Option<String>),
+    /// `claim [LEASE]`: as `interrupt`, but refused on a running VM.
+    Claim(Option<String>),
+    /// `save LEASE`.
+    Save(String),
+    /// `restore LEASE LEN` and LEN payload bytes.
+    Restore(String, usize),
+    /// `resume LEASE`: run again (from `moving`: abort the hand-off).
+    Resume(String),
+    /// `release LEASE`: give the lease up and stay stopped (from `moving`: abort).
+    Release(String),
+    /// `handoff LEASE INSTANCE`: the state now lives in VM INSTANCE; never run
+    /// it here again unless the holder aborts.
+    Handoff(String, String),
+    /// `abort LEASE`: from `moving`, back to `interrupted`, still held.
+    Abort(String),
+    /// `commit LEASE`: the target runs the program; exit.
+    Commit(String),
+    /// `kill [LEASE]`: end the process.
+    Kill(Option<String>),
+}
+
+/// Every command name, for the `unknown command` reply and the docs.
+pub const COMMANDS: &str =
+    "auth, status, interrupt, claim, save, restore, resume, release, handoff, abort, commit, kill";
+
+impl Command {
+    /// Parses one request line; `max_payload` bounds `restore`'s length.
+    pub fn parse(line: &str, max_payload: usize) -> Result<Command, String> {
+        let mut words = line.split(' ').filter(|w| !w.is_empty());
+        let name = words.next().unwrap_or("");
+        let args: Vec<&str> = words.collect();
+        let arity = |n: std::ops::RangeInclusive<usize>, usage: &str| match n.contains(&args.len()) {
+            true => Ok(()),
+            false => Err(format!("usage: {usage}")),
+        };
+        let lease = |i: usize| args.get(i).map(|s| s.to_string());
+        let command = match name {
+            "auth" => {
+                // The token is the rest of the line, spaces included.
+                return Ok(Command::Auth(line.strip_prefix("auth").unwrap_or("").trim_start_matches(' ').to_string()));
+            }
+            "status" => arity(0..=0, "status").map(|()| Command::Status)?,
+            "interrupt" => arity(0..=1, "interrupt [LEASE]").map(|()| Command::Interrupt(lease(0)))?,
+            "claim" => arity(0..=1, "claim [LEASE]").map(|()| Command::Claim(lease(0)))?,
+            "kill" => arity(0..=1, "kill [LEASE]").map(|()| Command::Kill(lease(0)))?,
+            "save" => arity(1..=1, "save LEASE").map(|()| Command::Save(args[0].into()))?,
+            "resume" => arity(1..=1, "resume LEASE").map(|()| Command::Resume(args[0].into()))?,
+            "release" => arity(1..=1, "release LEASE").map(|()| Command::Release(args[0].into()))?,
+            "commit" => arity(1..=1, "commit LEASE").map(|()| Command::Commit(args[0].into()))?,
+            "abort" => arity(1..=1, "abort LEASE").map(|()| Command::Abort(args[0].into()))?,
+            "handoff" => {
+                arity(2..=2, "handoff LEASE INSTANCE").map(|()| Command::Handoff(args[0].into(), args[1].into()))?
+            }
+            "restore" => {
+                arity(2..=2, "restore LEASE LEN")?;
+                let len = parse_length(args[1], max_payload).map_err(|e| e.to_string())?;
+                Command::Restore(args[0].into(), len)
+            }
+            other => {
+                let other: String = other.chars().take(40).collect();
+                return Err(format!("unknown command `{other}` (commands: {COMMANDS})"));
+            }
+        };
+        Ok(command)
+    }
+
+    /// The command's name, as on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Auth(_) => "auth",
+            Command::Status => "status",
+            Command::Interrupt(_) => "interrupt",
+            Command::Claim(_) => "claim",
+            Command::Save(_) => "save",
+            Command::Restore(..) => "restore",
+            Command::Resume(_) => "resume",
+            Command::Release(_) => "release",
+            Command::Handoff(..) => "handoff",
+            Command::Abort(_) => "abort",
+            Command::Commit(_) => "commit",
+            Command::Kill(_) => "kill",
+        }
+    }
+}
+
+/// What `status` says about a VM.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Status {
+    /// `running`, `interrupted`, `waiting` or `moving`.
+    pub mode: String,
+    /// `mova`, `manda`, …
+    pub machine: String,
+    /// The VM's process id.
+    pub pid: u32,
+    /// Random per VM start: names this VM, not its PID or port.
+    pub instance: String,
+    /// The protocol version.
+    pub protocol: u32,
+    /// `none`, `held` or `expired` (held, but idle past the lease timeout: takeable).
+    pub lease: String,
+    /// The largest state the VM accepts, in bytes.
+    pub max_state: usize,
+    /// While `moving`: the instance the state was handed to.
+    pub moving_to: Option<String>,
+    /// Where the machine stopped (`ip=3 top=17`); empty while running.
+    pub position: String,
+    /// The program's path as the VM was started with it.
+    pub program: String,
+}
+
+impl Status {
+    /// The status line without `OK `.
+    pub fn format(&self) -> String {
+        let mut line = format!(
+            "{} {} pid={} instance={} protocol={} lease={} max-state={}",
+            self.mode, self.machine, self.pid, self.instance, self.protocol, self.lease, self.max_state
+        );
+        if let Some(to) = &self.moving_to {
+            line.push_str(&format!(" to={to}"));
+        }
+        if !self.position.is_empty() {
+            line.push(' ');
+            line.push_str(&self.position);
+        }
+        line.push_str(" program=");
+        line.push_str(&self.program);
+        line
+    }
+
+    /// Parses a status line (without `OK `); fields it does not know go to `position`.
+    pub fn parse(text: &str) -> Result<Status, ProtocolError> {
+        let bad = || ProtocolError::Unexpected(format!("status {}", text.chars().take(80).collect::<String>()));
+        let (fields, program) = text.split_once(" program=").ok_or_else(bad)?;
+        let mut words = fields.split(' ');
+        let mut status = Status {
+            mode: words.next().ok_or_else(bad)?.to_string(),
+            machine: words.next().ok_or_else(bad)?.to_string(),
+            program: program.to_string(),
+            ..Status::default()
+        };
+        let mut position = Vec::new();
+        for word in words {
+            match word.split_once('=') {
+                Some(("pid", v)) => status.pid = v.parse().map_err(|_| bad())?,
+                Some(("instance", v)) => status.instance = v.to_string(),
+                Some(("protocol", v)) => status.protocol = v.parse().map_err(|_| bad())?,
+                Some(("lease", v)) => status.lease = v.to_string(),
+                Some(("max-state", v)) => status.max_state = v.parse().map_err(|_| bad())?,
+                Some(("to", v)) => status.moving_to = Some(v.to_string()),
+                _ => position.push(word),
+            }
+        }
+        if status.instance.is_empty() || status.protocol == 0 {
+            return Err(bad());
+        }
+        status.position = position.join(" ");
+        Ok(status)
+    }
 }
 
 /// Reads one `\n`-terminated line of at most [`MAX_LINE`] bytes, without the newline.
@@ -62,21 +249,21 @@ pub fn read_line(reader: &mut impl BufRead) -> Result<String, ProtocolError> {
     String::from_utf8(line).map_err(|_| ProtocolError::NotText)
 }
 
-/// Parses a payload length, refusing anything over [`MAX_PAYLOAD`].
-pub fn parse_length(text: &str) -> Result<usize, ProtocolError> {
+/// Parses a payload length, refusing anything over `max`.
+pub fn parse_length(text: &str, max: usize) -> Result<usize, ProtocolError> {
     match text.trim().parse::<usize>() {
-        Ok(n) if n <= MAX_PAYLOAD => Ok(n),
-        _ => Err(ProtocolError::BadLength(text.trim().chars().take(40).collect())),
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ProtocolError::BadLength { text: text.trim().chars().take(40).collect(), max }),
     }
 }
 
-/// Reads exactly `len` payload bytes.
+/// Reads exactly `len` payload bytes, committing memory only as they arrive.
 pub fn read_payload(reader: &mut impl Read, len: usize) -> Result<Vec<u8>, ProtocolError> {
-    let mut payload = vec![0; len];
-    reader.read_exact(&mut payload).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => ProtocolError::Closed,
-        _ => ProtocolError::Io(e),
-    })?;
+    let mut payload = Vec::with_capacity(len.min(64 * 1024));
+    let read = reader.take(len as u64).read_to_end(&mut payload)?;
+    if read < len {
+        return Err(ProtocolError::Closed);
+    }
     Ok(payload)
 }
 
@@ -100,5 +287,57 @@ pub fn parse_reply(line: &str) -> Result<&str, ProtocolError> {
         Err(ProtocolError::Refused(reason.trim_start().to_string()))
     } else {
         Err(ProtocolError::Unexpected(line.chars().take(80).collect()))
+    }
+}
+
+/// The value of `key=` in a reply such as `interrupted lease=… ip=3`.
+pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.split(' ').find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+}
+
+/// A reply with `key=…` removed, for showing to a user.
+pub fn without_field(text: &str, key: &str) -> String {
+    text.split(' ').filter(|w| field(w, key).is_none()).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_line_round_trips() {
+        let status = Status {
+            mode: "moving".into(),
+            machine: "mova".into(),
+            pid: 42,
+            instance: "00ff00ff00ff00ff".into(),
+            protocol: PROTOCOL_VERSION,
+            lease: "held".into(),
+            max_state: 524_344,
+            moving_to: Some("1234123412341234".into()),
+            position: "ip=3 top=17".into(),
+            program: "a dir/counter.mv".into(),
+        };
+        let line = status.format();
+        assert_eq!(
+            line,
+            "moving mova pid=42 instance=00ff00ff00ff00ff protocol=2 lease=held max-state=524344 \
+             to=1234123412341234 ip=3 top=17 program=a dir/counter.mv"
+        );
+        assert_eq!(Status::parse(&line).unwrap(), status);
+        assert!(Status::parse("running mova 42 prog").is_err());
+    }
+
+    #[test]
+    fn commands_parse_with_their_arity_and_limits() {
+        assert_eq!(Command::parse("restore ab 72", 100), Ok(Command::Restore("ab".into(), 72)));
+        assert_eq!(Command::parse("restore ab 101", 100), Err("bad payload length `101` (at most 100 bytes)".into()));
+        assert_eq!(Command::parse("interrupt", 1), Ok(Command::Interrupt(None)));
+        assert_eq!(Command::parse("save", 1), Err("usage: save LEASE".into()));
+        assert_eq!(Command::parse("auth", 1), Ok(Command::Auth(String::new())));
+        assert_eq!(Command::parse("auth a b", 1), Ok(Command::Auth("a b".into())));
+        assert!(Command::parse("fly", 1).unwrap_err().starts_with("unknown command `fly` (commands: auth, status"));
+        assert_eq!(field("interrupted lease=abc ip=3", "lease"), Some("abc"));
+        assert_eq!(without_field("interrupted lease=abc ip=3", "lease"), "interrupted ip=3");
     }
 }

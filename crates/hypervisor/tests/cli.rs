@@ -25,8 +25,8 @@ fn fails(args: &[&str], stderr: &str) {
 
 #[test]
 fn a_pid_with_no_vm_is_a_clear_error() {
-    fails(&["status", "4000000"], "hv: no Mova VM with PID 4000000 (hv ps lists them)\n");
-    fails(&["migrate", "4000000", "--to", "4000001"], "hv: no Mova VM with PID 4000000 (hv ps lists them)\n");
+    fails(&["status", "4000000"], "hv: no VM with PID 4000000 (hv ps lists them)\n");
+    fails(&["migrate", "4000000", "--to", "4000001"], "hv: no VM with PID 4000000 (hv ps lists them)\n");
 }
 
 #[test]

@@ -16,7 +16,8 @@
 //! - [`disasm`] — the disassembler, whose output assembles back to the
 //!   identical bytes;
 //! - [`machine`] — the machine that runs an executable: memory with the
-//!   seed's permissions, the interpreter, traps and limits.
+//!   seed's permissions, the interpreter, traps and limits;
+//! - [`control`] — the machine as the hypervisor hosts it (`manda run`).
 //!
 //! ```
 //! let source = ".code\nmain:\n    li a0, 42\n    printi a0\n    halt\n";
@@ -30,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod asm;
+pub mod control;
 pub mod disasm;
 pub mod exe;
 pub mod isa;

@@ -1,9 +1,9 @@
 //! The `manda` binary's commands, help and errors, as a user sees them.
 
-use std::process::Command;
+mod common;
 
 fn manda(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_manda")).args(args).output().unwrap();
+    let out = common::manda_command().args(args).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 

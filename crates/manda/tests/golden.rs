@@ -13,7 +13,6 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name)
@@ -27,7 +26,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Runs `manda ARGS` in `cwd`: (exit code, stdout, stderr).
 fn manda(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_manda")).current_dir(cwd).args(args).output().unwrap();
+    let out = common::manda_command().current_dir(cwd).args(args).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 

@@ -19,7 +19,7 @@ use manda::isa::Opcode;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run")
@@ -31,7 +31,7 @@ fn examples() -> PathBuf {
 
 /// Runs `manda ARGS` in `cwd` with `stdin`: (exit code, stdout, stderr).
 fn manda(cwd: &Path, args: &[String], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_manda"))
+    let mut child = common::manda_command()
         .current_dir(cwd)
         .args(args)
         .stdin(Stdio::piped())

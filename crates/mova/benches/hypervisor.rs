@@ -86,12 +86,12 @@ fn state_round_trip() -> Vec<Duration> {
 fn socket_round_trip() -> Vec<Duration> {
     let (_vm, endpoint) = start("examples/counter.mv", &[]);
     let mut client = Client::connect(&endpoint, None).unwrap();
-    client.call("interrupt", None).unwrap();
+    let (lease, _) = client.interrupt().unwrap();
     (0..500)
         .map(|_| {
             let started = Instant::now();
-            let state = client.save().unwrap();
-            client.restore(&state).unwrap();
+            let state = client.save(&lease).unwrap();
+            client.restore(&lease, &state).unwrap();
             started.elapsed()
         })
         .collect()
@@ -105,9 +105,9 @@ fn interrupt_latency(program: &str) -> Vec<Duration> {
         .map(|_| {
             std::thread::sleep(Duration::from_micros(300));
             let started = Instant::now();
-            client.call("interrupt", None).unwrap();
+            let (lease, _) = client.interrupt().unwrap();
             let took = started.elapsed();
-            client.call("resume", None).unwrap();
+            client.call(&format!("resume {lease}"), None).unwrap();
             took
         })
         .collect()

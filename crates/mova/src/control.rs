@@ -1,7 +1,8 @@
-//! The Mova VM as a machine the hypervisor controls.
+//! The Mova VM as a machine the hypervisor hosts.
 
+use crate::state::MAX_STATE_LEN;
 use crate::vm::{Exit, Vm};
-use hypervisor::{Machine, Stopped};
+use hypervisor::{Interrupt, Machine, Stopped};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -10,30 +11,29 @@ impl<W: Write> Machine for Vm<W> {
         "mova"
     }
 
-    fn interrupter(&self) -> Arc<dyn Fn() + Send + Sync> {
-        let handle = self.interrupt_handle();
-        Arc::new(move || handle.interrupt())
-    }
-
-    fn clear_interrupt(&mut self) {
-        self.interrupt_handle().clear();
+    fn interrupt_line(&self) -> Arc<Interrupt> {
+        Vm::interrupt_line(self)
     }
 
     fn run(&mut self) -> Result<Stopped, String> {
         match Vm::run(self) {
-            Ok(Exit::Halted) => Ok(Stopped::Halted),
-            Ok(Exit::StepLimit) => Ok(Stopped::StepLimit),
+            // Mova has no exit status: falling off the end and a step limit are clean ends.
+            Ok(Exit::Halted | Exit::StepLimit) => Ok(Stopped::Exited(0)),
             Ok(Exit::Interrupted) => Ok(Stopped::Interrupted),
             Err(trap) => Err(trap.to_string()),
         }
     }
 
-    fn save(&self) -> Vec<u8> {
-        self.save_state().encode()
+    fn save(&self) -> Result<Vec<u8>, String> {
+        Ok(self.save_state().encode())
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
         self.restore_state(state).map_err(|e| e.to_string())
+    }
+
+    fn max_state_len(&self) -> usize {
+        MAX_STATE_LEN
     }
 
     fn position(&self) -> String {

@@ -41,9 +41,10 @@ pub mod vm;
 
 pub use bytecode::{LoadError, Program};
 pub use diag::{CompileError, Diagnostic};
+pub use hypervisor::Interrupt;
 pub use isa::{Instr, Opcode};
 pub use state::{State, StateError};
-pub use vm::{Exit, InterruptHandle, Trap, TrapKind, Vm};
+pub use vm::{Exit, Trap, TrapKind, Vm};
 
 use std::path::Path;
 

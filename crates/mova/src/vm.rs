@@ -8,8 +8,8 @@
 //! [`Vm::run`] executes a compact internal form decoded once from the
 //! program: GOTO targets are absolute, and an `ADD k` followed by a `GOTO`
 //! runs as one fused dispatch (a self-loop `L: ADD k / GOTO L` runs in a
-//! tight inner loop). Every GOTO and SLEEP checks the [`InterruptHandle`]
-//! flag, so an interrupt stops the machine at the next backward jump —
+//! tight inner loop). Every GOTO and SLEEP checks the interrupt line
+//! ([`Interrupt`], the hypervisor's), so an interrupt stops the machine at the next backward jump —
 //! always at an instruction boundary. Fuel (`--max-steps`) is counted per
 //! original instruction, fused or not, so a step limit stops after exactly
 //! that many instructions.
@@ -17,10 +17,10 @@
 use crate::bytecode::Program;
 use crate::isa::{Instr, Opcode};
 use crate::state::{program_hash, ProgramHash, State, StateError};
+use hypervisor::Interrupt;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 
 /// The most values the stack holds: its count is a u16 in the state format.
@@ -61,54 +61,6 @@ pub enum TrapKind {
     /// PRINT could not write its output.
     #[error("output failed: {0}")]
     OutputFailed(String),
-}
-
-/// Shared between a VM and whoever may interrupt it (another thread).
-#[derive(Debug, Default)]
-struct Control {
-    pending: AtomicBool,
-    lock: Mutex<()>,
-    wake: Condvar,
-}
-
-/// A handle that stops a running [`Vm`] at its next instruction boundary.
-///
-/// Cheap to clone and `Send`: give one to the thread that takes commands.
-#[derive(Debug, Clone, Default)]
-pub struct InterruptHandle(Arc<Control>);
-
-impl InterruptHandle {
-    /// Asks the VM to stop: a running loop stops at its next GOTO, a SLEEP
-    /// is cut short at once. Stays pending until [`clear`](Self::clear).
-    pub fn interrupt(&self) {
-        self.0.pending.store(true, Ordering::Release);
-        let _guard = self.0.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        self.0.wake.notify_all();
-    }
-
-    /// Withdraws a pending interrupt, so the VM can run again.
-    pub fn clear(&self) {
-        self.0.pending.store(false, Ordering::Release);
-    }
-
-    /// True while an interrupt is pending.
-    pub fn is_pending(&self) -> bool {
-        self.0.pending.load(Ordering::Acquire)
-    }
-
-    /// Sleeps for `duration` unless interrupted; returns the part not slept
-    /// (zero if the sleep completed).
-    fn sleep(&self, duration: Duration) -> Duration {
-        let deadline = Instant::now() + duration;
-        let mut guard = self.0.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let now = Instant::now();
-            if self.is_pending() || now >= deadline {
-                return deadline.saturating_duration_since(now);
-            }
-            guard = self.0.wake.wait_timeout(guard, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
-        }
-    }
 }
 
 /// The internal form [`Vm::run`] dispatches on, decoded once per program.
@@ -165,7 +117,7 @@ pub struct Vm<W: Write> {
     stack: Vec<i64>,
     sleep_remaining: Duration,
     out: W,
-    interrupt: InterruptHandle,
+    interrupt: Arc<Interrupt>,
     /// Instructions left before [`Exit::StepLimit`]; `u64::MAX` means unlimited.
     fuel: u64,
     steps: u64,
@@ -184,7 +136,7 @@ impl<W: Write> Vm<W> {
             stack: Vec::new(),
             sleep_remaining: Duration::ZERO,
             out,
-            interrupt: InterruptHandle::default(),
+            interrupt: Arc::default(),
             fuel: u64::MAX,
             steps: 0,
             trace: None,
@@ -254,9 +206,10 @@ impl<W: Write> Vm<W> {
         Ok(())
     }
 
-    /// A handle another thread can use to interrupt this VM.
-    pub fn interrupt_handle(&self) -> InterruptHandle {
-        self.interrupt.clone()
+    /// The interrupt line: raised from another thread, it stops [`run`](Self::run)
+    /// at the next GOTO or SLEEP (at once mid-SLEEP).
+    pub fn interrupt_line(&self) -> Arc<Interrupt> {
+        Arc::clone(&self.interrupt)
     }
 
     /// Limits how many more instructions may run (`None`: no limit).
@@ -296,7 +249,7 @@ impl<W: Write> Vm<W> {
         if !self.sleep_remaining.is_zero() {
             self.sleep_remaining = self.interrupt.sleep(self.sleep_remaining);
         }
-        self.sleep_remaining.is_zero() && !self.interrupt.is_pending()
+        self.sleep_remaining.is_zero() && !self.interrupt.is_raised()
     }
 
     /// Executes exactly one instruction (after finishing an owed sleep),
@@ -354,9 +307,9 @@ impl<W: Write> Vm<W> {
     /// interrupt is pending at a GOTO or SLEEP, or an instruction traps.
     ///
     /// A pending interrupt is not cleared: call
-    /// [`InterruptHandle::clear`] before running again.
+    /// [`Interrupt::clear`] before running again.
     pub fn run(&mut self) -> Result<Exit, Trap> {
-        if self.interrupt.is_pending() {
+        if self.interrupt.is_raised() {
             return Ok(Exit::Interrupted);
         }
         if !self.finish_sleep() {
@@ -387,7 +340,7 @@ impl<W: Write> Vm<W> {
             if outcome == Some(Exit::Interrupted) {
                 return Ok(Exit::Interrupted);
             }
-            if matches!(ins, Instr::Goto(_) | Instr::Sleep(_)) && self.interrupt.is_pending() {
+            if matches!(ins, Instr::Goto(_) | Instr::Sleep(_)) && self.interrupt.is_raised() {
                 return Ok(Exit::Interrupted);
             }
         }
@@ -396,7 +349,7 @@ impl<W: Write> Vm<W> {
     /// The hot loop: IP, fuel and the interrupt flag in locals.
     fn run_fast(&mut self) -> (Result<Exit, Trap>, u32, u64) {
         let Vm { code, stack, out, interrupt, sleep_remaining, program, .. } = self;
-        let pending = &interrupt.0.pending;
+        let pending = &**interrupt;
         let mut ip = self.ip as usize;
         let mut fuel = self.fuel;
         macro_rules! trap {
@@ -435,7 +388,7 @@ impl<W: Write> Vm<W> {
                     need!(1);
                     fuel -= 1;
                     ip = target as usize;
-                    if pending.load(Ordering::Relaxed) {
+                    if pending.is_raised() {
                         break Ok(Exit::Interrupted);
                     }
                 }
@@ -456,7 +409,7 @@ impl<W: Write> Vm<W> {
                         loop {
                             value = value.wrapping_add(k);
                             fuel -= 2;
-                            if pending.load(Ordering::Relaxed) || fuel < 2 {
+                            if pending.is_raised() || fuel < 2 {
                                 break;
                             }
                         }
@@ -466,7 +419,7 @@ impl<W: Write> Vm<W> {
                         fuel -= 2;
                         ip = target;
                     }
-                    if pending.load(Ordering::Relaxed) {
+                    if pending.is_raised() {
                         break Ok(Exit::Interrupted);
                     }
                 }
@@ -486,7 +439,7 @@ impl<W: Write> Vm<W> {
                     if ms > 0 {
                         *sleep_remaining = interrupt.sleep(Duration::from_millis(ms.into()));
                     }
-                    if pending.load(Ordering::Relaxed) {
+                    if pending.is_raised() {
                         break Ok(Exit::Interrupted);
                     }
                 }

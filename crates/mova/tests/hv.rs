@@ -66,7 +66,7 @@ fn sstate_to_a_file_then_rstate_paused_then_resume() {
     seen.extend(a.read_to_end());
     let said = hv_ok(&["rstate", &pb, "-i", file.to_str().unwrap(), "--paused"]);
     assert!(said.starts_with("restored ip=") && said.ends_with(" (paused)\n"), "{said}");
-    assert!(hv_ok(&["status", &pb]).starts_with(&format!("interrupted mova {pb} ")));
+    assert!(hv_ok(&["status", &pb]).starts_with(&format!("interrupted mova pid={pb} ")));
     assert_eq!(hv_ok(&["resume", &pb]), "running\n");
     seen.extend(b.take(3));
     assert_counts_up(&seen);

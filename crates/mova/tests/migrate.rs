@@ -64,13 +64,14 @@ fn many_interrupts_and_resumes_lose_and_repeat_nothing() {
         let mut vm = Vm::start(program, &[]);
         let mut c = client(&vm);
         for round in 0..200u64 {
-            assert!(c.call("interrupt", None).unwrap().starts_with("interrupted ip="));
+            let (lease, said) = c.interrupt().unwrap();
+            assert!(said.starts_with("interrupted ip="), "{said}");
             if round % 3 == 0 {
                 // Restoring its own state must change nothing either.
-                let state = c.save().unwrap();
-                c.restore(&state).unwrap();
+                let state = c.save(&lease).unwrap();
+                c.restore(&lease, &state).unwrap();
             }
-            assert_eq!(c.call("resume", None).unwrap(), "running");
+            assert_eq!(c.call(&format!("resume {lease}"), None).unwrap(), "running");
             std::thread::sleep(Duration::from_micros(round * 7 % 500));
         }
         c.call("kill", None).unwrap();
@@ -87,20 +88,21 @@ fn an_interrupt_during_an_hour_long_sleep_is_prompt_and_the_rest_is_kept() {
     assert_eq!(a.take(1), [1]);
     let mut src = client(&a);
     let started = Instant::now();
-    src.call("interrupt", None).unwrap();
+    let (lease, _) = src.interrupt().unwrap();
     assert!(started.elapsed() < Duration::from_secs(5), "interrupt waited for the sleep: {:?}", started.elapsed());
-    let bytes = src.save().unwrap();
+    let bytes = src.save(&lease).unwrap();
     let state = State::decode_unbound(&bytes).unwrap();
     assert!(state.sleep_remaining > Duration::from_secs(3590), "owed sleep {:?}", state.sleep_remaining);
     assert_eq!(state.stack, [1]);
     let mut dst = client(&b);
-    dst.restore(&bytes).unwrap();
-    dst.call("resume", None).unwrap();
+    let target_lease = dst.claim().unwrap();
+    dst.restore(&target_lease, &bytes).unwrap();
+    dst.call(&format!("resume {target_lease}"), None).unwrap();
     // B owes the rest of the hour: it must not print 2 now. Kill it, then read what it printed.
     std::thread::sleep(Duration::from_millis(200));
     dst.call("kill", None).unwrap();
     assert_eq!(b.read_to_end(), Vec::<i64>::new(), "B slept on instead of printing");
-    src.call("kill", None).unwrap();
+    src.call(&format!("kill {lease}"), None).unwrap();
     assert_eq!(a.read_to_end(), Vec::<i64>::new());
 }
 
@@ -130,23 +132,27 @@ fn a_bad_state_is_refused_and_both_vms_stay_usable() {
     let mut src = client(&a);
     assert!(src.call("status", None).unwrap().starts_with("running mova"));
     // A corrupted byte, a truncated state and an oversized length prefix.
-    src.call("interrupt", None).unwrap();
-    let mut state = src.save().unwrap();
+    let (lease, _) = src.interrupt().unwrap();
+    let mut state = src.save(&lease).unwrap();
     let len = state.len();
     assert_eq!(
-        src.restore(&state[..len - 9]).unwrap_err().to_string(),
+        src.restore(&lease, &state[..len - 9]).unwrap_err().to_string(),
         format!("{pa}: state byte {}: no checksum segment at the end (expected header 0xC4C5, found 0x0051)", len - 15)
     );
     state[40] ^= 0x10;
-    let err = src.restore(&state).unwrap_err().to_string();
+    let err = src.restore(&lease, &state).unwrap_err().to_string();
     assert!(err.starts_with(&format!("{pa}: state byte {}: checksum mismatch", len - 4)), "{err}");
-    let err = src.call("restore 99999999999", None).unwrap_err().to_string();
-    assert_eq!(err, format!("{pa}: bad payload length `99999999999` (at most 1048576 bytes)"));
+    let err = src.call(&format!("restore {lease} 99999999999"), None).unwrap_err().to_string();
+    assert_eq!(err, format!("{pa}: bad payload length `99999999999` (at most 524344 bytes)"));
     let mut src = client(&a);
-    assert_eq!(src.call("resume", None).unwrap(), "running");
+    assert_eq!(src.call(&format!("resume {lease}"), None).unwrap(), "running");
     let mut dst = client(&b);
     assert!(dst.call("status", None).unwrap().starts_with("waiting"));
-    assert_eq!(dst.call("resume", None).unwrap_err().to_string(), format!("{pb}: waiting: restore a state first"));
+    let target_lease = dst.claim().unwrap();
+    assert_eq!(
+        dst.call(&format!("resume {target_lease}"), None).unwrap_err().to_string(),
+        format!("{pb}: waiting: restore a state first")
+    );
 }
 
 /// A target that accepts the handshake, then dies halfway through the state.
@@ -160,10 +166,16 @@ fn dying_target() -> String {
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
         assert_eq!(line, "status\n");
-        writer.write_all(b"OK waiting mova 1 fake ip=0 top=-\n").unwrap();
+        writer
+            .write_all(b"OK waiting mova pid=1 instance=0123456789abcdef protocol=2 lease=none max-state=524344 program=fake\n")
+            .unwrap();
         line.clear();
         reader.read_line(&mut line).unwrap();
-        assert!(line.starts_with("restore "), "{line}");
+        assert_eq!(line, "claim\n");
+        writer.write_all(b"OK waiting lease=00112233445566778899aabbccddeeff\n").unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("restore 00112233445566778899aabbccddeeff "), "{line}");
         let mut some = [0u8; 10];
         reader.read_exact(&mut some).unwrap();
         // Dropping both halves closes the connection mid-restore, as a killed process would.
@@ -180,7 +192,7 @@ fn a_target_that_dies_mid_restore_leaves_the_source_running() {
     let mut src = client(&a);
     assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
     seen.extend(a.take(50));
-    src.call("kill", None).unwrap();
+    src.kill().unwrap();
     seen.extend(a.read_to_end());
     assert_counts_up(&seen);
 }
@@ -190,7 +202,7 @@ fn a_source_interrupted_by_hand_stays_interrupted_when_the_migration_fails() {
     let a = Vm::start("vms/counter_sleep0.mv", &[]);
     let b = Vm::start("vms/other_program.mv", &["--wait"]);
     let mut src = client(&a);
-    src.call("interrupt", None).unwrap();
+    src.interrupt().unwrap();
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
     assert!(err.starts_with("migration failed (the source stays interrupted, as it was)"), "{err}");
     assert!(src.call("status", None).unwrap().starts_with("interrupted"));

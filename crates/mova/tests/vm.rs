@@ -46,10 +46,10 @@ fn traps_leave_the_ip_on_the_faulting_instruction() {
 #[test]
 fn an_interrupt_stops_a_tight_loop_at_a_boundary_and_it_resumes() {
     let mut vm = vm("PUT 0\nloop: ADD 1\nGOTO loop\n");
-    let handle = vm.interrupt_handle();
+    let handle = vm.interrupt_line();
     let stopper = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
-        handle.interrupt();
+        handle.raise();
     });
     assert_eq!(vm.run(), Ok(Exit::Interrupted));
     stopper.join().unwrap();
@@ -59,7 +59,7 @@ fn an_interrupt_stops_a_tight_loop_at_a_boundary_and_it_resumes() {
     assert_eq!(vm.stack()[0] as u64, (vm.steps() - 1) / 2);
     let before = vm.stack()[0];
     assert_eq!(vm.run(), Ok(Exit::Interrupted), "still pending until cleared");
-    vm.interrupt_handle().clear();
+    vm.interrupt_line().clear();
     vm.set_step_limit(Some(4));
     assert_eq!(vm.run(), Ok(Exit::StepLimit));
     assert_eq!(vm.stack()[0], before + 2);
@@ -68,11 +68,11 @@ fn an_interrupt_stops_a_tight_loop_at_a_boundary_and_it_resumes() {
 #[test]
 fn an_interrupt_cuts_a_long_sleep_short_and_keeps_the_rest() {
     let mut vm = vm("PUT 7\nSLEEP 3600000\nPRINT\n");
-    let handle = vm.interrupt_handle();
+    let handle = vm.interrupt_line();
     let started = Instant::now();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(30));
-        handle.interrupt();
+        handle.raise();
     });
     assert_eq!(vm.run(), Ok(Exit::Interrupted));
     assert!(started.elapsed() < Duration::from_secs(60), "the sleep was cut short");
@@ -80,7 +80,7 @@ fn an_interrupt_cuts_a_long_sleep_short_and_keeps_the_rest() {
     let owed = vm.sleep_remaining();
     assert!(owed > Duration::from_secs(3500) && owed <= Duration::from_secs(3600), "{owed:?}");
     // Owe only a little, then continue: the rest is slept before the PRINT.
-    vm.interrupt_handle().clear();
+    vm.interrupt_line().clear();
     vm.set_sleep_remaining(Duration::from_millis(20));
     let resumed = Instant::now();
     assert_eq!(vm.run(), Ok(Exit::Halted));

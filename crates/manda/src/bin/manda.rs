@@ -6,15 +6,13 @@
 //! read, assembled or loaded; 2 for a bad command line; 3 for a trap.
 
 use clap::{Args, Parser, Subcommand};
+use hypervisor::host::{self, ControlArgs};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
-use manda::machine::{Config, Machine, Outcome};
+use manda::machine::{Config, Machine};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The exit status of a trapped program.
-const TRAP_STATUS: u8 = 3;
 
 #[derive(Parser)]
 #[command(name = "manda", version, about = "Manda: a 64-bit register machine — run, assemble, disassemble")]
@@ -66,6 +64,8 @@ struct RunArgs {
     /// Print each executed instruction, its address and the registers it wrote, on stderr.
     #[arg(long)]
     trace: bool,
+    #[command(flatten)]
+    control: ControlArgs,
     /// The executable or `.s` source.
     file: PathBuf,
     /// The program's arguments.
@@ -175,13 +175,13 @@ fn run(args: RunArgs) -> ExitCode {
     if args.trace {
         machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
     }
-    match machine.run() {
-        Ok(Outcome::Exited(status)) => ExitCode::from(status),
-        // Nothing raises the line yet: no hypervisor is attached to `manda run`.
-        Ok(Outcome::Interrupted) => ExitCode::SUCCESS,
-        Err(trap) => {
-            eprintln!("trap: {trap}");
-            ExitCode::from(TRAP_STATUS)
+    let program_hash = String::new();
+    let options = match args.control.options(args.file.display().to_string(), program_hash) {
+        Ok(options) => options,
+        Err(why) => {
+            eprintln!("manda: {why}");
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    ExitCode::from(host::run(&mut machine, options, args.control.restore.as_deref()))
 }

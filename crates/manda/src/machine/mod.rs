@@ -39,8 +39,7 @@ use crate::exe::Executable;
 use crate::isa::{Instr, Reg};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Limits of a machine. Passing one is a trap.
@@ -86,49 +85,10 @@ pub enum SetupError {
     },
 }
 
-/// An interrupt line: raising it from any thread stops [`Machine::run`] at
-/// the next backward branch, call or return (or at once, mid-sleep).
-#[derive(Debug, Default)]
-pub struct Interrupt {
-    flag: AtomicBool,
-    lock: Mutex<()>,
-    wake: Condvar,
-}
-
-impl Interrupt {
-    /// Raises the line.
-    pub fn raise(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.wake.notify_all();
-    }
-
-    /// Lowers the line.
-    pub fn clear(&self) {
-        self.flag.store(false, Ordering::SeqCst);
-    }
-
-    /// True while raised.
-    pub fn is_raised(&self) -> bool {
-        self.flag.load(Ordering::Relaxed)
-    }
-
-    /// Sleeps up to `duration` or until raised; the part not slept.
-    fn sleep(&self, duration: Duration) -> Duration {
-        let deadline = Instant::now() + duration;
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Duration::ZERO;
-            }
-            if self.is_raised() {
-                return deadline - now;
-            }
-            guard = self.wake.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
-        }
-    }
-}
+/// The interrupt line (the hypervisor's): raising it from any thread stops
+/// [`Machine::run`] at the next backward branch, call or return (or at once,
+/// mid-sleep).
+pub use hypervisor::Interrupt;
 
 /// An in-memory output, cloneable, for tests and embedding: what the
 /// program wrote, from any clone.

@@ -1,7 +1,20 @@
 //! Shared by the golden-file tests: run every case of a folder and compare
 //! (or, with `MANDA_BLESS=1`, re-record) its `.expected` file.
 
+#![allow(dead_code)] // Each test file uses a different part.
+
 use std::path::Path;
+use std::process::Command;
+
+/// The `manda` binary, with its control port on an ephemeral loopback port
+/// and its registry entry in a test directory, so parallel runs neither
+/// compete for port 34567 nor touch the user's runtime directory.
+pub fn manda_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_manda"));
+    let runtime = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manda-runtime");
+    command.env("MOVA_LISTEN", "127.0.0.1:0").env("MOVA_RUNTIME_DIR", runtime).env_remove("MOVA_TOKEN");
+    command
+}
 
 /// Runs `run(name)` for every `NAME{ext}` in `cases` and compares the
 /// result with `expected/NAME.expected`; one failure lists every case that differs.

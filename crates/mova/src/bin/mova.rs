@@ -3,15 +3,13 @@
 //! A thin layer over the `mova` library; see `docs/mova/` for the formats.
 
 use clap::{Parser, Subcommand};
-use hypervisor::{listener, Stopped};
+use hypervisor::host::{self, ControlArgs};
 use mova::diag::render;
 use mova::{compile, FileKind, Program, Vm};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Exit status for a program stopped by a trap.
-const EXIT_TRAP: u8 = 3;
 /// Exit status for bad input: a source that does not compile, a malformed file, an I/O error.
 const EXIT_BAD_INPUT: u8 = 1;
 
@@ -50,18 +48,8 @@ enum Command {
         /// Dispatch every instruction separately (no ADD+GOTO fusion); for benchmarks.
         #[arg(long, hide = true)]
         no_fusion: bool,
-        /// Control listener address [default: 127.0.0.1:34567, or an ephemeral port if taken].
-        #[arg(long, value_name = "ADDR", env = "MOVA_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
-        /// Token clients must send (required for a non-loopback --listen).
-        #[arg(long, env = "MOVA_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Load the program and wait, interrupted, for a state (hv rstate / migrate).
-        #[arg(long, conflicts_with = "restore")]
-        wait: bool,
-        /// Start from a saved state file instead of instruction 0.
-        #[arg(long, value_name = "FILE")]
-        restore: Option<PathBuf>,
+        #[command(flatten)]
+        control: ControlArgs,
     },
     /// Print the opcode reference (docs/mova/opcodes.md) generated from the instruction table.
     Opcodes,
@@ -84,9 +72,8 @@ fn main() -> ExitCode {
                 .write_all(mova::asm::disassemble(&p).as_bytes())
                 .map_err(|e| fail(format!("cannot write output: {e}"), EXIT_BAD_INPUT))
         }),
-        Command::Run { file, max_steps, trace, no_fusion, listen, token, wait, restore } => {
-            let control = Control { listen, token, wait, restore };
-            cmd_run(&file, max_steps, trace, no_fusion, control)
+        Command::Run { file, max_steps, trace, no_fusion, control } => {
+            cmd_run(&file, max_steps, trace, no_fusion, &control)
         }
         Command::Opcodes => {
             print!("{}", mova::isa::opcodes_markdown());
@@ -148,15 +135,13 @@ fn cmd_compile(file: &Path, output: &Path) -> Result<(), Failure> {
         .map_err(|e| fail(format!("cannot write {}: {e}", output.display()), EXIT_BAD_INPUT))
 }
 
-/// How `mova run` is controlled by the hypervisor.
-struct Control {
-    listen: Option<std::net::SocketAddr>,
-    token: Option<String>,
-    wait: bool,
-    restore: Option<PathBuf>,
-}
-
-fn cmd_run(file: &Path, max_steps: Option<u64>, trace: bool, no_fusion: bool, control: Control) -> Result<(), Failure> {
+fn cmd_run(
+    file: &Path,
+    max_steps: Option<u64>,
+    trace: bool,
+    no_fusion: bool,
+    control: &ControlArgs,
+) -> Result<(), Failure> {
     let program = load(file)?;
     let stdout = io::stdout().lock();
     let mut vm = Vm::new(program, stdout);
@@ -167,29 +152,16 @@ fn cmd_run(file: &Path, max_steps: Option<u64>, trace: bool, no_fusion: bool, co
     if trace {
         vm.set_trace(Some(Box::new(io::stderr())));
     }
-    if let Some(path) = &control.restore {
-        let bytes =
-            std::fs::read(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display()), EXIT_BAD_INPUT))?;
-        vm.restore_state(&bytes).map_err(|e| fail(format!("{}: {e}", path.display()), EXIT_BAD_INPUT))?;
+    let options = control
+        .options(file.display().to_string(), mova::control::hash_hex(&vm))
+        .map_err(|why| fail(why, EXIT_BAD_INPUT))?;
+    let status = host::run(&mut vm, options, control.restore.as_deref());
+    if status == 0 && max_steps == Some(vm.steps()) {
+        let steps = vm.steps();
+        eprintln!("mova: stopped after {steps} instruction{} (--max-steps)", if steps == 1 { "" } else { "s" });
     }
-    let options = listener::Options {
-        listen: control.listen,
-        token: control.token,
-        wait: control.wait,
-        program: file.display().to_string(),
-        program_hash: mova::control::hash_hex(&vm),
-    };
-    match listener::serve(&mut vm, options) {
-        Ok(listener::Outcome::Finished(Stopped::StepLimit)) => {
-            let steps = vm.steps();
-            eprintln!("mova: stopped after {steps} instruction{} (--max-steps)", if steps == 1 { "" } else { "s" });
-            Ok(())
-        }
-        Ok(_) => Ok(()),
-        Err(listener::ServeError::Trap(trap)) => {
-            eprintln!("{trap}");
-            Err(Failure(EXIT_TRAP))
-        }
-        Err(e) => Err(fail(e, EXIT_BAD_INPUT)),
+    match status {
+        0 => Ok(()),
+        status => Err(Failure(status)),
     }
 }

@@ -11,13 +11,13 @@ use hypervisor::{migrate, Client, HvError};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
 #[command(
     name = "hv",
     version,
-    about = "Interrupt, save, restore and migrate running Mova programs",
+    about = "Interrupt, save, restore and migrate running programs of Mova, Manda and any machine the hypervisor hosts",
     after_help = "With no command, hv starts an interactive shell (type `help` there)."
 )]
 struct Cli {
@@ -46,6 +46,8 @@ enum Command {
     Rstate(RstateArgs),
     /// Let an interrupted VM continue.
     Resume { vm: String },
+    /// Give up the lease on an interrupted VM, leaving it interrupted for another client.
+    Release { vm: String },
     /// Stop a VM process.
     Kill { vm: String },
     /// Move a running program to a waiting VM; the source stops only after the target runs.
@@ -98,10 +100,11 @@ fn main() -> ExitCode {
             read_state(input.as_deref()).and_then(|state| restore_state(&vm, &state, paused, token)).map(say)
         }
         Some(Command::Ps(PsArgs { json })) => ps(json, token),
-        Some(Command::Status { vm }) => call(&vm, "status", token).map(say),
-        Some(Command::Interrupt { vm }) => call(&vm, "interrupt", token).map(say),
-        Some(Command::Resume { vm }) => call(&vm, "resume", token).map(say),
-        Some(Command::Kill { vm }) => call(&vm, "kill", token).map(say),
+        Some(Command::Status { vm }) => status(&vm, token).map(say),
+        Some(Command::Interrupt { vm }) => interrupt(&vm, token).map(say),
+        Some(Command::Resume { vm }) => resume(&vm, token).map(say),
+        Some(Command::Release { vm }) => release(&vm, token).map(say),
+        Some(Command::Kill { vm }) => kill(&vm, token).map(say),
         Some(Command::Migrate(MigrateArgs { vm, to })) => migrate(&vm, &to, token).map(say).map_err(|e| e.to_string()),
     };
     match result {
@@ -121,22 +124,54 @@ fn connect(vm: &str, token: Option<&str>) -> Result<Client, String> {
     Client::connect(vm, token).map_err(|e| e.to_string())
 }
 
-/// One command without payload; the reply after `OK`.
-fn call(vm: &str, command: &str, token: Option<&str>) -> Result<String, String> {
-    connect(vm, token)?.call(command, None).map_err(|e: HvError| e.to_string())
+/// A VM's status line.
+fn status(vm: &str, token: Option<&str>) -> Result<String, String> {
+    connect(vm, token)?.fresh_status().map(|s| s.format()).map_err(|e| e.to_string())
 }
 
-/// The state of an interrupted VM.
+/// Stops a VM and keeps its lease for the next `hv` command.
+fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
+    connect(vm, token)?.interrupt().map(|(_, said)| said).map_err(|e| e.to_string())
+}
+
+/// Resumes a VM: with the kept lease, or one taken on a stopped, free VM.
+fn resume(vm: &str, token: Option<&str>) -> Result<String, String> {
+    let mut client = connect(vm, token)?;
+    let lease = client.claim().map_err(|e| e.to_string())?;
+    let said = client.call(&format!("resume {lease}"), None).map_err(|e| e.to_string())?;
+    client.forget_lease();
+    Ok(said)
+}
+
+/// Gives up the kept lease.
+fn release(vm: &str, token: Option<&str>) -> Result<String, String> {
+    let mut client = connect(vm, token)?;
+    let lease = client.claim().map_err(|e| e.to_string())?;
+    let said = client.call(&format!("release {lease}"), None).map_err(|e| e.to_string())?;
+    client.forget_lease();
+    Ok(said)
+}
+
+/// Ends a VM process.
+fn kill(vm: &str, token: Option<&str>) -> Result<String, String> {
+    connect(vm, token)?.kill().map_err(|e| e.to_string())
+}
+
+/// The state of an interrupted VM, whose lease stays kept.
 fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
-    connect(vm, token)?.save().map_err(|e| e.to_string())
+    let mut client = connect(vm, token)?;
+    let lease = client.claim().map_err(|e| e.to_string())?;
+    client.save(&lease).map_err(|e| e.to_string())
 }
 
 /// Restores `state` into `vm` and, unless `paused`, resumes it; the reply for the user.
 fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
-    let restored = client.restore(state).map_err(|e| e.to_string())?;
+    let lease = client.claim().map_err(|e| e.to_string())?;
+    let restored = client.restore(&lease, state).map_err(|e| e.to_string())?;
     if !paused {
-        client.call("resume", None).map_err(|e| e.to_string())?;
+        client.call(&format!("resume {lease}"), None).map_err(|e| e.to_string())?;
+        client.forget_lease();
     }
     Ok(format!("{restored}{}", if paused { " (paused)" } else { ", running" }))
 }
@@ -144,7 +179,7 @@ fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> R
 /// Reads a state from `path` or stdin, at most one byte past what a VM would accept.
 fn read_state(path: Option<&Path>) -> Result<Vec<u8>, String> {
     let mut state = Vec::new();
-    let limit = hypervisor::protocol::MAX_PAYLOAD as u64 + 1;
+    let limit = hypervisor::protocol::CLIENT_MAX_PAYLOAD as u64 + 1;
     match path {
         Some(path) => std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut state)),
         None => std::io::stdin().take(limit).read_to_end(&mut state),
@@ -168,25 +203,40 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Each entry's state, asked of all VMs at once with a short timeout, so a
+/// VM that does not answer costs `hv ps` one second, not one per entry.
+fn states(entries: &[registry::Entry], token: Option<&str>) -> Vec<String> {
+    let ask = |e: &registry::Entry| {
+        let timeout = Duration::from_secs(1);
+        match Client::connect_within(&e.pid.to_string(), token, timeout, timeout) {
+            Ok(client) => client.status().mode.clone(),
+            Err(HvError::Protocol { source, .. }) if source.to_string().contains("not the one registered") => {
+                "impostor".to_string()
+            }
+            Err(_) => "unreachable".to_string(),
+        }
+    };
+    let mut states = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(64) {
+        std::thread::scope(|scope| {
+            let asked: Vec<_> = chunk.iter().map(|e| scope.spawn(move || ask(e))).collect();
+            states.extend(asked.into_iter().map(|h| h.join().unwrap_or_else(|_| "unreachable".into())));
+        });
+    }
+    states
+}
+
 fn ps(json: bool, token: Option<&str>) -> Result<(), String> {
-    let entries = registry::list();
+    let entries = registry::list().map_err(|e| e.to_string())?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let states: Vec<String> = entries
-        .iter()
-        .map(|e| {
-            Client::connect(&e.endpoint, token)
-                .and_then(|mut c| c.call("status", None))
-                .map(|s| s.split_whitespace().next().unwrap_or("?").to_string())
-                .unwrap_or_else(|_| "unreachable".into())
-        })
-        .collect();
+    let states = states(&entries, token);
     if json {
         let rows: Vec<_> = entries
             .iter()
             .zip(&states)
             .map(|(e, s)| {
                 serde_json::json!({"pid": e.pid, "machine": e.machine, "program": e.program, "program_hash": e.program_hash,
-                "state": s, "endpoint": e.endpoint, "uptime_s": now.saturating_sub(e.started)})
+                "state": s, "endpoint": e.endpoint, "instance": e.instance, "uptime_s": now.saturating_sub(e.started)})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);

@@ -6,7 +6,10 @@
 //! on a terminal the history persists in `~/.hv_history`. Read from a pipe,
 //! the shell runs each line as a script and exits 1 if any command failed.
 
-use crate::{call, ps, read_state, restore_state, save_state, write_atomically, MigrateArgs, PsArgs, RstateArgs};
+use crate::{
+    interrupt, kill, ps, read_state, release, restore_state, resume, save_state, status, write_atomically, MigrateArgs,
+    PsArgs, RstateArgs,
+};
 use clap::{Parser, Subcommand};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
@@ -40,6 +43,8 @@ enum ShellCommand {
     Rstate(RstateArgs),
     /// Let the current (or named) VM continue.
     Resume { vm: Option<String> },
+    /// Give up the lease on the current (or named) VM; it stays interrupted.
+    Release { vm: Option<String> },
     /// Stop the current (or named) VM process.
     Kill { vm: Option<String> },
     /// Move a running program to a waiting VM.
@@ -76,12 +81,13 @@ impl Session {
         let token = token.as_deref();
         let said = match command {
             ShellCommand::Ps(PsArgs { json }) => ps(json, token).map(|()| String::new())?,
-            ShellCommand::Status { vm } => call(&self.target(vm)?, "status", token)?,
-            ShellCommand::Interrupt { vm } => call(&self.target(Some(vm))?, "interrupt", token)?,
-            ShellCommand::Resume { vm } => call(&self.target(vm)?, "resume", token)?,
+            ShellCommand::Status { vm } => status(&self.target(vm)?, token)?,
+            ShellCommand::Interrupt { vm } => interrupt(&self.target(Some(vm))?, token)?,
+            ShellCommand::Resume { vm } => resume(&self.target(vm)?, token)?,
+            ShellCommand::Release { vm } => release(&self.target(vm)?, token)?,
             ShellCommand::Kill { vm } => {
                 let vm = self.target(vm)?;
-                let said = call(&vm, "kill", token)?;
+                let said = kill(&vm, token)?;
                 self.current = None;
                 said
             }

@@ -1,0 +1,42 @@
+//! `hv-counter`: the hypervisor's reference machine as a VM process. It
+//! prints 1, 2, 3, … one per line, and is controlled like `mova run`.
+//! The hypervisor's end-to-end tests run it.
+
+use clap::Parser;
+use hypervisor::counter::Counter;
+use hypervisor::host::{self, ControlArgs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "hv-counter", version, about = "Count under the hypervisor's control (its reference machine)")]
+struct Cli {
+    /// The count to start from (the first value printed is START + 1).
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+    /// Milliseconds to sleep after each value.
+    #[arg(long, value_name = "MS", default_value_t = 1)]
+    period_ms: u64,
+    /// Exit once the count reaches N.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// The exit status at the limit.
+    #[arg(long, value_name = "STATUS", default_value_t = 0)]
+    exit_status: u8,
+    #[command(flatten)]
+    control: ControlArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout().lock();
+    let mut counter = Counter::new(cli.start, Duration::from_millis(cli.period_ms), cli.limit, cli.exit_status, stdout);
+    let options = match cli.control.options("counter".into(), String::new()) {
+        Ok(options) => options,
+        Err(why) => {
+            eprintln!("hv-counter: {why}");
+            return ExitCode::from(host::EXIT_CANNOT_START);
+        }
+    };
+    ExitCode::from(host::run(&mut counter, options, cli.control.restore.as_deref()))
+}

@@ -1,0 +1,351 @@
+//! The client side of the control protocol: connecting to a VM (checking it
+//! is the VM asked for), taking and presenting leases, and migration.
+
+use crate::protocol::{
+    field, parse_length, parse_reply, read_line, read_payload, write_message, ProtocolError, Status,
+    CLIENT_MAX_PAYLOAD, PROTOCOL_VERSION,
+};
+use crate::registry::{self, leases, RegistryError};
+use std::io::{BufReader, BufWriter};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Why an `hv` operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HvError {
+    /// A PID with no registered, live VM.
+    #[error("no VM with PID {0} (hv ps lists them)")]
+    NoSuchPid(u32),
+    /// A target that is neither a PID nor HOST:PORT.
+    #[error("`{0}` is neither a PID nor HOST:PORT")]
+    BadTarget(String),
+    /// An empty token.
+    #[error("the token is empty: give a non-empty token, or none")]
+    EmptyToken,
+    /// The runtime directory cannot be trusted or read.
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+    /// Could not connect.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The exchange failed or the VM refused.
+    #[error("{target}: {source}")]
+    Protocol {
+        /// Which VM.
+        target: String,
+        /// What happened.
+        source: ProtocolError,
+    },
+}
+
+impl HvError {
+    /// True if the VM answered, rather than the connection failing.
+    fn is_answer(&self) -> bool {
+        matches!(self, HvError::Protocol { source, .. } if source.is_answer())
+    }
+}
+
+fn refused(target: &str, why: impl Into<String>) -> HvError {
+    HvError::Protocol { target: target.to_string(), source: ProtocolError::Refused(why.into()) }
+}
+
+/// Resolves a VM name — a local PID or `HOST:PORT` — to a control address,
+/// with the registry entry when named by PID.
+pub fn resolve(target: &str) -> Result<(String, Option<registry::Entry>), HvError> {
+    if let Ok(pid) = target.parse::<u32>() {
+        let entry = registry::find(pid)?.ok_or(HvError::NoSuchPid(pid))?;
+        return Ok((entry.endpoint.clone(), Some(entry)));
+    }
+    match target.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok((target.to_string(), None)),
+        _ => Err(HvError::BadTarget(target.to_string())),
+    }
+}
+
+/// A connection to one VM's control port.
+pub struct Client {
+    name: String,
+    reader: BufReader<TcpStream>,
+    writer: BufWriter<TcpStream>,
+    /// The VM's status when connected: its instance names its leases.
+    status: Status,
+}
+
+impl Client {
+    /// Connects to the VM named `target`, authenticating with `token` if
+    /// given, and checks it: a VM named by PID must report the PID and
+    /// instance its registry entry has, and every VM must speak this protocol.
+    pub fn connect(target: &str, token: Option<&str>) -> Result<Client, HvError> {
+        Client::connect_within(target, token, Duration::from_secs(5), Duration::from_secs(30))
+    }
+
+    /// [`connect`](Self::connect) with a connect timeout and a reply timeout.
+    pub fn connect_within(
+        target: &str,
+        token: Option<&str>,
+        connect_timeout: Duration,
+        reply_timeout: Duration,
+    ) -> Result<Client, HvError> {
+        if token == Some("") {
+            return Err(HvError::EmptyToken);
+        }
+        let (addr, entry) = resolve(target)?;
+        let connect_err = |source| HvError::Connect { addr: addr.clone(), source };
+        let sockaddr = addr
+            .to_socket_addrs()
+            .map_err(connect_err)?
+            .next()
+            .ok_or_else(|| connect_err(std::io::Error::other("no address")))?;
+        let stream = TcpStream::connect_timeout(&sockaddr, connect_timeout).map_err(connect_err)?;
+        stream.set_read_timeout(Some(reply_timeout)).map_err(connect_err)?;
+        stream.set_write_timeout(Some(reply_timeout)).map_err(connect_err)?;
+        stream.set_nodelay(true).map_err(connect_err)?;
+        let mut client = Client {
+            name: target.to_string(),
+            reader: BufReader::new(stream.try_clone().map_err(connect_err)?),
+            writer: BufWriter::new(stream),
+            status: Status::default(),
+        };
+        if let Some(token) = token {
+            client.call(&format!("auth {token}"), None)?;
+        }
+        let said = client.call("status", None)?;
+        client.status = Status::parse(&said).map_err(|e| client.fail(e))?;
+        if client.status.protocol != PROTOCOL_VERSION {
+            let theirs = client.status.protocol;
+            return Err(refused(
+                target,
+                format!("speaks control protocol {theirs}; this hv speaks {PROTOCOL_VERSION}"),
+            ));
+        }
+        if let Some(entry) = entry {
+            if client.status.pid != entry.pid || client.status.instance != entry.instance {
+                return Err(refused(
+                    target,
+                    format!(
+                        "the VM at {addr} is not the one registered (it is pid {} instance {}, the entry says \
+                         pid {} instance {}); refusing to control it",
+                        client.status.pid, client.status.instance, entry.pid, entry.instance
+                    ),
+                ));
+            }
+        }
+        Ok(client)
+    }
+
+    /// The VM's status as of connecting.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    fn fail(&self, source: ProtocolError) -> HvError {
+        HvError::Protocol { target: self.name.clone(), source }
+    }
+
+    /// Sends a command (and payload) and returns the text after `OK`.
+    pub fn call(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
+        write_message(&mut self.writer, line, payload).map_err(|e| self.fail(e.into()))?;
+        let reply = read_line(&mut self.reader).map_err(|e| self.fail(e))?;
+        parse_reply(&reply).map(str::to_string).map_err(|e| self.fail(e))
+    }
+
+    /// A fresh status line.
+    pub fn fresh_status(&mut self) -> Result<Status, HvError> {
+        let said = self.call("status", None)?;
+        Status::parse(&said).map_err(|e| self.fail(e))
+    }
+
+    fn stored_lease(&self) -> String {
+        leases::load(&self.status.instance).map(|l| format!(" {l}")).unwrap_or_default()
+    }
+
+    /// Sends `interrupt` or `claim` with the lease this user's `hv` keeps for
+    /// the VM (if any), and keeps the lease granted; (lease, reply without it).
+    fn take(&mut self, command: &str) -> Result<(String, String), HvError> {
+        let said = self.call(&format!("{command}{}", self.stored_lease()), None)?;
+        let lease =
+            field(&said, "lease").ok_or_else(|| self.fail(ProtocolError::Unexpected(said.clone())))?.to_string();
+        leases::store(&self.status.instance, &lease)?;
+        Ok((lease, crate::protocol::without_field(&said, "lease")))
+    }
+
+    /// Stops the VM (if running) and takes its lease; (lease, e.g. `interrupted ip=3 top=17`).
+    pub fn interrupt(&mut self) -> Result<(String, String), HvError> {
+        self.take("interrupt")
+    }
+
+    /// Takes the lease of a stopped VM (renews this user's); refused on a running VM.
+    pub fn claim(&mut self) -> Result<String, HvError> {
+        self.take("claim").map(|(lease, _)| lease)
+    }
+
+    /// Forgets the lease kept for this VM (after `resume`, `kill`, `release`).
+    pub fn forget_lease(&self) {
+        leases::forget(&self.status.instance);
+    }
+
+    /// `save`: the state bytes.
+    pub fn save(&mut self, lease: &str) -> Result<Vec<u8>, HvError> {
+        let len = self.call(&format!("save {lease}"), None)?;
+        let len = parse_length(&len, CLIENT_MAX_PAYLOAD).map_err(|e| self.fail(e))?;
+        read_payload(&mut self.reader, len).map_err(|e| self.fail(e))
+    }
+
+    /// `restore`: sends a state.
+    pub fn restore(&mut self, lease: &str, state: &[u8]) -> Result<String, HvError> {
+        self.call(&format!("restore {lease} {}", state.len()), Some(state))
+    }
+
+    /// `kill`, with the kept lease if any.
+    pub fn kill(&mut self) -> Result<String, HvError> {
+        let said = self.call(&format!("kill{}", self.stored_lease()), None)?;
+        self.forget_lease();
+        Ok(said)
+    }
+}
+
+/// Moves the program of VM `source` to the waiting (or interrupted) VM
+/// `target`, so that it runs on exactly once:
+///
+/// 1. Both VMs are checked (not the same VM, target not running) and the
+///    target's lease is taken (`claim`), then the source's (`interrupt`).
+/// 2. The source's state is saved and restored into the target.
+/// 3. The source is told the state now lives in the target (`handoff`): it
+///    is `moving` and will not run the program unless this client aborts.
+/// 4. The target is resumed; its `OK running` is the commit point. The
+///    source is then told to `commit`, and exits.
+///
+/// A failure before 4 undoes everything: the target is released, the source
+/// resumed (or left interrupted, if it was). If the target's answer to 4 is
+/// lost, the target is asked whether this client still holds its lease: if
+/// so it never ran and the migration is undone; otherwise it ran and the
+/// source commits. If the target cannot be asked, the source stays `moving`
+/// and the error says so: never both running.
+pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
+    let mut src = Client::connect(source, token)?;
+    let mut dst = Client::connect(target, token)?;
+    let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
+    if src_status.instance == dst_status.instance {
+        return Err(refused(
+            target,
+            format!("it is the source itself (instance {}): a VM cannot be its own target", dst_status.instance),
+        ));
+    }
+    match dst_status.mode.as_str() {
+        "running" => return Err(refused(target, "the target is running; start it with --wait or interrupt it")),
+        "moving" => return Err(refused(target, "the target is itself moving its program to another VM")),
+        _ => {}
+    }
+    if src_status.mode == "waiting" {
+        return Err(refused(source, "waiting: the source has no program state to move"));
+    }
+    let dst_lease = dst.claim()?;
+    let was_running = src_status.mode == "running";
+    let src_lease = match src.interrupt() {
+        Ok((lease, _)) => lease,
+        Err(e) => {
+            release(&mut dst, &dst_lease);
+            return Err(e);
+        }
+    };
+    let prepared = src
+        .save(&src_lease)
+        .and_then(|state| dst.restore(&dst_lease, &state))
+        .and_then(|_| src.call(&format!("handoff {src_lease} {}", dst_status.instance), None));
+    let handed_off = match prepared {
+        Ok(_) => true,
+        Err(e) => return Err(undo(&mut src, &src_lease, was_running, false, &mut dst, &dst_lease, e)),
+    };
+    let confirmed = match dst.call(&format!("resume {dst_lease}"), None) {
+        Ok(_) => Ok(()),
+        // The target answered: it did not run the program.
+        Err(e) if e.is_answer() => Err(e),
+        Err(e) => match target_ran(target, token, &dst_status.instance, &dst_lease) {
+            Some(true) => Ok(()),
+            Some(false) => Err(e),
+            None => {
+                return Err(refused(
+                    source,
+                    format!(
+                        "migration outcome unknown: {target} did not confirm ({e}) and cannot be asked; the source \
+                         keeps the program but will not run it (status `moving`). Once you know {target} never \
+                         ran it, `hv resume {source}` gives it back to the source; else `hv kill {source}`"
+                    ),
+                ))
+            }
+        },
+    };
+    match confirmed {
+        Ok(()) => {
+            dst.forget_lease();
+            let said = match src.call(&format!("commit {src_lease}"), None) {
+                Ok(_) => format!("migrated {source} -> {target}"),
+                Err(e) => format!(
+                    "migrated {source} -> {target} (the source did not confirm its exit: {e}; it is `moving` and \
+                     will never run the program again)"
+                ),
+            };
+            src.forget_lease();
+            Ok(said)
+        }
+        Err(e) => Err(undo(&mut src, &src_lease, was_running, handed_off, &mut dst, &dst_lease, e)),
+    }
+}
+
+/// After a lost `resume` reply: `Some(false)` if this client still holds the
+/// target's lease (so it never resumed), `Some(true)` if the target is
+/// running under the same instance, `None` if that cannot be known.
+fn target_ran(target: &str, token: Option<&str>, instance: &str, lease: &str) -> Option<bool> {
+    let mut again = Client::connect(target, token).ok()?;
+    if again.status.instance != instance {
+        return None;
+    }
+    match again.call(&format!("claim {lease}"), None) {
+        Ok(said) if field(&said, "lease") == Some(lease) => Some(false),
+        _ if again.fresh_status().ok()?.mode == "running" => Some(true),
+        _ => None,
+    }
+}
+
+fn release(client: &mut Client, lease: &str) {
+    let _ = client.call(&format!("release {lease}"), None);
+    client.forget_lease();
+}
+
+/// Undoes a migration that did not reach its commit point.
+fn undo(
+    src: &mut Client,
+    src_lease: &str,
+    was_running: bool,
+    handed_off: bool,
+    dst: &mut Client,
+    dst_lease: &str,
+    error: HvError,
+) -> HvError {
+    release(dst, dst_lease);
+    let aborted = match handed_off {
+        true => src.call(&format!("abort {src_lease}"), None).map(|_| ()),
+        false => Ok(()),
+    };
+    let status = match aborted {
+        Err(e) => format!("and taking the program back to the source failed too: {e}"),
+        Ok(()) if was_running => match src.call(&format!("resume {src_lease}"), None) {
+            Ok(_) => {
+                src.forget_lease();
+                "the source was resumed".to_string()
+            }
+            Err(e) => format!("and resuming the source failed too: {e}"),
+        },
+        Ok(()) => "the source stays interrupted, as it was".to_string(),
+    };
+    let reason = match error {
+        HvError::Protocol { target, source } => format!("{target}: {source}"),
+        other => other.to_string(),
+    };
+    refused(&format!("migration failed ({status})"), reason)
+}

@@ -1,0 +1,854 @@
+//! The host every machine runs under: the VM thread that runs the machine
+//! and owns its lease, the control port beside it (`listener.rs`), the
+//! registry entry, signals, and the exit status — written once, used by
+//! `mova run`, `manda run` and `hv-counter`.
+//!
+//! ## Who may do what (the lease state machine; docs/protocol.md draws it)
+//!
+//! The VM thread is the only owner of the machine, its mode and its lease,
+//! and handles one request at a time, so no two clients' commands interleave.
+//! A client that stops the VM (`interrupt`) or takes a stopped one (`claim`)
+//! gets a random lease; `save`, `restore`, `resume`, `release`, `handoff`
+//! and `commit` must present it; other clients are refused at once with
+//! `ERR busy`. A lease left idle past the lease timeout may be taken over
+//! by another `interrupt`/`claim`, except while `moving`: then the state
+//! has been handed to a target, and only the holder may decide (commit or
+//! abort), so the program can never run in both places.
+
+use crate::listener::EventLoop;
+use crate::protocol::{Command, Status, PROTOCOL_VERSION};
+use crate::registry::{self, Entry};
+use crate::{Interrupt, Machine, Stopped};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The seed's control port.
+pub const DEFAULT_PORT: u16 = 34567;
+
+/// Exit status when the VM cannot start: a bad option, file or state, or no control port.
+pub const EXIT_CANNOT_START: u8 = 1;
+/// Exit status of a program stopped by a trap.
+pub const EXIT_TRAP: u8 = 3;
+
+/// Time limits and sizes of the control port.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// For `auth` after connecting, for the rest of a started line or payload,
+    /// and for a client to read its reply.
+    pub io_timeout: Duration,
+    /// How long an authenticated connection may sit between requests.
+    pub idle_timeout: Duration,
+    /// How long a request waits for the machine to reach an instruction
+    /// boundary; only a machine blocked outside the interpreter (writing
+    /// to a full pipe) takes long.
+    pub stop_timeout: Duration,
+    /// Idle time after which another client may take a lease over.
+    pub lease_timeout: Duration,
+    /// Open control connections at once; more are refused with `ERR busy`.
+    pub max_connections: usize,
+    /// Payload bytes being received at once, over all connections (at
+    /// least the machine's largest state).
+    pub payload_budget: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            io_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            stop_timeout: Duration::from_secs(10),
+            lease_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            payload_budget: 4 << 20,
+        }
+    }
+}
+
+/// How a VM is controlled.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Address to bind; `None` means `127.0.0.1:34567`, or an ephemeral port if that is taken.
+    pub listen: Option<SocketAddr>,
+    /// Required from clients (`auth TOKEN`); mandatory for a non-loopback address; never empty.
+    pub token: Option<String>,
+    /// Start in waiting mode: no state yet, run only after a restore.
+    pub wait: bool,
+    /// Program path, for the registry and `status`.
+    pub program: String,
+    /// Program hash (hex), for the registry.
+    pub program_hash: String,
+    /// Time limits and sizes.
+    pub limits: Limits,
+    /// End gracefully on SIGTERM, SIGINT and SIGHUP (removing the registry entry).
+    pub handle_signals: bool,
+}
+
+/// How [`serve`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The program ended with this status.
+    Exited(u8),
+    /// A `kill` command ended it.
+    Killed,
+    /// Its state was handed to another VM, which confirmed; it must not run here again.
+    Moved,
+    /// A signal ended it.
+    Signalled(i32),
+    /// The machine trapped; the machine's message.
+    Trapped(String),
+}
+
+impl Outcome {
+    /// The process exit status: the program's own, 0 when killed or moved,
+    /// [`EXIT_TRAP`] on a trap, 128 + the signal number on a signal.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Outcome::Exited(status) => *status,
+            Outcome::Killed | Outcome::Moved => 0,
+            Outcome::Signalled(signal) => 128u8.wrapping_add(*signal as u8),
+            Outcome::Trapped(_) => EXIT_TRAP,
+        }
+    }
+}
+
+/// Why the control port could not be set up; nothing has run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Binding failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A non-loopback address without a token.
+    #[error("listening on non-loopback address {0} requires a token (--token, --token-file or MOVA_TOKEN)")]
+    TokenRequired(SocketAddr),
+    /// An empty token would let a bare `auth` line in.
+    #[error("the token is empty: give a non-empty token, or none")]
+    EmptyToken,
+    /// A thread or the event loop could not be started.
+    #[error("cannot start the control listener: {0}")]
+    Setup(std::io::Error),
+}
+
+/// A request on its way to the VM thread. The ticket is taken by the VM
+/// thread or withdrawn by the listener, never both.
+pub(crate) struct Envelope {
+    pub conn: usize,
+    pub request: Request,
+    pub payload: Option<Vec<u8>>,
+    pub ticket: Ticket,
+}
+
+/// What the VM thread is asked.
+pub(crate) enum Request {
+    /// A client's command.
+    Command(Command),
+    /// A signal asks the process to end.
+    Signal(i32),
+}
+
+/// The VM thread's answer to one request.
+pub(crate) struct Reply {
+    pub line: String,
+    pub payload: Option<Vec<u8>>,
+    /// Close the connection once the reply is written.
+    pub close: bool,
+    /// Told once the reply is written (or the connection is gone).
+    pub flushed: Option<SyncSender<()>>,
+}
+
+/// Whether a request is still wanted: taken by the VM, or withdrawn by its client.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ticket(Arc<AtomicU8>);
+
+const PENDING: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+impl Ticket {
+    /// The VM takes the request; false if its client withdrew it.
+    fn take(&self) -> bool {
+        self.0.compare_exchange(PENDING, TAKEN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The client withdraws it; false if the VM took it already.
+    pub(crate) fn withdraw(&self) -> bool {
+        self.0.compare_exchange(PENDING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+}
+
+/// What `status` shows, published by the VM thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Published {
+    pub running: bool,
+    pub mode: &'static str,
+    pub lease: Option<Instant>,
+    pub moving_to: Option<String>,
+    pub position: String,
+}
+
+/// State shared by the VM thread, the listener and the signal thread.
+pub(crate) struct Shared {
+    pub kind: &'static str,
+    pub pid: u32,
+    pub instance: String,
+    pub program: String,
+    pub max_state: usize,
+    pub line: Arc<Interrupt>,
+    pub published: Mutex<Published>,
+    pub stopping: AtomicBool,
+}
+
+impl Shared {
+    /// The status line's contents.
+    pub(crate) fn status(&self, lease_timeout: Duration) -> Status {
+        let published = self.published.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let lease = match published.lease {
+            None => "none",
+            Some(used) if published.moving_to.is_none() && used.elapsed() >= lease_timeout => "expired",
+            Some(_) => "held",
+        };
+        Status {
+            mode: published.mode.to_string(),
+            machine: self.kind.to_string(),
+            pid: self.pid,
+            instance: self.instance.clone(),
+            protocol: PROTOCOL_VERSION,
+            lease: lease.to_string(),
+            max_state: self.max_state,
+            moving_to: published.moving_to,
+            position: published.position,
+            program: self.program.clone(),
+        }
+    }
+}
+
+/// The VM's mode, owned by the VM thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Running,
+    Interrupted,
+    Waiting,
+    /// The state was handed to VM `to`; only the lease holder can commit or abort.
+    Moving {
+        to: String,
+    },
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Running => "running",
+            Mode::Interrupted => "interrupted",
+            Mode::Waiting => "waiting",
+            Mode::Moving { .. } => "moving",
+        }
+    }
+}
+
+struct Lease {
+    id: String,
+    used: Instant,
+}
+
+/// The reply to one request, sent once the VM thread has published its new mode.
+struct Answer {
+    line: String,
+    payload: Option<Vec<u8>>,
+    close: bool,
+}
+
+impl Answer {
+    fn new(line: String, payload: Option<Vec<u8>>) -> Answer {
+        Answer { line, payload, close: false }
+    }
+
+    fn closing(line: &str) -> Answer {
+        Answer { line: line.into(), payload: None, close: true }
+    }
+
+    fn err(why: String) -> Answer {
+        Answer::new(format!("ERR {why}"), None)
+    }
+}
+
+/// What one request does to the VM thread's loop.
+enum Next {
+    Stay,
+    Run,
+    End(Outcome),
+}
+
+/// The VM thread's side: machine, mode, lease.
+struct Vm<'m, M: Machine> {
+    machine: &'m mut M,
+    mode: Mode,
+    lease: Option<Lease>,
+    shared: Arc<Shared>,
+    replies: Sender<(usize, Reply)>,
+    waker: Arc<mio::Waker>,
+    lease_timeout: Duration,
+}
+
+/// Says what a command presenting `given` may do with the lease.
+enum Holder {
+    /// `given` is the current lease.
+    Mine,
+    /// No lease, or one idle past the timeout (and not moving): takeable.
+    Free,
+    /// Someone else holds it.
+    Other(String),
+}
+
+impl<M: Machine> Vm<'_, M> {
+    fn publish(&self) {
+        let stopped = self.mode != Mode::Running;
+        let mut published = self.shared.published.lock().unwrap_or_else(PoisonError::into_inner);
+        *published = Published {
+            running: !stopped,
+            mode: self.mode.name(),
+            lease: self.lease.as_ref().map(|l| l.used),
+            moving_to: match &self.mode {
+                Mode::Moving { to } => Some(to.clone()),
+                _ => None,
+            },
+            position: if stopped { self.machine.position() } else { String::new() },
+        };
+    }
+
+    fn send(&self, conn: usize, reply: Reply) {
+        let _ = self.replies.send((conn, reply));
+        let _ = self.waker.wake();
+    }
+
+    /// Replies, then waits (briefly) until the reply is on the wire: a VM
+    /// that starts running, or exits, after `OK` is never mistaken for one
+    /// that failed because its reply came too late.
+    fn reply_and_wait(&self, conn: usize, mut reply: Reply) {
+        let (flushed, written) = mpsc::sync_channel(1);
+        reply.flushed = Some(flushed);
+        self.send(conn, reply);
+        let _ = written.recv_timeout(Duration::from_secs(2));
+    }
+
+    fn holder(&self, given: Option<&str>) -> Holder {
+        match &self.lease {
+            None => Holder::Free,
+            Some(lease) if Some(lease.id.as_str()) == given => Holder::Mine,
+            Some(lease) if !matches!(self.mode, Mode::Moving { .. }) && lease.used.elapsed() >= self.lease_timeout => {
+                Holder::Free
+            }
+            Some(lease) => {
+                let idle = lease.used.elapsed().as_secs();
+                let why = match &self.mode {
+                    Mode::Moving { to } => format!(
+                        "busy: moving to instance {to}; held by lease {}… until its holder commits or aborts",
+                        &lease.id[..4]
+                    ),
+                    _ => format!(
+                        "busy: held by lease {}… (idle {idle} s; another client may take it over after {} s idle)",
+                        &lease.id[..4],
+                        self.lease_timeout.as_secs()
+                    ),
+                };
+                Holder::Other(why)
+            }
+        }
+    }
+
+    /// The lease for a command that needs one: `Ok` if `given` holds it (renewed).
+    fn check(&mut self, given: &str) -> Result<(), String> {
+        match self.holder(Some(given)) {
+            Holder::Mine => {
+                if let Some(lease) = &mut self.lease {
+                    lease.used = Instant::now();
+                }
+                Ok(())
+            }
+            Holder::Other(why) => Err(why),
+            Holder::Free => Err(format!(
+                "not held: lease {} is not this VM's lease; take it with `interrupt` or `claim`",
+                given.chars().take(8).collect::<String>()
+            )),
+        }
+    }
+
+    /// `interrupt` and `claim` on a stopped VM: the holder renews, a free lease is granted.
+    fn take_lease(&mut self, given: Option<&str>) -> Result<String, String> {
+        match self.holder(given) {
+            Holder::Mine => {
+                let lease = self.lease.as_mut().expect("the holder has a lease");
+                lease.used = Instant::now();
+                Ok(lease.id.clone())
+            }
+            Holder::Free => {
+                let id = crate::random_hex(16);
+                self.lease = Some(Lease { id: id.clone(), used: Instant::now() });
+                Ok(id)
+            }
+            Holder::Other(why) => Err(why),
+        }
+    }
+
+    fn handle(&mut self, envelope: Envelope) -> Next {
+        let Envelope { conn, request, payload, ticket } = envelope;
+        if !ticket.take() {
+            return Next::Stay; // Its client gave up waiting and was told so.
+        }
+        let command = match request {
+            Request::Command(command) => command,
+            Request::Signal(signal) => return Next::End(Outcome::Signalled(signal)),
+        };
+        let (next, answer) = self.apply(command, payload).unwrap_or_else(|why| (Next::Stay, Answer::err(why)));
+        // Published before the reply, so the client's next command meets the new mode.
+        self.publish();
+        let reply = Reply { line: answer.line, payload: answer.payload, close: answer.close, flushed: None };
+        match next {
+            // Running again, or exiting: only once the reply is on the wire, so that a VM that
+            // runs (or ends) after `OK` is never taken for one whose reply never came.
+            Next::Run | Next::End(_) => self.reply_and_wait(conn, reply),
+            Next::Stay => self.send(conn, reply),
+        }
+        next
+    }
+
+    fn apply(&mut self, command: Command, payload: Option<Vec<u8>>) -> Result<(Next, Answer), String> {
+        let moving = matches!(self.mode, Mode::Moving { .. });
+        let stops_it = matches!(command, Command::Interrupt(_) | Command::Claim(_) | Command::Kill(_));
+        if self.mode == Mode::Running && !stops_it {
+            // Queued just as the VM resumed; the listener refuses these while it runs.
+            return Err("running: interrupt it first".into());
+        }
+        match command {
+            Command::Claim(_) if self.mode == Mode::Running => {
+                // Reached only when a request was queued just as the VM resumed.
+                Err("running: interrupt it first".into())
+            }
+            Command::Interrupt(given) | Command::Claim(given) if !moving => {
+                if self.mode == Mode::Running {
+                    // Queued just as the VM resumed: it stops before running an instruction.
+                    self.mode = Mode::Interrupted;
+                }
+                let lease = self.take_lease(given.as_deref())?;
+                let line = format!("OK {} lease={lease} {}", self.mode.name(), self.machine.position());
+                Ok((Next::Stay, Answer::new(line.trim_end().into(), None)))
+            }
+            Command::Interrupt(_) | Command::Claim(_) => Err(self.busy_moving()),
+            Command::Save(given) => {
+                self.check(&given)?;
+                match self.mode {
+                    Mode::Waiting => Err("waiting: there is no state to save yet".into()),
+                    Mode::Interrupted => {
+                        let state = self.machine.save()?;
+                        Ok((Next::Stay, Answer::new(format!("OK {}", state.len()), Some(state))))
+                    }
+                    _ => Err(self.busy_moving()),
+                }
+            }
+            Command::Restore(given, _) => {
+                self.check(&given)?;
+                if moving {
+                    return Err(self.busy_moving());
+                }
+                self.machine.restore(payload.as_deref().unwrap_or_default())?;
+                self.mode = Mode::Interrupted;
+                Ok((
+                    Next::Stay,
+                    Answer::new(format!("OK restored {}", self.machine.position()).trim_end().into(), None),
+                ))
+            }
+            Command::Resume(given) => {
+                self.check(&given)?;
+                if self.mode == Mode::Waiting {
+                    return Err("waiting: restore a state first".into());
+                }
+                // From `moving` this is the holder's abort: the target never ran the program.
+                self.lease = None;
+                self.mode = Mode::Running;
+                Ok((Next::Run, Answer::new("OK running".into(), None)))
+            }
+            Command::Release(given) => {
+                self.check(&given)?;
+                if moving {
+                    self.mode = Mode::Interrupted;
+                }
+                self.lease = None;
+                Ok((Next::Stay, Answer::new(format!("OK released {}", self.mode.name()), None)))
+            }
+            Command::Handoff(given, to) => {
+                self.check(&given)?;
+                if to == self.shared.instance {
+                    return Err("this VM is the target itself: a VM cannot hand its program to itself".into());
+                }
+                if self.mode != Mode::Interrupted {
+                    return Err(format!("{}: only an interrupted VM with a state can hand it off", self.mode.name()));
+                }
+                self.mode = Mode::Moving { to: to.clone() };
+                Ok((Next::Stay, Answer::new(format!("OK moving to={to}"), None)))
+            }
+            Command::Abort(given) => {
+                self.check(&given)?;
+                if !moving {
+                    return Err(format!("{}: abort follows handoff", self.mode.name()));
+                }
+                self.mode = Mode::Interrupted;
+                Ok((Next::Stay, Answer::new("OK interrupted".into(), None)))
+            }
+            Command::Commit(given) => {
+                self.check(&given)?;
+                if !moving {
+                    return Err(format!("{}: commit follows handoff", self.mode.name()));
+                }
+                Ok((Next::End(Outcome::Moved), Answer::closing("OK moved")))
+            }
+            Command::Kill(given) => {
+                match self.holder(given.as_deref()) {
+                    Holder::Mine => {}
+                    Holder::Free if !moving => {}
+                    Holder::Free => return Err(self.busy_moving()),
+                    Holder::Other(why) => return Err(why),
+                }
+                Ok((Next::End(Outcome::Killed), Answer::closing("OK killed")))
+            }
+            Command::Auth(_) | Command::Status => Err("internal: answered by the listener".into()),
+        }
+    }
+
+    fn busy_moving(&self) -> String {
+        match &self.mode {
+            Mode::Moving { to } => format!("busy: moving to instance {to}; only its lease holder may commit or abort"),
+            other => format!("{}: not moving", other.name()),
+        }
+    }
+}
+
+impl<M: Machine> Vm<'_, M> {
+    /// Runs the machine and serves requests until the process is to end.
+    fn serve(&mut self, requests: &Receiver<Envelope>) -> Outcome {
+        let mut next = if self.mode == Mode::Running { Next::Run } else { Next::Stay };
+        loop {
+            next = match next {
+                Next::End(outcome) => return outcome,
+                Next::Stay => match requests.recv() {
+                    Ok(envelope) => self.handle(envelope),
+                    // Every sender is gone: nothing can control this VM any more.
+                    Err(_) => return Outcome::Killed,
+                },
+                Next::Run => {
+                    // Lower the line, publish `running`, then take what was queued before
+                    // the listener could see `running` (see listener::forward).
+                    self.shared.line.clear();
+                    self.mode = Mode::Running;
+                    self.publish();
+                    if let Some(outcome) = self.serve_queued(requests) {
+                        return outcome;
+                    }
+                    if self.mode == Mode::Running {
+                        match self.machine.run() {
+                            Ok(Stopped::Exited(status)) => return Outcome::Exited(status),
+                            Err(trap) => return Outcome::Trapped(trap),
+                            Ok(Stopped::Interrupted) => {
+                                self.mode = Mode::Interrupted;
+                                self.publish();
+                                if let Some(outcome) = self.serve_queued(requests) {
+                                    return outcome;
+                                }
+                            }
+                        }
+                    }
+                    match (&self.mode, &self.lease) {
+                        (Mode::Running, _) => Next::Run,
+                        // Every request that stopped the machine was withdrawn by its client
+                        // (and told so): nobody holds the VM, so it runs on.
+                        (Mode::Interrupted, None) => Next::Run,
+                        _ => Next::Stay,
+                    }
+                }
+            };
+        }
+    }
+
+    /// Serves the requests already queued; `Some` if one ends the process.
+    fn serve_queued(&mut self, requests: &Receiver<Envelope>) -> Option<Outcome> {
+        for envelope in requests.try_iter() {
+            match self.handle(envelope) {
+                Next::End(outcome) => return Some(outcome),
+                Next::Run => self.mode = Mode::Running,
+                Next::Stay => {}
+            }
+        }
+        None
+    }
+}
+
+fn bind(options: &Options, kind: &str) -> Result<std::net::TcpListener, ServeError> {
+    match options.listen {
+        Some(addr) => {
+            if !addr.ip().is_loopback() && options.token.is_none() {
+                return Err(ServeError::TokenRequired(addr));
+            }
+            std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })
+        }
+        None => {
+            let default = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT));
+            std::net::TcpListener::bind(default).or_else(|_| {
+                let any = SocketAddr::from(([127, 0, 0, 1], 0));
+                let listener =
+                    std::net::TcpListener::bind(any).map_err(|source| ServeError::Bind { addr: any, source })?;
+                if let Ok(addr) = listener.local_addr() {
+                    eprintln!("{kind}: port {DEFAULT_PORT} is taken; control listener on {addr}");
+                }
+                Ok(listener)
+            })
+        }
+    }
+}
+
+/// How long a signalled VM has to stop at an instruction boundary before the
+/// process removes its registry entry and exits anyway.
+const SIGNAL_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `machine` under the control port until the program ends, is killed,
+/// is moved, or a signal ends the process.
+pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, ServeError> {
+    if options.token.as_deref() == Some("") {
+        return Err(ServeError::EmptyToken);
+    }
+    let kind = machine.kind();
+    let listener = bind(&options, kind)?;
+    let endpoint = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    listener.set_nonblocking(true).map_err(ServeError::Setup)?;
+    let listener = mio::net::TcpListener::from_std(listener);
+    let pid = std::process::id();
+    let line = machine.interrupt_line();
+    let mode = if options.wait { Mode::Waiting } else { Mode::Running };
+    let shared = Arc::new(Shared {
+        kind,
+        pid,
+        instance: crate::random_hex(8),
+        program: options.program.clone(),
+        max_state: machine.max_state_len(),
+        line: Arc::clone(&line),
+        published: Mutex::new(Published {
+            running: mode == Mode::Running,
+            mode: mode.name(),
+            lease: None,
+            moving_to: None,
+            position: String::new(),
+        }),
+        stopping: AtomicBool::new(false),
+    });
+    let poll = mio::Poll::new().map_err(ServeError::Setup)?;
+    let waker = Arc::new(EventLoop::waker(&poll).map_err(ServeError::Setup)?);
+    let (to_vm, requests) = mpsc::channel();
+    let (replies, from_vm) = mpsc::channel();
+    let event_loop = EventLoop::new(
+        poll,
+        listener,
+        Arc::clone(&shared),
+        to_vm.clone(),
+        from_vm,
+        options.limits.clone(),
+        options.token.clone(),
+    )
+    .map_err(ServeError::Setup)?;
+    let listener_thread = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || event_loop.run())
+        .map_err(ServeError::Setup)?;
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let registration = registry::register(&Entry {
+        pid,
+        instance: shared.instance.clone(),
+        machine: kind.to_string(),
+        program: options.program.clone(),
+        program_hash: options.program_hash.clone(),
+        endpoint,
+        started,
+    })
+    .map_err(|e| eprintln!("{kind}: not registered, so `hv ps` will not list this VM: {e}"))
+    .ok();
+    let (done, finished) = mpsc::channel::<()>();
+    let signals = match options.handle_signals {
+        true => {
+            Some(watch_signals(to_vm, Arc::clone(&line), registration.as_ref().map(|r| r.path().to_owned()), finished)?)
+        }
+        false => None,
+    };
+    let mut vm = Vm {
+        machine,
+        mode,
+        lease: None,
+        shared: Arc::clone(&shared),
+        replies,
+        waker: Arc::clone(&waker),
+        lease_timeout: options.limits.lease_timeout,
+    };
+    vm.publish();
+    let outcome = vm.serve(&requests);
+    shared.stopping.store(true, Ordering::Release);
+    let _ = waker.wake();
+    let _ = listener_thread.join();
+    drop(done);
+    if let Some(signals) = signals {
+        signals.close();
+    }
+    drop(registration);
+    Ok(outcome)
+}
+
+/// Ends the process gracefully on SIGTERM, SIGINT or SIGHUP: the VM thread is
+/// asked to stop at a boundary (so the registry entry is removed as the
+/// process returns); if it cannot within [`SIGNAL_GRACE`], the entry is
+/// removed here and the process exits.
+fn watch_signals(
+    to_vm: Sender<Envelope>,
+    line: Arc<Interrupt>,
+    entry: Option<std::path::PathBuf>,
+    finished: Receiver<()>,
+) -> Result<signal_hook::iterator::Handle, ServeError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(ServeError::Setup)?;
+    let handle = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Some(signal) = signals.forever().next() else { return };
+            let request = Request::Signal(signal);
+            let _ = to_vm.send(Envelope { conn: usize::MAX, request, payload: None, ticket: Ticket::default() });
+            line.raise();
+            if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(SIGNAL_GRACE) {
+                if let Some(entry) = entry {
+                    let _ = std::fs::remove_file(entry);
+                }
+                std::process::exit(128 + signal);
+            }
+        })
+        .map_err(ServeError::Setup)?;
+    Ok(handle)
+}
+
+/// Runs `machine` under the hypervisor as a VM process does, and returns the
+/// process exit status: the program's own; 0 when killed or moved;
+/// [`EXIT_TRAP`] after a trap (its message on stderr); 128 + N after signal
+/// N; [`EXIT_CANNOT_START`] if the state file or the control port fails.
+pub fn run<M: Machine>(machine: &mut M, options: Options, restore: Option<&std::path::Path>) -> u8 {
+    let kind = machine.kind();
+    if let Some(path) = restore {
+        if let Err(why) = read_state_file(path, machine.max_state_len()).and_then(|bytes| machine.restore(&bytes)) {
+            eprintln!("{kind}: {}: {why}", path.display());
+            return EXIT_CANNOT_START;
+        }
+    }
+    match serve(machine, options) {
+        Ok(Outcome::Trapped(trap)) => {
+            eprintln!("{trap}");
+            EXIT_TRAP
+        }
+        Ok(outcome @ Outcome::Signalled(signal)) => {
+            eprintln!("{kind}: ended by signal {signal}");
+            outcome.exit_status()
+        }
+        Ok(outcome) => outcome.exit_status(),
+        Err(e) => {
+            eprintln!("{kind}: {e}");
+            EXIT_CANNOT_START
+        }
+    }
+}
+
+/// Reads a state file, refusing one larger than the machine accepts
+/// without reading more than one byte past that.
+pub fn read_state_file(path: &std::path::Path, max: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() > max {
+        return Err(format!("larger than the largest state this machine accepts ({max} bytes)"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(feature = "args")]
+mod args {
+    use super::{Limits, Options};
+    use std::net::SocketAddr;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// The control options every VM binary takes (`mova run`, `manda run`, `hv-counter`).
+    #[derive(Debug, Clone, clap::Args)]
+    pub struct ControlArgs {
+        /// Control listener address [default: 127.0.0.1:34567, or an ephemeral port if taken].
+        #[arg(long, value_name = "ADDR", env = "MOVA_LISTEN")]
+        pub listen: Option<SocketAddr>,
+        /// Token clients must send first (required for a non-loopback --listen).
+        #[arg(long, env = "MOVA_TOKEN", hide_env_values = true)]
+        pub token: Option<String>,
+        /// Read the token from FILE's first line (wins over --token; FILE must not be readable by others).
+        #[arg(long, value_name = "FILE")]
+        pub token_file: Option<PathBuf>,
+        /// Load the program and wait, with no state, for one (hv rstate / hv migrate).
+        #[arg(long, conflicts_with = "restore")]
+        pub wait: bool,
+        /// Start from a saved state file instead of the program's start.
+        #[arg(long, value_name = "FILE")]
+        pub restore: Option<PathBuf>,
+        /// Seconds a control client has to authenticate, to finish a request or a payload, and to read a reply.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        pub control_timeout: u64,
+        /// Seconds of silence after which another client may take over a lease.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        pub lease_timeout: u64,
+    }
+
+    impl ControlArgs {
+        /// The host options for `program` (path and hex hash); reads the token file.
+        pub fn options(&self, program: String, program_hash: String) -> Result<Options, String> {
+            let token = match &self.token_file {
+                Some(path) => Some(read_token_file(path)?),
+                None => self.token.clone(),
+            };
+            let io_timeout = Duration::from_secs(self.control_timeout);
+            Ok(Options {
+                listen: self.listen,
+                token,
+                wait: self.wait,
+                program,
+                program_hash,
+                limits: Limits {
+                    io_timeout,
+                    stop_timeout: io_timeout,
+                    idle_timeout: io_timeout * 6,
+                    lease_timeout: Duration::from_secs(self.lease_timeout),
+                    ..Limits::default()
+                },
+                handle_signals: true,
+            })
+        }
+    }
+
+    fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+        let name = path.display();
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the token file {name}: {e}"))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(format!(
+                "the token file {name} is readable by others (mode {:04o}); chmod 600 it",
+                meta.permissions().mode() & 0o7777
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the token file {name}: {e}"))?;
+        Ok(text.lines().next().unwrap_or("").trim_end().to_string())
+    }
+}
+
+#[cfg(feature = "args")]
+pub use args::ControlArgs;
