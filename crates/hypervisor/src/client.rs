@@ -164,24 +164,35 @@ impl Client {
         leases::load(&self.status.instance).map(|l| format!(" {l}")).unwrap_or_default()
     }
 
-    /// Sends `interrupt` or `claim` with the lease this user's `hv` keeps for
-    /// the VM (if any), and keeps the lease granted; (lease, reply without it).
-    fn take(&mut self, command: &str) -> Result<(String, String), HvError> {
-        let said = self.call(&format!("{command}{}", self.stored_lease()), None)?;
+    /// Sends `interrupt` or `claim`, presenting the lease this user's `hv`
+    /// keeps for the VM if `kept`, and keeping the lease granted if `keep`;
+    /// (lease, reply without it).
+    fn take(&mut self, command: &str, kept: bool, keep: bool) -> Result<(String, String), HvError> {
+        let presented = if kept { self.stored_lease() } else { String::new() };
+        let said = self.call(&format!("{command}{presented}"), None)?;
         let lease =
             field(&said, "lease").ok_or_else(|| self.fail(ProtocolError::Unexpected(said.clone())))?.to_string();
-        leases::store(&self.status.instance, &lease)?;
+        if keep {
+            self.keep_lease(&lease)?;
+        }
         Ok((lease, crate::protocol::without_field(&said, "lease")))
     }
 
-    /// Stops the VM (if running) and takes its lease; (lease, e.g. `interrupted ip=3 top=17`).
-    pub fn interrupt(&mut self) -> Result<(String, String), HvError> {
-        self.take("interrupt")
+    /// Keeps `lease` for this VM in the runtime directory, for the next `hv` command.
+    pub fn keep_lease(&self, lease: &str) -> Result<(), HvError> {
+        Ok(leases::store(&self.status.instance, lease)?)
     }
 
-    /// Takes the lease of a stopped VM (renews this user's); refused on a running VM.
+    /// Stops the VM (if running) and takes its lease, presenting and keeping
+    /// this user's; (lease, e.g. `interrupted ip=3 top=17`).
+    pub fn interrupt(&mut self) -> Result<(String, String), HvError> {
+        self.take("interrupt", true, true)
+    }
+
+    /// Takes the lease of a stopped VM (renewing this user's, and keeping it);
+    /// refused on a running VM.
     pub fn claim(&mut self) -> Result<String, HvError> {
-        self.take("claim").map(|(lease, _)| lease)
+        self.take("claim", true, true).map(|(lease, _)| lease)
     }
 
     /// Forgets the lease kept for this VM (after `resume`, `kill`, `release`).
@@ -236,17 +247,23 @@ pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String
             format!("it is the source itself (instance {}): a VM cannot be its own target", dst_status.instance),
         ));
     }
-    match dst_status.mode.as_str() {
-        "running" => return Err(refused(target, "the target is running; start it with --wait or interrupt it")),
-        "moving" => return Err(refused(target, "the target is itself moving its program to another VM")),
-        _ => {}
+    if dst_status.mode != "waiting" {
+        return Err(refused(target, not_waiting(&dst_status.mode)));
     }
     if src_status.mode == "waiting" {
         return Err(refused(source, "waiting: the source has no program state to move"));
     }
-    let dst_lease = dst.claim()?;
+    // The leases live in this process only (a concurrent `hv` of the same user must not share
+    // them), except the source's while it is `moving`, so that a crash leaves it recoverable.
+    let (dst_lease, dst_mode) = dst.take("claim", false, false)?;
+    if !dst_mode.starts_with("waiting") {
+        // Someone restored a program into it since its status: it is not ours to overwrite.
+        release(&mut dst, &dst_lease);
+        return Err(refused(target, not_waiting(dst_mode.split(' ').next().unwrap_or(""))));
+    }
     let was_running = src_status.mode == "running";
-    let src_lease = match src.interrupt() {
+    // A source this user interrupted by hand is taken with the lease kept for it.
+    let src_lease = match src.take("interrupt", !was_running, false) {
         Ok((lease, _)) => lease,
         Err(e) => {
             release(&mut dst, &dst_lease);
@@ -258,7 +275,11 @@ pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String
         .and_then(|state| dst.restore(&dst_lease, &state))
         .and_then(|_| src.call(&format!("handoff {src_lease} {}", dst_status.instance), None));
     let handed_off = match prepared {
-        Ok(_) => true,
+        Ok(_) => {
+            // Kept while `moving`: if this process dies now, `hv resume`/`hv kill` can still decide.
+            let _ = src.keep_lease(&src_lease);
+            true
+        }
         Err(e) => return Err(undo(&mut src, &src_lease, was_running, false, &mut dst, &dst_lease, e)),
     };
     let confirmed = match dst.call(&format!("resume {dst_lease}"), None) {
@@ -294,6 +315,13 @@ pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String
             Ok(said)
         }
         Err(e) => Err(undo(&mut src, &src_lease, was_running, handed_off, &mut dst, &dst_lease, e)),
+    }
+}
+
+fn not_waiting(mode: &str) -> String {
+    match mode {
+        "running" => "the target is running; start it with --wait".into(),
+        mode => format!("the target is {mode}: it holds a program of its own; migrate moves only into a waiting VM (start it with --wait)"),
     }
 }
 
@@ -341,7 +369,11 @@ fn undo(
             }
             Err(e) => format!("and resuming the source failed too: {e}"),
         },
-        Ok(()) => "the source stays interrupted, as it was".to_string(),
+        Ok(()) => {
+            // It stays this user's, as `hv interrupt` leaves a VM: `hv resume` continues it.
+            let _ = src.keep_lease(src_lease);
+            "the source stays interrupted, as it was".to_string()
+        }
     };
     let reason = match error {
         HvError::Protocol { target, source } => format!("{target}: {source}"),

@@ -1,6 +1,6 @@
 //! The smallest machine the hypervisor can host: it counts. Each step adds
-//! one to the count, prints it on a line, then sleeps for the period; after
-//! `limit` counts it exits with a chosen status. The `hv-counter` binary
+//! one to the count, prints it on a line, and ends the program with a chosen
+//! status once the count reaches the limit, or else sleeps for the period. The `hv-counter` binary
 //! runs it under the host, so the hypervisor's own tests need no other
 //! machine, and it shows what implementing [`Machine`] takes.
 //!
@@ -23,6 +23,7 @@ pub struct Counter<W: Write> {
     period: Duration,
     owed: Duration,
     exit_status: u8,
+    max_state: usize,
     line: Arc<Interrupt>,
     out: W,
 }
@@ -30,7 +31,16 @@ pub struct Counter<W: Write> {
 impl<W: Write> Counter<W> {
     /// A counter at `start` that prints `start + 1` first.
     pub fn new(start: u64, period: Duration, limit: Option<u64>, exit_status: u8, out: W) -> Self {
-        Counter { count: start, limit, period, owed: Duration::ZERO, exit_status, line: Arc::default(), out }
+        let line = Arc::default();
+        Counter { count: start, limit, period, owed: Duration::ZERO, exit_status, max_state: STATE_LEN, line, out }
+    }
+
+    /// Declares a larger largest state than the counter's 20 bytes: the
+    /// control port then reads payloads up to `max` bytes (and the counter
+    /// refuses them), which is how the tests exercise the port's payload limits.
+    pub fn with_max_state(mut self, max: usize) -> Self {
+        self.max_state = max.max(STATE_LEN);
+        self
     }
 
     /// The last value printed.
@@ -61,13 +71,13 @@ impl<W: Write> Machine for Counter<W> {
                 }
                 continue;
             }
-            if self.limit.is_some_and(|limit| self.count >= limit) {
-                return Ok(Stopped::Exited(self.exit_status));
-            }
             self.count += 1;
             writeln!(self.out, "{}", self.count)
                 .and_then(|()| self.out.flush())
                 .map_err(|e| format!("counter: output failed: {e}"))?;
+            if self.limit.is_some_and(|limit| self.count >= limit) {
+                return Ok(Stopped::Exited(self.exit_status));
+            }
             self.owed = self.period;
         }
     }
@@ -94,7 +104,7 @@ impl<W: Write> Machine for Counter<W> {
     }
 
     fn max_state_len(&self) -> usize {
-        STATE_LEN
+        self.max_state
     }
 
     fn position(&self) -> String {

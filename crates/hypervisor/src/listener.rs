@@ -284,8 +284,10 @@ impl EventLoop {
                 Phase::Line { started: None } => Some("idle"),
             };
             if let Some(why) = why {
-                let limit = if why == "idle" { self.limits.idle_timeout } else { self.limits.io_timeout };
-                let line = format!("ERR timeout: {why} within {} s; closing\n", limit.as_secs());
+                let line = match why {
+                    "idle" => format!("ERR timeout: idle for {} s; closing\n", self.limits.idle_timeout.as_secs()),
+                    _ => format!("ERR timeout: {why} within {} s; closing\n", self.limits.io_timeout.as_secs()),
+                };
                 let _ = conn.stream.write(line.as_bytes());
             }
             self.close(id);

@@ -17,9 +17,13 @@ struct Cli {
     /// Milliseconds to sleep after each value.
     #[arg(long, value_name = "MS", default_value_t = 1)]
     period_ms: u64,
-    /// Exit once the count reaches N.
+    /// End once the count reaches N (a run prints at least one value).
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
+    /// The largest state payload the control port reads (default: the counter's 20 bytes); larger
+    /// declared sizes exercise the port's payload limits, and are refused after reading.
+    #[arg(long, value_name = "BYTES", default_value_t = hypervisor::counter::STATE_LEN)]
+    max_state: usize,
     /// The exit status at the limit.
     #[arg(long, value_name = "STATUS", default_value_t = 0)]
     exit_status: u8,
@@ -30,7 +34,8 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout().lock();
-    let mut counter = Counter::new(cli.start, Duration::from_millis(cli.period_ms), cli.limit, cli.exit_status, stdout);
+    let period = Duration::from_millis(cli.period_ms);
+    let mut counter = Counter::new(cli.start, period, cli.limit, cli.exit_status, stdout).with_max_state(cli.max_state);
     let options = match cli.control.options("counter".into(), String::new()) {
         Ok(options) => options,
         Err(why) => {
