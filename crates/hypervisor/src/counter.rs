@@ -51,7 +51,7 @@ impl<W: Write> Counter<W> {
 
 impl<W: Write> Machine for Counter<W> {
     fn kind(&self) -> &'static str {
-        "counter"
+        "hv-counter"
     }
 
     fn interrupt_line(&self) -> Arc<Interrupt> {

@@ -180,15 +180,20 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => {}
                 Err(e) if is_fd_limit(&e) && self.reserve.is_some() => {
                     // Free the spare descriptor to take the client and tell it why, rather than
-                    // leave it to time out; then take the spare back.
+                    // leave it to time out; then take the spare back. (Linux reports EMFILE
+                    // before it looks at the queue, so the queue may well be empty.)
                     self.reserve = None;
-                    if let Ok((mut stream, _)) = self.listener.accept() {
+                    let taken = self.listener.accept().map(|(mut stream, _)| {
                         let _ = stream.write(b"ERR busy: the VM has run out of file descriptors\n");
-                    }
+                    });
                     self.reserve = open_reserve();
-                    if self.reserve.is_none() {
-                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                        return;
+                    match taken {
+                        Ok(_) if self.reserve.is_some() => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        _ => {
+                            self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                            return;
+                        }
                     }
                 }
                 Err(_) => {
