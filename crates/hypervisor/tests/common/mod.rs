@@ -67,7 +67,14 @@ impl Vm {
     }
 
     /// Starts a prepared command (stdout piped) and waits until it registered.
-    pub fn spawn(mut command: Command, runtime: PathBuf) -> Vm {
+    pub fn spawn(command: Command, runtime: PathBuf) -> Vm {
+        let vm = Vm::spawn_unregistered(command, runtime);
+        vm.wait_registered();
+        vm
+    }
+
+    /// Starts a prepared command (stdout piped) without waiting for its registration.
+    pub fn spawn_unregistered(mut command: Command, runtime: PathBuf) -> Vm {
         let mut child = command.spawn().expect("hv-counter starts");
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let (tx, values) = mpsc::channel();
@@ -80,9 +87,7 @@ impl Vm {
                 }
             }
         });
-        let vm = Vm { child, values, runtime };
-        vm.wait_registered();
-        vm
+        Vm { child, values, runtime }
     }
 
     pub fn entry_path(&self) -> PathBuf {
