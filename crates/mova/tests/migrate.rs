@@ -213,6 +213,19 @@ fn a_running_target_is_refused_before_the_source_is_touched() {
     let a = Vm::start("vms/counter_sleep0.mv", &[]);
     let b = Vm::start("vms/counter_sleep0.mv", &[]);
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
-    assert_eq!(err, format!("{}: the target is running; start it with --wait or interrupt it", b.endpoint()));
+    assert_eq!(err, format!("{}: the target is running; start it with --wait", b.endpoint()));
+    assert!(client(&a).call("status", None).unwrap().starts_with("running"));
+    // Interrupted, B still holds a program of its own: migrate does not overwrite it.
+    let mut held = client(&b);
+    held.interrupt().unwrap();
+    let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: the target is interrupted: it holds a program of its own; migrate moves only into a waiting VM \
+             (start it with --wait)",
+            b.endpoint()
+        )
+    );
     assert!(client(&a).call("status", None).unwrap().starts_with("running"));
 }
