@@ -44,3 +44,9 @@ impl hypervisor::Machine for Machine {
         format!("pc={:#x} steps={}", self.pc(), self.steps())
     }
 }
+
+/// Hex SHA-256 of an executable's bytes: the program's identity in the registry.
+pub fn hash_hex(executable: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(executable).iter().map(|b| format!("{b:02x}")).collect()
+}

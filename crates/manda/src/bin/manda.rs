@@ -175,7 +175,7 @@ fn run(args: RunArgs) -> ExitCode {
     if args.trace {
         machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
     }
-    let program_hash = String::new();
+    let program_hash = manda::control::hash_hex(&exe.to_bytes());
     let options = match args.control.options(args.file.display().to_string(), program_hash) {
         Ok(options) => options,
         Err(why) => {

@@ -1,0 +1,98 @@
+//! `manda run` under the hypervisor's host, as `mova run` is: a control
+//! port, a registry entry, leases, interrupt/resume/kill, signals. Saving
+//! is refused with a clear reason until Manda has a snapshot format.
+
+mod common;
+
+use hypervisor::registry::read_entry;
+use hypervisor::Client;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+fn runtime() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("manda-runtime")
+}
+
+struct Run {
+    child: Child,
+    values: Receiver<u64>,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> (Run, Client) {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosted/counter.s");
+    let mut child = common::manda_command()
+        .arg("run")
+        .arg(program)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, values) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line.parse().unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let entry = runtime().join(format!("{}.json", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let entry = loop {
+        if let Some(entry) = read_entry(&entry) {
+            break entry;
+        }
+        assert!(Instant::now() < deadline, "manda never registered");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert_eq!(entry.machine, "manda");
+    assert_eq!(entry.program_hash.len(), 64);
+    let client = Client::connect(&entry.endpoint, None).unwrap();
+    (Run { child, values }, client)
+}
+
+#[test]
+fn manda_is_interrupted_resumed_and_killed_like_mova() {
+    let (mut run, mut client) = start();
+    assert!(client.status().mode == "running" && client.status().machine == "manda");
+    let (lease, said) = client.interrupt().unwrap();
+    assert!(said.starts_with("interrupted pc=0x") && said.contains(" steps="), "{said}");
+    // Interrupted output is flushed: what it printed is all there, and nothing more comes.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut seen: Vec<u64> = run.values.try_iter().collect();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(run.values.try_iter().count(), 0, "interrupted means stopped");
+    let refused = client.save(&lease).unwrap_err().to_string();
+    assert!(refused.ends_with(manda::control::NO_SNAPSHOTS), "{refused}");
+    assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
+    seen.extend((0..3).map(|_| run.values.recv_timeout(Duration::from_secs(10)).unwrap()));
+    assert_eq!(client.kill().unwrap(), "killed");
+    seen.extend(run.values.iter());
+    for pair in seen.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "{seen:?}");
+    }
+    assert_eq!(run.child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_signal_ends_manda_and_removes_its_entry() {
+    let (mut run, _client) = start();
+    run.values.recv_timeout(Duration::from_secs(10)).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(run.child.wait().unwrap().code(), Some(128 + libc::SIGTERM));
+    assert!(!runtime().join(format!("{}.json", run.child.id())).exists());
+    let stderr = std::io::read_to_string(run.child.stderr.take().unwrap()).unwrap();
+    assert_eq!(stderr, "manda: ended by signal 15\n");
+}
