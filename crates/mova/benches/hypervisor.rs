@@ -114,12 +114,17 @@ fn interrupt_latency(program: &str) -> Vec<Duration> {
 }
 
 /// Whole migrations of the seed's counter between two fresh processes:
-/// through the library (what `hv migrate` does), and through the `hv` binary.
-fn migrations(hv: Option<&Path>) -> (Vec<Duration>, Vec<Duration>) {
+/// through the library (what `hv migrate` does), and through the `hv` binary;
+/// with `idle` connections held open on source and target meanwhile.
+fn migrations(hv: Option<&Path>, idle: usize) -> (Vec<Duration>, Vec<Duration>) {
     let (mut library, mut command) = (Vec::new(), Vec::new());
     for i in 0..60 {
         let (_a, ea) = start("examples/counter.mv", &[]);
         let (_b, eb) = start("examples/counter.mv", &["--wait"]);
+        let _held: Vec<std::net::TcpStream> = [&ea, &eb]
+            .iter()
+            .flat_map(|e| (0..idle).map(move |_| std::net::TcpStream::connect(e.as_str()).expect("connects")))
+            .collect();
         std::thread::sleep(Duration::from_millis(5));
         let started = Instant::now();
         match hv {
@@ -154,11 +159,16 @@ fn main() {
         "interrupt latency, sleeping (SLEEP 3600000)",
         interrupt_latency("crates/mova/tests/vms/counter_sleep_hour.mv"),
     );
-    let (library, command) = migrations(hv.as_deref());
+    let (library, command) = migrations(hv.as_deref(), 0);
     row("migrate counter A -> B, library call (hv's code path)", library);
     match hv {
         Some(_) => row("migrate counter A -> B, `hv migrate` process, spawn to exit", command),
         None => println!("(hv is not built beside mova: run `cargo build --release -p hypervisor` for the hv row)"),
+    }
+    let (library, command) = migrations(hv.as_deref(), 400);
+    row("the same, 400 idle connections held on A and on B, library", library);
+    if hv.is_some() {
+        row("the same, 400 idle connections held on A and on B, `hv migrate`", command);
     }
     let _ = std::fs::remove_dir_all(runtime_dir());
 }

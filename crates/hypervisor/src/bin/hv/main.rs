@@ -32,9 +32,9 @@ struct Cli {
 enum Command {
     /// List the VM processes on this host.
     Ps(PsArgs),
-    /// Print a VM's state: running, interrupted or waiting.
+    /// Print a VM's status line: mode (running, interrupted, waiting, moving), lease, position.
     Status { vm: String },
-    /// Stop a VM at an instruction boundary (Interrupted Mode).
+    /// Stop a VM at an instruction boundary (Interrupted Mode) and keep its lease for the next hv command.
     Interrupt { vm: String },
     /// Save an interrupted VM's state (to stdout, or FILE written atomically).
     Sstate {
@@ -50,7 +50,7 @@ enum Command {
     Release { vm: String },
     /// Stop a VM process.
     Kill { vm: String },
-    /// Move a running program to a waiting VM; the source stops only after the target runs.
+    /// Move a program to a waiting VM so that it runs on exactly once; the source exits once the target runs.
     Migrate(MigrateArgs),
 }
 
@@ -134,22 +134,24 @@ fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
     connect(vm, token)?.interrupt().map(|(_, said)| said).map_err(|e| e.to_string())
 }
 
-/// Resumes a VM: with the kept lease, or one taken on a stopped, free VM.
-fn resume(vm: &str, token: Option<&str>) -> Result<String, String> {
+/// Sends `COMMAND LEASE`, with the kept lease or one taken on a stopped,
+/// free VM, after which the lease has ended (`resume`, `release`).
+fn ending_lease(vm: &str, command: &str, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
     let lease = client.claim().map_err(|e| e.to_string())?;
-    let said = client.call(&format!("resume {lease}"), None).map_err(|e| e.to_string())?;
+    let said = client.call(&format!("{command} {lease}"), None).map_err(|e| e.to_string())?;
     client.forget_lease();
     Ok(said)
 }
 
-/// Gives up the kept lease.
+/// Lets an interrupted VM continue.
+fn resume(vm: &str, token: Option<&str>) -> Result<String, String> {
+    ending_lease(vm, "resume", token)
+}
+
+/// Gives up the lease; the VM stays interrupted.
 fn release(vm: &str, token: Option<&str>) -> Result<String, String> {
-    let mut client = connect(vm, token)?;
-    let lease = client.claim().map_err(|e| e.to_string())?;
-    let said = client.call(&format!("release {lease}"), None).map_err(|e| e.to_string())?;
-    client.forget_lease();
-    Ok(said)
+    ending_lease(vm, "release", token)
 }
 
 /// Ends a VM process.
@@ -212,6 +214,9 @@ fn states(entries: &[registry::Entry], token: Option<&str>) -> Vec<String> {
             Ok(client) => client.status().mode.clone(),
             Err(HvError::Protocol { source, .. }) if source.to_string().contains("not the one registered") => {
                 "impostor".to_string()
+            }
+            Err(HvError::Protocol { source, .. }) if source.to_string().starts_with("unauthorized") => {
+                "needs-token".to_string()
             }
             Err(_) => "unreachable".to_string(),
         }
