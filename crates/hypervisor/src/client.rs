@@ -160,22 +160,9 @@ impl Client {
         Status::parse(&said).map_err(|e| self.fail(e))
     }
 
-    fn stored_lease(&self) -> String {
-        leases::load(&self.status.instance).map(|l| format!(" {l}")).unwrap_or_default()
-    }
-
-    /// Sends `interrupt` or `claim`, presenting the lease this user's `hv`
-    /// keeps for the VM if `kept`, and keeping the lease granted if `keep`;
-    /// (lease, reply without it).
-    fn take(&mut self, command: &str, kept: bool, keep: bool) -> Result<(String, String), HvError> {
-        let presented = if kept { self.stored_lease() } else { String::new() };
-        let said = self.call(&format!("{command}{presented}"), None)?;
-        let lease =
-            field(&said, "lease").ok_or_else(|| self.fail(ProtocolError::Unexpected(said.clone())))?.to_string();
-        if keep {
-            self.keep_lease(&lease)?;
-        }
-        Ok((lease, crate::protocol::without_field(&said, "lease")))
+    /// The lease this user's `hv` keeps for this VM in the runtime directory, if any.
+    pub fn kept_lease(&self) -> Option<String> {
+        leases::load(&self.status.instance)
     }
 
     /// Keeps `lease` for this VM in the runtime directory, for the next `hv` command.
@@ -183,21 +170,32 @@ impl Client {
         Ok(leases::store(&self.status.instance, lease)?)
     }
 
-    /// Stops the VM (if running) and takes its lease, presenting and keeping
-    /// this user's; (lease, e.g. `interrupted ip=3 top=17`).
-    pub fn interrupt(&mut self) -> Result<(String, String), HvError> {
-        self.take("interrupt", true, true)
-    }
-
-    /// Takes the lease of a stopped VM (renewing this user's, and keeping it);
-    /// refused on a running VM.
-    pub fn claim(&mut self) -> Result<String, HvError> {
-        self.take("claim", true, true).map(|(lease, _)| lease)
-    }
-
     /// Forgets the lease kept for this VM (after `resume`, `kill`, `release`).
     pub fn forget_lease(&self) {
         leases::forget(&self.status.instance);
+    }
+
+    /// Sends `interrupt` or `claim`, presenting `lease` if given; (lease, reply without it).
+    fn take(&mut self, command: &str, lease: Option<&str>) -> Result<(String, String), HvError> {
+        let said = match lease {
+            Some(lease) => self.call(&format!("{command} {lease}"), None)?,
+            None => self.call(command, None)?,
+        };
+        let granted =
+            field(&said, "lease").ok_or_else(|| self.fail(ProtocolError::Unexpected(said.clone())))?.to_string();
+        Ok((granted, crate::protocol::without_field(&said, "lease")))
+    }
+
+    /// Stops the VM (if running) and takes its lease — or renews `lease` if
+    /// it is the VM's; (lease, the rest of the reply, e.g. `interrupted ip=3 top=17`).
+    pub fn interrupt(&mut self, lease: Option<&str>) -> Result<(String, String), HvError> {
+        self.take("interrupt", lease)
+    }
+
+    /// Takes the lease of a stopped VM (or renews `lease`); refused on a running VM.
+    /// The rest of the reply starts with the mode: `waiting` or `interrupted`.
+    pub fn claim(&mut self, lease: Option<&str>) -> Result<(String, String), HvError> {
+        self.take("claim", lease)
     }
 
     /// `save`: the state bytes.
@@ -212,11 +210,12 @@ impl Client {
         self.call(&format!("restore {lease} {}", state.len()), Some(state))
     }
 
-    /// `kill`, with the kept lease if any.
-    pub fn kill(&mut self) -> Result<String, HvError> {
-        let said = self.call(&format!("kill{}", self.stored_lease()), None)?;
-        self.forget_lease();
-        Ok(said)
+    /// `kill`, presenting `lease` if given (needed when the VM is held).
+    pub fn kill(&mut self, lease: Option<&str>) -> Result<String, HvError> {
+        match lease {
+            Some(lease) => self.call(&format!("kill {lease}"), None),
+            None => self.call("kill", None),
+        }
     }
 }
 
@@ -255,7 +254,7 @@ pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String
     }
     // The leases live in this process only (a concurrent `hv` of the same user must not share
     // them), except the source's while it is `moving`, so that a crash leaves it recoverable.
-    let (dst_lease, dst_mode) = dst.take("claim", false, false)?;
+    let (dst_lease, dst_mode) = dst.claim(None)?;
     if !dst_mode.starts_with("waiting") {
         // Someone restored a program into it since its status: it is not ours to overwrite.
         release(&mut dst, &dst_lease);
@@ -263,7 +262,8 @@ pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String
     }
     let was_running = src_status.mode == "running";
     // A source this user interrupted by hand is taken with the lease kept for it.
-    let src_lease = match src.take("interrupt", !was_running, false) {
+    let kept = if was_running { None } else { src.kept_lease() };
+    let src_lease = match src.interrupt(kept.as_deref()) {
         Ok((lease, _)) => lease,
         Err(e) => {
             release(&mut dst, &dst_lease);

@@ -66,7 +66,7 @@ fn start() -> (Run, Client) {
 fn manda_is_interrupted_resumed_and_killed_like_mova() {
     let (mut run, mut client) = start();
     assert!(client.status().mode == "running" && client.status().machine == "manda");
-    let (lease, said) = client.interrupt().unwrap();
+    let (lease, said) = client.interrupt(None).unwrap();
     assert!(said.starts_with("interrupted pc=0x") && said.contains(" steps="), "{said}");
     // Interrupted output is flushed: what it printed is all there, and nothing more comes.
     std::thread::sleep(Duration::from_millis(50));
@@ -77,7 +77,7 @@ fn manda_is_interrupted_resumed_and_killed_like_mova() {
     assert!(refused.ends_with(manda::control::NO_SNAPSHOTS), "{refused}");
     assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
     seen.extend((0..3).map(|_| run.values.recv_timeout(Duration::from_secs(10)).unwrap()));
-    assert_eq!(client.kill().unwrap(), "killed");
+    assert_eq!(client.kill(Some(&lease)).unwrap(), "killed");
     seen.extend(run.values.iter());
     for pair in seen.windows(2) {
         assert_eq!(pair[1], pair[0] + 1, "{seen:?}");

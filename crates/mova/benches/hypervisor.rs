@@ -86,7 +86,7 @@ fn state_round_trip() -> Vec<Duration> {
 fn socket_round_trip() -> Vec<Duration> {
     let (_vm, endpoint) = start("examples/counter.mv", &[]);
     let mut client = Client::connect(&endpoint, None).unwrap();
-    let (lease, _) = client.interrupt().unwrap();
+    let (lease, _) = client.interrupt(None).unwrap();
     (0..500)
         .map(|_| {
             let started = Instant::now();
@@ -105,7 +105,7 @@ fn interrupt_latency(program: &str) -> Vec<Duration> {
         .map(|_| {
             std::thread::sleep(Duration::from_micros(300));
             let started = Instant::now();
-            let (lease, _) = client.interrupt().unwrap();
+            let (lease, _) = client.interrupt(None).unwrap();
             let took = started.elapsed();
             client.call(&format!("resume {lease}"), None).unwrap();
             took

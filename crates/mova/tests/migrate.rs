@@ -64,7 +64,7 @@ fn many_interrupts_and_resumes_lose_and_repeat_nothing() {
         let mut vm = Vm::start(program, &[]);
         let mut c = client(&vm);
         for round in 0..200u64 {
-            let (lease, said) = c.interrupt().unwrap();
+            let (lease, said) = c.interrupt(None).unwrap();
             assert!(said.starts_with("interrupted ip="), "{said}");
             if round % 3 == 0 {
                 // Restoring its own state must change nothing either.
@@ -88,14 +88,14 @@ fn an_interrupt_during_an_hour_long_sleep_is_prompt_and_the_rest_is_kept() {
     assert_eq!(a.take(1), [1]);
     let mut src = client(&a);
     let started = Instant::now();
-    let (lease, _) = src.interrupt().unwrap();
+    let (lease, _) = src.interrupt(None).unwrap();
     assert!(started.elapsed() < Duration::from_secs(5), "interrupt waited for the sleep: {:?}", started.elapsed());
     let bytes = src.save(&lease).unwrap();
     let state = State::decode_unbound(&bytes).unwrap();
     assert!(state.sleep_remaining > Duration::from_secs(3590), "owed sleep {:?}", state.sleep_remaining);
     assert_eq!(state.stack, [1]);
     let mut dst = client(&b);
-    let target_lease = dst.claim().unwrap();
+    let target_lease = dst.claim(None).unwrap().0;
     dst.restore(&target_lease, &bytes).unwrap();
     dst.call(&format!("resume {target_lease}"), None).unwrap();
     // B owes the rest of the hour: it must not print 2 now. Kill it, then read what it printed.
@@ -132,7 +132,7 @@ fn a_bad_state_is_refused_and_both_vms_stay_usable() {
     let mut src = client(&a);
     assert!(src.call("status", None).unwrap().starts_with("running mova"));
     // A corrupted byte, a truncated state and an oversized length prefix.
-    let (lease, _) = src.interrupt().unwrap();
+    let (lease, _) = src.interrupt(None).unwrap();
     let mut state = src.save(&lease).unwrap();
     let len = state.len();
     assert_eq!(
@@ -148,7 +148,7 @@ fn a_bad_state_is_refused_and_both_vms_stay_usable() {
     assert_eq!(src.call(&format!("resume {lease}"), None).unwrap(), "running");
     let mut dst = client(&b);
     assert!(dst.call("status", None).unwrap().starts_with("waiting"));
-    let target_lease = dst.claim().unwrap();
+    let target_lease = dst.claim(None).unwrap().0;
     assert_eq!(
         dst.call(&format!("resume {target_lease}"), None).unwrap_err().to_string(),
         format!("{pb}: waiting: restore a state first")
@@ -192,7 +192,7 @@ fn a_target_that_dies_mid_restore_leaves_the_source_running() {
     let mut src = client(&a);
     assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
     seen.extend(a.take(50));
-    src.kill().unwrap();
+    src.kill(None).unwrap();
     seen.extend(a.read_to_end());
     assert_counts_up(&seen);
 }
@@ -202,7 +202,8 @@ fn a_source_interrupted_by_hand_stays_interrupted_when_the_migration_fails() {
     let a = Vm::start("vms/counter_sleep0.mv", &[]);
     let b = Vm::start("vms/other_program.mv", &["--wait"]);
     let mut src = client(&a);
-    src.interrupt().unwrap();
+    let (lease, _) = src.interrupt(None).unwrap();
+    src.keep_lease(&lease).unwrap(); // As `hv interrupt` does: this user holds it.
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
     assert!(err.starts_with("migration failed (the source stays interrupted, as it was)"), "{err}");
     assert!(src.call("status", None).unwrap().starts_with("interrupted"));
@@ -217,7 +218,7 @@ fn a_running_target_is_refused_before_the_source_is_touched() {
     assert!(client(&a).call("status", None).unwrap().starts_with("running"));
     // Interrupted, B still holds a program of its own: migrate does not overwrite it.
     let mut held = client(&b);
-    held.interrupt().unwrap();
+    held.interrupt(None).unwrap();
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
     assert_eq!(
         err,

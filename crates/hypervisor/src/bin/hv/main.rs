@@ -124,6 +124,14 @@ fn connect(vm: &str, token: Option<&str>) -> Result<Client, String> {
     Client::connect(vm, token).map_err(|e| e.to_string())
 }
 
+/// The VM's lease: the one this user's `hv` keeps (renewed), or one taken on
+/// a stopped, free VM, which is then kept.
+fn held(client: &mut Client) -> Result<String, String> {
+    let (lease, _) = client.claim(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
+    client.keep_lease(&lease).map_err(|e| e.to_string())?;
+    Ok(lease)
+}
+
 /// A VM's status line.
 fn status(vm: &str, token: Option<&str>) -> Result<String, String> {
     connect(vm, token)?.fresh_status().map(|s| s.format()).map_err(|e| e.to_string())
@@ -131,14 +139,17 @@ fn status(vm: &str, token: Option<&str>) -> Result<String, String> {
 
 /// Stops a VM and keeps its lease for the next `hv` command.
 fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
-    connect(vm, token)?.interrupt().map(|(_, said)| said).map_err(|e| e.to_string())
+    let mut client = connect(vm, token)?;
+    let (lease, said) = client.interrupt(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
+    client.keep_lease(&lease).map_err(|e| e.to_string())?;
+    Ok(said)
 }
 
 /// Sends `COMMAND LEASE`, with the kept lease or one taken on a stopped,
 /// free VM, after which the lease has ended (`resume`, `release`).
 fn ending_lease(vm: &str, command: &str, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
-    let lease = client.claim().map_err(|e| e.to_string())?;
+    let lease = held(&mut client)?;
     let said = client.call(&format!("{command} {lease}"), None).map_err(|e| e.to_string())?;
     client.forget_lease();
     Ok(said)
@@ -156,20 +167,23 @@ fn release(vm: &str, token: Option<&str>) -> Result<String, String> {
 
 /// Ends a VM process.
 fn kill(vm: &str, token: Option<&str>) -> Result<String, String> {
-    connect(vm, token)?.kill().map_err(|e| e.to_string())
+    let mut client = connect(vm, token)?;
+    let said = client.kill(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
+    client.forget_lease();
+    Ok(said)
 }
 
 /// The state of an interrupted VM, whose lease stays kept.
 fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
     let mut client = connect(vm, token)?;
-    let lease = client.claim().map_err(|e| e.to_string())?;
+    let lease = held(&mut client)?;
     client.save(&lease).map_err(|e| e.to_string())
 }
 
 /// Restores `state` into `vm` and, unless `paused`, resumes it; the reply for the user.
 fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
-    let lease = client.claim().map_err(|e| e.to_string())?;
+    let lease = held(&mut client)?;
     let restored = client.restore(&lease, state).map_err(|e| e.to_string())?;
     if !paused {
         client.call(&format!("resume {lease}"), None).map_err(|e| e.to_string())?;
