@@ -836,7 +836,8 @@ mod args {
         }
     }
 
-    fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+    /// Reads a token from FILE's first line, refusing a file others may read.
+    pub fn read_token_file(path: &std::path::Path) -> Result<String, String> {
         let name = path.display();
         let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the token file {name}: {e}"))?;
         if meta.permissions().mode() & 0o077 != 0 {
@@ -851,4 +852,4 @@ mod args {
 }
 
 #[cfg(feature = "args")]
-pub use args::ControlArgs;
+pub use args::{read_token_file, ControlArgs};

@@ -196,6 +196,15 @@ fn a_token_file_keeps_the_token_off_the_command_line() {
     );
     let out = run(hv(&["--token", "from-a-file", "status", &vm.pid()]));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("running hv-counter"));
+    // hv reads one too, under the same rule.
+    let out = run(hv(&["--token-file", file.to_str().unwrap(), "status", &vm.pid()]));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("running hv-counter"));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = run(hv(&["--token-file", file.to_str().unwrap(), "status", &vm.pid()]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("hv: the token file {} is readable by others (mode 0640); chmod 600 it\n", file.display())
+    );
 }
 
 #[test]

@@ -24,6 +24,9 @@ struct Cli {
     /// Token for VMs that require one.
     #[arg(long, global = true, env = "MOVA_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Read the token from FILE's first line (wins over --token; FILE must not be readable by others).
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -82,7 +85,16 @@ struct MigrateArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(path) = &cli.token_file {
+        match hypervisor::host::read_token_file(path) {
+            Ok(token) => cli.token = Some(token),
+            Err(why) => {
+                eprintln!("hv: {why}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let token = cli.token.as_deref();
     let result = match cli.command {
         None => return shell::run(cli.token),
