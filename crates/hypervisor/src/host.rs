@@ -16,7 +16,7 @@
 //! abort), so the program can never run in both places.
 
 use crate::listener::EventLoop;
-use crate::protocol::{Command, Status, PROTOCOL_VERSION};
+use crate::protocol::{same_secret, Command, Status, PROTOCOL_VERSION};
 use crate::registry::{self, Entry};
 use crate::{Interrupt, Machine, Stopped};
 use std::net::SocketAddr;
@@ -340,7 +340,7 @@ impl<M: Machine> Vm<'_, M> {
     fn holder(&self, given: Option<&str>) -> Holder {
         match &self.lease {
             None => Holder::Free,
-            Some(lease) if Some(lease.id.as_str()) == given => Holder::Mine,
+            Some(lease) if given.is_some_and(|g| same_secret(g.as_bytes(), lease.id.as_bytes())) => Holder::Mine,
             Some(lease) if !matches!(self.mode, Mode::Moving { .. }) && lease.used.elapsed() >= self.lease_timeout => {
                 Holder::Free
             }

@@ -14,7 +14,7 @@
 //! before the reply says so, so a refused request is never applied later.
 
 use crate::host::{Envelope, Limits, Reply, Request, Shared, Ticket};
-use crate::protocol::{Command, MAX_LINE};
+use crate::protocol::{same_secret, Command, MAX_LINE};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
@@ -53,6 +53,8 @@ struct Conn {
     close_when_flushed: bool,
     /// Told once the output is flushed (or the connection is gone).
     flushed: Option<std::sync::mpsc::SyncSender<()>>,
+    /// Payload bytes in `output` (a state being sent), counted in the budget.
+    payload_out: usize,
 }
 
 /// The event loop's state.
@@ -66,8 +68,9 @@ pub(crate) struct EventLoop {
     replies: Receiver<(usize, Reply)>,
     limits: Limits,
     token: Option<Vec<u8>>,
-    /// Payload bytes announced by connections now reading one.
-    payload_reserved: usize,
+    /// Payload bytes announced by connections now reading one, and being sent
+    /// to connections: both count against one budget.
+    payload_in_flight: usize,
     /// A spare descriptor, given up at the fd limit to tell one client `ERR busy`.
     reserve: Option<std::fs::File>,
     accept_paused_until: Option<Instant>,
@@ -79,15 +82,6 @@ fn open_reserve() -> Option<std::fs::File> {
 
 fn is_fd_limit(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
-}
-
-/// Compares two secrets in time that depends on their lengths only.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 impl EventLoop {
@@ -111,7 +105,7 @@ impl EventLoop {
             replies,
             limits,
             token: token.map(String::into_bytes),
-            payload_reserved: 0,
+            payload_in_flight: 0,
             reserve: open_reserve(),
             accept_paused_until: None,
         })
@@ -227,6 +221,7 @@ impl EventLoop {
             authenticated: self.token.is_none(),
             close_when_flushed: false,
             flushed: None,
+            payload_out: 0,
         };
         self.conns.insert(id, conn);
         self.drive(id);
@@ -235,8 +230,9 @@ impl EventLoop {
     fn close(&mut self, id: usize) {
         let Some(mut conn) = self.conns.remove(&id) else { return };
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.payload_in_flight -= conn.payload_out;
         match conn.phase {
-            Phase::Payload { len, .. } => self.payload_reserved -= len,
+            Phase::Payload { len, .. } => self.payload_in_flight -= len,
             // A request whose client is gone is withdrawn if the VM has not taken it yet.
             Phase::Vm { ticket, .. } => {
                 ticket.withdraw();
@@ -253,6 +249,8 @@ impl EventLoop {
             }
             conn.phase = Phase::Line { started: None };
             queue(conn, &reply.line, reply.payload.as_deref());
+            conn.payload_out = reply.payload.as_ref().map_or(0, Vec::len);
+            self.payload_in_flight += conn.payload_out;
             conn.close_when_flushed |= reply.close;
             conn.flushed = reply.flushed;
             self.drive(id);
@@ -324,6 +322,7 @@ impl EventLoop {
             if !conn.output.is_empty() {
                 conn.output = Vec::new();
                 conn.written = 0;
+                self.payload_in_flight -= std::mem::take(&mut conn.payload_out);
                 conn.since = Instant::now();
                 if let Some(flushed) = conn.flushed.take() {
                     let _ = flushed.try_send(());
@@ -371,7 +370,7 @@ impl EventLoop {
                 else {
                     unreachable!("matched above")
                 };
-                self.payload_reserved -= len;
+                self.payload_in_flight -= len;
                 self.forward(id, Command::Restore(lease, len), Some(bytes));
                 Progress::Again
             }
@@ -433,17 +432,17 @@ impl EventLoop {
             }
             Ok(Command::Restore(lease, len)) => {
                 let budget = self.limits.payload_budget.max(max_payload);
-                if self.payload_reserved + len > budget {
+                if self.payload_in_flight + len > budget {
                     // The payload that follows cannot be skipped safely: refuse and close.
                     let why = format!(
-                        "ERR busy: {} bytes of state are already arriving on other connections \
+                        "ERR busy: {} bytes of state are already on their way on other connections \
                          (at most {budget} at once); try again",
-                        self.payload_reserved
+                        self.payload_in_flight
                     );
                     refuse_and_close(conn, &why);
                     return Progress::Again;
                 }
-                self.payload_reserved += len;
+                self.payload_in_flight += len;
                 let bytes = Vec::with_capacity(len.min(64 * 1024));
                 conn.phase = Phase::Payload { lease, len, bytes, started: Instant::now() };
             }
@@ -461,6 +460,17 @@ impl EventLoop {
     /// running and the command needs a stopped VM.
     fn forward(&mut self, id: usize, command: Command, payload: Option<Vec<u8>>) {
         let Some(conn) = self.conns.get_mut(&id) else { return };
+        let budget = self.limits.payload_budget.max(self.shared.max_state);
+        if matches!(command, Command::Save(_)) && self.payload_in_flight + self.shared.max_state > budget {
+            // A state may be as large as the machine's largest: make sure it fits before asking for it.
+            let why = format!(
+                "ERR busy: {} bytes of state are already on their way on other connections (at most {budget} at \
+                 once); try again",
+                self.payload_in_flight
+            );
+            queue(conn, &why, None);
+            return;
+        }
         let stops_it = matches!(command, Command::Interrupt(_) | Command::Kill(_));
         // Decided and sent under the lock the VM thread publishes its mode under, so a command
         // is either refused as `running` or is in the queue before the VM starts running (the
@@ -505,17 +515,4 @@ fn refuse_and_close(conn: &mut Conn, line: &str) {
     conn.close_when_flushed = true;
     conn.phase = Phase::Line { started: None };
     conn.input.clear();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_secret;
-
-    #[test]
-    fn secrets_compare_by_every_byte() {
-        assert!(same_secret(b"s3cret", b"s3cret"));
-        assert!(!same_secret(b"s3cret", b"s3creT"));
-        assert!(!same_secret(b"", b"s3cret"));
-        assert!(!same_secret(b"s3cre", b"s3cret"));
-    }
 }

@@ -290,6 +290,15 @@ pub fn parse_reply(line: &str) -> Result<&str, ProtocolError> {
     }
 }
 
+/// Compares two secrets (tokens, leases) in time that depends on their lengths only.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 /// The value of `key=` in a reply such as `interrupted lease=… ip=3`.
 pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.split(' ').find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
@@ -326,6 +335,14 @@ mod tests {
         );
         assert_eq!(Status::parse(&line).unwrap(), status);
         assert!(Status::parse("running mova 42 prog").is_err());
+    }
+
+    #[test]
+    fn secrets_compare_by_every_byte() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"", b"s3cret"));
+        assert!(!same_secret(b"s3cre", b"s3cret"));
     }
 
     #[test]
