@@ -58,6 +58,28 @@ fn hundreds_of_idle_connections_cost_no_threads_and_block_nobody() {
 }
 
 #[test]
+fn under_a_task_limit_connections_cannot_exhaust_threads() {
+    // The case: 64 tasks (cgroup pids.max), 63 idle connections aborted the VM when each had a thread.
+    let cgroup = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/hv-test-{}", std::process::id()));
+    if std::fs::create_dir(&cgroup).is_err() {
+        eprintln!("\n!!!!!!!! task-limit test NOT RUN: cannot create a pids cgroup (needs root and cgroup v1 pids) !!!!!!!!\n");
+        return;
+    }
+    std::fs::write(cgroup.join("pids.max"), "8").unwrap();
+    let procs = cgroup.join("cgroup.procs");
+    let mut vm = start_limited(&format!("-c 0 && echo $$ > {}", procs.display()), &["--period-ms", "2"]);
+    let idle: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(vm.endpoint()).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::read_to_string(&procs).unwrap().trim(), vm.pid(), "the VM runs in the cgroup");
+    assert!(vm.proc_status("Threads") <= 4);
+    assert_serving(&mut vm);
+    drop(idle);
+    let _ = vm.child.kill();
+    let _ = vm.child.wait();
+    let _ = std::fs::remove_dir(&cgroup);
+}
+
+#[test]
 fn at_the_file_descriptor_limit_clients_are_refused_at_once_and_the_vm_does_not_spin() {
     let mut vm = start_limited("-n 32", &["--period-ms", "10"]);
     let endpoint = vm.endpoint();
