@@ -47,7 +47,6 @@ enum Command {
 }
 
 #[derive(Args)]
-#[command(trailing_var_arg = true)]
 struct RunArgs {
     /// Stop with a trap after this many instructions.
     #[arg(long, value_name = "N")]
@@ -66,11 +65,17 @@ struct RunArgs {
     trace: bool,
     #[command(flatten)]
     control: ControlArgs,
-    /// The executable or `.s` source.
-    file: PathBuf,
-    /// The program's arguments.
-    #[arg(allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// The executable or `.s` source, then the program's arguments: everything after FILE is the
+    /// program's, options included (`manda run prog.s --trace` passes `--trace` to the program).
+    #[arg(value_name = "FILE [ARGS]", required = true, num_args = 1.., trailing_var_arg = true)]
+    program: Vec<String>,
+}
+
+impl RunArgs {
+    /// FILE, the first of [`program`](Self::program).
+    fn file(&self) -> PathBuf {
+        PathBuf::from(&self.program[0])
+    }
 }
 
 /// `123`, `64K`, `16M`, `1G` (powers of 1024).
@@ -145,7 +150,7 @@ fn load(file: &Path) -> Result<Executable, String> {
 
 /// `manda run`: the program's exit status, 1 if it cannot start, 3 on a trap.
 fn run(args: RunArgs) -> ExitCode {
-    let exe = match load(&args.file) {
+    let exe = match load(&args.file()) {
         Ok(exe) => exe,
         Err(message) => {
             if !message.is_empty() {
@@ -164,11 +169,11 @@ fn run(args: RunArgs) -> ExitCode {
     let mut machine = match Machine::new(&exe, config) {
         Ok(machine) => machine,
         Err(e) => {
-            eprintln!("manda: {}: {e}", args.file.display());
+            eprintln!("manda: {}: {e}", args.file().display());
             return ExitCode::FAILURE;
         }
     };
-    machine.set_args(args.args);
+    machine.set_args(args.program[1..].to_vec());
     if std::io::stdout().is_terminal() {
         machine.set_output(Box::new(std::io::LineWriter::new(std::io::stdout())));
     }
@@ -176,7 +181,7 @@ fn run(args: RunArgs) -> ExitCode {
         machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
     }
     let program_hash = manda::control::hash_hex(&exe.to_bytes());
-    let options = match args.control.options(args.file.display().to_string(), program_hash) {
+    let options = match args.control.options(args.file().display().to_string(), program_hash) {
         Ok(options) => options,
         Err(why) => {
             eprintln!("manda: {why}");
