@@ -133,3 +133,38 @@ fn a_token_protected_vm_refuses_a_missing_or_wrong_token() {
     seen.extend(b.take(3));
     assert_counts_up(&seen);
 }
+
+#[test]
+fn the_main_job_script_moves_its_own_vms_even_beside_a_lookalike() {
+    // A process whose command line looks like the script's VM: a host-wide `pgrep -f` would pick it.
+    let mut decoy = std::process::Command::new("bash")
+        .args(["-c", "exec -a 'mova run examples/counter.mv' sleep 60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let script = common::test_file("../../../examples/migrate.sh");
+    let bin = common::hv_path().parent().unwrap().to_path_buf();
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .env("MOVA_BIN", &bin)
+        .env("MOVA_RUNTIME_DIR", common::scratch("migrate-sh-runtime"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let said = stdout.lines().find(|l| l.starts_with("migrated ")).unwrap_or_else(|| panic!("{stdout}"));
+    let pids: Vec<u32> = said.split(' ').filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(pids.len(), 2, "{said}");
+    assert!(!pids.contains(&decoy.id()), "the script moved a process it did not start");
+    // A ran to B, and B printed what followed A's last value.
+    let a_last: i64 = stdout.lines().filter_map(|l| l.strip_prefix("  VM A: ")).last().unwrap().parse().unwrap();
+    let b_first: i64 = stdout.lines().find_map(|l| l.strip_prefix("  VM B: ")).unwrap().parse().unwrap();
+    assert_eq!(b_first, a_last + 1);
+    for pid in pids {
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "VM {pid} outlived the script");
+    }
+    assert!(decoy.try_wait().unwrap().is_none(), "the lookalike was left alone");
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+}
