@@ -250,6 +250,16 @@ impl Expr {
             Expr::Neg(e) | Expr::Not(e) => e.span(),
         }
     }
+
+    /// The names it uses, with where, left to right.
+    fn symbols(&self) -> Vec<(&str, &Span)> {
+        match self {
+            Expr::Int(..) => Vec::new(),
+            Expr::Sym(name, span) => vec![(name.as_str(), span)],
+            Expr::Neg(e) | Expr::Not(e) => e.symbols(),
+            Expr::Bin(_, a, b, _) => [a.symbols(), b.symbols()].concat(),
+        }
+    }
 }
 
 /// A recursive-descent expression parser over one operand's tokens.
@@ -404,6 +414,9 @@ struct Assembler {
     boundaries: HashSet<u64>,
     /// Per line, what pass 1 decided; pass 2 follows it.
     layouts: Vec<Layout>,
+    /// Every name a label or `.equ` defines anywhere, so pass 1 can tell a
+    /// name used before its definition from one never defined.
+    defined: HashSet<String>,
 }
 
 /// Pass 1's decisions about one line.
@@ -592,6 +605,14 @@ impl Assembler {
 
     /// Pass 1: addresses of every line and label.
     fn layout(&mut self, lines: &[Line]) {
+        for line in lines {
+            if let Some((name, _, _)) = &line.label {
+                self.defined.insert(name.clone());
+            }
+            if let Some((Stmt::Equ(name, _, _), _)) = &line.stmt {
+                self.defined.insert(name.clone());
+            }
+        }
         let mut addr = 0u64;
         let mut section: Option<SectionKind> = None;
         for line in lines {
@@ -694,7 +715,22 @@ impl Assembler {
         match self.eval(e) {
             Ok(v) => Some(v),
             Err(d) => {
-                self.diagnostics.push(d.with_note("sizes and `.equ` values must be known where they are written"));
+                let later = e
+                    .symbols()
+                    .into_iter()
+                    .find(|(name, _)| !self.symbols.contains_key(*name) && self.defined.contains(*name));
+                let d = match later {
+                    Some((name, span)) => Diagnostic::error(
+                        span.clone(),
+                        format!("`{name}` is used before it is defined"),
+                        "defined further down",
+                    )
+                    .with_note(
+                        "sizes and `.equ` values must be known where they are written: define it above this line",
+                    ),
+                    None => d.with_note("sizes and `.equ` values must be known where they are written"),
+                };
+                self.diagnostics.push(d);
                 None
             }
         }

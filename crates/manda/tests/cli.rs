@@ -102,3 +102,21 @@ fn the_exit_status_is_the_programs() {
     let (code, out, _) = manda(&["run", &src, "-x", "--y", "z"]);
     assert_eq!((code, out.as_str()), (0, "3\n"), "options after FILE are the program's");
 }
+
+#[test]
+fn assembly_under_another_name_is_recognised_as_text() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-text");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hello.asm");
+    std::fs::write(&file, ".code\nmain:\n    halt\n").unwrap();
+    let (code, stdout, stderr) = manda(&["run", file.to_str().unwrap()]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "manda: {}: this is text, not an executable (it would be read as one: offset 0 (0x0): unknown section \
+             type 46 (0 data, 1 code, 2 rodata)); assemble it with `manda asm`, or name it .s\n",
+            file.display()
+        )
+    );
+}

@@ -145,7 +145,18 @@ fn load(file: &Path) -> Result<Executable, String> {
     } else {
         std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
     };
-    Executable::load(&bytes).map_err(|e| format!("{}: {e}", file.display()))
+    Executable::load(&bytes).map_err(|e| {
+        // Text where an executable should be: most likely assembly under another name.
+        let text = !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok();
+        match text {
+            true => format!(
+                "{}: this is text, not an executable (it would be read as one: {e}); assemble it with \
+                 `manda asm`, or name it .s",
+                file.display()
+            ),
+            false => format!("{}: {e}", file.display()),
+        }
+    })
 }
 
 /// `manda run`: the program's exit status, 1 if it cannot start, 3 on a trap.

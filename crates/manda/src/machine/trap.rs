@@ -143,7 +143,10 @@ impl fmt::Display for TrapKind {
             TrapKind::OutOfMemory { requested, limit } => {
                 write!(f, "out of memory: {requested} more bytes would pass the limit of {limit}")
             }
-            TrapKind::StepLimit(limit) => write!(f, "step limit reached: {limit} instructions executed"),
+            TrapKind::StepLimit(limit) => {
+                let plural = if *limit == 1 { "" } else { "s" };
+                write!(f, "step limit reached: {limit} instruction{plural} executed")
+            }
             TrapKind::BadFileDescriptor(fd) => {
                 write!(f, "bad file descriptor {fd} (1 is standard output, 2 standard error)")
             }

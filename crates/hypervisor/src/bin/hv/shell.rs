@@ -176,7 +176,13 @@ pub fn run(token: Option<String>) -> ExitCode {
                 continue;
             }
         };
-        match session.execute(command) {
+        // A command that fails does not change the current VM.
+        let current = session.current.clone();
+        let executed = session.execute(command);
+        if executed.is_err() {
+            session.current = current;
+        }
+        match executed {
             Ok(Some(said)) if said.is_empty() => {}
             Ok(Some(said)) => println!("{said}"),
             Ok(None) => break,
