@@ -158,7 +158,7 @@ fn the_main_job_script_moves_its_own_vms_even_beside_a_lookalike() {
     assert_eq!(pids.len(), 2, "{said}");
     assert!(!pids.contains(&decoy.id()), "the script moved a process it did not start");
     // A ran to B, and B printed what followed A's last value.
-    let a_last: i64 = stdout.lines().filter_map(|l| l.strip_prefix("  VM A: ")).last().unwrap().parse().unwrap();
+    let a_last: i64 = stdout.lines().filter_map(|l| l.strip_prefix("  VM A: ")).next_back().unwrap().parse().unwrap();
     let b_first: i64 = stdout.lines().find_map(|l| l.strip_prefix("  VM B: ")).unwrap().parse().unwrap();
     assert_eq!(b_first, a_last + 1);
     for pid in pids {

@@ -147,7 +147,7 @@ fn load(file: &Path) -> Result<Executable, String> {
     };
     Executable::load(&bytes).map_err(|e| {
         // Text where an executable should be: most likely assembly under another name.
-        let text = !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok();
+        let text = !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok();
         match text {
             true => format!(
                 "{}: this is text, not an executable (it would be read as one: {e}); assemble it with \
