@@ -17,6 +17,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "args")]
+pub mod cli;
 mod client;
 pub mod counter;
 pub mod host;

@@ -5,7 +5,8 @@
 //! to its end (`halt` is 0, `exit N` is N); 1 for a file that cannot be
 //! read, assembled or loaded; 2 for a bad command line; 3 for a trap.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use hypervisor::cli::DocsCommand;
 use hypervisor::host::{self, ControlArgs};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
@@ -15,7 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "manda", version, about = "Manda: a 64-bit register machine — run, assemble, disassemble")]
+#[command(
+    name = "manda",
+    version,
+    about = "Manda: a 64-bit register machine — run, assemble, disassemble",
+    disable_help_subcommand = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,6 +50,8 @@ enum Command {
     },
     /// Print the instruction reference (docs/manda/OPCODES.md) generated from the table.
     Opcodes,
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 #[derive(Args)]
@@ -106,6 +114,7 @@ fn main() -> ExitCode {
             print!("{}", manda::isa::opcodes_markdown());
             Ok(())
         }
+        Command::Docs(docs) => docs.run(Cli::command()),
     };
     match result {
         Ok(()) => {

@@ -2,7 +2,8 @@
 //!
 //! A thin layer over the `mova` library; see `docs/mova/` for the formats.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use hypervisor::cli::DocsCommand;
 use hypervisor::host::{self, ControlArgs};
 use mova::diag::render;
 use mova::{compile, FileKind, Program, Vm};
@@ -14,7 +15,12 @@ use std::process::ExitCode;
 const EXIT_BAD_INPUT: u8 = 1;
 
 #[derive(Parser)]
-#[command(name = "mova", version, about = "Mova: a stack VM whose running programs can be moved between processes")]
+#[command(
+    name = "mova",
+    version,
+    about = "Mova: a stack VM whose running programs can be moved between processes",
+    disable_help_subcommand = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,6 +59,8 @@ enum Command {
     },
     /// Print the opcode reference (docs/mova/opcodes.md) generated from the instruction table.
     Opcodes,
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 /// A failure already explained on stderr, with the status to exit with.
@@ -79,6 +87,7 @@ fn main() -> ExitCode {
             print!("{}", mova::isa::opcodes_markdown());
             Ok(())
         }
+        Command::Docs(docs) => docs.run(Cli::command()).map_err(|why| fail(why, EXIT_BAD_INPUT)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,8 @@
 
 mod shell;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use hypervisor::cli::DocsCommand;
 use hypervisor::registry;
 use hypervisor::{migrate, Client, HvError};
 use std::io::{IsTerminal, Read, Write};
@@ -18,7 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
     name = "hv",
     version,
     about = "Interrupt, save, restore and migrate running programs of Mova, Manda and any machine the hypervisor hosts",
-    after_help = "With no command, hv starts an interactive shell (type `help` there)."
+    after_help = "With no command, hv starts an interactive shell (type `help` there).",
+    disable_help_subcommand = true
 )]
 struct Cli {
     /// Token for VMs that require one.
@@ -36,25 +38,44 @@ enum Command {
     /// List the VM processes on this host.
     Ps(PsArgs),
     /// Print a VM's status line: mode (running, interrupted, waiting, moving), lease, position.
-    Status { vm: String },
+    Status {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
     /// Stop a VM at an instruction boundary (Interrupted Mode) and keep its lease for the next hv command.
-    Interrupt { vm: String },
+    Interrupt {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
     /// Save an interrupted VM's state (to stdout, or FILE written atomically).
     Sstate {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
         vm: String,
+        /// Write the state to FILE (atomically: temp file, fsync, rename) instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// Send a state (from stdin or FILE) to an interrupted or waiting VM, which continues from it.
     Rstate(RstateArgs),
     /// Let an interrupted VM continue.
-    Resume { vm: String },
+    Resume {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
     /// Give up the lease on an interrupted VM, leaving it interrupted for another client.
-    Release { vm: String },
+    Release {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
     /// Stop a VM process.
-    Kill { vm: String },
+    Kill {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
     /// Move a program to a waiting VM so that it runs on exactly once; the source exits once the target runs.
     Migrate(MigrateArgs),
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 /// `ps`, in the CLI and the shell.
@@ -68,7 +89,9 @@ struct PsArgs {
 /// `rstate`, in the CLI and the shell.
 #[derive(Args)]
 struct RstateArgs {
+    /// The VM to restore into, interrupted or waiting: a PID or HOST:PORT.
     vm: String,
+    /// Read the state from FILE (default: standard input; in the shell, the kept state).
     #[arg(short, long, value_name = "FILE")]
     input: Option<PathBuf>,
     /// Leave the VM interrupted after the restore.
@@ -79,7 +102,9 @@ struct RstateArgs {
 /// `migrate`, in the CLI and the shell.
 #[derive(Args)]
 struct MigrateArgs {
+    /// The VM whose program moves (running or interrupted): a PID or HOST:PORT.
     vm: String,
+    /// The VM it moves to, started with --wait: a PID or HOST:PORT.
     #[arg(long, value_name = "TARGET")]
     to: String,
 }
@@ -117,6 +142,7 @@ fn main() -> ExitCode {
         Some(Command::Resume { vm }) => resume(&vm, token).map(say),
         Some(Command::Release { vm }) => release(&vm, token).map(say),
         Some(Command::Kill { vm }) => kill(&vm, token).map(say),
+        Some(Command::Docs(docs)) => docs.run(Cli::command()),
         Some(Command::Migrate(MigrateArgs { vm, to })) => migrate(&vm, &to, token).map(say).map_err(|e| e.to_string()),
     };
     match result {

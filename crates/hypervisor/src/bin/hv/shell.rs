@@ -30,23 +30,40 @@ enum ShellCommand {
     /// List the VM processes on this host.
     Ps(PsArgs),
     /// Print a VM's state (default: the current VM).
-    Status { vm: Option<String> },
+    Status {
+        /// The VM: a PID or HOST:PORT; by default the current VM.
+        vm: Option<String>,
+    },
     /// Stop a VM at an instruction boundary; it becomes the current VM.
-    Interrupt { vm: String },
+    Interrupt {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
     /// Save the current (or named) VM's state and keep it here; -o also writes it to FILE.
     Sstate {
+        /// The VM: a PID or HOST:PORT; by default the current VM.
         vm: Option<String>,
+        /// Also write the state to FILE (atomically: temp file, fsync, rename).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// Send the kept state (or FILE's) to a VM, which continues from it.
     Rstate(RstateArgs),
     /// Let the current (or named) VM continue.
-    Resume { vm: Option<String> },
+    Resume {
+        /// The VM: a PID or HOST:PORT; by default the current VM.
+        vm: Option<String>,
+    },
     /// Give up the lease on the current (or named) VM; it stays interrupted.
-    Release { vm: Option<String> },
+    Release {
+        /// The VM: a PID or HOST:PORT; by default the current VM.
+        vm: Option<String>,
+    },
     /// Stop the current (or named) VM process.
-    Kill { vm: Option<String> },
+    Kill {
+        /// The VM: a PID or HOST:PORT; by default the current VM.
+        vm: Option<String>,
+    },
     /// Move a running program to a waiting VM.
     Migrate(MigrateArgs),
     /// Set the token sent to VMs (no argument: send none).

@@ -1,0 +1,56 @@
+//! What the command lines of `mova`, `manda`, `hv` and `hv-counter` share
+//! beyond the control options: `help`, shell completions and man pages,
+//! generated from each binary's clap definition.
+
+use clap::{Command, Subcommand};
+use std::io::Write;
+
+/// Subcommands every binary has (flatten into its own `Subcommand` enum, and
+/// set `disable_help_subcommand` on the parser so this `help` is the one).
+#[derive(Debug, Clone, Subcommand)]
+pub enum DocsCommand {
+    /// Print this message, or the help of the given subcommand.
+    Help {
+        /// The subcommand (and its subcommands) to explain.
+        command: Vec<String>,
+    },
+    /// Print a completion script for SHELL (for bash, install it as ~/.local/share/bash-completion/completions/NAME).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff (install it as ~/.local/share/man/man1/NAME.1).
+    Man,
+}
+
+impl DocsCommand {
+    /// Does it for `command`, the binary's whole parser (`Cli::command()`).
+    pub fn run(&self, mut command: Command) -> Result<(), String> {
+        let name = command.get_name().to_string();
+        // Built, subcommands know their full name (`hv migrate`, not `migrate`) for their usage lines.
+        command.build();
+        let mut out = std::io::stdout().lock();
+        let written = match self {
+            DocsCommand::Help { command: path } => {
+                let mut target = &mut command;
+                for word in path {
+                    target = target
+                        .find_subcommand_mut(word)
+                        .ok_or_else(|| format!("no subcommand `{word}` (`{name} help` lists them)"))?;
+                }
+                write!(out, "{}", target.render_long_help())
+            }
+            DocsCommand::Completions { shell } => {
+                clap_complete::generate(*shell, &mut command, name, &mut out);
+                Ok(())
+            }
+            DocsCommand::Man => clap_mangen::Man::new(command).render(&mut out),
+        };
+        match written.and_then(|()| out.flush()) {
+            // A reader that stopped early (`| head`) is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+            _ => Ok(()),
+        }
+    }
+}
