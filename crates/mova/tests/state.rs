@@ -9,12 +9,42 @@ fn counter() -> mova::Program {
     compile("PUT 0\nloop: ADD 1\nPRINT\nSLEEP 100\nGOTO loop\n", SourceKind::Masm).unwrap().0
 }
 
+/// The counter interrupted for real in its second SLEEP, after printing 1 and 2; the owed
+/// time, which varies by microseconds from run to run, is then set to 41.5 ms.
 fn saved_counter() -> Vec<u8> {
     let mut vm = Vm::new(counter(), Vec::new());
-    vm.set_step_limit(Some(7));
+    vm.set_step_limit(Some(7)); // PUT, ADD, PRINT, SLEEP (100 ms), GOTO, ADD, PRINT
     assert_eq!(vm.run(), Ok(Exit::StepLimit));
+    vm.set_step_limit(None);
+    let line = vm.interrupt_line();
+    let interrupter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(58));
+        line.raise();
+    });
+    assert_eq!(vm.run(), Ok(Exit::Interrupted));
+    interrupter.join().unwrap();
+    assert_eq!((vm.ip(), vm.stack()), (4, &[2][..]), "the SLEEP ran; the GOTO is next");
+    assert!(vm.sleep_remaining() > Duration::ZERO && vm.sleep_remaining() < Duration::from_millis(100));
     vm.set_sleep_remaining(Duration::from_micros(41_500));
     vm.save_state().encode()
+}
+
+/// The bytes of the hex walk-through in docs/mova/state.md.
+fn documented_bytes() -> Vec<u8> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/mova/state.md")).unwrap();
+    let block = doc.split("## A real state").nth(1).unwrap().split("```text\n").nth(1).unwrap();
+    let block = block.split("```").next().unwrap();
+    block
+        .lines()
+        .filter(|l| l.starts_with("0x"))
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take_while(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_hexdigit()))
+                .map(|w| u8::from_str_radix(w, 16).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -26,12 +56,13 @@ fn a_saved_state_has_the_documented_bytes() {
     let bytes = saved_counter();
     let hash = program_hash(&counter());
     let expected = format!(
-        "5a 1d {} 1e 10 03 00 00 00 cc 3a 01 00 08 00 00 00 02 00 00 00 00 00 00 00 ee 51 1c a2 00 00 00 00 00 00 c5 c4 {}",
+        "5a 1d {} 1e 10 04 00 00 00 cc 3a 01 00 08 00 00 00 02 00 00 00 00 00 00 00 ee 51 1c a2 00 00 00 00 00 00 c5 c4 {}",
         hex(&hash),
         hex(&crc32fast::hash(&bytes[..bytes.len() - 6]).to_le_bytes())
     );
     assert_eq!(hex(&bytes), expected);
     assert_eq!(bytes.len(), 34 + 6 + 16 + 10 + 6);
+    assert_eq!(hex(&documented_bytes()), hex(&bytes), "docs/mova/state.md's walk-through is these bytes");
 }
 
 #[test]
@@ -39,9 +70,9 @@ fn restore_continues_from_the_saved_point() {
     let bytes = saved_counter();
     let mut b = Vm::new(counter(), Vec::new());
     b.restore_state(&bytes).unwrap();
-    assert_eq!((b.ip(), b.stack(), b.sleep_remaining()), (3, &[2][..], Duration::from_micros(41_500)));
+    assert_eq!((b.ip(), b.stack(), b.sleep_remaining()), (4, &[2][..], Duration::from_micros(41_500)));
     b.set_sleep_remaining(Duration::ZERO);
-    b.set_step_limit(Some(4)); // SLEEP, GOTO, ADD, PRINT
+    b.set_step_limit(Some(3)); // GOTO, ADD, PRINT
     assert_eq!(b.run(), Ok(Exit::StepLimit));
     assert_eq!(b.into_output(), b"3\n", "the first PRINT after restore continues the sequence");
 }
