@@ -1,7 +1,7 @@
 //! The Mova VM as a machine the hypervisor hosts.
 
 use crate::state::MAX_STATE_LEN;
-use crate::vm::{Exit, Vm};
+use crate::vm::{Exit, Trap, TrapKind, Vm};
 use hypervisor::{Interrupt, Machine, Stopped};
 use std::io::Write;
 use std::sync::Arc;
@@ -17,8 +17,14 @@ impl<W: Write> Machine for Vm<W> {
 
     fn run(&mut self) -> Result<Stopped, String> {
         match Vm::run(self) {
-            // Mova has no exit status: falling off the end and a step limit are clean ends.
-            Ok(Exit::Halted | Exit::StepLimit) => Ok(Stopped::Exited(0)),
+            // Mova has no exit status: falling off the end is a clean end.
+            Ok(Exit::Halted) => Ok(Stopped::Exited(0)),
+            // A limit reached is a trap in both machines: the program did not end by itself.
+            Ok(Exit::StepLimit) => {
+                let ip = self.ip();
+                let opcode = self.program().instrs()[ip as usize].opcode();
+                Err(Trap { ip, opcode, kind: TrapKind::StepLimit(self.steps()) }.to_string())
+            }
             Ok(Exit::Interrupted) => Ok(Stopped::Interrupted),
             Err(trap) => Err(trap.to_string()),
         }

@@ -61,6 +61,11 @@ pub enum TrapKind {
     /// PRINT could not write its output.
     #[error("output failed: {0}")]
     OutputFailed(String),
+    /// `--max-steps`: the limit stopped the program before this instruction. [`Vm::run`]
+    /// returns [`Exit::StepLimit`] (the program can go on); the hypervisor's host, which
+    /// ends the process there, reports it as this trap, as Manda does.
+    #[error("step limit reached: {0} instruction{s} executed", s = if *.0 == 1 { "" } else { "s" })]
+    StepLimit(u64),
 }
 
 /// The internal form [`Vm::run`] dispatches on, decoded once per program.

@@ -56,10 +56,11 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Stop with a trap after this many instructions.
+    /// Stop with a trap (exit 3) after this many instructions.
     #[arg(long, value_name = "N")]
     max_steps: Option<u64>,
-    /// Memory limit: image, stack and heap together (suffixes K, M, G: powers of 1024).
+    /// Memory limit: image, guards, stack, heap and queued port messages together (suffixes K, M, G:
+    /// powers of 1024).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
     max_memory: u64,
     /// Stack size (suffixes K, M, G).

@@ -45,7 +45,7 @@ enum Command {
     Run {
         /// The program.
         file: PathBuf,
-        /// Stop cleanly (exit 0) after exactly N executed instructions.
+        /// Stop with a trap (exit 3) after exactly N executed instructions.
         #[arg(long, value_name = "N")]
         max_steps: Option<u64>,
         /// Print each executed instruction with its IP and the stack top to stderr.
@@ -164,12 +164,7 @@ fn cmd_run(
     let options = control
         .options(file.display().to_string(), mova::control::hash_hex(&vm))
         .map_err(|why| fail(why, EXIT_BAD_INPUT))?;
-    let status = host::run(&mut vm, options, control.restore.as_deref());
-    if status == 0 && max_steps == Some(vm.steps()) {
-        let steps = vm.steps();
-        eprintln!("mova: stopped after {steps} instruction{} (--max-steps)", if steps == 1 { "" } else { "s" });
-    }
-    match status {
+    match host::run(&mut vm, options, control.restore.as_deref()) {
         0 => Ok(()),
         status => Err(Failure(status)),
     }
