@@ -194,6 +194,10 @@ fn empty_tokens_are_refused_everywhere() {
     assert!(raw.closed());
     let mut raw = Raw::connect(&vm.endpoint());
     assert_eq!(raw.call("auth s3cre"), "ERR unauthorized: send `auth TOKEN` first");
+    // `hv ps` without the token says what the VM needs, not that it is unreachable.
+    let table = String::from_utf8(run(hv(&["ps"])).stdout).unwrap();
+    let row = table.lines().find(|l| l.trim_start().starts_with(&format!("{} ", vm.pid()))).unwrap();
+    assert!(row.contains(" needs-token "), "{row}");
 }
 
 #[test]

@@ -44,6 +44,12 @@ fn a_runtime_directory_others_can_write_is_refused() {
     std::fs::write(dir.join(format!("{me}.json")), entry).unwrap();
     let (code, stderr) = stderr_of(hv_in(&dir, &["--token", "secret", "kill", &me.to_string()]));
     assert_eq!((code, stderr), (Some(1), unsafe_dir_message(&dir, "it is writable by others (mode 0777)")));
+    // A VM named by HOST:PORT needs no registry, but its lease would be kept there: checked before it is stopped.
+    let mut vm = Vm::start(&["--period-ms", "1"]);
+    let (code, stderr) = stderr_of(hv_in(&dir, &["interrupt", &vm.endpoint()]));
+    assert_eq!((code, stderr), (Some(1), unsafe_dir_message(&dir, "it is writable by others (mode 0777)")));
+    let before = vm.take(1)[0];
+    assert!(vm.take(1)[0] > before, "the VM was not stopped");
     assert!(planter.accept().is_err(), "nothing connected to the planted endpoint");
     // A VM does not register there either, and says so; it runs all the same.
     let mut command = counter_command(&dir, &[]);

@@ -165,6 +165,7 @@ fn connect(vm: &str, token: Option<&str>) -> Result<Client, String> {
 /// The VM's lease: the one this user's `hv` keeps (renewed), or one taken on
 /// a stopped, free VM, which is then kept.
 fn held(client: &mut Client) -> Result<String, String> {
+    registry::open_dir().map_err(|e| e.to_string())?;
     let (lease, _) = client.claim(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
     client.keep_lease(&lease).map_err(|e| e.to_string())?;
     Ok(lease)
@@ -177,6 +178,8 @@ fn status(vm: &str, token: Option<&str>) -> Result<String, String> {
 
 /// Stops a VM and keeps its lease for the next `hv` command.
 fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
+    // Where the lease will be kept must be usable before the VM is stopped, not after.
+    registry::open_dir().map_err(|e| e.to_string())?;
     let mut client = connect(vm, token)?;
     let (lease, said) = client.interrupt(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
     client.keep_lease(&lease).map_err(|e| e.to_string())?;
