@@ -3,7 +3,7 @@
 //! The seed's hypervisor, written once for every machine:
 //!
 //! - the **host** ([`host::run`], [`host::serve`]) runs a [`Machine`] in a VM
-//!   process beside its control port ([`listener`], one event-loop thread),
+//!   process beside its control port (`listener.rs`, one event-loop thread),
 //!   registers the process in the runtime directory ([`registry`]), grants
 //!   the lease that makes one client at a time the VM's controller, ends
 //!   gracefully on signals, and maps how the program ended to an exit status;

@@ -209,9 +209,9 @@ macro_rules! for_each_op {
             Bnez = 139, "bnez", "Control flow", (rs: Reg, target: Target),
                 "Continues at target if rs ≠ 0.", "none";
             Call = 140, "call", "Control flow", (target: Target),
-                "Pushes the address of the next instruction on the call stack and continues at target.", "*call stack overflow* past the call depth limit.";
+                "Pushes the address of the next instruction on the call stack and continues at target.", "*call stack overflow* past the call depth limit; *out of memory* when the call stack would pass the memory limit.";
             Callr = 141, "callr", "Control flow", (rs: Reg),
-                "As `call`, to the address in rs.", "*bad jump* as for `jr`; *call stack overflow*.";
+                "As `call`, to the address in rs.", "*bad jump* as for `jr`; *call stack overflow*; *out of memory*.";
             Ret = 142, "ret", "Control flow", (),
                 "Pops a return address from the call stack and continues there. The call stack is the machine's, apart from memory, so a return address cannot be overwritten.", "*return with an empty call stack*.";
 
@@ -223,7 +223,7 @@ macro_rules! for_each_op {
             Pnew = 152, "pnew", "Contexts and ports", (rd: Reg),
                 "rd = the id of a new, empty message port. Port ids are machine-wide: a forked context can use ports created before the fork.", "*too many ports* past the limit.";
             Psend = 153, "psend", "Contexts and ports", (port: Reg, addr: Reg, len: Reg),
-                "Queues a copy of the len bytes at addr as one message on port.", "*bad port*; *port closed*; *memory fault* unless the bytes are readable.";
+                "Queues a copy of the len bytes at addr as one message on port.", "*bad port*; *port closed*; *memory fault* unless the bytes are readable; *out of memory* when the queued messages (each counting 32 bytes more than its length) would pass the memory limit.";
             Precv = 154, "precv", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),
                 "Waits for a message on port, copies its first min(len, cap) bytes to addr and sets rd = len, the message's whole length. rd = -1 if the port is closed and empty.", "*bad port*; *memory fault* unless the bytes are writable; *deadlock* if no context can ever send.";
             Ptry = 155, "ptry", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),

@@ -59,7 +59,7 @@ struct RunArgs {
     /// Stop with a trap (exit 3) after this many instructions.
     #[arg(long, value_name = "N")]
     max_steps: Option<u64>,
-    /// Memory limit: image, guards, stack, heap and queued port messages together (suffixes K, M, G:
+    /// Memory limit: image, guards, stack, heap, queued port messages and the call stack together (suffixes K, M, G:
     /// powers of 1024).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
     max_memory: u64,

@@ -15,7 +15,7 @@
 
 use super::code::Op;
 use super::trap::TrapKind;
-use super::{Effect, Machine};
+use super::{Effect, Machine, CALL_FRAME_BYTES};
 
 /// Why the loop returned.
 pub(super) enum Flow {
@@ -40,7 +40,7 @@ impl Machine {
         let code = self.code.clone();
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;
-        let Machine { ctx, mem, host, config, fuel: fuel_slot, .. } = self;
+        let Machine { ctx, mem, host, call_depth_cap, fuel: fuel_slot, .. } = self;
         // The fast loop works on a copy in its own frame, addressed from the
         // stack pointer, so the register file needs no base register of its
         // own; a single step uses the context's registers in place rather
@@ -53,7 +53,7 @@ impl Machine {
             &mut regs_local
         };
         let interrupt = host.interrupt.clone();
-        let max_depth = config.max_call_depth as usize;
+        let max_depth = *call_depth_cap as usize;
         let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
         let mut pc = ctx.pc as usize;
         let mut sp = ctx.sp;
@@ -334,7 +334,7 @@ impl Machine {
                 Op::End => trap!(TrapKind::FellOffCode),
                 Op::Slow => {
                     let Some(instr) = code.instrs[pc] else { trap!(TrapKind::FellOffCode) };
-                    match host.system(instr, regs, mem) {
+                    match host.system(instr, regs, mem, ctx.calls.len() as u64 * CALL_FRAME_BYTES) {
                         Ok(Effect::Next) => next!(1),
                         Ok(Effect::Exit(status)) => break Flow::Exit(status),
                         Ok(Effect::SleepInterrupted(left)) => {

@@ -42,6 +42,13 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What one queued message costs against `--max-memory` beyond its bytes:
+/// its slot in the queue and its allocation. So a loop of empty messages
+/// reaches the limit instead of the host's memory.
+pub const MESSAGE_OVERHEAD: u64 = 32;
+/// What one call frame costs against `--max-memory`: its return index.
+pub const CALL_FRAME_BYTES: u64 = 4;
+
 /// Limits of a machine. Passing one is a trap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -141,7 +148,8 @@ struct Host {
     input: Box<dyn Read + Send>,
     args: Vec<Vec<u8>>,
     ports: Vec<Port>,
-    /// Bytes queued in ports, counted against the memory limit.
+    /// Bytes queued in ports, with [`MESSAGE_OVERHEAD`] for each message,
+    /// counted against the memory limit.
     port_bytes: u64,
     started: Instant,
     interrupt: Arc<Interrupt>,
@@ -163,6 +171,11 @@ pub struct Machine {
     mem: Memory,
     host: Host,
     config: Config,
+    /// The call depth `call` traps at: the depth limit, or fewer frames if
+    /// the memory limit leaves room for fewer beside the image and stack
+    /// (a frame is [`CALL_FRAME_BYTES`]). Heap growth and queued messages
+    /// count the call stack's frames at the time.
+    call_depth_cap: u32,
     /// Steps still allowed; `u64::MAX` with no limit.
     fuel: u64,
     /// Single-step from here on (the budget ends inside the current run).
@@ -197,12 +210,15 @@ impl Machine {
             interrupt: Arc::new(Interrupt::default()),
             max_ports: config.max_ports,
         };
+        let room = config.max_memory.saturating_sub(mem.end()) / CALL_FRAME_BYTES;
+        let call_depth_cap = u64::from(config.max_call_depth).min(room) as u32;
         Ok(Machine {
             code,
             ctx,
             mem,
             host,
             config,
+            call_depth_cap,
             fuel: config.max_steps.unwrap_or(u64::MAX),
             exact: false,
             ended: None,
@@ -425,6 +441,13 @@ impl Machine {
 
     /// A trap at the current instruction.
     fn trap(&self, kind: TrapKind) -> Trap {
+        let kind = match kind {
+            // The memory limit, not the depth limit, stopped this call.
+            TrapKind::CallStackOverflow(depth) if depth < self.config.max_call_depth => {
+                TrapKind::OutOfMemory { requested: CALL_FRAME_BYTES, limit: self.config.max_memory }
+            }
+            kind => kind,
+        };
         let index = self.ctx.pc as usize;
         let addr = self.code.addrs[index];
         Trap {
@@ -483,7 +506,16 @@ impl Machine {
 
 impl Host {
     /// Runs a system or port instruction.
-    fn system(&mut self, instr: Instr, regs: &mut [u64; 256], mem: &mut Memory) -> Result<Effect, TrapKind> {
+    ///
+    /// `call_bytes` is what the context's call stack holds, which counts
+    /// against the memory limit with the heap and the queued messages.
+    fn system(
+        &mut self,
+        instr: Instr,
+        regs: &mut [u64; 256],
+        mem: &mut Memory,
+        call_bytes: u64,
+    ) -> Result<Effect, TrapKind> {
         let r = |x: Reg| regs[usize::from(x.0)];
         let out_err = |e: std::io::Error| TrapKind::OutputFailed(e.to_string());
         // The one register written, if any, and its value: set after the match.
@@ -537,7 +569,7 @@ impl Host {
                 }
             }
             Instr::Grow { rd, rs } => {
-                let old = mem.grow(r(rs), self.port_bytes)?;
+                let old = mem.grow(r(rs), self.port_bytes + call_bytes)?;
                 set(rd, old);
             }
             Instr::Printi { rs } => {
@@ -568,9 +600,10 @@ impl Host {
             Instr::Psend { port, addr, len } => {
                 let id = r(port);
                 let bytes = mem.read_bytes(r(addr), r(len))?;
-                let total = mem.end().saturating_add(self.port_bytes).saturating_add(bytes.len() as u64);
+                let cost = bytes.len() as u64 + MESSAGE_OVERHEAD;
+                let total = mem.end().saturating_add(self.port_bytes).saturating_add(call_bytes).saturating_add(cost);
                 if total > mem.limit() {
-                    return Err(TrapKind::OutOfMemory { requested: bytes.len() as u64, limit: mem.limit() });
+                    return Err(TrapKind::OutOfMemory { requested: cost, limit: mem.limit() });
                 }
                 let message = bytes.to_vec();
                 let p = self.port(id)?;
@@ -578,7 +611,7 @@ impl Host {
                     return Err(TrapKind::PortClosed(id as i64));
                 }
                 p.queue.push_back(message);
-                self.port_bytes += r(len);
+                self.port_bytes += cost;
             }
             Instr::Precv { rd, port, addr, cap } | Instr::Ptry { rd, port, addr, cap } => {
                 let id = r(port);
@@ -597,7 +630,7 @@ impl Host {
                                 return Err(fault);
                             }
                         }
-                        self.port_bytes -= message.len() as u64;
+                        self.port_bytes -= message.len() as u64 + MESSAGE_OVERHEAD;
                         set(rd, message.len() as u64);
                     }
                     None if p.closed => set(rd, -1i64 as u64),
