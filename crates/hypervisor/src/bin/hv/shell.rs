@@ -67,7 +67,10 @@ enum ShellCommand {
     /// Move a running program to a waiting VM.
     Migrate(MigrateArgs),
     /// Set the token sent to VMs (no argument: send none).
-    Token { token: Option<String> },
+    Token {
+        /// The token; none to send none.
+        token: Option<String>,
+    },
     /// Leave the shell.
     #[command(alias = "quit")]
     Exit,
