@@ -39,8 +39,13 @@ pub fn disassemble(exe: &Executable) -> String {
             continue;
         }
         let mut at = section.start;
-        let cuts: Vec<u64> = names.local.range(section.start..=section.end()).map(|(a, _)| *a).collect();
-        for cut in cuts.iter().copied().chain([section.end()]) {
+        // Where a local label splits the bytes, then the section's end (once, even when a label
+        // sits there: a label just past the last byte, like `buf_end:`, is printed once).
+        let mut cuts: Vec<u64> = names.local.range(section.start..=section.end()).map(|(a, _)| *a).collect();
+        if cuts.last() != Some(&section.end()) {
+            cuts.push(section.end());
+        }
+        for cut in cuts {
             while at < cut {
                 let n = (cut - at).min(16);
                 let chunk = &section.bytes[(at - section.start) as usize..(at - section.start + n) as usize];
@@ -160,4 +165,23 @@ pub fn quote_name(name: &str) -> String {
     }
     quoted.push('"');
     quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disassemble;
+    use crate::exe::Executable;
+
+    fn round_trips(source: &str) {
+        let bytes = crate::asm::assemble(source).unwrap().0;
+        let text = disassemble(&Executable::load(&bytes).unwrap());
+        let again = crate::asm::assemble(&text).unwrap_or_else(|e| panic!("{text}\n{e:?}")).0;
+        assert_eq!(again, bytes, "{text}");
+    }
+
+    #[test]
+    fn a_label_just_past_a_data_section_is_printed_once() {
+        round_trips(".data\nbuf: .zero 4\nbuf_end:\n.code\nmain:\n    la t0, buf_end\n    la t1, buf\n    halt\n");
+        round_trips(".rodata\nmsg: .ascii \"hi\"\nmsg_end:\n.code\nmain:\n    la t0, msg_end\n    halt\n");
+    }
 }
