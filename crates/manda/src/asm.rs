@@ -262,11 +262,21 @@ impl Expr {
     }
 }
 
+/// How deeply parentheses and unary operators may nest in one expression.
+pub const MAX_EXPR_DEPTH: usize = 256;
+/// How many operators one expression may have. Trees are walked recursively
+/// (evaluated, dropped), so their size is bounded as well as their nesting.
+pub const MAX_EXPR_OPERATORS: usize = 1024;
+
 /// A recursive-descent expression parser over one operand's tokens.
 struct ExprParser<'a> {
     toks: &'a [(Tok, Span)],
     at: usize,
     end: usize,
+    /// Parentheses and unary operators open around the current token.
+    depth: usize,
+    /// Operators so far.
+    operators: usize,
 }
 
 const LEVELS: [&[&str]; 5] = [&["|"], &["^"], &["&"], &["<<", ">>"], &["+", "-"]];
@@ -283,12 +293,39 @@ impl ExprParser<'_> {
         self.toks.get(self.at).map_or(self.end..self.end, |t| t.1.clone())
     }
 
+    /// Counts one more operator, refusing an expression past the limit.
+    fn operator(&mut self) -> Result<(), Diagnostic> {
+        self.operators += 1;
+        match self.operators > MAX_EXPR_OPERATORS {
+            true => Err(Diagnostic::error(
+                self.here(),
+                format!("expression too long: more than {MAX_EXPR_OPERATORS} operators"),
+                "here",
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// Opens one more level of nesting, refusing one past the limit.
+    fn nest(&mut self) -> Result<(), Diagnostic> {
+        self.depth += 1;
+        match self.depth > MAX_EXPR_DEPTH {
+            true => Err(Diagnostic::error(
+                self.here(),
+                format!("expression nested too deeply: more than {MAX_EXPR_DEPTH} levels"),
+                "here",
+            )),
+            false => Ok(()),
+        }
+    }
+
     fn binary(&mut self, level: usize) -> Result<Expr, Diagnostic> {
         if level == LEVELS.len() {
             return self.product();
         }
         let mut left = self.binary(level + 1)?;
         while let Some(op) = self.peek_punct().filter(|p| LEVELS[level].contains(p)) {
+            self.operator()?;
             self.at += 1;
             let right = self.binary(level + 1)?;
             let span = left.span().start..right.span().end;
@@ -300,6 +337,7 @@ impl ExprParser<'_> {
     fn product(&mut self) -> Result<Expr, Diagnostic> {
         let mut left = self.unary()?;
         while let Some(op) = self.peek_punct().filter(|p| ["*", "/", "%"].contains(p)) {
+            self.operator()?;
             self.at += 1;
             let right = self.unary()?;
             let span = left.span().start..right.span().end;
@@ -309,21 +347,18 @@ impl ExprParser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, Diagnostic> {
-        match self.peek_punct() {
-            Some("-") => {
-                self.at += 1;
-                Ok(Expr::Neg(Box::new(self.unary()?)))
-            }
-            Some("~") => {
-                self.at += 1;
-                Ok(Expr::Not(Box::new(self.unary()?)))
-            }
-            Some("+") => {
-                self.at += 1;
-                self.unary()
-            }
-            _ => self.primary(),
-        }
+        let op = self.peek_punct().filter(|p| ["-", "~", "+"].contains(p));
+        let Some(op) = op else { return self.primary() };
+        self.operator()?;
+        self.nest()?;
+        self.at += 1;
+        let operand = self.unary()?;
+        self.depth -= 1;
+        Ok(match op {
+            "-" => Expr::Neg(Box::new(operand)),
+            "~" => Expr::Not(Box::new(operand)),
+            _ => operand,
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, Diagnostic> {
@@ -338,7 +373,11 @@ impl ExprParser<'_> {
                 Err(_) => Err(Diagnostic::error(span, "a quoted label name must be UTF-8", "here")),
             },
             Some(Tok::Punct("(")) => {
+                self.at -= 1;
+                self.nest()?;
+                self.at += 1;
                 let inner = self.binary(0)?;
+                self.depth -= 1;
                 match self.peek_punct() {
                     Some(")") => {
                         self.at += 1;
@@ -364,7 +403,7 @@ impl ExprParser<'_> {
 
 /// Parses all of `toks` as one expression.
 fn parse_expr(toks: &[(Tok, Span)], end: usize) -> Result<Expr, Diagnostic> {
-    let mut p = ExprParser { toks, at: 0, end };
+    let mut p = ExprParser { toks, at: 0, end, depth: 0, operators: 0 };
     let expr = p.binary(0)?;
     match toks.get(p.at) {
         None => Ok(expr),

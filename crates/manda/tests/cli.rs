@@ -120,3 +120,39 @@ fn assembly_under_another_name_is_recognised_as_text() {
         )
     );
 }
+
+/// Writes `source` to a scratch file and runs `manda asm` on it: (exit code, stderr).
+fn assemble_generated(name: &str, source: &str) -> (i32, String) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, source).unwrap();
+    let out = dir.join(format!("{name}.mx"));
+    let (code, _, stderr) = manda(&["asm", file.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    (code, stderr)
+}
+
+#[test]
+fn hostile_expressions_are_refused_not_a_stack_overflow() {
+    let program = |expr: String| format!(".equ A, {expr}\n.code\nmain:\n    halt\n");
+    let cases = [
+        (
+            "parens.s",
+            program(format!("{}1{}", "(".repeat(3000), ")".repeat(3000))),
+            "expression nested too deeply: more than 256 levels",
+        ),
+        ("minus.s", program(format!("{}1", "-".repeat(30_000))), "expression nested too deeply: more than 256 levels"),
+        ("sum.s", program(vec!["1"; 100_000].join("+")), "expression too long: more than 1024 operators"),
+    ];
+    for (name, source, message) in cases {
+        let (code, stderr) = assemble_generated(name, &source);
+        assert_eq!(code, 1, "{name}");
+        assert!(stderr.starts_with(&format!("error: {message}\n")), "{name}: {}", &stderr[..stderr.len().min(300)]);
+    }
+    // Within the limits, deep and long expressions still assemble.
+    let (code, stderr) = assemble_generated(
+        "ok.s",
+        &program(format!("{}1{} + {}", "(".repeat(200), ")".repeat(200), vec!["1"; 1000].join("+"))),
+    );
+    assert_eq!(code, 0, "{stderr}");
+}

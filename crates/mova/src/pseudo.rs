@@ -359,8 +359,9 @@ impl<'a> Codegen<'a> {
         }
     }
 
-    /// Compiles a block; returns true if control never falls out of it.
-    fn block(&mut self, stmts: &[Stmt<'a>]) -> bool {
+    /// Compiles a block nested `depth` labels deep; returns true if control
+    /// never falls out of it.
+    fn block(&mut self, stmts: &[Stmt<'a>], depth: usize) -> bool {
         let mut i = 0;
         let mut endless: Option<&Stmt<'a>> = None;
         let mut warned = false;
@@ -404,10 +405,19 @@ impl<'a> Codegen<'a> {
                             "second definition",
                         ));
                     }
-                    if body_end > i {
+                    if body_end > i && depth >= MAX_NESTING {
+                        // Bodies compile recursively: a bound keeps hostile input from the stack's end.
+                        self.diags.push(Diagnostic::error(
+                            s.span.clone(),
+                            format!("labels nested too deeply: more than {MAX_NESTING} levels"),
+                            "this label's body is not compiled",
+                        ));
+                        i = body_end;
+                        endless = Some(s);
+                    } else if body_end > i {
                         let target = self.instrs.len();
                         let body = &stmts[i..body_end];
-                        if !self.block(body) {
+                        if !self.block(body, depth + 1) {
                             let index = self.instrs.len();
                             self.instrs.push(Instr::Goto((index - target) as u32));
                             self.loops.push((target, index));
@@ -454,6 +464,9 @@ impl<'a> Codegen<'a> {
     }
 }
 
+/// How deeply label bodies may nest.
+pub const MAX_NESTING: usize = 256;
+
 /// Compiles pseudo-language source, reporting every error in the file.
 pub fn compile(source: &str) -> Result<Compiled, crate::CompileError> {
     let mut parser = Parser { tokens: lex(source), pos: 0, end: source.len(), diags: Vec::new() };
@@ -479,7 +492,7 @@ pub fn compile(source: &str) -> Result<Compiled, crate::CompileError> {
         var: None,
         loops: Vec::new(),
     };
-    gen.block(&stmts);
+    gen.block(&stmts, 0);
     if let Some((name, span, put, _)) = gen.var.clone() {
         if gen.loops.iter().any(|&(target, goto)| (target..=goto).contains(&put)) {
             gen.diags.push(

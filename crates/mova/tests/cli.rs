@@ -123,3 +123,23 @@ fn the_opcodes_command_prints_the_committed_reference() {
         std::fs::read_to_string(repo_file("docs/mova/opcodes.md")).unwrap()
     );
 }
+
+#[test]
+fn deeply_nested_labels_are_refused_not_a_stack_overflow() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("nested.mv");
+    let labels: Vec<String> = (0..1_000).map(|k| format!("{}l{k}:", " ".repeat(k))).collect();
+    std::fs::write(&file, format!("var i = 0;\n{}\n{}print(i);\n", labels.join("\n"), " ".repeat(1_000))).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mova"))
+        .args(["compile", file.to_str().unwrap(), "-o", dir.join("nested.mova").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: labels nested too deeply: more than 256 levels\n"),
+        "{}",
+        &stderr[..300.min(stderr.len())]
+    );
+}
