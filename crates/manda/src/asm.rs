@@ -9,7 +9,11 @@
 
 use crate::exe::{SectionKind, SECTION_HEADER_LEN};
 use crate::isa::{Addr, Kind, Mem, Opcode, Operand, Reg, Target, F64};
-use diagnostics::{finish, CompileError, Diagnostic};
+use diagnostics::{finish, CompileError, Diagnostic, Severity};
+
+/// The largest executable the assembler writes: the machine's default
+/// memory limit, which the image alone must fit in.
+pub const MAX_EXECUTABLE: u64 = 1 << 30;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -20,6 +24,10 @@ pub fn assemble(source: &str) -> Result<(Vec<u8>, Vec<Diagnostic>), CompileError
     let mut asm = Assembler::default();
     let lines = asm.parse(source);
     asm.layout(&lines);
+    if asm.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        // Pass 2 needs a sound layout, and its output is not wanted.
+        return finish(Vec::new(), asm.diagnostics);
+    }
     let bytes = asm.encode(&lines);
     finish(bytes, asm.diagnostics)
 }
@@ -644,6 +652,7 @@ impl Assembler {
 
     /// Pass 1: addresses of every line and label.
     fn layout(&mut self, lines: &[Line]) {
+        let mut too_big = false;
         for line in lines {
             if let Some((name, _, _)) = &line.label {
                 self.defined.insert(name.clone());
@@ -743,6 +752,15 @@ impl Assembler {
                 self.error(span.clone(), "data in a code section", "code sections hold only labels and instructions");
             }
             addr += size;
+            if addr > MAX_EXECUTABLE && !too_big {
+                // Checked before a byte is written: the output is never allocated.
+                too_big = true;
+                self.error(
+                    span.clone(),
+                    format!("the executable would pass {} MiB here (at byte {addr})", MAX_EXECUTABLE >> 20),
+                    "the largest executable the assembler writes",
+                );
+            }
         }
         if !lines.iter().any(|l| matches!(l.stmt, Some((Stmt::Section(SectionKind::Code), _)))) {
             self.error(0..0, "no .code section", "a program needs code to run");

@@ -156,3 +156,28 @@ fn hostile_expressions_are_refused_not_a_stack_overflow() {
     );
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn huge_sizes_are_refused_before_anything_is_allocated() {
+    for (name, zeros) in
+        [("zero4g.s", "    .zero 4000000000\n"), ("zero2x.s", "    .zero 1500000000\n    .zero 1500000000\n")]
+    {
+        let (code, stderr) = assemble_generated(name, &format!(".data\n{zeros}.code\nmain:\n    halt\n"));
+        assert_eq!(code, 1, "{name}");
+        assert!(stderr.starts_with("error: the executable would pass 1024 MiB here (at byte "), "{name}: {stderr}");
+    }
+    // An executable larger than --max-memory is refused before it is read.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-hostile");
+    let big = dir.join("big.mx");
+    std::fs::File::create(&big).unwrap().set_len(3 << 20).unwrap();
+    let (code, _, stderr) = manda(&["run", "--max-memory", "1M", big.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "manda: {}: the program needs at least 3145728 bytes of memory (its image alone), more than the limit of \
+             1048576\n",
+            big.display()
+        )
+    );
+}

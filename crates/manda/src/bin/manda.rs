@@ -171,7 +171,22 @@ fn load(file: &Path) -> Result<Executable, String> {
 
 /// `manda run`: the program's exit status, 1 if it cannot start, 3 on a trap.
 fn run(args: RunArgs) -> ExitCode {
-    let exe = match load(&args.file()) {
+    // An executable larger than the memory limit is refused before it is read.
+    let file = args.file();
+    if file.extension().is_none_or(|e| e != "s") {
+        if let Ok(meta) = std::fs::metadata(&file) {
+            if meta.len() > args.max_memory {
+                eprintln!(
+                    "manda: {}: the program needs at least {} bytes of memory (its image alone), more than the limit of {}",
+                    file.display(),
+                    meta.len(),
+                    args.max_memory
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let exe = match load(&file) {
         Ok(exe) => exe,
         Err(message) => {
             if !message.is_empty() {
