@@ -9,7 +9,7 @@
 
 use crate::exe::{SectionKind, SECTION_HEADER_LEN};
 use crate::isa::{Addr, Kind, Mem, Opcode, Operand, Reg, Target, F64};
-use diagnostics::{finish, CompileError, Diagnostic, Severity};
+use diagnostics::{finish, CompileError, Diagnostic};
 
 /// The largest executable the assembler writes: the machine's default
 /// memory limit, which the image alone must fit in.
@@ -23,9 +23,8 @@ type Span = Range<usize>;
 pub fn assemble(source: &str) -> Result<(Vec<u8>, Vec<Diagnostic>), CompileError> {
     let mut asm = Assembler::default();
     let lines = asm.parse(source);
-    asm.layout(&lines);
-    if asm.diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        // Pass 2 needs a sound layout, and its output is not wanted.
+    if !asm.layout(&lines) {
+        // Too big to write: pass 2 would allocate it (its other errors would follow from the size).
         return finish(Vec::new(), asm.diagnostics);
     }
     let bytes = asm.encode(&lines);
@@ -651,7 +650,8 @@ impl Assembler {
     }
 
     /// Pass 1: addresses of every line and label.
-    fn layout(&mut self, lines: &[Line]) {
+    /// Pass 1; false if the executable would be too big to write.
+    fn layout(&mut self, lines: &[Line]) -> bool {
         let mut too_big = false;
         for line in lines {
             if let Some((name, _, _)) = &line.label {
@@ -765,6 +765,7 @@ impl Assembler {
         if !lines.iter().any(|l| matches!(l.stmt, Some((Stmt::Section(SectionKind::Code), _)))) {
             self.error(0..0, "no .code section", "a program needs code to run");
         }
+        !too_big
     }
 
     /// Evaluates with the symbols defined so far (pass 1).
