@@ -140,7 +140,7 @@ pub enum LoadErrorKind {
     #[error("section header cut short: {0} of 9 bytes")]
     HeaderCut(u64),
     /// A section length past the end of the file.
-    #[error("section length {len} runs past the end of the file ({available} bytes left)")]
+    #[error("section length {len} runs past the end of the file ({available} byte{s} left)", s = if *.available == 1 { "" } else { "s" })]
     LengthPastEnd {
         /// The length field.
         len: u64,
@@ -164,7 +164,7 @@ pub enum LoadErrorKind {
         available: u64,
     },
     /// A named label header cut by the end of its section.
-    #[error("label name of {len} bytes runs past the end of its section ({available} bytes left)")]
+    #[error("label name of {len} bytes runs past the end of its section ({available} byte{s} left)", s = if *.available == 1 { "" } else { "s" })]
     LabelCut {
         /// The name length field.
         len: u64,

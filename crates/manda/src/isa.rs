@@ -1,6 +1,6 @@
 //! The Manda instruction set: one table, everything else derived from it.
 //!
-//! [`for_each_op!`] lists every instruction once — opcode byte, mnemonic,
+//! `for_each_op!` lists every instruction once — opcode byte, mnemonic,
 //! group, operands, semantics and traps. The [`Opcode`] and [`Instr`]
 //! types, the encoder and decoder, the assembler's mnemonic and operand
 //! tables, the disassembler's printing and `docs/manda/OPCODES.md` are all

@@ -1,6 +1,6 @@
 //! The Mova instruction set: one table, everything else derived from it.
 //!
-//! [`for_each_op!`] lists every instruction once — opcode byte, mnemonic,
+//! `for_each_op!` lists every instruction once — opcode byte, mnemonic,
 //! operand, semantics and traps. The [`Opcode`] and [`Instr`] types, the
 //! binary encoder and decoder, the assembler's mnemonic lookup, the
 //! disassembler and `docs/mova/opcodes.md` are all expanded from it, so they
