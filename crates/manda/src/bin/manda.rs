@@ -110,7 +110,7 @@ fn main() -> ExitCode {
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),
-        Command::Disasm { file } => load(&file).map(|exe| print!("{}", manda::disasm::disassemble(&exe))),
+        Command::Disasm { file } => load(&file).map(|(exe, _)| print!("{}", manda::disasm::disassemble(&exe))),
         Command::Opcodes => {
             print!("{}", manda::isa::opcodes_markdown());
             Ok(())
@@ -148,14 +148,15 @@ fn assemble(file: &Path) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Loads an executable, or assembles a `.s` source first.
-fn load(file: &Path) -> Result<Executable, String> {
+/// Loads an executable, or assembles a `.s` source first; with the hex
+/// SHA-256 of its bytes, the program's identity.
+fn load(file: &Path) -> Result<(Executable, String), String> {
     let bytes = if file.extension().is_some_and(|e| e == "s") {
         assemble(file)?
     } else {
         std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
     };
-    Executable::load(&bytes).map_err(|e| {
+    let exe = Executable::load(&bytes).map_err(|e| {
         // Text where an executable should be: most likely assembly under another name.
         let text = !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok();
         match text {
@@ -166,7 +167,8 @@ fn load(file: &Path) -> Result<Executable, String> {
             ),
             false => format!("{}: {e}", file.display()),
         }
-    })
+    })?;
+    Ok((exe, manda::control::hash_hex(&bytes)))
 }
 
 /// `manda run`: the program's exit status, 1 if it cannot start, 3 on a trap.
@@ -186,8 +188,8 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let exe = match load(&file) {
-        Ok(exe) => exe,
+    let (exe, program_hash) = match load(&file) {
+        Ok(loaded) => loaded,
         Err(message) => {
             if !message.is_empty() {
                 eprintln!("manda: {message}");
@@ -209,6 +211,8 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The machine has its own copy of the image: the loaded sections are not kept for the run.
+    drop(exe);
     machine.set_args(args.program[1..].to_vec());
     if std::io::stdout().is_terminal() {
         machine.set_output(Box::new(std::io::LineWriter::new(std::io::stdout())));
@@ -216,7 +220,6 @@ fn run(args: RunArgs) -> ExitCode {
     if args.trace {
         machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
     }
-    let program_hash = manda::control::hash_hex(&exe.to_bytes());
     let options = match args.control.options(args.file().display().to_string(), program_hash) {
         Ok(options) => options,
         Err(why) => {
