@@ -62,6 +62,11 @@ pub trait Machine {
     fn position(&self) -> String;
 }
 
+/// Lower-case hex of `bytes`: program hashes in the registry, instance ids, leases.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `bytes` random bytes from the OS, as hex: instance ids and leases.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -84,5 +89,5 @@ pub fn random_hex(bytes: usize) -> String {
             }
         }
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&buf)
 }

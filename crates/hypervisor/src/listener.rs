@@ -434,12 +434,7 @@ impl EventLoop {
                 let budget = self.limits.payload_budget.max(max_payload);
                 if self.payload_in_flight + len > budget {
                     // The payload that follows cannot be skipped safely: refuse and close.
-                    let why = format!(
-                        "ERR busy: {} bytes of state are already on their way on other connections \
-                         (at most {budget} at once); try again",
-                        self.payload_in_flight
-                    );
-                    refuse_and_close(conn, &why);
+                    refuse_and_close(conn, &budget_busy(self.payload_in_flight, budget));
                     return Progress::Again;
                 }
                 self.payload_in_flight += len;
@@ -463,12 +458,7 @@ impl EventLoop {
         let budget = self.limits.payload_budget.max(self.shared.max_state);
         if matches!(command, Command::Save(_)) && self.payload_in_flight + self.shared.max_state > budget {
             // A state may be as large as the machine's largest: make sure it fits before asking for it.
-            let why = format!(
-                "ERR busy: {} bytes of state are already on their way on other connections (at most {budget} at \
-                 once); try again",
-                self.payload_in_flight
-            );
-            queue(conn, &why, None);
+            queue(conn, &budget_busy(self.payload_in_flight, budget), None);
             return;
         }
         let stops_it = matches!(command, Command::Interrupt(_) | Command::Kill(_));
@@ -500,6 +490,11 @@ enum Progress {
     Again,
     Blocked,
     Close,
+}
+
+/// The refusal when `in_flight` state bytes leave no room in `budget`.
+fn budget_busy(in_flight: usize, budget: usize) -> String {
+    format!("ERR busy: {in_flight} bytes of state are already on their way on other connections (at most {budget} at once); try again")
 }
 
 fn queue(conn: &mut Conn, line: &str, payload: Option<&[u8]>) {

@@ -137,24 +137,6 @@ impl Command {
         };
         Ok(command)
     }
-
-    /// The command's name, as on the wire.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Auth(_) => "auth",
-            Command::Status => "status",
-            Command::Interrupt(_) => "interrupt",
-            Command::Claim(_) => "claim",
-            Command::Save(_) => "save",
-            Command::Restore(..) => "restore",
-            Command::Resume(_) => "resume",
-            Command::Release(_) => "release",
-            Command::Handoff(..) => "handoff",
-            Command::Abort(_) => "abort",
-            Command::Commit(_) => "commit",
-            Command::Kill(_) => "kill",
-        }
-    }
 }
 
 /// What `status` says about a VM.

@@ -10,12 +10,12 @@
 use crate::exe::{SectionKind, SECTION_HEADER_LEN};
 use crate::isa::{Addr, Kind, Mem, Opcode, Operand, Reg, Target, F64};
 use diagnostics::{finish, CompileError, Diagnostic};
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 /// The largest executable the assembler writes: the machine's default
 /// memory limit, which the image alone must fit in.
 pub const MAX_EXECUTABLE: u64 = 1 << 30;
-use std::collections::{HashMap, HashSet};
-use std::ops::Range;
 
 type Span = Range<usize>;
 
@@ -303,27 +303,19 @@ impl ExprParser<'_> {
     /// Counts one more operator, refusing an expression past the limit.
     fn operator(&mut self) -> Result<(), Diagnostic> {
         self.operators += 1;
-        match self.operators > MAX_EXPR_OPERATORS {
-            true => Err(Diagnostic::error(
-                self.here(),
-                format!("expression too long: more than {MAX_EXPR_OPERATORS} operators"),
-                "here",
-            )),
-            false => Ok(()),
-        }
+        let what = format!("expression too long: more than {MAX_EXPR_OPERATORS} operators");
+        within(self.operators, MAX_EXPR_OPERATORS, self.here(), what)
     }
 
-    /// Opens one more level of nesting, refusing one past the limit.
-    fn nest(&mut self) -> Result<(), Diagnostic> {
+    /// Opens one more level of nesting at `span`, refusing one past the limit.
+    fn nest(&mut self, span: Span) -> Result<(), Diagnostic> {
         self.depth += 1;
-        match self.depth > MAX_EXPR_DEPTH {
-            true => Err(Diagnostic::error(
-                self.here(),
-                format!("expression nested too deeply: more than {MAX_EXPR_DEPTH} levels"),
-                "here",
-            )),
-            false => Ok(()),
-        }
+        within(
+            self.depth,
+            MAX_EXPR_DEPTH,
+            span,
+            format!("expression nested too deeply: more than {MAX_EXPR_DEPTH} levels"),
+        )
     }
 
     fn binary(&mut self, level: usize) -> Result<Expr, Diagnostic> {
@@ -357,7 +349,7 @@ impl ExprParser<'_> {
         let op = self.peek_punct().filter(|p| ["-", "~", "+"].contains(p));
         let Some(op) = op else { return self.primary() };
         self.operator()?;
-        self.nest()?;
+        self.nest(self.here())?;
         self.at += 1;
         let operand = self.unary()?;
         self.depth -= 1;
@@ -380,9 +372,7 @@ impl ExprParser<'_> {
                 Err(_) => Err(Diagnostic::error(span, "a quoted label name must be UTF-8", "here")),
             },
             Some(Tok::Punct("(")) => {
-                self.at -= 1;
-                self.nest()?;
-                self.at += 1;
+                self.nest(span)?;
                 let inner = self.binary(0)?;
                 self.depth -= 1;
                 match self.peek_punct() {
@@ -405,6 +395,14 @@ impl ExprParser<'_> {
             )),
             _ => Err(Diagnostic::error(span, "expected a value", "expected a number, character, label or `(`")),
         }
+    }
+}
+
+/// `Ok` while `count` is within `max`; else the error `message` at `span`.
+fn within(count: usize, max: usize, span: Span, message: String) -> Result<(), Diagnostic> {
+    match count > max {
+        true => Err(Diagnostic::error(span, message, "here")),
+        false => Ok(()),
     }
 }
 
@@ -649,8 +647,8 @@ impl Assembler {
         }
     }
 
-    /// Pass 1: addresses of every line and label.
-    /// Pass 1; false if the executable would be too big to write.
+    /// Pass 1: addresses of every line and label; false if the executable
+    /// would be too big to write.
     fn layout(&mut self, lines: &[Line]) -> bool {
         let mut too_big = false;
         for line in lines {

@@ -48,5 +48,5 @@ impl hypervisor::Machine for Machine {
 /// Hex SHA-256 of an executable's bytes: the program's identity in the registry.
 pub fn hash_hex(executable: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(executable).iter().map(|b| format!("{b:02x}")).collect()
+    hypervisor::hex(&sha2::Sha256::digest(executable))
 }

@@ -50,5 +50,5 @@ impl<W: Write> Machine for Vm<W> {
 
 /// Hex SHA-256 of a VM's program, as the registry records it.
 pub fn hash_hex<W: Write>(vm: &Vm<W>) -> String {
-    vm.program_hash().iter().map(|b| format!("{b:02x}")).collect()
+    hypervisor::hex(vm.program_hash())
 }

@@ -136,7 +136,7 @@ fn segment_name(header: u16) -> &'static str {
 }
 
 fn hex_prefix(hash: &ProgramHash) -> String {
-    hash[..6].iter().map(|b| format!("{b:02x}")).collect()
+    hypervisor::hex(&hash[..6])
 }
 
 impl State {

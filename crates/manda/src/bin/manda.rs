@@ -207,7 +207,7 @@ fn run(args: RunArgs) -> ExitCode {
     let mut machine = match Machine::new(&exe, config) {
         Ok(machine) => machine,
         Err(e) => {
-            eprintln!("manda: {}: {e}", args.file().display());
+            eprintln!("manda: {}: {e}", file.display());
             return ExitCode::FAILURE;
         }
     };
@@ -220,7 +220,7 @@ fn run(args: RunArgs) -> ExitCode {
     if args.trace {
         machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
     }
-    let options = match args.control.options(args.file().display().to_string(), program_hash) {
+    let options = match args.control.options(file.display().to_string(), program_hash) {
         Ok(options) => options,
         Err(why) => {
             eprintln!("manda: {why}");
