@@ -2,25 +2,49 @@
 //! the machine at its next instruction boundary, and cuts a sleep short.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// One machine's interrupt line. Share it as `Arc<Interrupt>`: the machine
 /// reads it at its interrupt points, the host raises and lowers it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Interrupt {
     raised: AtomicBool,
     // The condvar lets a sleeping machine wake at once when the line rises.
     lock: Mutex<()>,
     wake: Condvar,
+    /// Called on every raise: a machine that parks its threads elsewhere
+    /// (a scheduler's condvar) wakes them here.
+    waker: Mutex<Option<Waker>>,
+}
+
+/// What [`Interrupt::set_waker`] installs.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interrupt").field("raised", &self.is_raised()).finish_non_exhaustive()
+    }
 }
 
 impl Interrupt {
     /// Raises the line; it stays raised until [`clear`](Self::clear).
     pub fn raise(&self) {
         self.raised.store(true, Ordering::Release);
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        self.wake.notify_all();
+        {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.wake.notify_all();
+        }
+        let waker = self.waker.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(waker) = waker {
+            waker();
+        }
+    }
+
+    /// Installs (or with `None` removes) a function every [`raise`](Self::raise)
+    /// calls after the line is up.
+    pub fn set_waker(&self, waker: Option<Waker>) {
+        *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = waker;
     }
 
     /// Lowers the line, so the machine can run again.
@@ -55,7 +79,6 @@ impl Interrupt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn a_raise_cuts_a_sleep_short_and_reports_the_rest() {

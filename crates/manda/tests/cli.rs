@@ -85,12 +85,12 @@ fn trace_prints_each_instruction_and_what_it_wrote() {
     assert_eq!((code, out.as_str()), (0, ""));
     assert_eq!(
         err,
-        "0x000016  li t0, 2                     t0=2\n\
-         0x000020  fli t1, 0.5                  t1=0.5\n\
-         0x00002a  push t0                      sp=0x101ff8\n\
-         0x00002c  call 0x36\n\
-         0x000040  ret\n\
-         0x000035  halt\n"
+        "[0] 0x000016  li t0, 2                     t0=2\n\
+         [0] 0x000020  fli t1, 0.5                  t1=0.5\n\
+         [0] 0x00002a  push t0                      sp=0x101ff8\n\
+         [0] 0x00002c  call 0x36\n\
+         [0] 0x000040  ret\n\
+         [0] 0x000035  halt\n"
     );
 }
 

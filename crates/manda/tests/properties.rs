@@ -209,7 +209,7 @@ mod machine_never_panics {
             bytes.extend_from_slice(&(code.len() as u64).to_le_bytes());
             bytes.extend_from_slice(&code);
             let exe = Executable::load(&bytes).expect("a valid executable");
-            let config = Config { max_steps: Some(2000), max_memory: 8 << 20, stack_size: 4096, max_call_depth: 64, max_ports: 4 };
+            let config = Config { max_steps: Some(2000), max_memory: 8 << 20, stack_size: 4096, max_call_depth: 64, max_ports: 4, ..Config::default() };
             let mut m = Machine::new(&exe, config).unwrap();
             let out = SharedBuf::default();
             m.set_output(Box::new(out.clone()));

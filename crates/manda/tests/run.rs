@@ -6,7 +6,9 @@
 //!
 //! - `; run: --max-steps 10 {file} a b` — the command line after `manda run`
 //!   (default `{file}`);
-//! - `; stdin: text` — standard input (`\n` for a newline).
+//! - `; stdin: text` — standard input (`\n` for a newline);
+//! - `; threads: 1 2 4` — run once per thread count (`--threads N` first);
+//!   every run must print exactly the same.
 //!
 //! The examples in `examples/manda/` are run the same way by
 //! `examples_print_what_they_should`. Re-record after a reviewed change with
@@ -30,6 +32,8 @@ fn examples() -> PathBuf {
 }
 
 /// Runs `manda ARGS` in `cwd` with `stdin`: (exit code, stdout, stderr).
+/// A run past a minute is killed and reported: a hang fails the test, it
+/// does not stall it.
 fn manda(cwd: &Path, args: &[String], stdin: &[u8]) -> (i32, String, String) {
     let mut child = common::manda_command()
         .current_dir(cwd)
@@ -40,9 +44,22 @@ fn manda(cwd: &Path, args: &[String], stdin: &[u8]) -> (i32, String, String) {
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+            // SAFETY: kill(2) on our own child's pid, which it still is: it has not been waited for.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    });
     let out = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    watchdog.join().unwrap();
     let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+    match out.status.code() {
+        Some(code) => (code, text(out.stdout), text(out.stderr)),
+        None => (-1, text(out.stdout), format!("{}(killed: no end within 60 s)\n", text(out.stderr))),
+    }
 }
 
 fn header(text: &str, key: &str) -> Option<String> {
@@ -55,11 +72,27 @@ fn run_case(dir: &Path, name: &str) -> String {
     let file = format!("{name}.s");
     let text = std::fs::read_to_string(dir.join(&file)).unwrap();
     let command = header(&text, "run:").unwrap_or_else(|| "{file}".into());
-    let mut args = vec!["run".to_string()];
-    args.extend(command.split_whitespace().map(|a| a.replace("{file}", &file)));
     let stdin = header(&text, "stdin:").unwrap_or_default().replace("\\n", "\n").replace("\\t", "\t");
-    let (code, stdout, stderr) = manda(dir, &args, stdin.as_bytes());
-    format!("exit: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}")
+    let run = |threads: Option<&str>| {
+        let mut args = vec!["run".to_string()];
+        if let Some(n) = threads {
+            args.extend(["--threads".to_string(), n.to_string()]);
+        }
+        args.extend(command.split_whitespace().map(|a| a.replace("{file}", &file)));
+        let (code, stdout, stderr) = manda(dir, &args, stdin.as_bytes());
+        format!("exit: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}")
+    };
+    let Some(threads) = header(&text, "threads:") else { return run(None) };
+    let mut counts = threads.split_whitespace();
+    let first = counts.next().expect("a thread count");
+    let record = run(Some(first));
+    for n in counts {
+        let other = run(Some(n));
+        if other != record {
+            return format!("{record}=== but with --threads {n} instead of {first}:\n{other}");
+        }
+    }
+    record
 }
 
 fn check_folder(folder: &Path, expected_dir: &Path) {

@@ -59,10 +59,22 @@ struct RunArgs {
     /// Stop with a trap (exit 3) after this many instructions.
     #[arg(long, value_name = "N")]
     max_steps: Option<u64>,
-    /// Memory limit: image, guards, stack, heap, queued port messages and the call stack together (suffixes K, M, G:
-    /// powers of 1024).
+    /// Memory limit for the whole machine: pages written, page tables, contexts, call stacks and queued messages
+    /// together; no context's address space may pass it either (suffixes K, M, G: powers of 1024).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
     max_memory: u64,
+    /// OS threads that run the program's contexts (default: one per core). With 1 every run is the same.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Most ports `pnew` may create.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_ports)]
+    max_ports: u32,
+    /// Most contexts alive at once (`fork` past it traps).
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_contexts)]
+    max_contexts: u32,
+    /// Most bytes queued in all ports together, each message counting 32 more than its length (suffixes K, M, G).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "256M")]
+    max_port_bytes: u64,
     /// Stack size (suffixes K, M, G).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1M")]
     stack_size: u64,
@@ -202,7 +214,10 @@ fn run(args: RunArgs) -> ExitCode {
         max_memory: args.max_memory,
         max_steps: args.max_steps,
         max_call_depth: args.max_call_depth,
-        ..Config::default()
+        max_ports: args.max_ports,
+        max_contexts: args.max_contexts,
+        max_port_bytes: args.max_port_bytes,
+        threads: args.threads.map_or(0, usize::from),
     };
     let mut machine = match Machine::new(&exe, config) {
         Ok(machine) => machine,

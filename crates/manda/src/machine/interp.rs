@@ -1,21 +1,26 @@
 //! The interpreter loop.
 //!
 //! One `match` over [`Op`] with the hot state — program counter, stack
-//! pointer, step budget — in locals. The loop is compiled twice:
+//! pointer, step budget, time slice — in locals. The loop is compiled twice:
 //!
 //! - `exec::<false>` runs the fused ops. The step budget is charged a
 //!   whole run at a time when control arrives at a run's first
-//!   instruction (see `code.rs`), and the interrupt line is looked at in
-//!   the same place: at every branch, jump, call and return. When the
-//!   budget left is smaller than the next run, it returns and the machine
-//!   continues one instruction at a time, so `--max-steps` stops at
-//!   exactly the right instruction.
+//!   instruction (see `code.rs`), and the machine's `attention` line and
+//!   the context's time slice are looked at in the same place: at every
+//!   taken branch, jump, call and return. When the budget left is smaller
+//!   than the next run, it returns and the scheduler continues one
+//!   instruction at a time, so `--max-steps` stops at exactly the right
+//!   instruction.
 //! - `exec::<true>` runs exactly one plain op and returns: single steps,
 //!   tracing, and the end of a step budget.
 
 use super::code::Op;
+use super::sched::{Local, Run};
+use super::system::{system, Effect};
 use super::trap::TrapKind;
-use super::{Effect, Machine, CALL_FRAME_BYTES};
+use super::{grow_calls, Context};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Why the loop returned.
 pub(super) enum Flow {
@@ -23,41 +28,51 @@ pub(super) enum Flow {
     Stepped,
     /// At a run boundary with too little budget for the next run.
     Boundary,
-    /// The interrupt line was seen at a run boundary.
+    /// The machine is stopping (interrupt, `exit` or trap elsewhere): at a run boundary.
     Interrupted,
-    /// A `sleep` was cut short; the program counter is past it.
-    SleepInterrupted,
-    /// `halt` (0) or `exit`; the program counter is on it.
+    /// The time slice is used up: at a run boundary.
+    Yield,
+    /// `precv` found its port empty; the program counter is on it.
+    Block(u64),
+    /// `sleep`; the program counter is past it.
+    Sleep(Duration),
+    /// `halt`: this context ends; the program counter is on it.
+    Halt,
+    /// `exit`: the machine ends; the program counter is on it.
     Exit(u8),
     /// The instruction at the program counter trapped and had no effect.
     Trap(TrapKind),
 }
 
-impl Machine {
-    /// Runs from `self.ctx.pc`; see the module doc.
+impl Context {
+    /// Runs from `self.pc`; see the module doc.
     #[inline(never)]
-    pub(super) fn exec<const STEP: bool, const METERED: bool>(&mut self) -> Flow {
-        let code = self.code.clone();
+    pub(super) fn exec<const STEP: bool, const METERED: bool>(&mut self, run: &Run, local: &mut Local) -> Flow {
+        let code = run.code;
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;
-        let Machine { ctx, mem, host, call_depth_cap, fuel: fuel_slot, .. } = self;
+        let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, call_room, mem, .. } = self;
+        let id = *id;
         // The fast loop works on a copy in its own frame, addressed from the
         // stack pointer, so the register file needs no base register of its
         // own; a single step uses the context's registers in place rather
         // than copy 2 KiB in and out per instruction.
         let mut regs_local = [0u64; 256];
         let regs: &mut [u64; 256] = if STEP {
-            &mut ctx.regs
+            ctx_regs
         } else {
-            regs_local = *ctx.regs;
+            regs_local = **ctx_regs;
             &mut regs_local
         };
-        let interrupt = host.interrupt.clone();
-        let max_depth = *call_depth_cap as usize;
+        let attention = &run.core.attention;
+        let max_depth = run.config.max_call_depth;
         let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
-        let mut pc = ctx.pc as usize;
-        let mut sp = ctx.sp;
-        let mut fuel = *fuel_slot;
+        let mut pc = *pc_slot as usize;
+        let mut sp = *sp_slot;
+        // The translations, in this frame too: one less pointer to follow per access.
+        let mut tlb = local.tlb.clone();
+        let mut fuel = local.fuel;
+        let mut slice = local.slice;
         let mut stepped = false;
 
         macro_rules! r {
@@ -89,8 +104,14 @@ impl Machine {
         macro_rules! goto {
             ($t:expr) => {{
                 pc = $t as usize;
-                if !STEP && interrupt.is_raised() {
-                    break Flow::Interrupted;
+                if !STEP {
+                    if attention.load(Ordering::Relaxed) {
+                        break Flow::Interrupted;
+                    }
+                    slice -= 1;
+                    if slice == 0 {
+                        break Flow::Yield;
+                    }
                 }
                 charge!();
                 continue;
@@ -141,14 +162,14 @@ impl Machine {
         macro_rules! load {
             ($n:literal, $rd:expr, $base:expr, $off:expr, $ext:expr) => {{
                 let addr = r!($base).wrapping_add($off as i64 as u64);
-                let v: u64 = try_mem!(mem.load::<$n>(addr));
+                let v: u64 = try_mem!(mem.load::<$n>(&mut tlb, addr));
                 alu!($rd, $ext(v))
             }};
         }
         macro_rules! store {
             ($n:literal, $rs:expr, $base:expr, $off:expr) => {{
                 let addr = r!($base).wrapping_add($off as i64 as u64);
-                try_mem!(mem.store::<$n>(addr, r!($rs)));
+                try_mem!(mem.store::<$n>(&mut tlb, addr, r!($rs)));
                 next!(1)
             }};
         }
@@ -261,15 +282,15 @@ impl Machine {
                     if sp - stack_base < 8 {
                         trap!(TrapKind::StackOverflow);
                     }
+                    try_mem!(mem.store::<8>(&mut tlb, sp - 8, r!(rs)));
                     sp -= 8;
-                    mem.set_stack_word(sp, r!(rs));
                     next!(1)
                 }
                 Op::Pop { rd } => {
                     if stack_top - sp < 8 {
                         trap!(TrapKind::StackUnderflow);
                     }
-                    let v = mem.stack_word(sp);
+                    let v = try_mem!(mem.load::<8>(&mut tlb, sp));
                     sp += 8;
                     alu!(rd, v)
                 }
@@ -288,11 +309,11 @@ impl Machine {
                     next!(1)
                 }
                 Op::Ldsp { rd, off } => {
-                    let v = try_mem!(mem.load::<8>(sp.wrapping_add(off as i64 as u64)));
+                    let v = try_mem!(mem.load::<8>(&mut tlb, sp.wrapping_add(off as i64 as u64)));
                     alu!(rd, v)
                 }
                 Op::Stsp { rs, off } => {
-                    try_mem!(mem.store::<8>(sp.wrapping_add(off as i64 as u64), r!(rs)));
+                    try_mem!(mem.store::<8>(&mut tlb, sp.wrapping_add(off as i64 as u64), r!(rs)));
                     next!(1)
                 }
                 Op::Getsp { rd } => alu!(rd, sp),
@@ -310,38 +331,45 @@ impl Machine {
                 Op::Beqz { rs, t } => branch!(r!(rs) == 0, t),
                 Op::Bnez { rs, t } => branch!(r!(rs) != 0, t),
                 Op::Call { t } => {
-                    if ctx.calls.len() >= max_depth {
-                        trap!(TrapKind::CallStackOverflow(max_depth as u32));
+                    if calls.len() >= *call_room as usize {
+                        if let Err(kind) = grow_calls(calls, call_room, mem, max_depth) {
+                            trap!(kind);
+                        }
                     }
-                    ctx.calls.push(pc as u32 + 1);
+                    calls.push(pc as u32 + 1);
                     goto!(t)
                 }
                 Op::Callr { rs } => {
                     let Some(t) = code.index_of(r!(rs)) else {
                         trap!(TrapKind::BadJump { target: r!(rs), why: code.why_not_target(r!(rs)) })
                     };
-                    if ctx.calls.len() >= max_depth {
-                        trap!(TrapKind::CallStackOverflow(max_depth as u32));
+                    if calls.len() >= *call_room as usize {
+                        if let Err(kind) = grow_calls(calls, call_room, mem, max_depth) {
+                            trap!(kind);
+                        }
                     }
-                    ctx.calls.push(pc as u32 + 1);
+                    calls.push(pc as u32 + 1);
                     goto!(t)
                 }
-                Op::Ret => match ctx.calls.pop() {
+                Op::Ret => match calls.pop() {
                     Some(t) => goto!(t),
                     None => trap!(TrapKind::ReturnWithoutCall),
                 },
-                Op::Halt => break Flow::Exit(0),
+                Op::Halt => break Flow::Halt,
                 Op::End => trap!(TrapKind::FellOffCode),
                 Op::Slow => {
                     let Some(instr) = code.instrs[pc] else { trap!(TrapKind::FellOffCode) };
-                    match host.system(instr, regs, mem, ctx.calls.len() as u64 * CALL_FRAME_BYTES) {
+                    let effect = system(run, local, id, instr, regs, mem);
+                    // The memory may have changed under the translations (a fork, a copy, a grow).
+                    tlb.flush();
+                    match effect {
                         Ok(Effect::Next) => next!(1),
                         Ok(Effect::Exit(status)) => break Flow::Exit(status),
-                        Ok(Effect::SleepInterrupted(left)) => {
-                            ctx.sleep_owed = left;
+                        Ok(Effect::Sleep(duration)) => {
                             pc += 1;
-                            break Flow::SleepInterrupted;
+                            break Flow::Sleep(duration);
                         }
+                        Ok(Effect::Block(port)) => break Flow::Block(port),
                         Err(kind) => trap!(kind),
                     }
                 }
@@ -387,12 +415,12 @@ impl Machine {
                     next!(2)
                 }
                 Op::Ld64Fsub { rd, base, off, rd2, ra } => {
-                    r!(rd) = try_mem!(mem.load::<8>(r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = (f!(ra) - f!(rd)).to_bits();
                     next!(2)
                 }
                 Op::Ld64Fadd { rd, base, off, rd2, rb } => {
-                    r!(rd) = try_mem!(mem.load::<8>(r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = (f!(rd) + f!(rb)).to_bits();
                     next!(2)
                 }
@@ -402,18 +430,20 @@ impl Machine {
                     next!(2)
                 }
                 Op::Ld8uAdd { rd, base, off, rd2, ra } => {
-                    r!(rd) = try_mem!(mem.load::<1>(r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<1>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = r!(ra).wrapping_add(r!(rd));
                     next!(2)
                 }
             }
         };
         if !STEP {
-            *ctx.regs = regs_local;
+            **ctx_regs = regs_local;
         }
-        ctx.pc = pc as u32;
-        ctx.sp = sp;
-        *fuel_slot = fuel;
+        *pc_slot = pc as u32;
+        *sp_slot = sp;
+        local.tlb = tlb;
+        local.fuel = fuel;
+        local.slice = slice;
         flow
     }
 }

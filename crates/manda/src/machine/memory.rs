@@ -1,5 +1,6 @@
 //! A context's memory: the executable image, the stack and the heap in one
-//! flat byte-addressed space, with the seed's permissions.
+//! byte-addressed space, with the seed's permissions, copied on write
+//! between forked contexts.
 //!
 //! ```text
 //! 0 ............ L   the file image: each section's contents at its file offset
@@ -10,15 +11,31 @@
 //! H = T+4096 ...     heap, grown by `grow`
 //! ```
 //!
-//! All of it is one `Vec<u8>`, so a checked access is a few compares and a
-//! slice index. Stack and heap are wholly read-write and checked by range;
-//! the image carries a permission byte per address. Two image sections are
-//! always at least 9 header bytes apart, so an access of at most 8 bytes
-//! whose first and last bytes are both permitted lies in one section: the
-//! fast check looks at those two bytes only.
+//! **Pages.** The space is cut into 4 KiB [`PAGE`]s held in a radix tree of
+//! 64-way tables, every node behind an `Arc`. A page nobody has written is
+//! absent and reads as zeros, so untouched stack and heap cost nothing.
+//! [`Memory::fork`] clones the root pointer: O(1) whatever the size. A
+//! write to a node or page that another memory also holds copies it first
+//! (and the tables on its path), so each side sees only its own writes.
+//!
+//! **Metering.** Every page and table is charged to the machine-wide
+//! [`Meter`] when it is created and refunded when the last holder drops it;
+//! a write that would create one past the limit traps *out of memory*.
+//! The address space itself (`end`) never passes the limit either.
+//!
+//! **Fast path.** The interpreter keeps a [`Tlb`]: a few direct-mapped
+//! entries, one set for reads and one for writes, each a range of bytes
+//! inside one page that the access may touch (a write entry only for a
+//! page this memory alone holds): a stack or heap page up to its region's
+//! end, or the part of an image page that one section covers. A hit is a
+//! subtraction, one compare and an unaligned load or store; a miss checks
+//! the permissions and walks the tree.
 
 use super::trap::{Access, Place, TrapKind};
 use crate::exe::{Executable, SectionKind};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Permission bit: loads may read the byte.
 const READ: u8 = 1;
@@ -29,18 +46,248 @@ const CODE: u8 = 4;
 
 /// Bytes between the image and the stack (at least), and between the stack and the heap.
 pub const GUARD: u64 = 4096;
+/// The unit of copy-on-write and of memory accounting.
+pub const PAGE: u64 = 4096;
+const PAGE_BITS: u32 = 12;
+const FANOUT_BITS: u32 = 6;
+const FANOUT: usize = 1 << FANOUT_BITS;
+/// What one page table costs against the memory limit.
+pub const TABLE_BYTES: u64 = 512;
+
+/// The bytes a machine holds, against its memory limit. Shared by every
+/// context's memory and by the ports.
+#[derive(Debug)]
+pub struct Meter {
+    used: AtomicU64,
+    limit: u64,
+}
+
+impl Meter {
+    /// A meter with nothing used.
+    pub fn new(limit: u64) -> Meter {
+        Meter { used: AtomicU64::new(0), limit }
+    }
+
+    /// Takes `bytes`, or traps *out of memory* if they would pass the limit.
+    pub fn charge(&self, bytes: u64) -> Result<(), TrapKind> {
+        let oom = || TrapKind::OutOfMemory { requested: bytes, limit: self.limit };
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            let new = used.checked_add(bytes).filter(|&n| n <= self.limit).ok_or_else(oom)?;
+            match self.used.compare_exchange_weak(used, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Gives back `bytes` taken by [`charge`](Self::charge).
+    pub fn release(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+/// One page of bytes. Written only through a memory that holds the sole
+/// reference to it (see `Memory::page_for_write`).
+struct Page {
+    bytes: UnsafeCell<[u8; PAGE as usize]>,
+    meter: Arc<Meter>,
+}
+
+// SAFETY: a page's bytes are written only by the one memory that holds the
+// only `Arc` to it (checked with `Arc::get_mut` on every node of its path
+// under `&mut Memory`); shared pages are only read.
+unsafe impl Sync for Page {}
+
+impl Page {
+    fn new(meter: &Arc<Meter>, from: Option<&Page>) -> Result<Arc<Page>, TrapKind> {
+        meter.charge(PAGE)?;
+        let bytes = match from {
+            // SAFETY: `from` is held by the caller, so no one writes it now.
+            Some(page) => unsafe { *page.bytes.get() },
+            None => [0; PAGE as usize],
+        };
+        Ok(Arc::new(Page { bytes: UnsafeCell::new(bytes), meter: meter.clone() }))
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.bytes.get().cast()
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        self.meter.release(PAGE);
+    }
+}
+
+/// A 64-way node of the page tree.
+enum Slots {
+    Tables([Option<Arc<Table>>; FANOUT]),
+    Pages([Option<Arc<Page>>; FANOUT]),
+}
+
+struct Table {
+    /// Changed only through a memory that holds the sole reference to this
+    /// table (see `unique_table`).
+    slots: UnsafeCell<Slots>,
+    meter: Arc<Meter>,
+}
+
+// SAFETY: as for `Page`: slots are changed only by the one memory that holds
+// the only `Arc` to the table; shared tables are only read.
+unsafe impl Sync for Table {}
+
+impl Table {
+    fn slots(&self) -> &Slots {
+        // SAFETY: see `unique_table`: nobody changes a table another may read.
+        unsafe { &*self.slots.get() }
+    }
+}
+
+/// True if `arc` is the only reference to its value. No `Weak` is ever made
+/// of a table or page, so the strong count says it all, and with `&mut` to
+/// the only `Arc` nobody can clone it meanwhile: a plain load, not the
+/// atomic read-modify-write of `Arc::get_mut`, which the write path would
+/// pay at every level.
+fn sole<T>(arc: &mut Arc<T>) -> bool {
+    Arc::strong_count(arc) == 1
+}
+
+impl Table {
+    fn new(meter: &Arc<Meter>, leaf: bool) -> Result<Table, TrapKind> {
+        meter.charge(TABLE_BYTES)?;
+        let slots = match leaf {
+            true => Slots::Pages(std::array::from_fn(|_| None)),
+            false => Slots::Tables(std::array::from_fn(|_| None)),
+        };
+        Ok(Table { slots: UnsafeCell::new(slots), meter: meter.clone() })
+    }
+
+    fn copy(&self) -> Result<Table, TrapKind> {
+        self.meter.charge(TABLE_BYTES)?;
+        let slots = match self.slots() {
+            Slots::Tables(t) => Slots::Tables(t.clone()),
+            Slots::Pages(p) => Slots::Pages(p.clone()),
+        };
+        Ok(Table { slots: UnsafeCell::new(slots), meter: self.meter.clone() })
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        self.meter.release(TABLE_BYTES);
+    }
+}
+
+/// Makes `slot` a table this memory alone holds, creating or copying it;
+/// its slots, to change.
+fn unique_table<'a>(
+    slot: &'a mut Option<Arc<Table>>,
+    meter: &Arc<Meter>,
+    leaf: bool,
+) -> Result<&'a mut Slots, TrapKind> {
+    match slot {
+        None => *slot = Some(Arc::new(Table::new(meter, leaf)?)),
+        Some(table) => {
+            if !sole(table) {
+                let copy = table.copy()?;
+                *table = Arc::new(copy);
+            }
+        }
+    }
+    let table = slot.as_mut().expect("just filled");
+    debug_assert!(sole(table));
+    // SAFETY: this memory holds the only `Arc` to the table, through `&mut`.
+    Ok(unsafe { &mut *table.slots.get() })
+}
+
+/// The zero page: what an absent page reads as.
+static ZERO_PAGE: [u8; PAGE as usize] = [0; PAGE as usize];
+
+/// One translation: a range of bytes in one page that an access kind may
+/// touch, and where they are.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// The range's first address.
+    start: u64,
+    /// Its length: at least 8, so that `len - N` never wraps; 0 when empty.
+    len: u64,
+    /// Host address minus guest address for the range's bytes.
+    delta: u64,
+}
+
+const TLB_SETS: usize = 16;
+
+/// An entry that nothing hits: its range lies in a page of another set,
+/// and only addresses of this set are looked up here. (A length of 0 would
+/// not do: `len - N` would wrap and match everything.)
+fn empty(set: usize) -> Entry {
+    Entry { start: (((set + 1) % TLB_SETS) as u64) << PAGE_BITS, len: 8, delta: 0 }
+}
+
+/// The set an address's translation lives in.
+#[inline(always)]
+fn set_of(addr: u64) -> usize {
+    (addr >> PAGE_BITS) as usize & (TLB_SETS - 1)
+}
+
+/// The interpreter's translation cache for one memory at a time. Empty it
+/// ([`flush`](Self::flush)) whenever it is used with another memory or the
+/// memory changed by other means than the `Tlb` methods.
+#[derive(Clone)]
+pub struct Tlb {
+    read: [Entry; TLB_SETS],
+    write: [Entry; TLB_SETS],
+}
+
+impl Default for Tlb {
+    fn default() -> Tlb {
+        Tlb { read: std::array::from_fn(empty), write: std::array::from_fn(empty) }
+    }
+}
+
+impl Tlb {
+    /// Forgets every translation.
+    pub fn flush(&mut self) {
+        *self = Tlb::default();
+    }
+}
 
 /// The address space of one context.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Memory {
-    bytes: Vec<u8>,
+    root: Option<Arc<Table>>,
+    /// Table levels above the pages.
+    levels: u32,
     /// Per image byte: READ | WRITE for data, READ for rodata, CODE for code, 0 for headers.
-    perm: Vec<u8>,
+    perm: Arc<[u8]>,
     image_len: u64,
     stack_base: u64,
     stack_top: u64,
     heap_base: u64,
-    limit: u64,
+    end: u64,
+    meter: Arc<Meter>,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("image_len", &self.image_len)
+            .field("stack", &(self.stack_base..self.stack_top))
+            .field("heap", &(self.heap_base..self.end))
+            .finish_non_exhaustive()
+    }
 }
 
 fn align_up(n: u64, to: u64) -> u64 {
@@ -48,9 +295,11 @@ fn align_up(n: u64, to: u64) -> u64 {
 }
 
 impl Memory {
-    /// Lays out `exe` with a stack of `stack_size` bytes (rounded up to 16).
-    /// `Err(bytes needed)` if that alone passes `limit`.
-    pub fn new(exe: &Executable, stack_size: u64, limit: u64) -> Result<Memory, u64> {
+    /// Lays out `exe` with a stack of `stack_size` bytes (rounded up to 16),
+    /// charging its image pages to `meter`. `Err(bytes needed)` if the
+    /// layout alone passes the meter's limit.
+    pub fn new(exe: &Executable, stack_size: u64, meter: Arc<Meter>) -> Result<Memory, u64> {
+        let limit = meter.limit();
         let image_len = exe.len();
         let stack_base = align_up(image_len, GUARD) + GUARD;
         let stack_top = stack_base.saturating_add(align_up(stack_size, 16));
@@ -58,21 +307,39 @@ impl Memory {
         if heap_base > limit {
             return Err(heap_base);
         }
-        let mut bytes = Vec::new();
-        bytes.try_reserve_exact(heap_base as usize).map_err(|_| heap_base)?;
-        bytes.resize(heap_base as usize, 0);
         let mut perm = vec![0u8; image_len as usize];
         for section in &exe.sections {
-            let range = section.start as usize..section.end() as usize;
-            bytes[range.clone()].copy_from_slice(&section.bytes);
             let p = match section.kind {
                 SectionKind::Data => READ | WRITE,
                 SectionKind::Rodata => READ,
                 SectionKind::Code => CODE,
             };
-            perm[range].fill(p);
+            perm[section.start as usize..section.end() as usize].fill(p);
         }
-        Ok(Memory { bytes, perm, image_len, stack_base, stack_top, heap_base, limit })
+        let mut levels = 1;
+        while (FANOUT as u64).saturating_pow(levels) < limit.div_ceil(PAGE) {
+            levels += 1;
+        }
+        let mut mem = Memory {
+            root: None,
+            levels,
+            perm: perm.into(),
+            image_len,
+            stack_base,
+            stack_top,
+            heap_base,
+            end: heap_base,
+            meter,
+        };
+        for section in &exe.sections {
+            mem.write_raw(section.start, &section.bytes).map_err(|_| heap_base)?;
+        }
+        Ok(mem)
+    }
+
+    /// A copy of this memory that shares every page until one side writes it.
+    pub fn fork(&self) -> Memory {
+        self.clone()
     }
 
     /// The lowest stack address (`sp` may not go below it).
@@ -92,101 +359,264 @@ impl Memory {
 
     /// One past the last heap byte: the whole memory's size.
     pub fn end(&self) -> u64 {
-        self.bytes.len() as u64
+        self.end
     }
 
     /// The memory limit in bytes.
     pub fn limit(&self) -> u64 {
-        self.limit
+        self.meter.limit()
     }
 
-    /// The start index of an `N`-byte access at `addr` (N ≤ 8) if every
-    /// byte has permission `need`.
-    #[inline(always)]
-    fn span<const N: u64>(&self, addr: u64, need: u8) -> Option<usize> {
-        let last = addr.wrapping_add(N - 1);
-        if addr >= self.heap_base {
-            (last < self.bytes.len() as u64 && last >= addr).then_some(addr as usize)
-        } else if addr >= self.stack_base {
-            (last < self.stack_top).then_some(addr as usize)
-        } else if last < self.image_len {
-            (self.perm[addr as usize] & self.perm[last as usize] & need != 0).then_some(addr as usize)
-        } else {
-            None
+    /// The machine-wide meter this memory charges.
+    pub fn meter(&self) -> &Arc<Meter> {
+        &self.meter
+    }
+
+    /// Slot index of `page` at tree level `level` (0 is the root).
+    fn index(&self, page: u64, level: u32) -> usize {
+        ((page >> (FANOUT_BITS * (self.levels - 1 - level))) & (FANOUT as u64 - 1)) as usize
+    }
+
+    /// The page's bytes for reading (the zero page when absent).
+    fn page_for_read(&self, page: u64) -> *const u8 {
+        let mut table = match &self.root {
+            Some(t) => t,
+            None => return ZERO_PAGE.as_ptr(),
+        };
+        for level in 0..self.levels {
+            let i = self.index(page, level);
+            match table.slots() {
+                Slots::Tables(t) => match &t[i] {
+                    Some(next) => table = next,
+                    None => return ZERO_PAGE.as_ptr(),
+                },
+                Slots::Pages(p) => {
+                    return match &p[i] {
+                        Some(page) => page.ptr(),
+                        None => ZERO_PAGE.as_ptr(),
+                    }
+                }
+            }
         }
+        unreachable!("the tree has {} levels", self.levels)
+    }
+
+    /// The page's bytes for writing: created, or copied from a page another
+    /// memory also holds, so that this memory alone holds it.
+    fn page_for_write(&mut self, page: u64) -> Result<*mut u8, TrapKind> {
+        let Memory { root, levels, meter, .. } = self;
+        let levels = *levels;
+        let index = |level: u32| ((page >> (FANOUT_BITS * (levels - 1 - level))) & (FANOUT as u64 - 1)) as usize;
+        let mut slots = unique_table(root, meter, levels == 1)?;
+        for level in 0..levels {
+            let i = index(level);
+            slots = match slots {
+                Slots::Tables(t) => unique_table(&mut t[i], meter, level + 2 == levels)?,
+                Slots::Pages(p) => {
+                    let slot = &mut p[i];
+                    match slot {
+                        None => *slot = Some(Page::new(meter, None)?),
+                        Some(page) => {
+                            if !sole(page) {
+                                let copy = Page::new(meter, Some(page))?;
+                                *page = copy;
+                            }
+                        }
+                    }
+                    return Ok(slot.as_ref().expect("just filled").ptr());
+                }
+            };
+        }
+        unreachable!("the tree has {levels} levels")
+    }
+
+    /// The widest range around `addr`, inside its page, whose bytes all
+    /// allow `need`; `None` when shorter than 8 bytes (never cached).
+    fn permitted_range(&self, addr: u64, need: u8) -> Option<(u64, u64)> {
+        let page_start = addr & !(PAGE - 1);
+        let page_end = page_start + PAGE;
+        let (start, end) = if addr >= self.heap_base {
+            (page_start.max(self.heap_base), page_end.min(self.end))
+        } else if addr >= self.stack_base {
+            (page_start.max(self.stack_base), page_end.min(self.stack_top))
+        } else {
+            let end = page_end.min(self.image_len);
+            let ok = |a: u64| self.perm[a as usize] & need != 0;
+            let mut lo = addr;
+            while lo > page_start && ok(lo - 1) {
+                lo -= 1;
+            }
+            let mut hi = addr;
+            while hi < end && ok(hi) {
+                hi += 1;
+            }
+            (lo, hi)
+        };
+        (end >= start + 8).then_some((start, end - start))
     }
 
     /// Reads `N` bytes (N ≤ 8) at `addr` as a little-endian integer, zero-extended.
     #[inline(always)]
-    pub fn load<const N: u64>(&self, addr: u64) -> Result<u64, TrapKind> {
-        match self.span::<N>(addr, READ) {
-            Some(at) => {
-                let mut le = [0u8; 8];
-                le[..N as usize].copy_from_slice(&self.bytes[at..at + N as usize]);
-                Ok(u64::from_le_bytes(le))
-            }
-            None => Err(self.fault(addr, N, Access::Read)),
+    pub fn load<const N: u64>(&self, tlb: &mut Tlb, addr: u64) -> Result<u64, TrapKind> {
+        let e = tlb.read[set_of(addr)];
+        if addr.wrapping_sub(e.start) <= e.len.wrapping_sub(N) {
+            let mut le = [0u8; 8];
+            // SAFETY: the entry's range is readable bytes of a page this
+            // memory holds (or the zero page), `delta` away (see `load_slow`).
+            unsafe {
+                std::ptr::copy_nonoverlapping(addr.wrapping_add(e.delta) as *const u8, le.as_mut_ptr(), N as usize)
+            };
+            return Ok(u64::from_le_bytes(le));
         }
+        self.load_slow::<N>(tlb, addr)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn load_slow<const N: u64>(&self, tlb: &mut Tlb, addr: u64) -> Result<u64, TrapKind> {
+        if self.first_forbidden(addr, N, Access::Read).is_some() {
+            return Err(self.fault(addr, N, Access::Read));
+        }
+        let mut le = [0u8; 8];
+        match self.permitted_range(addr, READ) {
+            Some((start, len)) if addr - start + N <= len => {
+                let page = self.page_for_read(addr >> PAGE_BITS) as u64;
+                let delta = page.wrapping_sub(addr & !(PAGE - 1));
+                tlb.read[set_of(addr)] = Entry { start, len, delta };
+                // SAFETY: as in `load`: the bytes lie in the range just entered.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(addr.wrapping_add(delta) as *const u8, le.as_mut_ptr(), N as usize)
+                };
+            }
+            _ => self.read_raw(addr, &mut le[..N as usize]),
+        }
+        Ok(u64::from_le_bytes(le))
     }
 
     /// Writes the low `N` bytes (N ≤ 8) of `value` at `addr`, little-endian.
     #[inline(always)]
-    pub fn store<const N: u64>(&mut self, addr: u64, value: u64) -> Result<(), TrapKind> {
-        match self.span::<N>(addr, WRITE) {
-            Some(at) => {
-                self.bytes[at..at + N as usize].copy_from_slice(&value.to_le_bytes()[..N as usize]);
+    pub fn store<const N: u64>(&mut self, tlb: &mut Tlb, addr: u64, value: u64) -> Result<(), TrapKind> {
+        let e = tlb.write[set_of(addr)];
+        if addr.wrapping_sub(e.start) <= e.len.wrapping_sub(N) {
+            // SAFETY: a write entry's page is held by this memory alone (see
+            // `store_slow`), so nobody else reads or writes it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    value.to_le_bytes().as_ptr(),
+                    addr.wrapping_add(e.delta) as *mut u8,
+                    N as usize,
+                )
+            };
+            return Ok(());
+        }
+        self.store_slow::<N>(tlb, addr, value)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn store_slow<const N: u64>(&mut self, tlb: &mut Tlb, addr: u64, value: u64) -> Result<(), TrapKind> {
+        if self.first_forbidden(addr, N, Access::Write).is_some() {
+            return Err(self.fault(addr, N, Access::Write));
+        }
+        let last = addr + N - 1;
+        if addr >> PAGE_BITS != last >> PAGE_BITS {
+            // Across two pages: make both writable first, so a failure leaves no partial store.
+            self.page_for_write(last >> PAGE_BITS)?;
+            self.forget(tlb, last);
+        }
+        let page = self.page_for_write(addr >> PAGE_BITS)? as u64;
+        self.forget(tlb, addr);
+        match self.permitted_range(addr, WRITE) {
+            Some((start, len)) if addr - start + N <= len => {
+                let delta = page.wrapping_sub(addr & !(PAGE - 1));
+                let entry = Entry { start, len, delta };
+                tlb.write[set_of(addr)] = entry;
+                // The page may have just been copied: reads must see the copy.
+                tlb.read[set_of(addr)] = entry;
+                // SAFETY: as in `store`: the bytes lie in the range just entered.
+                unsafe {
+                    let bytes = value.to_le_bytes();
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.wrapping_add(delta) as *mut u8, N as usize)
+                };
                 Ok(())
             }
-            None => Err(self.fault(addr, N, Access::Write)),
+            _ => self.write_raw(addr, &value.to_le_bytes()[..N as usize]),
         }
     }
 
-    /// A stack slot at `sp` that the caller has bounds-checked against the stack.
-    #[inline(always)]
-    pub fn stack_word(&self, sp: u64) -> u64 {
-        let at = sp as usize;
-        u64::from_le_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
+    /// Drops the translations of `addr`'s page, whose bytes may have moved.
+    fn forget(&self, tlb: &mut Tlb, addr: u64) {
+        let set = set_of(addr);
+        tlb.read[set] = empty(set);
+        tlb.write[set] = empty(set);
     }
 
-    /// Sets a stack slot at `sp` that the caller has bounds-checked.
-    #[inline(always)]
-    pub fn set_stack_word(&mut self, sp: u64, value: u64) {
-        let at = sp as usize;
-        self.bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
-    }
-
-    /// Checks that `len` bytes at `addr` all allow `access`; the range as indices.
-    pub fn range(&self, addr: u64, len: u64, access: Access) -> Result<std::ops::Range<usize>, TrapKind> {
-        if len == 0 {
-            return Ok(0..0);
-        }
-        match self.first_forbidden(addr, len, access) {
-            None => Ok(addr as usize..(addr + len) as usize),
-            Some(_) => Err(self.fault(addr, len, access)),
+    /// Copies bytes out regardless of permission; the range must be inside memory.
+    fn read_raw(&self, addr: u64, out: &mut [u8]) {
+        let mut done = 0;
+        while done < out.len() {
+            let at = addr + done as u64;
+            let off = (at & (PAGE - 1)) as usize;
+            let n = (PAGE as usize - off).min(out.len() - done);
+            let base = self.page_for_read(at >> PAGE_BITS);
+            // SAFETY: `base` is a whole page this memory holds (or the zero
+            // page), read while `&self` keeps it alive and unwritten.
+            unsafe { std::ptr::copy_nonoverlapping(base.add(off), out[done..].as_mut_ptr(), n) };
+            done += n;
         }
     }
 
-    /// The bytes at `addr..addr + len`, if readable.
-    pub fn read_bytes(&self, addr: u64, len: u64) -> Result<&[u8], TrapKind> {
-        let range = self.range(addr, len, Access::Read)?;
-        Ok(&self.bytes[range])
+    /// Copies bytes in regardless of permission, creating and copying pages as needed.
+    fn write_raw(&mut self, addr: u64, data: &[u8]) -> Result<(), TrapKind> {
+        let mut done = 0;
+        while done < data.len() {
+            let at = addr + done as u64;
+            let off = (at & (PAGE - 1)) as usize;
+            let n = (PAGE as usize - off).min(data.len() - done);
+            let base = self.page_for_write(at >> PAGE_BITS)?;
+            // SAFETY: `page_for_write` returned a page this memory alone holds.
+            unsafe { std::ptr::copy_nonoverlapping(data[done..].as_ptr(), base.add(off), n) };
+            done += n;
+        }
+        Ok(())
     }
 
-    /// The bytes at `addr..addr + len`, if writable.
-    pub fn write_bytes(&mut self, addr: u64, len: u64) -> Result<&mut [u8], TrapKind> {
-        let range = self.range(addr, len, Access::Write)?;
-        Ok(&mut self.bytes[range])
+    /// Checks that `len` bytes at `addr` all allow `access`.
+    pub fn check(&self, addr: u64, len: u64, access: Access) -> Result<(), TrapKind> {
+        match len > 0 && self.first_forbidden(addr, len, access).is_some() {
+            true => Err(self.fault(addr, len, access)),
+            false => Ok(()),
+        }
     }
 
-    /// Grows the heap by `n` zeroed bytes within the limit (`extra` bytes
-    /// are held elsewhere and count against it); returns the old end.
-    pub fn grow(&mut self, n: u64, extra: u64) -> Result<u64, TrapKind> {
-        let old = self.end();
-        let oom = TrapKind::OutOfMemory { requested: n, limit: self.limit };
-        let new = old.checked_add(n).filter(|&e| e.saturating_add(extra) <= self.limit).ok_or(oom.clone())?;
-        let new = usize::try_from(new).map_err(|_| oom.clone())?;
-        self.bytes.try_reserve(new - self.bytes.len()).map_err(|_| oom)?;
-        self.bytes.resize(new, 0);
+    /// A copy of the bytes at `addr..addr + len`, if readable.
+    pub fn read_bytes(&self, addr: u64, len: u64) -> Result<Vec<u8>, TrapKind> {
+        self.check(addr, len, Access::Read)?;
+        let mut out = vec![0; len as usize];
+        self.read_raw(addr, &mut out);
+        Ok(out)
+    }
+
+    /// Writes `data` at `addr`, if writable; nothing is written on a trap.
+    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), TrapKind> {
+        self.check(addr, data.len() as u64, Access::Write)?;
+        if let Some(last) = data.len().checked_sub(1) {
+            // Every page first, so that running out of memory writes nothing.
+            let mut page = addr >> PAGE_BITS;
+            while page <= (addr + last as u64) >> PAGE_BITS {
+                self.page_for_write(page)?;
+                page += 1;
+            }
+        }
+        self.write_raw(addr, data)
+    }
+
+    /// Grows the heap by `n` zeroed bytes within the limit; returns the old
+    /// end. The new bytes cost nothing until they are written.
+    pub fn grow(&mut self, n: u64) -> Result<u64, TrapKind> {
+        let old = self.end;
+        let limit = self.limit();
+        self.end = old.checked_add(n).filter(|&e| e <= limit).ok_or(TrapKind::OutOfMemory { requested: n, limit })?;
         Ok(old)
     }
 
@@ -249,16 +679,83 @@ impl Memory {
 
     /// Raw bytes `addr..addr + len` regardless of permission (for debuggers
     /// and tests), if inside memory.
-    pub fn peek(&self, addr: u64, len: u64) -> Option<&[u8]> {
+    pub fn peek(&self, addr: u64, len: u64) -> Option<Vec<u8>> {
         let end = addr.checked_add(len)?;
-        self.bytes.get(usize::try_from(addr).ok()?..usize::try_from(end).ok()?)
+        if end > self.end {
+            return None;
+        }
+        let mut out = vec![0; usize::try_from(len).ok()?];
+        self.read_raw(addr, &mut out);
+        Some(out)
     }
 
-    /// Overwrites raw bytes regardless of permission (for debuggers and tests).
+    /// Overwrites raw bytes regardless of permission (for debuggers and
+    /// tests), if inside memory and within the memory limit.
     pub fn poke(&mut self, addr: u64, data: &[u8]) -> Option<()> {
         let end = addr.checked_add(data.len() as u64)?;
-        let range = usize::try_from(addr).ok()?..usize::try_from(end).ok()?;
-        self.bytes.get_mut(range)?.copy_from_slice(data);
-        Some(())
+        if end > self.end {
+            return None;
+        }
+        self.write_raw(addr, data).ok()
+    }
+}
+
+// SAFETY: a `Memory` owns `Arc`s to its tables and pages; the raw pointers
+// it hands out live in a `Tlb`, never in the memory itself. Shared pages
+// are immutable (see `Page`).
+unsafe impl Send for Memory {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(limit: u64) -> Memory {
+        let source = ".data\nd: .zero 16\n.code\nmain:\n    halt\n";
+        let exe = Executable::load(&crate::asm::assemble(source).unwrap().0).unwrap();
+        Memory::new(&exe, 64 * 1024, Arc::new(Meter::new(limit))).unwrap()
+    }
+
+    #[test]
+    fn forks_share_pages_until_one_side_writes() {
+        let mut parent = memory(1 << 30);
+        let mut tlb = Tlb::default();
+        let heap = parent.grow(3 * PAGE).unwrap();
+        // A write on the last byte of a page, and one spanning two pages.
+        parent.store::<1>(&mut tlb, heap + PAGE - 1, 0xaa).unwrap();
+        parent.store::<8>(&mut tlb, heap + 2 * PAGE - 4, u64::MAX).unwrap();
+        let used = parent.meter().used();
+        let mut child = parent.fork();
+        tlb.flush();
+        assert_eq!(parent.meter().used(), used, "a fork copies no page");
+        let mut child_tlb = Tlb::default();
+        child.store::<1>(&mut child_tlb, heap + PAGE - 1, 0xbb).unwrap();
+        assert_eq!(parent.load::<1>(&mut tlb, heap + PAGE - 1), Ok(0xaa));
+        assert_eq!(child.load::<1>(&mut child_tlb, heap + PAGE - 1), Ok(0xbb));
+        parent.store::<8>(&mut tlb, heap + 2 * PAGE - 4, 7).unwrap();
+        assert_eq!(child.load::<8>(&mut child_tlb, heap + 2 * PAGE - 4), Ok(u64::MAX));
+        assert_eq!(parent.load::<8>(&mut tlb, heap + 2 * PAGE - 4), Ok(7));
+        drop(child);
+        assert!(parent.meter().used() <= used + 2 * PAGE, "the child's copies are given back");
+    }
+
+    #[test]
+    fn untouched_memory_costs_nothing_and_copies_count_against_the_limit() {
+        let mut mem = memory(1 << 20);
+        let before = mem.meter().used();
+        let heap = mem.grow(512 * 1024).unwrap();
+        assert_eq!(mem.meter().used(), before);
+        let mut tlb = Tlb::default();
+        assert_eq!(mem.load::<8>(&mut tlb, heap + 1000), Ok(0));
+        for page in 0..128 {
+            mem.store::<1>(&mut tlb, heap + page * PAGE, 1).unwrap();
+        }
+        // A fork that writes every page too needs another 512 KiB: past the limit.
+        let mut child = mem.fork();
+        let mut child_tlb = Tlb::default();
+        let result = (0..128).try_for_each(|page| child.store::<1>(&mut child_tlb, heap + page * PAGE, 2));
+        assert!(matches!(result, Err(TrapKind::OutOfMemory { .. })), "{result:?}");
+        assert!(mem.meter().used() <= 1 << 20);
+        tlb.flush();
+        assert_eq!(mem.load::<1>(&mut tlb, heap + 127 * PAGE), Ok(1));
     }
 }

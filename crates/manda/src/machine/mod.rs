@@ -1,11 +1,13 @@
-//! The machine: runs a loaded executable.
+//! The machine: runs a loaded executable as one or more parallel contexts.
 //!
-//! A [`Machine`] holds one context — 256 registers, a program counter, a
-//! stack pointer, a call stack — and its [`Memory`], all plain data. It
-//! runs until the program halts or exits ([`Outcome::Exited`]), an
-//! interrupt arrives ([`Outcome::Interrupted`], at an instruction
-//! boundary), or a [`Trap`] stops it. Limits ([`Config`]) are traps too,
-//! never aborts.
+//! A [`Machine`] holds its [`Context`]s — each with 256 registers, a
+//! program counter, a stack pointer, a call stack and its own copy-on-write
+//! [`Memory`] — and the message ports between them, all plain data between
+//! runs. [`Machine::run`] multiplexes the contexts on a pool of OS threads
+//! ([`Config::threads`]) until every context has halted or one calls `exit`
+//! ([`Outcome::Exited`]), an interrupt stops every context at an
+//! instruction boundary ([`Outcome::Interrupted`]), or a [`Trap`] stops the
+//! machine. Limits ([`Config`]) are traps too, never aborts.
 //!
 //! ```
 //! use manda::machine::{Config, Machine, Outcome};
@@ -19,63 +21,88 @@
 //! machine.set_output(Box::new(output.clone()));
 //! assert_eq!(machine.run(), Ok(Outcome::Exited(0)));
 //! assert_eq!(output.contents(), b"42\n");
-//! assert_eq!(machine.reg(Reg::parse("v0").unwrap()), 42);
 //! assert_eq!(machine.steps(), 5); // counted because a step limit is set
 //! ```
 //!
-//! The interpreter loop is in `interp.rs`, the decoded code in `code.rs`,
-//! memory and its permissions in `memory.rs`, traps in `trap.rs`.
+//! The scheduler is in `sched.rs`, the interpreter loop in `interp.rs`,
+//! system and port instructions in `system.rs`, the decoded code in
+//! `code.rs`, memory and its permissions in `memory.rs`, traps in `trap.rs`.
 
 mod code;
 mod interp;
 mod memory;
+mod sched;
+mod system;
 mod trap;
 
 pub use code::Code;
-pub use memory::{Memory, GUARD};
-pub use trap::{Access, Place, Trap, TrapKind};
+pub use memory::{Memory, Meter, Tlb, GUARD, PAGE, TABLE_BYTES};
+pub use trap::{Access, Place, Trap, TrapKind, Waiter};
 
 use crate::exe::Executable;
-use crate::isa::{Instr, Reg};
-use std::collections::VecDeque;
+use crate::isa::Reg;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What one queued message costs against `--max-memory` beyond its bytes:
-/// its slot in the queue and its allocation. So a loop of empty messages
-/// reaches the limit instead of the host's memory.
+/// What one queued message costs against `--max-memory` and
+/// `--max-port-bytes` beyond its bytes: its slot in the queue and its
+/// allocation. So a loop of empty messages reaches a limit instead of the
+/// host's memory.
 pub const MESSAGE_OVERHEAD: u64 = 32;
 /// What one call frame costs against `--max-memory`: its return index.
 pub const CALL_FRAME_BYTES: u64 = 4;
+/// What one context costs against `--max-memory` besides its pages and
+/// call stack: its 2 KiB of registers and its bookkeeping.
+pub const CONTEXT_BYTES: u64 = 2560;
 
 /// Limits of a machine. Passing one is a trap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
-    /// Stack bytes (rounded up to 16). Default 1 MiB.
+    /// Stack bytes per context (rounded up to 16). Default 1 MiB.
     pub stack_size: u64,
-    /// The whole memory — image, guards, stack, heap, queued port messages — in bytes. Default 1 GiB.
+    /// Bytes the machine holds at most — pages written, page tables,
+    /// contexts, call stacks, queued messages — and the most any context's
+    /// address space may span. Default 1 GiB.
     pub max_memory: u64,
-    /// Instructions to execute at most; `None` for no limit (the default).
+    /// Instructions to execute at most, in all contexts together; `None`
+    /// for no limit (the default).
     pub max_steps: Option<u64>,
-    /// Nested calls at most. Default 262144.
+    /// Nested calls at most, per context. Default 262144.
     pub max_call_depth: u32,
     /// Ports `pnew` may create. Default 4096.
     pub max_ports: u32,
+    /// Contexts alive at once. Default 1048576.
+    pub max_contexts: u32,
+    /// Bytes queued in all ports together (each message counting
+    /// [`MESSAGE_OVERHEAD`] more than its length). Default 256 MiB.
+    pub max_port_bytes: u64,
+    /// OS threads that run contexts; 0 for one per core (the default).
+    /// With 1 the machine is deterministic: same output, same trace.
+    pub threads: usize,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { stack_size: 1 << 20, max_memory: 1 << 30, max_steps: None, max_call_depth: 1 << 18, max_ports: 4096 }
+        Config {
+            stack_size: 1 << 20,
+            max_memory: 1 << 30,
+            max_steps: None,
+            max_call_depth: 1 << 18,
+            max_ports: 4096,
+            max_contexts: 1 << 20,
+            max_port_bytes: 256 << 20,
+            threads: 0,
+        }
     }
 }
 
 /// How a run ended without a trap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The program ended: `halt` (status 0) or `exit` (its status).
+    /// The program ended: every context halted (status 0) or one ran `exit` (its status).
     Exited(u8),
-    /// An interrupt stopped it at an instruction boundary; `run` continues it.
+    /// An interrupt stopped every context at an instruction boundary; `run` continues them.
     Interrupted,
 }
 
@@ -93,8 +120,9 @@ pub enum SetupError {
 }
 
 /// The interrupt line (the hypervisor's): raising it from any thread stops
-/// [`Machine::run`] at the next backward branch, call or return (or at once,
-/// mid-sleep).
+/// [`Machine::run`] with every context at an instruction boundary — busy
+/// ones at their next branch, call or return, sleeping and waiting ones at
+/// once.
 pub use hypervisor::Interrupt;
 
 /// An in-memory output, cloneable, for tests and embedding: what the
@@ -119,9 +147,9 @@ impl Write for SharedBuf {
     }
 }
 
-/// One context's registers and control state: plain data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One context: its registers, control state and memory, all plain data.
 pub struct Context {
+    id: u32,
     /// The 256 registers.
     pub regs: Box<[u64; 256]>,
     /// Index of the next instruction.
@@ -130,131 +158,197 @@ pub struct Context {
     pub sp: u64,
     /// Return indices, innermost last.
     calls: Vec<u32>,
-    /// Milliseconds of an interrupted `sleep` still to sleep.
+    /// Frames charged to the meter: `calls` may grow to this many before it charges more.
+    call_room: u32,
+    mem: Memory,
+    /// Time of an unfinished `sleep` still to sleep before the next instruction.
     sleep_owed: Duration,
+    /// The port this context waits on (its `precv` runs again when woken).
+    waiting_on: Option<u64>,
 }
 
-/// A message port.
-#[derive(Debug, Default)]
-struct Port {
-    queue: VecDeque<Vec<u8>>,
-    closed: bool,
+impl Context {
+    /// A context at code index `pc` with registers `regs`, an empty stack and
+    /// call stack, charged to `mem`'s meter.
+    fn new(id: u32, regs: Box<[u64; 256]>, pc: u32, mem: Memory) -> Result<Context, TrapKind> {
+        mem.meter().charge(CONTEXT_BYTES)?;
+        let sp = mem.stack_top();
+        Ok(Context {
+            id,
+            regs,
+            pc,
+            sp,
+            calls: Vec::new(),
+            call_room: 0,
+            mem,
+            sleep_owed: Duration::ZERO,
+            waiting_on: None,
+        })
+    }
+
+    /// The context's id: 0 for the first, then as `fork` numbered them.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// A register's value.
+    pub fn reg(&self, reg: Reg) -> u64 {
+        self.regs[usize::from(reg.0)]
+    }
+
+    /// Sets a register.
+    pub fn set_reg(&mut self, reg: Reg, value: u64) {
+        self.regs[usize::from(reg.0)] = value;
+    }
+
+    /// The context's memory.
+    pub fn memory(&self) -> &Memory {
+        &self.mem
+    }
+
+    /// The context's memory, to change.
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        &mut self.mem
+    }
+
+    /// The port the context waits on, if it is blocked in `precv`.
+    pub fn waiting_on(&self) -> Option<u64> {
+        self.waiting_on
+    }
+
+    /// Sleep still owed by an interrupted `sleep`.
+    pub fn sleep_owed(&self) -> Duration {
+        self.sleep_owed
+    }
+
+    /// Bytes this context holds against the meter, besides its pages.
+    fn charged(&self) -> u64 {
+        CONTEXT_BYTES + u64::from(self.call_room) * CALL_FRAME_BYTES
+    }
 }
 
-/// What the machine talks to: standard streams, arguments, ports, clocks.
-struct Host {
+/// Room for one more call frame in `calls`, charged to the meter in chunks
+/// (`call_room` counts the frames charged); the depth trap past `max_depth`.
+#[cold]
+fn grow_calls(calls: &mut Vec<u32>, call_room: &mut u32, mem: &Memory, max_depth: u32) -> Result<(), TrapKind> {
+    let len = calls.len();
+    if len >= max_depth as usize {
+        return Err(TrapKind::CallStackOverflow(max_depth));
+    }
+    let more = len.clamp(16, 1 << 16).min(max_depth as usize - len);
+    let limit = mem.limit();
+    let oom = |_| TrapKind::OutOfMemory { requested: CALL_FRAME_BYTES, limit };
+    mem.meter().charge(more as u64 * CALL_FRAME_BYTES).map_err(oom)?;
+    *call_room += more as u32;
+    calls.reserve_exact(*call_room as usize - len);
+    Ok(())
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.mem.meter().release(self.charged());
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &self.id)
+            .field("pc", &self.pc)
+            .field("sp", &self.sp)
+            .field("calls", &self.calls.len())
+            .field("waiting_on", &self.waiting_on)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the machine talks to: standard streams and the trace.
+pub(crate) struct Io {
     out: Box<dyn Write + Send>,
     err: Box<dyn Write + Send>,
     input: Box<dyn Read + Send>,
-    args: Vec<Vec<u8>>,
-    ports: Vec<Port>,
-    /// Bytes queued in ports, with [`MESSAGE_OVERHEAD`] for each message,
-    /// counted against the memory limit.
-    port_bytes: u64,
-    started: Instant,
-    interrupt: Arc<Interrupt>,
-    max_ports: u32,
-}
-
-/// What a system instruction did, when it did not trap.
-enum Effect {
-    Next,
-    Exit(u8),
-    /// A sleep cut short by an interrupt; the rest is owed.
-    SleepInterrupted(Duration),
+    trace: Option<Box<dyn Write + Send>>,
 }
 
 /// A running (or runnable) Manda program.
 pub struct Machine {
     code: Arc<Code>,
-    ctx: Context,
-    mem: Memory,
-    host: Host,
     config: Config,
-    /// The call depth `call` traps at: the depth limit, or fewer frames if
-    /// the memory limit leaves room for fewer beside the image and stack
-    /// (a frame is [`CALL_FRAME_BYTES`]). Heap growth and queued messages
-    /// count the call stack's frames at the time.
-    call_depth_cap: u32,
+    meter: Arc<Meter>,
+    io: Io,
+    args: Vec<Vec<u8>>,
+    ports: system::Ports,
+    /// Every context not halted, by id, while the machine is not running.
+    contexts: Vec<Context>,
+    next_id: u32,
+    started: Instant,
+    interrupt: Arc<Interrupt>,
     /// Steps still allowed; `u64::MAX` with no limit.
     fuel: u64,
-    /// Single-step from here on (the budget ends inside the current run).
-    exact: bool,
     ended: Option<Result<u8, Trap>>,
-    trace: Option<Box<dyn Write + Send>>,
 }
 
 impl Machine {
     /// Loads `exe` into a fresh memory with the limits of `config`, ready
-    /// to run from the entry point. Output goes to the process's standard
-    /// output and error, input comes from its standard input.
+    /// to run context 0 from the entry point. Output goes to the process's
+    /// standard output and error, input comes from its standard input.
     pub fn new(exe: &Executable, config: Config) -> Result<Machine, SetupError> {
-        let mem = Memory::new(exe, config.stack_size, config.max_memory)
-            .map_err(|needed| SetupError::TooBig { needed, limit: config.max_memory })?;
+        let meter = Arc::new(Meter::new(config.max_memory));
+        let too_big = |needed| SetupError::TooBig { needed, limit: config.max_memory };
+        let mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
         let code = Arc::new(Code::new(exe));
-        let ctx = Context {
-            regs: Box::new([0; 256]),
-            pc: code.entry,
-            sp: mem.stack_top(),
-            calls: Vec::new(),
-            sleep_owed: Duration::ZERO,
-        };
-        let host = Host {
-            out: Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
-            err: Box::new(std::io::stderr()),
-            input: Box::new(std::io::stdin()),
-            args: Vec::new(),
-            ports: Vec::new(),
-            port_bytes: 0,
-            started: Instant::now(),
-            interrupt: Arc::new(Interrupt::default()),
-            max_ports: config.max_ports,
-        };
-        let room = config.max_memory.saturating_sub(mem.end()) / CALL_FRAME_BYTES;
-        let call_depth_cap = u64::from(config.max_call_depth).min(room) as u32;
+        let needed = mem.heap_base() + CONTEXT_BYTES;
+        let main = Context::new(0, Box::new([0; 256]), code.entry, mem).map_err(|_| too_big(needed))?;
         Ok(Machine {
             code,
-            ctx,
-            mem,
-            host,
             config,
-            call_depth_cap,
+            meter,
+            io: Io {
+                out: Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
+                err: Box::new(std::io::stderr()),
+                input: Box::new(std::io::stdin()),
+                trace: None,
+            },
+            args: Vec::new(),
+            ports: system::Ports::default(),
+            contexts: vec![main],
+            next_id: 1,
+            started: Instant::now(),
+            interrupt: Arc::new(Interrupt::default()),
             fuel: config.max_steps.unwrap_or(u64::MAX),
-            exact: false,
             ended: None,
-            trace: None,
         })
     }
 
     /// The program's arguments (what `argc` counts and `arg` copies).
     pub fn set_args<I: IntoIterator<Item = S>, S: Into<Vec<u8>>>(&mut self, args: I) {
-        self.host.args = args.into_iter().map(Into::into).collect();
+        self.args = args.into_iter().map(Into::into).collect();
     }
 
-    /// Where `write 1`, `printi`, `printf`, `putc` go.
+    /// Where `write 1`, `printi`, `printf`, `putc` go, from every context.
     pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
-        self.host.out = out;
+        self.io.out = out;
     }
 
     /// Where `write 2` goes.
     pub fn set_error_output(&mut self, err: Box<dyn Write + Send>) {
-        self.host.err = err;
+        self.io.err = err;
     }
 
     /// Where `read` reads from.
     pub fn set_input(&mut self, input: Box<dyn Read + Send>) {
-        self.host.input = input;
+        self.io.input = input;
     }
 
-    /// Writes a line per executed instruction to `trace` (address,
-    /// instruction, registers written); `None` stops tracing.
+    /// Writes a line per executed instruction to `trace` (context id,
+    /// address, instruction, registers written); `None` stops tracing.
     pub fn set_trace(&mut self, trace: Option<Box<dyn Write + Send>>) {
-        self.trace = trace;
+        self.io.trace = trace;
     }
 
     /// The interrupt line, to raise from another thread.
     pub fn interrupt(&self) -> Arc<Interrupt> {
-        self.host.interrupt.clone()
+        self.interrupt.clone()
     }
 
     /// The limits.
@@ -262,53 +356,94 @@ impl Machine {
         &self.config
     }
 
-    /// A register's value.
+    /// The machine-wide memory meter: bytes held now against the limit.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Every context not halted, by id (while the machine is not running).
+    pub fn contexts(&self) -> &[Context] {
+        &self.contexts
+    }
+
+    /// The context `id`, to inspect or change, if it lives.
+    pub fn context_mut(&mut self, id: u32) -> Option<&mut Context> {
+        self.contexts.iter_mut().find(|c| c.id == id)
+    }
+
+    /// The context the single-context accessors below read: the
+    /// lowest-numbered one alive (context 0 while it lives).
+    fn first(&self) -> Option<&Context> {
+        self.contexts.first()
+    }
+
+    /// A register of the first context (0 once every context has ended).
     pub fn reg(&self, reg: Reg) -> u64 {
-        self.ctx.regs[usize::from(reg.0)]
+        self.first().map_or(0, |c| c.reg(reg))
     }
 
-    /// Sets a register.
+    /// Sets a register of the first context.
     pub fn set_reg(&mut self, reg: Reg, value: u64) {
-        self.ctx.regs[usize::from(reg.0)] = value;
+        if let Some(c) = self.contexts.first_mut() {
+            c.set_reg(reg, value);
+        }
     }
 
-    /// The address of the next instruction to run.
+    /// The address of the first context's next instruction.
     pub fn pc(&self) -> u64 {
-        self.code.addrs[self.ctx.pc as usize]
+        self.first().map_or(0, |c| self.pc_of(c))
     }
 
-    /// Continues at `addr`, which must be an instruction or label in code.
+    /// The address of a context's next instruction.
+    pub fn pc_of(&self, context: &Context) -> u64 {
+        self.code.addrs[context.pc as usize]
+    }
+
+    /// Continues the first context at `addr`, which must be an instruction or label in code.
     pub fn set_pc(&mut self, addr: u64) -> Result<(), TrapKind> {
         let index =
             self.code.index_of(addr).ok_or(TrapKind::BadJump { target: addr, why: self.code.why_not_target(addr) })?;
-        self.ctx.pc = index;
-        self.exact |= self.fuel < u64::from(self.code.run_len[index as usize]);
+        if let Some(c) = self.contexts.first_mut() {
+            c.pc = index;
+            c.waiting_on = None;
+        }
         Ok(())
     }
 
-    /// The stack pointer.
+    /// The first context's stack pointer.
     pub fn sp(&self) -> u64 {
-        self.ctx.sp
+        self.first().map_or(0, |c| c.sp)
     }
 
-    /// The call stack's return addresses, outermost first.
+    /// A context's call stack as return addresses, outermost first.
+    pub fn call_stack_of(&self, context: &Context) -> Vec<u64> {
+        context.calls.iter().map(|&i| self.code.addrs[i as usize]).collect()
+    }
+
+    /// The first context's call stack as return addresses, outermost first.
     pub fn call_stack(&self) -> Vec<u64> {
-        self.ctx.calls.iter().map(|&i| self.code.addrs[i as usize]).collect()
+        self.first().map(|c| self.call_stack_of(c)).unwrap_or_default()
     }
 
-    /// The memory.
+    /// The first context's memory.
+    ///
+    /// # Panics
+    /// Once every context has ended.
     pub fn memory(&self) -> &Memory {
-        &self.mem
+        &self.first().expect("a live context").mem
     }
 
-    /// The memory, to change.
+    /// The first context's memory, to change.
+    ///
+    /// # Panics
+    /// Once every context has ended.
     pub fn memory_mut(&mut self) -> &mut Memory {
-        &mut self.mem
+        &mut self.contexts.first_mut().expect("a live context").mem
     }
 
-    /// Instructions executed so far. Counted only under a step limit
-    /// ([`Config::max_steps`]) or while single-stepping: without one, the
-    /// fast loop does not count.
+    /// Instructions executed so far, in all contexts. Counted only under a
+    /// step limit ([`Config::max_steps`]): without one, the fast loop does
+    /// not count.
     pub fn steps(&self) -> u64 {
         self.config.max_steps.unwrap_or(u64::MAX) - self.fuel
     }
@@ -320,335 +455,57 @@ impl Machine {
 
     /// Runs until the program ends, traps, or is interrupted.
     pub fn run(&mut self) -> Result<Outcome, Trap> {
-        let outcome = self.run_inner();
-        self.flush();
-        outcome
+        self.run_with(sched::Mode::Run)
     }
 
-    /// Runs one instruction: `Ok(None)` if the program goes on.
+    /// Runs one instruction of the next context in turn: `Ok(None)` if the
+    /// program goes on. (A `precv` that has to wait is not an instruction
+    /// run: the next context's instruction runs instead.)
     pub fn step(&mut self) -> Result<Option<Outcome>, Trap> {
-        let outcome = self.step_inner();
-        self.flush();
-        outcome
+        match self.run_with(sched::Mode::Step)? {
+            Outcome::Interrupted if !self.interrupt.is_raised() => Ok(None),
+            outcome => Ok(Some(outcome)),
+        }
     }
 
-    fn run_inner(&mut self) -> Result<Outcome, Trap> {
+    fn run_with(&mut self, mode: sched::Mode) -> Result<Outcome, Trap> {
         if let Some(ended) = &self.ended {
             return ended.clone().map(Outcome::Exited);
         }
-        loop {
-            if self.trace.is_some() || self.exact {
-                if let Some(outcome) = self.step_inner()? {
-                    return Ok(outcome);
-                }
-                continue;
+        let outcome = sched::run(self, mode);
+        let _ = self.io.out.flush();
+        if let Some(trace) = &mut self.io.trace {
+            let _ = trace.flush();
+        }
+        match outcome {
+            sched::End::Stopped => Ok(Outcome::Interrupted),
+            sched::End::Exit(status) => {
+                self.finish(Ok(status));
+                Ok(Outcome::Exited(status))
             }
-            if self.host.interrupt.is_raised() {
-                return Ok(Outcome::Interrupted);
-            }
-            if let Some(outcome) = self.owed_sleep() {
-                return Ok(outcome);
-            }
-            let need = match self.config.max_steps {
-                Some(_) => u64::from(self.code.run_len[self.ctx.pc as usize]),
-                None => 0,
-            };
-            if self.fuel < need {
-                self.exact = true;
-                continue;
-            }
-            self.fuel -= need;
-            let flow = match self.config.max_steps {
-                Some(_) => self.exec::<false, true>(),
-                None => self.exec::<false, false>(),
-            };
-            if let Some(result) = self.settle(flow, false) {
-                return result;
+            sched::End::Trap(trap) => {
+                self.finish(Err(trap.clone()));
+                Err(trap)
             }
         }
     }
 
-    fn step_inner(&mut self) -> Result<Option<Outcome>, Trap> {
-        if let Some(ended) = &self.ended {
-            return ended.clone().map(|s| Some(Outcome::Exited(s)));
-        }
-        if self.host.interrupt.is_raised() {
-            return Ok(Some(Outcome::Interrupted));
-        }
-        if let Some(outcome) = self.owed_sleep() {
-            return Ok(Some(outcome));
-        }
-        if self.fuel == 0 {
-            let limit = self.config.max_steps.unwrap_or(u64::MAX);
-            let trap = self.trap(TrapKind::StepLimit(limit));
-            self.ended = Some(Err(trap.clone()));
-            return Err(trap);
-        }
-        self.fuel -= 1;
-        let at = self.ctx.pc as usize;
-        let before_sp = self.ctx.sp;
-        let flow = self.exec::<true, true>();
-        if self.trace.is_some() && !matches!(flow, interp::Flow::Trap(_)) {
-            self.trace_line(at, before_sp);
-        }
-        match self.settle(flow, true) {
-            None => Ok(None),
-            Some(result) => result.map(Some),
-        }
+    /// The program ended. The contexts alive at the end (or the last to
+    /// halt) stay for inspection.
+    fn finish(&mut self, how: Result<u8, Trap>) {
+        self.ended = Some(how);
     }
 
-    /// Sleeps what an interrupted `sleep` still owes; `Some` if interrupted again.
-    fn owed_sleep(&mut self) -> Option<Outcome> {
-        if self.ctx.sleep_owed.is_zero() {
-            return None;
-        }
-        let _ = self.host.out.flush();
-        self.ctx.sleep_owed = self.host.interrupt.sleep(self.ctx.sleep_owed);
-        (!self.ctx.sleep_owed.is_zero()).then_some(Outcome::Interrupted)
-    }
-
-    /// Turns the loop's exit into a result, refunding steps charged for
-    /// instructions that did not run; `None` to keep going.
-    /// `stepped`: the flow comes from a single step, which charged 1, not a
-    /// whole run.
-    fn settle(&mut self, flow: interp::Flow, stepped: bool) -> Option<Result<Outcome, Trap>> {
-        use interp::Flow;
-        // Steps charged for the rest of the current run, not executed.
-        let unrun = |m: &Machine| match stepped || m.config.max_steps.is_none() {
-            true => 0,
-            false => u64::from(m.code.run_len[m.ctx.pc as usize]),
-        };
-        match flow {
-            Flow::Stepped | Flow::Boundary => None,
-            Flow::Interrupted => Some(Ok(Outcome::Interrupted)),
-            Flow::SleepInterrupted => {
-                self.fuel += unrun(self);
-                Some(Ok(Outcome::Interrupted))
-            }
-            Flow::Exit(status) => {
-                self.fuel += unrun(self).saturating_sub(1);
-                self.ended = Some(Ok(status));
-                Some(Ok(Outcome::Exited(status)))
-            }
-            Flow::Trap(kind) => {
-                self.fuel += if stepped { 1 } else { unrun(self) };
-                let trap = self.trap(kind);
-                self.ended = Some(Err(trap.clone()));
-                Some(Err(trap))
-            }
-        }
-    }
-
-    /// A trap at the current instruction.
-    fn trap(&self, kind: TrapKind) -> Trap {
-        let kind = match kind {
-            // The memory limit, not the depth limit, stopped this call.
-            TrapKind::CallStackOverflow(depth) if depth < self.config.max_call_depth => {
-                TrapKind::OutOfMemory { requested: CALL_FRAME_BYTES, limit: self.config.max_memory }
-            }
-            kind => kind,
-        };
-        let index = self.ctx.pc as usize;
-        let addr = self.code.addrs[index];
+    /// A trap at context `ctx`'s current instruction.
+    fn trap_at(code: &Code, ctx: &Context, kind: TrapKind) -> Trap {
+        let index = ctx.pc as usize;
+        let addr = code.addrs[index];
         Trap {
             kind,
             addr,
-            instr: self.code.instrs[index].map(|i| i.to_string()).unwrap_or_default(),
-            label: self.code.label_near(addr),
-            context: 0,
+            instr: code.instrs[index].map(|i| i.to_string()).unwrap_or_default(),
+            label: code.label_near(addr),
+            context: ctx.id,
         }
-    }
-
-    fn flush(&mut self) {
-        let _ = self.host.out.flush();
-        if let Some(trace) = &mut self.trace {
-            let _ = trace.flush();
-        }
-    }
-
-    /// One trace line for the instruction at index `at`, just executed.
-    fn trace_line(&mut self, at: usize, before_sp: u64) {
-        use std::fmt::Write as _;
-        let Some(instr) = self.code.instrs[at] else { return };
-        let mut line = format!("0x{:06x}  {:<28}", self.code.addrs[at], instr.to_string());
-        let floats = matches!(
-            instr,
-            Instr::Fli { .. }
-                | Instr::Fadd { .. }
-                | Instr::Fsub { .. }
-                | Instr::Fmul { .. }
-                | Instr::Fdiv { .. }
-                | Instr::Fmin { .. }
-                | Instr::Fmax { .. }
-                | Instr::Fsqrt { .. }
-                | Instr::Fneg { .. }
-                | Instr::Fabs { .. }
-                | Instr::Itof { .. }
-                | Instr::Utof { .. }
-        );
-        for ((name, _), operand) in instr.opcode().operands().iter().zip(instr.operands()) {
-            if let (&"rd", crate::isa::Operand::Reg(r)) = (name, operand) {
-                let v = self.ctx.regs[usize::from(r.0)];
-                let _ = match floats {
-                    true => write!(line, " {r}={:?}", f64::from_bits(v)),
-                    false => write!(line, " {r}={}", v as i64),
-                };
-            }
-        }
-        if self.ctx.sp != before_sp {
-            let _ = write!(line, " sp=0x{:x}", self.ctx.sp);
-        }
-        if let Some(trace) = &mut self.trace {
-            let _ = writeln!(trace, "{}", line.trim_end());
-        }
-    }
-}
-
-impl Host {
-    /// Runs a system or port instruction.
-    ///
-    /// `call_bytes` is what the context's call stack holds, which counts
-    /// against the memory limit with the heap and the queued messages.
-    fn system(
-        &mut self,
-        instr: Instr,
-        regs: &mut [u64; 256],
-        mem: &mut Memory,
-        call_bytes: u64,
-    ) -> Result<Effect, TrapKind> {
-        let r = |x: Reg| regs[usize::from(x.0)];
-        let out_err = |e: std::io::Error| TrapKind::OutputFailed(e.to_string());
-        // The one register written, if any, and its value: set after the match.
-        let mut result: Option<(Reg, u64)> = None;
-        let mut set = |x: Reg, v: u64| result = Some((x, v));
-        match instr {
-            Instr::Write { fd, addr, len } => {
-                let fd_value = r(fd) as i64;
-                let bytes = mem.read_bytes(r(addr), r(len))?;
-                match fd_value {
-                    1 => self.out.write_all(bytes).map_err(out_err)?,
-                    2 => {
-                        let _ = self.out.flush();
-                        self.err.write_all(bytes).and_then(|_| self.err.flush()).map_err(out_err)?
-                    }
-                    fd => return Err(TrapKind::BadFileDescriptor(fd)),
-                }
-            }
-            Instr::Read { rd, addr, cap } => {
-                let _ = self.out.flush();
-                let buf = mem.write_bytes(r(addr), r(cap))?;
-                let n = loop {
-                    match self.input.read(buf) {
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        other => break other.map_err(|e| TrapKind::InputFailed(e.to_string()))?,
-                    }
-                };
-                set(rd, n as u64);
-            }
-            Instr::Argc { rd } => set(rd, self.args.len() as u64),
-            Instr::Arg { rd, index, addr, cap } => {
-                let i = r(index);
-                let arg = usize::try_from(i)
-                    .ok()
-                    .and_then(|i| self.args.get(i))
-                    .ok_or(TrapKind::BadArgumentIndex(i as i64))?;
-                let n = (arg.len() as u64).min(r(cap));
-                mem.write_bytes(r(addr), n)?.copy_from_slice(&arg[..n as usize]);
-                set(rd, arg.len() as u64);
-            }
-            Instr::Exit { rs } => return Ok(Effect::Exit(r(rs) as u8)),
-            Instr::Clock { rd } => set(rd, self.started.elapsed().as_nanos() as u64),
-            Instr::Sleep { rs } => {
-                let ms = r(rs) as i64;
-                if ms > 0 {
-                    let _ = self.out.flush();
-                    let left = self.interrupt.sleep(Duration::from_millis(ms as u64));
-                    if !left.is_zero() {
-                        return Ok(Effect::SleepInterrupted(left));
-                    }
-                }
-            }
-            Instr::Grow { rd, rs } => {
-                let old = mem.grow(r(rs), self.port_bytes + call_bytes)?;
-                set(rd, old);
-            }
-            Instr::Printi { rs } => {
-                let mut buf = itoa::Buffer::new();
-                let text = buf.format(r(rs) as i64);
-                self.out.write_all(text.as_bytes()).and_then(|_| self.out.write_all(b"\n")).map_err(out_err)?;
-            }
-            Instr::Printf { rs, digits } => {
-                let v = f64::from_bits(r(rs));
-                let text = match digits {
-                    0..=17 => format!("{v:.*}\n", usize::from(digits)),
-                    _ => format!("{v:?}\n"),
-                };
-                self.out.write_all(text.as_bytes()).map_err(out_err)?;
-            }
-            Instr::Putc { rs } => self.out.write_all(&[r(rs) as u8]).map_err(out_err)?,
-            Instr::Ctxid { rd } => set(rd, 0),
-            Instr::Fork { .. } => {
-                return Err(TrapKind::Unsupported("fork: this version of the machine runs one context"));
-            }
-            Instr::Pnew { rd } => {
-                if self.ports.len() >= self.max_ports as usize {
-                    return Err(TrapKind::TooManyPorts(self.max_ports));
-                }
-                self.ports.push(Port::default());
-                set(rd, self.ports.len() as u64 - 1);
-            }
-            Instr::Psend { port, addr, len } => {
-                let id = r(port);
-                let bytes = mem.read_bytes(r(addr), r(len))?;
-                let cost = bytes.len() as u64 + MESSAGE_OVERHEAD;
-                let total = mem.end().saturating_add(self.port_bytes).saturating_add(call_bytes).saturating_add(cost);
-                if total > mem.limit() {
-                    return Err(TrapKind::OutOfMemory { requested: cost, limit: mem.limit() });
-                }
-                let message = bytes.to_vec();
-                let p = self.port(id)?;
-                if p.closed {
-                    return Err(TrapKind::PortClosed(id as i64));
-                }
-                p.queue.push_back(message);
-                self.port_bytes += cost;
-            }
-            Instr::Precv { rd, port, addr, cap } | Instr::Ptry { rd, port, addr, cap } => {
-                let id = r(port);
-                let wait = matches!(instr, Instr::Precv { .. });
-                let p = self.port(id)?;
-                match p.queue.pop_front() {
-                    Some(message) => {
-                        let n = (message.len() as u64).min(r(cap));
-                        let written = mem.write_bytes(r(addr), n);
-                        let p = self.port(id)?;
-                        match written {
-                            Ok(buf) => buf.copy_from_slice(&message[..n as usize]),
-                            Err(fault) => {
-                                // The instruction has no effect: the message stays first.
-                                p.queue.push_front(message);
-                                return Err(fault);
-                            }
-                        }
-                        self.port_bytes -= message.len() as u64 + MESSAGE_OVERHEAD;
-                        set(rd, message.len() as u64);
-                    }
-                    None if p.closed => set(rd, -1i64 as u64),
-                    // One context: nobody else can ever send.
-                    None if wait => return Err(TrapKind::Deadlock(id as i64)),
-                    None => set(rd, -2i64 as u64),
-                }
-            }
-            Instr::Pclose { port } => self.port(r(port))?.closed = true,
-            other => unreachable!("`{other}` is not a system instruction"),
-        }
-        if let Some((x, v)) = result {
-            regs[usize::from(x.0)] = v;
-        }
-        Ok(Effect::Next)
-    }
-
-    fn port(&mut self, id: u64) -> Result<&mut Port, TrapKind> {
-        usize::try_from(id).ok().and_then(|i| self.ports.get_mut(i)).ok_or(TrapKind::BadPort(id as i64))
     }
 }

@@ -119,10 +119,42 @@ pub enum TrapKind {
     PortClosed(i64),
     /// `pnew` past the port limit.
     TooManyPorts(u32),
-    /// `precv` on an empty port that no context can ever send to.
-    Deadlock(i64),
-    /// An instruction this build of the machine does not run yet.
-    Unsupported(&'static str),
+    /// Every live context waits in `precv` on an empty port, none sleeps
+    /// and none runs: nobody can ever send. Every waiting context, by id.
+    Deadlock(Vec<Waiter>),
+    /// `fork` past the live-context limit.
+    TooManyContexts(u32),
+    /// `psend` past the bytes all ports may hold together.
+    PortsFull {
+        /// What the message would add (its length and its bookkeeping).
+        requested: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// A context blocked in `precv`, as a deadlock lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiter {
+    /// Its id.
+    pub context: u32,
+    /// The port it waits on.
+    pub port: u64,
+    /// Address of its `precv`.
+    pub addr: u64,
+    /// The `precv`, as the disassembler writes it.
+    pub instr: String,
+    /// The nearest named label at or before `addr`, and the distance from it.
+    pub label: Option<(String, u64)>,
+}
+
+/// ` <label+0xOFF>` or nothing.
+fn write_label(f: &mut fmt::Formatter<'_>, label: &Option<(String, u64)>) -> fmt::Result {
+    match label {
+        Some((name, 0)) => write!(f, " <{name}>"),
+        Some((name, off)) => write!(f, " <{name}+0x{off:x}>"),
+        None => Ok(()),
+    }
 }
 
 impl fmt::Display for TrapKind {
@@ -156,10 +188,22 @@ impl fmt::Display for TrapKind {
             TrapKind::BadPort(p) => write!(f, "bad port {p}"),
             TrapKind::PortClosed(p) => write!(f, "port {p} is closed"),
             TrapKind::TooManyPorts(limit) => write!(f, "too many ports: the limit is {limit}"),
-            TrapKind::Deadlock(p) => {
-                write!(f, "deadlock: waiting on empty port {p}, which no other context can send to")
+            TrapKind::Deadlock(waiters) => {
+                let n = waiters.len();
+                let s = if n == 1 { "" } else { "s" };
+                write!(f, "deadlock: every context left waits on an empty port ({n} context{s})")?;
+                for w in waiters {
+                    write!(f, "\n  context {} waits on port {} at 0x{:x}", w.context, w.port as i64, w.addr)?;
+                    write_label(f, &w.label)?;
+                    write!(f, " ({})", w.instr)?;
+                }
+                Ok(())
             }
-            TrapKind::Unsupported(what) => write!(f, "{what}"),
+            TrapKind::TooManyContexts(limit) => write!(f, "too many contexts: the limit is {limit} alive at once"),
+            TrapKind::PortsFull { requested, limit } => write!(
+                f,
+                "ports full: {requested} more bytes would pass the limit of {limit} queued in all ports together"
+            ),
         }
     }
 }
@@ -180,14 +224,14 @@ pub struct Trap {
 }
 
 impl fmt::Display for Trap {
-    /// `REASON at 0xADDR <label+off> (INSTRUCTION) in context N`.
+    /// `REASON at 0xADDR <label+off> (INSTRUCTION) in context N`; a
+    /// deadlock lists every waiting context on lines of its own instead.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at 0x{:x}", self.kind, self.addr)?;
-        match &self.label {
-            Some((name, 0)) => write!(f, " <{name}>")?,
-            Some((name, off)) => write!(f, " <{name}+0x{off:x}>")?,
-            None => {}
+        if let TrapKind::Deadlock(_) = self.kind {
+            return write!(f, "{}", self.kind);
         }
+        write!(f, "{} at 0x{:x}", self.kind, self.addr)?;
+        write_label(f, &self.label)?;
         if !self.instr.is_empty() {
             write!(f, " ({})", self.instr)?;
         }

@@ -1,0 +1,566 @@
+//! The scheduler: a machine's contexts multiplexed on a pool of OS threads.
+//!
+//! Every live context is in exactly one place: run by a worker thread, in
+//! a worker's *next* slot, in the shared run queue, among the sleepers, or
+//! parked in a port (`system.rs`). Workers take contexts from the queue in
+//! order; a context runs until it blocks, sleeps, ends, or has made
+//! [`SLICE`] transfers of control (then it goes to the back of the queue if
+//! anything else is waiting). A `psend` that wakes a parked receiver puts
+//! it in the sender's *next* slot, so a ping-pong or a ring hands off on
+//! one thread without waking another; a forked child goes to the queue,
+//! where an idle worker picks it up.
+//!
+//! The machine stops at the first `exit` or trap, when every context has
+//! halted, or when the interrupt line rises: `attention` goes up, each
+//! worker's interpreter sees it at its next transfer of control, and every
+//! context is handed back to the [`Machine`] as plain data. When no worker
+//! holds a context, the queue is empty, none sleeps and some still live,
+//! they all wait on ports nobody can send to: a deadlock, reported with
+//! every waiter.
+//!
+//! With one thread the order of everything is fixed: same output, same
+//! trace, every run.
+
+use super::code::Code;
+use super::interp::Flow;
+use super::memory::{Meter, Tlb};
+use super::system::Ports;
+use super::trap::{Trap, TrapKind, Waiter};
+use super::{Config, Context, Io, Machine, CONTEXT_BYTES};
+use crate::isa::Instr;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Transfers of control (taken branches, jumps, calls, returns) a context
+/// makes before it lets another run: a few microseconds of work.
+pub(super) const SLICE: u32 = 2048;
+/// Steps a worker takes from the machine's step budget at a time.
+const FUEL_CHUNK: u64 = 1 << 20;
+
+/// What [`run`] is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Run until the machine ends or is interrupted.
+    Run,
+    /// Run one instruction of the lowest-numbered context that can run.
+    Step,
+}
+
+/// How [`run`] ended.
+pub(super) enum End {
+    /// Interrupted, or one step done: every context is back in the machine.
+    Stopped,
+    /// Every context halted (0), or one ran `exit`.
+    Exit(u8),
+    /// A trap, or a deadlock.
+    Trap(Trap),
+}
+
+/// The scheduler's state, under one lock.
+struct State {
+    queue: VecDeque<Context>,
+    sleepers: BinaryHeap<Sleeper>,
+    /// Orders sleepers with the same deadline by when they slept.
+    sleep_seq: u64,
+    /// Workers holding a context (running one, or with one in their next slot).
+    busy: usize,
+    /// Workers waiting for work on `wake`.
+    idle: usize,
+    /// Contexts not halted.
+    live: u32,
+    stopping: bool,
+    end: Option<End>,
+    /// Contexts handed back by workers that stopped.
+    parked: Vec<Context>,
+    /// Steps not yet handed to a worker.
+    fuel: u64,
+}
+
+struct Sleeper {
+    deadline: Instant,
+    seq: u64,
+    ctx: Context,
+}
+
+impl PartialEq for Sleeper {
+    fn eq(&self, other: &Self) -> bool {
+        (self.deadline, self.seq) == (other.deadline, other.seq)
+    }
+}
+impl Eq for Sleeper {}
+impl PartialOrd for Sleeper {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Sleeper {
+    /// The earliest deadline is the greatest: `BinaryHeap` pops it first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+    }
+}
+
+/// What the interrupt line's waker reaches.
+pub(super) struct Core {
+    /// Up while the machine is stopping: read by the interpreter at every
+    /// transfer of control.
+    pub(super) attention: AtomicBool,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the machine (first caller's `end` wins).
+    fn stop(&self, state: &mut State, end: Option<End>) {
+        if state.end.is_none() {
+            state.end = end;
+        }
+        state.stopping = true;
+        self.attention.store(true, Ordering::Relaxed);
+        self.wake.notify_all();
+    }
+}
+
+/// What one worker thread keeps to itself.
+pub(super) struct Local {
+    pub(super) tlb: Tlb,
+    /// The context to run when the current one stops (a receiver it woke).
+    next: Option<Context>,
+    /// Steps taken from the budget, not yet executed.
+    pub(super) fuel: u64,
+    /// Transfers of control left in the current context's slice.
+    pub(super) slice: u32,
+}
+
+/// Everything the workers share during one run.
+pub(super) struct Run<'m> {
+    pub(super) code: &'m Code,
+    pub(super) config: &'m Config,
+    pub(super) meter: &'m Arc<Meter>,
+    io: Mutex<&'m mut Io>,
+    pub(super) args: &'m [Vec<u8>],
+    pub(super) ports: &'m Ports,
+    pub(super) core: Arc<Core>,
+    next_id: AtomicU32,
+    pub(super) started: Instant,
+    mode: Mode,
+    tracing: bool,
+}
+
+/// Runs `machine`'s contexts until it ends or stops.
+pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
+    let threads = match (mode, machine.config.threads) {
+        (Mode::Step, _) => 1,
+        (_, 0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (_, n) => n,
+    };
+    let now = Instant::now();
+    let mut state = State {
+        queue: VecDeque::new(),
+        sleepers: BinaryHeap::new(),
+        sleep_seq: 0,
+        busy: threads,
+        idle: 0,
+        live: machine.contexts.len() as u32,
+        stopping: false,
+        end: None,
+        parked: Vec::new(),
+        fuel: machine.fuel,
+    };
+    for mut ctx in machine.contexts.drain(..) {
+        ctx.waiting_on = None;
+        match std::mem::take(&mut ctx.sleep_owed) {
+            owed if owed.is_zero() => state.queue.push_back(ctx),
+            owed => {
+                state.sleep_seq += 1;
+                state.sleepers.push(Sleeper { deadline: now + owed, seq: state.sleep_seq, ctx });
+            }
+        }
+    }
+    let core = Arc::new(Core { attention: AtomicBool::new(false), state: Mutex::new(state), wake: Condvar::new() });
+    let waker_core = Arc::downgrade(&core);
+    machine.interrupt.set_waker(Some(Arc::new(move || {
+        if let Some(core) = waker_core.upgrade() {
+            let mut state = core.lock();
+            core.stop(&mut state, None);
+        }
+    })));
+    if machine.interrupt.is_raised() {
+        let mut state = core.lock();
+        core.stop(&mut state, None);
+    }
+    let run = Run {
+        code: &machine.code,
+        config: &machine.config,
+        meter: &machine.meter,
+        tracing: machine.io.trace.is_some(),
+        io: Mutex::new(&mut machine.io),
+        args: &machine.args,
+        ports: &machine.ports,
+        core: core.clone(),
+        next_id: AtomicU32::new(machine.next_id),
+        started: machine.started,
+        mode,
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| run.worker());
+        }
+        run.worker();
+    });
+    machine.interrupt.set_waker(None);
+    machine.next_id = run.next_id.load(Ordering::Relaxed);
+    drop(run);
+    let mut state = core.lock();
+    machine.fuel = state.fuel;
+    let now = Instant::now();
+    let mut contexts = std::mem::take(&mut state.parked);
+    contexts.extend(state.queue.drain(..));
+    for Sleeper { deadline, mut ctx, .. } in std::mem::take(&mut state.sleepers).into_vec() {
+        // A sleep cut short: the rest is part of the state (at least 1 ns, so it is still owed).
+        ctx.sleep_owed = deadline.saturating_duration_since(now).max(Duration::from_nanos(1));
+        contexts.push(ctx);
+    }
+    contexts.extend(machine.ports.take_waiters());
+    contexts.sort_by_key(|c| c.id);
+    machine.contexts = contexts;
+    state.end.take().unwrap_or(End::Stopped)
+}
+
+impl<'m> Run<'m> {
+    /// The standard streams, under their lock.
+    pub(super) fn io(&self) -> MutexGuard<'_, &'m mut Io> {
+        self.io.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One worker thread: runs contexts until the machine stops.
+    fn worker(&self) {
+        let mut local = Local { tlb: Tlb::default(), next: None, fuel: 0, slice: SLICE };
+        loop {
+            let ctx = match local.next.take() {
+                Some(ctx) => ctx,
+                None => match self.pick() {
+                    Some(ctx) => ctx,
+                    None => break,
+                },
+            };
+            self.run_context(ctx, &mut local);
+        }
+        let mut state = self.core.lock();
+        state.fuel += local.fuel;
+    }
+
+    /// The next context from the queue, waiting for one; `None` once the machine stops.
+    fn pick(&self) -> Option<Context> {
+        let mut state = self.core.lock();
+        state.busy -= 1;
+        loop {
+            if state.stopping {
+                return None;
+            }
+            self.wake_sleepers(&mut state);
+            if let Some(ctx) = state.queue.pop_front() {
+                state.busy += 1;
+                return Some(ctx);
+            }
+            if state.busy == 0 && state.sleepers.is_empty() {
+                let trap = self.deadlock(&mut state);
+                self.core.stop(&mut state, Some(End::Trap(trap)));
+                return None;
+            }
+            // Going idle: what the program wrote so far becomes visible.
+            if state.busy == 0 {
+                let _ = self.io().out.flush();
+            }
+            state.idle += 1;
+            state = match state.sleepers.peek().map(|s| s.deadline) {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    self.core.wake.wait_timeout(state, wait).unwrap_or_else(PoisonError::into_inner).0
+                }
+                None => self.core.wake.wait(state).unwrap_or_else(PoisonError::into_inner),
+            };
+            state.idle -= 1;
+        }
+    }
+
+    /// Moves the sleepers whose time has come to the queue.
+    fn wake_sleepers(&self, state: &mut State) {
+        if state.sleepers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        while state.sleepers.peek().is_some_and(|s| s.deadline <= now) {
+            let sleeper = state.sleepers.pop().expect("peeked");
+            state.queue.push_back(sleeper.ctx);
+        }
+    }
+
+    /// Queues a runnable context, waking an idle worker for it.
+    fn enqueue(&self, state: &mut State, ctx: Context) {
+        state.queue.push_back(ctx);
+        if state.idle > 0 {
+            self.core.wake.notify_one();
+        }
+    }
+
+    /// A receiver woken by this worker's context: it runs next on this
+    /// thread (the one it displaces goes to the queue).
+    pub(super) fn wake(&self, local: &mut Local, mut ctx: Context) {
+        ctx.waiting_on = None;
+        if let Some(displaced) = local.next.replace(ctx) {
+            let mut state = self.core.lock();
+            self.enqueue(&mut state, displaced);
+        }
+    }
+
+    /// Gives this worker's next context to the queue (before the thread blocks outside the machine).
+    pub(super) fn release_next(&self, local: &mut Local) {
+        if let Some(ctx) = local.next.take() {
+            let mut state = self.core.lock();
+            self.enqueue(&mut state, ctx);
+        }
+    }
+
+    /// Starts a forked context; its id.
+    pub(super) fn fork(&self, regs: Box<[u64; 256]>, pc: u32, mem: super::Memory) -> Result<u32, TrapKind> {
+        let limit = self.config.max_contexts;
+        let mut state = self.core.lock();
+        if state.live >= limit {
+            return Err(TrapKind::TooManyContexts(limit));
+        }
+        let id = self.next_id.load(Ordering::Relaxed);
+        let Some(next) = id.checked_add(1) else { return Err(TrapKind::TooManyContexts(limit)) };
+        let ctx = Context::new(id, regs, pc, mem)
+            .map_err(|_| TrapKind::OutOfMemory { requested: CONTEXT_BYTES, limit: self.meter.limit() })?;
+        self.next_id.store(next, Ordering::Relaxed);
+        state.live += 1;
+        self.enqueue(&mut state, ctx);
+        Ok(id)
+    }
+
+    /// The deadlock trap: every context parked in a port, listed by id
+    /// (and handed back to the machine).
+    fn deadlock(&self, state: &mut State) -> Trap {
+        let mut parked = self.ports.take_waiters();
+        parked.sort_by_key(|c| c.id);
+        let waiters: Vec<Waiter> = parked
+            .iter()
+            .map(|c| {
+                let addr = self.code.addrs[c.pc as usize];
+                Waiter {
+                    context: c.id,
+                    port: c.waiting_on.unwrap_or(u64::MAX),
+                    addr,
+                    instr: self.code.instrs[c.pc as usize].map(|i| i.to_string()).unwrap_or_default(),
+                    label: self.code.label_near(addr),
+                }
+            })
+            .collect();
+        let first = parked.first().expect("a deadlock has a waiting context");
+        let trap = Machine::trap_at(self.code, first, TrapKind::Deadlock(waiters));
+        state.parked.extend(parked);
+        trap
+    }
+
+    /// Runs `ctx` until it leaves this worker: blocks, sleeps, ends, yields
+    /// or the machine stops.
+    fn run_context(&self, mut ctx: Context, local: &mut Local) {
+        local.tlb.flush();
+        local.slice = SLICE;
+        loop {
+            let flow = self.exec_some(&mut ctx, local);
+            if self.mode == Mode::Step && matches!(flow, Flow::Halt | Flow::Sleep(_)) {
+                // One instruction ran: stop after putting the context where it belongs.
+                self.stop_after_step();
+            }
+            match flow {
+                Flow::Stepped if self.mode == Mode::Step => return self.park(ctx, local),
+                Flow::Stepped => {
+                    local.slice -= 1;
+                    if local.slice == 0 {
+                        self.yield_now(&mut ctx, local);
+                    }
+                }
+                Flow::Boundary => {}
+                Flow::Yield => self.yield_now(&mut ctx, local),
+                Flow::Interrupted => return self.park(ctx, local),
+                Flow::Block(port) => match self.ports.park(port, ctx) {
+                    None => return,
+                    Some(again) => ctx = again,
+                },
+                Flow::Sleep(duration) => {
+                    let _ = self.io().out.flush();
+                    let mut state = self.core.lock();
+                    state.sleep_seq += 1;
+                    let seq = state.sleep_seq;
+                    state.sleepers.push(Sleeper { deadline: Instant::now() + duration, seq, ctx });
+                    // A worker waiting with no deadline must now wake for this one.
+                    if state.idle > 0 {
+                        self.core.wake.notify_one();
+                    }
+                    return;
+                }
+                Flow::Halt => {
+                    let mut state = self.core.lock();
+                    state.live -= 1;
+                    if state.live == 0 {
+                        // The last context stays, for inspection of the ended machine.
+                        state.parked.push(ctx);
+                        self.core.stop(&mut state, Some(End::Exit(0)));
+                    } else {
+                        drop(state);
+                        drop(ctx);
+                    }
+                    return;
+                }
+                Flow::Exit(status) => {
+                    let mut state = self.core.lock();
+                    self.core.stop(&mut state, Some(End::Exit(status)));
+                    state.parked.push(ctx);
+                    return;
+                }
+                Flow::Trap(kind) => {
+                    let trap = Machine::trap_at(self.code, &ctx, kind);
+                    let mut state = self.core.lock();
+                    self.core.stop(&mut state, Some(End::Trap(trap)));
+                    state.parked.push(ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// At the end of a slice: if another context waits to run (the one
+    /// this worker woke, else the head of the queue), `ctx` becomes it and
+    /// the yielding one goes to the back of the queue.
+    fn yield_now(&self, ctx: &mut Context, local: &mut Local) {
+        local.slice = SLICE;
+        let mut state = self.core.lock();
+        let next = match local.next.take() {
+            Some(next) => next,
+            None => {
+                self.wake_sleepers(&mut state);
+                match state.queue.pop_front() {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+        };
+        let this = std::mem::replace(ctx, next);
+        self.enqueue(&mut state, this);
+        local.tlb.flush();
+    }
+
+    /// Stops the machine once the step in progress has put its context away.
+    fn stop_after_step(&self) {
+        let mut state = self.core.lock();
+        self.core.stop(&mut state, None);
+    }
+
+    /// Hands `ctx` (and the next one) back to the machine: it is stopping.
+    fn park(&self, ctx: Context, local: &mut Local) {
+        let mut state = self.core.lock();
+        state.parked.push(ctx);
+        state.parked.extend(local.next.take());
+        if self.mode == Mode::Step {
+            self.core.stop(&mut state, None);
+        }
+    }
+
+    /// Runs some instructions of `ctx`: a fast run, or one step when
+    /// tracing, single-stepping or near the end of the step budget.
+    fn exec_some(&self, ctx: &mut Context, local: &mut Local) -> Flow {
+        let single = self.tracing || self.mode == Mode::Step;
+        let Some(limit) = self.config.max_steps else {
+            return match single {
+                true => self.step(ctx, local),
+                false => ctx.exec::<false, false>(self, local),
+            };
+        };
+        let need = u64::from(self.code.run_len[ctx.pc as usize]);
+        if local.fuel < need.max(1) {
+            let mut state = self.core.lock();
+            let take = state.fuel.min(FUEL_CHUNK.max(need));
+            state.fuel -= take;
+            local.fuel += take;
+        }
+        if single || local.fuel < need {
+            if local.fuel == 0 {
+                return Flow::Trap(TrapKind::StepLimit(limit));
+            }
+            local.fuel -= 1;
+            let flow = self.step(ctx, local);
+            if matches!(flow, Flow::Trap(_) | Flow::Block(_)) {
+                local.fuel += 1;
+            }
+            return flow;
+        }
+        local.fuel -= need;
+        let flow = ctx.exec::<false, true>(self, local);
+        // Steps charged for the rest of the current run, not executed.
+        let unrun = u64::from(self.code.run_len[ctx.pc as usize]);
+        match flow {
+            Flow::Trap(_) | Flow::Block(_) | Flow::Sleep(_) => local.fuel += unrun,
+            Flow::Exit(_) | Flow::Halt => local.fuel += unrun.saturating_sub(1),
+            _ => {}
+        }
+        flow
+    }
+
+    /// One instruction, traced if tracing.
+    fn step(&self, ctx: &mut Context, local: &mut Local) -> Flow {
+        let at = ctx.pc as usize;
+        let before_sp = ctx.sp;
+        let flow = ctx.exec::<true, true>(self, local);
+        if self.tracing && !matches!(flow, Flow::Trap(_) | Flow::Block(_)) {
+            self.trace_line(ctx, at, before_sp);
+        }
+        flow
+    }
+
+    /// One trace line for the instruction at index `at`, just executed by `ctx`.
+    fn trace_line(&self, ctx: &Context, at: usize, before_sp: u64) {
+        use std::fmt::Write as _;
+        let Some(instr) = self.code.instrs[at] else { return };
+        let mut line = format!("[{}] 0x{:06x}  {:<28}", ctx.id, self.code.addrs[at], instr.to_string());
+        let floats = matches!(
+            instr,
+            Instr::Fli { .. }
+                | Instr::Fadd { .. }
+                | Instr::Fsub { .. }
+                | Instr::Fmul { .. }
+                | Instr::Fdiv { .. }
+                | Instr::Fmin { .. }
+                | Instr::Fmax { .. }
+                | Instr::Fsqrt { .. }
+                | Instr::Fneg { .. }
+                | Instr::Fabs { .. }
+                | Instr::Itof { .. }
+                | Instr::Utof { .. }
+        );
+        for ((name, _), operand) in instr.opcode().operands().iter().zip(instr.operands()) {
+            if let (&"rd", crate::isa::Operand::Reg(r)) = (name, operand) {
+                let v = ctx.regs[usize::from(r.0)];
+                let _ = match floats {
+                    true => write!(line, " {r}={:?}", f64::from_bits(v)),
+                    false => write!(line, " {r}={}", v as i64),
+                };
+            }
+        }
+        if ctx.sp != before_sp {
+            let _ = write!(line, " sp=0x{:x}", ctx.sp);
+        }
+        let mut io = self.io();
+        if let Some(trace) = &mut io.trace {
+            let _ = writeln!(trace, "{}", line.trim_end());
+        }
+    }
+}
