@@ -551,6 +551,9 @@ pub struct Code {
     sections: Vec<(u64, u64, SectionKind)>,
     /// Index of the entry point.
     pub entry: u32,
+    /// The registers any instruction names, as one span per bank: all the
+    /// interpreter's fast loop copies in and out of its frame.
+    pub used_regs: Vec<std::ops::Range<usize>>,
 }
 
 impl Code {
@@ -596,10 +599,12 @@ impl Code {
             labels,
             sections: exe.sections.iter().map(|s| (s.start, s.end(), s.kind)).collect(),
             entry: 0,
+            used_regs: Vec::new(),
         };
         code.entry = code.index_of(exe.entry()).unwrap_or(0);
         code.plain = code.instrs.iter().map(|i| i.map_or(Op::End, |i| code.lower(i))).collect();
         code.fused = fuse(&code.plain);
+        code.used_regs = used_registers(code.instrs.iter().flatten());
         code.run_len = run_lengths(&code.plain);
         code
     }
@@ -746,6 +751,29 @@ impl Code {
             | I::Putc { .. } => Op::Slow,
         }
     }
+}
+
+/// One span per bank (a, s, v, t) covering every register the instructions name.
+fn used_registers<'a>(instrs: impl Iterator<Item = &'a Instr>) -> Vec<std::ops::Range<usize>> {
+    use crate::isa::Operand;
+    let mut used = [false; 256];
+    for instr in instrs {
+        for operand in instr.operands() {
+            match operand {
+                Operand::Reg(r) => used[usize::from(r.0)] = true,
+                Operand::Mem(m) => used[usize::from(m.base.0)] = true,
+                _ => {}
+            }
+        }
+    }
+    (0..4)
+        .filter_map(|bank| {
+            let regs = bank * 64..bank * 64 + 64;
+            let first = regs.clone().find(|&r| used[r])?;
+            let last = regs.rev().find(|&r| used[r])?;
+            Some(first..last + 1)
+        })
+        .collect()
 }
 
 /// True for an op after which control may not simply go to the next index.

@@ -51,26 +51,22 @@ impl Context {
         let code = run.code;
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;
-        let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, call_room, mem, .. } = self;
+        let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, call_room, mem, tlb: tlb_slot, .. } = self;
         let id = *id;
-        // The fast loop works on a copy in its own frame, addressed from the
+        // The loop works on a copy in its own frame, addressed from the
         // stack pointer, so the register file needs no base register of its
-        // own; a single step uses the context's registers in place rather
-        // than copy 2 KiB in and out per instruction.
+        // own. Only the registers the program names are copied in and out
+        // (a few dozen bytes, not 2 KiB): the others are never touched here.
         let mut regs_local = [0u64; 256];
-        let regs: &mut [u64; 256] = if STEP {
-            ctx_regs
-        } else {
-            regs_local = **ctx_regs;
-            &mut regs_local
-        };
+        let regs: &mut [u64; 256] = &mut regs_local;
+        copy_regs(&code.used_regs, ctx_regs, regs);
         let attention = &run.core.attention;
         let max_depth = run.config.max_call_depth;
         let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
         let mut pc = *pc_slot as usize;
         let mut sp = *sp_slot;
         // The translations, in this frame too: one less pointer to follow per access.
-        let mut tlb = local.tlb.clone();
+        let mut tlb = tlb_slot.clone();
         let mut fuel = local.fuel;
         let mut slice = local.slice;
         let mut stepped = false;
@@ -359,9 +355,8 @@ impl Context {
                 Op::End => trap!(TrapKind::FellOffCode),
                 Op::Slow => {
                     let Some(instr) = code.instrs[pc] else { trap!(TrapKind::FellOffCode) };
-                    let effect = system(run, local, id, instr, regs, mem);
-                    // The memory may have changed under the translations (a fork, a copy, a grow).
-                    tlb.flush();
+                    // `system` keeps the translations true (a fork, a copy, a grow).
+                    let effect = system(run, local, &mut tlb, id, instr, regs, ctx_regs, mem);
                     match effect {
                         Ok(Effect::Next) => next!(1),
                         Ok(Effect::Exit(status)) => break Flow::Exit(status),
@@ -436,15 +431,21 @@ impl Context {
                 }
             }
         };
-        if !STEP {
-            **ctx_regs = regs_local;
-        }
+        copy_regs(&code.used_regs, &regs_local, ctx_regs);
         *pc_slot = pc as u32;
         *sp_slot = sp;
-        local.tlb = tlb;
+        *tlb_slot = tlb;
         local.fuel = fuel;
         local.slice = slice;
         flow
+    }
+}
+
+/// Copies the registers in `spans` from `from` to `to`.
+#[inline(always)]
+fn copy_regs(spans: &[std::ops::Range<usize>], from: &[u64; 256], to: &mut [u64; 256]) {
+    for span in spans {
+        to[span.clone()].copy_from_slice(&from[span.clone()]);
     }
 }
 

@@ -227,7 +227,7 @@ struct Entry {
     delta: u64,
 }
 
-const TLB_SETS: usize = 16;
+const TLB_SETS: usize = 8;
 
 /// An entry that nothing hits: its range lies in a page of another set,
 /// and only addresses of this set are looked up here. (A length of 0 would
@@ -542,6 +542,63 @@ impl Memory {
             }
             _ => self.write_raw(addr, &value.to_le_bytes()[..N as usize]),
         }
+    }
+
+    /// Copies the bytes at `addr..addr + out.len()` into `out`, if readable.
+    /// The interpreter's path for system instructions: through the TLB.
+    pub fn read_into(&self, tlb: &mut Tlb, addr: u64, out: &mut [u8]) -> Result<(), TrapKind> {
+        let len = out.len() as u64;
+        let e = tlb.read[set_of(addr)];
+        if len <= e.len && addr.wrapping_sub(e.start) <= e.len - len {
+            // SAFETY: as in `load`, for `len` bytes inside the entry's range.
+            unsafe {
+                std::ptr::copy_nonoverlapping(addr.wrapping_add(e.delta) as *const u8, out.as_mut_ptr(), out.len())
+            };
+            return Ok(());
+        }
+        self.check(addr, len, Access::Read)?;
+        self.read_raw(addr, out);
+        if let (Some((start, len)), true) = (self.permitted_range(addr, READ), len > 0) {
+            let page = self.page_for_read(addr >> PAGE_BITS) as u64;
+            tlb.read[set_of(addr)] = Entry { start, len, delta: page.wrapping_sub(addr & !(PAGE - 1)) };
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `addr`, if writable; nothing is written on a trap.
+    /// The interpreter's path for system instructions: through the TLB,
+    /// which stays true to the pages it copies.
+    pub fn write_from(&mut self, tlb: &mut Tlb, addr: u64, data: &[u8]) -> Result<(), TrapKind> {
+        let len = data.len() as u64;
+        let e = tlb.write[set_of(addr)];
+        if len <= e.len && addr.wrapping_sub(e.start) <= e.len - len {
+            // SAFETY: as in `store`, for `len` bytes inside the entry's range.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr.wrapping_add(e.delta) as *mut u8, data.len()) };
+            return Ok(());
+        }
+        self.check(addr, len, Access::Write)?;
+        let Some(last) = addr.checked_add(len).and_then(|end| end.checked_sub(1)).filter(|_| len > 0) else {
+            return Ok(());
+        };
+        // Every page first, so that running out of memory writes nothing.
+        for page in addr >> PAGE_BITS..=last >> PAGE_BITS {
+            self.page_for_write(page)?;
+            self.forget(tlb, page << PAGE_BITS);
+        }
+        self.write_raw(addr, data)?;
+        if let Some((start, len)) = self.permitted_range(addr, WRITE) {
+            let page = self.page_for_write(addr >> PAGE_BITS)? as u64;
+            let entry = Entry { start, len, delta: page.wrapping_sub(addr & !(PAGE - 1)) };
+            tlb.write[set_of(addr)] = entry;
+            tlb.read[set_of(addr)] = entry;
+        }
+        Ok(())
+    }
+
+    /// Forgets the translations for writing: after a fork, every page is
+    /// shared and must be copied before the next write.
+    pub fn forget_writes(tlb: &mut Tlb) {
+        tlb.write = std::array::from_fn(empty);
     }
 
     /// Drops the translations of `addr`'s page, whose bytes may have moved.

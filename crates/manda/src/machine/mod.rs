@@ -165,15 +165,19 @@ pub struct Context {
     sleep_owed: Duration,
     /// The port this context waits on (its `precv` runs again when woken).
     waiting_on: Option<u64>,
+    /// The interpreter's translations into `mem`, kept across switches so
+    /// that a context that runs again finds them. Emptied whenever `mem`
+    /// is handed out to change.
+    tlb: Tlb,
 }
 
 impl Context {
     /// A context at code index `pc` with registers `regs`, an empty stack and
     /// call stack, charged to `mem`'s meter.
-    fn new(id: u32, regs: Box<[u64; 256]>, pc: u32, mem: Memory) -> Result<Context, TrapKind> {
+    fn new(id: u32, regs: Box<[u64; 256]>, pc: u32, mem: Memory) -> Result<Box<Context>, TrapKind> {
         mem.meter().charge(CONTEXT_BYTES)?;
         let sp = mem.stack_top();
-        Ok(Context {
+        Ok(Box::new(Context {
             id,
             regs,
             pc,
@@ -183,7 +187,8 @@ impl Context {
             mem,
             sleep_owed: Duration::ZERO,
             waiting_on: None,
-        })
+            tlb: Tlb::default(),
+        }))
     }
 
     /// The context's id: 0 for the first, then as `fork` numbered them.
@@ -208,6 +213,7 @@ impl Context {
 
     /// The context's memory, to change.
     pub fn memory_mut(&mut self) -> &mut Memory {
+        self.tlb.flush();
         &mut self.mem
     }
 
@@ -279,7 +285,8 @@ pub struct Machine {
     args: Vec<Vec<u8>>,
     ports: system::Ports,
     /// Every context not halted, by id, while the machine is not running.
-    contexts: Vec<Context>,
+    #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
+    contexts: Vec<Box<Context>>,
     next_id: u32,
     started: Instant,
     interrupt: Arc<Interrupt>,
@@ -362,19 +369,19 @@ impl Machine {
     }
 
     /// Every context not halted, by id (while the machine is not running).
-    pub fn contexts(&self) -> &[Context] {
-        &self.contexts
+    pub fn contexts(&self) -> impl Iterator<Item = &Context> {
+        self.contexts.iter().map(|c| &**c)
     }
 
     /// The context `id`, to inspect or change, if it lives.
     pub fn context_mut(&mut self, id: u32) -> Option<&mut Context> {
-        self.contexts.iter_mut().find(|c| c.id == id)
+        self.contexts.iter_mut().find(|c| c.id == id).map(|c| &mut **c)
     }
 
     /// The context the single-context accessors below read: the
     /// lowest-numbered one alive (context 0 while it lives).
     fn first(&self) -> Option<&Context> {
-        self.contexts.first()
+        self.contexts.first().map(|c| &**c)
     }
 
     /// A register of the first context (0 once every context has ended).
@@ -438,7 +445,7 @@ impl Machine {
     /// # Panics
     /// Once every context has ended.
     pub fn memory_mut(&mut self) -> &mut Memory {
-        &mut self.contexts.first_mut().expect("a live context").mem
+        self.contexts.first_mut().expect("a live context").memory_mut()
     }
 
     /// Instructions executed so far, in all contexts. Counted only under a

@@ -23,7 +23,7 @@
 
 use super::code::Code;
 use super::interp::Flow;
-use super::memory::{Meter, Tlb};
+use super::memory::Meter;
 use super::system::Ports;
 use super::trap::{Trap, TrapKind, Waiter};
 use super::{Config, Context, Io, Machine, CONTEXT_BYTES};
@@ -61,7 +61,7 @@ pub(super) enum End {
 
 /// The scheduler's state, under one lock.
 struct State {
-    queue: VecDeque<Context>,
+    queue: VecDeque<Box<Context>>,
     sleepers: BinaryHeap<Sleeper>,
     /// Orders sleepers with the same deadline by when they slept.
     sleep_seq: u64,
@@ -74,7 +74,8 @@ struct State {
     stopping: bool,
     end: Option<End>,
     /// Contexts handed back by workers that stopped.
-    parked: Vec<Context>,
+    #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
+    parked: Vec<Box<Context>>,
     /// Steps not yet handed to a worker.
     fuel: u64,
 }
@@ -82,7 +83,7 @@ struct State {
 struct Sleeper {
     deadline: Instant,
     seq: u64,
-    ctx: Context,
+    ctx: Box<Context>,
 }
 
 impl PartialEq for Sleeper {
@@ -130,9 +131,8 @@ impl Core {
 
 /// What one worker thread keeps to itself.
 pub(super) struct Local {
-    pub(super) tlb: Tlb,
     /// The context to run when the current one stops (a receiver it woke).
-    next: Option<Context>,
+    next: Option<Box<Context>>,
     /// Steps taken from the budget, not yet executed.
     pub(super) fuel: u64,
     /// Transfers of control left in the current context's slice.
@@ -152,6 +152,9 @@ pub(super) struct Run<'m> {
     pub(super) started: Instant,
     mode: Mode,
     tracing: bool,
+    /// A `psend` may complete a parked receiver's `precv` itself: not while
+    /// steps are counted or traced, where every instruction must run in its own context.
+    pub(super) hand_off: bool,
 }
 
 /// Runs `machine`'s contexts until it ends or stops.
@@ -196,11 +199,12 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         let mut state = core.lock();
         core.stop(&mut state, None);
     }
+    let tracing = machine.io.trace.is_some();
     let run = Run {
         code: &machine.code,
         config: &machine.config,
         meter: &machine.meter,
-        tracing: machine.io.trace.is_some(),
+        tracing,
         io: Mutex::new(&mut machine.io),
         args: &machine.args,
         ports: &machine.ports,
@@ -208,6 +212,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         next_id: AtomicU32::new(machine.next_id),
         started: machine.started,
         mode,
+        hand_off: machine.config.max_steps.is_none() && !tracing && mode == Mode::Run,
     };
     std::thread::scope(|scope| {
         for _ in 1..threads {
@@ -242,7 +247,7 @@ impl<'m> Run<'m> {
 
     /// One worker thread: runs contexts until the machine stops.
     fn worker(&self) {
-        let mut local = Local { tlb: Tlb::default(), next: None, fuel: 0, slice: SLICE };
+        let mut local = Local { next: None, fuel: 0, slice: SLICE };
         loop {
             let ctx = match local.next.take() {
                 Some(ctx) => ctx,
@@ -258,7 +263,7 @@ impl<'m> Run<'m> {
     }
 
     /// The next context from the queue, waiting for one; `None` once the machine stops.
-    fn pick(&self) -> Option<Context> {
+    fn pick(&self) -> Option<Box<Context>> {
         let mut state = self.core.lock();
         state.busy -= 1;
         loop {
@@ -304,7 +309,7 @@ impl<'m> Run<'m> {
     }
 
     /// Queues a runnable context, waking an idle worker for it.
-    fn enqueue(&self, state: &mut State, ctx: Context) {
+    fn enqueue(&self, state: &mut State, ctx: Box<Context>) {
         state.queue.push_back(ctx);
         if state.idle > 0 {
             self.core.wake.notify_one();
@@ -313,7 +318,7 @@ impl<'m> Run<'m> {
 
     /// A receiver woken by this worker's context: it runs next on this
     /// thread (the one it displaces goes to the queue).
-    pub(super) fn wake(&self, local: &mut Local, mut ctx: Context) {
+    pub(super) fn wake(&self, local: &mut Local, mut ctx: Box<Context>) {
         ctx.waiting_on = None;
         if let Some(displaced) = local.next.replace(ctx) {
             let mut state = self.core.lock();
@@ -372,8 +377,7 @@ impl<'m> Run<'m> {
 
     /// Runs `ctx` until it leaves this worker: blocks, sleeps, ends, yields
     /// or the machine stops.
-    fn run_context(&self, mut ctx: Context, local: &mut Local) {
-        local.tlb.flush();
+    fn run_context(&self, mut ctx: Box<Context>, local: &mut Local) {
         local.slice = SLICE;
         loop {
             let flow = self.exec_some(&mut ctx, local);
@@ -441,7 +445,7 @@ impl<'m> Run<'m> {
     /// At the end of a slice: if another context waits to run (the one
     /// this worker woke, else the head of the queue), `ctx` becomes it and
     /// the yielding one goes to the back of the queue.
-    fn yield_now(&self, ctx: &mut Context, local: &mut Local) {
+    fn yield_now(&self, ctx: &mut Box<Context>, local: &mut Local) {
         local.slice = SLICE;
         let mut state = self.core.lock();
         let next = match local.next.take() {
@@ -456,7 +460,6 @@ impl<'m> Run<'m> {
         };
         let this = std::mem::replace(ctx, next);
         self.enqueue(&mut state, this);
-        local.tlb.flush();
     }
 
     /// Stops the machine once the step in progress has put its context away.
@@ -466,7 +469,7 @@ impl<'m> Run<'m> {
     }
 
     /// Hands `ctx` (and the next one) back to the machine: it is stopping.
-    fn park(&self, ctx: Context, local: &mut Local) {
+    fn park(&self, ctx: Box<Context>, local: &mut Local) {
         let mut state = self.core.lock();
         state.parked.push(ctx);
         state.parked.extend(local.next.take());

@@ -8,7 +8,7 @@
 //! The woken context runs its `precv` again, so a message is taken by
 //! exactly one receiver whichever wakes first.
 
-use super::memory::Memory;
+use super::memory::{Memory, Tlb};
 use super::sched::{Local, Run};
 use super::trap::TrapKind;
 use super::{Context, MESSAGE_OVERHEAD};
@@ -16,7 +16,7 @@ use crate::isa::{Instr, Reg};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 /// What a system instruction did, when it did not trap.
@@ -37,31 +37,79 @@ pub(super) enum Effect {
 struct Port {
     queue: VecDeque<Vec<u8>>,
     closed: bool,
-    waiters: VecDeque<Context>,
+    waiters: VecDeque<Box<Context>>,
 }
 
-/// Every port of a machine, and the bytes queued in them.
-#[derive(Default)]
+/// Ports by id, in chunks of doubling size that never move, so that
+/// finding a port takes no lock: only `pnew` takes one, to append.
 pub(super) struct Ports {
-    list: RwLock<Vec<Mutex<Port>>>,
+    chunks: [OnceLock<Box<[Mutex<Port>]>>; CHUNKS],
+    len: AtomicU64,
+    append: Mutex<()>,
     /// Bytes queued, [`MESSAGE_OVERHEAD`] more for each message, against `max_port_bytes`.
     queued: AtomicU64,
 }
 
+const CHUNKS: usize = 32;
+const FIRST_CHUNK_BITS: u32 = 6;
+
+impl Default for Ports {
+    fn default() -> Ports {
+        Ports {
+            chunks: std::array::from_fn(|_| OnceLock::new()),
+            len: AtomicU64::new(0),
+            append: Mutex::new(()),
+            queued: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The chunk and the index in it of port `id`: chunk k holds 64 << k ports.
+fn locate(id: u64) -> (usize, usize) {
+    let n = id + (1 << FIRST_CHUNK_BITS);
+    let chunk = n.ilog2() - FIRST_CHUNK_BITS;
+    (chunk as usize, (n - (1 << (chunk + FIRST_CHUNK_BITS))) as usize)
+}
+
 impl Ports {
+    /// Port `id`, if `pnew` made it.
+    fn get(&self, id: u64) -> Result<&Mutex<Port>, TrapKind> {
+        if id >= self.len.load(Ordering::Acquire) {
+            return Err(TrapKind::BadPort(id as i64));
+        }
+        let (chunk, index) = locate(id);
+        Ok(&self.chunks[chunk].get().expect("made before `len` counted it")[index])
+    }
+
+    /// A new port's id, unless there are `max` already.
+    fn push(&self, max: u32) -> Result<u64, TrapKind> {
+        let _append = self.append.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = self.len.load(Ordering::Relaxed);
+        if id >= u64::from(max) {
+            return Err(TrapKind::TooManyPorts(max));
+        }
+        let (chunk, _) = locate(id);
+        self.chunks[chunk]
+            .get_or_init(|| (0..1usize << (chunk as u32 + FIRST_CHUNK_BITS)).map(|_| Mutex::default()).collect());
+        self.len.store(id + 1, Ordering::Release);
+        Ok(id)
+    }
+
+    /// Every port made so far.
+    fn all(&self) -> impl Iterator<Item = &Mutex<Port>> {
+        (0..self.len.load(Ordering::Acquire)).filter_map(|id| self.get(id).ok())
+    }
+
     /// Runs `f` on port `id` under its lock.
     fn with<T>(&self, id: u64, f: impl FnOnce(&mut Port) -> T) -> Result<T, TrapKind> {
-        let list = self.list.read().unwrap_or_else(PoisonError::into_inner);
-        let port = usize::try_from(id).ok().and_then(|i| list.get(i)).ok_or(TrapKind::BadPort(id as i64))?;
-        let mut port = port.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut port = self.get(id)?.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(f(&mut port))
     }
 
     /// Parks `ctx` on port `id`, unless a message or the close arrived
     /// since its `precv` looked: then it comes back, to run the `precv` again.
-    pub(super) fn park(&self, id: u64, mut ctx: Context) -> Option<Context> {
-        let list = self.list.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(port) = usize::try_from(id).ok().and_then(|i| list.get(i)) else { return Some(ctx) };
+    pub(super) fn park(&self, id: u64, mut ctx: Box<Context>) -> Option<Box<Context>> {
+        let Ok(port) = self.get(id) else { return Some(ctx) };
         let mut port = port.lock().unwrap_or_else(PoisonError::into_inner);
         if !port.queue.is_empty() || port.closed {
             return Some(ctx);
@@ -72,24 +120,63 @@ impl Ports {
     }
 
     /// Takes every parked context out (for a stop or a deadlock report).
-    pub(super) fn take_waiters(&self) -> Vec<Context> {
-        let list = self.list.read().unwrap_or_else(PoisonError::into_inner);
+    #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
+    pub(super) fn take_waiters(&self) -> Vec<Box<Context>> {
         let mut all = Vec::new();
-        for port in list.iter() {
+        for port in self.all() {
             all.extend(port.lock().unwrap_or_else(PoisonError::into_inner).waiters.drain(..));
         }
         all
     }
 }
 
-/// Runs a system or port instruction for `ctx`, whose registers are `regs`
-/// (the interpreter's working copy) and memory `mem`.
+/// Queues `message` on a port, counted against both limits.
+fn enqueue(run: &Run, port: &mut Port, message: &[u8]) -> Result<(), TrapKind> {
+    let cost = message.len() as u64 + MESSAGE_OVERHEAD;
+    let limit = run.config.max_port_bytes;
+    let queued = &run.ports.queued;
+    if queued.fetch_add(cost, Ordering::Relaxed).saturating_add(cost) > limit {
+        queued.fetch_sub(cost, Ordering::Relaxed);
+        return Err(TrapKind::PortsFull { requested: cost, limit });
+    }
+    if let Err(oom) = run.meter.charge(cost) {
+        queued.fetch_sub(cost, Ordering::Relaxed);
+        return Err(oom);
+    }
+    port.queue.push_back(message.to_vec());
+    Ok(())
+}
+
+/// Completes the `precv` a parked receiver waits in with `message`, as if
+/// it had run it: the first bytes in its buffer, the length in its rd, its
+/// program counter past it. `Err` (the receiver untouched) if its buffer
+/// faults: then it must run the `precv` itself, to trap.
+fn hand_off(run: &Run, mut waiter: Box<Context>, message: &[u8]) -> Result<Box<Context>, Box<Context>> {
+    let Some(Instr::Precv { rd, addr, cap, .. }) = run.code.instrs[waiter.pc as usize] else { return Err(waiter) };
+    let (addr, cap) = (waiter.regs[usize::from(addr.0)], waiter.regs[usize::from(cap.0)]);
+    let n = (message.len() as u64).min(cap) as usize;
+    let Context { mem, tlb, .. } = &mut *waiter;
+    if mem.write_from(tlb, addr, &message[..n]).is_err() {
+        return Err(waiter);
+    }
+    waiter.regs[usize::from(rd.0)] = message.len() as u64;
+    waiter.pc += 1;
+    Ok(waiter)
+}
+
+/// Runs a system or port instruction for context `id`, whose registers
+/// are `regs` (the interpreter's working copy, current for every register
+/// the program names) and `saved` (the context's own, current for the
+/// others), and memory `mem`.
+#[allow(clippy::too_many_arguments)] // the interpreter's locals, passed as they are
 pub(super) fn system(
     run: &Run,
     local: &mut Local,
+    tlb: &mut Tlb,
     id: u32,
     instr: Instr,
     regs: &mut [u64; 256],
+    saved: &[u64; 256],
     mem: &mut Memory,
 ) -> Result<Effect, TrapKind> {
     let r = |x: Reg| regs[usize::from(x.0)];
@@ -100,7 +187,9 @@ pub(super) fn system(
     match instr {
         Instr::Write { fd, addr, len } => {
             let fd_value = r(fd) as i64;
-            let bytes = mem.read_bytes(r(addr), r(len))?;
+            mem.check(r(addr), r(len), super::Access::Read)?;
+            let mut bytes = vec![0; r(len) as usize];
+            mem.read_into(tlb, r(addr), &mut bytes)?;
             let mut io = run.io();
             match fd_value {
                 1 => io.out.write_all(&bytes).map_err(out_err)?,
@@ -125,7 +214,7 @@ pub(super) fn system(
                 }
             };
             drop(io);
-            mem.write_bytes(r(addr), &buf[..n])?;
+            mem.write_from(tlb, r(addr), &buf[..n])?;
             set(rd, n as u64);
         }
         Instr::Argc { rd } => set(rd, run.args.len() as u64),
@@ -134,7 +223,7 @@ pub(super) fn system(
             let arg =
                 usize::try_from(i).ok().and_then(|i| run.args.get(i)).ok_or(TrapKind::BadArgumentIndex(i as i64))?;
             let n = (arg.len() as u64).min(r(cap));
-            mem.write_bytes(r(addr), &arg[..n as usize])?;
+            mem.write_from(tlb, r(addr), &arg[..n as usize])?;
             set(rd, arg.len() as u64);
         }
         Instr::Exit { rs } => return Ok(Effect::Exit(r(rs) as u8)),
@@ -145,7 +234,11 @@ pub(super) fn system(
                 return Ok(Effect::Sleep(Duration::from_millis(ms as u64)));
             }
         }
-        Instr::Grow { rd, rs } => set(rd, mem.grow(r(rs))?),
+        Instr::Grow { rd, rs } => {
+            set(rd, mem.grow(r(rs))?);
+            // The heap's last page may now reach further than its translation says.
+            tlb.flush();
+        }
         Instr::Printi { rs } => {
             let mut buf = itoa::Buffer::new();
             let text = buf.format(r(rs) as i64);
@@ -165,49 +258,58 @@ pub(super) fn system(
         Instr::Fork { rd, target } => {
             let pc = run.code.index_of(target.0).expect("static targets are checked at load");
             let mut child_regs = Box::new([0u64; 256]);
-            child_regs[..64].copy_from_slice(&regs[..64]);
+            child_regs[..64].copy_from_slice(&saved[..64]);
+            for span in &run.code.used_regs {
+                let a = span.start.min(64)..span.end.min(64);
+                child_regs[a.clone()].copy_from_slice(&regs[a]);
+            }
             let child = run.fork(child_regs, pc, mem.fork())?;
+            // Every page is shared now: the next write to one copies it.
+            Memory::forget_writes(tlb);
             set(rd, u64::from(child));
         }
-        Instr::Pnew { rd } => {
-            let mut list = run.ports.list.write().unwrap_or_else(PoisonError::into_inner);
-            if list.len() >= run.config.max_ports as usize {
-                return Err(TrapKind::TooManyPorts(run.config.max_ports));
-            }
-            list.push(Mutex::default());
-            set(rd, list.len() as u64 - 1);
-        }
+        Instr::Pnew { rd } => set(rd, run.ports.push(run.config.max_ports)?),
         Instr::Psend { port, addr, len } => {
             let id = r(port);
-            run.ports.with(id, |_| ())?;
-            let message = mem.read_bytes(r(addr), r(len))?;
-            let cost = message.len() as u64 + MESSAGE_OVERHEAD;
-            let limit = run.config.max_port_bytes;
-            let queued = &run.ports.queued;
-            if queued.fetch_add(cost, Ordering::Relaxed).saturating_add(cost) > limit {
-                queued.fetch_sub(cost, Ordering::Relaxed);
-                return Err(TrapKind::PortsFull { requested: cost, limit });
-            }
-            let unqueue = || queued.fetch_sub(cost, Ordering::Relaxed);
-            if let Err(oom) = run.meter.charge(cost) {
-                unqueue();
-                return Err(oom);
-            }
-            let woken = run.ports.with(id, |p| match p.closed {
-                true => Err(TrapKind::PortClosed(id as i64)),
-                false => {
-                    p.queue.push_back(message);
-                    Ok(p.waiters.pop_front())
+            let port = run.ports.get(id)?;
+            mem.check(r(addr), r(len), super::Access::Read)?;
+            // Small messages are read onto the stack: one handed straight
+            // to a waiting receiver is never allocated.
+            let mut small = [0u8; 64];
+            let mut large = Vec::new();
+            let message: &mut [u8] = match r(len) {
+                n if n <= 64 => &mut small[..n as usize],
+                n => {
+                    large.resize(n as usize, 0);
+                    &mut large
                 }
-            })?;
-            match woken {
-                Ok(Some(waiter)) => run.wake(local, waiter),
-                Ok(None) => {}
-                Err(closed) => {
-                    unqueue();
-                    run.meter.release(cost);
-                    return Err(closed);
+            };
+            mem.read_into(tlb, r(addr), message)?;
+            let mut p = port.lock().unwrap_or_else(PoisonError::into_inner);
+            if p.closed {
+                return Err(TrapKind::PortClosed(id as i64));
+            }
+            if p.queue.is_empty() && run.hand_off {
+                if let Some(waiter) = p.waiters.pop_front() {
+                    drop(p);
+                    match hand_off(run, waiter, message) {
+                        Ok(waiter) => run.wake(local, waiter),
+                        // Its buffer faults: it takes the message itself, and traps.
+                        Err(waiter) => {
+                            let mut p = port.lock().unwrap_or_else(PoisonError::into_inner);
+                            enqueue(run, &mut p, message)?;
+                            drop(p);
+                            run.wake(local, waiter);
+                        }
+                    }
+                    return Ok(Effect::Next);
                 }
+            }
+            enqueue(run, &mut p, message)?;
+            let woken = p.waiters.pop_front();
+            drop(p);
+            if let Some(waiter) = woken {
+                run.wake(local, waiter);
             }
         }
         Instr::Precv { rd, port, addr, cap } | Instr::Ptry { rd, port, addr, cap } => {
@@ -216,7 +318,7 @@ pub(super) fn system(
             let taken = run.ports.with(id, |p| match p.queue.pop_front() {
                 Some(message) => {
                     let n = (message.len() as u64).min(r(cap));
-                    match mem.write_bytes(r(addr), &message[..n as usize]) {
+                    match mem.write_from(tlb, r(addr), &message[..n as usize]) {
                         Ok(()) => Ok(Some(message.len() as u64)),
                         Err(fault) => {
                             // The instruction has no effect: the message stays first.
