@@ -189,3 +189,66 @@ fn limits_are_traps_and_setup_checks_the_memory_limit() {
     let trap = m.run().unwrap_err();
     assert!(matches!(trap.kind, TrapKind::OutOfMemory { .. }), "{trap}");
 }
+
+/// Stop-the-world: an interrupt from another thread stops a busy context, a
+/// sleeping one and a blocked one alike; each is then plain data to read
+/// and change, and the machine continues from there.
+#[test]
+fn an_interrupt_stops_every_context_busy_sleeping_or_blocked() {
+    let source = "\
+.data
+b: .zero 8
+.code
+main:
+    pnew a1
+    fork t0, sleeper
+    fork t0, waiter
+    li t0, 0
+.Lspin:
+    addi t0, t0, 1
+    beqz t1, .Lspin         ; until t1 is set from outside
+    la t3, b
+    li t2, 8
+    psend a1, t3, t2
+    halt
+sleeper:
+    li t0, 3600000
+    sleep t0
+    halt
+waiter:
+    la t3, b
+    li t2, 8
+recv:
+    precv t4, a1, t3, t2
+    printi t4
+    li t0, 5
+    exit t0
+";
+    let exe = load(source);
+    for threads in [1, 2, 4] {
+        let (mut m, out) = machine(&exe, Config { threads, ..Config::default() }, &[]);
+        let line = m.interrupt();
+        let raiser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            line.raise();
+        });
+        let start = Instant::now();
+        assert_eq!(m.run(), Ok(Outcome::Interrupted));
+        assert!(start.elapsed() < Duration::from_secs(10), "stopped, not hung");
+        raiser.join().unwrap();
+        let ids: Vec<u32> = m.contexts().map(|c| c.id()).collect();
+        assert_eq!(ids, [0, 1, 2], "{threads} threads");
+        let spinner = m.contexts().next().unwrap();
+        assert!(spinner.reg(reg("t0")) > 0, "it was running");
+        let sleeper = m.contexts().nth(1).unwrap();
+        assert!(sleeper.sleep_owed() > Duration::from_secs(3500), "{:?}", sleeper.sleep_owed());
+        let waiter = m.contexts().nth(2).unwrap();
+        assert_eq!(waiter.waiting_on(), Some(0));
+        assert_eq!(m.pc_of(waiter), exe.label("recv").unwrap() + 13, "on its precv");
+        // Change the busy one, and let the machine go on.
+        m.context_mut(0).unwrap().set_reg(reg("t1"), 1);
+        m.interrupt().clear();
+        assert_eq!(m.run(), Ok(Outcome::Exited(5)), "{threads} threads");
+        assert_eq!(out.contents(), b"8\n");
+    }
+}

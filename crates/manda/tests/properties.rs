@@ -174,14 +174,26 @@ mod machine_never_panics {
     use super::*;
     use manda::machine::{Config, Machine, SharedBuf};
 
+    /// An instruction of the contexts-and-ports group, with operands.
+    fn context_instr() -> impl Strategy<Value = Instr> {
+        let group: Vec<Opcode> = Opcode::ALL.iter().copied().filter(|op| op.group() == "Contexts and ports").collect();
+        (0..group.len()).prop_flat_map(move |i| {
+            let op = group[i];
+            let operands: Vec<_> = op.operands().iter().map(|(_, kind)| operand(*kind)).collect();
+            operands.prop_map(move |ops| Instr::from_operands(op, &ops).expect("kinds match the table"))
+        })
+    }
+
+    /// Any instructions, with forks and port operations more often than
+    /// their share of the table.
     fn program() -> impl Strategy<Value = Vec<Instr>> {
-        prop::collection::vec(instr(), 1..40)
+        prop::collection::vec(prop_oneof![3 => instr(), 1 => context_instr()], 1..40)
     }
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
         #[test]
-        fn random_programs_end_cleanly(instrs in program(), seeds in prop::collection::vec(any::<u64>(), 8)) {
+        fn random_programs_end_cleanly(instrs in program(), seeds in prop::collection::vec(any::<u64>(), 8), threads in 1usize..3) {
             // A data section, then the code; targets are redirected to the first instruction.
             let data_len = 64u64;
             let code_start = SECTION_HEADER_LEN * 2 + data_len;
@@ -209,7 +221,7 @@ mod machine_never_panics {
             bytes.extend_from_slice(&(code.len() as u64).to_le_bytes());
             bytes.extend_from_slice(&code);
             let exe = Executable::load(&bytes).expect("a valid executable");
-            let config = Config { max_steps: Some(2000), max_memory: 8 << 20, stack_size: 4096, max_call_depth: 64, max_ports: 4, ..Config::default() };
+            let config = Config { max_steps: Some(2000), max_memory: 8 << 20, stack_size: 4096, max_call_depth: 64, max_ports: 4, max_contexts: 64, threads, ..Config::default() };
             let mut m = Machine::new(&exe, config).unwrap();
             let out = SharedBuf::default();
             m.set_output(Box::new(out.clone()));

@@ -30,13 +30,17 @@ use super::{Config, Context, Io, Machine, CONTEXT_BYTES};
 use crate::isa::Instr;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Transfers of control (taken branches, jumps, calls, returns) a context
 /// makes before it lets another run: a few microseconds of work.
 pub(super) const SLICE: u32 = 2048;
+/// Every this many switches a worker looks at the shared queue before its own.
+const FAIRNESS: u32 = 61;
+/// How long an idle worker looks for work before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
 /// Steps a worker takes from the machine's step budget at a time.
 const FUEL_CHUNK: u64 = 1 << 20;
 
@@ -69,8 +73,8 @@ struct State {
     busy: usize,
     /// Workers waiting for work on `wake`.
     idle: usize,
-    /// Contexts not halted.
-    live: u32,
+    /// Workers looking for work without the lock, before they wait.
+    spinning: usize,
     stopping: bool,
     end: Option<End>,
     /// Contexts handed back by workers that stopped.
@@ -109,6 +113,14 @@ pub(super) struct Core {
     /// Up while the machine is stopping: read by the interpreter at every
     /// transfer of control.
     pub(super) attention: AtomicBool,
+    /// The run queue's length, for workers that look without the lock.
+    queued: AtomicUsize,
+    /// Contexts not halted.
+    live: AtomicU32,
+    /// Workers idle or spinning: a worker with contexts to spare shares them.
+    hungry: AtomicUsize,
+    /// Contexts among the sleepers.
+    sleeping: AtomicUsize,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -133,6 +145,12 @@ impl Core {
 pub(super) struct Local {
     /// The context to run when the current one stops (a receiver it woke).
     next: Option<Box<Context>>,
+    /// Runnable contexts this worker made (forks, displaced wake-ups): run
+    /// here without a lock, and shared with the queue when another worker
+    /// has nothing to do.
+    queue: VecDeque<Box<Context>>,
+    /// Switches since the shared queue was looked at first.
+    switches: u32,
     /// Steps taken from the budget, not yet executed.
     pub(super) fuel: u64,
     /// Transfers of control left in the current context's slice.
@@ -171,7 +189,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         sleep_seq: 0,
         busy: threads,
         idle: 0,
-        live: machine.contexts.len() as u32,
+        spinning: 0,
         stopping: false,
         end: None,
         parked: Vec::new(),
@@ -187,7 +205,15 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
             }
         }
     }
-    let core = Arc::new(Core { attention: AtomicBool::new(false), state: Mutex::new(state), wake: Condvar::new() });
+    let core = Arc::new(Core {
+        attention: AtomicBool::new(false),
+        queued: AtomicUsize::new(state.queue.len()),
+        live: AtomicU32::new((state.queue.len() + state.sleepers.len()) as u32),
+        hungry: AtomicUsize::new(0),
+        sleeping: AtomicUsize::new(state.sleepers.len()),
+        state: Mutex::new(state),
+        wake: Condvar::new(),
+    });
     let waker_core = Arc::downgrade(&core);
     machine.interrupt.set_waker(Some(Arc::new(move || {
         if let Some(core) = waker_core.upgrade() {
@@ -247,14 +273,28 @@ impl<'m> Run<'m> {
 
     /// One worker thread: runs contexts until the machine stops.
     fn worker(&self) {
-        let mut local = Local { next: None, fuel: 0, slice: SLICE };
+        let mut local = Local { next: None, queue: VecDeque::new(), switches: 0, fuel: 0, slice: SLICE };
         loop {
-            let ctx = match local.next.take() {
+            if self.core.attention.load(Ordering::Relaxed) {
+                // Stopping: nothing more runs here, not even one instruction.
+                let mut state = self.core.lock();
+                state.parked.extend(local.next.take().into_iter().chain(local.queue.drain(..)));
+                if state.stopping {
+                    break;
+                }
+            }
+            self.share(&mut local);
+            local.switches += 1;
+            // Now and then the shared queue first, so that what waits there is not starved.
+            let shared_first = local.switches % FAIRNESS == 0 && self.core.queued.load(Ordering::Relaxed) > 0;
+            let local_ctx = match local.next.take() {
+                Some(ctx) => Some(ctx),
+                None if shared_first => None,
+                None => local.queue.pop_front(),
+            };
+            let ctx = match local_ctx.or_else(|| self.take_shared(&mut local)).or_else(|| self.pick()) {
                 Some(ctx) => ctx,
-                None => match self.pick() {
-                    Some(ctx) => ctx,
-                    None => break,
-                },
+                None => break,
             };
             self.run_context(ctx, &mut local);
         }
@@ -266,12 +306,14 @@ impl<'m> Run<'m> {
     fn pick(&self) -> Option<Box<Context>> {
         let mut state = self.core.lock();
         state.busy -= 1;
+        let mut spun = false;
         loop {
             if state.stopping {
                 return None;
             }
             self.wake_sleepers(&mut state);
             if let Some(ctx) = state.queue.pop_front() {
+                self.core.queued.store(state.queue.len(), Ordering::Relaxed);
                 state.busy += 1;
                 return Some(ctx);
             }
@@ -280,11 +322,33 @@ impl<'m> Run<'m> {
                 self.core.stop(&mut state, Some(End::Trap(trap)));
                 return None;
             }
+            // While others run, new work is likely soon (a fork, a wake-up):
+            // look for it a little before sleeping, which costs two system calls.
+            if state.busy > 0 && !spun {
+                spun = true;
+                state.spinning += 1;
+                self.core.hungry.fetch_add(1, Ordering::Relaxed);
+                drop(state);
+                let until = Instant::now() + SPIN;
+                while self.core.queued.load(Ordering::Relaxed) == 0 && !self.core.attention.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
+                    if Instant::now() >= until {
+                        break;
+                    }
+                }
+                state = self.core.lock();
+                state.spinning -= 1;
+                self.core.hungry.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
             // Going idle: what the program wrote so far becomes visible.
             if state.busy == 0 {
                 let _ = self.io().out.flush();
             }
             state.idle += 1;
+            self.core.hungry.fetch_add(1, Ordering::Relaxed);
             state = match state.sleepers.peek().map(|s| s.deadline) {
                 Some(deadline) => {
                     let wait = deadline.saturating_duration_since(Instant::now());
@@ -293,6 +357,7 @@ impl<'m> Run<'m> {
                 None => self.core.wake.wait(state).unwrap_or_else(PoisonError::into_inner),
             };
             state.idle -= 1;
+            self.core.hungry.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -306,12 +371,42 @@ impl<'m> Run<'m> {
             let sleeper = state.sleepers.pop().expect("peeked");
             state.queue.push_back(sleeper.ctx);
         }
+        self.core.sleeping.store(state.sleepers.len(), Ordering::Relaxed);
+        self.core.queued.store(state.queue.len(), Ordering::Relaxed);
+    }
+
+    /// The head of the shared queue without waiting (the local queue's head
+    /// goes back if it was passed over for fairness).
+    fn take_shared(&self, local: &mut Local) -> Option<Box<Context>> {
+        let mut state = self.core.lock();
+        self.wake_sleepers(&mut state);
+        let ctx = state.queue.pop_front();
+        self.core.queued.store(state.queue.len(), Ordering::Relaxed);
+        ctx.or_else(|| local.queue.pop_front())
+    }
+
+    /// Moves half of this worker's local queue to the shared one when
+    /// another worker looks for work.
+    fn share(&self, local: &mut Local) {
+        if local.queue.is_empty() || self.core.hungry.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut state = self.core.lock();
+        let keep = local.queue.len() / 2;
+        for ctx in local.queue.drain(keep..) {
+            state.queue.push_back(ctx);
+        }
+        self.core.queued.store(state.queue.len(), Ordering::Relaxed);
+        if state.idle > 0 && state.spinning == 0 {
+            self.core.wake.notify_one();
+        }
     }
 
     /// Queues a runnable context, waking an idle worker for it.
     fn enqueue(&self, state: &mut State, ctx: Box<Context>) {
         state.queue.push_back(ctx);
-        if state.idle > 0 {
+        self.core.queued.store(state.queue.len(), Ordering::Relaxed);
+        if state.idle > 0 && state.spinning == 0 {
             self.core.wake.notify_one();
         }
     }
@@ -321,33 +416,52 @@ impl<'m> Run<'m> {
     pub(super) fn wake(&self, local: &mut Local, mut ctx: Box<Context>) {
         ctx.waiting_on = None;
         if let Some(displaced) = local.next.replace(ctx) {
-            let mut state = self.core.lock();
-            self.enqueue(&mut state, displaced);
+            local.queue.push_back(displaced);
         }
     }
 
-    /// Gives this worker's next context to the queue (before the thread blocks outside the machine).
+    /// Gives this worker's runnable contexts to the shared queue (before
+    /// the thread blocks outside the machine).
     pub(super) fn release_next(&self, local: &mut Local) {
-        if let Some(ctx) = local.next.take() {
-            let mut state = self.core.lock();
+        if local.next.is_none() && local.queue.is_empty() {
+            return;
+        }
+        let mut state = self.core.lock();
+        for ctx in local.next.take().into_iter().chain(local.queue.drain(..)) {
             self.enqueue(&mut state, ctx);
         }
     }
 
     /// Starts a forked context; its id.
-    pub(super) fn fork(&self, regs: Box<[u64; 256]>, pc: u32, mem: super::Memory) -> Result<u32, TrapKind> {
+    pub(super) fn fork(
+        &self,
+        local: &mut Local,
+        regs: Box<[u64; 256]>,
+        pc: u32,
+        mem: super::Memory,
+    ) -> Result<u32, TrapKind> {
         let limit = self.config.max_contexts;
-        let mut state = self.core.lock();
-        if state.live >= limit {
+        let live = &self.core.live;
+        if live.fetch_add(1, Ordering::Relaxed) >= limit {
+            live.fetch_sub(1, Ordering::Relaxed);
             return Err(TrapKind::TooManyContexts(limit));
         }
-        let id = self.next_id.load(Ordering::Relaxed);
-        let Some(next) = id.checked_add(1) else { return Err(TrapKind::TooManyContexts(limit)) };
-        let ctx = Context::new(id, regs, pc, mem)
-            .map_err(|_| TrapKind::OutOfMemory { requested: CONTEXT_BYTES, limit: self.meter.limit() })?;
-        self.next_id.store(next, Ordering::Relaxed);
-        state.live += 1;
-        self.enqueue(&mut state, ctx);
+        // Ids are never reused; the last one, u32::MAX, is never handed out.
+        let id = self.next_id.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| id.checked_add(1));
+        let made = id.map_err(|_| TrapKind::TooManyContexts(limit)).and_then(|id| {
+            Context::new(id, regs, pc, mem)
+                .map_err(|_| TrapKind::OutOfMemory { requested: CONTEXT_BYTES, limit: self.meter.limit() })
+        });
+        let ctx = match made {
+            Ok(ctx) => ctx,
+            Err(trap) => {
+                live.fetch_sub(1, Ordering::Relaxed);
+                return Err(trap);
+            }
+        };
+        let id = ctx.id;
+        local.queue.push_back(ctx);
+        self.share(local);
         Ok(id)
     }
 
@@ -380,6 +494,9 @@ impl<'m> Run<'m> {
     fn run_context(&self, mut ctx: Box<Context>, local: &mut Local) {
         local.slice = SLICE;
         loop {
+            if self.core.attention.load(Ordering::Relaxed) {
+                return self.park(ctx, local);
+            }
             let flow = self.exec_some(&mut ctx, local);
             if self.mode == Mode::Step && matches!(flow, Flow::Halt | Flow::Sleep(_)) {
                 // One instruction ran: stop after putting the context where it belongs.
@@ -406,6 +523,7 @@ impl<'m> Run<'m> {
                     state.sleep_seq += 1;
                     let seq = state.sleep_seq;
                     state.sleepers.push(Sleeper { deadline: Instant::now() + duration, seq, ctx });
+                    self.core.sleeping.store(state.sleepers.len(), Ordering::Relaxed);
                     // A worker waiting with no deadline must now wake for this one.
                     if state.idle > 0 {
                         self.core.wake.notify_one();
@@ -413,15 +531,11 @@ impl<'m> Run<'m> {
                     return;
                 }
                 Flow::Halt => {
-                    let mut state = self.core.lock();
-                    state.live -= 1;
-                    if state.live == 0 {
+                    if self.core.live.fetch_sub(1, Ordering::Relaxed) == 1 {
                         // The last context stays, for inspection of the ended machine.
+                        let mut state = self.core.lock();
                         state.parked.push(ctx);
                         self.core.stop(&mut state, Some(End::Exit(0)));
-                    } else {
-                        drop(state);
-                        drop(ctx);
                     }
                     return;
                 }
@@ -447,19 +561,27 @@ impl<'m> Run<'m> {
     /// the yielding one goes to the back of the queue.
     fn yield_now(&self, ctx: &mut Box<Context>, local: &mut Local) {
         local.slice = SLICE;
-        let mut state = self.core.lock();
-        let next = match local.next.take() {
-            Some(next) => next,
-            None => {
-                self.wake_sleepers(&mut state);
-                match state.queue.pop_front() {
-                    Some(next) => next,
-                    None => return,
-                }
+        self.share(local);
+        if let Some(next) = local.next.take() {
+            let this = std::mem::replace(ctx, next);
+            local.queue.push_back(this);
+            return;
+        }
+        // The shared queue (and the sleepers due) before the local one: a
+        // context that never blocks must not starve what waits there.
+        if self.core.queued.load(Ordering::Relaxed) > 0 || self.core.sleeping.load(Ordering::Relaxed) > 0 {
+            let mut state = self.core.lock();
+            self.wake_sleepers(&mut state);
+            if let Some(next) = state.queue.pop_front() {
+                let this = std::mem::replace(ctx, next);
+                self.enqueue(&mut state, this);
+                return;
             }
-        };
-        let this = std::mem::replace(ctx, next);
-        self.enqueue(&mut state, this);
+        }
+        if let Some(next) = local.queue.pop_front() {
+            let this = std::mem::replace(ctx, next);
+            local.queue.push_back(this);
+        }
     }
 
     /// Stops the machine once the step in progress has put its context away.
@@ -473,6 +595,7 @@ impl<'m> Run<'m> {
         let mut state = self.core.lock();
         state.parked.push(ctx);
         state.parked.extend(local.next.take());
+        state.parked.extend(local.queue.drain(..));
         if self.mode == Mode::Step {
             self.core.stop(&mut state, None);
         }

@@ -263,7 +263,7 @@ pub(super) fn system(
                 let a = span.start.min(64)..span.end.min(64);
                 child_regs[a.clone()].copy_from_slice(&regs[a]);
             }
-            let child = run.fork(child_regs, pc, mem.fork())?;
+            let child = run.fork(local, child_regs, pc, mem.fork())?;
             // Every page is shared now: the next write to one copies it.
             Memory::forget_writes(tlb);
             set(rd, u64::from(child));
