@@ -217,15 +217,15 @@ macro_rules! for_each_op {
 
             // Contexts and message ports.
             Fork = 150, "fork", "Contexts and ports", (rd: Reg, target: Target),
-                "Starts a new context at target with a copy of this context's memory and of a0–a63 (other registers 0, its own empty stack); rd = the new context's id (≥ 1) in this context.", "*too many contexts* past the limit.";
+                "Starts a new context at target with a copy of this context's memory (copied page by page as either side writes) and of a0–a63 (other registers 0, sp at the top of its stack, an empty call stack); rd = the new context's id (≥ 1, in fork order, never reused) in this context.", "*too many contexts* past `--max-contexts`; *out of memory*.";
             Ctxid = 151, "ctxid", "Contexts and ports", (rd: Reg),
                 "rd = this context's id (the first context is 0).", "none";
             Pnew = 152, "pnew", "Contexts and ports", (rd: Reg),
                 "rd = the id of a new, empty message port. Port ids are machine-wide: a forked context can use ports created before the fork.", "*too many ports* past the limit.";
             Psend = 153, "psend", "Contexts and ports", (port: Reg, addr: Reg, len: Reg),
-                "Queues a copy of the len bytes at addr as one message on port.", "*bad port*; *port closed*; *memory fault* unless the bytes are readable; *out of memory* when the queued messages (each counting 32 bytes more than its length) would pass the memory limit.";
+                "Queues a copy of the len bytes at addr as one message on port, or hands it straight to a context waiting there. Never waits.", "*bad port*; *port closed*; *memory fault* unless the bytes are readable; *ports full* past `--max-port-bytes` and *out of memory* past the memory limit (each queued message counting 32 bytes more than its length).";
             Precv = 154, "precv", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),
-                "Waits for a message on port, copies its first min(len, cap) bytes to addr and sets rd = len, the message's whole length. rd = -1 if the port is closed and empty.", "*bad port*; *memory fault* unless the bytes are writable; *deadlock* if no context can ever send.";
+                "Waits for a message on port (parking this context, not a thread), copies its first min(len, cap) bytes to addr and sets rd = len, the message's whole length. rd = -1 if the port is closed and empty.", "*bad port*; *memory fault* unless the bytes are writable; the machine stops with a *deadlock* when every context waits on an empty port.";
             Ptry = 155, "ptry", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),
                 "As `precv` without waiting: rd = -2 if the port is open and empty.", "*bad port*; *memory fault*.";
             Pclose = 156, "pclose", "Contexts and ports", (port: Reg),
@@ -241,13 +241,13 @@ macro_rules! for_each_op {
             Arg = 173, "arg", "System", (rd: Reg, index: Reg, addr: Reg, cap: Reg),
                 "Copies the first min(len, cap) bytes of argument index (UTF-8, no terminator) to addr; rd = len, its whole length (so cap = 0 asks the length).", "*bad argument index*; *memory fault*.";
             Exit = 174, "exit", "System", (rs: Reg),
-                "Ends the whole machine; the process exit status is rs mod 256.", "none";
+                "Ends the whole machine: every other context stops at an instruction boundary; the process exit status is rs mod 256.", "none";
             Halt = 175, "halt", "System", (),
                 "Ends this context. The machine ends, with status 0, when every context has ended.", "none";
             Clock = 176, "clock", "System", (rd: Reg),
                 "rd = nanoseconds on a monotonic clock since the machine started.", "none";
             Sleep = 177, "sleep", "System", (rs: Reg),
-                "Sleeps rs milliseconds (0 or negative: none). An interrupt cuts the sleep short; the rest is part of the state.", "none";
+                "Sleeps rs milliseconds (0 or negative: none), parking this context, not a thread. An interrupt cuts the sleep short; the rest is part of the state.", "none";
             Grow = 178, "grow", "System", (rd: Reg, rs: Reg),
                 "Grows the heap by rs bytes (zeroed); rd = the address of the new bytes (the old end of the heap).", "*out of memory* past the memory limit.";
             Printi = 179, "printi", "System", (rs: Reg),
