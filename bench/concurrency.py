@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,16 +31,19 @@ JOBS = [
 
 
 def measure(cmd, runs, expected=None):
-    """Median wall seconds and the largest max RSS (MB) of `runs` runs."""
+    """Median wall seconds (perf_counter around the whole process) and the
+    largest max RSS (MB, from /usr/bin/time) of `runs` runs."""
     walls, rss = [], 0
     for _ in range(runs):
         with tempfile.NamedTemporaryFile(mode="r") as stats:
+            start = time.perf_counter()
             proc = subprocess.run(
-                ["/usr/bin/time", "-o", stats.name, "-f", "%e %M"] + cmd,
+                ["/usr/bin/time", "-o", stats.name, "-f", "%M"] + cmd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
-            wall, kb = stats.read().split()[-2:]
+            wall = time.perf_counter() - start
+            kb = stats.read().split()[-1]
         if proc.returncode != 0:
             raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
         if expected is not None and proc.stdout.decode() != expected:
