@@ -181,3 +181,28 @@ fn huge_sizes_are_refused_before_anything_is_allocated() {
         )
     );
 }
+
+#[test]
+fn one_thread_gives_the_same_trace_every_run_with_each_line_naming_its_context() {
+    let src = scratch(
+        "trace_fork.s",
+        b".code\nmain:\n    pnew a1\n    fork t0, child\n    li t1, 8\n    precv t2, a1, t1, t1\n    halt\nchild:\n    li t1, 0\n    psend a1, t1, t1\n    halt\n",
+    );
+    let first = manda(&["run", "--threads", "1", "--trace", &src]);
+    assert_eq!((first.0, first.1.as_str()), (0, ""));
+    assert_eq!(
+        first.2,
+        "[0] 0x000016  pnew a1                      a1=0\n\
+         [0] 0x000018  fork t0, 0x32                t0=1\n\
+         [0] 0x000022  li t1, 8                     t1=8\n\
+         [1] 0x000040  li t1, 0                     t1=0\n\
+         [1] 0x00004a  psend a1, t1, t1\n\
+         [1] 0x00004e  halt\n\
+         [0] 0x00002c  precv t2, a1, t1, t1         t2=0\n\
+         [0] 0x000031  halt\n",
+        "the first context waits on the port (its precv not yet run), the child runs, sends and ends, the first goes on"
+    );
+    for _ in 0..5 {
+        assert_eq!(manda(&["run", "--threads", "1", "--trace", &src]), first);
+    }
+}

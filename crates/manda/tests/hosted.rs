@@ -29,7 +29,12 @@ impl Drop for Run {
 }
 
 fn start() -> (Run, Client) {
-    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosted/counter.s");
+    start_program("counter.s")
+}
+
+/// Runs `tests/hosted/NAME` under `manda run` and connects to it.
+fn start_program(name: &str) -> (Run, Client) {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosted").join(name);
     let mut child = common::manda_command()
         .arg("run")
         .arg(program)
@@ -95,4 +100,28 @@ fn a_signal_ends_manda_and_removes_its_entry() {
     assert!(!runtime().join(format!("{}.json", run.child.id())).exists());
     let stderr = std::io::read_to_string(run.child.stderr.take().unwrap()).unwrap();
     assert_eq!(stderr, "manda: ended by signal 15\n");
+}
+
+#[test]
+fn an_interrupt_stops_every_context_of_a_parallel_program() {
+    let (mut run, mut client) = start_program("parallel_counter.s");
+    run.values.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (lease, said) = client.interrupt(None).unwrap();
+    assert!(said.starts_with("interrupted pc=0x"), "{said}");
+    // The counter (sleeping most of the time), the spinner (busy) and the
+    // waiters (blocked) are all stopped: nothing more is printed.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut seen: Vec<u64> = run.values.try_iter().collect();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(run.values.try_iter().count(), 0, "interrupted means every context stopped");
+    let status = client.call("status", None).unwrap();
+    assert!(status.starts_with("interrupted manda "), "{status}");
+    assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
+    seen.extend((0..3).map(|_| run.values.recv_timeout(Duration::from_secs(10)).unwrap()));
+    assert_eq!(client.kill(Some(&lease)).unwrap(), "killed");
+    seen.extend(run.values.iter());
+    for pair in seen.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "counted on from where it stopped: {seen:?}");
+    }
+    assert_eq!(run.child.wait().unwrap().code(), Some(0));
 }
