@@ -130,9 +130,8 @@ impl Ports {
     }
 }
 
-/// Queues `message` on a port, counted against both limits.
-fn enqueue(run: &Run, port: &mut Port, message: &[u8]) -> Result<(), TrapKind> {
-    let cost = message.len() as u64 + MESSAGE_OVERHEAD;
+/// Counts `cost` bytes of messages against `--max-port-bytes` and the memory limit.
+fn charge(run: &Run, cost: u64) -> Result<(), TrapKind> {
     let limit = run.config.max_port_bytes;
     let queued = &run.ports.queued;
     if queued.fetch_add(cost, Ordering::Relaxed).saturating_add(cost) > limit {
@@ -143,7 +142,22 @@ fn enqueue(run: &Run, port: &mut Port, message: &[u8]) -> Result<(), TrapKind> {
         queued.fetch_sub(cost, Ordering::Relaxed);
         return Err(oom);
     }
-    port.queue.push_back(message.to_vec());
+    Ok(())
+}
+
+/// Gives back what [`charge`] took.
+fn uncharge(run: &Run, cost: u64) {
+    run.ports.queued.fetch_sub(cost, Ordering::Relaxed);
+    run.meter.release(cost);
+}
+
+/// Queues `message` on a port, counted against both limits (unless
+/// `counted` already).
+fn enqueue(run: &Run, port: &mut Port, message: Vec<u8>, counted: bool) -> Result<(), TrapKind> {
+    if !counted {
+        charge(run, message.len() as u64 + MESSAGE_OVERHEAD)?;
+    }
+    port.queue.push_back(message);
     Ok(())
 }
 
@@ -187,17 +201,27 @@ pub(super) fn system(
     match instr {
         Instr::Write { fd, addr, len } => {
             let fd_value = r(fd) as i64;
+            if fd_value != 1 && fd_value != 2 {
+                return Err(TrapKind::BadFileDescriptor(fd_value));
+            }
             mem.check(r(addr), r(len), super::Access::Read)?;
-            let mut bytes = vec![0; r(len) as usize];
-            mem.read_into(tlb, r(addr), &mut bytes)?;
+            // In pieces through one buffer: a large write allocates no copy of itself.
+            let mut buf = vec![0; r(len).min(1 << 16) as usize];
             let mut io = run.io();
-            match fd_value {
-                1 => io.out.write_all(&bytes).map_err(out_err)?,
-                2 => {
-                    let _ = io.out.flush();
-                    io.err.write_all(&bytes).and_then(|_| io.err.flush()).map_err(out_err)?
-                }
-                fd => return Err(TrapKind::BadFileDescriptor(fd)),
+            let io = &mut **io;
+            if fd_value == 2 {
+                let _ = io.out.flush();
+            }
+            let stream = if fd_value == 1 { &mut io.out } else { &mut io.err };
+            let (mut at, end) = (r(addr), r(addr) + r(len));
+            while at < end {
+                let n = (end - at).min(buf.len() as u64) as usize;
+                mem.read_into(tlb, at, &mut buf[..n])?;
+                stream.write_all(&buf[..n]).map_err(out_err)?;
+                at += n as u64;
+            }
+            if fd_value == 2 {
+                io.err.flush().map_err(out_err)?;
             }
         }
         Instr::Read { rd, addr, cap } => {
@@ -274,30 +298,54 @@ pub(super) fn system(
             let port = run.ports.get(id)?;
             mem.check(r(addr), r(len), super::Access::Read)?;
             // Small messages are read onto the stack: one handed straight
-            // to a waiting receiver is never allocated.
+            // to a waiting receiver is never allocated. A larger one is
+            // counted against the limits before it is (and given back if
+            // it is handed over rather than queued).
+            let n = r(len);
+            let counted = n > 64;
             let mut small = [0u8; 64];
             let mut large = Vec::new();
-            let message: &mut [u8] = match r(len) {
-                n if n <= 64 => &mut small[..n as usize],
-                n => {
-                    large.resize(n as usize, 0);
-                    &mut large
+            let cost = n + MESSAGE_OVERHEAD;
+            if counted {
+                charge(run, cost)?;
+                large.resize(n as usize, 0);
+            }
+            let uncount = || {
+                if counted {
+                    uncharge(run, cost);
                 }
             };
-            mem.read_into(tlb, r(addr), message)?;
+            let read = match counted {
+                true => mem.read_into(tlb, r(addr), &mut large),
+                false => mem.read_into(tlb, r(addr), &mut small[..n as usize]),
+            };
+            if let Err(fault) = read {
+                uncount();
+                return Err(fault);
+            }
+            // The message, owned for the queue: the large buffer itself, or a copy of the small one.
+            let owned = |large: &mut Vec<u8>| match counted {
+                true => std::mem::take(large),
+                false => small[..n as usize].to_vec(),
+            };
             let mut p = port.lock().unwrap_or_else(PoisonError::into_inner);
             if p.closed {
+                uncount();
                 return Err(TrapKind::PortClosed(id as i64));
             }
             if p.queue.is_empty() && run.hand_off {
                 if let Some(waiter) = p.waiters.pop_front() {
                     drop(p);
+                    let message = if counted { &large[..] } else { &small[..n as usize] };
                     match hand_off(run, waiter, message) {
-                        Ok(waiter) => run.wake(local, waiter),
+                        Ok(waiter) => {
+                            uncount();
+                            run.wake(local, waiter);
+                        }
                         // Its buffer faults: it takes the message itself, and traps.
                         Err(waiter) => {
                             let mut p = port.lock().unwrap_or_else(PoisonError::into_inner);
-                            enqueue(run, &mut p, message)?;
+                            enqueue(run, &mut p, owned(&mut large), counted)?;
                             drop(p);
                             run.wake(local, waiter);
                         }
@@ -305,7 +353,7 @@ pub(super) fn system(
                     return Ok(Effect::Next);
                 }
             }
-            enqueue(run, &mut p, message)?;
+            enqueue(run, &mut p, owned(&mut large), counted)?;
             let woken = p.waiters.pop_front();
             drop(p);
             if let Some(waiter) = woken {
@@ -334,8 +382,7 @@ pub(super) fn system(
             match taken {
                 Some(len) => {
                     if len as i64 >= 0 {
-                        run.ports.queued.fetch_sub(len + MESSAGE_OVERHEAD, Ordering::Relaxed);
-                        run.meter.release(len + MESSAGE_OVERHEAD);
+                        uncharge(run, len + MESSAGE_OVERHEAD);
                     }
                     set(rd, len);
                 }
