@@ -223,7 +223,7 @@ macro_rules! for_each_op {
             Pnew = 152, "pnew", "Contexts and ports", (rd: Reg),
                 "rd = the id of a new, empty message port. Port ids are machine-wide: a forked context can use ports created before the fork.", "*too many ports* past the limit.";
             Psend = 153, "psend", "Contexts and ports", (port: Reg, addr: Reg, len: Reg),
-                "Queues a copy of the len bytes at addr as one message on port, or hands it straight to a context waiting there. Never waits.", "*bad port*; *port closed*; *memory fault* unless the bytes are readable; *ports full* past `--max-port-bytes` and *out of memory* past the memory limit (each queued message counting 32 bytes more than its length).";
+                "Queues a copy of the len bytes at addr as one message on port, or hands it straight to a context waiting there. Never waits.", "*bad port*; *port closed*; *memory fault* unless the bytes are readable; *ports full* past `--max-port-bytes` and *out of memory* past the memory limit (each queued message counting 64 bytes more than its length).";
             Precv = 154, "precv", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),
                 "Waits for a message on port (parking this context, not a thread), copies its first min(len, cap) bytes to addr and sets rd = len, the message's whole length. rd = -1 if the port is closed and empty.", "*bad port*; *memory fault* unless the bytes are writable; the machine stops with a *deadlock* when every context waits on an empty port.";
             Ptry = 155, "ptry", "Contexts and ports", (rd: Reg, port: Reg, addr: Reg, cap: Reg),

@@ -77,7 +77,7 @@ struct RunArgs {
     /// Most contexts alive at once (`fork` past it traps).
     #[arg(long, value_name = "N", default_value_t = Config::default().max_contexts)]
     max_contexts: u32,
-    /// Most bytes queued in all ports together, each message counting 32 more than its length (suffixes K, M, G).
+    /// Most bytes queued in all ports together, each message counting 64 more than its length (suffixes K, M, G).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "256M")]
     max_port_bytes: u64,
     /// Stack size (suffixes K, M, G).

@@ -18,7 +18,7 @@ use super::code::Op;
 use super::sched::{Local, Run};
 use super::system::{system, Effect};
 use super::trap::TrapKind;
-use super::{grow_calls, Context};
+use super::Context;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ impl Context {
         let code = run.code;
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;
-        let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, call_room, mem, tlb: tlb_slot, .. } = self;
+        let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, mem, tlb: tlb_slot, .. } = self;
         let id = *id;
         // The loop works on a copy in its own frame, addressed from the
         // stack pointer, so the register file needs no base register of its
@@ -327,29 +327,32 @@ impl Context {
                 Op::Beqz { rs, t } => branch!(r!(rs) == 0, t),
                 Op::Bnez { rs, t } => branch!(r!(rs) != 0, t),
                 Op::Call { t } => {
-                    if calls.len() >= *call_room as usize {
-                        if let Err(kind) = grow_calls(calls, call_room, mem, max_depth) {
+                    if calls.top.len() >= calls.room as usize {
+                        if let Err(kind) = calls.grow(mem.meter(), max_depth) {
                             trap!(kind);
                         }
                     }
-                    calls.push(pc as u32 + 1);
+                    calls.top.push(pc as u32 + 1);
                     goto!(t)
                 }
                 Op::Callr { rs } => {
                     let Some(t) = code.index_of(r!(rs)) else {
                         trap!(TrapKind::BadJump { target: r!(rs), why: code.why_not_target(r!(rs)) })
                     };
-                    if calls.len() >= *call_room as usize {
-                        if let Err(kind) = grow_calls(calls, call_room, mem, max_depth) {
+                    if calls.top.len() >= calls.room as usize {
+                        if let Err(kind) = calls.grow(mem.meter(), max_depth) {
                             trap!(kind);
                         }
                     }
-                    calls.push(pc as u32 + 1);
+                    calls.top.push(pc as u32 + 1);
                     goto!(t)
                 }
-                Op::Ret => match calls.pop() {
+                Op::Ret => match calls.top.pop() {
                     Some(t) => goto!(t),
-                    None => trap!(TrapKind::ReturnWithoutCall),
+                    None => match calls.pop_below(mem.meter()) {
+                        Some(t) => goto!(t),
+                        None => trap!(TrapKind::ReturnWithoutCall),
+                    },
                 },
                 Op::Halt => break Flow::Halt,
                 Op::End => trap!(TrapKind::FellOffCode),

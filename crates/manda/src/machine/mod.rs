@@ -28,6 +28,7 @@
 //! system and port instructions in `system.rs`, the decoded code in
 //! `code.rs`, memory and its permissions in `memory.rs`, traps in `trap.rs`.
 
+mod calls;
 mod code;
 mod interp;
 mod memory;
@@ -46,10 +47,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What one queued message costs against `--max-memory` and
-/// `--max-port-bytes` beyond its bytes: its slot in the queue and its
-/// allocation. So a loop of empty messages reaches a limit instead of the
-/// host's memory.
-pub const MESSAGE_OVERHEAD: u64 = 32;
+/// `--max-port-bytes` beyond its bytes: its slot in the queue (24 bytes,
+/// twice that while the queue grows) and its allocation's header. So a loop
+/// of empty messages reaches a limit instead of the host's memory.
+pub const MESSAGE_OVERHEAD: u64 = 64;
 /// What one call frame costs against `--max-memory`: its return index.
 pub const CALL_FRAME_BYTES: u64 = 4;
 /// What one context costs against `--max-memory` besides its pages and
@@ -156,10 +157,8 @@ pub struct Context {
     pc: u32,
     /// The stack pointer.
     pub sp: u64,
-    /// Return indices, innermost last.
-    calls: Vec<u32>,
-    /// Frames charged to the meter: `calls` may grow to this many before it charges more.
-    call_room: u32,
+    /// Return indices.
+    calls: calls::CallStack,
     mem: Memory,
     /// Time of an unfinished `sleep` still to sleep before the next instruction.
     sleep_owed: Duration,
@@ -182,8 +181,7 @@ impl Context {
             regs,
             pc,
             sp,
-            calls: Vec::new(),
-            call_room: 0,
+            calls: calls::CallStack::default(),
             mem,
             sleep_owed: Duration::ZERO,
             waiting_on: None,
@@ -229,25 +227,8 @@ impl Context {
 
     /// Bytes this context holds against the meter, besides its pages.
     fn charged(&self) -> u64 {
-        CONTEXT_BYTES + u64::from(self.call_room) * CALL_FRAME_BYTES
+        CONTEXT_BYTES + self.calls.charged()
     }
-}
-
-/// Room for one more call frame in `calls`, charged to the meter in chunks
-/// (`call_room` counts the frames charged); the depth trap past `max_depth`.
-#[cold]
-fn grow_calls(calls: &mut Vec<u32>, call_room: &mut u32, mem: &Memory, max_depth: u32) -> Result<(), TrapKind> {
-    let len = calls.len();
-    if len >= max_depth as usize {
-        return Err(TrapKind::CallStackOverflow(max_depth));
-    }
-    let more = len.clamp(16, 1 << 16).min(max_depth as usize - len);
-    let limit = mem.limit();
-    let oom = |_| TrapKind::OutOfMemory { requested: CALL_FRAME_BYTES, limit };
-    mem.meter().charge(more as u64 * CALL_FRAME_BYTES).map_err(oom)?;
-    *call_room += more as u32;
-    calls.reserve_exact(*call_room as usize - len);
-    Ok(())
 }
 
 impl Drop for Context {
@@ -262,7 +243,7 @@ impl std::fmt::Debug for Context {
             .field("id", &self.id)
             .field("pc", &self.pc)
             .field("sp", &self.sp)
-            .field("calls", &self.calls.len())
+            .field("calls", &self.calls.depth())
             .field("waiting_on", &self.waiting_on)
             .finish_non_exhaustive()
     }
@@ -424,7 +405,7 @@ impl Machine {
 
     /// A context's call stack as return addresses, outermost first.
     pub fn call_stack_of(&self, context: &Context) -> Vec<u64> {
-        context.calls.iter().map(|&i| self.code.addrs[i as usize]).collect()
+        context.calls.iter().map(|i| self.code.addrs[i as usize]).collect()
     }
 
     /// The first context's call stack as return addresses, outermost first.

@@ -1,6 +1,6 @@
 ; run: --max-port-bytes 1K {file}
-; Messages queued in all ports count against --max-port-bytes, 32 bytes of
-; bookkeeping each beyond their length: 100-byte messages, 132 each, 7 fit.
+; Messages queued in all ports count against --max-port-bytes, 64 bytes of
+; bookkeeping each beyond their length: 100-byte messages, 164 each, 6 fit.
 .data
 b: .zero 100
 .code
