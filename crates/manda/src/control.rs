@@ -41,7 +41,7 @@ impl hypervisor::Machine for Machine {
     }
 
     fn position(&self) -> String {
-        format!("pc={:#x} steps={}", self.pc(), self.steps())
+        format!("pc={:#x} steps={} contexts={}", self.pc(), self.steps(), self.contexts().count())
     }
 }
 

@@ -107,7 +107,7 @@ fn an_interrupt_stops_every_context_of_a_parallel_program() {
     let (mut run, mut client) = start_program("parallel_counter.s");
     run.values.recv_timeout(Duration::from_secs(10)).unwrap();
     let (lease, said) = client.interrupt(None).unwrap();
-    assert!(said.starts_with("interrupted pc=0x"), "{said}");
+    assert!(said.starts_with("interrupted pc=0x") && said.ends_with(" contexts=4"), "{said}");
     // The counter (sleeping most of the time), the spinner (busy) and the
     // waiters (blocked) are all stopped: nothing more is printed.
     std::thread::sleep(Duration::from_millis(50));
