@@ -252,3 +252,47 @@ recv:
         assert_eq!(out.contents(), b"8\n");
     }
 }
+
+/// Single steps through several contexts end as a run does, one
+/// instruction at a time: a `precv` that must wait is not a step.
+#[test]
+fn stepping_a_forking_program_ends_as_running_it_does() {
+    let source = "\
+.data
+b: .zero 8
+.code
+main:
+    pnew a1
+    fork t0, child
+    la t1, b
+    li t2, 8
+    precv t3, a1, t1, t2
+    ld64 t4, [t1]
+    printi t4
+    halt
+child:
+    la t1, b
+    li t4, 99
+    st64 t4, [t1]
+    li t2, 8
+    psend a1, t1, t2
+    halt
+";
+    let exe = load(source);
+    let (mut ran, ran_out) = machine(&exe, Config { max_steps: Some(1000), threads: 1, ..Config::default() }, &[]);
+    assert_eq!(ran.run(), Ok(Outcome::Exited(0)));
+    let (mut stepped, stepped_out) = machine(&exe, Config { max_steps: Some(1000), ..Config::default() }, &[]);
+    let mut steps = 0;
+    let outcome = loop {
+        steps += 1;
+        assert!(steps < 100, "it ends");
+        if let Some(outcome) = stepped.step().unwrap() {
+            break outcome;
+        }
+    };
+    assert_eq!(outcome, Outcome::Exited(0));
+    assert_eq!(stepped_out.contents(), b"99\n");
+    assert_eq!(ran_out.contents(), b"99\n");
+    // 8 instructions in the first context, 6 in the child: 14 steps, counted alike.
+    assert_eq!((steps, stepped.steps(), ran.steps()), (14, 14, 14));
+}

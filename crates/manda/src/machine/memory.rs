@@ -262,6 +262,12 @@ impl Tlb {
     pub fn flush(&mut self) {
         *self = Tlb::default();
     }
+
+    /// Forgets the translations for writing: after a fork, every page is
+    /// shared and must be copied before the next write.
+    pub fn forget_writes(&mut self) {
+        self.write = std::array::from_fn(empty);
+    }
 }
 
 /// The address space of one context.
@@ -593,12 +599,6 @@ impl Memory {
             tlb.read[set_of(addr)] = entry;
         }
         Ok(())
-    }
-
-    /// Forgets the translations for writing: after a fork, every page is
-    /// shared and must be copied before the next write.
-    pub fn forget_writes(tlb: &mut Tlb) {
-        tlb.write = std::array::from_fn(empty);
     }
 
     /// Drops the translations of `addr`'s page, whose bytes may have moved.

@@ -1,22 +1,28 @@
 //! The scheduler: a machine's contexts multiplexed on a pool of OS threads.
 //!
 //! Every live context is in exactly one place: run by a worker thread, in
-//! a worker's *next* slot, in the shared run queue, among the sleepers, or
-//! parked in a port (`system.rs`). Workers take contexts from the queue in
-//! order; a context runs until it blocks, sleeps, ends, or has made
-//! [`SLICE`] transfers of control (then it goes to the back of the queue if
-//! anything else is waiting). A `psend` that wakes a parked receiver puts
-//! it in the sender's *next* slot, so a ping-pong or a ring hands off on
-//! one thread without waking another; a forked child goes to the queue,
-//! where an idle worker picks it up.
+//! a worker's *next* slot or local queue, in the shared run queue, among
+//! the sleepers, or parked in a port (`system.rs`).
+//!
+//! - A context runs until it blocks, sleeps, ends, or has made [`SLICE`]
+//!   transfers of control; then the next one runs (the shared queue's
+//!   head first, so that what waits there is not starved).
+//! - A `psend` that wakes a parked receiver puts it in the sender's *next*
+//!   slot: a ping-pong or a ring hands off on one thread without waking
+//!   another.
+//! - A forked child goes to its parent's worker's local queue, which that
+//!   worker runs without a lock; when another worker has nothing to do,
+//!   half of it moves to the shared queue. An idle worker looks for work
+//!   for [`SPIN`] before it sleeps on the condition variable.
 //!
 //! The machine stops at the first `exit` or trap, when every context has
 //! halted, or when the interrupt line rises: `attention` goes up, each
-//! worker's interpreter sees it at its next transfer of control, and every
-//! context is handed back to the [`Machine`] as plain data. When no worker
-//! holds a context, the queue is empty, none sleeps and some still live,
-//! they all wait on ports nobody can send to: a deadlock, reported with
-//! every waiter.
+//! worker's interpreter sees it at its next transfer of control, no
+//! worker starts another context, and every context is handed back to the
+//! [`Machine`] as plain data. When no worker holds a context (a worker
+//! only goes idle with its next slot and local queue empty), the shared
+//! queue is empty, none sleeps and some still live, they all wait on ports
+//! nobody can send to: a deadlock, reported with every waiter.
 //!
 //! With one thread the order of everything is fixed: same output, same
 //! trace, every run.

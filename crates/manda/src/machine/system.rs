@@ -289,7 +289,7 @@ pub(super) fn system(
             }
             let child = run.fork(local, child_regs, pc, mem.fork())?;
             // Every page is shared now: the next write to one copies it.
-            Memory::forget_writes(tlb);
+            tlb.forget_writes();
             set(rd, u64::from(child));
         }
         Instr::Pnew { rd } => set(rd, run.ports.push(run.config.max_ports)?),
