@@ -1,15 +1,11 @@
 //! The Manda machine as a machine the hypervisor hosts: `manda run` runs
 //! under the same host as `mova run` (control port, leases, registry,
-//! signals, exit status). Saving and restoring wait for Manda's snapshot
-//! format; until then both are refused with a clear `ERR`.
+//! signals, exit status), and saves and restores snapshots
+//! (`docs/manda/snapshot.md`) for `hv sstate`, `hv rstate` and `hv migrate`.
 
 use crate::machine::{Machine, Outcome};
 use hypervisor::{Interrupt, Stopped};
 use std::sync::Arc;
-
-/// Why `save` and `restore` are refused.
-pub const NO_SNAPSHOTS: &str = "this version of Manda cannot save or restore a machine's state (snapshots are not \
-                                 implemented yet); interrupt, resume and kill work";
 
 impl hypervisor::Machine for Machine {
     fn kind(&self) -> &'static str {
@@ -29,24 +25,24 @@ impl hypervisor::Machine for Machine {
     }
 
     fn save(&self) -> Result<Vec<u8>, String> {
-        Err(NO_SNAPSHOTS.into())
+        Machine::save(self)
     }
 
-    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
-        Err(NO_SNAPSHOTS.into())
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        Machine::restore(self, state).map_err(|e| e.to_string())
     }
 
+    /// What the largest snapshot within this machine's limits could be:
+    /// every byte of memory it may hold twice over (a page's bytes, or a
+    /// context's registers and frames, which the meter counts at about
+    /// their size), the queued messages, and the fixed parts.
     fn max_state_len(&self) -> usize {
-        0
+        let config = self.config();
+        let max = config.max_memory.saturating_mul(2).saturating_add(config.max_port_bytes).saturating_add(1 << 20);
+        usize::try_from(max).unwrap_or(usize::MAX)
     }
 
     fn position(&self) -> String {
         format!("pc={:#x} steps={} contexts={}", self.pc(), self.steps(), self.contexts().count())
     }
-}
-
-/// Hex SHA-256 of an executable's bytes: the program's identity in the registry.
-pub fn hash_hex(executable: &[u8]) -> String {
-    use sha2::Digest;
-    hypervisor::hex(&sha2::Sha256::digest(executable))
 }

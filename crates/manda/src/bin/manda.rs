@@ -127,7 +127,7 @@ fn main() -> ExitCode {
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),
-        Command::Disasm { file } => load(&file).map(|(exe, _)| print!("{}", manda::disasm::disassemble(&exe))),
+        Command::Disasm { file } => load(&file).map(|exe| print!("{}", manda::disasm::disassemble(&exe))),
         Command::Opcodes => {
             print!("{}", manda::isa::opcodes_markdown());
             Ok(())
@@ -165,9 +165,8 @@ fn assemble(file: &Path) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Loads an executable, or assembles a `.s` source first; with the hex
-/// SHA-256 of its bytes, the program's identity.
-fn load(file: &Path) -> Result<(Executable, String), String> {
+/// Loads an executable, or assembles a `.s` source first.
+fn load(file: &Path) -> Result<Executable, String> {
     let bytes = if file.extension().is_some_and(|e| e == "s") {
         assemble(file)?
     } else {
@@ -185,7 +184,7 @@ fn load(file: &Path) -> Result<(Executable, String), String> {
             false => format!("{}: {e}", file.display()),
         }
     })?;
-    Ok((exe, manda::control::hash_hex(&bytes)))
+    Ok(exe)
 }
 
 /// `manda run`: the program's exit status, 1 if it cannot start, 3 on a trap.
@@ -205,7 +204,7 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let (exe, program_hash) = match load(&file) {
+    let exe = match load(&file) {
         Ok(loaded) => loaded,
         Err(message) => {
             if !message.is_empty() {
@@ -240,6 +239,8 @@ fn run(args: RunArgs) -> ExitCode {
     if args.trace {
         machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
     }
+    // The identity a snapshot carries, so that the registry and the snapshots agree.
+    let program_hash = hypervisor::hex(&machine.program_hash());
     let options = match args.control.options(file.display().to_string(), program_hash) {
         Ok(options) => options,
         Err(why) => {

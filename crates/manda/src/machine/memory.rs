@@ -99,7 +99,7 @@ impl Meter {
 
 /// One page of bytes. Written only through a memory that holds the sole
 /// reference to it (see `Memory::page_for_write`).
-struct Page {
+pub(super) struct Page {
     bytes: UnsafeCell<[u8; PAGE as usize]>,
     meter: Arc<Meter>,
 }
@@ -122,6 +122,19 @@ impl Page {
 
     fn ptr(&self) -> *mut u8 {
         self.bytes.get().cast()
+    }
+
+    /// A page holding `bytes`, charged to `meter`.
+    pub(super) fn with_bytes(meter: &Arc<Meter>, bytes: &[u8; PAGE as usize]) -> Result<Arc<Page>, TrapKind> {
+        meter.charge(PAGE)?;
+        Ok(Arc::new(Page { bytes: UnsafeCell::new(*bytes), meter: meter.clone() }))
+    }
+
+    /// The page's bytes.
+    pub(super) fn bytes(&self) -> &[u8; PAGE as usize] {
+        // SAFETY: written only by a memory holding the sole reference, which
+        // cannot be the case while `&self` is lent out through a shared `Arc`.
+        unsafe { &*self.bytes.get() }
     }
 }
 
@@ -346,6 +359,116 @@ impl Memory {
     /// A copy of this memory that shares every page until one side writes it.
     pub fn fork(&self) -> Memory {
         self.clone()
+    }
+
+    /// Every page present in the tree (written at some time, here or
+    /// before a fork), in address order: its number and the page.
+    pub(super) fn pages(&self) -> Vec<(u64, &Arc<Page>)> {
+        fn walk<'a>(table: &'a Table, first: u64, span: u64, out: &mut Vec<(u64, &'a Arc<Page>)>) {
+            match table.slots() {
+                Slots::Tables(t) => {
+                    for (i, next) in t.iter().enumerate() {
+                        if let Some(next) = next {
+                            walk(next, first + i as u64 * span, span / FANOUT as u64, out);
+                        }
+                    }
+                }
+                Slots::Pages(p) => {
+                    out.extend(p.iter().enumerate().filter_map(|(i, page)| Some((first + i as u64, page.as_ref()?))))
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.root {
+            walk(root, 0, (FANOUT as u64).pow(self.levels - 1), &mut out);
+        }
+        out
+    }
+
+    /// The page `page` holds now, if present.
+    pub(super) fn page(&self, page: u64) -> Option<&Arc<Page>> {
+        let mut table = self.root.as_ref()?;
+        for level in 0..self.levels {
+            let i = self.index(page, level);
+            match table.slots() {
+                Slots::Tables(t) => table = t[i].as_ref()?,
+                Slots::Pages(p) => return p[i].as_ref(),
+            }
+        }
+        None
+    }
+
+    /// Makes `page` hold `shared` (which other memories may hold too).
+    pub(super) fn put_page(&mut self, page: u64, shared: &Arc<Page>) -> Result<(), TrapKind> {
+        let Memory { root, levels, meter, .. } = self;
+        let levels = *levels;
+        let index = |level: u32| ((page >> (FANOUT_BITS * (levels - 1 - level))) & (FANOUT as u64 - 1)) as usize;
+        let mut slots = unique_table(root, meter, levels == 1)?;
+        for level in 0..levels {
+            slots = match slots {
+                Slots::Tables(t) => unique_table(&mut t[index(level)], meter, level + 2 == levels)?,
+                Slots::Pages(p) => {
+                    p[index(level)] = Some(shared.clone());
+                    return Ok(());
+                }
+            };
+        }
+        unreachable!("the tree has {levels} levels")
+    }
+
+    /// Sets the heap's end (a restored memory's extent), if within the limit.
+    pub(super) fn set_end(&mut self, end: u64) -> bool {
+        let ok = (self.heap_base..=self.limit()).contains(&end);
+        if ok {
+            self.end = end;
+        }
+        ok
+    }
+
+    /// A copy of this memory charged to `meter` instead (its own pages,
+    /// none shared with this one).
+    pub(super) fn recharged(&self, meter: &Arc<Meter>) -> Result<Memory, TrapKind> {
+        let mut copy = Memory { root: None, meter: meter.clone(), ..self.clone() };
+        for (page, data) in self.pages() {
+            copy.write_raw(page << PAGE_BITS, data.bytes())?;
+        }
+        Ok(copy)
+    }
+
+    /// May a snapshot put `bytes` at page `page` of this (freshly loaded)
+    /// memory with heap end `end`? Only into the stack, the heap below
+    /// `end`, or data sections, every other byte unchanged (zero beyond the
+    /// stack and the heap; the executable's own bytes in the image).
+    pub(super) fn may_hold(&self, page: u64, bytes: &[u8; PAGE as usize], end: u64) -> Result<(), &'static str> {
+        let start = page.checked_mul(PAGE).ok_or("a page past the address space")?;
+        let zero_from = |from: u64| bytes[(from.saturating_sub(start)).min(PAGE) as usize..].iter().all(|&b| b == 0);
+        if start >= self.heap_base {
+            if start >= end {
+                return Err("a page past the end of the heap");
+            }
+            return match zero_from(end) {
+                true => Ok(()),
+                false => Err("bytes past the end of the heap that are not zero"),
+            };
+        }
+        if start >= self.stack_base && start < self.stack_top {
+            return match zero_from(self.stack_top) {
+                true => Ok(()),
+                false => Err("bytes in the guard above the stack that are not zero"),
+            };
+        }
+        if start >= self.image_len {
+            return Err("a page in a guard gap");
+        }
+        let base = self.page(page).map_or(&ZERO_PAGE, |p| p.bytes());
+        for (i, (&new, &old)) in bytes.iter().zip(base.iter()).enumerate() {
+            let at = start + i as u64;
+            let writable = at < self.image_len && self.perm[at as usize] & WRITE != 0;
+            if new != old && !writable {
+                return Err("a change to bytes no store may write (code, rodata, a header or a guard)");
+            }
+        }
+        Ok(())
     }
 
     /// The lowest stack address (`sp` may not go below it).

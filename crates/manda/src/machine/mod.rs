@@ -33,11 +33,15 @@ mod code;
 mod interp;
 mod memory;
 mod sched;
+mod snapshot;
 mod system;
 mod trap;
 
 pub use code::Code;
 pub use memory::{Memory, Meter, Tlb, GUARD, PAGE, TABLE_BYTES};
+pub use snapshot::{
+    SnapshotError, HEADER_LEN as SNAPSHOT_HEADER_LEN, MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION,
+};
 pub use trap::{Access, Place, Trap, TrapKind, Waiter};
 
 use crate::exe::Executable;
@@ -274,6 +278,11 @@ pub struct Machine {
     /// Steps still allowed; `u64::MAX` with no limit.
     fuel: u64,
     ended: Option<Result<u8, Trap>>,
+    /// The memory as loaded, never written: what a snapshot leaves out and
+    /// a restored context starts from.
+    base: Memory,
+    /// SHA-256 of the executable: a snapshot's program identity.
+    program: [u8; 32],
 }
 
 impl Machine {
@@ -285,6 +294,11 @@ impl Machine {
         let too_big = |needed| SetupError::TooBig { needed, limit: config.max_memory };
         let mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
         let code = Arc::new(Code::new(exe));
+        let base = mem.fork();
+        let program = {
+            use sha2::Digest;
+            sha2::Sha256::digest(exe.to_bytes()).into()
+        };
         let needed = mem.heap_base() + CONTEXT_BYTES;
         let main = Context::new(0, Box::new([0; 256]), code.entry, mem).map_err(|_| too_big(needed))?;
         Ok(Machine {
@@ -305,6 +319,8 @@ impl Machine {
             interrupt: Arc::new(Interrupt::default()),
             fuel: config.max_steps.unwrap_or(u64::MAX),
             ended: None,
+            base,
+            program,
         })
     }
 

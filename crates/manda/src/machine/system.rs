@@ -8,7 +8,7 @@
 //! The woken context runs its `precv` again, so a message is taken by
 //! exactly one receiver whichever wakes first.
 
-use super::memory::{Memory, Tlb};
+use super::memory::{Memory, Meter, Tlb};
 use super::sched::{Local, Run};
 use super::trap::TrapKind;
 use super::{Context, MESSAGE_OVERHEAD};
@@ -117,6 +117,32 @@ impl Ports {
         ctx.waiting_on = Some(id);
         port.waiters.push_back(ctx);
         None
+    }
+
+    /// Every port's state and queued messages, by id (for a snapshot).
+    pub(super) fn snapshot(&self) -> Vec<(bool, Vec<Vec<u8>>)> {
+        self.all()
+            .map(|port| {
+                let port = port.lock().unwrap_or_else(PoisonError::into_inner);
+                (port.closed, port.queue.iter().cloned().collect())
+            })
+            .collect()
+    }
+
+    /// Ports holding `ports` (closed flags and queued messages), the
+    /// messages charged to `meter`.
+    pub(super) fn restored(ports: Vec<(bool, Vec<Vec<u8>>)>, meter: &Meter, max: u32) -> Result<Ports, TrapKind> {
+        let table = Ports::default();
+        for (closed, messages) in ports {
+            let id = table.push(max)?;
+            let cost: u64 = messages.iter().map(|m| m.len() as u64 + MESSAGE_OVERHEAD).sum();
+            meter.charge(cost)?;
+            table.queued.fetch_add(cost, Ordering::Relaxed);
+            let mut port = table.get(id)?.lock().unwrap_or_else(PoisonError::into_inner);
+            port.closed = closed;
+            port.queue = messages.into();
+        }
+        Ok(table)
     }
 
     /// Takes every parked context out (for a stop or a deadlock report).

@@ -1,0 +1,285 @@
+//! Snapshots through the library: a machine stopped anywhere, saved,
+//! restored into a fresh machine of the same executable, finishes with
+//! exactly the output of an uninterrupted run; hostile snapshots are
+//! refused with the offset and the reason, and leave the machine as it was.
+
+use manda::exe::Executable;
+use manda::machine::{Config, Machine, Outcome, SharedBuf};
+use std::path::Path;
+use std::time::Duration;
+
+fn load(rel: &str) -> Executable {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    Executable::load(&manda::asm::assemble(&std::fs::read_to_string(path).unwrap()).unwrap().0).unwrap()
+}
+
+fn machine(exe: &Executable, config: Config, args: &[&str]) -> (Machine, SharedBuf) {
+    let mut m = Machine::new(exe, config).unwrap();
+    let out = SharedBuf::default();
+    m.set_output(Box::new(out.clone()));
+    m.set_args(args.iter().map(|a| a.to_string()));
+    (m, out)
+}
+
+/// Runs `m` until `after` has passed, then stops it.
+fn run_for(m: &mut Machine, after: Duration) -> Outcome {
+    let line = m.interrupt();
+    let raiser = std::thread::spawn(move || {
+        std::thread::sleep(after);
+        line.raise();
+    });
+    let outcome = m.run().unwrap();
+    raiser.join().unwrap();
+    m.interrupt().clear();
+    outcome
+}
+
+fn expected_pipeline(n: u64) -> String {
+    (0..n).map(|i| format!("{}\n", 2 * i + 1)).collect()
+}
+
+/// Runs the machine in short bursts, moving it to a fresh machine of the
+/// same executable after each, until it ends: what all of them printed, in
+/// order, and how many moves it took.
+fn move_until_done(exe: &Executable, config: Config, args: &[&str]) -> (String, u64) {
+    let (mut m, mut out) = machine(exe, config, args);
+    let mut printed = Vec::new();
+    let mut hops = 0;
+    loop {
+        let outcome = run_for(&mut m, Duration::from_micros(300 + hops * 731 % 2000));
+        printed.extend(out.contents());
+        if outcome == Outcome::Exited(0) {
+            return (String::from_utf8(printed).unwrap(), hops);
+        }
+        let snapshot = m.save().unwrap();
+        let (next, next_out) = machine(exe, config, &[]);
+        (m, out) = (next, next_out);
+        m.restore(&snapshot).unwrap();
+        assert_eq!(m.save().unwrap().len(), snapshot.len(), "a restored machine saves the same state");
+        hops += 1;
+    }
+}
+
+#[test]
+fn a_pipeline_moved_machine_to_machine_prints_what_an_uninterrupted_run_does() {
+    let exe = load("tests/hosted/pipeline.s");
+    for threads in [1, 2] {
+        let (printed, hops) = move_until_done(&exe, Config { threads, ..Config::default() }, &["60"]);
+        assert_eq!(printed, expected_pipeline(60), "{threads} threads, {hops} moves");
+        assert!(hops >= 5, "moved {hops} times");
+    }
+}
+
+/// The walk-through machine of docs/manda/snapshot.md, stopped for real
+/// with one context waiting and one asleep; the two fields that depend on
+/// timing (the clock, the sleep owed) set to the documented values.
+fn example_snapshot() -> (Executable, Vec<u8>) {
+    let exe = load("tests/snapshot/example.s");
+    let (mut m, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(30)), Outcome::Interrupted);
+    let mut bytes = m.save().unwrap();
+    bytes[58..66].copy_from_slice(&25_000_000u64.to_le_bytes()); // clock: 25 ms
+    let owed = contexts_at(&bytes)[1] + 21; // id, pc, sp, state
+    bytes[owed..owed + 8].copy_from_slice(&59_975_000_000u64.to_le_bytes()); // 59.975 s still to sleep
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    (exe, bytes)
+}
+
+/// Where each context of a (good) snapshot starts.
+fn contexts_at(bytes: &[u8]) -> Vec<usize> {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let (contexts, pages) = (u32_at(70), u32_at(78));
+    let mut at = manda::machine::SNAPSHOT_HEADER_LEN + pages * 4096;
+    let mut starts = Vec::new();
+    for _ in 0..contexts {
+        starts.push(at);
+        at += 45;
+        let regs = u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap()) as usize;
+        at += 2 + 9 * regs;
+        at += 4 + 8 * u32_at(at);
+        at += 4 + 12 * u32_at(at);
+    }
+    starts
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+fn documented_bytes() -> Vec<u8> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/manda/snapshot.md")).unwrap();
+    let block = doc.split("## A real snapshot").nth(1).unwrap().split("```text\n").nth(1).unwrap();
+    let block = block.split("```").next().unwrap();
+    block
+        .lines()
+        .filter(|l| l.starts_with("0x"))
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take_while(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_hexdigit()))
+                .map(|w| u8::from_str_radix(w, 16).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_real_snapshot_has_the_documented_bytes() {
+    let (_, bytes) = example_snapshot();
+    if std::env::var_os("SNAPSHOT_DUMP").is_some() {
+        for (i, row) in bytes.chunks(16).enumerate() {
+            println!("0x{:03x}  {}", i * 16, hex(row));
+        }
+    }
+    assert_eq!(hex(&documented_bytes()), hex(&bytes), "docs/manda/snapshot.md's walk-through is these bytes");
+}
+
+#[test]
+fn the_example_continues_where_it_stopped() {
+    let (exe, bytes) = example_snapshot();
+    let (mut m, _) = machine(&exe, Config::default(), &[]);
+    m.restore(&bytes).unwrap();
+    let states: Vec<_> = m.contexts().map(|c| (c.id(), c.waiting_on(), c.sleep_owed())).collect();
+    assert_eq!(states, [(0, Some(0), Duration::ZERO), (1, None, Duration::from_nanos(59_975_000_000))]);
+    // It goes on: the sleeper keeps sleeping what it owed, the waiter waits.
+    assert_eq!(run_for(&mut m, Duration::from_millis(50)), Outcome::Interrupted);
+    let owed = m.contexts().nth(1).unwrap().sleep_owed();
+    assert!(owed < Duration::from_millis(59_950) && owed > Duration::from_secs(59), "{owed:?}");
+    assert_eq!(m.contexts().next().unwrap().waiting_on(), Some(0));
+}
+
+#[test]
+fn every_single_flipped_byte_and_every_truncation_is_refused() {
+    let (exe, bytes) = example_snapshot();
+    let (mut m, _) = machine(&exe, Config::default(), &[]);
+    let before = m.save().unwrap();
+    for i in 0..bytes.len() {
+        for flip in [0x01u8, 0x80, 0xFF] {
+            let mut bad = bytes.clone();
+            bad[i] ^= flip;
+            assert!(m.restore(&bad).is_err(), "byte {i} ^ {flip:#x} accepted");
+        }
+    }
+    for len in 0..bytes.len() {
+        assert!(m.restore(&bytes[..len]).is_err(), "a snapshot cut to {len} bytes accepted");
+    }
+    assert_eq!(m.save().unwrap().len(), before.len(), "refusals leave the machine as it was");
+    assert_eq!(m.contexts().count(), 1);
+}
+
+#[test]
+fn another_executables_snapshot_is_refused() {
+    let (_, bytes) = example_snapshot();
+    let other = load("tests/hosted/pipeline.s");
+    let (mut m, _) = machine(&other, Config::default(), &[]);
+    let err = m.restore(&bytes).unwrap_err().to_string();
+    assert_eq!(err, "snapshot byte 10 (0xa): the snapshot is of another executable (its program identity differs)");
+}
+
+/// Changes the field at `at` of a snapshot and seals it with a good checksum,
+/// to reach the checks behind the checksum.
+fn edited(bytes: &[u8], at: usize, new: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[at..at + new.len()].copy_from_slice(new);
+    let body = out.len() - 4;
+    let crc = crc32fast::hash(&out[..body]);
+    out[body..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+#[test]
+fn every_invariant_is_checked_before_anything_changes() {
+    let (exe, bytes) = example_snapshot();
+    let (mut m, _) = machine(&exe, Config::default(), &[]);
+    let refuse = |m: &mut Machine, bad: Vec<u8>| m.restore(&bad).unwrap_err().to_string();
+    let ctx0 = contexts_at(&bytes)[0];
+    let pc = u64::from_le_bytes(bytes[ctx0 + 4..ctx0 + 12].try_into().unwrap());
+    assert_eq!(
+        refuse(&mut m, edited(&bytes, ctx0 + 4, &(pc + 1).to_le_bytes())),
+        format!(
+            "snapshot byte {} (0x{:x}): program counter 0x{:x} is not an instruction in code",
+            ctx0 + 4,
+            ctx0 + 4,
+            pc + 1
+        )
+    );
+    assert_eq!(
+        refuse(&mut m, edited(&bytes, ctx0 + 12, &8u64.to_le_bytes())),
+        format!("snapshot byte {} (0x{:x}): stack pointer 0x8 is outside the stack", ctx0 + 12, ctx0 + 12)
+    );
+    // Waiting on port 7, of 2.
+    assert_eq!(
+        refuse(&mut m, edited(&bytes, ctx0 + 29, &7u64.to_le_bytes())),
+        format!("snapshot byte {ctx0} (0x{ctx0:x}): context 0 waits on port 7, which does not exist")
+    );
+    // Waiting, but at the psend before the precv.
+    let psend = pc - 4;
+    assert_eq!(
+        refuse(&mut m, edited(&bytes, ctx0 + 4, &psend.to_le_bytes())),
+        format!("snapshot byte {} (0x{:x}): waiting on a port, but not at a precv", ctx0 + 20, ctx0 + 20)
+    );
+    assert_eq!(
+        refuse(&mut m, edited(&bytes, 42, &(2u64 << 20).to_le_bytes())),
+        "snapshot byte 42 (0x2a): saved with a stack of 2097152 bytes; this machine's is 1048576"
+    );
+    assert_eq!(m.contexts().count(), 1, "nothing changed");
+}
+
+fn assembled(source: &str) -> Executable {
+    Executable::load(&manda::asm::assemble(source).unwrap().0).unwrap()
+}
+
+#[test]
+fn a_page_shared_after_a_fork_is_stored_once_and_code_cannot_be_changed_through_one() {
+    let exe = assembled(
+        ".data\nx: .i64 0\n.code\nmain:\n    la t0, x\n    li t1, 5\n    st64 t1, [t0]\n    li t2, 4096\n    grow a0, t2\n    \
+         st64 t1, [a0]\n    fork t3, nap\n    fork t3, nap\n    fork t3, nap\nnap:\n    li t2, 60000\n    sleep t2\n    halt\n",
+    );
+    let (mut m, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(30)), Outcome::Interrupted);
+    let bytes = m.save().unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        (u32_at(70), u32_at(78)),
+        (4, 2),
+        "four contexts, two pages: the data page and the heap page, once each"
+    );
+    // Each context lists both pages.
+    for at in contexts_at(&bytes) {
+        let regs = u16::from_le_bytes(bytes[at + 45..at + 47].try_into().unwrap()) as usize;
+        let pages = at + 47 + 9 * regs + 4;
+        assert_eq!(u32_at(pages), 2);
+    }
+    let (mut other, _) = machine(&exe, Config::default(), &[]);
+    other.restore(&bytes).unwrap();
+    assert_eq!(other.save().unwrap().len(), bytes.len());
+    // The data page also holds code: a snapshot may not change a byte of it.
+    let main = exe.label("main").unwrap() as usize + 13;
+    let pool = manda::machine::SNAPSHOT_HEADER_LEN;
+    let page0 = (0..2).map(|i| pool + i * 4096).find(|&p| bytes[p + main] != 0).unwrap();
+    let bad = edited(&bytes, page0 + main, &[bytes[page0 + main] ^ 0xff]);
+    assert_eq!(
+        other.restore(&bad).unwrap_err().to_string(),
+        format!(
+            "snapshot byte {page0} (0x{page0:x}): page 0x0 of context 0: a change to bytes no store may write (code, rodata, a header or a guard)"
+        )
+    );
+}
+
+#[test]
+fn a_return_address_outside_code_is_refused() {
+    let exe = assembled(".code\nmain:\n    call f\n    halt\nf:\n    li t0, 60000\n    sleep t0\n    ret\n");
+    let (mut m, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(20)), Outcome::Interrupted);
+    let bytes = m.save().unwrap();
+    let at = contexts_at(&bytes)[0];
+    let regs = u16::from_le_bytes(bytes[at + 45..at + 47].try_into().unwrap()) as usize;
+    let ret = at + 47 + 9 * regs + 4;
+    let bad = edited(&bytes, ret, &3u64.to_le_bytes());
+    assert_eq!(
+        m.restore(&bad).unwrap_err().to_string(),
+        format!("snapshot byte {ret} (0x{ret:x}): return address 0x3 is not an instruction in code")
+    );
+}
