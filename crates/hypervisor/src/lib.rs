@@ -24,6 +24,7 @@ pub mod counter;
 pub mod host;
 mod interrupt;
 mod listener;
+pub mod netns;
 pub mod protocol;
 pub mod registry;
 

@@ -8,48 +8,8 @@
 mod common;
 
 use common::{assert_counts_up, hv_path, runtime_dir, Vm};
+use hypervisor::netns::{Hosts, ADDR_B};
 use std::process::{Command, Stdio};
-
-const ADDR_A: &str = "10.231.0.1";
-const ADDR_B: &str = "10.231.0.2";
-
-/// Two namespaces and their veth pair; removed on drop.
-struct Hosts {
-    a: String,
-    b: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).stdin(Stdio::null()).output().map_err(|e| format!("ip: {e}"))?;
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())),
-    }
-}
-
-impl Hosts {
-    fn create() -> Result<Hosts, String> {
-        let id = std::process::id();
-        let hosts = Hosts { a: format!("mova-a-{id}"), b: format!("mova-b-{id}") };
-        let (veth_a, veth_b) = (format!("mva{}", id % 100_000), format!("mvb{}", id % 100_000));
-        ip(&["netns", "add", &hosts.a])?;
-        ip(&["netns", "add", &hosts.b])?;
-        ip(&["link", "add", &veth_a, "netns", &hosts.a, "type", "veth", "peer", "name", &veth_b, "netns", &hosts.b])?;
-        for (ns, dev, addr) in [(&hosts.a, &veth_a, ADDR_A), (&hosts.b, &veth_b, ADDR_B)] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(hosts)
-    }
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.a]);
-        let _ = ip(&["netns", "del", &self.b]);
-    }
-}
 
 /// `hv ARGS` run inside namespace `ns`; (stdout, stderr, success).
 fn hv_in(ns: &str, args: &[&str]) -> (String, String, bool) {
@@ -67,15 +27,7 @@ fn hv_in(ns: &str, args: &[&str]) -> (String, String, bool) {
 
 #[test]
 fn migrate_between_two_hosts_with_a_token() {
-    let hosts = match Hosts::create() {
-        Ok(hosts) => hosts,
-        Err(why) => {
-            let message = format!("two-host test NOT RUN: cannot create network namespaces ({why}); run as root");
-            eprintln!("\n!!!!!!!! {message} !!!!!!!!\n");
-            assert!(std::env::var_os("MOVA_REQUIRE_NETNS").is_none(), "{message}");
-            return;
-        }
-    };
+    let Some(hosts) = Hosts::create_or_skip("mova", "two-host test") else { return };
     let listen_b = format!("{ADDR_B}:34567");
     let mut a = Vm::start_in(&["ip", "netns", "exec", &hosts.a], "vms/counter_sleep1.mv", &[]);
     let mut b = Vm::start_in(

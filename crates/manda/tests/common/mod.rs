@@ -46,3 +46,101 @@ pub fn check_cases(cases: &Path, ext: &str, expected: &Path, run: impl Fn(&str) 
         failures.join("\n")
     );
 }
+
+/// The runtime directory the test VMs register in.
+pub fn runtime_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("manda-runtime")
+}
+
+/// A running `manda run` process whose standard output is numbers, one a
+/// line; a thread reads them as they come, so a fast printer never blocks
+/// on a full pipe while the test talks to it.
+pub struct Vm {
+    pub child: std::process::Child,
+    pub values: std::sync::mpsc::Receiver<u64>,
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Vm {
+    /// Starts `PREFIX… manda run OPTIONS… tests/PROGRAM ARGS…`.
+    pub fn start_in(prefix: &[&str], options: &[&str], program: &str, args: &[&str]) -> Vm {
+        use std::io::BufRead;
+        let manda = env!("CARGO_BIN_EXE_manda");
+        let mut command = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(manda);
+                command
+            }
+            None => Command::new(manda),
+        };
+        let mut child = command
+            .arg("run")
+            .args(options)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(program))
+            .args(args)
+            .env("MOVA_LISTEN", "127.0.0.1:0")
+            .env("MOVA_RUNTIME_DIR", runtime_dir())
+            .env_remove("MOVA_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("manda starts");
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, values) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let value = line.parse().unwrap_or_else(|_| panic!("not a number: {line:?}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let vm = Vm { child, values };
+        let entry = runtime_dir().join(format!("{}.json", vm.child.id()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while hypervisor::registry::read_entry(&entry).is_none() {
+            assert!(std::time::Instant::now() < deadline, "manda {} never registered", vm.child.id());
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        vm
+    }
+
+    /// Starts `manda run OPTIONS… tests/PROGRAM ARGS…`.
+    pub fn start(options: &[&str], program: &str, args: &[&str]) -> Vm {
+        Vm::start_in(&[], options, program, args)
+    }
+
+    /// The control endpoint from the VM's registry entry.
+    pub fn endpoint(&self) -> String {
+        let path = runtime_dir().join(format!("{}.json", self.child.id()));
+        hypervisor::registry::read_entry(&path).expect("a registry entry").endpoint
+    }
+
+    /// The PID, as `hv` names the VM.
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// The next `n` printed values.
+    pub fn take(&mut self, n: usize) -> Vec<u64> {
+        let wait = std::time::Duration::from_secs(60);
+        (0..n).map(|_| self.values.recv_timeout(wait).expect("the VM prints")).collect()
+    }
+
+    /// Every value printed until standard output closes.
+    pub fn read_to_end(&mut self) -> Vec<u64> {
+        self.values.iter().collect()
+    }
+
+    /// Waits for the process to end; its exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+}

@@ -1,0 +1,94 @@
+//! Manda machines moved between real `manda run` processes over real
+//! sockets with the hypervisor's `migrate`: many contexts mid-computation,
+//! some asleep, some waiting on ports, messages in flight — and the output
+//! of all the processes together is exactly an uninterrupted run's.
+
+mod common;
+
+use common::Vm;
+use hypervisor::{migrate, Client};
+use std::time::Duration;
+
+fn pipeline_output(n: u64) -> Vec<u64> {
+    (0..n).map(|i| 2 * i + 1).collect()
+}
+
+#[test]
+fn a_pipeline_migrated_fifty_times_prints_what_an_uninterrupted_run_does() {
+    let n = 2500;
+    let mut current = Vm::start(&[], "hosted/pipeline.s", &[&n.to_string()]);
+    let mut seen = current.take(1);
+    let mut waiting = Vm::start(&["--wait"], "hosted/pipeline.s", &[]);
+    let mut pause = 7u64;
+    for hop in 0..50 {
+        // A different moment each time: some stage mid-message, the source mid-sleep, …
+        pause = (pause * 1103515245 + 12345) % 2_147_483_648;
+        std::thread::sleep(Duration::from_micros(pause % 9000));
+        let said = migrate(&current.endpoint(), &waiting.endpoint(), None).unwrap_or_else(|e| panic!("hop {hop}: {e}"));
+        assert!(said.starts_with("migrated "), "{said}");
+        seen.extend(current.read_to_end());
+        assert_eq!(current.wait(), Some(0), "the source exits as moved");
+        current = std::mem::replace(&mut waiting, Vm::start(&["--wait"], "hosted/pipeline.s", &[]));
+    }
+    seen.extend(current.read_to_end());
+    assert_eq!(current.wait(), Some(0));
+    assert_eq!(seen.len() as u64, n, "every value once");
+    assert_eq!(seen, pipeline_output(n), "in order, as an uninterrupted run prints them");
+}
+
+#[test]
+fn a_thousand_contexts_and_a_large_heap_move_whole() {
+    // ring_slow: 1000 contexts pass a token around; the first prints it each round.
+    let mut a = Vm::start(&[], "hosted/ring_slow.s", &["1000", "40"]);
+    let b = Vm::start(&["--wait"], "hosted/ring_slow.s", &[]);
+    let mut seen = a.take(3);
+    migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    seen.extend(a.read_to_end());
+    let mut b = b;
+    seen.extend(b.read_to_end());
+    assert_eq!(seen, (1..=40).map(|r| r * 1000).collect::<Vec<u64>>());
+    // big_heap: 256 MiB written, then counted down while it sleeps; the sum of it all at the end.
+    let mut a = Vm::start(&[], "hosted/big_heap.s", &[]);
+    let mut b = Vm::start(&["--wait"], "hosted/big_heap.s", &[]);
+    let mut seen = a.take(2);
+    migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    seen.extend(a.read_to_end());
+    seen.extend(b.read_to_end());
+    let mut expected: Vec<u64> = (0..20).rev().collect();
+    expected.push((0..65536u64).map(|p| p % 251).sum::<u64>());
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn a_snapshot_saved_to_a_file_continues_in_a_new_process_later() {
+    let mut a = Vm::start(&[], "hosted/pipeline.s", &["300"]);
+    let mut seen = a.take(5);
+    let mut src = Client::connect(&a.endpoint(), None).unwrap();
+    let (lease, _) = src.interrupt(None).unwrap();
+    let snapshot = src.save(&lease).unwrap();
+    src.kill(Some(&lease)).unwrap();
+    seen.extend(a.read_to_end());
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline.snapshot");
+    std::fs::write(&file, &snapshot).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut b = Vm::start(&["--restore", file.to_str().unwrap()], "hosted/pipeline.s", &[]);
+    seen.extend(b.read_to_end());
+    assert_eq!(b.wait(), Some(0));
+    assert_eq!(seen, pipeline_output(300));
+}
+
+#[test]
+fn another_programs_snapshot_is_refused_and_both_vms_stay_usable() {
+    let mut a = Vm::start(&[], "hosted/pipeline.s", &["100000"]);
+    let b = Vm::start(&["--wait"], "hosted/counter.s", &[]);
+    a.take(2);
+    let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
+    assert!(err.contains("another"), "{err}");
+    let mut src = Client::connect(&a.endpoint(), None).unwrap();
+    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    let before = a.take(1)[0];
+    assert_eq!(a.take(1)[0], before + 2);
+    let mut dst = Client::connect(&b.endpoint(), None).unwrap();
+    assert!(dst.call("status", None).unwrap().starts_with("waiting"));
+    src.kill(None).unwrap();
+}
