@@ -203,6 +203,8 @@ pub(crate) struct Shared {
     pub line: Arc<Interrupt>,
     pub published: Mutex<Published>,
     pub stopping: AtomicBool,
+    /// The machine's live figures, shown while it runs.
+    pub gauge: Option<crate::Gauge>,
 }
 
 impl Shared {
@@ -223,7 +225,10 @@ impl Shared {
             lease: lease.to_string(),
             max_state: self.max_state,
             moving_to: published.moving_to,
-            position: published.position,
+            position: match (&self.gauge, published.position.is_empty() && published.running) {
+                (Some(gauge), true) => gauge(),
+                _ => published.position,
+            },
             program: self.program.clone(),
         }
     }
@@ -643,6 +648,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, S
             position: String::new(),
         }),
         stopping: AtomicBool::new(false),
+        gauge: machine.gauge(),
     });
     let poll = mio::Poll::new().map_err(ServeError::Setup)?;
     let waker = Arc::new(EventLoop::waker(&poll).map_err(ServeError::Setup)?);

@@ -61,7 +61,16 @@ pub trait Machine {
     fn max_state_len(&self) -> usize;
     /// Where the machine is, for status lines (e.g. `ip=3 top=17`).
     fn position(&self) -> String;
+    /// Live figures for status lines and `hv ps` while the machine runs
+    /// (e.g. `contexts=4 memory=1.2MiB`), read from the control port's
+    /// thread; `None` (the default) for none.
+    fn gauge(&self) -> Option<Gauge> {
+        None
+    }
 }
+
+/// What [`Machine::gauge`] returns: called from another thread at any time.
+pub type Gauge = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Lower-case hex of `bytes`: program hashes in the registry, instance ids, leases.
 pub fn hex(bytes: &[u8]) -> String {

@@ -69,7 +69,7 @@ fn ps_with_no_vms_prints_the_header_only() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "    PID  MACHINE STATE        ENDPOINT                UPTIME  PROGRAM\n"
+        "    PID  MACHINE STATE        ENDPOINT                UPTIME  DETAIL                         PROGRAM\n"
     );
     assert_eq!(String::from_utf8_lossy(&hv(&["ps", "--json"]).stdout), "[]\n");
 }

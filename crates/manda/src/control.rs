@@ -42,6 +42,11 @@ impl hypervisor::Machine for Machine {
         usize::try_from(max).unwrap_or(usize::MAX)
     }
 
+    fn gauge(&self) -> Option<hypervisor::Gauge> {
+        let gauges = self.gauges.clone();
+        Some(Arc::new(move || gauges.show()))
+    }
+
     fn position(&self) -> String {
         format!("pc={:#x} steps={} contexts={}", self.pc(), self.steps(), self.contexts().count())
     }

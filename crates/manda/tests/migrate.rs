@@ -42,6 +42,9 @@ fn a_thousand_contexts_and_a_large_heap_move_whole() {
     let mut a = Vm::start(&[], "hosted/ring_slow.s", &["1000", "40"]);
     let b = Vm::start(&["--wait"], "hosted/ring_slow.s", &[]);
     let mut seen = a.take(3);
+    // What `hv ps` shows of it while it runs.
+    let status = Client::connect(&a.endpoint(), None).unwrap().status().clone();
+    assert!(status.position.starts_with("contexts=1000 memory="), "{}", status.position);
     migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
     seen.extend(a.read_to_end());
     let mut b = b;

@@ -563,12 +563,12 @@ impl Memory {
     /// allow `need`; `None` when shorter than 8 bytes (never cached).
     fn permitted_range(&self, addr: u64, need: u8) -> Option<(u64, u64)> {
         let page_start = addr & !(PAGE - 1);
-        let page_end = page_start + PAGE;
+        let page_end = page_start.saturating_add(PAGE);
         let (start, end) = if addr >= self.heap_base {
             (page_start.max(self.heap_base), page_end.min(self.end))
         } else if addr >= self.stack_base {
             (page_start.max(self.stack_base), page_end.min(self.stack_top))
-        } else {
+        } else if addr < self.image_len {
             let end = page_end.min(self.image_len);
             let ok = |a: u64| self.perm[a as usize] & need != 0;
             let mut lo = addr;
@@ -580,6 +580,8 @@ impl Memory {
                 hi += 1;
             }
             (lo, hi)
+        } else {
+            return None; // a guard gap
         };
         (end >= start + 8).then_some((start, end - start))
     }
@@ -687,7 +689,7 @@ impl Memory {
         }
         self.check(addr, len, Access::Read)?;
         self.read_raw(addr, out);
-        if let (Some((start, len)), true) = (self.permitted_range(addr, READ), len > 0) {
+        if let Some((start, len)) = (len > 0).then(|| self.permitted_range(addr, READ)).flatten() {
             let page = self.page_for_read(addr >> PAGE_BITS) as u64;
             tlb.read[set_of(addr)] = Entry { start, len, delta: page.wrapping_sub(addr & !(PAGE - 1)) };
         }

@@ -283,6 +283,29 @@ pub struct Machine {
     base: Memory,
     /// SHA-256 of the executable: a snapshot's program identity.
     program: [u8; 32],
+    /// Live figures another thread may read while the machine runs.
+    pub(crate) gauges: Arc<Gauges>,
+}
+
+/// What a machine shows while it runs: its live contexts (the scheduler
+/// counts them here) and its memory meter.
+pub(crate) struct Gauges {
+    pub(crate) live: std::sync::atomic::AtomicU32,
+    pub(crate) meter: Mutex<Arc<Meter>>,
+}
+
+impl Gauges {
+    /// `contexts=N memory=SIZE`, for status lines and `hv ps`.
+    pub(crate) fn show(&self) -> String {
+        let used = self.meter.lock().unwrap_or_else(|e| e.into_inner()).used() as f64;
+        let (value, unit) = match used {
+            u if u >= (1u64 << 30) as f64 => (u / (1u64 << 30) as f64, "GiB"),
+            u if u >= (1u64 << 20) as f64 => (u / (1u64 << 20) as f64, "MiB"),
+            u => (u / 1024.0, "KiB"),
+        };
+        let live = self.live.load(std::sync::atomic::Ordering::Relaxed);
+        format!("contexts={live} memory={value:.1}{unit}")
+    }
 }
 
 impl Machine {
@@ -304,7 +327,7 @@ impl Machine {
         Ok(Machine {
             code,
             config,
-            meter,
+            meter: meter.clone(),
             io: Io {
                 out: Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
                 err: Box::new(std::io::stderr()),
@@ -321,6 +344,7 @@ impl Machine {
             ended: None,
             base,
             program,
+            gauges: Arc::new(Gauges { live: 1.into(), meter: Mutex::new(meter.clone()) }),
         })
     }
 

@@ -121,8 +121,8 @@ pub(super) struct Core {
     pub(super) attention: AtomicBool,
     /// The run queue's length, for workers that look without the lock.
     queued: AtomicUsize,
-    /// Contexts not halted.
-    live: AtomicU32,
+    /// Contexts not halted: the machine's gauge, which another thread may read.
+    gauges: Arc<super::Gauges>,
     /// Workers idle or spinning: a worker with contexts to spare shares them.
     hungry: AtomicUsize,
     /// Contexts among the sleepers.
@@ -211,10 +211,11 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
             }
         }
     }
+    machine.gauges.live.store((state.queue.len() + state.sleepers.len()) as u32, Ordering::Relaxed);
     let core = Arc::new(Core {
         attention: AtomicBool::new(false),
         queued: AtomicUsize::new(state.queue.len()),
-        live: AtomicU32::new((state.queue.len() + state.sleepers.len()) as u32),
+        gauges: machine.gauges.clone(),
         hungry: AtomicUsize::new(0),
         sleeping: AtomicUsize::new(state.sleepers.len()),
         state: Mutex::new(state),
@@ -279,6 +280,18 @@ impl<'m> Run<'m> {
 
     /// One worker thread: runs contexts until the machine stops.
     fn worker(&self) {
+        /// Stops the machine if this worker unwinds, so the others do not
+        /// wait for it for ever and the panic reaches the caller.
+        struct StopOnPanic<'a>(&'a Core);
+        impl Drop for StopOnPanic<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut state = self.0.lock();
+                    self.0.stop(&mut state, None);
+                }
+            }
+        }
+        let _stop_on_panic = StopOnPanic(&self.core);
         let mut local = Local { next: None, queue: VecDeque::new(), switches: 0, fuel: 0, slice: SLICE };
         loop {
             if self.core.attention.load(Ordering::Relaxed) {
@@ -447,7 +460,7 @@ impl<'m> Run<'m> {
         mem: super::Memory,
     ) -> Result<u32, TrapKind> {
         let limit = self.config.max_contexts;
-        let live = &self.core.live;
+        let live = &self.core.gauges.live;
         if live.fetch_add(1, Ordering::Relaxed) >= limit {
             live.fetch_sub(1, Ordering::Relaxed);
             return Err(TrapKind::TooManyContexts(limit));
@@ -537,7 +550,7 @@ impl<'m> Run<'m> {
                     return;
                 }
                 Flow::Halt => {
-                    if self.core.live.fetch_sub(1, Ordering::Relaxed) == 1 {
+                    if self.core.gauges.live.fetch_sub(1, Ordering::Relaxed) == 1 {
                         // The last context stays, for inspection of the ended machine.
                         let mut state = self.core.lock();
                         state.parked.push(ctx);

@@ -330,6 +330,8 @@ impl Machine {
         self.contexts = built;
         self.ports = new_ports;
         self.base = base;
+        *self.gauges.meter.lock().unwrap_or_else(|e| e.into_inner()) = meter.clone();
+        self.gauges.live.store(self.contexts.len() as u32, std::sync::atomic::Ordering::Relaxed);
         self.meter = meter;
         self.next_id = next_id;
         self.fuel = fuel;

@@ -262,25 +262,28 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Each entry's state, asked of all VMs at once with a short timeout, so a
 /// VM that does not answer costs `hv ps` one second, not one per entry.
-fn states(entries: &[registry::Entry], token: Option<&str>) -> Vec<String> {
+/// Each VM's mode and detail (its position when stopped, its live figures when running).
+fn states(entries: &[registry::Entry], token: Option<&str>) -> Vec<(String, String)> {
     let ask = |e: &registry::Entry| {
         let timeout = Duration::from_secs(1);
+        let only = |mode: &str| (mode.to_string(), String::new());
         match Client::connect_within(&e.pid.to_string(), token, timeout, timeout) {
-            Ok(client) => client.status().mode.clone(),
+            Ok(client) => (client.status().mode.clone(), client.status().position.clone()),
             Err(HvError::Protocol { source, .. }) if source.to_string().contains("not the one registered") => {
-                "impostor".to_string()
+                only("impostor")
             }
             Err(HvError::Protocol { source, .. }) if source.to_string().starts_with("unauthorized") => {
-                "needs-token".to_string()
+                only("needs-token")
             }
-            Err(_) => "unreachable".to_string(),
+            Err(_) => only("unreachable"),
         }
     };
     let mut states = Vec::with_capacity(entries.len());
     for chunk in entries.chunks(64) {
         std::thread::scope(|scope| {
             let asked: Vec<_> = chunk.iter().map(|e| scope.spawn(move || ask(e))).collect();
-            states.extend(asked.into_iter().map(|h| h.join().unwrap_or_else(|_| "unreachable".into())));
+            states
+                .extend(asked.into_iter().map(|h| h.join().unwrap_or_else(|_| ("unreachable".into(), String::new()))));
         });
     }
     states
@@ -294,19 +297,26 @@ fn ps(json: bool, token: Option<&str>) -> Result<(), String> {
         let rows: Vec<_> = entries
             .iter()
             .zip(&states)
-            .map(|(e, s)| {
+            .map(|(e, (s, detail))| {
                 serde_json::json!({"pid": e.pid, "machine": e.machine, "program": e.program, "program_hash": e.program_hash,
-                "state": s, "endpoint": e.endpoint, "instance": e.instance, "uptime_s": now.saturating_sub(e.started)})
+                "state": s, "detail": detail, "endpoint": e.endpoint, "instance": e.instance,
+                "uptime_s": now.saturating_sub(e.started)})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
         return Ok(());
     }
-    println!("{:>7}  {:<7} {:<12} {:<21} {:>8}  PROGRAM", "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME");
-    for (e, s) in entries.iter().zip(&states) {
+    println!(
+        "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} PROGRAM",
+        "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL"
+    );
+    for (e, (s, detail)) in entries.iter().zip(&states) {
         let up = now.saturating_sub(e.started);
         let uptime = format!("{}:{:02}:{:02}", up / 3600, up / 60 % 60, up % 60);
-        println!("{:>7}  {:<7} {:<12} {:<21} {:>8}  {}", e.pid, e.machine, s, e.endpoint, uptime, e.program);
+        println!(
+            "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} {}",
+            e.pid, e.machine, s, e.endpoint, uptime, detail, e.program
+        );
     }
     Ok(())
 }
