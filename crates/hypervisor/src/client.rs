@@ -6,7 +6,7 @@ use crate::protocol::{
     CLIENT_MAX_PAYLOAD, PROTOCOL_VERSION,
 };
 use crate::registry::{self, leases, RegistryError};
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -74,7 +74,16 @@ pub struct Client {
     writer: BufWriter<TcpStream>,
     /// The VM's status when connected: its instance names its leases.
     status: Status,
+    /// Told how a state transfer goes, if set.
+    progress: Option<Progress>,
 }
+
+/// Told of a state transfer's progress: `save` or `restore`, the bytes
+/// done, the bytes in all (first with 0 done, last with all of them).
+pub type Progress = std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
+/// The piece a transfer reports progress by.
+const PROGRESS_CHUNK: usize = 1 << 20;
 
 impl Client {
     /// Connects to the VM named `target`, authenticating with `token` if
@@ -110,6 +119,7 @@ impl Client {
             reader: BufReader::new(stream.try_clone().map_err(connect_err)?),
             writer: BufWriter::new(stream),
             status: Status::default(),
+            progress: None,
         };
         if let Some(token) = token {
             client.call(&format!("auth {token}"), None)?;
@@ -198,16 +208,48 @@ impl Client {
         self.take("claim", lease)
     }
 
+    /// Reports the progress of later `save`s and `restore`s to `progress`.
+    pub fn set_progress(&mut self, progress: Option<Progress>) {
+        self.progress = progress;
+    }
+
     /// `save`: the state bytes.
     pub fn save(&mut self, lease: &str) -> Result<Vec<u8>, HvError> {
         let len = self.call(&format!("save {lease}"), None)?;
         let len = parse_length(&len, CLIENT_MAX_PAYLOAD).map_err(|e| self.fail(e))?;
-        read_payload(&mut self.reader, len).map_err(|e| self.fail(e))
+        let Some(progress) = self.progress.clone() else {
+            return read_payload(&mut self.reader, len).map_err(|e| self.fail(e));
+        };
+        let mut state = Vec::new();
+        progress("save", 0, len as u64);
+        while state.len() < len {
+            let piece = (len - state.len()).min(PROGRESS_CHUNK);
+            let more = read_payload(&mut self.reader, piece).map_err(|e| self.fail(e))?;
+            state.extend_from_slice(&more);
+            progress("save", state.len() as u64, len as u64);
+        }
+        Ok(state)
     }
 
     /// `restore`: sends a state.
     pub fn restore(&mut self, lease: &str, state: &[u8]) -> Result<String, HvError> {
-        self.call(&format!("restore {lease} {}", state.len()), Some(state))
+        let line = format!("restore {lease} {}", state.len());
+        let Some(progress) = self.progress.clone() else {
+            return self.call(&line, Some(state));
+        };
+        let total = state.len() as u64;
+        progress("restore", 0, total);
+        let sent = write_message(&mut self.writer, &line, None).and_then(|()| {
+            for (i, piece) in state.chunks(PROGRESS_CHUNK).enumerate() {
+                self.writer.write_all(piece)?;
+                self.writer.flush()?;
+                progress("restore", (i * PROGRESS_CHUNK + piece.len()) as u64, total);
+            }
+            Ok(())
+        });
+        sent.map_err(|e| self.fail(e.into()))?;
+        let reply = read_line(&mut self.reader).map_err(|e| self.fail(e))?;
+        parse_reply(&reply).map(str::to_string).map_err(|e| self.fail(e))
     }
 
     /// `kill`, presenting `lease` if given (needed when the VM is held).
@@ -237,8 +279,20 @@ impl Client {
 /// source commits. If the target cannot be asked, the source stays `moving`
 /// and the error says so: never both running.
 pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
+    migrate_with_progress(source, target, token, None)
+}
+
+/// [`migrate`], telling `progress` how the state's save and restore go.
+pub fn migrate_with_progress(
+    source: &str,
+    target: &str,
+    token: Option<&str>,
+    progress: Option<Progress>,
+) -> Result<String, HvError> {
     let mut src = Client::connect(source, token)?;
     let mut dst = Client::connect(target, token)?;
+    src.set_progress(progress.clone());
+    dst.set_progress(progress);
     let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
     if src_status.instance == dst_status.instance {
         return Err(refused(

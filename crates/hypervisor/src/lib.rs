@@ -28,7 +28,7 @@ pub mod netns;
 pub mod protocol;
 pub mod registry;
 
-pub use client::{migrate, resolve, Client, HvError};
+pub use client::{migrate, migrate_with_progress, resolve, Client, HvError, Progress};
 pub use interrupt::Interrupt;
 use std::sync::Arc;
 

@@ -46,6 +46,8 @@ struct Conn {
     /// Received bytes not yet consumed (at most one line and what followed it in the same read).
     input: Vec<u8>,
     output: Vec<u8>,
+    /// A reply's payload, written after `output` (the reply's line).
+    tail: Vec<u8>,
     written: usize,
     /// Since when the connection has been idle, or writing made progress.
     since: Instant,
@@ -216,6 +218,7 @@ impl EventLoop {
             phase: Phase::Line { started: None },
             input: Vec::new(),
             output: Vec::new(),
+            tail: Vec::new(),
             written: 0,
             since: Instant::now(),
             authenticated: self.token.is_none(),
@@ -248,8 +251,10 @@ impl EventLoop {
                 continue;
             }
             conn.phase = Phase::Line { started: None };
-            queue(conn, &reply.line, reply.payload.as_deref());
+            queue(conn, &reply.line, None);
             conn.payload_out = reply.payload.as_ref().map_or(0, Vec::len);
+            // The state goes out from its own buffer, after the line: never copied.
+            conn.tail = reply.payload.unwrap_or_default();
             self.payload_in_flight += conn.payload_out;
             conn.close_when_flushed |= reply.close;
             conn.flushed = reply.flushed;
@@ -306,6 +311,10 @@ impl EventLoop {
         loop {
             let Some(conn) = self.conns.get_mut(&id) else { return };
             // 1. Output first: a connection reads its next request only once its reply is out.
+            if conn.written == conn.output.len() && !conn.tail.is_empty() {
+                conn.output = std::mem::take(&mut conn.tail);
+                conn.written = 0;
+            }
             if conn.written < conn.output.len() {
                 match conn.stream.write(&conn.output[conn.written..]) {
                     Ok(0) => return self.close(id),
@@ -350,15 +359,16 @@ impl EventLoop {
                     let from_input = want.min(conn.input.len());
                     bytes.extend(conn.input.drain(..from_input));
                     if from_input < want {
-                        // Memory grows with what arrives, a chunk at a time.
-                        let mut chunk = [0u8; 16 * 1024];
-                        let room = (want - from_input).min(chunk.len());
-                        return match conn.stream.read(&mut chunk[..room]) {
+                        // Memory grows with what arrives, a chunk at a time,
+                        // read straight into the payload.
+                        let room = (want - from_input).min(256 * 1024);
+                        let start = bytes.len();
+                        bytes.resize(start + room, 0);
+                        let read = conn.stream.read(&mut bytes[start..]);
+                        bytes.truncate(start + *read.as_ref().unwrap_or(&0));
+                        return match read {
                             Ok(0) => Progress::Close,
-                            Ok(n) => {
-                                bytes.extend_from_slice(&chunk[..n]);
-                                Progress::Again
-                            }
+                            Ok(_) => Progress::Again,
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Blocked,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => Progress::Again,
                             Err(_) => Progress::Close,

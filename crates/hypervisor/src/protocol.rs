@@ -19,9 +19,10 @@ use thiserror::Error;
 pub const PROTOCOL_VERSION: u32 = 2;
 /// Longest command or reply line, newline included.
 pub const MAX_LINE: usize = 1024;
-/// The most a client accepts as one payload, whatever a VM announces; the
+/// The most a client accepts as one payload, whatever a VM announces (a
+/// Manda machine with gigabytes of written memory saves that much); the
 /// bytes are committed as they arrive, so a lying peer costs what it sends.
-pub const CLIENT_MAX_PAYLOAD: usize = 1 << 30;
+pub const CLIENT_MAX_PAYLOAD: usize = 4 << 30;
 
 /// Why a protocol exchange failed.
 #[derive(Debug, Error)]
@@ -250,14 +251,15 @@ pub fn read_payload(reader: &mut impl Read, len: usize) -> Result<Vec<u8>, Proto
 }
 
 /// Writes a line (a newline is appended) and an optional payload, then flushes.
+/// The payload is written as it is, not copied behind the line.
 pub fn write_message(writer: &mut impl Write, line: &str, payload: Option<&[u8]>) -> io::Result<()> {
-    let mut message = Vec::with_capacity(line.len() + 1 + payload.map_or(0, <[u8]>::len));
-    message.extend_from_slice(line.as_bytes());
-    message.push(b'\n');
+    let mut head = Vec::with_capacity(line.len() + 1);
+    head.extend_from_slice(line.as_bytes());
+    head.push(b'\n');
+    writer.write_all(&head)?;
     if let Some(p) = payload {
-        message.extend_from_slice(p);
+        writer.write_all(p)?;
     }
-    writer.write_all(&message)?;
     writer.flush()
 }
 

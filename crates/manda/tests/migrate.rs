@@ -16,9 +16,9 @@ fn pipeline_output(n: u64) -> Vec<u64> {
 #[test]
 fn a_pipeline_migrated_fifty_times_prints_what_an_uninterrupted_run_does() {
     let n = 2500;
-    let mut current = Vm::start(&[], "hosted/pipeline.s", &[&n.to_string()]);
+    let mut current = Vm::start(&[], "../../../examples/manda/pipeline.s", &[&n.to_string()]);
     let mut seen = current.take(1);
-    let mut waiting = Vm::start(&["--wait"], "hosted/pipeline.s", &[]);
+    let mut waiting = Vm::start(&["--wait"], "../../../examples/manda/pipeline.s", &[]);
     let mut pause = 7u64;
     for hop in 0..50 {
         // A different moment each time: some stage mid-message, the source mid-sleep, …
@@ -28,7 +28,7 @@ fn a_pipeline_migrated_fifty_times_prints_what_an_uninterrupted_run_does() {
         assert!(said.starts_with("migrated "), "{said}");
         seen.extend(current.read_to_end());
         assert_eq!(current.wait(), Some(0), "the source exits as moved");
-        current = std::mem::replace(&mut waiting, Vm::start(&["--wait"], "hosted/pipeline.s", &[]));
+        current = std::mem::replace(&mut waiting, Vm::start(&["--wait"], "../../../examples/manda/pipeline.s", &[]));
     }
     seen.extend(current.read_to_end());
     assert_eq!(current.wait(), Some(0));
@@ -64,7 +64,7 @@ fn a_thousand_contexts_and_a_large_heap_move_whole() {
 
 #[test]
 fn a_snapshot_saved_to_a_file_continues_in_a_new_process_later() {
-    let mut a = Vm::start(&[], "hosted/pipeline.s", &["300"]);
+    let mut a = Vm::start(&[], "../../../examples/manda/pipeline.s", &["300"]);
     let mut seen = a.take(5);
     let mut src = Client::connect(&a.endpoint(), None).unwrap();
     let (lease, _) = src.interrupt(None).unwrap();
@@ -74,7 +74,7 @@ fn a_snapshot_saved_to_a_file_continues_in_a_new_process_later() {
     let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline.snapshot");
     std::fs::write(&file, &snapshot).unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let mut b = Vm::start(&["--restore", file.to_str().unwrap()], "hosted/pipeline.s", &[]);
+    let mut b = Vm::start(&["--restore", file.to_str().unwrap()], "../../../examples/manda/pipeline.s", &[]);
     seen.extend(b.read_to_end());
     assert_eq!(b.wait(), Some(0));
     assert_eq!(seen, pipeline_output(300));
@@ -82,7 +82,7 @@ fn a_snapshot_saved_to_a_file_continues_in_a_new_process_later() {
 
 #[test]
 fn another_programs_snapshot_is_refused_and_both_vms_stay_usable() {
-    let mut a = Vm::start(&[], "hosted/pipeline.s", &["100000"]);
+    let mut a = Vm::start(&[], "../../../examples/manda/pipeline.s", &["100000"]);
     let b = Vm::start(&["--wait"], "hosted/counter.s", &[]);
     a.take(2);
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
@@ -94,4 +94,119 @@ fn another_programs_snapshot_is_refused_and_both_vms_stay_usable() {
     let mut dst = Client::connect(&b.endpoint(), None).unwrap();
     assert!(dst.call("status", None).unwrap().starts_with("waiting"));
     src.kill(None).unwrap();
+}
+
+/// A target that accepts the handshake, then dies halfway through the snapshot.
+fn dying_target() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "status\n");
+        writer
+            .write_all(b"OK waiting manda pid=1 instance=0123456789abcdef protocol=2 lease=none max-state=99999999 program=fake\n")
+            .unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "claim\n");
+        writer.write_all(b"OK waiting lease=00112233445566778899aabbccddeeff\n").unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("restore 00112233445566778899aabbccddeeff "), "{line}");
+        let mut some = [0u8; 100];
+        reader.read_exact(&mut some).unwrap();
+        // Dropping both halves closes the connection mid-restore, as a killed process would.
+    });
+    addr
+}
+
+#[test]
+fn a_target_that_dies_mid_restore_leaves_the_source_running_every_context() {
+    let mut a = Vm::start(&[], "../../../examples/manda/pipeline.s", &["400"]);
+    let mut seen = a.take(3);
+    let err = migrate(&a.endpoint(), &dying_target(), None).unwrap_err().to_string();
+    assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
+    let mut src = Client::connect(&a.endpoint(), None).unwrap();
+    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    seen.extend(a.read_to_end());
+    assert_eq!(a.wait(), Some(0));
+    assert_eq!(seen, pipeline_output(400), "nothing lost, nothing repeated");
+}
+
+#[test]
+fn a_pipeline_crosses_to_another_host_with_a_token() {
+    use hypervisor::netns::{Hosts, ADDR_B};
+    let Some(hosts) = Hosts::create_or_skip("manda", "Manda two-host test") else { return };
+    let listen_b = format!("{ADDR_B}:34567");
+    let mut a = Vm::start_in(&["ip", "netns", "exec", &hosts.a], &[], "../../../examples/manda/pipeline.s", &["600"]);
+    let mut b = Vm::start_in(
+        &["ip", "netns", "exec", &hosts.b],
+        &["--wait", "--listen", &listen_b, "--token", "two-host-secret"],
+        "../../../examples/manda/pipeline.s",
+        &[],
+    );
+    let mut seen = a.take(3);
+    // From host A, as hv there would: B's address is not loopback, so the token is required.
+    let hv = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).with_file_name("hv");
+    assert!(hv.exists(), "{} is missing: `cargo test --workspace` builds it", hv.display());
+    let run_hv = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &hosts.a])
+            .arg(&hv)
+            .args(args)
+            .env("MOVA_RUNTIME_DIR", common::runtime_dir())
+            .env_remove("MOVA_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let refused = run_hv(&["migrate", &a.pid(), "--to", &listen_b]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        format!("hv: {listen_b}: unauthorized: send `auth TOKEN` first\n")
+    );
+    let moved = run_hv(&["migrate", &a.pid(), "--to", &listen_b, "--token", "two-host-secret"]);
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert_eq!(String::from_utf8_lossy(&moved.stdout), format!("migrated {} -> {listen_b}\n", a.pid()));
+    seen.extend(a.read_to_end());
+    seen.extend(b.read_to_end());
+    assert_eq!(seen, pipeline_output(600), "the whole pipeline, once, across two hosts");
+    drop(b);
+    drop(hosts);
+}
+
+#[test]
+fn the_readme_migration_script_moves_the_pipeline_mid_run() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/manda/migrate.sh");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).parent().unwrap().to_path_buf();
+    assert!(bin.join("hv").exists(), "hv is missing: `cargo test --workspace` builds it");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .env("MOVA_BIN", &bin)
+        .env("MOVA_RUNTIME_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("migrate-sh-runtime"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("migrated ")), "{stdout}");
+    let values = |prefix: &str| -> Vec<u64> {
+        stdout.lines().filter_map(|l| l.strip_prefix(prefix)).map(|v| v.parse().unwrap()).collect()
+    };
+    let (a, b) = (values("  VM A: "), values("  VM B: "));
+    assert!(!a.is_empty() && !b.is_empty(), "{stdout}");
+    let mut all = a.clone();
+    all.extend(&b);
+    assert_eq!(
+        all,
+        pipeline_output(all.len() as u64),
+        "B goes on from A's last value: {:?} then {:?}",
+        a.last(),
+        b.first()
+    );
 }

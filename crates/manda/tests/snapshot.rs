@@ -62,7 +62,7 @@ fn move_until_done(exe: &Executable, config: Config, args: &[&str]) -> (String, 
 
 #[test]
 fn a_pipeline_moved_machine_to_machine_prints_what_an_uninterrupted_run_does() {
-    let exe = load("tests/hosted/pipeline.s");
+    let exe = load("../../examples/manda/pipeline.s");
     for threads in [1, 2] {
         let (printed, hops) = move_until_done(&exe, Config { threads, ..Config::default() }, &["60"]);
         assert_eq!(printed, expected_pipeline(60), "{threads} threads, {hops} moves");
@@ -172,7 +172,7 @@ fn every_single_flipped_byte_and_every_truncation_is_refused() {
 #[test]
 fn another_executables_snapshot_is_refused() {
     let (_, bytes) = example_snapshot();
-    let other = load("tests/hosted/pipeline.s");
+    let other = load("../../examples/manda/pipeline.s");
     let (mut m, _) = machine(&other, Config::default(), &[]);
     let err = m.restore(&bytes).unwrap_err().to_string();
     assert_eq!(err, "snapshot byte 10 (0xa): the snapshot is of another executable (its program identity differs)");

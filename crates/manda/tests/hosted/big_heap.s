@@ -1,5 +1,5 @@
 ; 256 MiB of heap, every page written (page p holds p mod 251 in its first
-; byte), then a countdown from 19 to 0 with 20 ms sleeps, so that a
+; byte), then a countdown from 19 to 0 with 50 ms sleeps, so that a
 ; migration moves all of it; last, the sum of the first bytes of all pages.
 .code
 main:
@@ -16,7 +16,7 @@ main:
     addi t1, t1, 1
     blt t1, s1, .Lwrite
     li t4, 19
-    li t5, 20
+    li t5, 50
 .Lcount:
     printi t4
     sleep t5

@@ -8,7 +8,7 @@ mod shell;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use hypervisor::cli::DocsCommand;
 use hypervisor::registry;
-use hypervisor::{migrate, Client, HvError};
+use hypervisor::{migrate_with_progress, Client, HvError, Progress};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -143,7 +143,9 @@ fn main() -> ExitCode {
         Some(Command::Release { vm }) => release(&vm, token).map(say),
         Some(Command::Kill { vm }) => kill(&vm, token).map(say),
         Some(Command::Docs(docs)) => docs.run(Cli::command()),
-        Some(Command::Migrate(MigrateArgs { vm, to })) => migrate(&vm, &to, token).map(say).map_err(|e| e.to_string()),
+        Some(Command::Migrate(MigrateArgs { vm, to })) => {
+            migrate_with_progress(&vm, &to, token, terminal_progress()).map(say).map_err(|e| e.to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +158,36 @@ fn main() -> ExitCode {
 
 fn say(text: String) {
     println!("{text}");
+}
+
+/// A progress bar on standard error for the save and restore of a state of
+/// 4 MiB or more (bytes, rate, time left), when standard error is a
+/// terminal; nothing otherwise.
+fn terminal_progress() -> Option<Progress> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = std::sync::Mutex::new(None::<(String, indicatif::ProgressBar)>);
+    Some(std::sync::Arc::new(move |what: &str, done: u64, total: u64| {
+        if total < 4 << 20 {
+            return;
+        }
+        let mut bar = bar.lock().unwrap_or_else(|e| e.into_inner());
+        if bar.as_ref().is_none_or(|(shown, _)| shown != what) {
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg:8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> ");
+            let shown = indicatif::ProgressBar::new(total).with_style(style).with_message(what.to_string());
+            *bar = Some((what.to_string(), shown));
+        }
+        let (_, shown) = bar.as_ref().expect("just made");
+        shown.set_position(done);
+        if done >= total {
+            shown.finish();
+        }
+    }))
 }
 
 fn connect(vm: &str, token: Option<&str>) -> Result<Client, String> {
@@ -217,6 +249,7 @@ fn kill(vm: &str, token: Option<&str>) -> Result<String, String> {
 /// The state of an interrupted VM, whose lease stays kept.
 fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
     let mut client = connect(vm, token)?;
+    client.set_progress(terminal_progress());
     let lease = held(&mut client)?;
     client.save(&lease).map_err(|e| e.to_string())
 }
@@ -224,6 +257,7 @@ fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
 /// Restores `state` into `vm` and, unless `paused`, resumes it; the reply for the user.
 fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
+    client.set_progress(terminal_progress());
     let lease = held(&mut client)?;
     let restored = client.restore(&lease, state).map_err(|e| e.to_string())?;
     if !paused {

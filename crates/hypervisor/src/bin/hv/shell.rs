@@ -130,7 +130,8 @@ impl Session {
                 restore_state(&vm, &state, paused, token)?
             }
             ShellCommand::Migrate(MigrateArgs { vm, to }) => {
-                let said = hypervisor::migrate(&vm, &to, token).map_err(|e| e.to_string())?;
+                let said = hypervisor::migrate_with_progress(&vm, &to, token, super::terminal_progress())
+                    .map_err(|e| e.to_string())?;
                 self.current = Some(to);
                 said
             }

@@ -1,3 +1,5 @@
+; run: {file} 20
+; threads: 1 2 4
 ; A pipeline of four contexts: a source sends 0, 1, 2, … (a millisecond's
 ; sleep between), one stage doubles each value, the next adds 1, and the
 ; first context prints what arrives: 1, 3, 5, … When the source is done it
