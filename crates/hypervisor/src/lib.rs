@@ -21,6 +21,7 @@
 pub mod cli;
 mod client;
 pub mod counter;
+pub mod fakes;
 pub mod host;
 mod interrupt;
 mod listener;

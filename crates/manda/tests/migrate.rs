@@ -96,40 +96,11 @@ fn another_programs_snapshot_is_refused_and_both_vms_stay_usable() {
     src.kill(None).unwrap();
 }
 
-/// A target that accepts the handshake, then dies halfway through the snapshot.
-fn dying_target() -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        assert_eq!(line, "status\n");
-        writer
-            .write_all(b"OK waiting manda pid=1 instance=0123456789abcdef protocol=2 lease=none max-state=99999999 program=fake\n")
-            .unwrap();
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        assert_eq!(line, "claim\n");
-        writer.write_all(b"OK waiting lease=00112233445566778899aabbccddeeff\n").unwrap();
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        assert!(line.starts_with("restore 00112233445566778899aabbccddeeff "), "{line}");
-        let mut some = [0u8; 100];
-        reader.read_exact(&mut some).unwrap();
-        // Dropping both halves closes the connection mid-restore, as a killed process would.
-    });
-    addr
-}
-
 #[test]
 fn a_target_that_dies_mid_restore_leaves_the_source_running_every_context() {
     let mut a = Vm::start(&[], "../../../examples/manda/pipeline.s", &["400"]);
     let mut seen = a.take(3);
-    let err = migrate(&a.endpoint(), &dying_target(), None).unwrap_err().to_string();
+    let err = migrate(&a.endpoint(), &hypervisor::fakes::dying_target("manda"), None).unwrap_err().to_string();
     assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
     let mut src = Client::connect(&a.endpoint(), None).unwrap();
     assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");

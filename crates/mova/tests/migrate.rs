@@ -6,8 +6,6 @@ mod common;
 use common::{assert_counts_up, Vm};
 use hypervisor::{migrate, Client};
 use mova::state::State;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 // The library tests name VMs by endpoint: naming by PID reads MOVA_RUNTIME_DIR,
@@ -155,39 +153,11 @@ fn a_bad_state_is_refused_and_both_vms_stay_usable() {
     );
 }
 
-/// A target that accepts the handshake, then dies halfway through the state.
-fn dying_target() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        assert_eq!(line, "status\n");
-        writer
-            .write_all(b"OK waiting mova pid=1 instance=0123456789abcdef protocol=2 lease=none max-state=524344 program=fake\n")
-            .unwrap();
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        assert_eq!(line, "claim\n");
-        writer.write_all(b"OK waiting lease=00112233445566778899aabbccddeeff\n").unwrap();
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        assert!(line.starts_with("restore 00112233445566778899aabbccddeeff "), "{line}");
-        let mut some = [0u8; 10];
-        reader.read_exact(&mut some).unwrap();
-        // Dropping both halves closes the connection mid-restore, as a killed process would.
-    });
-    addr
-}
-
 #[test]
 fn a_target_that_dies_mid_restore_leaves_the_source_running() {
     let mut a = Vm::start("vms/counter_sleep0.mv", &[]);
     let mut seen = a.take(2);
-    let err = migrate(&a.endpoint(), &dying_target(), None).unwrap_err().to_string();
+    let err = migrate(&a.endpoint(), &hypervisor::fakes::dying_target("mova"), None).unwrap_err().to_string();
     assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
     let mut src = client(&a);
     assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
