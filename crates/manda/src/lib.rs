@@ -15,9 +15,12 @@
 //!   diagnostics;
 //! - [`disasm`] — the disassembler, whose output assembles back to the
 //!   identical bytes;
-//! - [`machine`] — the machine that runs an executable: memory with the
-//!   seed's permissions, the interpreter, traps and limits;
-//! - [`control`] — the machine as the hypervisor hosts it (`manda run`).
+//! - [`machine`] — the machine that runs an executable: copy-on-write
+//!   memory with the seed's permissions, the interpreter, parallel contexts
+//!   on a pool of threads, ports, traps and limits, and snapshots
+//!   (`docs/manda/snapshot.md`) that move a running machine elsewhere;
+//! - [`control`] — the machine as the hypervisor hosts it (`manda run`,
+//!   `hv sstate`, `hv migrate`).
 //!
 //! ```
 //! let source = ".code\nmain:\n    li a0, 42\n    printi a0\n    halt\n";
