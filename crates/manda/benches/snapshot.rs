@@ -147,10 +147,14 @@ fn main() {
     let sleeper = ".code\nmain:\n    li t0, 600000\n    sleep t0\n    halt\n";
     let forker = ".code\nmain:\n    li a0, 1\n    li s1, 1000\n.Lf:\n    fork t0, nap\n    addi a0, a0, 1\n    \
                   blt a0, s1, .Lf\nnap:\n    salloc 64\n    getsp t1\n    st64 a0, [t1]\n    li t0, 600000\n    sleep t0\n    halt\n";
+    // `cargo bench -p manda --bench snapshot -- migrate`: the migration rows only.
+    let only_migrations = std::env::args().any(|a| a == "migrate");
     println!("| measurement | n | median ms | p90 ms | rate |");
     println!("| --- | --- | --- | --- | --- |");
-    save_restore("256 MiB written, 1 context", sleeper, 65536, 10);
-    save_restore("1,000 contexts, a stack page each", forker, 0, 20);
+    if !only_migrations {
+        save_restore("256 MiB written, 1 context", sleeper, 65536, 10);
+        save_restore("1,000 contexts, a stack page each", forker, 0, 20);
+    }
     let pipeline = "examples/manda/pipeline.s";
     let warm = Duration::from_millis(30);
     row("migrate a 4-context pipeline A -> B, library call", migrations(pipeline, &["100000"], warm, 40, None), None);
@@ -161,6 +165,9 @@ fn main() {
             None,
         ),
         None => println!("(hv is not built beside manda: `cargo build --release -p hypervisor` for the hv row)"),
+    }
+    if only_migrations {
+        return;
     }
     let big = "crates/manda/tests/hosted/big_heap.s";
     row(
