@@ -283,3 +283,30 @@ fn a_return_address_outside_code_is_refused() {
         format!("snapshot byte {ret} (0x{ret:x}): return address 0x3 is not an instruction in code")
     );
 }
+
+#[test]
+fn steps_left_travel_with_the_program_and_a_limit_needs_a_limit() {
+    let exe = assembled(
+        ".code\nmain:\n    li t0, 0\n.Lloop:\n    addi t0, t0, 1\n    li t1, 50\n    sleep t1\n    jmp .Lloop\n",
+    );
+    let limited = Config { max_steps: Some(1000), threads: 1, ..Config::default() };
+    let (mut m, _) = machine(&exe, limited, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(120)), Outcome::Interrupted);
+    let used = m.steps();
+    assert!(used > 0 && used < 1000, "{used}");
+    let bytes = m.save().unwrap();
+    let (mut same, _) = machine(&exe, limited, &[]);
+    same.restore(&bytes).unwrap();
+    assert_eq!(same.steps(), used, "the steps left came along");
+    let (mut unlimited, _) = machine(&exe, Config::default(), &[]);
+    assert_eq!(
+        unlimited.restore(&bytes).unwrap_err().to_string(),
+        "snapshot byte 50 (0x32): steps left, but this machine has no such step limit"
+    );
+    // Saved without a limit: a target with one starts it afresh.
+    let (mut free, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
+    assert_eq!(run_for(&mut free, Duration::from_millis(30)), Outcome::Interrupted);
+    let (mut target, _) = machine(&exe, limited, &[]);
+    target.restore(&free.save().unwrap()).unwrap();
+    assert_eq!(target.steps(), 0);
+}

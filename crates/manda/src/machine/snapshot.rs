@@ -334,7 +334,8 @@ impl Machine {
         self.gauges.live.store(self.contexts.len() as u32, std::sync::atomic::Ordering::Relaxed);
         self.meter = meter;
         self.next_id = next_id;
-        self.fuel = fuel;
+        // A program saved without a step limit starts the target's afresh.
+        self.fuel = if fuel == u64::MAX { config.max_steps.unwrap_or(u64::MAX) } else { fuel };
         self.started = Instant::now().checked_sub(clock).unwrap_or_else(Instant::now);
         self.ended = None;
         Ok(())
