@@ -5,9 +5,11 @@
 //!
 //! - `exec::<false>` runs the fused ops. The step budget is charged a
 //!   whole run at a time when control arrives at a run's first
-//!   instruction (see `code.rs`), and the machine's `attention` line and
-//!   the context's time slice are looked at in the same place: at every
-//!   taken branch, jump, call and return. When the budget left is smaller
+//!   instruction (see `code.rs`), and the context's time slice is counted
+//!   in the same place: at every taken branch, jump, call and return. When
+//!   the slice ends (every 2048 of them, a few microseconds) the loop reads
+//!   the machine's `attention` line — an interrupt, or an `exit` or trap in
+//!   another context — and returns, either to stop or to let another run. When the budget left is smaller
 //!   than the next run, it returns and the scheduler continues one
 //!   instruction at a time, so `--max-steps` stops at exactly the right
 //!   instruction.
@@ -101,12 +103,15 @@ impl Context {
             ($t:expr) => {{
                 pc = $t as usize;
                 if !STEP {
-                    if attention.load(Ordering::Relaxed) {
-                        break Flow::Interrupted;
-                    }
+                    // The stop line is read when the slice ends (every few
+                    // microseconds), not at every transfer: one counter to
+                    // test here instead of a counter and a shared flag.
                     slice -= 1;
                     if slice == 0 {
-                        break Flow::Yield;
+                        break match attention.load(Ordering::Relaxed) {
+                            true => Flow::Interrupted,
+                            false => Flow::Yield,
+                        };
                     }
                 }
                 charge!();

@@ -126,8 +126,8 @@ pub enum SetupError {
 
 /// The interrupt line (the hypervisor's): raising it from any thread stops
 /// [`Machine::run`] with every context at an instruction boundary — busy
-/// ones at their next branch, call or return, sleeping and waiting ones at
-/// once.
+/// ones at a branch, call or return within microseconds (when their time
+/// slice ends), sleeping and waiting ones at once.
 pub use hypervisor::Interrupt;
 
 /// An in-memory output, cloneable, for tests and embedding: what the
