@@ -15,7 +15,8 @@ fn pipeline_output(n: u64) -> Vec<u64> {
 
 #[test]
 fn a_pipeline_migrated_fifty_times_prints_what_an_uninterrupted_run_does() {
-    let n = 2500;
+    // Long enough (a millisecond a value) that fifty moves fit in it on a slow machine too.
+    let n = 12_000;
     let mut current = Vm::start(&[], "../../../examples/manda/pipeline.s", &[&n.to_string()]);
     let mut seen = current.take(1);
     let mut waiting = Vm::start(&["--wait"], "../../../examples/manda/pipeline.s", &[]);
@@ -114,7 +115,7 @@ fn a_pipeline_crosses_to_another_host_with_a_token() {
     use hypervisor::netns::{Hosts, ADDR_B};
     let Some(hosts) = Hosts::create_or_skip("manda", "Manda two-host test") else { return };
     let listen_b = format!("{ADDR_B}:34567");
-    let mut a = Vm::start_in(&["ip", "netns", "exec", &hosts.a], &[], "../../../examples/manda/pipeline.s", &["600"]);
+    let mut a = Vm::start_in(&["ip", "netns", "exec", &hosts.a], &[], "../../../examples/manda/pipeline.s", &["4000"]);
     let mut b = Vm::start_in(
         &["ip", "netns", "exec", &hosts.b],
         &["--wait", "--listen", &listen_b, "--token", "two-host-secret"],
@@ -146,7 +147,7 @@ fn a_pipeline_crosses_to_another_host_with_a_token() {
     assert_eq!(String::from_utf8_lossy(&moved.stdout), format!("migrated {} -> {listen_b}\n", a.pid()));
     seen.extend(a.read_to_end());
     seen.extend(b.read_to_end());
-    assert_eq!(seen, pipeline_output(600), "the whole pipeline, once, across two hosts");
+    assert_eq!(seen, pipeline_output(4000), "the whole pipeline, once, across two hosts");
     drop(b);
     drop(hosts);
 }
