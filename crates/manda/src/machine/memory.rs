@@ -586,6 +586,13 @@ impl Memory {
         (end >= start + 8).then_some((start, end - start))
     }
 
+    /// The translation for accesses of kind `need` around `addr`, whose
+    /// page's bytes are at `page` in the host; `None` when not cacheable.
+    fn entry(&self, addr: u64, need: u8, page: *const u8) -> Option<Entry> {
+        let (start, len) = self.permitted_range(addr, need)?;
+        Some(Entry { start, len, delta: (page as u64).wrapping_sub(addr & !(PAGE - 1)) })
+    }
+
     /// Reads `N` bytes (N ≤ 8) at `addr` as a little-endian integer, zero-extended.
     #[inline(always)]
     pub fn load<const N: u64>(&self, tlb: &mut Tlb, addr: u64) -> Result<u64, TrapKind> {
@@ -609,14 +616,12 @@ impl Memory {
             return Err(self.fault(addr, N, Access::Read));
         }
         let mut le = [0u8; 8];
-        match self.permitted_range(addr, READ) {
-            Some((start, len)) if addr - start + N <= len => {
-                let page = self.page_for_read(addr >> PAGE_BITS) as u64;
-                let delta = page.wrapping_sub(addr & !(PAGE - 1));
-                tlb.read[set_of(addr)] = Entry { start, len, delta };
+        match self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS)) {
+            Some(e) if addr - e.start + N <= e.len => {
+                tlb.read[set_of(addr)] = e;
                 // SAFETY: as in `load`: the bytes lie in the range just entered.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(addr.wrapping_add(delta) as *const u8, le.as_mut_ptr(), N as usize)
+                    std::ptr::copy_nonoverlapping(addr.wrapping_add(e.delta) as *const u8, le.as_mut_ptr(), N as usize)
                 };
             }
             _ => self.read_raw(addr, &mut le[..N as usize]),
@@ -655,19 +660,17 @@ impl Memory {
             self.page_for_write(last >> PAGE_BITS)?;
             self.forget(tlb, last);
         }
-        let page = self.page_for_write(addr >> PAGE_BITS)? as u64;
+        let page = self.page_for_write(addr >> PAGE_BITS)?;
         self.forget(tlb, addr);
-        match self.permitted_range(addr, WRITE) {
-            Some((start, len)) if addr - start + N <= len => {
-                let delta = page.wrapping_sub(addr & !(PAGE - 1));
-                let entry = Entry { start, len, delta };
-                tlb.write[set_of(addr)] = entry;
+        match self.entry(addr, WRITE, page) {
+            Some(e) if addr - e.start + N <= e.len => {
+                tlb.write[set_of(addr)] = e;
                 // The page may have just been copied: reads must see the copy.
-                tlb.read[set_of(addr)] = entry;
+                tlb.read[set_of(addr)] = e;
                 // SAFETY: as in `store`: the bytes lie in the range just entered.
                 unsafe {
                     let bytes = value.to_le_bytes();
-                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.wrapping_add(delta) as *mut u8, N as usize)
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.wrapping_add(e.delta) as *mut u8, N as usize)
                 };
                 Ok(())
             }
@@ -689,9 +692,8 @@ impl Memory {
         }
         self.check(addr, len, Access::Read)?;
         self.read_raw(addr, out);
-        if let Some((start, len)) = (len > 0).then(|| self.permitted_range(addr, READ)).flatten() {
-            let page = self.page_for_read(addr >> PAGE_BITS) as u64;
-            tlb.read[set_of(addr)] = Entry { start, len, delta: page.wrapping_sub(addr & !(PAGE - 1)) };
+        if let Some(e) = (len > 0).then(|| self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS))).flatten() {
+            tlb.read[set_of(addr)] = e;
         }
         Ok(())
     }
@@ -717,11 +719,10 @@ impl Memory {
             self.forget(tlb, page << PAGE_BITS);
         }
         self.write_raw(addr, data)?;
-        if let Some((start, len)) = self.permitted_range(addr, WRITE) {
-            let page = self.page_for_write(addr >> PAGE_BITS)? as u64;
-            let entry = Entry { start, len, delta: page.wrapping_sub(addr & !(PAGE - 1)) };
-            tlb.write[set_of(addr)] = entry;
-            tlb.read[set_of(addr)] = entry;
+        let page = self.page_for_write(addr >> PAGE_BITS)?;
+        if let Some(e) = self.entry(addr, WRITE, page) {
+            tlb.write[set_of(addr)] = e;
+            tlb.read[set_of(addr)] = e;
         }
         Ok(())
     }
@@ -769,28 +770,6 @@ impl Memory {
             true => Err(self.fault(addr, len, access)),
             false => Ok(()),
         }
-    }
-
-    /// A copy of the bytes at `addr..addr + len`, if readable.
-    pub fn read_bytes(&self, addr: u64, len: u64) -> Result<Vec<u8>, TrapKind> {
-        self.check(addr, len, Access::Read)?;
-        let mut out = vec![0; len as usize];
-        self.read_raw(addr, &mut out);
-        Ok(out)
-    }
-
-    /// Writes `data` at `addr`, if writable; nothing is written on a trap.
-    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), TrapKind> {
-        self.check(addr, data.len() as u64, Access::Write)?;
-        if let Some(last) = data.len().checked_sub(1) {
-            // Every page first, so that running out of memory writes nothing.
-            let mut page = addr >> PAGE_BITS;
-            while page <= (addr + last as u64) >> PAGE_BITS {
-                self.page_for_write(page)?;
-                page += 1;
-            }
-        }
-        self.write_raw(addr, data)
     }
 
     /// Grows the heap by `n` zeroed bytes within the limit; returns the old

@@ -90,6 +90,14 @@ struct State {
     fuel: u64,
 }
 
+impl State {
+    /// Puts `ctx` to sleep until `deadline`, after those due sooner or as soon.
+    fn push_sleeper(&mut self, ctx: Box<Context>, deadline: Instant) {
+        self.sleep_seq += 1;
+        self.sleepers.push(Sleeper { deadline, seq: self.sleep_seq, ctx });
+    }
+}
+
 struct Sleeper {
     deadline: Instant,
     seq: u64,
@@ -116,8 +124,8 @@ impl Ord for Sleeper {
 
 /// What the interrupt line's waker reaches.
 pub(super) struct Core {
-    /// Up while the machine is stopping: read by the interpreter at every
-    /// transfer of control.
+    /// Up while the machine is stopping: read by the interpreter when a
+    /// time slice ends, and by the workers between contexts.
     pub(super) attention: AtomicBool,
     /// The run queue's length, for workers that look without the lock.
     queued: AtomicUsize,
@@ -163,6 +171,13 @@ pub(super) struct Local {
     pub(super) slice: u32,
 }
 
+impl Local {
+    /// Every context this worker holds besides the one it runs.
+    fn take_all(&mut self) -> impl Iterator<Item = Box<Context>> + '_ {
+        self.next.take().into_iter().chain(self.queue.drain(..))
+    }
+}
+
 /// Everything the workers share during one run.
 pub(super) struct Run<'m> {
     pub(super) code: &'m Code,
@@ -205,10 +220,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         ctx.waiting_on = None;
         match std::mem::take(&mut ctx.sleep_owed) {
             owed if owed.is_zero() => state.queue.push_back(ctx),
-            owed => {
-                state.sleep_seq += 1;
-                state.sleepers.push(Sleeper { deadline: now + owed, seq: state.sleep_seq, ctx });
-            }
+            owed => state.push_sleeper(ctx, now + owed),
         }
     }
     machine.gauges.live.store((state.queue.len() + state.sleepers.len()) as u32, Ordering::Relaxed);
@@ -297,7 +309,7 @@ impl<'m> Run<'m> {
             if self.core.attention.load(Ordering::Relaxed) {
                 // Stopping: nothing more runs here, not even one instruction.
                 let mut state = self.core.lock();
-                state.parked.extend(local.next.take().into_iter().chain(local.queue.drain(..)));
+                state.parked.extend(local.take_all());
                 if state.stopping {
                     break;
                 }
@@ -412,18 +424,19 @@ impl<'m> Run<'m> {
         }
         let mut state = self.core.lock();
         let keep = local.queue.len() / 2;
-        for ctx in local.queue.drain(keep..) {
-            state.queue.push_back(ctx);
-        }
-        self.core.queued.store(state.queue.len(), Ordering::Relaxed);
-        if state.idle > 0 && state.spinning == 0 {
-            self.core.wake.notify_one();
-        }
+        state.queue.extend(local.queue.drain(keep..));
+        self.queued(&state);
     }
 
     /// Queues a runnable context, waking an idle worker for it.
     fn enqueue(&self, state: &mut State, ctx: Box<Context>) {
         state.queue.push_back(ctx);
+        self.queued(state);
+    }
+
+    /// The shared queue grew: its length for the workers that look without
+    /// the lock, and an idle worker woken unless one is already looking.
+    fn queued(&self, state: &State) {
         self.core.queued.store(state.queue.len(), Ordering::Relaxed);
         if state.idle > 0 && state.spinning == 0 {
             self.core.wake.notify_one();
@@ -446,7 +459,7 @@ impl<'m> Run<'m> {
             return;
         }
         let mut state = self.core.lock();
-        for ctx in local.next.take().into_iter().chain(local.queue.drain(..)) {
+        for ctx in local.take_all() {
             self.enqueue(&mut state, ctx);
         }
     }
@@ -539,9 +552,7 @@ impl<'m> Run<'m> {
                 Flow::Sleep(duration) => {
                     let _ = self.io().out.flush();
                     let mut state = self.core.lock();
-                    state.sleep_seq += 1;
-                    let seq = state.sleep_seq;
-                    state.sleepers.push(Sleeper { deadline: Instant::now() + duration, seq, ctx });
+                    state.push_sleeper(ctx, Instant::now() + duration);
                     self.core.sleeping.store(state.sleepers.len(), Ordering::Relaxed);
                     // A worker waiting with no deadline must now wake for this one.
                     if state.idle > 0 {
@@ -552,24 +563,14 @@ impl<'m> Run<'m> {
                 Flow::Halt => {
                     if self.core.gauges.live.fetch_sub(1, Ordering::Relaxed) == 1 {
                         // The last context stays, for inspection of the ended machine.
-                        let mut state = self.core.lock();
-                        state.parked.push(ctx);
-                        self.core.stop(&mut state, Some(End::Exit(0)));
+                        self.end(ctx, End::Exit(0));
                     }
                     return;
                 }
-                Flow::Exit(status) => {
-                    let mut state = self.core.lock();
-                    self.core.stop(&mut state, Some(End::Exit(status)));
-                    state.parked.push(ctx);
-                    return;
-                }
+                Flow::Exit(status) => return self.end(ctx, End::Exit(status)),
                 Flow::Trap(kind) => {
                     let trap = Machine::trap_at(self.code, &ctx, kind);
-                    let mut state = self.core.lock();
-                    self.core.stop(&mut state, Some(End::Trap(trap)));
-                    state.parked.push(ctx);
-                    return;
+                    return self.end(ctx, End::Trap(trap));
                 }
             }
         }
@@ -603,6 +604,13 @@ impl<'m> Run<'m> {
         }
     }
 
+    /// The machine ends (unless it already has) with `ctx` handed back to it.
+    fn end(&self, ctx: Box<Context>, end: End) {
+        let mut state = self.core.lock();
+        self.core.stop(&mut state, Some(end));
+        state.parked.push(ctx);
+    }
+
     /// Stops the machine once the step in progress has put its context away.
     fn stop_after_step(&self) {
         let mut state = self.core.lock();
@@ -613,8 +621,7 @@ impl<'m> Run<'m> {
     fn park(&self, ctx: Box<Context>, local: &mut Local) {
         let mut state = self.core.lock();
         state.parked.push(ctx);
-        state.parked.extend(local.next.take());
-        state.parked.extend(local.queue.drain(..));
+        state.parked.extend(local.take_all());
         if self.mode == Mode::Step {
             self.core.stop(&mut state, None);
         }
