@@ -296,3 +296,37 @@ child:
     // 8 instructions in the first context, 6 in the child: 14 steps, counted alike.
     assert_eq!((steps, stepped.steps(), ran.steps()), (14, 14, 14));
 }
+
+/// A receiver whose buffer faults when a message is handed to it, while
+/// the ports are too full to queue the message instead: the sender traps,
+/// and the receiver is still among the machine's contexts (it used to be lost).
+#[test]
+fn a_receiver_is_kept_when_its_message_can_be_neither_handed_over_nor_queued() {
+    let source = "\
+.rodata
+msg: .ascii \"12345678\"
+.code
+main:
+    pnew a1
+    fork t0, receiver
+    li t1, 1
+    sleep t1                ; the receiver parks on the port meanwhile
+    la t2, msg
+    li t3, 8
+    psend a1, t2, t3
+    halt
+receiver:
+    la t2, msg              ; read-only: no message may be written there
+    li t3, 8
+    precv t4, a1, t2, t3
+    halt
+";
+    let exe = load(source);
+    let config = Config { threads: 1, max_port_bytes: 8, ..Config::default() };
+    let (mut m, _) = machine(&exe, config, &[]);
+    let trap = m.run().unwrap_err();
+    assert_eq!(trap.context, 0);
+    assert!(trap.to_string().starts_with("ports full: 72 more bytes"), "{trap}");
+    let ids: Vec<u32> = m.contexts().map(|c| c.id()).collect();
+    assert_eq!(ids, [0, 1], "the receiver is handed back with the sender");
+}

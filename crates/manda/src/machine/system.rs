@@ -370,10 +370,15 @@ pub(super) fn system(
                         }
                         // Its buffer faults: it takes the message itself, and traps.
                         Err(waiter) => {
-                            let mut p = port.lock().unwrap_or_else(PoisonError::into_inner);
-                            enqueue(run, &mut p, owned(&mut large), counted)?;
-                            drop(p);
+                            let queued = enqueue(
+                                run,
+                                &mut port.lock().unwrap_or_else(PoisonError::into_inner),
+                                owned(&mut large),
+                                counted,
+                            );
+                            // Woken even if the message could not be queued: the machine keeps it.
                             run.wake(local, waiter);
+                            queued?;
                         }
                     }
                     return Ok(Effect::Next);
