@@ -624,6 +624,9 @@ macro_rules! define_isa {
 
 for_each_op!(define_isa);
 
+// For the machine, which expands its internal op set from the same table.
+pub(crate) use for_each_op;
+
 impl fmt::Display for Operand {
     /// Plain text; the disassembler prints addresses as labels instead.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,7 +16,7 @@
 //! - `exec::<true>` runs exactly one plain op and returns: single steps,
 //!   tracing, and the end of a step budget.
 
-use super::code::Op;
+use super::code::{Op, M};
 use super::sched::{Local, Run};
 use super::system::{system, Effect};
 use super::trap::TrapKind;
@@ -190,9 +190,10 @@ impl Context {
             // every section's indices end with `End`. So `pc < ops.len()`.
             // Checked indexing here measured 10% slower on the loop benchmark.
             match *unsafe { ops.get_unchecked(pc) } {
-                Op::Nop => next!(1),
+                Op::Nop {} => next!(1),
                 Op::Mov { rd, rs } => alu!(rd, r!(rs)),
-                Op::Li { rd, imm } => alu!(rd, imm),
+                Op::Li { rd, imm } => alu!(rd, imm as u64),
+                Op::La { rd, addr: imm } | Op::Fli { rd, imm } => alu!(rd, imm),
                 Op::Add { rd, ra, rb } => alu!(rd, r!(ra).wrapping_add(r!(rb))),
                 Op::Sub { rd, ra, rb } => alu!(rd, r!(ra).wrapping_sub(r!(rb))),
                 Op::Mul { rd, ra, rb } => alu!(rd, r!(ra).wrapping_mul(r!(rb))),
@@ -268,17 +269,17 @@ impl Context {
                 Op::Itof { rd, rs } => alu!(rd, (r!(rs) as i64 as f64).to_bits()),
                 Op::Utof { rd, rs } => alu!(rd, (r!(rs) as f64).to_bits()),
                 Op::Ftoi { rd, rs } => alu!(rd, f!(rs) as i64 as u64),
-                Op::Ld8s { rd, base, off } => load!(1, rd, base, off, |v: u64| v as u8 as i8 as i64 as u64),
-                Op::Ld8u { rd, base, off } => load!(1, rd, base, off, |v: u64| v),
-                Op::Ld16s { rd, base, off } => load!(2, rd, base, off, |v: u64| v as u16 as i16 as i64 as u64),
-                Op::Ld16u { rd, base, off } => load!(2, rd, base, off, |v: u64| v),
-                Op::Ld32s { rd, base, off } => load!(4, rd, base, off, |v: u64| v as u32 as i32 as i64 as u64),
-                Op::Ld32u { rd, base, off } => load!(4, rd, base, off, |v: u64| v),
-                Op::Ld64 { rd, base, off } => load!(8, rd, base, off, |v: u64| v),
-                Op::St8 { rs, base, off } => store!(1, rs, base, off),
-                Op::St16 { rs, base, off } => store!(2, rs, base, off),
-                Op::St32 { rs, base, off } => store!(4, rs, base, off),
-                Op::St64 { rs, base, off } => store!(8, rs, base, off),
+                Op::Ld8s { rd, mem } => load!(1, rd, mem.base, mem.off, |v: u64| v as u8 as i8 as i64 as u64),
+                Op::Ld8u { rd, mem } => load!(1, rd, mem.base, mem.off, |v: u64| v),
+                Op::Ld16s { rd, mem } => load!(2, rd, mem.base, mem.off, |v: u64| v as u16 as i16 as i64 as u64),
+                Op::Ld16u { rd, mem } => load!(2, rd, mem.base, mem.off, |v: u64| v),
+                Op::Ld32s { rd, mem } => load!(4, rd, mem.base, mem.off, |v: u64| v as u32 as i32 as i64 as u64),
+                Op::Ld32u { rd, mem } => load!(4, rd, mem.base, mem.off, |v: u64| v),
+                Op::Ld64 { rd, mem } => load!(8, rd, mem.base, mem.off, |v: u64| v),
+                Op::St8 { rs, mem } => store!(1, rs, mem.base, mem.off),
+                Op::St16 { rs, mem } => store!(2, rs, mem.base, mem.off),
+                Op::St32 { rs, mem } => store!(4, rs, mem.base, mem.off),
+                Op::St64 { rs, mem } => store!(8, rs, mem.base, mem.off),
                 Op::Push { rs } => {
                     if sp - stack_base < 8 {
                         trap!(TrapKind::StackOverflow);
@@ -318,20 +319,20 @@ impl Context {
                     next!(1)
                 }
                 Op::Getsp { rd } => alu!(rd, sp),
-                Op::Jmp { t } => goto!(t),
+                Op::Jmp { target: t } => goto!(t),
                 Op::Jr { rs } => match code.index_of(r!(rs)) {
                     Some(t) => goto!(t),
                     None => trap!(TrapKind::BadJump { target: r!(rs), why: code.why_not_target(r!(rs)) }),
                 },
-                Op::Beq { ra, rb, t } => branch!(r!(ra) == r!(rb), t),
-                Op::Bne { ra, rb, t } => branch!(r!(ra) != r!(rb), t),
-                Op::Blt { ra, rb, t } => branch!((r!(ra) as i64) < r!(rb) as i64, t),
-                Op::Bge { ra, rb, t } => branch!((r!(ra) as i64) >= r!(rb) as i64, t),
-                Op::Bltu { ra, rb, t } => branch!(r!(ra) < r!(rb), t),
-                Op::Bgeu { ra, rb, t } => branch!(r!(ra) >= r!(rb), t),
-                Op::Beqz { rs, t } => branch!(r!(rs) == 0, t),
-                Op::Bnez { rs, t } => branch!(r!(rs) != 0, t),
-                Op::Call { t } => {
+                Op::Beq { ra, rb, target: t } => branch!(r!(ra) == r!(rb), t),
+                Op::Bne { ra, rb, target: t } => branch!(r!(ra) != r!(rb), t),
+                Op::Blt { ra, rb, target: t } => branch!((r!(ra) as i64) < r!(rb) as i64, t),
+                Op::Bge { ra, rb, target: t } => branch!((r!(ra) as i64) >= r!(rb) as i64, t),
+                Op::Bltu { ra, rb, target: t } => branch!(r!(ra) < r!(rb), t),
+                Op::Bgeu { ra, rb, target: t } => branch!(r!(ra) >= r!(rb), t),
+                Op::Beqz { rs, target: t } => branch!(r!(rs) == 0, t),
+                Op::Bnez { rs, target: t } => branch!(r!(rs) != 0, t),
+                Op::Call { target: t } => {
                     if calls.top.len() >= calls.room as usize {
                         if let Err(kind) = calls.grow(mem.meter(), max_depth) {
                             trap!(kind);
@@ -352,31 +353,15 @@ impl Context {
                     calls.top.push(pc as u32 + 1);
                     goto!(t)
                 }
-                Op::Ret => match calls.top.pop() {
+                Op::Ret {} => match calls.top.pop() {
                     Some(t) => goto!(t),
                     None => match calls.pop_below(mem.meter()) {
                         Some(t) => goto!(t),
                         None => trap!(TrapKind::ReturnWithoutCall),
                     },
                 },
-                Op::Halt => break Flow::Halt,
+                Op::Halt {} => break Flow::Halt,
                 Op::End => trap!(TrapKind::FellOffCode),
-                Op::Slow => {
-                    let Some(instr) = code.instrs[pc] else { trap!(TrapKind::FellOffCode) };
-                    // `system` keeps the translations true (a fork, a copy, a grow).
-                    let effect = system(run, local, &mut tlb, id, instr, regs, ctx_regs, mem);
-                    match effect {
-                        Ok(Effect::Next) => next!(1),
-                        Ok(Effect::Exit(status)) => break Flow::Exit(status),
-                        Ok(Effect::Sleep(duration)) => {
-                            pc += 1;
-                            break Flow::Sleep(duration);
-                        }
-                        Ok(Effect::Block(port)) => break Flow::Block(port),
-                        Err(kind) => trap!(kind),
-                    }
-                }
-
                 Op::AddiBlt { rd, ra, x, y, imm, t } => {
                     r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
                     pc += 1;
@@ -417,12 +402,12 @@ impl Context {
                     r!(rd2) = r!(rs2);
                     next!(2)
                 }
-                Op::Ld64Fsub { rd, base, off, rd2, ra } => {
+                Op::Ld64Fsub { rd, mem: M { base, off }, rd2, ra } => {
                     r!(rd) = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = (f!(ra) - f!(rd)).to_bits();
                     next!(2)
                 }
-                Op::Ld64Fadd { rd, base, off, rd2, rb } => {
+                Op::Ld64Fadd { rd, mem: M { base, off }, rd2, rb } => {
                     r!(rd) = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = (f!(rd) + f!(rb)).to_bits();
                     next!(2)
@@ -432,10 +417,28 @@ impl Context {
                     r!(rd2) = (f!(rd) * f!(rc)).to_bits();
                     next!(2)
                 }
-                Op::Ld8uAdd { rd, base, off, rd2, ra } => {
+                Op::Ld8uAdd { rd, mem: M { base, off }, rd2, ra } => {
                     r!(rd) = try_mem!(mem.load::<1>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = r!(ra).wrapping_add(r!(rd));
                     next!(2)
+                }
+                // The system instructions (the table's system, context and port
+                // groups): run from their `Instr`.
+                _ => {
+                    debug_assert!(ops[pc].is_system());
+                    let Some(instr) = code.instrs[pc] else { trap!(TrapKind::FellOffCode) };
+                    // `system` keeps the translations true (a fork, a copy, a grow).
+                    let effect = system(run, local, &mut tlb, id, instr, regs, ctx_regs, mem);
+                    match effect {
+                        Ok(Effect::Next) => next!(1),
+                        Ok(Effect::Exit(status)) => break Flow::Exit(status),
+                        Ok(Effect::Sleep(duration)) => {
+                            pc += 1;
+                            break Flow::Sleep(duration);
+                        }
+                        Ok(Effect::Block(port)) => break Flow::Block(port),
+                        Err(kind) => trap!(kind),
+                    }
                 }
             }
         };

@@ -1,5 +1,5 @@
-//! System and port instructions: what the interpreter hands over for
-//! [`Op::Slow`](super::code::Op::Slow), and the ports themselves.
+//! System and port instructions: what the interpreter hands over for the
+//! ops of [`Op::is_system`](super::code::Op::is_system), and the ports themselves.
 //!
 //! A port is a queue of byte messages, machine-wide, behind its own lock.
 //! A context whose `precv` finds its port empty parks *in the port*
