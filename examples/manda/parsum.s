@@ -1,5 +1,6 @@
 ; run: {file} 4 1000000
 ; threads: 1 2 4
+; steps: skipped (four million loop iterations, one at a time, are too slow for a test)
 ; parsum W N: W contexts each sum a disjoint part of 0 … N-1 in a loop and
 ; send it to the first, which prints the total (defaults W = 2,
 ; N = 400000000). The same job as `parsum` in bench/peers/concurrency:

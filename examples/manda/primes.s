@@ -1,5 +1,6 @@
 ; run: {file} 20000 3
 ; threads: 1 2 4
+; steps: skipped (millions of divisions, one at a time, are too slow for a test)
 ; primes N W: counts the primes below N with W worker contexts (defaults
 ; N = 1000000, W = 2). The first context cuts 2 … N-1 into blocks of 1000
 ; and queues them as jobs on one port; every worker takes the next job

@@ -10,6 +10,13 @@
 //! - `; threads: 1 2 4` — run once per thread count (`--threads N` first);
 //!   every run must print exactly the same.
 //!
+//! Every case also runs in the interpreter's other execution modes — with
+//! a step budget too large to reach (`--max-steps`, the metered loop), one
+//! instruction at a time (`--exec steps`, the tracing path) and without
+//! superinstructions (`--exec plain`) — and must print exactly the same,
+//! exit status and trap text included. `; steps: skipped (why)` leaves out
+//! the one-at-a-time run for a program of too many millions of instructions.
+//!
 //! The examples in `examples/manda/` are run the same way by
 //! `examples_print_what_they_should`. Re-record after a reviewed change with
 //! `MANDA_BLESS=1 cargo test -p manda --test run`.
@@ -73,23 +80,38 @@ fn run_case(dir: &Path, name: &str) -> String {
     let text = std::fs::read_to_string(dir.join(&file)).unwrap();
     let command = header(&text, "run:").unwrap_or_else(|| "{file}".into());
     let stdin = header(&text, "stdin:").unwrap_or_default().replace("\\n", "\n").replace("\\t", "\t");
-    let run = |threads: Option<&str>| {
+    let run = |threads: Option<&str>, mode: &[&str]| {
         let mut args = vec!["run".to_string()];
         if let Some(n) = threads {
             args.extend(["--threads".to_string(), n.to_string()]);
         }
+        args.extend(mode.iter().map(|a| a.to_string()));
         args.extend(command.split_whitespace().map(|a| a.replace("{file}", &file)));
         let (code, stdout, stderr) = manda(dir, &args, stdin.as_bytes());
         format!("exit: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}")
     };
-    let Some(threads) = header(&text, "threads:") else { return run(None) };
-    let mut counts = threads.split_whitespace();
-    let first = counts.next().expect("a thread count");
-    let record = run(Some(first));
-    for n in counts {
-        let other = run(Some(n));
+    let threads = header(&text, "threads:");
+    let mut counts = threads.as_deref().map(|t| t.split_whitespace().map(Some).collect()).unwrap_or(vec![None]);
+    let first = counts.remove(0);
+    let record = run(first, &[]);
+    let mut others: Vec<(Option<&str>, Vec<&str>)> = counts.into_iter().map(|n| (n, vec![])).collect();
+    // The other execution modes, on the first thread count. A command with
+    // its own step limit is already metered (the option cannot be repeated).
+    if !command.contains("--max-steps") {
+        others.push((first, vec!["--max-steps", "1000000000000"]));
+    }
+    if header(&text, "steps:").is_none() {
+        others.push((first, vec!["--exec", "steps"]));
+    }
+    others.push((first, vec!["--exec", "plain"]));
+    for (threads, mode) in others {
+        let other = run(threads, &mode);
         if other != record {
-            return format!("{record}=== but with --threads {n} instead of {first}:\n{other}");
+            let how = match threads {
+                Some(n) => format!("--threads {n} {}", mode.join(" ")),
+                None => mode.join(" "),
+            };
+            return format!("{record}=== but with `{}` instead:\n{other}", how.trim());
         }
     }
     record

@@ -89,12 +89,25 @@ struct RunArgs {
     /// Print each executed instruction, its address and the registers it wrote, on stderr.
     #[arg(long)]
     trace: bool,
+    /// How the interpreter runs (tests and benchmarks only): `fused` (the default), `plain` (no
+    /// superinstructions) or `steps` (one instruction at a time, through the tracing path, with the
+    /// trace discarded). The program's behaviour is the same in every mode.
+    #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Fused)]
+    exec: ExecMode,
     #[command(flatten)]
     control: ControlArgs,
     /// The executable or `.s` source, then the program's arguments: everything after FILE is the
     /// program's, options included (`manda run prog.s --trace` passes `--trace` to the program).
     #[arg(value_name = "FILE [ARGS]", required = true, num_args = 1.., trailing_var_arg = true)]
     program: Vec<String>,
+}
+
+/// The interpreter's execution modes (`--exec`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExecMode {
+    Fused,
+    Plain,
+    Steps,
 }
 
 impl RunArgs {
@@ -238,6 +251,11 @@ fn run(args: RunArgs) -> ExitCode {
     }
     if args.trace {
         machine.set_trace(Some(Box::new(std::io::BufWriter::new(std::io::stderr()))));
+    } else if args.exec == ExecMode::Steps {
+        machine.set_trace(Some(Box::new(std::io::sink())));
+    }
+    if args.exec != ExecMode::Fused {
+        machine.disable_fusion();
     }
     // The identity a snapshot carries, so that the registry and the snapshots agree.
     let program_hash = hypervisor::hex(&machine.program_hash());

@@ -374,6 +374,15 @@ impl Machine {
         self.io.trace = trace;
     }
 
+    /// Runs without superinstructions: every op as the plain form of its
+    /// instruction. Output, traps and state are the same either way; this
+    /// exists so that tests and benchmarks can show it.
+    pub fn disable_fusion(&mut self) {
+        let mut code = (*self.code).clone();
+        code.fused = code.plain.clone();
+        self.code = Arc::new(code);
+    }
+
     /// The interrupt line, to raise from another thread.
     pub fn interrupt(&self) -> Arc<Interrupt> {
         self.interrupt.clone()
