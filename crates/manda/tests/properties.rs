@@ -245,7 +245,6 @@ mod machine_never_panics {
         bytes.push(SectionKind::Code.byte());
         bytes.extend_from_slice(&(code.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&code);
-        let exe = Executable::load(&bytes).expect("a valid executable");
         Executable::load(&bytes).expect("a valid executable")
     }
 
