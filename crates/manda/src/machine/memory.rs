@@ -154,6 +154,13 @@ struct Table {
     /// Changed only through a memory that holds the sole reference to this
     /// table (see `unique_table`).
     slots: UnsafeCell<Slots>,
+    /// In a leaf table: bit i set when page slot i is known to be held by
+    /// this table alone — set when the page was created or copied here,
+    /// cleared when the table is copied (both copies then share its pages)
+    /// or the slot is given a shared page. A write to a page whose bit is
+    /// set skips the page's reference count, a cache miss on a page not
+    /// touched for a while (the sieve's pattern: every page in turn).
+    owned: AtomicU64,
     meter: Arc<Meter>,
 }
 
@@ -184,16 +191,19 @@ impl Table {
             true => Slots::Pages(std::array::from_fn(|_| None)),
             false => Slots::Tables(std::array::from_fn(|_| None)),
         };
-        Ok(Table { slots: UnsafeCell::new(slots), meter: meter.clone() })
+        Ok(Table { slots: UnsafeCell::new(slots), owned: AtomicU64::new(0), meter: meter.clone() })
     }
 
+    /// A copy sharing every child with this table, which therefore no
+    /// longer owns any page alone either.
     fn copy(&self) -> Result<Table, TrapKind> {
         self.meter.charge(TABLE_BYTES)?;
         let slots = match self.slots() {
             Slots::Tables(t) => Slots::Tables(t.clone()),
             Slots::Pages(p) => Slots::Pages(p.clone()),
         };
-        Ok(Table { slots: UnsafeCell::new(slots), meter: self.meter.clone() })
+        self.owned.store(0, Ordering::Relaxed);
+        Ok(Table { slots: UnsafeCell::new(slots), owned: AtomicU64::new(0), meter: self.meter.clone() })
     }
 }
 
@@ -209,7 +219,7 @@ fn unique_table<'a>(
     slot: &'a mut Option<Arc<Table>>,
     meter: &Arc<Meter>,
     leaf: bool,
-) -> Result<&'a mut Slots, TrapKind> {
+) -> Result<(&'a mut Slots, &'a AtomicU64), TrapKind> {
     match slot {
         None => *slot = Some(Arc::new(Table::new(meter, leaf)?)),
         Some(table) => {
@@ -221,8 +231,11 @@ fn unique_table<'a>(
     }
     let table = slot.as_mut().expect("just filled");
     debug_assert!(sole(table));
+    // Whoever held it too has let go: see what they did to it (the mask).
+    std::sync::atomic::fence(Ordering::Acquire);
+    let table: &'a Table = table;
     // SAFETY: this memory holds the only `Arc` to the table, through `&mut`.
-    Ok(unsafe { &mut *table.slots.get() })
+    Ok((unsafe { &mut *table.slots.get() }, &table.owned))
 }
 
 /// The zero page: what an absent page reads as.
@@ -403,12 +416,13 @@ impl Memory {
         let Memory { root, levels, meter, .. } = self;
         let levels = *levels;
         let index = |level: u32| ((page >> (FANOUT_BITS * (levels - 1 - level))) & (FANOUT as u64 - 1)) as usize;
-        let mut slots = unique_table(root, meter, levels == 1)?;
+        let (mut slots, mut owned) = unique_table(root, meter, levels == 1)?;
         for level in 0..levels {
-            slots = match slots {
+            (slots, owned) = match slots {
                 Slots::Tables(t) => unique_table(&mut t[index(level)], meter, level + 2 == levels)?,
                 Slots::Pages(p) => {
                     p[index(level)] = Some(shared.clone());
+                    owned.fetch_and(!(1u64 << index(level)), Ordering::Relaxed);
                     return Ok(());
                 }
             };
@@ -536,23 +550,27 @@ impl Memory {
         let Memory { root, levels, meter, .. } = self;
         let levels = *levels;
         let index = |level: u32| ((page >> (FANOUT_BITS * (levels - 1 - level))) & (FANOUT as u64 - 1)) as usize;
-        let mut slots = unique_table(root, meter, levels == 1)?;
+        let (mut slots, mut owned) = unique_table(root, meter, levels == 1)?;
         for level in 0..levels {
             let i = index(level);
-            slots = match slots {
+            (slots, owned) = match slots {
                 Slots::Tables(t) => unique_table(&mut t[i], meter, level + 2 == levels)?,
                 Slots::Pages(p) => {
                     let slot = &mut p[i];
-                    match slot {
-                        None => *slot = Some(Page::new(meter, None)?),
-                        Some(page) => {
-                            if !sole(page) {
-                                let copy = Page::new(meter, Some(page))?;
-                                *page = copy;
+                    let bit = 1u64 << i;
+                    if owned.load(Ordering::Relaxed) & bit == 0 {
+                        match slot {
+                            None => *slot = Some(Page::new(meter, None)?),
+                            Some(page) => {
+                                if !sole(page) {
+                                    let copy = Page::new(meter, Some(page))?;
+                                    *page = copy;
+                                }
                             }
                         }
+                        owned.fetch_or(bit, Ordering::Relaxed);
                     }
-                    return Ok(slot.as_ref().expect("just filled").ptr());
+                    return Ok(slot.as_ref().expect("an owned slot holds a page").ptr());
                 }
             };
         }
@@ -561,6 +579,7 @@ impl Memory {
 
     /// The widest range around `addr`, inside its page, whose bytes all
     /// allow `need`; `None` when shorter than 8 bytes (never cached).
+    #[inline(always)]
     fn permitted_range(&self, addr: u64, need: u8) -> Option<(u64, u64)> {
         let page_start = addr & !(PAGE - 1);
         let page_end = page_start.saturating_add(PAGE);
@@ -588,6 +607,7 @@ impl Memory {
 
     /// The translation for accesses of kind `need` around `addr`, whose
     /// page's bytes are at `page` in the host; `None` when not cacheable.
+    #[inline(always)]
     fn entry(&self, addr: u64, need: u8, page: *const u8) -> Option<Entry> {
         let (start, len) = self.permitted_range(addr, need)?;
         Some(Entry { start, len, delta: (page as u64).wrapping_sub(addr & !(PAGE - 1)) })
