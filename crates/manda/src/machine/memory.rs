@@ -920,6 +920,31 @@ mod tests {
     }
 
     #[test]
+    fn a_page_written_alone_is_copied_when_the_side_that_wrote_it_writes_first_after_a_fork() {
+        let mut parent = memory(1 << 30);
+        let mut tlb = Tlb::default();
+        let heap = parent.grow(PAGE).unwrap();
+        parent.store::<8>(&mut tlb, heap, 1).unwrap(); // the leaf table now knows it holds the page alone
+        let mut child = parent.fork();
+        tlb.forget_writes();
+        parent.store::<8>(&mut tlb, heap, 2).unwrap();
+        let mut child_tlb = Tlb::default();
+        assert_eq!(child.load::<8>(&mut child_tlb, heap), Ok(1));
+        child.store::<8>(&mut child_tlb, heap, 3).unwrap();
+        assert_eq!(parent.load::<8>(&mut tlb, heap), Ok(2));
+        assert_eq!(child.load::<8>(&mut child_tlb, heap), Ok(3));
+        // And a fork of a fork, written on the far side first.
+        let mut grandchild = child.fork();
+        child_tlb.forget_writes();
+        let mut grand_tlb = Tlb::default();
+        grandchild.store::<8>(&mut grand_tlb, heap, 4).unwrap();
+        assert_eq!(child.load::<8>(&mut child_tlb, heap), Ok(3));
+        child.store::<8>(&mut child_tlb, heap, 5).unwrap();
+        assert_eq!(grandchild.load::<8>(&mut grand_tlb, heap), Ok(4));
+        assert_eq!(parent.load::<8>(&mut tlb, heap), Ok(2));
+    }
+
+    #[test]
     fn untouched_memory_costs_nothing_and_copies_count_against_the_limit() {
         let mut mem = memory(1 << 20);
         let before = mem.meter().used();
