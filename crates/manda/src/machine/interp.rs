@@ -437,8 +437,28 @@ impl Context {
                     next!(2)
                 }
                 // The system instructions (the table's system, context and port
-                // groups): run from their `Instr`.
-                _ => {
+                // groups but `halt`): run from their `Instr`. Named one by one,
+                // not `_`: an exhaustive match needs no range check before
+                // its jump table, and a new instruction cannot fall in here
+                // unnoticed.
+                Op::Fork { .. }
+                | Op::Ctxid { .. }
+                | Op::Pnew { .. }
+                | Op::Psend { .. }
+                | Op::Precv { .. }
+                | Op::Ptry { .. }
+                | Op::Pclose { .. }
+                | Op::Write { .. }
+                | Op::Read { .. }
+                | Op::Argc { .. }
+                | Op::Arg { .. }
+                | Op::Exit { .. }
+                | Op::Clock { .. }
+                | Op::Sleep { .. }
+                | Op::Grow { .. }
+                | Op::Printi { .. }
+                | Op::Printf { .. }
+                | Op::Putc { .. } => {
                     debug_assert!(ops[pc!()].is_system());
                     let Some(instr) = code.instrs[pc!()] else { trap!(TrapKind::FellOffCode) };
                     // `system` keeps the translations true (a fork, a copy, a grow).
