@@ -100,6 +100,12 @@ macro_rules! define_ops {
             End,
 
             // Superinstructions: the pair named, in order, as one dispatch.
+            /// `addi r, r, imm` then `blt r, y, t`: the step and test of a counted loop.
+            StepBlt { r: R, y: R, imm: i32, t: u32 },
+            /// `addi r, r, imm` then `bltu r, y, t` (a pointer walking to an end).
+            StepBltu { r: R, y: R, imm: i32, t: u32 },
+            /// `addi r, r, imm` then `bne r, y, t`.
+            StepBne { r: R, y: R, imm: i32, t: u32 },
             /// `addi rd, ra, imm` then `blt x, y, t`.
             AddiBlt { rd: R, ra: R, x: R, y: R, imm: i32, t: u32 },
             /// `addi rd, ra, imm` then `bltu x, y, t`.
@@ -322,6 +328,15 @@ fn fuse(plain: &[Op]) -> Vec<Op> {
     while i + 1 < plain.len() {
         i += 1;
         let op = match (plain[i - 1], plain[i]) {
+            (Op::Addi { rd, ra, imm }, Op::Blt { ra: x, rb: y, target: t }) if rd == ra && x == rd => {
+                Op::StepBlt { r: rd, y, imm, t }
+            }
+            (Op::Addi { rd, ra, imm }, Op::Bltu { ra: x, rb: y, target: t }) if rd == ra && x == rd => {
+                Op::StepBltu { r: rd, y, imm, t }
+            }
+            (Op::Addi { rd, ra, imm }, Op::Bne { ra: x, rb: y, target: t }) if rd == ra && x == rd => {
+                Op::StepBne { r: rd, y, imm, t }
+            }
             (Op::Addi { rd, ra, imm }, Op::Blt { ra: x, rb: y, target: t }) => Op::AddiBlt { rd, ra, x, y, imm, t },
             (Op::Addi { rd, ra, imm }, Op::Bltu { ra: x, rb: y, target: t }) => Op::AddiBltu { rd, ra, x, y, imm, t },
             (Op::Addi { rd, ra, imm }, Op::Bne { ra: x, rb: y, target: t }) => Op::AddiBne { rd, ra, x, y, imm, t },

@@ -376,6 +376,24 @@ impl Context {
                 },
                 Op::Halt {} => break Flow::Halt,
                 Op::End => trap!(TrapKind::FellOffCode),
+                Op::StepBlt { r, y, imm, t } => {
+                    let v = r!(r).wrapping_add(imm as i64 as u64);
+                    r!(r) = v;
+                    ip = unsafe { ip.add(1) };
+                    branch!((v as i64) < r!(y) as i64, t)
+                }
+                Op::StepBltu { r, y, imm, t } => {
+                    let v = r!(r).wrapping_add(imm as i64 as u64);
+                    r!(r) = v;
+                    ip = unsafe { ip.add(1) };
+                    branch!(v < r!(y), t)
+                }
+                Op::StepBne { r, y, imm, t } => {
+                    let v = r!(r).wrapping_add(imm as i64 as u64);
+                    r!(r) = v;
+                    ip = unsafe { ip.add(1) };
+                    branch!(v != r!(y), t)
+                }
                 Op::AddiBlt { rd, ra, x, y, imm, t } => {
                     r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
                     ip = unsafe { ip.add(1) };

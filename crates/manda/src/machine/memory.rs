@@ -668,9 +668,61 @@ impl Memory {
         self.store_slow::<N>(tlb, addr, value)
     }
 
+    /// The write translation for an `n`-byte store at `addr` in the stack
+    /// or the heap, inside one page that this memory already holds alone
+    /// (created or copied here before); `None` for anything else. The
+    /// common miss — a loop walking into its next page — without the
+    /// general path's checks and copies.
+    #[inline(always)]
+    fn owned_entry(&self, addr: u64, n: u64) -> Option<Entry> {
+        let (lo, hi) = match addr >= self.heap_base {
+            true => (self.heap_base, self.end),
+            false => (self.stack_base, self.stack_top),
+        };
+        let page_start = addr & !(PAGE - 1);
+        let end = addr.checked_add(n)?;
+        if addr < lo || end > hi || end > page_start + PAGE {
+            return None;
+        }
+        let page = addr >> PAGE_BITS;
+        let mut table = self.root.as_ref()?;
+        for level in 0..self.levels {
+            if Arc::strong_count(table) != 1 {
+                return None;
+            }
+            let i = self.index(page, level);
+            match table.slots() {
+                Slots::Tables(t) => table = t[i].as_ref()?,
+                Slots::Pages(p) => {
+                    if table.owned.load(Ordering::Relaxed) & (1 << i) == 0 {
+                        return None;
+                    }
+                    let data = p[i].as_ref()?.ptr();
+                    // As in `unique_table`: see what a former co-holder did.
+                    std::sync::atomic::fence(Ordering::Acquire);
+                    let start = page_start.max(lo);
+                    let len = (page_start + PAGE).min(hi) - start;
+                    return (len >= 8).then_some(Entry { start, len, delta: (data as u64).wrapping_sub(page_start) });
+                }
+            }
+        }
+        None
+    }
+
     #[cold]
     #[inline(never)]
     fn store_slow<const N: u64>(&mut self, tlb: &mut Tlb, addr: u64, value: u64) -> Result<(), TrapKind> {
+        if let Some(e) = self.owned_entry(addr, N) {
+            // The page stays where it was, so a read translation of it stays true.
+            tlb.write[set_of(addr)] = e;
+            // SAFETY: as in `store`: the bytes lie in the range just entered,
+            // in a page this memory alone holds.
+            unsafe {
+                let bytes = value.to_le_bytes();
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.wrapping_add(e.delta) as *mut u8, N as usize)
+            };
+            return Ok(());
+        }
         if self.first_forbidden(addr, N, Access::Write).is_some() {
             return Err(self.fault(addr, N, Access::Write));
         }
