@@ -106,6 +106,22 @@ macro_rules! define_ops {
             StepBltu { r: R, y: R, imm: i32, t: u32 },
             /// `addi r, r, imm` then `bne r, y, t`.
             StepBne { r: R, y: R, imm: i32, t: u32 },
+            /// `add r, r, rb` then `bltu r, y, t`: a pointer stepping by a register.
+            StepAddBltu { r: R, rb: R, y: R, t: u32 },
+            /// `add r, r, rb` then `blt r, y, t`.
+            StepAddBlt { r: R, rb: R, y: R, t: u32 },
+            /// `pop rd` then `ret`: a function's epilogue.
+            PopRet { rd: R },
+            /// `mov rd, rs` then `ret`: returning a value.
+            MovRet { rd: R, rs: R },
+            /// `fmul rd, ra, rb` then `fadd rd2, rc, rd`: an accumulating
+            /// multiply-add, rounded twice like the pair. (Operand order is
+            /// kept: with two NaNs it decides which payload comes out.)
+            FmulFadd { rd: R, ra: R, rb: R, rd2: R, rc: R },
+            /// `fmul rd, ra, rb` then `fsub rd2, rc, rd`: rc - ra × rb, rounded twice.
+            FmulFsub { rd: R, ra: R, rb: R, rd2: R, rc: R },
+            /// `ld64 rd, [base + off]` then `fmul rd2, ra, rd`.
+            Ld64Fmul { rd: R, mem: M, rd2: R, ra: R },
             /// `addi rd, ra, imm` then `blt x, y, t`.
             AddiBlt { rd: R, ra: R, x: R, y: R, imm: i32, t: u32 },
             /// `addi rd, ra, imm` then `bltu x, y, t`.
@@ -340,6 +356,23 @@ fn fuse(plain: &[Op]) -> Vec<Op> {
             (Op::Addi { rd, ra, imm }, Op::Blt { ra: x, rb: y, target: t }) => Op::AddiBlt { rd, ra, x, y, imm, t },
             (Op::Addi { rd, ra, imm }, Op::Bltu { ra: x, rb: y, target: t }) => Op::AddiBltu { rd, ra, x, y, imm, t },
             (Op::Addi { rd, ra, imm }, Op::Bne { ra: x, rb: y, target: t }) => Op::AddiBne { rd, ra, x, y, imm, t },
+            (Op::Add { rd, ra, rb }, Op::Bltu { ra: x, rb: y, target: t }) if rd == ra && x == rd && rb != rd => {
+                Op::StepAddBltu { r: rd, rb, y, t }
+            }
+            (Op::Add { rd, ra, rb }, Op::Blt { ra: x, rb: y, target: t }) if rd == ra && x == rd && rb != rd => {
+                Op::StepAddBlt { r: rd, rb, y, t }
+            }
+            (Op::Pop { rd }, Op::Ret {}) => Op::PopRet { rd },
+            (Op::Mov { rd, rs }, Op::Ret {}) => Op::MovRet { rd, rs },
+            (Op::Fmul { rd, ra, rb }, Op::Fadd { rd: rd2, ra: rc, rb: y }) if y == rd && rc != rd => {
+                Op::FmulFadd { rd, ra, rb, rd2, rc }
+            }
+            (Op::Fmul { rd, ra, rb }, Op::Fsub { rd: rd2, ra: rc, rb: y }) if y == rd && rc != rd => {
+                Op::FmulFsub { rd, ra, rb, rd2, rc }
+            }
+            (Op::Ld64 { rd, mem }, Op::Fmul { rd: rd2, ra, rb }) if rb == rd && ra != rd => {
+                Op::Ld64Fmul { rd, mem, rd2, ra }
+            }
             (Op::Add { rd, ra, rb }, Op::Bltu { ra: x, rb: y, target: t }) => Op::AddBltu { rd, ra, rb, x, y, t },
             (Op::Add { rd, ra, rb }, Op::Blt { ra: x, rb: y, target: t }) => Op::AddBlt { rd, ra, rb, x, y, t },
             (Op::Li { rd, imm }, Op::Blt { ra: x, rb: y, target: t }) if i32::try_from(imm).is_ok() => {

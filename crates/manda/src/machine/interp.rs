@@ -146,6 +146,17 @@ impl Context {
                 continue;
             }};
         }
+        macro_rules! ret {
+            () => {
+                match calls.top.pop() {
+                    Some(t) => goto!(t),
+                    None => match calls.pop_below(mem.meter()) {
+                        Some(t) => goto!(t),
+                        None => trap!(TrapKind::ReturnWithoutCall),
+                    },
+                }
+            };
+        }
         macro_rules! trap {
             ($kind:expr) => {
                 break Flow::Trap($kind)
@@ -367,13 +378,7 @@ impl Context {
                     calls.top.push(pc!() as u32 + 1);
                     goto!(t)
                 }
-                Op::Ret {} => match calls.top.pop() {
-                    Some(t) => goto!(t),
-                    None => match calls.pop_below(mem.meter()) {
-                        Some(t) => goto!(t),
-                        None => trap!(TrapKind::ReturnWithoutCall),
-                    },
-                },
+                Op::Ret {} => ret!(),
                 Op::Halt {} => break Flow::Halt,
                 Op::End => trap!(TrapKind::FellOffCode),
                 Op::StepBlt { r, y, imm, t } => {
@@ -393,6 +398,50 @@ impl Context {
                     r!(r) = v;
                     ip = unsafe { ip.add(1) };
                     branch!(v != r!(y), t)
+                }
+                Op::StepAddBltu { r, rb, y, t } => {
+                    let v = r!(r).wrapping_add(r!(rb));
+                    r!(r) = v;
+                    ip = unsafe { ip.add(1) };
+                    branch!(v < r!(y), t)
+                }
+                Op::StepAddBlt { r, rb, y, t } => {
+                    let v = r!(r).wrapping_add(r!(rb));
+                    r!(r) = v;
+                    ip = unsafe { ip.add(1) };
+                    branch!((v as i64) < r!(y) as i64, t)
+                }
+                Op::PopRet { rd } => {
+                    if stack_top - sp < 8 {
+                        trap!(TrapKind::StackUnderflow);
+                    }
+                    r!(rd) = try_mem!(mem.load::<8>(&mut tlb, sp));
+                    sp += 8;
+                    ip = unsafe { ip.add(1) };
+                    ret!()
+                }
+                Op::MovRet { rd, rs } => {
+                    r!(rd) = r!(rs);
+                    ip = unsafe { ip.add(1) };
+                    ret!()
+                }
+                Op::FmulFadd { rd, ra, rb, rd2, rc } => {
+                    let product = f!(ra) * f!(rb);
+                    r!(rd) = product.to_bits();
+                    r!(rd2) = (product + f!(rc)).to_bits();
+                    next!(2)
+                }
+                Op::FmulFsub { rd, ra, rb, rd2, rc } => {
+                    let product = f!(ra) * f!(rb);
+                    r!(rd) = product.to_bits();
+                    r!(rd2) = (f!(rc) - product).to_bits();
+                    next!(2)
+                }
+                Op::Ld64Fmul { rd, mem: M { base, off }, rd2, ra } => {
+                    let v = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = v;
+                    r!(rd2) = (f!(ra) * f64::from_bits(v)).to_bits();
+                    next!(2)
                 }
                 Op::AddiBlt { rd, ra, x, y, imm, t } => {
                     r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
