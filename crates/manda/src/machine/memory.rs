@@ -268,18 +268,48 @@ fn set_of(addr: u64) -> usize {
     (addr >> PAGE_BITS) as usize & (TLB_SETS - 1)
 }
 
+/// The entries of one access kind, field by field: a set's field is then
+/// one scaled-index load from the interpreter's frame, with no arithmetic
+/// for the entry's size.
+#[derive(Clone)]
+struct Ways {
+    start: [u64; TLB_SETS],
+    len: [u64; TLB_SETS],
+    delta: [u64; TLB_SETS],
+}
+
+impl Ways {
+    fn empty() -> Ways {
+        let mut ways = Ways { start: [0; TLB_SETS], len: [0; TLB_SETS], delta: [0; TLB_SETS] };
+        (0..TLB_SETS).for_each(|set| ways.put(set, empty(set)));
+        ways
+    }
+
+    #[inline(always)]
+    fn get(&self, set: usize) -> Entry {
+        Entry { start: self.start[set], len: self.len[set], delta: self.delta[set] }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, set: usize, e: Entry) {
+        self.start[set] = e.start;
+        self.len[set] = e.len;
+        self.delta[set] = e.delta;
+    }
+}
+
 /// The interpreter's translation cache for one memory at a time. Empty it
 /// ([`flush`](Self::flush)) whenever it is used with another memory or the
 /// memory changed by other means than the `Tlb` methods.
 #[derive(Clone)]
 pub struct Tlb {
-    read: [Entry; TLB_SETS],
-    write: [Entry; TLB_SETS],
+    read: Ways,
+    write: Ways,
 }
 
 impl Default for Tlb {
     fn default() -> Tlb {
-        Tlb { read: std::array::from_fn(empty), write: std::array::from_fn(empty) }
+        Tlb { read: Ways::empty(), write: Ways::empty() }
     }
 }
 
@@ -292,7 +322,7 @@ impl Tlb {
     /// Forgets the translations for writing: after a fork, every page is
     /// shared and must be copied before the next write.
     pub fn forget_writes(&mut self) {
-        self.write = std::array::from_fn(empty);
+        self.write = Ways::empty();
     }
 }
 
@@ -616,7 +646,7 @@ impl Memory {
     /// Reads `N` bytes (N ≤ 8) at `addr` as a little-endian integer, zero-extended.
     #[inline(always)]
     pub fn load<const N: u64>(&self, tlb: &mut Tlb, addr: u64) -> Result<u64, TrapKind> {
-        let e = tlb.read[set_of(addr)];
+        let e = tlb.read.get(set_of(addr));
         if addr.wrapping_sub(e.start) <= e.len.wrapping_sub(N) {
             let mut le = [0u8; 8];
             // SAFETY: the entry's range is readable bytes of a page this
@@ -638,7 +668,7 @@ impl Memory {
         let mut le = [0u8; 8];
         match self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS)) {
             Some(e) if addr - e.start + N <= e.len => {
-                tlb.read[set_of(addr)] = e;
+                tlb.read.put(set_of(addr), e);
                 // SAFETY: as in `load`: the bytes lie in the range just entered.
                 unsafe {
                     std::ptr::copy_nonoverlapping(addr.wrapping_add(e.delta) as *const u8, le.as_mut_ptr(), N as usize)
@@ -652,7 +682,7 @@ impl Memory {
     /// Writes the low `N` bytes (N ≤ 8) of `value` at `addr`, little-endian.
     #[inline(always)]
     pub fn store<const N: u64>(&mut self, tlb: &mut Tlb, addr: u64, value: u64) -> Result<(), TrapKind> {
-        let e = tlb.write[set_of(addr)];
+        let e = tlb.write.get(set_of(addr));
         if addr.wrapping_sub(e.start) <= e.len.wrapping_sub(N) {
             // SAFETY: a write entry's page is held by this memory alone (see
             // `store_slow`), so nobody else reads or writes it.
@@ -714,7 +744,7 @@ impl Memory {
     fn store_slow<const N: u64>(&mut self, tlb: &mut Tlb, addr: u64, value: u64) -> Result<(), TrapKind> {
         if let Some(e) = self.owned_entry(addr, N) {
             // The page stays where it was, so a read translation of it stays true.
-            tlb.write[set_of(addr)] = e;
+            tlb.write.put(set_of(addr), e);
             // SAFETY: as in `store`: the bytes lie in the range just entered,
             // in a page this memory alone holds.
             unsafe {
@@ -736,9 +766,9 @@ impl Memory {
         self.forget(tlb, addr);
         match self.entry(addr, WRITE, page) {
             Some(e) if addr - e.start + N <= e.len => {
-                tlb.write[set_of(addr)] = e;
+                tlb.write.put(set_of(addr), e);
                 // The page may have just been copied: reads must see the copy.
-                tlb.read[set_of(addr)] = e;
+                tlb.read.put(set_of(addr), e);
                 // SAFETY: as in `store`: the bytes lie in the range just entered.
                 unsafe {
                     let bytes = value.to_le_bytes();
@@ -754,7 +784,7 @@ impl Memory {
     /// The interpreter's path for system instructions: through the TLB.
     pub fn read_into(&self, tlb: &mut Tlb, addr: u64, out: &mut [u8]) -> Result<(), TrapKind> {
         let len = out.len() as u64;
-        let e = tlb.read[set_of(addr)];
+        let e = tlb.read.get(set_of(addr));
         if len <= e.len && addr.wrapping_sub(e.start) <= e.len - len {
             // SAFETY: as in `load`, for `len` bytes inside the entry's range.
             unsafe {
@@ -765,7 +795,7 @@ impl Memory {
         self.check(addr, len, Access::Read)?;
         self.read_raw(addr, out);
         if let Some(e) = (len > 0).then(|| self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS))).flatten() {
-            tlb.read[set_of(addr)] = e;
+            tlb.read.put(set_of(addr), e);
         }
         Ok(())
     }
@@ -775,7 +805,7 @@ impl Memory {
     /// which stays true to the pages it copies.
     pub fn write_from(&mut self, tlb: &mut Tlb, addr: u64, data: &[u8]) -> Result<(), TrapKind> {
         let len = data.len() as u64;
-        let e = tlb.write[set_of(addr)];
+        let e = tlb.write.get(set_of(addr));
         if len <= e.len && addr.wrapping_sub(e.start) <= e.len - len {
             // SAFETY: as in `store`, for `len` bytes inside the entry's range.
             unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr.wrapping_add(e.delta) as *mut u8, data.len()) };
@@ -793,8 +823,8 @@ impl Memory {
         self.write_raw(addr, data)?;
         let page = self.page_for_write(addr >> PAGE_BITS)?;
         if let Some(e) = self.entry(addr, WRITE, page) {
-            tlb.write[set_of(addr)] = e;
-            tlb.read[set_of(addr)] = e;
+            tlb.write.put(set_of(addr), e);
+            tlb.read.put(set_of(addr), e);
         }
         Ok(())
     }
@@ -802,8 +832,8 @@ impl Memory {
     /// Drops the translations of `addr`'s page, whose bytes may have moved.
     fn forget(&self, tlb: &mut Tlb, addr: u64) {
         let set = set_of(addr);
-        tlb.read[set] = empty(set);
-        tlb.write[set] = empty(set);
+        tlb.read.put(set, empty(set));
+        tlb.write.put(set, empty(set));
     }
 
     /// Copies bytes out regardless of permission; the range must be inside memory.
