@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Manda against its peers on the four programs of bench/peers, in one run.
+"""Manda against its peers on the programs of bench/peers, in one run.
 
-    python3 bench/manda.py [--runs N] [--only fib,loop,...] [--prefix DIR]
+    python3 bench/manda.py [--runs N] [--only fib,loop,...] [--prefix DIR] [--no-fusion]
 
 Each command runs N times (default 3) as a whole process; the table gives the
 median wall seconds and Manda's speed relative to each peer (>1: Manda is
-faster). The peers are installed by bench/peers/setup.sh into DIR (default
+faster). `--no-fusion` runs Manda without superinstructions (its hidden
+`--exec plain`), to measure what they give. The peers are installed by bench/peers/setup.sh into DIR (default
 ~/.cache/peers); bench/manda.sh runs it first when they are missing.
 """
 import argparse
@@ -24,13 +25,17 @@ BENCHMARKS = [
     ("loop", "200000000", "19999999900000000\n", "hand.wasm", "loop"),
     ("sieve", "10000000", "664579\n" * 3, "kernels.wasm", "sieve3"),
     ("nbody", "1000000", "-0.169075164\n-0.169086185\n", "kernels.wasm", "nbody"),
+    # Written after the tuning above, to check it is general: integer work and
+    # branches over byte and word arrays; f64 arrays with a division a step.
+    ("crc", "10000000", "3351500196\n39482\n", "kernels.wasm", "crc"),
+    ("spectral", "1000", "1.274224148\n", "kernels.wasm", "spectral"),
 ]
 
 
-def runtimes(prefix, manda, exe):
+def runtimes(prefix, manda, exe, manda_flags):
     py = os.path.join(prefix, "venv", "bin", "python")
     return [
-        ("Manda", lambda b, a, m, f: [manda, "run", exe(b), a]),
+        ("Manda", lambda b, a, m, f: [manda, "run", *manda_flags, exe(b), a]),
         ("C -O2", lambda b, a, m, f: [os.path.join(prefix, f"{b}.c.bin"), a]),
         ("wasmtime (JIT)", lambda b, a, m, f: [py, os.path.join(PEERS, "wasm", "run_wasmtime.py"), os.path.join(prefix, m), f, a]),
         ("wasmi", lambda b, a, m, f: [os.path.join(prefix, "cargo", "bin", "wasmi"), "--invoke", f, os.path.join(prefix, m), a]),
@@ -58,6 +63,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="")
     parser.add_argument("--prefix", default=os.path.expanduser("~/.cache/peers"))
+    parser.add_argument("--no-fusion", action="store_true")
     opts = parser.parse_args()
     manda = os.path.join(ROOT, "target", "release", "manda")
     build = os.path.join(ROOT, "target", "bench-manda")
@@ -68,13 +74,14 @@ def main():
         subprocess.run([manda, "asm", os.path.join(ROOT, "examples", "manda", f"{name}.s"), "-o", out], check=True)
         return out
 
-    names = [r[0] for r in runtimes(opts.prefix, manda, exe)]
+    manda_flags = ["--exec", "plain"] if opts.no_fusion else []
+    names = [r[0] for r in runtimes(opts.prefix, manda, exe, manda_flags)]
     rows = []
     for bench, arg, expected, module, func in BENCHMARKS:
         if opts.only and bench not in opts.only.split(","):
             continue
         row = {}
-        for name, make in runtimes(opts.prefix, manda, exe):
+        for name, make in runtimes(opts.prefix, manda, exe, manda_flags):
             seconds, out = median_seconds(make(bench, arg, module, func), opts.runs)
             if name == "Manda" and out != expected:
                 raise SystemExit(f"Manda's {bench} printed {out!r}, expected {expected!r}")

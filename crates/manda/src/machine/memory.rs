@@ -326,6 +326,26 @@ impl Tlb {
     }
 }
 
+/// A stretch of the image whose bytes have one permission.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: u64,
+    end: u64,
+    perm: u8,
+}
+
+/// The runs of equal permission in `perm` (one per image byte).
+fn runs_of(perm: &[u8]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (at, &p) in perm.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if run.perm == p => run.end += 1,
+            _ => runs.push(Run { start: at as u64, end: at as u64 + 1, perm: p }),
+        }
+    }
+    runs
+}
+
 /// The address space of one context.
 #[derive(Clone)]
 pub struct Memory {
@@ -334,6 +354,8 @@ pub struct Memory {
     levels: u32,
     /// Per image byte: READ | WRITE for data, READ for rodata, CODE for code, 0 for headers.
     perm: Arc<[u8]>,
+    /// The same as runs of equal permission, in address order, covering the image.
+    runs: Arc<[Run]>,
     image_len: u64,
     stack_base: u64,
     stack_top: u64,
@@ -385,6 +407,7 @@ impl Memory {
         let mut mem = Memory {
             root: None,
             levels,
+            runs: runs_of(&perm).into(),
             perm: perm.into(),
             image_len,
             stack_base,
@@ -618,17 +641,21 @@ impl Memory {
         } else if addr >= self.stack_base {
             (page_start.max(self.stack_base), page_end.min(self.stack_top))
         } else if addr < self.image_len {
-            let end = page_end.min(self.image_len);
-            let ok = |a: u64| self.perm[a as usize] & need != 0;
-            let mut lo = addr;
-            while lo > page_start && ok(lo - 1) {
+            // The run holding `addr`, widened over its neighbours that allow
+            // `need` too (data beside rodata, for reads), within the page.
+            let runs = &self.runs;
+            let at = runs.partition_point(|r| r.end <= addr);
+            if runs[at].perm & need == 0 {
+                return None;
+            }
+            let (mut lo, mut hi) = (at, at);
+            while lo > 0 && runs[lo - 1].perm & need != 0 && runs[lo - 1].end > page_start {
                 lo -= 1;
             }
-            let mut hi = addr;
-            while hi < end && ok(hi) {
+            while hi + 1 < runs.len() && runs[hi + 1].perm & need != 0 && runs[hi + 1].start < page_end {
                 hi += 1;
             }
-            (lo, hi)
+            (runs[lo].start.max(page_start), runs[hi].end.min(page_end))
         } else {
             return None; // a guard gap
         };
@@ -976,6 +1003,23 @@ mod tests {
         let source = ".data\nd: .zero 16\n.code\nmain:\n    halt\n";
         let exe = Executable::load(&crate::asm::assemble(source).unwrap().0).unwrap();
         Memory::new(&exe, 64 * 1024, Arc::new(Meter::new(limit))).unwrap()
+    }
+
+    #[test]
+    fn an_image_translation_spans_the_section_within_its_page() {
+        let source = ".data\nd: .zero 16\n.rodata\nr: .zero 24\n.code\nmain:\n    halt\n";
+        let exe = Executable::load(&crate::asm::assemble(source).unwrap().0).unwrap();
+        let mem = Memory::new(&exe, 64 * 1024, Arc::new(Meter::new(1 << 30))).unwrap();
+        let data = exe.sections[0].start;
+        let rodata = exe.sections[1].start;
+        // Each section's contents (section headers lie between them).
+        assert_eq!(mem.permitted_range(data + 3, READ), Some((data, 16)));
+        assert_eq!(mem.permitted_range(rodata + 20, READ), Some((rodata, 24)));
+        assert_eq!(mem.permitted_range(data + 15, WRITE), Some((data, 16)));
+        assert_eq!(mem.permitted_range(rodata, WRITE), None);
+        // Code and section headers allow neither.
+        assert_eq!(mem.permitted_range(exe.sections[2].start, READ), None);
+        assert_eq!(mem.permitted_range(0, READ), None);
     }
 
     #[test]
