@@ -72,8 +72,9 @@ impl Context {
         // SAFETY: the program counter is always a valid index (see the dispatch below).
         let mut ip = unsafe { base.add(*pc_slot as usize) };
         let mut sp = *sp_slot;
-        // The translations, in this frame too: one less pointer to follow per access.
-        let mut tlb = tlb_slot.clone();
+        // The translations stay in the context (not copied into this frame:
+        // a switch between contexts would copy them in and out each time).
+        let tlb = tlb_slot;
         let mut fuel = local.fuel;
         let mut slice = local.slice;
         let mut stepped = false;
@@ -188,14 +189,14 @@ impl Context {
         macro_rules! load {
             ($n:literal, $rd:expr, $base:expr, $off:expr, $ext:expr) => {{
                 let addr = r!($base).wrapping_add($off as i64 as u64);
-                let v: u64 = try_mem!(mem.load::<$n>(&mut tlb, addr));
+                let v: u64 = try_mem!(mem.load::<$n>(tlb, addr));
                 alu!($rd, $ext(v))
             }};
         }
         macro_rules! store {
             ($n:literal, $rs:expr, $base:expr, $off:expr) => {{
                 let addr = r!($base).wrapping_add($off as i64 as u64);
-                try_mem!(mem.store::<$n>(&mut tlb, addr, r!($rs)));
+                try_mem!(mem.store::<$n>(tlb, addr, r!($rs)));
                 next!(1)
             }};
         }
@@ -309,7 +310,7 @@ impl Context {
                     if sp - stack_base < 8 {
                         trap!(TrapKind::StackOverflow);
                     }
-                    try_mem!(mem.store::<8>(&mut tlb, sp - 8, r!(rs)));
+                    try_mem!(mem.store::<8>(tlb, sp - 8, r!(rs)));
                     sp -= 8;
                     next!(1)
                 }
@@ -317,7 +318,7 @@ impl Context {
                     if stack_top - sp < 8 {
                         trap!(TrapKind::StackUnderflow);
                     }
-                    let v = try_mem!(mem.load::<8>(&mut tlb, sp));
+                    let v = try_mem!(mem.load::<8>(tlb, sp));
                     sp += 8;
                     alu!(rd, v)
                 }
@@ -336,11 +337,11 @@ impl Context {
                     next!(1)
                 }
                 Op::Ldsp { rd, off } => {
-                    let v = try_mem!(mem.load::<8>(&mut tlb, sp.wrapping_add(off as i64 as u64)));
+                    let v = try_mem!(mem.load::<8>(tlb, sp.wrapping_add(off as i64 as u64)));
                     alu!(rd, v)
                 }
                 Op::Stsp { rs, off } => {
-                    try_mem!(mem.store::<8>(&mut tlb, sp.wrapping_add(off as i64 as u64), r!(rs)));
+                    try_mem!(mem.store::<8>(tlb, sp.wrapping_add(off as i64 as u64), r!(rs)));
                     next!(1)
                 }
                 Op::Getsp { rd } => alu!(rd, sp),
@@ -415,7 +416,7 @@ impl Context {
                     if stack_top - sp < 8 {
                         trap!(TrapKind::StackUnderflow);
                     }
-                    r!(rd) = try_mem!(mem.load::<8>(&mut tlb, sp));
+                    r!(rd) = try_mem!(mem.load::<8>(tlb, sp));
                     sp += 8;
                     ip = unsafe { ip.add(1) };
                     ret!()
@@ -438,7 +439,7 @@ impl Context {
                     next!(2)
                 }
                 Op::Ld64Fmul { rd, mem: M { base, off }, rd2, ra } => {
-                    let v = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    let v = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd) = v;
                     r!(rd2) = (f!(ra) * f64::from_bits(v)).to_bits();
                     next!(2)
@@ -484,12 +485,12 @@ impl Context {
                     next!(2)
                 }
                 Op::Ld64Fsub { rd, mem: M { base, off }, rd2, ra } => {
-                    r!(rd) = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = (f!(ra) - f!(rd)).to_bits();
                     next!(2)
                 }
                 Op::Ld64Fadd { rd, mem: M { base, off }, rd2, rb } => {
-                    r!(rd) = try_mem!(mem.load::<8>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = (f!(rd) + f!(rb)).to_bits();
                     next!(2)
                 }
@@ -499,7 +500,7 @@ impl Context {
                     next!(2)
                 }
                 Op::Ld8uAdd { rd, mem: M { base, off }, rd2, ra } => {
-                    r!(rd) = try_mem!(mem.load::<1>(&mut tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<1>(tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = r!(ra).wrapping_add(r!(rd));
                     next!(2)
                 }
@@ -529,7 +530,7 @@ impl Context {
                     debug_assert!(ops[pc!()].is_system());
                     let Some(instr) = code.instrs[pc!()] else { trap!(TrapKind::FellOffCode) };
                     // `system` keeps the translations true (a fork, a copy, a grow).
-                    let effect = system(run, local, &mut tlb, id, instr, regs, ctx_regs, mem);
+                    let effect = system(run, local, tlb, id, instr, regs, ctx_regs, mem);
                     match effect {
                         Ok(Effect::Next) => next!(1),
                         Ok(Effect::Exit(status)) => break Flow::Exit(status),
@@ -546,7 +547,6 @@ impl Context {
         copy_regs(&code.used_regs, &regs_local, ctx_regs);
         *pc_slot = pc!() as u32;
         *sp_slot = sp;
-        *tlb_slot = tlb;
         local.fuel = fuel;
         local.slice = slice;
         flow
