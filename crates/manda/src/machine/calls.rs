@@ -26,6 +26,25 @@ pub(super) struct CallStack {
 }
 
 impl CallStack {
+    /// Pushes a return index: into the top chunk's charged room, or past
+    /// it through [`grow`](Self::grow).
+    #[inline(always)]
+    pub(super) fn push(&mut self, ret: u32, meter: &Meter, max_depth: u32) -> Result<(), TrapKind> {
+        let len = self.top.len();
+        if len >= self.room as usize {
+            self.grow(meter, max_depth)?;
+            self.top.push(ret);
+            return Ok(());
+        }
+        // SAFETY: `len < room`, and `top` always has capacity for `room`
+        // frames (`grow` reserves it), so the write is inside the allocation.
+        unsafe {
+            self.top.as_mut_ptr().add(len).write(ret);
+            self.top.set_len(len + 1);
+        }
+        Ok(())
+    }
+
     /// Frames on the stack.
     pub(super) fn depth(&self) -> usize {
         self.below.len() * CHUNK + self.top.len()

@@ -359,24 +359,18 @@ impl Context {
                 Op::Beqz { rs, target: t } => branch!(r!(rs) == 0, t),
                 Op::Bnez { rs, target: t } => branch!(r!(rs) != 0, t),
                 Op::Call { target: t } => {
-                    if calls.top.len() >= calls.room as usize {
-                        if let Err(kind) = calls.grow(mem.meter(), max_depth) {
-                            trap!(kind);
-                        }
+                    if let Err(kind) = calls.push(pc!() as u32 + 1, mem.meter(), max_depth) {
+                        trap!(kind);
                     }
-                    calls.top.push(pc!() as u32 + 1);
                     goto!(t)
                 }
                 Op::Callr { rs } => {
                     let Some(t) = code.index_of(r!(rs)) else {
                         trap!(TrapKind::BadJump { target: r!(rs), why: code.why_not_target(r!(rs)) })
                     };
-                    if calls.top.len() >= calls.room as usize {
-                        if let Err(kind) = calls.grow(mem.meter(), max_depth) {
-                            trap!(kind);
-                        }
+                    if let Err(kind) = calls.push(pc!() as u32 + 1, mem.meter(), max_depth) {
+                        trap!(kind);
                     }
-                    calls.top.push(pc!() as u32 + 1);
                     goto!(t)
                 }
                 Op::Ret {} => ret!(),
