@@ -3,8 +3,9 @@
 
     python3 bench/manda.py [--runs N] [--only fib,loop,...] [--prefix DIR] [--no-fusion]
 
-Each command runs N times (default 3) as a whole process; the table gives the
-median wall seconds and Manda's speed relative to each peer (>1: Manda is
+Each command runs N times (default 3) as a whole process, the runtimes taking
+turns (round-robin, so that a slow spell of the machine falls on all of
+them); the table gives the median wall seconds and Manda's speed relative to each peer (>1: Manda is
 faster). `--no-fusion` runs Manda without superinstructions (its hidden
 `--exec plain`), to measure what they give. The peers are installed by bench/peers/setup.sh into DIR (default
 ~/.cache/peers); bench/manda.sh runs it first when they are missing.
@@ -45,17 +46,14 @@ def runtimes(prefix, manda, exe, manda_flags):
     ]
 
 
-def median_seconds(cmd, runs):
-    times = []
-    out = b""
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-        if proc.returncode != 0:
-            raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
-        out = proc.stdout
-    return statistics.median(times), out.decode()
+def run_seconds(cmd):
+    """One run of `cmd`: wall seconds and standard output."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    return seconds, proc.stdout.decode()
 
 
 def main():
@@ -80,13 +78,19 @@ def main():
     for bench, arg, expected, module, func in BENCHMARKS:
         if opts.only and bench not in opts.only.split(","):
             continue
-        row = {}
-        for name, make in runtimes(opts.prefix, manda, exe, manda_flags):
-            seconds, out = median_seconds(make(bench, arg, module, func), opts.runs)
-            if name == "Manda" and out != expected:
-                raise SystemExit(f"Manda's {bench} printed {out!r}, expected {expected!r}")
-            row[name] = seconds
-            print(f"{bench:6} {name:15} {seconds:8.3f} s", file=sys.stderr)
+        # Round-robin: each round runs every runtime once, so that a slow
+        # spell of this (shared, virtual) machine falls on all of them.
+        commands = [(name, make(bench, arg, module, func)) for name, make in runtimes(opts.prefix, manda, exe, manda_flags)]
+        times = {name: [] for name, _ in commands}
+        for _ in range(opts.runs):
+            for name, cmd in commands:
+                seconds, out = run_seconds(cmd)
+                if name == "Manda" and out != expected:
+                    raise SystemExit(f"Manda's {bench} printed {out!r}, expected {expected!r}")
+                times[name].append(seconds)
+        row = {name: statistics.median(t) for name, t in times.items()}
+        for name, seconds in row.items():
+            print(f"{bench:8} {name:15} {seconds:8.3f} s", file=sys.stderr)
         rows.append((f"{bench} {arg}", row))
 
     print(f"\nMedian wall seconds of {opts.runs} runs, process start included.\n")

@@ -104,12 +104,8 @@ macro_rules! define_ops {
             StepBlt { r: R, y: R, imm: i32, t: u32 },
             /// `addi r, r, imm` then `bltu r, y, t` (a pointer walking to an end).
             StepBltu { r: R, y: R, imm: i32, t: u32 },
-            /// `addi r, r, imm` then `bne r, y, t`.
-            StepBne { r: R, y: R, imm: i32, t: u32 },
             /// `add r, r, rb` then `bltu r, y, t`: a pointer stepping by a register.
             StepAddBltu { r: R, rb: R, y: R, t: u32 },
-            /// `add r, r, rb` then `blt r, y, t`.
-            StepAddBlt { r: R, rb: R, y: R, t: u32 },
             /// `pop rd` then `ret`: a function's epilogue.
             PopRet { rd: R },
             /// `mov rd, rs` then `ret`: returning a value.
@@ -126,12 +122,6 @@ macro_rules! define_ops {
             AddiBlt { rd: R, ra: R, x: R, y: R, imm: i32, t: u32 },
             /// `addi rd, ra, imm` then `bltu x, y, t`.
             AddiBltu { rd: R, ra: R, x: R, y: R, imm: i32, t: u32 },
-            /// `addi rd, ra, imm` then `bne x, y, t`.
-            AddiBne { rd: R, ra: R, x: R, y: R, imm: i32, t: u32 },
-            /// `add rd, ra, rb` then `bltu x, y, t`.
-            AddBltu { rd: R, ra: R, rb: R, x: R, y: R, t: u32 },
-            /// `add rd, ra, rb` then `blt x, y, t`.
-            AddBlt { rd: R, ra: R, rb: R, x: R, y: R, t: u32 },
             /// `li rd, imm` then `blt x, y, t` (a compare with a small constant).
             LiBlt { rd: R, x: R, y: R, imm: i32, t: u32 },
             /// `li rd, imm` then `bge x, y, t`.
@@ -330,10 +320,11 @@ fn run_lengths(plain: &[Op]) -> Vec<u32> {
     run_len
 }
 
-/// Replaces hot pairs by superinstructions, chosen from profiles of the
-/// benchmark programs (counted loops, compare-with-constant, argument
-/// shuffles before calls, load-then-use in float and byte loops). The
-/// second op of a pair is never the target of a fused op itself: pairs are
+/// Replaces hot pairs by superinstructions: shapes a simple compiler emits
+/// in many programs (the step and test of a counted loop, a compare with a
+/// constant, argument shuffles, function epilogues, a load feeding its
+/// use, multiply-add), never one program's loop; docs/performance.md lists
+/// the programs of the corpus each fires in. The second op of a pair is never the target of a fused op itself: pairs are
 /// taken greedily left to right. A fused op whose first half traps stops
 /// at the first index with nothing done; if its second half traps, the
 /// first half's effect stands and the trap is at the second index — the
@@ -350,17 +341,10 @@ fn fuse(plain: &[Op]) -> Vec<Op> {
             (Op::Addi { rd, ra, imm }, Op::Bltu { ra: x, rb: y, target: t }) if rd == ra && x == rd => {
                 Op::StepBltu { r: rd, y, imm, t }
             }
-            (Op::Addi { rd, ra, imm }, Op::Bne { ra: x, rb: y, target: t }) if rd == ra && x == rd => {
-                Op::StepBne { r: rd, y, imm, t }
-            }
             (Op::Addi { rd, ra, imm }, Op::Blt { ra: x, rb: y, target: t }) => Op::AddiBlt { rd, ra, x, y, imm, t },
             (Op::Addi { rd, ra, imm }, Op::Bltu { ra: x, rb: y, target: t }) => Op::AddiBltu { rd, ra, x, y, imm, t },
-            (Op::Addi { rd, ra, imm }, Op::Bne { ra: x, rb: y, target: t }) => Op::AddiBne { rd, ra, x, y, imm, t },
             (Op::Add { rd, ra, rb }, Op::Bltu { ra: x, rb: y, target: t }) if rd == ra && x == rd && rb != rd => {
                 Op::StepAddBltu { r: rd, rb, y, t }
-            }
-            (Op::Add { rd, ra, rb }, Op::Blt { ra: x, rb: y, target: t }) if rd == ra && x == rd && rb != rd => {
-                Op::StepAddBlt { r: rd, rb, y, t }
             }
             (Op::Pop { rd }, Op::Ret {}) => Op::PopRet { rd },
             (Op::Mov { rd, rs }, Op::Ret {}) => Op::MovRet { rd, rs },
@@ -373,8 +357,6 @@ fn fuse(plain: &[Op]) -> Vec<Op> {
             (Op::Ld64 { rd, mem }, Op::Fmul { rd: rd2, ra, rb }) if rb == rd && ra != rd => {
                 Op::Ld64Fmul { rd, mem, rd2, ra }
             }
-            (Op::Add { rd, ra, rb }, Op::Bltu { ra: x, rb: y, target: t }) => Op::AddBltu { rd, ra, rb, x, y, t },
-            (Op::Add { rd, ra, rb }, Op::Blt { ra: x, rb: y, target: t }) => Op::AddBlt { rd, ra, rb, x, y, t },
             (Op::Li { rd, imm }, Op::Blt { ra: x, rb: y, target: t }) if i32::try_from(imm).is_ok() => {
                 Op::LiBlt { rd, x, y, imm: imm as i32, t }
             }

@@ -388,23 +388,11 @@ impl Context {
                     ip = unsafe { ip.add(1) };
                     branch!(v < r!(y), t)
                 }
-                Op::StepBne { r, y, imm, t } => {
-                    let v = r!(r).wrapping_add(imm as i64 as u64);
-                    r!(r) = v;
-                    ip = unsafe { ip.add(1) };
-                    branch!(v != r!(y), t)
-                }
                 Op::StepAddBltu { r, rb, y, t } => {
                     let v = r!(r).wrapping_add(r!(rb));
                     r!(r) = v;
                     ip = unsafe { ip.add(1) };
                     branch!(v < r!(y), t)
-                }
-                Op::StepAddBlt { r, rb, y, t } => {
-                    let v = r!(r).wrapping_add(r!(rb));
-                    r!(r) = v;
-                    ip = unsafe { ip.add(1) };
-                    branch!((v as i64) < r!(y) as i64, t)
                 }
                 Op::PopRet { rd } => {
                     if stack_top - sp < 8 {
@@ -447,21 +435,6 @@ impl Context {
                     r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
                     ip = unsafe { ip.add(1) };
                     branch!(r!(x) < r!(y), t)
-                }
-                Op::AddiBne { rd, ra, x, y, imm, t } => {
-                    r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
-                    ip = unsafe { ip.add(1) };
-                    branch!(r!(x) != r!(y), t)
-                }
-                Op::AddBltu { rd, ra, rb, x, y, t } => {
-                    r!(rd) = r!(ra).wrapping_add(r!(rb));
-                    ip = unsafe { ip.add(1) };
-                    branch!(r!(x) < r!(y), t)
-                }
-                Op::AddBlt { rd, ra, rb, x, y, t } => {
-                    r!(rd) = r!(ra).wrapping_add(r!(rb));
-                    ip = unsafe { ip.add(1) };
-                    branch!((r!(x) as i64) < r!(y) as i64, t)
                 }
                 Op::LiBlt { rd, x, y, imm, t } => {
                     r!(rd) = imm as i64 as u64;
