@@ -3,7 +3,17 @@
 //! generated from each binary's clap definition.
 
 use clap::{Command, Subcommand};
-use std::io::Write;
+use std::io::{self, Write};
+
+/// Writes `text` to `out` whole and flushes it. A reader that went away
+/// (a closed pipe, as in `manda disasm prog.mx | head`) is not an error: the
+/// rest of the output was not wanted. `print!` would panic there instead.
+pub fn write_text(mut out: impl Write, text: &str) -> io::Result<()> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
 
 /// Subcommands every binary has (flatten into its own `Subcommand` enum, and
 /// set `disable_help_subcommand` on the parser so this `help` is the one).
@@ -49,7 +59,7 @@ impl DocsCommand {
         };
         match written.and_then(|()| out.flush()) {
             // A reader that stopped early (`| head`) is not an error.
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
             _ => Ok(()),
         }
     }

@@ -206,3 +206,27 @@ fn one_thread_gives_the_same_trace_every_run_with_each_line_naming_its_context()
         assert_eq!(manda(&["run", "--threads", "1", "--trace", &src]), first);
     }
 }
+
+/// `manda disasm big.mx | head`: the reader goes away after a line, and
+/// the rest of the output is simply not written — no panic, no abort,
+/// exit 0 — as with any Unix tool. (It aborted with "failed printing to
+/// stdout: Broken pipe" once the output passed the pipe's 64 KiB.)
+#[test]
+fn output_to_a_reader_that_stops_early_ends_quietly() {
+    let mut source = String::from(".code\nmain:\n");
+    source.push_str(&"    addi t0, t0, 1\n".repeat(20_000));
+    source.push_str("    halt\n");
+    let file = scratch("long.s", source.as_bytes());
+    let mut child = common::manda_command()
+        .args(["disasm", &file])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"; manda disassem");
+    drop(child.stdout.take()); // `head` has what it wanted
+    let out = child.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()), (Some(0), ""));
+}

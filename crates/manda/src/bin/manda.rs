@@ -6,6 +6,7 @@
 //! read, assembled or loaded; 2 for a bad command line; 3 for a trap.
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use hypervisor::cli::write_text;
 use hypervisor::cli::DocsCommand;
 use hypervisor::host::{self, ControlArgs};
 use manda::diag::{render, Severity};
@@ -140,11 +141,8 @@ fn main() -> ExitCode {
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),
-        Command::Disasm { file } => load(&file).map(|exe| print!("{}", manda::disasm::disassemble(&exe))),
-        Command::Opcodes => {
-            print!("{}", manda::isa::opcodes_markdown());
-            Ok(())
-        }
+        Command::Disasm { file } => load(&file).and_then(|exe| stdout(&manda::disasm::disassemble(&exe))),
+        Command::Opcodes => stdout(&manda::isa::opcodes_markdown()),
         Command::Docs(docs) => docs.run(Cli::command()),
     };
     match result {
@@ -154,11 +152,21 @@ fn main() -> ExitCode {
         }
         Err(message) => {
             if !message.is_empty() {
-                eprintln!("manda: {message}");
+                stderr(&format!("manda: {message}\n"));
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a command's whole output to stdout (a reader that stops early is fine).
+fn stdout(text: &str) -> Result<(), String> {
+    write_text(std::io::stdout().lock(), text).map_err(|e| format!("cannot write output: {e}"))
+}
+
+/// Writes to stderr; if even that fails there is nobody left to tell.
+fn stderr(text: &str) {
+    let _ = write_text(std::io::stderr().lock(), text);
 }
 
 /// Assembles `file`, printing its diagnostics; `Err("")` when they are already printed.
@@ -167,12 +175,12 @@ fn assemble(file: &Path) -> Result<Vec<u8>, String> {
     let name = file.display().to_string();
     match manda::asm::assemble(&source) {
         Ok((bytes, warnings)) => {
-            eprint!("{}", render(&warnings, &name, &source));
+            stderr(&render(&warnings, &name, &source));
             Ok(bytes)
         }
         Err(err) => {
             let errors = err.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-            eprint!("{}", render(&err.diagnostics, &name, &source));
+            stderr(&render(&err.diagnostics, &name, &source));
             Err(format!("{name}: {errors} error(s); nothing written"))
         }
     }
@@ -207,12 +215,12 @@ fn run(args: RunArgs) -> ExitCode {
     if file.extension().is_none_or(|e| e != "s") {
         if let Ok(meta) = std::fs::metadata(&file) {
             if meta.len() > args.max_memory {
-                eprintln!(
-                    "manda: {}: the program needs at least {} bytes of memory (its image alone), more than the limit of {}",
+                stderr(&format!(
+                    "manda: {}: the program needs at least {} bytes of memory (its image alone), more than the limit of {}\n",
                     file.display(),
                     meta.len(),
                     args.max_memory
-                );
+                ));
                 return ExitCode::FAILURE;
             }
         }
@@ -221,7 +229,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(message) => {
             if !message.is_empty() {
-                eprintln!("manda: {message}");
+                stderr(&format!("manda: {message}\n"));
             }
             return ExitCode::FAILURE;
         }
@@ -239,7 +247,7 @@ fn run(args: RunArgs) -> ExitCode {
     let mut machine = match Machine::new(&exe, config) {
         Ok(machine) => machine,
         Err(e) => {
-            eprintln!("manda: {}: {e}", file.display());
+            stderr(&format!("manda: {}: {e}\n", file.display()));
             return ExitCode::FAILURE;
         }
     };
@@ -262,7 +270,7 @@ fn run(args: RunArgs) -> ExitCode {
     let options = match args.control.options(file.display().to_string(), program_hash) {
         Ok(options) => options,
         Err(why) => {
-            eprintln!("manda: {why}");
+            stderr(&format!("manda: {why}\n"));
             return ExitCode::FAILURE;
         }
     };

@@ -3,11 +3,12 @@
 //! A thin layer over the `mova` library; see `docs/mova/` for the formats.
 
 use clap::{CommandFactory, Parser, Subcommand};
+use hypervisor::cli::write_text;
 use hypervisor::cli::DocsCommand;
 use hypervisor::host::{self, ControlArgs};
 use mova::diag::render;
 use mova::{compile, FileKind, Program, Vm};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -67,26 +68,29 @@ enum Command {
 struct Failure(u8);
 
 fn fail(message: impl std::fmt::Display, status: u8) -> Failure {
-    eprintln!("mova: {message}");
+    stderr(&format!("mova: {message}\n"));
     Failure(status)
+}
+
+/// Writes to stderr; if even that fails there is nobody left to tell.
+fn stderr(text: &str) {
+    let _ = write_text(io::stderr().lock(), text);
+}
+
+/// Writes a command's whole output to stdout (a reader that stops early is fine).
+fn stdout(text: &str) -> Result<(), Failure> {
+    write_text(io::stdout().lock(), text).map_err(|e| fail(format!("cannot write output: {e}"), EXIT_BAD_INPUT))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compile { file, output } => cmd_compile(&file, &output),
-        Command::Disasm { file } => load(&file).and_then(|p| {
-            io::stdout()
-                .write_all(mova::asm::disassemble(&p).as_bytes())
-                .map_err(|e| fail(format!("cannot write output: {e}"), EXIT_BAD_INPUT))
-        }),
+        Command::Disasm { file } => load(&file).and_then(|p| stdout(&mova::asm::disassemble(&p))),
         Command::Run { file, max_steps, trace, no_fusion, control } => {
             cmd_run(&file, max_steps, trace, no_fusion, &control)
         }
-        Command::Opcodes => {
-            print!("{}", mova::isa::opcodes_markdown());
-            Ok(())
-        }
+        Command::Opcodes => stdout(&mova::isa::opcodes_markdown()),
         Command::Docs(docs) => docs.run(Cli::command()).map_err(|why| fail(why, EXIT_BAD_INPUT)),
     };
     match result {
@@ -110,11 +114,11 @@ fn load(path: &Path) -> Result<Program, Failure> {
             let file_name = path.to_string_lossy();
             match compile(source, kind) {
                 Ok((program, warnings)) => {
-                    eprint!("{}", render(&warnings, &file_name, source));
+                    stderr(&render(&warnings, &file_name, source));
                     Ok(program)
                 }
                 Err(err) => {
-                    eprint!("{}", render(&err.diagnostics, &file_name, source));
+                    stderr(&render(&err.diagnostics, &file_name, source));
                     let errors = err.diagnostics.iter().filter(|d| d.severity == mova::diag::Severity::Error).count();
                     let plural = if errors == 1 { "" } else { "s" };
                     Err(fail(format!("could not compile {name}: {errors} error{plural}"), EXIT_BAD_INPUT))

@@ -156,8 +156,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// A line on stdout; a reader that stopped early (`| head`) is fine.
 fn say(text: String) {
-    println!("{text}");
+    let _ = hypervisor::cli::write_text(std::io::stdout().lock(), &(text + "\n"));
 }
 
 /// A progress bar on standard error for the save and restore of a state of
@@ -337,20 +338,20 @@ fn ps(json: bool, token: Option<&str>) -> Result<(), String> {
                 "uptime_s": now.saturating_sub(e.started)})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
+        say(serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
         return Ok(());
     }
-    println!(
+    say(format!(
         "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} PROGRAM",
         "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL"
-    );
+    ));
     for (e, (s, detail)) in entries.iter().zip(&states) {
         let up = now.saturating_sub(e.started);
         let uptime = format!("{}:{:02}:{:02}", up / 3600, up / 60 % 60, up % 60);
-        println!(
+        say(format!(
             "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} {}",
             e.pid, e.machine, s, e.endpoint, uptime, detail, e.program
-        );
+        ));
     }
     Ok(())
 }
