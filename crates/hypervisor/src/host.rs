@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The seed's control port.
 pub const DEFAULT_PORT: u16 = 34567;
@@ -668,7 +668,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, S
         .name("control".into())
         .spawn(move || event_loop.run())
         .map_err(ServeError::Setup)?;
-    let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let started = crate::registry::now_secs();
     let registration = registry::register(&Entry {
         pid,
         instance: shared.instance.clone(),

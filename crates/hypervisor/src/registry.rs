@@ -183,6 +183,28 @@ pub fn read_entry(path: &Path) -> Option<Entry> {
     serde_json::from_slice(&read_private(path)?).ok()
 }
 
+/// Seconds since the Unix epoch: the unit of [`Entry::started`].
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The entry at `path` once a process started at or after `not_before`
+/// ([`now_secs`] taken before spawning it) has written it, waiting up to
+/// `timeout`. PIDs are reused — within minutes where `pid_max` is 32768 —
+/// so an entry left there by a killed process of the same PID is not it.
+pub fn wait_for_entry(path: &Path, not_before: u64, timeout: std::time::Duration) -> Option<Entry> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(entry) = read_entry(path).filter(|e| e.started >= not_before) {
+            return Some(entry);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// True if a process with this PID exists.
 pub fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()

@@ -4,13 +4,12 @@
 
 mod common;
 
-use hypervisor::registry::read_entry;
 use hypervisor::Client;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn runtime() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("manda-runtime")
@@ -35,6 +34,7 @@ fn start() -> (Run, Client) {
 /// Runs `tests/hosted/NAME` under `manda run` and connects to it.
 fn start_program(name: &str) -> (Run, Client) {
     let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosted").join(name);
+    let spawned = hypervisor::registry::now_secs();
     let mut child = common::manda_command()
         .arg("run")
         .arg(program)
@@ -52,18 +52,10 @@ fn start_program(name: &str) -> (Run, Client) {
             }
         }
     });
-    let entry = runtime().join(format!("{}.json", child.id()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let entry = loop {
-        if let Some(entry) = read_entry(&entry) {
-            break entry;
-        }
-        assert!(Instant::now() < deadline, "manda never registered");
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let entry = common::wait_registered(child.id(), spawned);
+    let client = Client::connect(&entry.endpoint, None).unwrap();
     assert_eq!(entry.machine, "manda");
     assert_eq!(entry.program_hash.len(), 64);
-    let client = Client::connect(&entry.endpoint, None).unwrap();
     (Run { child, values }, client)
 }
 

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A runtime directory of the tests' own (mode 0700, as the VMs require).
 pub fn runtime_dir() -> PathBuf {
@@ -38,6 +38,8 @@ pub struct Vm {
     pub child: Child,
     pub values: Receiver<u64>,
     pub runtime: PathBuf,
+    /// When it was spawned: its registry entry is no older.
+    pub spawned: u64,
 }
 
 impl Drop for Vm {
@@ -75,6 +77,7 @@ impl Vm {
 
     /// Starts a prepared command (stdout piped) without waiting for its registration.
     pub fn spawn_unregistered(mut command: Command, runtime: PathBuf) -> Vm {
+        let spawned = hypervisor::registry::now_secs();
         let mut child = command.spawn().expect("hv-counter starts");
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let (tx, values) = mpsc::channel();
@@ -87,7 +90,7 @@ impl Vm {
                 }
             }
         });
-        Vm { child, values, runtime }
+        Vm { child, values, runtime, spawned }
     }
 
     pub fn entry_path(&self) -> PathBuf {
@@ -95,11 +98,8 @@ impl Vm {
     }
 
     fn wait_registered(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while hypervisor::registry::read_entry(&self.entry_path()).is_none() {
-            assert!(Instant::now() < deadline, "VM {} never registered", self.child.id());
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let entry = hypervisor::registry::wait_for_entry(&self.entry_path(), self.spawned, Duration::from_secs(10));
+        assert!(entry.is_some(), "VM {} never registered", self.child.id());
     }
 
     /// The control endpoint, `127.0.0.1:PORT`.

@@ -60,6 +60,15 @@ pub struct Vm {
     pub values: std::sync::mpsc::Receiver<u64>,
 }
 
+/// Waits for the registry entry of `pid`, spawned at `spawned`
+/// ([`hypervisor::registry::now_secs`]); an older one is a killed
+/// process's of the same PID.
+pub fn wait_registered(pid: u32, spawned: u64) -> hypervisor::registry::Entry {
+    let path = runtime_dir().join(format!("{pid}.json"));
+    hypervisor::registry::wait_for_entry(&path, spawned, std::time::Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("manda {pid} never registered"))
+}
+
 impl Drop for Vm {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -80,6 +89,7 @@ impl Vm {
             }
             None => Command::new(manda),
         };
+        let spawned = hypervisor::registry::now_secs();
         let mut child = command
             .arg("run")
             .args(options)
@@ -103,12 +113,7 @@ impl Vm {
             }
         });
         let vm = Vm { child, values };
-        let entry = runtime_dir().join(format!("{}.json", vm.child.id()));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while hypervisor::registry::read_entry(&entry).is_none() {
-            assert!(std::time::Instant::now() < deadline, "manda {} never registered", vm.child.id());
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        wait_registered(vm.child.id(), spawned);
         vm
     }
 

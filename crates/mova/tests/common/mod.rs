@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The registry every test VM uses, apart from the user's.
 pub fn runtime_dir() -> PathBuf {
@@ -31,6 +31,8 @@ pub fn test_file(rel: &str) -> PathBuf {
 pub struct Vm {
     pub child: Child,
     pub values: Receiver<i64>,
+    /// When it was spawned: its registry entry is no older.
+    pub spawned: u64,
 }
 
 impl Drop for Vm {
@@ -57,6 +59,7 @@ impl Vm {
             }
             None => Command::new(mova),
         };
+        let spawned = hypervisor::registry::now_secs();
         let mut child = command
             .arg("run")
             .arg(test_file(program))
@@ -77,7 +80,7 @@ impl Vm {
                 }
             }
         });
-        let vm = Vm { child, values };
+        let vm = Vm { child, values, spawned };
         vm.wait_registered();
         vm
     }
@@ -96,11 +99,8 @@ impl Vm {
     fn wait_registered(&self) {
         let pid = self.child.id();
         let entry = runtime_dir().join(format!("{pid}.json"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !entry.exists() {
-            assert!(Instant::now() < deadline, "VM {pid} never registered");
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let fresh = hypervisor::registry::wait_for_entry(&entry, self.spawned, Duration::from_secs(10));
+        assert!(fresh.is_some(), "VM {pid} never registered");
     }
 
     /// The next `n` printed values.
