@@ -1,0 +1,32 @@
+//! A Manda snapshot decoder and restore on arbitrary bytes, into a machine
+//! of a small program with ports and a heap: never a panic; a restored
+//! machine runs (under a step and memory limit) to an end. Every input gets
+//! a correct CRC-32 in its last 4 bytes, so that mutations reach the
+//! decoder's structural checks rather than stop at the checksum (whose own
+//! check the unit tests cover).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use manda::machine::{Config, Machine, SharedBuf};
+
+/// `examples`-style: a port, a heap page, a forked second context.
+pub const PROGRAM: &str = ".data\nd: .zero 64\n.code\nmain:\n    pnew t0\n    li t1, 4096\n    grow t2, t1\n    fork t3, child\n    printi t3\n    halt\nchild:\n    printi t0\n    halt\n";
+
+fuzz_target!(|input: &[u8]| {
+    let mut data = input.to_vec();
+    if data.len() > 4 {
+        let body = data.len() - 4;
+        let crc = crc32fast::hash(&data[..body]);
+        data[body..].copy_from_slice(&crc.to_le_bytes());
+    }
+    let data = &data[..];
+    let (bytes, _) = manda::asm::assemble(PROGRAM).unwrap();
+    let exe = manda::exe::Executable::load(&bytes).unwrap();
+    let config = Config { max_steps: Some(10_000), max_memory: 16 << 20, threads: 1, ..Config::default() };
+    let mut machine = Machine::new(&exe, config).unwrap();
+    machine.set_output(Box::new(SharedBuf::default()));
+    machine.set_error_output(Box::new(SharedBuf::default()));
+    if machine.restore(data).is_ok() {
+        let _ = machine.run();
+        assert!(machine.ended().is_some());
+    }
+});
