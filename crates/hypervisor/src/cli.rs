@@ -9,7 +9,22 @@ use std::io::{self, Write};
 /// (a closed pipe, as in `manda disasm prog.mx | head`) is not an error: the
 /// rest of the output was not wanted. `print!` would panic there instead.
 pub fn write_text(mut out: impl Write, text: &str) -> io::Result<()> {
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    unless_reader_left(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// [`write_text`] to stdout: a command's whole output, or a line of it.
+pub fn print_out(text: &str) -> io::Result<()> {
+    write_text(io::stdout().lock(), text)
+}
+
+/// [`write_text`] to stderr; if even that fails there is nobody left to tell.
+pub fn print_err(text: &str) {
+    let _ = write_text(io::stderr().lock(), text);
+}
+
+/// A write's result, with a closed pipe (the reader stopped early) as success.
+fn unless_reader_left(written: io::Result<()>) -> io::Result<()> {
+    match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
@@ -57,10 +72,6 @@ impl DocsCommand {
             }
             DocsCommand::Man => clap_mangen::Man::new(command).render(&mut out),
         };
-        match written.and_then(|()| out.flush()) {
-            // A reader that stopped early (`| head`) is not an error.
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
-            _ => Ok(()),
-        }
+        unless_reader_left(written.and_then(|()| out.flush())).map_err(|e| format!("cannot write: {e}"))
     }
 }

@@ -6,8 +6,8 @@
 //! read, assembled or loaded; 2 for a bad command line; 3 for a trap.
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use hypervisor::cli::write_text;
 use hypervisor::cli::DocsCommand;
+use hypervisor::cli::{print_err, print_out};
 use hypervisor::host::{self, ControlArgs};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
@@ -152,7 +152,7 @@ fn main() -> ExitCode {
         }
         Err(message) => {
             if !message.is_empty() {
-                stderr(&format!("manda: {message}\n"));
+                print_err(&format!("manda: {message}\n"));
             }
             ExitCode::FAILURE
         }
@@ -161,12 +161,7 @@ fn main() -> ExitCode {
 
 /// Writes a command's whole output to stdout (a reader that stops early is fine).
 fn stdout(text: &str) -> Result<(), String> {
-    write_text(std::io::stdout().lock(), text).map_err(|e| format!("cannot write output: {e}"))
-}
-
-/// Writes to stderr; if even that fails there is nobody left to tell.
-fn stderr(text: &str) {
-    let _ = write_text(std::io::stderr().lock(), text);
+    print_out(text).map_err(|e| format!("cannot write output: {e}"))
 }
 
 /// Assembles `file`, printing its diagnostics; `Err("")` when they are already printed.
@@ -175,12 +170,12 @@ fn assemble(file: &Path) -> Result<Vec<u8>, String> {
     let name = file.display().to_string();
     match manda::asm::assemble(&source) {
         Ok((bytes, warnings)) => {
-            stderr(&render(&warnings, &name, &source));
+            print_err(&render(&warnings, &name, &source));
             Ok(bytes)
         }
         Err(err) => {
             let errors = err.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-            stderr(&render(&err.diagnostics, &name, &source));
+            print_err(&render(&err.diagnostics, &name, &source));
             Err(format!("{name}: {errors} error(s); nothing written"))
         }
     }
@@ -215,7 +210,7 @@ fn run(args: RunArgs) -> ExitCode {
     if file.extension().is_none_or(|e| e != "s") {
         if let Ok(meta) = std::fs::metadata(&file) {
             if meta.len() > args.max_memory {
-                stderr(&format!(
+                print_err(&format!(
                     "manda: {}: the program needs at least {} bytes of memory (its image alone), more than the limit of {}\n",
                     file.display(),
                     meta.len(),
@@ -229,7 +224,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(message) => {
             if !message.is_empty() {
-                stderr(&format!("manda: {message}\n"));
+                print_err(&format!("manda: {message}\n"));
             }
             return ExitCode::FAILURE;
         }
@@ -247,7 +242,7 @@ fn run(args: RunArgs) -> ExitCode {
     let mut machine = match Machine::new(&exe, config) {
         Ok(machine) => machine,
         Err(e) => {
-            stderr(&format!("manda: {}: {e}\n", file.display()));
+            print_err(&format!("manda: {}: {e}\n", file.display()));
             return ExitCode::FAILURE;
         }
     };
@@ -270,7 +265,7 @@ fn run(args: RunArgs) -> ExitCode {
     let options = match args.control.options(file.display().to_string(), program_hash) {
         Ok(options) => options,
         Err(why) => {
-            stderr(&format!("manda: {why}\n"));
+            print_err(&format!("manda: {why}\n"));
             return ExitCode::FAILURE;
         }
     };

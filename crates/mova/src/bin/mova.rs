@@ -3,8 +3,8 @@
 //! A thin layer over the `mova` library; see `docs/mova/` for the formats.
 
 use clap::{CommandFactory, Parser, Subcommand};
-use hypervisor::cli::write_text;
 use hypervisor::cli::DocsCommand;
+use hypervisor::cli::{print_err, print_out};
 use hypervisor::host::{self, ControlArgs};
 use mova::diag::render;
 use mova::{compile, FileKind, Program, Vm};
@@ -68,18 +68,13 @@ enum Command {
 struct Failure(u8);
 
 fn fail(message: impl std::fmt::Display, status: u8) -> Failure {
-    stderr(&format!("mova: {message}\n"));
+    print_err(&format!("mova: {message}\n"));
     Failure(status)
-}
-
-/// Writes to stderr; if even that fails there is nobody left to tell.
-fn stderr(text: &str) {
-    let _ = write_text(io::stderr().lock(), text);
 }
 
 /// Writes a command's whole output to stdout (a reader that stops early is fine).
 fn stdout(text: &str) -> Result<(), Failure> {
-    write_text(io::stdout().lock(), text).map_err(|e| fail(format!("cannot write output: {e}"), EXIT_BAD_INPUT))
+    print_out(text).map_err(|e| fail(format!("cannot write output: {e}"), EXIT_BAD_INPUT))
 }
 
 fn main() -> ExitCode {
@@ -114,11 +109,11 @@ fn load(path: &Path) -> Result<Program, Failure> {
             let file_name = path.to_string_lossy();
             match compile(source, kind) {
                 Ok((program, warnings)) => {
-                    stderr(&render(&warnings, &file_name, source));
+                    print_err(&render(&warnings, &file_name, source));
                     Ok(program)
                 }
                 Err(err) => {
-                    stderr(&render(&err.diagnostics, &file_name, source));
+                    print_err(&render(&err.diagnostics, &file_name, source));
                     let errors = err.diagnostics.iter().filter(|d| d.severity == mova::diag::Severity::Error).count();
                     let plural = if errors == 1 { "" } else { "s" };
                     Err(fail(format!("could not compile {name}: {errors} error{plural}"), EXIT_BAD_INPUT))

@@ -158,7 +158,7 @@ fn main() -> ExitCode {
 
 /// A line on stdout; a reader that stopped early (`| head`) is fine.
 fn say(text: String) {
-    let _ = hypervisor::cli::write_text(std::io::stdout().lock(), &(text + "\n"));
+    let _ = hypervisor::cli::print_out(&(text + "\n"));
 }
 
 /// A progress bar on standard error for the save and restore of a state of
