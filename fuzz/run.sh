@@ -6,8 +6,9 @@
 #
 # Needs cargo-fuzz and a nightly toolchain; installs both the first time
 # (rustup toolchain install nightly; cargo install cargo-fuzz). Each target
-# starts from its committed seeds (fuzz/seeds/TARGET/) and its working corpus
-# (fuzz/corpus/TARGET/, kept between runs, not committed). Findings go to
+# starts from its seeds (the examples; fuzz/seeds/TARGET/ for the binary
+# ones: a snapshot, a bytecode program, a state, protocol lines) and its
+# working corpus (fuzz/corpus/TARGET/, kept between runs, not committed). Findings go to
 # fuzz/artifacts/TARGET/, logs to fuzz/logs/TARGET.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,27 @@ rustup toolchain list | grep -q nightly || rustup toolchain install nightly --pr
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo +nightly fuzz build
 mkdir -p fuzz/logs
+# Seeds from the examples themselves, not committed copies: the sources
+# for the assembler and Mova's compilers, the assembled executables (into
+# a directory of their own) for the loader and the machine.
+cargo build --release -q -p manda
+mkdir -p fuzz/corpus/examples-mx
+for s in examples/manda/*.s; do
+    target/release/manda asm "$s" -o "fuzz/corpus/examples-mx/$(basename "$s" .s).mx"
+done
+seeds() {
+    case $1 in
+        manda_asm) echo examples/manda ;;
+        manda_exe | manda_modes) echo fuzz/corpus/examples-mx ;;
+        mova_inputs) echo examples fuzz/seeds/mova_inputs ;;
+        *) echo "fuzz/seeds/$1" ;;
+    esac
+}
 run() {
     local t=$1
     mkdir -p "fuzz/corpus/$t"
-    cargo +nightly fuzz run "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    # shellcheck disable=SC2046 # the seed directories, one word each
+    cargo +nightly fuzz run "$t" "fuzz/corpus/$t" $(seeds "$t") -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         > "fuzz/logs/$t.log" 2>&1 && echo "$t: ok, $(grep -o 'Done [0-9]* runs' "fuzz/logs/$t.log" | tail -1)" \
         || echo "$t: FOUND something, see fuzz/logs/$t.log and fuzz/artifacts/$t/"
 }
