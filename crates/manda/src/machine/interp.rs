@@ -147,6 +147,14 @@ impl Context {
                 continue;
             }};
         }
+        // A fused op whose second half transfers control: on to that half's
+        // index first, where a trap or the transfer then starts from.
+        macro_rules! second_half {
+            () => {
+                // SAFETY: a fused op's second half is the next index (as for `next!`).
+                ip = unsafe { ip.add(1) }
+            };
+        }
         macro_rules! ret {
             () => {
                 match calls.top.pop() {
@@ -379,19 +387,19 @@ impl Context {
                 Op::StepBlt { r, y, imm, t } => {
                     let v = r!(r).wrapping_add(imm as i64 as u64);
                     r!(r) = v;
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     branch!((v as i64) < r!(y) as i64, t)
                 }
                 Op::StepBltu { r, y, imm, t } => {
                     let v = r!(r).wrapping_add(imm as i64 as u64);
                     r!(r) = v;
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     branch!(v < r!(y), t)
                 }
                 Op::StepAddBltu { r, rb, y, t } => {
                     let v = r!(r).wrapping_add(r!(rb));
                     r!(r) = v;
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     branch!(v < r!(y), t)
                 }
                 Op::PopRet { rd } => {
@@ -400,12 +408,12 @@ impl Context {
                     }
                     r!(rd) = try_mem!(mem.load::<8>(tlb, sp));
                     sp += 8;
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     ret!()
                 }
                 Op::MovRet { rd, rs } => {
                     r!(rd) = r!(rs);
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     ret!()
                 }
                 Op::FmulFadd { rd, ra, rb, rd2, rc } => {
@@ -428,22 +436,22 @@ impl Context {
                 }
                 Op::AddiBlt { rd, ra, x, y, imm, t } => {
                     r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     branch!((r!(x) as i64) < r!(y) as i64, t)
                 }
                 Op::AddiBltu { rd, ra, x, y, imm, t } => {
                     r!(rd) = r!(ra).wrapping_add(imm as i64 as u64);
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     branch!(r!(x) < r!(y), t)
                 }
                 Op::LiBlt { rd, x, y, imm, t } => {
                     r!(rd) = imm as i64 as u64;
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     branch!((r!(x) as i64) < r!(y) as i64, t)
                 }
                 Op::LiBge { rd, x, y, imm, t } => {
                     r!(rd) = imm as i64 as u64;
-                    ip = unsafe { ip.add(1) };
+                    second_half!();
                     branch!((r!(x) as i64) >= r!(y) as i64, t)
                 }
                 Op::Mov2 { rd, rs, rd2, rs2 } => {
@@ -502,6 +510,7 @@ impl Context {
                         Ok(Effect::Next) => next!(1),
                         Ok(Effect::Exit(status)) => break Flow::Exit(status),
                         Ok(Effect::Sleep(duration)) => {
+                            // SAFETY: as for `next!`: `sleep` is not a transfer.
                             ip = unsafe { ip.add(1) };
                             break Flow::Sleep(duration);
                         }
