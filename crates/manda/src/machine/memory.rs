@@ -634,7 +634,9 @@ impl Memory {
     }
 
     /// The widest range around `addr`, inside its page, whose bytes all
-    /// allow `need`; `None` when shorter than 8 bytes (never cached).
+    /// allow `need`; `None` when shorter than 8 bytes (never cached) or
+    /// empty. The range starts at or before `addr` but may end before it,
+    /// when `addr` itself is not allowed: callers check that it holds theirs.
     #[inline(always)]
     fn permitted_range(&self, addr: u64, need: u8) -> Option<(u64, u64)> {
         let page_start = addr & !(PAGE - 1);
@@ -662,7 +664,10 @@ impl Memory {
         } else {
             return None; // a guard gap
         };
-        (end >= start + 8).then_some((start, end - start))
+        // `addr` may lie past its region's end (a heap address beyond `end`,
+        // the guard above the stack): then `end` is below `start`.
+        let len = end.saturating_sub(start);
+        (len >= 8).then_some((start, len))
     }
 
     /// The translation for accesses of kind `need` around `addr`, whose
@@ -735,13 +740,11 @@ impl Memory {
     /// general path's checks and copies.
     #[inline(always)]
     fn owned_entry(&self, addr: u64, n: u64) -> Option<Entry> {
-        let (lo, hi) = match addr >= self.heap_base {
-            true => (self.heap_base, self.end),
-            false => (self.stack_base, self.stack_top),
-        };
-        let page_start = addr & !(PAGE - 1);
-        let end = addr.checked_add(n)?;
-        if addr < lo || end > hi || end > page_start + PAGE {
+        if addr < self.stack_base {
+            return None; // the image: the general path
+        }
+        let (start, len) = self.permitted_range(addr, WRITE)?;
+        if addr - start + n > len {
             return None;
         }
         let page = addr >> PAGE_BITS;
@@ -760,9 +763,7 @@ impl Memory {
                     let data = p[i].as_ref()?.ptr();
                     // As in `unique_table`: see what a former co-holder did.
                     std::sync::atomic::fence(Ordering::Acquire);
-                    let start = page_start.max(lo);
-                    let len = (page_start + PAGE).min(hi) - start;
-                    return (len >= 8).then_some(Entry { start, len, delta: (data as u64).wrapping_sub(page_start) });
+                    return Some(Entry { start, len, delta: (data as u64).wrapping_sub(page << PAGE_BITS) });
                 }
             }
         }
@@ -1020,6 +1021,12 @@ mod tests {
         assert_eq!(mem.permitted_range(rodata + 20, READ), Some((rodata, 24)));
         assert_eq!(mem.permitted_range(data + 15, WRITE), Some((data, 16)));
         assert_eq!(mem.permitted_range(rodata, WRITE), None);
+        // Past the heap's end, and in the guard above the stack: nothing.
+        let mut mem = mem;
+        let heap = mem.grow(100).unwrap();
+        assert_eq!(mem.permitted_range(heap + 50, WRITE), Some((heap, 100)));
+        assert_eq!(mem.permitted_range(heap + PAGE + 50, WRITE), None);
+        assert_eq!(mem.permitted_range(mem.stack_top() + 8, WRITE), None);
         // Code and section headers allow neither.
         assert_eq!(mem.permitted_range(exe.sections[2].start, READ), None);
         assert_eq!(mem.permitted_range(0, READ), None);
