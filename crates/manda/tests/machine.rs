@@ -330,3 +330,37 @@ receiver:
     let ids: Vec<u32> = m.contexts().map(|c| c.id()).collect();
     assert_eq!(ids, [0, 1], "the receiver is handed back with the sender");
 }
+
+/// Regression: each worker thread takes steps from the budget a chunk at a
+/// time, and a worker that found the budget empty trapped at once, though
+/// another worker held most of the budget unrun. Programs of a few hundred
+/// steps stopped at step 4 with `--threads 3` under a limit of a million.
+#[test]
+fn a_step_limit_shared_by_threads_traps_only_once_every_step_has_run() {
+    // Four contexts that never stop: the limit is what ends them.
+    let spin = load(
+        ".code\nmain:\n    fork t0, spin\n    fork t0, spin\n    fork t0, spin\nspin:\n    addi t1, t1, 1\n    jmp spin\n",
+    );
+    // Four contexts that finish well within the limit, whatever the schedule.
+    let finish = load(
+        ".code\nmain:\n    pnew a0\n    fork t0, work\n    fork t0, work\n    fork t0, work\n    li t1, 8\n    li t4, 3\n\
+         wait:\n    precv t2, a0, t1, t1\n    addi t4, t4, -1\n    bne t4, t5, wait\n    printi t4\n    halt\n\
+         work:\n    li t3, 20000\nloop:\n    addi t3, t3, -1\n    bne t3, t5, loop\n    psend a0, t3, t3\n    halt\n",
+    );
+    for threads in [1, 2, 3, 4] {
+        for limit in [1, 1000, 100_000, 3 << 20] {
+            let config = Config { max_steps: Some(limit), threads, ..Config::default() };
+            let (mut m, _) = machine(&spin, config, &[]);
+            let trap = m.run().unwrap_err();
+            assert_eq!(trap.kind, TrapKind::StepLimit(limit), "threads={threads} limit={limit}");
+            assert_eq!(m.steps(), limit, "threads={threads} limit={limit}: every step ran before the trap");
+        }
+        for _ in 0..20 {
+            let config = Config { max_steps: Some(1_000_000), threads, ..Config::default() };
+            let (mut m, out) = machine(&finish, config, &[]);
+            assert_eq!(m.run().map_err(|t| t.to_string()), Ok(Outcome::Exited(0)), "threads={threads}");
+            assert_eq!(out.contents(), b"0\n");
+            assert_eq!(m.steps(), 3 * (2 * 20_000 + 3) + 3 * 3 + 6 + 2);
+        }
+    }
+}

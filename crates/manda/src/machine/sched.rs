@@ -88,6 +88,11 @@ struct State {
     parked: Vec<Box<Context>>,
     /// Steps not yet handed to a worker.
     fuel: u64,
+    /// Workers holding steps taken from `fuel` (`Local::fuel` above 0 when
+    /// last they took the lock).
+    fuel_holders: usize,
+    /// Workers waiting in [`Run::refuel`] for the others to return theirs.
+    fuel_waiters: usize,
 }
 
 impl State {
@@ -135,6 +140,9 @@ pub(super) struct Core {
     hungry: AtomicUsize,
     /// Contexts among the sleepers.
     sleeping: AtomicUsize,
+    /// A worker ran out of steps while others hold some: each returns what
+    /// it holds before its next run (read where runs are charged).
+    fuel_wanted: AtomicBool,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -167,6 +175,8 @@ pub(super) struct Local {
     switches: u32,
     /// Steps taken from the budget, not yet executed.
     pub(super) fuel: u64,
+    /// Counted in `State::fuel_holders` (always, while `fuel` is above 0).
+    holds_fuel: bool,
     /// Transfers of control left in the current context's slice.
     pub(super) slice: u32,
 }
@@ -215,6 +225,8 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         end: None,
         parked: Vec::new(),
         fuel: machine.fuel,
+        fuel_holders: 0,
+        fuel_waiters: 0,
     };
     for mut ctx in machine.contexts.drain(..) {
         ctx.waiting_on = None;
@@ -230,6 +242,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         gauges: machine.gauges.clone(),
         hungry: AtomicUsize::new(0),
         sleeping: AtomicUsize::new(state.sleepers.len()),
+        fuel_wanted: AtomicBool::new(false),
         state: Mutex::new(state),
         wake: Condvar::new(),
     });
@@ -304,7 +317,8 @@ impl<'m> Run<'m> {
             }
         }
         let _stop_on_panic = StopOnPanic(&self.core);
-        let mut local = Local { next: None, queue: VecDeque::new(), switches: 0, fuel: 0, slice: SLICE };
+        let mut local =
+            Local { next: None, queue: VecDeque::new(), switches: 0, fuel: 0, holds_fuel: false, slice: SLICE };
         loop {
             if self.core.attention.load(Ordering::Relaxed) {
                 // Stopping: nothing more runs here, not even one instruction.
@@ -323,20 +337,22 @@ impl<'m> Run<'m> {
                 None if shared_first => None,
                 None => local.queue.pop_front(),
             };
-            let ctx = match local_ctx.or_else(|| self.take_shared(&mut local)).or_else(|| self.pick()) {
+            let ctx = match local_ctx.or_else(|| self.take_shared(&mut local)).or_else(|| self.pick(&mut local)) {
                 Some(ctx) => ctx,
                 None => break,
             };
             self.run_context(ctx, &mut local);
         }
         let mut state = self.core.lock();
-        state.fuel += local.fuel;
+        self.give_back_fuel(&mut state, &mut local);
     }
 
     /// The next context from the queue, waiting for one; `None` once the machine stops.
-    fn pick(&self) -> Option<Box<Context>> {
+    fn pick(&self, local: &mut Local) -> Option<Box<Context>> {
         let mut state = self.core.lock();
         state.busy -= 1;
+        // A worker without a context holds no steps: another may need them.
+        self.give_back_fuel(&mut state, local);
         let mut spun = false;
         loop {
             if state.stopping {
@@ -638,11 +654,10 @@ impl<'m> Run<'m> {
             };
         };
         let need = u64::from(self.code.run_len[ctx.pc as usize]);
-        if local.fuel < need.max(1) {
-            let mut state = self.core.lock();
-            let take = state.fuel.min(FUEL_CHUNK.max(need));
-            state.fuel -= take;
-            local.fuel += take;
+        if (local.fuel < need.max(1) || self.core.fuel_wanted.load(Ordering::Relaxed))
+            && !self.refuel(local, need.max(1))
+        {
+            return Flow::Interrupted;
         }
         if single || local.fuel < need {
             if local.fuel == 0 {
@@ -665,6 +680,58 @@ impl<'m> Run<'m> {
             _ => {}
         }
         flow
+    }
+
+    /// Takes steps from the machine's budget for a run of `need`: a chunk
+    /// of [`FUEL_CHUNK`], or just `need` while another worker waits for
+    /// steps. Short of `need` while other workers hold steps, it asks them
+    /// to return theirs and waits, so that the step limit traps only once
+    /// every step of the budget has run, however many threads share it.
+    /// Then `local.fuel` holds what is left to take (0: the budget is
+    /// spent). False if the machine is stopping.
+    fn refuel(&self, local: &mut Local, need: u64) -> bool {
+        let mut state = self.core.lock();
+        loop {
+            if state.stopping {
+                return false;
+            }
+            self.give_back_fuel(&mut state, local);
+            let chunk = match state.fuel_waiters {
+                0 => FUEL_CHUNK.max(need),
+                _ => need,
+            };
+            let take = state.fuel.min(chunk);
+            if take >= need || state.fuel_holders == 0 {
+                state.fuel -= take;
+                local.fuel = take;
+                if take > 0 {
+                    state.fuel_holders += 1;
+                    local.holds_fuel = true;
+                }
+                return true;
+            }
+            // Short while others hold steps: wait holding none (two waiters
+            // each holding a few would wait for each other for ever).
+            state.fuel_waiters += 1;
+            self.core.fuel_wanted.store(true, Ordering::Relaxed);
+            state = self.core.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state.fuel_waiters -= 1;
+            self.core.fuel_wanted.store(state.fuel_waiters > 0, Ordering::Relaxed);
+        }
+    }
+
+    /// Returns the steps this worker holds to the machine's budget, waking
+    /// a worker that waits for them.
+    fn give_back_fuel(&self, state: &mut State, local: &mut Local) {
+        if !local.holds_fuel {
+            return;
+        }
+        local.holds_fuel = false;
+        state.fuel_holders -= 1;
+        state.fuel += std::mem::take(&mut local.fuel);
+        if state.fuel_waiters > 0 {
+            self.core.wake.notify_all();
+        }
     }
 
     /// One instruction, traced if tracing.
