@@ -22,6 +22,27 @@ pub fn print_err(text: &str) {
     let _ = write_text(io::stderr().lock(), text);
 }
 
+/// The largest source, bytecode or executable file the tools read: input is
+/// read whole, so a file with no end (`/dev/zero`, a pipe that never closes
+/// its writer end early) must stop somewhere short of the machine's memory.
+pub const MAX_INPUT_FILE: u64 = 1 << 30;
+
+/// Reads `path` whole if it holds at most `max` bytes, reading no more than
+/// one byte past that (so `/dev/zero` or a huge file costs `max`, not all of
+/// memory). The errors name the file: `cannot read FILE: why`, or `FILE is
+/// larger than MAX bytes, the most WHAT can be`.
+pub fn read_at_most(path: &std::path::Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let name = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("{name} is larger than {max} bytes, the most {what} can be"));
+    }
+    Ok(bytes)
+}
+
 /// A write's result, with a closed pipe (the reader stopped early) as success.
 fn unless_reader_left(written: io::Result<()>) -> io::Result<()> {
     match written {

@@ -852,7 +852,8 @@ mod args {
                 meta.permissions().mode() & 0o7777
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the token file {name}: {e}"))?;
+        let bytes = crate::cli::read_at_most(path, 4096, "a token file").map_err(|e| format!("the token file: {e}"))?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("the token file {name} is not UTF-8 text"))?;
         Ok(text.lines().next().unwrap_or("").trim_end().to_string())
     }
 }

@@ -230,3 +230,16 @@ fn output_to_a_reader_that_stops_early_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()), (Some(0), ""));
 }
+
+/// Regression: input files were read whole with no bound, so a file with no
+/// end took all of memory before anything was checked.
+#[test]
+fn an_input_file_without_end_is_refused_after_a_bounded_read() {
+    for (args, what) in
+        [(&["asm", "/dev/zero", "-o", "/dev/null"][..], "a source file"), (&["disasm", "/dev/zero"], "an executable")]
+    {
+        let (code, stdout, stderr) = manda(args);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{args:?}");
+        assert_eq!(stderr, format!("manda: /dev/zero is larger than 1073741824 bytes, the most {what} can be\n"));
+    }
+}

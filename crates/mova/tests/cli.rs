@@ -143,3 +143,18 @@ fn deeply_nested_labels_are_refused_not_a_stack_overflow() {
         &stderr[..300.min(stderr.len())]
     );
 }
+
+/// Regression: input files were read whole with no bound, so a file with no
+/// end took all of memory before anything was checked.
+#[test]
+fn an_input_file_without_end_is_refused_after_a_bounded_read() {
+    for args in [&["run", "/dev/zero"][..], &["compile", "/dev/zero", "-o", "/dev/null"]] {
+        let out = mova().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let what = if args[0] == "run" { "a program" } else { "a source file" };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("mova: /dev/zero is larger than 1073741824 bytes, the most {what} can be\n")
+        );
+    }
+}

@@ -7,7 +7,7 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use hypervisor::cli::DocsCommand;
-use hypervisor::cli::{print_err, print_out};
+use hypervisor::cli::{print_err, print_out, read_at_most, MAX_INPUT_FILE};
 use hypervisor::host::{self, ControlArgs};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
@@ -166,8 +166,10 @@ fn stdout(text: &str) -> Result<(), String> {
 
 /// Assembles `file`, printing its diagnostics; `Err("")` when they are already printed.
 fn assemble(file: &Path) -> Result<Vec<u8>, String> {
-    let source = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let bytes = read_at_most(file, MAX_INPUT_FILE, "a source file")?;
     let name = file.display().to_string();
+    let source = String::from_utf8(bytes)
+        .map_err(|e| format!("{name}: not UTF-8 text: invalid byte at offset {}", e.utf8_error().valid_up_to()))?;
     match manda::asm::assemble(&source) {
         Ok((bytes, warnings)) => {
             print_err(&render(&warnings, &name, &source));
@@ -186,7 +188,7 @@ fn load(file: &Path) -> Result<Executable, String> {
     let bytes = if file.extension().is_some_and(|e| e == "s") {
         assemble(file)?
     } else {
-        std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
+        read_at_most(file, MAX_INPUT_FILE, "an executable")?
     };
     let exe = Executable::load(&bytes).map_err(|e| {
         // Text where an executable should be: most likely assembly under another name.

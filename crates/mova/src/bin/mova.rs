@@ -4,7 +4,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use hypervisor::cli::DocsCommand;
-use hypervisor::cli::{print_err, print_out};
+use hypervisor::cli::{print_err, print_out, read_at_most, MAX_INPUT_FILE};
 use hypervisor::host::{self, ControlArgs};
 use mova::diag::render;
 use mova::{compile, FileKind, Program, Vm};
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
 /// Reads and compiles or decodes a program, reporting problems on stderr.
 fn load(path: &Path) -> Result<Program, Failure> {
     let name = path.display();
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read {name}: {e}"), EXIT_BAD_INPUT))?;
+    let bytes = read_at_most(path, MAX_INPUT_FILE, "a program").map_err(|e| fail(e, EXIT_BAD_INPUT))?;
     match FileKind::detect(path, &bytes) {
         Some(FileKind::Bytecode) => {
             Program::from_bytes(&bytes).map_err(|e| fail(format!("{name}: {e}"), EXIT_BAD_INPUT))
@@ -130,8 +130,7 @@ fn load(path: &Path) -> Result<Program, Failure> {
 }
 
 fn cmd_compile(file: &Path, output: &Path) -> Result<(), Failure> {
-    let bytes =
-        std::fs::read(file).map_err(|e| fail(format!("cannot read {}: {e}", file.display()), EXIT_BAD_INPUT))?;
+    let bytes = read_at_most(file, MAX_INPUT_FILE, "a source file").map_err(|e| fail(e, EXIT_BAD_INPUT))?;
     if Program::is_bytecode(&bytes) {
         return Err(fail(
             format!("{}: already bytecode; compile takes .masm or .mv source", file.display()),
