@@ -14,6 +14,7 @@
 use hypervisor::counter::Counter;
 use hypervisor::host::{serve, Limits, Options, Outcome};
 use libfuzzer_sys::fuzz_target;
+use mova_manda_fuzz::Choices;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
@@ -105,21 +106,6 @@ impl Model {
             Some(lease) if given == Some(lease.as_str()) => Ok(()),
             Some(_) => Err("other"),
         }
-    }
-}
-
-/// Reads the fuzzer's bytes as choices; zeros once they run out.
-struct Choices<'a>(&'a [u8]);
-
-impl Choices<'_> {
-    fn byte(&mut self) -> u8 {
-        let (&first, rest) = self.0.split_first().unwrap_or((&0, &[]));
-        self.0 = rest;
-        first
-    }
-
-    fn done(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -245,7 +231,8 @@ fuzz_target!(|data: &[u8]| {
                     7 => (format!("resume {given}"), vec![], model.mode != Mode::Waiting),
                     8 => (format!("release {given}"), vec![], true),
                     9 => {
-                        let to = if choose.byte() % 4 == 0 { model.instance.clone() } else { "0123456789abcdef".into() };
+                        let to =
+                            if choose.byte() % 4 == 0 { model.instance.clone() } else { "0123456789abcdef".into() };
                         let allowed = model.mode == Mode::Interrupted && to != model.instance;
                         (format!("handoff {given} {to}"), vec![], allowed)
                     }

@@ -14,6 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use manda::exe::Executable;
 use manda::isa::{Instr, Kind, Mem, Opcode, Operand, Reg, F64};
 use manda::machine::{Config, Machine, SharedBuf};
+use mova_manda_fuzz::Choices;
 use std::fmt::Write;
 
 /// The groups a worker's body draws from: nothing that branches, forks,
@@ -21,51 +22,37 @@ use std::fmt::Write;
 const BODY_GROUPS: [&str; 7] =
     ["Moves and constants", "Integer arithmetic", "Comparisons", "Extension", "Floating point", "Memory", "Stack"];
 
-/// Reads the fuzzer's bytes as choices; zeros once they run out.
-struct Choices<'a>(&'a [u8]);
+/// One of t0–t7 (registers 192–199), the worker's working set.
+fn reg(choose: &mut Choices) -> Reg {
+    Reg(192 + choose.byte() % 8)
+}
 
-impl Choices<'_> {
-    fn byte(&mut self) -> u8 {
-        let (&first, rest) = self.0.split_first().unwrap_or((&0, &[]));
-        self.0 = rest;
-        first
-    }
-
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |acc, _| acc << 8 | u64::from(self.byte()))
-    }
-
-    /// One of t0–t7 (registers 192–199), the worker's working set.
-    fn reg(&mut self) -> Reg {
-        Reg(192 + self.byte() % 8)
-    }
-
-    fn operand(&mut self, kind: Kind) -> Operand {
-        match kind {
-            Kind::Reg => Operand::Reg(self.reg()),
-            Kind::I32 => Operand::I32(i32::from(self.byte() as i8)),
-            Kind::U32 => Operand::U32(u32::from(self.byte() % 64) * 8),
-            Kind::I64 => Operand::I64(if self.byte() % 4 == 0 { self.u64() as i64 } else { i64::from(self.byte() as i8) }),
-            Kind::U8 => Operand::U8(self.byte()),
-            Kind::F64 => Operand::F64(F64((f64::from(self.byte() as i8) / 4.0).to_bits())),
-            // s0 holds the data page's address; offsets stay on the page.
-            Kind::Mem => Operand::Mem(Mem { base: Reg(64), off: i32::from(self.byte() % 249) }),
-            Kind::Addr => Operand::Addr(manda::isa::Addr(self.u64() % 4096)),
-            Kind::Target => unreachable!("no body instruction has a target"),
+fn operand(choose: &mut Choices, kind: Kind) -> Operand {
+    match kind {
+        Kind::Reg => Operand::Reg(reg(choose)),
+        Kind::I32 => Operand::I32(i32::from(choose.byte() as i8)),
+        Kind::U32 => Operand::U32(u32::from(choose.byte() % 64) * 8),
+        Kind::I64 => {
+            Operand::I64(if choose.byte() % 4 == 0 { choose.u64() as i64 } else { i64::from(choose.byte() as i8) })
         }
+        Kind::U8 => Operand::U8(choose.byte()),
+        Kind::F64 => Operand::F64(F64((f64::from(choose.byte() as i8) / 4.0).to_bits())),
+        // s0 holds the data page's address; offsets stay on the page.
+        Kind::Mem => Operand::Mem(Mem { base: Reg(64), off: i32::from(choose.byte() % 249) }),
+        Kind::Addr => Operand::Addr(manda::isa::Addr(choose.u64() % 4096)),
+        Kind::Target => unreachable!("no body instruction has a target"),
     }
+}
 
-    fn instr(&mut self, body: &[Opcode]) -> Instr {
-        let op = body[usize::from(self.byte()) % body.len()];
-        let operands: Vec<Operand> = op.operands().iter().map(|(_, kind)| self.operand(*kind)).collect();
-        Instr::from_operands(op, &operands).expect("kinds match the table")
-    }
+fn instr(choose: &mut Choices, body: &[Opcode]) -> Instr {
+    let op = body[usize::from(choose.byte()) % body.len()];
+    let operands: Vec<Operand> = op.operands().iter().map(|(_, kind)| operand(choose, *kind)).collect();
+    Instr::from_operands(op, &operands).expect("kinds match the table")
 }
 
 /// The program's source: workers, then main receiving and printing.
 fn program(data: &[u8]) -> String {
-    let body_ops: Vec<Opcode> =
-        Opcode::ALL.iter().copied().filter(|op| BODY_GROUPS.contains(&op.group())).collect();
+    let body_ops: Vec<Opcode> = Opcode::ALL.iter().copied().filter(|op| BODY_GROUPS.contains(&op.group())).collect();
     let mut choose = Choices(data);
     let workers = 1 + usize::from(choose.byte() % 4);
     let mut s = String::from(".data\npage: .zero 256\ninbox: .zero 256\n.code\nmain:\n");
@@ -79,8 +66,11 @@ fn program(data: &[u8]) -> String {
     for w in 0..workers {
         // Receive worker w's page, then print its 32 words and the length.
         writeln!(s, "    precv s3, a{w}, s1, s2\n    printi s3\n    li s4, 0\nprint{w}:").unwrap();
-        writeln!(s, "    add s5, s1, s4\n    ld64 s6, [s5]\n    printi s6\n    addi s4, s4, 8\n    blt s4, s2, print{w}")
-            .unwrap();
+        writeln!(
+            s,
+            "    add s5, s1, s4\n    ld64 s6, [s5]\n    printi s6\n    addi s4, s4, 8\n    blt s4, s2, print{w}"
+        )
+        .unwrap();
     }
     // `halt`, not `exit`: the machine ends once every worker has halted too,
     // so the total steps do not depend on how far they got.
@@ -93,7 +83,7 @@ fn program(data: &[u8]) -> String {
         let rounds = 1 + choose.byte() % 64;
         writeln!(s, "    li t9, {rounds}\n    li t10, 0\nloop{w}:").unwrap();
         for _ in 0..choose.byte() % 24 {
-            writeln!(s, "    {}", choose.instr(&body_ops)).unwrap();
+            writeln!(s, "    {}", instr(&mut choose, &body_ops)).unwrap();
         }
         writeln!(s, "    addi t9, t9, -1\n    bne t9, t10, loop{w}").unwrap();
         // The registers too end up in the page, so every computed value is compared.
