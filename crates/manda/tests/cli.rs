@@ -243,3 +243,33 @@ fn an_input_file_without_end_is_refused_after_a_bounded_read() {
         assert_eq!(stderr, format!("manda: /dev/zero is larger than 1073741824 bytes, the most {what} can be\n"));
     }
 }
+
+/// Regression: the stack size was rounded up to 16 with an overflow, so
+/// `--stack-size 18446744073709551615` wrapped to a stack of 0 bytes and the
+/// program ran (a panic in a debug build) instead of being refused; with
+/// `--max-memory` as large, the layout overflowed. Sizes now stop at 256 TiB.
+#[test]
+fn sizes_near_two_to_the_64_are_refused_not_wrapped() {
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/manda/hello.s");
+    for option in ["--stack-size", "--max-memory", "--max-port-bytes"] {
+        let (code, stdout, stderr) = manda(&["run", option, "18446744073709551615", hello]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{option}");
+        let value = option.trim_start_matches("--");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: invalid value '18446744073709551615' for '--{value} <BYTES>': `18446744073709551615` is \
+                 more than 256 TiB (262144G), the largest size manda takes\n"
+            )),
+            "{stderr}"
+        );
+    }
+    let (code, _, stderr) = manda(&["run", "--stack-size", "262144G", "--max-memory", "262144G", hello]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "manda: {hello}: the program needs 281474976722944 bytes of memory (image, guards and stack), more than \
+             the limit of 281474976710656\n"
+        )
+    );
+}

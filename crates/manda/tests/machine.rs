@@ -364,3 +364,19 @@ fn a_step_limit_shared_by_threads_traps_only_once_every_step_has_run() {
         }
     }
 }
+
+/// Regression: a stack size near 2^64 wrapped when rounded up (a stack of
+/// 0 bytes, or a panic in a debug build), and a memory limit as large let
+/// the layout overflow. Neither is refused by the limit alone, so the
+/// address space stops at `MAX_SPACE`.
+#[test]
+fn a_layout_past_the_largest_address_space_is_refused_not_wrapped() {
+    let exe = load(".code\nmain:\n    halt\n");
+    for (stack_size, max_memory) in [(u64::MAX, 1 << 30), (u64::MAX, u64::MAX), (u64::MAX - 15, u64::MAX)] {
+        let config = Config { stack_size, max_memory, ..Config::default() };
+        match Machine::new(&exe, config) {
+            Err(manda::machine::SetupError::TooBig { needed, .. }) => assert_eq!(needed, u64::MAX),
+            Ok(_) => panic!("a stack of {stack_size} bytes was accepted"),
+        }
+    }
+}

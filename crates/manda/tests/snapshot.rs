@@ -52,7 +52,8 @@ fn move_until_done(exe: &Executable, config: Config, args: &[&str]) -> (String, 
             return (String::from_utf8(printed).unwrap(), hops);
         }
         let snapshot = m.save().unwrap();
-        let (next, next_out) = machine(exe, config, &[]);
+        // Arguments are the target's own, as its streams are: the same ones, as `hv migrate` users give.
+        let (next, next_out) = machine(exe, config, args);
         (m, out) = (next, next_out);
         m.restore(&snapshot).unwrap();
         assert_eq!(m.save().unwrap().len(), snapshot.len(), "a restored machine saves the same state");

@@ -118,7 +118,8 @@ impl RunArgs {
     }
 }
 
-/// `123`, `64K`, `16M`, `1G` (powers of 1024).
+/// `123`, `64K`, `16M`, `1G` (powers of 1024), at most 256 TiB (an address
+/// space's largest, [`manda::machine::MAX_SPACE`]).
 fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => text.split_at(i),
@@ -132,7 +133,9 @@ fn parse_size(text: &str) -> Result<u64, String> {
         _ => return Err(format!("unknown unit `{unit}` (use K, M or G)")),
     };
     let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size such as 4096, 64K, 16M, 1G"))?;
-    n.checked_mul(1 << shift).ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(1 << shift)
+        .filter(|&size| size <= manda::machine::MAX_SPACE)
+        .ok_or_else(|| format!("`{text}` is more than 256 TiB (262144G), the largest size manda takes"))
 }
 
 fn main() -> ExitCode {

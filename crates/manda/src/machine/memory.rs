@@ -53,6 +53,10 @@ const FANOUT_BITS: u32 = 6;
 const FANOUT: usize = 1 << FANOUT_BITS;
 /// What one page table costs against the memory limit.
 pub const TABLE_BYTES: u64 = 512;
+/// The largest address space a context may have (256 TiB), whatever the
+/// memory limit: the layout, `grow` and address arithmetic stay far from
+/// 2^64, where they would wrap.
+pub const MAX_SPACE: u64 = 1 << 48;
 
 /// The bytes a machine holds, against its memory limit. Shared by every
 /// context's memory and by the ports.
@@ -377,8 +381,10 @@ impl std::fmt::Debug for Memory {
     }
 }
 
+/// `n` rounded up to a multiple of `to`; `u64::MAX` (more than any limit
+/// allows) where that does not fit, as for a stack size of 2^64 - 1.
 fn align_up(n: u64, to: u64) -> u64 {
-    n.div_ceil(to) * to
+    n.div_ceil(to).saturating_mul(to)
 }
 
 impl Memory {
@@ -391,7 +397,7 @@ impl Memory {
         let stack_base = align_up(image_len, GUARD) + GUARD;
         let stack_top = stack_base.saturating_add(align_up(stack_size, 16));
         let heap_base = stack_top.saturating_add(GUARD);
-        if heap_base > limit {
+        if heap_base > limit.min(MAX_SPACE) {
             return Err(heap_base);
         }
         let mut perm = vec![0u8; image_len as usize];

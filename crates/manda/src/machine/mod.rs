@@ -38,7 +38,7 @@ mod system;
 mod trap;
 
 pub use code::Code;
-pub use memory::{Memory, Meter, Tlb, GUARD, PAGE, TABLE_BYTES};
+pub use memory::{Memory, Meter, Tlb, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
 pub use snapshot::{
     SnapshotError, HEADER_LEN as SNAPSHOT_HEADER_LEN, MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION,
 };
@@ -322,7 +322,7 @@ impl Machine {
             use sha2::Digest;
             sha2::Sha256::digest(exe.to_bytes()).into()
         };
-        let needed = mem.heap_base() + CONTEXT_BYTES;
+        let needed = mem.heap_base().saturating_add(CONTEXT_BYTES);
         let main = Context::new(0, Box::new([0; 256]), code.entry, mem).map_err(|_| too_big(needed))?;
         Ok(Machine {
             code,
