@@ -131,9 +131,24 @@ impl Drop for Registration {
     }
 }
 
-/// Writes `bytes` to `dir/name` atomically: a fresh temp file (never an
-/// existing path, so a planted symlink is not followed), then a rename.
+/// Writes `bytes` to `dir/name` atomically and privately (see [`write_file_atomically`]).
 fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    // Not synced: the runtime directory means nothing after a crash or a reboot.
+    write_file_atomically(&path, bytes, false)?;
+    Ok(path)
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the whole
+/// new one, never a part, even after a crash: a fresh temp file beside it
+/// (a random name, created new and not through a symlink, so a file planted
+/// in a shared directory is never followed or overwritten), readable by
+/// this user only, renamed over `path`. With `sync`, the file is synced
+/// before the rename and the directory after it, so that the new file
+/// survives a crash of the machine too.
+pub fn write_file_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.{}.tmp", crate::random_hex(8)));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -141,13 +156,15 @@ fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBu
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)?;
-    let written = file.write_all(bytes);
+    let written = file.write_all(bytes).and_then(|()| if sync { file.sync_all() } else { Ok(()) });
     drop(file);
-    let path = dir.join(name);
-    written.and_then(|()| std::fs::rename(&tmp, &path)).inspect_err(|_| {
+    written.and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })?;
-    Ok(path)
+    match sync {
+        true => std::fs::File::open(dir)?.sync_all(),
+        false => Ok(()),
+    }
 }
 
 /// Reads a file of the runtime directory as untrusted: no symlink, no FIFO

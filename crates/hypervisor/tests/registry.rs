@@ -262,3 +262,32 @@ fn waiting_for_an_entry_skips_one_left_by_an_earlier_process() {
     let fresh = hypervisor::registry::wait_for_entry(&path, now, Duration::from_millis(50)).expect("the new entry");
     assert_eq!(fresh.started, now);
 }
+
+/// Regression: `hv sstate -o FILE` wrote through a temp file with a name
+/// anyone could predict (`.FILE.tmpPID`), created through a symlink: one
+/// planted beside FILE in a shared directory made `hv` overwrite the file it
+/// pointed to. The temp file now has a random name and is created new,
+/// never through a symlink.
+#[test]
+fn a_state_file_is_written_past_planted_symlinks_not_through_them() {
+    let mut vm = Vm::start(&["--period-ms", "5"]);
+    let dir = scratch("planted-state-dir");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    // Every name the old scheme could pick for this machine's PIDs.
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").map_or(32768, |s| s.trim().parse().unwrap());
+    for pid in 1..=pid_max.min(1 << 16) {
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".state.tmp{pid}"))).unwrap();
+    }
+    let state = dir.join("state");
+    assert!(run(common::hv(&["interrupt", &vm.pid()])).status.success());
+    let out = run(common::hv(&["sstate", &vm.pid(), "-o", state.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let saved = std::fs::read(&state).unwrap();
+    assert_eq!((saved.len(), &saved[..4]), (20, &b"CNT1"[..]));
+    assert!(std::fs::symlink_metadata(&state).unwrap().file_type().is_file());
+    let _ = run(common::hv(&["resume", &vm.pid()]));
+    vm.drain();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,7 +7,7 @@ mod shell;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use hypervisor::cli::DocsCommand;
-use hypervisor::registry;
+use hypervisor::registry::{self, write_file_atomically as write_atomically};
 use hypervisor::{migrate_with_progress, Client, HvError, Progress};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Sstate { vm, output: Some(path) }) => save_state(&vm, token).and_then(|state| {
-            write_atomically(&path, &state).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            write_atomically(&path, &state, true).map_err(|e| format!("cannot write {}: {e}", path.display()))
         }),
         Some(Command::Rstate(RstateArgs { vm, input, paused })) => {
             read_state(input.as_deref()).and_then(|state| restore_state(&vm, &state, paused, token)).map(say)
@@ -281,18 +281,6 @@ fn read_state(path: Option<&Path>) -> Result<Vec<u8>, String> {
         None => format!("cannot read the state from stdin: {e}"),
     })?;
     Ok(state)
-}
-
-/// Writes via a temp file, fsync and rename: a crash never leaves a half state that looks whole.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp =
-        dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Each entry's state, asked of all VMs at once with a short timeout, so a

@@ -115,7 +115,8 @@ impl Session {
                 let vm = self.target(vm)?;
                 let state = save_state(&vm, token)?;
                 if let Some(path) = &output {
-                    write_atomically(path, &state).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    write_atomically(path, &state, true)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 }
                 let said = format!("kept {} bytes of state from {vm}", state.len());
                 self.kept = Some(state);
