@@ -35,7 +35,9 @@ pub fn read_at_most(path: &std::path::Path, max: u64, what: &str) -> Result<Vec<
     use std::io::Read;
     let name = path.display();
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read {name}: {e}"))?;
-    let mut bytes = Vec::new();
+    // A regular file's size, when within the limit, is the buffer's: read once, never regrown and copied.
+    let size = file.metadata().ok().filter(|m| m.is_file()).map_or(0, |m| m.len());
+    let mut bytes = Vec::with_capacity(usize::try_from(size.min(max).saturating_add(1)).unwrap_or(0));
     file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
     if bytes.len() as u64 > max {
         return Err(format!("{name} is larger than {max} bytes, the most {what} can be"));

@@ -47,11 +47,21 @@ pub fn disassemble(exe: &Executable) -> String {
         }
         for cut in cuts {
             while at < cut {
-                let n = (cut - at).min(16);
-                let chunk = &section.bytes[(at - section.start) as usize..(at - section.start + n) as usize];
+                let rest = &section.bytes[(at - section.start) as usize..(cut - section.start) as usize];
+                // A run of zeros is one `.zero` line (a `.zero 500000000` stays one line, not 31 million).
+                let zeros = rest.iter().take_while(|&&b| b == 0).count();
+                if zeros >= 16 {
+                    line(&mut out, &format!("    .zero {zeros}"), at, "");
+                    at += zeros as u64;
+                    continue;
+                }
+                // Up to 16 bytes, ending where a run of 16 zeros starts (that is a `.zero`).
+                let zeros_at =
+                    (1..rest.len().min(16)).find(|&i| rest[i..].iter().take(16).filter(|&&b| b == 0).count() == 16);
+                let chunk = &rest[..zeros_at.unwrap_or(rest.len().min(16))];
                 let bytes: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
                 line(&mut out, &format!("    .byte {}", bytes.join(", ")), at, "");
-                at += n;
+                at += chunk.len() as u64;
             }
             names.locals_at(&mut out, cut);
         }
@@ -177,6 +187,24 @@ mod tests {
         let text = disassemble(&Executable::load(&bytes).unwrap());
         let again = crate::asm::assemble(&text).unwrap_or_else(|e| panic!("{text}\n{e:?}")).0;
         assert_eq!(again, bytes, "{text}");
+    }
+
+    #[test]
+    fn runs_of_zeros_are_one_zero_line() {
+        let source = ".data\nbuf: .zero 100000\nmid:\n.byte 1\n.zero 15\n.byte 2\n.zero 40\n.code\nmain:\n    la t0, mid\n    halt\n";
+        round_trips(source);
+        let text = disassemble(&Executable::load(&crate::asm::assemble(source).unwrap().0).unwrap());
+        let data: Vec<&str> = text.lines().skip(2).take(5).map(|l| l.split(';').next().unwrap().trim_end()).collect();
+        assert_eq!(
+            data,
+            [
+                "    .zero 100000",
+                ".L186a9:",
+                "    .byte 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00",
+                "    .byte 0x02",
+                "    .zero 40"
+            ]
+        );
     }
 
     #[test]

@@ -9,10 +9,14 @@
 //! [`Executable::load`] treats its input as hostile: every problem is a
 //! [`LoadError`] naming the file offset, no allocation is larger than the
 //! input, and each code section is decoded once into [`Item`]s — the form
-//! the machine executes and the disassembler prints.
+//! the machine executes and the disassembler prints. The sections' bytes
+//! are ranges of one copy of the file ([`Executable::from_vec`] keeps the
+//! caller's, so a large section is never held twice by the loader).
 
 use crate::isa::{Instr, Operand, Target};
 use std::collections::HashMap;
+use std::ops::{Deref, Range};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Bytes in a section header: type byte + u64 length.
@@ -95,7 +99,7 @@ pub struct Section {
     /// File offset (= address) of the first content byte, just after the header.
     pub start: u64,
     /// The contents.
-    pub bytes: Vec<u8>,
+    pub bytes: SectionBytes,
     /// For a code section, its labels and instructions in order; empty otherwise.
     pub items: Vec<Item>,
 }
@@ -109,6 +113,36 @@ impl Section {
     /// True if `addr` is one of this section's content bytes.
     pub fn contains(&self, addr: u64) -> bool {
         (self.start..self.end()).contains(&addr)
+    }
+}
+
+/// A section's contents: a range of the executable's file bytes, which
+/// all its sections share. Reads as a `[u8]`.
+#[derive(Clone)]
+pub struct SectionBytes {
+    file: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl Deref for SectionBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.file[self.range.clone()]
+    }
+}
+
+impl PartialEq for SectionBytes {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for SectionBytes {}
+
+impl std::fmt::Debug for SectionBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
     }
 }
 
@@ -205,8 +239,15 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 impl Executable {
-    /// Validates and decodes `bytes`.
+    /// Validates and decodes `bytes` (copied once; see [`from_vec`](Self::from_vec)).
     pub fn load(bytes: &[u8]) -> Result<Executable, LoadError> {
+        Executable::from_vec(bytes.to_vec())
+    }
+
+    /// Validates and decodes `file`, keeping it as the sections' bytes: no copy.
+    pub fn from_vec(file: Vec<u8>) -> Result<Executable, LoadError> {
+        let file = Arc::new(file);
+        let bytes = &file[..];
         let mut sections = Vec::new();
         let mut at = 0usize;
         while at < bytes.len() {
@@ -226,7 +267,8 @@ impl Executable {
                 SectionKind::Code => decode_code(&bytes[start..end], start as u64)?,
                 _ => Vec::new(),
             };
-            sections.push(Section { kind, start: start as u64, bytes: bytes[start..end].to_vec(), items });
+            let contents = SectionBytes { file: Arc::clone(&file), range: start..end };
+            sections.push(Section { kind, start: start as u64, bytes: contents, items });
             at = end;
         }
         if !sections.iter().any(|s| s.kind == SectionKind::Code) {
@@ -308,12 +350,26 @@ impl Executable {
     /// The file bytes: loading then writing gives back the input exactly.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len() as usize);
-        for section in &self.sections {
-            out.push(section.kind.byte());
-            out.extend_from_slice(&(section.bytes.len() as u64).to_le_bytes());
-            out.extend_from_slice(&section.bytes);
-        }
+        self.encode(|bytes| out.extend_from_slice(bytes));
         out
+    }
+
+    /// The SHA-256 of the file bytes (a snapshot's program identity),
+    /// hashed section by section rather than from a second copy of them.
+    pub fn sha256(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        self.encode(|bytes| hasher.update(bytes));
+        hasher.finalize().into()
+    }
+
+    /// Hands the file bytes to `out` a piece at a time, in order.
+    fn encode(&self, mut out: impl FnMut(&[u8])) {
+        for section in &self.sections {
+            out(&[section.kind.byte()]);
+            out(&(section.bytes.len() as u64).to_le_bytes());
+            out(&section.bytes);
+        }
     }
 }
 

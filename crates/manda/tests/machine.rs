@@ -380,3 +380,26 @@ fn a_layout_past_the_largest_address_space_is_refused_not_wrapped() {
         }
     }
 }
+
+/// Regression: loading a large `.zero` held the section four times (the
+/// file, the loaded section, a second encoding to hash it, a permission byte
+/// per image byte) and wrote every zero page: `manda run` of a 500 MB
+/// executable peaked at 2.1 GB. Now the sections share the file's bytes and
+/// pages of zeros stay absent until written, so the meter counts only what
+/// the program's data really holds.
+#[test]
+fn a_large_zero_section_costs_no_pages_until_written() {
+    let source =
+        ".data\nhead: .byte 7\nbig: .zero 40000000\ntail: .byte 9\n.code\nmain:\n    la t0, big\n    li t1, 5\n    \
+                  st8 t1, [t0+20000000]\n    ld8u t2, [t0+20000000]\n    ld8u t3, [t0+30000000]\n    \
+                  la t6, head\n    ld8u t4, [t6]\n    la t6, tail\n    ld8u t5, [t6]\n    halt\n";
+    let exe = load(source);
+    let (mut m, _) = machine(&exe, Config { max_memory: 1 << 30, ..Config::default() }, &[]);
+    let loaded = m.meter().used();
+    assert!(loaded < 1 << 20, "{loaded} bytes charged for an image of 40 MB of zeros");
+    assert_eq!(m.run().unwrap(), Outcome::Exited(0));
+    // The byte written, the zeros around it, the data on either side.
+    let read = ["t2", "t3", "t4", "t5"].map(|r| m.reg(reg(r)));
+    assert_eq!(read, [5, 0, 7, 9]);
+    assert!(m.meter().used() - loaded <= 2 * 4096 + 512 * 4, "one page (and its tables) more");
+}

@@ -193,17 +193,20 @@ fn load(file: &Path) -> Result<Executable, String> {
     } else {
         read_at_most(file, MAX_INPUT_FILE, "an executable")?
     };
-    let exe = Executable::load(&bytes).map_err(|e| {
-        // Text where an executable should be: most likely assembly under another name.
-        let text = !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok();
-        match text {
-            true => format!(
-                "{}: this is text, not an executable (it would be read as one: {e}); assemble it with \
+    // Text where an executable should be (judged by its first 64 KiB): most
+    // likely assembly under another name.
+    let head = &bytes[..bytes.len().min(64 << 10)];
+    let text = !head.is_empty()
+        && !head.contains(&0)
+        && std::str::from_utf8(head).map_or_else(|e| e.error_len().is_none(), |_| true);
+    // The file's bytes become the sections' own: a large section is never held twice.
+    let exe = Executable::from_vec(bytes).map_err(|e| match text {
+        true => format!(
+            "{}: this is text, not an executable (it would be read as one: {e}); assemble it with \
                  `manda asm`, or name it .s",
-                file.display()
-            ),
-            false => format!("{}: {e}", file.display()),
-        }
+            file.display()
+        ),
+        false => format!("{}: {e}", file.display()),
     })?;
     Ok(exe)
 }

@@ -341,14 +341,29 @@ struct Run {
     perm: u8,
 }
 
-/// The runs of equal permission in `perm` (one per image byte).
-fn runs_of(perm: &[u8]) -> Vec<Run> {
-    let mut runs: Vec<Run> = Vec::new();
-    for (at, &p) in perm.iter().enumerate() {
+/// The image's runs of equal permission, in address order, covering it
+/// from 0 to its end with no empty run: READ | WRITE for data, READ for
+/// rodata, CODE for code, 0 for section headers. A handful of runs, however
+/// large the sections: not a byte of bookkeeping per image byte.
+fn runs_of(exe: &Executable) -> Vec<Run> {
+    fn push(runs: &mut Vec<Run>, start: u64, end: u64, perm: u8) {
         match runs.last_mut() {
-            Some(run) if run.perm == p => run.end += 1,
-            _ => runs.push(Run { start: at as u64, end: at as u64 + 1, perm: p }),
+            _ if start == end => {}
+            Some(run) if run.perm == perm => run.end = end,
+            _ => runs.push(Run { start, end, perm }),
         }
+    }
+    let mut runs = Vec::new();
+    let mut at = 0;
+    for section in &exe.sections {
+        let perm = match section.kind {
+            SectionKind::Data => READ | WRITE,
+            SectionKind::Rodata => READ,
+            SectionKind::Code => CODE,
+        };
+        push(&mut runs, at, section.start, 0);
+        push(&mut runs, section.start, section.end(), perm);
+        at = section.end();
     }
     runs
 }
@@ -359,9 +374,7 @@ pub struct Memory {
     root: Option<Arc<Table>>,
     /// Table levels above the pages.
     levels: u32,
-    /// Per image byte: READ | WRITE for data, READ for rodata, CODE for code, 0 for headers.
-    perm: Arc<[u8]>,
-    /// The same as runs of equal permission, in address order, covering the image.
+    /// The image's permissions: runs of equal permission, in address order, covering it.
     runs: Arc<[Run]>,
     image_len: u64,
     stack_base: u64,
@@ -400,15 +413,6 @@ impl Memory {
         if heap_base > limit.min(MAX_SPACE) {
             return Err(heap_base);
         }
-        let mut perm = vec![0u8; image_len as usize];
-        for section in &exe.sections {
-            let p = match section.kind {
-                SectionKind::Data => READ | WRITE,
-                SectionKind::Rodata => READ,
-                SectionKind::Code => CODE,
-            };
-            perm[section.start as usize..section.end() as usize].fill(p);
-        }
         let mut levels = 1;
         while (FANOUT as u64).saturating_pow(levels) < limit.div_ceil(PAGE) {
             levels += 1;
@@ -416,8 +420,7 @@ impl Memory {
         let mut mem = Memory {
             root: None,
             levels,
-            runs: runs_of(&perm).into(),
-            perm: perm.into(),
+            runs: runs_of(exe).into(),
             image_len,
             stack_base,
             stack_top,
@@ -426,7 +429,16 @@ impl Memory {
             meter,
         };
         for section in &exe.sections {
-            mem.write_raw(section.start, &section.bytes).map_err(|_| heap_base)?;
+            // Pages that would hold only zeros stay absent (an absent page reads
+            // as zeros): a large `.zero` costs nothing until the program writes it.
+            let (mut at, mut rest) = (section.start, &section.bytes[..]);
+            while !rest.is_empty() {
+                let (part, tail) = rest.split_at(((PAGE - (at & (PAGE - 1))) as usize).min(rest.len()));
+                if part.iter().any(|&b| b != 0) {
+                    mem.write_raw(at, part).map_err(|_| heap_base)?;
+                }
+                (at, rest) = (at + part.len() as u64, tail);
+            }
         }
         Ok(mem)
     }
@@ -539,7 +551,7 @@ impl Memory {
         let base = self.page(page).map_or(&ZERO_PAGE, |p| p.bytes());
         for (i, (&new, &old)) in bytes.iter().zip(base.iter()).enumerate() {
             let at = start + i as u64;
-            let writable = at < self.image_len && self.perm[at as usize] & WRITE != 0;
+            let writable = at < self.image_len && self.run_at(at).perm & WRITE != 0;
             if new != old && !writable {
                 return Err("a change to bytes no store may write (code, rodata, a header or a guard)");
             }
@@ -637,6 +649,11 @@ impl Memory {
             };
         }
         unreachable!("the tree has {levels} levels")
+    }
+
+    /// The permission run holding `addr`, an image address.
+    fn run_at(&self, addr: u64) -> &Run {
+        &self.runs[self.runs.partition_point(|r| r.end <= addr)]
     }
 
     /// The widest range around `addr`, inside its page, whose bytes all
@@ -935,8 +952,8 @@ impl Memory {
                 self.end()
             } else if a >= self.stack_base {
                 self.stack_top
-            } else if a < self.image_len && self.perm[a as usize] & need != 0 {
-                a + 1
+            } else if a < self.image_len && self.run_at(a).perm & need != 0 {
+                self.run_at(a).end
             } else {
                 a
             };
@@ -968,7 +985,7 @@ impl Memory {
         } else if addr >= self.image_len {
             Place::Guard
         } else {
-            match self.perm[addr as usize] {
+            match self.run_at(addr).perm {
                 p if p == READ | WRITE => Place::Data,
                 READ => Place::Rodata,
                 CODE => Place::Code,

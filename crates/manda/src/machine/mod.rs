@@ -318,10 +318,7 @@ impl Machine {
         let mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
         let code = Arc::new(Code::new(exe));
         let base = mem.fork();
-        let program = {
-            use sha2::Digest;
-            sha2::Sha256::digest(exe.to_bytes()).into()
-        };
+        let program = exe.sha256();
         let needed = mem.heap_base().saturating_add(CONTEXT_BYTES);
         let main = Context::new(0, Box::new([0; 256]), code.entry, mem).map_err(|_| too_big(needed))?;
         Ok(Machine {
