@@ -273,3 +273,13 @@ fn sizes_near_two_to_the_64_are_refused_not_wrapped() {
         )
     );
 }
+
+/// A limit of 0 contexts would forbid the one every program starts with:
+/// refused as a bad command line, not run as if it were 1.
+#[test]
+fn a_context_limit_of_zero_is_refused() {
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/manda/hello.s");
+    let (code, stdout, stderr) = manda(&["run", "--max-contexts", "0", hello]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(stderr.starts_with("error: invalid value '0' for '--max-contexts <N>': 0 is not in 1..=4294967295\n"));
+}

@@ -75,8 +75,9 @@ struct RunArgs {
     /// Most ports `pnew` may create.
     #[arg(long, value_name = "N", default_value_t = Config::default().max_ports)]
     max_ports: u32,
-    /// Most contexts alive at once (`fork` past it traps).
-    #[arg(long, value_name = "N", default_value_t = Config::default().max_contexts)]
+    /// Most contexts alive at once, the first one included (`fork` past it traps).
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_contexts,
+          value_parser = clap::value_parser!(u32).range(1..))]
     max_contexts: u32,
     /// Most bytes queued in all ports together, each message counting 64 more than its length (suffixes K, M, G).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "256M")]
