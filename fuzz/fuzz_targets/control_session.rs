@@ -16,7 +16,7 @@ use hypervisor::host::{serve, Limits, Options, Outcome};
 use libfuzzer_sys::fuzz_target;
 use mova_manda_fuzz::Choices;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 const TOKEN: &str = "fuzz-token";
@@ -125,23 +125,21 @@ fn counter_state(count: u64, owed_micros: u64) -> Vec<u8> {
     state
 }
 
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
 fuzz_target!(|data: &[u8]| {
-    static RUNTIME: std::sync::Once = std::sync::Once::new();
-    RUNTIME.call_once(|| {
+    static RUNTIME: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("control-session-{}", std::process::id()));
-        std::env::set_var("MOVA_RUNTIME_DIR", dir);
+        std::env::set_var("MOVA_RUNTIME_DIR", &dir);
+        dir
     });
     let mut choose = Choices(data);
     let setup = choose.byte();
     let token = setup & 1 == 1;
     let wait = setup & 2 == 2;
-    let addr = free_port();
     let options = Options {
-        listen: Some(addr),
+        // An ephemeral port the VM binds itself (and registers). Picking a free
+        // port here and connecting until it answers can connect a socket to itself.
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         token: token.then(|| TOKEN.to_string()),
         wait,
         program: "fuzz".into(),
@@ -153,15 +151,17 @@ fuzz_target!(|data: &[u8]| {
         let mut counter = Counter::new(0, Duration::from_millis(1), None, 0, std::io::sink());
         serve(&mut counter, options).expect("the VM serves")
     });
-    // The port is open once a connection succeeds.
-    let mut status_conn = (0..200)
+    // Listening once registered (the previous input's VM removed its entry as it ended).
+    let entry = runtime.join(format!("{}.json", std::process::id()));
+    let addr: SocketAddr = (0..2000)
         .find_map(|_| {
-            TcpStream::connect(addr).ok().or_else(|| {
-                std::thread::sleep(Duration::from_millis(5));
+            hypervisor::registry::read_entry(&entry).map(|e| e.endpoint.parse().expect("an address")).or_else(|| {
+                std::thread::sleep(Duration::from_millis(1));
                 None
             })
         })
-        .expect("the VM listens");
+        .expect("the VM registers");
+    let mut status_conn = TcpStream::connect(addr).expect("the VM listens");
     status_conn.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
     let mut status_reader = BufReader::new(status_conn.try_clone().unwrap());
     if token {
@@ -177,7 +177,9 @@ fuzz_target!(|data: &[u8]| {
         line
     };
     let first = status();
-    let instance = hypervisor::protocol::field(&first, "instance").expect("an instance").to_string();
+    let instance = hypervisor::protocol::field(&first, "instance")
+        .unwrap_or_else(|| panic!("no instance in the status: {first}"))
+        .to_string();
     let mut model = Model {
         mode: if wait { Mode::Waiting } else { Mode::Running },
         lease: None,
