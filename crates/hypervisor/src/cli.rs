@@ -17,6 +17,32 @@ pub fn print_out(text: &str) -> io::Result<()> {
     write_text(io::stdout().lock(), text)
 }
 
+/// Writes a command's output as `write` produces it, through a buffer, to
+/// stdout: text much larger than memory should hold (a disassembly) is never
+/// built whole. A reader that went away is not an error, as in [`write_text`].
+pub fn print_streamed(write: impl FnOnce(&mut dyn std::fmt::Write) -> std::fmt::Result) -> io::Result<()> {
+    /// `fmt::Write` over an `io::Write`, keeping the first I/O error (which
+    /// `fmt::Error` cannot carry).
+    struct Adapter<W: Write> {
+        out: W,
+        error: Option<io::Error>,
+    }
+    impl<W: Write> std::fmt::Write for Adapter<W> {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.out.write_all(text.as_bytes()).map_err(|e| {
+                self.error.get_or_insert(e);
+                std::fmt::Error
+            })
+        }
+    }
+    let mut adapter = Adapter { out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()), error: None };
+    let written = match write(&mut adapter) {
+        Ok(()) => adapter.out.flush(),
+        Err(std::fmt::Error) => Err(adapter.error.take().unwrap_or_else(|| io::Error::other("formatting failed"))),
+    };
+    unless_reader_left(written)
+}
+
 /// [`write_text`] to stderr; if even that fails there is nobody left to tell.
 pub fn print_err(text: &str) {
     let _ = write_text(io::stderr().lock(), text);

@@ -10,32 +10,39 @@
 use crate::exe::{Executable, Item, SectionKind};
 use crate::isa::{Addr, Instr, Operand, Reg, Target};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
+use std::fmt::{self, Write};
 
 /// Disassembles a loaded executable.
 pub fn disassemble(exe: &Executable) -> String {
+    let mut out = String::new();
+    disassemble_to(exe, &mut out).expect("a String takes every write");
+    out
+}
+
+/// Disassembles a loaded executable into `out` a line at a time (the text
+/// of a large executable is several times its size: `manda disasm` streams
+/// it to stdout rather than hold it).
+pub fn disassemble_to(exe: &Executable, out: &mut (impl Write + ?Sized)) -> fmt::Result {
     let names = Names::new(exe);
-    let mut out = format!("; manda disassembly: {} bytes, entry 0x{:x}\n", exe.len(), exe.entry());
+    writeln!(out, "; manda disassembly: {} bytes, entry 0x{:x}", exe.len(), exe.entry())?;
     for section in &exe.sections {
         let header = section.start - crate::exe::SECTION_HEADER_LEN;
         line(
-            &mut out,
+            out,
             section.kind.directive(),
             header,
             &format!("section header; {} bytes of contents", section.bytes.len()),
-        );
+        )?;
         if section.kind == SectionKind::Code {
             for item in &section.items {
-                names.locals_at(&mut out, item.addr());
+                names.locals_at(out, item.addr())?;
                 match item {
-                    Item::Label { addr, name: None } => line(&mut out, ".label", *addr, ""),
-                    Item::Label { addr, name: Some(name) } => {
-                        line(&mut out, &format!("{}:", quote_name(name)), *addr, "")
-                    }
-                    Item::Instr { addr, instr } => line(&mut out, &format!("    {}", names.instr(instr)), *addr, ""),
+                    Item::Label { addr, name: None } => line(out, ".label", *addr, "")?,
+                    Item::Label { addr, name: Some(name) } => line(out, &format!("{}:", quote_name(name)), *addr, "")?,
+                    Item::Instr { addr, instr } => line(out, &format!("    {}", names.instr(instr)), *addr, "")?,
                 }
             }
-            names.locals_at(&mut out, section.end());
+            names.locals_at(out, section.end())?;
             continue;
         }
         let mut at = section.start;
@@ -51,7 +58,7 @@ pub fn disassemble(exe: &Executable) -> String {
                 // A run of zeros is one `.zero` line (a `.zero 500000000` stays one line, not 31 million).
                 let zeros = rest.iter().take_while(|&&b| b == 0).count();
                 if zeros >= 16 {
-                    line(&mut out, &format!("    .zero {zeros}"), at, "");
+                    line(out, &format!("    .zero {zeros}"), at, "")?;
                     at += zeros as u64;
                     continue;
                 }
@@ -59,19 +66,25 @@ pub fn disassemble(exe: &Executable) -> String {
                 let zeros_at =
                     (1..rest.len().min(16)).find(|&i| rest[i..].iter().take(16).filter(|&&b| b == 0).count() == 16);
                 let chunk = &rest[..zeros_at.unwrap_or(rest.len().min(16))];
-                let bytes: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
-                line(&mut out, &format!("    .byte {}", bytes.join(", ")), at, "");
+                let mut text = String::from("    .byte ");
+                for (i, b) in chunk.iter().enumerate() {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    text.push_str(if i == 0 { "0x" } else { ", 0x" });
+                    text.push(char::from(HEX[usize::from(b >> 4)]));
+                    text.push(char::from(HEX[usize::from(b & 15)]));
+                }
+                line(out, &text, at, "")?;
                 at += chunk.len() as u64;
             }
-            names.locals_at(&mut out, cut);
+            names.locals_at(out, cut)?;
         }
     }
-    out
+    Ok(())
 }
 
-fn line(out: &mut String, text: &str, addr: u64, note: &str) {
+fn line(out: &mut (impl Write + ?Sized), text: &str, addr: u64, note: &str) -> fmt::Result {
     let note = if note.is_empty() { String::new() } else { format!(" {note}") };
-    let _ = writeln!(out, "{text:<44} ; 0x{addr:04x}{note}");
+    writeln!(out, "{text:<44} ; 0x{addr:04x}{note}")
 }
 
 /// How each referenced address is written.
@@ -119,9 +132,10 @@ impl Names {
         Names { named, local }
     }
 
-    fn locals_at(&self, out: &mut String, addr: u64) {
-        if let Some(name) = self.local.get(&addr) {
-            line(out, &format!("{name}:"), addr, "");
+    fn locals_at(&self, out: &mut (impl Write + ?Sized), addr: u64) -> fmt::Result {
+        match self.local.get(&addr) {
+            Some(name) => line(out, &format!("{name}:"), addr, ""),
+            None => Ok(()),
         }
     }
 

@@ -17,7 +17,6 @@ use crate::bytecode::Program;
 use crate::diag::{finish, Diagnostic};
 use crate::isa::{operand_range, Instr, Opcode, OperandKind};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::ops::Range;
 
 /// A successful assembly: the program and any warnings.
@@ -265,6 +264,14 @@ fn instruction(
 
 /// Prints a program as `.masm` text that assembles back to identical bytes.
 pub fn disassemble(program: &Program) -> String {
+    let mut out = String::new();
+    disassemble_to(program, &mut out).expect("a String takes every write");
+    out
+}
+
+/// [`disassemble`] into `out` a line at a time (`mova disasm` streams a
+/// large program's text to stdout rather than hold it).
+pub fn disassemble_to(program: &Program, out: &mut (impl std::fmt::Write + ?Sized)) -> std::fmt::Result {
     let instrs = program.instrs();
     let mut is_target = vec![false; instrs.len()];
     for (i, ins) in instrs.iter().enumerate() {
@@ -272,15 +279,15 @@ pub fn disassemble(program: &Program) -> String {
             is_target[i - offset as usize] = true;
         }
     }
-    let mut out = format!("; Mova bytecode, {} instructions\n", instrs.len());
+    writeln!(out, "; Mova bytecode, {} instructions", instrs.len())?;
     for (i, ins) in instrs.iter().enumerate() {
         if is_target[i] {
-            let _ = writeln!(out, "L{i}:");
+            writeln!(out, "L{i}:")?;
         }
-        let _ = match *ins {
-            Instr::Goto(offset) => writeln!(out, "    GOTO L{}", i - offset as usize),
-            other => writeln!(out, "    {other}"),
+        match *ins {
+            Instr::Goto(offset) => writeln!(out, "    GOTO L{}", i - offset as usize)?,
+            other => writeln!(out, "    {other}")?,
         };
     }
-    out
+    Ok(())
 }

@@ -7,7 +7,7 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use hypervisor::cli::DocsCommand;
-use hypervisor::cli::{print_err, print_out, read_at_most, MAX_INPUT_FILE};
+use hypervisor::cli::{print_err, print_out, print_streamed, read_at_most, MAX_INPUT_FILE};
 use hypervisor::host::{self, ControlArgs};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
@@ -145,7 +145,10 @@ fn main() -> ExitCode {
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),
-        Command::Disasm { file } => load(&file).and_then(|exe| stdout(&manda::disasm::disassemble(&exe))),
+        Command::Disasm { file } => load(&file).and_then(|exe| {
+            print_streamed(|out| manda::disasm::disassemble_to(&exe, out))
+                .map_err(|e| format!("cannot write output: {e}"))
+        }),
         Command::Opcodes => stdout(&manda::isa::opcodes_markdown()),
         Command::Docs(docs) => docs.run(Cli::command()),
     };

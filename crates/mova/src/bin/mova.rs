@@ -4,7 +4,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use hypervisor::cli::DocsCommand;
-use hypervisor::cli::{print_err, print_out, read_at_most, MAX_INPUT_FILE};
+use hypervisor::cli::{print_err, print_out, print_streamed, read_at_most, MAX_INPUT_FILE};
 use hypervisor::host::{self, ControlArgs};
 use mova::diag::render;
 use mova::{compile, FileKind, Program, Vm};
@@ -81,7 +81,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compile { file, output } => cmd_compile(&file, &output),
-        Command::Disasm { file } => load(&file).and_then(|p| stdout(&mova::asm::disassemble(&p))),
+        Command::Disasm { file } => load(&file).and_then(|p| {
+            print_streamed(|out| mova::asm::disassemble_to(&p, out))
+                .map_err(|e| fail(format!("cannot write output: {e}"), EXIT_BAD_INPUT))
+        }),
         Command::Run { file, max_steps, trace, no_fusion, control } => {
             cmd_run(&file, max_steps, trace, no_fusion, &control)
         }
