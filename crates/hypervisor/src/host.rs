@@ -299,6 +299,8 @@ struct Vm<'m, M: Machine> {
     replies: Sender<(usize, Reply)>,
     waker: Arc<mio::Waker>,
     lease_timeout: Duration,
+    /// Requests served with `OK` so far.
+    served: u64,
 }
 
 /// Says what a command presenting `given` may do with the lease.
@@ -410,7 +412,13 @@ impl<M: Machine> Vm<'_, M> {
             Request::Command(command) => command,
             Request::Signal(signal) => return Next::End(Outcome::Signalled(signal)),
         };
-        let (next, answer) = self.apply(command, payload).unwrap_or_else(|why| (Next::Stay, Answer::err(why)));
+        let (next, answer) = match self.apply(command, payload) {
+            Ok(done) => {
+                self.served += 1;
+                done
+            }
+            Err(why) => (Next::Stay, Answer::err(why)),
+        };
         // Published before the reply, so the client's next command meets the new mode.
         self.publish();
         let reply = Reply { line: answer.line, payload: answer.payload, close: answer.close, flushed: None };
@@ -546,6 +554,7 @@ impl<M: Machine> Vm<'_, M> {
                     Err(_) => return Outcome::Killed,
                 },
                 Next::Run => {
+                    let served = self.served;
                     // Lower the line, publish `running`, then take what was queued before
                     // the listener could see `running` (see listener::forward).
                     self.shared.line.clear();
@@ -569,9 +578,11 @@ impl<M: Machine> Vm<'_, M> {
                     }
                     match (&self.mode, &self.lease) {
                         (Mode::Running, _) => Next::Run,
-                        // Every request that stopped the machine was withdrawn by its client
-                        // (and told so): nobody holds the VM, so it runs on.
-                        (Mode::Interrupted, None) => Next::Run,
+                        // Stopped, but every request that stopped it was withdrawn by its
+                        // client (and told so): nobody holds the VM, so it runs on. Not when
+                        // one was served: a `release` right behind its `interrupt` (served
+                        // in the same drain of the queue) leaves the VM stopped, as it says.
+                        (Mode::Interrupted, None) if self.served == served => Next::Run,
                         _ => Next::Stay,
                     }
                 }
@@ -695,6 +706,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, S
         replies,
         waker: Arc::clone(&waker),
         lease_timeout: options.limits.lease_timeout,
+        served: 0,
     };
     vm.publish();
     let outcome = vm.serve(&requests);
@@ -860,3 +872,110 @@ mod args {
 
 #[cfg(feature = "args")]
 pub use args::{read_token_file, ControlArgs};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::field;
+    use std::cell::{Cell, RefCell};
+
+    /// A machine that plays the client from inside the VM thread, so that
+    /// requests land in the queue exactly while the VM drains it: its first
+    /// run stops as if a client's `interrupt` had stopped it, with a
+    /// `status` right behind; as soon as the interrupt's reply is out (seen
+    /// when the VM publishes the next request's outcome) it sends `release
+    /// LEASE` and hangs up. A second run means the VM ran a program whose
+    /// client had just released it stopped.
+    struct Scripted {
+        line: Arc<Interrupt>,
+        runs: Cell<u32>,
+        to_vm: RefCell<Option<Sender<Envelope>>>,
+        replies: Receiver<(usize, Reply)>,
+    }
+
+    fn envelope(command: Command) -> Envelope {
+        Envelope { conn: 1, request: Request::Command(command), payload: None, ticket: Ticket::default() }
+    }
+
+    impl Machine for Scripted {
+        fn kind(&self) -> &'static str {
+            "scripted"
+        }
+        fn interrupt_line(&self) -> Arc<Interrupt> {
+            Arc::clone(&self.line)
+        }
+        fn run(&mut self) -> Result<Stopped, String> {
+            self.runs.set(self.runs.get() + 1);
+            if self.runs.get() > 1 {
+                return Ok(Stopped::Exited(0));
+            }
+            let to_vm = self.to_vm.borrow();
+            let to_vm = to_vm.as_ref().expect("the first run");
+            to_vm.send(envelope(Command::Interrupt(None))).unwrap();
+            to_vm.send(envelope(Command::Status)).unwrap();
+            Ok(Stopped::Interrupted)
+        }
+        fn save(&self) -> Result<Vec<u8>, String> {
+            Err("nothing to save".into())
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), String> {
+            Err("nothing to restore".into())
+        }
+        fn max_state_len(&self) -> usize {
+            0
+        }
+        fn position(&self) -> String {
+            while let Ok((_, reply)) = self.replies.try_recv() {
+                if let (Some(lease), Some(to_vm)) = (field(&reply.line, "lease"), self.to_vm.borrow_mut().take()) {
+                    to_vm.send(envelope(Command::Release(lease.to_string()))).unwrap();
+                }
+            }
+            String::new()
+        }
+    }
+
+    /// Regression (found by the control_session fuzz target under load): a
+    /// `release` served in the same drain of the queue as its `interrupt`
+    /// left the VM stopped with no lease, which the VM took for "every
+    /// request that stopped me was withdrawn" and ran on.
+    #[test]
+    fn a_release_right_behind_its_interrupt_leaves_the_vm_stopped() {
+        let (to_vm, requests) = mpsc::channel();
+        let (replies, from_vm) = mpsc::channel();
+        let mut machine =
+            Scripted { line: Arc::default(), runs: Cell::new(0), to_vm: RefCell::new(Some(to_vm)), replies: from_vm };
+        let poll = mio::Poll::new().unwrap();
+        let shared = Arc::new(Shared {
+            kind: "scripted",
+            pid: 1,
+            instance: "0123456789abcdef".into(),
+            program: "scripted".into(),
+            max_state: 0,
+            line: machine.interrupt_line(),
+            published: Mutex::new(Published {
+                running: true,
+                mode: "running",
+                lease: None,
+                moving_to: None,
+                position: String::new(),
+            }),
+            stopping: AtomicBool::new(false),
+            gauge: None,
+        });
+        let mut vm = Vm {
+            machine: &mut machine,
+            mode: Mode::Running,
+            lease: None,
+            shared,
+            replies,
+            waker: Arc::new(EventLoop::waker(&poll).unwrap()),
+            lease_timeout: Duration::from_secs(60),
+            served: 0,
+        };
+        // Released and stopped, the VM waits for requests until every
+        // client is gone: it ends as killed, never running again.
+        assert_eq!(vm.serve(&requests), Outcome::Killed);
+        assert_eq!(vm.mode, Mode::Interrupted);
+        assert_eq!(machine.runs.get(), 1);
+    }
+}
