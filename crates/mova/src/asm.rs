@@ -13,7 +13,7 @@
 //! The disassembler prints this syntax with `L<index>` labels for GOTO
 //! targets, so its output assembles back to the identical bytes.
 
-use crate::bytecode::Program;
+use crate::bytecode::{Program, MAX_INSTRUCTIONS};
 use crate::diag::{finish, Diagnostic};
 use crate::isa::{operand_range, Instr, Opcode, OperandKind};
 use std::collections::HashMap;
@@ -165,9 +165,7 @@ pub fn assemble(source: &str) -> Result<Compiled, crate::CompileError> {
             )),
         }
     }
-    if instrs.len() > u32::MAX as usize {
-        diags.push(Diagnostic::error(0..0, "too many instructions: the instruction pointer is 32 bits", "here"));
-    }
+    too_many(instrs.len(), &mut diags);
     let (instrs, warnings) = finish(instrs, diags)?;
     let program = Program::new(instrs).expect("every GOTO was checked above");
     Ok((program, warnings))
@@ -259,6 +257,17 @@ fn instruction(
             diags.push(out_of_range(tok.span.clone(), tok.text, op.mnemonic(), kind));
             None
         }
+    }
+}
+
+/// The error for a program of more than [`MAX_INSTRUCTIONS`] (both compilers').
+pub(crate) fn too_many(count: usize, diags: &mut Vec<Diagnostic>) {
+    if count > MAX_INSTRUCTIONS {
+        diags.push(Diagnostic::error(
+            0..0,
+            format!("too many instructions: {count}, and a program has at most {MAX_INSTRUCTIONS}"),
+            "the program starts here",
+        ));
     }
 }
 

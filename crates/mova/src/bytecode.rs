@@ -21,6 +21,11 @@ pub const MAGIC: [u8; 4] = *b"MOVA";
 pub const VERSION: u16 = 1;
 /// Size of the magic plus version.
 pub const HEADER_LEN: usize = 6;
+/// The most instructions a program may have here: 2^24 (16,777,216). The
+/// format's 32-bit instruction pointer would allow 2^32 − 1, but each takes
+/// 16 bytes in memory, so a file of one-byte `PRINT`s would cost 16 times
+/// its size; past this limit a program is refused instead.
+pub const MAX_INSTRUCTIONS: usize = 1 << 24;
 
 /// A program whose every GOTO lands on an instruction: the only kind the VM runs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -76,8 +81,8 @@ pub enum LoadErrorKind {
     /// A GOTO jumps before the first instruction.
     #[error(transparent)]
     GotoOutOfRange(#[from] GotoOutOfRange),
-    /// More instructions than a u32 instruction pointer can address.
-    #[error("too many instructions: the instruction pointer is 32 bits")]
+    /// More than [`MAX_INSTRUCTIONS`].
+    #[error("too many instructions: a program has at most {MAX_INSTRUCTIONS}")]
     TooManyInstructions,
 }
 
@@ -144,7 +149,7 @@ impl Program {
             return fail(4, LoadErrorKind::UnsupportedVersion(version));
         }
         // Every instruction is at least one byte, so this bounds the allocation by the input.
-        let mut instrs = Vec::with_capacity((bytes.len() - HEADER_LEN) / 5);
+        let mut instrs = Vec::with_capacity(((bytes.len() - HEADER_LEN) / 5).min(MAX_INSTRUCTIONS));
         let mut pos = HEADER_LEN;
         while pos < bytes.len() {
             let Some(op) = Opcode::from_byte(bytes[pos]) else {
@@ -167,7 +172,7 @@ impl Program {
                     return fail(pos, GotoOutOfRange { index, offset }.into());
                 }
             }
-            if instrs.len() == u32::MAX as usize {
+            if instrs.len() == MAX_INSTRUCTIONS {
                 return fail(pos, LoadErrorKind::TooManyInstructions);
             }
             instrs.push(ins);

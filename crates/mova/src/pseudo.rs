@@ -14,7 +14,7 @@
 //! condition, a forward jump, arithmetic other than adding a constant — is a
 //! compile error that says why, never a silent miscompile.
 
-use crate::asm::{out_of_range, parse_int, Compiled};
+use crate::asm::{out_of_range, parse_int, too_many, Compiled};
 use crate::bytecode::Program;
 use crate::diag::{finish, Diagnostic};
 use crate::isa::{Instr, Opcode};
@@ -501,6 +501,7 @@ pub fn compile(source: &str) -> Result<Compiled, crate::CompileError> {
             );
         }
     }
+    too_many(gen.instrs.len(), &mut gen.diags);
     let (instrs, warnings) = finish(gen.instrs, gen.diags)?;
     let program = Program::new(instrs).expect("the code generator only emits backward jumps");
     Ok((program, warnings))

@@ -158,3 +158,26 @@ fn an_input_file_without_end_is_refused_after_a_bounded_read() {
         );
     }
 }
+
+/// Regression: a bytecode file of one-byte `PRINT`s was loaded whatever its
+/// length, at 16 bytes an instruction plus the vector's doubling: 200 MB
+/// took 6.4 GB and 27 s before the program ran. Programs stop at 2^24
+/// instructions, refused at the first one past it.
+#[test]
+fn a_program_past_the_instruction_limit_is_refused_where_it_passes() {
+    let file = tmp("too-many.mova");
+    let mut bytes = b"MOVA\x01\x00".to_vec();
+    bytes.resize(6 + (1 << 24) + 1, 0x04);
+    std::fs::write(&file, &bytes).unwrap();
+    let out = mova().args(["run", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("mova: {}: byte 16777222: too many instructions: a program has at most 16777216\n", file.display())
+    );
+    // One fewer loads (and runs: its first PRINT finds the stack empty).
+    bytes.pop();
+    std::fs::write(&file, &bytes).unwrap();
+    let out = mova().args(["run", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}
