@@ -16,13 +16,19 @@ use std::ops::Range;
 /// The largest executable the assembler writes: the machine's default
 /// memory limit, which the image alone must fit in.
 pub const MAX_EXECUTABLE: u64 = 1 << 30;
+/// The most lines a source may have: 2^23 (8,388,608). A line costs a few
+/// hundred bytes as parsed, so a source of short lines would otherwise cost
+/// some 40 times its size (80 MB of `nop`s took 3.2 GB).
+pub const MAX_LINES: usize = 1 << 23;
 
 type Span = Range<usize>;
 
 /// Assembles `source` into executable bytes, with any warnings.
 pub fn assemble(source: &str) -> Result<(Vec<u8>, Vec<Diagnostic>), CompileError> {
     let mut asm = Assembler::default();
-    let lines = asm.parse(source);
+    let Some(lines) = asm.parse(source) else {
+        return finish(Vec::new(), asm.diagnostics);
+    };
     if !asm.layout(&lines) {
         // Too big to write: pass 2 would allocate it (its other errors would follow from the size).
         return finish(Vec::new(), asm.diagnostics);
@@ -479,9 +485,17 @@ impl Assembler {
         self.diagnostics.push(Diagnostic::error(span, message, label));
     }
 
-    fn parse(&mut self, source: &str) -> Vec<Line> {
+    /// The lines, parsed; `None` if there are more than [`MAX_LINES`].
+    fn parse(&mut self, source: &str) -> Option<Vec<Line>> {
         let mut lines = Vec::new();
         let mut base = 0;
+        // Counted before anything is parsed: too many lines are refused at no cost.
+        if let Some(past) = source.split_inclusive('\n').nth(MAX_LINES) {
+            let start = past.as_ptr() as usize - source.as_ptr() as usize;
+            let end = start + past.trim_end_matches(['\n', '\r']).len();
+            self.error(start..end, format!("more than {MAX_LINES} lines"), "the most lines a source may have");
+            return None;
+        }
         for text in source.split_inclusive('\n') {
             let before = self.diagnostics.len();
             let toks = lex_line(text.trim_end_matches(['\n', '\r']), base, &mut self.diagnostics);
@@ -491,7 +505,7 @@ impl Assembler {
             let lexed = self.diagnostics.len() == before;
             lines.push(if lexed { self.parse_line(toks, line_end) } else { Line { label: None, stmt: None } });
         }
-        lines
+        Some(lines)
     }
 
     fn parse_line(&mut self, toks: Vec<(Tok, Span)>, line_end: usize) -> Line {
@@ -750,6 +764,14 @@ impl Assembler {
                 self.error(span.clone(), "data in a code section", "code sections hold only labels and instructions");
             }
             addr += size;
+            if self.boundaries.len() > crate::exe::MAX_CODE_ITEMS && !too_big {
+                too_big = true;
+                self.error(
+                    span.clone(),
+                    format!("more than {} instructions and labels", crate::exe::MAX_CODE_ITEMS),
+                    "the most an executable may hold",
+                );
+            }
             if addr > MAX_EXECUTABLE && !too_big {
                 // Checked before a byte is written: the output is never allocated.
                 too_big = true;

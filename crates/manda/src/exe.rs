@@ -19,6 +19,13 @@ use std::ops::{Deref, Range};
 use std::sync::Arc;
 use thiserror::Error;
 
+/// The most labels and instructions an executable's code sections may
+/// hold together: 2^23 (8,388,608). Each is decoded into some 90 bytes of
+/// the machine's tables, so a file of one-byte `nop`s would otherwise cost
+/// about 90 times its size (100 MB took 11 GB); past this limit it is
+/// refused where it passes it.
+pub const MAX_CODE_ITEMS: usize = 1 << 23;
+
 /// Bytes in a section header: type byte + u64 length.
 pub const SECTION_HEADER_LEN: u64 = 9;
 
@@ -227,6 +234,9 @@ pub enum LoadErrorKind {
     /// No code section.
     #[error("no code section: there is nothing to execute")]
     NoCode,
+    /// More than [`MAX_CODE_ITEMS`] labels and instructions.
+    #[error("too many instructions and labels: an executable has at most {MAX_CODE_ITEMS}")]
+    TooManyItems,
 }
 
 fn fail<T>(offset: u64, kind: LoadErrorKind) -> Result<T, LoadError> {
@@ -264,7 +274,10 @@ impl Executable {
             }
             let end = start + len as usize;
             let items = match kind {
-                SectionKind::Code => decode_code(&bytes[start..end], start as u64)?,
+                SectionKind::Code => {
+                    let room = MAX_CODE_ITEMS - sections.iter().map(|s: &Section| s.items.len()).sum::<usize>();
+                    decode_code(&bytes[start..end], start as u64, room)?
+                }
                 _ => Vec::new(),
             };
             let contents = SectionBytes { file: Arc::clone(&file), range: start..end };
@@ -374,11 +387,14 @@ impl Executable {
 }
 
 /// Decodes a code section's contents, which start at address `base`.
-fn decode_code(bytes: &[u8], base: u64) -> Result<Vec<Item>, LoadError> {
+fn decode_code(bytes: &[u8], base: u64, room: usize) -> Result<Vec<Item>, LoadError> {
     let mut items = Vec::new();
     let mut at = 0usize;
     while at < bytes.len() {
         let addr = base + at as u64;
+        if items.len() == room {
+            return fail(addr, LoadErrorKind::TooManyItems);
+        }
         let left = (bytes.len() - at) as u64;
         match bytes[at] {
             0 => {

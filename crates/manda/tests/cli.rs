@@ -283,3 +283,36 @@ fn a_context_limit_of_zero_is_refused() {
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert!(stderr.starts_with("error: invalid value '0' for '--max-contexts <N>': 0 is not in 1..=4294967295\n"));
 }
+
+/// Regression: decoding costs some 90 bytes an instruction and parsing a
+/// few hundred a source line, whatever the file's size: 100 MB of `nop`s
+/// took 11 GB to load and 80 MB of `nop` lines 3.2 GB to assemble. Both are
+/// refused past their limits, where they pass them, before the cost.
+#[test]
+fn too_many_lines_or_instructions_are_refused_where_they_pass_the_limit() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("lines.s");
+    std::fs::write(&source, "\n".repeat(manda::asm::MAX_LINES + 1)).unwrap();
+    let (code, _, stderr) = manda(&["asm", source.to_str().unwrap(), "-o", "/dev/null"]);
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("error: more than 8388608 lines\n"), "{stderr}");
+    assert!(stderr.contains(&format!("{}:8388609:1", source.display())), "{stderr}");
+
+    let nops = manda::exe::MAX_CODE_ITEMS + 1;
+    let mut exe = vec![1u8];
+    exe.extend_from_slice(&(nops as u64).to_le_bytes());
+    exe.resize(9 + nops, 10); // `nop`
+    let file = dir.join("nops.mx");
+    std::fs::write(&file, &exe).unwrap();
+    let (code, _, stderr) = manda(&["run", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "manda: {}: offset 8388617 (0x800009): too many instructions and labels: an executable has at most \
+             8388608\n",
+            file.display()
+        )
+    );
+}
