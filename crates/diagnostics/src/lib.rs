@@ -54,6 +54,52 @@ impl Diagnostic {
     }
 }
 
+/// The most diagnostics a compiler keeps: past them it only counts, and
+/// [`finish`] adds one that says how many more there were. A hostile source
+/// of a million bad lines would otherwise make a report of gigabytes (18 MB
+/// of bad Mova lines took 1.3 GB).
+pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// The diagnostics a compiler collects: the first [`MAX_DIAGNOSTICS`], and
+/// a count of the rest.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics {
+    kept: Vec<Diagnostic>,
+    more_errors: usize,
+    more_warnings: usize,
+}
+
+impl Diagnostics {
+    /// None yet.
+    pub fn new() -> Self {
+        Diagnostics::default()
+    }
+
+    /// Keeps `diagnostic`, or counts it once [`MAX_DIAGNOSTICS`] are kept.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        match (self.kept.len() < MAX_DIAGNOSTICS, diagnostic.severity) {
+            (true, _) => self.kept.push(diagnostic),
+            (false, Severity::Error) => self.more_errors += 1,
+            (false, Severity::Warning) => self.more_warnings += 1,
+        }
+    }
+
+    /// How many were pushed, kept or not.
+    pub fn len(&self) -> usize {
+        self.kept.len() + self.more_errors + self.more_warnings
+    }
+
+    /// True if none was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if an error was pushed.
+    pub fn has_errors(&self) -> bool {
+        self.more_errors > 0 || self.kept.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
 /// A source file that did not compile: every error found, in source order.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{} error(s) in source", self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count())]
@@ -63,8 +109,21 @@ pub struct CompileError {
 }
 
 /// Sorts diagnostics and splits the outcome: `Err` if any is an error.
-pub fn finish<T>(value: T, mut diagnostics: Vec<Diagnostic>) -> Result<(T, Vec<Diagnostic>), CompileError> {
+/// Past [`MAX_DIAGNOSTICS`], a last one (at the end of the file) says how
+/// many more there were.
+pub fn finish<T>(value: T, collected: Diagnostics) -> Result<(T, Vec<Diagnostic>), CompileError> {
+    let Diagnostics { kept: mut diagnostics, more_errors, more_warnings } = collected;
     diagnostics.sort_by_key(|d| d.span.start);
+    if more_errors + more_warnings > 0 {
+        let end = diagnostics.iter().map(|d| d.span.end).max().unwrap_or(0);
+        let message = format!(
+            "{more_errors} more error(s) and {more_warnings} more warning(s) not shown: the first {MAX_DIAGNOSTICS} are above"
+        );
+        diagnostics.push(match more_errors {
+            0 => Diagnostic::warning(end..end, message, "the last one shown ends here"),
+            _ => Diagnostic::error(end..end, message, "the last one shown ends here"),
+        });
+    }
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         Err(CompileError { diagnostics })
     } else {

@@ -9,7 +9,7 @@
 
 use crate::exe::{SectionKind, SECTION_HEADER_LEN};
 use crate::isa::{Addr, Kind, Mem, Opcode, Operand, Reg, Target, F64};
-use diagnostics::{finish, CompileError, Diagnostic};
+use diagnostics::{finish, CompileError, Diagnostic, Diagnostics};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -50,7 +50,7 @@ enum Tok {
 
 const PUNCT: [&str; 17] = ["<<", ">>", ",", ":", "[", "]", "+", "-", "*", "/", "%", "(", ")", "&", "|", "^", "~"];
 
-fn lex_line(line: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec<(Tok, Span)> {
+fn lex_line(line: &str, base: usize, diags: &mut Diagnostics) -> Vec<(Tok, Span)> {
     let bytes = line.as_bytes();
     let mut toks = Vec::new();
     let mut i = 0;
@@ -457,7 +457,7 @@ fn span_of(toks: &[(Tok, Span)], fallback: usize) -> Span {
 
 #[derive(Default)]
 struct Assembler {
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Diagnostics,
     /// Label and `.equ` values.
     symbols: HashMap<String, i128>,
     /// Addresses that are code boundaries (labels and instructions).
@@ -879,10 +879,7 @@ impl Assembler {
             if section.is_none() {
                 continue;
             }
-            debug_assert!(
-                self.diagnostics.iter().any(|d| d.severity == diagnostics::Severity::Error)
-                    || out.len() as u64 == layout.addr
-            );
+            debug_assert!(self.diagnostics.has_errors() || out.len() as u64 == layout.addr);
             match stmt {
                 Stmt::Section(_) | Stmt::Equ(..) => {}
                 Stmt::AnonLabel => out.push(0),

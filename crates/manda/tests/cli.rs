@@ -316,3 +316,16 @@ fn too_many_lines_or_instructions_are_refused_where_they_pass_the_limit() {
         )
     );
 }
+
+/// Regression: every diagnostic was kept and rendered, so a source of many
+/// bad lines made a report of gigabytes (2 million of them: 1.1 GB and 12
+/// million lines of stderr). The first 100 are shown, and one more says how
+/// many were not.
+#[test]
+fn a_flood_of_errors_stops_at_a_hundred_and_says_how_many_more() {
+    let (code, stderr) = assemble_generated("flood.s", &format!(".code\nmain:\n{}", "    frob\n".repeat(100_000)));
+    assert_eq!(code, 1);
+    assert_eq!(stderr.matches("error: ").count(), 101);
+    assert!(stderr.contains("error: 99900 more error(s) and 0 more warning(s) not shown: the first 100 are above\n"));
+    assert!(stderr.ends_with("flood.s: 101 error(s); nothing written\n"), "{stderr}");
+}

@@ -14,7 +14,7 @@
 //! targets, so its output assembles back to the identical bytes.
 
 use crate::bytecode::{Program, MAX_INSTRUCTIONS};
-use crate::diag::{finish, Diagnostic};
+use crate::diag::{finish, Diagnostic, Diagnostics};
 use crate::isa::{operand_range, Instr, Opcode, OperandKind};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -102,7 +102,7 @@ struct PendingGoto {
 /// Assembles `.masm` text, reporting every error in the file.
 pub fn assemble(source: &str) -> Result<Compiled, crate::CompileError> {
     let mut instrs: Vec<Instr> = Vec::new();
-    let mut diags = Vec::new();
+    let mut diags = Diagnostics::new();
     let mut labels: HashMap<String, (usize, Range<usize>)> = HashMap::new();
     let mut pending = Vec::new();
     let mut line_start = 0;
@@ -177,7 +177,7 @@ fn instruction(
     rest: &[Token<'_>],
     index: usize,
     pending: &mut Vec<PendingGoto>,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diagnostics,
 ) -> Option<Instr> {
     if mnemonic.text == ":" {
         diags.push(Diagnostic::error(mnemonic.span.clone(), "`:` without a label name", "expected `name:`"));
@@ -261,7 +261,7 @@ fn instruction(
 }
 
 /// The error for a program of more than [`MAX_INSTRUCTIONS`] (both compilers').
-pub(crate) fn too_many(count: usize, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn too_many(count: usize, diags: &mut Diagnostics) {
     if count > MAX_INSTRUCTIONS {
         diags.push(Diagnostic::error(
             0..0,

@@ -16,7 +16,7 @@
 
 use crate::asm::{out_of_range, parse_int, too_many, Compiled};
 use crate::bytecode::Program;
-use crate::diag::{finish, Diagnostic};
+use crate::diag::{finish, Diagnostic, Diagnostics};
 use crate::isa::{Instr, Opcode};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -103,7 +103,7 @@ struct Parser<'a> {
     tokens: Vec<Token<'a>>,
     pos: usize,
     end: usize,
-    diags: Vec<Diagnostic>,
+    diags: Diagnostics,
 }
 
 /// Control-flow words of other languages, each an error with an explanation.
@@ -333,7 +333,7 @@ impl<'a> Parser<'a> {
 
 struct Codegen<'a> {
     instrs: Vec<Instr>,
-    diags: Vec<Diagnostic>,
+    diags: Diagnostics,
     /// Every label in the file, to tell a forward jump from an undefined label.
     all_labels: HashMap<&'a str, usize>,
     defined: HashMap<&'a str, usize>,
@@ -469,7 +469,7 @@ pub const MAX_NESTING: usize = 256;
 
 /// Compiles pseudo-language source, reporting every error in the file.
 pub fn compile(source: &str) -> Result<Compiled, crate::CompileError> {
-    let mut parser = Parser { tokens: lex(source), pos: 0, end: source.len(), diags: Vec::new() };
+    let mut parser = Parser { tokens: lex(source), pos: 0, end: source.len(), diags: Diagnostics::new() };
     let mut stmts = Vec::new();
     while let Some(t) = parser.peek(0) {
         let line = t.line;

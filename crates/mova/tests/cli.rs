@@ -181,3 +181,18 @@ fn a_program_past_the_instruction_limit_is_refused_where_it_passes() {
     let out = mova().args(["run", file.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Regression: every diagnostic was kept and rendered, so a source of many
+/// bad lines made a report of gigabytes (18 MB of them took 1.3 GB). The
+/// first 100 are shown, and one more says how many were not.
+#[test]
+fn a_flood_of_errors_stops_at_a_hundred_and_says_how_many_more() {
+    let file = tmp("flood.masm");
+    std::fs::write(&file, "    FROB\n".repeat(100_000)).unwrap();
+    let out = mova().args(["compile", file.to_str().unwrap(), "-o", "/dev/null"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("\nerror: ").count() + usize::from(stderr.starts_with("error: ")), 101);
+    assert!(stderr.contains("error: 99900 more error(s) and 0 more warning(s) not shown: the first 100 are above\n"));
+    assert!(stderr.ends_with(&format!("mova: could not compile {}: 101 errors\n", file.display())), "{stderr}");
+}
