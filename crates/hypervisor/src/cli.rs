@@ -53,22 +53,39 @@ pub fn print_err(text: &str) {
 /// its writer end early) must stop somewhere short of the machine's memory.
 pub const MAX_INPUT_FILE: u64 = 1 << 30;
 
+/// Why [`read_bounded`] gave no bytes.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    Io(io::Error),
+    /// It holds more than the limit.
+    TooLarge,
+}
+
 /// Reads `path` whole if it holds at most `max` bytes, reading no more than
 /// one byte past that (so `/dev/zero` or a huge file costs `max`, not all of
-/// memory). The errors name the file: `cannot read FILE: why`, or `FILE is
-/// larger than MAX bytes, the most WHAT can be`.
-pub fn read_at_most(path: &std::path::Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
+/// memory). Each caller words the errors for what it reads.
+pub fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let name = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
     // A regular file's size, when within the limit, is the buffer's: read once, never regrown and copied.
     let size = file.metadata().ok().filter(|m| m.is_file()).map_or(0, |m| m.len());
     let mut bytes = Vec::with_capacity(usize::try_from(size.min(max).saturating_add(1)).unwrap_or(0));
-    file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
-    if bytes.len() as u64 > max {
-        return Err(format!("{name} is larger than {max} bytes, the most {what} can be"));
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    match bytes.len() as u64 > max {
+        true => Err(ReadError::TooLarge),
+        false => Ok(bytes),
     }
-    Ok(bytes)
+}
+
+/// [`read_bounded`] with errors that name the file: `cannot read FILE: why`,
+/// or `FILE is larger than MAX bytes, the most WHAT can be`.
+pub fn read_at_most(path: &std::path::Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
+    let name = path.display();
+    read_bounded(path, max).map_err(|e| match e {
+        ReadError::Io(e) => format!("cannot read {name}: {e}"),
+        ReadError::TooLarge => format!("{name} is larger than {max} bytes, the most {what} can be"),
+    })
 }
 
 /// A write's result, with a closed pipe (the reader stopped early) as success.

@@ -784,14 +784,10 @@ pub fn run<M: Machine>(machine: &mut M, options: Options, restore: Option<&std::
 /// Reads a state file, refusing one larger than the machine accepts
 /// without reading more than one byte past that.
 pub fn read_state_file(path: &std::path::Path, max: usize) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
-    if bytes.len() > max {
-        return Err(format!("larger than the largest state this machine accepts ({max} bytes)"));
-    }
-    Ok(bytes)
+    crate::cli::read_bounded(path, max as u64).map_err(|e| match e {
+        crate::cli::ReadError::Io(e) => format!("cannot read it: {e}"),
+        crate::cli::ReadError::TooLarge => format!("larger than the largest state this machine accepts ({max} bytes)"),
+    })
 }
 
 #[cfg(feature = "args")]
