@@ -675,11 +675,18 @@ impl Assembler {
         }
         let mut addr = 0u64;
         let mut section: Option<SectionKind> = None;
+        let mut sections = 0;
         for line in lines {
             let mut layout = Layout { addr, ..Layout::default() };
-            if let Some((Stmt::Section(kind), _)) = &line.stmt {
+            if let Some((Stmt::Section(kind), span)) = &line.stmt {
                 section = Some(*kind);
                 addr += SECTION_HEADER_LEN;
+                sections += 1;
+                if sections > crate::exe::MAX_SECTIONS && !too_big {
+                    too_big = true;
+                    let message = format!("more than {} sections", crate::exe::MAX_SECTIONS);
+                    self.error(span.clone(), message, "the most an executable may have");
+                }
             }
             if let Some((name, span, quoted)) = &line.label {
                 match section {

@@ -329,3 +329,36 @@ fn a_flood_of_errors_stops_at_a_hundred_and_says_how_many_more() {
     assert!(stderr.contains("error: 99900 more error(s) and 0 more warning(s) not shown: the first 100 are above\n"));
     assert!(stderr.ends_with("flood.s: 101 error(s); nothing written\n"), "{stderr}");
 }
+
+/// Regression: the loader summed the instructions of every earlier section
+/// at each code section, so a 1.8 MB file of 200,000 empty code sections
+/// took 44 s to load (and any section costs some 70 bytes as loaded for
+/// its 9). Sections stop at 2^16, in the loader and the assembler,
+/// and the count is kept as it goes.
+#[test]
+fn too_many_sections_are_refused_where_they_pass_the_limit() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let halt = [1u8, 1, 0, 0, 0, 0, 0, 0, 0, 175];
+    let empty_code = [1u8, 0, 0, 0, 0, 0, 0, 0, 0];
+    let file = dir.join("sections.mx");
+    // The most sections there may be, all but the first empty, load.
+    std::fs::write(&file, [halt.to_vec(), empty_code.repeat(manda::exe::MAX_SECTIONS - 1)].concat()).unwrap();
+    assert_eq!(manda(&["run", file.to_str().unwrap()]), (0, String::new(), String::new()));
+    // One more is refused where it starts.
+    std::fs::write(&file, [halt.to_vec(), empty_code.repeat(manda::exe::MAX_SECTIONS)].concat()).unwrap();
+    let (code, _, stderr) = manda(&["run", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "manda: {}: offset 589825 (0x90001): too many sections: an executable has at most 65536\n",
+            file.display()
+        )
+    );
+    let (code, stderr) =
+        assemble_generated("sections.s", &format!("{}.code\nmain:\n    halt\n", ".data\n".repeat(65536)));
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("error: more than 65536 sections\n"), "{stderr}");
+    assert!(stderr.contains("sections.s:65537:1"), "{stderr}");
+}
