@@ -651,9 +651,14 @@ impl Memory {
         unreachable!("the tree has {levels} levels")
     }
 
+    /// The index of the permission run holding `addr`, an image address.
+    fn run_index(&self, addr: u64) -> usize {
+        self.runs.partition_point(|r| r.end <= addr)
+    }
+
     /// The permission run holding `addr`, an image address.
     fn run_at(&self, addr: u64) -> &Run {
-        &self.runs[self.runs.partition_point(|r| r.end <= addr)]
+        &self.runs[self.run_index(addr)]
     }
 
     /// The widest range around `addr`, inside its page, whose bytes all
@@ -672,7 +677,7 @@ impl Memory {
             // The run holding `addr`, widened over its neighbours that allow
             // `need` too (data beside rodata, for reads), within the page.
             let runs = &self.runs;
-            let at = runs.partition_point(|r| r.end <= addr);
+            let at = self.run_index(addr);
             if runs[at].perm & need == 0 {
                 return None;
             }
@@ -952,8 +957,8 @@ impl Memory {
                 self.end()
             } else if a >= self.stack_base {
                 self.stack_top
-            } else if a < self.image_len && self.run_at(a).perm & need != 0 {
-                self.run_at(a).end
+            } else if a < self.image_len {
+                Some(self.run_at(a)).filter(|run| run.perm & need != 0).map_or(a, |run| run.end)
             } else {
                 a
             };
