@@ -81,6 +81,14 @@ impl Conn {
         }
     }
 
+    /// The payload of `OK LEN`, the reply to a `save`: LEN bytes of state.
+    fn payload(&mut self, reply: &str) -> Vec<u8> {
+        let len: usize = reply.strip_prefix("OK ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{reply}"));
+        let mut state = vec![0; len];
+        self.reader.read_exact(&mut state).expect("the saved state");
+        state
+    }
+
     /// True once the VM has closed this connection (within the timeout).
     fn closed(&mut self) -> bool {
         let mut rest = Vec::new();
@@ -301,9 +309,7 @@ fuzz_target!(|data: &[u8]| {
             conn.authenticated = true;
         }
         if ok && line.starts_with("save ") {
-            let len: usize = reply["OK ".len()..].parse().expect("OK LEN");
-            let mut state = vec![0; len];
-            conn.reader.read_exact(&mut state).expect("the saved state");
+            let state = conn.payload(&reply);
             assert!(state.len() == 20 && state.starts_with(b"CNT1"), "a counter state: {state:?}");
             model.saved = Some(state);
         }
@@ -331,7 +337,11 @@ fuzz_target!(|data: &[u8]| {
                 model.mode = Mode::Interrupted;
                 // The restored state is what a save now returns.
                 model.saved = Some(payload.clone());
-                let again = conn_call_save(&mut conns, slot, addr, token, &model);
+                // On the connection that restored it, open and authenticated.
+                let conn = conns[slot].as_mut().expect("a restore keeps its connection");
+                let lease = model.lease.as_deref().expect("a restore is made by the holder");
+                let reply = conn.call(&format!("save {lease}"), &[]).expect("a reply to save");
+                let again = conn.payload(&reply);
                 assert_eq!(again, payload, "a restored state saves as the same bytes");
             }
             "resume" => {
@@ -373,18 +383,3 @@ fuzz_target!(|data: &[u8]| {
     drop(conns);
     assert_eq!(vm.join().expect("the VM thread"), ended.unwrap());
 });
-
-/// `save` with the model's lease on connection `slot`: the state's bytes.
-fn conn_call_save(conns: &mut [Option<Conn>; 3], slot: usize, addr: SocketAddr, token: bool, model: &Model) -> Vec<u8> {
-    let conn = conns[slot].get_or_insert_with(|| Conn::open(addr, token));
-    if !conn.authenticated {
-        assert_eq!(conn.call(&format!("auth {TOKEN}"), &[]).as_deref(), Some("OK authenticated"));
-        conn.authenticated = true;
-    }
-    let lease = model.lease.as_deref().expect("a restore is made by the holder");
-    let reply = conn.call(&format!("save {lease}"), &[]).expect("a reply to save");
-    let len: usize = reply.strip_prefix("OK ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{reply}"));
-    let mut state = vec![0; len];
-    conn.reader.read_exact(&mut state).expect("the saved state");
-    state
-}
