@@ -84,6 +84,49 @@ macro_rules! for_each_op {
                 "rd = -rs, wrapping (-(-2^63) = -2^63).", "none";
             Not = 51, "not", "Integer arithmetic", (rd: Reg, rs: Reg),
                 "rd = !rs (every bit flipped).", "none";
+            Rotl = 35, "rotl", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra rotated left by rb mod 64 bits.", "none";
+            Rotr = 36, "rotr", "Integer arithmetic", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra rotated right by rb mod 64 bits.", "none";
+            Clz = 37, "clz", "Integer arithmetic", (rd: Reg, rs: Reg),
+                "rd = the number of leading zero bits of rs (64 for 0).", "none";
+            Ctz = 38, "ctz", "Integer arithmetic", (rd: Reg, rs: Reg),
+                "rd = the number of trailing zero bits of rs (64 for 0).", "none";
+            Popcnt = 39, "popcnt", "Integer arithmetic", (rd: Reg, rs: Reg),
+                "rd = the number of one bits of rs.", "none";
+
+            // 32-bit integers: the low 32 bits of the operands, the result sign-extended to 64 bits
+            // (so the comparisons and branches, signed or unsigned, work on them unchanged).
+            Add32 = 182, "add32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra + rb on the low 32 bits, wrapping, sign-extended.", "none";
+            Sub32 = 183, "sub32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra - rb on the low 32 bits, wrapping, sign-extended.", "none";
+            Mul32 = 184, "mul32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the low 32 bits of ra × rb, sign-extended.", "none";
+            Addi32 = 185, "addi32", "32-bit integers", (rd: Reg, ra: Reg, imm: i32),
+                "rd = ra + imm on the low 32 bits, wrapping, sign-extended.", "none";
+            Shl32 = 186, "shl32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the low 32 bits of ra << (rb mod 32), sign-extended.", "none";
+            Shr32 = 187, "shr32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the low 32 bits of ra >> (rb mod 32), logical, sign-extended.", "none";
+            Sar32 = 188, "sar32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the low 32 bits of ra >> (rb mod 32), arithmetic, sign-extended.", "none";
+            Shli32 = 189, "shli32", "32-bit integers", (rd: Reg, ra: Reg, imm: i32),
+                "rd = the low 32 bits of ra << (imm mod 32), sign-extended.", "none";
+            Shri32 = 190, "shri32", "32-bit integers", (rd: Reg, ra: Reg, imm: i32),
+                "rd = the low 32 bits of ra >> (imm mod 32), logical, sign-extended.", "none";
+            Sari32 = 191, "sari32", "32-bit integers", (rd: Reg, ra: Reg, imm: i32),
+                "rd = the low 32 bits of ra >> (imm mod 32), arithmetic, sign-extended.", "none";
+            Rotl32 = 192, "rotl32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the low 32 bits of ra rotated left by rb mod 32, sign-extended.", "none";
+            Rotr32 = 193, "rotr32", "32-bit integers", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the low 32 bits of ra rotated right by rb mod 32, sign-extended.", "none";
+            Clz32 = 194, "clz32", "32-bit integers", (rd: Reg, rs: Reg),
+                "rd = the number of leading zero bits of the low 32 bits of rs (32 for 0).", "none";
+            Ctz32 = 195, "ctz32", "32-bit integers", (rd: Reg, rs: Reg),
+                "rd = the number of trailing zero bits of the low 32 bits of rs (32 for 0).", "none";
+            Popcnt32 = 196, "popcnt32", "32-bit integers", (rd: Reg, rs: Reg),
+                "rd = the number of one bits in the low 32 bits of rs.", "none";
 
             // Comparisons into a register.
             Seq = 55, "seq", "Comparisons", (rd: Reg, ra: Reg, rb: Reg),
@@ -100,6 +143,8 @@ macro_rules! for_each_op {
                 "rd = 1 if ra ≤ rb (unsigned), else 0.", "none";
             Slti = 61, "slti", "Comparisons", (rd: Reg, ra: Reg, imm: i32),
                 "rd = 1 if ra < imm (signed, imm sign-extended), else 0.", "none";
+            Csel = 62, "csel", "Comparisons", (rd: Reg, rc: Reg, ra: Reg, rb: Reg),
+                "rd = ra if rc ≠ 0, else rb.", "none";
 
             // Sign and zero extension of the low bits.
             Sext8 = 65, "sext8", "Extension", (rd: Reg, rs: Reg),
@@ -146,6 +191,74 @@ macro_rules! for_each_op {
                 "rd = the unsigned integer rs converted to f64 (rounded to nearest).", "none";
             Ftoi = 94, "ftoi", "Floating point", (rd: Reg, rs: Reg),
                 "rd = the f64 rs truncated toward zero to a signed integer, saturating at ±2^63 bounds; NaN gives 0.", "none";
+            Fcopysign = 95, "fcopysign", "Floating point", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra with the sign bit of rb (bits, NaN included).", "none";
+            Fceil = 96, "fceil", "Floating point", (rd: Reg, rs: Reg),
+                "rd = rs rounded up to a whole number as f64.", "none";
+            Ffloor = 97, "ffloor", "Floating point", (rd: Reg, rs: Reg),
+                "rd = rs rounded down to a whole number as f64.", "none";
+            Ftrunc = 98, "ftrunc", "Floating point", (rd: Reg, rs: Reg),
+                "rd = rs rounded toward zero to a whole number as f64.", "none";
+            Fround = 99, "fround", "Floating point", (rd: Reg, rs: Reg),
+                "rd = rs rounded to the nearest whole number as f64, ties to even.", "none";
+            Truncs32 = 71, "truncs32", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to a signed 32-bit integer, sign-extended.", "*invalid conversion to integer* if rs is NaN; *integer overflow* if the result is not in -2^31 … 2^31-1.";
+            Truncu32 = 72, "truncu32", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to an unsigned 32-bit integer, whose bits are then sign-extended.", "*invalid conversion to integer* if rs is NaN; *integer overflow* if the result is not in 0 … 2^32-1.";
+            Truncs64 = 73, "truncs64", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to a signed 64-bit integer.", "*invalid conversion to integer* if rs is NaN; *integer overflow* if the result is not in -2^63 … 2^63-1.";
+            Truncu64 = 74, "truncu64", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to an unsigned 64-bit integer.", "*invalid conversion to integer* if rs is NaN; *integer overflow* if the result is not in 0 … 2^64-1.";
+            Sats32 = 75, "sats32", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to a signed 32-bit integer, saturating at its bounds, NaN giving 0; sign-extended.", "none";
+            Satu32 = 76, "satu32", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to an unsigned 32-bit integer, saturating at its bounds, NaN giving 0; its bits sign-extended.", "none";
+            Satu64 = 77, "satu64", "Floating point", (rd: Reg, rs: Reg),
+                "rd = the f64 rs truncated toward zero to an unsigned 64-bit integer, saturating at its bounds, NaN giving 0.", "none";
+
+            // f32: an f32 is held as its 32 bits in the low half of a register, the high half 0.
+            Fadd32 = 200, "fadd32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra + rb as f32.", "none";
+            Fsub32 = 201, "fsub32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra - rb as f32.", "none";
+            Fmul32 = 202, "fmul32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra × rb as f32.", "none";
+            Fdiv32 = 203, "fdiv32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = ra / rb as f32.", "none";
+            Fmin32 = 204, "fmin32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the smaller of ra and rb as f32, as `fmin`.", "none";
+            Fmax32 = 205, "fmax32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the larger of ra and rb as f32, as `fmax`.", "none";
+            Fsqrt32 = 206, "fsqrt32", "f32", (rd: Reg, rs: Reg),
+                "rd = √rs as f32.", "none";
+            Fneg32 = 207, "fneg32", "f32", (rd: Reg, rs: Reg),
+                "rd = -rs as f32 (flips bit 31).", "none";
+            Fabs32 = 208, "fabs32", "f32", (rd: Reg, rs: Reg),
+                "rd = |rs| as f32 (clears bit 31).", "none";
+            Fcopysign32 = 209, "fcopysign32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = the f32 ra with the sign bit of the f32 rb.", "none";
+            Feq32 = 210, "feq32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra = rb as f32, else 0.", "none";
+            Flt32 = 211, "flt32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra < rb as f32, else 0.", "none";
+            Fle32 = 212, "fle32", "f32", (rd: Reg, ra: Reg, rb: Reg),
+                "rd = 1 if ra ≤ rb as f32, else 0.", "none";
+            Fceil32 = 213, "fceil32", "f32", (rd: Reg, rs: Reg),
+                "rd = rs rounded up to a whole number as f32.", "none";
+            Ffloor32 = 214, "ffloor32", "f32", (rd: Reg, rs: Reg),
+                "rd = rs rounded down to a whole number as f32.", "none";
+            Ftrunc32 = 215, "ftrunc32", "f32", (rd: Reg, rs: Reg),
+                "rd = rs rounded toward zero to a whole number as f32.", "none";
+            Fround32 = 216, "fround32", "f32", (rd: Reg, rs: Reg),
+                "rd = rs rounded to the nearest whole number as f32, ties to even.", "none";
+            Fpromote = 217, "fpromote", "f32", (rd: Reg, rs: Reg),
+                "rd = the f32 rs as f64 (exact).", "none";
+            Fdemote = 218, "fdemote", "f32", (rd: Reg, rs: Reg),
+                "rd = the f64 rs rounded to f32 (to nearest, ties to even).", "none";
+            Itof32 = 219, "itof32", "f32", (rd: Reg, rs: Reg),
+                "rd = the signed integer rs converted to f32 (rounded to nearest).", "none";
+            Utof32 = 220, "utof32", "f32", (rd: Reg, rs: Reg),
+                "rd = the unsigned integer rs converted to f32 (rounded to nearest).", "none";
 
             // Memory: base register + signed 32-bit offset; any alignment.
             Ld8s = 100, "ld8s", "Memory", (rd: Reg, mem: Mem),
@@ -170,6 +283,31 @@ macro_rules! for_each_op {
                 "The 4 bytes at mem = the low 32 bits of rs, little-endian.", "*memory fault* unless all 4 bytes are writable.";
             St64 = 110, "st64", "Memory", (rs: Reg, mem: Mem),
                 "The 8 bytes at mem = rs, little-endian.", "*memory fault* unless all 8 bytes are writable.";
+
+            // The heap as a bounds-checked array: address = the heap's first address + the low
+            // 32 bits of ra (unsigned) + off. Nothing but the heap is reachable this way.
+            Hld8s = 111, "hld8s", "Heap", (rd: Reg, ra: Reg, off: u32),
+                "rd = the heap byte at offset ra + off, sign-extended.", "*out of bounds memory access* unless the byte is in the heap.";
+            Hld8u = 112, "hld8u", "Heap", (rd: Reg, ra: Reg, off: u32),
+                "rd = the heap byte at offset ra + off, zero-extended.", "*out of bounds memory access* unless the byte is in the heap.";
+            Hld16s = 113, "hld16s", "Heap", (rd: Reg, ra: Reg, off: u32),
+                "rd = the 16 bits at heap offset ra + off, sign-extended.", "*out of bounds memory access* unless all 2 bytes are in the heap.";
+            Hld16u = 114, "hld16u", "Heap", (rd: Reg, ra: Reg, off: u32),
+                "rd = the 16 bits at heap offset ra + off, zero-extended.", "*out of bounds memory access* unless all 2 bytes are in the heap.";
+            Hld32s = 122, "hld32s", "Heap", (rd: Reg, ra: Reg, off: u32),
+                "rd = the 32 bits at heap offset ra + off, sign-extended.", "*out of bounds memory access* unless all 4 bytes are in the heap.";
+            Hld32u = 123, "hld32u", "Heap", (rd: Reg, ra: Reg, off: u32),
+                "rd = the 32 bits at heap offset ra + off, zero-extended.", "*out of bounds memory access* unless all 4 bytes are in the heap.";
+            Hld64 = 124, "hld64", "Heap", (rd: Reg, ra: Reg, off: u32),
+                "rd = the 64 bits at heap offset ra + off.", "*out of bounds memory access* unless all 8 bytes are in the heap.";
+            Hst8 = 125, "hst8", "Heap", (rs: Reg, ra: Reg, off: u32),
+                "The heap byte at offset ra + off = the low 8 bits of rs.", "*out of bounds memory access* unless the byte is in the heap.";
+            Hst16 = 126, "hst16", "Heap", (rs: Reg, ra: Reg, off: u32),
+                "The 2 heap bytes at offset ra + off = the low 16 bits of rs.", "*out of bounds memory access* unless all 2 bytes are in the heap.";
+            Hst32 = 127, "hst32", "Heap", (rs: Reg, ra: Reg, off: u32),
+                "The 4 heap bytes at offset ra + off = the low 32 bits of rs.", "*out of bounds memory access* unless all 4 bytes are in the heap.";
+            Hst64 = 128, "hst64", "Heap", (rs: Reg, ra: Reg, off: u32),
+                "The 8 heap bytes at offset ra + off = rs.", "*out of bounds memory access* unless all 8 bytes are in the heap.";
 
             // The stack: a region of its own; `sp` is a machine register, not one of the 256.
             Push = 115, "push", "Stack", (rs: Reg),
@@ -256,6 +394,24 @@ macro_rules! for_each_op {
                 "Writes the f64 rs and a newline to standard output: with exactly digits decimals (0–17, rounded half to even), or for digits > 17 the shortest text that reads back as the same value, with `.0` on whole numbers and an exponent when large or small (`-6.0`, `1e21`, `1.8446744073709552e19`); `inf`, `-inf`, `NaN`.", "*output failed*.";
             Putc = 181, "putc", "System", (rs: Reg),
                 "Writes the low byte of rs to standard output.", "*output failed*.";
+            Printf32 = 236, "printf32", "System", (rs: Reg),
+                "Writes the f32 in the low 32 bits of rs and a newline to standard output: the shortest text that reads back as the same f32, as `printf` with digits > 17.", "*output failed*.";
+            Now = 235, "now", "System", (rd: Reg),
+                "rd = nanoseconds since 1970-01-01 00:00 UTC on the host's wall clock.", "none";
+            Hsize = 230, "hsize", "System", (rd: Reg),
+                "rd = the heap's size in bytes.", "none";
+            Hgrow = 231, "hgrow", "System", (rd: Reg, rs: Reg),
+                "Grows the heap by rs bytes (zeroed), as `grow` but never trapping: rd = the heap's old size, or -1 (and no change) if the memory limit refuses.", "none";
+            Hcopy = 232, "hcopy", "System", (dst: Reg, src: Reg, len: Reg),
+                "Copies len bytes from heap offset src to heap offset dst (each the low 32 bits of its register, unsigned), as if through a buffer: the ranges may overlap.", "*out of bounds memory access* unless both ranges are in the heap (checked before any byte is written).";
+            Hfill = 233, "hfill", "System", (dst: Reg, val: Reg, len: Reg),
+                "Sets the len bytes at heap offset dst to the low 8 bits of val (dst and len: the low 32 bits, unsigned).", "*out of bounds memory access* unless the range is in the heap (checked before any byte is written).";
+            Hput = 234, "hput", "System", (dst: Reg, src: Reg, len: Reg),
+                "Copies len bytes (the low 32 bits, unsigned) from address src to heap offset dst (the low 32 bits): how an image's bytes are put in the heap.", "*memory fault* unless the source bytes are readable; *out of bounds memory access* unless the destination is in the heap.";
+
+            // Traps.
+            Trap = 237, "trap", "Traps", (code: u8),
+                "Stops the context with a trap named by code: 0 *unreachable*, 1 *integer divide by zero*, 2 *integer overflow*, 3 *invalid conversion to integer*, 4 *out of bounds memory access*, 5 *undefined element*, 6 *uninitialized element*, 7 *indirect call type mismatch*, 8 *out of bounds table access*; other codes *trap N*. The WebAssembly translator raises wasm's traps with it.", "always.";
         }
     };
 }
@@ -434,12 +590,20 @@ pub trait Field: Copy {
     fn to_operand(self) -> Operand;
     /// Untags it, if the kind matches.
     fn from_operand(operand: Operand) -> Option<Self>;
+    /// Itself with every register it names passed through `f`.
+    fn map_reg(self, _f: &mut dyn FnMut(Reg) -> Reg) -> Self {
+        self
+    }
+    /// The register, if this is one.
+    fn as_reg(&mut self) -> Option<&mut Reg> {
+        None
+    }
 }
 
 /// Implements [`Field`] for a type stored as the little-endian bytes of
 /// `$bits`, an integer type: `$to` and `$from` convert to and from it.
 macro_rules! field {
-    ($ty:ty, $kind:ident, $bits:ty, $to:expr, $from:expr) => {
+    ($ty:ty, $kind:ident, $bits:ty, $to:expr, $from:expr $(, $map:expr, $reg:ident)?) => {
         impl Field for $ty {
             const KIND: Kind = Kind::$kind;
             fn write_le(self, out: &mut Vec<u8>) {
@@ -461,6 +625,13 @@ macro_rules! field {
                     _ => None,
                 }
             }
+            $(fn map_reg(self, f: &mut dyn FnMut(Reg) -> Reg) -> Self {
+                $map(self, f)
+            }
+            fn as_reg(&mut self) -> Option<&mut Reg> {
+                let $reg = self;
+                Some($reg)
+            })?
         }
     };
 }
@@ -472,7 +643,7 @@ field!(u8, U8, u8, |v| v, |v| v);
 field!(F64, F64, u64, |v: F64| v.0, F64);
 field!(Addr, Addr, u64, |v: Addr| v.0, Addr);
 field!(Target, Target, u64, |v: Target| v.0, Target);
-field!(Reg, Reg, u8, |v: Reg| v.0, Reg);
+field!(Reg, Reg, u8, |v: Reg| v.0, Reg, |v: Reg, f: &mut dyn FnMut(Reg) -> Reg| f(v), reg);
 
 impl Field for Mem {
     const KIND: Kind = Kind::Mem;
@@ -492,6 +663,24 @@ impl Field for Mem {
             _ => None,
         }
     }
+    fn map_reg(self, f: &mut dyn FnMut(Reg) -> Reg) -> Self {
+        Mem { base: f(self.base), off: self.off }
+    }
+}
+
+/// `true` (and `rd` set) if the first field is named `rd`: the register an
+/// instruction writes its result to.
+macro_rules! first_rd {
+    ($first:ident $(, $rest:ident)*) => {
+        if stringify!($first) == "rd" {
+            Field::as_reg($first)
+        } else {
+            None
+        }
+    };
+    () => {
+        None
+    };
 }
 
 macro_rules! define_isa {
@@ -602,6 +791,24 @@ macro_rules! define_isa {
                 })
             }
 
+            /// Itself with every register operand passed through `f`.
+            pub fn map_regs(self, f: &mut dyn FnMut(Reg) -> Reg) -> Instr {
+                match self {
+                    $(Instr::$variant { $($field),* } => Instr::$variant { $($field: Field::map_reg($field, f)),* },)*
+                }
+            }
+            /// The result register: the first operand, if it is named `rd`.
+            #[allow(unused_variables)]
+            pub fn rd_mut(&mut self) -> Option<&mut Reg> {
+                match self {
+                    $(Instr::$variant { $($field),* } => first_rd!($($field),*),)*
+                }
+            }
+            /// The result register: the first operand, if it is named `rd`.
+            pub fn rd(&self) -> Option<Reg> {
+                let mut copy = *self;
+                copy.rd_mut().copied()
+            }
             /// The operands, in encoding order.
             pub fn operands(&self) -> Vec<Operand> {
                 match *self {

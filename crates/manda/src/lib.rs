@@ -39,5 +39,6 @@ pub mod disasm;
 pub mod exe;
 pub mod isa;
 pub mod machine;
+pub mod wasm;
 
 pub use diagnostics as diag;

@@ -35,9 +35,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run an executable, or an assembly source (`.s`, assembled first).
+    /// Run an executable, an assembly source (`.s`, assembled first) or a WebAssembly module (`.wasm`,
+    /// translated first).
     ///
-    /// Arguments after FILE go to the program (`argc`, `arg`). The exit
+    /// Arguments after FILE go to the program (`argc`, `arg`; a module's WASI arguments), or with
+    /// --invoke to the function called. The exit
     /// status is the program's (`halt`: 0, `exit N`: N mod 256); a trap
     /// prints `trap: …` on stderr and exits 3.
     Run(RunArgs),
@@ -48,6 +50,20 @@ enum Command {
         /// Where to write the executable.
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
+    },
+    /// Translate a WebAssembly module into a Manda executable (docs/manda/wasm.md).
+    Wasm {
+        /// The module (`.wasm`).
+        file: PathBuf,
+        /// Where to write the executable.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// Call this exported function (with the arguments after --) instead of `_start`, printing its results.
+        #[arg(long, value_name = "FUNC")]
+        invoke: Option<String>,
+        /// The arguments of --invoke.
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<String>,
     },
     /// Print an executable as assembly that assembles back to the identical bytes.
     Disasm {
@@ -96,9 +112,13 @@ struct RunArgs {
     /// trace discarded). The program's behaviour is the same in every mode.
     #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Fused)]
     exec: ExecMode,
+    /// For a WebAssembly module: call this exported function with the arguments after FILE (integers
+    /// or floats, by the function's parameter types) and print its results, one a line.
+    #[arg(long, value_name = "FUNC")]
+    invoke: Option<String>,
     #[command(flatten)]
     control: ControlArgs,
-    /// The executable or `.s` source, then the program's arguments: everything after FILE is the
+    /// The executable, `.s` source or `.wasm` module, then the program's arguments: everything after FILE is the
     /// program's, options included (`manda run prog.s --trace` passes `--trace` to the program).
     #[arg(value_name = "FILE [ARGS]", required = true, num_args = 1.., trailing_var_arg = true)]
     program: Vec<String>,
@@ -145,7 +165,10 @@ fn main() -> ExitCode {
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),
-        Command::Disasm { file } => load(&file).and_then(|exe| {
+        Command::Wasm { file, output, invoke, args } => translate(&file, invoke.as_deref(), &args).and_then(|bytes| {
+            std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
+        }),
+        Command::Disasm { file } => load(&file, None).and_then(|exe| {
             print_streamed(|out| manda::disasm::disassemble_to(&exe, out))
                 .map_err(|e| format!("cannot write output: {e}"))
         }),
@@ -190,10 +213,40 @@ fn assemble(file: &Path) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Loads an executable, or assembles a `.s` source first.
-fn load(file: &Path) -> Result<Executable, String> {
+/// Whether `file` is a WebAssembly module: named `.wasm`, or starting with wasm's magic number.
+fn is_wasm(file: &Path) -> bool {
+    if file.extension().is_some_and(|e| e == "wasm") {
+        return true;
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(file).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok()
+        && magic == *b"\0asm"
+}
+
+/// Translates a WebAssembly module into an executable's bytes.
+fn translate(file: &Path, invoke: Option<&str>, args: &[String]) -> Result<Vec<u8>, String> {
+    let wasm = read_at_most(file, MAX_INPUT_FILE, "a WebAssembly module")?;
+    let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let options = manda::wasm::Options {
+        invokes: invoke
+            .map(|f| manda::wasm::Invoke {
+                name: f.to_string(),
+                args: args.iter().map(|a| manda::wasm::Arg::Text(a.clone())).collect(),
+            })
+            .into_iter()
+            .collect(),
+        program_name: name,
+        ..Default::default()
+    };
+    manda::wasm::translate(&wasm, &options).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Loads an executable, or assembles a `.s` source or translates a `.wasm` module first.
+fn load(file: &Path, invoke: Option<(&str, &[String])>) -> Result<Executable, String> {
     let bytes = if file.extension().is_some_and(|e| e == "s") {
         assemble(file)?
+    } else if is_wasm(file) {
+        translate(file, invoke.map(|i| i.0), invoke.map_or(&[], |i| i.1))?
     } else {
         read_at_most(file, MAX_INPUT_FILE, "an executable")?
     };
@@ -219,7 +272,12 @@ fn load(file: &Path) -> Result<Executable, String> {
 fn run(args: RunArgs) -> ExitCode {
     // An executable larger than the memory limit is refused before it is read.
     let file = args.file();
-    if file.extension().is_none_or(|e| e != "s") {
+    let wasm = is_wasm(&file);
+    if args.invoke.is_some() && !wasm {
+        print_err(&format!("manda: {}: --invoke needs a WebAssembly module\n", file.display()));
+        return ExitCode::from(2);
+    }
+    if file.extension().is_none_or(|e| e != "s") && !wasm {
         if let Ok(meta) = std::fs::metadata(&file) {
             if meta.len() > args.max_memory {
                 print_err(&format!(
@@ -232,7 +290,8 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let exe = match load(&file) {
+    let invoke_args = args.program[1..].to_vec();
+    let exe = match load(&file, args.invoke.as_deref().map(|f| (f, invoke_args.as_slice()))) {
         Ok(loaded) => loaded,
         Err(message) => {
             if !message.is_empty() {
@@ -260,7 +319,9 @@ fn run(args: RunArgs) -> ExitCode {
     };
     // The machine has its own copy of the image: the loaded sections are not kept for the run.
     drop(exe);
-    machine.set_args(args.program[1..].to_vec());
+    if args.invoke.is_none() {
+        machine.set_args(args.program[1..].to_vec());
+    }
     if std::io::stdout().is_terminal() {
         machine.set_output(Box::new(std::io::LineWriter::new(std::io::stdout())));
     }

@@ -65,6 +65,7 @@ impl Context {
         let attention = &run.core.attention;
         let max_depth = run.config.max_call_depth;
         let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
+        let heap_base = mem.heap_base();
         // The program counter as a pointer into `ops`: a dispatch is a load
         // through it, with no index arithmetic. `pc!()` is the index again.
         let base = ops.as_ptr();
@@ -201,6 +202,36 @@ impl Context {
                 alu!($rd, $ext(v))
             }};
         }
+        // A heap access: offset = the low 32 bits of `ra` + `off`; nothing
+        // lies past the heap, so any fault is the heap's end.
+        macro_rules! hload {
+            ($n:literal, $rd:expr, $ra:expr, $off:expr, $ext:expr) => {{
+                let offset = u64::from(r!($ra) as u32) + u64::from($off);
+                match mem.load::<$n>(tlb, heap_base + offset) {
+                    Ok(v) => alu!($rd, $ext(v)),
+                    Err(_) => trap!(TrapKind::OutOfBounds { offset, len: $n, size: mem.end() - heap_base }),
+                }
+            }};
+        }
+        macro_rules! hstore {
+            ($n:literal, $rs:expr, $ra:expr, $off:expr) => {{
+                let offset = u64::from(r!($ra) as u32) + u64::from($off);
+                match mem.store::<$n>(tlb, heap_base + offset, r!($rs)) {
+                    Ok(()) => next!(1),
+                    Err(_) => trap!(TrapKind::OutOfBounds { offset, len: $n, size: mem.end() - heap_base }),
+                }
+            }};
+        }
+        macro_rules! f32 {
+            ($x:expr) => {
+                f32::from_bits(regs[$x as usize] as u32)
+            };
+        }
+        macro_rules! f32_out {
+            ($rd:expr, $v:expr) => {
+                alu!($rd, u64::from(f32::to_bits($v)))
+            };
+        }
         macro_rules! store {
             ($n:literal, $rs:expr, $base:expr, $off:expr) => {{
                 let addr = r!($base).wrapping_add($off as i64 as u64);
@@ -282,6 +313,27 @@ impl Context {
                 Op::Sltu { rd, ra, rb } => alu!(rd, u64::from(r!(ra) < r!(rb))),
                 Op::Sleu { rd, ra, rb } => alu!(rd, u64::from(r!(ra) <= r!(rb))),
                 Op::Slti { rd, ra, imm } => alu!(rd, u64::from((r!(ra) as i64) < i64::from(imm))),
+                Op::Rotl { rd, ra, rb } => alu!(rd, r!(ra).rotate_left((r!(rb) & 63) as u32)),
+                Op::Rotr { rd, ra, rb } => alu!(rd, r!(ra).rotate_right((r!(rb) & 63) as u32)),
+                Op::Clz { rd, rs } => alu!(rd, u64::from(r!(rs).leading_zeros())),
+                Op::Ctz { rd, rs } => alu!(rd, u64::from(r!(rs).trailing_zeros())),
+                Op::Popcnt { rd, rs } => alu!(rd, u64::from(r!(rs).count_ones())),
+                Op::Add32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).wrapping_add(r!(rb) as u32))),
+                Op::Sub32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).wrapping_sub(r!(rb) as u32))),
+                Op::Mul32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).wrapping_mul(r!(rb) as u32))),
+                Op::Addi32 { rd, ra, imm } => alu!(rd, sext32((r!(ra) as u32).wrapping_add(imm as u32))),
+                Op::Shl32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32) << (r!(rb) & 31))),
+                Op::Shr32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32) >> (r!(rb) & 31))),
+                Op::Sar32 { rd, ra, rb } => alu!(rd, sext32(((r!(ra) as i32) >> (r!(rb) & 31)) as u32)),
+                Op::Shli32 { rd, ra, imm } => alu!(rd, sext32((r!(ra) as u32) << (imm & 31))),
+                Op::Shri32 { rd, ra, imm } => alu!(rd, sext32((r!(ra) as u32) >> (imm & 31))),
+                Op::Sari32 { rd, ra, imm } => alu!(rd, sext32(((r!(ra) as i32) >> (imm & 31)) as u32)),
+                Op::Rotl32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).rotate_left((r!(rb) & 31) as u32))),
+                Op::Rotr32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).rotate_right((r!(rb) & 31) as u32))),
+                Op::Clz32 { rd, rs } => alu!(rd, u64::from((r!(rs) as u32).leading_zeros())),
+                Op::Ctz32 { rd, rs } => alu!(rd, u64::from((r!(rs) as u32).trailing_zeros())),
+                Op::Popcnt32 { rd, rs } => alu!(rd, u64::from((r!(rs) as u32).count_ones())),
+                Op::Csel { rd, rc, ra, rb } => alu!(rd, if r!(rc) != 0 { r!(ra) } else { r!(rb) }),
                 Op::Sext8 { rd, rs } => alu!(rd, r!(rs) as i8 as i64 as u64),
                 Op::Sext16 { rd, rs } => alu!(rd, r!(rs) as i16 as i64 as u64),
                 Op::Sext32 { rd, rs } => alu!(rd, r!(rs) as i32 as i64 as u64),
@@ -303,6 +355,55 @@ impl Context {
                 Op::Itof { rd, rs } => alu!(rd, (r!(rs) as i64 as f64).to_bits()),
                 Op::Utof { rd, rs } => alu!(rd, (r!(rs) as f64).to_bits()),
                 Op::Ftoi { rd, rs } => alu!(rd, f!(rs) as i64 as u64),
+                Op::Fcopysign { rd, ra, rb } => alu!(rd, (r!(ra) & !(1 << 63)) | (r!(rb) & (1 << 63))),
+                Op::Fceil { rd, rs } => alu!(rd, f!(rs).ceil().to_bits()),
+                Op::Ffloor { rd, rs } => alu!(rd, f!(rs).floor().to_bits()),
+                Op::Ftrunc { rd, rs } => alu!(rd, f!(rs).trunc().to_bits()),
+                Op::Fround { rd, rs } => alu!(rd, f!(rs).round_ties_even().to_bits()),
+                Op::Truncs32 { rd, rs } => match convert(f!(rs), -2_147_483_649.0, 2_147_483_648.0) {
+                    Ok(v) => alu!(rd, v as i64 as u64),
+                    Err(kind) => trap!(kind),
+                },
+                Op::Truncu32 { rd, rs } => match convert(f!(rs), -1.0, 4_294_967_296.0) {
+                    Ok(v) => alu!(rd, sext32(v as u32)),
+                    Err(kind) => trap!(kind),
+                },
+                Op::Truncs64 { rd, rs } => {
+                    match convert(f!(rs), -9_223_372_036_854_777_856.0, 9_223_372_036_854_775_808.0) {
+                        Ok(v) => alu!(rd, v as i64 as u64),
+                        Err(kind) => trap!(kind),
+                    }
+                }
+                Op::Truncu64 { rd, rs } => match convert(f!(rs), -1.0, 18_446_744_073_709_551_616.0) {
+                    Ok(v) => alu!(rd, v as u64),
+                    Err(kind) => trap!(kind),
+                },
+                Op::Sats32 { rd, rs } => alu!(rd, f!(rs) as i32 as i64 as u64),
+                Op::Satu32 { rd, rs } => alu!(rd, sext32(f!(rs) as u32)),
+                Op::Satu64 { rd, rs } => alu!(rd, f!(rs) as u64),
+                Op::Fadd32 { rd, ra, rb } => f32_out!(rd, f32!(ra) + f32!(rb)),
+                Op::Fsub32 { rd, ra, rb } => f32_out!(rd, f32!(ra) - f32!(rb)),
+                Op::Fmul32 { rd, ra, rb } => f32_out!(rd, f32!(ra) * f32!(rb)),
+                Op::Fdiv32 { rd, ra, rb } => f32_out!(rd, f32!(ra) / f32!(rb)),
+                Op::Fmin32 { rd, ra, rb } => f32_out!(rd, fmin(f64::from(f32!(ra)), f64::from(f32!(rb))) as f32),
+                Op::Fmax32 { rd, ra, rb } => f32_out!(rd, fmax(f64::from(f32!(ra)), f64::from(f32!(rb))) as f32),
+                Op::Fsqrt32 { rd, rs } => f32_out!(rd, f32!(rs).sqrt()),
+                Op::Fneg32 { rd, rs } => alu!(rd, u64::from(r!(rs) as u32 ^ (1 << 31))),
+                Op::Fabs32 { rd, rs } => alu!(rd, u64::from(r!(rs) as u32 & !(1 << 31))),
+                Op::Fcopysign32 { rd, ra, rb } => {
+                    alu!(rd, u64::from((r!(ra) as u32 & !(1 << 31)) | (r!(rb) as u32 & (1 << 31))))
+                }
+                Op::Feq32 { rd, ra, rb } => alu!(rd, u64::from(f32!(ra) == f32!(rb))),
+                Op::Flt32 { rd, ra, rb } => alu!(rd, u64::from(f32!(ra) < f32!(rb))),
+                Op::Fle32 { rd, ra, rb } => alu!(rd, u64::from(f32!(ra) <= f32!(rb))),
+                Op::Fceil32 { rd, rs } => f32_out!(rd, f32!(rs).ceil()),
+                Op::Ffloor32 { rd, rs } => f32_out!(rd, f32!(rs).floor()),
+                Op::Ftrunc32 { rd, rs } => f32_out!(rd, f32!(rs).trunc()),
+                Op::Fround32 { rd, rs } => f32_out!(rd, f32!(rs).round_ties_even()),
+                Op::Fpromote { rd, rs } => alu!(rd, f64::from(f32!(rs)).to_bits()),
+                Op::Fdemote { rd, rs } => f32_out!(rd, f!(rs) as f32),
+                Op::Itof32 { rd, rs } => f32_out!(rd, r!(rs) as i64 as f32),
+                Op::Utof32 { rd, rs } => f32_out!(rd, r!(rs) as f32),
                 Op::Ld8s { rd, mem } => load!(1, rd, mem.base, mem.off, |v: u64| v as u8 as i8 as i64 as u64),
                 Op::Ld8u { rd, mem } => load!(1, rd, mem.base, mem.off, |v: u64| v),
                 Op::Ld16s { rd, mem } => load!(2, rd, mem.base, mem.off, |v: u64| v as u16 as i16 as i64 as u64),
@@ -314,6 +415,18 @@ impl Context {
                 Op::St16 { rs, mem } => store!(2, rs, mem.base, mem.off),
                 Op::St32 { rs, mem } => store!(4, rs, mem.base, mem.off),
                 Op::St64 { rs, mem } => store!(8, rs, mem.base, mem.off),
+                Op::Hld8s { rd, ra, off } => hload!(1, rd, ra, off, |v: u64| v as u8 as i8 as i64 as u64),
+                Op::Hld8u { rd, ra, off } => hload!(1, rd, ra, off, |v: u64| v),
+                Op::Hld16s { rd, ra, off } => hload!(2, rd, ra, off, |v: u64| v as u16 as i16 as i64 as u64),
+                Op::Hld16u { rd, ra, off } => hload!(2, rd, ra, off, |v: u64| v),
+                Op::Hld32s { rd, ra, off } => hload!(4, rd, ra, off, |v: u64| v as u32 as i32 as i64 as u64),
+                Op::Hld32u { rd, ra, off } => hload!(4, rd, ra, off, |v: u64| v),
+                Op::Hld64 { rd, ra, off } => hload!(8, rd, ra, off, |v: u64| v),
+                Op::Hst8 { rs, ra, off } => hstore!(1, rs, ra, off),
+                Op::Hst16 { rs, ra, off } => hstore!(2, rs, ra, off),
+                Op::Hst32 { rs, ra, off } => hstore!(4, rs, ra, off),
+                Op::Hst64 { rs, ra, off } => hstore!(8, rs, ra, off),
+                Op::Trap { code } => trap!(TrapKind::Raised(code)),
                 Op::Push { rs } => {
                     if sp - stack_base < 8 {
                         trap!(TrapKind::StackOverflow);
@@ -501,7 +614,14 @@ impl Context {
                 | Op::Grow { .. }
                 | Op::Printi { .. }
                 | Op::Printf { .. }
-                | Op::Putc { .. } => {
+                | Op::Putc { .. }
+                | Op::Printf32 { .. }
+                | Op::Now { .. }
+                | Op::Hsize { .. }
+                | Op::Hgrow { .. }
+                | Op::Hcopy { .. }
+                | Op::Hfill { .. }
+                | Op::Hput { .. } => {
                     debug_assert!(ops[pc!()].is_system());
                     let Some(instr) = code.instrs[pc!()] else { trap!(TrapKind::FellOffCode) };
                     // `system` keeps the translations true (a fork, a copy, a grow).
@@ -526,6 +646,27 @@ impl Context {
         local.fuel = fuel;
         local.slice = slice;
         flow
+    }
+}
+
+/// The low 32 bits of `v`, sign-extended: how the 32-bit instructions leave their result.
+#[inline(always)]
+fn sext32(v: u32) -> u64 {
+    v as i32 as i64 as u64
+}
+
+/// A trapping conversion's whole part of `v`, if `lo < trunc(v) < hi` (the
+/// bounds are exclusive and exact in f64).
+#[inline]
+fn convert(v: f64, lo: f64, hi: f64) -> Result<f64, TrapKind> {
+    if v.is_nan() {
+        return Err(TrapKind::InvalidConversion);
+    }
+    let t = v.trunc();
+    if t > lo && t < hi {
+        Ok(t)
+    } else {
+        Err(TrapKind::IntegerOverflow)
     }
 }
 

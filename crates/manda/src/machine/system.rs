@@ -204,6 +204,15 @@ fn hand_off(run: &Run, mut waiter: Box<Context>, message: &[u8]) -> Result<Box<C
     Ok(waiter)
 }
 
+/// The heap's first address, if `len` bytes at heap offset `offset` are in the heap.
+fn heap_range(mem: &Memory, offset: u64, len: u64) -> Result<u64, TrapKind> {
+    let size = mem.end() - mem.heap_base();
+    match offset + len <= size {
+        true => Ok(mem.heap_base()),
+        false => Err(TrapKind::OutOfBounds { offset, len, size }),
+    }
+}
+
 /// Runs a system or port instruction for context `id`, whose registers
 /// are `regs` (the interpreter's working copy, current for every register
 /// the program names) and `saved` (the context's own, current for the
@@ -427,6 +436,60 @@ pub(super) fn system(
             })?;
             for waiter in woken {
                 run.wake(local, waiter);
+            }
+        }
+        Instr::Printf32 { rs } => {
+            let text = format!("{:?}\n", f32::from_bits(r(rs) as u32));
+            run.io().out.write_all(text.as_bytes()).map_err(out_err)?;
+        }
+        Instr::Now { rd } => {
+            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            set(rd, since.map_or(0, |d| d.as_nanos() as u64));
+        }
+        Instr::Hsize { rd } => set(rd, mem.end() - mem.heap_base()),
+        Instr::Hgrow { rd, rs } => {
+            let size = mem.end() - mem.heap_base();
+            set(rd, mem.grow(r(rs)).map_or(u64::MAX, |_| size));
+            tlb.flush();
+        }
+        Instr::Hcopy { dst, src, len } => {
+            let (dst, src, len) = (u64::from(r(dst) as u32), u64::from(r(src) as u32), u64::from(r(len) as u32));
+            let base = heap_range(mem, dst, len).and(heap_range(mem, src, len))?;
+            // In chunks, in the direction that never overwrites bytes not yet read.
+            let mut buf = vec![0; len.min(1 << 16) as usize];
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(buf.len() as u64);
+                let at = if dst <= src { done } else { len - done - n };
+                let chunk = &mut buf[..n as usize];
+                mem.read_into(tlb, base + src + at, chunk)?;
+                mem.write_from(tlb, base + dst + at, chunk)?;
+                done += n;
+            }
+        }
+        Instr::Hfill { dst, val, len } => {
+            let (dst, len) = (u64::from(r(dst) as u32), u64::from(r(len) as u32));
+            let base = heap_range(mem, dst, len)?;
+            let buf = vec![r(val) as u8; len.min(1 << 16) as usize];
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(buf.len() as u64);
+                mem.write_from(tlb, base + dst + done, &buf[..n as usize])?;
+                done += n;
+            }
+        }
+        Instr::Hput { dst, src, len } => {
+            let (dst, src, len) = (u64::from(r(dst) as u32), r(src), u64::from(r(len) as u32));
+            let base = heap_range(mem, dst, len)?;
+            mem.check(src, len, super::Access::Read)?;
+            let mut buf = vec![0; len.min(1 << 16) as usize];
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(buf.len() as u64);
+                let chunk = &mut buf[..n as usize];
+                mem.read_into(tlb, src + done, chunk)?;
+                mem.write_from(tlb, base + dst + done, chunk)?;
+                done += n;
             }
         }
         other => unreachable!("`{other}` is not a system instruction"),

@@ -124,6 +124,21 @@ pub enum TrapKind {
     Deadlock(Vec<Waiter>),
     /// `fork` past the live-context limit.
     TooManyContexts(u32),
+    /// A heap instruction (`hld*`, `hst*`, `hcopy`, `hfill`, `hput`) touching bytes past the heap's end.
+    OutOfBounds {
+        /// Heap offset of the first byte of the access.
+        offset: u64,
+        /// Its length in bytes.
+        len: u64,
+        /// The heap's size.
+        size: u64,
+    },
+    /// A trapping float-to-integer conversion (`truncs32` …) of a value out of the target's range.
+    IntegerOverflow,
+    /// A trapping float-to-integer conversion of NaN.
+    InvalidConversion,
+    /// `trap code`: the named traps of WebAssembly ([`raised_name`]).
+    Raised(u8),
     /// `psend` past the bytes all ports may hold together.
     PortsFull {
         /// What the message would add (its length and its bookkeeping).
@@ -131,6 +146,23 @@ pub enum TrapKind {
         /// The limit.
         limit: u64,
     },
+}
+
+/// The name of `trap code`'s trap: WebAssembly's wording, so a translated
+/// module's trap reads as the spec names it.
+pub fn raised_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0 => "unreachable",
+        1 => "integer divide by zero",
+        2 => "integer overflow",
+        3 => "invalid conversion to integer",
+        4 => "out of bounds memory access",
+        5 => "undefined element",
+        6 => "uninitialized element",
+        7 => "indirect call type mismatch",
+        8 => "out of bounds table access",
+        _ => return None,
+    })
 }
 
 /// A context blocked in `precv`, as a deadlock lists it.
@@ -200,6 +232,16 @@ impl fmt::Display for TrapKind {
                 Ok(())
             }
             TrapKind::TooManyContexts(limit) => write!(f, "too many contexts: the limit is {limit} alive at once"),
+            TrapKind::OutOfBounds { offset, len, size } => {
+                let bytes = if *len == 1 { "byte" } else { "bytes" };
+                write!(f, "out of bounds memory access: {len} {bytes} at heap offset 0x{offset:x} pass the heap's size of 0x{size:x}")
+            }
+            TrapKind::IntegerOverflow => f.write_str("integer overflow"),
+            TrapKind::InvalidConversion => f.write_str("invalid conversion to integer"),
+            TrapKind::Raised(code) => match raised_name(*code) {
+                Some(name) => f.write_str(name),
+                None => write!(f, "trap {code}"),
+            },
             TrapKind::PortsFull { requested, limit } => write!(
                 f,
                 "ports full: {requested} more bytes would pass the limit of {limit} queued in all ports together"
