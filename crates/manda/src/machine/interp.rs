@@ -356,10 +356,10 @@ impl Context {
                 Op::Utof { rd, rs } => alu!(rd, (r!(rs) as f64).to_bits()),
                 Op::Ftoi { rd, rs } => alu!(rd, f!(rs) as i64 as u64),
                 Op::Fcopysign { rd, ra, rb } => alu!(rd, (r!(ra) & !(1 << 63)) | (r!(rb) & (1 << 63))),
-                Op::Fceil { rd, rs } => alu!(rd, f!(rs).ceil().to_bits()),
-                Op::Ffloor { rd, rs } => alu!(rd, f!(rs).floor().to_bits()),
-                Op::Ftrunc { rd, rs } => alu!(rd, f!(rs).trunc().to_bits()),
-                Op::Fround { rd, rs } => alu!(rd, f!(rs).round_ties_even().to_bits()),
+                Op::Fceil { rd, rs } => alu!(rd, quiet(f!(rs).ceil()).to_bits()),
+                Op::Ffloor { rd, rs } => alu!(rd, quiet(f!(rs).floor()).to_bits()),
+                Op::Ftrunc { rd, rs } => alu!(rd, quiet(f!(rs).trunc()).to_bits()),
+                Op::Fround { rd, rs } => alu!(rd, quiet(f!(rs).round_ties_even()).to_bits()),
                 Op::Truncs32 { rd, rs } => match convert(f!(rs), -2_147_483_649.0, 2_147_483_648.0) {
                     Ok(v) => alu!(rd, v as i64 as u64),
                     Err(kind) => trap!(kind),
@@ -396,10 +396,10 @@ impl Context {
                 Op::Feq32 { rd, ra, rb } => alu!(rd, u64::from(f32!(ra) == f32!(rb))),
                 Op::Flt32 { rd, ra, rb } => alu!(rd, u64::from(f32!(ra) < f32!(rb))),
                 Op::Fle32 { rd, ra, rb } => alu!(rd, u64::from(f32!(ra) <= f32!(rb))),
-                Op::Fceil32 { rd, rs } => f32_out!(rd, f32!(rs).ceil()),
-                Op::Ffloor32 { rd, rs } => f32_out!(rd, f32!(rs).floor()),
-                Op::Ftrunc32 { rd, rs } => f32_out!(rd, f32!(rs).trunc()),
-                Op::Fround32 { rd, rs } => f32_out!(rd, f32!(rs).round_ties_even()),
+                Op::Fceil32 { rd, rs } => f32_out!(rd, quiet32(f32!(rs).ceil())),
+                Op::Ffloor32 { rd, rs } => f32_out!(rd, quiet32(f32!(rs).floor())),
+                Op::Ftrunc32 { rd, rs } => f32_out!(rd, quiet32(f32!(rs).trunc())),
+                Op::Fround32 { rd, rs } => f32_out!(rd, quiet32(f32!(rs).round_ties_even())),
                 Op::Fpromote { rd, rs } => alu!(rd, f64::from(f32!(rs)).to_bits()),
                 Op::Fdemote { rd, rs } => f32_out!(rd, f!(rs) as f32),
                 Op::Itof32 { rd, rs } => f32_out!(rd, r!(rs) as i64 as f32),
@@ -653,6 +653,26 @@ impl Context {
 #[inline(always)]
 fn sext32(v: u32) -> u64 {
     v as i32 as i64 as u64
+}
+
+/// `v`, with a NaN made quiet: rounding a signalling NaN gives a quiet one, as arithmetic does.
+#[inline(always)]
+fn quiet(v: f64) -> f64 {
+    if v.is_nan() {
+        f64::from_bits(v.to_bits() | 1 << 51)
+    } else {
+        v
+    }
+}
+
+/// As [`quiet`] for an f32.
+#[inline(always)]
+fn quiet32(v: f32) -> f32 {
+    if v.is_nan() {
+        f32::from_bits(v.to_bits() | 1 << 22)
+    } else {
+        v
+    }
 }
 
 /// A trapping conversion's whole part of `v`, if `lo < trunc(v) < hi` (the

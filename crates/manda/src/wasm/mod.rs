@@ -52,6 +52,8 @@ pub struct Options {
     pub raw_results: bool,
     /// Allow the `spectest` imports the spec testsuite uses.
     pub spectest: bool,
+    /// With no invokes and no `_start`: only instantiate (memory, data, the start function), then exit.
+    pub instantiate_only: bool,
 }
 
 /// One call of an exported function.
@@ -500,6 +502,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let entry = if invokes.is_empty() {
         match exports.iter().find(|(n, _)| n == "_start") {
             Some(&(_, f)) => Some(f),
+            None if options.instantiate_only => None,
             None => {
                 return Err(TranslateError {
                     offset: None,
@@ -615,11 +618,21 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
         for (i, t) in ty.results().iter().enumerate() {
             let rs = Reg(WINDOW_BASE + i as u8);
+            if options.raw_results {
+                // `=` marks a result line, apart from anything the function printed.
+                e.ins(Instr::Li { rd: Reg(S1), imm: i64::from(b'=') });
+                e.ins(Instr::Putc { rs: Reg(S1) });
+            }
             e.ins(match (t, options.raw_results) {
                 (ValType::F32, false) => Instr::Printf32 { rs },
                 (ValType::F64, false) => Instr::Printf { rs, digits: 255 },
                 _ => Instr::Printi { rs },
             });
+        }
+        if options.raw_results {
+            // An empty line ends each call's results.
+            e.ins(Instr::Li { rd: Reg(S1), imm: 10 });
+            e.ins(Instr::Putc { rs: Reg(S1) });
         }
     }
     if let Some(f) = entry {
