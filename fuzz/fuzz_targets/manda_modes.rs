@@ -1,6 +1,6 @@
 //! Manda programs from arbitrary bytes (whatever the loader accepts) run
 //! under small limits, fork and ports included: never a panic or a hang.
-//! For a program of one context (no `fork`) and no clock or sleep, whose
+//! For a program of one context (no `fork`) and no clock (`clock`, `now`) or sleep, whose
 //! end cannot depend on a schedule, the fast loop, the loop without
 //! superinstructions and single steps end in the same state. (With several
 //! contexts the modes interleave them differently — time slices against one
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     if instrs().any(|i| matches!(i, Instr::Sleep { .. })) {
         return; // a long sleep is the program's own business, not a hang
     }
-    let comparable = !instrs().any(|i| matches!(i, Instr::Clock { .. } | Instr::Fork { .. }));
+    let comparable = !instrs().any(|i| matches!(i, Instr::Clock { .. } | Instr::Now { .. } | Instr::Fork { .. }));
     let run = |fused: bool, steps: bool| {
         let config = Config {
             max_steps: Some(5_000),

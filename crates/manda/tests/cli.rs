@@ -61,10 +61,10 @@ fn run_refuses_what_it_cannot_load() {
     let (code, out, err) = manda(&["run", "/nonexistent.mx"]);
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(err, "manda: cannot read /nonexistent.mx: No such file or directory (os error 2)\n");
-    let bad = scratch("bad.mx", &[1, 1, 0, 0, 0, 0, 0, 0, 0, 200]);
+    let bad = scratch("bad.mx", &[1, 1, 0, 0, 0, 0, 0, 0, 0, 250]);
     let (code, _, err) = manda(&["run", &bad]);
     assert_eq!(code, 1);
-    assert_eq!(err, format!("manda: {bad}: offset 9 (0x9): unknown opcode 200 (0xc8)\n"));
+    assert_eq!(err, format!("manda: {bad}: offset 9 (0x9): unknown opcode 250 (0xfa)\n"));
     let src = scratch("broken.s", b".code\nmain:\n    frob t0\n");
     let (code, _, err) = manda(&["run", &src]);
     assert_eq!(code, 1);

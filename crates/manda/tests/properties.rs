@@ -283,10 +283,13 @@ mod machine_never_panics {
             seeds in prop::collection::vec(any::<u64>(), 8),
         ) {
             // One context (`fork` is a `nop` here, so that the schedule is
-            // not part of the state) and no `clock`, which differs run to run.
+            // not part of the state) and no `clock` or `now`, which differ run to run.
             let instrs: Vec<Instr> = instrs
                 .into_iter()
-                .map(|i| if matches!(i, Instr::Fork { .. } | Instr::Clock { .. }) { Instr::Nop {} } else { i })
+                .map(|i| match i {
+                    Instr::Fork { .. } | Instr::Clock { .. } | Instr::Now { .. } => Instr::Nop {},
+                    i => i,
+                })
                 .collect();
             let exe = random_executable(&instrs);
             let run = |max_steps: Option<u64>, fused: bool, steps: bool| {

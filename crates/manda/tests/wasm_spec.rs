@@ -187,7 +187,12 @@ fn check_module(wasm: &[u8], actions: &[Action], counts: &mut Counts, failures: 
             (Expect::Exhaustion, Some(TrapKind::CallStackOverflow(_) | TrapKind::StackOverflow)) => counts.passed += 1,
             (e, k) => {
                 counts.failed += 1;
-                failures.push(format!("{file}:{}: {} ended with {:?}, expected {e:?}", a.line, a.name, k.as_ref().map(|k| k.to_string())));
+                failures.push(format!(
+                    "{file}:{}: {} ended with {:?}, expected {e:?}",
+                    a.line,
+                    a.name,
+                    k.as_ref().map(|k| k.to_string())
+                ));
             }
         }
         next = i + 1;
@@ -244,7 +249,10 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                 match m.encode() {
                     Ok(bytes) => {
                         // A module that cannot be translated fails here, once.
-                        match translate(&bytes, &Options { spectest: true, instantiate_only: true, ..Default::default() }) {
+                        match translate(
+                            &bytes,
+                            &Options { spectest: true, instantiate_only: true, ..Default::default() },
+                        ) {
                             Err(e) if excluded(&e.message) => {
                                 counts.skipped += 1;
                                 excluded_module = true;
@@ -296,8 +304,7 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                     }
                 }
             }
-            WastDirective::AssertInvalid { module, span, .. }
-            | WastDirective::AssertMalformed { module, span, .. } => {
+            WastDirective::AssertInvalid { module, span, .. } | WastDirective::AssertMalformed { module, span, .. } => {
                 let line = line_of(text, span.offset());
                 if refused(module) {
                     counts.passed += 1;
@@ -330,7 +337,9 @@ fn excluded(message: &str) -> bool {
 fn refused(mut module: QuoteWat<'_>) -> bool {
     match module.encode() {
         Err(_) => true,
-        Ok(bytes) => translate(&bytes, &Options { spectest: true, instantiate_only: true, ..Default::default() }).is_err(),
+        Ok(bytes) => {
+            translate(&bytes, &Options { spectest: true, instantiate_only: true, ..Default::default() }).is_err()
+        }
     }
 }
 
@@ -360,7 +369,13 @@ fn the_spec_testsuite_passes() {
         total.failed += c.failed;
         total.skipped += c.skipped;
     }
-    table.push_str(&format!("| all | {} files | {} | {} | {} |\n", files.len(), total.passed, total.failed, total.skipped));
+    table.push_str(&format!(
+        "| all | {} files | {} | {} | {} |\n",
+        files.len(),
+        total.passed,
+        total.failed,
+        total.skipped
+    ));
     eprintln!("{table}");
     for f in failures.iter().take(400) {
         eprintln!("{f}");
@@ -377,6 +392,10 @@ fn the_spec_testsuite_passes() {
     } else {
         let a = doc.find(start).expect("docs/manda/wasm.md has the spec table") + start.len();
         let b = doc.find(end).unwrap();
-        assert_eq!(&doc[a..b], table, "the spec table in docs/manda/wasm.md is out of date (DOC_BLESS=1 re-records it)");
+        assert_eq!(
+            &doc[a..b],
+            table,
+            "the spec table in docs/manda/wasm.md is out of date (DOC_BLESS=1 re-records it)"
+        );
     }
 }

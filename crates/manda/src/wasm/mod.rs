@@ -714,7 +714,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         let call = CallSite {
             callee: Callee::Direct(f),
             live: RegSet::default(),
-            args: (0..ty.params().len() as u8).map(|k| Src::Reg(k)).collect(),
+            args: (0..ty.params().len() as u8).map(Src::Reg).collect(),
             dsts: (0..ty.results().len() as u8).collect(),
         };
         // The thunk's own window is the standard registers.

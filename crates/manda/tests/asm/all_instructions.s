@@ -113,3 +113,77 @@ main:
     printi a0
     printf s1, 9
     putc v2
+    rotl a0, s1, v2
+    rotr t3, a63, t63
+    clz a0, s1
+    ctz v2, t3
+    popcnt a63, t63
+    add32 a0, s1, v2
+    sub32 t3, a63, t63
+    mul32 a0, s1, v2
+    addi32 t3, a63, -2147483648
+    shl32 a0, s1, v2
+    shr32 t3, a63, t63
+    sar32 a0, s1, v2
+    shli32 t3, a63, 31
+    shri32 a0, s1, 1
+    sari32 v2, t3, 0
+    rotl32 a63, t63, a0
+    rotr32 s1, v2, t3
+    clz32 a63, t63
+    ctz32 a0, s1
+    popcnt32 v2, t3
+    csel a63, t63, a0, s1
+    fcopysign v2, t3, a63
+    fceil t63, a0
+    ffloor s1, v2
+    ftrunc t3, a63
+    fround t63, a0
+    truncs32 s1, v2
+    truncu32 t3, a63
+    truncs64 t63, a0
+    truncu64 s1, v2
+    sats32 t3, a63
+    satu32 t63, a0
+    satu64 s1, v2
+    fadd32 t3, a63, t63
+    fsub32 a0, s1, v2
+    fmul32 t3, a63, t63
+    fdiv32 a0, s1, v2
+    fmin32 t3, a63, t63
+    fmax32 a0, s1, v2
+    fsqrt32 t3, a63
+    fneg32 t63, a0
+    fabs32 s1, v2
+    fcopysign32 t3, a63, t63
+    feq32 a0, s1, v2
+    flt32 t3, a63, t63
+    fle32 a0, s1, v2
+    fceil32 t3, a63
+    ffloor32 t63, a0
+    ftrunc32 s1, v2
+    fround32 t3, a63
+    fpromote t63, a0
+    fdemote s1, v2
+    itof32 t3, a63
+    utof32 t63, a0
+    hld8s s1, v2, 0
+    hld8u t3, a63, 4294967295
+    hld16s t63, a0, 2
+    hld16u s1, v2, 3
+    hld32s t3, a63, 4
+    hld32u t63, a0, 5
+    hld64 s1, v2, 6
+    hst8 t3, a63, 7
+    hst16 t63, a0, 8
+    hst32 s1, v2, 9
+    hst64 t3, a63, 10
+    printf32 t63
+    now a0
+    hsize s1
+    hgrow v2, t3
+    hcopy a63, t63, a0
+    hfill s1, v2, t3
+    hput a63, t63, a0
+    trap 0
+    trap 255
