@@ -3,6 +3,9 @@
 //! print. Needs Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32
 //! (`.ci/run` installs them); without them these tests fail, saying so.
 
+mod common;
+
+use common::Vm;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -146,4 +149,34 @@ fn a_trap_in_c_names_the_wasm_trap_and_the_function() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.starts_with("trap: out of bounds memory access: 4 bytes at heap offset 0x7ffffff1"), "{err}");
     assert!(err.contains("<$peek+"), "{err}");
+}
+
+fn first_primes(n: usize) -> Vec<u64> {
+    let mut primes: Vec<u64> = Vec::new();
+    let mut k = 2;
+    while primes.len() < n {
+        if primes.iter().take_while(|&&p| p * p <= k).all(|&p| k % p != 0) {
+            primes.push(k);
+        }
+        k += 1;
+    }
+    primes
+}
+
+#[test]
+fn a_c_program_moved_mid_run_with_hv_migrate_prints_what_an_uninterrupted_run_prints() {
+    let module = wasm(&root().join("examples/wasm/primes.c"));
+    let module = module.to_str().unwrap();
+    let mut a = Vm::start(&[], module, &["60", "5"]);
+    let mut seen = a.take(10);
+    let mut b = Vm::start(&["--wait"], module, &[]);
+    let said = hypervisor::migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    assert!(said.starts_with("migrated "), "{said}");
+    seen.extend(a.read_to_end());
+    assert_eq!(a.wait(), Some(0), "the source exits as moved");
+    let moved_at = seen.len();
+    seen.extend(b.read_to_end());
+    assert_eq!(b.wait(), Some(0));
+    assert!(moved_at < 60, "the move came before the end ({moved_at} primes printed by the source)");
+    assert_eq!(seen, first_primes(60), "every prime once, in order");
 }
