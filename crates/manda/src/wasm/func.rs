@@ -534,9 +534,7 @@ impl<'m> FuncTranslator<'m> {
             O::Call { function_index } => {
                 let ty = self.module.func_type(function_index);
                 let (params, results) = (ty.params().len(), ty.results().to_vec());
-                if !self.callees.contains(&function_index) {
-                    self.callees.push(function_index);
-                }
+                self.callees.push(function_index);
                 self.call(Callee::Direct(function_index), params, &results);
             }
             O::CallIndirect { type_index, table_index } => {
@@ -1012,9 +1010,7 @@ impl<'m> FuncTranslator<'m> {
     fn call_indirect(&mut self, type_index: u32) {
         let (addr, len) = self.module.table.expect("validated: call_indirect needs a table");
         let ty = self.module.canon[type_index as usize];
-        if !self.indirect.contains(&ty) {
-            self.indirect.push(ty);
-        }
+        self.indirect.push(ty);
         let n = self.stack.len();
         let idx = self.operand(n - 1, S2);
         self.pop();
@@ -1118,7 +1114,11 @@ impl<'m> FuncTranslator<'m> {
     }
 
     /// The translated body.
-    pub fn finish(self) -> Body {
+    pub fn finish(mut self) -> Body {
+        for list in [&mut self.callees, &mut self.indirect] {
+            list.sort_unstable();
+            list.dedup();
+        }
         let size = (self.in_regs as usize + self.max_stack).max(self.module.func_type(self.index).results().len());
         let frame = self.spilled() * 8;
         Body {

@@ -34,6 +34,7 @@ pub use host::HOSTS;
 
 use crate::isa::{Addr, Instr, Mem, Reg, Target};
 use ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW, WINDOW_BASE, ZERO};
+use std::collections::HashMap;
 use std::fmt;
 use wasmparser::{
     DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Operator, Parser, Payload, TypeRef, ValType,
@@ -370,9 +371,9 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
 
     // Canonical type ids: equal signatures share one, so call_indirect compares ids.
     let mut canon = Vec::with_capacity(types.len());
+    let mut first_of: HashMap<&FuncType, u32> = HashMap::new();
     for (i, t) in types.iter().enumerate() {
-        let first = types[..i].iter().position(|u| u == t).map_or(i, |p| p);
-        canon.push(if first == i { i as u32 + 1 } else { canon[first] });
+        canon.push(*first_of.entry(t).or_insert(i as u32 + 1));
     }
 
     // Layout: rodata (table, data segments, program name), data (globals in memory), code.
@@ -407,7 +408,12 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let module = Module { types, canon, funcs, globals, memory, table };
 
     // Every function's body: the host functions', then the module's own.
-    let name_of = |i: u32| names.iter().find(|(j, _)| *j == i).map(|(_, n)| n.clone());
+    // A function's name: from the name section, else its export's.
+    let mut name_map: HashMap<u32, String> = HashMap::new();
+    for (index, name) in exports.iter().map(|(n, i)| (*i, n.clone())).chain(names) {
+        name_map.insert(index, name);
+    }
+    let name_of = |i: u32| name_map.get(&i).cloned();
     let mut functions: Vec<Function> = Vec::new();
     let mut forks = false;
     for (i, h) in imports.iter().enumerate() {
@@ -516,13 +522,9 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
 
     place_windows(&mut functions, &table_funcs, start.into_iter().chain(entry).chain(invokes.iter().map(|i| i.0)));
     let clobbers = clobber_sets(&functions, &module, &table_funcs);
+    let by_type = indirect_sets(&clobbers, &module, &table_funcs);
     let indirect_clobber = |ty: u32| -> RegSet {
-        let mut set = RegSet::default();
-        for f in table_funcs.iter().flatten() {
-            if module.canon[module.funcs[*f as usize] as usize] == ty {
-                set.union_with(&thunk_clobber(&clobbers[*f as usize], module.func_type(*f)));
-            }
-        }
+        let mut set = by_type.get(&ty).copied().unwrap_or_default();
         set.insert(S1);
         set
     };
@@ -817,17 +819,16 @@ fn clobber_sets(functions: &[Function], module: &Module, table: &[Option<u32>]) 
         .collect();
     // Writes to the globals' registers are the point of a global.set, never saved: left out.
     loop {
+        let by_type = indirect_sets(&sets, module, table);
         let mut changed = false;
         for (f, func) in functions.iter().enumerate() {
             let mut set = sets[f];
             for &g in &func.callees {
                 set.union_with(&sets[g as usize]);
             }
-            for &ty in &func.indirect {
-                for h in table.iter().flatten() {
-                    if module.canon[module.funcs[*h as usize] as usize] == ty {
-                        set.union_with(&thunk_clobber(&sets[*h as usize], module.func_type(*h)));
-                    }
+            for ty in &func.indirect {
+                if let Some(s) = by_type.get(ty) {
+                    set.union_with(s);
                 }
             }
             changed |= sets[f].union_with(&set);
@@ -836,4 +837,17 @@ fn clobber_sets(functions: &[Function], module: &Module, table: &[Option<u32>]) 
             return sets;
         }
     }
+}
+
+/// For each canonical type, what a call through the table with that type may write.
+fn indirect_sets(sets: &[RegSet], module: &Module, table: &[Option<u32>]) -> HashMap<u32, RegSet> {
+    let mut distinct: Vec<u32> = table.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut by_type: HashMap<u32, RegSet> = HashMap::new();
+    for h in distinct {
+        let ty = module.canon[module.funcs[h as usize] as usize];
+        by_type.entry(ty).or_default().union_with(&thunk_clobber(&sets[h as usize], module.func_type(h)));
+    }
+    by_type
 }
