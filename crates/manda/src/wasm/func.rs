@@ -997,7 +997,7 @@ impl<'m> FuncTranslator<'m> {
         self.ins(Instr::Jr { rs: r(S1) });
         self.bind(table);
         for &l in &labels {
-            self.jump(Instr::Jmp { target: crate::isa::Target(0) }, l);
+            self.items.push(Item::TableEntry(l));
         }
         for (d, l) in stubs {
             if self.needs_moves(d) {
@@ -1121,8 +1121,11 @@ impl<'m> FuncTranslator<'m> {
         }
         let size = (self.in_regs as usize + self.max_stack).max(self.module.func_type(self.index).results().len());
         let frame = self.spilled() * 8;
+        let results = self.module.func_type(self.index).results().len();
+        super::live::narrow_calls(&mut self.items, results);
+        let items = super::live::simplify(tail_duplicate(self.items), results);
         Body {
-            items: self.items,
+            items,
             labels: self.labels,
             size: size as u8,
             frame,
@@ -1130,6 +1133,51 @@ impl<'m> FuncTranslator<'m> {
             indirect: self.indirect,
         }
     }
+}
+
+/// A `jmp` to a short straight run that returns becomes a copy of the run
+/// (an `if` whose value is the function's result returns from each arm),
+/// and a move straight back (`mov a, b` then `mov b, a`) loses its second half.
+fn tail_duplicate(items: Vec<Item>) -> Vec<Item> {
+    let mut at: std::collections::HashMap<Label, usize> = std::collections::HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Item::Bind(l) = item {
+            at.insert(*l, i);
+        }
+    }
+    let tail = |l: &Label| -> Option<&[Item]> {
+        let start = at[l] + 1;
+        let end = items[start..].iter().take(4).position(|i| *i == Item::Return)? + start;
+        items[start..end].iter().all(|i| matches!(i, Item::Ins(_))).then(|| &items[start..=end])
+    };
+    let mut out: Vec<Item> = Vec::with_capacity(items.len());
+    for item in &items {
+        let copy = match item {
+            Item::Jump(Instr::Jmp { .. }, l) => tail(l),
+            _ => None,
+        };
+        for item in copy.unwrap_or(std::slice::from_ref(item)) {
+            if let (Some(Item::Ins(Instr::Mov { rd: a, rs: b })), Item::Ins(Instr::Mov { rd: c, rs: d })) =
+                (out.last(), item)
+            {
+                if a == d && b == c {
+                    continue;
+                }
+            }
+            out.push(item.clone());
+        }
+    }
+    // Labels no jump names any more (their jumps became copies) go, so that
+    // what flows past them can be simplified as one run.
+    let named: std::collections::HashSet<Label> = out
+        .iter()
+        .filter_map(|i| match i {
+            Item::Jump(_, l) | Item::TableEntry(l) => Some(*l),
+            _ => None,
+        })
+        .collect();
+    out.retain(|i| !matches!(i, Item::Bind(l) if !named.contains(l)));
+    out
 }
 
 fn shift32(c: u64) -> Option<i32> {

@@ -77,6 +77,9 @@ pub enum Item {
     Jump(Instr, Label),
     /// A label's position.
     Bind(Label),
+    /// One entry of a `br_table`'s jump table: a `jmp` to the label, always
+    /// exactly 9 bytes (the table is indexed by multiplying by 9).
+    TableEntry(Label),
     /// A call.
     Call(Box<CallSite>),
     /// `fork rd, CHILD`: starts a context at the module's child entry (`manda.fork`).

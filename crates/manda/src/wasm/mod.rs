@@ -29,6 +29,7 @@
 mod func;
 mod host;
 mod ir;
+mod live;
 
 pub use host::HOSTS;
 
@@ -693,6 +694,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                 Item::Ins(ins) => e.ins(map(*ins)),
                 Item::Jump(ins, l) => e.jump(map(*ins), local[*l as usize]),
                 Item::Bind(l) => e.bind(local[*l as usize]),
+                Item::TableEntry(l) => e.jump(Instr::Jmp { target: Target(0) }, local[*l as usize]),
                 Item::Call(call) => emit_call(&mut e, call, f.base, &clobbers),
                 Item::Fork(rd) => e.jump(Instr::Fork { rd: Reg(real(*rd, f.base)), target: Target(0) }, child_label),
                 Item::Return => {
