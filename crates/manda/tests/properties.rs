@@ -44,7 +44,10 @@ fn dense_operand(kind: Kind) -> BoxedStrategy<Operand> {
 /// that the interpreter fuses into pairs (so that its pairs come up often).
 fn dense_instr() -> impl Strategy<Value = Instr> {
     use Opcode::*;
-    const FUSED: [Opcode; 16] = [Addi, Add, Li, Mov, Blt, Bltu, Bne, Bge, Ld64, Ld8u, Fsub, Fadd, Fmul, St8, Pop, Ret];
+    const FUSED: [Opcode; 25] = [
+        Addi, Add, Li, Mov, Blt, Bltu, Bne, Bge, Ld64, Ld8u, Fsub, Fadd, Fmul, St8, Pop, Ret, Addi32, Hld64, Hld32s,
+        Hld8u, Hst64, Hst32, Hst8, Bgeu, Hgrow,
+    ];
     prop_oneof![1 => 0..Opcode::ALL.len(), 3 => (0..FUSED.len()).prop_map(|i| Opcode::ALL.iter().position(|&o| o == FUSED[i]).unwrap())]
     .prop_flat_map(|i| {
         let op = Opcode::ALL[i];

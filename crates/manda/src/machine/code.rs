@@ -136,6 +136,27 @@ macro_rules! define_ops {
             Fmul2 { rd: R, ra: R, rb: R, rd2: R, rc: R },
             /// `ld8u rd, [base + off]` then `add rd2, ra, rd`.
             Ld8uAdd { rd: R, mem: M, rd2: R, ra: R },
+            /// `addi32 rd, ra, imm` then `hld64 rd2, rd, off`: a heap load at a computed index
+            /// (what wasm's `i32.add` then `load` becomes).
+            Addi32Hld64 { rd: R, ra: R, imm: i32, rd2: R, off: u32 },
+            /// `addi32 rd, ra, imm` then `hld32s rd2, rd, off`.
+            Addi32Hld32s { rd: R, ra: R, imm: i32, rd2: R, off: u32 },
+            /// `addi32 rd, ra, imm` then `hld8u rd2, rd, off`.
+            Addi32Hld8u { rd: R, ra: R, imm: i32, rd2: R, off: u32 },
+            /// `addi32 rd, ra, imm` then `hst64 rs, rd, off` (rs ≠ rd).
+            Addi32Hst64 { rd: R, ra: R, imm: i32, rs: R, off: u32 },
+            /// `addi32 rd, ra, imm` then `hst32 rs, rd, off` (rs ≠ rd).
+            Addi32Hst32 { rd: R, ra: R, imm: i32, rs: R, off: u32 },
+            /// `addi32 rd, ra, imm` then `hst8 rs, rd, off` (rs ≠ rd).
+            Addi32Hst8 { rd: R, ra: R, imm: i32, rs: R, off: u32 },
+            /// `hld64 rd, ra, off` then `fsub rd2, rb, rd`.
+            Hld64Fsub { rd: R, ra: R, off: u32, rd2: R, rb: R },
+            /// `hld64 rd, ra, off` then `fadd rd2, rb, rd`.
+            Hld64Fadd { rd: R, ra: R, off: u32, rd2: R, rb: R },
+            /// `li rd, imm` then `bltu x, y, t`.
+            LiBltu { rd: R, x: R, y: R, imm: i32, t: u32 },
+            /// `li rd, imm` then `bgeu x, y, t`.
+            LiBgeu { rd: R, x: R, y: R, imm: i32, t: u32 },
         }
 
         impl Op {
@@ -370,6 +391,36 @@ fn fuse(plain: &[Op]) -> Vec<Op> {
                 Op::Fmul2 { rd, ra, rb, rd2, rc }
             }
             (Op::Ld8u { rd, mem }, Op::Add { rd: rd2, ra, rb }) if rb == rd => Op::Ld8uAdd { rd, mem, rd2, ra },
+            (Op::Addi32 { rd, ra, imm }, Op::Hld64 { rd: rd2, ra: x, off }) if x == rd => {
+                Op::Addi32Hld64 { rd, ra, imm, rd2, off }
+            }
+            (Op::Addi32 { rd, ra, imm }, Op::Hld32s { rd: rd2, ra: x, off }) if x == rd => {
+                Op::Addi32Hld32s { rd, ra, imm, rd2, off }
+            }
+            (Op::Addi32 { rd, ra, imm }, Op::Hld8u { rd: rd2, ra: x, off }) if x == rd => {
+                Op::Addi32Hld8u { rd, ra, imm, rd2, off }
+            }
+            (Op::Addi32 { rd, ra, imm }, Op::Hst64 { rs, ra: x, off }) if x == rd && rs != rd => {
+                Op::Addi32Hst64 { rd, ra, imm, rs, off }
+            }
+            (Op::Addi32 { rd, ra, imm }, Op::Hst32 { rs, ra: x, off }) if x == rd && rs != rd => {
+                Op::Addi32Hst32 { rd, ra, imm, rs, off }
+            }
+            (Op::Addi32 { rd, ra, imm }, Op::Hst8 { rs, ra: x, off }) if x == rd && rs != rd => {
+                Op::Addi32Hst8 { rd, ra, imm, rs, off }
+            }
+            (Op::Hld64 { rd, ra, off }, Op::Fsub { rd: rd2, ra: rb, rb: y }) if y == rd => {
+                Op::Hld64Fsub { rd, ra, off, rd2, rb }
+            }
+            (Op::Hld64 { rd, ra, off }, Op::Fadd { rd: rd2, ra: rb, rb: y }) if y == rd => {
+                Op::Hld64Fadd { rd, ra, off, rd2, rb }
+            }
+            (Op::Li { rd, imm }, Op::Bltu { ra: x, rb: y, target: t }) if i32::try_from(imm).is_ok() => {
+                Op::LiBltu { rd, x, y, imm: imm as i32, t }
+            }
+            (Op::Li { rd, imm }, Op::Bgeu { ra: x, rb: y, target: t }) if i32::try_from(imm).is_ok() => {
+                Op::LiBgeu { rd, x, y, imm: imm as i32, t }
+            }
             _ => continue,
         };
         fused[i - 1] = op;

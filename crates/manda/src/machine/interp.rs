@@ -592,6 +592,68 @@ impl Context {
                     r!(rd2) = r!(ra).wrapping_add(r!(rd));
                     next!(2)
                 }
+                Op::Addi32Hld64 { rd, ra, imm, rd2, off } => {
+                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    second_half!();
+                    hload!(8, rd2, rd, off, |v: u64| v)
+                }
+                Op::Addi32Hld32s { rd, ra, imm, rd2, off } => {
+                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    second_half!();
+                    hload!(4, rd2, rd, off, |v: u64| v as u32 as i32 as i64 as u64)
+                }
+                Op::Addi32Hld8u { rd, ra, imm, rd2, off } => {
+                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    second_half!();
+                    hload!(1, rd2, rd, off, |v: u64| v)
+                }
+                Op::Addi32Hst64 { rd, ra, imm, rs, off } => {
+                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    second_half!();
+                    hstore!(8, rs, rd, off)
+                }
+                Op::Addi32Hst32 { rd, ra, imm, rs, off } => {
+                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    second_half!();
+                    hstore!(4, rs, rd, off)
+                }
+                Op::Addi32Hst8 { rd, ra, imm, rs, off } => {
+                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    second_half!();
+                    hstore!(1, rs, rd, off)
+                }
+                Op::Hld64Fsub { rd, ra, off, rd2, rb } => {
+                    let offset = u64::from(r!(ra) as u32) + u64::from(off);
+                    match mem.load::<8>(tlb, heap_base + offset) {
+                        Ok(v) => {
+                            r!(rd) = v;
+                            r!(rd2) = (f!(rb) - f64::from_bits(v)).to_bits();
+                            next!(2)
+                        }
+                        Err(_) => trap!(TrapKind::OutOfBounds { offset, len: 8, size: mem.end() - heap_base }),
+                    }
+                }
+                Op::Hld64Fadd { rd, ra, off, rd2, rb } => {
+                    let offset = u64::from(r!(ra) as u32) + u64::from(off);
+                    match mem.load::<8>(tlb, heap_base + offset) {
+                        Ok(v) => {
+                            r!(rd) = v;
+                            r!(rd2) = (f!(rb) + f64::from_bits(v)).to_bits();
+                            next!(2)
+                        }
+                        Err(_) => trap!(TrapKind::OutOfBounds { offset, len: 8, size: mem.end() - heap_base }),
+                    }
+                }
+                Op::LiBltu { rd, x, y, imm, t } => {
+                    r!(rd) = imm as i64 as u64;
+                    second_half!();
+                    branch!(r!(x) < r!(y), t)
+                }
+                Op::LiBgeu { rd, x, y, imm, t } => {
+                    r!(rd) = imm as i64 as u64;
+                    second_half!();
+                    branch!(r!(x) >= r!(y), t)
+                }
                 // The system instructions (the table's system, context and port
                 // groups but `halt`): run from their `Instr`. Named one by one,
                 // not `_`: an exhaustive match needs no range check before

@@ -1124,14 +1124,7 @@ impl<'m> FuncTranslator<'m> {
         let results = self.module.func_type(self.index).results().len();
         super::live::narrow_calls(&mut self.items, results);
         let items = super::live::simplify(tail_duplicate(self.items), results);
-        Body {
-            items,
-            labels: self.labels,
-            size: size as u8,
-            frame,
-            callees: self.callees,
-            indirect: self.indirect,
-        }
+        Body { items, labels: self.labels, size: size as u8, frame, callees: self.callees, indirect: self.indirect }
     }
 }
 
