@@ -1122,8 +1122,7 @@ impl<'m> FuncTranslator<'m> {
         let size = (self.in_regs as usize + self.max_stack).max(self.module.func_type(self.index).results().len());
         let frame = self.spilled() * 8;
         let results = self.module.func_type(self.index).results().len();
-        super::live::narrow_calls(&mut self.items, results);
-        let items = super::live::simplify(tail_duplicate(self.items), results);
+        let items = super::live::simplify(tail_duplicate(self.items, self.labels), self.labels, results);
         Body { items, labels: self.labels, size: size as u8, frame, callees: self.callees, indirect: self.indirect }
     }
 }
@@ -1131,15 +1130,15 @@ impl<'m> FuncTranslator<'m> {
 /// A `jmp` to a short straight run that returns becomes a copy of the run
 /// (an `if` whose value is the function's result returns from each arm),
 /// and a move straight back (`mov a, b` then `mov b, a`) loses its second half.
-fn tail_duplicate(items: Vec<Item>) -> Vec<Item> {
-    let mut at: std::collections::HashMap<Label, usize> = std::collections::HashMap::new();
+fn tail_duplicate(items: Vec<Item>, labels: Label) -> Vec<Item> {
+    let mut at = vec![0; labels as usize];
     for (i, item) in items.iter().enumerate() {
         if let Item::Bind(l) = item {
-            at.insert(*l, i);
+            at[*l as usize] = i;
         }
     }
     let tail = |l: &Label| -> Option<&[Item]> {
-        let start = at[l] + 1;
+        let start = at[*l as usize] + 1;
         let end = items[start..].iter().take(4).position(|i| *i == Item::Return)? + start;
         items[start..end].iter().all(|i| matches!(i, Item::Ins(_))).then(|| &items[start..=end])
     };
@@ -1162,14 +1161,13 @@ fn tail_duplicate(items: Vec<Item>) -> Vec<Item> {
     }
     // Labels no jump names any more (their jumps became copies) go, so that
     // what flows past them can be simplified as one run.
-    let named: std::collections::HashSet<Label> = out
-        .iter()
-        .filter_map(|i| match i {
-            Item::Jump(_, l) | Item::TableEntry(l) => Some(*l),
-            _ => None,
-        })
-        .collect();
-    out.retain(|i| !matches!(i, Item::Bind(l) if !named.contains(l)));
+    let mut named = vec![false; labels as usize];
+    for item in &out {
+        if let Item::Jump(_, l) | Item::TableEntry(l) = item {
+            named[*l as usize] = true;
+        }
+    }
+    out.retain(|i| !matches!(i, Item::Bind(l) if !named[*l as usize]));
     out
 }
 

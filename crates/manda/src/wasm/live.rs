@@ -8,40 +8,45 @@
 
 use super::ir::{Item, RegSet, Src, WINDOW};
 use crate::isa::Instr;
-use std::collections::HashMap;
 
 /// The window registers `instr` reads and the one it writes.
 fn uses_defs(instr: &Instr) -> (RegSet, Option<u8>) {
     let rd = instr.rd().map(|r| r.0);
-    let mut regs = Vec::with_capacity(4);
-    instr.map_regs(&mut |r| {
-        regs.push(r.0);
-        r
-    });
     let mut uses = RegSet::default();
     // The result register is the first operand; the rest are read.
-    for &r in &regs[usize::from(rd.is_some())..] {
-        if r < WINDOW {
-            uses.insert(r);
+    let mut skip = rd.is_some();
+    instr.map_regs(&mut |r| {
+        if !std::mem::take(&mut skip) && r.0 < WINDOW {
+            uses.insert(r.0);
         }
-    }
+        r
+    });
     (uses, rd.filter(|&r| r < WINDOW))
 }
 
+/// Where control may go after an item: up to two places, or any label (`jr`).
+#[derive(Clone, Copy)]
+enum Next {
+    None,
+    One(usize),
+    Two(usize, usize),
+    AnyLabel,
+}
+
 /// The registers live after each item, and each item's writes.
-fn analyze(items: &[Item], results: usize) -> (Vec<RegSet>, Vec<RegSet>) {
+fn analyze(items: &[Item], labels: u32, results: usize) -> (Vec<RegSet>, Vec<RegSet>) {
     let n = items.len();
-    let mut label_at: HashMap<u32, usize> = HashMap::new();
+    let mut label_at = vec![usize::MAX; labels as usize];
     for (i, item) in items.iter().enumerate() {
         if let Item::Bind(l) = item {
-            label_at.insert(*l, i);
+            label_at[*l as usize] = i;
         }
     }
-    let all_labels: Vec<usize> = label_at.values().copied().collect();
+    let all_labels: Vec<usize> = label_at.iter().copied().filter(|&i| i != usize::MAX).collect();
     let mut uses = vec![RegSet::default(); n];
     let mut defs = vec![RegSet::default(); n];
-    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let next = |i: usize| if i + 1 < n { vec![i + 1] } else { vec![] };
+    let mut succ = vec![Next::None; n];
+    let next = |i: usize| if i + 1 < n { Next::One(i + 1) } else { Next::None };
     for (i, item) in items.iter().enumerate() {
         match item {
             Item::Ins(instr) | Item::Jump(instr, _) => {
@@ -51,20 +56,19 @@ fn analyze(items: &[Item], results: usize) -> (Vec<RegSet>, Vec<RegSet>) {
                     defs[i].insert(d);
                 }
                 succ[i] = match (item, instr) {
-                    (_, Instr::Trap { .. } | Instr::Exit { .. } | Instr::Halt {} | Instr::Ret {}) => vec![],
-                    (_, Instr::Jr { .. }) => all_labels.clone(),
-                    (Item::Jump(_, l), Instr::Jmp { .. }) => vec![label_at[l]],
+                    (_, Instr::Trap { .. } | Instr::Exit { .. } | Instr::Halt {} | Instr::Ret {}) => Next::None,
+                    (_, Instr::Jr { .. }) => Next::AnyLabel,
+                    (Item::Jump(_, l), Instr::Jmp { .. }) => Next::One(label_at[*l as usize]),
                     (Item::Jump(_, _), Instr::La { .. } | Instr::Fork { .. }) => next(i),
-                    (Item::Jump(_, l), _) => {
-                        let mut s = next(i);
-                        s.push(label_at[l]);
-                        s
-                    }
+                    (Item::Jump(_, l), _) => match next(i) {
+                        Next::One(f) => Next::Two(f, label_at[*l as usize]),
+                        _ => Next::One(label_at[*l as usize]),
+                    },
                     _ => next(i),
                 };
             }
             Item::Bind(_) => succ[i] = next(i),
-            Item::TableEntry(l) => succ[i] = vec![label_at[l]],
+            Item::TableEntry(l) => succ[i] = Next::One(label_at[*l as usize]),
             Item::Call(call) => {
                 for a in &call.args {
                     if let Src::Reg(r) = a {
@@ -96,8 +100,18 @@ fn analyze(items: &[Item], results: usize) -> (Vec<RegSet>, Vec<RegSet>) {
         changed = false;
         for i in (0..n).rev() {
             let mut out = RegSet::default();
-            for &s in &succ[i] {
-                out.union_with(&live_in[s]);
+            match succ[i] {
+                Next::None => {}
+                Next::One(a) => out = live_in[a],
+                Next::Two(a, b) => {
+                    out = live_in[a];
+                    out.union_with(&live_in[b]);
+                }
+                Next::AnyLabel => {
+                    for &a in &all_labels {
+                        out.union_with(&live_in[a]);
+                    }
+                }
             }
             let mut inn = out;
             for k in 0..4 {
@@ -114,9 +128,12 @@ fn analyze(items: &[Item], results: usize) -> (Vec<RegSet>, Vec<RegSet>) {
     (live_out, defs)
 }
 
-/// Narrows the `live` set of every call in `items` to the registers read after it.
-pub fn narrow_calls(items: &mut [Item], results: usize) {
-    let (live_out, defs) = analyze(items, results);
+/// One liveness pass, then its two uses: each call's `live` set narrowed to
+/// the registers read after it; moves and constants into registers nobody
+/// reads removed; a result moved on at once written straight where it goes
+/// (`add x, …` then `mov y, x` with x dead after: `add y, …`).
+pub fn simplify(mut items: Vec<Item>, labels: u32, results: usize) -> Vec<Item> {
+    let (live_out, defs) = analyze(&items, labels, results);
     for (i, item) in items.iter_mut().enumerate() {
         if let Item::Call(call) = item {
             for k in 0..4 {
@@ -124,13 +141,6 @@ pub fn narrow_calls(items: &mut [Item], results: usize) {
             }
         }
     }
-}
-
-/// Removes moves and constants into registers nobody reads, and writes a
-/// result straight to where the next instruction would move it
-/// (`add x, …` then `mov y, x` with x dead after: `add y, …`).
-pub fn simplify(items: Vec<Item>, results: usize) -> Vec<Item> {
-    let (live_out, _) = analyze(&items, results);
     let dead = |i: usize, r: u8| r < WINDOW && !live_out[i].contains(r);
     let mut out: Vec<Item> = Vec::with_capacity(items.len());
     let mut skip_next = false;
