@@ -8,6 +8,7 @@
 //! instructions, each register mapped to its real number and each call
 //! expanded into its saves, argument moves, `call` and restores.
 
+use crate::exe::MAX_CODE_ITEMS;
 use crate::isa::{Instr, Reg};
 
 /// Registers a window may hold: real registers 64..=252.
@@ -166,6 +167,8 @@ pub struct Emitter {
     fixups: Vec<(usize, u32)>,
     /// The address of `code[0]` in the executable.
     pub base: u64,
+    /// Instructions and label headers so far (an executable has at most [`MAX_CODE_ITEMS`]).
+    pub items: usize,
 }
 
 impl Emitter {
@@ -182,18 +185,25 @@ impl Emitter {
     pub fn bind(&mut self, label: u32) {
         self.labels[label as usize] = Some(self.code.len() as u64);
     }
+    /// Whether the code has passed what an executable may hold.
+    pub fn too_large(&self) -> bool {
+        self.items > MAX_CODE_ITEMS
+    }
     /// A named label header here (a function's name, shown in traps).
     pub fn named(&mut self, name: &str) {
+        self.items += 1;
         self.code.push(1);
         self.code.extend_from_slice(&(name.len() as u64).to_le_bytes());
         self.code.extend_from_slice(name.as_bytes());
     }
     /// Appends an instruction.
     pub fn ins(&mut self, instr: Instr) {
+        self.items += 1;
         instr.encode(&mut self.code);
     }
     /// Appends a jump, branch, call or fork to `label` (its target is its last operand).
     pub fn jump(&mut self, instr: Instr, label: u32) {
+        self.items += 1;
         instr.encode(&mut self.code);
         self.fixups.push((self.code.len() - 8, label));
     }

@@ -127,6 +127,12 @@ impl From<wasmparser::BinaryReaderError> for TranslateError {
     }
 }
 
+/// Most table entries a module may have (each is 16 bytes of the executable).
+pub const MAX_TABLE: u64 = 1 << 20;
+/// Most locals a module may declare in all its functions together (each is
+/// an instruction that zeroes it when its function is called).
+pub const MAX_LOCALS: u64 = 1 << 22;
+
 /// The features accepted: WebAssembly 1.0 and what clang emits by default.
 pub fn features() -> WasmFeatures {
     WasmFeatures::LIME1
@@ -283,7 +289,8 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                     };
                     let t = &types[ty as usize];
                     if t.params() != h.params || t.results() != h.results {
-                        return Err(err(at, format!("import {what} has the type {t}, not the host function's")));
+                        let host = FuncType::new(h.params.iter().copied(), h.results.iter().copied());
+                        return Err(err(at, format!("import {what} has the type {t}; the host function's is {host}")));
                     }
                     imports.push(h);
                     funcs.push(ty);
@@ -295,8 +302,14 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                 }
             }
             Payload::TableSection(reader) => {
-                for table in reader {
-                    let table = table?;
+                for table in reader.into_iter_with_offsets() {
+                    let (at, table) = table?;
+                    if table.ty.initial > MAX_TABLE {
+                        return Err(err(
+                            at,
+                            format!("a table of {} entries: at most {MAX_TABLE} are supported", table.ty.initial),
+                        ));
+                    }
                     table_len = Some(table.ty.initial as u32);
                 }
             }
@@ -432,6 +445,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         });
         let _ = i;
     }
+    let mut all_locals = 0u64;
     for (k, body) in bodies.iter().enumerate() {
         let index = (imports.len() + k) as u32;
         let mut locals: Vec<ValType> = module.func_type(index).params().to_vec();
@@ -441,6 +455,10 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             let (n, ty) = reader.read()?;
             if locals.len() + n as usize > 50_000 {
                 return Err(err(at, "more than 50000 locals in one function"));
+            }
+            all_locals += u64::from(n);
+            if all_locals > MAX_LOCALS {
+                return Err(err(at, format!("more than {MAX_LOCALS} locals in all the module's functions together")));
             }
             locals.extend(std::iter::repeat_n(ty, n as usize));
         }
@@ -705,6 +723,16 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                 }
             }
         }
+        if e.too_large() {
+            return Err(TranslateError {
+                offset: None,
+                message: format!(
+                    "the translation passes the largest executable ({} instructions) at function `{}`",
+                    crate::exe::MAX_CODE_ITEMS,
+                    f.name
+                ),
+            });
+        }
     }
     // Thunks: the table's functions called with their arguments in the standard registers.
     for (i, f) in table_funcs.iter().enumerate() {
@@ -819,11 +847,40 @@ fn clobber_sets(functions: &[Function], module: &Module, table: &[Option<u32>]) 
             set
         })
         .collect();
+    // Callees before their callers (a depth-first post-order), so that one
+    // pass settles a call graph without cycles, however deep.
+    let n = functions.len();
+    let mut order = Vec::with_capacity(n);
+    let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
+    for root in 0..n {
+        if state[root] != 0 {
+            continue;
+        }
+        let mut stack = vec![(root, 0usize)];
+        state[root] = 1;
+        while let Some(&mut (f, ref mut next)) = stack.last_mut() {
+            match functions[f].callees.get(*next) {
+                Some(&g) => {
+                    *next += 1;
+                    if state[g as usize] == 0 {
+                        state[g as usize] = 1;
+                        stack.push((g as usize, 0));
+                    }
+                }
+                None => {
+                    state[f] = 2;
+                    order.push(f);
+                    stack.pop();
+                }
+            }
+        }
+    }
     // Writes to the globals' registers are the point of a global.set, never saved: left out.
     loop {
         let by_type = indirect_sets(&sets, module, table);
         let mut changed = false;
-        for (f, func) in functions.iter().enumerate() {
+        for &f in &order {
+            let func = &functions[f];
             let mut set = sets[f];
             for &g in &func.callees {
                 set.union_with(&sets[g as usize]);
