@@ -9,14 +9,14 @@ fn manda(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["run", "asm", "disasm", "opcodes"] {
+    for sub in ["run", "asm", "disasm", "opcodes", "wasm"] {
         let (code, out, _) = manda(&[sub, "--help"]);
         assert_eq!(code, 0, "{sub}");
         assert!(out.contains("Usage: manda"), "{sub}: {out}");
     }
     let (code, out, _) = manda(&["--help"]);
     assert_eq!(code, 0);
-    for sub in ["run", "asm", "disasm", "opcodes"] {
+    for sub in ["run", "asm", "disasm", "opcodes", "wasm"] {
         assert!(out.contains(sub));
     }
 }
