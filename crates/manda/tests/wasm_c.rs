@@ -181,3 +181,41 @@ fn a_c_program_moved_mid_run_with_hv_migrate_prints_what_an_uninterrupted_run_pr
     assert!(moved_at < 200, "the move came before the end ({moved_at} primes printed by the source)");
     assert_eq!(seen, first_primes(200), "every prime once, in order");
 }
+
+#[test]
+fn every_manda_import_works_from_c() {
+    let src = scratch("imports.c");
+    std::fs::write(
+        &src,
+        r#"#include <stdio.h>
+#include "manda.h"
+static int port;
+static void child(int k) {
+  int id = manda_ctxid() * 100 + k;
+  manda_sleep_ms(20);
+  manda_port_send(port, &id, sizeof id);
+}
+int main(void) {
+  printf("ctxid %d\n", manda_ctxid());
+  port = manda_port_new();
+  int buf = 0;
+  printf("try on an empty port: %d\n", manda_port_try(port, &buf, sizeof buf));
+  int c = manda_fork(child, 7);
+  int n = manda_port_recv(port, &buf, sizeof buf);
+  printf("child %d sent %d (%d bytes)\n", c, buf, n);
+  manda_port_close(port);
+  printf("receive after close: %d\n", manda_port_recv(port, &buf, sizeof buf));
+  return 0;
+}
+"#,
+    )
+    .unwrap();
+    let out = manda(&[], &wasm(&src), b"");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "ctxid 0\ntry on an empty port: -2\nchild 1 sent 107 (4 bytes)\nreceive after close: -1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
