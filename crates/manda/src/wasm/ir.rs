@@ -220,3 +220,45 @@ impl Emitter {
         std::mem::take(&mut self.code)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parallel_move, Src};
+    use crate::isa::Instr;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every destination ends with its source's value from before the
+        /// moves, cycles (swaps, rotations) included, and only the
+        /// destinations and the temporary change.
+        #[test]
+        fn a_parallel_move_is_as_if_at_once(
+            dsts in Just((0u8..8).collect::<Vec<u8>>()).prop_shuffle(),
+            srcs in prop::collection::vec(prop_oneof![3 => (0u8..8).prop_map(Src::Reg), 1 => any::<u16>().prop_map(|v| Src::Imm(u64::from(v)))], 8),
+            n in 0usize..=8,
+        ) {
+            let moves: Vec<(u8, Src)> = dsts.iter().copied().zip(srcs.iter().copied()).take(n).collect();
+            let temp = 9;
+            let mut out = Vec::new();
+            parallel_move(&mut out, &moves, temp);
+            let before: Vec<u64> = (0..10).map(|r| 1000 + r).collect();
+            let mut regs = before.clone();
+            for i in out {
+                match i {
+                    Instr::Mov { rd, rs } => regs[usize::from(rd.0)] = regs[usize::from(rs.0)],
+                    Instr::Li { rd, imm } => regs[usize::from(rd.0)] = imm as u64,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            for r in 0..9u8 {
+                let want = match moves.iter().find(|(d, _)| *d == r) {
+                    Some((_, Src::Reg(s))) => before[usize::from(*s)],
+                    Some((_, Src::Imm(v))) => *v,
+                    Some((_, Src::Frame(_))) => unreachable!(),
+                    None => before[usize::from(r)],
+                };
+                prop_assert_eq!(regs[usize::from(r)], want, "register {} after {:?}", r, moves);
+            }
+        }
+    }
+}
