@@ -54,7 +54,8 @@ fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
 }
 
 fn manda(args: &[&str], module: &Path, stdin: &[u8]) -> Output {
-    run(Command::new(env!("CARGO_BIN_EXE_manda")).arg("run").arg(module).args(args), stdin)
+    // A port of its own and a private runtime directory: tests run side by side.
+    run(common::manda_command().arg("run").arg(module).args(args), stdin)
 }
 
 /// The wasm build on Manda and the native build print the same, byte for byte, and exit the same.
