@@ -220,3 +220,19 @@ int main(void) {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn a_fork_through_a_bad_function_pointer_traps_as_call_indirect_would() {
+    let src = scratch("badfork.c");
+    std::fs::write(
+        &src,
+        "#include \"manda.h\"\nint main(void) { manda_fork((void (*)(int))123456, 0); manda_sleep_ms(1000); return 0; }\n",
+    )
+    .unwrap();
+    let out = manda(&[], &wasm(&src), b"");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    // Past the table's end: wasm's *undefined element*, in the child, context 1.
+    assert!(err.starts_with("trap: undefined element at 0x"), "{err}");
+    assert!(err.ends_with("(trap 5) in context 1\n"), "{err}");
+}

@@ -204,13 +204,19 @@ impl Context {
         }
         // A heap access: offset = the low 32 bits of `ra` + `off`; nothing
         // lies past the heap, so any fault is the heap's end.
-        macro_rules! hload {
-            ($n:literal, $rd:expr, $ra:expr, $off:expr, $ext:expr) => {{
+        macro_rules! heap_value {
+            ($n:literal, $ra:expr, $off:expr) => {{
                 let offset = u64::from(r!($ra) as u32) + u64::from($off);
                 match mem.load::<$n>(tlb, heap_base + offset) {
-                    Ok(v) => alu!($rd, $ext(v)),
+                    Ok(v) => v,
                     Err(_) => trap!(TrapKind::OutOfBounds { offset, len: $n, size: mem.end() - heap_base }),
                 }
+            }};
+        }
+        macro_rules! hload {
+            ($n:literal, $rd:expr, $ra:expr, $off:expr, $ext:expr) => {{
+                let v = heap_value!($n, $ra, $off);
+                alu!($rd, $ext(v))
             }};
         }
         macro_rules! hstore {
@@ -321,7 +327,7 @@ impl Context {
                 Op::Add32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).wrapping_add(r!(rb) as u32))),
                 Op::Sub32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).wrapping_sub(r!(rb) as u32))),
                 Op::Mul32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32).wrapping_mul(r!(rb) as u32))),
-                Op::Addi32 { rd, ra, imm } => alu!(rd, sext32((r!(ra) as u32).wrapping_add(imm as u32))),
+                Op::Addi32 { rd, ra, imm } => alu!(rd, add32(r!(ra), imm)),
                 Op::Shl32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32) << (r!(rb) & 31))),
                 Op::Shr32 { rd, ra, rb } => alu!(rd, sext32((r!(ra) as u32) >> (r!(rb) & 31))),
                 Op::Sar32 { rd, ra, rb } => alu!(rd, sext32(((r!(ra) as i32) >> (r!(rb) & 31)) as u32)),
@@ -593,56 +599,46 @@ impl Context {
                     next!(2)
                 }
                 Op::Addi32Hld64 { rd, ra, imm, rd2, off } => {
-                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    r!(rd) = add32(r!(ra), imm);
                     second_half!();
                     hload!(8, rd2, rd, off, |v: u64| v)
                 }
                 Op::Addi32Hld32s { rd, ra, imm, rd2, off } => {
-                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    r!(rd) = add32(r!(ra), imm);
                     second_half!();
                     hload!(4, rd2, rd, off, |v: u64| v as u32 as i32 as i64 as u64)
                 }
                 Op::Addi32Hld8u { rd, ra, imm, rd2, off } => {
-                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    r!(rd) = add32(r!(ra), imm);
                     second_half!();
                     hload!(1, rd2, rd, off, |v: u64| v)
                 }
                 Op::Addi32Hst64 { rd, ra, imm, rs, off } => {
-                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    r!(rd) = add32(r!(ra), imm);
                     second_half!();
                     hstore!(8, rs, rd, off)
                 }
                 Op::Addi32Hst32 { rd, ra, imm, rs, off } => {
-                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    r!(rd) = add32(r!(ra), imm);
                     second_half!();
                     hstore!(4, rs, rd, off)
                 }
                 Op::Addi32Hst8 { rd, ra, imm, rs, off } => {
-                    r!(rd) = sext32((r!(ra) as u32).wrapping_add(imm as u32));
+                    r!(rd) = add32(r!(ra), imm);
                     second_half!();
                     hstore!(1, rs, rd, off)
                 }
                 Op::Hld64Fsub { rd, ra, off, rd2, rb } => {
-                    let offset = u64::from(r!(ra) as u32) + u64::from(off);
-                    match mem.load::<8>(tlb, heap_base + offset) {
-                        Ok(v) => {
-                            r!(rd) = v;
-                            r!(rd2) = (f!(rb) - f64::from_bits(v)).to_bits();
-                            next!(2)
-                        }
-                        Err(_) => trap!(TrapKind::OutOfBounds { offset, len: 8, size: mem.end() - heap_base }),
-                    }
+                    let v = heap_value!(8, ra, off);
+                    r!(rd) = v;
+                    r!(rd2) = (f!(rb) - f64::from_bits(v)).to_bits();
+                    next!(2)
                 }
                 Op::Hld64Fadd { rd, ra, off, rd2, rb } => {
-                    let offset = u64::from(r!(ra) as u32) + u64::from(off);
-                    match mem.load::<8>(tlb, heap_base + offset) {
-                        Ok(v) => {
-                            r!(rd) = v;
-                            r!(rd2) = (f!(rb) + f64::from_bits(v)).to_bits();
-                            next!(2)
-                        }
-                        Err(_) => trap!(TrapKind::OutOfBounds { offset, len: 8, size: mem.end() - heap_base }),
-                    }
+                    let v = heap_value!(8, ra, off);
+                    r!(rd) = v;
+                    r!(rd2) = (f!(rb) + f64::from_bits(v)).to_bits();
+                    next!(2)
                 }
                 Op::LiBltu { rd, x, y, imm, t } => {
                     r!(rd) = imm as i64 as u64;
@@ -735,6 +731,12 @@ fn quiet32(v: f32) -> f32 {
     } else {
         v
     }
+}
+
+/// `addi32`: `a + imm` on the low 32 bits, sign-extended.
+#[inline(always)]
+fn add32(a: u64, imm: i32) -> u64 {
+    sext32((a as u32).wrapping_add(imm as u32))
 }
 
 /// A trapping conversion's whole part of `v`, if `lo < trunc(v) < hi` (the

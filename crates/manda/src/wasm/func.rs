@@ -262,11 +262,12 @@ impl<'m> FuncTranslator<'m> {
         let moves: Vec<(u8, Src)> = (0..n).map(|k| (self.slot_reg(height + k), self.src(from + k))).collect();
         // A destination is never above its source, so in order is safe for
         // registers; the parallel move also orders constants last.
-        let mut out = Vec::new();
-        super::ir::parallel_move(&mut out, &moves, S3);
-        for i in out {
-            self.ins(i);
-        }
+        self.parallel_move(&moves);
+    }
+
+    /// The moves `moves`, as if at once.
+    fn parallel_move(&mut self, moves: &[(u8, Src)]) {
+        super::ir::parallel_move(|i| self.ins(i), moves, S3);
     }
 
     fn pop(&mut self) -> (Entry, ValType) {
@@ -287,22 +288,22 @@ impl<'m> FuncTranslator<'m> {
     }
 
     fn binary(&mut self, ty: ValType, make: fn(Reg, Reg, Reg) -> Instr) {
-        let n = self.stack.len();
-        let a = self.operand(n - 2, S1);
-        let b = self.operand(n - 1, S2);
-        self.stack.truncate(n - 2);
-        let d = self.result(ty);
-        self.ins(make(r(d), r(a), r(b)));
+        self.binary_ordered(ty, make, false)
     }
 
-    /// As [`binary`](Self::binary) with the operands swapped.
+    /// As [`binary`](Self::binary) with the operands swapped (`a > b` is `b < a`).
     fn binary_swapped(&mut self, ty: ValType, make: fn(Reg, Reg, Reg) -> Instr) {
+        self.binary_ordered(ty, make, true)
+    }
+
+    fn binary_ordered(&mut self, ty: ValType, make: fn(Reg, Reg, Reg) -> Instr, swapped: bool) {
         let n = self.stack.len();
         let a = self.operand(n - 2, S1);
         let b = self.operand(n - 1, S2);
         self.stack.truncate(n - 2);
         let d = self.result(ty);
-        self.ins(make(r(d), r(b), r(a)));
+        let (x, y) = if swapped { (b, a) } else { (a, b) };
+        self.ins(make(r(d), r(x), r(y)));
     }
 
     /// A binary operator with an immediate form used when the second operand is a constant that fits.
@@ -430,11 +431,7 @@ impl<'m> FuncTranslator<'m> {
         let results = self.module.func_type(self.index).results().len();
         let from = self.stack.len() - results;
         let moves: Vec<(u8, Src)> = (0..results).map(|k| (k as u8, self.src(from + k))).collect();
-        let mut out = Vec::new();
-        super::ir::parallel_move(&mut out, &moves, S3);
-        for i in out {
-            self.ins(i);
-        }
+        self.parallel_move(&moves);
         self.items.push(Item::Return);
     }
 
@@ -589,11 +586,7 @@ impl<'m> FuncTranslator<'m> {
                 match home {
                     GlobalHome::Reg(reg) => {
                         let v = self.src(n - 1);
-                        let mut out = Vec::new();
-                        super::ir::parallel_move(&mut out, &[(reg, v)], S3);
-                        for i in out {
-                            self.ins(i);
-                        }
+                        self.parallel_move(&[(reg, v)]);
                     }
                     GlobalHome::Mem(addr) => {
                         let v = self.operand(n - 1, S1);
@@ -907,11 +900,7 @@ impl<'m> FuncTranslator<'m> {
                     *def.rd_mut().expect("top_def has a result register") = Reg(reg);
                 } else {
                     let v = self.src(n - 1);
-                    let mut out = Vec::new();
-                    super::ir::parallel_move(&mut out, &[(reg, v)], S3);
-                    for i in out {
-                        self.ins(i);
-                    }
+                    self.parallel_move(&[(reg, v)]);
                 }
             }
             None => {
@@ -1014,19 +1003,8 @@ impl<'m> FuncTranslator<'m> {
         let n = self.stack.len();
         let idx = self.operand(n - 1, S2);
         self.pop();
-        let undefined = self.trap_label(5);
-        let uninitialized = self.trap_label(6);
-        let mismatch = self.trap_label(7);
-        let t = crate::isa::Target(0);
-        self.ins(Instr::Zext32 { rd: r(S2), rs: r(idx) });
-        self.ins(Instr::Li { rd: r(S1), imm: i64::from(len) });
-        self.jump(Instr::Bgeu { ra: r(S2), rb: r(S1), target: t }, undefined);
-        self.ins(Instr::Shli { rd: r(S2), ra: r(S2), imm: 4 });
-        self.ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: addr as i32 } });
-        self.jump(Instr::Beqz { rs: r(S1), target: t }, uninitialized);
-        self.ins(Instr::Li { rd: r(S3), imm: i64::from(ty) });
-        self.jump(Instr::Bne { ra: r(S1), rb: r(S3), target: t }, mismatch);
-        self.ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: addr as i32 + 8 } });
+        let traps = [self.trap_label(5), self.trap_label(6), self.trap_label(7)];
+        self.items.extend(table_lookup(idx, (addr, len), ty, traps));
         let f = &self.module.types[type_index as usize];
         let (params, results) = (f.params().len(), f.results().to_vec());
         self.call(Callee::Indirect { ty, addr: S1 }, params, &results);
@@ -1169,6 +1147,28 @@ fn tail_duplicate(items: Vec<Item>, labels: Label) -> Vec<Item> {
     }
     out.retain(|i| !matches!(i, Item::Bind(l) if !named[*l as usize]));
     out
+}
+
+/// The checks and the load of a call through the table, for the index in
+/// register `idx` of the table at `table` (address, length) and canonical
+/// type `ty`: a branch to `traps[0]` (*undefined element*) for an index past
+/// the end, `traps[1]` (*uninitialized element*) for an empty entry,
+/// `traps[2]` (*indirect call type mismatch*) for another type; then the
+/// entry's thunk address in `S1`. Uses `S2` and `S3`.
+pub fn table_lookup(idx: u8, table: (u64, u32), ty: u32, traps: [Label; 3]) -> [Item; 9] {
+    let (addr, len) = table;
+    let t = crate::isa::Target(0);
+    [
+        Item::Ins(Instr::Zext32 { rd: r(S2), rs: r(idx) }),
+        Item::Ins(Instr::Li { rd: r(S1), imm: i64::from(len) }),
+        Item::Jump(Instr::Bgeu { ra: r(S2), rb: r(S1), target: t }, traps[0]),
+        Item::Ins(Instr::Shli { rd: r(S2), ra: r(S2), imm: 4 }),
+        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: addr as i32 } }),
+        Item::Jump(Instr::Beqz { rs: r(S1), target: t }, traps[1]),
+        Item::Ins(Instr::Li { rd: r(S3), imm: i64::from(ty) }),
+        Item::Jump(Instr::Bne { ra: r(S1), rb: r(S3), target: t }, traps[2]),
+        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: addr as i32 + 8 } }),
+    ]
 }
 
 fn shift32(c: u64) -> Option<i32> {

@@ -89,6 +89,17 @@ pub enum Item {
     Return,
 }
 
+impl Item {
+    /// An instruction or jump with each register passed through `f`; other items as they are.
+    pub fn map_regs(&self, f: impl Fn(u8) -> u8) -> Item {
+        match self {
+            Item::Ins(i) => Item::Ins(i.map_regs(&mut |r| Reg(f(r.0)))),
+            Item::Jump(i, l) => Item::Jump(i.map_regs(&mut |r| Reg(f(r.0))), *l),
+            other => other.clone(),
+        }
+    }
+}
+
 /// A set of registers, one bit each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RegSet(pub [u64; 4]);
@@ -116,9 +127,9 @@ impl RegSet {
     }
 }
 
-/// Emits `dsts[i] = srcs[i]` for all i as if at once, using `temp` to break
-/// cycles (`temp` must be neither a source nor a destination).
-pub fn parallel_move(out: &mut Vec<Instr>, moves: &[(u8, Src)], temp: u8) {
+/// Emits (to `out`) `dsts[i] = srcs[i]` for all i as if at once, using
+/// `temp` to break cycles (`temp` must be neither a source nor a destination).
+pub fn parallel_move(mut out: impl FnMut(Instr), moves: &[(u8, Src)], temp: u8) {
     let mut pending: Vec<(u8, u8)> = Vec::new();
     for &(dst, src) in moves {
         if let Src::Reg(s) = src {
@@ -132,12 +143,12 @@ pub fn parallel_move(out: &mut Vec<Instr>, moves: &[(u8, Src)], temp: u8) {
         match free {
             Some(i) => {
                 let (d, s) = pending.remove(i);
-                out.push(Instr::Mov { rd: Reg(d), rs: Reg(s) });
+                out(Instr::Mov { rd: Reg(d), rs: Reg(s) });
             }
             None => {
                 // Only cycles are left: park one destination's value in `temp`.
                 let d = pending[0].0;
-                out.push(Instr::Mov { rd: Reg(temp), rs: Reg(d) });
+                out(Instr::Mov { rd: Reg(temp), rs: Reg(d) });
                 for m in &mut pending {
                     if m.1 == d {
                         m.1 = temp;
@@ -149,8 +160,8 @@ pub fn parallel_move(out: &mut Vec<Instr>, moves: &[(u8, Src)], temp: u8) {
     // Constants and spilled values read no register a move above could have overwritten.
     for &(dst, src) in moves {
         match src {
-            Src::Imm(v) => out.push(Instr::Li { rd: Reg(dst), imm: v as i64 }),
-            Src::Frame(off) => out.push(Instr::Ldsp { rd: Reg(dst), off }),
+            Src::Imm(v) => out(Instr::Li { rd: Reg(dst), imm: v as i64 }),
+            Src::Frame(off) => out(Instr::Ldsp { rd: Reg(dst), off }),
             Src::Reg(_) => {}
         }
     }
@@ -207,6 +218,14 @@ impl Emitter {
         instr.encode(&mut self.code);
         self.fixups.push((self.code.len() - 8, label));
     }
+    /// Appends an instruction or a jump whose label is one of this emitter's.
+    pub fn item(&mut self, item: &Item) {
+        match item {
+            Item::Ins(i) => self.ins(*i),
+            Item::Jump(i, l) => self.jump(*i, *l),
+            other => unreachable!("only instructions and jumps are emitted as they are, not {other:?}"),
+        }
+    }
     /// The address `label` is bound at.
     pub fn addr_of(&self, label: u32) -> u64 {
         self.base + self.labels[label as usize].expect("every label is bound")
@@ -240,7 +259,7 @@ mod tests {
             let moves: Vec<(u8, Src)> = dsts.iter().copied().zip(srcs.iter().copied()).take(n).collect();
             let temp = 9;
             let mut out = Vec::new();
-            parallel_move(&mut out, &moves, temp);
+            parallel_move(|i| out.push(i), &moves, temp);
             let before: Vec<u64> = (0..10).map(|r| 1000 + r).collect();
             let mut regs = before.clone();
             for i in out {

@@ -148,9 +148,8 @@ pub fn simplify(mut items: Vec<Item>, labels: u32, results: usize) -> Vec<Item> 
         if std::mem::take(&mut skip_next) {
             continue;
         }
-        if let Item::Ins(instr @ (Instr::Mov { rd, .. } | Instr::Li { rd, .. })) = item {
+        if let Item::Ins(Instr::Mov { rd, .. } | Instr::Li { rd, .. }) = item {
             if dead(i, rd.0) {
-                let _ = instr;
                 continue;
             }
         }

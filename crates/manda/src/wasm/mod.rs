@@ -33,7 +33,7 @@ mod live;
 
 pub use host::HOSTS;
 
-use crate::isa::{Addr, Instr, Mem, Reg, Target};
+use crate::isa::{Addr, Instr, Reg, Target};
 use ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW, WINDOW_BASE, ZERO};
 use std::collections::HashMap;
 use std::fmt;
@@ -320,8 +320,8 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                 }
             }
             Payload::GlobalSection(reader) => {
-                for g in reader.into_iter_with_offsets() {
-                    let (at, g) = g?;
+                for g in reader {
+                    let g = g?;
                     let init = const_expr(&g.init_expr, &globals)?;
                     let home = if !g.ty.mutable {
                         GlobalHome::Const(init)
@@ -332,7 +332,6 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                         mem_globals += 1;
                         GlobalHome::Mem(mem_globals - 1) // an index until the data section is placed
                     };
-                    let _ = at;
                     globals.push(Global { ty: g.ty.content_type, home, init });
                 }
             }
@@ -430,7 +429,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let name_of = |i: u32| name_map.get(&i).cloned();
     let mut functions: Vec<Function> = Vec::new();
     let mut forks = false;
-    for (i, h) in imports.iter().enumerate() {
+    for h in &imports {
         let (items, labels, size, f) = h.body(&env);
         forks |= f;
         functions.push(Function {
@@ -443,7 +442,6 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             indirect: vec![],
             base: WINDOW_BASE,
         });
-        let _ = i;
     }
     let mut all_locals = 0u64;
     for (k, body) in bodies.iter().enumerate() {
@@ -579,22 +577,14 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                 )
             })
             .collect();
-        let mut out = Vec::new();
-        parallel_move(&mut out, &moves, S3);
-        for i in out {
-            e.ins(i);
-        }
+        parallel_move(|i| e.ins(i), &moves, S3);
         match call.callee {
             Callee::Direct(g) => e.jump(Instr::Call { target: Target(0) }, func_labels[g as usize]),
             Callee::Indirect { addr, .. } => e.ins(Instr::Callr { rs: Reg(real(addr, base)) }),
         }
         let moves: Vec<(u8, Src)> =
             call.dsts.iter().enumerate().map(|(i, &d)| (real(d, base), Src::Reg(callee_base + i as u8))).collect();
-        let mut out = Vec::new();
-        parallel_move(&mut out, &moves, S3);
-        for i in out {
-            e.ins(i);
-        }
+        parallel_move(|i| e.ins(i), &moves, S3);
         for &x in saved.iter().rev() {
             e.ins(Instr::Pop { rd: Reg(x) });
         }
@@ -668,18 +658,18 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         match (ty, module.table) {
             (Some(ty), Some((addr, len))) => {
                 let ty = module.canon[ty];
-                let (bad, ok) = (e.label(), e.label());
-                e.ins(Instr::Zext32 { rd: Reg(S2), rs: Reg(42) });
-                e.ins(Instr::Li { rd: Reg(S1), imm: i64::from(len) });
-                e.jump(Instr::Bgeu { ra: Reg(S2), rb: Reg(S1), target: Target(0) }, bad);
-                e.ins(Instr::Shli { rd: Reg(S2), ra: Reg(S2), imm: 4 });
-                e.ins(Instr::Ld64 { rd: Reg(S1), mem: Mem { base: Reg(S2), off: addr as i32 } });
-                e.ins(Instr::Li { rd: Reg(S3), imm: i64::from(ty) });
-                e.jump(Instr::Beq { ra: Reg(S1), rb: Reg(S3), target: Target(0) }, ok);
-                e.bind(bad);
-                e.ins(Instr::Trap { code: 7 });
-                e.bind(ok);
-                e.ins(Instr::Ld64 { rd: Reg(S1), mem: Mem { base: Reg(S2), off: addr as i32 + 8 } });
+                // The same checks as `call_indirect`, and the same traps.
+                let traps = [e.label(), e.label(), e.label()];
+                let found = e.label();
+                for item in func::table_lookup(host::FORK_FN, (addr, len), ty, traps) {
+                    e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
+                }
+                e.jump(Instr::Jmp { target: Target(0) }, found);
+                for (label, code) in traps.into_iter().zip([5, 6, 7]) {
+                    e.bind(label);
+                    e.ins(Instr::Trap { code });
+                }
+                e.bind(found);
                 let call = CallSite {
                     callee: Callee::Indirect { ty, addr: S1 },
                     live: RegSet::default(),
@@ -735,12 +725,10 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         }
     }
     // Thunks: the table's functions called with their arguments in the standard registers.
-    for (i, f) in table_funcs.iter().enumerate() {
-        let Some(f) = *f else { continue };
+    for f in table_funcs.iter().flatten().copied() {
         if e.labels[thunk_labels[f as usize] as usize].is_some() {
             continue;
         }
-        let _ = i;
         e.bind(thunk_labels[f as usize]);
         let ty = module.func_type(f);
         let call = CallSite {
