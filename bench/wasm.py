@@ -27,8 +27,7 @@ import sys
 from manda import run_seconds  # bench/manda.py: one timed run of a command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_PEERS = os.path.join(ROOT, "..", "shared", "bench", "peers")
-PEERS = SHARED_PEERS if os.path.isdir(SHARED_PEERS) else os.path.join(ROOT, "bench", "peers")
+PEERS = os.path.join(ROOT, "bench", "peers")
 BUILD = os.path.join(ROOT, "target", "bench-wasm")
 
 # name, argument, module (in the prefix), function, hand-written example
