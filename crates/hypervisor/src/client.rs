@@ -1,5 +1,5 @@
 //! The client side of the control protocol: connecting to a VM (checking it
-//! is the VM asked for), taking and presenting leases, and migration.
+//! is the VM asked for), taking and presenting leases, moving states.
 
 use crate::protocol::{
     field, parse_length, parse_reply, read_line, read_payload, write_message, ProtocolError, Status,
@@ -45,12 +45,13 @@ pub enum HvError {
 
 impl HvError {
     /// True if the VM answered, rather than the connection failing.
-    fn is_answer(&self) -> bool {
+    pub(crate) fn is_answer(&self) -> bool {
         matches!(self, HvError::Protocol { source, .. } if source.is_answer())
     }
 }
 
-fn refused(target: &str, why: impl Into<String>) -> HvError {
+/// The VM `target` refused, saying `why`.
+pub(crate) fn refused(target: &str, why: impl Into<String>) -> HvError {
     HvError::Protocol { target: target.to_string(), source: ProtocolError::Refused(why.into()) }
 }
 
@@ -70,10 +71,12 @@ pub fn resolve(target: &str) -> Result<(String, Option<registry::Entry>), HvErro
 /// A connection to one VM's control port.
 pub struct Client {
     name: String,
+    /// The control address it was reached at.
+    pub(crate) endpoint: String,
     reader: BufReader<TcpStream>,
     writer: BufWriter<TcpStream>,
     /// The VM's status when connected: its instance names its leases.
-    status: Status,
+    pub(crate) status: Status,
     /// Told how a state transfer goes, if set.
     progress: Option<Progress>,
 }
@@ -116,6 +119,7 @@ impl Client {
         stream.set_nodelay(true).map_err(connect_err)?;
         let mut client = Client {
             name: target.to_string(),
+            endpoint: addr.clone(),
             reader: BufReader::new(stream.try_clone().map_err(connect_err)?),
             writer: BufWriter::new(stream),
             status: Status::default(),
@@ -231,8 +235,21 @@ impl Client {
         Ok(state)
     }
 
-    /// `restore`: sends a state.
+    /// `Ok` if the VM accepts a state of `len` bytes (its `max-state`).
+    pub fn accepts(&self, len: usize) -> Result<(), HvError> {
+        match len <= self.status.max_state {
+            true => Ok(()),
+            false => Err(self.fail(ProtocolError::Refused(format!(
+                "the state is {len} bytes, more than this VM accepts (max-state {} bytes); nothing was sent",
+                self.status.max_state
+            )))),
+        }
+    }
+
+    /// `restore`: sends a state — refused here, before a byte is sent, if it
+    /// is larger than the VM said it accepts (`max-state`).
     pub fn restore(&mut self, lease: &str, state: &[u8]) -> Result<String, HvError> {
+        self.accepts(state.len())?;
         let line = format!("restore {lease} {}", state.len());
         let Some(progress) = self.progress.clone() else {
             return self.call(&line, Some(state));
@@ -259,179 +276,4 @@ impl Client {
             None => self.call("kill", None),
         }
     }
-}
-
-/// Moves the program of VM `source` to the waiting (or interrupted) VM
-/// `target`, so that it runs on exactly once:
-///
-/// 1. Both VMs are checked (not the same VM, target not running) and the
-///    target's lease is taken (`claim`), then the source's (`interrupt`).
-/// 2. The source's state is saved and restored into the target.
-/// 3. The source is told the state now lives in the target (`handoff`): it
-///    is `moving` and will not run the program unless this client aborts.
-/// 4. The target is resumed; its `OK running` is the commit point. The
-///    source is then told to `commit`, and exits.
-///
-/// A failure before 4 undoes everything: the target is released, the source
-/// resumed (or left interrupted, if it was). If the target's answer to 4 is
-/// lost, the target is asked whether this client still holds its lease: if
-/// so it never ran and the migration is undone; otherwise it ran and the
-/// source commits. If the target cannot be asked, the source stays `moving`
-/// and the error says so: never both running.
-pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
-    migrate_with_progress(source, target, token, None)
-}
-
-/// [`migrate`], telling `progress` how the state's save and restore go.
-pub fn migrate_with_progress(
-    source: &str,
-    target: &str,
-    token: Option<&str>,
-    progress: Option<Progress>,
-) -> Result<String, HvError> {
-    let mut src = Client::connect(source, token)?;
-    let mut dst = Client::connect(target, token)?;
-    src.set_progress(progress.clone());
-    dst.set_progress(progress);
-    let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
-    if src_status.instance == dst_status.instance {
-        return Err(refused(
-            target,
-            format!("it is the source itself (instance {}): a VM cannot be its own target", dst_status.instance),
-        ));
-    }
-    if dst_status.mode != "waiting" {
-        return Err(refused(target, not_waiting(&dst_status.mode)));
-    }
-    if src_status.mode == "waiting" {
-        return Err(refused(source, "waiting: the source has no program state to move"));
-    }
-    // The leases live in this process only (a concurrent `hv` of the same user must not share
-    // them), except the source's while it is `moving`, so that a crash leaves it recoverable.
-    let (dst_lease, dst_mode) = dst.claim(None)?;
-    if !dst_mode.starts_with("waiting") {
-        // Someone restored a program into it since its status: it is not ours to overwrite.
-        release(&mut dst, &dst_lease);
-        return Err(refused(target, not_waiting(dst_mode.split(' ').next().unwrap_or(""))));
-    }
-    let was_running = src_status.mode == "running";
-    // A source this user interrupted by hand is taken with the lease kept for it.
-    let kept = if was_running { None } else { src.kept_lease() };
-    let src_lease = match src.interrupt(kept.as_deref()) {
-        Ok((lease, _)) => lease,
-        Err(e) => {
-            release(&mut dst, &dst_lease);
-            return Err(e);
-        }
-    };
-    let prepared = src
-        .save(&src_lease)
-        .and_then(|state| dst.restore(&dst_lease, &state))
-        .and_then(|_| src.call(&format!("handoff {src_lease} {}", dst_status.instance), None));
-    let handed_off = match prepared {
-        Ok(_) => {
-            // Kept while `moving`: if this process dies now, `hv resume`/`hv kill` can still decide.
-            let _ = src.keep_lease(&src_lease);
-            true
-        }
-        Err(e) => return Err(undo(&mut src, &src_lease, was_running, false, &mut dst, &dst_lease, e)),
-    };
-    let confirmed = match dst.call(&format!("resume {dst_lease}"), None) {
-        Ok(_) => Ok(()),
-        // The target answered: it did not run the program.
-        Err(e) if e.is_answer() => Err(e),
-        Err(e) => match target_ran(target, token, &dst_status.instance, &dst_lease) {
-            Some(true) => Ok(()),
-            Some(false) => Err(e),
-            None => {
-                return Err(refused(
-                    source,
-                    format!(
-                        "migration outcome unknown: {target} did not confirm ({e}) and cannot be asked; the source \
-                         keeps the program but will not run it (status `moving`). Once you know {target} never \
-                         ran it, `hv resume {source}` gives it back to the source; else `hv kill {source}`"
-                    ),
-                ))
-            }
-        },
-    };
-    match confirmed {
-        Ok(()) => {
-            dst.forget_lease();
-            let said = match src.call(&format!("commit {src_lease}"), None) {
-                Ok(_) => format!("migrated {source} -> {target}"),
-                Err(e) => format!(
-                    "migrated {source} -> {target} (the source did not confirm its exit: {e}; it is `moving` and \
-                     will never run the program again)"
-                ),
-            };
-            src.forget_lease();
-            Ok(said)
-        }
-        Err(e) => Err(undo(&mut src, &src_lease, was_running, handed_off, &mut dst, &dst_lease, e)),
-    }
-}
-
-fn not_waiting(mode: &str) -> String {
-    match mode {
-        "running" => "the target is running; start it with --wait".into(),
-        mode => format!("the target is {mode}: it holds a program of its own; migrate moves only into a waiting VM (start it with --wait)"),
-    }
-}
-
-/// After a lost `resume` reply: `Some(false)` if this client still holds the
-/// target's lease (so it never resumed), `Some(true)` if the target is
-/// running under the same instance, `None` if that cannot be known.
-fn target_ran(target: &str, token: Option<&str>, instance: &str, lease: &str) -> Option<bool> {
-    let mut again = Client::connect(target, token).ok()?;
-    if again.status.instance != instance {
-        return None;
-    }
-    match again.call(&format!("claim {lease}"), None) {
-        Ok(said) if field(&said, "lease") == Some(lease) => Some(false),
-        _ if again.fresh_status().ok()?.mode == "running" => Some(true),
-        _ => None,
-    }
-}
-
-fn release(client: &mut Client, lease: &str) {
-    let _ = client.call(&format!("release {lease}"), None);
-    client.forget_lease();
-}
-
-/// Undoes a migration that did not reach its commit point.
-fn undo(
-    src: &mut Client,
-    src_lease: &str,
-    was_running: bool,
-    handed_off: bool,
-    dst: &mut Client,
-    dst_lease: &str,
-    error: HvError,
-) -> HvError {
-    release(dst, dst_lease);
-    let aborted = match handed_off {
-        true => src.call(&format!("abort {src_lease}"), None).map(|_| ()),
-        false => Ok(()),
-    };
-    let status = match aborted {
-        Err(e) => format!("and taking the program back to the source failed too: {e}"),
-        Ok(()) if was_running => match src.call(&format!("resume {src_lease}"), None) {
-            Ok(_) => {
-                src.forget_lease();
-                "the source was resumed".to_string()
-            }
-            Err(e) => format!("and resuming the source failed too: {e}"),
-        },
-        Ok(()) => {
-            // It stays this user's, as `hv interrupt` leaves a VM: `hv resume` continues it.
-            let _ = src.keep_lease(src_lease);
-            "the source stays interrupted, as it was".to_string()
-        }
-    };
-    let reason = match error {
-        HvError::Protocol { target, source } => format!("{target}: {source}"),
-        other => other.to_string(),
-    };
-    refused(&format!("migration failed ({status})"), reason)
 }

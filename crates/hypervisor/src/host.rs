@@ -14,11 +14,19 @@
 //! by another `interrupt`/`claim`, except while `moving`: then the state
 //! has been handed to a target, and only the holder may decide (commit or
 //! abort), so the program can never run in both places.
+//!
+//! A restored state is **provisional** until its holder resumes it: it may
+//! be a copy of a program that still lives in its source, so it never runs
+//! by a takeover. When its lease lapses it is dropped (the VM waits again),
+//! and `outcome LEASE` tells a controller that lost track what became of it
+//! (`held`, `ran`, `dropped`): the answer `hv recover` settles a crashed
+//! migration by.
 
 use crate::listener::EventLoop;
-use crate::protocol::{same_secret, Command, Status, PROTOCOL_VERSION};
+use crate::protocol::{same_secret, Command, Fate, Status, PROTOCOL_VERSION};
 use crate::registry::{self, Entry};
 use crate::{Interrupt, Machine, Stopped};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -189,8 +197,41 @@ pub(crate) struct Published {
     pub running: bool,
     pub mode: &'static str,
     pub lease: Option<Instant>,
+    /// The lease never lapses into a takeover: `moving`, or a provisional state.
+    pub lease_binding: bool,
     pub moving_to: Option<String>,
     pub position: String,
+}
+
+/// How many settled fates a VM remembers for `outcome`.
+const FATES_KEPT: usize = 64;
+
+/// The fates of the states restored here, by the lease they were restored under.
+#[derive(Debug, Default)]
+pub(crate) struct Fates {
+    held: Option<String>,
+    /// Settled ones, oldest first, at most [`FATES_KEPT`].
+    settled: VecDeque<(String, Fate)>,
+}
+
+impl Fates {
+    fn of(&self, lease: &str) -> Option<Fate> {
+        let same = |l: &String| same_secret(l.as_bytes(), lease.as_bytes());
+        if self.held.as_ref().is_some_and(same) {
+            return Some(Fate::Held);
+        }
+        self.settled.iter().rev().find(|(l, _)| same(l)).map(|(_, fate)| *fate)
+    }
+
+    /// The provisional state is settled as `fate`.
+    fn settle(&mut self, fate: Fate) {
+        if let Some(lease) = self.held.take() {
+            if self.settled.len() == FATES_KEPT {
+                self.settled.pop_front();
+            }
+            self.settled.push_back((lease, fate));
+        }
+    }
 }
 
 /// State shared by the VM thread, the listener and the signal thread.
@@ -205,6 +246,8 @@ pub(crate) struct Shared {
     pub stopping: AtomicBool,
     /// The machine's live figures, shown while it runs.
     pub gauge: Option<crate::Gauge>,
+    /// Written by the VM thread only, read for `outcome`.
+    pub fates: Mutex<Fates>,
 }
 
 impl Shared {
@@ -213,7 +256,7 @@ impl Shared {
         let published = self.published.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let lease = match published.lease {
             None => "none",
-            Some(used) if published.moving_to.is_none() && used.elapsed() >= lease_timeout => "expired",
+            Some(used) if !published.lease_binding && used.elapsed() >= lease_timeout => "expired",
             Some(_) => "held",
         };
         Status {
@@ -230,6 +273,14 @@ impl Shared {
                 _ => published.position,
             },
             program: self.program.clone(),
+        }
+    }
+
+    /// The reply to `outcome LEASE`.
+    pub(crate) fn outcome(&self, lease: &str) -> String {
+        match self.fates.lock().unwrap_or_else(PoisonError::into_inner).of(lease) {
+            Some(fate) => format!("OK {}", fate.name()),
+            None => "ERR unknown lease: no state was restored under it here".into(),
         }
     }
 }
@@ -301,6 +352,8 @@ struct Vm<'m, M: Machine> {
     lease_timeout: Duration,
     /// Requests served with `OK` so far.
     served: u64,
+    /// The state was restored and its holder has not resumed it yet.
+    provisional: bool,
 }
 
 /// Says what a command presenting `given` may do with the lease.
@@ -321,6 +374,7 @@ impl<M: Machine> Vm<'_, M> {
             running: !stopped,
             mode: self.mode.name(),
             lease: self.lease.as_ref().map(|l| l.used),
+            lease_binding: self.provisional || matches!(self.mode, Mode::Moving { .. }),
             moving_to: match &self.mode {
                 Mode::Moving { to } => Some(to.clone()),
                 _ => None,
@@ -348,7 +402,13 @@ impl<M: Machine> Vm<'_, M> {
         match &self.lease {
             None => Holder::Free,
             Some(lease) if given.is_some_and(|g| same_secret(g.as_bytes(), lease.id.as_bytes())) => Holder::Mine,
-            Some(lease) if !matches!(self.mode, Mode::Moving { .. }) && lease.used.elapsed() >= self.lease_timeout => {
+            // A provisional state's lease never passes to another client: the state is dropped
+            // when it lapses (`drop_lapsed`), before any request sees it.
+            Some(lease)
+                if !self.provisional
+                    && !matches!(self.mode, Mode::Moving { .. })
+                    && lease.used.elapsed() >= self.lease_timeout =>
+            {
                 Holder::Free
             }
             Some(lease) => {
@@ -357,6 +417,12 @@ impl<M: Machine> Vm<'_, M> {
                     Mode::Moving { to } => format!(
                         "busy: moving to instance {to}; held by lease {}… until its holder commits or aborts",
                         &lease.id[..4]
+                    ),
+                    _ if self.provisional => format!(
+                        "busy: a restored state held by lease {}… (idle {idle} s; it is dropped if its holder \
+                         does not resume it within {} s idle)",
+                        &lease.id[..4],
+                        self.lease_timeout.as_secs()
                     ),
                     _ => format!(
                         "busy: held by lease {}… (idle {idle} s; another client may take it over after {} s idle)",
@@ -408,6 +474,7 @@ impl<M: Machine> Vm<'_, M> {
         if !ticket.take() {
             return Next::Stay; // Its client gave up waiting and was told so.
         }
+        self.drop_lapsed();
         let command = match request {
             Request::Command(command) => command,
             Request::Signal(signal) => return Next::End(Outcome::Signalled(signal)),
@@ -434,6 +501,14 @@ impl<M: Machine> Vm<'_, M> {
     fn apply(&mut self, command: Command, payload: Option<Vec<u8>>) -> Result<(Next, Answer), String> {
         let moving = matches!(self.mode, Mode::Moving { .. });
         let stops_it = matches!(command, Command::Interrupt(_) | Command::Claim(_) | Command::Kill(_));
+        if let Command::Outcome(lease) = &command {
+            // Answered here, in order with the `resume` and `release` that settle a fate.
+            let line = self.shared.outcome(lease);
+            return match line.strip_prefix("ERR ") {
+                Some(why) => Err(why.to_string()),
+                None => Ok((Next::Stay, Answer::new(line, None))),
+            };
+        }
         if self.mode == Mode::Running && !stops_it {
             // Queued just as the VM resumed; the listener refuses these while it runs.
             return Err("running: interrupt it first".into());
@@ -452,7 +527,19 @@ impl<M: Machine> Vm<'_, M> {
                 let line = format!("OK {} lease={lease} {}", self.mode.name(), self.machine.position());
                 Ok((Next::Stay, Answer::new(line.trim_end().into(), None)))
             }
-            Command::Interrupt(_) | Command::Claim(_) => Err(self.busy_moving()),
+            Command::Interrupt(given) | Command::Claim(given) => match self.holder(given.as_deref()) {
+                // The holder renews its lease: `hv resume` or `hv release` after a lost migration.
+                Holder::Mine => {
+                    let lease = self.take_lease(given.as_deref())?;
+                    let to = match &self.mode {
+                        Mode::Moving { to } => to.as_str(),
+                        _ => "",
+                    };
+                    let line = format!("OK moving lease={lease} to={to} {}", self.machine.position());
+                    Ok((Next::Stay, Answer::new(line.trim_end().into(), None)))
+                }
+                _ => Err(self.busy_moving()),
+            },
             Command::Save(given) => {
                 self.check(&given)?;
                 match self.mode {
@@ -471,6 +558,7 @@ impl<M: Machine> Vm<'_, M> {
                 }
                 self.machine.restore(payload.as_deref().unwrap_or_default())?;
                 self.mode = Mode::Interrupted;
+                self.hold_provisionally(&given);
                 Ok((
                     Next::Stay,
                     Answer::new(format!("OK restored {}", self.machine.position()).trim_end().into(), None),
@@ -484,12 +572,18 @@ impl<M: Machine> Vm<'_, M> {
                 // From `moving` this is the holder's abort: the target never ran the program.
                 self.lease = None;
                 self.mode = Mode::Running;
+                self.settle(Fate::Ran);
                 Ok((Next::Run, Answer::new("OK running".into(), None)))
             }
             Command::Release(given) => {
                 self.check(&given)?;
                 if moving {
                     self.mode = Mode::Interrupted;
+                }
+                if self.provisional {
+                    // Given up before it ran: nobody else may run it, so it goes.
+                    self.mode = Mode::Waiting;
+                    self.settle(Fate::Dropped);
                 }
                 self.lease = None;
                 Ok((Next::Stay, Answer::new(format!("OK released {}", self.mode.name()), None)))
@@ -501,6 +595,9 @@ impl<M: Machine> Vm<'_, M> {
                 }
                 if self.mode != Mode::Interrupted {
                     return Err(format!("{}: only an interrupted VM with a state can hand it off", self.mode.name()));
+                }
+                if self.provisional {
+                    return Err("the state was restored here and has not run: resume it before handing it on".into());
                 }
                 self.mode = Mode::Moving { to: to.clone() };
                 Ok((Next::Stay, Answer::new(format!("OK moving to={to}"), None)))
@@ -529,7 +626,59 @@ impl<M: Machine> Vm<'_, M> {
                 }
                 Ok((Next::End(Outcome::Killed), Answer::closing("OK killed")))
             }
-            Command::Auth(_) | Command::Status => Err("internal: answered by the listener".into()),
+            Command::Auth(_) | Command::Status | Command::Outcome(_) => {
+                Err("internal: answered by the listener".into())
+            }
+        }
+    }
+
+    /// A state restored under `lease` is provisional until its holder resumes it.
+    fn hold_provisionally(&mut self, lease: &str) {
+        let mut fates = self.shared.fates.lock().unwrap_or_else(PoisonError::into_inner);
+        if fates.held.as_deref() != Some(lease) {
+            fates.settle(Fate::Dropped); // Replaced before it ran.
+            fates.held = Some(lease.to_string());
+        }
+        self.provisional = true;
+    }
+
+    /// The provisional state, if any, is settled as `fate`.
+    fn settle(&mut self, fate: Fate) {
+        if std::mem::take(&mut self.provisional) {
+            self.shared.fates.lock().unwrap_or_else(PoisonError::into_inner).settle(fate);
+        }
+    }
+
+    /// When a provisional state's lease lapses.
+    fn lapse_due(&self) -> Option<Instant> {
+        self.lease.as_ref().filter(|_| self.provisional).map(|lease| lease.used + self.lease_timeout)
+    }
+
+    /// Drops a provisional state whose lease has lapsed: the VM waits again.
+    fn drop_lapsed(&mut self) {
+        if self.lapse_due().is_some_and(|due| Instant::now() >= due) {
+            eprintln!(
+                "{}: the restored state was dropped: its holder did not resume it within {} s; waiting for a state",
+                self.shared.kind,
+                self.lease_timeout.as_secs()
+            );
+            self.settle(Fate::Dropped);
+            self.lease = None;
+            self.mode = Mode::Waiting;
+            self.publish();
+        }
+    }
+
+    /// The next request; meanwhile a provisional state whose lease lapses is
+    /// dropped. `None` once nothing can send one.
+    fn next_request(&mut self, requests: &Receiver<Envelope>) -> Option<Envelope> {
+        loop {
+            let Some(due) = self.lapse_due() else { return requests.recv().ok() };
+            match requests.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(envelope) => return Some(envelope),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.drop_lapsed(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
         }
     }
 
@@ -548,10 +697,10 @@ impl<M: Machine> Vm<'_, M> {
         loop {
             next = match next {
                 Next::End(outcome) => return outcome,
-                Next::Stay => match requests.recv() {
-                    Ok(envelope) => self.handle(envelope),
+                Next::Stay => match self.next_request(requests) {
+                    Some(envelope) => self.handle(envelope),
                     // Every sender is gone: nothing can control this VM any more.
-                    Err(_) => return Outcome::Killed,
+                    None => return Outcome::Killed,
                 },
                 Next::Run => {
                     let served = self.served;
@@ -655,11 +804,13 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, S
             running: mode == Mode::Running,
             mode: mode.name(),
             lease: None,
+            lease_binding: false,
             moving_to: None,
             position: String::new(),
         }),
         stopping: AtomicBool::new(false),
         gauge: machine.gauge(),
+        fates: Mutex::new(Fates::default()),
     });
     let poll = mio::Poll::new().map_err(ServeError::Setup)?;
     let waker = Arc::new(EventLoop::waker(&poll).map_err(ServeError::Setup)?);
@@ -707,6 +858,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Outcome, S
         waker: Arc::clone(&waker),
         lease_timeout: options.limits.lease_timeout,
         served: 0,
+        provisional: false,
     };
     vm.publish();
     let outcome = vm.serve(&requests);
@@ -952,11 +1104,13 @@ mod tests {
                 running: true,
                 mode: "running",
                 lease: None,
+                lease_binding: false,
                 moving_to: None,
                 position: String::new(),
             }),
             stopping: AtomicBool::new(false),
             gauge: None,
+            fates: Mutex::default(),
         });
         let mut vm = Vm {
             machine: &mut machine,
@@ -967,6 +1121,7 @@ mod tests {
             waker: Arc::new(EventLoop::waker(&poll).unwrap()),
             lease_timeout: Duration::from_secs(60),
             served: 0,
+            provisional: false,
         };
         // Released and stopped, the VM waits for requests until every
         // client is gone: it ends as killed, never running again.

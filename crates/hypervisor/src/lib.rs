@@ -9,7 +9,8 @@
 //!   gracefully on signals, and maps how the program ended to an exit status;
 //! - the **IPC component** ([`Client`], [`protocol`]) and the **CLI
 //!   executor** (the `hv` binary) interrupt, save, restore, resume, kill and
-//!   [`migrate`] VMs named by PID or `HOST:PORT`.
+//!   [`migrate`] VMs named by PID or `HOST:PORT`, and [`recover`] settles
+//!   the migrations a crashed controller left behind ([`migration`]).
 //!
 //! A machine plugs in by implementing [`Machine`]: stop at an instruction
 //! boundary when its [`Interrupt`] line rises, write its state as bytes, and
@@ -25,12 +26,14 @@ pub mod fakes;
 pub mod host;
 mod interrupt;
 mod listener;
+pub mod migration;
 pub mod netns;
 pub mod protocol;
 pub mod registry;
 
-pub use client::{migrate, migrate_with_progress, resolve, Client, HvError, Progress};
+pub use client::{resolve, Client, HvError, Progress};
 pub use interrupt::Interrupt;
+pub use migration::{migrate, migrate_with_progress, recover};
 use std::sync::Arc;
 
 /// Why [`Machine::run`] returned without a trap.

@@ -477,8 +477,13 @@ impl EventLoop {
         // VM drains the queue right after it publishes `running`).
         let published = self.shared.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if published.running && !stops_it {
+            let line = match &command {
+                // Running means every `resume` that was taken has settled its fate.
+                Command::Outcome(lease) => self.shared.outcome(lease),
+                _ => "ERR running: interrupt it first".into(),
+            };
             drop(published);
-            queue(conn, "ERR running: interrupt it first", None);
+            queue(conn, &line, None);
             return;
         }
         let ticket = Ticket::default();

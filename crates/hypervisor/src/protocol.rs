@@ -1,11 +1,11 @@
-//! The control protocol, version 2: line-based text commands, length-prefixed
+//! The control protocol, version 3: line-based text commands, length-prefixed
 //! binary payloads, `OK …` / `ERR reason` replies. `docs/protocol.md` is the
 //! specification, with the lease state machine; this module is its one
 //! source for command names, the status line and the limits.
 //!
 //! ```text
 //! > auth TOKEN                 (first, only when the VM requires a token)
-//! > status                     < OK running mova pid=4242 instance=… protocol=2 lease=none max-state=524344 program=…
+//! > status                     < OK running mova pid=4242 instance=… protocol=3 lease=none max-state=524344 program=…
 //! > interrupt                  < OK interrupted lease=LEASE ip=3 top=17
 //! > save LEASE                 < OK 72\n<72 bytes of state>
 //! > restore LEASE 72\n<bytes>  < OK restored ip=3 top=17
@@ -16,7 +16,7 @@ use std::io::{self, BufRead, Read, Write};
 use thiserror::Error;
 
 /// The protocol version `status` reports.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Longest command or reply line, newline included.
 pub const MAX_LINE: usize = 1024;
 /// The most a client accepts as one payload, whatever a VM announces (a
@@ -92,11 +92,14 @@ pub enum Command {
     Commit(String),
     /// `kill [LEASE]`: end the process.
     Kill(Option<String>),
+    /// `outcome LEASE`: what became of the state restored under LEASE here:
+    /// still `held` (provisional), `ran` (its holder resumed it) or `dropped`.
+    Outcome(String),
 }
 
 /// Every command name, for the `unknown command` reply and the docs.
 pub const COMMANDS: &str =
-    "auth, status, interrupt, claim, save, restore, resume, release, handoff, abort, commit, kill";
+    "auth, status, interrupt, claim, save, restore, resume, release, handoff, abort, commit, kill, outcome";
 
 impl Command {
     /// Parses one request line; `max_payload` bounds `restore`'s length.
@@ -123,6 +126,7 @@ impl Command {
             "release" => arity(1..=1, "release LEASE").map(|()| Command::Release(args[0].into()))?,
             "commit" => arity(1..=1, "commit LEASE").map(|()| Command::Commit(args[0].into()))?,
             "abort" => arity(1..=1, "abort LEASE").map(|()| Command::Abort(args[0].into()))?,
+            "outcome" => arity(1..=1, "outcome LEASE").map(|()| Command::Outcome(args[0].into()))?,
             "handoff" => {
                 arity(2..=2, "handoff LEASE INSTANCE").map(|()| Command::Handoff(args[0].into(), args[1].into()))?
             }
@@ -137,6 +141,33 @@ impl Command {
             }
         };
         Ok(command)
+    }
+}
+
+/// What became of a state restored under a lease: the answer to `outcome LEASE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Restored and not run yet: provisional, held by the lease.
+    Held,
+    /// Its holder resumed it: the program ran in that VM.
+    Ran,
+    /// Released, replaced, or its lease lapsed before it ran: it is gone.
+    Dropped,
+}
+
+impl Fate {
+    /// The word on the wire: `held`, `ran`, `dropped`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fate::Held => "held",
+            Fate::Ran => "ran",
+            Fate::Dropped => "dropped",
+        }
+    }
+
+    /// The fate named by `word`.
+    pub fn parse(word: &str) -> Option<Fate> {
+        [Fate::Held, Fate::Ran, Fate::Dropped].into_iter().find(|f| f.name() == word)
     }
 }
 
@@ -314,7 +345,7 @@ mod tests {
         let line = status.format();
         assert_eq!(
             line,
-            "moving mova pid=42 instance=00ff00ff00ff00ff protocol=2 lease=held max-state=524344 \
+            "moving mova pid=42 instance=00ff00ff00ff00ff protocol=3 lease=held max-state=524344 \
              to=1234123412341234 ip=3 top=17 program=a dir/counter.mv"
         );
         assert_eq!(Status::parse(&line).unwrap(), status);

@@ -87,12 +87,23 @@ fn rstate_from_stdin_and_refusals() {
         hv_err(&["rstate", &pb, "-i", truncated.to_str().unwrap()]),
         format!("hv: {pb}: state byte 34: no checksum segment at the end (expected header 0xC4C5, found 0x101E)\n")
     );
-    assert!(hv_ok(&["status", &pb]).starts_with("waiting"));
+    let status = hv_ok(&["status", &pb]);
+    assert!(status.starts_with("waiting") && status.contains(" lease=none "), "left as it was: {status}");
+    // Larger than a Mova VM accepts: refused with the sizes before a byte is sent (it was
+    // `Broken pipe` when the VM closed the connection on the announced length).
+    let huge = scratch(&format!("huge-{pa}.bin"));
+    std::fs::write(&huge, vec![0u8; 600_000]).unwrap();
+    assert_eq!(
+        hv_err(&["rstate", &pb, "-i", huge.to_str().unwrap()]),
+        format!("hv: {pb}: the state is 600000 bytes, more than this VM accepts (max-state 524344 bytes); nothing was sent\n")
+    );
+    let status = hv_ok(&["status", &pb]);
+    assert!(status.starts_with("waiting") && status.contains(" lease=none "), "left as it was: {status}");
     // From stdin.
     let mut child = hv(&["rstate", &pb]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(&state).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).ends_with(", running\n"));
     let first = b.take(1)[0];
     assert!(first > 1, "B continued from A's state, not from the start");

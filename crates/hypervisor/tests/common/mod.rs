@@ -171,7 +171,12 @@ pub fn run(mut command: Command) -> Output {
 /// `hv ARGS…` must succeed; its stdout.
 pub fn hv_ok(args: &[&str]) -> String {
     let out = run(hv(args));
-    assert!(out.status.success(), "hv {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "hv {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 

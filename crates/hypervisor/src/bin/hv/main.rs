@@ -74,6 +74,8 @@ enum Command {
     },
     /// Move a program to a waiting VM so that it runs on exactly once; the source exits once the target runs.
     Migrate(MigrateArgs),
+    /// After a crash: settle every migration a stopped hv left behind (commit what committed, abort the rest).
+    Recover,
     #[command(flatten)]
     Docs(DocsCommand),
 }
@@ -146,6 +148,7 @@ fn main() -> ExitCode {
         Some(Command::Migrate(MigrateArgs { vm, to })) => {
             migrate_with_progress(&vm, &to, token, terminal_progress()).map(say).map_err(|e| e.to_string())
         }
+        Some(Command::Recover) => recover(token),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -196,11 +199,18 @@ fn connect(vm: &str, token: Option<&str>) -> Result<Client, String> {
 }
 
 /// The VM's lease: the one this user's `hv` keeps (renewed), or one taken on
-/// a stopped, free VM, which is then kept.
-fn held(client: &mut Client) -> Result<String, String> {
+/// a stopped, free VM — then kept too if `keep`. A lease taken here that
+/// cannot be kept is given back, so a failure leaves the VM as it was.
+fn held(client: &mut Client, keep: bool) -> Result<String, String> {
     registry::open_dir().map_err(|e| e.to_string())?;
-    let (lease, _) = client.claim(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
-    client.keep_lease(&lease).map_err(|e| e.to_string())?;
+    let kept = client.kept_lease();
+    let (lease, _) = client.claim(kept.as_deref()).map_err(|e| e.to_string())?;
+    if keep && kept.as_ref() != Some(&lease) {
+        if let Err(e) = client.keep_lease(&lease) {
+            let _ = client.call(&format!("release {lease}"), None);
+            return Err(format!("{e}; the lease could not be kept, so it was given back"));
+        }
+    }
     Ok(lease)
 }
 
@@ -209,13 +219,26 @@ fn status(vm: &str, token: Option<&str>) -> Result<String, String> {
     connect(vm, token)?.fresh_status().map(|s| s.format()).map_err(|e| e.to_string())
 }
 
-/// Stops a VM and keeps its lease for the next `hv` command.
+/// Stops a VM and keeps its lease for the next `hv` command; if the lease
+/// cannot be kept, the VM is left as it was found (resumed, or released).
 fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
     // Where the lease will be kept must be usable before the VM is stopped, not after.
     registry::open_dir().map_err(|e| e.to_string())?;
     let mut client = connect(vm, token)?;
-    let (lease, said) = client.interrupt(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
-    client.keep_lease(&lease).map_err(|e| e.to_string())?;
+    let kept = client.kept_lease();
+    let (lease, said) = client.interrupt(kept.as_deref()).map_err(|e| e.to_string())?;
+    if kept.as_ref() == Some(&lease) {
+        return Ok(said); // Renewed: the kept file already holds it.
+    }
+    if let Err(e) = client.keep_lease(&lease) {
+        let was_running = client.status().mode == "running";
+        let (command, left) = if was_running { ("resume", "resumed") } else { ("release", "released") };
+        let undone = match client.call(&format!("{command} {lease}"), None) {
+            Ok(_) => format!("the lease could not be kept, so the VM was {left}, as it was"),
+            Err(undo) => format!("the lease could not be kept, and the VM could not be {left} either: {undo}"),
+        };
+        return Err(format!("{e}; {undone}"));
+    }
     Ok(said)
 }
 
@@ -223,7 +246,7 @@ fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
 /// free VM, after which the lease has ended (`resume`, `release`).
 fn ending_lease(vm: &str, command: &str, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
-    let lease = held(&mut client)?;
+    let lease = held(&mut client, false)?;
     let said = client.call(&format!("{command} {lease}"), None).map_err(|e| e.to_string())?;
     client.forget_lease();
     Ok(said)
@@ -251,7 +274,7 @@ fn kill(vm: &str, token: Option<&str>) -> Result<String, String> {
 fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
     let mut client = connect(vm, token)?;
     client.set_progress(terminal_progress());
-    let lease = held(&mut client)?;
+    let lease = held(&mut client, true)?;
     client.save(&lease).map_err(|e| e.to_string())
 }
 
@@ -259,13 +282,41 @@ fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
 fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
     client.set_progress(terminal_progress());
-    let lease = held(&mut client)?;
-    let restored = client.restore(&lease, state).map_err(|e| e.to_string())?;
+    client.accepts(state.len()).map_err(|e| e.to_string())?;
+    let kept = client.kept_lease();
+    let lease = held(&mut client, paused)?;
+    let restored = match client.restore(&lease, state) {
+        Ok(restored) => restored,
+        Err(e) => {
+            // Refused: the VM is left as it was found, free unless this user held it already.
+            if kept.as_ref() != Some(&lease) {
+                let _ = client.call(&format!("release {lease}"), None);
+                client.forget_lease();
+            }
+            return Err(e.to_string());
+        }
+    };
     if !paused {
         client.call(&format!("resume {lease}"), None).map_err(|e| e.to_string())?;
         client.forget_lease();
     }
     Ok(format!("{restored}{}", if paused { " (paused)" } else { ", running" }))
+}
+
+/// Settles what crashed `hv` processes left behind, a line each; fails if
+/// anything is left undecided.
+fn recover(token: Option<&str>) -> Result<(), String> {
+    let settled = hypervisor::recover(token).map_err(|e| e.to_string())?;
+    if settled.is_empty() {
+        say("nothing to recover".into());
+    }
+    for s in &settled {
+        say(s.line.clone());
+    }
+    match settled.iter().filter(|s| !s.decided).count() {
+        0 => Ok(()),
+        n => Err(format!("{n} left undecided (above)")),
+    }
 }
 
 /// Reads a state from `path` or stdin, at most one byte past what a VM would accept.

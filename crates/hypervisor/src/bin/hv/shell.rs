@@ -7,8 +7,8 @@
 //! the shell runs each line as a script and exits 1 if any command failed.
 
 use crate::{
-    interrupt, kill, ps, read_state, release, restore_state, resume, save_state, status, write_atomically, MigrateArgs,
-    PsArgs, RstateArgs,
+    interrupt, kill, ps, read_state, recover, release, restore_state, resume, save_state, status, write_atomically,
+    MigrateArgs, PsArgs, RstateArgs,
 };
 use clap::{Parser, Subcommand};
 use rustyline::error::ReadlineError;
@@ -66,6 +66,8 @@ enum ShellCommand {
     },
     /// Move a running program to a waiting VM.
     Migrate(MigrateArgs),
+    /// Settle every migration a stopped hv left behind.
+    Recover,
     /// Set the token sent to VMs (no argument: send none).
     Token {
         /// The token; none to send none.
@@ -141,6 +143,7 @@ impl Session {
                 self.token = token;
                 said.to_string()
             }
+            ShellCommand::Recover => recover(token).map(|()| String::new())?,
             ShellCommand::Exit => return Ok(None),
         };
         Ok(Some(said))

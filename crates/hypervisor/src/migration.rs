@@ -1,0 +1,586 @@
+//! Moving a program between VMs so that it runs on exactly once
+//! ([`migrate`]), the record a migration keeps while it runs, and
+//! [`recover`], which settles every migration whose controller died.
+//!
+//! ## The record
+//!
+//! While `hv migrate` runs, it keeps a [`Record`] in the runtime directory
+//! (`migration-SOURCE_INSTANCE`, mode 0600): both VMs, both leases, and how
+//! far it got ([`Step`]). The record is written before each step a crash
+//! could leave half done and removed once the migration is committed or
+//! undone. The migrating process holds an exclusive `flock` on it, which
+//! the kernel releases however the process ends: a record nobody has locked
+//! is what a crashed controller left behind, and [`recover`] takes the lock
+//! before it settles one, so two recoveries (or a recovery and a live
+//! migration) never act on one record.
+//!
+//! ## Settling
+//!
+//! The commit point is the target's `resume`. A restored state is
+//! provisional in the target until then (it never runs by a takeover, and is
+//! dropped when its lease lapses), so the target's answer to `outcome LEASE`
+//! decides: `ran` — commit the source; `held` — drop it from the target and
+//! give the program back to the source; `dropped` — give it back. When the
+//! target cannot be asked, a record from before the `resume` is given back
+//! too (nothing can run the provisional copy), and one from after it is left
+//! undecided for a later `hv recover`: never a guess toward two.
+
+use crate::client::{refused, Client, HvError, Progress};
+use crate::protocol::{Fate, ProtocolError};
+use crate::registry::{self, RegistryError, MAX_ENTRY};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Seek};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How far a migration got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Both leases are taken: the source is stopped, the target claimed;
+    /// the state may be restored (provisionally) in the target.
+    Taken,
+    /// The source is `moving`: it runs the program again only if aborted.
+    HandedOff,
+    /// The target is being resumed: from here on it may run the program.
+    Resuming,
+}
+
+/// One VM of a migration, as the record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    /// As the user named it: a PID or `HOST:PORT`.
+    pub name: String,
+    /// Its control address.
+    pub endpoint: String,
+    /// Its instance id: another VM at the same address is not it.
+    pub instance: String,
+    /// The lease this migration holds on it.
+    pub lease: String,
+}
+
+/// A migration in progress, as kept in the runtime directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The VM whose program moves.
+    pub source: Party,
+    /// The VM it moves to.
+    pub target: Party,
+    /// The source ran before the migration stopped it: given back, it runs again.
+    pub source_was_running: bool,
+    /// How far it got.
+    pub step: Step,
+}
+
+impl Record {
+    fn check(&self) -> bool {
+        let hex = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        [&self.source, &self.target].iter().all(|p| hex(&p.instance) && hex(&p.lease) && p.endpoint.len() <= 300)
+    }
+}
+
+/// The file name of the record of a migration of the VM `instance`.
+fn record_name(instance: &str) -> Option<String> {
+    let safe = !instance.is_empty() && instance.len() <= 64 && instance.bytes().all(|b| b.is_ascii_hexdigit());
+    safe.then(|| format!("migration-{instance}"))
+}
+
+/// A record file, open and locked by this process; removed when dropped
+/// unless [`keep`](Journal::keep) was called (a crash keeps it too).
+struct Journal {
+    file: std::fs::File,
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Why a record cannot be taken.
+enum Locked {
+    /// Another process holds it: a migration or a recovery in progress.
+    Busy,
+    /// It is not a file this user may trust, or it vanished.
+    Gone,
+    /// The runtime directory failed.
+    Failed(RegistryError),
+}
+
+impl Journal {
+    /// Opens (creating it if `create`) and locks the record file at `path`.
+    fn lock(path: &Path, create: bool) -> Result<Journal, Locked> {
+        let io = |source| Locked::Failed(RegistryError::Io { dir: registry::runtime_dir(), source });
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| if create { io(e) } else { Locked::Gone })?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() || meta.uid() != registry::euid() {
+            return Err(Locked::Gone);
+        }
+        // SAFETY: flock on a descriptor this function owns; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(Locked::Busy);
+        }
+        // Locked after another process settled and removed it: nothing is left to do.
+        if file.metadata().map_err(io)?.nlink() == 0 {
+            return Err(Locked::Gone);
+        }
+        Ok(Journal { file, path: path.to_path_buf(), keep: false })
+    }
+
+    /// Writes `record` over the file in one write of [`MAX_ENTRY`] bytes
+    /// (padded with spaces), so a process killed at any point leaves the old
+    /// record or the new one.
+    fn write(&mut self, record: &Record) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        if bytes.len() > MAX_ENTRY as usize {
+            return Err(std::io::Error::other("the migration record is too long"));
+        }
+        bytes.resize(MAX_ENTRY as usize, b' ');
+        std::os::unix::fs::FileExt::write_all_at(&self.file, &bytes, 0)
+    }
+
+    /// The record; `Ok(None)` for an empty file (its `hv` stopped before writing one).
+    fn read(&mut self) -> Result<Option<Record>, ()> {
+        let mut bytes = Vec::new();
+        self.file.rewind().map_err(drop)?;
+        (&self.file).take(MAX_ENTRY + 1).read_to_end(&mut bytes).map_err(drop)?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let record: Record = serde_json::from_slice(&bytes).map_err(drop)?;
+        record.check().then_some(Some(record)).ok_or(())
+    }
+
+    /// Leaves the record in place for [`recover`].
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+/// Moves the program of VM `source` to the waiting VM `target`, so that it
+/// runs on exactly once:
+///
+/// 1. Both VMs are checked (not the same VM, target waiting) and the
+///    target's lease is taken (`claim`), then the source's (`interrupt`);
+///    the record is written.
+/// 2. The source's state is saved and restored into the target, where it is
+///    provisional.
+/// 3. The source is told the state now lives in the target (`handoff`): it
+///    is `moving` and will not run the program unless aborted.
+/// 4. The target is resumed; its `OK running` is the commit point. The
+///    source is then told to `commit`, and exits.
+///
+/// A failure before 4 undoes everything: the target drops the state, the
+/// source is resumed (or left interrupted, if it was). If the target's
+/// answer to 4 is lost, the target is asked what became of the state
+/// (`outcome`); if it cannot be asked, the source stays `moving`, the record
+/// stays for [`recover`], and the error says so: never both running.
+pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
+    migrate_with_progress(source, target, token, None)
+}
+
+/// [`migrate`], telling `progress` how the state's save and restore go.
+pub fn migrate_with_progress(
+    source: &str,
+    target: &str,
+    token: Option<&str>,
+    progress: Option<Progress>,
+) -> Result<String, HvError> {
+    let mut src = Client::connect(source, token)?;
+    let mut dst = Client::connect(target, token)?;
+    src.set_progress(progress.clone());
+    dst.set_progress(progress);
+    let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
+    if src_status.instance == dst_status.instance {
+        return Err(refused(
+            target,
+            format!("it is the source itself (instance {}): a VM cannot be its own target", dst_status.instance),
+        ));
+    }
+    if dst_status.mode != "waiting" {
+        return Err(refused(target, not_waiting(&dst_status.mode)));
+    }
+    if src_status.mode == "waiting" {
+        return Err(refused(source, "waiting: the source has no program state to move"));
+    }
+    let journal_path = registry::open_dir()?.join(record_name(&src_status.instance).unwrap_or_default());
+    let journal = match Journal::lock(&journal_path, true) {
+        Ok(journal) => journal,
+        Err(Locked::Failed(e)) => return Err(e.into()),
+        Err(_) => return Err(refused(source, "busy: another hv is migrating this VM or recovering its migration")),
+    };
+    // The leases live in this process and its record only (a concurrent `hv` of the same user
+    // must not share them), and the source's while it is `moving`, for `hv resume`/`hv kill`.
+    let (dst_lease, dst_mode) = dst.claim(None)?;
+    if !dst_mode.starts_with("waiting") {
+        // Someone restored a program into it since its status: it is not ours to overwrite.
+        let _ = dst.call(&format!("release {dst_lease}"), None);
+        return Err(refused(target, not_waiting(dst_mode.split(' ').next().unwrap_or(""))));
+    }
+    let was_running = src_status.mode == "running";
+    // A source this user interrupted by hand is taken with the lease kept for it.
+    let kept = if was_running { None } else { src.kept_lease() };
+    let src_lease = match src.interrupt(kept.as_deref()) {
+        Ok((lease, _)) => lease,
+        Err(e) => {
+            let _ = dst.call(&format!("release {dst_lease}"), None);
+            return Err(e);
+        }
+    };
+    let party = |name: &str, client: &Client, lease: &str| Party {
+        name: name.to_string(),
+        endpoint: client.endpoint.clone(),
+        instance: client.status.instance.clone(),
+        lease: lease.to_string(),
+    };
+    let migration = Migration {
+        record: Record {
+            source: party(source, &src, &src_lease),
+            target: party(target, &dst, &dst_lease),
+            source_was_running: was_running,
+            step: Step::Taken,
+        },
+        journal,
+        src,
+        dst,
+    };
+    migration.run(token)
+}
+
+/// A migration under way: its two connections and its record.
+struct Migration {
+    record: Record,
+    journal: Journal,
+    src: Client,
+    dst: Client,
+}
+
+impl Migration {
+    fn run(mut self, token: Option<&str>) -> Result<String, HvError> {
+        let (src_lease, dst_lease) = (self.record.source.lease.clone(), self.record.target.lease.clone());
+        if let Err(e) = self.advance(Step::Taken) {
+            return Err(self.undo(false, e));
+        }
+        let target_instance = self.record.target.instance.clone();
+        let prepared = self
+            .src
+            .save(&src_lease)
+            .and_then(|state| self.dst.restore(&dst_lease, &state))
+            .and_then(|_| self.src.call(&format!("handoff {src_lease} {target_instance}"), None));
+        if let Err(e) = prepared {
+            return Err(self.undo(false, e));
+        }
+        // Kept while `moving`, beside the record: `hv resume`/`hv kill` of this user can decide too.
+        let _ = self.src.keep_lease(&src_lease);
+        if let Err(e) = self.advance(Step::HandedOff).and_then(|()| self.advance(Step::Resuming)) {
+            return Err(self.undo(true, e));
+        }
+        let (source, target) = (self.record.source.name.clone(), self.record.target.name.clone());
+        let confirmed = match self.dst.call(&format!("resume {dst_lease}"), None) {
+            Ok(_) => Ok(()),
+            // The target answered: it did not run the program.
+            Err(e) if e.is_answer() => Err(e),
+            Err(e) => match fate_of(&self.record.target, token) {
+                Ok(Fate::Ran) => Ok(()),
+                // Still held (the `resume` never reached it; `undo` drops it) or dropped.
+                Ok(_) => Err(e),
+                Err(why) => {
+                    self.journal.keep();
+                    return Err(refused(
+                        &source,
+                        format!(
+                            "migration outcome unknown: {target} did not confirm ({e}) and cannot be asked ({why}); \
+                             the source keeps the program but will not run it (status `moving`). `hv recover` \
+                             settles it once {target} answers; if {target} is gone for good: `hv resume {source}` \
+                             if it never ran the program, else `hv kill {source}`"
+                        ),
+                    ));
+                }
+            },
+        };
+        if let Err(e) = confirmed {
+            return Err(self.undo(true, e));
+        }
+        self.dst.forget_lease();
+        let said = match self.src.call(&format!("commit {src_lease}"), None) {
+            Ok(_) => format!("migrated {source} -> {target}"),
+            Err(e) => format!(
+                "migrated {source} -> {target} (the source did not confirm its exit: {e}; it is `moving` and will \
+                 never run the program again)"
+            ),
+        };
+        self.src.forget_lease();
+        Ok(said)
+    }
+
+    /// Records that the migration reached `step`, before taking it.
+    fn advance(&mut self, step: Step) -> Result<(), HvError> {
+        self.record.step = step;
+        self.journal
+            .write(&self.record)
+            .map_err(|source| HvError::Registry(RegistryError::Io { dir: registry::runtime_dir(), source }))
+    }
+
+    /// Undoes a migration that did not reach its commit point: the target
+    /// drops the state, the source gets the program back.
+    fn undo(mut self, handed_off: bool, error: HvError) -> HvError {
+        let dst_lease = &self.record.target.lease;
+        let _ = self.dst.call(&format!("release {dst_lease}"), None);
+        self.dst.forget_lease();
+        let src_lease = self.record.source.lease.clone();
+        let aborted = match handed_off {
+            true => self.src.call(&format!("abort {src_lease}"), None).map(|_| ()),
+            false => Ok(()),
+        };
+        let status = match aborted {
+            Err(e) => {
+                // The source may still be `moving`: the record stays, for `hv recover`.
+                self.journal.keep();
+                return refused(
+                    &format!(
+                        "migration failed (and taking the program back to the source failed too: {e}; `hv recover` \
+                         settles it)"
+                    ),
+                    reason(error),
+                );
+            }
+            Ok(()) if self.record.source_was_running => match self.src.call(&format!("resume {src_lease}"), None) {
+                Ok(_) => {
+                    self.src.forget_lease();
+                    "the source was resumed".to_string()
+                }
+                Err(e) => format!("and resuming the source failed too: {e}"),
+            },
+            Ok(()) => {
+                // It stays this user's, as `hv interrupt` leaves a VM: `hv resume` continues it.
+                let _ = self.src.keep_lease(&src_lease);
+                "the source stays interrupted, as it was".to_string()
+            }
+        };
+        refused(&format!("migration failed ({status})"), reason(error))
+    }
+}
+
+fn reason(error: HvError) -> String {
+    match error {
+        HvError::Protocol { target, source } => format!("{target}: {source}"),
+        other => other.to_string(),
+    }
+}
+
+fn not_waiting(mode: &str) -> String {
+    match mode {
+        "running" => "the target is running; start it with --wait".into(),
+        mode => format!("the target is {mode}: it holds a program of its own; migrate moves only into a waiting VM (start it with --wait)"),
+    }
+}
+
+/// Connects to `party` on a new connection, checking it is the same instance.
+fn reach(party: &Party, token: Option<&str>) -> Result<Client, String> {
+    let client = Client::connect_within(&party.endpoint, token, Duration::from_secs(5), Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    if client.status.instance != party.instance {
+        return Err(format!(
+            "another VM (instance {}) answers at {}; instance {} is gone",
+            client.status.instance, party.endpoint, party.instance
+        ));
+    }
+    Ok(client)
+}
+
+/// What became of the state restored in `target` under its lease, asked on
+/// a new connection; `Err` when that cannot be known.
+fn fate_of(target: &Party, token: Option<&str>) -> Result<Fate, String> {
+    let mut client = reach(target, token)?;
+    let said = client.call(&format!("outcome {}", target.lease), None).map_err(|e| e.to_string())?;
+    Fate::parse(&said).ok_or_else(|| format!("unexpected answer to outcome: {said}"))
+}
+
+/// What [`recover`] did about one migration or VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// One line for the user: `committed …`, `aborted …`, `in progress …`, `undecided …`.
+    pub line: String,
+    /// False when it is left for a later `hv recover` or a person.
+    pub decided: bool,
+}
+
+/// Settles every migration a crashed controller of this user left behind
+/// (the records in the runtime directory that no process holds): commits
+/// the ones whose target ran the program, aborts the rest. Also names the
+/// registered VMs left `moving` with no record. The runtime directory's
+/// own failure is the only error.
+pub fn recover(token: Option<&str>) -> Result<Vec<Settled>, HvError> {
+    let dir = registry::runtime_dir();
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    registry::check_dir(&dir)?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|source| RegistryError::Io { dir: dir.clone(), source })?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.strip_prefix("migration-").is_some_and(|i| record_name(i).is_some()))
+        })
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    let mut settled = Vec::new();
+    let mut recorded = Vec::new();
+    for path in paths {
+        let instance = path.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_start_matches("migration-");
+        recorded.push(instance.to_string());
+        let mut journal = match Journal::lock(&path, false) {
+            Ok(journal) => journal,
+            Err(Locked::Busy) => {
+                settled.push(Settled {
+                    line: format!(
+                        "in progress: the migration of instance {instance} is held by a running hv; left alone"
+                    ),
+                    decided: true,
+                });
+                continue;
+            }
+            Err(Locked::Gone) => continue,
+            Err(Locked::Failed(e)) => return Err(e.into()),
+        };
+        let record = match journal.read() {
+            Ok(Some(record)) if record.source.instance == instance => record,
+            Ok(None) => {
+                settled.push(Settled {
+                    line: format!(
+                        "removed: an empty record of instance {instance} (its hv stopped before it took a lease)"
+                    ),
+                    decided: true,
+                });
+                continue;
+            }
+            _ => {
+                journal.keep();
+                settled.push(Settled {
+                    line: format!("skipped: {} is not a migration record; remove it", path.display()),
+                    decided: false,
+                });
+                continue;
+            }
+        };
+        let outcome = settle(&record, token);
+        if !outcome.decided {
+            journal.keep();
+        }
+        settled.push(outcome);
+    }
+    for entry in registry::list()? {
+        if recorded.contains(&entry.instance) {
+            continue;
+        }
+        let timeout = Duration::from_secs(1);
+        let Ok(client) = Client::connect_within(&entry.pid.to_string(), token, timeout, timeout) else { continue };
+        if client.status.mode == "moving" {
+            let to = client.status.moving_to.clone().unwrap_or_default();
+            let pid = entry.pid;
+            settled.push(Settled {
+                line: format!(
+                    "undecided: {pid} is moving to instance {to} and no record of that migration is here; \
+                     `hv resume {pid}` if that VM never ran the program, else `hv kill {pid}`"
+                ),
+                decided: false,
+            });
+        }
+    }
+    Ok(settled)
+}
+
+/// Settles one recorded migration.
+fn settle(record: &Record, token: Option<&str>) -> Settled {
+    let (source, target) = (&record.source.name, &record.target.name);
+    let arrow = format!("{source} -> {target}");
+    let decided = |line: String| Settled { line, decided: true };
+    let undecided = |line: String| Settled { line, decided: false };
+    let committed = match fate_of(&record.target, token) {
+        Ok(Fate::Ran) => true,
+        Ok(Fate::Held) => {
+            // Provisional and still held by the record's lease: drop it, so it can never run.
+            let dropped = reach(&record.target, token)
+                .and_then(|mut c| c.call(&format!("release {}", record.target.lease), None).map_err(|e| e.to_string()));
+            if let Err(why) = dropped {
+                return undecided(format!(
+                    "undecided: {arrow}: the target holds the state but did not drop it ({why})"
+                ));
+            }
+            false
+        }
+        Ok(Fate::Dropped) => false,
+        Err(why) if record.step == Step::Resuming => {
+            if let Some(mode) = reach(&record.source, token).ok().map(|c| c.status.mode).filter(|m| m != "moving") {
+                // Someone decided with `hv resume` or `hv release` since: nothing is left to settle.
+                return decided(format!("settled by hand: {arrow}: the source is {mode}"));
+            }
+            return undecided(format!(
+                "undecided: {arrow}: the target was being resumed and cannot be asked ({why}); `hv recover` again \
+                 once it answers; if it is gone for good: `hv resume {source}` if it never ran the program, else \
+                 `hv kill {source}`"
+            ));
+        }
+        // Never resumed: a restored state runs only by its holder's `resume`, so it cannot run there.
+        Err(_) => false,
+    };
+    let lease = &record.source.lease;
+    let mut src = match reach(&record.source, token) {
+        Ok(src) => src,
+        Err(why) if committed => return decided(format!("committed: {arrow} (the target runs it; the source: {why})")),
+        Err(why) => {
+            return undecided(format!(
+                "undecided: {arrow}: the target does not have the program, and the source cannot be reached ({why}); \
+                 `hv recover` again once it answers"
+            ))
+        }
+    };
+    if committed {
+        return match src.call(&format!("commit {lease}"), None) {
+            Ok(_) => {
+                src.forget_lease();
+                decided(format!("committed: {arrow} (the target runs it; the source exited)"))
+            }
+            Err(e) => decided(format!("committed: {arrow} (the target runs it; the source said: {e})")),
+        };
+    }
+    let aborted = match src.status.mode.as_str() {
+        "moving" => src.call(&format!("abort {lease}"), None).map(|_| ()),
+        "interrupted" => Ok(()),
+        "running" => return decided(format!("aborted: {arrow} (the source runs the program; someone resumed it)")),
+        mode => return decided(format!("aborted: {arrow} (the source is {mode})")),
+    };
+    let given_back = aborted.and_then(|()| match record.source_was_running {
+        true => src.call(&format!("resume {lease}"), None).map(|_| {
+            src.forget_lease();
+            "and runs on".to_string()
+        }),
+        false => {
+            let _ = src.keep_lease(lease);
+            Ok(format!("interrupted, as it was (`hv resume {source}` continues it)"))
+        }
+    });
+    match given_back {
+        Ok(how) => decided(format!("aborted: {arrow} (the target never ran it; the source keeps the program {how})")),
+        Err(HvError::Protocol { source: ProtocolError::Refused(why), .. }) => {
+            decided(format!("aborted: {arrow} (the target never ran it; the source refused to take it back: {why})"))
+        }
+        Err(e) => undecided(format!("undecided: {arrow}: the source did not take the program back ({e})")),
+    }
+}
