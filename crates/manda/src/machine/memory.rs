@@ -242,6 +242,12 @@ fn unique_table<'a>(
     Ok((unsafe { &mut *table.slots.get() }, &table.owned))
 }
 
+/// The tables [`Memory::share_tables`] has seen, by their slots.
+#[derive(Default)]
+pub(super) struct SharedTables {
+    tables: std::collections::HashMap<Vec<usize>, Arc<Table>>,
+}
+
 /// The zero page: what an absent page reads as.
 static ZERO_PAGE: [u8; PAGE as usize] = [0; PAGE as usize];
 
@@ -502,6 +508,46 @@ impl Memory {
             };
         }
         unreachable!("the tree has {levels} levels")
+    }
+
+    /// Shares this memory's own tables with identical ones `shared` has seen
+    /// (every slot the same page or table), as `fork` shares them, and
+    /// offers the rest to it: a snapshot's contexts, built one by one, then
+    /// cost what they cost in the machine that saved them, not a table path
+    /// of their own per page. Children first, so equal subtrees are found
+    /// bottom up; a table already shared is left as it is.
+    pub(super) fn share_tables(&mut self, shared: &mut SharedTables) {
+        fn visit(slot: &mut Option<Arc<Table>>, shared: &mut SharedTables) {
+            let Some(table) = slot else { return };
+            if !sole(table) {
+                return;
+            }
+            // SAFETY: this memory holds the only `Arc` to the table, through `&mut`.
+            let slots = unsafe { &mut *table.slots.get() };
+            let key: Vec<usize> = match slots {
+                Slots::Tables(t) => {
+                    for child in t.iter_mut() {
+                        visit(child, shared);
+                    }
+                    t.iter().map(|c| c.as_ref().map_or(0, |c| Arc::as_ptr(c) as usize)).collect()
+                }
+                Slots::Pages(p) => {
+                    let mut key: Vec<usize> =
+                        p.iter().map(|c| c.as_ref().map_or(0, |c| Arc::as_ptr(c) as usize)).collect();
+                    key.push(1); // A leaf never equals an inner table.
+                    key
+                }
+            };
+            match shared.tables.get(&key) {
+                Some(same) => *slot = Some(same.clone()),
+                None => {
+                    // Shared from now on: no page of it is this table's alone.
+                    table.owned.store(0, Ordering::Relaxed);
+                    shared.tables.insert(key, table.clone());
+                }
+            }
+        }
+        visit(&mut self.root, shared);
     }
 
     /// Sets the heap's end (a restored memory's extent), if within the limit.

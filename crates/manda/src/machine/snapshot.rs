@@ -14,7 +14,7 @@
 //! and replaces it only when all of it is good.
 
 use super::calls::CallStack;
-use super::memory::{Meter, Page, PAGE};
+use super::memory::{Meter, Page, SharedTables, PAGE};
 use super::{system, Code, Context, Machine};
 use crate::isa::Instr;
 use std::collections::HashMap;
@@ -311,12 +311,14 @@ impl Machine {
         let pages: Vec<Arc<Page>> =
             pool.iter().map(|bytes| Page::with_bytes(&meter, bytes)).collect::<Result<_, _>>().map_err(too_big)?;
         let mut built = Vec::with_capacity(contexts.len());
+        let mut shared = SharedTables::default();
         for d in contexts {
             let mut mem = base.fork();
             mem.set_end(d.end);
             for (page, i) in &d.pages {
                 mem.put_page(*page, &pages[*i as usize]).map_err(too_big)?;
             }
+            mem.share_tables(&mut shared);
             let mut ctx = Context::new(d.id, d.regs, d.pc, mem).map_err(too_big)?;
             ctx.sp = d.sp;
             ctx.sleep_owed = d.sleep_owed;
