@@ -236,7 +236,7 @@ recv:
         assert_eq!(m.run(), Ok(Outcome::Interrupted));
         assert!(start.elapsed() < Duration::from_secs(10), "stopped, not hung");
         raiser.join().unwrap();
-        let ids: Vec<u32> = m.contexts().map(|c| c.id()).collect();
+        let ids: Vec<u64> = m.contexts().map(|c| c.id()).collect();
         assert_eq!(ids, [0, 1, 2], "{threads} threads");
         let spinner = m.contexts().next().unwrap();
         assert!(spinner.reg(reg("t0")) > 0, "it was running");
@@ -327,7 +327,7 @@ receiver:
     let trap = m.run().unwrap_err();
     assert_eq!(trap.context, 0);
     assert!(trap.to_string().starts_with("ports full: 72 more bytes"), "{trap}");
-    let ids: Vec<u32> = m.contexts().map(|c| c.id()).collect();
+    let ids: Vec<u64> = m.contexts().map(|c| c.id()).collect();
     assert_eq!(ids, [0, 1], "the receiver is handed back with the sender");
 }
 

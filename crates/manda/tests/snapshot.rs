@@ -80,7 +80,7 @@ fn example_snapshot() -> (Executable, Vec<u8>) {
     assert_eq!(run_for(&mut m, Duration::from_millis(30)), Outcome::Interrupted);
     let mut bytes = m.save().unwrap();
     bytes[58..66].copy_from_slice(&25_000_000u64.to_le_bytes()); // clock: 25 ms
-    let owed = contexts_at(&bytes)[1] + 21; // id, pc, sp, state
+    let owed = contexts_at(&bytes)[1] + 25; // id, pc, sp, state
     bytes[owed..owed + 8].copy_from_slice(&59_975_000_000u64.to_le_bytes()); // 59.975 s still to sleep
     let body = bytes.len() - 4;
     let crc = crc32fast::hash(&bytes[..body]);
@@ -91,12 +91,12 @@ fn example_snapshot() -> (Executable, Vec<u8>) {
 /// Where each context of a (good) snapshot starts.
 fn contexts_at(bytes: &[u8]) -> Vec<usize> {
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-    let (contexts, pages) = (u32_at(70), u32_at(78));
+    let (contexts, pages) = (u32_at(74), u32_at(82));
     let mut at = manda::machine::SNAPSHOT_HEADER_LEN + pages * 4096;
     let mut starts = Vec::new();
     for _ in 0..contexts {
         starts.push(at);
-        at += 45;
+        at += 49;
         let regs = u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap()) as usize;
         at += 2 + 9 * regs;
         at += 4 + 8 * u32_at(at);
@@ -196,30 +196,30 @@ fn every_invariant_is_checked_before_anything_changes() {
     let (mut m, _) = machine(&exe, Config::default(), &[]);
     let refuse = |m: &mut Machine, bad: Vec<u8>| m.restore(&bad).unwrap_err().to_string();
     let ctx0 = contexts_at(&bytes)[0];
-    let pc = u64::from_le_bytes(bytes[ctx0 + 4..ctx0 + 12].try_into().unwrap());
+    let pc = u64::from_le_bytes(bytes[ctx0 + 8..ctx0 + 16].try_into().unwrap());
     assert_eq!(
-        refuse(&mut m, edited(&bytes, ctx0 + 4, &(pc + 1).to_le_bytes())),
+        refuse(&mut m, edited(&bytes, ctx0 + 8, &(pc + 1).to_le_bytes())),
         format!(
             "snapshot byte {} (0x{:x}): program counter 0x{:x} is not an instruction in code",
-            ctx0 + 4,
-            ctx0 + 4,
+            ctx0 + 8,
+            ctx0 + 8,
             pc + 1
         )
     );
     assert_eq!(
-        refuse(&mut m, edited(&bytes, ctx0 + 12, &8u64.to_le_bytes())),
-        format!("snapshot byte {} (0x{:x}): stack pointer 0x8 is outside the stack", ctx0 + 12, ctx0 + 12)
+        refuse(&mut m, edited(&bytes, ctx0 + 16, &8u64.to_le_bytes())),
+        format!("snapshot byte {} (0x{:x}): stack pointer 0x8 is outside the stack", ctx0 + 16, ctx0 + 16)
     );
     // Waiting on port 7, of 2.
     assert_eq!(
-        refuse(&mut m, edited(&bytes, ctx0 + 29, &7u64.to_le_bytes())),
+        refuse(&mut m, edited(&bytes, ctx0 + 33, &7u64.to_le_bytes())),
         format!("snapshot byte {ctx0} (0x{ctx0:x}): context 0 waits on port 7, which does not exist")
     );
     // Waiting, but at the psend before the precv.
     let psend = pc - 4;
     assert_eq!(
-        refuse(&mut m, edited(&bytes, ctx0 + 4, &psend.to_le_bytes())),
-        format!("snapshot byte {} (0x{:x}): waiting on a port, but not at a precv", ctx0 + 20, ctx0 + 20)
+        refuse(&mut m, edited(&bytes, ctx0 + 8, &psend.to_le_bytes())),
+        format!("snapshot byte {} (0x{:x}): waiting on a port, but not at a precv", ctx0 + 24, ctx0 + 24)
     );
     assert_eq!(
         refuse(&mut m, edited(&bytes, 42, &(2u64 << 20).to_le_bytes())),
@@ -243,14 +243,14 @@ fn a_page_shared_after_a_fork_is_stored_once_and_code_cannot_be_changed_through_
     let bytes = m.save().unwrap();
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
     assert_eq!(
-        (u32_at(70), u32_at(78)),
+        (u32_at(74), u32_at(82)),
         (4, 2),
         "four contexts, two pages: the data page and the heap page, once each"
     );
     // Each context lists both pages.
     for at in contexts_at(&bytes) {
-        let regs = u16::from_le_bytes(bytes[at + 45..at + 47].try_into().unwrap()) as usize;
-        let pages = at + 47 + 9 * regs + 4;
+        let regs = u16::from_le_bytes(bytes[at + 49..at + 51].try_into().unwrap()) as usize;
+        let pages = at + 51 + 9 * regs + 4;
         assert_eq!(u32_at(pages), 2);
     }
     let (mut other, _) = machine(&exe, Config::default(), &[]);
@@ -276,8 +276,8 @@ fn a_return_address_outside_code_is_refused() {
     assert_eq!(run_for(&mut m, Duration::from_millis(20)), Outcome::Interrupted);
     let bytes = m.save().unwrap();
     let at = contexts_at(&bytes)[0];
-    let regs = u16::from_le_bytes(bytes[at + 45..at + 47].try_into().unwrap()) as usize;
-    let ret = at + 47 + 9 * regs + 4;
+    let regs = u16::from_le_bytes(bytes[at + 49..at + 51].try_into().unwrap()) as usize;
+    let ret = at + 51 + 9 * regs + 4;
     let bad = edited(&bytes, ret, &3u64.to_le_bytes());
     assert_eq!(
         m.restore(&bad).unwrap_err().to_string(),
@@ -310,4 +310,35 @@ fn steps_left_travel_with_the_program_and_a_limit_needs_a_limit() {
     let (mut target, _) = machine(&exe, limited, &[]);
     target.restore(&free.save().unwrap()).unwrap();
     assert_eq!(target.steps(), 0);
+}
+
+/// A machine saved mid-sleep, before it forks twice and prints both child
+/// ids, restored with its next context id set to `next`: what it prints, or its trap.
+fn forks_after_restoring_next_id(next: u64) -> Result<String, String> {
+    let exe = assembled(
+        ".code\nmain:\n    li t0, 40\n    sleep t0\n    fork t1, child\n    printi t1\n    fork t2, child\n    \
+         printi t2\n    halt\nchild:\n    halt\n",
+    );
+    let config = Config { threads: 1, ..Config::default() };
+    let (mut m, _) = machine(&exe, config, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(10)), Outcome::Interrupted);
+    let bytes = edited(&m.save().unwrap(), 66, &next.to_le_bytes());
+    let (mut again, out) = machine(&exe, config, &[]);
+    again.restore(&bytes).unwrap();
+    let ended = again.run();
+    let printed = String::from_utf8(out.contents()).unwrap();
+    match ended {
+        Ok(Outcome::Exited(0)) => Ok(printed),
+        Ok(other) => Err(format!("{printed}{other:?}")),
+        Err(trap) => Err(format!("{printed}{trap}")),
+    }
+}
+
+#[test]
+fn context_ids_are_wide_enough_that_a_program_never_runs_out() {
+    // Past 2^32 forks (a long-running server forking short-lived workers): ids go on.
+    assert_eq!(forks_after_restoring_next_id(0xFFFF_FFFF), Ok("4294967295\n4294967296\n".to_string()));
+    // Only a snapshot can bring the counter to its end, and the trap says what happened.
+    let trap = forks_after_restoring_next_id(u64::MAX - 1).unwrap_err();
+    assert!(trap.starts_with("-2\ncontext ids exhausted: every id below 2^64 - 1 has been handed out at 0x"), "{trap}");
 }

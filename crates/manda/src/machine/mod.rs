@@ -154,7 +154,7 @@ impl Write for SharedBuf {
 
 /// One context: its registers, control state and memory, all plain data.
 pub struct Context {
-    id: u32,
+    id: u64,
     /// The 256 registers.
     pub regs: Box<[u64; 256]>,
     /// Index of the next instruction.
@@ -177,7 +177,7 @@ pub struct Context {
 impl Context {
     /// A context at code index `pc` with registers `regs`, an empty stack and
     /// call stack, charged to `mem`'s meter.
-    fn new(id: u32, regs: Box<[u64; 256]>, pc: u32, mem: Memory) -> Result<Box<Context>, TrapKind> {
+    fn new(id: u64, regs: Box<[u64; 256]>, pc: u32, mem: Memory) -> Result<Box<Context>, TrapKind> {
         mem.meter().charge(CONTEXT_BYTES)?;
         let sp = mem.stack_top();
         Ok(Box::new(Context {
@@ -194,7 +194,7 @@ impl Context {
     }
 
     /// The context's id: 0 for the first, then as `fork` numbered them.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> u64 {
         self.id
     }
 
@@ -272,7 +272,7 @@ pub struct Machine {
     /// Every context not halted, by id, while the machine is not running.
     #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
     contexts: Vec<Box<Context>>,
-    next_id: u32,
+    next_id: u64,
     started: Instant,
     interrupt: Arc<Interrupt>,
     /// Steps still allowed; `u64::MAX` with no limit.
@@ -401,7 +401,7 @@ impl Machine {
     }
 
     /// The context `id`, to inspect or change, if it lives.
-    pub fn context_mut(&mut self, id: u32) -> Option<&mut Context> {
+    pub fn context_mut(&mut self, id: u64) -> Option<&mut Context> {
         self.contexts.iter_mut().find(|c| c.id == id).map(|c| &mut **c)
     }
 

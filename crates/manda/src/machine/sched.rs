@@ -36,7 +36,7 @@ use super::{Config, Context, Io, Machine, CONTEXT_BYTES};
 use crate::isa::Instr;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -197,7 +197,7 @@ pub(super) struct Run<'m> {
     pub(super) args: &'m [Vec<u8>],
     pub(super) ports: &'m Ports,
     pub(super) core: Arc<Core>,
-    next_id: AtomicU32,
+    next_id: AtomicU64,
     pub(super) started: Instant,
     mode: Mode,
     tracing: bool,
@@ -267,7 +267,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         args: &machine.args,
         ports: &machine.ports,
         core: core.clone(),
-        next_id: AtomicU32::new(machine.next_id),
+        next_id: AtomicU64::new(machine.next_id),
         started: machine.started,
         mode,
         hand_off: machine.config.max_steps.is_none() && !tracing && mode == Mode::Run,
@@ -487,16 +487,17 @@ impl<'m> Run<'m> {
         regs: Box<[u64; 256]>,
         pc: u32,
         mem: super::Memory,
-    ) -> Result<u32, TrapKind> {
+    ) -> Result<u64, TrapKind> {
         let limit = self.config.max_contexts;
         let live = &self.core.gauges.live;
         if live.fetch_add(1, Ordering::Relaxed) >= limit {
             live.fetch_sub(1, Ordering::Relaxed);
             return Err(TrapKind::TooManyContexts(limit));
         }
-        // Ids are never reused; the last one, u32::MAX, is never handed out.
+        // Ids are never reused, and 64 bits wide so that no program forks through them;
+        // the last one, u64::MAX, is never handed out.
         let id = self.next_id.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| id.checked_add(1));
-        let made = id.map_err(|_| TrapKind::TooManyContexts(limit)).and_then(|id| {
+        let made = id.map_err(|_| TrapKind::ContextIdsExhausted).and_then(|id| {
             Context::new(id, regs, pc, mem)
                 .map_err(|_| TrapKind::OutOfMemory { requested: CONTEXT_BYTES, limit: self.meter.limit() })
         });

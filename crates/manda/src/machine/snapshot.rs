@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 /// The first 8 bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"MANDASNP";
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Bytes before the page pool.
-pub const HEADER_LEN: usize = 82;
+pub const HEADER_LEN: usize = 86;
 
 const RUNNABLE: u8 = 0;
 const SLEEPING: u8 = 1;
@@ -101,7 +101,7 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
 
 /// A context as decoded, before it is built.
 struct Decoded {
-    id: u32,
+    id: u64,
     pc: u32,
     sp: u64,
     sleep_owed: Duration,
@@ -162,7 +162,7 @@ impl Machine {
         put_u64(&mut out, self.config.stack_size);
         put_u64(&mut out, self.fuel);
         put_u64(&mut out, self.started.elapsed().as_nanos() as u64);
-        put_u32(&mut out, self.next_id);
+        put_u64(&mut out, self.next_id);
         put_u32(&mut out, self.contexts.len() as u32);
         put_u32(&mut out, ports.len() as u32);
         put_u32(&mut out, pool.len() as u32);
@@ -171,7 +171,7 @@ impl Machine {
             out.extend_from_slice(page.bytes());
         }
         for (ctx, list) in self.contexts.iter().zip(&lists) {
-            put_u32(&mut out, ctx.id);
+            put_u64(&mut out, ctx.id);
             put_u64(&mut out, self.code.addrs[ctx.pc as usize]);
             put_u64(&mut out, ctx.sp);
             let (state, owed, port) = match (ctx.waiting_on, ctx.sleep_owed) {
@@ -248,13 +248,13 @@ impl Machine {
             return r.fail(50, "steps left, but this machine has no such step limit");
         }
         let clock = Duration::from_nanos(r.u64("clock")?);
-        let next_id = r.u32("next context id")?;
+        let next_id = r.u64("next context id")?;
         let max_pages = config.max_memory / PAGE;
         let n_contexts = r.count("contexts", 0, u64::from(config.max_contexts))?;
         let n_ports = r.count("ports", 0, u64::from(config.max_ports))?;
         let n_pages = r.count("pages", PAGE as usize, max_pages)?;
         if n_contexts == 0 {
-            return r.fail(70, "no context: a machine that ended is never saved");
+            return r.fail(74, "no context: a machine that ended is never saved");
         }
         let pool_at = r.at;
         let pool = r.take(n_pages * PAGE as usize, "pages")?;
@@ -349,12 +349,12 @@ impl Machine {
         r: &mut Reader,
         pool: &[&[u8; PAGE as usize]],
         pool_at: usize,
-        next_id: u32,
+        next_id: u64,
     ) -> Result<Decoded, SnapshotError> {
         let code: &Code = &self.code;
         let config = &self.config;
         let at = r.at;
-        let id = r.u32("context id")?;
+        let id = r.u64("context id")?;
         if id >= next_id {
             return r.fail(at, format!("context {id}, but ids so far stop below {next_id}"));
         }

@@ -222,7 +222,7 @@ pub(super) fn system(
     run: &Run,
     local: &mut Local,
     tlb: &mut Tlb,
-    id: u32,
+    id: u64,
     instr: Instr,
     regs: &mut [u64; 256],
     saved: &[u64; 256],

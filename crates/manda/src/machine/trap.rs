@@ -124,6 +124,9 @@ pub enum TrapKind {
     Deadlock(Vec<Waiter>),
     /// `fork` past the live-context limit.
     TooManyContexts(u32),
+    /// `fork` when every 64-bit context id has been handed out: only a
+    /// snapshot that says so gets here (2^64 forks take centuries).
+    ContextIdsExhausted,
     /// A heap instruction (`hld*`, `hst*`, `hcopy`, `hfill`, `hput`) touching bytes past the heap's end.
     OutOfBounds {
         /// Heap offset of the first byte of the access.
@@ -169,7 +172,7 @@ pub fn raised_name(code: u8) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiter {
     /// Its id.
-    pub context: u32,
+    pub context: u64,
     /// The port it waits on.
     pub port: u64,
     /// Address of its `precv`.
@@ -232,6 +235,9 @@ impl fmt::Display for TrapKind {
                 Ok(())
             }
             TrapKind::TooManyContexts(limit) => write!(f, "too many contexts: the limit is {limit} alive at once"),
+            TrapKind::ContextIdsExhausted => {
+                f.write_str("context ids exhausted: every id below 2^64 - 1 has been handed out")
+            }
             TrapKind::OutOfBounds { offset, len, size } => {
                 let bytes = if *len == 1 { "byte" } else { "bytes" };
                 write!(f, "out of bounds memory access: {len} {bytes} at heap offset 0x{offset:x} pass the heap's size of 0x{size:x}")
@@ -262,7 +268,7 @@ pub struct Trap {
     /// The nearest named label at or before `addr`, and the distance from it.
     pub label: Option<(String, u64)>,
     /// The context that trapped.
-    pub context: u32,
+    pub context: u64,
 }
 
 impl fmt::Display for Trap {
