@@ -313,7 +313,7 @@ pub(super) fn system(
             run.io().out.write_all(text.as_bytes()).map_err(out_err)?;
         }
         Instr::Putc { rs } => run.io().out.write_all(&[r(rs) as u8]).map_err(out_err)?,
-        Instr::Ctxid { rd } => set(rd, u64::from(id)),
+        Instr::Ctxid { rd } => set(rd, id),
         Instr::Fork { rd, target } => {
             let pc = run.code.index_of(target.0).expect("static targets are checked at load");
             let mut child_regs = Box::new([0u64; 256]);
