@@ -325,7 +325,7 @@ pub(super) fn system(
             let child = run.fork(local, child_regs, pc, mem.fork())?;
             // Every page is shared now: the next write to one copies it.
             tlb.forget_writes();
-            set(rd, u64::from(child));
+            set(rd, child);
         }
         Instr::Pnew { rd } => set(rd, run.ports.push(run.config.max_ports)?),
         Instr::Psend { port, addr, len } => {
