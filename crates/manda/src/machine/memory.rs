@@ -51,8 +51,9 @@ pub const PAGE: u64 = 4096;
 const PAGE_BITS: u32 = 12;
 const FANOUT_BITS: u32 = 6;
 const FANOUT: usize = 1 << FANOUT_BITS;
-/// What one page table costs against the memory limit.
-pub const TABLE_BYTES: u64 = 512;
+/// What one page table costs against the memory limit: its allocation (64
+/// slots, a mask, the meter, the reference counts) as the allocator rounds it.
+pub const TABLE_BYTES: u64 = (std::mem::size_of::<Table>() + 16).next_multiple_of(128) as u64;
 /// The largest address space a context may have (256 TiB), whatever the
 /// memory limit: the layout, `grow` and address arithmetic stay far from
 /// 2^64, where they would wrap.
@@ -102,9 +103,12 @@ impl Meter {
 }
 
 /// One page of bytes. Written only through a memory that holds the sole
-/// reference to it (see `Memory::page_for_write`).
+/// reference to it (see `Memory::page_for_write`). The bytes are an
+/// allocation of their own, exactly 4096 bytes: inline beside the reference
+/// counts they would make an allocation the allocator rounds up by a
+/// quarter, and the host would hold 25 % more than the meter counts.
 pub(super) struct Page {
-    bytes: UnsafeCell<[u8; PAGE as usize]>,
+    bytes: Box<UnsafeCell<[u8; PAGE as usize]>>,
     meter: Arc<Meter>,
 }
 
@@ -121,7 +125,7 @@ impl Page {
             Some(page) => unsafe { *page.bytes.get() },
             None => [0; PAGE as usize],
         };
-        Ok(Arc::new(Page { bytes: UnsafeCell::new(bytes), meter: meter.clone() }))
+        Ok(Arc::new(Page { bytes: Box::new(UnsafeCell::new(bytes)), meter: meter.clone() }))
     }
 
     fn ptr(&self) -> *mut u8 {
@@ -131,7 +135,7 @@ impl Page {
     /// A page holding `bytes`, charged to `meter`.
     pub(super) fn with_bytes(meter: &Arc<Meter>, bytes: &[u8; PAGE as usize]) -> Result<Arc<Page>, TrapKind> {
         meter.charge(PAGE)?;
-        Ok(Arc::new(Page { bytes: UnsafeCell::new(*bytes), meter: meter.clone() }))
+        Ok(Arc::new(Page { bytes: Box::new(UnsafeCell::new(*bytes)), meter: meter.clone() }))
     }
 
     /// The page's bytes.

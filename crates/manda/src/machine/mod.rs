@@ -58,8 +58,12 @@ pub const MESSAGE_OVERHEAD: u64 = 64;
 /// What one call frame costs against `--max-memory`: its return index.
 pub const CALL_FRAME_BYTES: u64 = 4;
 /// What one context costs against `--max-memory` besides its pages and
-/// call stack: its 2 KiB of registers and its bookkeeping.
-pub const CONTEXT_BYTES: u64 = 2560;
+/// call stack: its 2 KiB of registers and its bookkeeping (the translation
+/// cache is most of it) as the allocator rounds them, and 256 bytes for the
+/// scheduler's queues and the allocator's own share — what the host really
+/// holds (4 KiB), so that a machine of many contexts stays within its limit.
+pub const CONTEXT_BYTES: u64 =
+    (std::mem::size_of::<Context>().next_multiple_of(256) + std::mem::size_of::<[u64; 256]>() + 256) as u64;
 
 /// Limits of a machine. Passing one is a trap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

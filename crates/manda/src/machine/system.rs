@@ -81,16 +81,21 @@ impl Ports {
         Ok(&self.chunks[chunk].get().expect("made before `len` counted it")[index])
     }
 
-    /// A new port's id, unless there are `max` already.
-    fn push(&self, max: u32) -> Result<u64, TrapKind> {
+    /// A new port's id, unless there are `max` already. A chunk of ports is
+    /// charged to `meter` as a whole when it is made (its ports are made
+    /// ahead of `pnew`, and kept for the machine's life).
+    fn push(&self, max: u32, meter: &Meter) -> Result<u64, TrapKind> {
         let _append = self.append.lock().unwrap_or_else(PoisonError::into_inner);
         let id = self.len.load(Ordering::Relaxed);
         if id >= u64::from(max) {
             return Err(TrapKind::TooManyPorts(max));
         }
         let (chunk, _) = locate(id);
-        self.chunks[chunk]
-            .get_or_init(|| (0..1usize << (chunk as u32 + FIRST_CHUNK_BITS)).map(|_| Mutex::default()).collect());
+        if self.chunks[chunk].get().is_none() {
+            let ports = 1usize << (chunk as u32 + FIRST_CHUNK_BITS);
+            meter.charge((ports * std::mem::size_of::<Mutex<Port>>()) as u64)?;
+            self.chunks[chunk].get_or_init(|| (0..ports).map(|_| Mutex::default()).collect());
+        }
         self.len.store(id + 1, Ordering::Release);
         Ok(id)
     }
@@ -134,7 +139,7 @@ impl Ports {
     pub(super) fn restored(ports: Vec<(bool, Vec<Vec<u8>>)>, meter: &Meter, max: u32) -> Result<Ports, TrapKind> {
         let table = Ports::default();
         for (closed, messages) in ports {
-            let id = table.push(max)?;
+            let id = table.push(max, meter)?;
             let cost: u64 = messages.iter().map(|m| m.len() as u64 + MESSAGE_OVERHEAD).sum();
             meter.charge(cost)?;
             table.queued.fetch_add(cost, Ordering::Relaxed);
@@ -327,7 +332,7 @@ pub(super) fn system(
             tlb.forget_writes();
             set(rd, child);
         }
-        Instr::Pnew { rd } => set(rd, run.ports.push(run.config.max_ports)?),
+        Instr::Pnew { rd } => set(rd, run.ports.push(run.config.max_ports, run.meter)?),
         Instr::Psend { port, addr, len } => {
             let id = r(port);
             let port = run.ports.get(id)?;

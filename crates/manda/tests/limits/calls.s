@@ -1,0 +1,4 @@
+; Calls itself until a limit stops it.
+.code
+main:
+    call main

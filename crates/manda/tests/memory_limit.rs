@@ -1,0 +1,82 @@
+//! What the host holds stays within `--max-memory` plus a small constant,
+//! whatever the program does. Each resource a program can make more of —
+//! contexts, ports, queued messages, call frames, pages — is made by a real
+//! `manda run` until the memory limit stops it, and the process's peak
+//! resident set, as the kernel counted it (`wait4`), is checked against the
+//! limit: not the meter's own report.
+
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+
+/// The limit the programs run under.
+const LIMIT_MIB: u64 = 32;
+/// What the runtime itself may hold beyond the limit (its code, threads,
+/// allocator and buffers): the constant docs/manda/running.md documents.
+const ABOVE_MIB: u64 = 20;
+
+/// Runs `manda run --max-memory 32M OPTIONS… tests/limits/PROGRAM` to its
+/// end: (peak resident set in MiB, exit status, stderr).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives the peak resident set
+fn peak(options: &[&str], program: &str) -> (u64, i32, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/limits").join(program);
+    let mut child = common::manda_command()
+        .args(["run", "--max-memory", &format!("{LIMIT_MIB}M")])
+        .args(options)
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for the child this test spawned, writing into the two locals.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as libc::pid_t, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    (usage.ru_maxrss as u64 / 1024, code, stderr)
+}
+
+/// The program ran into the memory limit, and the host held at most the limit and the constant.
+fn within_the_limit(options: &[&str], program: &str) {
+    let (peak, code, stderr) = peak(options, program);
+    assert_eq!(code, 3, "{program}: {stderr}");
+    assert!(stderr.starts_with("trap: out of memory: "), "{program} must reach the memory limit: {stderr}");
+    assert!(stderr.contains(&format!("would pass the limit of {}", LIMIT_MIB << 20)), "{stderr}");
+    assert!(
+        peak <= LIMIT_MIB + ABOVE_MIB,
+        "{program}: the process held {peak} MiB under --max-memory {LIMIT_MIB}M (at most {} allowed)",
+        LIMIT_MIB + ABOVE_MIB
+    );
+}
+
+#[test]
+fn contexts_forked_until_the_limit_stay_within_it() {
+    within_the_limit(&[], "contexts.s");
+}
+
+#[test]
+fn ports_made_until_the_limit_stay_within_it() {
+    // A port limit far above what the memory holds: memory must stop it first.
+    within_the_limit(&["--max-ports", "2000000"], "ports.s");
+}
+
+#[test]
+fn messages_queued_until_the_limit_stay_within_it() {
+    within_the_limit(&["--max-port-bytes", "17179869184"], "messages.s");
+}
+
+#[test]
+fn call_frames_pushed_until_the_limit_stay_within_it() {
+    within_the_limit(&["--max-call-depth", "4294967295"], "calls.s");
+}
+
+#[test]
+fn pages_written_until_the_limit_stay_within_it() {
+    within_the_limit(&[], "pages.s");
+}
