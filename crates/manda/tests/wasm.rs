@@ -157,7 +157,7 @@ fn what_a_module_may_cost_is_bounded() {
     assert!(message.ends_with("more than 4194304 locals in all the module's functions together"), "{message}");
     // One function past 50,000 locals: the validator's own limit.
     let message = translate(&many_locals(1, 50_001), &Options::default()).unwrap_err().to_string();
-    assert_eq!(message, "offset 23 (0x17): too many locals: locals exceed maximum");
+    assert_eq!(message, "offset 31 (0x1f): too many locals: locals exceed maximum");
 }
 
 fn leb(mut v: u32, out: &mut Vec<u8>) {
@@ -171,7 +171,8 @@ fn leb(mut v: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// A module of `funcs` functions `() -> ()`, each declaring `locals` i64 locals in one entry.
+/// A module of `funcs` functions `() -> ()`, each declaring `locals` i64
+/// locals in one entry; the first is exported as `f0`.
 fn many_locals(funcs: u32, locals: u32) -> Vec<u8> {
     let section = |id: u8, body: Vec<u8>, out: &mut Vec<u8>| {
         out.push(id);
@@ -184,6 +185,7 @@ fn many_locals(funcs: u32, locals: u32) -> Vec<u8> {
     leb(funcs, &mut f);
     f.extend(std::iter::repeat_n(0, funcs as usize));
     section(3, f, &mut m);
+    section(7, vec![1, 2, b'f', b'0', 0, 0], &mut m);
     let mut body = vec![1];
     leb(locals, &mut body);
     body.extend([0x7e, 0x0b]);
@@ -211,4 +213,22 @@ fn the_committed_hand_wasm_is_its_text_encoded_and_invokes() {
     let module = module.to_str().unwrap();
     assert_eq!(manda(&["run", "--invoke", "fib", module, "25"]), (0, "75025\n".into(), "".into()));
     assert_eq!(manda(&["run", "--invoke", "loop", module, "1000"]), (0, "499500\n".into(), "".into()));
+}
+
+/// Found by an adversary: 973 bytes of module (85 functions of 49,000
+/// locals) made 300 MB of decoded code, outside `--max-memory`; a 64M VM
+/// held 655 MB. The decoded code is charged now, and refused before it is
+/// made when it cannot fit.
+#[test]
+fn decoded_code_counts_against_the_memory_limit() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let module = dir.join("many_locals.wasm");
+    std::fs::write(&module, many_locals(5, 49_000)).unwrap();
+    let m = module.to_str().unwrap();
+    let (code, out, err) = manda(&["run", "--max-memory", "16M", "--invoke", "f0", m]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.starts_with(&format!("manda: {m}: the program's decoded code needs ")), "{err}");
+    assert!(err.ends_with(" left of the limit of 16777216 beside its image and stack\n"), "{err}");
+    assert_eq!(manda(&["run", "--max-memory", "256M", "--invoke", "f0", m]), (0, "".into(), "".into()));
 }

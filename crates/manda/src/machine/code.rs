@@ -223,9 +223,13 @@ pub struct Code {
 impl Code {
     /// Decodes and lowers the code sections of a validated executable.
     pub fn new(exe: &Executable) -> Code {
-        let mut addrs = Vec::new();
-        let mut instrs = Vec::new();
-        let mut targets = Vec::new();
+        // Sized exactly, once: grown by doubling, a large program's tables would hold
+        // up to twice what they need.
+        let code_sections = || exe.sections.iter().filter(|s| s.kind == SectionKind::Code);
+        let items: usize = code_sections().map(|s| s.items.len() + 1).sum();
+        let mut addrs = Vec::with_capacity(items);
+        let mut instrs = Vec::with_capacity(items);
+        let mut targets = Vec::with_capacity(items);
         let mut labels = Vec::new();
         for section in exe.sections.iter().filter(|s| s.kind == SectionKind::Code) {
             let mut pending = Vec::new(); // label addresses waiting for the next index
@@ -271,6 +275,38 @@ impl Code {
         code.used_regs = used_registers(code.instrs.iter().flatten());
         code.run_len = run_lengths(&code.plain);
         code
+    }
+
+    /// What [`Code::new`] will hold for `exe`'s code, but its label names,
+    /// computed before it allocates anything: so a program whose decoded code
+    /// passes the memory limit is refused before the host holds it.
+    pub fn bytes_for(exe: &Executable) -> u64 {
+        let items: usize = exe.sections.iter().filter(|s| s.kind == SectionKind::Code).map(|s| s.items.len() + 1).sum();
+        let per_item = 2 * std::mem::size_of::<Op>()
+            + std::mem::size_of::<u32>()
+            + std::mem::size_of::<u64>()
+            + std::mem::size_of::<Option<Instr>>()
+            + std::mem::size_of::<(u64, u32)>();
+        (items * per_item) as u64
+    }
+
+    /// The bytes this decoded code holds on the host: what the memory limit
+    /// charges for it (a large translated module's code can be hundreds of
+    /// megabytes).
+    pub fn heap_bytes(&self) -> u64 {
+        fn held<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        let names: usize = self.labels.iter().map(|(_, name)| name.capacity()).sum();
+        (held(&self.plain)
+            + held(&self.fused)
+            + held(&self.run_len)
+            + held(&self.addrs)
+            + held(&self.instrs)
+            + held(&self.targets)
+            + held(&self.labels)
+            + names
+            + held(&self.sections)) as u64
     }
 
     /// The index of the instruction at (or, for a label, after) `addr`, if

@@ -126,6 +126,16 @@ pub enum SetupError {
         /// The limit.
         limit: u64,
     },
+    /// The decoded code, with the image and stack, passes the memory limit.
+    #[error("the program's decoded code needs {code} bytes of memory, more than the {left} left of the limit of {limit} beside its image and stack")]
+    CodeTooBig {
+        /// Bytes the decoded code holds.
+        code: u64,
+        /// What the limit leaves after the image and stack.
+        left: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// The interrupt line (the hypervisor's): raising it from any thread stops
@@ -320,7 +330,13 @@ impl Machine {
         let meter = Arc::new(Meter::new(config.max_memory));
         let too_big = |needed| SetupError::TooBig { needed, limit: config.max_memory };
         let mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
+        let left = config.max_memory.saturating_sub(meter.used());
+        let code_too_big = |code| SetupError::CodeTooBig { code, left, limit: config.max_memory };
+        if Code::bytes_for(exe) > left {
+            return Err(code_too_big(Code::bytes_for(exe)));
+        }
         let code = Arc::new(Code::new(exe));
+        meter.charge(code.heap_bytes()).map_err(|_| code_too_big(code.heap_bytes()))?;
         let base = mem.fork();
         let program = exe.sha256();
         let needed = mem.heap_base().saturating_add(CONTEXT_BYTES);

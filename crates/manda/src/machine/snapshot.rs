@@ -155,7 +155,20 @@ impl Machine {
             lists.push(list);
         }
         let ports = self.ports.snapshot();
-        let mut out = Vec::with_capacity(HEADER_LEN + pool.len() * PAGE as usize + self.contexts.len() * 2200);
+        // The exact length, so the buffer is allocated once: a guess that falls short doubles it,
+        // and a gigabyte heap would cost the host three gigabytes to save.
+        let contexts_len: usize = self
+            .contexts
+            .iter()
+            .zip(&lists)
+            .map(|(ctx, list)| {
+                let registers = ctx.regs.iter().filter(|&&v| v != 0).count();
+                8 + 8 + 8 + 1 + 8 + 8 + 8 + 2 + 9 * registers + 4 + 8 * ctx.calls.depth() + 4 + 12 * list.len()
+            })
+            .sum();
+        let ports_len: usize = ports.iter().map(|(_, m)| 1 + 4 + m.iter().map(|m| 4 + m.len()).sum::<usize>()).sum();
+        let len = HEADER_LEN + pool.len() * PAGE as usize + contexts_len + ports_len + 4;
+        let mut out = Vec::with_capacity(len);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&self.program);
@@ -209,6 +222,7 @@ impl Machine {
         }
         let crc = crc32fast::hash(&out);
         put_u32(&mut out, crc);
+        debug_assert_eq!(out.len(), len, "the snapshot's length was computed ahead");
         Ok(out)
     }
 
@@ -303,6 +317,12 @@ impl Machine {
         }
         // Build the new state beside the old, on a meter of its own.
         let meter = Arc::new(Meter::new(config.max_memory));
+        // The decoded code stays, and is charged to the new meter as to the old.
+        let code_bytes = self.code.heap_bytes();
+        meter.charge(code_bytes).map_err(|e| SnapshotError {
+            offset: 0,
+            reason: format!("it needs more memory than this machine's limit: {e}"),
+        })?;
         let too_big = |e| SnapshotError {
             offset: pool_at,
             reason: format!("it needs more memory than this machine's limit: {e}"),
