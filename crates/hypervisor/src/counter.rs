@@ -82,12 +82,12 @@ impl<W: Write> Machine for Counter<W> {
         }
     }
 
-    fn save(&self) -> Result<Vec<u8>, String> {
+    fn save(&mut self) -> Result<crate::StateBytes, String> {
         let mut state = Vec::with_capacity(STATE_LEN);
         state.extend_from_slice(MAGIC);
         state.extend_from_slice(&self.count.to_le_bytes());
         state.extend_from_slice(&(self.owed.as_micros() as u64).to_le_bytes());
-        Ok(state)
+        Ok(state.into())
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
@@ -121,7 +121,7 @@ mod tests {
         let mut counter = Counter::new(5, Duration::ZERO, Some(8), 7, Vec::new());
         assert_eq!(counter.run(), Ok(Stopped::Exited(7)));
         assert_eq!(String::from_utf8(counter.out.clone()).unwrap(), "6\n7\n8\n");
-        let state = counter.save().unwrap();
+        let state = counter.save().unwrap().to_vec();
         assert_eq!(state, b"CNT1\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
         let mut other = Counter::new(0, Duration::ZERO, None, 0, Vec::new());
         other.restore(&state).unwrap();

@@ -164,7 +164,7 @@ pub(crate) enum Request {
 /// The VM thread's answer to one request.
 pub(crate) struct Reply {
     pub line: String,
-    pub payload: Option<Vec<u8>>,
+    pub payload: Option<crate::StateBytes>,
     /// Close the connection once the reply is written.
     pub close: bool,
     /// Told once the reply is written (or the connection is gone).
@@ -316,12 +316,12 @@ struct Lease {
 /// The reply to one request, sent once the VM thread has published its new mode.
 struct Answer {
     line: String,
-    payload: Option<Vec<u8>>,
+    payload: Option<crate::StateBytes>,
     close: bool,
 }
 
 impl Answer {
-    fn new(line: String, payload: Option<Vec<u8>>) -> Answer {
+    fn new(line: String, payload: Option<crate::StateBytes>) -> Answer {
         Answer { line, payload, close: false }
     }
 
@@ -1063,7 +1063,7 @@ mod tests {
             to_vm.send(envelope(Command::Status)).unwrap();
             Ok(Stopped::Interrupted)
         }
-        fn save(&self) -> Result<Vec<u8>, String> {
+        fn save(&mut self) -> Result<crate::StateBytes, String> {
             Err("nothing to save".into())
         }
         fn restore(&mut self, _: &[u8]) -> Result<(), String> {

@@ -56,8 +56,10 @@ pub trait Machine {
     /// Runs until the program ends or an interrupt; `Err` is the trap
     /// message, printed as is.
     fn run(&mut self) -> Result<Stopped, String>;
-    /// The current state, serialized; `Err` if this machine cannot save (yet).
-    fn save(&self) -> Result<Vec<u8>, String>;
+    /// The current state, serialized; `Err` if this machine cannot save
+    /// (yet). `&mut`: a machine that hands out pieces it holds rather than
+    /// copies ([`StateBytes::push`]) may need to mark them shared first.
+    fn save(&mut self) -> Result<StateBytes, String>;
     /// Replaces the state with `state` (untrusted bytes); unchanged on error.
     fn restore(&mut self, state: &[u8]) -> Result<(), String>;
     /// The largest state [`restore`](Machine::restore) accepts: the control
@@ -75,6 +77,67 @@ pub trait Machine {
 
 /// What [`Machine::gauge`] returns: called from another thread at any time.
 pub type Gauge = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// A saved state's bytes, in parts: a machine whose state is mostly memory
+/// it already holds (pages) hands those out instead of copying them, so a
+/// save costs the host a little bookkeeping, not a second copy of the
+/// machine. The parts are sent one after the other.
+#[derive(Default)]
+pub struct StateBytes {
+    parts: Vec<StatePart>,
+    len: usize,
+}
+
+/// One part of a [`StateBytes`].
+pub(crate) type StatePart = Box<dyn AsRef<[u8]> + Send>;
+
+impl StateBytes {
+    /// No bytes yet.
+    pub fn new() -> StateBytes {
+        StateBytes::default()
+    }
+
+    /// Appends `part` (an owned buffer, or a handle on bytes that stay unchanged while it lives).
+    pub fn push(&mut self, part: impl AsRef<[u8]> + Send + 'static) {
+        self.len += part.as_ref().len();
+        self.parts.push(Box::new(part));
+    }
+
+    /// The bytes in all.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The parts, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts.iter().map(|p| p.as_ref().as_ref())
+    }
+
+    /// The parts, to send one after the other.
+    pub(crate) fn into_parts(self) -> std::collections::VecDeque<StatePart> {
+        self.parts.into()
+    }
+
+    /// The bytes as one buffer (a copy).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut all = Vec::with_capacity(self.len);
+        self.parts().for_each(|p| all.extend_from_slice(p));
+        all
+    }
+}
+
+impl From<Vec<u8>> for StateBytes {
+    fn from(bytes: Vec<u8>) -> StateBytes {
+        let mut state = StateBytes::new();
+        state.push(bytes);
+        state
+    }
+}
 
 /// Lower-case hex of `bytes`: program hashes in the registry, instance ids, leases.
 pub fn hex(bytes: &[u8]) -> String {

@@ -46,8 +46,11 @@ struct Conn {
     /// Received bytes not yet consumed (at most one line and what followed it in the same read).
     input: Vec<u8>,
     output: Vec<u8>,
-    /// A reply's payload, written after `output` (the reply's line).
-    tail: Vec<u8>,
+    /// A reply's payload, written after `output` (the reply's line), part by
+    /// part from the machine's own buffers: never copied.
+    tail: std::collections::VecDeque<crate::StatePart>,
+    /// Bytes of the first part of `tail` written so far.
+    tail_written: usize,
     written: usize,
     /// Since when the connection has been idle, or writing made progress.
     since: Instant,
@@ -57,6 +60,13 @@ struct Conn {
     flushed: Option<std::sync::mpsc::SyncSender<()>>,
     /// Payload bytes in `output` (a state being sent), counted in the budget.
     payload_out: usize,
+}
+
+impl Conn {
+    /// A reply (its line or its payload) is not all out yet.
+    fn writing(&self) -> bool {
+        self.written < self.output.len() || !self.tail.is_empty()
+    }
 }
 
 /// The event loop's state.
@@ -153,7 +163,7 @@ impl EventLoop {
     /// When the connection's current phase runs out of time.
     fn deadline(&self, conn: &Conn) -> Option<Instant> {
         let limits = &self.limits;
-        if conn.written < conn.output.len() {
+        if conn.writing() {
             return Some(conn.since + limits.io_timeout);
         }
         match &conn.phase {
@@ -218,7 +228,8 @@ impl EventLoop {
             phase: Phase::Line { started: None },
             input: Vec::new(),
             output: Vec::new(),
-            tail: Vec::new(),
+            tail: Default::default(),
+            tail_written: 0,
             written: 0,
             since: Instant::now(),
             authenticated: self.token.is_none(),
@@ -252,9 +263,9 @@ impl EventLoop {
             }
             conn.phase = Phase::Line { started: None };
             queue(conn, &reply.line, None);
-            conn.payload_out = reply.payload.as_ref().map_or(0, Vec::len);
-            // The state goes out from its own buffer, after the line: never copied.
-            conn.tail = reply.payload.unwrap_or_default();
+            conn.payload_out = reply.payload.as_ref().map_or(0, crate::StateBytes::len);
+            conn.tail = reply.payload.map(crate::StateBytes::into_parts).unwrap_or_default();
+            conn.tail_written = 0;
             self.payload_in_flight += conn.payload_out;
             conn.close_when_flushed |= reply.close;
             conn.flushed = reply.flushed;
@@ -267,7 +278,7 @@ impl EventLoop {
             self.conns.iter().filter(|(_, c)| self.deadline(c).is_some_and(|d| d <= now)).map(|(id, _)| *id).collect();
         for id in expired {
             let Some(conn) = self.conns.get_mut(&id) else { continue };
-            let writing = conn.written < conn.output.len();
+            let writing = conn.writing();
             let why = match &conn.phase {
                 _ if writing => None, // A client that does not read its reply is not told anything more.
                 Phase::Vm { ticket, .. } => {
@@ -310,16 +321,28 @@ impl EventLoop {
     fn drive(&mut self, id: usize) {
         loop {
             let Some(conn) = self.conns.get_mut(&id) else { return };
-            // 1. Output first: a connection reads its next request only once its reply is out.
-            if conn.written == conn.output.len() && !conn.tail.is_empty() {
-                conn.output = std::mem::take(&mut conn.tail);
-                conn.written = 0;
-            }
-            if conn.written < conn.output.len() {
-                match conn.stream.write(&conn.output[conn.written..]) {
+            // 1. Output first: a connection reads its next request only once its reply is out:
+            //    the line, then the payload's parts.
+            let pending = match conn.tail.front() {
+                _ if conn.written < conn.output.len() => Some(&conn.output[conn.written..]),
+                Some(part) => match (**part).as_ref().get(conn.tail_written..) {
+                    Some(rest) if !rest.is_empty() => Some(rest),
+                    _ => {
+                        conn.tail.pop_front();
+                        conn.tail_written = 0;
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            if let Some(pending) = pending {
+                match conn.stream.write(pending) {
                     Ok(0) => return self.close(id),
                     Ok(n) => {
-                        conn.written += n;
+                        match conn.written < conn.output.len() {
+                            true => conn.written += n,
+                            false => conn.tail_written += n,
+                        }
                         conn.since = Instant::now();
                         continue;
                     }

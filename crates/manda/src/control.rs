@@ -24,8 +24,8 @@ impl hypervisor::Machine for Machine {
         }
     }
 
-    fn save(&self) -> Result<Vec<u8>, String> {
-        Machine::save(self)
+    fn save(&mut self) -> Result<hypervisor::StateBytes, String> {
+        Machine::save_state(self)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {

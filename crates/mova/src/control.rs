@@ -30,8 +30,8 @@ impl<W: Write> Machine for Vm<W> {
         }
     }
 
-    fn save(&self) -> Result<Vec<u8>, String> {
-        Ok(self.save_state().encode())
+    fn save(&mut self) -> Result<hypervisor::StateBytes, String> {
+        Ok(self.save_state().encode().into())
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {

@@ -102,6 +102,17 @@ impl Meter {
     }
 }
 
+/// A page's bytes handed out in a saved state ([`Memory::share_pages`]
+/// first): while this lives the page is shared, so no memory writes it in
+/// place.
+pub(super) struct SharedPage(pub(super) Arc<Page>);
+
+impl AsRef<[u8]> for SharedPage {
+    fn as_ref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
 /// One page of bytes. Written only through a memory that holds the sole
 /// reference to it (see `Memory::page_for_write`). The bytes are an
 /// allocation of their own, exactly 4096 bytes: inline beside the reference
@@ -480,6 +491,22 @@ impl Memory {
             walk(root, 0, (FANOUT as u64).pow(self.levels - 1), &mut out);
         }
         out
+    }
+
+    /// Lets others hold this memory's pages: no page is any table's alone
+    /// any more, so the next write to a page checks its reference count,
+    /// and copies it if someone else holds it too (a saved state being
+    /// sent). The caller also empties the translation caches into it.
+    pub(super) fn share_pages(&self) {
+        fn walk(table: &Table) {
+            match table.slots() {
+                Slots::Tables(t) => t.iter().flatten().for_each(|next| walk(next)),
+                Slots::Pages(_) => table.owned.store(0, Ordering::Relaxed),
+            }
+        }
+        if let Some(root) = &self.root {
+            walk(root);
+        }
     }
 
     /// The page `page` holds now, if present.

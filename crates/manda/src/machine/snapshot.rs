@@ -14,7 +14,7 @@
 //! and replaces it only when all of it is good.
 
 use super::calls::CallStack;
-use super::memory::{Meter, Page, SharedTables, PAGE};
+use super::memory::{Meter, Page, SharedPage, SharedTables, PAGE};
 use super::{system, Code, Context, Machine};
 use crate::isa::Instr;
 use std::collections::HashMap;
@@ -121,6 +121,23 @@ impl Machine {
     /// Writes the stopped machine as a snapshot (`docs/manda/snapshot.md`).
     /// `Err` while it has ended: there is nothing to continue.
     pub fn save(&self) -> Result<Vec<u8>, String> {
+        // The shared pages are let go before this returns: nothing needs marking.
+        self.encode().map(|state| state.to_vec())
+    }
+
+    /// [`save`](Self::save) without copying the memory: the snapshot's pages
+    /// are the machine's own, shared until the returned bytes are dropped
+    /// (the machine may run meanwhile: a page it writes is copied first).
+    pub fn save_state(&mut self) -> Result<hypervisor::StateBytes, String> {
+        for ctx in &mut self.contexts {
+            ctx.mem.share_pages();
+            ctx.tlb = Default::default();
+        }
+        self.encode()
+    }
+
+    /// The snapshot, its pages handed out as they are.
+    fn encode(&self) -> Result<hypervisor::StateBytes, String> {
         if let Some(ended) = &self.ended {
             let how = match ended {
                 Ok(status) => format!("ended with status {status}"),
@@ -167,8 +184,8 @@ impl Machine {
             })
             .sum();
         let ports_len: usize = ports.iter().map(|(_, m)| 1 + 4 + m.iter().map(|m| 4 + m.len()).sum::<usize>()).sum();
-        let len = HEADER_LEN + pool.len() * PAGE as usize + contexts_len + ports_len + 4;
-        let mut out = Vec::with_capacity(len);
+        let rest_len = contexts_len + ports_len + 4;
+        let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&self.program);
@@ -180,9 +197,15 @@ impl Machine {
         put_u32(&mut out, ports.len() as u32);
         put_u32(&mut out, pool.len() as u32);
         debug_assert_eq!(out.len(), HEADER_LEN);
-        for page in &pool {
-            out.extend_from_slice(page.bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&out);
+        let mut state = hypervisor::StateBytes::new();
+        state.push(std::mem::take(&mut out));
+        for page in pool {
+            crc.update(page.bytes());
+            state.push(SharedPage(page.clone()));
         }
+        out.reserve_exact(rest_len);
         for (ctx, list) in self.contexts.iter().zip(&lists) {
             put_u64(&mut out, ctx.id);
             put_u64(&mut out, self.code.addrs[ctx.pc as usize]);
@@ -220,10 +243,11 @@ impl Machine {
                 out.extend_from_slice(m);
             }
         }
-        let crc = crc32fast::hash(&out);
-        put_u32(&mut out, crc);
-        debug_assert_eq!(out.len(), len, "the snapshot's length was computed ahead");
-        Ok(out)
+        crc.update(&out);
+        put_u32(&mut out, crc.finalize());
+        debug_assert_eq!(out.len(), rest_len, "the snapshot's length was computed ahead");
+        state.push(out);
+        Ok(state)
     }
 
     /// Replaces the machine's state with the snapshot `bytes`, which must be
