@@ -33,6 +33,9 @@ pub enum HvError {
         /// Why.
         source: std::io::Error,
     },
+    /// Writing a state where it was to go failed.
+    #[error("cannot write the state: {0}")]
+    Output(std::io::Error),
     /// The exchange failed or the VM refused.
     #[error("{target}: {source}")]
     Protocol {
@@ -219,20 +222,38 @@ impl Client {
 
     /// `save`: the state bytes.
     pub fn save(&mut self, lease: &str) -> Result<Vec<u8>, HvError> {
-        let len = self.call(&format!("save {lease}"), None)?;
-        let len = parse_length(&len, CLIENT_MAX_PAYLOAD).map_err(|e| self.fail(e))?;
-        let Some(progress) = self.progress.clone() else {
-            return read_payload(&mut self.reader, len).map_err(|e| self.fail(e));
-        };
+        let len = self.begin_save(lease)?;
         let mut state = Vec::new();
-        progress("save", 0, len as u64);
-        while state.len() < len {
-            let piece = (len - state.len()).min(PROGRESS_CHUNK);
-            let more = read_payload(&mut self.reader, piece).map_err(|e| self.fail(e))?;
-            state.extend_from_slice(&more);
-            progress("save", state.len() as u64, len as u64);
-        }
+        self.read_state_into(len, &mut state)?;
         Ok(state)
+    }
+
+    /// Sends `save`: the length of the state that follows, for
+    /// [`read_state_into`](Self::read_state_into) to read.
+    pub fn begin_save(&mut self, lease: &str) -> Result<usize, HvError> {
+        let len = self.call(&format!("save {lease}"), None)?;
+        parse_length(&len, CLIENT_MAX_PAYLOAD).map_err(|e| self.fail(e))
+    }
+
+    /// Copies the `len` state bytes that follow `save`'s reply to `out` a
+    /// piece at a time, never holding the whole state (a gigabyte heap makes
+    /// a gigabyte state).
+    pub fn read_state_into(&mut self, len: usize, out: &mut impl Write) -> Result<(), HvError> {
+        let progress = self.progress.clone();
+        if let Some(progress) = &progress {
+            progress("save", 0, len as u64);
+        }
+        let mut done = 0;
+        while done < len {
+            let piece = (len - done).min(PROGRESS_CHUNK);
+            let bytes = read_payload(&mut self.reader, piece).map_err(|e| self.fail(e))?;
+            out.write_all(&bytes).map_err(HvError::Output)?;
+            done += piece;
+            if let Some(progress) = &progress {
+                progress("save", done as u64, len as u64);
+            }
+        }
+        Ok(())
     }
 
     /// `Ok` if the VM accepts a state of `len` bytes (its `max-state`).

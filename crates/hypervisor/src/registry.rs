@@ -147,6 +147,16 @@ fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBu
 /// before the rename and the directory after it, so that the new file
 /// survives a crash of the machine too.
 pub fn write_file_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    write_file_atomically_with(path, sync, |file| file.write_all(bytes))
+}
+
+/// [`write_file_atomically`], the contents written by `write` into the
+/// temp file (so a large file is written as it comes, not held first).
+pub fn write_file_atomically_with(
+    path: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.{}.tmp", crate::random_hex(8)));
@@ -156,7 +166,7 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)?;
-    let written = file.write_all(bytes).and_then(|()| if sync { file.sync_all() } else { Ok(()) });
+    let written = write(&mut file).and_then(|()| if sync { file.sync_all() } else { Ok(()) });
     drop(file);
     written.and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

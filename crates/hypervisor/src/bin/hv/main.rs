@@ -129,12 +129,10 @@ fn main() -> ExitCode {
             if std::io::stdout().is_terminal() {
                 Err("refusing to write a binary state to a terminal; use -o FILE or a pipe".into())
             } else {
-                save_state(&vm, token).and_then(|state| std::io::stdout().write_all(&state).map_err(|e| e.to_string()))
+                save_state_to(&vm, token, None)
             }
         }
-        Some(Command::Sstate { vm, output: Some(path) }) => save_state(&vm, token).and_then(|state| {
-            write_atomically(&path, &state, true).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        }),
+        Some(Command::Sstate { vm, output: Some(path) }) => save_state_to(&vm, token, Some(&path)),
         Some(Command::Rstate(RstateArgs { vm, input, paused })) => {
             read_state(input.as_deref()).and_then(|state| restore_state(&vm, &state, paused, token)).map(say)
         }
@@ -268,6 +266,24 @@ fn kill(vm: &str, token: Option<&str>) -> Result<String, String> {
     let said = client.kill(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
     client.forget_lease();
     Ok(said)
+}
+
+/// Writes the state of an interrupted VM, whose lease stays kept, to `path`
+/// (atomically) or to standard output, as it arrives: `hv` never holds it whole.
+fn save_state_to(vm: &str, token: Option<&str>, path: Option<&Path>) -> Result<(), String> {
+    let mut client = connect(vm, token)?;
+    client.set_progress(terminal_progress());
+    let lease = held(&mut client, true)?;
+    let len = client.begin_save(&lease).map_err(|e| e.to_string())?;
+    match path {
+        None => client.read_state_into(len, &mut std::io::stdout().lock()).map_err(|e| e.to_string()),
+        Some(path) => hypervisor::registry::write_file_atomically_with(path, true, |file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            client.read_state_into(len, &mut out).map_err(std::io::Error::other)?;
+            out.flush()
+        })
+        .map_err(|e| format!("cannot write {}: {e}", path.display())),
+    }
 }
 
 /// The state of an interrupted VM, whose lease stays kept.
