@@ -104,6 +104,8 @@ struct Model {
     stale: Vec<String>,
     instance: String,
     saved: Option<Vec<u8>>,
+    /// A restored state its holder has not resumed yet.
+    provisional: bool,
 }
 
 impl Model {
@@ -194,6 +196,7 @@ fuzz_target!(|data: &[u8]| {
         stale: Vec::new(),
         instance,
         saved: None,
+        provisional: false,
     };
     let mut conns: [Option<Conn>; 3] = [None, None, None];
     let mut ended: Option<Outcome> = None;
@@ -213,7 +216,8 @@ fuzz_target!(|data: &[u8]| {
                 let given = lease_word(&model, choose.byte());
                 let name = if kind == 3 { "interrupt" } else { "claim" };
                 let line = format!("{name} {}", given.as_deref().unwrap_or("")).trim_end().to_string();
-                let expect = if kind == 4 && running || moving {
+                // The holder of a moving VM may renew its lease (to decide it after a lost migration).
+                let expect = if kind == 4 && running || moving && model.holder(given.as_deref()).is_err() {
                     Expect::Err { closes: false }
                 } else {
                     match model.holder(given.as_deref()) {
@@ -243,7 +247,8 @@ fuzz_target!(|data: &[u8]| {
                     9 => {
                         let to =
                             if choose.byte() % 4 == 0 { model.instance.clone() } else { "0123456789abcdef".into() };
-                        let allowed = model.mode == Mode::Interrupted && to != model.instance;
+                        // A restored state that has not run is never handed on.
+                        let allowed = model.mode == Mode::Interrupted && to != model.instance && !model.provisional;
                         (format!("handoff {given} {to}"), vec![], allowed)
                     }
                     10 => (format!("abort {given}"), vec![], moving),
@@ -335,6 +340,7 @@ fuzz_target!(|data: &[u8]| {
             }
             "restore" => {
                 model.mode = Mode::Interrupted;
+                model.provisional = true;
                 // The restored state is what a save now returns.
                 model.saved = Some(payload.clone());
                 // On the connection that restored it, open and authenticated.
@@ -347,11 +353,16 @@ fuzz_target!(|data: &[u8]| {
             "resume" => {
                 model.stale.extend(model.lease.take());
                 model.mode = Mode::Running;
+                model.provisional = false;
             }
             "release" => {
                 model.stale.extend(model.lease.take());
                 if moving {
                     model.mode = Mode::Interrupted;
+                }
+                if std::mem::take(&mut model.provisional) {
+                    // Given up before it ran: dropped, the VM waits again.
+                    model.mode = Mode::Waiting;
                 }
                 assert_eq!(reply, format!("OK released {}", model.mode.name()));
             }
