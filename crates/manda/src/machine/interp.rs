@@ -536,13 +536,13 @@ impl Context {
                     ret!()
                 }
                 Op::FmulFadd { rd, ra, rb, rd2, rc } => {
-                    let product = f!(ra) * f!(rb);
+                    let product = fmul(f!(ra), f!(rb));
                     r!(rd) = product.to_bits();
-                    r!(rd2) = (product + f!(rc)).to_bits();
+                    r!(rd2) = fadd(f!(rc), product).to_bits();
                     next!(2)
                 }
                 Op::FmulFsub { rd, ra, rb, rd2, rc } => {
-                    let product = f!(ra) * f!(rb);
+                    let product = fmul(f!(ra), f!(rb));
                     r!(rd) = product.to_bits();
                     r!(rd2) = (f!(rc) - product).to_bits();
                     next!(2)
@@ -550,7 +550,7 @@ impl Context {
                 Op::Ld64Fmul { rd, mem: M { base, off }, rd2, ra } => {
                     let v = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd) = v;
-                    r!(rd2) = (f!(ra) * f64::from_bits(v)).to_bits();
+                    r!(rd2) = fmul(f!(ra), f64::from_bits(v)).to_bits();
                     next!(2)
                 }
                 Op::AddiBlt { rd, ra, x, y, imm, t } => {
@@ -585,12 +585,12 @@ impl Context {
                 }
                 Op::Ld64Fadd { rd, mem: M { base, off }, rd2, rb } => {
                     r!(rd) = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
-                    r!(rd2) = (f!(rd) + f!(rb)).to_bits();
+                    r!(rd2) = fadd(f!(rd), f!(rb)).to_bits();
                     next!(2)
                 }
                 Op::Fmul2 { rd, ra, rb, rd2, rc } => {
-                    r!(rd) = (f!(ra) * f!(rb)).to_bits();
-                    r!(rd2) = (f!(rd) * f!(rc)).to_bits();
+                    r!(rd) = fmul(f!(ra), f!(rb)).to_bits();
+                    r!(rd2) = fmul(f!(rd), f!(rc)).to_bits();
                     next!(2)
                 }
                 Op::Ld8uAdd { rd, mem: M { base, off }, rd2, ra } => {
@@ -637,7 +637,7 @@ impl Context {
                 Op::Hld64Fadd { rd, ra, off, rd2, rb } => {
                     let v = heap_value!(8, ra, off);
                     r!(rd) = v;
-                    r!(rd2) = (f!(rb) + f64::from_bits(v)).to_bits();
+                    r!(rd2) = fadd(f!(rb), f64::from_bits(v)).to_bits();
                     next!(2)
                 }
                 Op::LiBltu { rd, x, y, imm, t } => {
@@ -721,6 +721,35 @@ fn quiet(v: f64) -> f64 {
     } else {
         v
     }
+}
+
+/// The NaN a commutative operation of a superinstruction gives: the one the
+/// separate instructions give (the first operand's NaN, quieted, if it is
+/// one; else the second's; else the result as it is), whatever order the
+/// compiler evaluated `a op b` in. Rust leaves NaN payloads unspecified,
+/// and the fused ops were compiled to the other order, so a program gave
+/// other bits with superinstructions than without (found by the
+/// `manda_modes` fuzz target; its input is a seed of the target now).
+#[inline(always)]
+fn first_nan(result: f64, a: f64, b: f64) -> f64 {
+    match result.is_nan() {
+        false => result,
+        true if a.is_nan() => quiet(a),
+        true if b.is_nan() => quiet(b),
+        true => result,
+    }
+}
+
+/// `a + b`, its NaN as [`first_nan`] says.
+#[inline(always)]
+fn fadd(a: f64, b: f64) -> f64 {
+    first_nan(a + b, a, b)
+}
+
+/// `a × b`, its NaN as [`first_nan`] says.
+#[inline(always)]
+fn fmul(a: f64, b: f64) -> f64 {
+    first_nan(a * b, a, b)
 }
 
 /// As [`quiet`] for an f32.
