@@ -76,15 +76,14 @@ pub struct Record {
 
 impl Record {
     fn check(&self) -> bool {
-        let hex = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let hex = registry::is_hex_id;
         [&self.source, &self.target].iter().all(|p| hex(&p.instance) && hex(&p.lease) && p.endpoint.len() <= 300)
     }
 }
 
 /// The file name of the record of a migration of the VM `instance`.
 fn record_name(instance: &str) -> Option<String> {
-    let safe = !instance.is_empty() && instance.len() <= 64 && instance.bytes().all(|b| b.is_ascii_hexdigit());
-    safe.then(|| format!("migration-{instance}"))
+    registry::is_hex_id(instance).then(|| format!("migration-{instance}"))
 }
 
 /// A record file, open and locked by this process; removed when dropped
@@ -227,7 +226,7 @@ pub fn migrate_with_progress(
     let (dst_lease, dst_mode) = dst.claim(None)?;
     if !dst_mode.starts_with("waiting") {
         // Someone restored a program into it since its status: it is not ours to overwrite.
-        let _ = dst.call(&format!("release {dst_lease}"), None);
+        release(&mut dst, &dst_lease);
         return Err(refused(target, not_waiting(dst_mode.split(' ').next().unwrap_or(""))));
     }
     let was_running = src_status.mode == "running";
@@ -236,7 +235,7 @@ pub fn migrate_with_progress(
     let src_lease = match src.interrupt(kept.as_deref()) {
         Ok((lease, _)) => lease,
         Err(e) => {
-            let _ = dst.call(&format!("release {dst_lease}"), None);
+            release(&mut dst, &dst_lease);
             return Err(e);
         }
     };
@@ -337,9 +336,7 @@ impl Migration {
     /// Undoes a migration that did not reach its commit point: the target
     /// drops the state, the source gets the program back.
     fn undo(mut self, handed_off: bool, error: HvError) -> HvError {
-        let dst_lease = &self.record.target.lease;
-        let _ = self.dst.call(&format!("release {dst_lease}"), None);
-        self.dst.forget_lease();
+        release(&mut self.dst, &self.record.target.lease);
         let src_lease = self.record.source.lease.clone();
         let aborted = match handed_off {
             true => self.src.call(&format!("abort {src_lease}"), None).map(|_| ()),
@@ -372,6 +369,12 @@ impl Migration {
         };
         refused(&format!("migration failed ({status})"), reason(error))
     }
+}
+
+/// Gives up `lease` on `client`'s VM (a provisional state there is dropped), best effort.
+fn release(client: &mut Client, lease: &str) {
+    let _ = client.call(&format!("release {lease}"), None);
+    client.forget_lease();
 }
 
 fn reason(error: HvError) -> String {

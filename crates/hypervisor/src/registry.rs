@@ -273,14 +273,19 @@ pub fn find(pid: u32) -> Result<Option<Entry>, RegistryError> {
     Ok(read_entry(&dir.join(format!("{pid}.json"))).filter(|e| e.pid == pid && process_alive(pid)))
 }
 
+/// True if `id` can name a VM instance (or a lease) in a file name of the
+/// runtime directory: 1 to 64 hex digits, so never a path.
+pub(crate) fn is_hex_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The leases `hv` holds, one file per VM instance, so that a lease taken by
 /// one `hv` process (`hv interrupt`) serves the next (`hv sstate`, `hv resume`).
 pub mod leases {
     use super::*;
 
     fn name(instance: &str) -> Option<String> {
-        let safe = !instance.is_empty() && instance.len() <= 64 && instance.bytes().all(|b| b.is_ascii_hexdigit());
-        safe.then(|| format!("lease-{instance}"))
+        is_hex_id(instance).then(|| format!("lease-{instance}"))
     }
 
     /// The lease held on VM `instance`, if this user's `hv` keeps one.

@@ -271,10 +271,7 @@ fn kill(vm: &str, token: Option<&str>) -> Result<String, String> {
 /// Writes the state of an interrupted VM, whose lease stays kept, to `path`
 /// (atomically) or to standard output, as it arrives: `hv` never holds it whole.
 fn save_state_to(vm: &str, token: Option<&str>, path: Option<&Path>) -> Result<(), String> {
-    let mut client = connect(vm, token)?;
-    client.set_progress(terminal_progress());
-    let lease = held(&mut client, true)?;
-    let len = client.begin_save(&lease).map_err(|e| e.to_string())?;
+    let (mut client, len) = begin_save(vm, token)?;
     match path {
         None => client.read_state_into(len, &mut std::io::stdout().lock()).map_err(|e| e.to_string()),
         Some(path) => hypervisor::registry::write_file_atomically_with(path, true, |file| {
@@ -288,10 +285,20 @@ fn save_state_to(vm: &str, token: Option<&str>, path: Option<&Path>) -> Result<(
 
 /// The state of an interrupted VM, whose lease stays kept.
 fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
+    let (mut client, len) = begin_save(vm, token)?;
+    let mut state = Vec::new();
+    client.read_state_into(len, &mut state).map_err(|e| e.to_string())?;
+    Ok(state)
+}
+
+/// Takes (and keeps) the VM's lease and asks for its state: the client
+/// and the length of the state that follows.
+fn begin_save(vm: &str, token: Option<&str>) -> Result<(Client, usize), String> {
     let mut client = connect(vm, token)?;
     client.set_progress(terminal_progress());
     let lease = held(&mut client, true)?;
-    client.save(&lease).map_err(|e| e.to_string())
+    let len = client.begin_save(&lease).map_err(|e| e.to_string())?;
+    Ok((client, len))
 }
 
 /// Restores `state` into `vm` and, unless `paused`, resumes it; the reply for the user.
