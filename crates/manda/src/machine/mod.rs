@@ -332,8 +332,9 @@ impl Machine {
         let mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
         let left = config.max_memory.saturating_sub(meter.used());
         let code_too_big = |code| SetupError::CodeTooBig { code, left, limit: config.max_memory };
-        if Code::bytes_for(exe) > left {
-            return Err(code_too_big(Code::bytes_for(exe)));
+        let code_bytes = Code::bytes_for(exe);
+        if code_bytes > left {
+            return Err(code_too_big(code_bytes));
         }
         let code = Arc::new(Code::new(exe));
         meter.charge(code.heap_bytes()).map_err(|_| code_too_big(code.heap_bytes()))?;
