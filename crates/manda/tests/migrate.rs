@@ -154,24 +154,7 @@ fn a_pipeline_crosses_to_another_host_with_a_token() {
 
 #[test]
 fn the_readme_migration_script_moves_the_pipeline_mid_run() {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/manda/migrate.sh");
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).parent().unwrap().to_path_buf();
-    assert!(bin.join("hv").exists(), "hv is missing: `cargo test --workspace` builds it");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .env("MOVA_BIN", &bin)
-        .env("MOVA_RUNTIME_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("migrate-sh-runtime"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.lines().any(|l| l.starts_with("migrated ")), "{stdout}");
-    let values = |prefix: &str| -> Vec<u64> {
-        stdout.lines().filter_map(|l| l.strip_prefix(prefix)).map(|v| v.parse().unwrap()).collect()
-    };
-    let (a, b) = (values("  VM A: "), values("  VM B: "));
-    assert!(!a.is_empty() && !b.is_empty(), "{stdout}");
+    let (a, b) = common::run_migration_script("examples/manda/migrate.sh", "migrate-sh-runtime");
     let mut all = a.clone();
     all.extend(&b);
     assert_eq!(

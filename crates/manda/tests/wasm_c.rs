@@ -242,23 +242,7 @@ fn a_c_program_moved_mid_run_with_hv_migrate_prints_what_an_uninterrupted_run_pr
 
 #[test]
 fn the_readme_script_moves_the_committed_c_module_mid_run() {
-    let bin = Path::new(env!("CARGO_BIN_EXE_manda")).parent().unwrap().to_path_buf();
-    assert!(bin.join("hv").exists(), "hv is missing: `cargo test --workspace` builds it");
-    let out = Command::new("bash")
-        .arg(root().join("examples/wasm/migrate.sh"))
-        .env("MOVA_BIN", &bin)
-        .env("MOVA_RUNTIME_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-migrate-sh-runtime"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.lines().any(|l| l.starts_with("migrated ")), "{stdout}");
-    let values = |prefix: &str| -> Vec<u64> {
-        stdout.lines().filter_map(|l| l.strip_prefix(prefix)).map(|v| v.parse().unwrap()).collect()
-    };
-    let (a, b) = (values("  VM A: "), values("  VM B: "));
-    assert!(!a.is_empty() && !b.is_empty(), "{stdout}");
+    let (a, b) = common::run_migration_script("examples/wasm/migrate.sh", "wasm-migrate-sh-runtime");
     assert_eq!([a, b].concat(), first_primes(40), "A's primes, then B's, each once");
 }
 

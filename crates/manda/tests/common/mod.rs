@@ -149,3 +149,27 @@ impl Vm {
         self.child.wait().unwrap().code()
     }
 }
+
+/// Runs a README migration script (`examples/…/migrate.sh`, relative to the
+/// repository) with the freshly built binaries, checks that it succeeded
+/// and migrated, and returns the values VM A and VM B printed.
+pub fn run_migration_script(script: &str, runtime: &str) -> (Vec<u64>, Vec<u64>) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_manda")).parent().unwrap().to_path_buf();
+    assert!(bin.join("hv").exists(), "hv is missing: `cargo test --workspace` builds it");
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(script))
+        .env("MOVA_BIN", &bin)
+        .env("MOVA_RUNTIME_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join(runtime))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("migrated ")), "{stdout}");
+    let values = |prefix: &str| -> Vec<u64> {
+        stdout.lines().filter_map(|l| l.strip_prefix(prefix)).map(|v| v.parse().unwrap()).collect()
+    };
+    let (a, b) = (values("  VM A: "), values("  VM B: "));
+    assert!(!a.is_empty() && !b.is_empty(), "{stdout}");
+    (a, b)
+}
