@@ -971,7 +971,7 @@ mod args {
         /// Seconds a control client has to authenticate, to finish a request or a payload, and to read a reply.
         #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
         pub control_timeout: u64,
-        /// Seconds of silence after which another client may take over a lease.
+        /// Seconds of silence after which another client may take over a lease (a restored state not resumed yet is dropped instead).
         #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
         pub lease_timeout: u64,
     }
