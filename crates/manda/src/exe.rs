@@ -13,7 +13,7 @@
 //! are ranges of one copy of the file ([`Executable::from_vec`] keeps the
 //! caller's, so a large section is never held twice by the loader).
 
-use crate::isa::{Instr, Operand, Target};
+use crate::isa::{Instr, Opcode, Operand, Target};
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
@@ -245,6 +245,9 @@ pub enum LoadErrorKind {
     /// More than [`MAX_CODE_ITEMS`] labels and instructions.
     #[error("too many instructions and labels: an executable has at most {MAX_CODE_ITEMS}")]
     TooManyItems,
+    /// The file and its decoded code would pass the memory limit it is loaded within.
+    #[error("the file and its decoded code need more than the memory limit of {0} bytes")]
+    PastMemoryLimit(u64),
 }
 
 fn fail<T>(offset: u64, kind: LoadErrorKind) -> Result<T, LoadError> {
@@ -264,6 +267,15 @@ impl Executable {
 
     /// Validates and decodes `file`, keeping it as the sections' bytes: no copy.
     pub fn from_vec(file: Vec<u8>) -> Result<Executable, LoadError> {
+        Executable::from_vec_within(file, u64::MAX)
+    }
+
+    /// [`from_vec`](Self::from_vec), refusing as soon as the file and its
+    /// decoded code would hold more than `memory_limit` bytes: a machine's
+    /// `--max-memory`, so that a file within the limit cannot decode into
+    /// several times the limit before the machine is built.
+    pub fn from_vec_within(file: Vec<u8>, memory_limit: u64) -> Result<Executable, LoadError> {
+        let item_room = memory_limit.saturating_sub(file.capacity() as u64) / std::mem::size_of::<Item>() as u64;
         let file = Arc::new(file);
         let bytes = &file[..];
         let mut sections = Vec::new();
@@ -286,7 +298,15 @@ impl Executable {
             }
             let end = start + len as usize;
             let items = match kind {
-                SectionKind::Code => decode_code(&bytes[start..end], start as u64, MAX_CODE_ITEMS - items_before)?,
+                SectionKind::Code => {
+                    let room = (MAX_CODE_ITEMS - items_before) as u64;
+                    let past = match room <= item_room.saturating_sub(items_before as u64) {
+                        true => LoadErrorKind::TooManyItems,
+                        false => LoadErrorKind::PastMemoryLimit(memory_limit),
+                    };
+                    let room = room.min(item_room.saturating_sub(items_before as u64)) as usize;
+                    decode_code(&bytes[start..end], start as u64, room, past)?
+                }
                 _ => Vec::new(),
             };
             items_before += items.len();
@@ -308,6 +328,25 @@ impl Executable {
         let exe = Executable { sections, labels };
         exe.check_targets()?;
         Ok(exe)
+    }
+
+    /// Bytes this executable holds on the heap: the file and its decoded
+    /// code. A machine is built from it within the memory limit while it is
+    /// held beside the machine's own copy.
+    pub fn heap_bytes(&self) -> u64 {
+        let file = self.sections.first().map_or(0, |s| s.bytes.file.capacity());
+        let items: usize = self.sections.iter().map(|s| s.items.capacity() * std::mem::size_of::<Item>()).sum();
+        let names: usize = self
+            .sections
+            .iter()
+            .flat_map(|s| &s.items)
+            .map(|item| match item {
+                Item::Label { name: Some(name), .. } => name.capacity(),
+                _ => 0,
+            })
+            .sum();
+        let labels = self.labels.capacity() * (std::mem::size_of::<(String, u64)>() + 1);
+        (file + items + 2 * names + labels) as u64
     }
 
     /// Every static target (`jmp`, branches, `call`, `fork`) must be a boundary.
@@ -396,14 +435,40 @@ impl Executable {
     }
 }
 
+/// How many items a code section's contents hold, up to the first that
+/// does not decode (which [`decode_code`] then reports).
+fn count_items(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let mut at = 0usize;
+    while let Some(&b) = bytes.get(at) {
+        let len = match b {
+            0 => 1,
+            1 => match u64_at(bytes, at + 1).and_then(|len| usize::try_from(len).ok()) {
+                Some(len) => len.saturating_add(9),
+                None => break,
+            },
+            b => match Opcode::from_byte(b) {
+                Some(op) if b > 9 => op.encoded_len(),
+                _ => break,
+            },
+        };
+        count += 1;
+        at = at.saturating_add(len);
+    }
+    count
+}
+
 /// Decodes a code section's contents, which start at address `base`.
-fn decode_code(bytes: &[u8], base: u64, room: usize) -> Result<Vec<Item>, LoadError> {
-    let mut items = Vec::new();
+/// At most `room` items are decoded; one more fails with `past`.
+fn decode_code(bytes: &[u8], base: u64, room: usize, past: LoadErrorKind) -> Result<Vec<Item>, LoadError> {
+    // Sized once: a doubling vector would hold its old and new buffers at
+    // once, and the allocator keeps what it freed.
+    let mut items = Vec::with_capacity(count_items(bytes).min(room));
     let mut at = 0usize;
     while at < bytes.len() {
         let addr = base + at as u64;
         if items.len() == room {
-            return fail(addr, LoadErrorKind::TooManyItems);
+            return fail(addr, past);
         }
         let left = (bytes.len() - at) as u64;
         match bytes[at] {

@@ -18,9 +18,14 @@ const ABOVE_MIB: u64 = 22;
 
 /// Runs `manda run --max-memory 32M OPTIONS… tests/limits/PROGRAM` to its
 /// end: (peak resident set in MiB, exit status, stderr).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives the peak resident set
 fn peak(options: &[&str], program: &str) -> (u64, i32, String) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/limits").join(program);
+    peak_of(options, &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/limits").join(program))
+}
+
+/// Runs `manda run --max-memory 32M OPTIONS… PATH` to its end: (peak
+/// resident set in MiB, exit status, stderr).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives the peak resident set
+fn peak_of(options: &[&str], path: &std::path::Path) -> (u64, i32, String) {
     let mut child = common::manda_command()
         .args(["run", "--max-memory", &format!("{LIMIT_MIB}M")])
         .args(options)
@@ -48,11 +53,7 @@ fn within_the_limit(options: &[&str], program: &str) {
     assert_eq!(code, 3, "{program}: {stderr}");
     assert!(stderr.starts_with("trap: out of memory: "), "{program} must reach the memory limit: {stderr}");
     assert!(stderr.contains(&format!("would pass the limit of {}", LIMIT_MIB << 20)), "{stderr}");
-    assert!(
-        peak <= LIMIT_MIB + ABOVE_MIB,
-        "{program}: the process held {peak} MiB under --max-memory {LIMIT_MIB}M (at most {} allowed)",
-        LIMIT_MIB + ABOVE_MIB
-    );
+    assert_within(peak, program);
 }
 
 #[test]
@@ -79,6 +80,53 @@ fn call_frames_pushed_until_the_limit_stay_within_it() {
 #[test]
 fn pages_written_until_the_limit_stay_within_it() {
     within_the_limit(&[], "pages.s");
+}
+
+/// The process held at most the limit and the constant.
+fn assert_within(peak: u64, what: &str) {
+    assert!(
+        peak <= LIMIT_MIB + ABOVE_MIB,
+        "{what}: the process held {peak} MiB under --max-memory {LIMIT_MIB}M (at most {} allowed)",
+        LIMIT_MIB + ABOVE_MIB
+    );
+}
+
+/// Found by an adversary: 973 bytes of module (85 functions of 49,000
+/// locals each, one instruction to zero each local) made the translator
+/// hold 200 MB before the machine's limit was looked at; a 64M VM held
+/// 655 MB. The translation now stops at the limit.
+#[test]
+fn translating_a_module_until_the_limit_stays_within_it() {
+    let module = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("limit-locals.wasm");
+    std::fs::write(&module, common::many_locals(85, 49_000)).unwrap();
+    let (peak, code, stderr) = peak_of(&["--invoke", "f0"], &module);
+    assert_eq!(code, 1, "{stderr}");
+    let refused = format!(
+        "manda: {}: translating the module needs more than the memory limit of {} bytes (it held ",
+        module.display(),
+        LIMIT_MIB << 20
+    );
+    assert!(stderr.starts_with(&refused), "{stderr}");
+    assert_within(peak, "translating");
+}
+
+/// A 5 MB executable decodes into 30 MB of instructions: the decoding stops
+/// at the limit, before the machine is built.
+#[test]
+fn decoding_an_executable_until_the_limit_stays_within_it() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let module = dir.join("limit-decode.wasm");
+    std::fs::write(&module, common::many_locals(20, 49_000)).unwrap();
+    let exe = dir.join("limit-decode.mx");
+    let made = common::manda_command().args(["wasm", "--invoke", "f0", "-o"]).arg(&exe).arg(&module).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (peak, code, stderr) = peak_of(&[], &exe);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.starts_with(&format!("manda: {}: offset ", exe.display())), "{stderr}");
+    let refused =
+        format!(": the file and its decoded code need more than the memory limit of {} bytes\n", LIMIT_MIB << 20);
+    assert!(stderr.ends_with(&refused), "{stderr}");
+    assert_within(peak, "decoding");
 }
 
 #[test]

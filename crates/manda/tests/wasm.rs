@@ -153,50 +153,11 @@ fn what_a_module_may_cost_is_bounded() {
         "offset 11 (0xb): a table of 2097152 entries: at most 1048576 are supported"
     );
     // 100 functions of 50,000 locals each: 5,000,000 zeroing instructions from a module of 800 bytes.
-    let message = translate(&many_locals(100, 50_000), &Options::default()).unwrap_err().to_string();
+    let message = translate(&common::many_locals(100, 50_000), &Options::default()).unwrap_err().to_string();
     assert!(message.ends_with("more than 4194304 locals in all the module's functions together"), "{message}");
     // One function past 50,000 locals: the validator's own limit.
-    let message = translate(&many_locals(1, 50_001), &Options::default()).unwrap_err().to_string();
+    let message = translate(&common::many_locals(1, 50_001), &Options::default()).unwrap_err().to_string();
     assert_eq!(message, "offset 31 (0x1f): too many locals: locals exceed maximum");
-}
-
-fn leb(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        out.push(if v == 0 { byte } else { byte | 0x80 });
-        if v == 0 {
-            return;
-        }
-    }
-}
-
-/// A module of `funcs` functions `() -> ()`, each declaring `locals` i64
-/// locals in one entry; the first is exported as `f0`.
-fn many_locals(funcs: u32, locals: u32) -> Vec<u8> {
-    let section = |id: u8, body: Vec<u8>, out: &mut Vec<u8>| {
-        out.push(id);
-        leb(body.len() as u32, out);
-        out.extend(body);
-    };
-    let mut m = b"\0asm\x01\0\0\0".to_vec();
-    section(1, vec![1, 0x60, 0, 0], &mut m);
-    let mut f = Vec::new();
-    leb(funcs, &mut f);
-    f.extend(std::iter::repeat_n(0, funcs as usize));
-    section(3, f, &mut m);
-    section(7, vec![1, 2, b'f', b'0', 0, 0], &mut m);
-    let mut body = vec![1];
-    leb(locals, &mut body);
-    body.extend([0x7e, 0x0b]);
-    let mut code = Vec::new();
-    leb(funcs, &mut code);
-    for _ in 0..funcs {
-        leb(body.len() as u32, &mut code);
-        code.extend(&body);
-    }
-    section(10, code, &mut m);
-    m
 }
 
 /// `bench/peers/wasm/hand.wasm`, which the README runs and the benchmarks
@@ -224,7 +185,7 @@ fn decoded_code_counts_against_the_memory_limit() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
     std::fs::create_dir_all(&dir).unwrap();
     let module = dir.join("many_locals.wasm");
-    std::fs::write(&module, many_locals(5, 49_000)).unwrap();
+    std::fs::write(&module, common::many_locals(5, 49_000)).unwrap();
     let m = module.to_str().unwrap();
     let (code, out, err) = manda(&["run", "--max-memory", "16M", "--invoke", "f0", m]);
     assert_eq!((code, out.as_str()), (1, ""), "{err}");

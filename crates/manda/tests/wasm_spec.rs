@@ -101,6 +101,7 @@ fn run(wasm: &[u8], invokes: &[(&str, &[u64])]) -> Result<(Vec<Vec<u64>>, Option
         raw_results: true,
         spectest: true,
         instantiate_only: true,
+        memory_limit: None,
     };
     let bytes = translate(wasm, &options).map_err(|e| e.to_string())?;
     let exe = Executable::load(&bytes).map_err(|e| format!("translated executable does not load: {e}"))?;

@@ -129,7 +129,8 @@ pub enum SetupError {
     /// The decoded code, with the image and stack, passes the memory limit.
     #[error("the program's decoded code needs {code} bytes of memory, more than the {left} left of the limit of {limit} beside its image and stack")]
     CodeTooBig {
-        /// Bytes the decoded code holds.
+        /// Bytes the decoded code holds: the machine's, and the executable's
+        /// file and decoded form while the machine is built from it.
         code: u64,
         /// What the limit leaves after the image and stack.
         left: u64,
@@ -332,7 +333,8 @@ impl Machine {
         let mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
         let left = config.max_memory.saturating_sub(meter.used());
         let code_too_big = |code| SetupError::CodeTooBig { code, left, limit: config.max_memory };
-        let code_bytes = Code::bytes_for(exe);
+        // The executable is held beside the machine's decoded code while it is built.
+        let code_bytes = Code::bytes_for(exe).saturating_add(exe.heap_bytes());
         if code_bytes > left {
             return Err(code_too_big(code_bytes));
         }

@@ -226,6 +226,10 @@ impl Emitter {
             other => unreachable!("only instructions and jumps are emitted as they are, not {other:?}"),
         }
     }
+    /// Bytes the emitter holds on the heap.
+    pub fn heap_bytes(&self) -> u64 {
+        (self.code.capacity() + self.labels.capacity() * 16 + self.fixups.capacity() * 16) as u64
+    }
     /// The address `label` is bound at.
     pub fn addr_of(&self, label: u32) -> u64 {
         self.base + self.labels[label as usize].expect("every label is bound")

@@ -56,6 +56,11 @@ pub struct Options {
     pub spectest: bool,
     /// With no invokes and no `_start`: only instantiate (memory, data, the start function), then exit.
     pub instantiate_only: bool,
+    /// The most bytes the translation may hold at once (the module, the
+    /// translated bodies and the code emitted so far): a machine's
+    /// `--max-memory`, so that a small module cannot make the host hold
+    /// gigabytes before the machine's own limit is checked. `None`: no limit.
+    pub memory_limit: Option<u64>,
 }
 
 /// One call of an exported function.
@@ -185,6 +190,38 @@ struct Function {
     callees: Vec<u32>,
     indirect: Vec<u32>,
     base: u8,
+}
+
+impl Function {
+    /// Bytes its translated body holds on the heap.
+    fn heap_bytes(&self) -> u64 {
+        let calls: usize = self
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::Call(call) => {
+                    std::mem::size_of::<CallSite>()
+                        + call.args.capacity() * std::mem::size_of::<Src>()
+                        + call.dsts.capacity()
+                }
+                _ => 0,
+            })
+            .sum();
+        (self.items.capacity() * std::mem::size_of::<Item>() + calls) as u64
+    }
+}
+
+/// Refuses to go on when the translation holds more than `options.memory_limit`.
+fn within_limit(options: &Options, held: u64, function: &str) -> Result<(), TranslateError> {
+    match options.memory_limit {
+        Some(limit) if held > limit => Err(TranslateError {
+            offset: None,
+            message: format!(
+                "translating the module needs more than the memory limit of {limit} bytes (it held {held} at function `{function}`)"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Evaluates a constant expression (`i32.const` …, `global.get` of an
@@ -444,6 +481,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         });
     }
     let mut all_locals = 0u64;
+    let mut held = wasm.len() as u64;
     for (k, body) in bodies.iter().enumerate() {
         let index = (imports.len() + k) as u32;
         let mut locals: Vec<ValType> = module.func_type(index).params().to_vec();
@@ -469,7 +507,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             t.op(&op).map_err(|m| err(at, m))?;
         }
         let b = t.finish();
-        functions.push(Function {
+        let function = Function {
             name: name_of(index).unwrap_or_else(|| format!("func{index}")),
             items: b.items,
             labels: b.labels,
@@ -478,7 +516,10 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             callees: b.callees,
             indirect: b.indirect,
             base: WINDOW_BASE,
-        });
+        };
+        held += function.heap_bytes();
+        within_limit(options, held, &function.name)?;
+        functions.push(function);
     }
 
     // The table's contents, checked now (wasm checks them when instantiating).
@@ -713,6 +754,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                 }
             }
         }
+        within_limit(options, held + e.heap_bytes(), &f.name)?;
         if e.too_large() {
             return Err(TranslateError {
                 offset: None,
@@ -751,20 +793,25 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             }
         }
     }
-    let code = e.finish();
+    let mut code = e.finish();
+    drop(functions);
 
-    let mut out = Vec::with_capacity(rodata.len() + data_section.len() + code.len() + 27);
-    let mut section = |kind: u8, bytes: &[u8]| {
-        out.push(kind);
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(bytes);
+    // The sections before the code go in front of it in place: a large
+    // code section is never held twice.
+    let mut head = Vec::with_capacity(rodata.len() + data_section.len() + 27);
+    let mut section = |kind: u8, bytes: &[u8], len: usize| {
+        head.push(kind);
+        head.extend_from_slice(&(len as u64).to_le_bytes());
+        head.extend_from_slice(bytes);
     };
-    section(2, &rodata);
+    section(2, &rodata, rodata.len());
     if !data_section.is_empty() {
-        section(0, &data_section);
+        section(0, &data_section, data_section.len());
     }
-    section(1, &code);
-    Ok(out)
+    section(1, &[], code.len());
+    code.reserve_exact(head.len());
+    code.splice(0..0, head);
+    Ok(code)
 }
 
 /// Registers a thunk for a function of type `ty` writes: the function's and the standard ones.

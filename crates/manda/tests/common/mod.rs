@@ -173,3 +173,42 @@ pub fn run_migration_script(script: &str, runtime: &str) -> (Vec<u64>, Vec<u64>)
     assert!(!a.is_empty() && !b.is_empty(), "{stdout}");
     (a, b)
 }
+
+fn leb(mut v: u32, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        out.push(if v == 0 { byte } else { byte | 0x80 });
+        if v == 0 {
+            return;
+        }
+    }
+}
+
+/// A module of `funcs` functions `() -> ()`, each declaring `locals` i64
+/// locals in one entry; the first is exported as `f0`.
+pub fn many_locals(funcs: u32, locals: u32) -> Vec<u8> {
+    let section = |id: u8, body: Vec<u8>, out: &mut Vec<u8>| {
+        out.push(id);
+        leb(body.len() as u32, out);
+        out.extend(body);
+    };
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    section(1, vec![1, 0x60, 0, 0], &mut m);
+    let mut f = Vec::new();
+    leb(funcs, &mut f);
+    f.extend(std::iter::repeat_n(0, funcs as usize));
+    section(3, f, &mut m);
+    section(7, vec![1, 2, b'f', b'0', 0, 0], &mut m);
+    let mut body = vec![1];
+    leb(locals, &mut body);
+    body.extend([0x7e, 0x0b]);
+    let mut code = Vec::new();
+    leb(funcs, &mut code);
+    for _ in 0..funcs {
+        leb(body.len() as u32, &mut code);
+        code.extend(&body);
+    }
+    section(10, code, &mut m);
+    m
+}
