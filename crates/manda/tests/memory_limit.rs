@@ -176,9 +176,14 @@ fn a_machine_resumed_while_its_state_is_sent_writes_copies_not_the_state() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mut state = vec![0u8; len];
     reader.read_exact(&mut state).unwrap();
-    let target = common::Vm::start(&["--wait"], "limits/rewrite.s", &[]);
+    let mut target = common::Vm::start(&["--wait"], "limits/rewrite.s", &[]);
     let mut client = hypervisor::Client::connect(&target.endpoint(), None).unwrap();
     let (lease, _) = client.claim(None).unwrap();
     let restored = client.restore(&lease, &state).unwrap();
     assert!(restored.starts_with("restored "), "{restored}");
+    // The program checks every page it rewrites: one from a later pass
+    // than the state's (written while the state was sent) makes it exit 7.
+    assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(target.child.try_wait().unwrap().map(|s| s.code()), None, "the restored state was torn");
 }
