@@ -1091,6 +1091,11 @@ impl<'m> FuncTranslator<'m> {
         self.bind(done);
     }
 
+    /// Bytes the body holds so far, and will hold while [`finish`](Self::finish) simplifies it.
+    pub fn bytes_to_finish(&self) -> u64 {
+        (self.items.capacity() * std::mem::size_of::<Item>()) as u64 + super::live::analysis_bytes(self.items.len())
+    }
+
     /// The translated body.
     pub fn finish(mut self) -> Body {
         for list in [&mut self.callees, &mut self.indirect] {

@@ -33,6 +33,13 @@ enum Next {
     AnyLabel,
 }
 
+/// Bytes [`simplify`] holds beside a body of `n` items at its peak: the
+/// liveness analysis's sets and successors (the translator counts them
+/// against the memory limit before it finishes a function).
+pub fn analysis_bytes(n: usize) -> u64 {
+    (n * (4 * std::mem::size_of::<RegSet>() + std::mem::size_of::<Next>())) as u64
+}
+
 /// The registers live after each item, and each item's writes.
 fn analyze(items: &[Item], labels: u32, results: usize) -> (Vec<RegSet>, Vec<RegSet>) {
     let n = items.len();

@@ -499,16 +499,19 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             locals.extend(std::iter::repeat_n(ty, n as usize));
         }
         let at = body.range().start;
+        let name = name_of(index).unwrap_or_else(|| format!("func{index}"));
         let mut t = func::FuncTranslator::new(&module, index, locals).map_err(|m| err(at, m))?;
         let mut ops = body.get_operators_reader()?;
         while !ops.eof() {
             let at = ops.original_position();
             let op = ops.read()?;
             t.op(&op).map_err(|m| err(at, m))?;
+            within_limit(options, held + t.bytes_to_finish(), &name)?;
         }
+        within_limit(options, held + t.bytes_to_finish(), &name)?;
         let b = t.finish();
         let function = Function {
-            name: name_of(index).unwrap_or_else(|| format!("func{index}")),
+            name,
             items: b.items,
             labels: b.labels,
             size: b.size,
