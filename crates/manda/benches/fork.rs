@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use manda::exe::Executable;
-use manda::machine::{Memory, Meter, Tlb, PAGE};
+use manda::machine::{Memory, Meter, PAGE};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -19,10 +19,9 @@ fn fork(c: &mut Criterion) {
     for mib in [1u64, 64, 512] {
         let meter = Arc::new(Meter::new(2 << 30));
         let mut mem = Memory::new(&exe, 1 << 20, meter).unwrap();
-        let mut tlb = Tlb::default();
         let heap = mem.grow(mib << 20).unwrap();
         for page in 0..(mib << 20) / PAGE {
-            mem.store::<8>(&mut tlb, heap + page * PAGE, page).unwrap();
+            mem.store::<8>(heap + page * PAGE, page).unwrap();
         }
         group.bench_with_input(BenchmarkId::new("copy", format!("{mib} MiB")), &mib, |b, _| {
             b.iter(|| black_box(mem.fork()));
@@ -33,11 +32,8 @@ fn fork(c: &mut Criterion) {
             |b, _| {
                 b.iter(|| {
                     let mut child = mem.fork();
-                    // The parent's translations were for pages it alone held: no longer.
-                    tlb.flush();
-                    let mut child_tlb = Tlb::default();
-                    child.store::<8>(&mut child_tlb, heap, 1).unwrap();
-                    mem.store::<8>(&mut tlb, heap + PAGE, 2).unwrap();
+                    child.store::<8>(heap, 1).unwrap();
+                    mem.store::<8>(heap + PAGE, 2).unwrap();
                     black_box(child)
                 });
             },

@@ -53,7 +53,7 @@ impl Context {
         let code = run.code;
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;
-        let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, mem, tlb: tlb_slot, .. } = self;
+        let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, mem, .. } = self;
         let id = *id;
         // The loop works on a copy in its own frame, addressed from the
         // stack pointer, so the register file needs no base register of its
@@ -75,7 +75,6 @@ impl Context {
         let mut sp = *sp_slot;
         // The translations stay in the context (not copied into this frame:
         // a switch between contexts would copy them in and out each time).
-        let tlb = tlb_slot;
         let mut fuel = local.fuel;
         let mut slice = local.slice;
         let mut stepped = false;
@@ -198,7 +197,7 @@ impl Context {
         macro_rules! load {
             ($n:literal, $rd:expr, $base:expr, $off:expr, $ext:expr) => {{
                 let addr = r!($base).wrapping_add($off as i64 as u64);
-                let v: u64 = try_mem!(mem.load::<$n>(tlb, addr));
+                let v: u64 = try_mem!(mem.load::<$n>(addr));
                 alu!($rd, $ext(v))
             }};
         }
@@ -207,7 +206,7 @@ impl Context {
         macro_rules! heap_value {
             ($n:literal, $ra:expr, $off:expr) => {{
                 let offset = u64::from(r!($ra) as u32) + u64::from($off);
-                match mem.load::<$n>(tlb, heap_base + offset) {
+                match mem.load::<$n>(heap_base + offset) {
                     Ok(v) => v,
                     Err(_) => trap!(TrapKind::OutOfBounds { offset, len: $n, size: mem.end() - heap_base }),
                 }
@@ -222,7 +221,7 @@ impl Context {
         macro_rules! hstore {
             ($n:literal, $rs:expr, $ra:expr, $off:expr) => {{
                 let offset = u64::from(r!($ra) as u32) + u64::from($off);
-                match mem.store::<$n>(tlb, heap_base + offset, r!($rs)) {
+                match mem.store::<$n>(heap_base + offset, r!($rs)) {
                     Ok(()) => next!(1),
                     Err(_) => trap!(TrapKind::OutOfBounds { offset, len: $n, size: mem.end() - heap_base }),
                 }
@@ -241,7 +240,7 @@ impl Context {
         macro_rules! store {
             ($n:literal, $rs:expr, $base:expr, $off:expr) => {{
                 let addr = r!($base).wrapping_add($off as i64 as u64);
-                try_mem!(mem.store::<$n>(tlb, addr, r!($rs)));
+                try_mem!(mem.store::<$n>(addr, r!($rs)));
                 next!(1)
             }};
         }
@@ -437,7 +436,7 @@ impl Context {
                     if sp - stack_base < 8 {
                         trap!(TrapKind::StackOverflow);
                     }
-                    try_mem!(mem.store::<8>(tlb, sp - 8, r!(rs)));
+                    try_mem!(mem.store::<8>(sp - 8, r!(rs)));
                     sp -= 8;
                     next!(1)
                 }
@@ -445,7 +444,7 @@ impl Context {
                     if stack_top - sp < 8 {
                         trap!(TrapKind::StackUnderflow);
                     }
-                    let v = try_mem!(mem.load::<8>(tlb, sp));
+                    let v = try_mem!(mem.load::<8>(sp));
                     sp += 8;
                     alu!(rd, v)
                 }
@@ -464,11 +463,11 @@ impl Context {
                     next!(1)
                 }
                 Op::Ldsp { rd, off } => {
-                    let v = try_mem!(mem.load::<8>(tlb, sp.wrapping_add(off as i64 as u64)));
+                    let v = try_mem!(mem.load::<8>(sp.wrapping_add(off as i64 as u64)));
                     alu!(rd, v)
                 }
                 Op::Stsp { rs, off } => {
-                    try_mem!(mem.store::<8>(tlb, sp.wrapping_add(off as i64 as u64), r!(rs)));
+                    try_mem!(mem.store::<8>(sp.wrapping_add(off as i64 as u64), r!(rs)));
                     next!(1)
                 }
                 Op::Getsp { rd } => alu!(rd, sp),
@@ -525,7 +524,7 @@ impl Context {
                     if stack_top - sp < 8 {
                         trap!(TrapKind::StackUnderflow);
                     }
-                    r!(rd) = try_mem!(mem.load::<8>(tlb, sp));
+                    r!(rd) = try_mem!(mem.load::<8>(sp));
                     sp += 8;
                     second_half!();
                     ret!()
@@ -548,7 +547,7 @@ impl Context {
                     next!(2)
                 }
                 Op::Ld64Fmul { rd, mem: M { base, off }, rd2, ra } => {
-                    let v = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    let v = try_mem!(mem.load::<8>(r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd) = v;
                     r!(rd2) = fmul(f!(ra), f64::from_bits(v)).to_bits();
                     next!(2)
@@ -579,12 +578,12 @@ impl Context {
                     next!(2)
                 }
                 Op::Ld64Fsub { rd, mem: M { base, off }, rd2, ra } => {
-                    r!(rd) = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<8>(r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = (f!(ra) - f!(rd)).to_bits();
                     next!(2)
                 }
                 Op::Ld64Fadd { rd, mem: M { base, off }, rd2, rb } => {
-                    r!(rd) = try_mem!(mem.load::<8>(tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<8>(r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = fadd(f!(rd), f!(rb)).to_bits();
                     next!(2)
                 }
@@ -594,7 +593,7 @@ impl Context {
                     next!(2)
                 }
                 Op::Ld8uAdd { rd, mem: M { base, off }, rd2, ra } => {
-                    r!(rd) = try_mem!(mem.load::<1>(tlb, r!(base).wrapping_add(off as i64 as u64)));
+                    r!(rd) = try_mem!(mem.load::<1>(r!(base).wrapping_add(off as i64 as u64)));
                     r!(rd2) = r!(ra).wrapping_add(r!(rd));
                     next!(2)
                 }
@@ -683,7 +682,7 @@ impl Context {
                     debug_assert!(ops[pc!()].is_system());
                     let Some(instr) = code.instrs[pc!()] else { trap!(TrapKind::FellOffCode) };
                     // `system` keeps the translations true (a fork, a copy, a grow).
-                    let effect = system(run, local, tlb, id, instr, regs, ctx_regs, mem);
+                    let effect = system(run, local, id, instr, regs, ctx_regs, mem);
                     match effect {
                         Ok(Effect::Next) => next!(1),
                         Ok(Effect::Exit(status)) => break Flow::Exit(status),

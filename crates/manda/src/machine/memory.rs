@@ -326,11 +326,13 @@ impl Ways {
     }
 }
 
-/// The interpreter's translation cache for one memory at a time. Empty it
-/// ([`flush`](Self::flush)) whenever it is used with another memory or the
-/// memory changed by other means than the `Tlb` methods.
-#[derive(Clone)]
-pub struct Tlb {
+/// A memory's translation cache: where the host holds the bytes of the
+/// addresses it read or wrote last. It belongs to one [`Memory`] and is
+/// private to it, which keeps its pointers true: the memory forgets a
+/// translation whenever what it points at may change (a fork shares the
+/// pages, a page is copied or replaced), and the cache is dropped with the
+/// memory whose pages it points into.
+struct Tlb {
     read: Ways,
     write: Ways,
 }
@@ -343,13 +345,13 @@ impl Default for Tlb {
 
 impl Tlb {
     /// Forgets every translation.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         *self = Tlb::default();
     }
 
     /// Forgets the translations for writing: after a fork, every page is
     /// shared and must be copied before the next write.
-    pub fn forget_writes(&mut self) {
+    fn forget_writes(&mut self) {
         self.write = Ways::empty();
     }
 }
@@ -390,7 +392,23 @@ fn runs_of(exe: &Executable) -> Vec<Run> {
 }
 
 /// The address space of one context.
-#[derive(Clone)]
+///
+/// Its loads and stores go through a translation cache of its own, which
+/// nothing outside can reach: a memory cannot be cloned (only
+/// [`fork`](Memory::fork)ed, which forgets the parent's write translations
+/// as it shares the pages), and no cache outlives its memory.
+///
+/// ```compile_fail
+/// // A memory is not `Clone`: a copy would share pages behind the parent's cache.
+/// fn copy(mem: &manda::machine::Memory) -> manda::machine::Memory {
+///     mem.clone()
+/// }
+/// ```
+///
+/// ```compile_fail
+/// // The cache is the memory's own: there is no `Tlb` to hold on to.
+/// let tlb = manda::machine::Tlb::default();
+/// ```
 pub struct Memory {
     root: Option<Arc<Table>>,
     /// Table levels above the pages.
@@ -403,6 +421,11 @@ pub struct Memory {
     heap_base: u64,
     end: u64,
     meter: Arc<Meter>,
+    /// Translations of this memory's addresses: a read entry names bytes of
+    /// a page this memory holds (or the zero page), a write entry bytes of a
+    /// page it holds alone. Every method that shares, copies or replaces a
+    /// page forgets the entries it falsifies.
+    tlb: Tlb,
 }
 
 impl std::fmt::Debug for Memory {
@@ -413,6 +436,13 @@ impl std::fmt::Debug for Memory {
             .field("heap", &(self.heap_base..self.end))
             .finish_non_exhaustive()
     }
+}
+
+/// Drops the translations of `addr`'s page, whose bytes may have moved.
+fn forget(tlb: &mut Tlb, addr: u64) {
+    let set = set_of(addr);
+    tlb.read.put(set, empty(set));
+    tlb.write.put(set, empty(set));
 }
 
 /// `n` rounded up to a multiple of `to`; `u64::MAX` (more than any limit
@@ -448,6 +478,7 @@ impl Memory {
             heap_base,
             end: heap_base,
             meter,
+            tlb: Tlb::default(),
         };
         for section in &exe.sections {
             // Pages that would hold only zeros stay absent (an absent page reads
@@ -465,8 +496,27 @@ impl Memory {
     }
 
     /// A copy of this memory that shares every page until one side writes it.
-    pub fn fork(&self) -> Memory {
-        self.clone()
+    /// Every page is shared now, so this memory forgets its write translations:
+    /// its next write to a page copies it.
+    pub fn fork(&mut self) -> Memory {
+        self.tlb.forget_writes();
+        self.duplicate(self.meter.clone())
+    }
+
+    /// The same pages and layout, charged to `meter`, with an empty cache.
+    fn duplicate(&self, meter: Arc<Meter>) -> Memory {
+        Memory {
+            root: self.root.clone(),
+            levels: self.levels,
+            runs: self.runs.clone(),
+            image_len: self.image_len,
+            stack_base: self.stack_base,
+            stack_top: self.stack_top,
+            heap_base: self.heap_base,
+            end: self.end,
+            meter,
+            tlb: Tlb::default(),
+        }
     }
 
     /// Every page present in the tree (written at some time, here or
@@ -496,8 +546,9 @@ impl Memory {
     /// Lets others hold this memory's pages: no page is any table's alone
     /// any more, so the next write to a page checks its reference count,
     /// and copies it if someone else holds it too (a saved state being
-    /// sent). The caller also empties the translation caches into it.
-    pub(super) fn share_pages(&self) {
+    /// sent). Its write translations are forgotten with it.
+    pub(super) fn share_pages(&mut self) {
+        self.tlb.forget_writes();
         fn walk(table: &Table) {
             match table.slots() {
                 Slots::Tables(t) => t.iter().flatten().for_each(|next| walk(next)),
@@ -524,7 +575,8 @@ impl Memory {
 
     /// Makes `page` hold `shared` (which other memories may hold too).
     pub(super) fn put_page(&mut self, page: u64, shared: &Arc<Page>) -> Result<(), TrapKind> {
-        let Memory { root, levels, meter, .. } = self;
+        let Memory { root, levels, meter, tlb, .. } = self;
+        forget(tlb, page << PAGE_BITS);
         let levels = *levels;
         let index = |level: u32| ((page >> (FANOUT_BITS * (levels - 1 - level))) & (FANOUT as u64 - 1)) as usize;
         let (mut slots, mut owned) = unique_table(root, meter, levels == 1)?;
@@ -548,6 +600,7 @@ impl Memory {
     /// of their own per page. Children first, so equal subtrees are found
     /// bottom up; a table already shared is left as it is.
     pub(super) fn share_tables(&mut self, shared: &mut SharedTables) {
+        self.tlb.forget_writes();
         fn visit(slot: &mut Option<Arc<Table>>, shared: &mut SharedTables) {
             let Some(table) = slot else { return };
             if !sole(table) {
@@ -586,6 +639,7 @@ impl Memory {
         let ok = (self.heap_base..=self.limit()).contains(&end);
         if ok {
             self.end = end;
+            self.tlb.flush();
         }
         ok
     }
@@ -593,7 +647,7 @@ impl Memory {
     /// A copy of this memory charged to `meter` instead (its own pages,
     /// none shared with this one).
     pub(super) fn recharged(&self, meter: &Arc<Meter>) -> Result<Memory, TrapKind> {
-        let mut copy = Memory { root: None, meter: meter.clone(), ..self.clone() };
+        let mut copy = Memory { root: None, ..self.duplicate(meter.clone()) };
         for (page, data) in self.pages() {
             copy.write_raw(page << PAGE_BITS, data.bytes())?;
         }
@@ -785,8 +839,8 @@ impl Memory {
 
     /// Reads `N` bytes (N ≤ 8) at `addr` as a little-endian integer, zero-extended.
     #[inline(always)]
-    pub fn load<const N: u64>(&self, tlb: &mut Tlb, addr: u64) -> Result<u64, TrapKind> {
-        let e = tlb.read.get(set_of(addr));
+    pub fn load<const N: u64>(&mut self, addr: u64) -> Result<u64, TrapKind> {
+        let e = self.tlb.read.get(set_of(addr));
         if addr.wrapping_sub(e.start) <= e.len.wrapping_sub(N) {
             let mut le = [0u8; 8];
             // SAFETY: the entry's range is readable bytes of a page this
@@ -796,19 +850,19 @@ impl Memory {
             };
             return Ok(u64::from_le_bytes(le));
         }
-        self.load_slow::<N>(tlb, addr)
+        self.load_slow::<N>(addr)
     }
 
     #[cold]
     #[inline(never)]
-    fn load_slow<const N: u64>(&self, tlb: &mut Tlb, addr: u64) -> Result<u64, TrapKind> {
+    fn load_slow<const N: u64>(&mut self, addr: u64) -> Result<u64, TrapKind> {
         if self.first_forbidden(addr, N, Access::Read).is_some() {
             return Err(self.fault(addr, N, Access::Read));
         }
         let mut le = [0u8; 8];
         match self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS)) {
             Some(e) if addr - e.start + N <= e.len => {
-                tlb.read.put(set_of(addr), e);
+                self.tlb.read.put(set_of(addr), e);
                 // SAFETY: as in `load`: the bytes lie in the range just entered.
                 unsafe {
                     std::ptr::copy_nonoverlapping(addr.wrapping_add(e.delta) as *const u8, le.as_mut_ptr(), N as usize)
@@ -821,8 +875,8 @@ impl Memory {
 
     /// Writes the low `N` bytes (N ≤ 8) of `value` at `addr`, little-endian.
     #[inline(always)]
-    pub fn store<const N: u64>(&mut self, tlb: &mut Tlb, addr: u64, value: u64) -> Result<(), TrapKind> {
-        let e = tlb.write.get(set_of(addr));
+    pub fn store<const N: u64>(&mut self, addr: u64, value: u64) -> Result<(), TrapKind> {
+        let e = self.tlb.write.get(set_of(addr));
         if addr.wrapping_sub(e.start) <= e.len.wrapping_sub(N) {
             // SAFETY: a write entry's page is held by this memory alone (see
             // `store_slow`), so nobody else reads or writes it.
@@ -835,7 +889,7 @@ impl Memory {
             };
             return Ok(());
         }
-        self.store_slow::<N>(tlb, addr, value)
+        self.store_slow::<N>(addr, value)
     }
 
     /// The write translation for an `n`-byte store at `addr` in the stack
@@ -877,10 +931,10 @@ impl Memory {
 
     #[cold]
     #[inline(never)]
-    fn store_slow<const N: u64>(&mut self, tlb: &mut Tlb, addr: u64, value: u64) -> Result<(), TrapKind> {
+    fn store_slow<const N: u64>(&mut self, addr: u64, value: u64) -> Result<(), TrapKind> {
         if let Some(e) = self.owned_entry(addr, N) {
             // The page stays where it was, so a read translation of it stays true.
-            tlb.write.put(set_of(addr), e);
+            self.tlb.write.put(set_of(addr), e);
             // SAFETY: as in `store`: the bytes lie in the range just entered,
             // in a page this memory alone holds.
             unsafe {
@@ -896,15 +950,15 @@ impl Memory {
         if addr >> PAGE_BITS != last >> PAGE_BITS {
             // Across two pages: make both writable first, so a failure leaves no partial store.
             self.page_for_write(last >> PAGE_BITS)?;
-            self.forget(tlb, last);
+            forget(&mut self.tlb, last);
         }
         let page = self.page_for_write(addr >> PAGE_BITS)?;
-        self.forget(tlb, addr);
+        forget(&mut self.tlb, addr);
         match self.entry(addr, WRITE, page) {
             Some(e) if addr - e.start + N <= e.len => {
-                tlb.write.put(set_of(addr), e);
+                self.tlb.write.put(set_of(addr), e);
                 // The page may have just been copied: reads must see the copy.
-                tlb.read.put(set_of(addr), e);
+                self.tlb.read.put(set_of(addr), e);
                 // SAFETY: as in `store`: the bytes lie in the range just entered.
                 unsafe {
                     let bytes = value.to_le_bytes();
@@ -918,9 +972,9 @@ impl Memory {
 
     /// Copies the bytes at `addr..addr + out.len()` into `out`, if readable.
     /// The interpreter's path for system instructions: through the TLB.
-    pub fn read_into(&self, tlb: &mut Tlb, addr: u64, out: &mut [u8]) -> Result<(), TrapKind> {
+    pub fn read_into(&mut self, addr: u64, out: &mut [u8]) -> Result<(), TrapKind> {
         let len = out.len() as u64;
-        let e = tlb.read.get(set_of(addr));
+        let e = self.tlb.read.get(set_of(addr));
         if len <= e.len && addr.wrapping_sub(e.start) <= e.len - len {
             // SAFETY: as in `load`, for `len` bytes inside the entry's range.
             unsafe {
@@ -931,7 +985,7 @@ impl Memory {
         self.check(addr, len, Access::Read)?;
         self.read_raw(addr, out);
         if let Some(e) = (len > 0).then(|| self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS))).flatten() {
-            tlb.read.put(set_of(addr), e);
+            self.tlb.read.put(set_of(addr), e);
         }
         Ok(())
     }
@@ -939,9 +993,9 @@ impl Memory {
     /// Writes `data` at `addr`, if writable; nothing is written on a trap.
     /// The interpreter's path for system instructions: through the TLB,
     /// which stays true to the pages it copies.
-    pub fn write_from(&mut self, tlb: &mut Tlb, addr: u64, data: &[u8]) -> Result<(), TrapKind> {
+    pub fn write_from(&mut self, addr: u64, data: &[u8]) -> Result<(), TrapKind> {
         let len = data.len() as u64;
-        let e = tlb.write.get(set_of(addr));
+        let e = self.tlb.write.get(set_of(addr));
         if len <= e.len && addr.wrapping_sub(e.start) <= e.len - len {
             // SAFETY: as in `store`, for `len` bytes inside the entry's range.
             unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr.wrapping_add(e.delta) as *mut u8, data.len()) };
@@ -954,22 +1008,15 @@ impl Memory {
         // Every page first, so that running out of memory writes nothing.
         for page in addr >> PAGE_BITS..=last >> PAGE_BITS {
             self.page_for_write(page)?;
-            self.forget(tlb, page << PAGE_BITS);
+            forget(&mut self.tlb, page << PAGE_BITS);
         }
         self.write_raw(addr, data)?;
         let page = self.page_for_write(addr >> PAGE_BITS)?;
         if let Some(e) = self.entry(addr, WRITE, page) {
-            tlb.write.put(set_of(addr), e);
-            tlb.read.put(set_of(addr), e);
+            self.tlb.write.put(set_of(addr), e);
+            self.tlb.read.put(set_of(addr), e);
         }
         Ok(())
-    }
-
-    /// Drops the translations of `addr`'s page, whose bytes may have moved.
-    fn forget(&self, tlb: &mut Tlb, addr: u64) {
-        let set = set_of(addr);
-        tlb.read.put(set, empty(set));
-        tlb.write.put(set, empty(set));
     }
 
     /// Copies bytes out regardless of permission; the range must be inside memory.
@@ -1016,6 +1063,8 @@ impl Memory {
         let old = self.end;
         let limit = self.limit();
         self.end = old.checked_add(n).filter(|&e| e <= limit).ok_or(TrapKind::OutOfMemory { requested: n, limit })?;
+        // The heap's last page may now reach further than its translation says.
+        self.tlb.flush();
         Ok(old)
     }
 
@@ -1095,6 +1144,8 @@ impl Memory {
         if end > self.end {
             return None;
         }
+        // The pages written may be copied: their translations go.
+        self.tlb.flush();
         self.write_raw(addr, data).ok()
     }
 }
@@ -1140,49 +1191,44 @@ mod tests {
     #[test]
     fn forks_share_pages_until_one_side_writes() {
         let mut parent = memory(1 << 30);
-        let mut tlb = Tlb::default();
         let heap = parent.grow(3 * PAGE).unwrap();
         // A write on the last byte of a page, and one spanning two pages.
-        parent.store::<1>(&mut tlb, heap + PAGE - 1, 0xaa).unwrap();
-        parent.store::<8>(&mut tlb, heap + 2 * PAGE - 4, u64::MAX).unwrap();
+        parent.store::<1>(heap + PAGE - 1, 0xaa).unwrap();
+        parent.store::<8>(heap + 2 * PAGE - 4, u64::MAX).unwrap();
         let used = parent.meter().used();
         let mut child = parent.fork();
-        tlb.flush();
         assert_eq!(parent.meter().used(), used, "a fork copies no page");
-        let mut child_tlb = Tlb::default();
-        child.store::<1>(&mut child_tlb, heap + PAGE - 1, 0xbb).unwrap();
-        assert_eq!(parent.load::<1>(&mut tlb, heap + PAGE - 1), Ok(0xaa));
-        assert_eq!(child.load::<1>(&mut child_tlb, heap + PAGE - 1), Ok(0xbb));
-        parent.store::<8>(&mut tlb, heap + 2 * PAGE - 4, 7).unwrap();
-        assert_eq!(child.load::<8>(&mut child_tlb, heap + 2 * PAGE - 4), Ok(u64::MAX));
-        assert_eq!(parent.load::<8>(&mut tlb, heap + 2 * PAGE - 4), Ok(7));
+        child.store::<1>(heap + PAGE - 1, 0xbb).unwrap();
+        assert_eq!(parent.load::<1>(heap + PAGE - 1), Ok(0xaa));
+        assert_eq!(child.load::<1>(heap + PAGE - 1), Ok(0xbb));
+        parent.store::<8>(heap + 2 * PAGE - 4, 7).unwrap();
+        assert_eq!(child.load::<8>(heap + 2 * PAGE - 4), Ok(u64::MAX));
+        assert_eq!(parent.load::<8>(heap + 2 * PAGE - 4), Ok(7));
         drop(child);
         assert!(parent.meter().used() <= used + 2 * PAGE, "the child's copies are given back");
     }
 
+    /// Once the unsound sequence of a public cache: store, fork, store again.
+    /// The memory forgets its own write translations as it forks, so the
+    /// second store copies the page the child now shares.
     #[test]
     fn a_page_written_alone_is_copied_when_the_side_that_wrote_it_writes_first_after_a_fork() {
         let mut parent = memory(1 << 30);
-        let mut tlb = Tlb::default();
         let heap = parent.grow(PAGE).unwrap();
-        parent.store::<8>(&mut tlb, heap, 1).unwrap(); // the leaf table now knows it holds the page alone
+        parent.store::<8>(heap, 1).unwrap(); // the leaf table now knows it holds the page alone
         let mut child = parent.fork();
-        tlb.forget_writes();
-        parent.store::<8>(&mut tlb, heap, 2).unwrap();
-        let mut child_tlb = Tlb::default();
-        assert_eq!(child.load::<8>(&mut child_tlb, heap), Ok(1));
-        child.store::<8>(&mut child_tlb, heap, 3).unwrap();
-        assert_eq!(parent.load::<8>(&mut tlb, heap), Ok(2));
-        assert_eq!(child.load::<8>(&mut child_tlb, heap), Ok(3));
+        parent.store::<8>(heap, 2).unwrap();
+        assert_eq!(child.load::<8>(heap), Ok(1));
+        child.store::<8>(heap, 3).unwrap();
+        assert_eq!(parent.load::<8>(heap), Ok(2));
+        assert_eq!(child.load::<8>(heap), Ok(3));
         // And a fork of a fork, written on the far side first.
         let mut grandchild = child.fork();
-        child_tlb.forget_writes();
-        let mut grand_tlb = Tlb::default();
-        grandchild.store::<8>(&mut grand_tlb, heap, 4).unwrap();
-        assert_eq!(child.load::<8>(&mut child_tlb, heap), Ok(3));
-        child.store::<8>(&mut child_tlb, heap, 5).unwrap();
-        assert_eq!(grandchild.load::<8>(&mut grand_tlb, heap), Ok(4));
-        assert_eq!(parent.load::<8>(&mut tlb, heap), Ok(2));
+        grandchild.store::<8>(heap, 4).unwrap();
+        assert_eq!(child.load::<8>(heap), Ok(3));
+        child.store::<8>(heap, 5).unwrap();
+        assert_eq!(grandchild.load::<8>(heap), Ok(4));
+        assert_eq!(parent.load::<8>(heap), Ok(2));
     }
 
     #[test]
@@ -1191,18 +1237,15 @@ mod tests {
         let before = mem.meter().used();
         let heap = mem.grow(512 * 1024).unwrap();
         assert_eq!(mem.meter().used(), before);
-        let mut tlb = Tlb::default();
-        assert_eq!(mem.load::<8>(&mut tlb, heap + 1000), Ok(0));
+        assert_eq!(mem.load::<8>(heap + 1000), Ok(0));
         for page in 0..128 {
-            mem.store::<1>(&mut tlb, heap + page * PAGE, 1).unwrap();
+            mem.store::<1>(heap + page * PAGE, 1).unwrap();
         }
         // A fork that writes every page too needs another 512 KiB: past the limit.
         let mut child = mem.fork();
-        let mut child_tlb = Tlb::default();
-        let result = (0..128).try_for_each(|page| child.store::<1>(&mut child_tlb, heap + page * PAGE, 2));
+        let result = (0..128).try_for_each(|page| child.store::<1>(heap + page * PAGE, 2));
         assert!(matches!(result, Err(TrapKind::OutOfMemory { .. })), "{result:?}");
         assert!(mem.meter().used() <= 1 << 20);
-        tlb.flush();
-        assert_eq!(mem.load::<1>(&mut tlb, heap + 127 * PAGE), Ok(1));
+        assert_eq!(mem.load::<1>(heap + 127 * PAGE), Ok(1));
     }
 }

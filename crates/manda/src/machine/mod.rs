@@ -38,7 +38,7 @@ mod system;
 mod trap;
 
 pub use code::Code;
-pub use memory::{Memory, Meter, Tlb, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
+pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
 pub use snapshot::{
     SnapshotError, HEADER_LEN as SNAPSHOT_HEADER_LEN, MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION,
 };
@@ -183,10 +183,6 @@ pub struct Context {
     sleep_owed: Duration,
     /// The port this context waits on (its `precv` runs again when woken).
     waiting_on: Option<u64>,
-    /// The interpreter's translations into `mem`, kept across switches so
-    /// that a context that runs again finds them. Emptied whenever `mem`
-    /// is handed out to change.
-    tlb: Tlb,
 }
 
 impl Context {
@@ -204,7 +200,6 @@ impl Context {
             mem,
             sleep_owed: Duration::ZERO,
             waiting_on: None,
-            tlb: Tlb::default(),
         }))
     }
 
@@ -230,7 +225,6 @@ impl Context {
 
     /// The context's memory, to change.
     pub fn memory_mut(&mut self) -> &mut Memory {
-        self.tlb.flush();
         &mut self.mem
     }
 
@@ -330,7 +324,7 @@ impl Machine {
     pub fn new(exe: &Executable, config: Config) -> Result<Machine, SetupError> {
         let meter = Arc::new(Meter::new(config.max_memory));
         let too_big = |needed| SetupError::TooBig { needed, limit: config.max_memory };
-        let mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
+        let mut mem = Memory::new(exe, config.stack_size, meter.clone()).map_err(too_big)?;
         let left = config.max_memory.saturating_sub(meter.used());
         let code_too_big = |code| SetupError::CodeTooBig { code, left, limit: config.max_memory };
         // The executable is held beside the machine's decoded code while it is built.

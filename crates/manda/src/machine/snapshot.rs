@@ -131,7 +131,6 @@ impl Machine {
     pub fn save_state(&mut self) -> Result<hypervisor::StateBytes, String> {
         for ctx in &mut self.contexts {
             ctx.mem.share_pages();
-            ctx.tlb = Default::default();
         }
         self.encode()
     }
@@ -351,7 +350,7 @@ impl Machine {
             offset: pool_at,
             reason: format!("it needs more memory than this machine's limit: {e}"),
         };
-        let base = self.base.recharged(&meter).map_err(too_big)?;
+        let mut base = self.base.recharged(&meter).map_err(too_big)?;
         let pages: Vec<Arc<Page>> =
             pool.iter().map(|bytes| Page::with_bytes(&meter, bytes)).collect::<Result<_, _>>().map_err(too_big)?;
         let mut built = Vec::with_capacity(contexts.len());

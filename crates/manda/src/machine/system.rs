@@ -8,7 +8,7 @@
 //! The woken context runs its `precv` again, so a message is taken by
 //! exactly one receiver whichever wakes first.
 
-use super::memory::{Memory, Meter, Tlb};
+use super::memory::{Memory, Meter};
 use super::sched::{Local, Run};
 use super::trap::TrapKind;
 use super::{Context, MESSAGE_OVERHEAD};
@@ -200,8 +200,8 @@ fn hand_off(run: &Run, mut waiter: Box<Context>, message: &[u8]) -> Result<Box<C
     let Some(Instr::Precv { rd, addr, cap, .. }) = run.code.instrs[waiter.pc as usize] else { return Err(waiter) };
     let (addr, cap) = (waiter.regs[usize::from(addr.0)], waiter.regs[usize::from(cap.0)]);
     let n = (message.len() as u64).min(cap) as usize;
-    let Context { mem, tlb, .. } = &mut *waiter;
-    if mem.write_from(tlb, addr, &message[..n]).is_err() {
+    let Context { mem, .. } = &mut *waiter;
+    if mem.write_from(addr, &message[..n]).is_err() {
         return Err(waiter);
     }
     waiter.regs[usize::from(rd.0)] = message.len() as u64;
@@ -226,7 +226,6 @@ fn heap_range(mem: &Memory, offset: u64, len: u64) -> Result<u64, TrapKind> {
 pub(super) fn system(
     run: &Run,
     local: &mut Local,
-    tlb: &mut Tlb,
     id: u64,
     instr: Instr,
     regs: &mut [u64; 256],
@@ -256,7 +255,7 @@ pub(super) fn system(
             let (mut at, end) = (r(addr), r(addr) + r(len));
             while at < end {
                 let n = (end - at).min(buf.len() as u64) as usize;
-                mem.read_into(tlb, at, &mut buf[..n])?;
+                mem.read_into(at, &mut buf[..n])?;
                 stream.write_all(&buf[..n]).map_err(out_err)?;
                 at += n as u64;
             }
@@ -278,7 +277,7 @@ pub(super) fn system(
                 }
             };
             drop(io);
-            mem.write_from(tlb, r(addr), &buf[..n])?;
+            mem.write_from(r(addr), &buf[..n])?;
             set(rd, n as u64);
         }
         Instr::Argc { rd } => set(rd, run.args.len() as u64),
@@ -287,7 +286,7 @@ pub(super) fn system(
             let arg =
                 usize::try_from(i).ok().and_then(|i| run.args.get(i)).ok_or(TrapKind::BadArgumentIndex(i as i64))?;
             let n = (arg.len() as u64).min(r(cap));
-            mem.write_from(tlb, r(addr), &arg[..n as usize])?;
+            mem.write_from(r(addr), &arg[..n as usize])?;
             set(rd, arg.len() as u64);
         }
         Instr::Exit { rs } => return Ok(Effect::Exit(r(rs) as u8)),
@@ -300,8 +299,6 @@ pub(super) fn system(
         }
         Instr::Grow { rd, rs } => {
             set(rd, mem.grow(r(rs))?);
-            // The heap's last page may now reach further than its translation says.
-            tlb.flush();
         }
         Instr::Printi { rs } => {
             let mut buf = itoa::Buffer::new();
@@ -328,8 +325,6 @@ pub(super) fn system(
                 child_regs[a.clone()].copy_from_slice(&regs[a]);
             }
             let child = run.fork(local, child_regs, pc, mem.fork())?;
-            // Every page is shared now: the next write to one copies it.
-            tlb.forget_writes();
             set(rd, child);
         }
         Instr::Pnew { rd } => set(rd, run.ports.push(run.config.max_ports, run.meter)?),
@@ -356,8 +351,8 @@ pub(super) fn system(
                 }
             };
             let read = match counted {
-                true => mem.read_into(tlb, r(addr), &mut large),
-                false => mem.read_into(tlb, r(addr), &mut small[..n as usize]),
+                true => mem.read_into(r(addr), &mut large),
+                false => mem.read_into(r(addr), &mut small[..n as usize]),
             };
             if let Err(fault) = read {
                 uncount();
@@ -411,7 +406,7 @@ pub(super) fn system(
             let taken = run.ports.with(id, |p| match p.queue.pop_front() {
                 Some(message) => {
                     let n = (message.len() as u64).min(r(cap));
-                    match mem.write_from(tlb, r(addr), &message[..n as usize]) {
+                    match mem.write_from(r(addr), &message[..n as usize]) {
                         Ok(()) => Ok(Some(message.len() as u64)),
                         Err(fault) => {
                             // The instruction has no effect: the message stays first.
@@ -455,7 +450,6 @@ pub(super) fn system(
         Instr::Hgrow { rd, rs } => {
             let size = mem.end() - mem.heap_base();
             set(rd, mem.grow(r(rs)).map_or(u64::MAX, |_| size));
-            tlb.flush();
         }
         Instr::Hcopy { dst, src, len } => {
             let (dst, src, len) = (u64::from(r(dst) as u32), u64::from(r(src) as u32), u64::from(r(len) as u32));
@@ -467,8 +461,8 @@ pub(super) fn system(
                 let n = (len - done).min(buf.len() as u64);
                 let at = if dst <= src { done } else { len - done - n };
                 let chunk = &mut buf[..n as usize];
-                mem.read_into(tlb, base + src + at, chunk)?;
-                mem.write_from(tlb, base + dst + at, chunk)?;
+                mem.read_into(base + src + at, chunk)?;
+                mem.write_from(base + dst + at, chunk)?;
                 done += n;
             }
         }
@@ -479,7 +473,7 @@ pub(super) fn system(
             let mut done = 0;
             while done < len {
                 let n = (len - done).min(buf.len() as u64);
-                mem.write_from(tlb, base + dst + done, &buf[..n as usize])?;
+                mem.write_from(base + dst + done, &buf[..n as usize])?;
                 done += n;
             }
         }
@@ -492,8 +486,8 @@ pub(super) fn system(
             while done < len {
                 let n = (len - done).min(buf.len() as u64);
                 let chunk = &mut buf[..n as usize];
-                mem.read_into(tlb, src + done, chunk)?;
-                mem.write_from(tlb, base + dst + done, chunk)?;
+                mem.read_into(src + done, chunk)?;
+                mem.write_from(base + dst + done, chunk)?;
                 done += n;
             }
         }
