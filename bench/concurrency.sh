@@ -12,5 +12,5 @@ prefix="$HOME/.cache/peers"
 if [ ! -x "$prefix/conc_go" ] || [ ! -f "$prefix/conc.beam" ]; then
     bash bench/peers/setup.sh "$prefix"
 fi
-cargo build --release -q -p manda
+cargo build --release -q -p cli --bin manda
 python3 bench/concurrency.py --prefix "$prefix" "$@"

@@ -16,5 +16,5 @@ if [ ! -x "$prefix/cargo/bin/wasmi" ] || [ ! -f "$prefix/kernels.wasm" ] || ! co
 else
     bash bench/peers/build.sh "$prefix"
 fi
-cargo build --release -q -p manda
+cargo build --release -q -p cli --bin manda
 python3 bench/manda.py --prefix "$prefix" "$@"

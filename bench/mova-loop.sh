@@ -15,7 +15,7 @@ if ! command -v lua5.4 >/dev/null || ! command -v bc >/dev/null; then
     echo "installing lua5.4 and bc ..." >&2
     apt-get install -y -qq lua5.4 bc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lua5.4 bc; }
 fi
-cargo build --release -q -p mova
+cargo build --release -q -p cli --bin mova
 mova=target/release/mova
 
 # median wall seconds of a command over $runs runs

@@ -10,7 +10,7 @@
 # processes on loopback and prints a Markdown table of medians and p90s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p hypervisor
+cargo build --release -q -p cli
 echo "$(nproc) cores, $(date -u +%Y-%m-%d)"
 echo
-cargo bench -q -p manda --bench snapshot 2>/dev/null
+cargo bench -q -p cli --bench snapshot 2>/dev/null

@@ -160,7 +160,7 @@ def main():
         modules.append(clang(big_c, os.path.join(BUILD, "generated.wasm")))
         print("\nTranslation speed, in process (`manda::wasm::translate`, validation included):\n")
         env = dict(os.environ, WASM_MODULES=":".join(modules))
-        out = subprocess.run(["cargo", "bench", "-q", "-p", "manda", "--bench", "wasm_translate"], cwd=ROOT, env=env,
+        out = subprocess.run(["cargo", "bench", "-q", "-p", "manda-wasm", "--bench", "translate"], cwd=ROOT, env=env,
                              check=True, stdout=subprocess.PIPE).stdout.decode()
         print(out.strip())
 

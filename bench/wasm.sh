@@ -13,6 +13,6 @@ prefix="$HOME/.cache/peers"
 if [ ! -x "$prefix/cargo/bin/wasmi" ] || [ ! -f "$prefix/kernels.wasm" ] || [ ! -x "$prefix/venv/bin/python" ]; then
     bash bench/peers/setup.sh "$prefix"
 fi
-cargo build --release -q -p manda
+cargo build --release -q -p cli --bin manda
 echo "$(nproc) cores, $(date -u +%Y-%m-%d)"
 python3 bench/wasm.py --prefix "$prefix" "$@"

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # MOVA_BIN: a directory with manda and hv already built (the tests use it); else build them here.
 bin=${MOVA_BIN:-target/release}
-[ -n "${MOVA_BIN:-}" ] || cargo build --release -q -p manda -p hypervisor
+[ -n "${MOVA_BIN:-}" ] || cargo build --release -q -p cli --bin manda --bin hv
 export MOVA_RUNTIME_DIR=${MOVA_RUNTIME_DIR:-$(mktemp -d)} MOVA_LISTEN=127.0.0.1:0
 # Each VM's output goes through sed by process substitution, so $! is the VM's own PID.
 $bin/manda run examples/manda/pipeline.s 100000 > >(sed -u 's/^/  VM A: /') &

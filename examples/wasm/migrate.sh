@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${MOVA_BIN:-target/release}
-[ -n "${MOVA_BIN:-}" ] || cargo build --release -q -p manda -p hypervisor
+[ -n "${MOVA_BIN:-}" ] || cargo build --release -q -p cli --bin manda --bin hv
 work=$(mktemp -d)
 export MOVA_RUNTIME_DIR=${MOVA_RUNTIME_DIR:-$work} MOVA_LISTEN=127.0.0.1:0
 # 40 primes, 100 ms apart. Each VM's output goes through sed, so $! is the VM's own PID.

@@ -1,7 +1,7 @@
 //! The control protocol's parsers on arbitrary text: request lines, status
 //! replies, lengths and replies: never a panic.
 #![no_main]
-use hypervisor::protocol::{parse_length, parse_reply, Command, Status};
+use vm_host::protocol::{parse_length, parse_reply, Command, Status};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,5 @@
 //! The control port's state machine against a fake peer: each input is a
-//! VM (a counter under `hypervisor::host::serve`, on a real loopback port,
+//! VM (a counter under `vm_host::host::serve`, on a real loopback port,
 //! with or without a token, running or waiting) and a session of up to
 //! three clients sending commands in any order, with leases right, stale,
 //! missing or forged, payloads valid, corrupt or too long, and raw bytes.
@@ -11,8 +11,8 @@
 //! ends as the session says (killed, or moved after `commit`). With
 //! `FUZZ_TRACE` set, each request and its reply is printed.
 #![no_main]
-use hypervisor::counter::Counter;
-use hypervisor::host::{serve, Limits, Options, Outcome};
+use vm_core::counter::Counter;
+use vm_host::host::{serve, Limits, Options, Ended};
 use libfuzzer_sys::fuzz_target;
 use mova_manda_fuzz::Choices;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -165,7 +165,7 @@ fuzz_target!(|data: &[u8]| {
     let entry = runtime.join(format!("{}.json", std::process::id()));
     let addr: SocketAddr = (0..2000)
         .find_map(|_| {
-            hypervisor::registry::read_entry(&entry).map(|e| e.endpoint.parse().expect("an address")).or_else(|| {
+            vm_host::registry::read_entry(&entry).map(|e| e.endpoint.parse().expect("an address")).or_else(|| {
                 std::thread::sleep(Duration::from_millis(1));
                 None
             })
@@ -187,7 +187,7 @@ fuzz_target!(|data: &[u8]| {
         line
     };
     let first = status();
-    let instance = hypervisor::protocol::field(&first, "instance")
+    let instance = vm_host::protocol::field(&first, "instance")
         .unwrap_or_else(|| panic!("no instance in the status: {first}"))
         .to_string();
     let mut model = Model {
@@ -199,7 +199,7 @@ fuzz_target!(|data: &[u8]| {
         provisional: false,
     };
     let mut conns: [Option<Conn>; 3] = [None, None, None];
-    let mut ended: Option<Outcome> = None;
+    let mut ended: Option<Ended> = None;
     let mut steps = 0;
     while !choose.done() && ended.is_none() && steps < 64 {
         steps += 1;
@@ -329,7 +329,7 @@ fuzz_target!(|data: &[u8]| {
         let word = line.split(' ').next().unwrap_or("");
         match word {
             "interrupt" | "claim" => {
-                let granted = hypervisor::protocol::field(&reply, "lease").expect("a lease").to_string();
+                let granted = vm_host::protocol::field(&reply, "lease").expect("a lease").to_string();
                 if let Some(old) = model.lease.replace(granted.clone()).filter(|old| *old != granted) {
                     panic!("`{line}` granted lease {granted} while {old} was held");
                 }
@@ -368,8 +368,8 @@ fuzz_target!(|data: &[u8]| {
             }
             "handoff" => model.mode = Mode::Moving,
             "abort" => model.mode = Mode::Interrupted,
-            "commit" => ended = Some(Outcome::Moved),
-            "kill" => ended = Some(Outcome::Killed),
+            "commit" => ended = Some(Ended::Moved),
+            "kill" => ended = Some(Ended::Killed),
             _ => {}
         }
         if ended.is_none() {
@@ -389,7 +389,7 @@ fuzz_target!(|data: &[u8]| {
         let mut reply = String::new();
         status_reader.read_line(&mut reply).unwrap();
         assert_eq!(reply, "OK killed\n", "{line} in mode {:?}", model.mode);
-        ended = Some(Outcome::Killed);
+        ended = Some(Ended::Killed);
     }
     drop(conns);
     assert_eq!(vm.join().expect("the VM thread"), ended.unwrap());

@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use manda::exe::Executable;
 use manda::machine::{Config, Machine, SharedBuf};
-use manda::wasm::{translate, Options};
+use manda_wasm::{translate, Options};
 
 fn run(bytes: &[u8]) {
     let exe = Executable::load(bytes).unwrap_or_else(|e| panic!("the translated executable does not load: {e}"));

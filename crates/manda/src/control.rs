@@ -1,13 +1,13 @@
-//! The Manda machine as a machine the hypervisor hosts: `manda run` runs
-//! under the same host as `mova run` (control port, leases, registry,
-//! signals, exit status), and saves and restores snapshots
-//! (`docs/manda/snapshot.md`) for `hv sstate`, `hv rstate` and `hv migrate`.
+//! The Manda machine as a [`vm_core::Machine`]: `manda run` runs under the
+//! same host as `mova run` (control port, leases, registry, signals, exit
+//! status), and saves and restores snapshots (`docs/manda/snapshot.md`) for
+//! `hv sstate`, `hv rstate` and `hv migrate`.
 
-use crate::machine::{Machine, Outcome};
-use hypervisor::{Interrupt, Stopped};
+use crate::machine::Machine;
 use std::sync::Arc;
+use vm_core::{Interrupt, MachineError, Stopped};
 
-impl hypervisor::Machine for Machine {
+impl vm_core::Machine for Machine {
     fn kind(&self) -> &'static str {
         "manda"
     }
@@ -16,20 +16,16 @@ impl hypervisor::Machine for Machine {
         self.interrupt()
     }
 
-    fn run(&mut self) -> Result<Stopped, String> {
-        match Machine::run(self) {
-            Ok(Outcome::Exited(status)) => Ok(Stopped::Exited(status)),
-            Ok(Outcome::Interrupted) => Ok(Stopped::Interrupted),
-            Err(trap) => Err(format!("trap: {trap}")),
-        }
+    fn run(&mut self) -> Result<Stopped, MachineError> {
+        Machine::run(self).map_err(|trap| MachineError::Trap(format!("trap: {trap}")))
     }
 
-    fn save(&mut self) -> Result<hypervisor::StateBytes, String> {
-        Machine::save_state(self)
+    fn save(&mut self) -> Result<vm_core::StateBytes, MachineError> {
+        Machine::save_state(self).map_err(MachineError::CannotSave)
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        Machine::restore(self, state).map_err(|e| e.to_string())
+    fn restore(&mut self, state: &[u8]) -> Result<(), MachineError> {
+        Machine::restore(self, state).map_err(|e| MachineError::BadState(e.to_string()))
     }
 
     /// What the largest snapshot within this machine's limits could be:
@@ -42,7 +38,7 @@ impl hypervisor::Machine for Machine {
         usize::try_from(max).unwrap_or(usize::MAX)
     }
 
-    fn gauge(&self) -> Option<hypervisor::Gauge> {
+    fn gauge(&self) -> Option<vm_core::Gauge> {
         let gauges = self.gauges.clone();
         Some(Arc::new(move || gauges.show()))
     }

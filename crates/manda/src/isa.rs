@@ -876,7 +876,7 @@ pub fn opcodes_markdown() -> String {
     let mut md = String::from(
         "# Manda opcodes\n\n\
          <!-- Generated from the table in crates/manda/src/isa.rs; a test fails when they differ.\n     \
-         Re-record with: MANDA_BLESS=1 cargo test -p manda --test docs -->\n\n\
+         Re-record with: BLESS=1 cargo test -p manda --test docs -->\n\n\
          Every instruction is its opcode byte (10–255; 0–9 are label headers) followed by its\n\
          operands in the order shown, little-endian, unpadded. Registers are one byte: 0–63 `a0`–`a63`,\n\
          64–127 `s0`–`s63`, 128–191 `v0`–`v63`, 192–255 `t0`–`t63`. Integer arithmetic is 64-bit and\n\

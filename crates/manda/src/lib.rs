@@ -19,8 +19,12 @@
 //!   memory with the seed's permissions, the interpreter, parallel contexts
 //!   on a pool of threads, ports, traps and limits, and snapshots
 //!   (`docs/manda/snapshot.md`) that move a running machine elsewhere;
-//! - [`control`] — the machine as the hypervisor hosts it (`manda run`,
-//!   `hv sstate`, `hv migrate`).
+//! - [`control`] — the machine as a [`vm_core::Machine`], which a host
+//!   drives (`manda run`, `hv sstate`, `hv migrate`).
+//!
+//! It needs no host, network or command line: the `vm-host` crate hosts
+//! it, the `manda-wasm` crate translates WebAssembly into its executables,
+//! and the `cli` crate's `manda` program puts them together.
 //!
 //! ```
 //! let source = ".code\nmain:\n    li a0, 42\n    printi a0\n    halt\n";
@@ -39,6 +43,5 @@ pub mod disasm;
 pub mod exe;
 pub mod isa;
 pub mod machine;
-pub mod wasm;
 
 pub use diagnostics as diag;

@@ -20,7 +20,7 @@ fn assemble_file(path: &Path) -> Vec<u8> {
 
 #[test]
 fn every_instruction_in_the_table_is_in_the_corpus() {
-    let bytes = assemble_file(&repo("crates/manda/tests/asm/all_instructions.s"));
+    let bytes = assemble_file(&repo("crates/cli/tests/manda/asm/all_instructions.s"));
     let exe = Executable::load(&bytes).unwrap();
     let used: BTreeSet<Opcode> = exe
         .sections

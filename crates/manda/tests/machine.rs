@@ -5,7 +5,7 @@
 
 use manda::exe::Executable;
 use manda::isa::Reg;
-use manda::machine::{Config, Machine, Outcome, SharedBuf, TrapKind};
+use manda::machine::{Config, Machine, SharedBuf, Stopped, TrapKind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -44,10 +44,10 @@ fn step_reads_and_sets_registers_and_memory() {
     assert_eq!(m.step(), Ok(None));
     assert_eq!(m.reg(reg("t1")), 40);
     m.set_reg(reg("t1"), 99);
-    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(m.run(), Ok(Stopped::Exited(0)));
     assert_eq!(m.memory().peek(9, 8).unwrap(), 100i64.to_le_bytes());
     assert_eq!(m.steps(), 5);
-    assert_eq!(m.run(), Ok(Outcome::Exited(0)), "an ended machine stays ended");
+    assert_eq!(m.run(), Ok(Stopped::Exited(0)), "an ended machine stays ended");
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn set_pc_accepts_only_boundaries() {
     assert!(matches!(m.set_pc(next + 1), Err(TrapKind::BadJump { .. })));
     m.set_pc(next).unwrap();
     m.set_reg(reg("t0"), 7);
-    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(m.run(), Ok(Stopped::Exited(0)));
     assert_eq!(out.contents(), b"7\n");
 }
 
@@ -66,10 +66,10 @@ fn set_pc_accepts_only_boundaries() {
 fn input_output_and_arguments_are_injected() {
     let exe = example("wc.s");
     let (mut m, out) = machine(&exe, Config::default(), &[]);
-    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(m.run(), Ok(Stopped::Exited(0)));
     assert_eq!(out.contents(), b"1 2 11\n");
     let (mut m, out) = machine(&example("fib.s"), Config::default(), &["15"]);
-    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(m.run(), Ok(Stopped::Exited(0)));
     assert_eq!(out.contents(), b"610\n");
 }
 
@@ -82,7 +82,7 @@ fn an_interrupt_stops_a_busy_loop_and_run_continues_it() {
         std::thread::sleep(Duration::from_millis(50));
         line.raise();
     });
-    assert_eq!(m.run(), Ok(Outcome::Interrupted));
+    assert_eq!(m.run(), Ok(Stopped::Interrupted));
     raiser.join().unwrap();
     let count = m.reg(reg("t0"));
     assert!(count > 0);
@@ -94,7 +94,7 @@ fn an_interrupt_stops_a_busy_loop_and_run_continues_it() {
         std::thread::sleep(Duration::from_millis(20));
         line.raise();
     });
-    assert_eq!(m.run(), Ok(Outcome::Interrupted));
+    assert_eq!(m.run(), Ok(Stopped::Interrupted));
     assert!(m.reg(reg("t0")) < 1 << 40, "it ran on from the changed register and wrapped");
 }
 
@@ -108,13 +108,13 @@ fn an_interrupt_cuts_a_sleep_short_and_the_rest_is_owed() {
         line.raise();
     });
     let start = Instant::now();
-    assert_eq!(m.run(), Ok(Outcome::Interrupted));
+    assert_eq!(m.run(), Ok(Stopped::Interrupted));
     let first = start.elapsed();
     assert!(first < Duration::from_millis(250), "interrupted mid-sleep after {first:?}");
     assert_eq!(m.reg(reg("t1")), 0, "the instruction after the sleep has not run");
     m.interrupt().clear();
     let again = Instant::now();
-    assert_eq!(m.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(m.run(), Ok(Stopped::Exited(0)));
     assert!(again.elapsed() >= Duration::from_millis(100), "the rest of the sleep was slept");
     assert_eq!(m.reg(reg("t1")), 1);
 }
@@ -233,7 +233,7 @@ recv:
             line.raise();
         });
         let start = Instant::now();
-        assert_eq!(m.run(), Ok(Outcome::Interrupted));
+        assert_eq!(m.run(), Ok(Stopped::Interrupted));
         assert!(start.elapsed() < Duration::from_secs(10), "stopped, not hung");
         raiser.join().unwrap();
         let ids: Vec<u64> = m.contexts().map(|c| c.id()).collect();
@@ -248,7 +248,7 @@ recv:
         // Change the busy one, and let the machine go on.
         m.context_mut(0).unwrap().set_reg(reg("t1"), 1);
         m.interrupt().clear();
-        assert_eq!(m.run(), Ok(Outcome::Exited(5)), "{threads} threads");
+        assert_eq!(m.run(), Ok(Stopped::Exited(5)), "{threads} threads");
         assert_eq!(out.contents(), b"8\n");
     }
 }
@@ -280,7 +280,7 @@ child:
 ";
     let exe = load(source);
     let (mut ran, ran_out) = machine(&exe, Config { max_steps: Some(1000), threads: 1, ..Config::default() }, &[]);
-    assert_eq!(ran.run(), Ok(Outcome::Exited(0)));
+    assert_eq!(ran.run(), Ok(Stopped::Exited(0)));
     let (mut stepped, stepped_out) = machine(&exe, Config { max_steps: Some(1000), ..Config::default() }, &[]);
     let mut steps = 0;
     let outcome = loop {
@@ -290,7 +290,7 @@ child:
             break outcome;
         }
     };
-    assert_eq!(outcome, Outcome::Exited(0));
+    assert_eq!(outcome, Stopped::Exited(0));
     assert_eq!(stepped_out.contents(), b"99\n");
     assert_eq!(ran_out.contents(), b"99\n");
     // 8 instructions in the first context, 6 in the child: 14 steps, counted alike.
@@ -358,7 +358,7 @@ fn a_step_limit_shared_by_threads_traps_only_once_every_step_has_run() {
         for _ in 0..20 {
             let config = Config { max_steps: Some(1_000_000), threads, ..Config::default() };
             let (mut m, out) = machine(&finish, config, &[]);
-            assert_eq!(m.run().map_err(|t| t.to_string()), Ok(Outcome::Exited(0)), "threads={threads}");
+            assert_eq!(m.run().map_err(|t| t.to_string()), Ok(Stopped::Exited(0)), "threads={threads}");
             assert_eq!(out.contents(), b"0\n");
             assert_eq!(m.steps(), 3 * (2 * 20_000 + 3) + 3 * 3 + 6 + 2);
         }
@@ -397,7 +397,7 @@ fn a_large_zero_section_costs_no_pages_until_written() {
     let (mut m, _) = machine(&exe, Config { max_memory: 1 << 30, ..Config::default() }, &[]);
     let loaded = m.meter().used();
     assert!(loaded < 1 << 20, "{loaded} bytes charged for an image of 40 MB of zeros");
-    assert_eq!(m.run().unwrap(), Outcome::Exited(0));
+    assert_eq!(m.run().unwrap(), Stopped::Exited(0));
     // The byte written, the zeros around it, the data on either side.
     let read = ["t2", "t3", "t4", "t5"].map(|r| m.reg(reg(r)));
     assert_eq!(read, [5, 0, 7, 9]);

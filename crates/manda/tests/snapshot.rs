@@ -4,7 +4,7 @@
 //! refused with the offset and the reason, and leave the machine as it was.
 
 use manda::exe::Executable;
-use manda::machine::{Config, Machine, Outcome, SharedBuf};
+use manda::machine::{Config, Machine, SharedBuf, Stopped};
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ fn machine(exe: &Executable, config: Config, args: &[&str]) -> (Machine, SharedB
 }
 
 /// Runs `m` until `after` has passed, then stops it.
-fn run_for(m: &mut Machine, after: Duration) -> Outcome {
+fn run_for(m: &mut Machine, after: Duration) -> Stopped {
     let line = m.interrupt();
     let raiser = std::thread::spawn(move || {
         std::thread::sleep(after);
@@ -48,7 +48,7 @@ fn move_until_done(exe: &Executable, config: Config, args: &[&str]) -> (String, 
     loop {
         let outcome = run_for(&mut m, Duration::from_micros(300 + hops * 731 % 2000));
         printed.extend(out.contents());
-        if outcome == Outcome::Exited(0) {
+        if outcome == Stopped::Exited(0) {
             return (String::from_utf8(printed).unwrap(), hops);
         }
         let snapshot = m.save().unwrap();
@@ -77,7 +77,7 @@ fn a_pipeline_moved_machine_to_machine_prints_what_an_uninterrupted_run_does() {
 fn example_snapshot() -> (Executable, Vec<u8>) {
     let exe = load("tests/snapshot/example.s");
     let (mut m, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
-    assert_eq!(run_for(&mut m, Duration::from_millis(30)), Outcome::Interrupted);
+    assert_eq!(run_for(&mut m, Duration::from_millis(30)), Stopped::Interrupted);
     let mut bytes = m.save().unwrap();
     bytes[58..66].copy_from_slice(&25_000_000u64.to_le_bytes()); // clock: 25 ms
     let owed = contexts_at(&bytes)[1] + 25; // id, pc, sp, state
@@ -145,7 +145,7 @@ fn the_example_continues_where_it_stopped() {
     let states: Vec<_> = m.contexts().map(|c| (c.id(), c.waiting_on(), c.sleep_owed())).collect();
     assert_eq!(states, [(0, Some(0), Duration::ZERO), (1, None, Duration::from_nanos(59_975_000_000))]);
     // It goes on: the sleeper keeps sleeping what it owed, the waiter waits.
-    assert_eq!(run_for(&mut m, Duration::from_millis(50)), Outcome::Interrupted);
+    assert_eq!(run_for(&mut m, Duration::from_millis(50)), Stopped::Interrupted);
     let owed = m.contexts().nth(1).unwrap().sleep_owed();
     assert!(owed < Duration::from_millis(59_950) && owed > Duration::from_secs(59), "{owed:?}");
     assert_eq!(m.contexts().next().unwrap().waiting_on(), Some(0));
@@ -239,7 +239,7 @@ fn a_page_shared_after_a_fork_is_stored_once_and_code_cannot_be_changed_through_
          st64 t1, [a0]\n    fork t3, nap\n    fork t3, nap\n    fork t3, nap\nnap:\n    li t2, 60000\n    sleep t2\n    halt\n",
     );
     let (mut m, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
-    assert_eq!(run_for(&mut m, Duration::from_millis(30)), Outcome::Interrupted);
+    assert_eq!(run_for(&mut m, Duration::from_millis(30)), Stopped::Interrupted);
     let bytes = m.save().unwrap();
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
     assert_eq!(
@@ -273,7 +273,7 @@ fn a_page_shared_after_a_fork_is_stored_once_and_code_cannot_be_changed_through_
 fn a_return_address_outside_code_is_refused() {
     let exe = assembled(".code\nmain:\n    call f\n    halt\nf:\n    li t0, 60000\n    sleep t0\n    ret\n");
     let (mut m, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
-    assert_eq!(run_for(&mut m, Duration::from_millis(20)), Outcome::Interrupted);
+    assert_eq!(run_for(&mut m, Duration::from_millis(20)), Stopped::Interrupted);
     let bytes = m.save().unwrap();
     let at = contexts_at(&bytes)[0];
     let regs = u16::from_le_bytes(bytes[at + 49..at + 51].try_into().unwrap()) as usize;
@@ -292,7 +292,7 @@ fn steps_left_travel_with_the_program_and_a_limit_needs_a_limit() {
     );
     let limited = Config { max_steps: Some(1000), threads: 1, ..Config::default() };
     let (mut m, _) = machine(&exe, limited, &[]);
-    assert_eq!(run_for(&mut m, Duration::from_millis(120)), Outcome::Interrupted);
+    assert_eq!(run_for(&mut m, Duration::from_millis(120)), Stopped::Interrupted);
     let used = m.steps();
     assert!(used > 0 && used < 1000, "{used}");
     let bytes = m.save().unwrap();
@@ -306,7 +306,7 @@ fn steps_left_travel_with_the_program_and_a_limit_needs_a_limit() {
     );
     // Saved without a limit: a target with one starts it afresh.
     let (mut free, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
-    assert_eq!(run_for(&mut free, Duration::from_millis(30)), Outcome::Interrupted);
+    assert_eq!(run_for(&mut free, Duration::from_millis(30)), Stopped::Interrupted);
     let (mut target, _) = machine(&exe, limited, &[]);
     target.restore(&free.save().unwrap()).unwrap();
     assert_eq!(target.steps(), 0);
@@ -321,14 +321,14 @@ fn forks_after_restoring_next_id(next: u64) -> Result<String, String> {
     );
     let config = Config { threads: 1, ..Config::default() };
     let (mut m, _) = machine(&exe, config, &[]);
-    assert_eq!(run_for(&mut m, Duration::from_millis(10)), Outcome::Interrupted);
+    assert_eq!(run_for(&mut m, Duration::from_millis(10)), Stopped::Interrupted);
     let bytes = edited(&m.save().unwrap(), 66, &next.to_le_bytes());
     let (mut again, out) = machine(&exe, config, &[]);
     again.restore(&bytes).unwrap();
     let ended = again.run();
     let printed = String::from_utf8(out.contents()).unwrap();
     match ended {
-        Ok(Outcome::Exited(0)) => Ok(printed),
+        Ok(Stopped::Exited(0)) => Ok(printed),
         Ok(other) => Err(format!("{printed}{other:?}")),
         Err(trap) => Err(format!("{printed}{trap}")),
     }

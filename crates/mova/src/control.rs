@@ -1,10 +1,11 @@
-//! The Mova VM as a machine the hypervisor hosts.
+//! The Mova VM as a [`vm_core::Machine`]: what a host (the `vm-host` crate's
+//! control port, or a program embedding Mova) drives.
 
 use crate::state::MAX_STATE_LEN;
 use crate::vm::{Exit, Trap, TrapKind, Vm};
-use hypervisor::{Interrupt, Machine, Stopped};
 use std::io::Write;
 use std::sync::Arc;
+use vm_core::{Interrupt, Machine, MachineError, Stopped};
 
 impl<W: Write> Machine for Vm<W> {
     fn kind(&self) -> &'static str {
@@ -15,7 +16,7 @@ impl<W: Write> Machine for Vm<W> {
         Vm::interrupt_line(self)
     }
 
-    fn run(&mut self) -> Result<Stopped, String> {
+    fn run(&mut self) -> Result<Stopped, MachineError> {
         match Vm::run(self) {
             // Mova has no exit status: falling off the end is a clean end.
             Ok(Exit::Halted) => Ok(Stopped::Exited(0)),
@@ -23,19 +24,19 @@ impl<W: Write> Machine for Vm<W> {
             Ok(Exit::StepLimit) => {
                 let ip = self.ip();
                 let opcode = self.program().instrs()[ip as usize].opcode();
-                Err(Trap { ip, opcode, kind: TrapKind::StepLimit(self.steps()) }.to_string())
+                Err(MachineError::Trap(Trap { ip, opcode, kind: TrapKind::StepLimit(self.steps()) }.to_string()))
             }
             Ok(Exit::Interrupted) => Ok(Stopped::Interrupted),
-            Err(trap) => Err(trap.to_string()),
+            Err(trap) => Err(MachineError::Trap(trap.to_string())),
         }
     }
 
-    fn save(&mut self) -> Result<hypervisor::StateBytes, String> {
+    fn save(&mut self) -> Result<vm_core::StateBytes, MachineError> {
         Ok(self.save_state().encode().into())
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        self.restore_state(state).map_err(|e| e.to_string())
+    fn restore(&mut self, state: &[u8]) -> Result<(), MachineError> {
+        self.restore_state(state).map_err(|e| MachineError::BadState(e.to_string()))
     }
 
     fn max_state_len(&self) -> usize {
@@ -50,5 +51,5 @@ impl<W: Write> Machine for Vm<W> {
 
 /// Hex SHA-256 of a VM's program, as the registry records it.
 pub fn hash_hex<W: Write>(vm: &Vm<W>) -> String {
-    hypervisor::hex(vm.program_hash())
+    vm_core::hex(vm.program_hash())
 }

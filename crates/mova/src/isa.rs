@@ -283,7 +283,7 @@ pub fn opcodes_markdown() -> String {
     md.push_str(
         "# Mova opcodes\n\n\
          <!-- Generated from the table in crates/mova/src/isa.rs; a test fails when they differ.\n     \
-         Re-record with: MOVA_BLESS=1 cargo test -p mova --test docs -->\n\n\
+         Re-record with: BLESS=1 cargo test -p mova --test docs -->\n\n\
          Values are signed 64-bit integers; arithmetic wraps. The stack holds at most 65535 values.\n\
          Each instruction is its opcode byte followed by its operand, little-endian\n\
          (see [bytecode.md](bytecode.md)).\n\n\

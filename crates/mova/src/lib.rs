@@ -12,7 +12,7 @@
 //! - [`diag`] — located source diagnostics shared by both compilers;
 //! - [`vm`] — the machine: step, run, interrupt, and its readable/settable state;
 //! - [`state`] — the state serializer: IP, stack, owed sleep, bound to one program;
-//! - [`control`] — the VM as a [`hypervisor::Machine`], so `hv` can interrupt, save, restore and migrate it.
+//! - [`control`] — the VM as a [`vm_core::Machine`], so `hv` can interrupt, save, restore and migrate it.
 //!
 //! ```
 //! use mova::{compile, SourceKind, Vm, Exit};
@@ -41,10 +41,10 @@ pub mod vm;
 
 pub use bytecode::{LoadError, Program};
 pub use diag::{CompileError, Diagnostic};
-pub use hypervisor::Interrupt;
 pub use isa::{Instr, Opcode};
 pub use state::{State, StateError};
 pub use vm::{Exit, Trap, TrapKind, Vm};
+pub use vm_core::Interrupt;
 
 use std::path::Path;
 

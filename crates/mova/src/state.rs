@@ -17,7 +17,6 @@
 //! before anything is allocated.
 
 use crate::bytecode::Program;
-use crate::vm::MAX_STACK;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use thiserror::Error;
@@ -34,6 +33,9 @@ pub const SEG_SLEEP: u16 = 0x51EE;
 pub const SEG_CHECKSUM: u16 = 0xC4C5;
 /// The stack element size the format records: 8 bytes, an i64.
 pub const ELEMENT_SIZE: u32 = 8;
+/// The most values a stack holds: its count is a u16 in the state format
+/// (and so the VM's limit too).
+pub const MAX_STACK: usize = u16::MAX as usize;
 /// The largest state there can be: every segment, a full stack.
 pub const MAX_STATE_LEN: usize = (2 + 32) + (2 + 4) + (2 + 2 + 4 + MAX_STACK * 8) + (2 + 8) + (2 + 4);
 
@@ -136,7 +138,7 @@ fn segment_name(header: u16) -> &'static str {
 }
 
 fn hex_prefix(hash: &ProgramHash) -> String {
-    hypervisor::hex(&hash[..6])
+    vm_core::hex(&hash[..6])
 }
 
 impl State {

@@ -16,15 +16,13 @@
 
 use crate::bytecode::Program;
 use crate::isa::{Instr, Opcode};
+pub use crate::state::MAX_STACK;
 use crate::state::{program_hash, ProgramHash, State, StateError};
-use hypervisor::Interrupt;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-
-/// The most values the stack holds: its count is a u16 in the state format.
-pub const MAX_STACK: usize = u16::MAX as usize;
+use vm_core::Interrupt;
 
 /// How a call to [`Vm::run`] ended without a trap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

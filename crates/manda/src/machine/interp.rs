@@ -17,9 +17,9 @@
 //!   tracing, and the end of a step budget.
 
 use super::code::{Op, M};
-use super::sched::{Local, Run};
 use super::system::{system, Effect};
 use super::trap::TrapKind;
+use super::workers::{Local, Workers};
 use super::Context;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -49,7 +49,7 @@ pub(super) enum Flow {
 impl Context {
     /// Runs from `self.pc`; see the module doc.
     #[inline(never)]
-    pub(super) fn exec<const STEP: bool, const METERED: bool>(&mut self, run: &Run, local: &mut Local) -> Flow {
+    pub(super) fn exec<const STEP: bool, const METERED: bool>(&mut self, run: &Workers, local: &mut Local) -> Flow {
         let code = run.code;
         let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
         let run_len: &[u32] = &code.run_len;

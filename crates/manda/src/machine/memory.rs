@@ -358,25 +358,26 @@ impl Tlb {
 
 /// A stretch of the image whose bytes have one permission.
 #[derive(Debug, Clone, Copy)]
-struct Run {
+struct Stretch {
     start: u64,
     end: u64,
     perm: u8,
 }
 
-/// The image's runs of equal permission, in address order, covering it
-/// from 0 to its end with no empty run: READ | WRITE for data, READ for
-/// rodata, CODE for code, 0 for section headers. A handful of runs, however
-/// large the sections: not a byte of bookkeeping per image byte.
-fn runs_of(exe: &Executable) -> Vec<Run> {
-    fn push(runs: &mut Vec<Run>, start: u64, end: u64, perm: u8) {
-        match runs.last_mut() {
+/// The image's stretches of equal permission, in address order, covering
+/// it from 0 to its end with no empty stretch: READ | WRITE for data, READ
+/// for rodata, CODE for code, 0 for section headers. A handful of
+/// stretches, however large the sections: not a byte of bookkeeping per
+/// image byte.
+fn stretches_of(exe: &Executable) -> Vec<Stretch> {
+    fn push(stretches: &mut Vec<Stretch>, start: u64, end: u64, perm: u8) {
+        match stretches.last_mut() {
             _ if start == end => {}
             Some(run) if run.perm == perm => run.end = end,
-            _ => runs.push(Run { start, end, perm }),
+            _ => stretches.push(Stretch { start, end, perm }),
         }
     }
-    let mut runs = Vec::new();
+    let mut stretches = Vec::new();
     let mut at = 0;
     for section in &exe.sections {
         let perm = match section.kind {
@@ -384,11 +385,11 @@ fn runs_of(exe: &Executable) -> Vec<Run> {
             SectionKind::Rodata => READ,
             SectionKind::Code => CODE,
         };
-        push(&mut runs, at, section.start, 0);
-        push(&mut runs, section.start, section.end(), perm);
+        push(&mut stretches, at, section.start, 0);
+        push(&mut stretches, section.start, section.end(), perm);
         at = section.end();
     }
-    runs
+    stretches
 }
 
 /// The address space of one context.
@@ -413,8 +414,8 @@ pub struct Memory {
     root: Option<Arc<Table>>,
     /// Table levels above the pages.
     levels: u32,
-    /// The image's permissions: runs of equal permission, in address order, covering it.
-    runs: Arc<[Run]>,
+    /// The image's permissions: stretches of equal permission, in address order, covering it.
+    stretches: Arc<[Stretch]>,
     image_len: u64,
     stack_base: u64,
     stack_top: u64,
@@ -471,7 +472,7 @@ impl Memory {
         let mut mem = Memory {
             root: None,
             levels,
-            runs: runs_of(exe).into(),
+            stretches: stretches_of(exe).into(),
             image_len,
             stack_base,
             stack_top,
@@ -508,7 +509,7 @@ impl Memory {
         Memory {
             root: self.root.clone(),
             levels: self.levels,
-            runs: self.runs.clone(),
+            stretches: self.stretches.clone(),
             image_len: self.image_len,
             stack_base: self.stack_base,
             stack_top: self.stack_top,
@@ -682,7 +683,7 @@ impl Memory {
         let base = self.page(page).map_or(&ZERO_PAGE, |p| p.bytes());
         for (i, (&new, &old)) in bytes.iter().zip(base.iter()).enumerate() {
             let at = start + i as u64;
-            let writable = at < self.image_len && self.run_at(at).perm & WRITE != 0;
+            let writable = at < self.image_len && self.stretch_at(at).perm & WRITE != 0;
             if new != old && !writable {
                 return Err("a change to bytes no store may write (code, rodata, a header or a guard)");
             }
@@ -783,13 +784,13 @@ impl Memory {
     }
 
     /// The index of the permission run holding `addr`, an image address.
-    fn run_index(&self, addr: u64) -> usize {
-        self.runs.partition_point(|r| r.end <= addr)
+    fn stretch_index(&self, addr: u64) -> usize {
+        self.stretches.partition_point(|r| r.end <= addr)
     }
 
     /// The permission run holding `addr`, an image address.
-    fn run_at(&self, addr: u64) -> &Run {
-        &self.runs[self.run_index(addr)]
+    fn stretch_at(&self, addr: u64) -> &Stretch {
+        &self.stretches[self.stretch_index(addr)]
     }
 
     /// The widest range around `addr`, inside its page, whose bytes all
@@ -807,19 +808,19 @@ impl Memory {
         } else if addr < self.image_len {
             // The run holding `addr`, widened over its neighbours that allow
             // `need` too (data beside rodata, for reads), within the page.
-            let runs = &self.runs;
-            let at = self.run_index(addr);
-            if runs[at].perm & need == 0 {
+            let stretches = &self.stretches;
+            let at = self.stretch_index(addr);
+            if stretches[at].perm & need == 0 {
                 return None;
             }
             let (mut lo, mut hi) = (at, at);
-            while lo > 0 && runs[lo - 1].perm & need != 0 && runs[lo - 1].end > page_start {
+            while lo > 0 && stretches[lo - 1].perm & need != 0 && stretches[lo - 1].end > page_start {
                 lo -= 1;
             }
-            while hi + 1 < runs.len() && runs[hi + 1].perm & need != 0 && runs[hi + 1].start < page_end {
+            while hi + 1 < stretches.len() && stretches[hi + 1].perm & need != 0 && stretches[hi + 1].start < page_end {
                 hi += 1;
             }
-            (runs[lo].start.max(page_start), runs[hi].end.min(page_end))
+            (stretches[lo].start.max(page_start), stretches[hi].end.min(page_end))
         } else {
             return None; // a guard gap
         };
@@ -1084,7 +1085,7 @@ impl Memory {
             } else if a >= self.stack_base {
                 self.stack_top
             } else if a < self.image_len {
-                Some(self.run_at(a)).filter(|run| run.perm & need != 0).map_or(a, |run| run.end)
+                Some(self.stretch_at(a)).filter(|run| run.perm & need != 0).map_or(a, |run| run.end)
             } else {
                 a
             };
@@ -1116,7 +1117,7 @@ impl Memory {
         } else if addr >= self.image_len {
             Place::Guard
         } else {
-            match self.run_at(addr).perm {
+            match self.stretch_at(addr).perm {
                 p if p == READ | WRITE => Place::Data,
                 READ => Place::Rodata,
                 CODE => Place::Code,

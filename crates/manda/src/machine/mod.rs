@@ -5,12 +5,12 @@
 //! [`Memory`] — and the message ports between them, all plain data between
 //! runs. [`Machine::run`] multiplexes the contexts on a pool of OS threads
 //! ([`Config::threads`]) until every context has halted or one calls `exit`
-//! ([`Outcome::Exited`]), an interrupt stops every context at an
-//! instruction boundary ([`Outcome::Interrupted`]), or a [`Trap`] stops the
+//! ([`Stopped::Exited`]), an interrupt stops every context at an
+//! instruction boundary ([`Stopped::Interrupted`]), or a [`Trap`] stops the
 //! machine. Limits ([`Config`]) are traps too, never aborts.
 //!
 //! ```
-//! use manda::machine::{Config, Machine, Outcome};
+//! use manda::machine::{Config, Machine, Stopped};
 //! use manda::isa::Reg;
 //!
 //! let source = ".code\nmain:\n    li a0, 6\n    li a1, 7\n    mul v0, a0, a1\n    printi v0\n    halt\n";
@@ -19,7 +19,7 @@
 //! let mut machine = Machine::new(&exe, config).unwrap();
 //! let output = manda::machine::SharedBuf::default();
 //! machine.set_output(Box::new(output.clone()));
-//! assert_eq!(machine.run(), Ok(Outcome::Exited(0)));
+//! assert_eq!(machine.run(), Ok(Stopped::Exited(0)));
 //! assert_eq!(output.contents(), b"42\n");
 //! assert_eq!(machine.steps(), 5); // counted because a step limit is set
 //! ```
@@ -32,10 +32,12 @@ mod calls;
 mod code;
 mod interp;
 mod memory;
+mod ports;
 mod sched;
 mod snapshot;
 mod system;
 mod trap;
+mod workers;
 
 pub use code::Code;
 pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
@@ -106,14 +108,11 @@ impl Default for Config {
     }
 }
 
-/// How a run ended without a trap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The program ended: every context halted (status 0) or one ran `exit` (its status).
-    Exited(u8),
-    /// An interrupt stopped every context at an instruction boundary; `run` continues them.
-    Interrupted,
-}
+/// How a run ended without a trap: the program ended (every context
+/// halted, status 0, or one ran `exit`), or an interrupt stopped every
+/// context at an instruction boundary (`run` continues them). The same
+/// type every machine's host sees.
+pub use vm_core::Stopped;
 
 /// Why a machine could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,7 +142,7 @@ pub enum SetupError {
 /// [`Machine::run`] with every context at an instruction boundary — busy
 /// ones at a branch, call or return within microseconds (when their time
 /// slice ends), sleeping and waiting ones at once.
-pub use hypervisor::Interrupt;
+pub use vm_core::Interrupt;
 
 /// An in-memory output, cloneable, for tests and embedding: what the
 /// program wrote, from any clone.
@@ -277,7 +276,7 @@ pub struct Machine {
     meter: Arc<Meter>,
     io: Io,
     args: Vec<Vec<u8>>,
-    ports: system::Ports,
+    ports: ports::Ports,
     /// Every context not halted, by id, while the machine is not running.
     #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
     contexts: Vec<Box<Context>>,
@@ -349,7 +348,7 @@ impl Machine {
                 trace: None,
             },
             args: Vec::new(),
-            ports: system::Ports::default(),
+            ports: ports::Ports::default(),
             contexts: vec![main],
             next_id: 1,
             started: Instant::now(),
@@ -505,23 +504,23 @@ impl Machine {
     }
 
     /// Runs until the program ends, traps, or is interrupted.
-    pub fn run(&mut self) -> Result<Outcome, Trap> {
+    pub fn run(&mut self) -> Result<Stopped, Trap> {
         self.run_with(sched::Mode::Run)
     }
 
     /// Runs one instruction of the next context in turn: `Ok(None)` if the
     /// program goes on. (A `precv` that has to wait is not an instruction
     /// run: the next context's instruction runs instead.)
-    pub fn step(&mut self) -> Result<Option<Outcome>, Trap> {
+    pub fn step(&mut self) -> Result<Option<Stopped>, Trap> {
         match self.run_with(sched::Mode::Step)? {
-            Outcome::Interrupted if !self.interrupt.is_raised() => Ok(None),
+            Stopped::Interrupted if !self.interrupt.is_raised() => Ok(None),
             outcome => Ok(Some(outcome)),
         }
     }
 
-    fn run_with(&mut self, mode: sched::Mode) -> Result<Outcome, Trap> {
+    fn run_with(&mut self, mode: sched::Mode) -> Result<Stopped, Trap> {
         if let Some(ended) = &self.ended {
-            return ended.clone().map(Outcome::Exited);
+            return ended.clone().map(Stopped::Exited);
         }
         let outcome = sched::run(self, mode);
         let _ = self.io.out.flush();
@@ -529,10 +528,10 @@ impl Machine {
             let _ = trace.flush();
         }
         match outcome {
-            sched::End::Stopped => Ok(Outcome::Interrupted),
+            sched::End::Stopped => Ok(Stopped::Interrupted),
             sched::End::Exit(status) => {
                 self.finish(Ok(status));
-                Ok(Outcome::Exited(status))
+                Ok(Stopped::Exited(status))
             }
             sched::End::Trap(trap) => {
                 self.finish(Err(trap.clone()));

@@ -27,12 +27,11 @@
 //! With one thread the order of everything is fixed: same output, same
 //! trace, every run.
 
-use super::code::Code;
 use super::interp::Flow;
-use super::memory::Meter;
-use super::system::Ports;
 use super::trap::{Trap, TrapKind, Waiter};
-use super::{Config, Context, Io, Machine, CONTEXT_BYTES};
+use super::workers::{Core, Local, Sleeper, State, Workers};
+pub(super) use super::workers::{End, Mode};
+use super::{Context, Io, Machine, CONTEXT_BYTES};
 use crate::isa::Instr;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
@@ -49,162 +48,6 @@ const FAIRNESS: u32 = 61;
 const SPIN: Duration = Duration::from_micros(50);
 /// Steps a worker takes from the machine's step budget at a time.
 const FUEL_CHUNK: u64 = 1 << 20;
-
-/// What [`run`] is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
-    /// Run until the machine ends or is interrupted.
-    Run,
-    /// Run one instruction of the lowest-numbered context that can run.
-    Step,
-}
-
-/// How [`run`] ended.
-pub(super) enum End {
-    /// Interrupted, or one step done: every context is back in the machine.
-    Stopped,
-    /// Every context halted (0), or one ran `exit`.
-    Exit(u8),
-    /// A trap, or a deadlock.
-    Trap(Trap),
-}
-
-/// The scheduler's state, under one lock.
-struct State {
-    queue: VecDeque<Box<Context>>,
-    sleepers: BinaryHeap<Sleeper>,
-    /// Orders sleepers with the same deadline by when they slept.
-    sleep_seq: u64,
-    /// Workers holding a context (running one, or with one in their next slot).
-    busy: usize,
-    /// Workers waiting for work on `wake`.
-    idle: usize,
-    /// Workers looking for work without the lock, before they wait.
-    spinning: usize,
-    stopping: bool,
-    end: Option<End>,
-    /// Contexts handed back by workers that stopped.
-    #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
-    parked: Vec<Box<Context>>,
-    /// Steps not yet handed to a worker.
-    fuel: u64,
-    /// Workers holding steps taken from `fuel` (`Local::fuel` above 0 when
-    /// last they took the lock).
-    fuel_holders: usize,
-    /// Workers waiting in [`Run::refuel`] for the others to return theirs.
-    fuel_waiters: usize,
-}
-
-impl State {
-    /// Puts `ctx` to sleep until `deadline`, after those due sooner or as soon.
-    fn push_sleeper(&mut self, ctx: Box<Context>, deadline: Instant) {
-        self.sleep_seq += 1;
-        self.sleepers.push(Sleeper { deadline, seq: self.sleep_seq, ctx });
-    }
-}
-
-struct Sleeper {
-    deadline: Instant,
-    seq: u64,
-    ctx: Box<Context>,
-}
-
-impl PartialEq for Sleeper {
-    fn eq(&self, other: &Self) -> bool {
-        (self.deadline, self.seq) == (other.deadline, other.seq)
-    }
-}
-impl Eq for Sleeper {}
-impl PartialOrd for Sleeper {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Sleeper {
-    /// The earliest deadline is the greatest: `BinaryHeap` pops it first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
-    }
-}
-
-/// What the interrupt line's waker reaches.
-pub(super) struct Core {
-    /// Up while the machine is stopping: read by the interpreter when a
-    /// time slice ends, and by the workers between contexts.
-    pub(super) attention: AtomicBool,
-    /// The run queue's length, for workers that look without the lock.
-    queued: AtomicUsize,
-    /// Contexts not halted: the machine's gauge, which another thread may read.
-    gauges: Arc<super::Gauges>,
-    /// Workers idle or spinning: a worker with contexts to spare shares them.
-    hungry: AtomicUsize,
-    /// Contexts among the sleepers.
-    sleeping: AtomicUsize,
-    /// A worker ran out of steps while others hold some: each returns what
-    /// it holds before its next run (read where runs are charged).
-    fuel_wanted: AtomicBool,
-    state: Mutex<State>,
-    wake: Condvar,
-}
-
-impl Core {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Stops the machine (first caller's `end` wins).
-    fn stop(&self, state: &mut State, end: Option<End>) {
-        if state.end.is_none() {
-            state.end = end;
-        }
-        state.stopping = true;
-        self.attention.store(true, Ordering::Relaxed);
-        self.wake.notify_all();
-    }
-}
-
-/// What one worker thread keeps to itself.
-pub(super) struct Local {
-    /// The context to run when the current one stops (a receiver it woke).
-    next: Option<Box<Context>>,
-    /// Runnable contexts this worker made (forks, displaced wake-ups): run
-    /// here without a lock, and shared with the queue when another worker
-    /// has nothing to do.
-    queue: VecDeque<Box<Context>>,
-    /// Switches since the shared queue was looked at first.
-    switches: u32,
-    /// Steps taken from the budget, not yet executed.
-    pub(super) fuel: u64,
-    /// Counted in `State::fuel_holders` (always, while `fuel` is above 0).
-    holds_fuel: bool,
-    /// Transfers of control left in the current context's slice.
-    pub(super) slice: u32,
-}
-
-impl Local {
-    /// Every context this worker holds besides the one it runs.
-    fn take_all(&mut self) -> impl Iterator<Item = Box<Context>> + '_ {
-        self.next.take().into_iter().chain(self.queue.drain(..))
-    }
-}
-
-/// Everything the workers share during one run.
-pub(super) struct Run<'m> {
-    pub(super) code: &'m Code,
-    pub(super) config: &'m Config,
-    pub(super) meter: &'m Arc<Meter>,
-    io: Mutex<&'m mut Io>,
-    pub(super) args: &'m [Vec<u8>],
-    pub(super) ports: &'m Ports,
-    pub(super) core: Arc<Core>,
-    next_id: AtomicU64,
-    pub(super) started: Instant,
-    mode: Mode,
-    tracing: bool,
-    /// A `psend` may complete a parked receiver's `precv` itself: not while
-    /// steps are counted or traced, where every instruction must run in its own context.
-    pub(super) hand_off: bool,
-}
 
 /// Runs `machine`'s contexts until it ends or stops.
 pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
@@ -258,7 +101,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         core.stop(&mut state, None);
     }
     let tracing = machine.io.trace.is_some();
-    let run = Run {
+    let run = Workers {
         code: &machine.code,
         config: &machine.config,
         meter: &machine.meter,
@@ -297,7 +140,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
     state.end.take().unwrap_or(End::Stopped)
 }
 
-impl<'m> Run<'m> {
+impl<'m> Workers<'m> {
     /// The standard streams, under their lock.
     pub(super) fn io(&self) -> MutexGuard<'_, &'m mut Io> {
         self.io.lock().unwrap_or_else(PoisonError::into_inner)

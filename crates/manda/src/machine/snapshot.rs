@@ -15,7 +15,7 @@
 
 use super::calls::CallStack;
 use super::memory::{Meter, Page, SharedPage, SharedTables, PAGE};
-use super::{system, Code, Context, Machine};
+use super::{Code, Context, Machine};
 use crate::isa::Instr;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -128,7 +128,7 @@ impl Machine {
     /// [`save`](Self::save) without copying the memory: the snapshot's pages
     /// are the machine's own, shared until the returned bytes are dropped
     /// (the machine may run meanwhile: a page it writes is copied first).
-    pub fn save_state(&mut self) -> Result<hypervisor::StateBytes, String> {
+    pub fn save_state(&mut self) -> Result<vm_core::StateBytes, String> {
         for ctx in &mut self.contexts {
             ctx.mem.share_pages();
         }
@@ -136,7 +136,7 @@ impl Machine {
     }
 
     /// The snapshot, its pages handed out as they are.
-    fn encode(&self) -> Result<hypervisor::StateBytes, String> {
+    fn encode(&self) -> Result<vm_core::StateBytes, String> {
         if let Some(ended) = &self.ended {
             let how = match ended {
                 Ok(status) => format!("ended with status {status}"),
@@ -198,7 +198,7 @@ impl Machine {
         debug_assert_eq!(out.len(), HEADER_LEN);
         let mut crc = crc32fast::Hasher::new();
         crc.update(&out);
-        let mut state = hypervisor::StateBytes::new();
+        let mut state = vm_core::StateBytes::new();
         state.push(std::mem::take(&mut out));
         for page in pool {
             crc.update(page.bytes());
@@ -369,7 +369,7 @@ impl Machine {
             ctx.calls = CallStack::from_frames(&d.calls, &meter).map_err(too_big)?;
             built.push(ctx);
         }
-        let new_ports = system::Ports::restored(ports, &meter, config.max_ports).map_err(too_big)?;
+        let new_ports = super::ports::Ports::restored(ports, &meter, config.max_ports).map_err(too_big)?;
         built.sort_by_key(|c| c.id);
         // All good: the new state replaces the old.
         self.contexts = built;

@@ -8,15 +8,15 @@
 //! The woken context runs its `precv` again, so a message is taken by
 //! exactly one receiver whichever wakes first.
 
-use super::memory::{Memory, Meter};
-use super::sched::{Local, Run};
+use super::memory::Memory;
+use super::ports::Port;
 use super::trap::TrapKind;
+use super::workers::{Local, Workers};
 use super::{Context, MESSAGE_OVERHEAD};
 use crate::isa::{Instr, Reg};
-use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
 use std::time::Duration;
 
 /// What a system instruction did, when it did not trap.
@@ -32,137 +32,8 @@ pub(super) enum Effect {
     Block(u64),
 }
 
-/// A message port.
-#[derive(Default)]
-struct Port {
-    queue: VecDeque<Vec<u8>>,
-    closed: bool,
-    waiters: VecDeque<Box<Context>>,
-}
-
-/// Ports by id, in chunks of doubling size that never move, so that
-/// finding a port takes no lock: only `pnew` takes one, to append.
-pub(super) struct Ports {
-    chunks: [OnceLock<Box<[Mutex<Port>]>>; CHUNKS],
-    len: AtomicU64,
-    append: Mutex<()>,
-    /// Bytes queued, [`MESSAGE_OVERHEAD`] more for each message, against `max_port_bytes`.
-    queued: AtomicU64,
-}
-
-const CHUNKS: usize = 32;
-const FIRST_CHUNK_BITS: u32 = 6;
-
-impl Default for Ports {
-    fn default() -> Ports {
-        Ports {
-            chunks: std::array::from_fn(|_| OnceLock::new()),
-            len: AtomicU64::new(0),
-            append: Mutex::new(()),
-            queued: AtomicU64::new(0),
-        }
-    }
-}
-
-/// The chunk and the index in it of port `id`: chunk k holds 64 << k ports.
-fn locate(id: u64) -> (usize, usize) {
-    let n = id + (1 << FIRST_CHUNK_BITS);
-    let chunk = n.ilog2() - FIRST_CHUNK_BITS;
-    (chunk as usize, (n - (1 << (chunk + FIRST_CHUNK_BITS))) as usize)
-}
-
-impl Ports {
-    /// Port `id`, if `pnew` made it.
-    fn get(&self, id: u64) -> Result<&Mutex<Port>, TrapKind> {
-        if id >= self.len.load(Ordering::Acquire) {
-            return Err(TrapKind::BadPort(id as i64));
-        }
-        let (chunk, index) = locate(id);
-        Ok(&self.chunks[chunk].get().expect("made before `len` counted it")[index])
-    }
-
-    /// A new port's id, unless there are `max` already. A chunk of ports is
-    /// charged to `meter` as a whole when it is made (its ports are made
-    /// ahead of `pnew`, and kept for the machine's life).
-    fn push(&self, max: u32, meter: &Meter) -> Result<u64, TrapKind> {
-        let _append = self.append.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = self.len.load(Ordering::Relaxed);
-        if id >= u64::from(max) {
-            return Err(TrapKind::TooManyPorts(max));
-        }
-        let (chunk, _) = locate(id);
-        if self.chunks[chunk].get().is_none() {
-            let ports = 1usize << (chunk as u32 + FIRST_CHUNK_BITS);
-            meter.charge((ports * std::mem::size_of::<Mutex<Port>>()) as u64)?;
-            self.chunks[chunk].get_or_init(|| (0..ports).map(|_| Mutex::default()).collect());
-        }
-        self.len.store(id + 1, Ordering::Release);
-        Ok(id)
-    }
-
-    /// Every port made so far.
-    fn all(&self) -> impl Iterator<Item = &Mutex<Port>> {
-        (0..self.len.load(Ordering::Acquire)).filter_map(|id| self.get(id).ok())
-    }
-
-    /// Runs `f` on port `id` under its lock.
-    fn with<T>(&self, id: u64, f: impl FnOnce(&mut Port) -> T) -> Result<T, TrapKind> {
-        let mut port = self.get(id)?.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(f(&mut port))
-    }
-
-    /// Parks `ctx` on port `id`, unless a message or the close arrived
-    /// since its `precv` looked: then it comes back, to run the `precv` again.
-    pub(super) fn park(&self, id: u64, mut ctx: Box<Context>) -> Option<Box<Context>> {
-        let Ok(port) = self.get(id) else { return Some(ctx) };
-        let mut port = port.lock().unwrap_or_else(PoisonError::into_inner);
-        if !port.queue.is_empty() || port.closed {
-            return Some(ctx);
-        }
-        ctx.waiting_on = Some(id);
-        port.waiters.push_back(ctx);
-        None
-    }
-
-    /// Every port's state and queued messages, by id (for a snapshot).
-    pub(super) fn snapshot(&self) -> Vec<(bool, Vec<Vec<u8>>)> {
-        self.all()
-            .map(|port| {
-                let port = port.lock().unwrap_or_else(PoisonError::into_inner);
-                (port.closed, port.queue.iter().cloned().collect())
-            })
-            .collect()
-    }
-
-    /// Ports holding `ports` (closed flags and queued messages), the
-    /// messages charged to `meter`.
-    pub(super) fn restored(ports: Vec<(bool, Vec<Vec<u8>>)>, meter: &Meter, max: u32) -> Result<Ports, TrapKind> {
-        let table = Ports::default();
-        for (closed, messages) in ports {
-            let id = table.push(max, meter)?;
-            let cost: u64 = messages.iter().map(|m| m.len() as u64 + MESSAGE_OVERHEAD).sum();
-            meter.charge(cost)?;
-            table.queued.fetch_add(cost, Ordering::Relaxed);
-            let mut port = table.get(id)?.lock().unwrap_or_else(PoisonError::into_inner);
-            port.closed = closed;
-            port.queue = messages.into();
-        }
-        Ok(table)
-    }
-
-    /// Takes every parked context out (for a stop or a deadlock report).
-    #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
-    pub(super) fn take_waiters(&self) -> Vec<Box<Context>> {
-        let mut all = Vec::new();
-        for port in self.all() {
-            all.extend(port.lock().unwrap_or_else(PoisonError::into_inner).waiters.drain(..));
-        }
-        all
-    }
-}
-
 /// Counts `cost` bytes of messages against `--max-port-bytes` and the memory limit.
-fn charge(run: &Run, cost: u64) -> Result<(), TrapKind> {
+fn charge(run: &Workers, cost: u64) -> Result<(), TrapKind> {
     let limit = run.config.max_port_bytes;
     let queued = &run.ports.queued;
     if queued.fetch_add(cost, Ordering::Relaxed).saturating_add(cost) > limit {
@@ -177,14 +48,14 @@ fn charge(run: &Run, cost: u64) -> Result<(), TrapKind> {
 }
 
 /// Gives back what [`charge`] took.
-fn uncharge(run: &Run, cost: u64) {
+fn uncharge(run: &Workers, cost: u64) {
     run.ports.queued.fetch_sub(cost, Ordering::Relaxed);
     run.meter.release(cost);
 }
 
 /// Queues `message` on a port, counted against both limits (unless
 /// `counted` already).
-fn enqueue(run: &Run, port: &mut Port, message: Vec<u8>, counted: bool) -> Result<(), TrapKind> {
+fn enqueue(run: &Workers, port: &mut Port, message: Vec<u8>, counted: bool) -> Result<(), TrapKind> {
     if !counted {
         charge(run, message.len() as u64 + MESSAGE_OVERHEAD)?;
     }
@@ -196,7 +67,7 @@ fn enqueue(run: &Run, port: &mut Port, message: Vec<u8>, counted: bool) -> Resul
 /// it had run it: the first bytes in its buffer, the length in its rd, its
 /// program counter past it. `Err` (the receiver untouched) if its buffer
 /// faults: then it must run the `precv` itself, to trap.
-fn hand_off(run: &Run, mut waiter: Box<Context>, message: &[u8]) -> Result<Box<Context>, Box<Context>> {
+fn hand_off(run: &Workers, mut waiter: Box<Context>, message: &[u8]) -> Result<Box<Context>, Box<Context>> {
     let Some(Instr::Precv { rd, addr, cap, .. }) = run.code.instrs[waiter.pc as usize] else { return Err(waiter) };
     let (addr, cap) = (waiter.regs[usize::from(addr.0)], waiter.regs[usize::from(cap.0)]);
     let n = (message.len() as u64).min(cap) as usize;
@@ -224,7 +95,7 @@ fn heap_range(mem: &Memory, offset: u64, len: u64) -> Result<u64, TrapKind> {
 /// others), and memory `mem`.
 #[allow(clippy::too_many_arguments)] // the interpreter's locals, passed as they are
 pub(super) fn system(
-    run: &Run,
+    run: &Workers,
     local: &mut Local,
     id: u64,
     instr: Instr,

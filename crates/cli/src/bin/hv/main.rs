@@ -1,0 +1,419 @@
+//! `hv`: the hypervisor's command-line executor.
+//!
+//! A VM is named by its local PID (see `hv ps`) or by `HOST:PORT`. With no
+//! command, `hv` is an interactive shell over the same commands (`shell.rs`).
+
+mod shell;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use cli::DocsCommand;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use vm_host::registry::{self, write_file_atomically as write_atomically};
+use vm_host::{migrate_with_progress, Client, HvError, Progress};
+
+#[derive(Parser)]
+#[command(
+    name = "hv",
+    version,
+    about = "Interrupt, save, restore and migrate running programs of Mova, Manda and any machine the hypervisor hosts",
+    after_help = "With no command, hv starts an interactive shell (type `help` there).",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    /// Token for VMs that require one.
+    #[arg(long, global = true, env = "MOVA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Read the token from FILE's first line (wins over --token; FILE must not be readable by others).
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the VM processes on this host.
+    Ps(PsArgs),
+    /// Print a VM's status line: mode (running, interrupted, waiting, moving), lease, position.
+    Status {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
+    /// Stop a VM at an instruction boundary (Interrupted Mode) and keep its lease for the next hv command.
+    Interrupt {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
+    /// Save an interrupted VM's state (to stdout, or FILE written atomically).
+    Sstate {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+        /// Write the state to FILE (atomically: temp file, fsync, rename) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Send a state (from stdin or FILE) to an interrupted or waiting VM, which continues from it.
+    Rstate(RstateArgs),
+    /// Let an interrupted VM continue.
+    Resume {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
+    /// Give up the lease on an interrupted VM, leaving it interrupted for another client.
+    Release {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
+    /// Stop a VM process.
+    Kill {
+        /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
+        vm: String,
+    },
+    /// Move a program to a waiting VM so that it runs on exactly once; the source exits once the target runs.
+    Migrate(MigrateArgs),
+    /// After a crash: settle every migration a stopped hv left behind (commit what committed, abort the rest).
+    Recover,
+    #[command(flatten)]
+    Docs(DocsCommand),
+}
+
+/// `ps`, in the CLI and the shell.
+#[derive(Args)]
+struct PsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `rstate`, in the CLI and the shell.
+#[derive(Args)]
+struct RstateArgs {
+    /// The VM to restore into, interrupted or waiting: a PID or HOST:PORT.
+    vm: String,
+    /// Read the state from FILE (default: standard input; in the shell, the kept state).
+    #[arg(short, long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Leave the VM interrupted after the restore.
+    #[arg(long)]
+    paused: bool,
+}
+
+/// `migrate`, in the CLI and the shell.
+#[derive(Args)]
+struct MigrateArgs {
+    /// The VM whose program moves (running or interrupted): a PID or HOST:PORT.
+    vm: String,
+    /// The VM it moves to, started with --wait: a PID or HOST:PORT.
+    #[arg(long, value_name = "TARGET")]
+    to: String,
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    if let Some(path) = &cli.token_file {
+        match cli::read_token_file(path) {
+            Ok(token) => cli.token = Some(token),
+            Err(why) => {
+                eprintln!("hv: {why}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let token = cli.token.as_deref();
+    let result = match cli.command {
+        None => return shell::run(cli.token),
+        Some(Command::Sstate { vm, output: None }) => {
+            if std::io::stdout().is_terminal() {
+                Err("refusing to write a binary state to a terminal; use -o FILE or a pipe".into())
+            } else {
+                save_state_to(&vm, token, None)
+            }
+        }
+        Some(Command::Sstate { vm, output: Some(path) }) => save_state_to(&vm, token, Some(&path)),
+        Some(Command::Rstate(RstateArgs { vm, input, paused })) => {
+            read_state(input.as_deref()).and_then(|state| restore_state(&vm, &state, paused, token)).map(say)
+        }
+        Some(Command::Ps(PsArgs { json })) => ps(json, token),
+        Some(Command::Status { vm }) => status(&vm, token).map(say),
+        Some(Command::Interrupt { vm }) => interrupt(&vm, token).map(say),
+        Some(Command::Resume { vm }) => resume(&vm, token).map(say),
+        Some(Command::Release { vm }) => release(&vm, token).map(say),
+        Some(Command::Kill { vm }) => kill(&vm, token).map(say),
+        Some(Command::Docs(docs)) => docs.run(Cli::command()),
+        Some(Command::Migrate(MigrateArgs { vm, to })) => {
+            migrate_with_progress(&vm, &to, token, terminal_progress()).map(say).map_err(|e| e.to_string())
+        }
+        Some(Command::Recover) => recover(token),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hv: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A line on stdout; a reader that stopped early (`| head`) is fine.
+fn say(text: String) {
+    let _ = cli::print_out(&(text + "\n"));
+}
+
+/// A progress bar on standard error for the save and restore of a state of
+/// 4 MiB or more (bytes, rate, time left), when standard error is a
+/// terminal; nothing otherwise.
+fn terminal_progress() -> Option<Progress> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = std::sync::Mutex::new(None::<(String, indicatif::ProgressBar)>);
+    Some(std::sync::Arc::new(move |what: &str, done: u64, total: u64| {
+        if total < 4 << 20 {
+            return;
+        }
+        let mut bar = bar.lock().unwrap_or_else(|e| e.into_inner());
+        if bar.as_ref().is_none_or(|(shown, _)| shown != what) {
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg:8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> ");
+            let shown = indicatif::ProgressBar::new(total).with_style(style).with_message(what.to_string());
+            *bar = Some((what.to_string(), shown));
+        }
+        let (_, shown) = bar.as_ref().expect("just made");
+        shown.set_position(done);
+        if done >= total {
+            shown.finish();
+        }
+    }))
+}
+
+fn connect(vm: &str, token: Option<&str>) -> Result<Client, String> {
+    Client::connect(vm, token).map_err(|e| e.to_string())
+}
+
+/// The VM's lease: the one this user's `hv` keeps (renewed), or one taken on
+/// a stopped, free VM — then kept too if `keep`. A lease taken here that
+/// cannot be kept is given back, so a failure leaves the VM as it was.
+fn held(client: &mut Client, keep: bool) -> Result<String, String> {
+    registry::open_dir().map_err(|e| e.to_string())?;
+    let kept = client.kept_lease();
+    let (lease, _) = client.claim(kept.as_deref()).map_err(|e| e.to_string())?;
+    if keep && kept.as_ref() != Some(&lease) {
+        if let Err(e) = client.keep_lease(&lease) {
+            let _ = client.call(&format!("release {lease}"), None);
+            return Err(format!("{e}; the lease could not be kept, so it was given back"));
+        }
+    }
+    Ok(lease)
+}
+
+/// A VM's status line.
+fn status(vm: &str, token: Option<&str>) -> Result<String, String> {
+    connect(vm, token)?.fresh_status().map(|s| s.format()).map_err(|e| e.to_string())
+}
+
+/// Stops a VM and keeps its lease for the next `hv` command; if the lease
+/// cannot be kept, the VM is left as it was found (resumed, or released).
+fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
+    // Where the lease will be kept must be usable before the VM is stopped, not after.
+    registry::open_dir().map_err(|e| e.to_string())?;
+    let mut client = connect(vm, token)?;
+    let kept = client.kept_lease();
+    let (lease, said) = client.interrupt(kept.as_deref()).map_err(|e| e.to_string())?;
+    if kept.as_ref() == Some(&lease) {
+        return Ok(said); // Renewed: the kept file already holds it.
+    }
+    if let Err(e) = client.keep_lease(&lease) {
+        let was_running = client.status().mode == "running";
+        let (command, left) = if was_running { ("resume", "resumed") } else { ("release", "released") };
+        let undone = match client.call(&format!("{command} {lease}"), None) {
+            Ok(_) => format!("the lease could not be kept, so the VM was {left}, as it was"),
+            Err(undo) => format!("the lease could not be kept, and the VM could not be {left} either: {undo}"),
+        };
+        return Err(format!("{e}; {undone}"));
+    }
+    Ok(said)
+}
+
+/// Sends `COMMAND LEASE`, with the kept lease or one taken on a stopped,
+/// free VM, after which the lease has ended (`resume`, `release`).
+fn ending_lease(vm: &str, command: &str, token: Option<&str>) -> Result<String, String> {
+    let mut client = connect(vm, token)?;
+    let lease = held(&mut client, false)?;
+    let said = client.call(&format!("{command} {lease}"), None).map_err(|e| e.to_string())?;
+    client.forget_lease();
+    Ok(said)
+}
+
+/// Lets an interrupted VM continue.
+fn resume(vm: &str, token: Option<&str>) -> Result<String, String> {
+    ending_lease(vm, "resume", token)
+}
+
+/// Gives up the lease; the VM stays interrupted.
+fn release(vm: &str, token: Option<&str>) -> Result<String, String> {
+    ending_lease(vm, "release", token)
+}
+
+/// Ends a VM process.
+fn kill(vm: &str, token: Option<&str>) -> Result<String, String> {
+    let mut client = connect(vm, token)?;
+    let said = client.kill(client.kept_lease().as_deref()).map_err(|e| e.to_string())?;
+    client.forget_lease();
+    Ok(said)
+}
+
+/// Writes the state of an interrupted VM, whose lease stays kept, to `path`
+/// (atomically) or to standard output, as it arrives: `hv` never holds it whole.
+fn save_state_to(vm: &str, token: Option<&str>, path: Option<&Path>) -> Result<(), String> {
+    let (mut client, len) = begin_save(vm, token)?;
+    match path {
+        None => client.read_state_into(len, &mut std::io::stdout().lock()).map_err(|e| e.to_string()),
+        Some(path) => vm_host::registry::write_file_atomically_with(path, true, |file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            client.read_state_into(len, &mut out).map_err(std::io::Error::other)?;
+            out.flush()
+        })
+        .map_err(|e| format!("cannot write {}: {e}", path.display())),
+    }
+}
+
+/// The state of an interrupted VM, whose lease stays kept.
+fn save_state(vm: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
+    let (mut client, len) = begin_save(vm, token)?;
+    let mut state = Vec::new();
+    client.read_state_into(len, &mut state).map_err(|e| e.to_string())?;
+    Ok(state)
+}
+
+/// Takes (and keeps) the VM's lease and asks for its state: the client
+/// and the length of the state that follows.
+fn begin_save(vm: &str, token: Option<&str>) -> Result<(Client, usize), String> {
+    let mut client = connect(vm, token)?;
+    client.set_progress(terminal_progress());
+    let lease = held(&mut client, true)?;
+    let len = client.begin_save(&lease).map_err(|e| e.to_string())?;
+    Ok((client, len))
+}
+
+/// Restores `state` into `vm` and, unless `paused`, resumes it; the reply for the user.
+fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> Result<String, String> {
+    let mut client = connect(vm, token)?;
+    client.set_progress(terminal_progress());
+    client.accepts(state.len()).map_err(|e| e.to_string())?;
+    let kept = client.kept_lease();
+    let lease = held(&mut client, paused)?;
+    let restored = match client.restore(&lease, state) {
+        Ok(restored) => restored,
+        Err(e) => {
+            // Refused: the VM is left as it was found, free unless this user held it already.
+            if kept.as_ref() != Some(&lease) {
+                let _ = client.call(&format!("release {lease}"), None);
+                client.forget_lease();
+            }
+            return Err(e.to_string());
+        }
+    };
+    if !paused {
+        client.call(&format!("resume {lease}"), None).map_err(|e| e.to_string())?;
+        client.forget_lease();
+    }
+    Ok(format!("{restored}{}", if paused { " (paused)" } else { ", running" }))
+}
+
+/// Settles what crashed `hv` processes left behind, a line each; fails if
+/// anything is left undecided.
+fn recover(token: Option<&str>) -> Result<(), String> {
+    let settled = vm_host::recover(token).map_err(|e| e.to_string())?;
+    if settled.is_empty() {
+        say("nothing to recover".into());
+    }
+    for s in &settled {
+        say(s.line.clone());
+    }
+    match settled.iter().filter(|s| !s.decided).count() {
+        0 => Ok(()),
+        n => Err(format!("{n} left undecided (above)")),
+    }
+}
+
+/// Reads a state from `path` or stdin, at most one byte past what a VM would accept.
+fn read_state(path: Option<&Path>) -> Result<Vec<u8>, String> {
+    let mut state = Vec::new();
+    let limit = vm_host::protocol::CLIENT_MAX_PAYLOAD as u64 + 1;
+    match path {
+        Some(path) => std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut state)),
+        None => std::io::stdin().take(limit).read_to_end(&mut state),
+    }
+    .map_err(|e| match path {
+        Some(path) => format!("cannot read {}: {e}", path.display()),
+        None => format!("cannot read the state from stdin: {e}"),
+    })?;
+    Ok(state)
+}
+
+/// Each entry's state, asked of all VMs at once with a short timeout, so a
+/// VM that does not answer costs `hv ps` one second, not one per entry.
+/// Each VM's mode and detail (its position when stopped, its live figures when running).
+fn states(entries: &[registry::Entry], token: Option<&str>) -> Vec<(String, String)> {
+    let ask = |e: &registry::Entry| {
+        let timeout = Duration::from_secs(1);
+        let only = |mode: &str| (mode.to_string(), String::new());
+        match Client::connect_within(&e.pid.to_string(), token, timeout, timeout) {
+            Ok(client) => (client.status().mode.clone(), client.status().position.clone()),
+            Err(HvError::Protocol { source, .. }) if source.to_string().contains("not the one registered") => {
+                only("impostor")
+            }
+            Err(HvError::Protocol { source, .. }) if source.to_string().starts_with("unauthorized") => {
+                only("needs-token")
+            }
+            Err(_) => only("unreachable"),
+        }
+    };
+    let mut states = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(64) {
+        std::thread::scope(|scope| {
+            let asked: Vec<_> = chunk.iter().map(|e| scope.spawn(move || ask(e))).collect();
+            states
+                .extend(asked.into_iter().map(|h| h.join().unwrap_or_else(|_| ("unreachable".into(), String::new()))));
+        });
+    }
+    states
+}
+
+fn ps(json: bool, token: Option<&str>) -> Result<(), String> {
+    let entries = registry::list().map_err(|e| e.to_string())?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let states = states(&entries, token);
+    if json {
+        let rows: Vec<_> = entries
+            .iter()
+            .zip(&states)
+            .map(|(e, (s, detail))| {
+                serde_json::json!({"pid": e.pid, "machine": e.machine, "program": e.program, "program_hash": e.program_hash,
+                "state": s, "detail": detail, "endpoint": e.endpoint, "instance": e.instance,
+                "uptime_s": now.saturating_sub(e.started)})
+            })
+            .collect();
+        say(serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    say(format!(
+        "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} PROGRAM",
+        "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL"
+    ));
+    for (e, (s, detail)) in entries.iter().zip(&states) {
+        let up = now.saturating_sub(e.started);
+        let uptime = format!("{}:{:02}:{:02}", up / 3600, up / 60 % 60, up % 60);
+        say(format!(
+            "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} {}",
+            e.pid, e.machine, s, e.endpoint, uptime, detail, e.program
+        ));
+    }
+    Ok(())
+}

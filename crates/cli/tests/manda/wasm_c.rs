@@ -1,0 +1,293 @@
+//! C programs compiled to WebAssembly by clang (wasm32-wasi, wasi-libc),
+//! run by the real `manda` binary, print exactly what their native builds
+//! print.
+//!
+//! Each test runs the module committed beside its C source (`X.wasm` beside
+//! `X.c`, built by `examples/wasm/build.sh`), so a machine with only Rust runs
+//! them all. Where clang can build for wasm32-wasi, each test also builds its
+//! source afresh and runs that module too, so a source changed without its
+//! module fails here. Without clang that half is skipped, said on stderr past
+//! the test harness's capture, and a failure when `MANDA_REQUIRE_CLANG` is set
+//! (`.ci/run` sets it and installs clang).
+
+mod common;
+
+use common::Vm;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("manda-wasm-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Builds `sources` into the scratch directory with `examples/wasm/build.sh -o`.
+fn build(sources: &[&Path]) -> Output {
+    Command::new("bash")
+        .arg(root().join("examples/wasm/build.sh"))
+        .arg("-o")
+        .arg(scratch(""))
+        .args(sources)
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash")
+}
+
+/// Whether clang builds a trivial C program for wasm32-wasi here; the first
+/// time it does not, the reason goes to stderr, or a panic under `MANDA_REQUIRE_CLANG`.
+fn clang_builds_wasm() -> bool {
+    static ABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    let able = ABLE.get_or_init(|| {
+        let probe = scratch("probe.c");
+        std::fs::write(&probe, "int main(void) { return 0; }\n").unwrap();
+        let out = build(&[&probe]);
+        if out.status.success() {
+            return Ok(());
+        }
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let why = match said.trim() {
+            "" => format!("clang exited with {}", out.status),
+            said => said.to_string(),
+        };
+        let message = format!(
+            "wasm_c: fresh builds of the C programs NOT RUN, only their committed modules: clang cannot build for \
+             wasm32-wasi here ({}); apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32",
+            why
+        );
+        // Straight to the process's stderr: the harness captures eprintln! of a passing test.
+        let _ = std::io::stderr().write_all(format!("\n!!!!!!!! {message} !!!!!!!!\n\n").as_bytes());
+        Err(message)
+    });
+    if let Err(message) = able {
+        assert!(std::env::var_os("MANDA_REQUIRE_CLANG").is_none(), "{message}");
+    }
+    able.is_ok()
+}
+
+/// The modules a test runs for the C program `src`: the committed one beside
+/// it and, where clang builds for wasm32-wasi, one built from `src` now.
+fn modules(src: &Path) -> Vec<PathBuf> {
+    static BUILT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let committed = src.with_extension("wasm");
+    assert!(committed.is_file(), "{} is not committed: bash examples/wasm/build.sh builds it", committed.display());
+    let mut modules = vec![committed];
+    if clang_builds_wasm() {
+        let fresh = scratch(&format!("{}.wasm", src.file_stem().unwrap().to_string_lossy()));
+        // One build per source, however many tests run it at once.
+        let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !built.contains(&fresh) {
+            let out = build(&[src]);
+            assert!(out.status.success(), "{} does not build: {}", src.display(), String::from_utf8_lossy(&out.stderr));
+            built.push(fresh.clone());
+        }
+        modules.push(fresh);
+    }
+    modules
+}
+
+fn test_program(name: &str) -> PathBuf {
+    root().join("crates/cli/tests/manda/wasm_c").join(name)
+}
+
+fn native(src: &Path) -> PathBuf {
+    let out = scratch(&format!("{}.native", src.file_stem().unwrap().to_string_lossy()));
+    let status = Command::new("cc").arg("-O2").arg("-o").arg(&out).arg(src).arg("-lm").status().expect("cc");
+    assert!(status.success(), "cc failed on {}", src.display());
+    out
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut input, &data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn manda(args: &[&str], module: &Path, stdin: &[u8]) -> Output {
+    // A port of its own and a private runtime directory: tests run side by side.
+    run(common::manda_command().arg("run").arg(module).args(args), stdin)
+}
+
+/// Each wasm build of `src` on Manda and the native build print the same,
+/// byte for byte, and exit the same; returns what they print.
+fn same_as_native(src: &Path, args: &[&str], stdin: &[u8]) -> String {
+    let natively = run(Command::new(native(src)).args(args), stdin);
+    for module in modules(src) {
+        let on_manda = manda(args, &module, stdin);
+        assert_eq!(
+            String::from_utf8_lossy(&on_manda.stdout),
+            String::from_utf8_lossy(&natively.stdout),
+            "{} {args:?}: Manda's output differs from the native build's (stderr: {})",
+            module.display(),
+            String::from_utf8_lossy(&on_manda.stderr)
+        );
+        assert_eq!(on_manda.status.code(), natively.status.code(), "{}: exit status", module.display());
+    }
+    String::from_utf8(natively.stdout).unwrap()
+}
+
+fn peer(name: &str) -> PathBuf {
+    root().join("bench/peers").join(name)
+}
+
+#[test]
+fn the_peer_benchmarks_in_c_print_what_their_native_builds_print() {
+    assert_eq!(same_as_native(&peer("fib.c"), &["24"], b""), "46368\n");
+    // `long` is 32 bits on wasm32: a sum that fits both.
+    assert_eq!(same_as_native(&peer("loop.c"), &["50000"], b""), "1249975000\n");
+    assert_eq!(same_as_native(&peer("sieve.c"), &["100000"], b""), "9592\n9592\n9592\n");
+    assert_eq!(same_as_native(&peer("nbody.c"), &["1000"], b""), "-0.169075164\n-0.169087605\n");
+}
+
+#[test]
+fn sha256_of_stdin_and_of_arguments_matches_the_native_build() {
+    let src = root().join("examples/wasm/sha256.c");
+    let text = same_as_native(&src, &[], b"abc");
+    assert_eq!(text, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  -\n");
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    same_as_native(&src, &[], &big);
+    same_as_native(&src, &["", "hello", "the quick brown fox"], b"");
+}
+
+#[test]
+fn wordfreq_counts_like_the_native_build() {
+    let src = root().join("examples/wasm/wordfreq.c");
+    let mut text = Vec::new();
+    for doc in ["README.md", "docs/manda/README.md", "docs/hypervisor.md"] {
+        text.extend(std::fs::read(root().join(doc)).unwrap());
+    }
+    let out = same_as_native(&src, &["8"], &text);
+    assert_eq!(out.lines().count(), 9, "{out}");
+    assert_eq!(same_as_native(&src, &[], b""), "0 words, 0 distinct\n");
+}
+
+#[test]
+fn a_c_program_forks_workers_and_collects_their_results_over_a_port() {
+    // Sum over i < 200000 of i*i mod 1000003, whichever worker sums which part.
+    let expected: i64 = (0..200_000i64).map(|i| i * i % 1_000_003).sum();
+    for module in modules(&root().join("examples/wasm/forksum.c")) {
+        for workers in ["1", "3", "8"] {
+            let out = manda(&[workers, "200000"], &module, b"");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let printed = String::from_utf8(out.stdout).unwrap();
+            assert_eq!(printed, format!("{workers} workers, n = 200000: {expected}\n"), "{}", module.display());
+        }
+    }
+}
+
+#[test]
+fn a_c_program_gets_its_arguments_and_exit_status() {
+    for module in modules(&test_program("args.c")) {
+        let out = manda(&["one", "", "three four"], &module, b"");
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "[one]\n[]\n[three four]\n", "{}", module.display());
+        assert_eq!(String::from_utf8(out.stderr).unwrap(), "to stderr\n");
+        assert_eq!(out.status.code(), Some(4));
+    }
+}
+
+#[test]
+fn a_trap_in_c_names_the_wasm_trap_and_the_function() {
+    for module in modules(&test_program("oob.c")) {
+        let out = manda(&[], &module, b"");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}: {err}", module.display());
+        assert!(err.starts_with("trap: out of bounds memory access: 4 bytes at heap offset 0x7ffffff1"), "{err}");
+        assert!(err.contains("<$peek+"), "{err}");
+    }
+}
+
+fn first_primes(n: usize) -> Vec<u64> {
+    let mut primes: Vec<u64> = Vec::new();
+    let mut k = 2;
+    while primes.len() < n {
+        if primes.iter().take_while(|&&p| p * p <= k).all(|&p| k % p != 0) {
+            primes.push(k);
+        }
+        k += 1;
+    }
+    primes
+}
+
+#[test]
+fn a_c_program_moved_mid_run_with_hv_migrate_prints_what_an_uninterrupted_run_prints() {
+    for module in modules(&root().join("examples/wasm/primes.c")) {
+        let module = module.to_str().unwrap();
+        // 200 primes 10 ms apart: two seconds, ample time to move it on a loaded machine.
+        let mut a = Vm::start(&[], module, &["200", "10"]);
+        let mut seen = a.take(10);
+        let mut b = Vm::start(&["--wait"], module, &[]);
+        let said = vm_host::migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+        assert!(said.starts_with("migrated "), "{said}");
+        seen.extend(a.read_to_end());
+        assert_eq!(a.wait(), Some(0), "the source exits as moved");
+        let moved_at = seen.len();
+        seen.extend(b.read_to_end());
+        assert_eq!(b.wait(), Some(0));
+        assert!(moved_at < 200, "the move came before the end ({moved_at} primes printed by the source)");
+        assert_eq!(seen, first_primes(200), "every prime once, in order ({module})");
+    }
+}
+
+#[test]
+fn the_readme_script_moves_the_committed_c_module_mid_run() {
+    let (a, b) = common::run_migration_script("examples/wasm/migrate.sh", "wasm-migrate-sh-runtime");
+    assert_eq!([a, b].concat(), first_primes(40), "A's primes, then B's, each once");
+}
+
+#[test]
+fn every_manda_import_works_from_c() {
+    for module in modules(&test_program("imports.c")) {
+        let out = manda(&[], &module, b"");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "ctxid 0\ntry on an empty port: -2\nchild 1 sent 107 (4 bytes)\nreceive after close: -1\n",
+            "{}: {}",
+            module.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn a_fork_through_a_bad_function_pointer_traps_as_call_indirect_would() {
+    for module in modules(&test_program("badfork.c")) {
+        let out = manda(&[], &module, b"");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}: {err}", module.display());
+        // Past the table's end: wasm's *undefined element*, in the child, context 1.
+        assert!(err.starts_with("trap: undefined element at 0x"), "{err}");
+        assert!(err.ends_with("(trap 5) in context 1\n"), "{err}");
+    }
+}
+
+/// Every committed module beside a C source is one that the tests run: a
+/// module left behind when its test went would be a file nothing checks.
+#[test]
+fn every_committed_c_module_is_run_by_a_test() {
+    let this = std::fs::read_to_string(root().join("crates/cli/tests/manda/wasm_c.rs")).unwrap();
+    for dir in ["examples/wasm", "bench/peers", "crates/cli/tests/manda/wasm_c"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "c") {
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                let module = path.with_extension("wasm");
+                if module.exists() {
+                    assert!(this.contains(&format!("{name}\"")), "{} is run by no test", module.display());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,883 @@
+//! The host every machine runs under: the VM thread that runs the machine
+//! and owns its lease, the control port beside it (`listener.rs`), the
+//! registry entry, signals, and the exit status — written once, used by
+//! `mova run`, `manda run` and `hv-counter`.
+//!
+//! ## Who may do what (the lease state machine; docs/protocol.md draws it)
+//!
+//! The VM thread is the only owner of the machine, its mode and its lease,
+//! and handles one request at a time, so no two clients' commands interleave.
+//! A client that stops the VM (`interrupt`) or takes a stopped one (`claim`)
+//! gets a random lease; `save`, `restore`, `resume`, `release`, `handoff`
+//! and `commit` must present it; other clients are refused at once with
+//! `ERR busy`. A lease left idle past the lease timeout may be taken over
+//! by another `interrupt`/`claim`, except while `moving`: then the state
+//! has been handed to a target, and only the holder may decide (commit or
+//! abort), so the program can never run in both places.
+//!
+//! A restored state is **provisional** until its holder resumes it: it may
+//! be a copy of a program that still lives in its source, so it never runs
+//! by a takeover. When its lease lapses it is dropped (the VM waits again),
+//! and `outcome LEASE` tells a controller that lost track what became of it
+//! (`held`, `ran`, `dropped`): the answer `hv recover` settles a crashed
+//! migration by.
+
+use crate::exchange::{Envelope, Fates, Published, Reply, Request, Shared, Ticket};
+pub use crate::limits::Limits;
+use crate::listener::EventLoop;
+use crate::protocol::{same_secret, Command, Fate};
+use crate::registry::{self, Entry};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use vm_core::{Interrupt, Machine, Stopped};
+
+/// The seed's control port.
+pub const DEFAULT_PORT: u16 = 34567;
+
+/// Exit status when the VM cannot start: a bad option, file or state, or no control port.
+pub const EXIT_CANNOT_START: u8 = 1;
+/// Exit status of a program stopped by a trap.
+pub const EXIT_TRAP: u8 = 3;
+
+/// How a VM is controlled.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Address to bind; `None` means `127.0.0.1:34567`, or an ephemeral port if that is taken.
+    pub listen: Option<SocketAddr>,
+    /// Required from clients (`auth TOKEN`); mandatory for a non-loopback address; never empty.
+    pub token: Option<String>,
+    /// Start in waiting mode: no state yet, run only after a restore.
+    pub wait: bool,
+    /// Program path, for the registry and `status`.
+    pub program: String,
+    /// Program hash (hex), for the registry.
+    pub program_hash: String,
+    /// Time limits and sizes.
+    pub limits: Limits,
+    /// End gracefully on SIGTERM, SIGINT and SIGHUP (removing the registry entry).
+    pub handle_signals: bool,
+}
+
+/// How [`serve`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The program ended with this status.
+    Exited(u8),
+    /// A `kill` command ended it.
+    Killed,
+    /// Its state was handed to another VM, which confirmed; it must not run here again.
+    Moved,
+    /// A signal ended it.
+    Signalled(i32),
+    /// The machine trapped; the machine's message.
+    Trapped(String),
+}
+
+impl Ended {
+    /// The process exit status: the program's own, 0 when killed or moved,
+    /// [`EXIT_TRAP`] on a trap, 128 + the signal number on a signal.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Ended::Exited(status) => *status,
+            Ended::Killed | Ended::Moved => 0,
+            Ended::Signalled(signal) => 128u8.wrapping_add(*signal as u8),
+            Ended::Trapped(_) => EXIT_TRAP,
+        }
+    }
+}
+
+/// Why the control port could not be set up; nothing has run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Binding failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A non-loopback address without a token.
+    #[error("listening on non-loopback address {0} requires a token (--token, --token-file or MOVA_TOKEN)")]
+    TokenRequired(SocketAddr),
+    /// An empty token would let a bare `auth` line in.
+    #[error("the token is empty: give a non-empty token, or none")]
+    EmptyToken,
+    /// A thread or the event loop could not be started.
+    #[error("cannot start the control listener: {0}")]
+    Setup(std::io::Error),
+}
+
+/// The VM's mode, owned by the VM thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Running,
+    Interrupted,
+    Waiting,
+    /// The state was handed to VM `to`; only the lease holder can commit or abort.
+    Moving {
+        to: String,
+    },
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Running => "running",
+            Mode::Interrupted => "interrupted",
+            Mode::Waiting => "waiting",
+            Mode::Moving { .. } => "moving",
+        }
+    }
+}
+
+struct Lease {
+    id: String,
+    used: Instant,
+}
+
+/// The reply to one request, sent once the VM thread has published its new mode.
+struct Answer {
+    line: String,
+    payload: Option<vm_core::StateBytes>,
+    close: bool,
+}
+
+impl Answer {
+    fn new(line: String, payload: Option<vm_core::StateBytes>) -> Answer {
+        Answer { line, payload, close: false }
+    }
+
+    fn closing(line: &str) -> Answer {
+        Answer { line: line.into(), payload: None, close: true }
+    }
+
+    fn err(why: String) -> Answer {
+        Answer::new(format!("ERR {why}"), None)
+    }
+}
+
+/// What one request does to the VM thread's loop.
+enum Next {
+    Stay,
+    Run,
+    End(Ended),
+}
+
+/// The VM thread's side: machine, mode, lease.
+struct Vm<'m, M: Machine> {
+    machine: &'m mut M,
+    mode: Mode,
+    lease: Option<Lease>,
+    shared: Arc<Shared>,
+    replies: Sender<(usize, Reply)>,
+    waker: Arc<mio::Waker>,
+    lease_timeout: Duration,
+    /// Requests served with `OK` so far.
+    served: u64,
+    /// The state was restored and its holder has not resumed it yet.
+    provisional: bool,
+}
+
+/// Says what a command presenting `given` may do with the lease.
+enum Holder {
+    /// `given` is the current lease.
+    Mine,
+    /// No lease, or one idle past the timeout (and not moving): takeable.
+    Free,
+    /// Someone else holds it.
+    Other(String),
+}
+
+impl<M: Machine> Vm<'_, M> {
+    fn publish(&self) {
+        let stopped = self.mode != Mode::Running;
+        let mut published = self.shared.published.lock().unwrap_or_else(PoisonError::into_inner);
+        *published = Published {
+            running: !stopped,
+            mode: self.mode.name(),
+            lease: self.lease.as_ref().map(|l| l.used),
+            lease_binding: self.provisional || matches!(self.mode, Mode::Moving { .. }),
+            moving_to: match &self.mode {
+                Mode::Moving { to } => Some(to.clone()),
+                _ => None,
+            },
+            position: if stopped { self.machine.position() } else { String::new() },
+        };
+    }
+
+    fn send(&self, conn: usize, reply: Reply) {
+        let _ = self.replies.send((conn, reply));
+        let _ = self.waker.wake();
+    }
+
+    /// Replies, then waits (briefly) until the reply is on the wire: a VM
+    /// that starts running, or exits, after `OK` is never mistaken for one
+    /// that failed because its reply came too late.
+    fn reply_and_wait(&self, conn: usize, mut reply: Reply) {
+        let (flushed, written) = mpsc::sync_channel(1);
+        reply.flushed = Some(flushed);
+        self.send(conn, reply);
+        let _ = written.recv_timeout(Duration::from_secs(2));
+    }
+
+    fn holder(&self, given: Option<&str>) -> Holder {
+        match &self.lease {
+            None => Holder::Free,
+            Some(lease) if given.is_some_and(|g| same_secret(g.as_bytes(), lease.id.as_bytes())) => Holder::Mine,
+            // A provisional state's lease never passes to another client: the state is dropped
+            // when it lapses (`drop_lapsed`), before any request sees it.
+            Some(lease)
+                if !self.provisional
+                    && !matches!(self.mode, Mode::Moving { .. })
+                    && lease.used.elapsed() >= self.lease_timeout =>
+            {
+                Holder::Free
+            }
+            Some(lease) => {
+                let idle = lease.used.elapsed().as_secs();
+                let why = match &self.mode {
+                    Mode::Moving { to } => format!(
+                        "busy: moving to instance {to}; held by lease {}… until its holder commits or aborts",
+                        &lease.id[..4]
+                    ),
+                    _ if self.provisional => format!(
+                        "busy: a restored state held by lease {}… (idle {idle} s; it is dropped if its holder \
+                         does not resume it within {} s idle)",
+                        &lease.id[..4],
+                        self.lease_timeout.as_secs()
+                    ),
+                    _ => format!(
+                        "busy: held by lease {}… (idle {idle} s; another client may take it over after {} s idle)",
+                        &lease.id[..4],
+                        self.lease_timeout.as_secs()
+                    ),
+                };
+                Holder::Other(why)
+            }
+        }
+    }
+
+    /// The lease for a command that needs one: `Ok` if `given` holds it (renewed).
+    fn check(&mut self, given: &str) -> Result<(), String> {
+        match self.holder(Some(given)) {
+            Holder::Mine => {
+                if let Some(lease) = &mut self.lease {
+                    lease.used = Instant::now();
+                }
+                Ok(())
+            }
+            Holder::Other(why) => Err(why),
+            Holder::Free => Err(format!(
+                "not held: lease {} is not this VM's lease; take it with `interrupt` or `claim`",
+                given.chars().take(8).collect::<String>()
+            )),
+        }
+    }
+
+    /// `interrupt` and `claim` on a stopped VM: the holder renews, a free lease is granted.
+    fn take_lease(&mut self, given: Option<&str>) -> Result<String, String> {
+        match self.holder(given) {
+            Holder::Mine => {
+                let lease = self.lease.as_mut().expect("the holder has a lease");
+                lease.used = Instant::now();
+                Ok(lease.id.clone())
+            }
+            Holder::Free => {
+                let id = crate::random_hex(16);
+                self.lease = Some(Lease { id: id.clone(), used: Instant::now() });
+                Ok(id)
+            }
+            Holder::Other(why) => Err(why),
+        }
+    }
+
+    fn handle(&mut self, envelope: Envelope) -> Next {
+        let Envelope { conn, request, payload, ticket } = envelope;
+        if !ticket.take() {
+            return Next::Stay; // Its client gave up waiting and was told so.
+        }
+        self.drop_lapsed();
+        let command = match request {
+            Request::Command(command) => command,
+            Request::Signal(signal) => return Next::End(Ended::Signalled(signal)),
+        };
+        let (next, answer) = match self.apply(command, payload) {
+            Ok(done) => {
+                self.served += 1;
+                done
+            }
+            Err(why) => (Next::Stay, Answer::err(why)),
+        };
+        // Published before the reply, so the client's next command meets the new mode.
+        self.publish();
+        let reply = Reply { line: answer.line, payload: answer.payload, close: answer.close, flushed: None };
+        match next {
+            // Running again, or exiting: only once the reply is on the wire, so that a VM that
+            // runs (or ends) after `OK` is never taken for one whose reply never came.
+            Next::Run | Next::End(_) => self.reply_and_wait(conn, reply),
+            Next::Stay => self.send(conn, reply),
+        }
+        next
+    }
+
+    fn apply(&mut self, command: Command, payload: Option<Vec<u8>>) -> Result<(Next, Answer), String> {
+        let moving = matches!(self.mode, Mode::Moving { .. });
+        let stops_it = matches!(command, Command::Interrupt(_) | Command::Claim(_) | Command::Kill(_));
+        if let Command::Outcome(lease) = &command {
+            // Answered here, in order with the `resume` and `release` that settle a fate.
+            let line = self.shared.outcome(lease);
+            return match line.strip_prefix("ERR ") {
+                Some(why) => Err(why.to_string()),
+                None => Ok((Next::Stay, Answer::new(line, None))),
+            };
+        }
+        if self.mode == Mode::Running && !stops_it {
+            // Queued just as the VM resumed; the listener refuses these while it runs.
+            return Err("running: interrupt it first".into());
+        }
+        match command {
+            Command::Claim(_) if self.mode == Mode::Running => {
+                // Reached only when a request was queued just as the VM resumed.
+                Err("running: interrupt it first".into())
+            }
+            Command::Interrupt(given) | Command::Claim(given) if !moving => {
+                if self.mode == Mode::Running {
+                    // Queued just as the VM resumed: it stops before running an instruction.
+                    self.mode = Mode::Interrupted;
+                }
+                let lease = self.take_lease(given.as_deref())?;
+                let line = format!("OK {} lease={lease} {}", self.mode.name(), self.machine.position());
+                Ok((Next::Stay, Answer::new(line.trim_end().into(), None)))
+            }
+            Command::Interrupt(given) | Command::Claim(given) => match self.holder(given.as_deref()) {
+                // The holder renews its lease: `hv resume` or `hv release` after a lost migration.
+                Holder::Mine => {
+                    let lease = self.take_lease(given.as_deref())?;
+                    let to = match &self.mode {
+                        Mode::Moving { to } => to.as_str(),
+                        _ => "",
+                    };
+                    let line = format!("OK moving lease={lease} to={to} {}", self.machine.position());
+                    Ok((Next::Stay, Answer::new(line.trim_end().into(), None)))
+                }
+                _ => Err(self.busy_moving()),
+            },
+            Command::Save(given) => {
+                self.check(&given)?;
+                match self.mode {
+                    Mode::Waiting => Err("waiting: there is no state to save yet".into()),
+                    Mode::Interrupted => {
+                        let state = self.machine.save().map_err(|e| e.to_string())?;
+                        Ok((Next::Stay, Answer::new(format!("OK {}", state.len()), Some(state))))
+                    }
+                    _ => Err(self.busy_moving()),
+                }
+            }
+            Command::Restore(given, _) => {
+                self.check(&given)?;
+                if moving {
+                    return Err(self.busy_moving());
+                }
+                self.machine.restore(payload.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+                self.mode = Mode::Interrupted;
+                self.hold_provisionally(&given);
+                Ok((
+                    Next::Stay,
+                    Answer::new(format!("OK restored {}", self.machine.position()).trim_end().into(), None),
+                ))
+            }
+            Command::Resume(given) => {
+                self.check(&given)?;
+                if self.mode == Mode::Waiting {
+                    return Err("waiting: restore a state first".into());
+                }
+                // From `moving` this is the holder's abort: the target never ran the program.
+                self.lease = None;
+                self.mode = Mode::Running;
+                self.settle(Fate::Ran);
+                Ok((Next::Run, Answer::new("OK running".into(), None)))
+            }
+            Command::Release(given) => {
+                self.check(&given)?;
+                if moving {
+                    self.mode = Mode::Interrupted;
+                }
+                if self.provisional {
+                    // Given up before it ran: nobody else may run it, so it goes.
+                    self.mode = Mode::Waiting;
+                    self.settle(Fate::Dropped);
+                }
+                self.lease = None;
+                Ok((Next::Stay, Answer::new(format!("OK released {}", self.mode.name()), None)))
+            }
+            Command::Handoff(given, to) => {
+                self.check(&given)?;
+                if to == self.shared.instance {
+                    return Err("this VM is the target itself: a VM cannot hand its program to itself".into());
+                }
+                if self.mode != Mode::Interrupted {
+                    return Err(format!("{}: only an interrupted VM with a state can hand it off", self.mode.name()));
+                }
+                if self.provisional {
+                    return Err("the state was restored here and has not run: resume it before handing it on".into());
+                }
+                self.mode = Mode::Moving { to: to.clone() };
+                Ok((Next::Stay, Answer::new(format!("OK moving to={to}"), None)))
+            }
+            Command::Abort(given) => {
+                self.check(&given)?;
+                if !moving {
+                    return Err(format!("{}: abort follows handoff", self.mode.name()));
+                }
+                self.mode = Mode::Interrupted;
+                Ok((Next::Stay, Answer::new("OK interrupted".into(), None)))
+            }
+            Command::Commit(given) => {
+                self.check(&given)?;
+                if !moving {
+                    return Err(format!("{}: commit follows handoff", self.mode.name()));
+                }
+                Ok((Next::End(Ended::Moved), Answer::closing("OK moved")))
+            }
+            Command::Kill(given) => {
+                match self.holder(given.as_deref()) {
+                    Holder::Mine => {}
+                    Holder::Free if !moving => {}
+                    Holder::Free => return Err(self.busy_moving()),
+                    Holder::Other(why) => return Err(why),
+                }
+                Ok((Next::End(Ended::Killed), Answer::closing("OK killed")))
+            }
+            Command::Auth(_) | Command::Status | Command::Outcome(_) => {
+                Err("internal: answered by the listener".into())
+            }
+        }
+    }
+
+    /// A state restored under `lease` is provisional until its holder resumes it.
+    fn hold_provisionally(&mut self, lease: &str) {
+        let mut fates = self.shared.fates.lock().unwrap_or_else(PoisonError::into_inner);
+        if fates.held.as_deref() != Some(lease) {
+            fates.settle(Fate::Dropped); // Replaced before it ran.
+            fates.held = Some(lease.to_string());
+        }
+        self.provisional = true;
+    }
+
+    /// The provisional state, if any, is settled as `fate`.
+    fn settle(&mut self, fate: Fate) {
+        if std::mem::take(&mut self.provisional) {
+            self.shared.fates.lock().unwrap_or_else(PoisonError::into_inner).settle(fate);
+        }
+    }
+
+    /// When a provisional state's lease lapses.
+    fn lapse_due(&self) -> Option<Instant> {
+        self.lease.as_ref().filter(|_| self.provisional).map(|lease| lease.used + self.lease_timeout)
+    }
+
+    /// Drops a provisional state whose lease has lapsed: the VM waits again.
+    fn drop_lapsed(&mut self) {
+        if self.lapse_due().is_some_and(|due| Instant::now() >= due) {
+            eprintln!(
+                "{}: the restored state was dropped: its holder did not resume it within {} s; waiting for a state",
+                self.shared.kind,
+                self.lease_timeout.as_secs()
+            );
+            self.settle(Fate::Dropped);
+            self.lease = None;
+            self.mode = Mode::Waiting;
+            self.publish();
+        }
+    }
+
+    /// The next request; meanwhile a provisional state whose lease lapses is
+    /// dropped. `None` once nothing can send one.
+    fn next_request(&mut self, requests: &Receiver<Envelope>) -> Option<Envelope> {
+        loop {
+            let Some(due) = self.lapse_due() else { return requests.recv().ok() };
+            match requests.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(envelope) => return Some(envelope),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.drop_lapsed(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn busy_moving(&self) -> String {
+        match &self.mode {
+            Mode::Moving { to } => format!("busy: moving to instance {to}; only its lease holder may commit or abort"),
+            other => format!("{}: not moving", other.name()),
+        }
+    }
+}
+
+impl<M: Machine> Vm<'_, M> {
+    /// Runs the machine and serves requests until the process is to end.
+    fn serve(&mut self, requests: &Receiver<Envelope>) -> Ended {
+        let mut next = if self.mode == Mode::Running { Next::Run } else { Next::Stay };
+        loop {
+            next = match next {
+                Next::End(outcome) => return outcome,
+                Next::Stay => match self.next_request(requests) {
+                    Some(envelope) => self.handle(envelope),
+                    // Every sender is gone: nothing can control this VM any more.
+                    None => return Ended::Killed,
+                },
+                Next::Run => {
+                    let served = self.served;
+                    // Lower the line, publish `running`, then take what was queued before
+                    // the listener could see `running` (see listener::forward).
+                    self.shared.line.clear();
+                    self.mode = Mode::Running;
+                    self.publish();
+                    if let Some(outcome) = self.serve_queued(requests) {
+                        return outcome;
+                    }
+                    if self.mode == Mode::Running {
+                        match self.machine.run() {
+                            Ok(Stopped::Exited(status)) => return Ended::Exited(status),
+                            Err(trap) => return Ended::Trapped(trap.to_string()),
+                            Ok(Stopped::Interrupted) => {
+                                self.mode = Mode::Interrupted;
+                                self.publish();
+                                if let Some(outcome) = self.serve_queued(requests) {
+                                    return outcome;
+                                }
+                            }
+                        }
+                    }
+                    match (&self.mode, &self.lease) {
+                        (Mode::Running, _) => Next::Run,
+                        // Stopped, but every request that stopped it was withdrawn by its
+                        // client (and told so): nobody holds the VM, so it runs on. Not when
+                        // one was served: a `release` right behind its `interrupt` (served
+                        // in the same drain of the queue) leaves the VM stopped, as it says.
+                        (Mode::Interrupted, None) if self.served == served => Next::Run,
+                        _ => Next::Stay,
+                    }
+                }
+            };
+        }
+    }
+
+    /// Serves the requests already queued; `Some` if one ends the process.
+    fn serve_queued(&mut self, requests: &Receiver<Envelope>) -> Option<Ended> {
+        for envelope in requests.try_iter() {
+            match self.handle(envelope) {
+                Next::End(outcome) => return Some(outcome),
+                Next::Run => self.mode = Mode::Running,
+                Next::Stay => {}
+            }
+        }
+        None
+    }
+}
+
+fn bind(options: &Options, kind: &str) -> Result<std::net::TcpListener, ServeError> {
+    match options.listen {
+        Some(addr) => {
+            if !addr.ip().is_loopback() && options.token.is_none() {
+                return Err(ServeError::TokenRequired(addr));
+            }
+            std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })
+        }
+        None => {
+            let default = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT));
+            std::net::TcpListener::bind(default).or_else(|_| {
+                let any = SocketAddr::from(([127, 0, 0, 1], 0));
+                let listener =
+                    std::net::TcpListener::bind(any).map_err(|source| ServeError::Bind { addr: any, source })?;
+                if let Ok(addr) = listener.local_addr() {
+                    eprintln!("{kind}: port {DEFAULT_PORT} is taken; control listener on {addr}");
+                }
+                Ok(listener)
+            })
+        }
+    }
+}
+
+/// How long a signalled VM has to stop at an instruction boundary before the
+/// process removes its registry entry and exits anyway.
+const SIGNAL_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `machine` under the control port until the program ends, is killed,
+/// is moved, or a signal ends the process.
+pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, ServeError> {
+    if options.token.as_deref() == Some("") {
+        return Err(ServeError::EmptyToken);
+    }
+    let kind = machine.kind();
+    let listener = bind(&options, kind)?;
+    let endpoint = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    listener.set_nonblocking(true).map_err(ServeError::Setup)?;
+    let listener = mio::net::TcpListener::from_std(listener);
+    let pid = std::process::id();
+    let line = machine.interrupt_line();
+    let mode = if options.wait { Mode::Waiting } else { Mode::Running };
+    let shared = Arc::new(Shared {
+        kind,
+        pid,
+        instance: crate::random_hex(8),
+        program: options.program.clone(),
+        max_state: machine.max_state_len(),
+        line: Arc::clone(&line),
+        published: Mutex::new(Published {
+            running: mode == Mode::Running,
+            mode: mode.name(),
+            lease: None,
+            lease_binding: false,
+            moving_to: None,
+            position: String::new(),
+        }),
+        stopping: AtomicBool::new(false),
+        gauge: machine.gauge(),
+        fates: Mutex::new(Fates::default()),
+    });
+    let poll = mio::Poll::new().map_err(ServeError::Setup)?;
+    let waker = Arc::new(EventLoop::waker(&poll).map_err(ServeError::Setup)?);
+    let (to_vm, requests) = mpsc::channel();
+    let (replies, from_vm) = mpsc::channel();
+    let event_loop = EventLoop::new(
+        poll,
+        listener,
+        Arc::clone(&shared),
+        to_vm.clone(),
+        from_vm,
+        options.limits.clone(),
+        options.token.clone(),
+    )
+    .map_err(ServeError::Setup)?;
+    let listener_thread = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || event_loop.run())
+        .map_err(ServeError::Setup)?;
+    let started = crate::registry::now_secs();
+    let registration = registry::register(&Entry {
+        pid,
+        instance: shared.instance.clone(),
+        machine: kind.to_string(),
+        program: options.program.clone(),
+        program_hash: options.program_hash.clone(),
+        endpoint,
+        started,
+    })
+    .map_err(|e| eprintln!("{kind}: not registered, so `hv ps` will not list this VM: {e}"))
+    .ok();
+    let (done, finished) = mpsc::channel::<()>();
+    let signals = match options.handle_signals {
+        true => {
+            Some(watch_signals(to_vm, Arc::clone(&line), registration.as_ref().map(|r| r.path().to_owned()), finished)?)
+        }
+        false => None,
+    };
+    let mut vm = Vm {
+        machine,
+        mode,
+        lease: None,
+        shared: Arc::clone(&shared),
+        replies,
+        waker: Arc::clone(&waker),
+        lease_timeout: options.limits.lease_timeout,
+        served: 0,
+        provisional: false,
+    };
+    vm.publish();
+    let outcome = vm.serve(&requests);
+    shared.stopping.store(true, Ordering::Release);
+    let _ = waker.wake();
+    let _ = listener_thread.join();
+    drop(done);
+    if let Some(signals) = signals {
+        signals.close();
+    }
+    drop(registration);
+    Ok(outcome)
+}
+
+/// Ends the process gracefully on SIGTERM, SIGINT or SIGHUP: the VM thread is
+/// asked to stop at a boundary (so the registry entry is removed as the
+/// process returns); if it cannot within [`SIGNAL_GRACE`], the entry is
+/// removed here and the process exits.
+fn watch_signals(
+    to_vm: Sender<Envelope>,
+    line: Arc<Interrupt>,
+    entry: Option<std::path::PathBuf>,
+    finished: Receiver<()>,
+) -> Result<signal_hook::iterator::Handle, ServeError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(ServeError::Setup)?;
+    let handle = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Some(signal) = signals.forever().next() else { return };
+            let request = Request::Signal(signal);
+            let _ = to_vm.send(Envelope { conn: usize::MAX, request, payload: None, ticket: Ticket::default() });
+            line.raise();
+            if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(SIGNAL_GRACE) {
+                if let Some(entry) = entry {
+                    let _ = std::fs::remove_file(entry);
+                }
+                std::process::exit(128 + signal);
+            }
+        })
+        .map_err(ServeError::Setup)?;
+    Ok(handle)
+}
+
+/// Runs `machine` under the hypervisor as a VM process does, and returns the
+/// process exit status: the program's own; 0 when killed or moved;
+/// [`EXIT_TRAP`] after a trap (its message on stderr); 128 + N after signal
+/// N; [`EXIT_CANNOT_START`] if the state file or the control port fails.
+pub fn run<M: Machine>(machine: &mut M, options: Options, restore: Option<&std::path::Path>) -> u8 {
+    let kind = machine.kind();
+    if let Some(path) = restore {
+        if let Err(why) = read_state_file(path, machine.max_state_len())
+            .and_then(|bytes| machine.restore(&bytes).map_err(|e| e.to_string()))
+        {
+            eprintln!("{kind}: {}: {why}", path.display());
+            return EXIT_CANNOT_START;
+        }
+    }
+    match serve(machine, options) {
+        Ok(Ended::Trapped(trap)) => {
+            eprintln!("{trap}");
+            EXIT_TRAP
+        }
+        Ok(outcome @ Ended::Signalled(signal)) => {
+            eprintln!("{kind}: ended by signal {signal}");
+            outcome.exit_status()
+        }
+        Ok(outcome) => outcome.exit_status(),
+        Err(e) => {
+            eprintln!("{kind}: {e}");
+            EXIT_CANNOT_START
+        }
+    }
+}
+
+/// Reads a state file, refusing one larger than the machine accepts
+/// without reading more than one byte past that.
+pub fn read_state_file(path: &std::path::Path, max: usize) -> Result<Vec<u8>, String> {
+    crate::files::read_bounded(path, max as u64).map_err(|e| match e {
+        crate::files::ReadError::Io(e) => format!("cannot read it: {e}"),
+        crate::files::ReadError::TooLarge => {
+            format!("larger than the largest state this machine accepts ({max} bytes)")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::field;
+    use std::cell::{Cell, RefCell};
+
+    /// A machine that plays the client from inside the VM thread, so that
+    /// requests land in the queue exactly while the VM drains it: its first
+    /// run stops as if a client's `interrupt` had stopped it, with a
+    /// `status` right behind; as soon as the interrupt's reply is out (seen
+    /// when the VM publishes the next request's outcome) it sends `release
+    /// LEASE` and hangs up. A second run means the VM ran a program whose
+    /// client had just released it stopped.
+    struct Scripted {
+        line: Arc<Interrupt>,
+        runs: Cell<u32>,
+        to_vm: RefCell<Option<Sender<Envelope>>>,
+        replies: Receiver<(usize, Reply)>,
+    }
+
+    fn envelope(command: Command) -> Envelope {
+        Envelope { conn: 1, request: Request::Command(command), payload: None, ticket: Ticket::default() }
+    }
+
+    impl Machine for Scripted {
+        fn kind(&self) -> &'static str {
+            "scripted"
+        }
+        fn interrupt_line(&self) -> Arc<Interrupt> {
+            Arc::clone(&self.line)
+        }
+        fn run(&mut self) -> Result<Stopped, vm_core::MachineError> {
+            self.runs.set(self.runs.get() + 1);
+            if self.runs.get() > 1 {
+                return Ok(Stopped::Exited(0));
+            }
+            let to_vm = self.to_vm.borrow();
+            let to_vm = to_vm.as_ref().expect("the first run");
+            to_vm.send(envelope(Command::Interrupt(None))).unwrap();
+            to_vm.send(envelope(Command::Status)).unwrap();
+            Ok(Stopped::Interrupted)
+        }
+        fn save(&mut self) -> Result<vm_core::StateBytes, vm_core::MachineError> {
+            Err(vm_core::MachineError::CannotSave("nothing to save".into()))
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), vm_core::MachineError> {
+            Err(vm_core::MachineError::BadState("nothing to restore".into()))
+        }
+        fn max_state_len(&self) -> usize {
+            0
+        }
+        fn position(&self) -> String {
+            while let Ok((_, reply)) = self.replies.try_recv() {
+                if let (Some(lease), Some(to_vm)) = (field(&reply.line, "lease"), self.to_vm.borrow_mut().take()) {
+                    to_vm.send(envelope(Command::Release(lease.to_string()))).unwrap();
+                }
+            }
+            String::new()
+        }
+    }
+
+    /// Regression (found by the control_session fuzz target under load): a
+    /// `release` served in the same drain of the queue as its `interrupt`
+    /// left the VM stopped with no lease, which the VM took for "every
+    /// request that stopped me was withdrawn" and ran on.
+    #[test]
+    fn a_release_right_behind_its_interrupt_leaves_the_vm_stopped() {
+        let (to_vm, requests) = mpsc::channel();
+        let (replies, from_vm) = mpsc::channel();
+        let mut machine =
+            Scripted { line: Arc::default(), runs: Cell::new(0), to_vm: RefCell::new(Some(to_vm)), replies: from_vm };
+        let poll = mio::Poll::new().unwrap();
+        let shared = Arc::new(Shared {
+            kind: "scripted",
+            pid: 1,
+            instance: "0123456789abcdef".into(),
+            program: "scripted".into(),
+            max_state: 0,
+            line: machine.interrupt_line(),
+            published: Mutex::new(Published {
+                running: true,
+                mode: "running",
+                lease: None,
+                lease_binding: false,
+                moving_to: None,
+                position: String::new(),
+            }),
+            stopping: AtomicBool::new(false),
+            gauge: None,
+            fates: Mutex::default(),
+        });
+        let mut vm = Vm {
+            machine: &mut machine,
+            mode: Mode::Running,
+            lease: None,
+            shared,
+            replies,
+            waker: Arc::new(EventLoop::waker(&poll).unwrap()),
+            lease_timeout: Duration::from_secs(60),
+            served: 0,
+            provisional: false,
+        };
+        // Released and stopped, the VM waits for requests until every
+        // client is gone: it ends as killed, never running again.
+        assert_eq!(vm.serve(&requests), Ended::Killed);
+        assert_eq!(vm.mode, Mode::Interrupted);
+        assert_eq!(machine.runs.get(), 1);
+    }
+}

