@@ -205,7 +205,8 @@ mod machine_never_panics {
 
     /// An instruction of the contexts-and-ports group, with operands.
     fn context_instr() -> impl Strategy<Value = Instr> {
-        let group: Vec<Opcode> = Opcode::ALL.iter().copied().filter(|op| op.group() == "Contexts and ports").collect();
+        let group: Vec<Opcode> =
+            Opcode::ALL.iter().copied().filter(|op| op.group() == manda::isa::Group::ContextsAndPorts).collect();
         (0..group.len()).prop_flat_map(move |i| {
             let op = group[i];
             let operands: Vec<_> = op.operands().iter().map(|(_, kind)| operand(*kind)).collect();

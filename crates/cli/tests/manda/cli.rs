@@ -94,6 +94,21 @@ fn trace_prints_each_instruction_and_what_it_wrote() {
     );
 }
 
+/// Found in review: the trace kept its own list of float instructions, and
+/// printed f32 results and `fceil`, `fcopysign`, `fpromote`… as integers.
+/// The instruction table says what each result register receives.
+#[test]
+fn trace_prints_every_float_result_as_a_float() {
+    let src = scratch(
+        "trace_floats.s",
+        b".code\nmain:\n    fli t0, 2.5\n    fceil t1, t0\n    fdemote t2, t0\n    fadd32 t3, t2, t2\n    fpromote t4, t3\n    feq32 t5, t2, t2\n    halt\n",
+    );
+    let (code, out, err) = manda(&["run", "--trace", &src]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    let written: Vec<&str> = err.lines().filter_map(|l| l.split_whitespace().last()).collect();
+    assert_eq!(written, ["t0=2.5", "t1=3.0", "t2=2.5", "t3=5.0", "t4=5.0", "t5=1", "halt"], "{err}");
+}
+
 #[test]
 fn the_exit_status_is_the_programs() {
     let src = scratch("exit.s", b".code\nmain:\n    li t0, 7\n    exit t0\n");

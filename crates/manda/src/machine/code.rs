@@ -24,7 +24,7 @@
 //! counter per instruction.
 
 use crate::exe::{Executable, Item, SectionKind};
-use crate::isa::{for_each_op, Addr, Instr, Mem, Reg, Target, F64};
+use crate::isa::{for_each_op, Addr, Group, Instr, Mem, Reg, Target, F64};
 
 /// A register number: the index into the 256-entry register file.
 pub type R = u8;
@@ -74,20 +74,13 @@ lower_as! {
     Mem => M, |v, code| M { base: v.base.0, off: v.off };
 }
 
-/// The instruction table's group whose instructions transfer control: a
-/// straight-line run ends after each of them.
-const CONTROL_FLOW: &str = "Control flow";
-/// The groups the interpreter runs from the [`Instr`] (system calls,
-/// contexts and ports), outside its hot loop.
-const SYSTEM_GROUPS: [&str; 2] = ["System", "Contexts and ports"];
-
 /// Expands the internal op set from the instruction table (`isa.rs`): one
 /// [`Op`] variant per instruction with its operands lowered ([`Lower`]),
 /// the lowering itself, and each op's group. The superinstructions follow
 /// them in the enum; `fuse` makes them.
 macro_rules! define_ops {
     ($(
-        $variant:ident = $byte:literal, $mnemonic:literal, $group:literal, ($($field:ident : $ty:ty),*),
+        $variant:ident = $byte:literal, $mnemonic:literal, $group:ident, $kind:ident, ($($field:ident : $ty:ty),*),
             $semantics:literal, $traps:literal;
     )*) => {
         /// One instruction in internal form: each instruction of the table
@@ -162,9 +155,9 @@ macro_rules! define_ops {
         impl Op {
             /// The instruction-table group of a plain op (`None` for `End`
             /// and superinstructions).
-            pub fn group(&self) -> Option<&'static str> {
+            pub fn group(&self) -> Option<Group> {
                 match self {
-                    $(Op::$variant { .. } => Some($group),)*
+                    $(Op::$variant { .. } => Some(Group::$group),)*
                     _ => None,
                 }
             }
@@ -190,7 +183,7 @@ impl Op {
     /// True for the system instructions, which the interpreter runs from
     /// their [`Instr`] outside its hot loop.
     pub fn is_system(&self) -> bool {
-        self.group().is_some_and(|g| SYSTEM_GROUPS.contains(&g))
+        self.group().is_some_and(Group::is_system)
     }
 }
 
@@ -364,7 +357,7 @@ fn used_registers<'a>(instrs: impl Iterator<Item = &'a Instr>) -> Vec<std::ops::
 /// True for an op after which control may not simply go to the next index:
 /// the control-flow group of the table, `halt` (the context ends) and `End`.
 fn ends_run(op: &Op) -> bool {
-    op.group() == Some(CONTROL_FLOW) || matches!(op, Op::Halt {} | Op::End)
+    op.group().is_some_and(Group::transfers_control) || matches!(op, Op::Halt {} | Op::End)
 }
 
 fn run_lengths(plain: &[Op]) -> Vec<u32> {

@@ -32,7 +32,7 @@ use super::trap::{Trap, TrapKind, Waiter};
 use super::workers::{Core, Local, Sleeper, State, Workers};
 pub(super) use super::workers::{End, Mode};
 use super::{Context, Io, Machine, CONTEXT_BYTES};
-use crate::isa::Instr;
+use crate::isa::ValueKind;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -594,27 +594,14 @@ impl<'m> Workers<'m> {
         use std::fmt::Write as _;
         let Some(instr) = self.code.instrs[at] else { return };
         let mut line = format!("[{}] 0x{:06x}  {:<28}", ctx.id, self.code.addrs[at], instr.to_string());
-        let floats = matches!(
-            instr,
-            Instr::Fli { .. }
-                | Instr::Fadd { .. }
-                | Instr::Fsub { .. }
-                | Instr::Fmul { .. }
-                | Instr::Fdiv { .. }
-                | Instr::Fmin { .. }
-                | Instr::Fmax { .. }
-                | Instr::Fsqrt { .. }
-                | Instr::Fneg { .. }
-                | Instr::Fabs { .. }
-                | Instr::Itof { .. }
-                | Instr::Utof { .. }
-        );
+        let kind = instr.opcode().result_kind();
         for ((name, _), operand) in instr.opcode().operands().iter().zip(instr.operands()) {
             if let (&"rd", crate::isa::Operand::Reg(r)) = (name, operand) {
                 let v = ctx.regs[usize::from(r.0)];
-                let _ = match floats {
-                    true => write!(line, " {r}={:?}", f64::from_bits(v)),
-                    false => write!(line, " {r}={}", v as i64),
+                let _ = match kind {
+                    ValueKind::F64 => write!(line, " {r}={:?}", f64::from_bits(v)),
+                    ValueKind::F32 => write!(line, " {r}={:?}", f32::from_bits(v as u32)),
+                    ValueKind::Int => write!(line, " {r}={}", v as i64),
                 };
             }
         }

@@ -32,6 +32,26 @@ pub(super) enum Effect {
     Block(u64),
 }
 
+/// Calls `f(chunk, offset)` over `len` bytes in chunks of one buffer of at
+/// most 64 KiB (a large copy or write allocates no copy of itself), from
+/// the start, or from the end when `backwards` (an overlapping copy to a
+/// higher address). The chunk holds zeros, or what the previous call left.
+fn in_chunks(
+    len: u64,
+    backwards: bool,
+    mut f: impl FnMut(&mut [u8], u64) -> Result<(), TrapKind>,
+) -> Result<(), TrapKind> {
+    let mut buf = vec![0; len.min(1 << 16) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64);
+        let at = if backwards { len - done - n } else { done };
+        f(&mut buf[..n as usize], at)?;
+        done += n;
+    }
+    Ok(())
+}
+
 /// Counts `cost` bytes of messages against `--max-port-bytes` and the memory limit.
 fn charge(run: &Workers, cost: u64) -> Result<(), TrapKind> {
     let limit = run.config.max_port_bytes;
@@ -93,7 +113,6 @@ fn heap_range(mem: &Memory, offset: u64, len: u64) -> Result<u64, TrapKind> {
 /// are `regs` (the interpreter's working copy, current for every register
 /// the program names) and `saved` (the context's own, current for the
 /// others), and memory `mem`.
-#[allow(clippy::too_many_arguments)] // the interpreter's locals, passed as they are
 pub(super) fn system(
     run: &Workers,
     local: &mut Local,
@@ -115,21 +134,16 @@ pub(super) fn system(
                 return Err(TrapKind::BadFileDescriptor(fd_value));
             }
             mem.check(r(addr), r(len), super::Access::Read)?;
-            // In pieces through one buffer: a large write allocates no copy of itself.
-            let mut buf = vec![0; r(len).min(1 << 16) as usize];
             let mut io = run.io();
             let io = &mut **io;
             if fd_value == 2 {
                 let _ = io.out.flush();
             }
             let stream = if fd_value == 1 { &mut io.out } else { &mut io.err };
-            let (mut at, end) = (r(addr), r(addr) + r(len));
-            while at < end {
-                let n = (end - at).min(buf.len() as u64) as usize;
-                mem.read_into(at, &mut buf[..n])?;
-                stream.write_all(&buf[..n]).map_err(out_err)?;
-                at += n as u64;
-            }
+            in_chunks(r(len), false, |chunk, at| {
+                mem.read_into(r(addr) + at, chunk)?;
+                stream.write_all(chunk).map_err(out_err)
+            })?;
             if fd_value == 2 {
                 io.err.flush().map_err(out_err)?;
             }
@@ -325,42 +339,28 @@ pub(super) fn system(
         Instr::Hcopy { dst, src, len } => {
             let (dst, src, len) = (u64::from(r(dst) as u32), u64::from(r(src) as u32), u64::from(r(len) as u32));
             let base = heap_range(mem, dst, len).and(heap_range(mem, src, len))?;
-            // In chunks, in the direction that never overwrites bytes not yet read.
-            let mut buf = vec![0; len.min(1 << 16) as usize];
-            let mut done = 0;
-            while done < len {
-                let n = (len - done).min(buf.len() as u64);
-                let at = if dst <= src { done } else { len - done - n };
-                let chunk = &mut buf[..n as usize];
+            // In the direction that never overwrites bytes not yet read.
+            in_chunks(len, dst > src, |chunk, at| {
                 mem.read_into(base + src + at, chunk)?;
-                mem.write_from(base + dst + at, chunk)?;
-                done += n;
-            }
+                mem.write_from(base + dst + at, chunk)
+            })?;
         }
         Instr::Hfill { dst, val, len } => {
             let (dst, len) = (u64::from(r(dst) as u32), u64::from(r(len) as u32));
             let base = heap_range(mem, dst, len)?;
-            let buf = vec![r(val) as u8; len.min(1 << 16) as usize];
-            let mut done = 0;
-            while done < len {
-                let n = (len - done).min(buf.len() as u64);
-                mem.write_from(base + dst + done, &buf[..n as usize])?;
-                done += n;
-            }
+            in_chunks(len, false, |chunk, at| {
+                chunk.fill(r(val) as u8);
+                mem.write_from(base + dst + at, chunk)
+            })?;
         }
         Instr::Hput { dst, src, len } => {
             let (dst, src, len) = (u64::from(r(dst) as u32), r(src), u64::from(r(len) as u32));
             let base = heap_range(mem, dst, len)?;
             mem.check(src, len, super::Access::Read)?;
-            let mut buf = vec![0; len.min(1 << 16) as usize];
-            let mut done = 0;
-            while done < len {
-                let n = (len - done).min(buf.len() as u64);
-                let chunk = &mut buf[..n as usize];
-                mem.read_into(src + done, chunk)?;
-                mem.write_from(base + dst + done, chunk)?;
-                done += n;
-            }
+            in_chunks(len, false, |chunk, at| {
+                mem.read_into(src + at, chunk)?;
+                mem.write_from(base + dst + at, chunk)
+            })?;
         }
         other => unreachable!("`{other}` is not a system instruction"),
     }
