@@ -12,15 +12,22 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use manda::exe::Executable;
-use manda::isa::{Instr, Kind, Mem, Opcode, Operand, Reg, F64};
+use manda::isa::{Group, Instr, Kind, Mem, Opcode, Operand, Reg, F64};
 use manda::machine::{Config, Machine, SharedBuf};
 use mova_manda_fuzz::Choices;
 use std::fmt::Write;
 
 /// The groups a worker's body draws from: nothing that branches, forks,
 /// talks to a port or does I/O.
-const BODY_GROUPS: [&str; 7] =
-    ["Moves and constants", "Integer arithmetic", "Comparisons", "Extension", "Floating point", "Memory", "Stack"];
+const BODY_GROUPS: [Group; 7] = [
+    Group::MovesAndConstants,
+    Group::IntegerArithmetic,
+    Group::Comparisons,
+    Group::Extension,
+    Group::FloatingPoint,
+    Group::Memory,
+    Group::Stack,
+];
 
 /// One of t0–t7 (registers 192–199), the worker's working set.
 fn reg(choose: &mut Choices) -> Reg {

@@ -9,6 +9,7 @@ use mova::vm::Vm;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use vm_host::protocol::Command as Request;
 use vm_host::{migrate, registry, Client};
 
 fn repo(rel: &str) -> PathBuf {
@@ -107,7 +108,7 @@ fn interrupt_latency(program: &str) -> Vec<Duration> {
             let started = Instant::now();
             let (lease, _) = client.interrupt(None).unwrap();
             let took = started.elapsed();
-            client.call(&format!("resume {lease}"), None).unwrap();
+            client.call(&Request::Resume(lease.to_string())).unwrap();
             took
         })
         .collect()

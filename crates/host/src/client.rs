@@ -2,7 +2,7 @@
 //! is the VM asked for), taking and presenting leases, moving states.
 
 use crate::protocol::{
-    field, parse_length, parse_reply, read_line, read_payload, write_message, ProtocolError, Status,
+    field, parse_length, parse_reply, read_line, read_payload, write_message, Command, ProtocolError, Status,
     CLIENT_MAX_PAYLOAD, PROTOCOL_VERSION,
 };
 use crate::registry::{self, leases, RegistryError};
@@ -129,9 +129,9 @@ impl Client {
             progress: None,
         };
         if let Some(token) = token {
-            client.call(&format!("auth {token}"), None)?;
+            client.call(&Command::Auth(token.to_string()))?;
         }
-        let said = client.call("status", None)?;
+        let said = client.call(&Command::Status)?;
         client.status = Status::parse(&said).map_err(|e| client.fail(e))?;
         if client.status.protocol != PROTOCOL_VERSION {
             let theirs = client.status.protocol;
@@ -164,8 +164,14 @@ impl Client {
         HvError::Protocol { target: self.name.clone(), source }
     }
 
-    /// Sends a command (and payload) and returns the text after `OK`.
-    pub fn call(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
+    /// Sends `command` and reads the reply: the text after `OK `, or the
+    /// VM's refusal as an error.
+    pub fn call(&mut self, command: &Command) -> Result<String, HvError> {
+        self.exchange(&command.to_string(), None)
+    }
+
+    /// Sends a request line (and a payload) and reads the reply.
+    fn exchange(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
         write_message(&mut self.writer, line, payload).map_err(|e| self.fail(e.into()))?;
         let reply = read_line(&mut self.reader).map_err(|e| self.fail(e))?;
         parse_reply(&reply).map(str::to_string).map_err(|e| self.fail(e))
@@ -173,7 +179,7 @@ impl Client {
 
     /// A fresh status line.
     pub fn fresh_status(&mut self) -> Result<Status, HvError> {
-        let said = self.call("status", None)?;
+        let said = self.call(&Command::Status)?;
         Status::parse(&said).map_err(|e| self.fail(e))
     }
 
@@ -192,12 +198,14 @@ impl Client {
         leases::forget(&self.status.instance);
     }
 
-    /// Sends `interrupt` or `claim`, presenting `lease` if given; (lease, reply without it).
-    fn take(&mut self, command: &str, lease: Option<&str>) -> Result<(String, String), HvError> {
-        let said = match lease {
-            Some(lease) => self.call(&format!("{command} {lease}"), None)?,
-            None => self.call(command, None)?,
-        };
+    /// Sends `interrupt` or `claim` (which takes the lease to present, if
+    /// any); (lease, reply without it).
+    fn take(
+        &mut self,
+        command: fn(Option<String>) -> Command,
+        lease: Option<&str>,
+    ) -> Result<(String, String), HvError> {
+        let said = self.call(&command(lease.map(str::to_string)))?;
         let granted =
             field(&said, "lease").ok_or_else(|| self.fail(ProtocolError::Unexpected(said.clone())))?.to_string();
         Ok((granted, crate::protocol::without_field(&said, "lease")))
@@ -206,13 +214,13 @@ impl Client {
     /// Stops the VM (if running) and takes its lease — or renews `lease` if
     /// it is the VM's; (lease, the rest of the reply, e.g. `interrupted ip=3 top=17`).
     pub fn interrupt(&mut self, lease: Option<&str>) -> Result<(String, String), HvError> {
-        self.take("interrupt", lease)
+        self.take(Command::Interrupt, lease)
     }
 
     /// Takes the lease of a stopped VM (or renews `lease`); refused on a running VM.
     /// The rest of the reply starts with the mode: `waiting` or `interrupted`.
     pub fn claim(&mut self, lease: Option<&str>) -> Result<(String, String), HvError> {
-        self.take("claim", lease)
+        self.take(Command::Claim, lease)
     }
 
     /// Reports the progress of later `save`s and `restore`s to `progress`.
@@ -231,7 +239,7 @@ impl Client {
     /// Sends `save`: the length of the state that follows, for
     /// [`read_state_into`](Self::read_state_into) to read.
     pub fn begin_save(&mut self, lease: &str) -> Result<usize, HvError> {
-        let len = self.call(&format!("save {lease}"), None)?;
+        let len = self.call(&Command::Save(lease.to_string()))?;
         parse_length(&len, CLIENT_MAX_PAYLOAD).map_err(|e| self.fail(e))
     }
 
@@ -271,9 +279,9 @@ impl Client {
     /// is larger than the VM said it accepts (`max-state`).
     pub fn restore(&mut self, lease: &str, state: &[u8]) -> Result<String, HvError> {
         self.accepts(state.len())?;
-        let line = format!("restore {lease} {}", state.len());
+        let line = Command::Restore(lease.to_string(), state.len()).to_string();
         let Some(progress) = self.progress.clone() else {
-            return self.call(&line, Some(state));
+            return self.exchange(&line, Some(state));
         };
         let total = state.len() as u64;
         progress("restore", 0, total);
@@ -292,9 +300,6 @@ impl Client {
 
     /// `kill`, presenting `lease` if given (needed when the VM is held).
     pub fn kill(&mut self, lease: Option<&str>) -> Result<String, HvError> {
-        match lease {
-            Some(lease) => self.call(&format!("kill {lease}"), None),
-            None => self.call("kill", None),
-        }
+        self.call(&Command::Kill(lease.map(str::to_string)))
     }
 }

@@ -26,7 +26,7 @@
 //! undecided for a later `hv recover`: never a guess toward two.
 
 use crate::client::{refused, Client, HvError, Progress};
-use crate::protocol::{Fate, ProtocolError};
+use crate::protocol::{Command, Fate, ProtocolError};
 use crate::registry::{self, RegistryError, MAX_ENTRY};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek};
@@ -278,7 +278,7 @@ impl Migration {
             .src
             .save(&src_lease)
             .and_then(|state| self.dst.restore(&dst_lease, &state))
-            .and_then(|_| self.src.call(&format!("handoff {src_lease} {target_instance}"), None));
+            .and_then(|_| self.src.call(&Command::Handoff(src_lease.to_string(), target_instance.to_string())));
         if let Err(e) = prepared {
             return Err(self.undo(false, e));
         }
@@ -288,7 +288,7 @@ impl Migration {
             return Err(self.undo(true, e));
         }
         let (source, target) = (self.record.source.name.clone(), self.record.target.name.clone());
-        let confirmed = match self.dst.call(&format!("resume {dst_lease}"), None) {
+        let confirmed = match self.dst.call(&Command::Resume(dst_lease.to_string())) {
             Ok(_) => Ok(()),
             // The target answered: it did not run the program.
             Err(e) if e.is_answer() => Err(e),
@@ -314,7 +314,7 @@ impl Migration {
             return Err(self.undo(true, e));
         }
         self.dst.forget_lease();
-        let said = match self.src.call(&format!("commit {src_lease}"), None) {
+        let said = match self.src.call(&Command::Commit(src_lease.to_string())) {
             Ok(_) => format!("migrated {source} -> {target}"),
             Err(e) => format!(
                 "migrated {source} -> {target} (the source did not confirm its exit: {e}; it is `moving` and will \
@@ -339,7 +339,7 @@ impl Migration {
         release(&mut self.dst, &self.record.target.lease);
         let src_lease = self.record.source.lease.clone();
         let aborted = match handed_off {
-            true => self.src.call(&format!("abort {src_lease}"), None).map(|_| ()),
+            true => self.src.call(&Command::Abort(src_lease.to_string())).map(|_| ()),
             false => Ok(()),
         };
         let status = match aborted {
@@ -354,7 +354,7 @@ impl Migration {
                     reason(error),
                 );
             }
-            Ok(()) if self.record.source_was_running => match self.src.call(&format!("resume {src_lease}"), None) {
+            Ok(()) if self.record.source_was_running => match self.src.call(&Command::Resume(src_lease.to_string())) {
                 Ok(_) => {
                     self.src.forget_lease();
                     "the source was resumed".to_string()
@@ -373,7 +373,7 @@ impl Migration {
 
 /// Gives up `lease` on `client`'s VM (a provisional state there is dropped), best effort.
 fn release(client: &mut Client, lease: &str) {
-    let _ = client.call(&format!("release {lease}"), None);
+    let _ = client.call(&Command::Release(lease.to_string()));
     client.forget_lease();
 }
 
@@ -408,7 +408,7 @@ fn reach(party: &Party, token: Option<&str>) -> Result<Client, String> {
 /// a new connection; `Err` when that cannot be known.
 fn fate_of(target: &Party, token: Option<&str>) -> Result<Fate, String> {
     let mut client = reach(target, token)?;
-    let said = client.call(&format!("outcome {}", target.lease), None).map_err(|e| e.to_string())?;
+    let said = client.call(&Command::Outcome(target.lease.to_string())).map_err(|e| e.to_string())?;
     Fate::parse(&said).ok_or_else(|| format!("unexpected answer to outcome: {said}"))
 }
 
@@ -519,8 +519,9 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
         Ok(Fate::Ran) => true,
         Ok(Fate::Held) => {
             // Provisional and still held by the record's lease: drop it, so it can never run.
-            let dropped = reach(&record.target, token)
-                .and_then(|mut c| c.call(&format!("release {}", record.target.lease), None).map_err(|e| e.to_string()));
+            let dropped = reach(&record.target, token).and_then(|mut c| {
+                c.call(&Command::Release(record.target.lease.to_string())).map_err(|e| e.to_string())
+            });
             if let Err(why) = dropped {
                 return undecided(format!(
                     "undecided: {arrow}: the target holds the state but did not drop it ({why})"
@@ -555,7 +556,7 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
         }
     };
     if committed {
-        return match src.call(&format!("commit {lease}"), None) {
+        return match src.call(&Command::Commit(lease.to_string())) {
             Ok(_) => {
                 src.forget_lease();
                 decided(format!("committed: {arrow} (the target runs it; the source exited)"))
@@ -564,13 +565,13 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
         };
     }
     let aborted = match src.status.mode.as_str() {
-        "moving" => src.call(&format!("abort {lease}"), None).map(|_| ()),
+        "moving" => src.call(&Command::Abort(lease.to_string())).map(|_| ()),
         "interrupted" => Ok(()),
         "running" => return decided(format!("aborted: {arrow} (the source runs the program; someone resumed it)")),
         mode => return decided(format!("aborted: {arrow} (the source is {mode})")),
     };
     let given_back = aborted.and_then(|()| match record.source_was_running {
-        true => src.call(&format!("resume {lease}"), None).map(|_| {
+        true => src.call(&Command::Resume(lease.to_string())).map(|_| {
             src.forget_lease();
             "and runs on".to_string()
         }),

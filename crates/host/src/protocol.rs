@@ -144,6 +144,32 @@ impl Command {
     }
 }
 
+/// The request line, as [`Command::parse`] reads it back (a `restore`'s
+/// payload follows the line).
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let optional = |name: &str, lease: &Option<String>| match lease {
+            Some(lease) => format!("{name} {lease}"),
+            None => name.to_string(),
+        };
+        match self {
+            Command::Auth(token) => write!(f, "auth {token}"),
+            Command::Status => f.write_str("status"),
+            Command::Interrupt(lease) => f.write_str(&optional("interrupt", lease)),
+            Command::Claim(lease) => f.write_str(&optional("claim", lease)),
+            Command::Kill(lease) => f.write_str(&optional("kill", lease)),
+            Command::Save(lease) => write!(f, "save {lease}"),
+            Command::Restore(lease, len) => write!(f, "restore {lease} {len}"),
+            Command::Resume(lease) => write!(f, "resume {lease}"),
+            Command::Release(lease) => write!(f, "release {lease}"),
+            Command::Handoff(lease, instance) => write!(f, "handoff {lease} {instance}"),
+            Command::Abort(lease) => write!(f, "abort {lease}"),
+            Command::Commit(lease) => write!(f, "commit {lease}"),
+            Command::Outcome(lease) => write!(f, "outcome {lease}"),
+        }
+    }
+}
+
 /// What became of a state restored under a lease: the answer to `outcome LEASE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fate {
@@ -326,6 +352,34 @@ pub fn without_field(text: &str, key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Every command prints as the line that parses back to it.
+    #[test]
+    fn every_command_prints_the_line_that_parses_back_to_it() {
+        let lease = || "0123456789abcdef0123456789abcdef".to_string();
+        let commands = [
+            Command::Auth("a token with spaces".into()),
+            Command::Status,
+            Command::Interrupt(None),
+            Command::Interrupt(Some(lease())),
+            Command::Claim(None),
+            Command::Claim(Some(lease())),
+            Command::Kill(None),
+            Command::Kill(Some(lease())),
+            Command::Save(lease()),
+            Command::Restore(lease(), 4096),
+            Command::Resume(lease()),
+            Command::Release(lease()),
+            Command::Handoff(lease(), "00112233445566778899aabbccddeeff".into()),
+            Command::Abort(lease()),
+            Command::Commit(lease()),
+            Command::Outcome(lease()),
+        ];
+        for command in commands {
+            let line = command.to_string();
+            assert_eq!(Command::parse(&line, 1 << 20), Ok(command), "{line}");
+        }
+    }
+
     use super::*;
 
     #[test]

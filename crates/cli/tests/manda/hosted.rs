@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
+use vm_host::protocol::Command;
 use vm_host::Client;
 
 fn runtime() -> PathBuf {
@@ -72,7 +73,7 @@ fn manda_is_interrupted_resumed_and_killed_like_mova() {
     assert_eq!(run.values.try_iter().count(), 0, "interrupted means stopped");
     let snapshot = client.save(&lease).unwrap();
     assert_eq!(&snapshot[..8], b"MANDASNP");
-    assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
+    assert_eq!(client.call(&Command::Resume(lease.to_string())).unwrap(), "running");
     seen.extend((0..3).map(|_| run.values.recv_timeout(Duration::from_secs(10)).unwrap()));
     assert_eq!(client.kill(Some(&lease)).unwrap(), "killed");
     seen.extend(run.values.iter());
@@ -106,9 +107,9 @@ fn an_interrupt_stops_every_context_of_a_parallel_program() {
     let mut seen: Vec<u64> = run.values.try_iter().collect();
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(run.values.try_iter().count(), 0, "interrupted means every context stopped");
-    let status = client.call("status", None).unwrap();
+    let status = client.call(&Command::Status).unwrap();
     assert!(status.starts_with("interrupted manda "), "{status}");
-    assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
+    assert_eq!(client.call(&Command::Resume(lease.to_string())).unwrap(), "running");
     seen.extend((0..3).map(|_| run.values.recv_timeout(Duration::from_secs(10)).unwrap()));
     assert_eq!(client.kill(Some(&lease)).unwrap(), "killed");
     seen.extend(run.values.iter());

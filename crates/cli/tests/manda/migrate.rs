@@ -7,6 +7,7 @@ mod common;
 
 use common::Vm;
 use std::time::Duration;
+use vm_host::protocol::Command;
 use vm_host::{migrate, Client};
 
 fn pipeline_output(n: u64) -> Vec<u64> {
@@ -89,11 +90,11 @@ fn another_programs_snapshot_is_refused_and_both_vms_stay_usable() {
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
     assert!(err.contains("another"), "{err}");
     let mut src = Client::connect(&a.endpoint(), None).unwrap();
-    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    assert!(src.call(&Command::Status).unwrap().starts_with("running"), "the source runs on");
     let before = a.take(1)[0];
     assert_eq!(a.take(1)[0], before + 2);
     let mut dst = Client::connect(&b.endpoint(), None).unwrap();
-    assert!(dst.call("status", None).unwrap().starts_with("waiting"));
+    assert!(dst.call(&Command::Status).unwrap().starts_with("waiting"));
     src.kill(None).unwrap();
 }
 
@@ -104,7 +105,7 @@ fn a_target_that_dies_mid_restore_leaves_the_source_running_every_context() {
     let err = migrate(&a.endpoint(), &test_support::fakes::dying_target("manda"), None).unwrap_err().to_string();
     assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
     let mut src = Client::connect(&a.endpoint(), None).unwrap();
-    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    assert!(src.call(&Command::Status).unwrap().starts_with("running"), "the source runs on");
     seen.extend(a.read_to_end());
     assert_eq!(a.wait(), Some(0));
     assert_eq!(seen, pipeline_output(400), "nothing lost, nothing repeated");

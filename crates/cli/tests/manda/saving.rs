@@ -6,6 +6,8 @@
 
 mod common;
 
+use vm_host::protocol::Command;
+
 /// The limit the programs run under (as in `memory_limit.rs`).
 const LIMIT_MIB: u64 = 32;
 /// What the runtime itself may hold beyond the limit (as in `memory_limit.rs`).
@@ -29,7 +31,7 @@ fn saving_a_machine_does_not_copy_its_memory() {
         peak / 1024,
         2 * LIMIT_MIB
     );
-    assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
+    assert_eq!(client.call(&Command::Resume(lease.to_string())).unwrap(), "running");
 }
 
 /// The pages a save hands out are the machine's own: if the machine runs
@@ -54,7 +56,7 @@ fn a_machine_resumed_while_its_state_is_sent_writes_copies_not_the_state() {
     let len: usize = line.trim_end().strip_prefix("OK ").unwrap().parse().unwrap();
     // The payload waits in the VM while the program runs on and rewrites every page.
     let mut other = vm_host::Client::connect(&vm.endpoint(), None).unwrap();
-    assert_eq!(other.call(&format!("resume {lease}"), None).unwrap(), "running");
+    assert_eq!(other.call(&Command::Resume(lease.to_string())).unwrap(), "running");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mut state = vec![0u8; len];
     reader.read_exact(&mut state).unwrap();
@@ -65,7 +67,7 @@ fn a_machine_resumed_while_its_state_is_sent_writes_copies_not_the_state() {
     assert!(restored.starts_with("restored "), "{restored}");
     // The program checks every page it rewrites: one from a later pass
     // than the state's (written while the state was sent) makes it exit 7.
-    assert_eq!(client.call(&format!("resume {lease}"), None).unwrap(), "running");
+    assert_eq!(client.call(&Command::Resume(lease.to_string())).unwrap(), "running");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(target.child.try_wait().unwrap().map(|s| s.code()), None, "the restored state was torn");
 }

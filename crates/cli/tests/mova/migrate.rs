@@ -6,6 +6,7 @@ mod common;
 use common::{assert_counts_up, Vm};
 use mova::state::State;
 use std::time::{Duration, Instant};
+use vm_host::protocol::Command;
 use vm_host::{migrate, Client};
 
 // The library tests name VMs by endpoint: naming by PID reads MOVA_RUNTIME_DIR,
@@ -69,10 +70,10 @@ fn many_interrupts_and_resumes_lose_and_repeat_nothing() {
                 let state = c.save(&lease).unwrap();
                 c.restore(&lease, &state).unwrap();
             }
-            assert_eq!(c.call(&format!("resume {lease}"), None).unwrap(), "running");
+            assert_eq!(c.call(&Command::Resume(lease.to_string())).unwrap(), "running");
             std::thread::sleep(Duration::from_micros(round * 7 % 500));
         }
-        c.call("kill", None).unwrap();
+        c.call(&Command::Kill(None)).unwrap();
         let values = vm.read_to_end();
         assert!(values.len() > 10, "{program}: the counter ran ({} values)", values.len());
         assert_counts_up(&values);
@@ -95,12 +96,12 @@ fn an_interrupt_during_an_hour_long_sleep_is_prompt_and_the_rest_is_kept() {
     let mut dst = client(&b);
     let target_lease = dst.claim(None).unwrap().0;
     dst.restore(&target_lease, &bytes).unwrap();
-    dst.call(&format!("resume {target_lease}"), None).unwrap();
+    dst.call(&Command::Resume(target_lease.to_string())).unwrap();
     // B owes the rest of the hour: it must not print 2 now. Kill it, then read what it printed.
     std::thread::sleep(Duration::from_millis(200));
-    dst.call("kill", None).unwrap();
+    dst.call(&Command::Kill(None)).unwrap();
     assert_eq!(b.read_to_end(), Vec::<i64>::new(), "B slept on instead of printing");
-    src.call(&format!("kill {lease}"), None).unwrap();
+    src.call(&Command::Kill(Some(lease.to_string()))).unwrap();
     assert_eq!(a.read_to_end(), Vec::<i64>::new());
 }
 
@@ -128,7 +129,7 @@ fn a_bad_state_is_refused_and_both_vms_stay_usable() {
         )
     );
     let mut src = client(&a);
-    assert!(src.call("status", None).unwrap().starts_with("running mova"));
+    assert!(src.call(&Command::Status).unwrap().starts_with("running mova"));
     // A corrupted byte, a truncated state and an oversized length prefix.
     let (lease, _) = src.interrupt(None).unwrap();
     let mut state = src.save(&lease).unwrap();
@@ -140,15 +141,15 @@ fn a_bad_state_is_refused_and_both_vms_stay_usable() {
     state[40] ^= 0x10;
     let err = src.restore(&lease, &state).unwrap_err().to_string();
     assert!(err.starts_with(&format!("{pa}: state byte {}: checksum mismatch", len - 4)), "{err}");
-    let err = src.call(&format!("restore {lease} 99999999999"), None).unwrap_err().to_string();
+    let err = src.call(&Command::Restore(lease.to_string(), 99999999999)).unwrap_err().to_string();
     assert_eq!(err, format!("{pa}: bad payload length `99999999999` (at most 524344 bytes)"));
     let mut src = client(&a);
-    assert_eq!(src.call(&format!("resume {lease}"), None).unwrap(), "running");
+    assert_eq!(src.call(&Command::Resume(lease.to_string())).unwrap(), "running");
     let mut dst = client(&b);
-    assert!(dst.call("status", None).unwrap().starts_with("waiting"));
+    assert!(dst.call(&Command::Status).unwrap().starts_with("waiting"));
     let target_lease = dst.claim(None).unwrap().0;
     assert_eq!(
-        dst.call(&format!("resume {target_lease}"), None).unwrap_err().to_string(),
+        dst.call(&Command::Resume(target_lease.to_string())).unwrap_err().to_string(),
         format!("{pb}: waiting: restore a state first")
     );
 }
@@ -160,7 +161,7 @@ fn a_target_that_dies_mid_restore_leaves_the_source_running() {
     let err = migrate(&a.endpoint(), &test_support::fakes::dying_target("mova"), None).unwrap_err().to_string();
     assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
     let mut src = client(&a);
-    assert!(src.call("status", None).unwrap().starts_with("running"), "the source runs on");
+    assert!(src.call(&Command::Status).unwrap().starts_with("running"), "the source runs on");
     seen.extend(a.take(50));
     src.kill(None).unwrap();
     seen.extend(a.read_to_end());
@@ -176,7 +177,7 @@ fn a_source_interrupted_by_hand_stays_interrupted_when_the_migration_fails() {
     src.keep_lease(&lease).unwrap(); // As `hv interrupt` does: this user holds it.
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
     assert!(err.starts_with("migration failed (the source stays interrupted, as it was)"), "{err}");
-    assert!(src.call("status", None).unwrap().starts_with("interrupted"));
+    assert!(src.call(&Command::Status).unwrap().starts_with("interrupted"));
 }
 
 #[test]
@@ -185,7 +186,7 @@ fn a_running_target_is_refused_before_the_source_is_touched() {
     let b = Vm::start("vms/counter_sleep0.mv", &[]);
     let err = migrate(&a.endpoint(), &b.endpoint(), None).unwrap_err().to_string();
     assert_eq!(err, format!("{}: the target is running; start it with --wait", b.endpoint()));
-    assert!(client(&a).call("status", None).unwrap().starts_with("running"));
+    assert!(client(&a).call(&Command::Status).unwrap().starts_with("running"));
     // Interrupted, B still holds a program of its own: migrate does not overwrite it.
     let mut held = client(&b);
     held.interrupt(None).unwrap();
@@ -198,5 +199,5 @@ fn a_running_target_is_refused_before_the_source_is_touched() {
             b.endpoint()
         )
     );
-    assert!(client(&a).call("status", None).unwrap().starts_with("running"));
+    assert!(client(&a).call(&Command::Status).unwrap().starts_with("running"));
 }

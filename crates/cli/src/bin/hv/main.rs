@@ -11,6 +11,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use vm_host::protocol::Command as Request;
 use vm_host::registry::{self, write_file_atomically as write_atomically};
 use vm_host::{migrate_with_progress, Client, HvError, Progress};
 
@@ -205,7 +206,7 @@ fn held(client: &mut Client, keep: bool) -> Result<String, String> {
     let (lease, _) = client.claim(kept.as_deref()).map_err(|e| e.to_string())?;
     if keep && kept.as_ref() != Some(&lease) {
         if let Err(e) = client.keep_lease(&lease) {
-            let _ = client.call(&format!("release {lease}"), None);
+            let _ = client.call(&Request::Release(lease.to_string()));
             return Err(format!("{e}; the lease could not be kept, so it was given back"));
         }
     }
@@ -230,8 +231,9 @@ fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
     }
     if let Err(e) = client.keep_lease(&lease) {
         let was_running = client.status().mode == "running";
-        let (command, left) = if was_running { ("resume", "resumed") } else { ("release", "released") };
-        let undone = match client.call(&format!("{command} {lease}"), None) {
+        let (command, left): (fn(String) -> Request, _) =
+            if was_running { (Request::Resume, "resumed") } else { (Request::Release, "released") };
+        let undone = match client.call(&command(lease.clone())) {
             Ok(_) => format!("the lease could not be kept, so the VM was {left}, as it was"),
             Err(undo) => format!("the lease could not be kept, and the VM could not be {left} either: {undo}"),
         };
@@ -242,22 +244,22 @@ fn interrupt(vm: &str, token: Option<&str>) -> Result<String, String> {
 
 /// Sends `COMMAND LEASE`, with the kept lease or one taken on a stopped,
 /// free VM, after which the lease has ended (`resume`, `release`).
-fn ending_lease(vm: &str, command: &str, token: Option<&str>) -> Result<String, String> {
+fn ending_lease(vm: &str, command: fn(String) -> Request, token: Option<&str>) -> Result<String, String> {
     let mut client = connect(vm, token)?;
     let lease = held(&mut client, false)?;
-    let said = client.call(&format!("{command} {lease}"), None).map_err(|e| e.to_string())?;
+    let said = client.call(&command(lease)).map_err(|e| e.to_string())?;
     client.forget_lease();
     Ok(said)
 }
 
 /// Lets an interrupted VM continue.
 fn resume(vm: &str, token: Option<&str>) -> Result<String, String> {
-    ending_lease(vm, "resume", token)
+    ending_lease(vm, Request::Resume, token)
 }
 
 /// Gives up the lease; the VM stays interrupted.
 fn release(vm: &str, token: Option<&str>) -> Result<String, String> {
-    ending_lease(vm, "release", token)
+    ending_lease(vm, Request::Release, token)
 }
 
 /// Ends a VM process.
@@ -313,14 +315,14 @@ fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> R
         Err(e) => {
             // Refused: the VM is left as it was found, free unless this user held it already.
             if kept.as_ref() != Some(&lease) {
-                let _ = client.call(&format!("release {lease}"), None);
+                let _ = client.call(&Request::Release(lease.to_string()));
                 client.forget_lease();
             }
             return Err(e.to_string());
         }
     };
     if !paused {
-        client.call(&format!("resume {lease}"), None).map_err(|e| e.to_string())?;
+        client.call(&Request::Resume(lease.to_string())).map_err(|e| e.to_string())?;
         client.forget_lease();
     }
     Ok(format!("{restored}{}", if paused { " (paused)" } else { ", running" }))
