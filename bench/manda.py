@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Manda against its peers on the programs of bench/peers, in one run.
 
-    python3 bench/manda.py [--runs N] [--only fib,loop,...] [--prefix DIR] [--no-fusion]
+    python3 bench/manda.py [--runs N] [--only fib,loop,...] [--prefix DIR] [--no-fusion] [--baseline BIN]
 
 Each command runs N times (default 3) as a whole process, the runtimes taking
 turns (round-robin, so that a slow spell of the machine falls on all of
@@ -9,6 +9,8 @@ them); the table gives the median wall seconds and Manda's speed relative to eac
 faster). `--no-fusion` runs Manda without superinstructions (its hidden
 `--exec plain`), to measure what they give. The peers are installed by bench/peers/setup.sh into DIR (default
 ~/.cache/peers); bench/manda.sh runs it first when they are missing.
+`--baseline BIN` adds another `manda` binary (an earlier build) as a peer,
+so that a change is measured before and after in the same run.
 """
 import argparse
 import os
@@ -33,10 +35,12 @@ BENCHMARKS = [
 ]
 
 
-def runtimes(prefix, manda, exe, manda_flags):
+def runtimes(prefix, manda, exe, manda_flags, baseline=None):
     py = os.path.join(prefix, "venv", "bin", "python")
+    before = [("Manda (baseline)", lambda b, a, m, f: [baseline, "run", *manda_flags, exe(b), a])] if baseline else []
     return [
         ("Manda", lambda b, a, m, f: [manda, "run", *manda_flags, exe(b), a]),
+        *before,
         ("C -O2", lambda b, a, m, f: [os.path.join(prefix, f"{b}.c.bin"), a]),
         ("wasmtime (JIT)", lambda b, a, m, f: [py, os.path.join(PEERS, "wasm", "run_wasmtime.py"), os.path.join(prefix, m), f, a]),
         ("wasmi", lambda b, a, m, f: [os.path.join(prefix, "cargo", "bin", "wasmi"), "--invoke", f, os.path.join(prefix, m), a]),
@@ -62,6 +66,7 @@ def main():
     parser.add_argument("--only", default="")
     parser.add_argument("--prefix", default=os.path.expanduser("~/.cache/peers"))
     parser.add_argument("--no-fusion", action="store_true")
+    parser.add_argument("--baseline", default=None, help="another manda binary to time beside this one")
     opts = parser.parse_args()
     manda = os.path.join(ROOT, "target", "release", "manda")
     build = os.path.join(ROOT, "target", "bench-manda")
@@ -73,19 +78,22 @@ def main():
         return out
 
     manda_flags = ["--exec", "plain"] if opts.no_fusion else []
-    names = [r[0] for r in runtimes(opts.prefix, manda, exe, manda_flags)]
+    names = [r[0] for r in runtimes(opts.prefix, manda, exe, manda_flags, opts.baseline)]
     rows = []
     for bench, arg, expected, module, func in BENCHMARKS:
         if opts.only and bench not in opts.only.split(","):
             continue
         # Round-robin: each round runs every runtime once, so that a slow
         # spell of this (shared, virtual) machine falls on all of them.
-        commands = [(name, make(bench, arg, module, func)) for name, make in runtimes(opts.prefix, manda, exe, manda_flags)]
+        commands = [
+            (name, make(bench, arg, module, func))
+            for name, make in runtimes(opts.prefix, manda, exe, manda_flags, opts.baseline)
+        ]
         times = {name: [] for name, _ in commands}
         for _ in range(opts.runs):
             for name, cmd in commands:
                 seconds, out = run_seconds(cmd)
-                if name == "Manda" and out != expected:
+                if name.startswith("Manda") and out != expected:
                     raise SystemExit(f"Manda's {bench} printed {out!r}, expected {expected!r}")
                 times[name].append(seconds)
         row = {name: statistics.median(t) for name, t in times.items()}

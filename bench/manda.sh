@@ -3,7 +3,7 @@
 # fib, loop, sieve, n-body, crc and spectral, measured in one run
 # (benchmarks only, never CI).
 #
-#   bash bench/manda.sh [--runs N] [--only fib,loop,...] [--no-fusion]
+#   bash bench/manda.sh [--runs N] [--only fib,loop,...] [--no-fusion] [--baseline BIN]
 #
 # Installs the peers with bench/peers/setup.sh (apt-get, cargo install, pip)
 # into ~/.cache/peers the first time, and compiles their programs

@@ -35,7 +35,7 @@ mkdir -p fuzz/logs
 # Seeds from the examples themselves, not committed copies: the sources
 # for the assembler and Mova's compilers, the assembled executables (into
 # a directory of their own) for the loader and the machine.
-cargo build --release -q -p manda
+cargo build --release -q -p cli --bin manda
 mkdir -p fuzz/corpus/examples-mx
 for s in examples/manda/*.s; do
     target/release/manda asm "$s" -o "fuzz/corpus/examples-mx/$(basename "$s" .s).mx"

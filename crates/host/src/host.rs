@@ -23,9 +23,10 @@
 //! migration by.
 
 use crate::exchange::{Envelope, Fates, Published, Reply, Request, Shared, Ticket};
+use crate::lease::{Leases, Mode, Step};
 pub use crate::limits::Limits;
 use crate::listener::EventLoop;
-use crate::protocol::{same_secret, Command, Fate};
+use crate::protocol::{Command, Fate};
 use crate::registry::{self, Entry};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,34 +112,6 @@ pub enum ServeError {
     Setup(std::io::Error),
 }
 
-/// The VM's mode, owned by the VM thread.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Mode {
-    Running,
-    Interrupted,
-    Waiting,
-    /// The state was handed to VM `to`; only the lease holder can commit or abort.
-    Moving {
-        to: String,
-    },
-}
-
-impl Mode {
-    fn name(&self) -> &'static str {
-        match self {
-            Mode::Running => "running",
-            Mode::Interrupted => "interrupted",
-            Mode::Waiting => "waiting",
-            Mode::Moving { .. } => "moving",
-        }
-    }
-}
-
-struct Lease {
-    id: String,
-    used: Instant,
-}
-
 /// The reply to one request, sent once the VM thread has published its new mode.
 struct Answer {
     line: String,
@@ -170,38 +143,25 @@ enum Next {
 /// The VM thread's side: machine, mode, lease.
 struct Vm<'m, M: Machine> {
     machine: &'m mut M,
-    mode: Mode,
-    lease: Option<Lease>,
+    /// The mode and lease, and what each command may do to them.
+    leases: Leases,
     shared: Arc<Shared>,
     replies: Sender<(usize, Reply)>,
     waker: Arc<mio::Waker>,
-    lease_timeout: Duration,
     /// Requests served with `OK` so far.
     served: u64,
-    /// The state was restored and its holder has not resumed it yet.
-    provisional: bool,
-}
-
-/// Says what a command presenting `given` may do with the lease.
-enum Holder {
-    /// `given` is the current lease.
-    Mine,
-    /// No lease, or one idle past the timeout (and not moving): takeable.
-    Free,
-    /// Someone else holds it.
-    Other(String),
 }
 
 impl<M: Machine> Vm<'_, M> {
     fn publish(&self) {
-        let stopped = self.mode != Mode::Running;
+        let stopped = self.leases.mode != Mode::Running;
         let mut published = self.shared.published.lock().unwrap_or_else(PoisonError::into_inner);
         *published = Published {
             running: !stopped,
-            mode: self.mode.name(),
-            lease: self.lease.as_ref().map(|l| l.used),
-            lease_binding: self.provisional || matches!(self.mode, Mode::Moving { .. }),
-            moving_to: match &self.mode {
+            mode: self.leases.mode.name(),
+            lease: self.leases.lease.as_ref().map(|l| l.used),
+            lease_binding: self.leases.binding(),
+            moving_to: match &self.leases.mode {
                 Mode::Moving { to } => Some(to.clone()),
                 _ => None,
             },
@@ -222,77 +182,6 @@ impl<M: Machine> Vm<'_, M> {
         reply.flushed = Some(flushed);
         self.send(conn, reply);
         let _ = written.recv_timeout(Duration::from_secs(2));
-    }
-
-    fn holder(&self, given: Option<&str>) -> Holder {
-        match &self.lease {
-            None => Holder::Free,
-            Some(lease) if given.is_some_and(|g| same_secret(g.as_bytes(), lease.id.as_bytes())) => Holder::Mine,
-            // A provisional state's lease never passes to another client: the state is dropped
-            // when it lapses (`drop_lapsed`), before any request sees it.
-            Some(lease)
-                if !self.provisional
-                    && !matches!(self.mode, Mode::Moving { .. })
-                    && lease.used.elapsed() >= self.lease_timeout =>
-            {
-                Holder::Free
-            }
-            Some(lease) => {
-                let idle = lease.used.elapsed().as_secs();
-                let why = match &self.mode {
-                    Mode::Moving { to } => format!(
-                        "busy: moving to instance {to}; held by lease {}… until its holder commits or aborts",
-                        &lease.id[..4]
-                    ),
-                    _ if self.provisional => format!(
-                        "busy: a restored state held by lease {}… (idle {idle} s; it is dropped if its holder \
-                         does not resume it within {} s idle)",
-                        &lease.id[..4],
-                        self.lease_timeout.as_secs()
-                    ),
-                    _ => format!(
-                        "busy: held by lease {}… (idle {idle} s; another client may take it over after {} s idle)",
-                        &lease.id[..4],
-                        self.lease_timeout.as_secs()
-                    ),
-                };
-                Holder::Other(why)
-            }
-        }
-    }
-
-    /// The lease for a command that needs one: `Ok` if `given` holds it (renewed).
-    fn check(&mut self, given: &str) -> Result<(), String> {
-        match self.holder(Some(given)) {
-            Holder::Mine => {
-                if let Some(lease) = &mut self.lease {
-                    lease.used = Instant::now();
-                }
-                Ok(())
-            }
-            Holder::Other(why) => Err(why),
-            Holder::Free => Err(format!(
-                "not held: lease {} is not this VM's lease; take it with `interrupt` or `claim`",
-                given.chars().take(8).collect::<String>()
-            )),
-        }
-    }
-
-    /// `interrupt` and `claim` on a stopped VM: the holder renews, a free lease is granted.
-    fn take_lease(&mut self, given: Option<&str>) -> Result<String, String> {
-        match self.holder(given) {
-            Holder::Mine => {
-                let lease = self.lease.as_mut().expect("the holder has a lease");
-                lease.used = Instant::now();
-                Ok(lease.id.clone())
-            }
-            Holder::Free => {
-                let id = crate::random_hex(16);
-                self.lease = Some(Lease { id: id.clone(), used: Instant::now() });
-                Ok(id)
-            }
-            Holder::Other(why) => Err(why),
-        }
     }
 
     fn handle(&mut self, envelope: Envelope) -> Next {
@@ -325,8 +214,6 @@ impl<M: Machine> Vm<'_, M> {
     }
 
     fn apply(&mut self, command: Command, payload: Option<Vec<u8>>) -> Result<(Next, Answer), String> {
-        let moving = matches!(self.mode, Mode::Moving { .. });
-        let stops_it = matches!(command, Command::Interrupt(_) | Command::Claim(_) | Command::Kill(_));
         if let Command::Outcome(lease) = &command {
             // Answered here, in order with the `resume` and `release` that settle a fate.
             let line = self.shared.outcome(lease);
@@ -335,127 +222,40 @@ impl<M: Machine> Vm<'_, M> {
                 None => Ok((Next::Stay, Answer::new(line, None))),
             };
         }
-        if self.mode == Mode::Running && !stops_it {
-            // Queued just as the VM resumed; the listener refuses these while it runs.
-            return Err("running: interrupt it first".into());
-        }
-        match command {
-            Command::Claim(_) if self.mode == Mode::Running => {
-                // Reached only when a request was queued just as the VM resumed.
-                Err("running: interrupt it first".into())
+        let position = |machine: &M| machine.position();
+        let step = self.leases.apply(&command, Instant::now(), || crate::random_hex(16))?;
+        Ok(match step {
+            Step::Granted(lease) => {
+                let line = match &self.leases.mode {
+                    Mode::Moving { to } => format!("OK moving lease={lease} to={to} {}", position(self.machine)),
+                    mode => format!("OK {} lease={lease} {}", mode.name(), position(self.machine)),
+                };
+                (Next::Stay, Answer::new(line.trim_end().into(), None))
             }
-            Command::Interrupt(given) | Command::Claim(given) if !moving => {
-                if self.mode == Mode::Running {
-                    // Queued just as the VM resumed: it stops before running an instruction.
-                    self.mode = Mode::Interrupted;
-                }
-                let lease = self.take_lease(given.as_deref())?;
-                let line = format!("OK {} lease={lease} {}", self.mode.name(), self.machine.position());
-                Ok((Next::Stay, Answer::new(line.trim_end().into(), None)))
+            Step::Save => {
+                let state = self.machine.save().map_err(|e| e.to_string())?;
+                (Next::Stay, Answer::new(format!("OK {}", state.len()), Some(state)))
             }
-            Command::Interrupt(given) | Command::Claim(given) => match self.holder(given.as_deref()) {
-                // The holder renews its lease: `hv resume` or `hv release` after a lost migration.
-                Holder::Mine => {
-                    let lease = self.take_lease(given.as_deref())?;
-                    let to = match &self.mode {
-                        Mode::Moving { to } => to.as_str(),
-                        _ => "",
-                    };
-                    let line = format!("OK moving lease={lease} to={to} {}", self.machine.position());
-                    Ok((Next::Stay, Answer::new(line.trim_end().into(), None)))
-                }
-                _ => Err(self.busy_moving()),
-            },
-            Command::Save(given) => {
-                self.check(&given)?;
-                match self.mode {
-                    Mode::Waiting => Err("waiting: there is no state to save yet".into()),
-                    Mode::Interrupted => {
-                        let state = self.machine.save().map_err(|e| e.to_string())?;
-                        Ok((Next::Stay, Answer::new(format!("OK {}", state.len()), Some(state))))
-                    }
-                    _ => Err(self.busy_moving()),
-                }
-            }
-            Command::Restore(given, _) => {
-                self.check(&given)?;
-                if moving {
-                    return Err(self.busy_moving());
-                }
+            Step::Restore(lease) => {
                 self.machine.restore(payload.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
-                self.mode = Mode::Interrupted;
-                self.hold_provisionally(&given);
-                Ok((
-                    Next::Stay,
-                    Answer::new(format!("OK restored {}", self.machine.position()).trim_end().into(), None),
-                ))
+                self.leases.restored();
+                self.hold_provisionally(&lease);
+                let line = format!("OK restored {}", position(self.machine));
+                (Next::Stay, Answer::new(line.trim_end().into(), None))
             }
-            Command::Resume(given) => {
-                self.check(&given)?;
-                if self.mode == Mode::Waiting {
-                    return Err("waiting: restore a state first".into());
-                }
-                // From `moving` this is the holder's abort: the target never ran the program.
-                self.lease = None;
-                self.mode = Mode::Running;
-                self.settle(Fate::Ran);
-                Ok((Next::Run, Answer::new("OK running".into(), None)))
+            Step::Run { settled } => {
+                self.settle(settled, Fate::Ran);
+                (Next::Run, Answer::new("OK running".into(), None))
             }
-            Command::Release(given) => {
-                self.check(&given)?;
-                if moving {
-                    self.mode = Mode::Interrupted;
-                }
-                if self.provisional {
-                    // Given up before it ran: nobody else may run it, so it goes.
-                    self.mode = Mode::Waiting;
-                    self.settle(Fate::Dropped);
-                }
-                self.lease = None;
-                Ok((Next::Stay, Answer::new(format!("OK released {}", self.mode.name()), None)))
+            Step::Released { dropped } => {
+                self.settle(dropped, Fate::Dropped);
+                (Next::Stay, Answer::new(format!("OK released {}", self.leases.mode.name()), None))
             }
-            Command::Handoff(given, to) => {
-                self.check(&given)?;
-                if to == self.shared.instance {
-                    return Err("this VM is the target itself: a VM cannot hand its program to itself".into());
-                }
-                if self.mode != Mode::Interrupted {
-                    return Err(format!("{}: only an interrupted VM with a state can hand it off", self.mode.name()));
-                }
-                if self.provisional {
-                    return Err("the state was restored here and has not run: resume it before handing it on".into());
-                }
-                self.mode = Mode::Moving { to: to.clone() };
-                Ok((Next::Stay, Answer::new(format!("OK moving to={to}"), None)))
-            }
-            Command::Abort(given) => {
-                self.check(&given)?;
-                if !moving {
-                    return Err(format!("{}: abort follows handoff", self.mode.name()));
-                }
-                self.mode = Mode::Interrupted;
-                Ok((Next::Stay, Answer::new("OK interrupted".into(), None)))
-            }
-            Command::Commit(given) => {
-                self.check(&given)?;
-                if !moving {
-                    return Err(format!("{}: commit follows handoff", self.mode.name()));
-                }
-                Ok((Next::End(Ended::Moved), Answer::closing("OK moved")))
-            }
-            Command::Kill(given) => {
-                match self.holder(given.as_deref()) {
-                    Holder::Mine => {}
-                    Holder::Free if !moving => {}
-                    Holder::Free => return Err(self.busy_moving()),
-                    Holder::Other(why) => return Err(why),
-                }
-                Ok((Next::End(Ended::Killed), Answer::closing("OK killed")))
-            }
-            Command::Auth(_) | Command::Status | Command::Outcome(_) => {
-                Err("internal: answered by the listener".into())
-            }
-        }
+            Step::Moving(to) => (Next::Stay, Answer::new(format!("OK moving to={to}"), None)),
+            Step::Aborted => (Next::Stay, Answer::new("OK interrupted".into(), None)),
+            Step::Committed => (Next::End(Ended::Moved), Answer::closing("OK moved")),
+            Step::Killed => (Next::End(Ended::Killed), Answer::closing("OK killed")),
+        })
     }
 
     /// A state restored under `lease` is provisional until its holder resumes it.
@@ -465,32 +265,24 @@ impl<M: Machine> Vm<'_, M> {
             fates.settle(Fate::Dropped); // Replaced before it ran.
             fates.held = Some(lease.to_string());
         }
-        self.provisional = true;
     }
 
-    /// The provisional state, if any, is settled as `fate`.
-    fn settle(&mut self, fate: Fate) {
-        if std::mem::take(&mut self.provisional) {
+    /// A provisional state that was settled (`settled`) had `fate`.
+    fn settle(&mut self, settled: bool, fate: Fate) {
+        if settled {
             self.shared.fates.lock().unwrap_or_else(PoisonError::into_inner).settle(fate);
         }
     }
 
-    /// When a provisional state's lease lapses.
-    fn lapse_due(&self) -> Option<Instant> {
-        self.lease.as_ref().filter(|_| self.provisional).map(|lease| lease.used + self.lease_timeout)
-    }
-
     /// Drops a provisional state whose lease has lapsed: the VM waits again.
     fn drop_lapsed(&mut self) {
-        if self.lapse_due().is_some_and(|due| Instant::now() >= due) {
+        if self.leases.drop_lapsed(Instant::now()) {
             eprintln!(
                 "{}: the restored state was dropped: its holder did not resume it within {} s; waiting for a state",
                 self.shared.kind,
-                self.lease_timeout.as_secs()
+                self.leases.timeout.as_secs()
             );
-            self.settle(Fate::Dropped);
-            self.lease = None;
-            self.mode = Mode::Waiting;
+            self.settle(true, Fate::Dropped);
             self.publish();
         }
     }
@@ -499,7 +291,7 @@ impl<M: Machine> Vm<'_, M> {
     /// dropped. `None` once nothing can send one.
     fn next_request(&mut self, requests: &Receiver<Envelope>) -> Option<Envelope> {
         loop {
-            let Some(due) = self.lapse_due() else { return requests.recv().ok() };
+            let Some(due) = self.leases.lapse_due() else { return requests.recv().ok() };
             match requests.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(envelope) => return Some(envelope),
                 Err(mpsc::RecvTimeoutError::Timeout) => self.drop_lapsed(),
@@ -507,19 +299,12 @@ impl<M: Machine> Vm<'_, M> {
             }
         }
     }
-
-    fn busy_moving(&self) -> String {
-        match &self.mode {
-            Mode::Moving { to } => format!("busy: moving to instance {to}; only its lease holder may commit or abort"),
-            other => format!("{}: not moving", other.name()),
-        }
-    }
 }
 
 impl<M: Machine> Vm<'_, M> {
     /// Runs the machine and serves requests until the process is to end.
     fn serve(&mut self, requests: &Receiver<Envelope>) -> Ended {
-        let mut next = if self.mode == Mode::Running { Next::Run } else { Next::Stay };
+        let mut next = if self.leases.mode == Mode::Running { Next::Run } else { Next::Stay };
         loop {
             next = match next {
                 Next::End(outcome) => return outcome,
@@ -533,17 +318,17 @@ impl<M: Machine> Vm<'_, M> {
                     // Lower the line, publish `running`, then take what was queued before
                     // the listener could see `running` (see listener::forward).
                     self.shared.line.clear();
-                    self.mode = Mode::Running;
+                    self.leases.mode = Mode::Running;
                     self.publish();
                     if let Some(outcome) = self.serve_queued(requests) {
                         return outcome;
                     }
-                    if self.mode == Mode::Running {
+                    if self.leases.mode == Mode::Running {
                         match self.machine.run() {
                             Ok(Stopped::Exited(status)) => return Ended::Exited(status),
                             Err(trap) => return Ended::Trapped(trap.to_string()),
                             Ok(Stopped::Interrupted) => {
-                                self.mode = Mode::Interrupted;
+                                self.leases.mode = Mode::Interrupted;
                                 self.publish();
                                 if let Some(outcome) = self.serve_queued(requests) {
                                     return outcome;
@@ -551,7 +336,7 @@ impl<M: Machine> Vm<'_, M> {
                             }
                         }
                     }
-                    match (&self.mode, &self.lease) {
+                    match (&self.leases.mode, &self.leases.lease) {
                         (Mode::Running, _) => Next::Run,
                         // Stopped, but every request that stopped it was withdrawn by its
                         // client (and told so): nobody holds the VM, so it runs on. Not when
@@ -570,7 +355,7 @@ impl<M: Machine> Vm<'_, M> {
         for envelope in requests.try_iter() {
             match self.handle(envelope) {
                 Next::End(outcome) => return Some(outcome),
-                Next::Run => self.mode = Mode::Running,
+                Next::Run => self.leases.mode = Mode::Running,
                 Next::Stay => {}
             }
         }
@@ -677,14 +462,11 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
     };
     let mut vm = Vm {
         machine,
-        mode,
-        lease: None,
+        leases: Leases::new(mode, options.limits.lease_timeout, shared.instance.clone()),
         shared: Arc::clone(&shared),
         replies,
         waker: Arc::clone(&waker),
-        lease_timeout: options.limits.lease_timeout,
         served: 0,
-        provisional: false,
     };
     vm.publish();
     let outcome = vm.serve(&requests);
@@ -864,20 +646,17 @@ mod tests {
             fates: Mutex::default(),
         });
         let mut vm = Vm {
+            leases: Leases::new(Mode::Running, Duration::from_secs(60), shared.instance.clone()),
             machine: &mut machine,
-            mode: Mode::Running,
-            lease: None,
             shared,
             replies,
             waker: Arc::new(EventLoop::waker(&poll).unwrap()),
-            lease_timeout: Duration::from_secs(60),
             served: 0,
-            provisional: false,
         };
         // Released and stopped, the VM waits for requests until every
         // client is gone: it ends as killed, never running again.
         assert_eq!(vm.serve(&requests), Ended::Killed);
-        assert_eq!(vm.mode, Mode::Interrupted);
+        assert_eq!(vm.leases.mode, Mode::Interrupted);
         assert_eq!(machine.runs.get(), 1);
     }
 }

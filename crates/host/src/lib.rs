@@ -24,6 +24,7 @@ mod client;
 mod exchange;
 pub mod files;
 pub mod host;
+mod lease;
 mod limits;
 mod listener;
 pub mod migration;
