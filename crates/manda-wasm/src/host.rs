@@ -14,10 +14,17 @@ use super::ir::{Item, Label, ZERO};
 use manda::isa::{Addr, Instr, Reg, Target};
 use wasmparser::ValType::{self, F32, F64, I32, I64};
 
-/// The register `manda.fork` leaves the table index of the child's function in (real `a42`).
+/// The register `manda.fork` leaves the table index of the child's function in ([`REAL_FORK_FN`]).
 pub const FORK_FN: u8 = 240;
-/// The register `manda.fork` leaves the child's argument in (real `a43`).
+/// The register `manda.fork` leaves the child's argument in ([`REAL_FORK_ARG`]).
 pub const FORK_ARG: u8 = 241;
+/// [`FORK_FN`]'s real register, `a42`: a child context starts with only the
+/// a-registers of its parent, and `a1`–`a40` hold globals
+/// ([`GLOBALS_IN_REGS`](super::ir::GLOBALS_IN_REGS)).
+pub const REAL_FORK_FN: u8 = 42;
+/// [`FORK_ARG`]'s real register, `a43`.
+pub const REAL_FORK_ARG: u8 = 43;
+const _: () = assert!(REAL_FORK_FN > super::ir::GLOBALS_IN_REGS && REAL_FORK_ARG < 64);
 
 /// A host function: its signature and how to build its body.
 pub struct Host {

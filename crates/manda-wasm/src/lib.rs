@@ -271,9 +271,9 @@ fn real(x: u8, base: u8) -> u8 {
     } else if (ir::GLOBAL_REGS..ir::GLOBAL_REGS + ir::GLOBALS_IN_REGS).contains(&x) {
         1 + (x - ir::GLOBAL_REGS)
     } else if x == host::FORK_FN {
-        42
+        host::REAL_FORK_FN
     } else if x == host::FORK_ARG {
-        43
+        host::REAL_FORK_ARG
     } else {
         unreachable!("IR register {x} has no real register")
     }
