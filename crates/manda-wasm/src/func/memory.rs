@@ -1,0 +1,63 @@
+//! Linear memory: loads, stores, `memory.size/grow/copy/fill`.
+
+use super::{r, FuncTranslator};
+use crate::ir::{S1, S2, S3};
+use manda::isa::Instr;
+use wasmparser::{
+    Operator,
+    ValType::{F32, F64, I32, I64},
+};
+
+impl FuncTranslator<'_> {
+    /// Translates `op` if it is one of these; `Ok(false)` if not.
+    pub(super) fn memory(&mut self, op: &Operator<'_>) -> Result<bool, String> {
+        use Operator as O;
+        match *op {
+            O::I32Load { memarg } => self.load(I32, memarg.offset, |rd, ra, off| Instr::Hld32s { rd, ra, off }),
+            O::I64Load { memarg } => self.load(I64, memarg.offset, |rd, ra, off| Instr::Hld64 { rd, ra, off }),
+            O::F32Load { memarg } => self.load(F32, memarg.offset, |rd, ra, off| Instr::Hld32u { rd, ra, off }),
+            O::F64Load { memarg } => self.load(F64, memarg.offset, |rd, ra, off| Instr::Hld64 { rd, ra, off }),
+            O::I32Load8S { memarg } => self.load(I32, memarg.offset, |rd, ra, off| Instr::Hld8s { rd, ra, off }),
+            O::I32Load8U { memarg } => self.load(I32, memarg.offset, |rd, ra, off| Instr::Hld8u { rd, ra, off }),
+            O::I32Load16S { memarg } => self.load(I32, memarg.offset, |rd, ra, off| Instr::Hld16s { rd, ra, off }),
+            O::I32Load16U { memarg } => self.load(I32, memarg.offset, |rd, ra, off| Instr::Hld16u { rd, ra, off }),
+            O::I64Load8S { memarg } => self.load(I64, memarg.offset, |rd, ra, off| Instr::Hld8s { rd, ra, off }),
+            O::I64Load8U { memarg } => self.load(I64, memarg.offset, |rd, ra, off| Instr::Hld8u { rd, ra, off }),
+            O::I64Load16S { memarg } => self.load(I64, memarg.offset, |rd, ra, off| Instr::Hld16s { rd, ra, off }),
+            O::I64Load16U { memarg } => self.load(I64, memarg.offset, |rd, ra, off| Instr::Hld16u { rd, ra, off }),
+            O::I64Load32S { memarg } => self.load(I64, memarg.offset, |rd, ra, off| Instr::Hld32s { rd, ra, off }),
+            O::I64Load32U { memarg } => self.load(I64, memarg.offset, |rd, ra, off| Instr::Hld32u { rd, ra, off }),
+            O::I32Store { memarg } | O::F32Store { memarg } | O::I64Store32 { memarg } => {
+                self.store(memarg.offset, |rs, ra, off| Instr::Hst32 { rs, ra, off })
+            }
+            O::I64Store { memarg } | O::F64Store { memarg } => {
+                self.store(memarg.offset, |rs, ra, off| Instr::Hst64 { rs, ra, off })
+            }
+            O::I32Store8 { memarg } | O::I64Store8 { memarg } => {
+                self.store(memarg.offset, |rs, ra, off| Instr::Hst8 { rs, ra, off })
+            }
+            O::I32Store16 { memarg } | O::I64Store16 { memarg } => {
+                self.store(memarg.offset, |rs, ra, off| Instr::Hst16 { rs, ra, off })
+            }
+            O::MemorySize { .. } => {
+                let d = self.result(I32);
+                self.ins(Instr::Hsize { rd: r(d) });
+                self.ins(Instr::Shri { rd: r(d), ra: r(d), imm: 16 });
+            }
+            O::MemoryGrow { .. } => self.memory_grow(),
+            O::MemoryCopy { .. } | O::MemoryFill { .. } => {
+                let n = self.stack.len();
+                let a = self.operand(n - 3, S1);
+                let b = self.operand(n - 2, S2);
+                let c = self.operand(n - 1, S3);
+                self.stack.truncate(n - 3);
+                self.ins(match op {
+                    O::MemoryCopy { .. } => Instr::Hcopy { dst: r(a), src: r(b), len: r(c) },
+                    _ => Instr::Hfill { dst: r(a), val: r(b), len: r(c) },
+                });
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
