@@ -25,22 +25,26 @@
 //! - **Globals** that change live in registers `a1`–`a40` (the rest in a
 //!   data section); those that do not are constants in the code.
 //! - **Imports** are host functions written in Manda code ([`host`]).
+//!
+//! The translation's phases, each in its own place: the sections are read
+//! (`parse.rs`), data and globals laid out and the bodies translated
+//! (here, [`translate`]; one body by `func/`: its operand stack, control
+//! frames and labels, and the operators by kind, each a module), the
+//! windows placed along the call graph, and the code emitted (`emit.rs`).
 
+mod emit;
 mod func;
 mod host;
 mod ir;
 mod live;
+mod parse;
 
 pub use host::HOSTS;
 
-use ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW, WINDOW_BASE, ZERO};
-use manda::isa::{Addr, Instr, Reg, Target};
+use ir::{CallSite, Item, RegSet, Src, S1, S2, S3, WINDOW, WINDOW_BASE, ZERO};
 use std::collections::HashMap;
 use std::fmt;
-use wasmparser::{
-    DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Operator, Parser, Payload, TypeRef, ValType,
-    Validator, WasmFeatures,
-};
+use wasmparser::{FuncType, Operator, ValType, Validator, WasmFeatures};
 
 /// How to translate.
 #[derive(Debug, Clone, Default)]
@@ -286,138 +290,21 @@ const STD: u8 = WINDOW_BASE;
 pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateError> {
     Validator::new_with_features(features()).validate_all(wasm)?;
 
-    let mut types: Vec<FuncType> = Vec::new();
-    let mut funcs: Vec<u32> = Vec::new();
-    let mut imports: Vec<&'static host::Host> = Vec::new();
-    let mut globals: Vec<Global> = Vec::new();
-    let mut memory: Option<(u64, u64)> = None;
-    let mut table_len: Option<u32> = None;
-    let mut exports: Vec<(String, u32)> = Vec::new();
-    let mut start: Option<u32> = None;
-    let mut elements: Vec<(u64, u64, Vec<u32>)> = Vec::new();
-    let mut data: Vec<(u64, u64, &[u8])> = Vec::new();
-    let mut bodies: Vec<wasmparser::FunctionBody<'_>> = Vec::new();
-    let mut names: Vec<(u32, String)> = Vec::new();
-    let mut mem_globals = 0u64;
-    let mut reg_globals = 0u8;
-
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload? {
-            Payload::TypeSection(reader) => {
-                for ty in reader.into_iter_err_on_gc_types() {
-                    types.push(ty?);
-                }
-            }
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports_with_offsets() {
-                    let (at, import) = import?;
-                    let what = format!("`{}.{}`", import.module, import.name);
-                    let TypeRef::Func(ty) = import.ty else {
-                        return Err(err(at, format!("import {what}: only functions can be imported")));
-                    };
-                    let Some(h) = host::lookup(import.module, import.name, options.spectest) else {
-                        return Err(err(
-                            at,
-                            format!(
-                                "import {what} is not supported (see docs/manda/wasm.md for the \
-                                 wasi_snapshot_preview1 and manda functions there are)"
-                            ),
-                        ));
-                    };
-                    let t = &types[ty as usize];
-                    if t.params() != h.params || t.results() != h.results {
-                        let host = FuncType::new(h.params.iter().copied(), h.results.iter().copied());
-                        return Err(err(at, format!("import {what} has the type {t}; the host function's is {host}")));
-                    }
-                    imports.push(h);
-                    funcs.push(ty);
-                }
-            }
-            Payload::FunctionSection(reader) => {
-                for ty in reader {
-                    funcs.push(ty?);
-                }
-            }
-            Payload::TableSection(reader) => {
-                for table in reader.into_iter_with_offsets() {
-                    let (at, table) = table?;
-                    if table.ty.initial > MAX_TABLE {
-                        return Err(err(
-                            at,
-                            format!("a table of {} entries: at most {MAX_TABLE} are supported", table.ty.initial),
-                        ));
-                    }
-                    table_len = Some(table.ty.initial as u32);
-                }
-            }
-            Payload::MemorySection(reader) => {
-                for m in reader {
-                    let m = m?;
-                    memory = Some((m.initial, m.maximum.unwrap_or(65536).min(65536)));
-                }
-            }
-            Payload::GlobalSection(reader) => {
-                for g in reader {
-                    let g = g?;
-                    let init = const_expr(&g.init_expr, &globals)?;
-                    let home = if !g.ty.mutable {
-                        GlobalHome::Const(init)
-                    } else if reg_globals < ir::GLOBALS_IN_REGS {
-                        reg_globals += 1;
-                        GlobalHome::Reg(ir::GLOBAL_REGS + reg_globals - 1)
-                    } else {
-                        mem_globals += 1;
-                        GlobalHome::Mem(mem_globals - 1) // an index until the data section is placed
-                    };
-                    globals.push(Global { ty: g.ty.content_type, home, init });
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for e in reader {
-                    let e = e?;
-                    if e.kind == ExternalKind::Func {
-                        exports.push((e.name.to_string(), e.index));
-                    }
-                }
-            }
-            Payload::StartSection { func, .. } => start = Some(func),
-            Payload::ElementSection(reader) => {
-                for e in reader.into_iter_with_offsets() {
-                    let (at, e) = e?;
-                    let ElementKind::Active { offset_expr, .. } = e.kind else {
-                        return Err(err(at, "passive and declared element segments are not supported"));
-                    };
-                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
-                    let ElementItems::Functions(items) = e.items else {
-                        return Err(err(at, "element segments of expressions are not supported"));
-                    };
-                    let items: Vec<u32> = items.into_iter().collect::<Result<_, _>>()?;
-                    elements.push((at, offset, items));
-                }
-            }
-            Payload::DataSection(reader) => {
-                for d in reader.into_iter_with_offsets() {
-                    let (at, d) = d?;
-                    let DataKind::Active { offset_expr, .. } = d.kind else {
-                        return Err(err(at, "passive data segments (memory.init) are not supported"));
-                    };
-                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
-                    data.push((at, offset, d.data));
-                }
-            }
-            Payload::CodeSectionEntry(body) => bodies.push(body),
-            Payload::CustomSection(c) if c.name() == "name" => {
-                if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
-                    for name in reader.into_iter().flatten() {
-                        if let Name::Function(map) = name {
-                            names.extend(map.into_iter().flatten().map(|n| (n.index, n.name.to_string())));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let parse::Sections {
+        types,
+        funcs,
+        imports,
+        mut globals,
+        mem_globals,
+        memory,
+        table_len,
+        exports,
+        start,
+        elements,
+        data,
+        bodies,
+        names,
+    } = parse::sections(wasm, options)?;
 
     // Canonical type ids: equal signatures share one, so call_indirect compares ids.
     let mut canon = Vec::with_capacity(types.len());
@@ -457,73 +344,8 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
 
     let module = Module { types, canon, funcs, globals, memory, table };
 
-    // Every function's body: the host functions', then the module's own.
-    // A function's name: from the name section, else its export's.
-    let mut name_map: HashMap<u32, String> = HashMap::new();
-    for (index, name) in exports.iter().map(|(n, i)| (*i, n.clone())).chain(names) {
-        name_map.insert(index, name);
-    }
-    let name_of = |i: u32| name_map.get(&i).cloned();
-    let mut functions: Vec<Function> = Vec::new();
-    let mut forks = false;
-    for h in &imports {
-        let (items, labels, size, f) = h.body(&env);
-        forks |= f;
-        functions.push(Function {
-            name: format!("{}.{}", h.module, h.name),
-            items,
-            labels,
-            size,
-            frame: 0,
-            callees: vec![],
-            indirect: vec![],
-            base: WINDOW_BASE,
-        });
-    }
-    let mut all_locals = 0u64;
-    let mut held = wasm.len() as u64;
-    for (k, body) in bodies.iter().enumerate() {
-        let index = (imports.len() + k) as u32;
-        let mut locals: Vec<ValType> = module.func_type(index).params().to_vec();
-        let mut reader = body.get_locals_reader()?;
-        for _ in 0..reader.get_count() {
-            let at = reader.original_position();
-            let (n, ty) = reader.read()?;
-            if locals.len() + n as usize > 50_000 {
-                return Err(err(at, "more than 50000 locals in one function"));
-            }
-            all_locals += u64::from(n);
-            if all_locals > MAX_LOCALS {
-                return Err(err(at, format!("more than {MAX_LOCALS} locals in all the module's functions together")));
-            }
-            locals.extend(std::iter::repeat_n(ty, n as usize));
-        }
-        let at = body.range().start;
-        let name = name_of(index).unwrap_or_else(|| format!("func{index}"));
-        let mut t = func::FuncTranslator::new(&module, index, locals).map_err(|m| err(at, m))?;
-        let mut ops = body.get_operators_reader()?;
-        while !ops.eof() {
-            let at = ops.original_position();
-            let op = ops.read()?;
-            t.op(&op).map_err(|m| err(at, m))?;
-            within_limit(options, held + t.bytes_to_finish(), &name)?;
-        }
-        within_limit(options, held + t.bytes_to_finish(), &name)?;
-        let b = t.finish();
-        let function = Function {
-            name,
-            items: b.items,
-            labels: b.labels,
-            size: b.size,
-            frame: b.frame,
-            callees: b.callees,
-            indirect: b.indirect,
-            base: WINDOW_BASE,
-        };
-        held += function.heap_bytes();
-        within_limit(options, held, &function.name)?;
-        functions.push(function);
-    }
+    let (mut functions, forks, held) =
+        function_bodies(wasm, &module, &imports, &bodies, names, &exports, &env, options)?;
 
     // The table's contents, checked now (wasm checks them when instantiating).
     let mut table_funcs: Vec<Option<u32>> = vec![None; table_len.unwrap_or(0) as usize];
@@ -582,221 +404,20 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     };
 
     place_windows(&mut functions, &table_funcs, start.into_iter().chain(entry).chain(invokes.iter().map(|i| i.0)));
-    let clobbers = clobber_sets(&functions, &module, &table_funcs);
-    let by_type = indirect_sets(&clobbers, &module, &table_funcs);
-    let indirect_clobber = |ty: u32| -> RegSet {
-        let mut set = by_type.get(&ty).copied().unwrap_or_default();
-        set.insert(S1);
-        set
+    let program = emit::Program {
+        module: &module,
+        functions: &functions,
+        table_funcs: &table_funcs,
+        segments: &segments,
+        init_trap,
+        start,
+        invokes: &invokes,
+        entry,
+        forks,
+        code_base,
+        rodata_base,
     };
-
-    // Emission.
-    let mut e = Emitter::new(code_base + 9);
-    let func_labels: Vec<u32> = functions.iter().map(|_| e.label()).collect();
-    let thunk_labels: Vec<u32> = functions.iter().map(|_| e.label()).collect();
-    let child_label = e.label();
-    let emit_call = |e: &mut Emitter, call: &CallSite, base: u8, clobbers: &[RegSet]| {
-        let (callee_base, clobber) = match call.callee {
-            Callee::Direct(g) => (functions[g as usize].base, clobbers[g as usize]),
-            Callee::Indirect { ty, .. } => (STD, indirect_clobber(ty)),
-        };
-        let saved: Vec<u8> = call.live.iter().map(|x| real(x, base)).filter(|&x| clobber.contains(x)).collect();
-        for &x in &saved {
-            e.ins(Instr::Push { rs: Reg(x) });
-        }
-        let shift = saved.len() as i32 * 8;
-        let moves: Vec<(u8, Src)> = call
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let dst = callee_base + i as u8;
-                (
-                    dst,
-                    match *s {
-                        Src::Reg(x) => Src::Reg(real(x, base)),
-                        Src::Frame(off) => Src::Frame(off + shift),
-                        imm => imm,
-                    },
-                )
-            })
-            .collect();
-        parallel_move(|i| e.ins(i), &moves, S3);
-        match call.callee {
-            Callee::Direct(g) => e.jump(Instr::Call { target: Target(0) }, func_labels[g as usize]),
-            Callee::Indirect { addr, .. } => e.ins(Instr::Callr { rs: Reg(real(addr, base)) }),
-        }
-        let moves: Vec<(u8, Src)> =
-            call.dsts.iter().enumerate().map(|(i, &d)| (real(d, base), Src::Reg(callee_base + i as u8))).collect();
-        parallel_move(|i| e.ins(i), &moves, S3);
-        for &x in saved.iter().rev() {
-            e.ins(Instr::Pop { rd: Reg(x) });
-        }
-    };
-
-    // The entry: memory, globals, data, start, then the calls.
-    e.named("main");
-    if let Some((pages, _)) = memory {
-        if pages > 0 {
-            e.ins(Instr::Li { rd: Reg(S1), imm: (pages * 65536) as i64 });
-            e.ins(Instr::Grow { rd: Reg(S1), rs: Reg(S1) });
-        }
-    }
-    for g in &module.globals {
-        if let GlobalHome::Reg(x) = g.home {
-            e.ins(Instr::Li { rd: Reg(real(x, 0)), imm: g.init as i64 });
-        }
-    }
-    match init_trap {
-        Some(code) => e.ins(Instr::Trap { code }),
-        None => {
-            for &(_, offset, addr, len) in &segments {
-                e.ins(Instr::Li { rd: Reg(S1), imm: offset as i64 });
-                e.ins(Instr::La { rd: Reg(S2), addr: Addr(addr) });
-                e.ins(Instr::Li { rd: Reg(S3), imm: len as i64 });
-                e.ins(Instr::Hput { dst: Reg(S1), src: Reg(S2), len: Reg(S3) });
-            }
-        }
-    }
-    let plain_call = |f: u32, args: Vec<Src>, results: usize| CallSite {
-        callee: Callee::Direct(f),
-        live: RegSet::default(),
-        args,
-        dsts: (0..results as u8).collect(),
-    };
-    if let Some(f) = start {
-        emit_call(&mut e, &plain_call(f, vec![], 0), WINDOW_BASE, &clobbers);
-    }
-    for (f, args) in &invokes {
-        let ty = module.func_type(*f);
-        let call = plain_call(*f, args.iter().map(|&a| Src::Imm(a)).collect(), ty.results().len());
-        emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
-        for (i, t) in ty.results().iter().enumerate() {
-            let rs = Reg(WINDOW_BASE + i as u8);
-            if options.raw_results {
-                // `=` marks a result line, apart from anything the function printed.
-                e.ins(Instr::Li { rd: Reg(S1), imm: i64::from(b'=') });
-                e.ins(Instr::Putc { rs: Reg(S1) });
-            }
-            e.ins(match (t, options.raw_results) {
-                (ValType::F32, false) => Instr::Printf32 { rs },
-                (ValType::F64, false) => Instr::Printf { rs, digits: 255 },
-                _ => Instr::Printi { rs },
-            });
-        }
-        if options.raw_results {
-            // An empty line ends each call's results.
-            e.ins(Instr::Li { rd: Reg(S1), imm: 10 });
-            e.ins(Instr::Putc { rs: Reg(S1) });
-        }
-    }
-    if let Some(f) = entry {
-        emit_call(&mut e, &plain_call(f, vec![], 0), WINDOW_BASE, &clobbers);
-    }
-    e.ins(Instr::Exit { rs: Reg(0) });
-
-    // A context `manda.fork` starts: calls the table's function with its argument, then ends.
-    if forks {
-        e.bind(child_label);
-        let ty = module.types.iter().position(|t| t.params() == [ValType::I32] && t.results().is_empty());
-        match (ty, module.table) {
-            (Some(ty), Some((addr, len))) => {
-                let ty = module.canon[ty];
-                // The same checks as `call_indirect`, and the same traps.
-                let traps = [e.label(), e.label(), e.label()];
-                let found = e.label();
-                for item in func::table_lookup(host::FORK_FN, (addr, len), ty, traps) {
-                    e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
-                }
-                e.jump(Instr::Jmp { target: Target(0) }, found);
-                for (label, code) in traps.into_iter().zip([5, 6, 7]) {
-                    e.bind(label);
-                    e.ins(Instr::Trap { code });
-                }
-                e.bind(found);
-                let call = CallSite {
-                    callee: Callee::Indirect { ty, addr: S1 },
-                    live: RegSet::default(),
-                    args: vec![Src::Reg(host::FORK_ARG)],
-                    dsts: vec![],
-                };
-                emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
-                e.ins(Instr::Halt {});
-            }
-            _ => e.ins(Instr::Trap { code: 7 }),
-        }
-    }
-
-    // The functions.
-    let mut used_names: std::collections::HashSet<String> = std::collections::HashSet::new();
-    used_names.insert("main".into());
-    for (i, f) in functions.iter().enumerate() {
-        let mut name = format!("${}", f.name);
-        let mut n = 1;
-        while !used_names.insert(name.clone()) {
-            n += 1;
-            name = format!("${}#{n}", f.name);
-        }
-        e.named(&name);
-        e.bind(func_labels[i]);
-        let local: Vec<u32> = (0..f.labels).map(|_| e.label()).collect();
-        let map = |ins: Instr| ins.map_regs(&mut |r| Reg(real(r.0, f.base)));
-        for item in &f.items {
-            match item {
-                Item::Ins(ins) => e.ins(map(*ins)),
-                Item::Jump(ins, l) => e.jump(map(*ins), local[*l as usize]),
-                Item::Bind(l) => e.bind(local[*l as usize]),
-                Item::TableEntry(l) => e.jump(Instr::Jmp { target: Target(0) }, local[*l as usize]),
-                Item::Call(call) => emit_call(&mut e, call, f.base, &clobbers),
-                Item::Fork(rd) => e.jump(Instr::Fork { rd: Reg(real(*rd, f.base)), target: Target(0) }, child_label),
-                Item::Return => {
-                    if f.frame > 0 {
-                        e.ins(Instr::Sfree { size: f.frame });
-                    }
-                    e.ins(Instr::Ret {});
-                }
-            }
-        }
-        within_limit(options, held + e.heap_bytes(), &f.name)?;
-        if e.too_large() {
-            return Err(TranslateError {
-                offset: None,
-                message: format!(
-                    "the translation passes the largest executable ({} instructions) at function `{}`",
-                    manda::exe::MAX_CODE_ITEMS,
-                    f.name
-                ),
-            });
-        }
-    }
-    // Thunks: the table's functions called with their arguments in the standard registers.
-    for f in table_funcs.iter().flatten().copied() {
-        if e.labels[thunk_labels[f as usize] as usize].is_some() {
-            continue;
-        }
-        e.bind(thunk_labels[f as usize]);
-        let ty = module.func_type(f);
-        let call = CallSite {
-            callee: Callee::Direct(f),
-            live: RegSet::default(),
-            args: (0..ty.params().len() as u8).map(Src::Reg).collect(),
-            dsts: (0..ty.results().len() as u8).collect(),
-        };
-        // The thunk's own window is the standard registers.
-        emit_call(&mut e, &call, STD, &clobbers);
-        e.ins(Instr::Ret {});
-    }
-    if let Some((addr, _)) = module.table {
-        for (k, f) in table_funcs.iter().enumerate() {
-            if let Some(f) = *f {
-                let at = (addr - rodata_base) as usize + k * 16;
-                let ty = module.canon[module.funcs[f as usize] as usize];
-                rodata[at..at + 8].copy_from_slice(&u64::from(ty).to_le_bytes());
-                rodata[at + 8..at + 16].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
-            }
-        }
-    }
-    let mut code = e.finish();
+    let mut code = emit::code(program, options, held, &mut rodata)?;
     drop(functions);
 
     // The sections before the code go in front of it in place: a large
@@ -815,6 +436,91 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     code.reserve_exact(head.len());
     code.splice(0..0, head);
     Ok(code)
+}
+
+/// Every function's body, translated: the host functions' (for the
+/// imports), then the module's own. A function's name comes from the name
+/// section, else its export's. Also whether `manda.fork` is imported, and
+/// the bytes the translation holds so far (the module and the bodies),
+/// which stay within `options.memory_limit`.
+#[allow(clippy::too_many_arguments)] // the module's parts, as `translate` read them
+fn function_bodies(
+    wasm: &[u8],
+    module: &Module,
+    imports: &[&'static host::Host],
+    bodies: &[wasmparser::FunctionBody<'_>],
+    names: Vec<(u32, String)>,
+    exports: &[(String, u32)],
+    env: &host::HostEnv,
+    options: &Options,
+) -> Result<(Vec<Function>, bool, u64), TranslateError> {
+    let mut name_map: HashMap<u32, String> = HashMap::new();
+    for (index, name) in exports.iter().map(|(n, i)| (*i, n.clone())).chain(names) {
+        name_map.insert(index, name);
+    }
+    let name_of = |i: u32| name_map.get(&i).cloned();
+    let mut functions: Vec<Function> = Vec::new();
+    let mut forks = false;
+    for h in imports {
+        let (items, labels, size, f) = h.body(env);
+        forks |= f;
+        functions.push(Function {
+            name: format!("{}.{}", h.module, h.name),
+            items,
+            labels,
+            size,
+            frame: 0,
+            callees: vec![],
+            indirect: vec![],
+            base: WINDOW_BASE,
+        });
+    }
+    let mut all_locals = 0u64;
+    let mut held = wasm.len() as u64;
+    for (k, body) in bodies.iter().enumerate() {
+        let index = (imports.len() + k) as u32;
+        let mut locals: Vec<ValType> = module.func_type(index).params().to_vec();
+        let mut reader = body.get_locals_reader()?;
+        for _ in 0..reader.get_count() {
+            let at = reader.original_position();
+            let (n, ty) = reader.read()?;
+            if locals.len() + n as usize > 50_000 {
+                return Err(err(at, "more than 50000 locals in one function"));
+            }
+            all_locals += u64::from(n);
+            if all_locals > MAX_LOCALS {
+                return Err(err(at, format!("more than {MAX_LOCALS} locals in all the module's functions together")));
+            }
+            locals.extend(std::iter::repeat_n(ty, n as usize));
+        }
+        let at = body.range().start;
+        let name = name_of(index).unwrap_or_else(|| format!("func{index}"));
+        let mut t = func::FuncTranslator::new(module, index, locals).map_err(|m| err(at, m))?;
+        let mut ops = body.get_operators_reader()?;
+        while !ops.eof() {
+            let at = ops.original_position();
+            let op = ops.read()?;
+            t.op(&op).map_err(|m| err(at, m))?;
+            within_limit(options, held + t.bytes_to_finish(), &name)?;
+        }
+        within_limit(options, held + t.bytes_to_finish(), &name)?;
+        let b = t.finish();
+        let function = Function {
+            name,
+            items: b.items,
+            labels: b.labels,
+            size: b.size,
+            frame: b.frame,
+            callees: b.callees,
+            indirect: b.indirect,
+            base: WINDOW_BASE,
+        };
+        held += function.heap_bytes();
+        within_limit(options, held, &function.name)?;
+        functions.push(function);
+    }
+
+    Ok((functions, forks, held))
 }
 
 /// Registers a thunk for a function of type `ty` writes: the function's and the standard ones.

@@ -1,0 +1,276 @@
+//! Emission: the code section of a translated module — the entry (memory,
+//! globals, data, start, then the calls), the fork child's entry, every
+//! function's body with its calls expanded, and the thunks the table's
+//! entries point at.
+
+use crate::ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW_BASE};
+use crate::{
+    clobber_sets, func, host, indirect_sets, real, within_limit, Function, GlobalHome, Module, Options, TranslateError,
+    STD,
+};
+use manda::isa::{Addr, Instr, Reg, Target};
+use wasmparser::ValType;
+
+/// What the emission lays out: the module, its functions with their
+/// windows placed, and what the entry does.
+#[derive(Clone, Copy)]
+pub(crate) struct Program<'a> {
+    pub(crate) module: &'a Module,
+    pub(crate) functions: &'a [Function],
+    /// The table's function in each entry.
+    pub(crate) table_funcs: &'a [Option<u32>],
+    /// Data segments: (offset in the module, memory offset, rodata address, length).
+    pub(crate) segments: &'a [(u64, u64, u64, u64)],
+    /// The trap instantiation ends in, if a segment does not fit.
+    pub(crate) init_trap: Option<u8>,
+    pub(crate) start: Option<u32>,
+    /// Exported functions to call, with their arguments' bits.
+    pub(crate) invokes: &'a [(u32, Vec<u64>)],
+    /// `_start`, unless there are invocations.
+    pub(crate) entry: Option<u32>,
+    /// Whether `manda.fork` is imported: the child entry is needed.
+    pub(crate) forks: bool,
+    /// Where the code section's header is.
+    pub(crate) code_base: u64,
+    /// Where rodata starts (the table's entries are written into it).
+    pub(crate) rodata_base: u64,
+}
+
+/// Emits `program`'s code section, writing the table's entries into
+/// `rodata`; stops when the translation would hold more than the memory
+/// limit (it holds `held` bytes besides the code).
+pub(crate) fn code(
+    program: Program<'_>,
+    options: &Options,
+    held: u64,
+    rodata: &mut [u8],
+) -> Result<Vec<u8>, TranslateError> {
+    let Program {
+        module,
+        functions,
+        table_funcs,
+        segments,
+        init_trap,
+        start,
+        invokes,
+        entry,
+        forks,
+        code_base,
+        rodata_base,
+    } = program;
+    let clobbers = clobber_sets(functions, module, table_funcs);
+    let by_type = indirect_sets(&clobbers, module, table_funcs);
+    let indirect_clobber = |ty: u32| -> RegSet {
+        let mut set = by_type.get(&ty).copied().unwrap_or_default();
+        set.insert(S1);
+        set
+    };
+
+    // Emission.
+    let mut e = Emitter::new(code_base + 9);
+    let func_labels: Vec<u32> = functions.iter().map(|_| e.label()).collect();
+    let thunk_labels: Vec<u32> = functions.iter().map(|_| e.label()).collect();
+    let child_label = e.label();
+    let emit_call = |e: &mut Emitter, call: &CallSite, base: u8, clobbers: &[RegSet]| {
+        let (callee_base, clobber) = match call.callee {
+            Callee::Direct(g) => (functions[g as usize].base, clobbers[g as usize]),
+            Callee::Indirect { ty, .. } => (STD, indirect_clobber(ty)),
+        };
+        let saved: Vec<u8> = call.live.iter().map(|x| real(x, base)).filter(|&x| clobber.contains(x)).collect();
+        for &x in &saved {
+            e.ins(Instr::Push { rs: Reg(x) });
+        }
+        let shift = saved.len() as i32 * 8;
+        let moves: Vec<(u8, Src)> = call
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let dst = callee_base + i as u8;
+                (
+                    dst,
+                    match *s {
+                        Src::Reg(x) => Src::Reg(real(x, base)),
+                        Src::Frame(off) => Src::Frame(off + shift),
+                        imm => imm,
+                    },
+                )
+            })
+            .collect();
+        parallel_move(|i| e.ins(i), &moves, S3);
+        match call.callee {
+            Callee::Direct(g) => e.jump(Instr::Call { target: Target(0) }, func_labels[g as usize]),
+            Callee::Indirect { addr, .. } => e.ins(Instr::Callr { rs: Reg(real(addr, base)) }),
+        }
+        let moves: Vec<(u8, Src)> =
+            call.dsts.iter().enumerate().map(|(i, &d)| (real(d, base), Src::Reg(callee_base + i as u8))).collect();
+        parallel_move(|i| e.ins(i), &moves, S3);
+        for &x in saved.iter().rev() {
+            e.ins(Instr::Pop { rd: Reg(x) });
+        }
+    };
+
+    // The entry: memory, globals, data, start, then the calls.
+    e.named("main");
+    if let Some((pages, _)) = module.memory {
+        if pages > 0 {
+            e.ins(Instr::Li { rd: Reg(S1), imm: (pages * 65536) as i64 });
+            e.ins(Instr::Grow { rd: Reg(S1), rs: Reg(S1) });
+        }
+    }
+    for g in &module.globals {
+        if let GlobalHome::Reg(x) = g.home {
+            e.ins(Instr::Li { rd: Reg(real(x, 0)), imm: g.init as i64 });
+        }
+    }
+    match init_trap {
+        Some(code) => e.ins(Instr::Trap { code }),
+        None => {
+            for &(_, offset, addr, len) in segments {
+                e.ins(Instr::Li { rd: Reg(S1), imm: offset as i64 });
+                e.ins(Instr::La { rd: Reg(S2), addr: Addr(addr) });
+                e.ins(Instr::Li { rd: Reg(S3), imm: len as i64 });
+                e.ins(Instr::Hput { dst: Reg(S1), src: Reg(S2), len: Reg(S3) });
+            }
+        }
+    }
+    let plain_call = |f: u32, args: Vec<Src>, results: usize| CallSite {
+        callee: Callee::Direct(f),
+        live: RegSet::default(),
+        args,
+        dsts: (0..results as u8).collect(),
+    };
+    if let Some(f) = start {
+        emit_call(&mut e, &plain_call(f, vec![], 0), WINDOW_BASE, &clobbers);
+    }
+    for (f, args) in invokes {
+        let ty = module.func_type(*f);
+        let call = plain_call(*f, args.iter().map(|&a| Src::Imm(a)).collect(), ty.results().len());
+        emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
+        for (i, t) in ty.results().iter().enumerate() {
+            let rs = Reg(WINDOW_BASE + i as u8);
+            if options.raw_results {
+                // `=` marks a result line, apart from anything the function printed.
+                e.ins(Instr::Li { rd: Reg(S1), imm: i64::from(b'=') });
+                e.ins(Instr::Putc { rs: Reg(S1) });
+            }
+            e.ins(match (t, options.raw_results) {
+                (ValType::F32, false) => Instr::Printf32 { rs },
+                (ValType::F64, false) => Instr::Printf { rs, digits: 255 },
+                _ => Instr::Printi { rs },
+            });
+        }
+        if options.raw_results {
+            // An empty line ends each call's results.
+            e.ins(Instr::Li { rd: Reg(S1), imm: 10 });
+            e.ins(Instr::Putc { rs: Reg(S1) });
+        }
+    }
+    if let Some(f) = entry {
+        emit_call(&mut e, &plain_call(f, vec![], 0), WINDOW_BASE, &clobbers);
+    }
+    e.ins(Instr::Exit { rs: Reg(0) });
+
+    // A context `manda.fork` starts: calls the table's function with its argument, then ends.
+    if forks {
+        e.bind(child_label);
+        let ty = module.types.iter().position(|t| t.params() == [ValType::I32] && t.results().is_empty());
+        match (ty, module.table) {
+            (Some(ty), Some((addr, len))) => {
+                let ty = module.canon[ty];
+                // The same checks as `call_indirect`, and the same traps.
+                let traps = [e.label(), e.label(), e.label()];
+                let found = e.label();
+                for item in func::table_lookup(host::FORK_FN, (addr, len), ty, traps) {
+                    e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
+                }
+                e.jump(Instr::Jmp { target: Target(0) }, found);
+                for (label, code) in traps.into_iter().zip([5, 6, 7]) {
+                    e.bind(label);
+                    e.ins(Instr::Trap { code });
+                }
+                e.bind(found);
+                let call = CallSite {
+                    callee: Callee::Indirect { ty, addr: S1 },
+                    live: RegSet::default(),
+                    args: vec![Src::Reg(host::FORK_ARG)],
+                    dsts: vec![],
+                };
+                emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
+                e.ins(Instr::Halt {});
+            }
+            _ => e.ins(Instr::Trap { code: 7 }),
+        }
+    }
+
+    // The functions.
+    let mut used_names: std::collections::HashSet<String> = std::collections::HashSet::new();
+    used_names.insert("main".into());
+    for (i, f) in functions.iter().enumerate() {
+        let mut name = format!("${}", f.name);
+        let mut n = 1;
+        while !used_names.insert(name.clone()) {
+            n += 1;
+            name = format!("${}#{n}", f.name);
+        }
+        e.named(&name);
+        e.bind(func_labels[i]);
+        let local: Vec<u32> = (0..f.labels).map(|_| e.label()).collect();
+        let map = |ins: Instr| ins.map_regs(&mut |r| Reg(real(r.0, f.base)));
+        for item in &f.items {
+            match item {
+                Item::Ins(ins) => e.ins(map(*ins)),
+                Item::Jump(ins, l) => e.jump(map(*ins), local[*l as usize]),
+                Item::Bind(l) => e.bind(local[*l as usize]),
+                Item::TableEntry(l) => e.jump(Instr::Jmp { target: Target(0) }, local[*l as usize]),
+                Item::Call(call) => emit_call(&mut e, call, f.base, &clobbers),
+                Item::Fork(rd) => e.jump(Instr::Fork { rd: Reg(real(*rd, f.base)), target: Target(0) }, child_label),
+                Item::Return => {
+                    if f.frame > 0 {
+                        e.ins(Instr::Sfree { size: f.frame });
+                    }
+                    e.ins(Instr::Ret {});
+                }
+            }
+        }
+        within_limit(options, held + e.heap_bytes(), &f.name)?;
+        if e.too_large() {
+            return Err(TranslateError {
+                offset: None,
+                message: format!(
+                    "the translation passes the largest executable ({} instructions) at function `{}`",
+                    manda::exe::MAX_CODE_ITEMS,
+                    f.name
+                ),
+            });
+        }
+    }
+    // Thunks: the table's functions called with their arguments in the standard registers.
+    for f in table_funcs.iter().flatten().copied() {
+        if e.labels[thunk_labels[f as usize] as usize].is_some() {
+            continue;
+        }
+        e.bind(thunk_labels[f as usize]);
+        let ty = module.func_type(f);
+        let call = CallSite {
+            callee: Callee::Direct(f),
+            live: RegSet::default(),
+            args: (0..ty.params().len() as u8).map(Src::Reg).collect(),
+            dsts: (0..ty.results().len() as u8).collect(),
+        };
+        // The thunk's own window is the standard registers.
+        emit_call(&mut e, &call, STD, &clobbers);
+        e.ins(Instr::Ret {});
+    }
+    if let Some((addr, _)) = module.table {
+        for (k, f) in table_funcs.iter().enumerate() {
+            if let Some(f) = *f {
+                let at = (addr - rodata_base) as usize + k * 16;
+                let ty = module.canon[module.funcs[f as usize] as usize];
+                rodata[at..at + 8].copy_from_slice(&u64::from(ty).to_le_bytes());
+                rodata[at + 8..at + 16].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
+            }
+        }
+    }
+    Ok(e.finish())
+}

@@ -1,0 +1,182 @@
+//! The module's sections, read into what the translation needs: types,
+//! functions (imports first), globals and their homes, memory, table,
+//! exports, start, element and data segments, bodies, and names.
+
+use crate::{const_expr, err, host, ir, Global, GlobalHome, Options, TranslateError, MAX_TABLE};
+use wasmparser::{DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Parser, Payload, TypeRef};
+
+/// A module's sections, validated and read.
+pub(crate) struct Sections<'a> {
+    pub(crate) types: Vec<FuncType>,
+    /// Type index of each function, imports first.
+    pub(crate) funcs: Vec<u32>,
+    /// The host function of each import.
+    pub(crate) imports: Vec<&'static host::Host>,
+    pub(crate) globals: Vec<Global>,
+    /// Globals kept in the data section (their homes are indexes until it is placed).
+    pub(crate) mem_globals: u64,
+    /// Initial and maximum pages.
+    pub(crate) memory: Option<(u64, u64)>,
+    pub(crate) table_len: Option<u32>,
+    pub(crate) exports: Vec<(String, u32)>,
+    pub(crate) start: Option<u32>,
+    /// Active element segments: (offset in the module, table offset, functions).
+    pub(crate) elements: Vec<(u64, u64, Vec<u32>)>,
+    /// Active data segments: (offset in the module, memory offset, bytes).
+    pub(crate) data: Vec<(u64, u64, &'a [u8])>,
+    pub(crate) bodies: Vec<wasmparser::FunctionBody<'a>>,
+    /// Function names from the name section.
+    pub(crate) names: Vec<(u32, String)>,
+}
+
+/// Reads `wasm`'s sections (already validated).
+pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections<'a>, TranslateError> {
+    let mut types: Vec<FuncType> = Vec::new();
+    let mut funcs: Vec<u32> = Vec::new();
+    let mut imports: Vec<&'static host::Host> = Vec::new();
+    let mut globals: Vec<Global> = Vec::new();
+    let mut memory: Option<(u64, u64)> = None;
+    let mut table_len: Option<u32> = None;
+    let mut exports: Vec<(String, u32)> = Vec::new();
+    let mut start: Option<u32> = None;
+    let mut elements: Vec<(u64, u64, Vec<u32>)> = Vec::new();
+    let mut data: Vec<(u64, u64, &[u8])> = Vec::new();
+    let mut bodies: Vec<wasmparser::FunctionBody<'_>> = Vec::new();
+    let mut names: Vec<(u32, String)> = Vec::new();
+    let mut mem_globals = 0u64;
+    let mut reg_globals = 0u8;
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    types.push(ty?);
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports_with_offsets() {
+                    let (at, import) = import?;
+                    let what = format!("`{}.{}`", import.module, import.name);
+                    let TypeRef::Func(ty) = import.ty else {
+                        return Err(err(at, format!("import {what}: only functions can be imported")));
+                    };
+                    let Some(h) = host::lookup(import.module, import.name, options.spectest) else {
+                        return Err(err(
+                            at,
+                            format!(
+                                "import {what} is not supported (see docs/manda/wasm.md for the \
+                                 wasi_snapshot_preview1 and manda functions there are)"
+                            ),
+                        ));
+                    };
+                    let t = &types[ty as usize];
+                    if t.params() != h.params || t.results() != h.results {
+                        let host = FuncType::new(h.params.iter().copied(), h.results.iter().copied());
+                        return Err(err(at, format!("import {what} has the type {t}; the host function's is {host}")));
+                    }
+                    imports.push(h);
+                    funcs.push(ty);
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    funcs.push(ty?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader.into_iter_with_offsets() {
+                    let (at, table) = table?;
+                    if table.ty.initial > MAX_TABLE {
+                        return Err(err(
+                            at,
+                            format!("a table of {} entries: at most {MAX_TABLE} are supported", table.ty.initial),
+                        ));
+                    }
+                    table_len = Some(table.ty.initial as u32);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for m in reader {
+                    let m = m?;
+                    memory = Some((m.initial, m.maximum.unwrap_or(65536).min(65536)));
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                for g in reader {
+                    let g = g?;
+                    let init = const_expr(&g.init_expr, &globals)?;
+                    let home = if !g.ty.mutable {
+                        GlobalHome::Const(init)
+                    } else if reg_globals < ir::GLOBALS_IN_REGS {
+                        reg_globals += 1;
+                        GlobalHome::Reg(ir::GLOBAL_REGS + reg_globals - 1)
+                    } else {
+                        mem_globals += 1;
+                        GlobalHome::Mem(mem_globals - 1) // an index until the data section is placed
+                    };
+                    globals.push(Global { ty: g.ty.content_type, home, init });
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for e in reader {
+                    let e = e?;
+                    if e.kind == ExternalKind::Func {
+                        exports.push((e.name.to_string(), e.index));
+                    }
+                }
+            }
+            Payload::StartSection { func, .. } => start = Some(func),
+            Payload::ElementSection(reader) => {
+                for e in reader.into_iter_with_offsets() {
+                    let (at, e) = e?;
+                    let ElementKind::Active { offset_expr, .. } = e.kind else {
+                        return Err(err(at, "passive and declared element segments are not supported"));
+                    };
+                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
+                    let ElementItems::Functions(items) = e.items else {
+                        return Err(err(at, "element segments of expressions are not supported"));
+                    };
+                    let items: Vec<u32> = items.into_iter().collect::<Result<_, _>>()?;
+                    elements.push((at, offset, items));
+                }
+            }
+            Payload::DataSection(reader) => {
+                for d in reader.into_iter_with_offsets() {
+                    let (at, d) = d?;
+                    let DataKind::Active { offset_expr, .. } = d.kind else {
+                        return Err(err(at, "passive data segments (memory.init) are not supported"));
+                    };
+                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
+                    data.push((at, offset, d.data));
+                }
+            }
+            Payload::CodeSectionEntry(body) => bodies.push(body),
+            Payload::CustomSection(c) if c.name() == "name" => {
+                if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
+                    for name in reader.into_iter().flatten() {
+                        if let Name::Function(map) = name {
+                            names.extend(map.into_iter().flatten().map(|n| (n.index, n.name.to_string())));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    Ok(Sections {
+        types,
+        funcs,
+        imports,
+        globals,
+        mem_globals,
+        memory,
+        table_len,
+        exports,
+        start,
+        elements,
+        data,
+        bodies,
+        names,
+    })
+}
