@@ -2,8 +2,8 @@
 //! is the VM asked for), taking and presenting leases, moving states.
 
 use crate::protocol::{
-    field, parse_length, parse_reply, read_line, read_payload, write_message, Command, ProtocolError, Status,
-    CLIENT_MAX_PAYLOAD, PROTOCOL_VERSION,
+    parse_reply, read_line, read_payload, write_message, Command, ProtocolError, Response, Status, CLIENT_MAX_PAYLOAD,
+    PROTOCOL_VERSION,
 };
 use crate::registry::{self, leases, RegistryError};
 use std::io::{BufReader, BufWriter, Write};
@@ -170,6 +170,16 @@ impl Client {
         self.exchange(&command.to_string(), None)
     }
 
+    /// Sends `command` and reads the reply, typed; the VM's refusal is an error.
+    pub fn request(&mut self, command: &Command) -> Result<Response, HvError> {
+        write_message(&mut self.writer, &command.to_string(), None).map_err(|e| self.fail(e.into()))?;
+        let line = read_line(&mut self.reader).map_err(|e| self.fail(e))?;
+        match Response::parse(command, &line).map_err(|e| self.fail(e))? {
+            Response::Refused(why) => Err(self.fail(ProtocolError::Refused(why))),
+            response => Ok(response),
+        }
+    }
+
     /// Sends a request line (and a payload) and reads the reply.
     fn exchange(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
         write_message(&mut self.writer, line, payload).map_err(|e| self.fail(e.into()))?;
@@ -205,10 +215,11 @@ impl Client {
         command: fn(Option<String>) -> Command,
         lease: Option<&str>,
     ) -> Result<(String, String), HvError> {
-        let said = self.call(&command(lease.map(str::to_string)))?;
-        let granted =
-            field(&said, "lease").ok_or_else(|| self.fail(ProtocolError::Unexpected(said.clone())))?.to_string();
-        Ok((granted, crate::protocol::without_field(&said, "lease")))
+        let response = self.request(&command(lease.map(str::to_string)))?;
+        match &response {
+            Response::Granted { lease, .. } => Ok((lease.clone(), response.shown())),
+            other => Err(self.fail(ProtocolError::Unexpected(other.to_string()))),
+        }
     }
 
     /// Stops the VM (if running) and takes its lease — or renews `lease` if
@@ -239,8 +250,13 @@ impl Client {
     /// Sends `save`: the length of the state that follows, for
     /// [`read_state_into`](Self::read_state_into) to read.
     pub fn begin_save(&mut self, lease: &str) -> Result<usize, HvError> {
-        let len = self.call(&Command::Save(lease.to_string()))?;
-        parse_length(&len, CLIENT_MAX_PAYLOAD).map_err(|e| self.fail(e))
+        match self.request(&Command::Save(lease.to_string()))? {
+            Response::Saved(len) if len <= CLIENT_MAX_PAYLOAD => Ok(len),
+            Response::Saved(len) => {
+                Err(self.fail(ProtocolError::BadLength { text: len.to_string(), max: CLIENT_MAX_PAYLOAD }))
+            }
+            other => Err(self.fail(ProtocolError::Unexpected(other.to_string()))),
+        }
     }
 
     /// Copies the `len` state bytes that follow `save`'s reply to `out` a

@@ -3,7 +3,7 @@
 //! state the VM publishes for the listener to answer from (its status line,
 //! the fates of restored states).
 
-use crate::protocol::{same_secret, Command, Fate, Status, PROTOCOL_VERSION};
+use crate::protocol::{same_secret, Command, Fate, Response, Status, PROTOCOL_VERSION};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -146,8 +146,9 @@ impl Shared {
     /// The reply to `outcome LEASE`.
     pub(crate) fn outcome(&self, lease: &str) -> String {
         match self.fates.lock().unwrap_or_else(PoisonError::into_inner).of(lease) {
-            Some(fate) => format!("OK {}", fate.name()),
-            None => "ERR unknown lease: no state was restored under it here".into(),
+            Some(fate) => Response::Outcome(fate),
+            None => Response::Refused("unknown lease: no state was restored under it here".into()),
         }
+        .to_string()
     }
 }

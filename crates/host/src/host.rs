@@ -26,7 +26,7 @@ use crate::exchange::{Envelope, Fates, Published, Reply, Request, Shared, Ticket
 use crate::lease::{Leases, Mode, Step};
 pub use crate::limits::Limits;
 use crate::listener::EventLoop;
-use crate::protocol::{Command, Fate};
+use crate::protocol::{Command, Fate, Response};
 use crate::registry::{self, Entry};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,12 +124,16 @@ impl Answer {
         Answer { line, payload, close: false }
     }
 
-    fn closing(line: &str) -> Answer {
-        Answer { line: line.into(), payload: None, close: true }
+    fn of(response: Response) -> Answer {
+        Answer::new(response.to_string(), None)
+    }
+
+    fn closing(response: Response) -> Answer {
+        Answer { line: response.to_string(), payload: None, close: true }
     }
 
     fn err(why: String) -> Answer {
-        Answer::new(format!("ERR {why}"), None)
+        Answer::of(Response::Refused(why))
     }
 }
 
@@ -226,35 +230,35 @@ impl<M: Machine> Vm<'_, M> {
         let step = self.leases.apply(&command, Instant::now(), || crate::random_hex(16))?;
         Ok(match step {
             Step::Granted(lease) => {
-                let line = match &self.leases.mode {
-                    Mode::Moving { to } => format!("OK moving lease={lease} to={to} {}", position(self.machine)),
-                    mode => format!("OK {} lease={lease} {}", mode.name(), position(self.machine)),
+                let to = match &self.leases.mode {
+                    Mode::Moving { to } => Some(to.clone()),
+                    _ => None,
                 };
-                (Next::Stay, Answer::new(line.trim_end().into(), None))
+                let mode = self.leases.mode.name().to_string();
+                (Next::Stay, Answer::of(Response::Granted { mode, lease, to, position: position(self.machine) }))
             }
             Step::Save => {
                 let state = self.machine.save().map_err(|e| e.to_string())?;
-                (Next::Stay, Answer::new(format!("OK {}", state.len()), Some(state)))
+                (Next::Stay, Answer::new(Response::Saved(state.len()).to_string(), Some(state)))
             }
             Step::Restore(lease) => {
                 self.machine.restore(payload.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
                 self.leases.restored();
                 self.hold_provisionally(&lease);
-                let line = format!("OK restored {}", position(self.machine));
-                (Next::Stay, Answer::new(line.trim_end().into(), None))
+                (Next::Stay, Answer::of(Response::Restored { position: position(self.machine) }))
             }
             Step::Run { settled } => {
                 self.settle(settled, Fate::Ran);
-                (Next::Run, Answer::new("OK running".into(), None))
+                (Next::Run, Answer::of(Response::Running))
             }
             Step::Released { dropped } => {
                 self.settle(dropped, Fate::Dropped);
-                (Next::Stay, Answer::new(format!("OK released {}", self.leases.mode.name()), None))
+                (Next::Stay, Answer::of(Response::Released { mode: self.leases.mode.name().into() }))
             }
-            Step::Moving(to) => (Next::Stay, Answer::new(format!("OK moving to={to}"), None)),
-            Step::Aborted => (Next::Stay, Answer::new("OK interrupted".into(), None)),
-            Step::Committed => (Next::End(Ended::Moved), Answer::closing("OK moved")),
-            Step::Killed => (Next::End(Ended::Killed), Answer::closing("OK killed")),
+            Step::Moving(to) => (Next::Stay, Answer::of(Response::Moving { to })),
+            Step::Aborted => (Next::Stay, Answer::of(Response::Interrupted)),
+            Step::Committed => (Next::End(Ended::Moved), Answer::closing(Response::Moved)),
+            Step::Killed => (Next::End(Ended::Killed), Answer::closing(Response::Killed)),
         })
     }
 

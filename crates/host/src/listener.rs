@@ -15,7 +15,7 @@
 
 use crate::exchange::{Envelope, Reply, Request, Shared, Ticket};
 use crate::limits::Limits;
-use crate::protocol::{same_secret, Command, MAX_LINE};
+use crate::protocol::{same_secret, Command, Response, MAX_LINE};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
@@ -452,17 +452,17 @@ impl EventLoop {
             match (&command, &self.token) {
                 (Ok(Command::Auth(given)), Some(token)) if same_secret(given.as_bytes(), token) => {
                     conn.authenticated = true;
-                    queue(conn, "OK authenticated", None);
+                    queue(conn, &Response::Authenticated.to_string(), None);
                 }
                 _ => refuse_and_close(conn, "ERR unauthorized: send `auth TOKEN` first"),
             }
             return Progress::Again;
         }
         match command {
-            Ok(Command::Auth(_)) => queue(conn, "OK authenticated", None),
+            Ok(Command::Auth(_)) => queue(conn, &Response::Authenticated.to_string(), None),
             Ok(Command::Status) => {
                 let status = self.shared.status(self.limits.lease_timeout);
-                queue(conn, &format!("OK {}", status.format()), None);
+                queue(conn, &Response::Status(status).to_string(), None);
             }
             Ok(Command::Restore(lease, len)) => {
                 let budget = self.limits.payload_budget.max(max_payload);
@@ -478,9 +478,9 @@ impl EventLoop {
             Ok(command) => self.forward(id, command, None),
             Err(why) if line.starts_with("restore") => {
                 // A bad length: the payload that follows cannot be skipped safely.
-                refuse_and_close(conn, &format!("ERR {why}"));
+                refuse_and_close(conn, &Response::Refused(why).to_string());
             }
-            Err(why) => queue(conn, &format!("ERR {why}"), None),
+            Err(why) => queue(conn, &Response::Refused(why).to_string(), None),
         }
         Progress::Again
     }

@@ -26,7 +26,7 @@
 //! undecided for a later `hv recover`: never a guess toward two.
 
 use crate::client::{refused, Client, HvError, Progress};
-use crate::protocol::{Command, Fate, ProtocolError};
+use crate::protocol::{Command, Fate, ProtocolError, Response};
 use crate::registry::{self, RegistryError, MAX_ENTRY};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek};
@@ -408,8 +408,10 @@ fn reach(party: &Party, token: Option<&str>) -> Result<Client, String> {
 /// a new connection; `Err` when that cannot be known.
 fn fate_of(target: &Party, token: Option<&str>) -> Result<Fate, String> {
     let mut client = reach(target, token)?;
-    let said = client.call(&Command::Outcome(target.lease.to_string())).map_err(|e| e.to_string())?;
-    Fate::parse(&said).ok_or_else(|| format!("unexpected answer to outcome: {said}"))
+    match client.request(&Command::Outcome(target.lease.to_string())).map_err(|e| e.to_string())? {
+        Response::Outcome(fate) => Ok(fate),
+        other => Err(format!("unexpected answer to outcome: {other}")),
+    }
 }
 
 /// What [`recover`] did about one migration or VM.

@@ -272,6 +272,130 @@ impl Status {
     }
 }
 
+/// A reply to a command, typed: [`Display`](std::fmt::Display) prints its
+/// line (`OK …` or `ERR …`), [`Response::parse`] reads one back given the
+/// command it answers (`OK 42` is a length after `save`, nothing else).
+/// A `save`'s payload follows the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// `OK authenticated`.
+    Authenticated,
+    /// `OK STATUS-LINE`.
+    Status(Status),
+    /// `OK MODE lease=L [to=T] POSITION`: `interrupt` or `claim` granted or renewed the lease.
+    Granted {
+        /// `interrupted`, `waiting` or `moving`.
+        mode: String,
+        /// The lease.
+        lease: String,
+        /// While moving: the target's instance.
+        to: Option<String>,
+        /// Where the machine stopped (may be empty).
+        position: String,
+    },
+    /// `OK LEN`, then LEN bytes of state.
+    Saved(usize),
+    /// `OK restored POSITION`.
+    Restored {
+        /// Where the restored machine stands.
+        position: String,
+    },
+    /// `OK running`.
+    Running,
+    /// `OK released MODE`.
+    Released {
+        /// The mode it stays in.
+        mode: String,
+    },
+    /// `OK moving to=T`.
+    Moving {
+        /// The target's instance.
+        to: String,
+    },
+    /// `OK interrupted` (an `abort`).
+    Interrupted,
+    /// `OK moved`, then the process ends.
+    Moved,
+    /// `OK killed`, then the process ends.
+    Killed,
+    /// `OK held`, `OK ran` or `OK dropped`.
+    Outcome(Fate),
+    /// `ERR WHY`.
+    Refused(String),
+}
+
+impl Response {
+    /// The `Granted` reply without its lease, for showing to a user
+    /// (`interrupted ip=3 top=17`, `moving to=… pc=0x20`).
+    pub fn shown(&self) -> String {
+        match self {
+            Response::Granted { mode, to, position, .. } => {
+                let to = to.as_ref().map(|t| format!(" to={t}")).unwrap_or_default();
+                format!("{mode}{to} {position}").trim_end().to_string()
+            }
+            other => other.to_string().trim_start_matches("OK ").to_string(),
+        }
+    }
+
+    /// Reads `line`, the reply to `command`: `Err` if it is not what such a
+    /// reply can be (a refusal is [`Response::Refused`], not an error).
+    pub fn parse(command: &Command, line: &str) -> Result<Response, ProtocolError> {
+        let text = match parse_reply(line) {
+            Ok(text) => text,
+            Err(ProtocolError::Refused(why)) => return Ok(Response::Refused(why)),
+            Err(e) => return Err(e),
+        };
+        let unexpected = || ProtocolError::Unexpected(line.chars().take(80).collect());
+        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
+        Ok(match command {
+            Command::Auth(_) if text == "authenticated" => Response::Authenticated,
+            Command::Status => Response::Status(Status::parse(text)?),
+            Command::Interrupt(_) | Command::Claim(_) => {
+                let lease = field(rest, "lease").ok_or_else(unexpected)?.to_string();
+                let to = field(rest, "to").map(str::to_string);
+                let position = without_field(&without_field(rest, "lease"), "to");
+                Response::Granted { mode: word.to_string(), lease, to, position }
+            }
+            Command::Save(_) => Response::Saved(parse_length(text, usize::MAX)?),
+            Command::Restore(..) if word == "restored" => Response::Restored { position: rest.to_string() },
+            Command::Resume(_) if text == "running" => Response::Running,
+            Command::Release(_) if word == "released" => Response::Released { mode: rest.to_string() },
+            Command::Handoff(..) if word == "moving" => {
+                Response::Moving { to: field(rest, "to").ok_or_else(unexpected)?.to_string() }
+            }
+            Command::Abort(_) if text == "interrupted" => Response::Interrupted,
+            Command::Commit(_) if text == "moved" => Response::Moved,
+            Command::Kill(_) if text == "killed" => Response::Killed,
+            Command::Outcome(_) => Response::Outcome(Fate::parse(text).ok_or_else(unexpected)?),
+            _ => return Err(unexpected()),
+        })
+    }
+}
+
+/// The reply line, without its newline.
+impl std::fmt::Display for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Response::Authenticated => f.write_str("OK authenticated"),
+            Response::Status(status) => write!(f, "OK {}", status.format()),
+            Response::Granted { mode, lease, to, position } => {
+                let to = to.as_ref().map(|t| format!(" to={t}")).unwrap_or_default();
+                write!(f, "{}", format!("OK {mode} lease={lease}{to} {position}").trim_end())
+            }
+            Response::Saved(len) => write!(f, "OK {len}"),
+            Response::Restored { position } => write!(f, "{}", format!("OK restored {position}").trim_end()),
+            Response::Running => f.write_str("OK running"),
+            Response::Released { mode } => write!(f, "OK released {mode}"),
+            Response::Moving { to } => write!(f, "OK moving to={to}"),
+            Response::Interrupted => f.write_str("OK interrupted"),
+            Response::Moved => f.write_str("OK moved"),
+            Response::Killed => f.write_str("OK killed"),
+            Response::Outcome(fate) => write!(f, "OK {}", fate.name()),
+            Response::Refused(why) => write!(f, "ERR {why}"),
+        }
+    }
+}
+
 /// Reads one `\n`-terminated line of at most [`MAX_LINE`] bytes, without the newline.
 pub fn read_line(reader: &mut impl BufRead) -> Result<String, ProtocolError> {
     let mut line = Vec::new();
@@ -352,6 +476,66 @@ pub fn without_field(text: &str, key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Every reply prints as the line that parses back to it, given the command it answers.
+    #[test]
+    fn every_response_prints_the_line_that_parses_back_to_it() {
+        let lease = || "0123456789abcdef0123456789abcdef".to_string();
+        let status = Status {
+            mode: "interrupted".into(),
+            machine: "manda".into(),
+            pid: 42,
+            instance: "00112233".into(),
+            protocol: PROTOCOL_VERSION,
+            lease: "held".into(),
+            max_state: 1 << 20,
+            moving_to: None,
+            position: "pc=0x20 steps=7".into(),
+            program: "a b.s".into(),
+        };
+        let cases = [
+            (Command::Auth("t".into()), Response::Authenticated),
+            (Command::Status, Response::Status(status)),
+            (
+                Command::Interrupt(None),
+                Response::Granted {
+                    mode: "interrupted".into(),
+                    lease: lease(),
+                    to: None,
+                    position: "ip=3 top=17".into(),
+                },
+            ),
+            (
+                Command::Claim(Some(lease())),
+                Response::Granted {
+                    mode: "moving".into(),
+                    lease: lease(),
+                    to: Some("ab12".into()),
+                    position: "".into(),
+                },
+            ),
+            (Command::Save(lease()), Response::Saved(4096)),
+            (Command::Restore(lease(), 9), Response::Restored { position: "count=8".into() }),
+            (Command::Resume(lease()), Response::Running),
+            (Command::Release(lease()), Response::Released { mode: "waiting".into() }),
+            (Command::Handoff(lease(), "ab12".into()), Response::Moving { to: "ab12".into() }),
+            (Command::Abort(lease()), Response::Interrupted),
+            (Command::Commit(lease()), Response::Moved),
+            (Command::Kill(None), Response::Killed),
+            (Command::Outcome(lease()), Response::Outcome(Fate::Ran)),
+            (Command::Resume(lease()), Response::Refused("waiting: restore a state first".into())),
+        ];
+        for (command, response) in cases {
+            let line = response.to_string();
+            assert_eq!(Response::parse(&command, &line).unwrap(), response, "{line}");
+        }
+        assert_eq!(
+            Response::Granted { mode: "interrupted".into(), lease: lease(), to: None, position: "ip=3".into() }
+                .to_string(),
+            format!("OK interrupted lease={} ip=3", lease())
+        );
+        assert!(Response::parse(&Command::Resume(lease()), "OK moved").is_err(), "not a reply to resume");
+    }
+
     /// Every command prints as the line that parses back to it.
     #[test]
     fn every_command_prints_the_line_that_parses_back_to_it() {
