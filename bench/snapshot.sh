@@ -6,7 +6,7 @@
 #   bash bench/snapshot.sh
 #
 # Builds `hv` (so the `hv migrate` row is measured too) and runs the
-# harness in crates/manda/benches/snapshot.rs, which starts real VM
+# harness in crates/cli/benches/snapshot.rs, which starts real VM
 # processes on loopback and prints a Markdown table of medians and p90s.
 set -euo pipefail
 cd "$(dirname "$0")/.."

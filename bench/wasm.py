@@ -15,7 +15,7 @@ Two sets of modules:
 Each command is a whole process, run N times (default 3), the runtimes
 taking turns; medians. Every runtime's output must equal Manda's. Then the
 translation speed: `manda::wasm::translate` in process on each C module and
-on a generated 1.7 MB one (benches/wasm_translate.rs).
+on a generated 1.7 MB one (crates/manda-wasm/benches/translate.rs).
 """
 import argparse
 import os
