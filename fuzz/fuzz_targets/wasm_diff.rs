@@ -1,0 +1,253 @@
+//! Differential: wasm-smith modules of the features Manda translates, run
+//! on Manda and on wasmi, must agree. Every exported function whose
+//! parameters and results are numbers is called in turn with arguments
+//! from the input; each call's results (bits; any NaN equals any NaN, as
+//! wasm lets NaN payloads differ) or trap must be the same on both. A call
+//! that runs out of steps or fuel, or past either engine's call depth, ends
+//! the comparison: the engines count those differently. `FUZZ_TRACE=1`
+//! prints each input's calls and how each engine ended them.
+#![no_main]
+use arbitrary::Unstructured;
+use libfuzzer_sys::fuzz_target;
+use manda::exe::Executable;
+use manda::machine::{Config, Machine, SharedBuf};
+use manda_wasm::{translate, Arg, Invoke, Options};
+use wasmi::{Engine, Linker, Module, Store, TrapCode, Val, ValType};
+
+/// How a call ended, in terms both engines share.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Returned(Vec<Bits>),
+    Trapped(&'static str),
+    /// Out of steps or fuel, or past the call depth: not compared.
+    Exhausted,
+}
+
+/// A result's bits; NaNs compare equal whatever their payload.
+#[derive(Debug)]
+enum Bits {
+    Int(u64),
+    F32(u32),
+    F64(u64),
+}
+
+impl PartialEq for Bits {
+    fn eq(&self, other: &Bits) -> bool {
+        match (self, other) {
+            (Bits::Int(a), Bits::Int(b)) => a == b,
+            (Bits::F32(a), Bits::F32(b)) => a == b || (f32::from_bits(*a).is_nan() && f32::from_bits(*b).is_nan()),
+            (Bits::F64(a), Bits::F64(b)) => a == b || (f64::from_bits(*a).is_nan() && f64::from_bits(*b).is_nan()),
+            _ => false,
+        }
+    }
+}
+
+fn bits(ty: &ValType, raw: u64) -> Bits {
+    match ty {
+        ValType::I32 => Bits::Int(raw as u32 as u64),
+        ValType::F32 => Bits::F32(raw as u32),
+        ValType::F64 => Bits::F64(raw),
+        _ => Bits::Int(raw),
+    }
+}
+
+fn wasmi_trap(code: TrapCode) -> Option<&'static str> {
+    Some(match code {
+        TrapCode::UnreachableCodeReached => "unreachable",
+        TrapCode::MemoryOutOfBounds => "out of bounds memory access",
+        TrapCode::TableOutOfBounds => "undefined element",
+        TrapCode::IndirectCallToNull => "uninitialized element",
+        TrapCode::BadSignature => "indirect call type mismatch",
+        TrapCode::IntegerDivisionByZero => "integer divide by zero",
+        TrapCode::IntegerOverflow => "integer overflow",
+        TrapCode::BadConversionToInteger => "invalid conversion to integer",
+        _ => return None,
+    })
+}
+
+fn manda_trap(message: &str) -> Option<&'static str> {
+    [
+        "unreachable",
+        "out of bounds memory access",
+        "undefined element",
+        "uninitialized element",
+        "indirect call type mismatch",
+        "integer divide by zero",
+        "integer overflow",
+        "invalid conversion to integer",
+    ]
+    .into_iter()
+    .find(|m| message.starts_with(m))
+}
+
+/// Instantiates on wasmi and makes the calls, until one does not return
+/// (a trap in the start function is the first call's); `None` if wasmi
+/// refuses the module.
+fn on_wasmi(wasm: &[u8], calls: &[(String, Vec<u64>)]) -> Option<Vec<Ended>> {
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config);
+    let module = Module::new(&engine, wasm).ok()?;
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(1_000_000).ok()?;
+    let linker = <Linker<()>>::new(&engine);
+    let instance = match linker.instantiate_and_start(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(e) => {
+            let code = e.as_trap_code()?;
+            return Some(vec![wasmi_trap(code).map_or(Ended::Exhausted, Ended::Trapped)]);
+        }
+    };
+    let mut ended = Vec::new();
+    for (name, args) in calls {
+        store.set_fuel(1_000_000).ok()?;
+        let func = instance.get_func(&store, name)?;
+        let ty = func.ty(&store);
+        let params: Vec<Val> = ty
+            .params()
+            .iter()
+            .zip(args)
+            .map(|(t, &a)| match t {
+                ValType::I32 => Val::I32(a as i32),
+                ValType::I64 => Val::I64(a as i64),
+                ValType::F32 => Val::F32(f32::from_bits(a as u32).into()),
+                _ => Val::F64(f64::from_bits(a).into()),
+            })
+            .collect();
+        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for_ty(*t)).collect();
+        let end = match func.call(&mut store, &params, &mut results) {
+            Ok(()) => Ended::Returned(
+                results
+                    .iter()
+                    .map(|v| match v {
+                        Val::I32(x) => Bits::Int(*x as u32 as u64),
+                        Val::I64(x) => Bits::Int(*x as u64),
+                        Val::F32(x) => Bits::F32(x.to_bits()),
+                        Val::F64(x) => Bits::F64(x.to_bits()),
+                        _ => Bits::Int(0),
+                    })
+                    .collect(),
+            ),
+            Err(e) => match e.as_trap_code().and_then(wasmi_trap) {
+                Some(trap) => Ended::Trapped(trap),
+                None => Ended::Exhausted,
+            },
+        };
+        let stop = !matches!(end, Ended::Returned(_));
+        ended.push(end);
+        if stop {
+            break;
+        }
+    }
+    Some(ended)
+}
+
+/// Translates with the calls as invocations and runs on Manda: each call's
+/// end, until one does not return (a trap in the start function is the
+/// first call's).
+fn on_manda(wasm: &[u8], calls: &[(String, Vec<u64>)], types: &[Vec<ValType>]) -> Vec<Ended> {
+    let options = Options {
+        invokes: calls
+            .iter()
+            .map(|(name, args)| Invoke { name: name.clone(), args: args.iter().map(|&a| Arg::Bits(a)).collect() })
+            .collect(),
+        program_name: "diff".into(),
+        raw_results: true,
+        instantiate_only: true,
+        ..Default::default()
+    };
+    let bytes = match translate(wasm, &options) {
+        Ok(bytes) => bytes,
+        // Limits the docs name (registers for one function's locals and stack).
+        Err(e) if e.message.contains("registers for") || e.message.contains("operand stack is") => {
+            return vec![Ended::Exhausted]
+        }
+        Err(e) => panic!("a module wasmi runs was refused: {e}"),
+    };
+    let exe = Executable::load(&bytes).expect("the translation loads");
+    let config = Config { threads: 1, max_call_depth: 1000, max_steps: Some(5_000_000), ..Config::default() };
+    let Ok(mut m) = Machine::new(&exe, config) else { return vec![Ended::Exhausted] };
+    let out = SharedBuf::default();
+    m.set_output(Box::new(out.clone()));
+    m.set_error_output(Box::new(SharedBuf::default()));
+    let trap = m.run().err().map(|t| t.kind.to_string());
+    let text = String::from_utf8(out.contents()).expect("text");
+    let mut ended = Vec::new();
+    let mut current = Vec::new();
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        match line.trim_end() {
+            "" => {
+                let ty = &types[ended.len()];
+                ended.push(Ended::Returned(std::mem::take(&mut current).into_iter().zip(ty).map(|(v, t)| bits(t, v)).collect()));
+            }
+            v => {
+                if let Some(v) = v.strip_prefix('=') {
+                    current.push(v.parse::<i64>().expect("a raw result") as u64);
+                }
+            }
+        }
+    }
+    if let Some(trap) = trap {
+        ended.push(manda_trap(&trap).map_or(Ended::Exhausted, Ended::Trapped));
+    }
+    ended
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let config = wasm_smith::Config {
+        max_imports: 0,
+        max_memories: 1,
+        max_tables: 1,
+        max_memory32_bytes: 1 << 20,
+        memory64_enabled: false,
+        bulk_memory_enabled: false,
+        reference_types_enabled: false,
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        exceptions_enabled: false,
+        gc_enabled: false,
+        tail_call_enabled: false,
+        threads_enabled: false,
+        multi_value_enabled: true,
+        saturating_float_to_int_enabled: true,
+        sign_extension_ops_enabled: true,
+        extended_const_enabled: true,
+        export_everything: true,
+        min_funcs: 1,
+        max_funcs: 8,
+        ..wasm_smith::Config::default()
+    };
+    let Ok(module) = wasm_smith::Module::new(config, &mut u) else { return };
+    let wasm = module.to_bytes();
+    // The calls: every numeric function export, with arguments from the input.
+    let Ok(parsed) = wasmi::Module::new(&Engine::default(), &wasm) else { return };
+    let mut calls = Vec::new();
+    let mut result_types = Vec::new();
+    for export in parsed.exports() {
+        let wasmi::ExternType::Func(ty) = export.ty() else { continue };
+        let numeric = |t: &ValType| matches!(t, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64);
+        if !ty.params().iter().all(numeric) || !ty.results().iter().all(numeric) {
+            continue;
+        }
+        let args: Vec<u64> = ty.params().iter().map(|_| u.arbitrary::<u64>().unwrap_or(0)).collect();
+        calls.push((export.name().to_string(), args));
+        result_types.push(ty.results().to_vec());
+    }
+    let Some(wasmi_ended) = on_wasmi(&wasm, &calls) else { return };
+    let manda_ended = on_manda(&wasm, &calls, &result_types);
+    if std::env::var_os("FUZZ_TRACE").is_some() {
+        eprintln!("calls {calls:?}\n  manda {manda_ended:?}\n  wasmi {wasmi_ended:?}");
+    }
+    for (i, (a, b)) in manda_ended.iter().zip(&wasmi_ended).enumerate() {
+        if *a == Ended::Exhausted || *b == Ended::Exhausted {
+            return;
+        }
+        let call = calls.get(i).map_or("the start function", |c| c.0.as_str());
+        assert_eq!(a, b, "call {i} ({call}) differs (Manda, then wasmi); arguments {:?}", calls.get(i).map(|c| &c.1));
+        if !matches!(a, Ended::Returned(_)) {
+            return;
+        }
+    }
+    assert_eq!(manda_ended.len(), wasmi_ended.len(), "one engine made more calls");
+});
