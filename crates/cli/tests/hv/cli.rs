@@ -31,7 +31,13 @@ fn a_pid_with_no_vm_is_a_clear_error() {
 
 #[test]
 fn a_closed_port_is_a_clear_error() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A free port below the ephemeral range (32768 and up on Linux), where
+    // the other tests' VMs, which bind port 0, never land: nothing can start
+    // listening on it between the check and `hv`'s connect (a port from
+    // `bind 0` was once taken by a test VM in that moment).
+    let port = (20000..32000)
+        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port below the ephemeral range");
     // The listener is dropped: nothing listens on the port now.
     let target = format!("127.0.0.1:{port}");
     for command in ["status", "interrupt", "resume", "kill"] {
