@@ -5,53 +5,21 @@
 //! which also builds `hv`). Prints medians and 90th percentiles; these are
 //! wall-clock figures over loopback TCP, so run on a quiet machine.
 
+mod common;
+
+use common::{repo, runtime_dir, Proc};
 use mova::vm::Vm;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vm_host::protocol::Command as Request;
-use vm_host::{migrate, registry, Client};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
-
-fn runtime_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("mova-bench-{}", std::process::id()))
-}
-
-/// A VM process, killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use vm_host::{migrate, Client};
 
 /// Starts `mova run PROGRAM EXTRA…` and returns it with its control endpoint.
 fn start(program: &str, extra: &[&str]) -> (Proc, String) {
-    let vm = Proc(
-        Command::new(env!("CARGO_BIN_EXE_mova"))
-            .arg("run")
-            .arg(repo(program))
-            .args(extra)
-            .env("MOVA_LISTEN", "127.0.0.1:0")
-            .env("MOVA_RUNTIME_DIR", runtime_dir())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("mova starts"),
-    );
-    let entry = runtime_dir().join(format!("{}.json", vm.0.id()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(entry) = registry::read_entry(&entry) {
-            return (vm, entry.endpoint);
-        }
-        assert!(Instant::now() < deadline, "the VM never registered");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mova"));
+    command.arg("run").arg(repo(program)).args(extra);
+    common::start(command)
 }
 
 /// (median, p90) of the samples, in microseconds.

@@ -6,20 +6,15 @@
 //! `bash bench/snapshot.sh` (builds `hv` too). Prints medians and 90th
 //! percentiles; wall-clock figures, so run on a quiet machine.
 
+mod common;
+
+use common::{repo, runtime_dir, Proc};
 use manda::exe::Executable;
 use manda::machine::{Config, Machine, Stopped};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vm_host::{migrate, registry};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
-
-fn runtime_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("manda-bench-{}", std::process::id()))
-}
+use vm_host::migrate;
 
 fn assemble(source: &str) -> Executable {
     Executable::load(&manda::asm::assemble(source).unwrap().0).unwrap()
@@ -84,38 +79,10 @@ fn save_restore(name: &str, source: &str, pages: u64, runs: usize) {
     row(&format!("{name}: restore"), restores, Some(size));
 }
 
-/// A VM process, killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(program: &str, options: &[&str], args: &[&str]) -> (Proc, String) {
-    let vm = Proc(
-        Command::new(env!("CARGO_BIN_EXE_manda"))
-            .arg("run")
-            .args(options)
-            .arg(repo(program))
-            .args(args)
-            .env("MOVA_LISTEN", "127.0.0.1:0")
-            .env("MOVA_RUNTIME_DIR", runtime_dir())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("manda starts"),
-    );
-    let entry = runtime_dir().join(format!("{}.json", vm.0.id()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(entry) = registry::read_entry(&entry) {
-            return (vm, entry.endpoint);
-        }
-        assert!(Instant::now() < deadline, "the VM never registered");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_manda"));
+    command.arg("run").args(options).arg(repo(program)).args(args);
+    common::start(command)
 }
 
 /// Whole migrations of `program` between fresh processes (started before the
