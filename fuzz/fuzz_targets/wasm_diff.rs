@@ -178,7 +178,9 @@ fn on_manda(wasm: &[u8], calls: &[(String, Vec<u64>)], types: &[Vec<ValType>]) -
         match line.trim_end() {
             "" => {
                 let ty = &types[ended.len()];
-                ended.push(Ended::Returned(std::mem::take(&mut current).into_iter().zip(ty).map(|(v, t)| bits(t, v)).collect()));
+                ended.push(Ended::Returned(
+                    std::mem::take(&mut current).into_iter().zip(ty).map(|(v, t)| bits(t, v)).collect(),
+                ));
             }
             v => {
                 if let Some(v) = v.strip_prefix('=') {
@@ -196,27 +198,10 @@ fn on_manda(wasm: &[u8], calls: &[(String, Vec<u64>)], types: &[Vec<ValType>]) -
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let config = wasm_smith::Config {
-        max_imports: 0,
-        max_memories: 1,
-        max_tables: 1,
-        max_memory32_bytes: 1 << 20,
-        memory64_enabled: false,
-        bulk_memory_enabled: false,
-        reference_types_enabled: false,
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
-        exceptions_enabled: false,
-        gc_enabled: false,
-        tail_call_enabled: false,
-        threads_enabled: false,
-        multi_value_enabled: true,
-        saturating_float_to_int_enabled: true,
-        sign_extension_ops_enabled: true,
-        extended_const_enabled: true,
         export_everything: true,
         min_funcs: 1,
         max_funcs: 8,
-        ..wasm_smith::Config::default()
+        ..mova_manda_fuzz::translatable_modules()
     };
     let Ok(module) = wasm_smith::Module::new(config, &mut u) else { return };
     let wasm = module.to_bytes();

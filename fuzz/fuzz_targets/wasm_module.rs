@@ -36,26 +36,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut u = arbitrary::Unstructured::new(rest);
-    let config = wasm_smith::Config {
-        max_imports: 0,
-        max_memories: 1,
-        max_tables: 1,
-        max_memory32_bytes: 1 << 20,
-        memory64_enabled: false,
-        bulk_memory_enabled: false,
-        reference_types_enabled: false,
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
-        exceptions_enabled: false,
-        gc_enabled: false,
-        tail_call_enabled: false,
-        threads_enabled: false,
-        multi_value_enabled: true,
-        saturating_float_to_int_enabled: true,
-        sign_extension_ops_enabled: true,
-        extended_const_enabled: true,
-        ..wasm_smith::Config::default()
-    };
+    let config = mova_manda_fuzz::translatable_modules();
     let Ok(module) = wasm_smith::Module::new(config, &mut u) else { return };
     let wasm = module.to_bytes();
     match translate(&wasm, &options) {

@@ -1,5 +1,6 @@
 //! What the fuzz targets share: reading the fuzzer's bytes as a sequence
-//! of choices for the targets that build structured input from them.
+//! of choices for the targets that build structured input from them, and
+//! the wasm-smith configuration of the features Manda translates.
 
 /// Reads the fuzzer's bytes as choices, one byte each (zeros once they run
 /// out, so every input, even an empty one, makes a whole case).
@@ -21,5 +22,31 @@ impl Choices<'_> {
     /// True once every byte has been read.
     pub fn done(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// wasm-smith generating modules of the features the translator supports
+/// (WebAssembly 1.0 and what clang emits), with no imports, one memory of
+/// at most 1 MiB and one table.
+pub fn translatable_modules() -> wasm_smith::Config {
+    wasm_smith::Config {
+        max_imports: 0,
+        max_memories: 1,
+        max_tables: 1,
+        max_memory32_bytes: 1 << 20,
+        memory64_enabled: false,
+        bulk_memory_enabled: false,
+        reference_types_enabled: false,
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        exceptions_enabled: false,
+        gc_enabled: false,
+        tail_call_enabled: false,
+        threads_enabled: false,
+        multi_value_enabled: true,
+        saturating_float_to_int_enabled: true,
+        sign_extension_ops_enabled: true,
+        extended_const_enabled: true,
+        ..wasm_smith::Config::default()
     }
 }
