@@ -172,8 +172,7 @@ impl Client {
 
     /// Sends `command` and reads the reply, typed; the VM's refusal is an error.
     pub fn request(&mut self, command: &Command) -> Result<Response, HvError> {
-        write_message(&mut self.writer, &command.to_string(), None).map_err(|e| self.fail(e.into()))?;
-        let line = read_line(&mut self.reader).map_err(|e| self.fail(e))?;
+        let line = self.send(&command.to_string(), None)?;
         match Response::parse(command, &line).map_err(|e| self.fail(e))? {
             Response::Refused(why) => Err(self.fail(ProtocolError::Refused(why))),
             response => Ok(response),
@@ -182,9 +181,14 @@ impl Client {
 
     /// Sends a request line (and a payload) and reads the reply.
     fn exchange(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
-        write_message(&mut self.writer, line, payload).map_err(|e| self.fail(e.into()))?;
-        let reply = read_line(&mut self.reader).map_err(|e| self.fail(e))?;
+        let reply = self.send(line, payload)?;
         parse_reply(&reply).map(str::to_string).map_err(|e| self.fail(e))
+    }
+
+    /// Sends a request line (and a payload); the reply line as it came.
+    fn send(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
+        write_message(&mut self.writer, line, payload).map_err(|e| self.fail(e.into()))?;
+        read_line(&mut self.reader).map_err(|e| self.fail(e))
     }
 
     /// A fresh status line.

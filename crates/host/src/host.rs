@@ -226,7 +226,6 @@ impl<M: Machine> Vm<'_, M> {
                 None => Ok((Next::Stay, Answer::new(line, None))),
             };
         }
-        let position = |machine: &M| machine.position();
         let step = self.leases.apply(&command, Instant::now(), || crate::random_hex(16))?;
         Ok(match step {
             Step::Granted(lease) => {
@@ -235,7 +234,7 @@ impl<M: Machine> Vm<'_, M> {
                     _ => None,
                 };
                 let mode = self.leases.mode.name().to_string();
-                (Next::Stay, Answer::of(Response::Granted { mode, lease, to, position: position(self.machine) }))
+                (Next::Stay, Answer::of(Response::Granted { mode, lease, to, position: self.machine.position() }))
             }
             Step::Save => {
                 let state = self.machine.save().map_err(|e| e.to_string())?;
@@ -245,7 +244,7 @@ impl<M: Machine> Vm<'_, M> {
                 self.machine.restore(payload.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
                 self.leases.restored();
                 self.hold_provisionally(&lease);
-                (Next::Stay, Answer::of(Response::Restored { position: position(self.machine) }))
+                (Next::Stay, Answer::of(Response::Restored { position: self.machine.position() }))
             }
             Step::Run { settled } => {
                 self.settle(settled, Fate::Ran);

@@ -328,13 +328,7 @@ impl Response {
     /// The `Granted` reply without its lease, for showing to a user
     /// (`interrupted ip=3 top=17`, `moving to=… pc=0x20`).
     pub fn shown(&self) -> String {
-        match self {
-            Response::Granted { mode, to, position, .. } => {
-                let to = to.as_ref().map(|t| format!(" to={t}")).unwrap_or_default();
-                format!("{mode}{to} {position}").trim_end().to_string()
-            }
-            other => other.to_string().trim_start_matches("OK ").to_string(),
-        }
+        without_field(self.to_string().trim_start_matches("OK "), "lease")
     }
 
     /// Reads `line`, the reply to `command`: `Err` if it is not what such a
@@ -534,6 +528,15 @@ mod tests {
             format!("OK interrupted lease={} ip=3", lease())
         );
         assert!(Response::parse(&Command::Resume(lease()), "OK moved").is_err(), "not a reply to resume");
+        let granted = |to: Option<&str>, position: &str| Response::Granted {
+            mode: if to.is_some() { "moving" } else { "interrupted" }.into(),
+            lease: lease(),
+            to: to.map(str::to_string),
+            position: position.into(),
+        };
+        assert_eq!(granted(None, "ip=3 top=17").shown(), "interrupted ip=3 top=17");
+        assert_eq!(granted(Some("ab12"), "pc=0x20").shown(), "moving to=ab12 pc=0x20");
+        assert_eq!(granted(None, "").shown(), "interrupted");
     }
 
     /// Every command prints as the line that parses back to it.
