@@ -299,13 +299,14 @@ impl Executable {
             let end = start + len as usize;
             let items = match kind {
                 SectionKind::Code => {
-                    let room = (MAX_CODE_ITEMS - items_before) as u64;
-                    let past = match room <= item_room.saturating_sub(items_before as u64) {
-                        true => LoadErrorKind::TooManyItems,
-                        false => LoadErrorKind::PastMemoryLimit(memory_limit),
+                    // Whichever bound is nearer stops the decoding, and names itself.
+                    let by_count = (MAX_CODE_ITEMS - items_before) as u64;
+                    let by_memory = item_room.saturating_sub(items_before as u64);
+                    let (room, past) = match by_count <= by_memory {
+                        true => (by_count, LoadErrorKind::TooManyItems),
+                        false => (by_memory, LoadErrorKind::PastMemoryLimit(memory_limit)),
                     };
-                    let room = room.min(item_room.saturating_sub(items_before as u64)) as usize;
-                    decode_code(&bytes[start..end], start as u64, room, past)?
+                    decode_code(&bytes[start..end], start as u64, room as usize, past)?
                 }
                 _ => Vec::new(),
             };
