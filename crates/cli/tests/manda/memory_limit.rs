@@ -16,11 +16,7 @@ mod common;
 use std::io::Read;
 use std::process::Stdio;
 
-/// The limit the programs run under.
-const LIMIT_MIB: u64 = 32;
-/// What the runtime itself may hold beyond the limit (its code, threads,
-/// allocator and buffers): the constant docs/manda/running.md documents.
-const ABOVE_MIB: u64 = 22;
+use common::{ABOVE_MIB, LIMIT_MIB};
 
 /// Runs `manda run --max-memory 32M OPTIONS… tests/limits/PROGRAM` to its
 /// end: (peak resident set in MiB, exit status, stderr).

@@ -8,10 +8,7 @@ mod common;
 
 use vm_host::protocol::Command;
 
-/// The limit the programs run under (as in `memory_limit.rs`).
-const LIMIT_MIB: u64 = 32;
-/// What the runtime itself may hold beyond the limit (as in `memory_limit.rs`).
-const ABOVE_MIB: u64 = 22;
+use common::{ABOVE_MIB, LIMIT_MIB};
 
 #[test]
 fn saving_a_machine_does_not_copy_its_memory() {

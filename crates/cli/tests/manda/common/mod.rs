@@ -4,6 +4,12 @@
 #![allow(dead_code)] // Each test file uses a different part.
 
 use std::path::Path;
+
+/// The memory limit the memory tests run programs under, in MiB.
+pub const LIMIT_MIB: u64 = 32;
+/// What the runtime itself may hold beyond the limit (its code, threads,
+/// allocator and buffers), in MiB: the constant docs/manda/running.md documents.
+pub const ABOVE_MIB: u64 = 22;
 use std::process::Command;
 use test_support::vm::{vm_command, VmProcess};
 
