@@ -151,7 +151,6 @@ fn on_manda(wasm: &[u8], calls: &[(String, Vec<u64>)], types: &[Vec<ValType>]) -
             .iter()
             .map(|(name, args)| Invoke { name: name.clone(), args: args.iter().map(|&a| Arg::Bits(a)).collect() })
             .collect(),
-        program_name: "diff".into(),
         raw_results: true,
         instantiate_only: true,
         ..Default::default()

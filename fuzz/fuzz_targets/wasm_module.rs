@@ -28,7 +28,7 @@ fn run(bytes: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let options = Options { program_name: "fuzz".into(), instantiate_only: true, ..Default::default() };
+    let options = Options { instantiate_only: true, ..Default::default() };
     if mode & 1 == 1 {
         if let Ok(bytes) = translate(rest, &options) {
             run(&bytes);

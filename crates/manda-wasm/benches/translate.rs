@@ -12,7 +12,7 @@ fn main() {
     println!("|---|---|---|---|");
     for path in list.split(':').filter(|p| !p.is_empty()) {
         let wasm = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let options = Options { program_name: "bench".into(), instantiate_only: true, ..Default::default() };
+        let options = Options { instantiate_only: true, ..Default::default() };
         translate(&wasm, &options).unwrap_or_else(|e| panic!("{path}: {e}"));
         let (mut runs, start) = (0u32, Instant::now());
         while runs < 3 || start.elapsed() < Duration::from_secs(1) {

@@ -52,8 +52,6 @@ pub struct Options {
     /// Exported functions to call, in order, printing their results; none
     /// means the WASI command's `_start`.
     pub invokes: Vec<Invoke>,
-    /// `argv[0]` of the program.
-    pub program_name: String,
     /// Print float results as their bits (`printi`), for exact comparison.
     pub raw_results: bool,
     /// Allow the `spectest` imports the spec testsuite uses.
@@ -325,9 +323,6 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         segments.push((at, offset, rodata_base + rodata.len() as u64, bytes.len() as u64));
         rodata.extend_from_slice(bytes);
     }
-    let env =
-        host::HostEnv { name_addr: rodata_base + rodata.len() as u64, name_len: options.program_name.len() as u64 };
-    rodata.extend_from_slice(options.program_name.as_bytes());
     let data_base = rodata_base + rodata.len() as u64 + 9;
     let mut data_section = vec![0u8; mem_globals as usize * 8];
     for g in &mut globals {
@@ -345,7 +340,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let module = Module { types, canon, funcs, globals, memory, table };
 
     let (mut functions, forks, held) =
-        function_bodies(wasm, &module, &imports, &bodies, names, &exports, &env, options)?;
+        function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
 
     // The table's contents, checked now (wasm checks them when instantiating).
     let mut table_funcs: Vec<Option<u32>> = vec![None; table_len.unwrap_or(0) as usize];
@@ -451,7 +446,6 @@ fn function_bodies(
     bodies: &[wasmparser::FunctionBody<'_>],
     names: Vec<(u32, String)>,
     exports: &[(String, u32)],
-    env: &host::HostEnv,
     options: &Options,
 ) -> Result<(Vec<Function>, bool, u64), TranslateError> {
     let mut name_map: HashMap<u32, String> = HashMap::new();
@@ -462,7 +456,7 @@ fn function_bodies(
     let mut functions: Vec<Function> = Vec::new();
     let mut forks = false;
     for h in imports {
-        let (items, labels, size, f) = h.body(env);
+        let (items, labels, size, f) = h.body();
         forks |= f;
         functions.push(Function {
             name: format!("{}.{}", h.module, h.name),

@@ -97,7 +97,6 @@ fn run(wasm: &[u8], invokes: &[(&str, &[u64])]) -> Result<(Vec<Vec<u64>>, Option
             .iter()
             .map(|(n, a)| Invoke { name: n.to_string(), args: a.iter().map(|&b| Arg::Bits(b)).collect() })
             .collect(),
-        program_name: "spec".into(),
         raw_results: true,
         spectest: true,
         instantiate_only: true,

@@ -480,6 +480,8 @@ macro_rules! for_each_op {
                 "Writes the f32 in the low 32 bits of rs and a newline to standard output: the shortest text that reads back as the same f32, as `printf` with digits > 17.", "*output failed*.";
             Now = 235, "now", System, Int, (rd: Reg),
                 "rd = nanoseconds since 1970-01-01 00:00 UTC on the host's wall clock.", "none";
+            Wasi = 238, "wasi", System, Int, (rd: Reg, call: u8, args: Reg),
+                "Runs WASI preview 1 function number call (its index in the witx, listed in `docs/manda/wasm.md`) with its arguments in the registers args, args+1, … (pointers are heap offsets); rd = the errno it returns. `proc_exit` ends the machine as `exit` does; `poll_oneoff` waiting on a clock parks this context as `sleep` does.", "*bad system call* for a number past the table or arguments past the last register.";
             Hsize = 230, "hsize", System, Int, (rd: Reg),
                 "rd = the heap's size in bytes.", "none";
             Hgrow = 231, "hgrow", System, Int, (rd: Reg, rs: Reg),

@@ -131,6 +131,13 @@ struct RunArgs {
     /// or floats, by the function's parameter types) and print its results, one a line.
     #[arg(long, value_name = "FUNC")]
     invoke: Option<String>,
+    /// Grant a WebAssembly program the directory HOST, which it sees as GUEST (default: HOST as given); repeatable.
+    /// Nothing else of the host's files is reachable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Set an environment variable of a WebAssembly program (it sees no other); repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    env: Vec<String>,
     #[command(flatten)]
     control: ControlArgs,
     /// The executable, `.s` source or `.wasm` module, then the program's arguments: everything after FILE is the
@@ -243,7 +250,6 @@ fn is_wasm(file: &Path) -> bool {
 /// Translates a WebAssembly module into an executable's bytes, holding at most `memory_limit` bytes.
 fn translate(file: &Path, invoke: Option<&str>, args: &[String], memory_limit: Option<u64>) -> Result<Vec<u8>, String> {
     let wasm = read_at_most(file, MAX_INPUT_FILE, "a WebAssembly module")?;
-    let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let options = manda_wasm::Options {
         invokes: invoke
             .map(|f| manda_wasm::Invoke {
@@ -252,7 +258,6 @@ fn translate(file: &Path, invoke: Option<&str>, args: &[String], memory_limit: O
             })
             .into_iter()
             .collect(),
-        program_name: name,
         memory_limit,
         ..Default::default()
     };
@@ -342,6 +347,20 @@ fn run(args: RunArgs) -> ExitCode {
     drop(exe);
     if args.invoke.is_none() {
         machine.set_args(args.program[1..].to_vec());
+    }
+    let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let program_args = if args.invoke.is_none() { &args.program[1..] } else { &[] };
+    let grants = manda_wasi::Grants {
+        args: std::iter::once(&name).chain(program_args).map(|a| a.clone().into_bytes()).collect(),
+        env: args.env.iter().map(|v| v.clone().into_bytes()).collect(),
+        dirs: args.dirs.iter().map(|d| manda_wasi::Preopen::parse(d)).collect(),
+    };
+    match manda_wasi::Wasi::new(&grants) {
+        Ok(wasi) => machine.set_wasi(wasi),
+        Err(e) => {
+            print_err(&format!("manda: {e}\n"));
+            return ExitCode::FAILURE;
+        }
     }
     if std::io::stdout().is_terminal() {
         machine.set_output(Box::new(std::io::LineWriter::new(std::io::stdout())));

@@ -678,7 +678,8 @@ impl Context {
                 | Op::Hgrow { .. }
                 | Op::Hcopy { .. }
                 | Op::Hfill { .. }
-                | Op::Hput { .. } => {
+                | Op::Hput { .. }
+                | Op::Wasi { .. } => {
                     debug_assert!(ops[pc!()].is_system());
                     let Some(instr) = code.instrs[pc!()] else { trap!(TrapKind::FellOffCode) };
                     // `system` keeps the translations true (a fork, a copy, a grow).

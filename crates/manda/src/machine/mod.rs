@@ -276,6 +276,8 @@ pub struct Machine {
     meter: Arc<Meter>,
     io: Io,
     args: Vec<Vec<u8>>,
+    /// What the program sees through WASI: its descriptors, arguments and environment.
+    wasi: Mutex<manda_wasi::Wasi>,
     ports: ports::Ports,
     /// Every context not halted, by id, while the machine is not running.
     #[allow(clippy::vec_box)] // contexts move between queues, ports and workers: a pointer each
@@ -348,6 +350,7 @@ impl Machine {
                 trace: None,
             },
             args: Vec::new(),
+            wasi: Mutex::new(manda_wasi::Wasi::default()),
             ports: ports::Ports::default(),
             contexts: vec![main],
             next_id: 1,
@@ -359,6 +362,12 @@ impl Machine {
             program,
             gauges: Arc::new(Gauges { live: 1.into(), meter: Mutex::new(meter.clone()) }),
         })
+    }
+
+    /// What the program sees through the `wasi` instruction: its granted
+    /// directories, arguments and environment (by default standard streams only).
+    pub fn set_wasi(&mut self, wasi: manda_wasi::Wasi) {
+        *self.wasi.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = wasi;
     }
 
     /// The program's arguments (what `argc` counts and `arg` copies).

@@ -110,6 +110,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         tracing,
         io: Mutex::new(&mut machine.io),
         args: &machine.args,
+        wasi: &machine.wasi,
         ports: &machine.ports,
         core: core.clone(),
         next_id: AtomicU64::new(machine.next_id),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// The first 8 bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"MANDASNP";
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Bytes before the page pool.
 pub const HEADER_LEN: usize = 86;
 
@@ -171,6 +171,12 @@ impl Machine {
             lists.push(list);
         }
         let ports = self.ports.snapshot();
+        let wasi = self
+            .wasi
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .save()
+            .map_err(|e| format!("the program's open files cannot be saved: {e}"))?;
         // The exact length, so the buffer is allocated once: a guess that falls short doubles it,
         // and a gigabyte heap would cost the host three gigabytes to save.
         let contexts_len: usize = self
@@ -183,7 +189,7 @@ impl Machine {
             })
             .sum();
         let ports_len: usize = ports.iter().map(|(_, m)| 1 + 4 + m.iter().map(|m| 4 + m.len()).sum::<usize>()).sum();
-        let rest_len = contexts_len + ports_len + 4;
+        let rest_len = contexts_len + ports_len + 4 + wasi.len() + 4;
         let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -242,6 +248,8 @@ impl Machine {
                 out.extend_from_slice(m);
             }
         }
+        put_u32(&mut out, wasi.len() as u32);
+        out.extend_from_slice(&wasi);
         crc.update(&out);
         put_u32(&mut out, crc.finalize());
         debug_assert_eq!(out.len(), rest_len, "the snapshot's length was computed ahead");
@@ -323,9 +331,20 @@ impl Machine {
             }
             ports.push((closed, messages));
         }
+        let wasi_len = r.u32("WASI state length")? as usize;
+        let wasi_at = r.at;
+        let wasi_bytes = r.take(wasi_len, "WASI state")?;
         if r.at != body {
-            return r.fail(r.at, format!("{} bytes after the last port", body - r.at));
+            return r.fail(r.at, format!("{} bytes after the WASI state", body - r.at));
         }
+        // Open files are re-opened under this machine's grants, last: a
+        // refusal here still leaves the machine as it was.
+        let wasi = self
+            .wasi
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .restore(wasi_bytes)
+            .map_err(|e| SnapshotError { offset: wasi_at + e.offset, reason: e.reason })?;
         // Every reference between the parts.
         let mut ids = std::collections::HashSet::new();
         for (i, c) in contexts.iter().enumerate() {
@@ -374,6 +393,7 @@ impl Machine {
         // All good: the new state replaces the old.
         self.contexts = built;
         self.ports = new_ports;
+        *self.wasi.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = wasi;
         self.base = base;
         *self.gauges.meter.lock().unwrap_or_else(|e| e.into_inner()) = meter.clone();
         self.gauges.live.store(self.contexts.len() as u32, std::sync::atomic::Ordering::Relaxed);

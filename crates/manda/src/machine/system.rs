@@ -109,6 +109,61 @@ fn heap_range(mem: &Memory, offset: u64, len: u64) -> Result<u64, TrapKind> {
     }
 }
 
+/// What a WASI call sees of the machine: the heap of the calling
+/// context, the machine's standard streams and its clock.
+struct WasiGuest<'a, 'm> {
+    run: &'a Workers<'m>,
+    /// Given up (to let the next context run elsewhere) before the first wait for input.
+    local: Option<&'a mut Local>,
+    mem: &'a mut Memory,
+}
+
+impl manda_wasi::Guest for WasiGuest<'_, '_> {
+    fn memory_size(&self) -> u64 {
+        self.mem.end() - self.mem.heap_base()
+    }
+
+    fn read_memory(&mut self, offset: u64, buf: &mut [u8]) -> bool {
+        offset + buf.len() as u64 <= self.memory_size() && self.mem.read_into(self.mem.heap_base() + offset, buf).is_ok()
+    }
+
+    fn write_memory(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        offset + bytes.len() as u64 <= self.memory_size()
+            && self.mem.write_from(self.mem.heap_base() + offset, bytes).is_ok()
+    }
+
+    fn write_output(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()> {
+        let mut io = self.run.io();
+        let io = &mut **io;
+        if fd == 2 {
+            io.out.flush()?;
+        }
+        let stream = if fd == 1 { &mut io.out } else { &mut io.err };
+        stream.write_all(bytes)?;
+        // A write, as in every runtime: its bytes reach the reader now.
+        stream.flush()
+    }
+
+    fn read_input(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(local) = self.local.take() {
+            // The thread waits for input: let the context it would run next go elsewhere.
+            self.run.release_next(local);
+        }
+        let mut io = self.run.io();
+        let _ = io.out.flush();
+        loop {
+            match io.input.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        self.run.started.elapsed().as_nanos() as u64
+    }
+}
+
 /// Runs a system or port instruction for context `id`, whose registers
 /// are `regs` (the interpreter's working copy, current for every register
 /// the program names) and `saved` (the context's own, current for the
@@ -361,6 +416,29 @@ pub(super) fn system(
                 mem.read_into(src + at, chunk)?;
                 mem.write_from(base + dst + at, chunk)
             })?;
+        }
+        Instr::Wasi { rd, call, args } => {
+            let n = manda_wasi::FUNCTIONS.get(usize::from(call)).map_or(0, |f| f.params.len());
+            let first = usize::from(args.0);
+            let Some(values) = regs.get(first..first + n) else {
+                return Err(TrapKind::BadSystemCall(format!("WASI function {call} takes {n} registers from {args}")));
+            };
+            let values: [u64; manda_wasi::MAX_PARAMS] = std::array::from_fn(|i| values.get(i).copied().unwrap_or(0));
+            let mut guest = WasiGuest { run, local: Some(local), mem };
+            let done = run
+                .wasi
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .call(call, &values[..n], &mut guest)
+                .map_err(|e| TrapKind::BadSystemCall(e.to_string()))?;
+            match done {
+                manda_wasi::Done::Return(errno) => set(rd, u64::from(errno.0)),
+                manda_wasi::Done::Exit(status) => return Ok(Effect::Exit(status as u8)),
+                manda_wasi::Done::Sleep(wait) => {
+                    regs[usize::from(rd.0)] = 0;
+                    return Ok(Effect::Sleep(wait));
+                }
+            }
         }
         other => unreachable!("`{other}` is not a system instruction"),
     }

@@ -111,6 +111,8 @@ pub enum TrapKind {
     OutputFailed(String),
     /// Standard input could not be read.
     InputFailed(String),
+    /// `wasi` with a function number past the table, or arguments past the last register.
+    BadSystemCall(String),
     /// `arg` with an index not below `argc`.
     BadArgumentIndex(i64),
     /// A port id that `pnew` never returned.
@@ -219,6 +221,7 @@ impl fmt::Display for TrapKind {
             }
             TrapKind::OutputFailed(why) => write!(f, "output failed: {why}"),
             TrapKind::InputFailed(why) => write!(f, "input failed: {why}"),
+            TrapKind::BadSystemCall(why) => write!(f, "bad system call: {why}"),
             TrapKind::BadArgumentIndex(i) => write!(f, "bad argument index {i}"),
             TrapKind::BadPort(p) => write!(f, "bad port {p}"),
             TrapKind::PortClosed(p) => write!(f, "port {p} is closed"),

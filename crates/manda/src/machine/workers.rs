@@ -159,6 +159,7 @@ pub(super) struct Workers<'m> {
     pub(super) meter: &'m Arc<Meter>,
     pub(super) io: Mutex<&'m mut Io>,
     pub(super) args: &'m [Vec<u8>],
+    pub(super) wasi: &'m Mutex<manda_wasi::Wasi>,
     pub(super) ports: &'m Ports,
     pub(super) core: Arc<Core>,
     pub(super) next_id: AtomicU64,

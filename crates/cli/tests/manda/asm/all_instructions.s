@@ -180,6 +180,7 @@ main:
     hst64 t3, a63, 10
     printf32 t63
     now a0
+    wasi a0, 45, t63
     hsize s1
     hgrow v2, t3
     hcopy a63, t63, a0
