@@ -116,7 +116,6 @@ macro_rules! hosts {
     };
 }
 
-
 hosts! {
     "manda".fork(I32, I32) -> (I32) |b| {
         b.ins(Instr::Mov { rd: v(FORK_FN), rs: v(0) });

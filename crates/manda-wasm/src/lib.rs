@@ -339,8 +339,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
 
     let module = Module { types, canon, funcs, globals, memory, table };
 
-    let (mut functions, forks, held) =
-        function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
+    let (mut functions, forks, held) = function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
 
     // The table's contents, checked now (wasm checks them when instantiating).
     let mut table_funcs: Vec<Option<u32>> = vec![None; table_len.unwrap_or(0) as usize];

@@ -277,9 +277,7 @@ impl Wasi {
                 self.path_filestat_set_times(m, a(0), a(1), a(2), a(3), w(4), w(5), a(6) as u16)
             }
             Call::path_link => self.path_link(m, a(0), a(1), a(2), a(3), a(4), a(5), a(6)),
-            Call::path_open => {
-                self.path_open(m, a(0), a(1), a(2), a(3), a(4) as u16, w(5), w(6), a(7) as u16, a(8))
-            }
+            Call::path_open => self.path_open(m, a(0), a(1), a(2), a(3), a(4) as u16, w(5), w(6), a(7) as u16, a(8)),
             Call::path_readlink => self.path_readlink(m, a(0), a(1), a(2), a(3), a(4), a(5)),
             Call::path_remove_directory => self.path_remove(m, a(0), a(1), a(2), true),
             Call::path_unlink_file => self.path_remove(m, a(0), a(1), a(2), false),
@@ -514,8 +512,10 @@ impl Wasi {
         // `.` and `..`, then the entries by name: the same order on every
         // call and every host, so that a cookie means the same after a move.
         let this = io(dir.dir_metadata())?;
-        let mut entries: Vec<(Vec<u8>, u64, u8)> =
-            vec![(b".".to_vec(), cap_std::fs::MetadataExt::ino(&this), filetype::DIRECTORY), (b"..".to_vec(), 0, filetype::DIRECTORY)];
+        let mut entries: Vec<(Vec<u8>, u64, u8)> = vec![
+            (b".".to_vec(), cap_std::fs::MetadataExt::ino(&this), filetype::DIRECTORY),
+            (b"..".to_vec(), 0, filetype::DIRECTORY),
+        ];
         let mut rest = Vec::new();
         for entry in io(dir.entries())? {
             let entry = io(entry)?;
@@ -654,13 +654,14 @@ impl Wasi {
             needed |= rights::PATH_FILESTAT_SET_SIZE;
         }
         let (parent, path) = self.at(m, dirfd, needed, ptr, len)?;
-        if flags & !fdflags::ALL != 0 || oflags & !(oflags::CREAT | oflags::DIRECTORY | oflags::EXCL | oflags::TRUNC) != 0 {
+        if flags & !fdflags::ALL != 0
+            || oflags & !(oflags::CREAT | oflags::DIRECTORY | oflags::EXCL | oflags::TRUNC) != 0
+        {
             return Err(Errno::INVAL);
         }
-        // What is asked must be inheritable from the directory.
-        if (base | inheriting) & !parent.inheriting != 0 {
-            return Err(Errno::NOTCAPABLE);
-        }
+        // The new descriptor gets what is asked and the directory passes on,
+        // no more (programs ask for every right, as wasi-libc and Rust's std do).
+        let (base, inheriting) = (base & parent.inheriting, inheriting & parent.inheriting);
         m.check(out, 4)?;
         let dir = parent.dir()?;
         let origin = parent.origin_of(&path);
@@ -740,13 +741,30 @@ impl Wasi {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn path_rename(&mut self, m: &mut Mem, fd: u32, old_ptr: u32, old_len: u32, new_fd: u32, new_ptr: u32, new_len: u32) -> Result<()> {
+    fn path_rename(
+        &mut self,
+        m: &mut Mem,
+        fd: u32,
+        old_ptr: u32,
+        old_len: u32,
+        new_fd: u32,
+        new_ptr: u32,
+        new_len: u32,
+    ) -> Result<()> {
         let (old, old_path) = self.at(m, fd, rights::PATH_RENAME_SOURCE, old_ptr, old_len)?;
         let (new, new_path) = self.at(m, new_fd, rights::PATH_RENAME_TARGET, new_ptr, new_len)?;
         io(old.dir()?.rename(old_path, new.dir()?, new_path))
     }
 
-    fn path_symlink(&mut self, m: &mut Mem, old_ptr: u32, old_len: u32, fd: u32, new_ptr: u32, new_len: u32) -> Result<()> {
+    fn path_symlink(
+        &mut self,
+        m: &mut Mem,
+        old_ptr: u32,
+        old_len: u32,
+        fd: u32,
+        new_ptr: u32,
+        new_len: u32,
+    ) -> Result<()> {
         let target = m.path(old_ptr, old_len)?;
         let (fd, link) = self.at(m, fd, rights::PATH_SYMLINK, new_ptr, new_len)?;
         // The link's text is stored as given; following it later is resolved

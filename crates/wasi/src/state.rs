@@ -179,12 +179,14 @@ impl Wasi {
                     let guest = r.text("preopen name")?;
                     let path = PathBuf::from(OsStr::from_bytes(r.bytes("path")?));
                     let preopen = self.granted(r, at, number, &guest)?;
-                    let root =
-                        open_preopen(preopen).or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;
+                    let root = open_preopen(preopen).or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;
                     let shown = format!("descriptor {number} (`{}` under `{guest}`)", path.display());
                     let missing = |e: std::io::Error| RestoreError {
                         offset: at,
-                        reason: format!("{shown}: cannot be re-opened here under --dir {}: {e}", preopen.host.display()),
+                        reason: format!(
+                            "{shown}: cannot be re-opened here under --dir {}: {e}",
+                            preopen.host.display()
+                        ),
                     };
                     let (handle, read, write) = if kind == DIR {
                         (Handle::Dir(root.open_dir(&path).map_err(missing)?), true, false)
@@ -227,13 +229,7 @@ impl Wasi {
         Ok(Wasi { args, env, fds, dirs: self.dirs.clone() })
     }
 
-    fn granted(
-        &self,
-        r: &Reader,
-        at: usize,
-        number: u32,
-        guest: &str,
-    ) -> Result<&crate::Preopen, RestoreError> {
+    fn granted(&self, r: &Reader, at: usize, number: u32, guest: &str) -> Result<&crate::Preopen, RestoreError> {
         match self.dirs.iter().find(|d| d.guest == guest) {
             Some(p) => Ok(p),
             None => r.fail(

@@ -291,3 +291,146 @@ fn every_committed_c_module_is_run_by_a_test() {
         }
     }
 }
+
+/// A fresh, empty directory of the scratch area.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn files_and_directories_behave_as_in_the_native_build() {
+    let src = test_program("files.c");
+    let natively = run(Command::new(native(&src)).current_dir(fresh_dir("files-native")).env("GREETING", "hi"), b"x\n");
+    assert!(natively.status.success());
+    let expected = String::from_utf8(natively.stdout).unwrap();
+    assert!(expected.contains("mtime: 1234567890.123456789 atime: 1000000000.000000005\n"), "{expected}");
+    for module in modules(&src) {
+        let dir = fresh_dir("files-manda");
+        let out = run(
+            common::manda_command().current_dir(&dir).args(["run", "--dir", ".", "--env", "GREETING=hi"]).arg(&module),
+            b"x\n",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "{}: {}",
+            module.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0));
+        // It cleaned up after itself, in the granted directory and nowhere else.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn without_a_grant_a_program_sees_no_file_and_no_environment() {
+    let module = test_program("files.wasm");
+    let dir = fresh_dir("files-ungranted");
+    let out = run(common::manda_command().current_dir(&dir).env("GREETING", "host").arg("run").arg(&module), b"");
+    // Its first `fopen` fails, and the program, which does not check, traps on the null FILE.
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "GREETING=(unset)\n");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}
+
+/// The attacker's sandbox (see `escape.c`): `inside` is granted, `outside` holds the secret.
+fn sandbox() -> PathBuf {
+    let root = fresh_dir("escape");
+    let (inside, outside) = (root.join("inside"), root.join("outside"));
+    std::fs::create_dir_all(inside.join("sub")).unwrap();
+    std::fs::create_dir_all(inside.join("real")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "SECRET\n").unwrap();
+    std::fs::write(inside.join("sub/inner.txt"), "in\n").unwrap();
+    std::fs::write(inside.join("real/secret.txt"), "safe\n").unwrap();
+    let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, inside.join(at)).unwrap();
+    link(Path::new("../outside"), "link_out");
+    link(&outside.join("secret.txt"), "abs_link");
+    link(Path::new("sub/../../outside/secret.txt"), "chain");
+    link(Path::new("loop"), "loop");
+    link(Path::new("real"), "flip");
+    root
+}
+
+const ESCAPES: &str = "\
+dotdot: notcapable
+dotdot deep: notcapable
+dotdot many: notcapable
+absolute: notcapable
+symlink to a directory out: notcapable
+absolute symlink: notcapable
+absolute symlink, not followed: loop
+symlink chain: notcapable
+symlink loop: loop
+a path that stays in: OPENED [inside]
+stat ..: notcapable
+stat via link: notcapable
+rename out: notcapable
+rename in: notcapable
+hard link in: notcapable
+mkdir out: notcapable
+unlink out: notcapable
+symlink pointing out: ok
+following it: notcapable
+set times through a link: notcapable
+NUL in a path: ilseq
+long path: nametoolong
+path past memory: fault
+result past memory: fault
+a path under standard input: notcapable
+no such descriptor: badf
+write under a read-only grant: notcapable
+create without the right: notcapable
+widen rights: notcapable
+mkdir without the right: notcapable
+libc ../: Capabilities insufficient
+libc outside the preopen: Capabilities insufficient
+";
+
+#[test]
+fn no_path_leads_out_of_a_granted_directory() {
+    for module in modules(&test_program("escape.c")) {
+        let root = sandbox();
+        // `flip` is swapped, atomically, between a link to `real` (inside) and
+        // one to `../outside` for as long as the program races to open through it.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flipper = {
+            let (stop, inside) = (stop.clone(), root.join("inside"));
+            std::thread::spawn(move || {
+                let mut flips = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let target = if flips % 2 == 0 { "../outside" } else { "real" };
+                    let tmp = inside.join("flip.tmp");
+                    let _ = std::fs::remove_file(&tmp);
+                    std::os::unix::fs::symlink(target, &tmp).unwrap();
+                    std::fs::rename(&tmp, inside.join("flip")).unwrap();
+                    flips += 1;
+                }
+                flips
+            })
+        };
+        let out = run(
+            common::manda_command()
+                .current_dir(&root)
+                .args(["run", "--dir", "inside::/sandbox"])
+                .arg(&module)
+                .arg("20000"),
+            b"",
+        );
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(flipper.join().unwrap() > 10, "the link flipped while the program ran");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{ESCAPES}race: 0 leaked\n"),
+            "{}: {}",
+            module.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read_to_string(root.join("outside/secret.txt")).unwrap(), "SECRET\n");
+        assert_eq!(std::fs::read_dir(root.join("outside")).unwrap().count(), 1, "nothing was made outside");
+    }
+}

@@ -124,7 +124,8 @@ impl manda_wasi::Guest for WasiGuest<'_, '_> {
     }
 
     fn read_memory(&mut self, offset: u64, buf: &mut [u8]) -> bool {
-        offset + buf.len() as u64 <= self.memory_size() && self.mem.read_into(self.mem.heap_base() + offset, buf).is_ok()
+        offset + buf.len() as u64 <= self.memory_size()
+            && self.mem.read_into(self.mem.heap_base() + offset, buf).is_ok()
     }
 
     fn write_memory(&mut self, offset: u64, bytes: &[u8]) -> bool {
