@@ -36,10 +36,12 @@ mod emit;
 mod func;
 mod host;
 mod ir;
+mod link;
 mod live;
 mod parse;
 
 pub use host::HOSTS;
+pub use link::{link, Preload};
 
 use ir::{CallSite, Item, RegSet, Src, S1, S2, S3, WINDOW, WINDOW_BASE, ZERO};
 use std::collections::HashMap;

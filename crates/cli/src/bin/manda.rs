@@ -79,6 +79,21 @@ enum Command {
         /// The arguments of --invoke.
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<String>,
+        /// Link the module MODULE in first, as `manda run --preload` does; repeatable.
+        #[arg(long = "preload", value_name = "NAME=MODULE.wasm")]
+        preloads: Vec<String>,
+    },
+    /// Link WebAssembly modules into one, as `manda run --preload` does, and write it: the same program for any
+    /// runtime (functions only: a preloaded module has no memory, table or globals).
+    Link {
+        /// The module whose imports the others satisfy.
+        file: PathBuf,
+        /// A module whose exported functions become the imports named NAME; repeatable.
+        #[arg(long = "preload", value_name = "NAME=MODULE.wasm", required = true)]
+        preloads: Vec<String>,
+        /// Where to write the linked module.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
     },
     /// Print an executable as assembly that assembles back to the identical bytes.
     Disasm {
@@ -138,6 +153,10 @@ struct RunArgs {
     /// Set an environment variable of a WebAssembly program (it sees no other); repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     env: Vec<String>,
+    /// Link the WebAssembly module MODULE first: its exported functions become the imports named NAME of the module
+    /// run (functions only: a preloaded module has no memory, table or globals); repeatable.
+    #[arg(long = "preload", value_name = "NAME=MODULE.wasm")]
+    preloads: Vec<String>,
     #[command(flatten)]
     control: ControlArgs,
     /// The executable, `.s` source or `.wasm` module, then the program's arguments: everything after FILE is the
@@ -187,12 +206,15 @@ fn main() -> ExitCode {
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),
-        Command::Wasm { file, output, invoke, args } => {
-            translate(&file, invoke.as_deref(), &args, None).and_then(|bytes| {
+        Command::Link { file, preloads, output } => linked(&file, &preloads).and_then(|bytes| {
+            std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
+        }),
+        Command::Wasm { file, output, invoke, args, preloads } => {
+            translate(&file, invoke.as_deref(), &args, None, &preloads).and_then(|bytes| {
                 std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
             })
         }
-        Command::Disasm { file } => load(&file, None, None).and_then(|exe| {
+        Command::Disasm { file } => load(&file, None, None, &[]).and_then(|exe| {
             print_streamed(|out| manda::disasm::disassemble_to(&exe, out))
                 .map_err(|e| format!("cannot write output: {e}"))
         }),
@@ -247,9 +269,32 @@ fn is_wasm(file: &Path) -> bool {
         && magic == *b"\0asm"
 }
 
-/// Translates a WebAssembly module into an executable's bytes, holding at most `memory_limit` bytes.
-fn translate(file: &Path, invoke: Option<&str>, args: &[String], memory_limit: Option<u64>) -> Result<Vec<u8>, String> {
+/// The module `file` with `preloads` (`NAME=MODULE.wasm`) linked in.
+fn linked(file: &Path, preloads: &[String]) -> Result<Vec<u8>, String> {
     let wasm = read_at_most(file, MAX_INPUT_FILE, "a WebAssembly module")?;
+    if preloads.is_empty() {
+        return Ok(wasm);
+    }
+    let mut modules = Vec::new();
+    for spec in preloads {
+        let Some((name, path)) = spec.split_once('=') else {
+            return Err(format!("--preload {spec}: expected NAME=MODULE.wasm"));
+        };
+        let bytes = read_at_most(Path::new(path), MAX_INPUT_FILE, "a WebAssembly module")?;
+        modules.push(manda_wasm::Preload { name: name.to_string(), wasm: bytes });
+    }
+    manda_wasm::link(&wasm, &modules).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Translates a WebAssembly module into an executable's bytes, holding at most `memory_limit` bytes.
+fn translate(
+    file: &Path,
+    invoke: Option<&str>,
+    args: &[String],
+    memory_limit: Option<u64>,
+    preloads: &[String],
+) -> Result<Vec<u8>, String> {
+    let wasm = linked(file, preloads)?;
     let options = manda_wasm::Options {
         invokes: invoke
             .map(|f| manda_wasm::Invoke {
@@ -266,11 +311,16 @@ fn translate(file: &Path, invoke: Option<&str>, args: &[String], memory_limit: O
 
 /// Loads an executable, or assembles a `.s` source or translates a `.wasm`
 /// module first (within `memory_limit`, a machine's `--max-memory`).
-fn load(file: &Path, invoke: Option<(&str, &[String])>, memory_limit: Option<u64>) -> Result<Executable, String> {
+fn load(
+    file: &Path,
+    invoke: Option<(&str, &[String])>,
+    memory_limit: Option<u64>,
+    preloads: &[String],
+) -> Result<Executable, String> {
     let bytes = if file.extension().is_some_and(|e| e == "s") {
         assemble(file)?
     } else if is_wasm(file) {
-        let bytes = translate(file, invoke.map(|i| i.0), invoke.map_or(&[], |i| i.1), memory_limit)?;
+        let bytes = translate(file, invoke.map(|i| i.0), invoke.map_or(&[], |i| i.1), memory_limit, preloads)?;
         return_freed_memory();
         bytes
     } else {
@@ -317,7 +367,8 @@ fn run(args: RunArgs) -> ExitCode {
         }
     }
     let invoke_args = args.program[1..].to_vec();
-    let exe = match load(&file, args.invoke.as_deref().map(|f| (f, invoke_args.as_slice())), Some(args.max_memory)) {
+    let invoke = args.invoke.as_deref().map(|f| (f, invoke_args.as_slice()));
+    let exe = match load(&file, invoke, Some(args.max_memory), &args.preloads) {
         Ok(loaded) => loaded,
         Err(message) => {
             if !message.is_empty() {

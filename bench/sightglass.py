@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""The Sightglass suite (github.com/bytecodealliance/sightglass, `benchmarks/`) on
+Manda and its peers, from a local copy: real programs compiled by others.
+
+    python3 bench/sightglass.py SUITE [--runs N] [--only NAME,...] [--check] [--peers wasmi,wasmtime]
+                                      [--manda BIN] [--prefix DIR]
+
+SUITE is a copy of sightglass's `benchmarks/` directory (nothing is fetched
+at run time). Every module runs in its own directory as Sightglass runs it:
+`manda run --dir . --preload bench=BENCH.wasm MODULE.wasm`, BENCH.wasm
+exporting empty `start` and `end` (written by this script). Its standard
+output and error must be exactly the module's `*.stdout.expected` and
+`*.stderr.expected`, and its exit status 0.
+
+The peers run the same program: the module with the bench functions linked in
+(`manda link`), through wasmi's CLI and wasmtime (the Python `wasmtime`
+package), installed by bench/peers/setup.sh into DIR (default
+~/.cache/peers). wasm3 is not among them: its Python binding has no WASI,
+and these programs read their input files through it. Each command runs N times (default 3) round-robin; the table
+gives median wall seconds of the whole process, start-up and translation
+included, and each peer's time over Manda's (> 1: Manda is faster).
+`--check` runs Manda once on each module and only checks its output.
+
+Left out, as the suite's issue says: the modules that need SIMD (the next
+issue's), wasi-nn (image-classification), GC or components (kotlin-richards,
+splay, cm-online-stats), and those whose files the copy lacks.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(ROOT, "bench", "sightglass")
+
+SKIPPED = {
+    "blake3-simd": "SIMD",
+    "hex-simd": "SIMD",
+    "intgemm-simd": "SIMD",
+    "meshoptimizer": "SIMD",
+    "image-classification": "wasi-nn",
+    "tract-onnx-image-classification": "wasi-nn",
+    "kotlin-richards": "GC",
+    "splay": "GC",
+    "cm-online-stats": "components",
+    "spidermonkey": "not in the copy",
+}
+
+# (module (func (export "start")) (func (export "end"))), encoded.
+BENCH_WASM = bytes(
+    [0, 0x61, 0x73, 0x6D, 1, 0, 0, 0,
+     1, 4, 1, 0x60, 0, 0,
+     3, 3, 2, 0, 0,
+     7, 15, 2, 5] + list(b"start") + [0, 0, 3] + list(b"end") + [0, 1,
+     10, 7, 2, 2, 0, 0x0B, 2, 0, 0x0B]
+)
+
+
+def modules(suite, only):
+    """(name, directory, module file, expected stdout, expected stderr) of every module that runs."""
+    found = []
+    for bench in sorted(os.listdir(suite)):
+        d = os.path.join(suite, bench)
+        if not os.path.isdir(d) or bench in SKIPPED:
+            continue
+        for f in sorted(os.listdir(d)):
+            if not f.endswith(".wasm"):
+                continue
+            stem = f[: -len(".wasm")]
+            name = stem if stem != "benchmark" else bench
+            if only and name not in only:
+                continue
+            expect = {}
+            for stream in ("stdout", "stderr"):
+                for candidate in (stem, "default", "benchmark"):
+                    path = os.path.join(d, f"{candidate}.{stream}.expected")
+                    if os.path.exists(path):
+                        expect[stream] = open(path, "rb").read()
+                        break
+            # A few modules come with no expected output: for them, exit 0 is the check.
+            found.append((name, d, f, expect.get("stdout"), expect.get("stderr")))
+    return found
+
+
+def run(cmd, cwd):
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - start, proc
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("suite")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--peers", default="wasmi,wasmtime")
+    ap.add_argument("--manda", default=os.path.join(ROOT, "target", "release", "manda"))
+    ap.add_argument("--prefix", default=os.path.expanduser("~/.cache/peers"))
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    work = tempfile.mkdtemp(prefix="sightglass-")
+    bench = os.path.join(work, "bench.wasm")
+    open(bench, "wb").write(BENCH_WASM)
+    py = os.path.join(args.prefix, "venv", "bin", "python")
+    peers = {
+        "wasmi": lambda m: [os.path.join(args.prefix, "cargo", "bin", "wasmi"), "--dir", ".", m],
+        "wasmtime": lambda m: [py, os.path.join(HERE, "run_wasmtime.py"), m],
+    }
+    chosen = [p for p in args.peers.split(",") if p] if not args.check else []
+    failed = []
+    simd = []
+    rows = []
+    for name, d, f, out, err in modules(args.suite, only):
+        manda = [args.manda, "run", "--dir", ".", "--preload", f"bench={bench}", f]
+        seconds, proc = run(manda, d)
+        ok = proc.returncode == 0 and out in (None, proc.stdout) and err in (None, proc.stderr)
+        if b"SIMD support is not enabled" in proc.stderr:
+            # The module uses SIMD, as all of libsodium's do: the next issue's.
+            simd.append(name)
+            continue
+        if not ok:
+            why = f"exit {proc.returncode}" if proc.returncode else "output differs"
+            failed.append(name)
+            print(f"{name}: FAILED ({why}) {proc.stderr.decode(errors='replace')[-300:]}", file=sys.stderr)
+            continue
+        if args.check:
+            print(f"{name}: ok ({seconds:.2f} s){'' if out is not None else ', exit 0 (the suite has no expected output)'}")
+            continue
+        linked = os.path.join(work, f"{name}.wasm")
+        subprocess.run([args.manda, "link", "--preload", f"bench={bench}", os.path.join(d, f), "-o", linked], check=True)
+        cmds = [("Manda", manda)] + [(p, peers[p](linked)) for p in chosen]
+        times = {label: [] for label, _ in cmds}
+        for _ in range(args.runs):
+            for label, cmd in cmds:
+                s, p = run(cmd, d)
+                times[label].append(s if p.returncode == 0 and out in (None, p.stdout) else None)
+        medians = {k: (statistics.median(v) if all(x is not None for x in v) else None) for k, v in times.items()}
+        rows.append((name, medians))
+        cells = " ".join(f"{k}={v:.3f}" if v else f"{k}=fail" for k, v in medians.items())
+        print(f"{name}: {cells}", file=sys.stderr)
+    if not args.check:
+        labels = ["Manda"] + chosen
+        print("| module | " + " | ".join(f"{l} (s)" for l in labels) + " | " + " | ".join(f"{p}/Manda" for p in chosen) + " |")
+        print("| --- " * (len(labels) + len(chosen) + 1) + "|")
+        for name, m in rows:
+            secs = [f"{m[l]:.3f}" if m[l] else "fails" for l in labels]
+            ratios = [f"{m[p] / m['Manda']:.2f}" if m[p] and m["Manda"] else "–" for p in chosen]
+            print(f"| {name} | " + " | ".join(secs) + " | " + " | ".join(ratios) + " |")
+    if simd:
+        print(f"{len(simd)} left out, refused for SIMD: {', '.join(simd)}", file=sys.stderr)
+    print(f"{len(failed)} failed: {', '.join(failed)}" if failed else "every module printed its expected output",
+          file=sys.stderr)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
