@@ -60,7 +60,13 @@ fn library<'a>(p: &'a Preload) -> Result<Library<'a>, TranslateError> {
         message: format!("preloaded module `{}`: {}", p.name, e.message),
     };
     Validator::new_with_features(features()).validate_all(&p.wasm).map_err(|e| named(e.into()))?;
-    let mut lib = Library { types: Vec::new(), type_section: None, funcs: Vec::new(), bodies: Vec::new(), exports: HashMap::new() };
+    let mut lib = Library {
+        types: Vec::new(),
+        type_section: None,
+        funcs: Vec::new(),
+        bodies: Vec::new(),
+        exports: HashMap::new(),
+    };
     for payload in Parser::new(0).parse_all(&p.wasm) {
         let payload = payload.map_err(|e| named(e.into()))?;
         let only_functions = |what: &str, at: u64| {
@@ -140,7 +146,13 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
     for (at, import) in &imports {
         let TypeRef::Func(ty) = import.ty else {
             if import.module == p.name {
-                return Err(err(*at, format!("import `{}.{}`: only functions can be imported from a preloaded module", import.module, import.name)));
+                return Err(err(
+                    *at,
+                    format!(
+                        "import `{}.{}`: only functions can be imported from a preloaded module",
+                        import.module, import.name
+                    ),
+                ));
             }
             continue;
         };
@@ -149,12 +161,24 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
             continue;
         }
         let Some(&f) = lib.exports.get(import.name) else {
-            return Err(err(*at, format!("import `{}.{}`: the preloaded module `{}` exports no function `{}`", import.module, import.name, p.name, import.name)));
+            return Err(err(
+                *at,
+                format!(
+                    "import `{}.{}`: the preloaded module `{}` exports no function `{}`",
+                    import.module, import.name, p.name, import.name
+                ),
+            ));
         };
         let theirs = &lib.types[lib.funcs[f as usize] as usize];
         let ours = &types[ty as usize];
         if theirs != ours {
-            return Err(err(*at, format!("import `{}.{}` has the type {ours}; the preloaded module's function has {theirs}", import.module, import.name)));
+            return Err(err(
+                *at,
+                format!(
+                    "import `{}.{}` has the type {ours}; the preloaded module's function has {theirs}",
+                    import.module, import.name
+                ),
+            ));
         }
         resolved.push(Some(f));
     }
@@ -175,14 +199,19 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
         });
     }
     ours.funcs.extend((0..defined).map(|j| kept + j));
-    let mut theirs = Remap { funcs: (0..lib.funcs.len() as u32).map(|f| lib_base + f).collect(), types: types.len() as u32 };
+    let mut theirs =
+        Remap { funcs: (0..lib.funcs.len() as u32).map(|f| lib_base + f).collect(), types: types.len() as u32 };
 
     let mut module = wasm_encoder::Module::new();
     // Sections are written in order; the type, function and code sections
     // carry the library's part, written even if the main module has none.
     let (mut types_done, mut funcs_done, mut code_done) = (false, false, false);
     let mut code = wasm_encoder::CodeSection::new();
-    let lib_types = |module: &mut wasm_encoder::Module, main: Option<wasmparser::TypeSectionReader>, ours: &mut Remap, theirs: &mut Remap| -> Result<(), TranslateError> {
+    let lib_types = |module: &mut wasm_encoder::Module,
+                     main: Option<wasmparser::TypeSectionReader>,
+                     ours: &mut Remap,
+                     theirs: &mut Remap|
+     -> Result<(), TranslateError> {
         let mut section = wasm_encoder::TypeSection::new();
         if let Some(main) = main {
             reencode::utils::parse_type_section(ours, &mut section, main).map_err(encode_err)?;
@@ -193,7 +222,10 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
         module.section(&section);
         Ok(())
     };
-    let lib_funcs = |module: &mut wasm_encoder::Module, main: Option<wasmparser::FunctionSectionReader>, ours: &mut Remap| -> Result<(), TranslateError> {
+    let lib_funcs = |module: &mut wasm_encoder::Module,
+                     main: Option<wasmparser::FunctionSectionReader>,
+                     ours: &mut Remap|
+     -> Result<(), TranslateError> {
         let mut section = wasm_encoder::FunctionSection::new();
         if let Some(main) = main {
             reencode::utils::parse_function_section(ours, &mut section, main).map_err(encode_err)?;
@@ -276,7 +308,9 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
                 module.section(&s);
             }
             Payload::StartSection { func, .. } => {
-                module.section(&wasm_encoder::StartSection { function_index: ours.function_index(func).map_err(encode_err)? });
+                module.section(&wasm_encoder::StartSection {
+                    function_index: ours.function_index(func).map_err(encode_err)?,
+                });
             }
             Payload::ElementSection(r) => {
                 let mut s = wasm_encoder::ElementSection::new();
