@@ -5,6 +5,7 @@
 use clap::{Command, Subcommand};
 
 mod control_args;
+pub mod translation_cache;
 pub use control_args::{read_token_file, ControlArgs};
 use std::io::{self, Write};
 pub use vm_host::files::{read_bounded, ReadError};

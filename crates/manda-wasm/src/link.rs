@@ -55,9 +55,13 @@ struct Library<'a> {
 }
 
 fn library<'a>(p: &'a Preload) -> Result<Library<'a>, TranslateError> {
+    // Located in the preloaded module, not in the one that imports from it.
     let named = |e: TranslateError| TranslateError {
-        offset: e.offset,
-        message: format!("preloaded module `{}`: {}", p.name, e.message),
+        offset: None,
+        message: match e.offset {
+            Some(at) => format!("preloaded module `{}`, offset {at} (0x{at:x}): {}", p.name, e.message),
+            None => format!("preloaded module `{}`: {}", p.name, e.message),
+        },
     };
     Validator::new_with_features(features()).validate_all(&p.wasm).map_err(|e| named(e.into()))?;
     let mut lib = Library {
@@ -332,7 +336,7 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
             Payload::CustomSection(c) => ours.parse_custom_section(&mut module, c).map_err(encode_err)?,
             other => {
                 let at = other.as_section().map_or(0, |(_, r)| r.start);
-                return Err(err(at as u64, "linking: a section this linker does not know"));
+                return Err(err(at, "linking: a section this linker does not know"));
             }
         }
     }

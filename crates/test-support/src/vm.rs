@@ -17,8 +17,9 @@ const PRINT_WITHIN: Duration = Duration::from_secs(60);
 
 /// `binary` as a VM of the registry `runtime`, run through `prefix` if
 /// given (e.g. `ip netns exec NS`, which must exec it in place): an
-/// ephemeral loopback control port, no token from the environment, stdin
-/// empty and stdout piped. Add its arguments, then [`VmProcess::spawn`].
+/// ephemeral loopback control port, no token from the environment, a
+/// translation cache beside the registry (not the user's), stdin empty and
+/// stdout piped. Add its arguments, then [`VmProcess::spawn`].
 pub fn vm_command(prefix: &[&str], binary: &Path, runtime: &Path) -> Command {
     let mut command = match prefix.split_first() {
         Some((first, rest)) => {
@@ -31,6 +32,7 @@ pub fn vm_command(prefix: &[&str], binary: &Path, runtime: &Path) -> Command {
     command
         .env("MOVA_LISTEN", "127.0.0.1:0")
         .env("MOVA_RUNTIME_DIR", runtime)
+        .env("MANDA_CACHE_DIR", runtime.with_extension("cache"))
         .env_remove("MOVA_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped());

@@ -8,7 +8,7 @@
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use cli::ControlArgs;
 use cli::DocsCommand;
-use cli::{print_err, print_out, print_streamed, read_at_most, MAX_INPUT_FILE};
+use cli::{print_err, print_out, print_streamed, read_at_most, translation_cache, MAX_INPUT_FILE};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
 use manda::machine::{Config, Machine};
@@ -294,7 +294,17 @@ fn translate(
     memory_limit: Option<u64>,
     preloads: &[String],
 ) -> Result<Vec<u8>, String> {
-    let wasm = linked(file, preloads)?;
+    translate_module(&linked(file, preloads)?, file, invoke, args, memory_limit)
+}
+
+/// Translates the module `wasm` (read from `file`) into an executable's bytes.
+fn translate_module(
+    wasm: &[u8],
+    file: &Path,
+    invoke: Option<&str>,
+    args: &[String],
+    memory_limit: Option<u64>,
+) -> Result<Vec<u8>, String> {
     let options = manda_wasm::Options {
         invokes: invoke
             .map(|f| manda_wasm::Invoke {
@@ -306,7 +316,7 @@ fn translate(
         memory_limit,
         ..Default::default()
     };
-    manda_wasm::translate(&wasm, &options).map_err(|e| format!("{}: {e}", file.display()))
+    manda_wasm::translate(wasm, &options).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 /// Loads an executable, or assembles a `.s` source or translates a `.wasm`
@@ -320,8 +330,37 @@ fn load(
     let bytes = if file.extension().is_some_and(|e| e == "s") {
         assemble(file)?
     } else if is_wasm(file) {
-        let bytes = translate(file, invoke.map(|i| i.0), invoke.map_or(&[], |i| i.1), memory_limit, preloads)?;
+        let (name, args) = (invoke.map(|i| i.0), invoke.map_or(&[][..], |i| i.1));
+        // A module translated before, by this build, with the same preloads and --invoke: its executable.
+        let mut keyed = read_at_most(file, MAX_INPUT_FILE, "a WebAssembly module")?;
+        for spec in preloads {
+            keyed.extend_from_slice(b"\0preload\0");
+            keyed.extend_from_slice(spec.as_bytes());
+            if let Some((_, path)) = spec.split_once('=') {
+                keyed.extend(read_at_most(Path::new(path), MAX_INPUT_FILE, "a WebAssembly module")?);
+            }
+        }
+        for part in name.into_iter().chain(args.iter().map(String::as_str)) {
+            keyed.extend_from_slice(b"\0");
+            keyed.extend_from_slice(part.as_bytes());
+        }
+        let cache = translation_cache::dir().map(|dir| (dir, translation_cache::key(&keyed)));
+        drop(keyed);
+        if let Some((dir, entry)) = &cache {
+            if let Ok(bytes) = read_at_most(&dir.join(entry), MAX_INPUT_FILE, "an executable") {
+                // An entry that does not decode is translated again, and replaced.
+                if let Ok(exe) = Executable::from_vec_within(bytes, memory_limit.unwrap_or(u64::MAX)) {
+                    return Ok(exe);
+                }
+            }
+        }
+        let wasm = linked(file, preloads)?;
+        let bytes = translate_module(&wasm, file, name, args, memory_limit)?;
+        drop(wasm);
         return_freed_memory();
+        if let Some((dir, entry)) = &cache {
+            translation_cache::store(dir, entry, &bytes);
+        }
         bytes
     } else {
         read_at_most(file, MAX_INPUT_FILE, "an executable")?

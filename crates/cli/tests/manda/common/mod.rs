@@ -13,13 +13,18 @@ pub const ABOVE_MIB: u64 = 22;
 use std::process::Command;
 use test_support::vm::{vm_command, VmProcess};
 
-/// The `manda` binary, with its control port on an ephemeral loopback port
-/// and its registry entry in a test directory, so parallel runs neither
-/// compete for port 34567 nor touch the user's runtime directory.
+/// The `manda` binary, with its control port on an ephemeral loopback port,
+/// its registry entry and its translation cache in test directories, so
+/// parallel runs neither compete for port 34567 nor touch the user's runtime
+/// directory or cache.
 pub fn manda_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_manda"));
-    let runtime = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manda-runtime");
-    command.env("MOVA_LISTEN", "127.0.0.1:0").env("MOVA_RUNTIME_DIR", runtime).env_remove("MOVA_TOKEN");
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    command
+        .env("MOVA_LISTEN", "127.0.0.1:0")
+        .env("MOVA_RUNTIME_DIR", tmp.join("manda-runtime"))
+        .env("MANDA_CACHE_DIR", tmp.join("manda-cache"))
+        .env_remove("MOVA_TOKEN");
     command
 }
 

@@ -1,0 +1,66 @@
+//! Translated WebAssembly modules kept between runs, so that a module is
+//! translated once, not on every start.
+//!
+//! An entry is the executable a module translates to, named by the SHA-256
+//! of the module's bytes (after `--preload` linking) and of the `manda`
+//! binary's identity (its size and modification time: a rebuilt translator
+//! never reads an older one's entries). The directory is `$MANDA_CACHE_DIR`
+//! (empty: no cache), else `$XDG_CACHE_HOME/manda`, else `~/.cache/manda`.
+//!
+//! An entry is an executable like any other, decoded and checked as one,
+//! but whoever can write it chooses the program that runs: the cache is
+//! used only in a directory owned by this user that nobody else may write
+//! (created so, mode 0700), entries are written whole (a temporary file
+//! renamed) with mode 0600, and one that cannot be decoded is translated
+//! again and replaced.
+
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+
+/// The cache directory, if caching is on and the directory is safe to use.
+pub fn dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("MANDA_CACHE_DIR") {
+        Some(d) if d.is_empty() => return None,
+        Some(d) => PathBuf::from(d),
+        None => match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d).join("manda"),
+            None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/manda"),
+        },
+    };
+    let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    let mine = meta.is_dir() && meta.uid() == current_uid() && meta.permissions().mode() & 0o022 == 0;
+    mine.then_some(dir)
+}
+
+/// This process's user id, read from `/proc` (no libc call needed).
+fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
+}
+
+/// The entry's name for `module`: its SHA-256 and this binary's identity's.
+pub fn key(module: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    if let Some(meta) = std::env::current_exe().ok().and_then(|exe| std::fs::metadata(exe).ok()) {
+        hash.update(meta.len().to_le_bytes());
+        hash.update(meta.mtime().to_le_bytes());
+        hash.update(meta.mtime_nsec().to_le_bytes());
+    }
+    hash.update(module);
+    format!("{}.mx", vm_core::hex(&hash.finalize()))
+}
+
+/// Stores `exe` under `name`; a failure only means the next run translates again.
+pub fn store(dir: &std::path::Path, name: &str, exe: &[u8]) {
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, exe));
+    if written.is_err() || std::fs::rename(&tmp, dir.join(name)).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}

@@ -1,0 +1,150 @@
+//! `manda run --preload`, `manda link` and the translation cache, through
+//! the real `manda` binary.
+
+mod common;
+
+use common::wasm;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("linking-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn file(name: &str, text: &str) -> PathBuf {
+    let path = scratch(name);
+    std::fs::write(&path, wasm(text)).unwrap();
+    path
+}
+
+fn text(out: &Output) -> (Option<i32>, String, String) {
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A library of functions: `twice`, calling a helper of its own, and `greet`.
+const LIBRARY: &str = r#"(module
+  (func $helper (param i32) (result i32) (i32.add (local.get 0) (local.get 0)))
+  (func (export "twice") (param i32) (result i32) (call $helper (local.get 0)))
+  (func (export "seven") (result i64) (i64.const 7)))"#;
+
+/// A program importing from it (and from WASI), with functions of its own after the imports.
+const PROGRAM: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "lib" "twice" (func $twice (param i32) (result i32)))
+  (import "lib" "seven" (func $seven (result i64)))
+  (func $plus_one (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func (export "compute") (param i32) (result i32 i64)
+    (call $plus_one (call $twice (local.get 0))) (call $seven))
+  (func (export "_start") (call $exit (call $twice (i32.const 21)))))"#;
+
+#[test]
+fn a_preloaded_modules_functions_are_the_imports_of_its_name() {
+    let (lib, prog) = (file("lib.wasm", LIBRARY), file("prog.wasm", PROGRAM));
+    let preload = format!("lib={}", lib.display());
+    let out = common::manda_command()
+        .args(["run", "--preload", &preload, "--invoke", "compute"])
+        .arg(&prog)
+        .arg("20")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), (Some(0), "41\n7\n".into(), String::new()));
+    let out = common::manda_command().args(["run", "--preload", &preload]).arg(&prog).output().unwrap();
+    assert_eq!(out.status.code(), Some(42), "_start exits with twice(21)");
+    // `manda link` writes the same program as one module, for any runtime.
+    let linked = scratch("linked.wasm");
+    let out = common::manda_command()
+        .args(["link", "--preload", &preload])
+        .arg(&prog)
+        .arg("-o")
+        .arg(&linked)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), (Some(0), String::new(), String::new()));
+    let out = common::manda_command().args(["run", "--invoke", "compute"]).arg(&linked).arg("5").output().unwrap();
+    assert_eq!(text(&out), (Some(0), "11\n7\n".into(), String::new()));
+}
+
+#[test]
+fn what_cannot_be_linked_is_refused_with_its_reason() {
+    let prog = file("prog2.wasm", PROGRAM);
+    let cases = [
+        (r#"(module (func (export "twice") (param i32) (result i32) (local.get 0)))"#,
+         "import `lib.seven`: the preloaded module `lib` exports no function `seven`"),
+        (r#"(module (func (export "twice") (param i64) (result i32) (i32.const 0)) (func (export "seven") (result i64) (i64.const 7)))"#,
+         "import `lib.twice` has the type (func (param i32) (result i32)); the preloaded module's function has (func (param i64) (result i32))"),
+        (r#"(module (memory 1) (func (export "twice") (param i32) (result i32) (local.get 0)))"#,
+         "prog2.wasm: preloaded module `lib`, offset 22 (0x16): it has a memory; a preloaded module may hold only functions (memories, tables and globals are not linked across modules yet)"),
+    ];
+    for (i, (library, message)) in cases.iter().enumerate() {
+        let lib = file(&format!("bad{i}.wasm"), library);
+        let out = common::manda_command()
+            .args(["run", "--preload"])
+            .arg(format!("lib={}", lib.display()))
+            .arg(&prog)
+            .output()
+            .unwrap();
+        let (status, stdout, stderr) = text(&out);
+        assert_eq!((status, stdout.as_str()), (Some(1), ""), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+    let out = common::manda_command().args(["run", "--preload", "nonsense"]).arg(&prog).output().unwrap();
+    assert_eq!(text(&out), (Some(1), String::new(), "manda: --preload nonsense: expected NAME=MODULE.wasm\n".into()));
+}
+
+/// `manda run` of a module with the translation cache in `cache`.
+fn run_cached(cache: &Path, module: &Path) -> (Option<i32>, String, String) {
+    text(
+        &common::manda_command()
+            .env("MANDA_CACHE_DIR", cache)
+            .args(["run", "--invoke", "compute"])
+            .arg(module)
+            .arg("1")
+            .output()
+            .unwrap(),
+    )
+}
+
+const ALONE: &str =
+    r#"(module (func (export "compute") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))"#;
+
+#[test]
+fn a_module_is_translated_once_and_a_bad_or_unsafe_cache_is_not_trusted() {
+    let module = file("alone.wasm", ALONE);
+    let cache = scratch("cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    assert_eq!(run_cached(&cache, &module), (Some(0), "3\n".into(), String::new()));
+    let entries: Vec<PathBuf> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "one entry: {entries:?}");
+    let entry = &entries[0];
+    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(entry).unwrap().permissions().mode() & 0o777, 0o600);
+    let translated = std::fs::read(entry).unwrap();
+    // The second run takes the entry: a different (valid) program planted there is what runs, which is why
+    // the directory must be this user's alone.
+    let other = file("other.wasm", r#"(module (func (export "compute") (param i32) (result i32) (i32.const 99)))"#);
+    let other_cache = scratch("other-cache");
+    run_cached(&other_cache, &other);
+    let planted = std::fs::read_dir(&other_cache).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(&planted, entry).unwrap();
+    assert_eq!(run_cached(&cache, &module).1, "99\n", "the entry is used");
+    // An entry that does not decode is translated again and replaced.
+    std::fs::write(entry, b"not an executable").unwrap();
+    assert_eq!(run_cached(&cache, &module), (Some(0), "3\n".into(), String::new()));
+    assert_eq!(std::fs::read(entry).unwrap(), translated);
+    // A directory others may write is not used at all.
+    std::fs::copy(&planted, entry).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(run_cached(&cache, &module).1, "3\n", "a world-writable cache is ignored");
+    // And an empty MANDA_CACHE_DIR turns the cache off.
+    let out = common::manda_command()
+        .env("MANDA_CACHE_DIR", "")
+        .args(["run", "--invoke", "compute"])
+        .arg(&module)
+        .arg("2")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out).1, "6\n");
+}
