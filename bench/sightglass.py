@@ -8,7 +8,7 @@ Manda and its peers, from a local copy: real programs compiled by others.
 SUITE is a copy of sightglass's `benchmarks/` directory (nothing is fetched
 at run time). Every module runs in its own directory as Sightglass runs it:
 `manda run --dir . --preload bench=BENCH.wasm MODULE.wasm`, BENCH.wasm
-exporting empty `start` and `end` (written by this script). Its standard
+exporting empty `start` and `end` (bench/sightglass/bench.wasm). Its standard
 output and error must be exactly the module's `*.stdout.expected` and
 `*.stderr.expected`, and its exit status 0.
 
@@ -49,14 +49,8 @@ SKIPPED = {
     "spidermonkey": "not in the copy",
 }
 
-# (module (func (export "start")) (func (export "end"))), encoded.
-BENCH_WASM = bytes(
-    [0, 0x61, 0x73, 0x6D, 1, 0, 0, 0,
-     1, 4, 1, 0x60, 0, 0,
-     3, 3, 2, 0, 0,
-     7, 15, 2, 5] + list(b"start") + [0, 0, 3] + list(b"end") + [0, 1,
-     10, 7, 2, 2, 0, 0x0B, 2, 0, 0x0B]
-)
+# The `bench` module the programs import, committed (bench.wat encoded; a test checks it).
+BENCH = os.path.join(HERE, "bench.wasm")
 
 
 def modules(suite, only):
@@ -103,8 +97,7 @@ def main():
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     work = tempfile.mkdtemp(prefix="sightglass-")
-    bench = os.path.join(work, "bench.wasm")
-    open(bench, "wb").write(BENCH_WASM)
+    bench = BENCH
     py = os.path.join(args.prefix, "venv", "bin", "python")
     peers = {
         "wasmi": lambda m: [os.path.join(args.prefix, "cargo", "bin", "wasmi"), "--dir", ".", m],

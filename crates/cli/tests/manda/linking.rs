@@ -148,3 +148,34 @@ fn a_module_is_translated_once_and_a_bad_or_unsafe_cache_is_not_trusted() {
         .unwrap();
     assert_eq!(text(&out).1, "6\n");
 }
+
+/// `bench/sightglass/bench.wasm`, which the README and `bench/sightglass.py`
+/// preload, is its text `bench.wat` encoded (`BLESS=1` re-records it), and
+/// gives a Sightglass-style program its `bench.start` and `bench.end`.
+#[test]
+fn the_committed_sightglass_bench_module_is_its_text_encoded_and_links() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/sightglass");
+    let encoded = wasm(&std::fs::read_to_string(dir.join("bench.wat")).unwrap());
+    let module = dir.join("bench.wasm");
+    if test_support::bless() {
+        std::fs::write(&module, &encoded).unwrap();
+    }
+    assert!(std::fs::read(&module).unwrap() == encoded, "{} differs from bench.wat (BLESS=1)", module.display());
+    let program = file(
+        "sightglass_style.wasm",
+        r#"(module
+          (import "bench" "start" (func $start))
+          (import "bench" "end" (func $end))
+          (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 16) "measured\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 9))
+            (call $start)
+            (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (call $end)))"#,
+    );
+    let out = common::manda_command().args(["run", "--preload"]).arg(format!("bench={}", module.display())).arg(&program).output().unwrap();
+    assert_eq!(text(&out), (Some(0), "measured\n".into(), String::new()));
+}

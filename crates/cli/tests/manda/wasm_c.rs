@@ -434,3 +434,22 @@ fn no_path_leads_out_of_a_granted_directory() {
         assert_eq!(std::fs::read_dir(root.join("outside")).unwrap().count(), 1, "nothing was made outside");
     }
 }
+
+#[test]
+fn a_program_streams_a_file_through_a_compressor_as_its_native_build_does() {
+    // `stream.c` is the program the migration tests move with its files open (moving_files.rs).
+    let src = test_program("stream.c");
+    let input: Vec<u8> = (0..5u32 << 20).map(|i| (i / 7 % 251) as u8).collect();
+    let native_dir = fresh_dir("stream-native");
+    std::fs::write(native_dir.join("in.bin"), &input).unwrap();
+    let natively = run(Command::new(native(&src)).current_dir(&native_dir), b"");
+    assert!(natively.status.success());
+    let expected = std::fs::read(native_dir.join("out.bin")).unwrap();
+    for module in modules(&src) {
+        let dir = fresh_dir("stream-manda");
+        std::fs::write(dir.join("in.bin"), &input).unwrap();
+        let out = run(common::manda_command().current_dir(&dir).args(["run", "--dir", "."]).arg(&module), b"");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&natively.stdout), "{}", module.display());
+        assert!(std::fs::read(dir.join("out.bin")).unwrap() == expected, "{}: out.bin differs", module.display());
+    }
+}
