@@ -20,6 +20,11 @@ and these programs read their input files through it. Each command runs N times 
 gives median wall seconds of the whole process, start-up and translation
 included, and each peer's time over Manda's (> 1: Manda is faster).
 `--check` runs Manda once on each module and only checks its output.
+`--startup` measures start-up alone (best of N): each runtime loads the
+module, instantiates it and stops at its first instruction — Manda with
+`--max-steps 1`, translating (an empty cache) and from its translation
+cache, wasmi with `--fuel 1` (it translates each function lazily, on its
+first call).
 
 Left out, as the suite's issue says: the modules that need SIMD (the next
 issue's), wasi-nn (image-classification), GC or components (kotlin-richards,
@@ -79,9 +84,13 @@ def modules(suite, only):
     return found
 
 
+# Each VM's control port on an ephemeral port: the default one may be another VM's (and saying so is stderr).
+QUIET = {**os.environ, "MOVA_LISTEN": "127.0.0.1:0"}
+
+
 def run(cmd, cwd):
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, cwd=cwd, env=QUIET, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     return time.perf_counter() - start, proc
 
 
@@ -91,6 +100,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--startup", action="store_true")
     ap.add_argument("--peers", default="wasmi,wasmtime")
     ap.add_argument("--manda", default=os.path.join(ROOT, "target", "release", "manda"))
     ap.add_argument("--prefix", default=os.path.expanduser("~/.cache/peers"))
@@ -104,6 +114,8 @@ def main():
         "wasmtime": lambda m: [py, os.path.join(HERE, "run_wasmtime.py"), m],
     }
     chosen = [p for p in args.peers.split(",") if p] if not args.check else []
+    if args.startup:
+        return startup(args, only, work, bench)
     failed = []
     simd = []
     rows = []
@@ -148,6 +160,37 @@ def main():
     print(f"{len(failed)} failed: {', '.join(failed)}" if failed else "every module printed its expected output",
           file=sys.stderr)
     sys.exit(1 if failed else 0)
+
+
+def startup(args, only, work, bench):
+    """Start-up of each module: Manda translating, Manda from its cache, wasmi; best of N."""
+    cold = os.path.join(work, "cold-cache")
+    warm = os.path.join(work, "warm-cache")
+
+    def best(cmd, cwd, env=None, before=None):
+        times = []
+        for _ in range(max(args.runs, 1)):
+            if before:
+                before()
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    print("| module | Manda, translating (ms) | Manda, cached (ms) | wasmi (ms) | wasmi/Manda cached |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, d, f, _, _ in modules(args.suite, only):
+        linked = os.path.join(work, f"{name}.wasm")
+        if subprocess.run([args.manda, "link", "--preload", f"bench={bench}", os.path.join(d, f), "-o", linked],
+                          stderr=subprocess.DEVNULL).returncode != 0:
+            continue  # refused (SIMD): the next issue's
+        manda = [args.manda, "run", "--max-steps", "1", "--dir", ".", "--preload", f"bench={bench}", f]
+        env = lambda c: {**QUIET, "MANDA_CACHE_DIR": c}
+        translating = best(manda, d, env(cold), before=lambda: subprocess.run(["rm", "-rf", cold]))
+        subprocess.run(manda, cwd=d, env=env(warm), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cached = best(manda, d, env(warm))
+        wasmi = best([os.path.join(args.prefix, "cargo", "bin", "wasmi"), "--fuel", "1", "--dir", ".", linked], d)
+        print(f"| {name} | {translating * 1e3:.1f} | {cached * 1e3:.1f} | {wasmi * 1e3:.1f} | {wasmi / cached:.2f} |")
 
 
 if __name__ == "__main__":
