@@ -453,3 +453,66 @@ fn a_program_streams_a_file_through_a_compressor_as_its_native_build_does() {
         assert!(std::fs::read(dir.join("out.bin")).unwrap() == expected, "{}: out.bin differs", module.display());
     }
 }
+
+#[test]
+fn every_wasi_function_called_from_c_does_what_it_should() {
+    // The same scenarios as `wasi/every_call.wat` (`manda-wasi`), through wasi-libc's raw bindings.
+    let expected = "\
+args_sizes_get: 1 16
+args_get: every_call.wasm
+environ_sizes_get: 2 8
+environ_get: A=1 B=2
+clock_res_get: 0 1
+clock_time_get: 0 1
+fd_advise: 0 28
+fd_allocate: 0 100
+fd_filestat_set_size: 0 5
+fd_datasync: 0
+fd_sync: 0
+fd_fdstat_get: 0 4
+fd_fdstat_set_flags: 1
+fd_filestat_get: 0 4 5
+fd_filestat_set_times: 7
+fd_pread: 0 4 ello
+fd_pwrite: 0 2
+fd_seek: 0 3
+fd_read: 0 2 XY
+fd_tell: 0 5
+fd_write: to stdout
+fd_fdstat_set_rights: 0 76
+fd_prestat_get: 0 1 8
+fd_prestat_dir_name: 0 .
+fd_readdir: 0 80
+fd_renumber: 0 8
+fd_close: 0 8
+path_create_directory: 0 20
+path_filestat_get: 0 3
+path_filestat_set_times: 0 9
+path_link: 0 2
+path_symlink: 0
+path_readlink: 0 5 f.txt
+path_rename: 0 44
+path_unlink_file: 0 44
+path_remove_directory: 0 44
+path_open: 44
+poll_oneoff: 0 1 42 0
+proc_raise: 52
+sched_yield: 0
+random_get: 0
+sock_accept: 52
+sock_recv: 52
+sock_send: 52
+sock_shutdown: 52
+";
+    for module in modules(&test_program("every_call.c")) {
+        let dir = fresh_dir("every-call");
+        std::fs::write(dir.join("f.txt"), "hello").unwrap();
+        let grant = format!("{}::.", dir.display());
+        let options = ["--dir", &grant, "--env", "A=1", "--env", "B=2"];
+        let out = run(common::manda_command().arg("run").args(options).arg(&module), b"");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{}", module.display());
+        assert_eq!(out.status.code(), Some(7), "proc_exit's status");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["f.txt"]);
+    }
+}
