@@ -176,6 +176,11 @@ fn the_committed_sightglass_bench_module_is_its_text_encoded_and_links() {
             (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
             (call $end)))"#,
     );
-    let out = common::manda_command().args(["run", "--preload"]).arg(format!("bench={}", module.display())).arg(&program).output().unwrap();
+    let out = common::manda_command()
+        .args(["run", "--preload"])
+        .arg(format!("bench={}", module.display()))
+        .arg(&program)
+        .output()
+        .unwrap();
     assert_eq!(text(&out), (Some(0), "measured\n".into(), String::new()));
 }

@@ -449,7 +449,12 @@ fn a_program_streams_a_file_through_a_compressor_as_its_native_build_does() {
         let dir = fresh_dir("stream-manda");
         std::fs::write(dir.join("in.bin"), &input).unwrap();
         let out = run(common::manda_command().current_dir(&dir).args(["run", "--dir", "."]).arg(&module), b"");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&natively.stdout), "{}", module.display());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&natively.stdout),
+            "{}",
+            module.display()
+        );
         assert!(std::fs::read(dir.join("out.bin")).unwrap() == expected, "{}: out.bin differs", module.display());
     }
 }
