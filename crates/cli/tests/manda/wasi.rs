@@ -16,12 +16,18 @@ fn scratch() -> PathBuf {
     dir
 }
 
+/// `every_call.wat` encoded, written once however many tests run at once
+/// (a test that read it while another rewrote it read a truncated module).
 fn module() -> PathBuf {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manda/wasi/every_call.wat")).unwrap();
-    let path = scratch().join("every_call.wasm");
-    std::fs::write(&path, common::wasm(&text)).unwrap();
-    path
+    static MODULE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MODULE
+        .get_or_init(|| {
+            let wat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manda/wasi/every_call.wat");
+            let path = scratch().join("every_call.wasm");
+            std::fs::write(&path, common::wasm(&std::fs::read_to_string(wat).unwrap())).unwrap();
+            path
+        })
+        .clone()
 }
 
 /// Invokes `export` with a fresh granted directory holding `f.txt` = "hello".
