@@ -243,15 +243,18 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
     let mut imported = wasm_encoder::ImportSection::new();
     for payload in Parser::new(0).parse_all(main) {
         let payload = payload?;
-        // The library's sections go in before the first section that follows them.
+        // The library's sections go in before the first section that follows them. A custom
+        // section may stand anywhere, between the function and code sections too: it is
+        // written where it is and moves nothing (it once made the library's code go out
+        // before the main module's, and the linked module's function and code counts differ).
         let order = match &payload {
-            Payload::Version { .. } => 0,
+            Payload::Version { .. } | Payload::CustomSection(_) => 0,
             Payload::TypeSection(_) => 1,
             Payload::ImportSection(_) => 2,
             Payload::FunctionSection(_) => 3,
             Payload::CodeSectionStart { .. } | Payload::CodeSectionEntry(_) => 10,
             Payload::DataSection(_) => 11,
-            Payload::CustomSection(_) | Payload::End(_) => 12,
+            Payload::End(_) => 12,
             _ => 4,
         };
         if order > 1 && !types_done {

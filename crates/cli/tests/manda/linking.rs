@@ -184,3 +184,35 @@ fn the_committed_sightglass_bench_module_is_its_text_encoded_and_links() {
         .unwrap();
     assert_eq!(text(&out), (Some(0), "measured\n".into(), String::new()));
 }
+
+/// Found by the `wasm_link` fuzz target: a custom section between the
+/// function and code sections made the linker write the library's code
+/// before the main module's, and the linked module did not validate.
+#[test]
+fn a_custom_section_between_the_function_and_code_sections_links() {
+    // (module (import "lib" "start" (func)) (func (export "_start") (call 0))), with a custom section
+    // `f` between its function and code sections, as bytes: the text format cannot place one there.
+    let mut main = b"\0asm\x01\0\0\0".to_vec();
+    main.extend([1, 4, 1, 0x60, 0, 0]); // types: () -> ()
+    main.extend([2, 13, 1, 3, b'l', b'i', b'b', 5, b's', b't', b'a', b'r', b't', 0, 0]); // import lib.start
+    main.extend([3, 2, 1, 0]); // one function
+    main.extend([7, 10, 1, 6, b'_', b's', b't', b'a', b'r', b't', 0, 1]); // export _start
+    main.extend([0, 5, 1, b'f', 0, 1, 2]); // custom section `f`
+    main.extend([10, 6, 1, 4, 0, 0x10, 0, 0x0B]); // code: call 0
+    let prog = scratch("custom_section.wasm");
+    std::fs::write(&prog, main).unwrap();
+    let lib = file("custom_lib.wasm", r#"(module (func (export "start")))"#);
+    let linked = scratch("custom_linked.wasm");
+    let out = common::manda_command()
+        .args(["link", "--preload"])
+        .arg(format!("lib={}", lib.display()))
+        .arg(&prog)
+        .arg("-o")
+        .arg(&linked)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), (Some(0), String::new(), String::new()));
+    // It validates (translation validates first) and runs.
+    let out = common::manda_command().arg("run").arg(&linked).output().unwrap();
+    assert_eq!(text(&out), (Some(0), String::new(), String::new()));
+}
