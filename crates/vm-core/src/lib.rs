@@ -10,6 +10,8 @@
 //!   such bytes; every failure is a [`MachineError`].
 //! - [`Interrupt`]: the line any thread raises to stop a machine at its next
 //!   instruction boundary, promptly even mid-sleep.
+//! - [`untrusted::ByteReader`]: fields read from saved states, each checked
+//!   against what is left (every machine's state decoder uses it).
 //! - [`counter::Counter`]: the smallest machine, which shows what
 //!   implementing [`Machine`] takes; hosts are tested with it (the
 //!   `hv-counter` program).
@@ -23,6 +25,7 @@
 
 pub mod counter;
 mod interrupt;
+pub mod untrusted;
 
 pub use interrupt::{Interrupt, Waker};
 use std::sync::Arc;

@@ -33,54 +33,21 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// Fields of a saved WASI state, each checked against what is left.
+type Reader<'a> = vm_core::untrusted::ByteReader<'a, RestoreError>;
+
+impl From<vm_core::untrusted::Malformed> for RestoreError {
+    fn from(m: vm_core::untrusted::Malformed) -> Self {
+        RestoreError { offset: m.offset, reason: m.reason }
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn fail<T>(&self, at: usize, reason: impl Into<String>) -> Result<T, RestoreError> {
-        Err(RestoreError { offset: at, reason: reason.into() })
-    }
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], RestoreError> {
-        let left = self.bytes.len() - self.at;
-        if n > left {
-            return self.fail(self.at, format!("{what} needs {n} bytes, {left} left"));
-        }
-        self.at += n;
-        Ok(&self.bytes[self.at - n..self.at])
-    }
-    fn u8(&mut self, what: &str) -> Result<u8, RestoreError> {
-        Ok(self.take(1, what)?[0])
-    }
-    fn u16(&mut self, what: &str) -> Result<u16, RestoreError> {
-        Ok(u16::from_le_bytes(self.take(2, what)?.try_into().expect("2")))
-    }
-    fn u32(&mut self, what: &str) -> Result<u32, RestoreError> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4")))
-    }
-    fn u64(&mut self, what: &str) -> Result<u64, RestoreError> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8")))
-    }
-    fn bytes(&mut self, what: &str) -> Result<&'a [u8], RestoreError> {
-        let n = self.u32(what)? as usize;
-        self.take(n, what)
-    }
-    fn text(&mut self, what: &str) -> Result<String, RestoreError> {
-        let at = self.at;
-        match std::str::from_utf8(self.bytes(what)?) {
-            Ok(s) => Ok(s.to_string()),
-            Err(_) => self.fail(at, format!("{what} is not UTF-8")),
-        }
-    }
-    /// A count of items of at least `each` bytes, no more than `max`.
-    fn count(&mut self, what: &str, each: usize, max: usize) -> Result<usize, RestoreError> {
-        let at = self.at;
-        let n = self.u32(what)? as usize;
-        if n > max || n * each > self.bytes.len() - self.at {
-            return self.fail(at, format!("{n} {what} cannot be right here"));
-        }
-        Ok(n)
+/// A UTF-8 text field: a u32 length, then its bytes.
+fn text(r: &mut Reader, what: &str) -> Result<String, RestoreError> {
+    let at = r.at;
+    match std::str::from_utf8(r.bytes(what)?) {
+        Ok(s) => Ok(s.to_string()),
+        Err(_) => r.fail(at, format!("{what} is not UTF-8")),
     }
 }
 
@@ -142,16 +109,16 @@ impl Wasi {
     /// each file re-opens under it as the same file (same size and
     /// modification time) at its offset. Nothing of `self` changes.
     pub fn restore(&self, bytes: &[u8]) -> Result<Wasi, RestoreError> {
-        let r = &mut Reader { bytes, at: 0 };
+        let r = &mut Reader::new(bytes, 0);
         let mut lists = [Vec::new(), Vec::new()];
         for (list, what) in lists.iter_mut().zip(["arguments", "environment variables"]) {
-            let n = r.count(what, 4, usize::MAX)?;
+            let n = r.count(what, 4, u64::MAX)?;
             for _ in 0..n {
                 list.push(r.bytes(what)?.to_vec());
             }
         }
         let [args, env] = lists;
-        let n = r.count("descriptors", 23, MAX_FDS)?;
+        let n = r.count("descriptors", 23, MAX_FDS as u64)?;
         let mut fds = BTreeMap::new();
         for _ in 0..n {
             let at = r.at;
@@ -170,13 +137,13 @@ impl Wasi {
                 STDOUT => (Handle::Stdout, Origin::Stdio, false, true),
                 STDERR => (Handle::Stderr, Origin::Stdio, false, true),
                 PREOPEN => {
-                    let guest = r.text("preopen name")?;
+                    let guest = text(r, "preopen name")?;
                     let preopen = self.granted(r, at, number, &guest)?;
                     let dir = open_preopen(preopen).or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;
                     (Handle::Dir(dir), Origin::Preopen(guest), true, false)
                 }
                 DIR | FILE => {
-                    let guest = r.text("preopen name")?;
+                    let guest = text(r, "preopen name")?;
                     let path = PathBuf::from(OsStr::from_bytes(r.bytes("path")?));
                     let preopen = self.granted(r, at, number, &guest)?;
                     let root = open_preopen(preopen).or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;

@@ -42,52 +42,12 @@ pub struct SnapshotError {
     pub reason: String,
 }
 
-/// Reads fields from untrusted bytes, each checked against what is left.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
+/// Fields of a snapshot, each checked against what is left.
+type Reader<'a> = vm_core::untrusted::ByteReader<'a, SnapshotError>;
 
-impl<'a> Reader<'a> {
-    fn fail<T>(&self, at: usize, reason: impl Into<String>) -> Result<T, SnapshotError> {
-        Err(SnapshotError { offset: at, reason: reason.into() })
-    }
-
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], SnapshotError> {
-        let left = self.bytes.len() - self.at;
-        if n > left {
-            let at = self.at;
-            return self.fail(at, format!("{what} needs {n} bytes, {left} left"));
-        }
-        let out = &self.bytes[self.at..self.at + n];
-        self.at += n;
-        Ok(out)
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, SnapshotError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, SnapshotError> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
-    }
-
-    /// A count of items of at least `each` bytes, no more than `max` and no
-    /// more than the bytes left could hold.
-    fn count(&mut self, what: &str, each: usize, max: u64) -> Result<usize, SnapshotError> {
-        let at = self.at;
-        let n = u64::from(self.u32(what)?);
-        if n > max {
-            return self.fail(at, format!("{n} {what}, more than the limit of {max}"));
-        }
-        if n as usize * each > self.bytes.len() - self.at {
-            return self.fail(at, format!("{n} {what} cannot fit in the {} bytes left", self.bytes.len() - self.at));
-        }
-        Ok(n as usize)
+impl From<vm_core::untrusted::Malformed> for SnapshotError {
+    fn from(m: vm_core::untrusted::Malformed) -> Self {
+        SnapshotError { offset: m.offset, reason: m.reason }
     }
 }
 
@@ -262,7 +222,7 @@ impl Machine {
     /// on a refusal.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let config = self.config;
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::new(bytes, 0);
         if bytes.len() < HEADER_LEN + 4 {
             return r
                 .fail(0, format!("{} bytes is too short for a snapshot (at least {})", bytes.len(), HEADER_LEN + 4));
@@ -280,7 +240,7 @@ impl Machine {
         if stored != computed {
             return r.fail(body, format!("checksum {stored:08x} does not match the contents ({computed:08x})"));
         }
-        let r = &mut Reader { bytes: &bytes[..body], at: 10 };
+        let r = &mut Reader::new(&bytes[..body], 10);
         if r.take(32, "program identity")? != self.program {
             return r.fail(10, "the snapshot is of another executable (its program identity differs)");
         }
