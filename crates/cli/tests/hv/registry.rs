@@ -153,6 +153,11 @@ fn a_planted_lease_symlink_is_replaced_not_followed() {
     let meta = std::fs::symlink_metadata(&lease_file).unwrap();
     assert!(meta.is_file(), "the lease is a regular file now");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // The lease kept there works: `hv resume` runs the VM on. (Waiting for
+    // the lease to lapse instead raced the 60 s lease against the 60 s wait
+    // for a print, and lost under load.)
+    let out = run(hv_in(&runtime_dir(), &["resume", &vm.pid()]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     vm.take(1);
 }
 
