@@ -2,7 +2,8 @@
 //! translated once, not on every start.
 //!
 //! An entry is the executable a module translates to, named by the SHA-256
-//! of the module's bytes (after `--preload` linking) and of the `manda`
+//! of the module's bytes, its `--preload` modules (names and bytes, so a hit
+//! needs no linking), `--invoke` and its arguments, and of the `manda`
 //! binary's identity (its size and modification time: a rebuilt translator
 //! never reads an older one's entries). The directory is `$MANDA_CACHE_DIR`
 //! (empty: no cache), else `$XDG_CACHE_HOME/manda`, else `~/.cache/manda`.
@@ -39,15 +40,20 @@ fn current_uid() -> u32 {
     std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
 }
 
-/// The entry's name for `module`: its SHA-256 and this binary's identity's.
-pub fn key(module: &[u8]) -> String {
+/// The entry's name for a translation of `parts` (the module, then what
+/// else decides the executable): the SHA-256 of this binary's identity and
+/// of each part, its length first so that no two lists hash alike.
+pub fn key(parts: &[&[u8]]) -> String {
     let mut hash = Sha256::new();
     if let Some(meta) = std::env::current_exe().ok().and_then(|exe| std::fs::metadata(exe).ok()) {
         hash.update(meta.len().to_le_bytes());
         hash.update(meta.mtime().to_le_bytes());
         hash.update(meta.mtime_nsec().to_le_bytes());
     }
-    hash.update(module);
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
     format!("{}.mx", vm_core::hex(&hash.finalize()))
 }
 

@@ -269,12 +269,9 @@ fn is_wasm(file: &Path) -> bool {
         && magic == *b"\0asm"
 }
 
-/// The module `file` with `preloads` (`NAME=MODULE.wasm`) linked in.
-fn linked(file: &Path, preloads: &[String]) -> Result<Vec<u8>, String> {
+/// The module `file` and its `--preload` modules (`NAME=MODULE.wasm`), each read once.
+fn read_modules(file: &Path, preloads: &[String]) -> Result<(Vec<u8>, Vec<manda_wasm::Preload>), String> {
     let wasm = read_at_most(file, MAX_INPUT_FILE, "a WebAssembly module")?;
-    if preloads.is_empty() {
-        return Ok(wasm);
-    }
     let mut modules = Vec::new();
     for spec in preloads {
         let Some((name, path)) = spec.split_once('=') else {
@@ -283,7 +280,21 @@ fn linked(file: &Path, preloads: &[String]) -> Result<Vec<u8>, String> {
         let bytes = read_at_most(Path::new(path), MAX_INPUT_FILE, "a WebAssembly module")?;
         modules.push(manda_wasm::Preload { name: name.to_string(), wasm: bytes });
     }
-    manda_wasm::link(&wasm, &modules).map_err(|e| format!("{}: {e}", file.display()))
+    Ok((wasm, modules))
+}
+
+/// `wasm` (read from `file`) with `modules` linked in.
+fn link_modules(file: &Path, wasm: Vec<u8>, modules: &[manda_wasm::Preload]) -> Result<Vec<u8>, String> {
+    if modules.is_empty() {
+        return Ok(wasm);
+    }
+    manda_wasm::link(&wasm, modules).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// The module `file` with `preloads` (`NAME=MODULE.wasm`) linked in.
+fn linked(file: &Path, preloads: &[String]) -> Result<Vec<u8>, String> {
+    let (wasm, modules) = read_modules(file, preloads)?;
+    link_modules(file, wasm, &modules)
 }
 
 /// Translates a WebAssembly module into an executable's bytes, holding at most `memory_limit` bytes.
@@ -331,21 +342,18 @@ fn load(
         assemble(file)?
     } else if is_wasm(file) {
         let (name, args) = (invoke.map(|i| i.0), invoke.map_or(&[][..], |i| i.1));
+        let (wasm, modules) = read_modules(file, preloads)?;
         // A module translated before, by this build, with the same preloads and --invoke: its executable.
-        let mut keyed = read_at_most(file, MAX_INPUT_FILE, "a WebAssembly module")?;
-        for spec in preloads {
-            keyed.extend_from_slice(b"\0preload\0");
-            keyed.extend_from_slice(spec.as_bytes());
-            if let Some((_, path)) = spec.split_once('=') {
-                keyed.extend(read_at_most(Path::new(path), MAX_INPUT_FILE, "a WebAssembly module")?);
-            }
+        let mut parts: Vec<&[u8]> = vec![&wasm];
+        for m in &modules {
+            parts.extend([&b"preload"[..], m.name.as_bytes(), &m.wasm]);
         }
-        for part in name.into_iter().chain(args.iter().map(String::as_str)) {
-            keyed.extend_from_slice(b"\0");
-            keyed.extend_from_slice(part.as_bytes());
+        if let Some(name) = name {
+            parts.extend([&b"invoke"[..], name.as_bytes()]);
+            parts.extend(args.iter().map(|a| a.as_bytes()));
         }
-        let cache = translation_cache::dir().map(|dir| (dir, translation_cache::key(&keyed)));
-        drop(keyed);
+        let cache = translation_cache::dir().map(|dir| (dir, translation_cache::key(&parts)));
+        drop(parts);
         if let Some((dir, entry)) = &cache {
             if let Ok(bytes) = read_at_most(&dir.join(entry), MAX_INPUT_FILE, "an executable") {
                 // An entry that does not decode is translated again, and replaced.
@@ -354,7 +362,8 @@ fn load(
                 }
             }
         }
-        let wasm = linked(file, preloads)?;
+        let wasm = link_modules(file, wasm, &modules)?;
+        drop(modules);
         let bytes = translate_module(&wasm, file, name, args, memory_limit)?;
         drop(wasm);
         return_freed_memory();
