@@ -269,6 +269,33 @@ pub(crate) struct Io {
     trace: Option<Box<dyn Write + Send>>,
 }
 
+impl Io {
+    /// Standard output (`fd` 1) or error (any other), for `write` and
+    /// WASI's `fd_write`. Before error, output is flushed, so that the two
+    /// interleave as they were written; a failure there is output's own and
+    /// does not stop a write to error.
+    pub(crate) fn output(&mut self, fd: u64) -> &mut (dyn Write + Send) {
+        if fd == 1 {
+            return &mut *self.out;
+        }
+        let _ = self.out.flush();
+        &mut *self.err
+    }
+
+    /// Reads standard input, for `read` and WASI's `fd_read`: output is
+    /// flushed first (a prompt is seen before the program waits), and an
+    /// interrupted read is tried again.
+    pub(crate) fn read_input(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let _ = self.out.flush();
+        loop {
+            match self.input.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
 /// A running (or runnable) Manda program.
 pub struct Machine {
     code: Arc<Code>,

@@ -135,11 +135,7 @@ impl manda_wasi::Guest for WasiGuest<'_, '_> {
 
     fn write_output(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()> {
         let mut io = self.run.io();
-        let io = &mut **io;
-        if fd == 2 {
-            io.out.flush()?;
-        }
-        let stream = if fd == 1 { &mut io.out } else { &mut io.err };
+        let stream = io.output(u64::from(fd));
         stream.write_all(bytes)?;
         // A write, as in every runtime: its bytes reach the reader now.
         stream.flush()
@@ -150,14 +146,7 @@ impl manda_wasi::Guest for WasiGuest<'_, '_> {
             // The thread waits for input: let the context it would run next go elsewhere.
             self.run.release_next(local);
         }
-        let mut io = self.run.io();
-        let _ = io.out.flush();
-        loop {
-            match io.input.read(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        self.run.io().read_input(buf)
     }
 
     fn monotonic_ns(&self) -> u64 {
@@ -191,11 +180,7 @@ pub(super) fn system(
             }
             mem.check(r(addr), r(len), super::Access::Read)?;
             let mut io = run.io();
-            let io = &mut **io;
-            if fd_value == 2 {
-                let _ = io.out.flush();
-            }
-            let stream = if fd_value == 1 { &mut io.out } else { &mut io.err };
+            let stream = io.output(fd_value as u64);
             in_chunks(r(len), false, |chunk, at| {
                 mem.read_into(r(addr) + at, chunk)?;
                 stream.write_all(chunk).map_err(out_err)
@@ -209,15 +194,7 @@ pub(super) fn system(
             // The thread waits for input: let the context it would run next go elsewhere.
             run.release_next(local);
             let mut buf = vec![0; r(cap).min(1 << 16) as usize];
-            let mut io = run.io();
-            let _ = io.out.flush();
-            let n = loop {
-                match io.input.read(&mut buf) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    other => break other.map_err(|e| TrapKind::InputFailed(e.to_string()))?,
-                }
-            };
-            drop(io);
+            let n = run.io().read_input(&mut buf).map_err(|e| TrapKind::InputFailed(e.to_string()))?;
             mem.write_from(r(addr), &buf[..n])?;
             set(rd, n as u64);
         }
