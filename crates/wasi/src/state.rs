@@ -4,8 +4,8 @@
 use crate::calls::stat_std;
 use crate::fds::{open_preopen, Fd, Handle, Origin, Wasi, MAX_FDS};
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
-use cap_std::fs::OpenOptions;
-use std::collections::BTreeMap;
+use cap_std::fs::{Dir, OpenOptions};
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
@@ -120,6 +120,8 @@ impl Wasi {
         let [args, env] = lists;
         let n = r.count("descriptors", 23, MAX_FDS as u64)?;
         let mut fds = BTreeMap::new();
+        // Each granted directory is opened once, however many descriptors are under it.
+        let mut roots = HashMap::new();
         for _ in 0..n {
             let at = r.at;
             let number = r.u32("descriptor number")?;
@@ -138,15 +140,14 @@ impl Wasi {
                 STDERR => (Handle::Stderr, Origin::Stdio, false, true),
                 PREOPEN => {
                     let guest = text(r, "preopen name")?;
-                    let preopen = self.granted(r, at, number, &guest)?;
-                    let dir = open_preopen(preopen).or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;
+                    let (_, root) = self.root(&mut roots, r, at, number, &guest)?;
+                    let dir = root.try_clone().or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;
                     (Handle::Dir(dir), Origin::Preopen(guest), true, false)
                 }
                 DIR | FILE => {
                     let guest = text(r, "preopen name")?;
                     let path = PathBuf::from(OsStr::from_bytes(r.bytes("path")?));
-                    let preopen = self.granted(r, at, number, &guest)?;
-                    let root = open_preopen(preopen).or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;
+                    let (preopen, root) = self.root(&mut roots, r, at, number, &guest)?;
                     let shown = format!("descriptor {number} (`{}` under `{guest}`)", path.display());
                     let missing = |e: std::io::Error| RestoreError {
                         offset: at,
@@ -194,6 +195,24 @@ impl Wasi {
             return r.fail(r.at, format!("{} bytes after the last descriptor", bytes.len() - r.at));
         }
         Ok(Wasi { args, env, fds, dirs: self.dirs.clone() })
+    }
+
+    /// The granted directory `guest` and its handle, opened the first time
+    /// a descriptor under it is restored.
+    fn root<'d>(
+        &self,
+        roots: &'d mut HashMap<String, Dir>,
+        r: &Reader,
+        at: usize,
+        number: u32,
+        guest: &str,
+    ) -> Result<(&crate::Preopen, &'d Dir), RestoreError> {
+        let preopen = self.granted(r, at, number, guest)?;
+        if !roots.contains_key(guest) {
+            let dir = open_preopen(preopen).or_else(|e| r.fail(at, format!("descriptor {number}: {e}")))?;
+            roots.insert(guest.to_string(), dir);
+        }
+        Ok((preopen, &roots[guest]))
     }
 
     fn granted(&self, r: &Reader, at: usize, number: u32, guest: &str) -> Result<&crate::Preopen, RestoreError> {
