@@ -34,12 +34,12 @@ pub fn disassemble_to(exe: &Executable, out: &mut (impl Write + ?Sized)) -> fmt:
             &format!("section header; {} bytes of contents", section.bytes.len()),
         )?;
         if section.kind == SectionKind::Code {
-            for item in &section.items {
+            for item in section.items() {
                 names.locals_at(out, item.addr())?;
                 match item {
-                    Item::Label { addr, name: None } => line(out, ".label", *addr, "")?,
-                    Item::Label { addr, name: Some(name) } => line(out, &format!("{}:", quote_name(name)), *addr, "")?,
-                    Item::Instr { addr, instr } => line(out, &format!("    {}", names.instr(instr)), *addr, "")?,
+                    Item::Label { addr, name: None } => line(out, ".label", addr, "")?,
+                    Item::Label { addr, name: Some(name) } => line(out, &format!("{}:", quote_name(name)), addr, "")?,
+                    Item::Instr { addr, instr } => line(out, &format!("    {}", names.instr(&instr)), addr, "")?,
                 }
             }
             names.locals_at(out, section.end())?;
@@ -100,15 +100,15 @@ impl Names {
         let mut named = HashMap::new();
         let mut taken = HashSet::new();
         let mut boundaries = HashSet::new();
-        for item in exe.sections.iter().flat_map(|s| &s.items) {
+        for item in exe.sections.iter().flat_map(|s| s.items()) {
             boundaries.insert(item.addr());
             if let Item::Label { addr, name: Some(name) } = item {
-                named.entry(*addr).or_insert_with(|| name.clone());
-                taken.insert(name.clone());
+                named.entry(addr).or_insert_with(|| name.to_string());
+                taken.insert(name.to_string());
             }
         }
         let mut local = BTreeMap::new();
-        for item in exe.sections.iter().flat_map(|s| &s.items) {
+        for item in exe.sections.iter().flat_map(|s| s.items()) {
             let Item::Instr { instr, .. } = item else { continue };
             for operand in instr.operands() {
                 let addr = match operand {

@@ -7,23 +7,26 @@
 //! loaded at the offsets they have in the file.
 //!
 //! [`Executable::load`] treats its input as hostile: every problem is a
-//! [`LoadError`] naming the file offset, no allocation is larger than the
-//! input, and each code section is decoded once into [`Item`]s — the form
-//! the machine executes and the disassembler prints. The sections' bytes
+//! [`LoadError`] naming the file offset, and what it allocates is bounded by
+//! the memory limit it loads within. Each code section is validated in one
+//! pass that keeps only a map of where its items start: the machine
+//! ([`crate::machine`]) and the disassembler decode [`Item`]s from the
+//! validated bytes when they need them. The sections' bytes
 //! are ranges of one copy of the file ([`Executable::from_vec`] keeps the
 //! caller's, so a large section is never held twice by the loader).
 
-use crate::isa::{Instr, Opcode, Operand, Target};
+use crate::isa::{Instr, Target};
+use crate::machine::BYTES_PER_INDEX;
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 use thiserror::Error;
 
 /// The most labels and instructions an executable's code sections may
-/// hold together: 2^23 (8,388,608). Each is decoded into some 90 bytes of
+/// hold together: 2^23 (8,388,608). Each is decoded into some 30 bytes of
 /// the machine's tables, so a file of one-byte `nop`s would otherwise cost
-/// about 90 times its size (100 MB took 11 GB); past this limit it is
-/// refused where it passes it.
+/// about 30 times its size; past this limit it is refused where it passes
+/// it.
 pub const MAX_CODE_ITEMS: usize = 1 << 23;
 
 /// The most sections an executable may have: 2^16 (65,536). Each costs some
@@ -75,15 +78,16 @@ impl SectionKind {
     }
 }
 
-/// One element of a code section, at its address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
+/// One element of a code section, at its address (decoded on demand by
+/// [`Section::items`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item<'a> {
     /// A label header: `name` is `None` for an anonymous label (header 0).
     Label {
         /// Address of the header byte.
         addr: u64,
         /// The name of a header-1 label.
-        name: Option<String>,
+        name: Option<&'a str>,
     },
     /// An instruction.
     Instr {
@@ -94,7 +98,7 @@ pub enum Item {
     },
 }
 
-impl Item {
+impl Item<'_> {
     /// The item's address.
     pub fn addr(&self) -> u64 {
         match self {
@@ -112,8 +116,23 @@ pub struct Section {
     pub start: u64,
     /// The contents.
     pub bytes: SectionBytes,
-    /// For a code section, its labels and instructions in order; empty otherwise.
-    pub items: Vec<Item>,
+    /// For a code section, one bit per content byte, set where a label
+    /// header or an instruction starts; empty otherwise. The loader keeps
+    /// this instead of the decoded items (an eighth of a byte per byte, not
+    /// some 30 bytes per instruction): boundaries are what a target check
+    /// needs, and [`Section::items`] decodes the rest when asked.
+    starts: Vec<u64>,
+    /// For a code section, how many instructions and label headers it holds.
+    counts: ItemCounts,
+}
+
+/// How many of each kind of item a code section holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ItemCounts {
+    /// Instructions.
+    pub instrs: usize,
+    /// Label headers, named or not.
+    pub labels: usize,
 }
 
 impl Section {
@@ -125,6 +144,58 @@ impl Section {
     /// True if `addr` is one of this section's content bytes.
     pub fn contains(&self, addr: u64) -> bool {
         (self.start..self.end()).contains(&addr)
+    }
+
+    /// For a code section, its labels and instructions in order, decoded
+    /// from its (validated) bytes; nothing for data.
+    pub fn items(&self) -> Items<'_> {
+        let bytes = if self.kind == SectionKind::Code { &self.bytes[..] } else { &[] };
+        Items { bytes, base: self.start, at: 0 }
+    }
+
+    /// How many instructions and label headers a code section holds.
+    pub fn counts(&self) -> ItemCounts {
+        self.counts
+    }
+
+    /// True if a label header or an instruction starts at `addr`.
+    pub fn starts_item(&self, addr: u64) -> bool {
+        let Some(at) = addr.checked_sub(self.start).filter(|&at| at < self.bytes.len() as u64) else {
+            return false;
+        };
+        self.starts.get((at / 64) as usize).is_some_and(|word| word >> (at % 64) & 1 == 1)
+    }
+}
+
+/// The items of a code section, decoded one at a time ([`Section::items`]).
+#[derive(Debug, Clone)]
+pub struct Items<'a> {
+    bytes: &'a [u8],
+    base: u64,
+    at: usize,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Item<'a>;
+
+    fn next(&mut self) -> Option<Item<'a>> {
+        // The loader validated these bytes: a decoding failure cannot happen,
+        // and would end the items rather than panic.
+        let addr = self.base + self.at as u64;
+        let (item, len) = match *self.bytes.get(self.at)? {
+            0 => (Item::Label { addr, name: None }, 1),
+            1 => {
+                let len = usize::try_from(u64_at(self.bytes, self.at + 1)?).ok()?;
+                let name = self.bytes.get(self.at + 9..)?.get(..len)?;
+                (Item::Label { addr, name: Some(std::str::from_utf8(name).ok()?) }, 9 + len)
+            }
+            _ => {
+                let instr = Instr::decode(&self.bytes[self.at..]).ok()?;
+                (Item::Instr { addr, instr }, instr.opcode().encoded_len())
+            }
+        };
+        self.at += len;
+        Some(item)
     }
 }
 
@@ -275,11 +346,13 @@ impl Executable {
     /// `--max-memory`, so that a file within the limit cannot decode into
     /// several times the limit before the machine is built.
     pub fn from_vec_within(file: Vec<u8>, memory_limit: u64) -> Result<Executable, LoadError> {
-        let item_room = memory_limit.saturating_sub(file.capacity() as u64) / std::mem::size_of::<Item>() as u64;
+        let item_room = memory_limit.saturating_sub(file.capacity() as u64) / BYTES_PER_INDEX as u64;
         let file = Arc::new(file);
         let bytes = &file[..];
         let mut sections = Vec::new();
         let mut items_before = 0;
+        let mut named = Vec::new();
+        let mut targets = Vec::new();
         let mut at = 0usize;
         while at < bytes.len() {
             let offset = at as u64;
@@ -297,7 +370,7 @@ impl Executable {
                 return fail(offset, LoadErrorKind::LengthPastEnd { len, available });
             }
             let end = start + len as usize;
-            let items = match kind {
+            let (starts, counts) = match kind {
                 SectionKind::Code => {
                     // Whichever bound is nearer stops the decoding, and names itself.
                     let by_count = (MAX_CODE_ITEMS - items_before) as u64;
@@ -306,73 +379,59 @@ impl Executable {
                         true => (by_count, LoadErrorKind::TooManyItems),
                         false => (by_memory, LoadErrorKind::PastMemoryLimit(memory_limit)),
                     };
-                    decode_code(&bytes[start..end], start as u64, room as usize, past)?
+                    let mut scan = Scan { room: room as usize, past, named: &mut named, targets: &mut targets };
+                    scan.code(&bytes[start..end], start as u64)?
                 }
-                _ => Vec::new(),
+                _ => (Vec::new(), ItemCounts::default()),
             };
-            items_before += items.len();
+            items_before += counts.instrs + counts.labels;
             let contents = SectionBytes { file: Arc::clone(&file), range: start..end };
-            sections.push(Section { kind, start: start as u64, bytes: contents, items });
+            sections.push(Section { kind, start: start as u64, bytes: contents, starts, counts });
             at = end;
         }
         if !sections.iter().any(|s| s.kind == SectionKind::Code) {
             return fail(bytes.len() as u64, LoadErrorKind::NoCode);
         }
-        let mut labels = HashMap::new();
-        for item in sections.iter().flat_map(|s| &s.items) {
-            if let Item::Label { addr, name: Some(name) } = item {
-                if labels.insert(name.clone(), *addr).is_some() {
-                    return fail(*addr, LoadErrorKind::DuplicateLabel(name.clone()));
-                }
+        let mut labels = HashMap::with_capacity(named.len());
+        for (addr, name) in named {
+            if labels.insert(name, addr).is_some() {
+                return fail(addr, LoadErrorKind::DuplicateLabel(name.to_string()));
             }
         }
+        let labels = labels.into_iter().map(|(name, addr)| (name.to_string(), addr)).collect();
         let exe = Executable { sections, labels };
-        exe.check_targets()?;
+        for (addr, target) in targets {
+            if let Err(why) = exe.check_boundary(target) {
+                let mnemonic = Instr::decode(&bytes[addr as usize..]).map_or("?", |i| i.opcode().mnemonic());
+                return fail(addr, LoadErrorKind::BadTarget { mnemonic, target, why });
+            }
+        }
         Ok(exe)
     }
 
-    /// Bytes this executable holds on the heap: the file and its decoded
-    /// code. A machine is built from it within the memory limit while it is
-    /// held beside the machine's own copy.
+    /// Bytes this executable holds on the heap: the file, the code
+    /// sections' boundary maps and the label names. A machine is built from
+    /// it within the memory limit while it is held beside the machine's own
+    /// copy.
     pub fn heap_bytes(&self) -> u64 {
         let file = self.sections.first().map_or(0, |s| s.bytes.file.capacity());
-        let items: usize = self.sections.iter().map(|s| s.items.capacity() * std::mem::size_of::<Item>()).sum();
-        let names: usize = self
-            .sections
-            .iter()
-            .flat_map(|s| &s.items)
-            .map(|item| match item {
-                Item::Label { name: Some(name), .. } => name.capacity(),
-                _ => 0,
-            })
-            .sum();
+        let starts: usize = self.sections.iter().map(|s| s.starts.capacity() * 8).sum();
+        let names: usize = self.labels.keys().map(String::capacity).sum();
         let labels = self.labels.capacity() * (std::mem::size_of::<(String, u64)>() + 1);
-        (file + items + 2 * names + labels) as u64
-    }
-
-    /// Every static target (`jmp`, branches, `call`, `fork`) must be a boundary.
-    fn check_targets(&self) -> Result<(), LoadError> {
-        for item in self.sections.iter().flat_map(|s| &s.items) {
-            let Item::Instr { addr, instr } = item else { continue };
-            for operand in instr.operands() {
-                if let Operand::Target(Target(target)) = operand {
-                    if let Err(why) = self.check_boundary(target) {
-                        let mnemonic = instr.opcode().mnemonic();
-                        return fail(*addr, LoadErrorKind::BadTarget { mnemonic, target, why });
-                    }
-                }
-            }
-        }
-        Ok(())
+        (file + starts + names + labels) as u64
     }
 
     /// `Ok` if `addr` is an instruction boundary or label header in a code
     /// section (or a code section's end, where execution would fall off);
     /// else why not.
     pub fn check_boundary(&self, addr: u64) -> Result<(), &'static str> {
-        let Some(section) =
-            self.sections.iter().find(|s| s.contains(addr) || (s.end() == addr && s.kind == SectionKind::Code))
-        else {
+        // Sections are in address order: the last one starting at or before `addr`.
+        let i = self.sections.partition_point(|s| s.start <= addr);
+        let section = i
+            .checked_sub(1)
+            .map(|i| &self.sections[i])
+            .filter(|s| s.contains(addr) || (s.end() == addr && s.kind == SectionKind::Code));
+        let Some(section) = section else {
             return Err("is not in any section");
         };
         if section.kind != SectionKind::Code {
@@ -381,9 +440,9 @@ impl Executable {
         if addr == section.end() {
             return Err("is the end of a code section, not an instruction");
         }
-        match section.items.binary_search_by_key(&addr, Item::addr) {
-            Ok(_) => Ok(()),
-            Err(_) => Err("is inside an instruction or label header, not on a boundary"),
+        match section.starts_item(addr) {
+            true => Ok(()),
+            false => Err("is inside an instruction or label header, not on a boundary"),
         }
     }
 
@@ -436,78 +495,73 @@ impl Executable {
     }
 }
 
-/// How many items a code section's contents hold, up to the first that
-/// does not decode (which [`decode_code`] then reports).
-fn count_items(bytes: &[u8]) -> usize {
-    let mut count = 0;
-    let mut at = 0usize;
-    while let Some(&b) = bytes.get(at) {
-        let len = match b {
-            0 => 1,
-            1 => match u64_at(bytes, at + 1).and_then(|len| usize::try_from(len).ok()) {
-                Some(len) => len.saturating_add(9),
-                None => break,
-            },
-            b => match Opcode::from_byte(b) {
-                Some(op) if b > 9 => op.encoded_len(),
-                _ => break,
-            },
-        };
-        count += 1;
-        at = at.saturating_add(len);
-    }
-    count
+/// The loader's pass over code sections: it validates every item and keeps
+/// only what the checks after it need.
+struct Scan<'s, 'f> {
+    /// Items that may still be decoded; one more fails with `past`.
+    room: usize,
+    past: LoadErrorKind,
+    /// Every named label: address and name, in file order.
+    named: &'s mut Vec<(u64, &'f str)>,
+    /// Every static target: the instruction's address and the target.
+    targets: &'s mut Vec<(u64, u64)>,
 }
 
-/// Decodes a code section's contents, which start at address `base`.
-/// At most `room` items are decoded; one more fails with `past`.
-fn decode_code(bytes: &[u8], base: u64, room: usize, past: LoadErrorKind) -> Result<Vec<Item>, LoadError> {
-    // Sized once: a doubling vector would hold its old and new buffers at
-    // once, and the allocator keeps what it freed.
-    let mut items = Vec::with_capacity(count_items(bytes).min(room));
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let addr = base + at as u64;
-        if items.len() == room {
-            return fail(addr, past);
-        }
-        let left = (bytes.len() - at) as u64;
-        match bytes[at] {
-            0 => {
-                items.push(Item::Label { addr, name: None });
-                at += 1;
+impl<'f> Scan<'_, 'f> {
+    /// Validates a code section's contents, which start at address `base`:
+    /// the map of where its items start, and how many there are.
+    fn code(&mut self, bytes: &'f [u8], base: u64) -> Result<(Vec<u64>, ItemCounts), LoadError> {
+        let mut starts = vec![0u64; bytes.len().div_ceil(64)];
+        let mut counts = ItemCounts::default();
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let addr = base + at as u64;
+            if counts.instrs + counts.labels == self.room {
+                return fail(addr, self.past.clone());
             }
-            1 => {
-                let Some(len) = u64_at(bytes, at + 1) else {
-                    return fail(addr, LoadErrorKind::LabelHeaderCut(left));
-                };
-                let available = left - 9;
-                if len > available {
-                    return fail(addr, LoadErrorKind::LabelCut { len, available });
+            starts[at / 64] |= 1 << (at % 64);
+            let left = (bytes.len() - at) as u64;
+            match bytes[at] {
+                0 => {
+                    counts.labels += 1;
+                    at += 1;
                 }
-                let name = &bytes[at + 9..at + 9 + len as usize];
-                let name = std::str::from_utf8(name)
-                    .map_err(|_| LoadError { offset: addr, kind: LoadErrorKind::LabelNotUtf8 })?;
-                items.push(Item::Label { addr, name: Some(name.to_string()) });
-                at += 9 + len as usize;
-            }
-            b @ 2..=9 => return fail(addr, LoadErrorKind::ReservedLabel(b)),
-            b => match Instr::decode(&bytes[at..]) {
-                Ok(instr) => {
-                    items.push(Item::Instr { addr, instr });
-                    at += instr.opcode().encoded_len();
-                }
-                Err(None) => return fail(addr, LoadErrorKind::UnknownOpcode(b)),
-                Err(Some(op)) => {
-                    let kind = LoadErrorKind::InstructionCut {
-                        mnemonic: op.mnemonic(),
-                        needed: op.encoded_len(),
-                        available: left,
+                1 => {
+                    let Some(len) = u64_at(bytes, at + 1) else {
+                        return fail(addr, LoadErrorKind::LabelHeaderCut(left));
                     };
-                    return fail(addr, kind);
+                    let available = left - 9;
+                    if len > available {
+                        return fail(addr, LoadErrorKind::LabelCut { len, available });
+                    }
+                    let name = &bytes[at + 9..at + 9 + len as usize];
+                    let name = std::str::from_utf8(name)
+                        .map_err(|_| LoadError { offset: addr, kind: LoadErrorKind::LabelNotUtf8 })?;
+                    self.named.push((addr, name));
+                    counts.labels += 1;
+                    at += 9 + len as usize;
                 }
-            },
+                b @ 2..=9 => return fail(addr, LoadErrorKind::ReservedLabel(b)),
+                b => match Instr::decode(&bytes[at..]) {
+                    Ok(instr) => {
+                        if let Some(Target(target)) = instr.target() {
+                            self.targets.push((addr, target));
+                        }
+                        counts.instrs += 1;
+                        at += instr.opcode().encoded_len();
+                    }
+                    Err(None) => return fail(addr, LoadErrorKind::UnknownOpcode(b)),
+                    Err(Some(op)) => {
+                        let kind = LoadErrorKind::InstructionCut {
+                            mnemonic: op.mnemonic(),
+                            needed: op.encoded_len(),
+                            available: left,
+                        };
+                        return fail(addr, kind);
+                    }
+                },
+            }
         }
+        Ok((starts, counts))
     }
-    Ok(items)
 }

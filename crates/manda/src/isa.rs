@@ -682,6 +682,13 @@ pub trait Field: Copy {
     fn as_reg(&mut self) -> Option<&mut Reg> {
         None
     }
+    /// The code target, if this is one.
+    fn as_target(self) -> Option<Target> {
+        match self.to_operand() {
+            Operand::Target(t) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// Implements [`Field`] for a type stored as the little-endian bytes of
@@ -899,6 +906,15 @@ macro_rules! define_isa {
                 let mut copy = *self;
                 copy.rd_mut().copied()
             }
+            /// The static code target (`jmp`, branches, `call`, `fork`: an
+            /// instruction has at most one).
+            pub fn target(&self) -> Option<Target> {
+                #[allow(unused_variables)]
+                match *self {
+                    $(Instr::$variant { $($field),* } => None $(.or(Field::as_target($field)))*,)*
+                }
+            }
+
             /// The operands, in encoding order.
             pub fn operands(&self) -> Vec<Operand> {
                 match *self {

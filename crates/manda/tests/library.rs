@@ -25,7 +25,7 @@ fn every_instruction_in_the_table_is_in_the_corpus() {
     let used: BTreeSet<Opcode> = exe
         .sections
         .iter()
-        .flat_map(|s| &s.items)
+        .flat_map(|s| s.items())
         .filter_map(|i| match i {
             Item::Instr { instr, .. } => Some(instr.opcode()),
             _ => None,

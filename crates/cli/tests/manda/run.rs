@@ -143,7 +143,7 @@ fn every_instruction_is_exercised() {
         let source = std::fs::read_to_string(&path).unwrap();
         let Ok((bytes, _)) = manda::asm::assemble(&source) else { continue };
         let exe = Executable::load(&bytes).unwrap();
-        for item in exe.sections.iter().flat_map(|s| &s.items) {
+        for item in exe.sections.iter().flat_map(|s| s.items()) {
             if let Item::Instr { instr, .. } = item {
                 used.insert(instr.opcode());
             }

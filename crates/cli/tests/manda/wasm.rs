@@ -173,17 +173,29 @@ fn the_committed_hand_wasm_is_its_text_encoded_and_invokes() {
 /// Found by an adversary: 973 bytes of module (85 functions of 49,000
 /// locals) made 300 MB of decoded code, outside `--max-memory`; a 64M VM
 /// held 655 MB. The decoded code is charged now, and refused before it is
-/// made when it cannot fit.
+/// made when it cannot fit: by the loader, where the file and what it
+/// decodes into pass the limit, or by the machine, where they fit but not
+/// beside the image and stack.
 #[test]
 fn decoded_code_counts_against_the_memory_limit() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
     std::fs::create_dir_all(&dir).unwrap();
     let module = dir.join("many_locals.wasm");
     std::fs::write(&module, common::many_locals(5, 49_000)).unwrap();
-    let m = module.to_str().unwrap();
-    let (code, out, err) = manda(&["run", "--max-memory", "16M", "--invoke", "f0", m]);
+    let exe = dir.join("many_locals.mx");
+    let (e, m) = (exe.to_str().unwrap(), module.to_str().unwrap());
+    assert_eq!(manda(&["wasm", "--invoke", "f0", "-o", e, m]), (0, "".into(), "".into()));
+    let (code, out, err) = manda(&["run", "--max-memory", "4M", e]);
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
-    assert!(err.starts_with(&format!("manda: {m}: the program's decoded code needs ")), "{err}");
-    assert!(err.ends_with(" left of the limit of 16777216 beside its image and stack\n"), "{err}");
+    assert!(err.starts_with(&format!("manda: {e}: offset ")), "{err}");
+    assert!(
+        err.ends_with(": the file and its decoded code need more than the memory limit of 4194304 bytes\n"),
+        "{err}"
+    );
+    let (code, out, err) = manda(&["run", "--max-memory", "8M", e]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.starts_with(&format!("manda: {e}: the program's decoded code needs ")), "{err}");
+    assert!(err.ends_with(" left of the limit of 8388608 beside its image and stack\n"), "{err}");
+    assert_eq!(manda(&["run", "--max-memory", "256M", e]), (0, "".into(), "".into()));
     assert_eq!(manda(&["run", "--max-memory", "256M", "--invoke", "f0", m]), (0, "".into(), "".into()));
 }

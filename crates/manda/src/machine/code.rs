@@ -10,12 +10,17 @@
 //!
 //! [`Op`] is expanded from the instruction table in `isa.rs`: one variant
 //! per instruction, operands lowered (registers as numbers, targets as
-//! indices), then the superinstructions. Two op arrays share the indices:
-//! `plain`, one [`Op`] per instruction, and `fused`, where a hot pair is
-//! replaced by one superinstruction at the first index (the second keeps
-//! its plain op, so a jump straight to it still works). The system,
-//! context and port groups ([`Op::is_system`]) are run from their
-//! [`Instr`] in `instrs`, outside the interpreter's hot loop.
+//! indices), then the superinstructions. `ops` holds one [`Op`] per index,
+//! where a hot pair is replaced by one superinstruction at the first index
+//! (the second keeps its plain op, so a jump straight to it still works);
+//! a single step runs the plain op, decoded again for the first index of a
+//! pair ([`Code::plain_op`]). The system, context and port groups
+//! ([`Op::is_system`]) are run from their [`Instr`], decoded again from the
+//! executable's bytes ([`Code::instr`]), outside the interpreter's hot loop.
+//!
+//! Only what the loop needs per instruction is kept: an op, a run length
+//! and an address, 28 bytes. Everything else is decoded from the bytes when
+//! it is needed, so a large program starts in the time of one pass over it.
 //!
 //! `run_len[i]` is the number of instructions from `i` to the end of its
 //! straight-line run (the next instruction that can transfer control,
@@ -187,25 +192,36 @@ impl Op {
     }
 }
 
+/// The bytes [`Code`] holds per index (an instruction or a section's
+/// `End`): its op, its run length and its address. What the loader charges
+/// the memory limit for each item before the machine is built.
+pub const BYTES_PER_INDEX: usize = std::mem::size_of::<Op>() + std::mem::size_of::<u32>() + std::mem::size_of::<u64>();
+
 /// The decoded code of an executable.
 #[derive(Debug, Clone)]
 pub struct Code {
-    /// One op per index, no superinstructions: what single-stepping runs.
-    pub plain: Vec<Op>,
-    /// The same with superinstructions: what the fast loop runs.
-    pub fused: Vec<Op>,
+    /// One op per index, superinstructions in place (unless
+    /// [`without_fusion`](Code::without_fusion)): what the fast loop runs.
+    pub ops: Vec<Op>,
     /// Steps from each index to the end of its run, inclusive.
     pub run_len: Vec<u32>,
     /// Address of each index (for `End`: the section's end).
     pub addrs: Vec<u64>,
-    /// The instruction at each index (`None` for `End`).
-    pub instrs: Vec<Option<Instr>>,
-    /// Every jump-able address (instructions and label headers), sorted, with its index.
-    targets: Vec<(u64, u32)>,
+    /// Every label header's address with the index it resolves to (the
+    /// instruction after it), in address order.
+    label_targets: Vec<(u64, u32)>,
     /// Named labels, sorted by address, for "nearest label" in messages.
     labels: Vec<(u64, String)>,
     /// Every section's content range and kind, for *bad jump* messages.
     sections: Vec<(u64, u64, SectionKind)>,
+    /// The code sections' bytes, one after another, which an instruction is
+    /// decoded from again when one is needed whole ([`Code::instr`]): the
+    /// system instructions, single steps, traces and trap messages. Keeping
+    /// them costs a byte per byte; keeping every decoded instruction cost 24
+    /// per instruction.
+    bytes: Vec<u8>,
+    /// Each code section's start address and where its bytes begin in `bytes`.
+    code_starts: Vec<(u64, usize)>,
     /// Index of the entry point.
     pub entry: u32,
     /// The registers any instruction names, as one span per bank: all the
@@ -216,96 +232,151 @@ pub struct Code {
 impl Code {
     /// Decodes and lowers the code sections of a validated executable.
     pub fn new(exe: &Executable) -> Code {
+        let code_sections = || exe.sections.iter().filter(|s| s.kind == SectionKind::Code);
         // Sized exactly, once: grown by doubling, a large program's tables would hold
         // up to twice what they need.
-        let code_sections = || exe.sections.iter().filter(|s| s.kind == SectionKind::Code);
-        let items: usize = code_sections().map(|s| s.items.len() + 1).sum();
-        let mut addrs = Vec::with_capacity(items);
-        let mut instrs = Vec::with_capacity(items);
-        let mut targets = Vec::with_capacity(items);
+        let indices: usize = code_sections().map(|s| s.counts().instrs + 1).sum();
+        let label_count: usize = code_sections().map(|s| s.counts().labels).sum();
+        let mut addrs = Vec::with_capacity(indices);
+        let mut label_targets = Vec::with_capacity(label_count);
         let mut labels = Vec::new();
-        for section in exe.sections.iter().filter(|s| s.kind == SectionKind::Code) {
-            let mut pending = Vec::new(); // label addresses waiting for the next index
-            for item in &section.items {
+        // First every index's address (static targets may point forward), then the ops.
+        for section in code_sections() {
+            for item in section.items() {
                 match item {
                     Item::Label { addr, name } => {
-                        pending.push(*addr);
+                        label_targets.push((addr, addrs.len() as u32));
                         if let Some(name) = name {
-                            labels.push((*addr, name.clone()));
+                            labels.push((addr, name.to_string()));
                         }
                     }
-                    Item::Instr { addr, instr } => {
-                        let index = addrs.len() as u32;
-                        targets.extend(pending.drain(..).map(|a| (a, index)));
-                        targets.push((*addr, index));
-                        addrs.push(*addr);
-                        instrs.push(Some(*instr));
-                    }
+                    Item::Instr { addr, .. } => addrs.push(addr),
                 }
             }
-            let index = addrs.len() as u32;
-            targets.extend(pending.drain(..).map(|a| (a, index)));
             addrs.push(section.end());
-            instrs.push(None);
         }
-        targets.sort_unstable();
         labels.sort();
         let mut code = Code {
-            plain: Vec::new(),
-            fused: Vec::new(),
+            ops: Vec::new(),
             run_len: Vec::new(),
             addrs,
-            instrs,
-            targets,
+            label_targets,
             labels,
             sections: exe.sections.iter().map(|s| (s.start, s.end(), s.kind)).collect(),
+            bytes: code_sections().flat_map(|s| s.bytes.iter().copied()).collect(),
+            code_starts: code_sections()
+                .scan(0, |at, s| {
+                    let start = (s.start, *at);
+                    *at += s.bytes.len();
+                    Some(start)
+                })
+                .collect(),
             entry: 0,
             used_regs: Vec::new(),
         };
+        let mut ops = Vec::with_capacity(indices);
+        let mut used = [false; 256];
+        for section in code_sections() {
+            for item in section.items() {
+                let Item::Instr { instr, .. } = item else { continue };
+                instr.map_regs(&mut |r| {
+                    used[usize::from(r.0)] = true;
+                    r
+                });
+                ops.push(code.lower(instr));
+            }
+            ops.push(Op::End);
+        }
+        code.run_len = run_lengths(&ops);
+        fuse(&mut ops);
+        code.ops = ops;
         code.entry = code.index_of(exe.entry()).unwrap_or(0);
-        code.plain = code.instrs.iter().map(|i| i.map_or(Op::End, |i| code.lower(i))).collect();
-        code.fused = fuse(&code.plain);
-        code.used_regs = used_registers(code.instrs.iter().flatten());
-        code.run_len = run_lengths(&code.plain);
+        code.used_regs = used_spans(&used);
         code
     }
 
     /// What [`Code::new`] will hold for `exe`'s code, but its label names,
-    /// computed before it allocates anything: so a program whose decoded code
-    /// passes the memory limit is refused before the host holds it.
+    /// computed before it allocates
+    /// anything: so a program whose decoded code passes the memory limit is
+    /// refused before the host holds it.
     pub fn bytes_for(exe: &Executable) -> u64 {
-        let items: usize = exe.sections.iter().filter(|s| s.kind == SectionKind::Code).map(|s| s.items.len() + 1).sum();
-        let per_item = 2 * std::mem::size_of::<Op>()
-            + std::mem::size_of::<u32>()
-            + std::mem::size_of::<u64>()
-            + std::mem::size_of::<Option<Instr>>()
-            + std::mem::size_of::<(u64, u32)>();
-        (items * per_item) as u64
+        let code = exe.sections.iter().filter(|s| s.kind == SectionKind::Code);
+        let (indices, labels) = code.fold((0, 0), |(i, l), s| (i + s.counts().instrs + 1, l + s.counts().labels));
+        let bytes: usize = exe.sections.iter().filter(|s| s.kind == SectionKind::Code).map(|s| s.bytes.len()).sum();
+        (indices * BYTES_PER_INDEX + labels * std::mem::size_of::<(u64, u32)>() + bytes) as u64
     }
 
     /// The bytes this decoded code holds on the host: what the memory limit
-    /// charges for it (a large translated module's code can be hundreds of
+    /// charges for it (a large translated module's code can be tens of
     /// megabytes).
     pub fn heap_bytes(&self) -> u64 {
         fn held<T>(v: &Vec<T>) -> usize {
             v.capacity() * std::mem::size_of::<T>()
         }
         let names: usize = self.labels.iter().map(|(_, name)| name.capacity()).sum();
-        (held(&self.plain)
-            + held(&self.fused)
+        (held(&self.ops)
             + held(&self.run_len)
             + held(&self.addrs)
-            + held(&self.instrs)
-            + held(&self.targets)
+            + held(&self.label_targets)
             + held(&self.labels)
             + names
-            + held(&self.sections)) as u64
+            + held(&self.sections)
+            + held(&self.bytes)
+            + held(&self.code_starts)) as u64
+    }
+
+    /// The instruction at `index` (`None` for a section's `End`).
+    pub fn instr(&self, index: usize) -> Option<Instr> {
+        if matches!(self.ops.get(index)?, Op::End) {
+            return None;
+        }
+        let addr = self.addrs[index];
+        let section = self.code_starts.partition_point(|&(start, _)| start <= addr).checked_sub(1)?;
+        let (start, offset) = self.code_starts[section];
+        let at = offset.checked_add(usize::try_from(addr - start).ok()?)?;
+        Instr::decode(self.bytes.get(at..)?).ok()
+    }
+
+    /// True if `index` holds an instruction (not a section's `End`).
+    pub fn is_instr(&self, index: usize) -> bool {
+        self.ops.get(index).is_some_and(|op| !matches!(op, Op::End))
+    }
+
+    /// The plain op at `index`: the op itself, or for a superinstruction the
+    /// first instruction of its pair (what a single step runs).
+    #[inline]
+    pub fn plain_op(&self, index: usize) -> Op {
+        let op = self.ops[index];
+        match op.group().is_some() || matches!(op, Op::End) {
+            true => op,
+            false => self.instr(index).map_or(Op::End, |i| self.lower(i)),
+        }
+    }
+
+    /// The same code with every superinstruction replaced by its plain op.
+    pub fn without_fusion(&self) -> Code {
+        let mut code = self.clone();
+        code.ops = (0..self.ops.len()).map(|i| self.plain_op(i)).collect();
+        code
     }
 
     /// The index of the instruction at (or, for a label, after) `addr`, if
     /// it is an instruction boundary or label header in code.
     pub fn index_of(&self, addr: u64) -> Option<u32> {
-        self.targets.binary_search_by_key(&addr, |t| t.0).ok().map(|i| self.targets[i].1)
+        self.resolve(addr).filter(|&i| self.is_instr(i as usize) || self.addrs[i as usize] != addr)
+    }
+
+    /// [`index_of`](Code::index_of) without telling a section's end (the
+    /// address of its `End`) from an instruction: for static targets, which
+    /// the loader checked, while the ops are being made.
+    fn resolve(&self, addr: u64) -> Option<u32> {
+        match self.addrs.binary_search(&addr) {
+            Ok(i) => Some(i as u32),
+            Err(_) => {
+                let i = self.label_targets.binary_search_by_key(&addr, |t| t.0).ok()?;
+                Some(self.label_targets[i].1)
+            }
+        }
     }
 
     /// Why `addr` is not a jump target, for a *bad jump* trap.
@@ -327,23 +398,12 @@ impl Code {
 
     fn target(&self, t: Target) -> u32 {
         // The loader checked every static target; an unchecked one would be a bug here.
-        self.index_of(t.0).expect("static targets are checked by the loader")
+        self.resolve(t.0).expect("static targets are checked by the loader")
     }
 }
 
-/// One span per bank (a, s, v, t) covering every register the instructions name.
-fn used_registers<'a>(instrs: impl Iterator<Item = &'a Instr>) -> Vec<std::ops::Range<usize>> {
-    use crate::isa::Operand;
-    let mut used = [false; 256];
-    for instr in instrs {
-        for operand in instr.operands() {
-            match operand {
-                Operand::Reg(r) => used[usize::from(r.0)] = true,
-                Operand::Mem(m) => used[usize::from(m.base.0)] = true,
-                _ => {}
-            }
-        }
-    }
+/// One span per bank (a, s, v, t) covering every register in `used`.
+fn used_spans(used: &[bool; 256]) -> Vec<std::ops::Range<usize>> {
     (0..4)
         .filter_map(|bank| {
             let regs = bank * 64..bank * 64 + 64;
@@ -379,12 +439,12 @@ fn run_lengths(plain: &[Op]) -> Vec<u32> {
 /// at the first index with nothing done; if its second half traps, the
 /// first half's effect stands and the trap is at the second index — the
 /// same as the plain code.
-fn fuse(plain: &[Op]) -> Vec<Op> {
-    let mut fused = plain.to_vec();
+fn fuse(ops: &mut [Op]) {
     let mut i = 0;
-    while i + 1 < plain.len() {
+    while i + 1 < ops.len() {
         i += 1;
-        let op = match (plain[i - 1], plain[i]) {
+        // The pair is read before its first op is replaced; the next pair starts past it.
+        let op = match (ops[i - 1], ops[i]) {
             (Op::Addi { rd, ra, imm }, Op::Blt { ra: x, rb: y, target: t }) if rd == ra && x == rd => {
                 Op::StepBlt { r: rd, y, imm, t }
             }
@@ -452,8 +512,7 @@ fn fuse(plain: &[Op]) -> Vec<Op> {
             }
             _ => continue,
         };
-        fused[i - 1] = op;
+        ops[i - 1] = op;
         i += 1; // the second op is part of this pair
     }
-    fused
 }

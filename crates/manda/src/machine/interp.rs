@@ -51,7 +51,7 @@ impl Context {
     #[inline(never)]
     pub(super) fn exec<const STEP: bool, const METERED: bool>(&mut self, run: &Workers, local: &mut Local) -> Flow {
         let code = run.code;
-        let ops: &[Op] = if STEP { &code.plain } else { &code.fused };
+        let ops: &[Op] = &code.ops;
         let run_len: &[u32] = &code.run_len;
         let Context { id, regs: ctx_regs, pc: pc_slot, sp: sp_slot, calls, mem, .. } = self;
         let id = *id;
@@ -259,7 +259,7 @@ impl Context {
             // one or two past an op that is not `End` nor a transfer — and
             // every section's indices end with `End`. So `pc < ops.len()`.
             // Checked indexing here measured 10% slower on the loop benchmark.
-            match *unsafe { &*ip } {
+            match if STEP { code.plain_op(pc!()) } else { *unsafe { &*ip } } {
                 Op::Nop {} => next!(1),
                 Op::Mov { rd, rs } => alu!(rd, r!(rs)),
                 Op::Li { rd, imm } => alu!(rd, imm as u64),
@@ -681,7 +681,7 @@ impl Context {
                 | Op::Hput { .. }
                 | Op::Wasi { .. } => {
                     debug_assert!(ops[pc!()].is_system());
-                    let Some(instr) = code.instrs[pc!()] else { trap!(TrapKind::FellOffCode) };
+                    let Some(instr) = code.instr(pc!()) else { trap!(TrapKind::FellOffCode) };
                     // `system` keeps the translations true (a fork, a copy, a grow).
                     let effect = system(run, local, id, instr, regs, ctx_regs, mem);
                     match effect {

@@ -39,7 +39,7 @@ mod system;
 mod trap;
 mod workers;
 
-pub use code::Code;
+pub use code::{Code, BYTES_PER_INDEX};
 pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
 pub use snapshot::{
     SnapshotError, HEADER_LEN as SNAPSHOT_HEADER_LEN, MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION,
@@ -427,9 +427,7 @@ impl Machine {
     /// instruction. Output, traps and state are the same either way; this
     /// exists so that tests and benchmarks can show it.
     pub fn disable_fusion(&mut self) {
-        let mut code = (*self.code).clone();
-        code.fused = code.plain.clone();
-        self.code = Arc::new(code);
+        self.code = Arc::new(self.code.without_fusion());
     }
 
     /// The interrupt line, to raise from another thread.
@@ -589,7 +587,7 @@ impl Machine {
         Trap {
             kind,
             addr,
-            instr: code.instrs[index].map(|i| i.to_string()).unwrap_or_default(),
+            instr: code.instr(index).map(|i| i.to_string()).unwrap_or_default(),
             label: code.label_near(addr),
             context: ctx.id,
         }

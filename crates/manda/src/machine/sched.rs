@@ -395,7 +395,7 @@ impl<'m> Workers<'m> {
                     context: c.id,
                     port: c.waiting_on.unwrap_or(u64::MAX),
                     addr,
-                    instr: self.code.instrs[c.pc as usize].map(|i| i.to_string()).unwrap_or_default(),
+                    instr: self.code.instr(c.pc as usize).map(|i| i.to_string()).unwrap_or_default(),
                     label: self.code.label_near(addr),
                 }
             })
@@ -617,7 +617,7 @@ impl<'m> Workers<'m> {
     /// One trace line for the instruction at index `at`, just executed by `ctx`.
     fn trace_line(&self, ctx: &Context, at: usize, before_sp: u64) {
         use std::fmt::Write as _;
-        let Some(instr) = self.code.instrs[at] else { return };
+        let Some(instr) = self.code.instr(at) else { return };
         let mut line = format!("[{}] 0x{:06x}  {:<28}", ctx.id, self.code.addrs[at], instr.to_string());
         let kind = instr.opcode().result_kind();
         for ((name, _), operand) in instr.opcode().operands().iter().zip(instr.operands()) {

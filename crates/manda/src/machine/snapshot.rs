@@ -398,7 +398,7 @@ impl Machine {
         let (sleep_owed, waiting_on) = match state {
             RUNNABLE => (Duration::ZERO, None),
             SLEEPING if owed > 0 => (Duration::from_nanos(owed), None),
-            WAITING if matches!(code.instrs[pc as usize], Some(Instr::Precv { .. })) => (Duration::ZERO, Some(port)),
+            WAITING if matches!(code.instr(pc as usize), Some(Instr::Precv { .. })) => (Duration::ZERO, Some(port)),
             SLEEPING => return r.fail(state_at, "sleeping, with no time owed"),
             WAITING => return r.fail(state_at, "waiting on a port, but not at a precv"),
             other => return r.fail(state_at, format!("state {other} (0 runnable, 1 sleeping, 2 waiting)")),
@@ -461,7 +461,7 @@ impl Machine {
 
 /// The index of the instruction at exactly `addr`.
 fn instruction_at(code: &Code, addr: u64) -> Option<u32> {
-    code.index_of(addr).filter(|&i| code.addrs[i as usize] == addr && code.instrs[i as usize].is_some())
+    code.index_of(addr).filter(|&i| code.addrs[i as usize] == addr && code.is_instr(i as usize))
 }
 
 impl CallStack {

@@ -88,7 +88,7 @@ fn enqueue(run: &Workers, port: &mut Port, message: Vec<u8>, counted: bool) -> R
 /// program counter past it. `Err` (the receiver untouched) if its buffer
 /// faults: then it must run the `precv` itself, to trap.
 fn hand_off(run: &Workers, mut waiter: Box<Context>, message: &[u8]) -> Result<Box<Context>, Box<Context>> {
-    let Some(Instr::Precv { rd, addr, cap, .. }) = run.code.instrs[waiter.pc as usize] else { return Err(waiter) };
+    let Some(Instr::Precv { rd, addr, cap, .. }) = run.code.instr(waiter.pc as usize) else { return Err(waiter) };
     let (addr, cap) = (waiter.regs[usize::from(addr.0)], waiter.regs[usize::from(cap.0)]);
     let n = (message.len() as u64).min(cap) as usize;
     let Context { mem, .. } = &mut *waiter;
