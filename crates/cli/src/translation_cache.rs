@@ -15,9 +15,10 @@
 //! renamed) with mode 0600, and one that cannot be decoded is translated
 //! again and replaced.
 
+use crate::MAX_INPUT_FILE;
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The cache directory, if caching is on and the directory is safe to use.
 pub fn dir() -> Option<PathBuf> {
@@ -40,10 +41,23 @@ fn current_uid() -> u32 {
     std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
 }
 
+/// One part of what decides a translation.
+#[derive(Debug, Clone, Copy)]
+pub enum Part<'a> {
+    /// Bytes in hand.
+    Bytes(&'a [u8]),
+    /// A file's contents, hashed as they are read (a large module is not
+    /// read into memory only to find that its translation is cached).
+    File(&'a Path),
+}
+
 /// The entry's name for a translation of `parts` (the module, then what
 /// else decides the executable): the SHA-256 of this binary's identity and
-/// of each part, its length first so that no two lists hash alike.
-pub fn key(parts: &[&[u8]]) -> String {
+/// of each part, its length first so that no two lists hash alike. `None`
+/// if a file is not a regular file that can be read whole (larger than
+/// [`MAX_INPUT_FILE`], or changed while it was read): the run reads it and
+/// looks up what it read, or says why it cannot.
+pub fn key(parts: &[Part]) -> Option<String> {
     let mut hash = Sha256::new();
     if let Some(meta) = std::env::current_exe().ok().and_then(|exe| std::fs::metadata(exe).ok()) {
         hash.update(meta.len().to_le_bytes());
@@ -51,10 +65,28 @@ pub fn key(parts: &[&[u8]]) -> String {
         hash.update(meta.mtime_nsec().to_le_bytes());
     }
     for part in parts {
-        hash.update((part.len() as u64).to_le_bytes());
-        hash.update(part);
+        match part {
+            Part::Bytes(bytes) => {
+                hash.update((bytes.len() as u64).to_le_bytes());
+                hash.update(bytes);
+            }
+            Part::File(path) => {
+                let file = std::fs::File::open(path).ok()?;
+                let meta = file.metadata().ok()?;
+                // A pipe or device is read once, by the run: not consumed here.
+                if !meta.is_file() || meta.len() > MAX_INPUT_FILE {
+                    return None;
+                }
+                let len = meta.len();
+                hash.update(len.to_le_bytes());
+                let copied = std::io::copy(&mut std::io::Read::take(&file, len + 1), &mut hash).ok()?;
+                if copied != len {
+                    return None;
+                }
+            }
+        }
     }
-    format!("{}.mx", vm_core::hex(&hash.finalize()))
+    Some(format!("{}.mx", vm_core::hex(&hash.finalize())))
 }
 
 /// Stores `exe` under `name`; a failure only means the next run translates again.

@@ -15,7 +15,7 @@
 //! are ranges of one copy of the file ([`Executable::from_vec`] keeps the
 //! caller's, so a large section is never held twice by the loader).
 
-use crate::isa::{Instr, Target};
+use crate::isa::{Instr, Opcode, ENCODINGS};
 use crate::machine::BYTES_PER_INDEX;
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
@@ -116,14 +116,38 @@ pub struct Section {
     pub start: u64,
     /// The contents.
     pub bytes: SectionBytes,
-    /// For a code section, one bit per content byte, set where a label
-    /// header or an instruction starts; empty otherwise. The loader keeps
-    /// this instead of the decoded items (an eighth of a byte per byte, not
-    /// some 30 bytes per instruction): boundaries are what a target check
-    /// needs, and [`Section::items`] decodes the rest when asked.
-    starts: Vec<u64>,
+    /// For a code section, where its items start: what a target check needs,
+    /// and what the machine maps addresses to instruction indices with. The
+    /// loader keeps this instead of the decoded items (a quarter of a byte
+    /// per byte, not some 30 bytes per instruction); [`Section::items`]
+    /// decodes the rest when asked.
+    starts: ItemStarts,
     /// For a code section, how many instructions and label headers it holds.
     counts: ItemCounts,
+}
+
+/// Where a code section's items start: a bit per content byte in each map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemStarts {
+    /// Set where an instruction starts.
+    pub instrs: Vec<u64>,
+    /// Set where a label header starts.
+    pub labels: Vec<u64>,
+}
+
+impl ItemStarts {
+    fn new(len: usize) -> ItemStarts {
+        ItemStarts { instrs: vec![0; len.div_ceil(64)], labels: vec![0; len.div_ceil(64)] }
+    }
+
+    /// True if bit `at` is set in `map`.
+    pub fn get(map: &[u64], at: u64) -> bool {
+        map.get((at / 64) as usize).is_some_and(|word| word >> (at % 64) & 1 == 1)
+    }
+
+    fn set(map: &mut [u64], at: usize) {
+        map[at / 64] |= 1 << (at % 64);
+    }
 }
 
 /// How many of each kind of item a code section holds.
@@ -158,12 +182,17 @@ impl Section {
         self.counts
     }
 
+    /// For a code section, where its instructions and label headers start.
+    pub fn starts(&self) -> &ItemStarts {
+        &self.starts
+    }
+
     /// True if a label header or an instruction starts at `addr`.
     pub fn starts_item(&self, addr: u64) -> bool {
         let Some(at) = addr.checked_sub(self.start).filter(|&at| at < self.bytes.len() as u64) else {
             return false;
         };
-        self.starts.get((at / 64) as usize).is_some_and(|word| word >> (at % 64) & 1 == 1)
+        ItemStarts::get(&self.starts.instrs, at) || ItemStarts::get(&self.starts.labels, at)
     }
 }
 
@@ -212,6 +241,18 @@ impl Deref for SectionBytes {
 
     fn deref(&self) -> &[u8] {
         &self.file[self.range.clone()]
+    }
+}
+
+impl SectionBytes {
+    /// The same bytes in a buffer of their own, not keeping the rest of the file alive.
+    pub fn copied(&self) -> SectionBytes {
+        SectionBytes { file: Arc::new(self.to_vec()), range: 0..self.range.len() }
+    }
+
+    /// The bytes of the whole buffer this is a range of (the file, unless [`copied`](Self::copied)).
+    pub fn buffer_len(&self) -> usize {
+        self.file.capacity()
     }
 }
 
@@ -382,7 +423,7 @@ impl Executable {
                     let mut scan = Scan { room: room as usize, past, named: &mut named, targets: &mut targets };
                     scan.code(&bytes[start..end], start as u64)?
                 }
-                _ => (Vec::new(), ItemCounts::default()),
+                _ => (ItemStarts::default(), ItemCounts::default()),
             };
             items_before += counts.instrs + counts.labels;
             let contents = SectionBytes { file: Arc::clone(&file), range: start..end };
@@ -415,7 +456,8 @@ impl Executable {
     /// copy.
     pub fn heap_bytes(&self) -> u64 {
         let file = self.sections.first().map_or(0, |s| s.bytes.file.capacity());
-        let starts: usize = self.sections.iter().map(|s| s.starts.capacity() * 8).sum();
+        let starts: usize =
+            self.sections.iter().map(|s| (s.starts.instrs.capacity() + s.starts.labels.capacity()) * 8).sum();
         let names: usize = self.labels.keys().map(String::capacity).sum();
         let labels = self.labels.capacity() * (std::mem::size_of::<(String, u64)>() + 1);
         (file + starts + names + labels) as u64
@@ -444,6 +486,11 @@ impl Executable {
             true => Ok(()),
             false => Err("is inside an instruction or label header, not on a boundary"),
         }
+    }
+
+    /// Every named label, with its address, in no particular order.
+    pub fn labels(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.labels.iter().map(|(name, addr)| (name.as_str(), *addr))
     }
 
     /// The address of the label named `name`.
@@ -510,8 +557,8 @@ struct Scan<'s, 'f> {
 impl<'f> Scan<'_, 'f> {
     /// Validates a code section's contents, which start at address `base`:
     /// the map of where its items start, and how many there are.
-    fn code(&mut self, bytes: &'f [u8], base: u64) -> Result<(Vec<u64>, ItemCounts), LoadError> {
-        let mut starts = vec![0u64; bytes.len().div_ceil(64)];
+    fn code(&mut self, bytes: &'f [u8], base: u64) -> Result<(ItemStarts, ItemCounts), LoadError> {
+        let mut starts = ItemStarts::new(bytes.len());
         let mut counts = ItemCounts::default();
         let mut at = 0usize;
         while at < bytes.len() {
@@ -519,10 +566,10 @@ impl<'f> Scan<'_, 'f> {
             if counts.instrs + counts.labels == self.room {
                 return fail(addr, self.past.clone());
             }
-            starts[at / 64] |= 1 << (at % 64);
             let left = (bytes.len() - at) as u64;
             match bytes[at] {
                 0 => {
+                    ItemStarts::set(&mut starts.labels, at);
                     counts.labels += 1;
                     at += 1;
                 }
@@ -538,28 +585,32 @@ impl<'f> Scan<'_, 'f> {
                     let name = std::str::from_utf8(name)
                         .map_err(|_| LoadError { offset: addr, kind: LoadErrorKind::LabelNotUtf8 })?;
                     self.named.push((addr, name));
+                    ItemStarts::set(&mut starts.labels, at);
                     counts.labels += 1;
                     at += 9 + len as usize;
                 }
                 b @ 2..=9 => return fail(addr, LoadErrorKind::ReservedLabel(b)),
-                b => match Instr::decode(&bytes[at..]) {
-                    Ok(instr) => {
-                        if let Some(Target(target)) = instr.target() {
-                            self.targets.push((addr, target));
-                        }
-                        counts.instrs += 1;
-                        at += instr.opcode().encoded_len();
-                    }
-                    Err(None) => return fail(addr, LoadErrorKind::UnknownOpcode(b)),
-                    Err(Some(op)) => {
-                        let kind = LoadErrorKind::InstructionCut {
-                            mnemonic: op.mnemonic(),
-                            needed: op.encoded_len(),
-                            available: left,
+                b => {
+                    // Validated without decoding: the operands of a known
+                    // opcode are any bytes; only its length and target matter here.
+                    let (len, target_at) = ENCODINGS[usize::from(b)];
+                    let len = usize::from(len);
+                    if len == 0 || len as u64 > left {
+                        let Some(op) = Opcode::from_byte(b) else {
+                            return fail(addr, LoadErrorKind::UnknownOpcode(b));
                         };
+                        let kind =
+                            LoadErrorKind::InstructionCut { mnemonic: op.mnemonic(), needed: len, available: left };
                         return fail(addr, kind);
                     }
-                },
+                    if target_at > 0 {
+                        let target = u64_at(bytes, at + usize::from(target_at)).unwrap_or(u64::MAX);
+                        self.targets.push((addr, target));
+                    }
+                    ItemStarts::set(&mut starts.instrs, at);
+                    counts.instrs += 1;
+                    at += len;
+                }
             }
         }
         Ok((starts, counts))

@@ -844,7 +844,39 @@ macro_rules! define_isa {
             pub const fn encoded_len(self) -> usize {
                 match self { $(Opcode::$variant => 1 $(+ <$ty as Field>::KIND.size())*,)* }
             }
+
+            /// Where its code target's eight bytes start in its encoding, if it has one.
+            pub const fn target_at(self) -> Option<usize> {
+                let operands = self.operands();
+                let (mut i, mut at) = (0, 1);
+                while i < operands.len() {
+                    if matches!(operands[i].1, Kind::Target) {
+                        return Some(at);
+                    }
+                    at += operands[i].1.size();
+                    i += 1;
+                }
+                None
+            }
         }
+
+        /// Per byte value, what a pass over code needs of it without decoding
+        /// the instruction: its encoded length (0: not an opcode) and where its
+        /// code target starts (0: it has none). One table lookup per instruction.
+        pub const ENCODINGS: [(u8, u8); 256] = {
+            let mut table = [(0, 0); 256];
+            let mut i = 0;
+            while i < Opcode::ALL.len() {
+                let op = Opcode::ALL[i];
+                let target_at = match op.target_at() {
+                    Some(at) => at as u8,
+                    None => 0,
+                };
+                table[op as usize] = (op.encoded_len() as u8, target_at);
+                i += 1;
+            }
+            table
+        };
 
         /// One decoded Manda instruction with its operands.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

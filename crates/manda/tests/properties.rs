@@ -1,7 +1,7 @@
 //! Property tests: encode/decode and assemble/disassemble are identities,
 //! and the loader never panics on arbitrary bytes.
 
-use manda::exe::{Executable, SectionKind, SECTION_HEADER_LEN};
+use manda::exe::{Executable, Item, SectionKind, SECTION_HEADER_LEN};
 use manda::isa::{Addr, Instr, Kind, Mem, Opcode, Operand, Reg, Target, F64};
 use proptest::prelude::*;
 
@@ -174,6 +174,44 @@ proptest! {
             TestCaseError::fail(format!("{}\n{text}", manda::diag::render(&e.diagnostics, "disasm", &text)))
         })?;
         prop_assert_eq!(again, bytes, "{}", text);
+    }
+
+    /// The machine keeps no table of addresses: an index is found from the
+    /// loader's maps of where items start, and an address from an index by
+    /// counting. Checked against the items decoded one by one.
+    #[test]
+    fn the_machine_maps_every_address_to_its_index_and_back(
+        mut sections in prop::collection::vec(section(), 1..6),
+    ) {
+        sections.push((SectionKind::Code, vec![], vec![GenItem::Instr(Instr::Halt {}, 0)]));
+        let exe = Executable::load(&build(&sections)).expect("generated executables are valid");
+        let code = manda::machine::Code::new(&exe);
+        let mut index = 0u32;
+        for section in exe.sections.iter().filter(|s| s.kind == SectionKind::Code) {
+            for item in section.items() {
+                prop_assert_eq!(code.index_of(item.addr()), Some(index), "item at 0x{:x}", item.addr());
+                prop_assert_eq!(exe.check_boundary(item.addr()), Ok(()));
+                if let Item::Instr { addr, instr } = item {
+                    prop_assert_eq!(code.addr_of(index as usize), addr);
+                    prop_assert_eq!(code.instr(index as usize), Some(instr));
+                    prop_assert!(code.is_instr(index as usize));
+                    for inside in addr + 1..addr + instr.opcode().encoded_len() as u64 {
+                        prop_assert_eq!(code.index_of(inside), None, "inside the instruction at 0x{:x}", addr);
+                    }
+                    index += 1;
+                }
+            }
+            // The section's `End`: at its end address, which is no jump target.
+            prop_assert_eq!(code.addr_of(index as usize), section.end());
+            prop_assert_eq!(code.instr(index as usize), None);
+            prop_assert!(!code.is_instr(index as usize));
+            prop_assert_eq!(code.index_of(section.end()), None);
+            index += 1;
+        }
+        prop_assert_eq!(code.ops.len(), index as usize);
+        for section in exe.sections.iter().filter(|s| s.kind != SectionKind::Code) {
+            prop_assert_eq!(code.index_of(section.start), None);
+        }
     }
 
     #[test]

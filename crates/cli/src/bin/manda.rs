@@ -6,9 +6,10 @@
 //! read, assembled or loaded; 2 for a bad command line; 3 for a trap.
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use cli::translation_cache::{self, Part};
 use cli::ControlArgs;
 use cli::DocsCommand;
-use cli::{print_err, print_out, print_streamed, read_at_most, translation_cache, MAX_INPUT_FILE};
+use cli::{print_err, print_out, print_streamed, read_at_most, MAX_INPUT_FILE};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
 use manda::machine::{Config, Machine};
@@ -342,24 +343,42 @@ fn load(
         assemble(file)?
     } else if is_wasm(file) {
         let (name, args) = (invoke.map(|i| i.0), invoke.map_or(&[][..], |i| i.1));
-        let (wasm, modules) = read_modules(file, preloads)?;
         // A module translated before, by this build, with the same preloads and --invoke: its executable.
-        let mut parts: Vec<&[u8]> = vec![&wasm];
-        for m in &modules {
-            parts.extend([&b"preload"[..], m.name.as_bytes(), &m.wasm]);
+        let key = |module: Part, preloads: &[(&str, Part)]| {
+            let mut parts = vec![module];
+            for (name, preload) in preloads {
+                parts.extend([Part::Bytes(b"preload"), Part::Bytes(name.as_bytes()), *preload]);
+            }
+            if let Some(name) = name {
+                parts.extend([Part::Bytes(b"invoke"), Part::Bytes(name.as_bytes())]);
+                parts.extend(args.iter().map(|a| Part::Bytes(a.as_bytes())));
+            }
+            translation_cache::key(&parts)
+        };
+        // An entry that does not decode is translated again, and replaced.
+        let cached = |dir: &Path, entry: &str| {
+            let bytes = read_at_most(&dir.join(entry), MAX_INPUT_FILE, "an executable").ok()?;
+            Executable::from_vec_within(bytes, memory_limit.unwrap_or(u64::MAX)).ok()
+        };
+        let cache = translation_cache::dir();
+        let mut looked_up = None;
+        if let Some(dir) = &cache {
+            let preload_files: Option<Vec<_>> =
+                preloads.iter().map(|spec| spec.split_once('=').map(|(n, p)| (n, Part::File(Path::new(p))))).collect();
+            looked_up = preload_files.and_then(|preloads| key(Part::File(file), &preloads));
+            if let Some(exe) = looked_up.as_deref().and_then(|entry| cached(dir, entry)) {
+                return Ok(exe);
+            }
         }
-        if let Some(name) = name {
-            parts.extend([&b"invoke"[..], name.as_bytes()]);
-            parts.extend(args.iter().map(|a| a.as_bytes()));
-        }
-        let cache = translation_cache::dir().map(|dir| (dir, translation_cache::key(&parts)));
-        drop(parts);
-        if let Some((dir, entry)) = &cache {
-            if let Ok(bytes) = read_at_most(&dir.join(entry), MAX_INPUT_FILE, "an executable") {
-                // An entry that does not decode is translated again, and replaced.
-                if let Ok(exe) = Executable::from_vec_within(bytes, memory_limit.unwrap_or(u64::MAX)) {
-                    return Ok(exe);
-                }
+        let (wasm, modules) = read_modules(file, preloads)?;
+        // Named by what was read, which may differ from what was hashed above
+        // (or could not be hashed unread: a pipe).
+        let preload_bytes: Vec<_> = modules.iter().map(|m| (m.name.as_str(), Part::Bytes(&m.wasm))).collect();
+        let cache = cache.and_then(|dir| Some((dir, key(Part::Bytes(&wasm), &preload_bytes)?)));
+        drop(preload_bytes);
+        if let Some((dir, entry)) = cache.as_ref().filter(|(_, entry)| looked_up.as_ref() != Some(entry)) {
+            if let Some(exe) = cached(dir, entry) {
+                return Ok(exe);
             }
         }
         let wasm = link_modules(file, wasm, &modules)?;
@@ -484,8 +503,13 @@ fn run(args: RunArgs) -> ExitCode {
     let status = host::run(&mut machine, options, args.control.restore.as_deref());
     // The machine's output is flushed and the hypervisor's files are gone:
     // exit without freeing its memory page by page, which the system takes
-    // back whole (on a heap of some megabytes that took milliseconds).
+    // back whole (on a heap of some megabytes that took milliseconds), and
+    // without the exit handlers, of which the allocator's returns its free
+    // pages to the system one range at a time (a millisecond on a large
+    // program, for memory the exit gives back anyway).
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    std::process::exit(i32::from(status))
+    // SAFETY: `_exit` ends the process at once; everything that must reach
+    // a file was written and flushed above.
+    unsafe { libc::_exit(i32::from(status)) }
 }

@@ -18,9 +18,11 @@
 //! ([`Op::is_system`]) are run from their [`Instr`], decoded again from the
 //! executable's bytes ([`Code::instr`]), outside the interpreter's hot loop.
 //!
-//! Only what the loop needs per instruction is kept: an op, a run length
-//! and an address, 28 bytes. Everything else is decoded from the bytes when
-//! it is needed, so a large program starts in the time of one pass over it.
+//! Only what the loop needs per instruction is kept: an op and a run
+//! length, 20 bytes. Addresses come from the loader's maps of where items
+//! start (an index is a count of instructions before its address: see
+//! `CodeSection`), and everything else is decoded from the bytes when it is
+//! needed, so a large program starts in the time of one pass over it.
 //!
 //! `run_len[i]` is the number of instructions from `i` to the end of its
 //! straight-line run (the next instruction that can transfer control,
@@ -28,8 +30,8 @@
 //! when control arrives at `i`, which keeps `--max-steps` exact without a
 //! counter per instruction.
 
-use crate::exe::{Executable, Item, SectionKind};
-use crate::isa::{for_each_op, Addr, Group, Instr, Mem, Reg, Target, F64};
+use crate::exe::{Executable, ItemStarts, SectionBytes, SectionKind};
+use crate::isa::{for_each_op, Addr, Field, Group, Instr, Mem, Opcode, Operand, Reg, Target, F64};
 
 /// A register number: the index into the 256-entry register file.
 pub type R = u8;
@@ -46,11 +48,20 @@ pub struct M {
 /// How an operand type of the instruction table is held in an [`Op`]:
 /// registers as their number, addresses and f64 constants as their bits,
 /// static targets as instruction indices.
-pub trait Lower {
+pub trait Lower: Field {
     /// The internal form.
     type Out;
     /// Converts, resolving targets through `code`.
     fn lower(self, code: &Code) -> Self::Out;
+    /// Marks the register this operand names, if it names one, in `used`.
+    #[inline]
+    fn note(self, used: &mut [bool; 256]) {
+        match self.to_operand() {
+            Operand::Reg(r) => used[usize::from(r.0)] = true,
+            Operand::Mem(m) => used[usize::from(m.base.0)] = true,
+            _ => {}
+        }
+    }
 }
 
 macro_rules! lower_as {
@@ -175,6 +186,30 @@ macro_rules! define_ops {
                     $(Instr::$variant { $($field),* } => Op::$variant { $($field: Lower::lower($field, self)),* },)*
                 }
             }
+
+            /// Appends to `ops` the internal form of the instruction at the
+            /// start of `bytes` (validated by the loader), decoded straight
+            /// from its bytes, and returns its length; the registers it names
+            /// are marked in `used`. The same as [`Instr::decode`] then
+            /// [`lower`](Code::lower), in one step and with the op made in
+            /// place: this is most of what a large program's start costs.
+            #[allow(unused_assignments, unused_mut, unused_variables)] // the last field's advance
+            fn lower_into(&self, bytes: &[u8], used: &mut [bool; 256], ops: &mut Vec<Op>) -> Option<usize> {
+                let op = Opcode::from_byte(*bytes.first()?)?;
+                let len = op.encoded_len();
+                let body = bytes.get(1..len)?;
+                let mut at = 0;
+                let lowered = match op {
+                    $(Opcode::$variant => Op::$variant { $($field: {
+                        let v = <$ty as Field>::read_le(&body[at..]);
+                        at += <$ty as Field>::KIND.size();
+                        Lower::note(v, used);
+                        Lower::lower(v, self)
+                    }),* },)*
+                };
+                ops.push(lowered);
+                Some(len)
+            }
         }
     };
 }
@@ -193,9 +228,9 @@ impl Op {
 }
 
 /// The bytes [`Code`] holds per index (an instruction or a section's
-/// `End`): its op, its run length and its address. What the loader charges
-/// the memory limit for each item before the machine is built.
-pub const BYTES_PER_INDEX: usize = std::mem::size_of::<Op>() + std::mem::size_of::<u32>() + std::mem::size_of::<u64>();
+/// `End`): its op and its run length. What the loader charges the memory
+/// limit for each item before the machine is built.
+pub const BYTES_PER_INDEX: usize = std::mem::size_of::<Op>() + std::mem::size_of::<u32>();
 
 /// The decoded code of an executable.
 #[derive(Debug, Clone)]
@@ -205,23 +240,16 @@ pub struct Code {
     pub ops: Vec<Op>,
     /// Steps from each index to the end of its run, inclusive.
     pub run_len: Vec<u32>,
-    /// Address of each index (for `End`: the section's end).
-    pub addrs: Vec<u64>,
-    /// Every label header's address with the index it resolves to (the
-    /// instruction after it), in address order.
-    label_targets: Vec<(u64, u32)>,
+    /// The code sections, in address order: what maps an address to its
+    /// index and back.
+    code: Vec<CodeSection>,
+    /// The file's size when the code sections' bytes are ranges of it (kept
+    /// whole), `None` when they are copies of their own.
+    shared_file: Option<usize>,
     /// Named labels, sorted by address, for "nearest label" in messages.
     labels: Vec<(u64, String)>,
     /// Every section's content range and kind, for *bad jump* messages.
     sections: Vec<(u64, u64, SectionKind)>,
-    /// The code sections' bytes, one after another, which an instruction is
-    /// decoded from again when one is needed whole ([`Code::instr`]): the
-    /// system instructions, single steps, traces and trap messages. Keeping
-    /// them costs a byte per byte; keeping every decoded instruction cost 24
-    /// per instruction.
-    bytes: Vec<u8>,
-    /// Each code section's start address and where its bytes begin in `bytes`.
-    code_starts: Vec<(u64, usize)>,
     /// Index of the entry point.
     pub entry: u32,
     /// The registers any instruction names, as one span per bank: all the
@@ -229,61 +257,106 @@ pub struct Code {
     pub used_regs: Vec<std::ops::Range<usize>>,
 }
 
+/// One code section as the machine keeps it. An instruction's index is the
+/// section's first index plus the number of instructions before it (its
+/// *rank*); a label header's is the index of the instruction after it (the
+/// same count). So the maps of where items start, with a running count per
+/// 64 bytes, turn an address into an index in constant time, and an index
+/// back into its address by a binary search — with no table of addresses.
+#[derive(Debug, Clone)]
+struct CodeSection {
+    /// Address of the first content byte.
+    start: u64,
+    /// The contents, which an instruction is decoded from again when one is
+    /// needed whole ([`Code::instr`]): the system instructions, single
+    /// steps, traces and trap messages.
+    bytes: SectionBytes,
+    /// Index of the first instruction; the section's `End` is at `first + instrs`.
+    first: u32,
+    /// How many instructions it holds.
+    instrs: u32,
+    /// Where instructions and label headers start.
+    starts: ItemStarts,
+    /// Instructions starting before each word of `starts.instrs`.
+    rank: Vec<u32>,
+}
+
+impl CodeSection {
+    fn end(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+
+    /// Instructions of this section that start before offset `at`.
+    fn rank(&self, at: u64) -> u32 {
+        let (word, bit) = ((at / 64) as usize, at % 64);
+        let below = self.starts.instrs.get(word).map_or(0, |w| (w & ((1u64 << bit) - 1)).count_ones());
+        self.rank.get(word).map_or(self.instrs, |r| r + below)
+    }
+
+    /// The offset of the `k`-th instruction (`k < instrs`).
+    fn select(&self, k: u32) -> u64 {
+        // The last word with fewer than k + 1 instructions before it holds it.
+        let word = self.rank.partition_point(|&r| r <= k) - 1;
+        let mut bits = self.starts.instrs[word];
+        for _ in 0..k - self.rank[word] {
+            bits &= bits - 1; // clear the lowest set bit
+        }
+        word as u64 * 64 + u64::from(bits.trailing_zeros())
+    }
+}
+
 impl Code {
     /// Decodes and lowers the code sections of a validated executable.
     pub fn new(exe: &Executable) -> Code {
-        let code_sections = || exe.sections.iter().filter(|s| s.kind == SectionKind::Code);
-        // Sized exactly, once: grown by doubling, a large program's tables would hold
-        // up to twice what they need.
-        let indices: usize = code_sections().map(|s| s.counts().instrs + 1).sum();
-        let label_count: usize = code_sections().map(|s| s.counts().labels).sum();
-        let mut addrs = Vec::with_capacity(indices);
-        let mut label_targets = Vec::with_capacity(label_count);
-        let mut labels = Vec::new();
-        // First every index's address (static targets may point forward), then the ops.
-        for section in code_sections() {
-            for item in section.items() {
-                match item {
-                    Item::Label { addr, name } => {
-                        label_targets.push((addr, addrs.len() as u32));
-                        if let Some(name) = name {
-                            labels.push((addr, name.to_string()));
-                        }
-                    }
-                    Item::Instr { addr, .. } => addrs.push(addr),
-                }
+        let mut code_sections = Vec::new();
+        let mut first = 0u32;
+        // A file that is mostly code is kept whole (no copy to make); one
+        // that is mostly data (which the memory holds) gives copies of its
+        // code, so the code never holds more than twice its own size.
+        let code_len: usize = exe.sections.iter().filter(|s| s.kind == SectionKind::Code).map(|s| s.bytes.len()).sum();
+        let file_len = exe.sections.first().map_or(0, |s| s.bytes.buffer_len());
+        let shared_file = (code_len.saturating_mul(2) >= file_len).then_some(file_len);
+        for s in exe.sections.iter().filter(|s| s.kind == SectionKind::Code) {
+            let starts = s.starts().clone();
+            let mut rank = Vec::with_capacity(starts.instrs.len());
+            let mut before = 0u32;
+            for word in &starts.instrs {
+                rank.push(before);
+                before += word.count_ones();
             }
-            addrs.push(section.end());
+            let bytes = if shared_file.is_some() { s.bytes.clone() } else { s.bytes.copied() };
+            code_sections.push(CodeSection { start: s.start, bytes, first, instrs: before, starts, rank });
+            first += before + 1;
         }
+        let mut labels: Vec<(u64, String)> = exe.labels().map(|(name, addr)| (addr, name.to_string())).collect();
         labels.sort();
         let mut code = Code {
             ops: Vec::new(),
             run_len: Vec::new(),
-            addrs,
-            label_targets,
+            code: code_sections,
+            shared_file,
             labels,
             sections: exe.sections.iter().map(|s| (s.start, s.end(), s.kind)).collect(),
-            bytes: code_sections().flat_map(|s| s.bytes.iter().copied()).collect(),
-            code_starts: code_sections()
-                .scan(0, |at, s| {
-                    let start = (s.start, *at);
-                    *at += s.bytes.len();
-                    Some(start)
-                })
-                .collect(),
             entry: 0,
             used_regs: Vec::new(),
         };
-        let mut ops = Vec::with_capacity(indices);
+        // Sized exactly, once: grown by doubling, a large program's tables would hold
+        // up to twice what they need.
+        let mut ops = Vec::with_capacity(first as usize);
         let mut used = [false; 256];
-        for section in code_sections() {
-            for item in section.items() {
-                let Item::Instr { instr, .. } = item else { continue };
-                instr.map_regs(&mut |r| {
-                    used[usize::from(r.0)] = true;
-                    r
-                });
-                ops.push(code.lower(instr));
+        for section in &code.code {
+            let bytes = &section.bytes[..];
+            let mut at = 0;
+            // The loader validated these bytes: what cannot decode ends the section.
+            while let Some(&header) = bytes.get(at) {
+                match header {
+                    0 => at += 1,
+                    1 => at = at.saturating_add(9).saturating_add(label_len(&bytes[at..])),
+                    _ => {
+                        let Some(len) = code.lower_into(&bytes[at..], &mut used, &mut ops) else { break };
+                        at += len;
+                    }
+                }
             }
             ops.push(Op::End);
         }
@@ -296,14 +369,15 @@ impl Code {
     }
 
     /// What [`Code::new`] will hold for `exe`'s code, but its label names,
-    /// computed before it allocates
-    /// anything: so a program whose decoded code passes the memory limit is
-    /// refused before the host holds it.
+    /// computed before it allocates anything: so a program whose decoded code
+    /// passes the memory limit is refused before the host holds it.
     pub fn bytes_for(exe: &Executable) -> u64 {
-        let code = exe.sections.iter().filter(|s| s.kind == SectionKind::Code);
-        let (indices, labels) = code.fold((0, 0), |(i, l), s| (i + s.counts().instrs + 1, l + s.counts().labels));
-        let bytes: usize = exe.sections.iter().filter(|s| s.kind == SectionKind::Code).map(|s| s.bytes.len()).sum();
-        (indices * BYTES_PER_INDEX + labels * std::mem::size_of::<(u64, u32)>() + bytes) as u64
+        let held = exe.sections.iter().filter(|s| s.kind == SectionKind::Code).map(|s| {
+            let words = s.bytes.len().div_ceil(64);
+            // The code's bytes count as a copy: kept whole, the file is counted in `exe`.
+            (s.counts().instrs + 1) * BYTES_PER_INDEX + s.bytes.len() + words * (8 + 8 + 4)
+        });
+        held.sum::<usize>() as u64
     }
 
     /// The bytes this decoded code holds on the host: what the memory limit
@@ -314,27 +388,48 @@ impl Code {
             v.capacity() * std::mem::size_of::<T>()
         }
         let names: usize = self.labels.iter().map(|(_, name)| name.capacity()).sum();
+        let sections: usize = self
+            .code
+            .iter()
+            .map(|c| {
+                let bytes = if self.shared_file.is_some() { 0 } else { c.bytes.len() };
+                bytes + held(&c.starts.instrs) + held(&c.starts.labels) + held(&c.rank)
+            })
+            .sum();
         (held(&self.ops)
             + held(&self.run_len)
-            + held(&self.addrs)
-            + held(&self.label_targets)
+            + held(&self.code)
+            + sections
             + held(&self.labels)
             + names
             + held(&self.sections)
-            + held(&self.bytes)
-            + held(&self.code_starts)) as u64
+            + self.shared_file.unwrap_or(0)) as u64
+    }
+
+    /// The code section holding `index`, and the instruction's place in it
+    /// (`instrs` for its `End`).
+    fn section_of_index(&self, index: usize) -> Option<(&CodeSection, u32)> {
+        let i = self.code.partition_point(|c| c.first as usize <= index).checked_sub(1)?;
+        let section = &self.code[i];
+        let k = u32::try_from(index).ok()? - section.first;
+        (k <= section.instrs).then_some((section, k))
+    }
+
+    /// The address of `index`: its instruction's, or for a section's `End`
+    /// the section's end.
+    pub fn addr_of(&self, index: usize) -> u64 {
+        match self.section_of_index(index) {
+            Some((section, k)) if k < section.instrs => section.start + section.select(k),
+            Some((section, _)) => section.end(),
+            None => 0,
+        }
     }
 
     /// The instruction at `index` (`None` for a section's `End`).
     pub fn instr(&self, index: usize) -> Option<Instr> {
-        if matches!(self.ops.get(index)?, Op::End) {
-            return None;
-        }
-        let addr = self.addrs[index];
-        let section = self.code_starts.partition_point(|&(start, _)| start <= addr).checked_sub(1)?;
-        let (start, offset) = self.code_starts[section];
-        let at = offset.checked_add(usize::try_from(addr - start).ok()?)?;
-        Instr::decode(self.bytes.get(at..)?).ok()
+        let (section, k) = self.section_of_index(index)?;
+        let at = usize::try_from(section.select(k)).ok().filter(|_| k < section.instrs)?;
+        Instr::decode(section.bytes.get(at..)?).ok()
     }
 
     /// True if `index` holds an instruction (not a section's `End`).
@@ -363,20 +458,12 @@ impl Code {
     /// The index of the instruction at (or, for a label, after) `addr`, if
     /// it is an instruction boundary or label header in code.
     pub fn index_of(&self, addr: u64) -> Option<u32> {
-        self.resolve(addr).filter(|&i| self.is_instr(i as usize) || self.addrs[i as usize] != addr)
-    }
-
-    /// [`index_of`](Code::index_of) without telling a section's end (the
-    /// address of its `End`) from an instruction: for static targets, which
-    /// the loader checked, while the ops are being made.
-    fn resolve(&self, addr: u64) -> Option<u32> {
-        match self.addrs.binary_search(&addr) {
-            Ok(i) => Some(i as u32),
-            Err(_) => {
-                let i = self.label_targets.binary_search_by_key(&addr, |t| t.0).ok()?;
-                Some(self.label_targets[i].1)
-            }
-        }
+        let i = self.code.partition_point(|c| c.start <= addr).checked_sub(1)?;
+        let section = &self.code[i];
+        let at = addr - section.start;
+        let starts = &section.starts;
+        (ItemStarts::get(&starts.instrs, at) || ItemStarts::get(&starts.labels, at))
+            .then(|| section.first + section.rank(at))
     }
 
     /// Why `addr` is not a jump target, for a *bad jump* trap.
@@ -398,8 +485,13 @@ impl Code {
 
     fn target(&self, t: Target) -> u32 {
         // The loader checked every static target; an unchecked one would be a bug here.
-        self.resolve(t.0).expect("static targets are checked by the loader")
+        self.index_of(t.0).expect("static targets are checked by the loader")
     }
+}
+
+/// The name length of the named label header at the start of `bytes`.
+fn label_len(bytes: &[u8]) -> usize {
+    bytes.get(1..9).and_then(|b| usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()).unwrap_or(usize::MAX)
 }
 
 /// One span per bank (a, s, v, t) covering every register in `used`.

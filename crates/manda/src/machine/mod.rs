@@ -480,7 +480,7 @@ impl Machine {
 
     /// The address of a context's next instruction.
     pub fn pc_of(&self, context: &Context) -> u64 {
-        self.code.addrs[context.pc as usize]
+        self.code.addr_of(context.pc as usize)
     }
 
     /// Continues the first context at `addr`, which must be an instruction or label in code.
@@ -501,7 +501,7 @@ impl Machine {
 
     /// A context's call stack as return addresses, outermost first.
     pub fn call_stack_of(&self, context: &Context) -> Vec<u64> {
-        context.calls.iter().map(|i| self.code.addrs[i as usize]).collect()
+        context.calls.iter().map(|i| self.code.addr_of(i as usize)).collect()
     }
 
     /// The first context's call stack as return addresses, outermost first.
@@ -583,7 +583,7 @@ impl Machine {
     /// A trap at context `ctx`'s current instruction.
     fn trap_at(code: &Code, ctx: &Context, kind: TrapKind) -> Trap {
         let index = ctx.pc as usize;
-        let addr = code.addrs[index];
+        let addr = code.addr_of(index);
         Trap {
             kind,
             addr,

@@ -390,7 +390,7 @@ impl<'m> Workers<'m> {
         let waiters: Vec<Waiter> = parked
             .iter()
             .map(|c| {
-                let addr = self.code.addrs[c.pc as usize];
+                let addr = self.code.addr_of(c.pc as usize);
                 Waiter {
                     context: c.id,
                     port: c.waiting_on.unwrap_or(u64::MAX),
@@ -618,7 +618,7 @@ impl<'m> Workers<'m> {
     fn trace_line(&self, ctx: &Context, at: usize, before_sp: u64) {
         use std::fmt::Write as _;
         let Some(instr) = self.code.instr(at) else { return };
-        let mut line = format!("[{}] 0x{:06x}  {:<28}", ctx.id, self.code.addrs[at], instr.to_string());
+        let mut line = format!("[{}] 0x{:06x}  {:<28}", ctx.id, self.code.addr_of(at), instr.to_string());
         let kind = instr.opcode().result_kind();
         for ((name, _), operand) in instr.opcode().operands().iter().zip(instr.operands()) {
             if let (&"rd", crate::isa::Operand::Reg(r)) = (name, operand) {

@@ -173,7 +173,7 @@ impl Machine {
         out.reserve_exact(rest_len);
         for (ctx, list) in self.contexts.iter().zip(&lists) {
             put_u64(&mut out, ctx.id);
-            put_u64(&mut out, self.code.addrs[ctx.pc as usize]);
+            put_u64(&mut out, self.code.addr_of(ctx.pc as usize));
             put_u64(&mut out, ctx.sp);
             let (state, owed, port) = match (ctx.waiting_on, ctx.sleep_owed) {
                 (Some(port), _) => (WAITING, 0, port),
@@ -192,7 +192,7 @@ impl Machine {
             }
             put_u32(&mut out, ctx.calls.depth() as u32);
             for ret in ctx.calls.iter() {
-                put_u64(&mut out, self.code.addrs[ret as usize]);
+                put_u64(&mut out, self.code.addr_of(ret as usize));
             }
             put_u32(&mut out, list.len() as u32);
             for &(page, i) in list {
@@ -461,7 +461,7 @@ impl Machine {
 
 /// The index of the instruction at exactly `addr`.
 fn instruction_at(code: &Code, addr: u64) -> Option<u32> {
-    code.index_of(addr).filter(|&i| code.addrs[i as usize] == addr && code.is_instr(i as usize))
+    code.index_of(addr).filter(|&i| code.addr_of(i as usize) == addr && code.is_instr(i as usize))
 }
 
 impl CallStack {
