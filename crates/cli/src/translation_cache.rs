@@ -71,9 +71,14 @@ pub fn key(parts: &[Part]) -> Option<String> {
                 hash.update(bytes);
             }
             Part::File(path) => {
-                let file = std::fs::File::open(path).ok()?;
+                // A pipe or device is read once, by the run: not opened here
+                // (opening a FIFO would take its writer's one connection).
+                if !std::fs::metadata(path).ok()?.is_file() {
+                    return None;
+                }
+                // Opened without waiting, in case it was replaced by a FIFO since.
+                let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).ok()?;
                 let meta = file.metadata().ok()?;
-                // A pipe or device is read once, by the run: not consumed here.
                 if !meta.is_file() || meta.len() > MAX_INPUT_FILE {
                     return None;
                 }

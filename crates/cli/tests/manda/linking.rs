@@ -149,6 +149,37 @@ fn a_module_is_translated_once_and_a_bad_or_unsafe_cache_is_not_trusted() {
     assert_eq!(text(&out).1, "6\n");
 }
 
+/// The cache is looked up by the module's contents, hashed as the file is
+/// read: the same path with other contents is another entry, and a module
+/// that comes through a pipe is read once, by the run (hashing it first would
+/// have consumed it), and still finds its entry.
+#[test]
+fn the_cache_follows_the_contents_and_a_piped_module_is_read_once() {
+    let cache = scratch("cache-contents");
+    let _ = std::fs::remove_dir_all(&cache);
+    let module = scratch("changing.wasm");
+    std::fs::write(&module, wasm(ALONE)).unwrap();
+    assert_eq!(run_cached(&cache, &module).1, "3\n");
+    std::fs::write(&module, wasm(&ALONE.replace("i32.const 3", "i32.const 5"))).unwrap();
+    assert_eq!(run_cached(&cache, &module).1, "5\n");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2, "one entry per contents");
+    // A FIFO named .wasm: its writer gives the module once.
+    let fifo = scratch("piped.wasm");
+    let _ = std::fs::remove_file(&fifo);
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `path` is a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    for _ in 0..2 {
+        let writer = {
+            let (fifo, bytes) = (fifo.clone(), wasm(ALONE));
+            std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+        };
+        assert_eq!(run_cached(&cache, &fifo), (Some(0), "3\n".into(), String::new()));
+        writer.join().unwrap();
+    }
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2, "the piped module found the entry of its contents");
+}
+
 /// `bench/sightglass/bench.wasm`, which the README and `bench/sightglass.py`
 /// preload, is its text `bench.wat` encoded (`BLESS=1` re-records it), and
 /// gives a Sightglass-style program its `bench.start` and `bench.end`.
