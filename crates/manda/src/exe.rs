@@ -559,6 +559,9 @@ impl<'f> Scan<'_, 'f> {
     /// the map of where its items start, and how many there are.
     fn code(&mut self, bytes: &'f [u8], base: u64) -> Result<(ItemStarts, ItemCounts), LoadError> {
         let mut starts = ItemStarts::new(bytes.len());
+        // Room for as many targets as there can be (one per 9 bytes, a `jmp`):
+        // reserved, not touched, so never copied as it would be grown by doubling.
+        self.targets.reserve(bytes.len() / 9);
         let mut counts = ItemCounts::default();
         let mut at = 0usize;
         while at < bytes.len() {

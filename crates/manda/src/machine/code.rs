@@ -32,6 +32,7 @@
 
 use crate::exe::{Executable, ItemStarts, SectionBytes, SectionKind};
 use crate::isa::{for_each_op, Addr, Field, Group, Instr, Mem, Opcode, Operand, Reg, Target, F64};
+use std::mem::MaybeUninit;
 
 /// A register number: the index into the 256-entry register file.
 pub type R = u8;
@@ -187,14 +188,14 @@ macro_rules! define_ops {
                 }
             }
 
-            /// Appends to `ops` the internal form of the instruction at the
+            /// Writes into `slot` the internal form of the instruction at the
             /// start of `bytes` (validated by the loader), decoded straight
             /// from its bytes, and returns its length; the registers it names
             /// are marked in `used`. The same as [`Instr::decode`] then
             /// [`lower`](Code::lower), in one step and with the op made in
             /// place: this is most of what a large program's start costs.
             #[allow(unused_assignments, unused_mut, unused_variables)] // the last field's advance
-            fn lower_into(&self, bytes: &[u8], used: &mut [bool; 256], ops: &mut Vec<Op>) -> Option<usize> {
+            fn lower_into(&self, bytes: &[u8], used: &mut [bool; 256], slot: &mut MaybeUninit<Op>) -> Option<usize> {
                 let op = Opcode::from_byte(*bytes.first()?)?;
                 let len = op.encoded_len();
                 let body = bytes.get(1..len)?;
@@ -207,7 +208,7 @@ macro_rules! define_ops {
                         Lower::lower(v, self)
                     }),* },)*
                 };
-                ops.push(lowered);
+                slot.write(lowered);
                 Some(len)
             }
         }
@@ -342,30 +343,80 @@ impl Code {
         };
         // Sized exactly, once: grown by doubling, a large program's tables would hold
         // up to twice what they need.
-        let mut ops = Vec::with_capacity(first as usize);
-        let mut used = [false; 256];
-        for section in &code.code {
-            let bytes = &section.bytes[..];
-            let mut at = 0;
-            // The loader validated these bytes: what cannot decode ends the section.
-            while let Some(&header) = bytes.get(at) {
-                match header {
-                    0 => at += 1,
-                    1 => at = at.saturating_add(9).saturating_add(label_len(&bytes[at..])),
-                    _ => {
-                        let Some(len) = code.lower_into(&bytes[at..], &mut used, &mut ops) else { break };
-                        at += len;
-                    }
-                }
-            }
-            ops.push(Op::End);
-        }
+        let (mut ops, used_regs) = code.lower_all(first as usize);
+        code.used_regs = used_regs;
         code.run_len = run_lengths(&ops);
         fuse(&mut ops);
         code.ops = ops;
         code.entry = code.index_of(exe.entry()).unwrap_or(0);
-        code.used_regs = used_spans(&used);
         code
+    }
+
+    /// Every index's op (superinstructions not yet made), and the spans of
+    /// registers the instructions name. A large program's instructions are
+    /// lowered in two halves on two threads, each writing its own part of the
+    /// one array: this pass is most of its start.
+    fn lower_all(&self, total: usize) -> (Vec<Op>, Vec<std::ops::Range<usize>>) {
+        /// Below this many indices a second thread costs more than it saves.
+        const PARALLEL_FROM: usize = 1 << 16;
+        let mut ops: Vec<Op> = Vec::with_capacity(total);
+        let mut used = [false; 256];
+        let out = &mut ops.spare_capacity_mut()[..total];
+        let mid = if total >= PARALLEL_FROM { total / 2 } else { total };
+        let (front, back) = out.split_at_mut(mid);
+        let section = self.code.partition_point(|c| c.first as usize <= mid).saturating_sub(1);
+        let at = match self.section_of_index(mid) {
+            Some((c, k)) if k < c.instrs => c.select(k) as usize,
+            Some((c, _)) => c.bytes.len(),
+            None => 0,
+        };
+        let mut back_used = [false; 256];
+        std::thread::scope(|scope| {
+            let back_half =
+                (!back.is_empty()).then(|| scope.spawn(|| self.lower_run(section, at, back, &mut back_used)));
+            self.lower_run(0, 0, front, &mut used);
+            if let Some(half) = back_half {
+                // A panic there (a bug) is this thread's panic.
+                if let Err(panic) = half.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        });
+        // SAFETY: `lower_run` wrote every slot of both halves, which are the
+        // first `total` slots of the capacity.
+        unsafe { ops.set_len(total) };
+        for (u, b) in used.iter_mut().zip(back_used) {
+            *u |= b;
+        }
+        (ops, used_spans(&used))
+    }
+
+    /// Lowers the instructions from byte `at` of code section `section` on
+    /// into `out`, a section's `End` after its last, until every slot of
+    /// `out` is written.
+    fn lower_run(&self, mut section: usize, mut at: usize, out: &mut [MaybeUninit<Op>], used: &mut [bool; 256]) {
+        let mut n = 0;
+        while n < out.len() {
+            let Some(bytes) = self.code.get(section).map(|c| &c.bytes[..]) else { break };
+            match bytes.get(at) {
+                None => {
+                    out[n].write(Op::End);
+                    n += 1;
+                    (section, at) = (section + 1, 0);
+                }
+                Some(0) => at += 1,
+                Some(1) => at = at.saturating_add(9).saturating_add(label_len(&bytes[at..])),
+                // The loader validated these bytes: what cannot decode ends the section.
+                Some(_) => match self.lower_into(&bytes[at..], used, &mut out[n]) {
+                    Some(len) => (n, at) = (n + 1, at + len),
+                    None => at = bytes.len(),
+                },
+            }
+        }
+        // Never short of slots for a validated executable; were it, the rest trap as `End`.
+        for slot in &mut out[n..] {
+            slot.write(Op::End);
+        }
     }
 
     /// What [`Code::new`] will hold for `exe`'s code, but its label names,
