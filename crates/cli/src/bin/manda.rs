@@ -116,7 +116,7 @@ struct RunArgs {
     /// together; no context's address space may pass it either (suffixes K, M, G: powers of 1024).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
     max_memory: u64,
-    /// OS threads that run the program's contexts (default: one per core). With 1 every run is the same.
+    /// OS threads that run the program's contexts (default: one per core; one for a program with no `fork` that starts with one context). With 1 every run is the same.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     /// Most ports `pnew` may create.

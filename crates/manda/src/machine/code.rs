@@ -256,6 +256,9 @@ pub struct Code {
     /// The registers any instruction names, as one span per bank: all the
     /// interpreter's fast loop copies in and out of its frame.
     pub used_regs: Vec<std::ops::Range<usize>>,
+    /// True if the code holds a `fork`: without one, a machine of one
+    /// context can never run two at once.
+    pub forks: bool,
 }
 
 /// One code section as the machine keeps it. An instruction's index is the
@@ -340,12 +343,13 @@ impl Code {
             sections: exe.sections.iter().map(|s| (s.start, s.end(), s.kind)).collect(),
             entry: 0,
             used_regs: Vec::new(),
+            forks: false,
         };
         // Sized exactly, once: grown by doubling, a large program's tables would hold
         // up to twice what they need.
         let (mut ops, used_regs) = code.lower_all(first as usize);
         code.used_regs = used_regs;
-        code.run_len = run_lengths(&ops);
+        (code.run_len, code.forks) = run_lengths(&ops);
         fuse(&mut ops);
         code.ops = ops;
         code.entry = code.index_of(exe.entry()).unwrap_or(0);
@@ -563,14 +567,17 @@ fn ends_run(op: &Op) -> bool {
     op.group().is_some_and(Group::transfers_control) || matches!(op, Op::Halt {} | Op::End)
 }
 
-fn run_lengths(plain: &[Op]) -> Vec<u32> {
+/// Each index's run length, and whether any op is a `fork` (one pass for both).
+fn run_lengths(plain: &[Op]) -> (Vec<u32>, bool) {
     let mut run_len = vec![0u32; plain.len()];
     let mut next = 0u32;
+    let mut forks = false;
     for (i, op) in plain.iter().enumerate().rev() {
         next = if ends_run(op) { 1 } else { next + 1 };
         run_len[i] = next;
+        forks |= matches!(op, Op::Fork { .. });
     }
-    run_len
+    (run_len, forks)
 }
 
 /// Replaces hot pairs by superinstructions: shapes a simple compiler emits

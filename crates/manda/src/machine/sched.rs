@@ -55,6 +55,9 @@ const FUEL_CHUNK: u64 = 1 << 20;
 pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
     let threads = match (mode, machine.config.threads) {
         (Mode::Step, _) => 1,
+        // One context and no `fork`: a second worker would never have work,
+        // and starting it and stopping it again is most of a short run.
+        (_, 0) if machine.contexts.len() <= 1 && !machine.code.forks => 1,
         (_, 0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
         (_, n) => n,
     };
