@@ -172,10 +172,28 @@ fn the_cache_follows_the_contents_and_a_piped_module_is_read_once() {
     for _ in 0..2 {
         let writer = {
             let (fifo, bytes) = (fifo.clone(), wasm(ALONE));
-            std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+            std::thread::spawn(move || std::fs::write(fifo, bytes))
         };
-        assert_eq!(run_cached(&cache, &fifo), (Some(0), "3\n".into(), String::new()));
-        writer.join().unwrap();
+        let mut child = common::manda_command()
+            .env("MANDA_CACHE_DIR", &cache)
+            .args(["run", "--invoke", "compute"])
+            .arg(&fifo)
+            .arg("1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Had the module been consumed before the run read it, the run would wait for ever: fail instead.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the run did not end: the FIFO's module was consumed before the run read it");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(text(&out), (Some(0), "3\n".into(), String::new()));
+        writer.join().unwrap().unwrap();
     }
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2, "the piped module found the entry of its contents");
 }
