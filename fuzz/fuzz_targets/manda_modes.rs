@@ -14,8 +14,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(exe) = Executable::load(data) else { return };
     use manda::isa::Instr;
     let instrs = || {
-        exe.sections.iter().flat_map(|s| &s.items).filter_map(|item| match item {
-            manda::exe::Item::Instr { instr, .. } => Some(*instr),
+        exe.sections.iter().flat_map(|s| s.items()).filter_map(|item| match item {
+            manda::exe::Item::Instr { instr, .. } => Some(instr),
             _ => None,
         })
     };

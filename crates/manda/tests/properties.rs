@@ -78,7 +78,7 @@ fn section() -> impl Strategy<Value = (SectionKind, Vec<u8>, Vec<GenItem>)> {
                 (instr(), any::<usize>()).prop_map(|(i, t)| GenItem::Instr(i, t)),
                 (instr(), any::<usize>()).prop_map(|(i, t)| GenItem::Instr(i, t)),
             ],
-            1..20
+            0..20
         )
         .prop_map(|items| (SectionKind::Code, vec![], items)),
     ]

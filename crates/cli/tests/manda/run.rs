@@ -152,3 +152,20 @@ fn every_instruction_is_exercised() {
     let missing: Vec<&str> = Opcode::ALL.iter().filter(|op| !used.contains(op)).map(|op| op.mnemonic()).collect();
     assert!(missing.is_empty(), "no conformance program uses: {}", missing.join(", "));
 }
+
+/// Found by the `manda_exe` fuzz target: an executable whose first code
+/// section is empty, with no `main`, starts at that section's end and falls
+/// off it at once — and describing that trap aborted `manda` (the machine
+/// looked for an instruction in a section that holds none).
+#[test]
+fn falling_off_an_empty_first_code_section_is_a_trap_not_an_abort() {
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-first-code.mx");
+    let mut bytes = vec![1, 0, 0, 0, 0, 0, 0, 0, 0];
+    bytes.extend([1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    std::fs::write(&file, bytes).unwrap();
+    let (code, out, err) = manda(&dir(), &["run".into(), file.display().to_string()], b"");
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (3, "", "trap: ran past the end of its code section at 0x9 in context 0\n")
+    );
+}

@@ -483,7 +483,10 @@ impl Code {
     /// The instruction at `index` (`None` for a section's `End`).
     pub fn instr(&self, index: usize) -> Option<Instr> {
         let (section, k) = self.section_of_index(index)?;
-        let at = usize::try_from(section.select(k)).ok().filter(|_| k < section.instrs)?;
+        if k >= section.instrs {
+            return None; // the section's `End`
+        }
+        let at = usize::try_from(section.select(k)).ok()?;
         Instr::decode(section.bytes.get(at..)?).ok()
     }
 
