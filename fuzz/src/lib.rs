@@ -26,8 +26,10 @@ impl Choices<'_> {
 }
 
 /// wasm-smith generating modules of the features the translator supports
-/// (WebAssembly 1.0 and what clang emits), with no imports, one memory of
-/// at most 1 MiB and one table.
+/// (WebAssembly 1.0, what clang emits, and bulk memory), with no imports, one
+/// memory of at most 1 MiB and one table. Bulk memory's table half
+/// (`table.init`, `table.copy`, `elem.drop`, passive element segments) is
+/// not translated yet: [`not_translated_yet`] tells its refusals.
 pub fn translatable_modules() -> wasm_smith::Config {
     wasm_smith::Config {
         max_imports: 0,
@@ -35,7 +37,7 @@ pub fn translatable_modules() -> wasm_smith::Config {
         max_tables: 1,
         max_memory32_bytes: 1 << 20,
         memory64_enabled: false,
-        bulk_memory_enabled: false,
+        bulk_memory_enabled: true,
         reference_types_enabled: false,
         simd_enabled: false,
         relaxed_simd_enabled: false,
@@ -49,4 +51,11 @@ pub fn translatable_modules() -> wasm_smith::Config {
         extended_const_enabled: true,
         ..wasm_smith::Config::default()
     }
+}
+
+/// True for the translator's refusal of what it does not translate yet (the
+/// table half of bulk memory, which wasm-smith's bulk memory includes): such
+/// a module is passed over, not a finding. docs/manda/wasm.md lists them.
+pub fn not_translated_yet(message: &str) -> bool {
+    message.contains("not supported (see docs/manda/wasm.md")
 }

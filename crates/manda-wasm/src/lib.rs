@@ -144,7 +144,7 @@ pub const MAX_LOCALS: u64 = 1 << 22;
 
 /// The features accepted: WebAssembly 1.0 and what clang emits by default.
 pub fn features() -> WasmFeatures {
-    WasmFeatures::LIME1
+    WasmFeatures::LIME1 | WasmFeatures::BULK_MEMORY
 }
 
 /// Where a global lives.
@@ -176,6 +176,18 @@ pub(crate) struct Module {
     memory: Option<(u64, u64)>,
     /// Address of the table's entries in rodata, and its length.
     table: Option<(u64, u32)>,
+    /// Each data segment's bytes and the word of its length left, when the
+    /// module has a data count section (empty otherwise).
+    data_segments: Vec<DataSegment>,
+}
+
+/// Where a data segment is for `memory.init` and `data.drop`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataSegment {
+    /// Address of its bytes in rodata.
+    addr: u64,
+    /// Address of the word holding how many of them are left (0 once dropped).
+    left: u64,
 }
 
 impl Module {
@@ -302,6 +314,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         start,
         elements,
         data,
+        data_count,
         bodies,
         names,
     } = parse::sections(wasm, options)?;
@@ -321,8 +334,13 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         rodata.resize(len as usize * 16, 0);
     }
     let mut segments = Vec::new();
+    let mut segment_addrs = Vec::with_capacity(data.len());
     for &(at, offset, bytes) in &data {
-        segments.push((at, offset, rodata_base + rodata.len() as u64, bytes.len() as u64));
+        let addr = rodata_base + rodata.len() as u64;
+        segment_addrs.push(addr);
+        if let Some(offset) = offset {
+            segments.push((at, offset, addr, bytes.len() as u64));
+        }
         rodata.extend_from_slice(bytes);
     }
     let data_base = rodata_base + rodata.len() as u64 + 9;
@@ -333,13 +351,26 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             g.home = GlobalHome::Mem(data_base + index * 8);
         }
     }
+    // With a data count section the code may use `memory.init` and `data.drop`:
+    // each segment gets a word in the data section holding the length it has
+    // left — its own for a passive segment, 0 for an active one (dropped once
+    // instantiation has copied it) and for one `data.drop` dropped. A word of
+    // memory, so a snapshot carries which segments were dropped.
+    let mut data_segments = Vec::new();
+    if data_count.is_some() {
+        for (&(_, offset, bytes), &addr) in data.iter().zip(&segment_addrs) {
+            let left = if offset.is_some() { 0 } else { bytes.len() as u64 };
+            data_segments.push(DataSegment { addr, left: data_base + data_section.len() as u64 });
+            data_section.extend_from_slice(&left.to_le_bytes());
+        }
+    }
     // The code section's header: after rodata, or after the data section if there is one.
     let code_base = if data_section.is_empty() { data_base - 9 } else { data_base + data_section.len() as u64 };
     if code_base > i32::MAX as u64 {
         return Err(TranslateError { offset: None, message: "the module's data passes 2 GiB".into() });
     }
 
-    let module = Module { types, canon, funcs, globals, memory, table };
+    let module = Module { types, canon, funcs, globals, memory, table, data_segments };
 
     let (mut functions, forks, held) = function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
 

@@ -22,8 +22,12 @@ pub(crate) struct Sections<'a> {
     pub(crate) start: Option<u32>,
     /// Active element segments: (offset in the module, table offset, functions).
     pub(crate) elements: Vec<(u64, u64, Vec<u32>)>,
-    /// Active data segments: (offset in the module, memory offset, bytes).
-    pub(crate) data: Vec<(u64, u64, &'a [u8])>,
+    /// Data segments: (offset in the module, memory offset — `None` for a
+    /// passive segment, which only `memory.init` copies — bytes).
+    pub(crate) data: Vec<(u64, Option<u64>, &'a [u8])>,
+    /// The data count section's count: present when the code may use
+    /// `memory.init` or `data.drop`.
+    pub(crate) data_count: Option<u32>,
     pub(crate) bodies: Vec<wasmparser::FunctionBody<'a>>,
     /// Function names from the name section.
     pub(crate) names: Vec<(u32, String)>,
@@ -40,7 +44,8 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
     let mut exports: Vec<(String, u32)> = Vec::new();
     let mut start: Option<u32> = None;
     let mut elements: Vec<(u64, u64, Vec<u32>)> = Vec::new();
-    let mut data: Vec<(u64, u64, &[u8])> = Vec::new();
+    let mut data: Vec<(u64, Option<u64>, &[u8])> = Vec::new();
+    let mut data_count = None;
     let mut bodies: Vec<wasmparser::FunctionBody<'_>> = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
     let mut mem_globals = 0u64;
@@ -130,7 +135,10 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
                 for e in reader.into_iter_with_offsets() {
                     let (at, e) = e?;
                     let ElementKind::Active { offset_expr, .. } = e.kind else {
-                        return Err(err(at, "passive and declared element segments are not supported"));
+                        return Err(err(
+                            at,
+                            "passive and declared element segments are not supported (see docs/manda/wasm.md for what is)",
+                        ));
                     };
                     let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
                     let ElementItems::Functions(items) = e.items else {
@@ -143,13 +151,14 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
             Payload::DataSection(reader) => {
                 for d in reader.into_iter_with_offsets() {
                     let (at, d) = d?;
-                    let DataKind::Active { offset_expr, .. } = d.kind else {
-                        return Err(err(at, "passive data segments (memory.init) are not supported"));
+                    let offset = match d.kind {
+                        DataKind::Active { offset_expr, .. } => Some(const_expr(&offset_expr, &globals)? as u32 as u64),
+                        DataKind::Passive => None,
                     };
-                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
                     data.push((at, offset, d.data));
                 }
             }
+            Payload::DataCountSection { count, .. } => data_count = Some(count),
             Payload::CodeSectionEntry(body) => bodies.push(body),
             Payload::CustomSection(c) if c.name() == "name" => {
                 if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
@@ -176,6 +185,7 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
         start,
         elements,
         data,
+        data_count,
         bodies,
         names,
     })

@@ -199,3 +199,54 @@ fn decoded_code_counts_against_the_memory_limit() {
     assert_eq!(manda(&["run", "--max-memory", "256M", e]), (0, "".into(), "".into()));
     assert_eq!(manda(&["run", "--max-memory", "256M", "--invoke", "f0", m]), (0, "".into(), "".into()));
 }
+
+/// The memory half of bulk memory: a passive segment copied in with
+/// `memory.init`, an active one copied at start and dropped by it, and a
+/// dropped segment that still takes a copy of nothing but traps on one byte,
+/// before writing it, as wasm says.
+#[test]
+fn passive_data_segments_are_copied_by_memory_init_until_dropped() {
+    let module = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data $greeting "hello, passive\n")
+      (data $active (i32.const 200) "active\n")
+      (func $print (param $at i32) (param $len i32)
+        (i32.store (i32.const 0) (local.get $at))
+        (i32.store (i32.const 4) (local.get $len))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+      (func (export "_start")
+        (memory.init $greeting (i32.const 100) (i32.const 7) (i32.const 8))
+        (call $print (i32.const 100) (i32.const 8))
+        (memory.init $greeting (i32.const 100) (i32.const 0) (i32.const 15))
+        (call $print (i32.const 100) (i32.const 15))
+        (call $print (i32.const 200) (i32.const 7))
+        ;; Active segments are dropped once instantiation has copied them.
+        (memory.init $active (i32.const 300) (i32.const 0) (i32.const 0))
+        (data.drop $greeting)
+        (memory.init $greeting (i32.const 100) (i32.const 0) (i32.const 0))
+        (memory.init $greeting (i32.const 100) (i32.const 0) (i32.const 1))))"#;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("passive.wasm");
+    std::fs::write(&path, wasm(module)).unwrap();
+    let (code, out, err) = manda(&["run", path.to_str().unwrap()]);
+    assert_eq!(out, "passive\nhello, passive\nactive\n");
+    assert!(err.starts_with("trap: out of bounds memory access at "), "{err}");
+    assert_eq!(code, 3);
+    // Past the segment's end, and past the memory's: both trap before a byte is written.
+    for (d, s, n) in [(100, 10, 6), (65530, 0, 7), (65537, 0, 0)] {
+        let module = format!(
+            r#"(module (memory 1) (data $d "0123456789abcde")
+              (func (export "f") (result i32)
+                (memory.init $d (i32.const {d}) (i32.const {s}) (i32.const {n})) (i32.const 1)))"#
+        );
+        std::fs::write(&path, wasm(&module)).unwrap();
+        let (code, out, err) = manda(&["run", "--invoke", "f", path.to_str().unwrap()]);
+        assert_eq!((code, out.as_str()), (3, ""), "memory.init {d} {s} {n}: {err}");
+        // The segment's bound is the translator's check, the memory's `hput`'s (which says more).
+        let trap =
+            if d + n > 65536 { "trap: out of bounds memory access: " } else { "trap: out of bounds memory access at " };
+        assert!(err.starts_with(trap), "memory.init {d} {s} {n}: {err}");
+    }
+}

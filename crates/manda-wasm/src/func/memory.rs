@@ -1,8 +1,9 @@
-//! Linear memory: loads, stores, `memory.size/grow/copy/fill`.
+//! Linear memory: loads, stores, `memory.size/grow/copy/fill/init`, `data.drop`.
 
 use super::{r, FuncTranslator};
-use crate::ir::{S1, S2, S3};
-use manda::isa::Instr;
+use crate::ir::{S1, S2, S3, ZERO};
+use crate::DataSegment;
+use manda::isa::{Instr, Mem};
 use wasmparser::{
     Operator,
     ValType::{F32, F64, I32, I64},
@@ -56,8 +57,37 @@ impl FuncTranslator<'_> {
                     _ => Instr::Hfill { dst: r(a), val: r(b), len: r(c) },
                 });
             }
+            O::MemoryInit { data_index, .. } => self.memory_init(data_index),
+            O::DataDrop { data_index } => {
+                let left = self.module.data_segments[data_index as usize].left;
+                self.ins(Instr::St64 { rs: r(ZERO), mem: Mem { base: r(ZERO), off: left as i32 } });
+            }
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// `memory.init`: copies `n` bytes of the segment from `s` to memory at
+    /// `d`, trapping (before any byte is written) unless `s + n` is within
+    /// what is left of the segment and `d + n` within the memory.
+    fn memory_init(&mut self, data_index: u32) {
+        let DataSegment { addr, left } = self.module.data_segments[data_index as usize];
+        let n = self.stack.len();
+        let s = self.operand(n - 2, S2);
+        self.ins(Instr::Zext32 { rd: r(S2), rs: r(s) });
+        let len = self.operand(n - 1, S3);
+        self.ins(Instr::Zext32 { rd: r(S3), rs: r(len) });
+        // Within the segment: len <= left and s <= left - len, with no overflow.
+        let out_of_bounds = self.trap_label(4);
+        let t = manda::isa::Target(0);
+        self.ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(ZERO), off: left as i32 } });
+        self.jump(Instr::Bltu { ra: r(S1), rb: r(S3), target: t }, out_of_bounds);
+        self.ins(Instr::Sub { rd: r(S1), ra: r(S1), rb: r(S3) });
+        self.jump(Instr::Bltu { ra: r(S1), rb: r(S2), target: t }, out_of_bounds);
+        self.ins(Instr::Addi { rd: r(S2), ra: r(S2), imm: addr as i32 });
+        // `hput` checks the destination against the memory before it writes.
+        let d = self.operand(n - 3, S1);
+        self.stack.truncate(n - 3);
+        self.ins(Instr::Hput { dst: r(d), src: r(S2), len: r(S3) });
     }
 }

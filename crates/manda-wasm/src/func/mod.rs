@@ -261,7 +261,7 @@ impl<'m> FuncTranslator<'m> {
         }
         let known = self.control(op)? || self.variable(op)? || self.memory(op)? || self.numeric(op)?;
         if !known {
-            return Err(format!("unsupported instruction {op:?}"));
+            return Err(format!("instruction {op:?} is not supported (see docs/manda/wasm.md for what is)"));
         }
         let limit = usize::from(WINDOW) - self.in_regs as usize;
         if self.stack.len() > limit {
