@@ -188,3 +188,48 @@ fn a_restored_machine_costs_what_it_cost_where_it_was_saved() {
     assert_eq!(memory_of(&b.endpoint()), before, "the same machine costs the same on both sides");
     assert_eq!(before, "7.8MiB");
 }
+
+/// Which data segments a WebAssembly program dropped is part of its state: a
+/// program that dropped one and kept another, moved mid-run, can still copy
+/// the kept one on the target and traps on the dropped one, as it would have
+/// where it started.
+#[test]
+fn a_dropped_data_segment_stays_dropped_after_a_move() {
+    let module = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (import "manda" "sleep_ms" (func $sleep (param i32)))
+      (memory (export "memory") 1)
+      (data $dropped "dropped")
+      (data $kept "7\n")
+      (func $write (param $at i32) (param $len i32)
+        (i32.store (i32.const 0) (local.get $at))
+        (i32.store (i32.const 4) (local.get $len))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+      (func (export "_start") (local $i i32)
+        (data.drop $dropped)
+        (loop $count
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (i32.store8 (i32.const 100) (i32.add (i32.const 48) (local.get $i)))
+          (i32.store8 (i32.const 101) (i32.const 10))
+          (call $write (i32.const 100) (i32.const 2))
+          (call $sleep (i32.const 40))
+          (br_if $count (i32.lt_u (local.get $i) (i32.const 6))))
+        (memory.init $kept (i32.const 100) (i32.const 0) (i32.const 2))
+        (call $write (i32.const 100) (i32.const 2))
+        (memory.init $dropped (i32.const 100) (i32.const 0) (i32.const 1))))"#;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dropped-segment.wasm");
+    std::fs::write(&path, common::wasm(module)).unwrap();
+    let program = path.to_str().unwrap();
+    let mut a = Vm::start(&[], program, &[]);
+    let mut b = Vm::start(&["--wait"], program, &[]);
+    let mut seen = a.take(2);
+    let said = migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    assert!(said.starts_with("migrated "), "{said}");
+    seen.extend(a.read_to_end());
+    assert_eq!(a.wait(), Some(0), "the source exits as moved");
+    let moved_at = seen.len();
+    seen.extend(b.read_to_end());
+    assert_eq!(b.wait(), Some(3), "the target traps on the dropped segment");
+    assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
+    assert_eq!(seen, [1, 2, 3, 4, 5, 6, 7], "every line once, in order, the kept segment's last");
+}
