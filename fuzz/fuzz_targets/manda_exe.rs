@@ -21,6 +21,8 @@ fuzz_target!(|data: &[u8]| {
     for section in exe.sections.iter().filter(|s| s.kind == SectionKind::Code) {
         for item in section.items() {
             assert_eq!(code.index_of(item.addr()), Some(index as u32), "item at 0x{:x}", item.addr());
+            let starts_instr = matches!(item, Item::Instr { .. });
+            assert_eq!(code.instr_index(item.addr()), starts_instr.then_some(index as u32));
             if let Item::Instr { addr, instr } = item {
                 assert_eq!(code.addr_of(index), addr);
                 assert_eq!(code.instr(index), Some(instr));
@@ -30,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(code.addr_of(index), section.end(), "a section's End is at its end");
         assert_eq!(code.instr(index), None);
         assert_eq!(code.index_of(section.end()), None, "a section's end is no target");
+        assert_eq!(code.instr_index(section.end()), None);
         index += 1;
     }
     assert_eq!(code.ops.len(), index);

@@ -145,6 +145,11 @@ impl ItemStarts {
         map.get((at / 64) as usize).is_some_and(|word| word >> (at % 64) & 1 == 1)
     }
 
+    /// True if an instruction or a label header starts at offset `at`.
+    pub fn starts_item(&self, at: u64) -> bool {
+        ItemStarts::get(&self.instrs, at) || ItemStarts::get(&self.labels, at)
+    }
+
     fn set(map: &mut [u64], at: usize) {
         map[at / 64] |= 1 << (at % 64);
     }
@@ -192,7 +197,7 @@ impl Section {
         let Some(at) = addr.checked_sub(self.start).filter(|&at| at < self.bytes.len() as u64) else {
             return false;
         };
-        ItemStarts::get(&self.starts.instrs, at) || ItemStarts::get(&self.starts.labels, at)
+        self.starts.starts_item(at)
     }
 }
 
@@ -211,15 +216,18 @@ impl<'a> Iterator for Items<'a> {
         // The loader validated these bytes: a decoding failure cannot happen,
         // and would end the items rather than panic.
         let addr = self.base + self.at as u64;
-        let (item, len) = match *self.bytes.get(self.at)? {
-            0 => (Item::Label { addr, name: None }, 1),
-            1 => {
-                let len = usize::try_from(u64_at(self.bytes, self.at + 1)?).ok()?;
-                let name = self.bytes.get(self.at + 9..)?.get(..len)?;
-                (Item::Label { addr, name: Some(std::str::from_utf8(name).ok()?) }, 9 + len)
+        let rest = self.bytes.get(self.at..)?;
+        let (item, len) = match *rest.first()? {
+            header @ (0 | 1) => {
+                let len = label_header_len(rest)?;
+                let name = match header {
+                    0 => None,
+                    _ => Some(std::str::from_utf8(rest.get(9..len)?).ok()?),
+                };
+                (Item::Label { addr, name }, len)
             }
             _ => {
-                let instr = Instr::decode(&self.bytes[self.at..]).ok()?;
+                let instr = Instr::decode(rest).ok()?;
                 (Item::Instr { addr, instr }, instr.opcode().encoded_len())
             }
         };
@@ -364,6 +372,17 @@ pub enum LoadErrorKind {
 
 fn fail<T>(offset: u64, kind: LoadErrorKind) -> Result<T, LoadError> {
     Err(LoadError { offset, kind })
+}
+
+/// The whole length of the label header at the start of `bytes` (a
+/// validated code section's, from a header byte 0 or 1 on), its name
+/// included; `None` for anything else.
+pub(crate) fn label_header_len(bytes: &[u8]) -> Option<usize> {
+    match *bytes.first()? {
+        0 => Some(1),
+        1 => usize::try_from(u64_at(bytes, 1)?).ok()?.checked_add(9),
+        _ => None,
+    }
 }
 
 /// Reads a u64 at `at`, if 8 bytes are there.

@@ -191,6 +191,8 @@ proptest! {
             for item in section.items() {
                 prop_assert_eq!(code.index_of(item.addr()), Some(index), "item at 0x{:x}", item.addr());
                 prop_assert_eq!(exe.check_boundary(item.addr()), Ok(()));
+                let starts_instr = matches!(item, Item::Instr { .. });
+                prop_assert_eq!(code.instr_index(item.addr()), starts_instr.then_some(index));
                 if let Item::Instr { addr, instr } = item {
                     prop_assert_eq!(code.addr_of(index as usize), addr);
                     prop_assert_eq!(code.instr(index as usize), Some(instr));
@@ -206,6 +208,7 @@ proptest! {
             prop_assert_eq!(code.instr(index as usize), None);
             prop_assert!(!code.is_instr(index as usize));
             prop_assert_eq!(code.index_of(section.end()), None);
+            prop_assert_eq!(code.instr_index(section.end()), None);
             index += 1;
         }
         prop_assert_eq!(code.ops.len(), index as usize);

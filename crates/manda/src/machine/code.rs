@@ -30,7 +30,7 @@
 //! when control arrives at `i`, which keeps `--max-steps` exact without a
 //! counter per instruction.
 
-use crate::exe::{Executable, ItemStarts, SectionBytes, SectionKind};
+use crate::exe::{label_header_len, Executable, ItemStarts, SectionBytes, SectionKind};
 use crate::isa::{for_each_op, Addr, Field, Group, Instr, Mem, Opcode, Operand, Reg, Target, F64};
 use std::mem::MaybeUninit;
 
@@ -408,8 +408,7 @@ impl Code {
                     n += 1;
                     (section, at) = (section + 1, 0);
                 }
-                Some(0) => at += 1,
-                Some(1) => at = at.saturating_add(9).saturating_add(label_len(&bytes[at..])),
+                Some(0 | 1) => at = at.saturating_add(label_header_len(&bytes[at..]).unwrap_or(usize::MAX)),
                 // The loader validated these bytes: what cannot decode ends the section.
                 Some(_) => match self.lower_into(&bytes[at..], used, &mut out[n]) {
                     Some(len) => (n, at) = (n + 1, at + len),
@@ -516,12 +515,23 @@ impl Code {
     /// The index of the instruction at (or, for a label, after) `addr`, if
     /// it is an instruction boundary or label header in code.
     pub fn index_of(&self, addr: u64) -> Option<u32> {
-        let i = self.code.partition_point(|c| c.start <= addr).checked_sub(1)?;
-        let section = &self.code[i];
-        let at = addr - section.start;
-        let starts = &section.starts;
-        (ItemStarts::get(&starts.instrs, at) || ItemStarts::get(&starts.labels, at))
-            .then(|| section.first + section.rank(at))
+        let (section, at) = self.section_at(addr)?;
+        section.starts.starts_item(at).then(|| section.first + section.rank(at))
+    }
+
+    /// The index of the instruction that starts exactly at `addr` (not a
+    /// label header's, nor a section's end): where a saved pc or return
+    /// address may point.
+    pub fn instr_index(&self, addr: u64) -> Option<u32> {
+        let (section, at) = self.section_at(addr)?;
+        ItemStarts::get(&section.starts.instrs, at).then(|| section.first + section.rank(at))
+    }
+
+    /// The last code section starting at or before `addr`, and `addr`'s
+    /// offset from its start (which may be past its end: no item starts there).
+    fn section_at(&self, addr: u64) -> Option<(&CodeSection, u64)> {
+        let section = &self.code[self.code.partition_point(|c| c.start <= addr).checked_sub(1)?];
+        Some((section, addr - section.start))
     }
 
     /// Why `addr` is not a jump target, for a *bad jump* trap.
@@ -545,11 +555,6 @@ impl Code {
         // The loader checked every static target; an unchecked one would be a bug here.
         self.index_of(t.0).expect("static targets are checked by the loader")
     }
-}
-
-/// The name length of the named label header at the start of `bytes`.
-fn label_len(bytes: &[u8]) -> usize {
-    bytes.get(1..9).and_then(|b| usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()).unwrap_or(usize::MAX)
 }
 
 /// One span per bank (a, s, v, t) covering every register in `used`.

@@ -383,7 +383,7 @@ impl Machine {
         }
         let pc_at = r.at;
         let pc = r.u64("program counter")?;
-        let Some(pc) = instruction_at(code, pc) else {
+        let Some(pc) = code.instr_index(pc) else {
             return r.fail(pc_at, format!("program counter 0x{pc:x} is not an instruction in code"));
         };
         let sp_at = r.at;
@@ -431,7 +431,7 @@ impl Machine {
         for _ in 0..depth {
             let at = r.at;
             let ret = r.u64("return address")?;
-            match instruction_at(code, ret) {
+            match code.instr_index(ret) {
                 Some(i) => calls.push(i),
                 None => return r.fail(at, format!("return address 0x{ret:x} is not an instruction in code")),
             }
@@ -457,11 +457,6 @@ impl Machine {
         }
         Ok(Decoded { id, pc, sp, sleep_owed, waiting_on, end, regs, calls, pages })
     }
-}
-
-/// The index of the instruction at exactly `addr`.
-fn instruction_at(code: &Code, addr: u64) -> Option<u32> {
-    code.index_of(addr).filter(|&i| code.addr_of(i as usize) == addr && code.is_instr(i as usize))
 }
 
 impl CallStack {
