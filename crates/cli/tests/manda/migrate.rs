@@ -222,13 +222,7 @@ fn a_dropped_data_segment_stays_dropped_after_a_move() {
     let program = path.to_str().unwrap();
     let mut a = Vm::start(&[], program, &[]);
     let mut b = Vm::start(&["--wait"], program, &[]);
-    let mut seen = a.take(2);
-    let said = migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
-    assert!(said.starts_with("migrated "), "{said}");
-    seen.extend(a.read_to_end());
-    assert_eq!(a.wait(), Some(0), "the source exits as moved");
-    let moved_at = seen.len();
-    seen.extend(b.read_to_end());
+    let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 2);
     assert_eq!(b.wait(), Some(3), "the target traps on the dropped segment");
     assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
     assert_eq!(seen, [1, 2, 3, 4, 5, 6, 7], "every line once, in order, the kept segment's last");

@@ -77,13 +77,7 @@ fn a_program_streaming_a_file_moves_mid_run_and_writes_what_an_uninterrupted_run
     let dir = workdir("migrate", &data);
     let mut a = Vm::start(&["--dir", &grant(&dir)], "wasm_c/stream.wasm", &[]);
     let mut b = Vm::start(&["--wait", "--dir", &grant(&dir)], "wasm_c/stream.wasm", &[]);
-    let mut seen = a.take(2);
-    let said = migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
-    assert!(said.starts_with("migrated "), "{said}");
-    seen.extend(a.read_to_end());
-    assert_eq!(a.wait(), Some(0), "the source exits as moved");
-    let moved_at = seen.len();
-    seen.extend(b.read_to_end());
+    let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 2);
     assert_eq!(b.wait(), Some(0));
     assert!(moved_at < 26, "it moved mid-run, after {moved_at} lines");
     assert_eq!(seen, printed(100, sum), "every line once, in order");

@@ -226,14 +226,8 @@ fn a_c_program_moved_mid_run_with_hv_migrate_prints_what_an_uninterrupted_run_pr
         let module = module.to_str().unwrap();
         // 200 primes 10 ms apart: two seconds, ample time to move it on a loaded machine.
         let mut a = Vm::start(&[], module, &["200", "10"]);
-        let mut seen = a.take(10);
         let mut b = Vm::start(&["--wait"], module, &[]);
-        let said = vm_host::migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
-        assert!(said.starts_with("migrated "), "{said}");
-        seen.extend(a.read_to_end());
-        assert_eq!(a.wait(), Some(0), "the source exits as moved");
-        let moved_at = seen.len();
-        seen.extend(b.read_to_end());
+        let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 10);
         assert_eq!(b.wait(), Some(0));
         assert!(moved_at < 200, "the move came before the end ({moved_at} primes printed by the source)");
         assert_eq!(seen, first_primes(200), "every prime once, in order ({module})");

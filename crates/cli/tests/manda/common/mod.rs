@@ -84,6 +84,21 @@ impl Vm {
     }
 }
 
+/// Moves the program running in `a` to `b` (started with `--wait`) once
+/// `a` has printed `before` values: checks that it migrated and that the
+/// source exited as moved, and returns every value either printed, in
+/// order, and how many the source printed.
+pub fn move_mid_run(a: &mut Vm, b: &mut Vm, before: usize) -> (Vec<u64>, usize) {
+    let mut seen = a.take(before);
+    let said = vm_host::migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    assert!(said.starts_with("migrated "), "{said}");
+    seen.extend(a.read_to_end());
+    assert_eq!(a.wait(), Some(0), "the source exits as moved");
+    let moved_at = seen.len();
+    seen.extend(b.read_to_end());
+    (seen, moved_at)
+}
+
 /// Runs a README migration script (`examples/…/migrate.sh`, relative to the
 /// repository) with the freshly built binaries, checks that it succeeded
 /// and migrated, and returns the values VM A and VM B printed.
