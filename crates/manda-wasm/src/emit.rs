@@ -17,8 +17,10 @@ use wasmparser::ValType;
 pub(crate) struct Program<'a> {
     pub(crate) module: &'a Module,
     pub(crate) functions: &'a [Function],
-    /// The table's function in each entry.
-    pub(crate) table_funcs: &'a [Option<u32>],
+    /// The functions a call through a table may reach.
+    pub(crate) indirect_targets: &'a [u32],
+    /// The functions a reference may name: each has a record and a thunk.
+    pub(crate) referenced: &'a [u32],
     /// Data segments: (offset in the module, memory offset, rodata address, length).
     pub(crate) segments: &'a [(u64, u64, u64, u64)],
     /// The trap instantiation ends in, if a segment does not fit.
@@ -32,12 +34,12 @@ pub(crate) struct Program<'a> {
     pub(crate) forks: bool,
     /// Where the code section's header is.
     pub(crate) code_base: u64,
-    /// Where rodata starts (the table's entries are written into it).
+    /// Where rodata starts (the records' thunk addresses are written into it).
     pub(crate) rodata_base: u64,
 }
 
-/// Emits `program`'s code section, writing the table's entries into
-/// `rodata`; stops when the translation would hold more than the memory
+/// Emits `program`'s code section, writing the function records' thunk
+/// addresses into `rodata`; stops when the translation would hold more than the memory
 /// limit (it holds `held` bytes besides the code).
 pub(crate) fn code(
     program: Program<'_>,
@@ -48,7 +50,8 @@ pub(crate) fn code(
     let Program {
         module,
         functions,
-        table_funcs,
+        indirect_targets,
+        referenced,
         segments,
         init_trap,
         start,
@@ -58,8 +61,8 @@ pub(crate) fn code(
         code_base,
         rodata_base,
     } = program;
-    let clobbers = clobber_sets(functions, module, table_funcs);
-    let by_type = indirect_sets(&clobbers, module, table_funcs);
+    let clobbers = clobber_sets(functions, module, indirect_targets);
+    let by_type = indirect_sets(&clobbers, module, indirect_targets);
     let indirect_clobber = |ty: u32| -> RegSet {
         let mut set = by_type.get(&ty).copied().unwrap_or_default();
         set.insert(S1);
@@ -120,7 +123,7 @@ pub(crate) fn code(
     }
     for g in &module.globals {
         if let GlobalHome::Reg(x) = g.home {
-            e.ins(Instr::Li { rd: Reg(real(x, 0)), imm: g.init as i64 });
+            e.ins(Instr::Li { rd: Reg(real(x, 0)), imm: module.value(g.init) as i64 });
         }
     }
     match init_trap {
@@ -175,13 +178,13 @@ pub(crate) fn code(
     if forks {
         e.bind(child_label);
         let ty = module.types.iter().position(|t| t.params() == [ValType::I32] && t.results().is_empty());
-        match (ty, module.table) {
-            (Some(ty), Some((addr, len))) => {
+        match (ty, module.tables.first()) {
+            (Some(ty), Some(table)) => {
                 let ty = module.canon[ty];
                 // The same checks as `call_indirect`, and the same traps.
                 let traps = [e.label(), e.label(), e.label()];
                 let found = e.label();
-                for item in func::table_lookup(host::FORK_FN, (addr, len), ty, traps) {
+                for item in func::table_lookup(host::FORK_FN, table, ty, traps) {
                     e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
                 }
                 e.jump(Instr::Jmp { target: Target(0) }, found);
@@ -245,11 +248,9 @@ pub(crate) fn code(
             });
         }
     }
-    // Thunks: the table's functions called with their arguments in the standard registers.
-    for f in table_funcs.iter().flatten().copied() {
-        if e.labels[thunk_labels[f as usize] as usize].is_some() {
-            continue;
-        }
+    // Thunks: the functions a reference names, called with their arguments
+    // in the standard registers.
+    for &f in referenced {
         e.bind(thunk_labels[f as usize]);
         let ty = module.func_type(f);
         let call = CallSite {
@@ -262,15 +263,9 @@ pub(crate) fn code(
         emit_call(&mut e, &call, STD, &clobbers);
         e.ins(Instr::Ret {});
     }
-    if let Some((addr, _)) = module.table {
-        for (k, f) in table_funcs.iter().enumerate() {
-            if let Some(f) = *f {
-                let at = (addr - rodata_base) as usize + k * 16;
-                let ty = module.canon[module.funcs[f as usize] as usize];
-                rodata[at..at + 8].copy_from_slice(&u64::from(ty).to_le_bytes());
-                rodata[at + 8..at + 16].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
-            }
-        }
+    for &f in referenced {
+        let at = (module.func_refs[f as usize] - rodata_base) as usize + 8;
+        rodata[at..at + 8].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
     }
     Ok(e.finish())
 }

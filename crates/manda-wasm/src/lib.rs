@@ -1,10 +1,9 @@
 //! WebAssembly to Manda: a module becomes an ordinary Manda executable.
 //!
-//! [`translate`] validates a module with `wasmparser` (WebAssembly 1.0 with
-//! the features clang emits: sign extension, non-trapping float-to-int,
-//! multi-value, mutable globals, `memory.copy`/`memory.fill`; the set the
-//! tool conventions call *lime1*) and writes an executable whose code runs
-//! it. The result needs nothing else at run time: it has W^X, limits,
+//! [`translate`] validates a module with `wasmparser` (WebAssembly 2.0 but
+//! SIMD: sign extension, non-trapping float-to-int, multi-value, mutable
+//! globals, bulk memory, reference types; and extended constants) and
+//! writes an executable whose code runs it. The result needs nothing else at run time: it has W^X, limits,
 //! `fork`, ports, snapshots and migration like any Manda program.
 //!
 //! How wasm maps onto the machine (`docs/manda/wasm.md` has the details):
@@ -20,6 +19,9 @@
 //!   so that a caller and its callees differ where they fit in the 189
 //!   registers of the window area; a call saves (pushes) only the caller's
 //!   live registers that the callee, or anything it calls, may write.
+//! - **References** are one register each: 0 for null, a function's record
+//!   address for a `funcref`. **Tables** are in a data section, with room
+//!   to grow ([`TABLE_GROWTH`]).
 //! - **Traps** are Manda traps named as wasm names them, and the nearest
 //!   label in the message is the wasm function (`$name`).
 //! - **Globals** that change live in registers `a1`–`a40` (the rest in a
@@ -44,6 +46,7 @@ pub use host::HOSTS;
 pub use link::{link, Preload};
 
 use ir::{CallSite, Item, RegSet, Src, S1, S2, S3, WINDOW, WINDOW_BASE, ZERO};
+use parse::ElementMode;
 use std::collections::HashMap;
 use std::fmt;
 use wasmparser::{FuncType, Operator, ValType, Validator, WasmFeatures};
@@ -136,15 +139,41 @@ impl From<wasmparser::BinaryReaderError> for TranslateError {
     }
 }
 
-/// Most table entries a module may have (each is 16 bytes of the executable).
+/// Most table entries a module may have in all its tables, and grow them to
+/// (each is 8 bytes of the executable's data section).
 pub const MAX_TABLE: u64 = 1 << 20;
+/// How far a table with room to grow can: up to its maximum, or this many
+/// entries past its initial size, whichever is less. A table's entries are
+/// laid out in the data section when the module is translated, so the room
+/// is reserved then; `table.grow` past it returns -1, as wasm allows.
+pub const TABLE_GROWTH: u64 = 1024;
 /// Most locals a module may declare in all its functions together (each is
 /// an instruction that zeroes it when its function is called).
 pub const MAX_LOCALS: u64 = 1 << 22;
 
 /// The features accepted: WebAssembly 1.0 and what clang emits by default.
 pub fn features() -> WasmFeatures {
-    WasmFeatures::LIME1 | WasmFeatures::BULK_MEMORY
+    WasmFeatures::LIME1 | WasmFeatures::BULK_MEMORY | WasmFeatures::REFERENCE_TYPES
+}
+
+/// A constant expression's value: bits, or a reference to a function, whose
+/// bits (the address of its record) are known once rodata is laid out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ConstValue {
+    /// A number, or a null reference (0).
+    Bits(u64),
+    /// `ref.func`.
+    Func(u32),
+}
+
+impl ConstValue {
+    /// The bits of a number (an offset); a function reference has none yet.
+    fn bits(self) -> u64 {
+        match self {
+            ConstValue::Bits(b) => b,
+            ConstValue::Func(_) => 0,
+        }
+    }
 }
 
 /// Where a global lives.
@@ -161,7 +190,7 @@ pub(crate) enum GlobalHome {
 pub(crate) struct Global {
     ty: ValType,
     home: GlobalHome,
-    init: u64,
+    init: ConstValue,
 }
 
 /// What the function translator needs of the module.
@@ -174,11 +203,52 @@ pub(crate) struct Module {
     globals: Vec<Global>,
     /// Initial and maximum pages.
     memory: Option<(u64, u64)>,
-    /// Address of the table's entries in rodata, and its length.
-    table: Option<(u64, u32)>,
+    tables: Vec<Table>,
+    /// The reference to each function a reference can name — the address of
+    /// its record in rodata, a canonical type id and the address of its
+    /// thunk — or 0 for a function none can.
+    func_refs: Vec<u64>,
     /// Each data segment's bytes and the word of its length left, when the
     /// module has a data count section (empty otherwise).
     data_segments: Vec<DataSegment>,
+    /// Each element segment's references and the word of how many are left.
+    elem_segments: Vec<ElemSegment>,
+}
+
+/// A table, in the data section: a word holding its length, then its
+/// entries, 8 bytes each (a reference: 0 for null, a function's record, or
+/// an `externref`'s bits), with room for `capacity`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Table {
+    /// Address of the length word.
+    len_addr: u64,
+    /// The length it starts with.
+    initial: u32,
+    /// How many entries it can grow to.
+    capacity: u32,
+    /// What its entries are.
+    ty: wasmparser::RefType,
+}
+
+impl Table {
+    /// Address of entry 0.
+    fn entries(&self) -> u64 {
+        self.len_addr + 8
+    }
+
+    /// Whether its length never changes (and can be an immediate).
+    fn fixed(&self) -> bool {
+        self.initial == self.capacity
+    }
+}
+
+/// Where an element segment is for `table.init` and `elem.drop`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ElemSegment {
+    /// Address of its references in rodata (8 bytes each; a passive segment's only).
+    addr: u64,
+    /// Address of the word holding how many are left (0 once dropped).
+    left: u64,
 }
 
 /// Where a data segment is for `memory.init` and `data.drop`.
@@ -194,6 +264,18 @@ impl Module {
     fn func_type(&self, f: u32) -> &FuncType {
         &self.types[self.funcs[f as usize] as usize]
     }
+
+    /// A constant's bits, a function reference's resolved.
+    fn value(&self, v: ConstValue) -> u64 {
+        resolve(&self.func_refs, v)
+    }
+}
+
+fn resolve(func_refs: &[u64], v: ConstValue) -> u64 {
+    match v {
+        ConstValue::Bits(b) => b,
+        ConstValue::Func(f) => func_refs[f as usize],
+    }
 }
 
 /// A translated (or host) function, ready to be placed and emitted.
@@ -205,6 +287,9 @@ struct Function {
     frame: u32,
     callees: Vec<u32>,
     indirect: Vec<u32>,
+    /// Whether it writes a table (`table.set`, `table.init` …): what a call
+    /// through a table may reach is then any function a reference names.
+    writes_tables: bool,
     base: u8,
 }
 
@@ -240,25 +325,28 @@ fn within_limit(options: &Options, held: u64, function: &str) -> Result<(), Tran
     }
 }
 
-/// Evaluates a constant expression (`i32.const` …, `global.get` of an
-/// immutable global, and the extended-const arithmetic).
-fn const_expr(expr: &wasmparser::ConstExpr<'_>, globals: &[Global]) -> Result<u64, TranslateError> {
-    let mut stack: Vec<u64> = Vec::new();
+/// Evaluates a constant expression (`i32.const` …, `ref.null`, `ref.func`,
+/// `global.get` of an immutable global, and the extended-const arithmetic).
+fn const_expr(expr: &wasmparser::ConstExpr<'_>, globals: &[Global]) -> Result<ConstValue, TranslateError> {
+    let mut stack: Vec<ConstValue> = Vec::new();
     let mut reader = expr.get_operators_reader();
     while !reader.eof() {
         let at = reader.original_position();
         let op = reader.read()?;
         let mut bin = |f: fn(u64, u64) -> u64, wide: bool| {
-            let b = stack.pop().unwrap_or(0);
-            let a = stack.pop().unwrap_or(0);
+            let b = stack.pop().map_or(0, ConstValue::bits);
+            let a = stack.pop().map_or(0, ConstValue::bits);
             let v = f(a, b);
-            stack.push(if wide { v } else { v as i32 as i64 as u64 });
+            stack.push(ConstValue::Bits(if wide { v } else { v as i32 as i64 as u64 }));
         };
+        let bits = ConstValue::Bits;
         match op {
-            Operator::I32Const { value } => stack.push(value as i64 as u64),
-            Operator::I64Const { value } => stack.push(value as u64),
-            Operator::F32Const { value } => stack.push(u64::from(value.bits())),
-            Operator::F64Const { value } => stack.push(value.bits()),
+            Operator::I32Const { value } => stack.push(bits(value as i64 as u64)),
+            Operator::I64Const { value } => stack.push(bits(value as u64)),
+            Operator::F32Const { value } => stack.push(bits(u64::from(value.bits()))),
+            Operator::F64Const { value } => stack.push(bits(value.bits())),
+            Operator::RefNull { .. } => stack.push(bits(0)),
+            Operator::RefFunc { function_index } => stack.push(ConstValue::Func(function_index)),
             Operator::GlobalGet { global_index } => match globals.get(global_index as usize) {
                 Some(g) => stack.push(g.init),
                 None => return Err(err(at, "global.get of a global not yet defined")),
@@ -273,7 +361,7 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>, globals: &[Global]) -> Result<u6
             other => return Err(err(at, format!("unsupported constant expression {other:?}"))),
         }
     }
-    Ok(stack.pop().unwrap_or(0))
+    Ok(stack.pop().unwrap_or(ConstValue::Bits(0)))
 }
 
 /// The register numbers of function `base`'s window in real terms.
@@ -309,7 +397,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         mut globals,
         mem_globals,
         memory,
-        table_len,
+        tables: table_decls,
         exports,
         start,
         elements,
@@ -326,12 +414,47 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         canon.push(*first_of.entry(t).or_insert(i as u32 + 1));
     }
 
-    // Layout: rodata (table, data segments, program name), data (globals in memory), code.
+    // The functions a reference can name: those in element segments, in
+    // globals' initializers and the exported ones (what wasm lets `ref.func` name).
+    let mut referenced = vec![false; funcs.len()];
+    let values = elements.iter().flat_map(|e| &e.items).chain(globals.iter().map(|g| &g.init));
+    for v in values {
+        if let ConstValue::Func(f) = *v {
+            referenced[f as usize] = true;
+        }
+    }
+    for &(_, f) in &exports {
+        referenced[f as usize] = true;
+    }
+
+    // Layout: rodata (function records, passive element segments, data
+    // segments, program name), data (globals in memory, the segments' words,
+    // tables), code.
     let mut rodata: Vec<u8> = Vec::new();
     let rodata_base = 9u64;
-    let table = table_len.map(|len| (rodata_base, len));
-    if let Some((_, len)) = table {
-        rodata.resize(len as usize * 16, 0);
+    // A function's record: its canonical type id, then its thunk's address
+    // (written once the code is emitted). A reference to it is the record's address.
+    let mut func_refs = vec![0u64; funcs.len()];
+    for f in (0..funcs.len()).filter(|&f| referenced[f]) {
+        func_refs[f] = rodata_base + rodata.len() as u64;
+        rodata.extend_from_slice(&u64::from(canon[funcs[f] as usize]).to_le_bytes());
+        rodata.extend_from_slice(&[0; 8]);
+    }
+    for g in &mut globals {
+        if let GlobalHome::Const(_) = g.home {
+            g.home = GlobalHome::Const(resolve(&func_refs, g.init));
+        }
+    }
+    // A passive element segment's references, for `table.init`.
+    let mut elem_addrs = Vec::with_capacity(elements.len());
+    for e in &elements {
+        let addr = rodata_base + rodata.len() as u64;
+        if e.mode == ElementMode::Passive {
+            for &v in &e.items {
+                rodata.extend_from_slice(&resolve(&func_refs, v).to_le_bytes());
+            }
+        }
+        elem_addrs.push(addr);
     }
     let mut segments = Vec::new();
     let mut segment_addrs = Vec::with_capacity(data.len());
@@ -347,7 +470,8 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let mut data_section = vec![0u8; mem_globals as usize * 8];
     for g in &mut globals {
         if let GlobalHome::Mem(index) = g.home {
-            data_section[index as usize * 8..][..8].copy_from_slice(&g.init.to_le_bytes());
+            let init = resolve(&func_refs, g.init);
+            data_section[index as usize * 8..][..8].copy_from_slice(&init.to_le_bytes());
             g.home = GlobalHome::Mem(data_base + index * 8);
         }
     }
@@ -364,26 +488,39 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             data_section.extend_from_slice(&left.to_le_bytes());
         }
     }
-    // The code section's header: after rodata, or after the data section if there is one.
-    let code_base = if data_section.is_empty() { data_base - 9 } else { data_base + data_section.len() as u64 };
-    if code_base > i32::MAX as u64 {
-        return Err(TranslateError { offset: None, message: "the module's data passes 2 GiB".into() });
+    // The same for element segments: only a passive one starts with any left.
+    let mut elem_segments = Vec::with_capacity(elements.len());
+    for (e, &addr) in elements.iter().zip(&elem_addrs) {
+        let left = if e.mode == ElementMode::Passive { e.items.len() as u64 } else { 0 };
+        elem_segments.push(ElemSegment { addr, left: data_base + data_section.len() as u64 });
+        data_section.extend_from_slice(&left.to_le_bytes());
     }
-
-    let module = Module { types, canon, funcs, globals, memory, table, data_segments };
-
-    let (mut functions, forks, held) = function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
-
-    // The table's contents, checked now (wasm checks them when instantiating).
-    let mut table_funcs: Vec<Option<u32>> = vec![None; table_len.unwrap_or(0) as usize];
+    // The tables, each with its room to grow, filled by the active element
+    // segments in order (wasm fills them when instantiating; the first that
+    // does not fit ends instantiation with a trap).
+    let mut tables = Vec::with_capacity(table_decls.len());
+    for t in &table_decls {
+        let capacity = t.maximum.unwrap_or(u64::MAX).min(t.initial + TABLE_GROWTH).min(MAX_TABLE).max(t.initial);
+        let len_addr = data_base + data_section.len() as u64;
+        tables.push(Table { len_addr, initial: t.initial as u32, capacity: capacity as u32, ty: t.ty });
+        data_section.extend_from_slice(&t.initial.to_le_bytes());
+        data_section.resize(data_section.len() + capacity as usize * 8, 0);
+    }
     let mut init_trap: Option<u8> = None;
-    for (_, offset, items) in &elements {
-        if offset + items.len() as u64 > table_funcs.len() as u64 {
-            init_trap.get_or_insert(8);
+    let mut table_funcs: Vec<u32> = Vec::new();
+    for e in &elements {
+        let ElementMode::Active { table, offset } = e.mode else { continue };
+        let t = tables[table as usize];
+        if offset + e.items.len() as u64 > u64::from(t.initial) {
+            init_trap = Some(8);
             break;
         }
-        for (k, &f) in items.iter().enumerate() {
-            table_funcs[*offset as usize + k] = Some(f);
+        for (k, &v) in e.items.iter().enumerate() {
+            let at = (t.entries() - data_base + (offset + k as u64) * 8) as usize;
+            data_section[at..at + 8].copy_from_slice(&resolve(&func_refs, v).to_le_bytes());
+            if let ConstValue::Func(f) = v {
+                table_funcs.push(f);
+            }
         }
     }
     if init_trap.is_none() {
@@ -392,6 +529,26 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             init_trap = Some(4);
         }
     }
+    // The code section's header: after rodata, or after the data section if there is one.
+    let code_base = if data_section.is_empty() { data_base - 9 } else { data_base + data_section.len() as u64 };
+    if code_base > i32::MAX as u64 {
+        return Err(TranslateError { offset: None, message: "the module's data passes 2 GiB".into() });
+    }
+
+    let module = Module { types, canon, funcs, globals, memory, tables, func_refs, data_segments, elem_segments };
+
+    let (mut functions, forks, held) = function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
+
+    // What a call through a table may reach: what the tables start with,
+    // unless some code writes a table — then any function a reference names.
+    let referenced: Vec<u32> = (0..module.funcs.len() as u32).filter(|&f| referenced[f as usize]).collect();
+    let indirect_targets = if functions.iter().any(|f| f.writes_tables) {
+        referenced.clone()
+    } else {
+        table_funcs.sort_unstable();
+        table_funcs.dedup();
+        table_funcs
+    };
 
     // Invocations, resolved against the exports.
     let mut invokes = Vec::new();
@@ -430,11 +587,13 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         None
     };
 
-    place_windows(&mut functions, &table_funcs, start.into_iter().chain(entry).chain(invokes.iter().map(|i| i.0)));
+    let roots = start.into_iter().chain(entry).chain(invokes.iter().map(|i| i.0));
+    place_windows(&mut functions, &indirect_targets, roots);
     let program = emit::Program {
         module: &module,
         functions: &functions,
-        table_funcs: &table_funcs,
+        indirect_targets: &indirect_targets,
+        referenced: &referenced,
         segments: &segments,
         init_trap,
         start,
@@ -498,6 +657,7 @@ fn function_bodies(
             frame: 0,
             callees: vec![],
             indirect: vec![],
+            writes_tables: false,
             base: WINDOW_BASE,
         });
     }
@@ -539,6 +699,7 @@ fn function_bodies(
             frame: b.frame,
             callees: b.callees,
             indirect: b.indirect,
+            writes_tables: b.writes_tables,
             base: WINDOW_BASE,
         };
         held += function.heap_bytes();
@@ -560,12 +721,13 @@ fn thunk_clobber(function: &RegSet, ty: &FuncType) -> RegSet {
 }
 
 /// Places each function's window after its callers' where it fits, so
-/// that a call need not save the caller's registers.
-fn place_windows(functions: &mut [Function], table: &[Option<u32>], roots: impl Iterator<Item = u32>) {
+/// that a call need not save the caller's registers. `targets` are the
+/// functions a call through a table may reach.
+fn place_windows(functions: &mut [Function], targets: &[u32], roots: impl Iterator<Item = u32>) {
     let n = functions.len();
     let mut order = Vec::with_capacity(n);
     let mut seen = vec![false; n];
-    let mut stack: Vec<u32> = roots.chain(table.iter().flatten().copied()).collect();
+    let mut stack: Vec<u32> = roots.chain(targets.iter().copied()).collect();
     stack.reverse();
     while let Some(f) = stack.pop() {
         if std::mem::replace(&mut seen[f as usize], true) {
@@ -602,8 +764,9 @@ fn place_windows(functions: &mut [Function], table: &[Option<u32>], roots: impl 
     }
 }
 
-/// The registers each function may write, itself or through its callees.
-fn clobber_sets(functions: &[Function], module: &Module, table: &[Option<u32>]) -> Vec<RegSet> {
+/// The registers each function may write, itself or through its callees
+/// (`targets`: what a call through a table may reach).
+fn clobber_sets(functions: &[Function], module: &Module, targets: &[u32]) -> Vec<RegSet> {
     let mut sets: Vec<RegSet> = functions
         .iter()
         .map(|f| {
@@ -647,7 +810,7 @@ fn clobber_sets(functions: &[Function], module: &Module, table: &[Option<u32>]) 
     }
     // Writes to the globals' registers are the point of a global.set, never saved: left out.
     loop {
-        let by_type = indirect_sets(&sets, module, table);
+        let by_type = indirect_sets(&sets, module, targets);
         let mut changed = false;
         for &f in &order {
             let func = &functions[f];
@@ -668,13 +831,11 @@ fn clobber_sets(functions: &[Function], module: &Module, table: &[Option<u32>]) 
     }
 }
 
-/// For each canonical type, what a call through the table with that type may write.
-fn indirect_sets(sets: &[RegSet], module: &Module, table: &[Option<u32>]) -> HashMap<u32, RegSet> {
-    let mut distinct: Vec<u32> = table.iter().flatten().copied().collect();
-    distinct.sort_unstable();
-    distinct.dedup();
+/// For each canonical type, what a call through a table with that type may
+/// write (`targets`, distinct: what such a call may reach).
+fn indirect_sets(sets: &[RegSet], module: &Module, targets: &[u32]) -> HashMap<u32, RegSet> {
     let mut by_type: HashMap<u32, RegSet> = HashMap::new();
-    for h in distinct {
+    for &h in targets {
         let ty = module.canon[module.funcs[h as usize] as usize];
         by_type.entry(ty).or_default().union_with(&thunk_clobber(&sets[h as usize], module.func_type(h)));
     }

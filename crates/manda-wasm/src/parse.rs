@@ -1,9 +1,40 @@
 //! The module's sections, read into what the translation needs: types,
-//! functions (imports first), globals and their homes, memory, table,
+//! functions (imports first), globals and their homes, memory, tables,
 //! exports, start, element and data segments, bodies, and names.
 
-use crate::{const_expr, err, host, ir, Global, GlobalHome, Options, TranslateError, MAX_TABLE};
-use wasmparser::{DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Parser, Payload, TypeRef};
+use crate::{const_expr, err, host, ir, ConstValue, Global, GlobalHome, Options, TranslateError, MAX_TABLE};
+use wasmparser::{
+    DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Parser, Payload, RefType, TableInit, TypeRef,
+};
+
+/// A table as declared.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableDecl {
+    /// Entries it starts with.
+    pub(crate) initial: u64,
+    /// Entries it may grow to (wasm's limit, before the translator's own).
+    pub(crate) maximum: Option<u64>,
+    /// What its entries are.
+    pub(crate) ty: RefType,
+}
+
+/// Where an element segment goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ElementMode {
+    /// Copied into `table` at `offset` when the module starts, then dropped.
+    Active { table: u32, offset: u64 },
+    /// Copied only by `table.init`.
+    Passive,
+    /// Only declares functions that `ref.func` may name; dropped at start.
+    Declared,
+}
+
+/// An element segment: its references, each a function or null (or the
+/// value of a global holding one).
+pub(crate) struct Element {
+    pub(crate) mode: ElementMode,
+    pub(crate) items: Vec<ConstValue>,
+}
 
 /// A module's sections, validated and read.
 pub(crate) struct Sections<'a> {
@@ -17,11 +48,11 @@ pub(crate) struct Sections<'a> {
     pub(crate) mem_globals: u64,
     /// Initial and maximum pages.
     pub(crate) memory: Option<(u64, u64)>,
-    pub(crate) table_len: Option<u32>,
+    pub(crate) tables: Vec<TableDecl>,
+    /// Exported functions: (name, function index).
     pub(crate) exports: Vec<(String, u32)>,
     pub(crate) start: Option<u32>,
-    /// Active element segments: (offset in the module, table offset, functions).
-    pub(crate) elements: Vec<(u64, u64, Vec<u32>)>,
+    pub(crate) elements: Vec<Element>,
     /// Data segments: (offset in the module, memory offset — `None` for a
     /// passive segment, which only `memory.init` copies — bytes).
     pub(crate) data: Vec<(u64, Option<u64>, &'a [u8])>,
@@ -40,10 +71,10 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
     let mut imports: Vec<&'static host::Host> = Vec::new();
     let mut globals: Vec<Global> = Vec::new();
     let mut memory: Option<(u64, u64)> = None;
-    let mut table_len: Option<u32> = None;
+    let mut tables: Vec<TableDecl> = Vec::new();
     let mut exports: Vec<(String, u32)> = Vec::new();
     let mut start: Option<u32> = None;
-    let mut elements: Vec<(u64, u64, Vec<u32>)> = Vec::new();
+    let mut elements: Vec<Element> = Vec::new();
     let mut data: Vec<(u64, Option<u64>, &[u8])> = Vec::new();
     let mut data_count = None;
     let mut bodies: Vec<wasmparser::FunctionBody<'_>> = Vec::new();
@@ -91,13 +122,21 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
             Payload::TableSection(reader) => {
                 for table in reader.into_iter_with_offsets() {
                     let (at, table) = table?;
-                    if table.ty.initial > MAX_TABLE {
+                    let all: u64 = tables.iter().map(|t| t.initial).sum::<u64>() + table.ty.initial;
+                    if all > MAX_TABLE {
                         return Err(err(
                             at,
-                            format!("a table of {} entries: at most {MAX_TABLE} are supported", table.ty.initial),
+                            format!("tables of {all} entries in all: at most {MAX_TABLE} are supported"),
                         ));
                     }
-                    table_len = Some(table.ty.initial as u32);
+                    if let TableInit::Expr(_) = table.init {
+                        return Err(err(at, "a table with an initializer expression is not supported"));
+                    }
+                    tables.push(TableDecl {
+                        initial: table.ty.initial,
+                        maximum: table.ty.maximum,
+                        ty: table.ty.element_type,
+                    });
                 }
             }
             Payload::MemorySection(reader) => {
@@ -111,7 +150,8 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
                     let g = g?;
                     let init = const_expr(&g.init_expr, &globals)?;
                     let home = if !g.ty.mutable {
-                        GlobalHome::Const(init)
+                        // Its value once references are placed (`translate` sets it).
+                        GlobalHome::Const(0)
                     } else if reg_globals < ir::GLOBALS_IN_REGS {
                         reg_globals += 1;
                         GlobalHome::Reg(ir::GLOBAL_REGS + reg_globals - 1)
@@ -133,26 +173,37 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
             Payload::StartSection { func, .. } => start = Some(func),
             Payload::ElementSection(reader) => {
                 for e in reader.into_iter_with_offsets() {
-                    let (at, e) = e?;
-                    let ElementKind::Active { offset_expr, .. } = e.kind else {
-                        return Err(err(
-                            at,
-                            "passive and declared element segments are not supported (see docs/manda/wasm.md for what is)",
-                        ));
+                    let (_, e) = e?;
+                    let mode = match e.kind {
+                        ElementKind::Active { table_index, offset_expr } => ElementMode::Active {
+                            table: table_index.unwrap_or(0),
+                            offset: const_expr(&offset_expr, &globals)?.bits() as u32 as u64,
+                        },
+                        ElementKind::Passive => ElementMode::Passive,
+                        ElementKind::Declared => ElementMode::Declared,
                     };
-                    let offset = const_expr(&offset_expr, &globals)? as u32 as u64;
-                    let ElementItems::Functions(items) = e.items else {
-                        return Err(err(at, "element segments of expressions are not supported"));
+                    let items: Vec<ConstValue> = match e.items {
+                        ElementItems::Functions(items) => {
+                            items.into_iter().map(|f| f.map(ConstValue::Func)).collect::<Result<_, _>>()?
+                        }
+                        ElementItems::Expressions(_, items) => {
+                            let mut values = Vec::new();
+                            for item in items {
+                                values.push(const_expr(&item?, &globals)?);
+                            }
+                            values
+                        }
                     };
-                    let items: Vec<u32> = items.into_iter().collect::<Result<_, _>>()?;
-                    elements.push((at, offset, items));
+                    elements.push(Element { mode, items });
                 }
             }
             Payload::DataSection(reader) => {
                 for d in reader.into_iter_with_offsets() {
                     let (at, d) = d?;
                     let offset = match d.kind {
-                        DataKind::Active { offset_expr, .. } => Some(const_expr(&offset_expr, &globals)? as u32 as u64),
+                        DataKind::Active { offset_expr, .. } => {
+                            Some(const_expr(&offset_expr, &globals)?.bits() as u32 as u64)
+                        }
                         DataKind::Passive => None,
                     };
                     data.push((at, offset, d.data));
@@ -180,7 +231,7 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
         globals,
         mem_globals,
         memory,
-        table_len,
+        tables,
         exports,
         start,
         elements,

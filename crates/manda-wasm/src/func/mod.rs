@@ -16,13 +16,14 @@ mod frames;
 mod memory;
 mod numeric;
 mod stack;
+mod table;
 mod variable;
 
 use frames::{Frame, Kind};
 use stack::Entry;
 
 use super::ir::{CallSite, Callee, Item, Label, RegSet, Src, S1, S2, S3, WINDOW, ZERO};
-use super::Module;
+use super::{Module, Table};
 use manda::isa::{Instr, Mem, Reg};
 use wasmparser::{Operator, ValType};
 
@@ -41,8 +42,10 @@ pub struct Body {
     pub frame: u32,
     /// Functions it calls directly.
     pub callees: Vec<u32>,
-    /// Canonical type ids it calls through the table.
+    /// Canonical type ids it calls through a table.
     pub indirect: Vec<u32>,
+    /// Whether it writes a table.
+    pub writes_tables: bool,
 }
 
 /// The translator of one body.
@@ -62,6 +65,7 @@ pub struct FuncTranslator<'m> {
     traps: Vec<(u8, Label)>,
     callees: Vec<u32>,
     indirect: Vec<u32>,
+    writes_tables: bool,
 }
 
 fn r(x: u8) -> Reg {
@@ -99,6 +103,7 @@ impl<'m> FuncTranslator<'m> {
             traps: Vec::new(),
             callees: Vec::new(),
             indirect: Vec::new(),
+            writes_tables: false,
         };
         let frame = t.spilled() * 8;
         if frame > 0 {
@@ -259,7 +264,8 @@ impl<'m> FuncTranslator<'m> {
             }
             return Ok(());
         }
-        let known = self.control(op)? || self.variable(op)? || self.memory(op)? || self.numeric(op)?;
+        let known =
+            self.control(op)? || self.variable(op)? || self.memory(op)? || self.table(op) || self.numeric(op)?;
         if !known {
             return Err(format!("instruction {op:?} is not supported (see docs/manda/wasm.md for what is)"));
         }
@@ -299,15 +305,15 @@ impl<'m> FuncTranslator<'m> {
         self.pop();
     }
 
-    fn call_indirect(&mut self, type_index: u32) {
-        let (addr, len) = self.module.table.expect("validated: call_indirect needs a table");
+    fn call_indirect(&mut self, type_index: u32, table_index: u32) {
+        let table = &self.module.tables[table_index as usize];
         let ty = self.module.canon[type_index as usize];
         self.indirect.push(ty);
         let n = self.stack.len();
         let idx = self.operand(n - 1, S2);
         self.pop();
         let traps = [self.trap_label(5), self.trap_label(6), self.trap_label(7)];
-        self.items.extend(table_lookup(idx, (addr, len), ty, traps));
+        self.items.extend(table_lookup(idx, table, ty, traps));
         let f = &self.module.types[type_index as usize];
         let (params, results) = (f.params().len(), f.results().to_vec());
         self.call(Callee::Indirect { ty, addr: S1 }, params, &results);
@@ -409,7 +415,15 @@ impl<'m> FuncTranslator<'m> {
         let frame = self.spilled() * 8;
         let results = self.module.func_type(self.index).results().len();
         let items = super::live::simplify(tail_duplicate(self.items, self.labels), self.labels, results);
-        Body { items, labels: self.labels, size: size as u8, frame, callees: self.callees, indirect: self.indirect }
+        Body {
+            items,
+            labels: self.labels,
+            size: size as u8,
+            frame,
+            callees: self.callees,
+            indirect: self.indirect,
+            writes_tables: self.writes_tables,
+        }
     }
 }
 
@@ -457,26 +471,35 @@ fn tail_duplicate(items: Vec<Item>, labels: Label) -> Vec<Item> {
     out
 }
 
-/// The checks and the load of a call through the table, for the index in
-/// register `idx` of the table at `table` (address, length) and canonical
-/// type `ty`: a branch to `traps[0]` (*undefined element*) for an index past
-/// the end, `traps[1]` (*uninitialized element*) for an empty entry,
-/// `traps[2]` (*indirect call type mismatch*) for another type; then the
-/// entry's thunk address in `S1`. Uses `S2` and `S3`.
-pub fn table_lookup(idx: u8, table: (u64, u32), ty: u32, traps: [Label; 3]) -> [Item; 9] {
-    let (addr, len) = table;
+/// The checks and the load of a call through `table`, for the index in
+/// register `idx` and canonical type `ty`: a branch to `traps[0]`
+/// (*undefined element*) for an index past the end, `traps[1]`
+/// (*uninitialized element*) for a null entry, `traps[2]` (*indirect call
+/// type mismatch*) for a function of another type; then the function's
+/// thunk address (from its record) in `S1`. Uses `S2` and `S3`.
+pub fn table_lookup(idx: u8, table: &Table, ty: u32, traps: [Label; 3]) -> [Item; 10] {
     let t = manda::isa::Target(0);
     [
         Item::Ins(Instr::Zext32 { rd: r(S2), rs: r(idx) }),
-        Item::Ins(Instr::Li { rd: r(S1), imm: i64::from(len) }),
+        table_len(table, S1),
         Item::Jump(Instr::Bgeu { ra: r(S2), rb: r(S1), target: t }, traps[0]),
-        Item::Ins(Instr::Shli { rd: r(S2), ra: r(S2), imm: 4 }),
-        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: addr as i32 } }),
+        Item::Ins(Instr::Shli { rd: r(S2), ra: r(S2), imm: 3 }),
+        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: table.entries() as i32 } }),
         Item::Jump(Instr::Beqz { rs: r(S1), target: t }, traps[1]),
-        Item::Ins(Instr::Li { rd: r(S3), imm: i64::from(ty) }),
-        Item::Jump(Instr::Bne { ra: r(S1), rb: r(S3), target: t }, traps[2]),
-        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: addr as i32 + 8 } }),
+        Item::Ins(Instr::Ld64 { rd: r(S3), mem: Mem { base: r(S1), off: 0 } }),
+        Item::Ins(Instr::Li { rd: r(S2), imm: i64::from(ty) }),
+        Item::Jump(Instr::Bne { ra: r(S3), rb: r(S2), target: t }, traps[2]),
+        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S1), off: 8 } }),
     ]
+}
+
+/// `rd` = the table's length: an immediate for a table that never grows.
+fn table_len(table: &Table, rd: u8) -> Item {
+    if table.fixed() {
+        Item::Ins(Instr::Li { rd: r(rd), imm: i64::from(table.initial) })
+    } else {
+        Item::Ins(Instr::Ld64 { rd: r(rd), mem: Mem { base: r(ZERO), off: table.len_addr as i32 } })
+    }
 }
 
 fn shift32(c: u64) -> Option<i32> {
