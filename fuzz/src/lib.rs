@@ -27,7 +27,7 @@ impl Choices<'_> {
 
 /// wasm-smith generating modules of the features the translator supports
 /// (WebAssembly 2.0 but SIMD: bulk memory, reference types, several
-/// tables), with no imports and one memory of at most 1 MiB. A table's
+/// tables; and tail calls), with no imports and one memory of at most 1 MiB. A table's
 /// maximum is required and at most 1024 entries, so that every table can
 /// grow as far as wasm lets it (the translator reserves at most
 /// `TABLE_GROWTH` entries past a table's initial size).
@@ -46,7 +46,7 @@ pub fn translatable_modules() -> wasm_smith::Config {
         relaxed_simd_enabled: false,
         exceptions_enabled: false,
         gc_enabled: false,
-        tail_call_enabled: false,
+        tail_call_enabled: true,
         threads_enabled: false,
         multi_value_enabled: true,
         saturating_float_to_int_enabled: true,

@@ -184,7 +184,7 @@ pub(crate) fn code(
                 // The same checks as `call_indirect`, and the same traps.
                 let traps = [e.label(), e.label(), e.label()];
                 let found = e.label();
-                for item in func::table_lookup(host::FORK_FN, table, ty, traps) {
+                for item in func::table_lookup(host::FORK_FN, table, ty, traps, func::RecordField::Thunk) {
                     e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
                 }
                 e.jump(Instr::Jmp { target: Target(0) }, found);
@@ -234,6 +234,15 @@ pub(crate) fn code(
                     }
                     e.ins(Instr::Ret {});
                 }
+                Item::TailCall { callee, .. } => {
+                    if f.frame > 0 {
+                        e.ins(Instr::Sfree { size: f.frame });
+                    }
+                    match *callee {
+                        Callee::Direct(g) => e.jump(Instr::Jmp { target: Target(0) }, func_labels[g as usize]),
+                        Callee::Indirect { addr, .. } => e.ins(Instr::Jr { rs: Reg(real(addr, f.base)) }),
+                    }
+                }
             }
         }
         within_limit(options, held + e.heap_bytes(), &f.name)?;
@@ -264,8 +273,9 @@ pub(crate) fn code(
         e.ins(Instr::Ret {});
     }
     for &f in referenced {
-        let at = (module.func_refs[f as usize] - rodata_base) as usize + 8;
-        rodata[at..at + 8].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
+        let at = (module.func_refs[f as usize] - rodata_base) as usize;
+        rodata[at + 8..at + 16].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
+        rodata[at + 16..at + 24].copy_from_slice(&e.addr_of(func_labels[f as usize]).to_le_bytes());
     }
     Ok(e.finish())
 }

@@ -47,11 +47,12 @@ pub enum Src {
 pub enum Callee {
     /// A function by index (imports included).
     Direct(u32),
-    /// Through the table: the thunk's address is in `addr`; `ty` is the canonical type id.
+    /// Through a table: the thunk's address (the function's entry for a
+    /// tail call) is in `addr`; `ty` is the canonical type id.
     Indirect {
         /// The canonical type id of the signature.
         ty: u32,
-        /// The register holding the thunk's address.
+        /// The register holding the address.
         addr: u8,
     },
 }
@@ -87,6 +88,17 @@ pub enum Item {
     Fork(u8),
     /// The function's epilogue: its frame freed, then `ret`.
     Return,
+    /// A tail call (`return_call`, `return_call_indirect`) whose arguments
+    /// are already in the window's first `args` registers: the frame freed,
+    /// then a jump to the callee (for `Callee::Indirect`, `addr` holds the
+    /// function's entry address). The callee shares the caller's window
+    /// (see `place_windows`), so it returns straight to the caller's caller.
+    TailCall {
+        /// The callee.
+        callee: Callee,
+        /// How many arguments it takes.
+        args: u8,
+    },
 }
 
 impl Item {

@@ -153,7 +153,7 @@ pub const MAX_LOCALS: u64 = 1 << 22;
 
 /// The features accepted: WebAssembly 1.0 and what clang emits by default.
 pub fn features() -> WasmFeatures {
-    WasmFeatures::LIME1 | WasmFeatures::BULK_MEMORY | WasmFeatures::REFERENCE_TYPES
+    WasmFeatures::LIME1 | WasmFeatures::BULK_MEMORY | WasmFeatures::REFERENCE_TYPES | WasmFeatures::TAIL_CALL
 }
 
 /// A constant expression's value: bits, or a reference to a function, whose
@@ -290,6 +290,9 @@ struct Function {
     /// Whether it writes a table (`table.set`, `table.init` …): what a call
     /// through a table may reach is then any function a reference names.
     writes_tables: bool,
+    /// Functions it tail-calls, and the types it tail-calls through a table.
+    tail_callees: Vec<u32>,
+    tail_indirect: Vec<u32>,
     base: u8,
 }
 
@@ -432,13 +435,14 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     // tables), code.
     let mut rodata: Vec<u8> = Vec::new();
     let rodata_base = 9u64;
-    // A function's record: its canonical type id, then its thunk's address
-    // (written once the code is emitted). A reference to it is the record's address.
+    // A function's record: its canonical type id, then the addresses of its
+    // thunk and of its entry (written once the code is emitted). A
+    // reference to it is the record's address.
     let mut func_refs = vec![0u64; funcs.len()];
     for f in (0..funcs.len()).filter(|&f| referenced[f]) {
         func_refs[f] = rodata_base + rodata.len() as u64;
         rodata.extend_from_slice(&u64::from(canon[funcs[f] as usize]).to_le_bytes());
-        rodata.extend_from_slice(&[0; 8]);
+        rodata.extend_from_slice(&[0; 16]);
     }
     for g in &mut globals {
         if let GlobalHome::Const(_) = g.home {
@@ -588,7 +592,8 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     };
 
     let roots = start.into_iter().chain(entry).chain(invokes.iter().map(|i| i.0));
-    place_windows(&mut functions, &indirect_targets, roots);
+    let classes = tail_classes(&functions, &module, &indirect_targets);
+    place_windows(&mut functions, &indirect_targets, &classes, roots);
     let program = emit::Program {
         module: &module,
         functions: &functions,
@@ -658,6 +663,8 @@ fn function_bodies(
             callees: vec![],
             indirect: vec![],
             writes_tables: false,
+            tail_callees: vec![],
+            tail_indirect: vec![],
             base: WINDOW_BASE,
         });
     }
@@ -700,6 +707,8 @@ fn function_bodies(
             callees: b.callees,
             indirect: b.indirect,
             writes_tables: b.writes_tables,
+            tail_callees: b.tail_callees,
+            tail_indirect: b.tail_indirect,
             base: WINDOW_BASE,
         };
         held += function.heap_bytes();
@@ -723,7 +732,7 @@ fn thunk_clobber(function: &RegSet, ty: &FuncType) -> RegSet {
 /// Places each function's window after its callers' where it fits, so
 /// that a call need not save the caller's registers. `targets` are the
 /// functions a call through a table may reach.
-fn place_windows(functions: &mut [Function], targets: &[u32], roots: impl Iterator<Item = u32>) {
+fn place_windows(functions: &mut [Function], targets: &[u32], classes: &[u32], roots: impl Iterator<Item = u32>) {
     let n = functions.len();
     let mut order = Vec::with_capacity(n);
     let mut seen = vec![false; n];
@@ -746,22 +755,69 @@ fn place_windows(functions: &mut [Function], targets: &[u32], roots: impl Iterat
             callers[g as usize].push(f as u32);
         }
     }
-    let mut placed = vec![false; n];
+    // A class of functions that tail-call each other shares one window, as
+    // large as its largest member's: a tail call leaves its arguments, and
+    // the callee its results, where the first caller's caller expects them.
+    let mut class_size = vec![0u8; n];
+    for (f, func) in functions.iter().enumerate() {
+        let c = classes[f] as usize;
+        class_size[c] = class_size[c].max(func.size);
+    }
+    for (f, func) in functions.iter_mut().enumerate() {
+        func.size = class_size[classes[f] as usize];
+    }
+    let mut class_base: Vec<Option<u8>> = vec![None; n];
     for f in order {
-        let size = functions[f as usize].size;
-        let mut base = u32::from(WINDOW_BASE);
-        for &c in &callers[f as usize] {
-            if c != f && placed[c as usize] {
-                let cf = &functions[c as usize];
-                base = base.max(u32::from(cf.base) + u32::from(cf.size));
+        let class = classes[f as usize] as usize;
+        if class_base[class].is_none() {
+            let size = functions[f as usize].size;
+            let mut base = u32::from(WINDOW_BASE);
+            for &c in &callers[f as usize] {
+                if classes[c as usize] as usize != class {
+                    if let Some(b) = class_base[classes[c as usize] as usize] {
+                        base = base.max(u32::from(b) + u32::from(functions[c as usize].size));
+                    }
+                }
+            }
+            if base + u32::from(size) > u32::from(WINDOW_BASE) + u32::from(WINDOW) {
+                base = u32::from(WINDOW_BASE);
+            }
+            class_base[class] = Some(base as u8);
+        }
+    }
+    for (f, func) in functions.iter_mut().enumerate() {
+        func.base = class_base[classes[f] as usize].unwrap_or(WINDOW_BASE);
+    }
+}
+
+/// The class of each function (a representative's index): functions that
+/// tail-call one another, directly or through a table (every function of
+/// the type a call through a table may reach, `targets`), are one class.
+fn tail_classes(functions: &[Function], module: &Module, targets: &[u32]) -> Vec<u32> {
+    let mut parent: Vec<u32> = (0..functions.len() as u32).collect();
+    fn find(parent: &mut [u32], mut f: u32) -> u32 {
+        while parent[f as usize] != f {
+            parent[f as usize] = parent[parent[f as usize] as usize];
+            f = parent[f as usize];
+        }
+        f
+    }
+    let union = |parent: &mut Vec<u32>, a: u32, b: u32| {
+        let (a, b) = (find(parent, a), find(parent, b));
+        parent[a.max(b) as usize] = a.min(b);
+    };
+    let type_of = |g: u32| module.canon[module.funcs[g as usize] as usize];
+    for (f, func) in functions.iter().enumerate() {
+        for &g in &func.tail_callees {
+            union(&mut parent, f as u32, g);
+        }
+        for &ty in &func.tail_indirect {
+            for &g in targets.iter().filter(|&&g| type_of(g) == ty) {
+                union(&mut parent, f as u32, g);
             }
         }
-        if base + u32::from(size) > u32::from(WINDOW_BASE) + u32::from(WINDOW) {
-            base = u32::from(WINDOW_BASE);
-        }
-        functions[f as usize].base = base as u8;
-        placed[f as usize] = true;
     }
+    (0..functions.len() as u32).map(|f| find(&mut parent, f)).collect()
 }
 
 /// The registers each function may write, itself or through its callees

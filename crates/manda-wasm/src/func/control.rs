@@ -1,5 +1,5 @@
 //! Control flow and the parametric operators: `block`, `loop`, `if`, `else`,
-//! `end`, the branches, `return`, calls, `unreachable`, `nop`, `drop`,
+//! `end`, the branches, `return`, calls and tail calls, `unreachable`, `nop`, `drop`,
 //! `select` (typed or not).
 
 use super::{r, Frame, FuncTranslator, Kind};
@@ -76,7 +76,14 @@ impl FuncTranslator<'_> {
                 self.callees.push(function_index);
                 self.call(Callee::Direct(function_index), params, &results);
             }
-            O::CallIndirect { type_index, table_index } => self.call_indirect(type_index, table_index),
+            O::CallIndirect { type_index, table_index } => self.call_indirect(type_index, table_index, false),
+            O::ReturnCall { function_index } => {
+                let params = self.module.func_type(function_index).params().len();
+                self.callees.push(function_index);
+                self.tail_callees.push(function_index);
+                self.tail_call(Callee::Direct(function_index), params);
+            }
+            O::ReturnCallIndirect { type_index, table_index } => self.call_indirect(type_index, table_index, true),
             O::Drop => {
                 self.pop();
             }

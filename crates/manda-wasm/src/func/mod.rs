@@ -46,6 +46,10 @@ pub struct Body {
     pub indirect: Vec<u32>,
     /// Whether it writes a table.
     pub writes_tables: bool,
+    /// Functions it tail-calls directly (also in `callees`).
+    pub tail_callees: Vec<u32>,
+    /// Canonical type ids it tail-calls through a table (also in `indirect`).
+    pub tail_indirect: Vec<u32>,
 }
 
 /// The translator of one body.
@@ -66,6 +70,8 @@ pub struct FuncTranslator<'m> {
     callees: Vec<u32>,
     indirect: Vec<u32>,
     writes_tables: bool,
+    tail_callees: Vec<u32>,
+    tail_indirect: Vec<u32>,
 }
 
 fn r(x: u8) -> Reg {
@@ -104,6 +110,8 @@ impl<'m> FuncTranslator<'m> {
             callees: Vec::new(),
             indirect: Vec::new(),
             writes_tables: false,
+            tail_callees: Vec::new(),
+            tail_indirect: Vec::new(),
         };
         let frame = t.spilled() * 8;
         if frame > 0 {
@@ -305,7 +313,8 @@ impl<'m> FuncTranslator<'m> {
         self.pop();
     }
 
-    fn call_indirect(&mut self, type_index: u32, table_index: u32) {
+    /// `call_indirect`, or `return_call_indirect` when `tail`.
+    fn call_indirect(&mut self, type_index: u32, table_index: u32, tail: bool) {
         let table = &self.module.tables[table_index as usize];
         let ty = self.module.canon[type_index as usize];
         self.indirect.push(ty);
@@ -313,10 +322,28 @@ impl<'m> FuncTranslator<'m> {
         let idx = self.operand(n - 1, S2);
         self.pop();
         let traps = [self.trap_label(5), self.trap_label(6), self.trap_label(7)];
-        self.items.extend(table_lookup(idx, table, ty, traps));
+        let address = if tail { RecordField::Entry } else { RecordField::Thunk };
+        self.items.extend(table_lookup(idx, table, ty, traps, address));
         let f = &self.module.types[type_index as usize];
         let (params, results) = (f.params().len(), f.results().to_vec());
-        self.call(Callee::Indirect { ty, addr: S1 }, params, &results);
+        let callee = Callee::Indirect { ty, addr: S1 };
+        if tail {
+            self.tail_indirect.push(ty);
+            self.tail_call(callee, params);
+        } else {
+            self.call(callee, params, &results);
+        }
+    }
+
+    /// A tail call of `callee`, whose `params` arguments are on top: they
+    /// move to the window's first registers, which the callee shares.
+    fn tail_call(&mut self, callee: Callee, params: usize) {
+        let n = self.stack.len() - params;
+        let moves: Vec<(u8, Src)> = (0..params).map(|k| (k as u8, self.src(n + k))).collect();
+        self.parallel_move(&moves);
+        self.stack.truncate(n);
+        self.items.push(Item::TailCall { callee, args: params as u8 });
+        self.dead = true;
     }
 
     fn divide(&mut self, ty: ValType, signed: bool, rem: bool) {
@@ -407,7 +434,7 @@ impl<'m> FuncTranslator<'m> {
 
     /// The translated body.
     pub fn finish(mut self) -> Body {
-        for list in [&mut self.callees, &mut self.indirect] {
+        for list in [&mut self.callees, &mut self.indirect, &mut self.tail_callees, &mut self.tail_indirect] {
             list.sort_unstable();
             list.dedup();
         }
@@ -423,6 +450,8 @@ impl<'m> FuncTranslator<'m> {
             callees: self.callees,
             indirect: self.indirect,
             writes_tables: self.writes_tables,
+            tail_callees: self.tail_callees,
+            tail_indirect: self.tail_indirect,
         }
     }
 }
@@ -471,13 +500,22 @@ fn tail_duplicate(items: Vec<Item>, labels: Label) -> Vec<Item> {
     out
 }
 
+/// The address a call through a table goes to, from the function's record.
+#[derive(Clone, Copy)]
+pub enum RecordField {
+    /// Its thunk (arguments and results in the standard registers): a call.
+    Thunk = 8,
+    /// Its entry (arguments in the caller's window, which it shares): a tail call.
+    Entry = 16,
+}
+
 /// The checks and the load of a call through `table`, for the index in
 /// register `idx` and canonical type `ty`: a branch to `traps[0]`
 /// (*undefined element*) for an index past the end, `traps[1]`
 /// (*uninitialized element*) for a null entry, `traps[2]` (*indirect call
-/// type mismatch*) for a function of another type; then the function's
-/// thunk address (from its record) in `S1`. Uses `S2` and `S3`.
-pub fn table_lookup(idx: u8, table: &Table, ty: u32, traps: [Label; 3]) -> [Item; 10] {
+/// type mismatch*) for a function of another type; then the address the
+/// call goes to (`field` of the function's record) in `S1`. Uses `S2` and `S3`.
+pub fn table_lookup(idx: u8, table: &Table, ty: u32, traps: [Label; 3], field: RecordField) -> [Item; 10] {
     let t = manda::isa::Target(0);
     [
         Item::Ins(Instr::Zext32 { rd: r(S2), rs: r(idx) }),
@@ -489,7 +527,7 @@ pub fn table_lookup(idx: u8, table: &Table, ty: u32, traps: [Label; 3]) -> [Item
         Item::Ins(Instr::Ld64 { rd: r(S3), mem: Mem { base: r(S1), off: 0 } }),
         Item::Ins(Instr::Li { rd: r(S2), imm: i64::from(ty) }),
         Item::Jump(Instr::Bne { ra: r(S3), rb: r(S2), target: t }, traps[2]),
-        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S1), off: 8 } }),
+        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S1), off: field as i32 } }),
     ]
 }
 
