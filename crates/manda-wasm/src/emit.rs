@@ -5,8 +5,8 @@
 
 use crate::ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW_BASE};
 use crate::{
-    clobber_sets, func, host, indirect_sets, real, within_limit, Function, GlobalHome, Module, Options, TranslateError,
-    STD,
+    clobber_sets, func, host, indirect_sets, real, within_limit, ConstValue, Function, GlobalHome, Module, Options,
+    TranslateError, STD,
 };
 use manda::isa::{Addr, Instr, Reg, Target};
 use wasmparser::ValType;
@@ -19,7 +19,7 @@ pub(crate) struct Program<'a> {
     pub(crate) functions: &'a [Function],
     /// The functions a call through a table may reach.
     pub(crate) indirect_targets: &'a [u32],
-    /// The functions a reference may name: each has a record and a thunk.
+    /// The functions a reference may name: each has a thunk.
     pub(crate) referenced: &'a [u32],
     /// Data segments: (offset in the module, memory offset, rodata address, length).
     pub(crate) segments: &'a [(u64, u64, u64, u64)],
@@ -34,18 +34,24 @@ pub(crate) struct Program<'a> {
     pub(crate) forks: bool,
     /// Where the code section's header is.
     pub(crate) code_base: u64,
-    /// Where rodata starts (the records' thunk addresses are written into it).
+    /// Where rodata starts.
     pub(crate) rodata_base: u64,
+    /// Where the data section's contents start.
+    pub(crate) data_base: u64,
+    /// Where a function reference is stored in rodata or the data section
+    /// (an address), and the function's index: written once its thunk is placed.
+    pub(crate) ref_sites: &'a [(u64, u32)],
 }
 
-/// Emits `program`'s code section, writing the function records' thunk
-/// addresses into `rodata`; stops when the translation would hold more than the memory
-/// limit (it holds `held` bytes besides the code).
+/// Emits `program`'s code section, writing the function references it
+/// notes into `rodata` and `data`; stops when the translation would hold
+/// more than the memory limit (it holds `held` bytes besides the code).
 pub(crate) fn code(
     program: Program<'_>,
     options: &Options,
     held: u64,
     rodata: &mut [u8],
+    data: &mut [u8],
 ) -> Result<Vec<u8>, TranslateError> {
     let Program {
         module,
@@ -60,6 +66,8 @@ pub(crate) fn code(
         forks,
         code_base,
         rodata_base,
+        data_base,
+        ref_sites,
     } = program;
     let clobbers = clobber_sets(functions, module, indirect_targets);
     let by_type = indirect_sets(&clobbers, module, indirect_targets);
@@ -123,7 +131,11 @@ pub(crate) fn code(
     }
     for g in &module.globals {
         if let GlobalHome::Reg(x) = g.home {
-            e.ins(Instr::Li { rd: Reg(real(x, 0)), imm: module.value(g.init) as i64 });
+            let rd = Reg(real(x, 0));
+            match g.init {
+                ConstValue::Bits(b) => e.ins(Instr::Li { rd, imm: b as i64 }),
+                ConstValue::Func(f) => e.func_ref(rd, module.canon_of(f), thunk_labels[f as usize]),
+            }
         }
     }
     match init_trap {
@@ -182,16 +194,20 @@ pub(crate) fn code(
             (Some(ty), Some(table)) => {
                 let ty = module.canon[ty];
                 // The same checks as `call_indirect`, and the same traps.
-                let traps = [e.label(), e.label(), e.label()];
+                let (undefined, null_or_mismatch, null) = (e.label(), e.label(), e.label());
                 let found = e.label();
-                for item in func::table_lookup(host::FORK_FN, table, ty, traps, func::RecordField::Thunk) {
+                for item in func::table_lookup(host::FORK_FN, table, ty, [undefined, null_or_mismatch], false) {
                     e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
                 }
                 e.jump(Instr::Jmp { target: Target(0) }, found);
-                for (label, code) in traps.into_iter().zip([5, 6, 7]) {
-                    e.bind(label);
-                    e.ins(Instr::Trap { code });
+                e.bind(undefined);
+                e.ins(Instr::Trap { code: 5 });
+                e.bind(null_or_mismatch);
+                for item in func::null_or_mismatch(null) {
+                    e.item(&item.map_regs(|x| real(x, WINDOW_BASE)));
                 }
+                e.bind(null);
+                e.ins(Instr::Trap { code: 6 });
                 e.bind(found);
                 let call = CallSite {
                     callee: Callee::Indirect { ty, addr: S1 },
@@ -228,6 +244,9 @@ pub(crate) fn code(
                 Item::TableEntry(l) => e.jump(Instr::Jmp { target: Target(0) }, local[*l as usize]),
                 Item::Call(call) => emit_call(&mut e, call, f.base, &clobbers),
                 Item::Fork(rd) => e.jump(Instr::Fork { rd: Reg(real(*rd, f.base)), target: Target(0) }, child_label),
+                Item::FuncRef { rd, func } => {
+                    e.func_ref(Reg(real(*rd, f.base)), module.canon_of(*func), thunk_labels[*func as usize])
+                }
                 Item::Return => {
                     if f.frame > 0 {
                         e.ins(Instr::Sfree { size: f.frame });
@@ -258,8 +277,11 @@ pub(crate) fn code(
         }
     }
     // Thunks: the functions a reference names, called with their arguments
-    // in the standard registers.
+    // in the standard registers. Just before each, a jump to the function
+    // itself: where a tail call through a table goes (`func::TAIL_ENTRY`
+    // bytes before the thunk), the arguments already in the function's window.
     for &f in referenced {
+        e.jump(Instr::Jmp { target: Target(0) }, func_labels[f as usize]);
         e.bind(thunk_labels[f as usize]);
         let ty = module.func_type(f);
         let call = CallSite {
@@ -272,10 +294,15 @@ pub(crate) fn code(
         emit_call(&mut e, &call, STD, &clobbers);
         e.ins(Instr::Ret {});
     }
-    for &f in referenced {
-        let at = (module.func_refs[f as usize] - rodata_base) as usize;
-        rodata[at + 8..at + 16].copy_from_slice(&e.addr_of(thunk_labels[f as usize]).to_le_bytes());
-        rodata[at + 16..at + 24].copy_from_slice(&e.addr_of(func_labels[f as usize]).to_le_bytes());
+    // A function reference holds its thunk's address in 32 bits.
+    if e.base + e.code.len() as u64 > u64::from(u32::MAX) {
+        return Err(TranslateError { offset: None, message: "the translated code passes 4 GiB".into() });
+    }
+    for &(addr, f) in ref_sites {
+        let value = (u64::from(module.canon_of(f)) << 32) | e.addr_of(thunk_labels[f as usize]);
+        let (bytes, at) =
+            if addr >= data_base { (&mut *data, addr - data_base) } else { (&mut *rodata, addr - rodata_base) };
+        bytes[at as usize..at as usize + 8].copy_from_slice(&value.to_le_bytes());
     }
     Ok(e.finish())
 }

@@ -88,6 +88,14 @@ pub enum Item {
     Fork(u8),
     /// The function's epilogue: its frame freed, then `ret`.
     Return,
+    /// `rd` = a reference to function `func` (`ref.func`): its canonical
+    /// type id and its thunk's address, known once the code is emitted.
+    FuncRef {
+        /// The register.
+        rd: u8,
+        /// The function.
+        func: u32,
+    },
     /// A tail call (`return_call`, `return_call_indirect`) whose arguments
     /// are already in the window's first `args` registers: the frame freed,
     /// then a jump to the callee (for `Callee::Indirect`, `addr` holds the
@@ -188,6 +196,9 @@ pub struct Emitter {
     pub labels: Vec<Option<u64>>,
     /// (offset of an 8-byte target field in `code`, global label).
     fixups: Vec<(usize, u32)>,
+    /// (offset of an 8-byte immediate in `code`, global label): the
+    /// label's address is added to it (a function reference's low half).
+    additions: Vec<(usize, u32)>,
     /// The address of `code[0]` in the executable.
     pub base: u64,
     /// Instructions and label headers so far (an executable has at most [`MAX_CODE_ITEMS`]).
@@ -230,6 +241,13 @@ impl Emitter {
         instr.encode(&mut self.code);
         self.fixups.push((self.code.len() - 8, label));
     }
+    /// Appends `li rd, (ty << 32) + the address of label`: a function
+    /// reference (canonical type id `ty`, thunk at `label`).
+    pub fn func_ref(&mut self, rd: Reg, ty: u32, label: u32) {
+        self.items += 1;
+        Instr::Li { rd, imm: (u64::from(ty) << 32) as i64 }.encode(&mut self.code);
+        self.additions.push((self.code.len() - 8, label));
+    }
     /// Appends an instruction or a jump whose label is one of this emitter's.
     pub fn item(&mut self, item: &Item) {
         match item {
@@ -240,7 +258,8 @@ impl Emitter {
     }
     /// Bytes the emitter holds on the heap.
     pub fn heap_bytes(&self) -> u64 {
-        (self.code.capacity() + self.labels.capacity() * 16 + self.fixups.capacity() * 16) as u64
+        (self.code.capacity() + self.labels.capacity() * 16 + (self.fixups.capacity() + self.additions.capacity()) * 16)
+            as u64
     }
     /// The address `label` is bound at.
     pub fn addr_of(&self, label: u32) -> u64 {
@@ -251,6 +270,11 @@ impl Emitter {
         for &(at, label) in &self.fixups {
             let addr = self.base + self.labels[label as usize].expect("every label is bound");
             self.code[at..at + 8].copy_from_slice(&addr.to_le_bytes());
+        }
+        for &(at, label) in &self.additions {
+            let addr = self.base + self.labels[label as usize].expect("every label is bound");
+            let v = u64::from_le_bytes(self.code[at..at + 8].try_into().expect("8 bytes")) + addr;
+            self.code[at..at + 8].copy_from_slice(&v.to_le_bytes());
         }
         std::mem::take(&mut self.code)
     }

@@ -19,9 +19,9 @@
 //!   so that a caller and its callees differ where they fit in the 189
 //!   registers of the window area; a call saves (pushes) only the caller's
 //!   live registers that the callee, or anything it calls, may write.
-//! - **References** are one register each: 0 for null, a function's record
-//!   address for a `funcref`. **Tables** are in a data section, with room
-//!   to grow ([`TABLE_GROWTH`]).
+//! - **References** are one register each: 0 for null, a function's type
+//!   id and thunk address for a `funcref`. **Tables** are in a data
+//!   section, with room to grow ([`TABLE_GROWTH`]).
 //! - **Traps** are Manda traps named as wasm names them, and the nearest
 //!   label in the message is the wasm function (`$name`).
 //! - **Globals** that change live in registers `a1`–`a40` (the rest in a
@@ -157,7 +157,7 @@ pub fn features() -> WasmFeatures {
 }
 
 /// A constant expression's value: bits, or a reference to a function, whose
-/// bits (the address of its record) are known once rodata is laid out.
+/// bits (its type id and thunk address) are known once the code is emitted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum ConstValue {
     /// A number, or a null reference (0).
@@ -204,10 +204,6 @@ pub(crate) struct Module {
     /// Initial and maximum pages.
     memory: Option<(u64, u64)>,
     tables: Vec<Table>,
-    /// The reference to each function a reference can name — the address of
-    /// its record in rodata, a canonical type id and the address of its
-    /// thunk — or 0 for a function none can.
-    func_refs: Vec<u64>,
     /// Each data segment's bytes and the word of its length left, when the
     /// module has a data count section (empty otherwise).
     data_segments: Vec<DataSegment>,
@@ -216,8 +212,8 @@ pub(crate) struct Module {
 }
 
 /// A table, in the data section: a word holding its length, then its
-/// entries, 8 bytes each (a reference: 0 for null, a function's record, or
-/// an `externref`'s bits), with room for `capacity`.
+/// entries, 8 bytes each (a reference: 0 for null, a function's type id and
+/// thunk address, or an `externref`'s bits), with room for `capacity`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Table {
     /// Address of the length word.
@@ -265,16 +261,9 @@ impl Module {
         &self.types[self.funcs[f as usize] as usize]
     }
 
-    /// A constant's bits, a function reference's resolved.
-    fn value(&self, v: ConstValue) -> u64 {
-        resolve(&self.func_refs, v)
-    }
-}
-
-fn resolve(func_refs: &[u64], v: ConstValue) -> u64 {
-    match v {
-        ConstValue::Bits(b) => b,
-        ConstValue::Func(f) => func_refs[f as usize],
+    /// Function `f`'s canonical type id.
+    fn canon_of(&self, f: u32) -> u32 {
+        self.canon[self.funcs[f as usize] as usize]
     }
 }
 
@@ -398,7 +387,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         funcs,
         imports,
         mut globals,
-        mem_globals,
+        mut mem_globals,
         memory,
         tables: table_decls,
         exports,
@@ -430,32 +419,43 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         referenced[f as usize] = true;
     }
 
-    // Layout: rodata (function records, passive element segments, data
-    // segments, program name), data (globals in memory, the segments' words,
-    // tables), code.
-    let mut rodata: Vec<u8> = Vec::new();
-    let rodata_base = 9u64;
-    // A function's record: its canonical type id, then the addresses of its
-    // thunk and of its entry (written once the code is emitted). A
-    // reference to it is the record's address.
-    let mut func_refs = vec![0u64; funcs.len()];
-    for f in (0..funcs.len()).filter(|&f| referenced[f]) {
-        func_refs[f] = rodata_base + rodata.len() as u64;
-        rodata.extend_from_slice(&u64::from(canon[funcs[f] as usize]).to_le_bytes());
-        rodata.extend_from_slice(&[0; 16]);
-    }
+    // A function reference is its canonical type id (high half) and its
+    // thunk's address (low half), known once the code is emitted: where one
+    // is stored before then, the place is noted (`ref_sites`) and the
+    // emission writes it. An immutable global holding one is kept in memory
+    // rather than folded into the code.
+    let mut ref_sites: Vec<(u64, u32)> = Vec::new();
     for g in &mut globals {
         if let GlobalHome::Const(_) = g.home {
-            g.home = GlobalHome::Const(resolve(&func_refs, g.init));
+            g.home = match g.init {
+                ConstValue::Bits(b) => GlobalHome::Const(b),
+                ConstValue::Func(_) => {
+                    mem_globals += 1;
+                    GlobalHome::Mem(mem_globals - 1)
+                }
+            };
         }
     }
+
+    // Layout: rodata (passive element segments, data segments, program
+    // name), data (globals in memory, the segments' words, tables), code.
+    let mut rodata: Vec<u8> = Vec::new();
+    let rodata_base = 9u64;
+    let place = |v: ConstValue, at: u64, sites: &mut Vec<(u64, u32)>| match v {
+        ConstValue::Bits(b) => b,
+        ConstValue::Func(f) => {
+            sites.push((at, f));
+            0
+        }
+    };
     // A passive element segment's references, for `table.init`.
     let mut elem_addrs = Vec::with_capacity(elements.len());
     for e in &elements {
         let addr = rodata_base + rodata.len() as u64;
         if e.mode == ElementMode::Passive {
             for &v in &e.items {
-                rodata.extend_from_slice(&resolve(&func_refs, v).to_le_bytes());
+                let bits = place(v, rodata_base + rodata.len() as u64, &mut ref_sites);
+                rodata.extend_from_slice(&bits.to_le_bytes());
             }
         }
         elem_addrs.push(addr);
@@ -474,7 +474,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let mut data_section = vec![0u8; mem_globals as usize * 8];
     for g in &mut globals {
         if let GlobalHome::Mem(index) = g.home {
-            let init = resolve(&func_refs, g.init);
+            let init = place(g.init, data_base + index * 8, &mut ref_sites);
             data_section[index as usize * 8..][..8].copy_from_slice(&init.to_le_bytes());
             g.home = GlobalHome::Mem(data_base + index * 8);
         }
@@ -520,8 +520,9 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             break;
         }
         for (k, &v) in e.items.iter().enumerate() {
-            let at = (t.entries() - data_base + (offset + k as u64) * 8) as usize;
-            data_section[at..at + 8].copy_from_slice(&resolve(&func_refs, v).to_le_bytes());
+            let addr = t.entries() + (offset + k as u64) * 8;
+            let at = (addr - data_base) as usize;
+            data_section[at..at + 8].copy_from_slice(&place(v, addr, &mut ref_sites).to_le_bytes());
             if let ConstValue::Func(f) = v {
                 table_funcs.push(f);
             }
@@ -539,7 +540,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         return Err(TranslateError { offset: None, message: "the module's data passes 2 GiB".into() });
     }
 
-    let module = Module { types, canon, funcs, globals, memory, tables, func_refs, data_segments, elem_segments };
+    let module = Module { types, canon, funcs, globals, memory, tables, data_segments, elem_segments };
 
     let (mut functions, forks, held) = function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
 
@@ -607,8 +608,10 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         forks,
         code_base,
         rodata_base,
+        data_base,
+        ref_sites: &ref_sites,
     };
-    let mut code = emit::code(program, options, held, &mut rodata)?;
+    let mut code = emit::code(program, options, held, &mut rodata, &mut data_section)?;
     drop(functions);
 
     // The sections before the code go in front of it in place: a large

@@ -89,7 +89,7 @@ fn analyze(items: &[Item], labels: u32, results: usize) -> (Vec<RegSet>, Vec<Reg
                 }
                 succ[i] = next(i);
             }
-            Item::Fork(rd) => {
+            Item::Fork(rd) | Item::FuncRef { rd, .. } => {
                 defs[i].insert(*rd);
                 succ[i] = next(i);
             }

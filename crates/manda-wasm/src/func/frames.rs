@@ -149,9 +149,19 @@ impl FuncTranslator<'_> {
                 self.ret();
             }
             self.bind(frame.end);
-            for (code, label) in std::mem::take(&mut self.traps) {
+            if self.traps.iter().any(|t| t.0 == super::NULL_OR_MISMATCH) {
+                self.trap_label(6);
+            }
+            let traps = std::mem::take(&mut self.traps);
+            let null = traps.iter().find(|t| t.0 == 6).map(|t| t.1);
+            for (code, label) in traps {
                 self.bind(label);
-                self.ins(Instr::Trap { code });
+                if code == super::NULL_OR_MISMATCH {
+                    let null = null.expect("added with it");
+                    self.items.extend(super::null_or_mismatch(null));
+                } else {
+                    self.ins(Instr::Trap { code });
+                }
             }
             return;
         }

@@ -27,6 +27,11 @@ use super::{Module, Table};
 use manda::isa::{Instr, Mem, Reg};
 use wasmparser::{Operator, ValType};
 
+/// Not a trap code: [`FuncTranslator::trap_label`]'s name for the stub a
+/// call through a table branches to when the entry is null or of another
+/// type ([`null_or_mismatch`]).
+const NULL_OR_MISMATCH: u8 = u8::MAX;
+
 /// Locals kept in registers; the rest of a function's locals live in its stack frame.
 pub const LOCALS_IN_REGS: u32 = 128;
 
@@ -321,9 +326,8 @@ impl<'m> FuncTranslator<'m> {
         let n = self.stack.len();
         let idx = self.operand(n - 1, S2);
         self.pop();
-        let traps = [self.trap_label(5), self.trap_label(6), self.trap_label(7)];
-        let address = if tail { RecordField::Entry } else { RecordField::Thunk };
-        self.items.extend(table_lookup(idx, table, ty, traps, address));
+        let traps = [self.trap_label(5), self.trap_label(NULL_OR_MISMATCH)];
+        self.items.extend(table_lookup(idx, table, ty, traps, tail));
         let f = &self.module.types[type_index as usize];
         let (params, results) = (f.params().len(), f.results().to_vec());
         let callee = Callee::Indirect { ty, addr: S1 };
@@ -500,35 +504,44 @@ fn tail_duplicate(items: Vec<Item>, labels: Label) -> Vec<Item> {
     out
 }
 
-/// The address a call through a table goes to, from the function's record.
-#[derive(Clone, Copy)]
-pub enum RecordField {
-    /// Its thunk (arguments and results in the standard registers): a call.
-    Thunk = 8,
-    /// Its entry (arguments in the caller's window, which it shares): a tail call.
-    Entry = 16,
-}
+/// Bytes before a function's thunk where a jump to the function itself
+/// is: where a tail call through a table goes (a `jmp` is 9 bytes).
+pub const TAIL_ENTRY: i32 = 9;
 
 /// The checks and the load of a call through `table`, for the index in
 /// register `idx` and canonical type `ty`: a branch to `traps[0]`
-/// (*undefined element*) for an index past the end, `traps[1]`
-/// (*uninitialized element*) for a null entry, `traps[2]` (*indirect call
-/// type mismatch*) for a function of another type; then the address the
-/// call goes to (`field` of the function's record) in `S1`. Uses `S2` and `S3`.
-pub fn table_lookup(idx: u8, table: &Table, ty: u32, traps: [Label; 3], field: RecordField) -> [Item; 10] {
+/// (*undefined element*) for an index past the end, and to `traps[1]` for
+/// a null entry or a function of another type, with the entry's type id in
+/// `S3` (0 for null: [`null_or_mismatch`] tells which); then the address
+/// the call goes to in `S1`: the function's thunk, or for a `tail` call
+/// the jump to the function just before it. Uses `S2` and `S3`.
+///
+/// An entry is the reference itself — type id in the high half, thunk
+/// address in the low — so the hot path reads one word of one page.
+pub fn table_lookup(idx: u8, table: &Table, ty: u32, traps: [Label; 2], tail: bool) -> Vec<Item> {
     let t = manda::isa::Target(0);
-    [
+    let mut items = vec![
         Item::Ins(Instr::Zext32 { rd: r(S2), rs: r(idx) }),
         table_len(table, S1),
         Item::Jump(Instr::Bgeu { ra: r(S2), rb: r(S1), target: t }, traps[0]),
         Item::Ins(Instr::Shli { rd: r(S2), ra: r(S2), imm: 3 }),
         Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S2), off: table.entries() as i32 } }),
-        Item::Jump(Instr::Beqz { rs: r(S1), target: t }, traps[1]),
-        Item::Ins(Instr::Ld64 { rd: r(S3), mem: Mem { base: r(S1), off: 0 } }),
+        Item::Ins(Instr::Shri { rd: r(S3), ra: r(S1), imm: 32 }),
         Item::Ins(Instr::Li { rd: r(S2), imm: i64::from(ty) }),
-        Item::Jump(Instr::Bne { ra: r(S3), rb: r(S2), target: t }, traps[2]),
-        Item::Ins(Instr::Ld64 { rd: r(S1), mem: Mem { base: r(S1), off: field as i32 } }),
-    ]
+        Item::Jump(Instr::Bne { ra: r(S3), rb: r(S2), target: t }, traps[1]),
+        Item::Ins(Instr::Zext32 { rd: r(S1), rs: r(S1) }),
+    ];
+    if tail {
+        items.push(Item::Ins(Instr::Addi { rd: r(S1), ra: r(S1), imm: -TAIL_ENTRY }));
+    }
+    items
+}
+
+/// Where [`table_lookup`]'s second trap branch goes: *uninitialized
+/// element* (a branch to `null`) when the entry was null (type id 0 in
+/// `S3`), else *indirect call type mismatch*.
+pub fn null_or_mismatch(null: Label) -> [Item; 2] {
+    [Item::Jump(Instr::Beqz { rs: r(S3), target: manda::isa::Target(0) }, null), Item::Ins(Instr::Trap { code: 7 })]
 }
 
 /// `rd` = the table's length: an immediate for a table that never grows.

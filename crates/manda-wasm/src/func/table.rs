@@ -1,8 +1,8 @@
 //! Tables and references: `table.get/set/size/grow/fill/copy/init`,
 //! `elem.drop`, `ref.null`, `ref.is_null`, `ref.func`.
 //!
-//! A reference is one register: 0 for null, a function's record address
-//! (see `Module::func_refs`) or an `externref`'s bits. A table is a length
+//! A reference is one register: 0 for null, a function's canonical type id
+//! and thunk address (high and low half), or an `externref`'s bits. A table is a length
 //! word and 8-byte entries in the data section (`crate::Table`), so a
 //! snapshot carries it like any memory. The bulk operators check their
 //! whole range first, then loop over it: a trap writes nothing.
@@ -12,7 +12,7 @@
 //! refers to them), so they serve as temporaries.
 
 use super::{r, stack::Entry, table_len, FuncTranslator};
-use crate::ir::{S1, S2, S3, ZERO};
+use crate::ir::{Item, S1, S2, S3, ZERO};
 use crate::{ElemSegment, Table};
 use manda::isa::{Instr, Mem, Target};
 use wasmparser::{Operator, RefType, ValType};
@@ -37,8 +37,8 @@ impl FuncTranslator<'_> {
                 self.ins(Instr::Seq { rd: r(d), ra: r(a), rb: r(ZERO) });
             }
             O::RefFunc { function_index } => {
-                let v = self.module.func_refs[function_index as usize];
-                self.push(Entry::Const(v), ValType::Ref(RefType::FUNCREF));
+                let d = self.result(ValType::Ref(RefType::FUNCREF));
+                self.items.push(Item::FuncRef { rd: d, func: function_index });
             }
             O::TableGet { table } => self.table_get(table),
             O::TableSet { table } => self.table_set(table),

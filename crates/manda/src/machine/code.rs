@@ -167,6 +167,10 @@ macro_rules! define_ops {
             LiBltu { rd: R, x: R, y: R, imm: i32, t: u32 },
             /// `li rd, imm` then `bgeu x, y, t`.
             LiBgeu { rd: R, x: R, y: R, imm: i32, t: u32 },
+            /// `li rd, imm` then `beq x, y, t`.
+            LiBeq { rd: R, x: R, y: R, imm: i32, t: u32 },
+            /// `li rd, imm` then `bne x, y, t` (a translated `call_indirect`'s type check).
+            LiBne { rd: R, x: R, y: R, imm: i32, t: u32 },
         }
 
         impl Op {
@@ -667,6 +671,12 @@ fn fuse(ops: &mut [Op]) {
             }
             (Op::Li { rd, imm }, Op::Bgeu { ra: x, rb: y, target: t }) if i32::try_from(imm).is_ok() => {
                 Op::LiBgeu { rd, x, y, imm: imm as i32, t }
+            }
+            (Op::Li { rd, imm }, Op::Beq { ra: x, rb: y, target: t }) if i32::try_from(imm).is_ok() => {
+                Op::LiBeq { rd, x, y, imm: imm as i32, t }
+            }
+            (Op::Li { rd, imm }, Op::Bne { ra: x, rb: y, target: t }) if i32::try_from(imm).is_ok() => {
+                Op::LiBne { rd, x, y, imm: imm as i32, t }
             }
             _ => continue,
         };

@@ -649,6 +649,16 @@ impl Context {
                     second_half!();
                     branch!(r!(x) >= r!(y), t)
                 }
+                Op::LiBeq { rd, x, y, imm, t } => {
+                    r!(rd) = imm as i64 as u64;
+                    second_half!();
+                    branch!(r!(x) == r!(y), t)
+                }
+                Op::LiBne { rd, x, y, imm, t } => {
+                    r!(rd) = imm as i64 as u64;
+                    second_half!();
+                    branch!(r!(x) != r!(y), t)
+                }
                 // The system instructions (the table's system, context and port
                 // groups but `halt`): run from their `Instr`. Named one by one,
                 // not `_`: an exhaustive match needs no range check before
