@@ -3,13 +3,21 @@
 //! function's body with its calls expanded, and the thunks the table's
 //! entries point at.
 
-use crate::ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW_BASE};
+use crate::ir::{parallel_move, CallSite, Callee, Emitter, Item, RegSet, Src, S1, S2, S3, WINDOW_BASE, ZERO};
 use crate::{
     clobber_sets, func, host, indirect_sets, real, within_limit, ConstValue, Function, GlobalHome, Module, Options,
     TranslateError, STD,
 };
-use manda::isa::{Addr, Instr, Reg, Target};
+use manda::isa::{Addr, Instr, Mem, Reg, Target};
 use wasmparser::ValType;
+
+/// One `--invoke`: its results (or the global's value) are printed.
+pub(crate) enum Invocation {
+    /// Call an exported function with these arguments' bits.
+    Call(u32, Vec<u64>),
+    /// Read an exported global.
+    Read(u32),
+}
 
 /// What the emission lays out: the module, its functions with their
 /// windows placed, and what the entry does.
@@ -26,8 +34,8 @@ pub(crate) struct Program<'a> {
     /// The trap instantiation ends in, if a segment does not fit.
     pub(crate) init_trap: Option<u8>,
     pub(crate) start: Option<u32>,
-    /// Exported functions to call, with their arguments' bits.
-    pub(crate) invokes: &'a [(u32, Vec<u64>)],
+    /// What to call or read, and print, in order.
+    pub(crate) invokes: &'a [Invocation],
     /// `_start`, unless there are invocations.
     pub(crate) entry: Option<u32>,
     /// Whether `manda.fork` is imported: the child entry is needed.
@@ -158,11 +166,28 @@ pub(crate) fn code(
     if let Some(f) = start {
         emit_call(&mut e, &plain_call(f, vec![], 0), WINDOW_BASE, &clobbers);
     }
-    for (f, args) in invokes {
-        let ty = module.func_type(*f);
-        let call = plain_call(*f, args.iter().map(|&a| Src::Imm(a)).collect(), ty.results().len());
-        emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
-        for (i, t) in ty.results().iter().enumerate() {
+    for invocation in invokes {
+        let results: Vec<ValType> = match invocation {
+            Invocation::Call(f, args) => {
+                let ty = module.func_type(*f);
+                let call = plain_call(*f, args.iter().map(|&a| Src::Imm(a)).collect(), ty.results().len());
+                emit_call(&mut e, &call, WINDOW_BASE, &clobbers);
+                ty.results().to_vec()
+            }
+            Invocation::Read(g) => {
+                let global = &module.globals[*g as usize];
+                let rd = Reg(WINDOW_BASE);
+                e.ins(match global.home {
+                    GlobalHome::Const(v) => Instr::Li { rd, imm: v as i64 },
+                    GlobalHome::Reg(x) => Instr::Mov { rd, rs: Reg(real(x, WINDOW_BASE)) },
+                    GlobalHome::Mem(addr) => {
+                        Instr::Ld64 { rd, mem: Mem { base: Reg(real(ZERO, 0)), off: addr as i32 } }
+                    }
+                });
+                vec![global.ty]
+            }
+        };
+        for (i, t) in results.iter().enumerate() {
             let rs = Reg(WINDOW_BASE + i as u8);
             if options.raw_results {
                 // `=` marks a result line, apart from anything the function printed.

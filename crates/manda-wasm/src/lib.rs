@@ -70,10 +70,10 @@ pub struct Options {
     pub memory_limit: Option<u64>,
 }
 
-/// One call of an exported function.
+/// One call of an exported function, or one read of an exported global.
 #[derive(Debug, Clone)]
 pub struct Invoke {
-    /// The export's name.
+    /// The export's name: a function to call, or a global to read (with no arguments).
     pub name: String,
     /// The arguments.
     pub args: Vec<Arg>,
@@ -391,6 +391,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         memory,
         tables: table_decls,
         exports,
+        global_exports,
         start,
         elements,
         data,
@@ -559,7 +560,24 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let mut invokes = Vec::new();
     for inv in &options.invokes {
         let Some(&(_, f)) = exports.iter().find(|(n, _)| *n == inv.name) else {
-            return Err(TranslateError { offset: None, message: format!("no exported function `{}`", inv.name) });
+            match global_exports.iter().find(|(n, _)| *n == inv.name) {
+                Some(&(_, g)) if inv.args.is_empty() => {
+                    invokes.push(emit::Invocation::Read(g));
+                    continue;
+                }
+                Some(_) => {
+                    return Err(TranslateError {
+                        offset: None,
+                        message: format!("`{}` is a global: it takes no arguments", inv.name),
+                    })
+                }
+                None => {
+                    return Err(TranslateError {
+                        offset: None,
+                        message: format!("no exported function or global `{}`", inv.name),
+                    })
+                }
+            }
         };
         let ty = module.func_type(f);
         if ty.params().len() != inv.args.len() {
@@ -575,7 +593,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             .map(|(a, &t)| a.bits(t))
             .collect::<Result<Vec<u64>, String>>()
             .map_err(|m| TranslateError { offset: None, message: format!("`{}`: {m}", inv.name) })?;
-        invokes.push((f, args));
+        invokes.push(emit::Invocation::Call(f, args));
     }
     let entry = if invokes.is_empty() {
         match exports.iter().find(|(n, _)| n == "_start") {
@@ -592,7 +610,11 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         None
     };
 
-    let roots = start.into_iter().chain(entry).chain(invokes.iter().map(|i| i.0));
+    let called = invokes.iter().filter_map(|i| match i {
+        emit::Invocation::Call(f, _) => Some(*f),
+        emit::Invocation::Read(_) => None,
+    });
+    let roots = start.into_iter().chain(entry).chain(called);
     let classes = tail_classes(&functions, &module, &indirect_targets);
     place_windows(&mut functions, &indirect_targets, &classes, roots);
     let program = emit::Program {

@@ -5,6 +5,7 @@
 use crate::{const_expr, err, host, ir, ConstValue, Global, GlobalHome, Options, TranslateError, MAX_TABLE};
 use wasmparser::{
     DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Parser, Payload, RefType, TableInit, TypeRef,
+    ValType,
 };
 
 /// A table as declared.
@@ -51,6 +52,8 @@ pub(crate) struct Sections<'a> {
     pub(crate) tables: Vec<TableDecl>,
     /// Exported functions: (name, function index).
     pub(crate) exports: Vec<(String, u32)>,
+    /// Exported globals: (name, global index).
+    pub(crate) global_exports: Vec<(String, u32)>,
     pub(crate) start: Option<u32>,
     pub(crate) elements: Vec<Element>,
     /// Data segments: (offset in the module, memory offset — `None` for a
@@ -64,6 +67,47 @@ pub(crate) struct Sections<'a> {
     pub(crate) names: Vec<(u32, String)>,
 }
 
+/// What the spec testsuite's `spectest` module gives besides functions.
+enum SpectestItem {
+    Memory((u64, u64)),
+    Table(TableDecl),
+    Global(Global),
+}
+
+/// The `spectest` module's memory (1 page, at most 2), table (10
+/// `funcref`s, at most 20) and immutable globals (`global_i32` … 666 or
+/// 666.6), as an import of type `ty` names them; `None` if the import's
+/// type does not fit what is there. Only for the spec testsuite
+/// (`Options::spectest`): each module that imports one gets its own.
+fn spectest_import(name: &str, ty: TypeRef) -> Option<SpectestItem> {
+    let fits = |initial: u64, maximum: Option<u64>, (has, most): (u64, u64)| {
+        initial <= has && maximum.is_none_or(|m| m >= most)
+    };
+    Some(match (name, ty) {
+        ("memory", TypeRef::Memory(m)) if !m.memory64 && !m.shared && fits(m.initial, m.maximum, (1, 2)) => {
+            SpectestItem::Memory((1, 2))
+        }
+        ("table", TypeRef::Table(t)) if t.element_type == RefType::FUNCREF && fits(t.initial, t.maximum, (10, 20)) => {
+            SpectestItem::Table(TableDecl { initial: 10, maximum: Some(20), ty: RefType::FUNCREF })
+        }
+        (_, TypeRef::Global(g)) if !g.mutable => {
+            let bits = match (name, g.content_type) {
+                ("global_i32", ValType::I32) => 666,
+                ("global_i64", ValType::I64) => 666,
+                ("global_f32", ValType::F32) => u64::from(666.6f32.to_bits()),
+                ("global_f64", ValType::F64) => 666.6f64.to_bits(),
+                _ => return None,
+            };
+            SpectestItem::Global(Global {
+                ty: g.content_type,
+                home: GlobalHome::Const(bits),
+                init: ConstValue::Bits(bits),
+            })
+        }
+        _ => return None,
+    })
+}
+
 /// Reads `wasm`'s sections (already validated).
 pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections<'a>, TranslateError> {
     let mut types: Vec<FuncType> = Vec::new();
@@ -73,6 +117,7 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
     let mut memory: Option<(u64, u64)> = None;
     let mut tables: Vec<TableDecl> = Vec::new();
     let mut exports: Vec<(String, u32)> = Vec::new();
+    let mut global_exports: Vec<(String, u32)> = Vec::new();
     let mut start: Option<u32> = None;
     let mut elements: Vec<Element> = Vec::new();
     let mut data: Vec<(u64, Option<u64>, &[u8])> = Vec::new();
@@ -93,8 +138,18 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
                 for import in reader.into_imports_with_offsets() {
                     let (at, import) = import?;
                     let what = format!("`{}.{}`", import.module, import.name);
-                    let TypeRef::Func(ty) = import.ty else {
-                        return Err(err(at, format!("import {what}: only functions can be imported")));
+                    let ty = match import.ty {
+                        TypeRef::Func(ty) => ty,
+                        ty if options.spectest && import.module == "spectest" => {
+                            match spectest_import(import.name, ty) {
+                                Some(SpectestItem::Memory(m)) => memory = Some(m),
+                                Some(SpectestItem::Table(t)) => tables.push(t),
+                                Some(SpectestItem::Global(g)) => globals.push(g),
+                                None => return Err(err(at, format!("import {what}: incompatible import type"))),
+                            }
+                            continue;
+                        }
+                        _ => return Err(err(at, format!("import {what}: only functions can be imported"))),
                     };
                     let Some(h) = host::lookup(import.module, import.name, options.spectest) else {
                         return Err(err(
@@ -165,8 +220,10 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
             Payload::ExportSection(reader) => {
                 for e in reader {
                     let e = e?;
-                    if e.kind == ExternalKind::Func {
-                        exports.push((e.name.to_string(), e.index));
+                    match e.kind {
+                        ExternalKind::Func => exports.push((e.name.to_string(), e.index)),
+                        ExternalKind::Global => global_exports.push((e.name.to_string(), e.index)),
+                        _ => {}
                     }
                 }
             }
@@ -233,6 +290,7 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
         memory,
         tables,
         exports,
+        global_exports,
         start,
         elements,
         data,

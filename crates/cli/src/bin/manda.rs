@@ -74,7 +74,8 @@ enum Command {
         /// Where to write the executable.
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
-        /// Call this exported function (with the arguments after --) instead of `_start`, printing its results.
+        /// Call this exported function (with the arguments after --) instead of `_start`, printing its
+        /// results; or print the value of this exported global.
         #[arg(long, value_name = "FUNC")]
         invoke: Option<String>,
         /// The arguments of --invoke.
@@ -144,7 +145,8 @@ struct RunArgs {
     #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Fused)]
     exec: ExecMode,
     /// For a WebAssembly module: call this exported function with the arguments after FILE (integers
-    /// or floats, by the function's parameter types) and print its results, one a line.
+    /// or floats, by the function's parameter types) and print its results, one a line; or, with no
+    /// arguments, print the value of this exported global.
     #[arg(long, value_name = "FUNC")]
     invoke: Option<String>,
     /// Grant a WebAssembly program the directory HOST, which it sees as GUEST (default: HOST as given); repeatable.

@@ -59,7 +59,7 @@ fn bad_invocations_are_refused_with_their_reason() {
     let m = file("calc2.wasm", CALC);
     let m = m.to_str().unwrap();
     let (code, _, err) = manda(&["run", "--invoke", "nope", m]);
-    assert_eq!((code, err), (1, format!("manda: {m}: no exported function `nope`\n")));
+    assert_eq!((code, err), (1, format!("manda: {m}: no exported function or global `nope`\n")));
     let (code, _, err) = manda(&["run", "--invoke", "add", m, "1"]);
     assert_eq!(
         (code, err),
@@ -222,6 +222,21 @@ fn tail_calls_run_in_constant_stack() {
     let depth = ["run", "--max-call-depth", "8", "--invoke"];
     assert_eq!(manda(&[&depth[..], &["count", path, "10000000"]].concat()), (0, "30000000\n".into(), String::new()));
     assert_eq!(manda(&[&depth[..], &["evens", path, "1000001"]].concat()), (0, "500001\n7\n".into(), String::new()));
+}
+
+/// `--invoke` of an exported global prints its value.
+#[test]
+fn an_exported_global_is_read_by_invoke() {
+    let module = r#"(module
+      (global $count (export "count") (mut i32) (i32.const 7))
+      (global (export "half") f64 (f64.const 2.5))
+      (func (export "_start") (global.set $count (i32.const 8))))"#;
+    let m = file("globals.wasm", module);
+    let m = m.to_str().unwrap();
+    assert_eq!(manda(&["run", "--invoke", "count", m]), (0, "7\n".into(), String::new()));
+    assert_eq!(manda(&["run", "--invoke", "half", m]), (0, "2.5\n".into(), String::new()));
+    let (code, _, err) = manda(&["run", "--invoke", "count", m, "1"]);
+    assert_eq!((code, err), (1, format!("manda: {m}: `count` is a global: it takes no arguments\n")));
 }
 
 #[test]
