@@ -429,6 +429,26 @@ struct Instance {
     actions: Vec<Action>,
 }
 
+/// Why a module importing from a registered module with state is left out.
+const SHARED_STATE: &str = "it imports from a registered module that has state: instances do not share state here";
+
+/// Whether `wasm` has a memory, table, globals, segments, a start function or imports.
+fn holds_state(wasm: &[u8]) -> bool {
+    use wasmparser::Payload as P;
+    wasmparser::Parser::new(0).parse_all(wasm).any(|p| {
+        matches!(
+            p,
+            Ok(P::MemorySection(_)
+                | P::TableSection(_)
+                | P::GlobalSection(_)
+                | P::DataSection(_)
+                | P::ElementSection(_)
+                | P::StartSection { .. }
+                | P::ImportSection(_))
+        )
+    })
+}
+
 /// The module names `wasm` imports from.
 fn imported_modules(wasm: &[u8]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -444,21 +464,28 @@ fn imported_modules(wasm: &[u8]) -> Vec<String> {
     names
 }
 
-/// A module refused for what the translator does not offer yet: imports of
-/// memories, tables and globals, and functions of other modules that hold
-/// more than functions. `docs/manda/wasm.md` names each.
+/// A module refused for what the translator or this harness does not
+/// offer yet: imports from a registered module with state (instances
+/// sharing it). `docs/manda/wasm.md` names each.
 fn excluded(message: &str) -> bool {
     message.contains("only functions can be imported")
         || message.contains("not supported (see docs")
-        || message.contains("a preloaded module may hold only functions")
+        || message.contains(SHARED_STATE)
 }
 
 /// `wasm` linked with the registered modules it imports from, as `--preload` links them.
+///
+/// Only a module of functions is linked: linking copies a module in, and a
+/// copy of one with a memory, table or globals would not share the
+/// registered instance's state (which earlier actions may have changed).
 fn link_registered(wasm: &[u8], registered: &HashMap<String, (Vec<u8>, usize)>) -> Result<Vec<u8>, String> {
     let preloads: Vec<Preload> = imported_modules(wasm)
         .into_iter()
         .filter_map(|n| registered.get(&n).map(|(wasm, _)| Preload { name: n.clone(), wasm: wasm.clone() }))
         .collect();
+    if preloads.iter().any(|p| holds_state(&p.wasm)) {
+        return Err(SHARED_STATE.into());
+    }
     if preloads.is_empty() {
         return Ok(wasm.to_vec());
     }

@@ -86,7 +86,7 @@ enum Command {
         preloads: Vec<String>,
     },
     /// Link WebAssembly modules into one, as `manda run --preload` does, and write it: the same program for any
-    /// runtime (functions only: a preloaded module has no memory, table or globals).
+    /// runtime.
     Link {
         /// The module whose imports the others satisfy.
         file: PathBuf,
@@ -156,8 +156,8 @@ struct RunArgs {
     /// Set an environment variable of a WebAssembly program (it sees no other); repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     env: Vec<String>,
-    /// Link the WebAssembly module MODULE first: its exported functions become the imports named NAME of the module
-    /// run (functions only: a preloaded module has no memory, table or globals); repeatable.
+    /// Link the WebAssembly module MODULE first: what it exports (functions, globals, tables, its memory) becomes the
+    /// imports named NAME of the module run; repeatable.
     #[arg(long = "preload", value_name = "NAME=MODULE.wasm")]
     preloads: Vec<String>,
     #[command(flatten)]

@@ -75,8 +75,8 @@ fn what_cannot_be_linked_is_refused_with_its_reason() {
          "import `lib.seven`: the preloaded module `lib` exports no function `seven`"),
         (r#"(module (func (export "twice") (param i64) (result i32) (i32.const 0)) (func (export "seven") (result i64) (i64.const 7)))"#,
          "import `lib.twice` has the type (func (param i32) (result i32)); the preloaded module's function has (func (param i64) (result i32))"),
-        (r#"(module (memory 1) (func (export "twice") (param i32) (result i32) (local.get 0)))"#,
-         "prog2.wasm: preloaded module `lib`, offset 22 (0x16): it has a memory; a preloaded module may hold only functions (memories, tables and globals are not linked across modules yet)"),
+        (r#"(module (import "env" "f" (func)) (func (export "twice") (param i32) (result i32) (local.get 0)))"#,
+         "prog2.wasm: preloaded module `lib`, offset 22 (0x16): it imports `env.f`; a preloaded module may not import (it is linked in before anything else)"),
     ];
     for (i, (library, message)) in cases.iter().enumerate() {
         let lib = file(&format!("bad{i}.wasm"), library);
@@ -92,6 +92,103 @@ fn what_cannot_be_linked_is_refused_with_its_reason() {
     }
     let out = common::manda_command().args(["run", "--preload", "nonsense"]).arg(&prog).output().unwrap();
     assert_eq!(text(&out), (Some(1), String::new(), "manda: --preload nonsense: expected NAME=MODULE.wasm\n".into()));
+}
+
+/// A library that owns the memory, a global, a table, data and element
+/// segments and a start function.
+const STATEFUL_LIBRARY: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $counter (export "counter") (mut i32) (i32.const 0))
+  (table (export "table") 2 funcref)
+  (elem (i32.const 0) $forty)
+  (data (i32.const 16) "from the library\n")
+  (func $forty (result i32) (i32.const 40))
+  (func $init (global.set $counter (i32.const 100)))
+  (start $init)
+  (func (export "bump") (result i32)
+    (global.set $counter (i32.add (global.get $counter) (i32.const 1)))
+    (global.get $counter)))"#;
+
+/// A program that imports them all and adds its own element segment and start.
+const STATEFUL_PROGRAM: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "lib" "memory" (memory 1))
+  (import "lib" "counter" (global $counter (mut i32)))
+  (import "lib" "table" (table 2 funcref))
+  (import "lib" "bump" (func $bump (result i32)))
+  (type $number (func (result i32)))
+  (elem (i32.const 1) $two)
+  (func $two (result i32) (i32.const 2))
+  (func $start (global.set $counter (i32.add (global.get $counter) (i32.const 5))))
+  (start $start)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 17))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "compute") (result i32 i32 i32)
+    (call $bump)
+    (global.get $counter)
+    (i32.add (call_indirect (type $number) (i32.const 0)) (call_indirect (type $number) (i32.const 1)))))"#;
+
+/// A library's memory, globals and table are the program's imports of
+/// them: one memory (the library's data in it), one global both change
+/// (the library's start first, then the program's), one table both fill.
+#[test]
+fn a_preloaded_modules_memory_globals_and_table_are_shared() {
+    let (lib, prog) = (file("stateful-lib.wasm", STATEFUL_LIBRARY), file("stateful.wasm", STATEFUL_PROGRAM));
+    let preload = format!("lib={}", lib.display());
+    let out = common::manda_command().args(["run", "--preload", &preload]).arg(&prog).output().unwrap();
+    assert_eq!(text(&out), (Some(0), "from the library\n".into(), String::new()));
+    let out = common::manda_command()
+        .args(["run", "--preload", &preload, "--invoke", "compute"])
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), (Some(0), "106\n106\n42\n".into(), String::new()));
+    // Two memories are one too many; a limit the library's memory does not meet is refused.
+    let cases = [
+        (STATEFUL_PROGRAM.replace(r#"(import "lib" "memory" (memory 1))"#, "").replacen("(type $number", "(memory 1) (type $number", 1),
+         "the main module and the preloaded module `lib` each have a memory; a program has one (import the library's memory instead of defining another)"),
+        (STATEFUL_PROGRAM.replace(r#"(import "lib" "memory" (memory 1))"#, r#"(import "lib" "memory" (memory 2))"#),
+         "import `lib.memory` has the type (memory 2); the preloaded module's memory has (memory 1)"),
+        (STATEFUL_PROGRAM.replace("(mut i32)", "i32").replace("(global.set $counter (i32.add (global.get $counter) (i32.const 5)))", ""),
+         "import `lib.counter` has the type (global i32); the preloaded module's global has (global (mut i32))"),
+        (STATEFUL_PROGRAM.replace(r#"(import "lib" "table" (table 2 funcref))"#, r#"(import "lib" "table" (table 3 funcref))"#),
+         "import `lib.table` has the type (table 3 funcref); the preloaded module's table has (table 2 funcref)"),
+    ];
+    for (i, (program, message)) in cases.iter().enumerate() {
+        let prog = file(&format!("stateful-bad{i}.wasm"), program);
+        let out = common::manda_command().args(["run", "--preload", &preload]).arg(&prog).output().unwrap();
+        let (status, stdout, stderr) = text(&out);
+        assert_eq!((status, stdout.as_str()), (Some(1), ""), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
+
+/// A global of the main module may be initialised from one it imports; once
+/// linked, that one is defined, which a constant expression may not read,
+/// so its initializer takes the library's global's own (found by the
+/// `wasm_link` fuzz target: the linked module did not validate).
+#[test]
+fn a_global_initialised_from_an_imported_one_links() {
+    let lib = file(
+        "globals-lib.wasm",
+        r#"(module (global (export "base") i32 (i32.const 40)) (global (export "step") (mut i32) (i32.const 1)))"#,
+    );
+    let prog = file(
+        "globals.wasm",
+        r#"(module
+          (import "lib" "base" (global $base i32))
+          (import "lib" "step" (global $step (mut i32)))
+          (global $answer i32 (i32.add (global.get $base) (i32.const 2)))
+          (func (export "answer") (result i32 i32) (global.get $answer) (global.get $step)))"#,
+    );
+    let out = common::manda_command()
+        .args(["run", "--preload", &format!("lib={}", lib.display()), "--invoke", "answer"])
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), (Some(0), "42\n1\n".into(), String::new()));
 }
 
 /// `manda run` of a module with the translation cache in `cache`.
