@@ -831,13 +831,25 @@ fn tail_classes(functions: &[Function], module: &Module, targets: &[u32]) -> Vec
         let (a, b) = (find(parent, a), find(parent, b));
         parent[a.max(b) as usize] = a.min(b);
     };
-    let type_of = |g: u32| module.canon[module.funcs[g as usize] as usize];
+    // The targets of each type, one class per type tail-called through a
+    // table (joined once, so the work is linear in the module, not in
+    // callers times targets).
+    let mut by_type: HashMap<u32, u32> = HashMap::new();
+    let tail_types: std::collections::HashSet<u32> =
+        functions.iter().flat_map(|f| f.tail_indirect.iter().copied()).collect();
+    for &g in targets {
+        let ty = module.canon_of(g);
+        if tail_types.contains(&ty) {
+            let first = *by_type.entry(ty).or_insert(g);
+            union(&mut parent, first, g);
+        }
+    }
     for (f, func) in functions.iter().enumerate() {
         for &g in &func.tail_callees {
             union(&mut parent, f as u32, g);
         }
-        for &ty in &func.tail_indirect {
-            for &g in targets.iter().filter(|&&g| type_of(g) == ty) {
+        for ty in &func.tail_indirect {
+            if let Some(&g) = by_type.get(ty) {
                 union(&mut parent, f as u32, g);
             }
         }
