@@ -7,10 +7,11 @@
 //! segments are appended, each import it satisfies is removed, and every
 //! index of both is renumbered (with wasm-encoder's re-encoder, which
 //! visits every index a module holds); its start function runs before the
-//! main module's. A preloaded module may not import anything itself, and
-//! the linked program has at most one memory (the translator has no
-//! multi-memory): the main module imports the library's, or one of the two
-//! has none.
+//! main module's. The functions a preloaded module imports become imports
+//! of the linked program (a library may call WASI; a later `--preload` may
+//! give them); it may import nothing else. The linked program has at most
+//! one memory (the translator has no multi-memory): the main module
+//! imports the library's, or one of the two has none.
 
 use crate::{err, features, TranslateError};
 use std::collections::HashMap;
@@ -190,12 +191,15 @@ fn library(p: &Preload) -> Result<Parts<'_>, TranslateError> {
     };
     Validator::new_with_features(features()).validate_all(&p.wasm).map_err(|e| named(e.into()))?;
     let lib = parts(&p.wasm).map_err(named)?;
-    if let Some((at, i)) = lib.imports.first() {
+    if let Some((at, i)) = lib.imports.iter().find(|(_, i)| !matches!(i.ty, TypeRef::Func(_))) {
         return Err(named(err(
             *at,
             format!(
-                "it imports `{}.{}`; a preloaded module may not import (it is linked in before anything else)",
-                i.module, i.name
+                "it imports a {} `{}.{}`; a preloaded module may import only functions (which become the \
+                 program's imports)",
+                kind_name(&i.ty),
+                i.module,
+                i.name
             ),
         )));
     }
@@ -271,7 +275,13 @@ fn resolve(main: &Parts<'_>, lib: &Parts<'_>, p: &Preload, i: usize) -> Result<u
     };
     match import.ty {
         TypeRef::Func(ty) => {
-            let (ours, theirs) = (&main.types[ty as usize], &lib.types[lib.funcs[index as usize] as usize]);
+            // The library's function space: its imports (functions only), then its own.
+            let imported = lib.imports.len();
+            let theirs = match lib.imports.get(index as usize) {
+                Some((_, wasmparser::Import { ty: TypeRef::Func(t), .. })) => *t,
+                _ => lib.funcs[index as usize - imported],
+            };
+            let (ours, theirs) = (&main.types[ty as usize], &lib.types[theirs as usize]);
             if ours != theirs {
                 return mismatch(ours.to_string(), theirs.to_string());
             }
@@ -317,18 +327,29 @@ fn resolve(main: &Parts<'_>, lib: &Parts<'_>, p: &Preload, i: usize) -> Result<u
     Ok(index)
 }
 
-/// The main module's renumbering of one index space: each import is kept
-/// (in order) or resolved to the library's definition; the definitions
-/// follow the kept imports, the main module's then the library's. Returns
-/// both renumberings and how many the linked module has in all.
-fn index_space(resolved: &[Option<u32>], defined: usize, lib_defined: usize) -> (Vec<u32>, Vec<u32>, u32) {
+/// Both modules' renumberings of one index space, and how many the linked
+/// module has in all. The linked space is the main module's kept imports
+/// (each of its imports is kept, in order, or resolved to an index in the
+/// library's space), the library's imports (`lib_imported`: functions
+/// only), the main module's definitions (`defined`), the library's
+/// (`lib_defined`).
+fn index_space(
+    resolved: &[Option<u32>],
+    defined: usize,
+    lib_imported: usize,
+    lib_defined: usize,
+) -> (Vec<u32>, Vec<u32>, u32) {
     let kept = resolved.iter().filter(|r| r.is_none()).count() as u32;
-    let (main_base, lib_base) = (kept, kept + defined as u32);
+    let lib_imported = lib_imported as u32;
+    let main_base = kept + lib_imported;
+    let lib_base = main_base + defined as u32;
+    // An index in the library's space: one of its imports, or one of its own.
+    let theirs_of = |i: u32| if i < lib_imported { kept + i } else { lib_base + i - lib_imported };
     let mut ours = Vec::with_capacity(resolved.len() + defined);
     let mut next = 0;
     for r in resolved {
         ours.push(match r {
-            Some(index) => lib_base + index,
+            Some(index) => theirs_of(*index),
             None => {
                 next += 1;
                 next - 1
@@ -336,8 +357,8 @@ fn index_space(resolved: &[Option<u32>], defined: usize, lib_defined: usize) -> 
         });
     }
     ours.extend((0..defined as u32).map(|j| main_base + j));
-    let theirs = (0..lib_defined as u32).map(|j| lib_base + j).collect();
-    (ours, theirs, kept + defined as u32 + lib_defined as u32)
+    let theirs = (0..lib_imported + lib_defined as u32).map(theirs_of).collect();
+    (ours, theirs, lib_base + lib_defined as u32)
 }
 
 /// Writes one section with both modules' entries in the order given (each
@@ -380,11 +401,12 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
     let is_global = |t: &TypeRef| matches!(t, TypeRef::Global(_));
     let is_table = |t: &TypeRef| matches!(t, TypeRef::Table(_));
     let is_memory = |t: &TypeRef| matches!(t, TypeRef::Memory(_));
-    let (funcs, lib_funcs, func_count) = index_space(&of_kind(is_func), m.funcs.len(), lib.funcs.len());
-    let (globals, lib_globals, _) = index_space(&of_kind(is_global), m.global_types.len(), lib.global_types.len());
-    let (tables, lib_tables, _) = index_space(&of_kind(is_table), m.table_types.len(), lib.table_types.len());
+    let (funcs, lib_funcs, func_count) =
+        index_space(&of_kind(is_func), m.funcs.len(), lib.imports.len(), lib.funcs.len());
+    let (globals, lib_globals, _) = index_space(&of_kind(is_global), m.global_types.len(), 0, lib.global_types.len());
+    let (tables, lib_tables, _) = index_space(&of_kind(is_table), m.table_types.len(), 0, lib.table_types.len());
     let (memories, lib_memories, memory_count) =
-        index_space(&of_kind(is_memory), m.memory_types.len(), lib.memory_types.len());
+        index_space(&of_kind(is_memory), m.memory_types.len(), 0, lib.memory_types.len());
     if memory_count > 1 {
         return Err(err(
             0,
@@ -446,6 +468,9 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
         if r.is_none() {
             reencode::utils::parse_import(&mut ours, &mut imports, *import).map_err(e)?;
         }
+    }
+    for (_, import) in &lib.imports {
+        reencode::utils::parse_import(&mut theirs, &mut imports, *import).map_err(e)?;
     }
     if !imports.is_empty() {
         module.section(&imports);

@@ -432,20 +432,21 @@ struct Instance {
 /// Why a module importing from a registered module with state is left out.
 const SHARED_STATE: &str = "it imports from a registered module that has state: instances do not share state here";
 
-/// Whether `wasm` has a memory, table, globals, segments, a start function or imports.
+/// Whether `wasm` has a memory, table, globals, segments, a start function,
+/// or imports of anything but functions.
 fn holds_state(wasm: &[u8]) -> bool {
     use wasmparser::Payload as P;
-    wasmparser::Parser::new(0).parse_all(wasm).any(|p| {
-        matches!(
+    wasmparser::Parser::new(0).parse_all(wasm).any(|p| match p {
+        Ok(P::ImportSection(r)) => r.into_imports().flatten().any(|i| !matches!(i.ty, wasmparser::TypeRef::Func(_))),
+        p => matches!(
             p,
             Ok(P::MemorySection(_)
                 | P::TableSection(_)
                 | P::GlobalSection(_)
                 | P::DataSection(_)
                 | P::ElementSection(_)
-                | P::StartSection { .. }
-                | P::ImportSection(_))
-        )
+                | P::StartSection { .. })
+        ),
     })
 }
 

@@ -75,8 +75,8 @@ fn what_cannot_be_linked_is_refused_with_its_reason() {
          "import `lib.seven`: the preloaded module `lib` exports no function `seven`"),
         (r#"(module (func (export "twice") (param i64) (result i32) (i32.const 0)) (func (export "seven") (result i64) (i64.const 7)))"#,
          "import `lib.twice` has the type (func (param i32) (result i32)); the preloaded module's function has (func (param i64) (result i32))"),
-        (r#"(module (import "env" "f" (func)) (func (export "twice") (param i32) (result i32) (local.get 0)))"#,
-         "prog2.wasm: preloaded module `lib`, offset 22 (0x16): it imports `env.f`; a preloaded module may not import (it is linked in before anything else)"),
+        (r#"(module (import "env" "m" (memory 1)) (func (export "twice") (param i32) (result i32) (local.get 0)))"#,
+         "prog2.wasm: preloaded module `lib`, offset 19 (0x13): it imports a memory `env.m`; a preloaded module may import only functions (which become the program's imports)"),
     ];
     for (i, (library, message)) in cases.iter().enumerate() {
         let lib = file(&format!("bad{i}.wasm"), library);
@@ -189,6 +189,51 @@ fn a_global_initialised_from_an_imported_one_links() {
         .output()
         .unwrap();
     assert_eq!(text(&out), (Some(0), "42\n1\n".into(), String::new()));
+}
+
+/// A library may call the host: the functions it imports (WASI here, one
+/// of them exported again) become imports of the linked program, and a
+/// later `--preload` may give the ones it imports from another library.
+#[test]
+fn a_preloaded_modules_own_imports_become_the_programs() {
+    let printer = file(
+        "printer.wasm",
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+          (import "numbers" "next" (func $next (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 16) "line 0\n")
+          (export "write" (func $write))
+          (func (export "line")
+            (i32.store8 (i32.const 21) (i32.add (i32.const 48) (call $next)))
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 7))
+            (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+    );
+    let numbers = file(
+        "numbers.wasm",
+        r#"(module (global $n (mut i32) (i32.const 0))
+          (func (export "next") (result i32) (global.set $n (i32.add (global.get $n) (i32.const 1))) (global.get $n)))"#,
+    );
+    let prog = file(
+        "printing.wasm",
+        r#"(module
+          (import "printer" "line" (func $line))
+          (import "printer" "write" (func $write (param i32 i32 i32 i32) (result i32)))
+          (import "printer" "memory" (memory 1))
+          (func (export "_start")
+            (call $line) (call $line)
+            (i32.store (i32.const 8) (i32.const 16))
+            (i32.store (i32.const 12) (i32.const 5))
+            (drop (call $write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 8)))))"#,
+    );
+    let out = common::manda_command()
+        .args(["run", "--preload", &format!("printer={}", printer.display())])
+        .args(["--preload", &format!("numbers={}", numbers.display())])
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), (Some(0), "line 1\nline 2\nline ".into(), String::new()));
 }
 
 /// `manda run` of a module with the translation cache in `cache`.
