@@ -260,6 +260,12 @@ pub(crate) fn code(
         e.named(&name);
         e.bind(func_labels[i]);
         let local: Vec<u32> = (0..f.labels).map(|_| e.label()).collect();
+        // Leaving the function, by `ret` or a tail call: its frame goes.
+        let free_frame = |e: &mut Emitter| {
+            if f.frame > 0 {
+                e.ins(Instr::Sfree { size: f.frame });
+            }
+        };
         let map = |ins: Instr| ins.map_regs(&mut |r| Reg(real(r.0, f.base)));
         for item in &f.items {
             match item {
@@ -273,15 +279,11 @@ pub(crate) fn code(
                     e.func_ref(Reg(real(*rd, f.base)), module.canon_of(*func), thunk_labels[*func as usize])
                 }
                 Item::Return => {
-                    if f.frame > 0 {
-                        e.ins(Instr::Sfree { size: f.frame });
-                    }
+                    free_frame(&mut e);
                     e.ins(Instr::Ret {});
                 }
                 Item::TailCall { callee, .. } => {
-                    if f.frame > 0 {
-                        e.ins(Instr::Sfree { size: f.frame });
-                    }
+                    free_frame(&mut e);
                     match *callee {
                         Callee::Direct(g) => e.jump(Instr::Jmp { target: Target(0) }, func_labels[g as usize]),
                         Callee::Indirect { addr, .. } => e.ins(Instr::Jr { rs: Reg(real(addr, f.base)) }),

@@ -47,8 +47,8 @@ pub enum Src {
 pub enum Callee {
     /// A function by index (imports included).
     Direct(u32),
-    /// Through a table: the thunk's address (the function's entry for a
-    /// tail call) is in `addr`; `ty` is the canonical type id.
+    /// Through a table: the thunk's address (for a tail call, that of the
+    /// jump to the function before it) is in `addr`; `ty` is the canonical type id.
     Indirect {
         /// The canonical type id of the signature.
         ty: u32,
@@ -99,7 +99,7 @@ pub enum Item {
     /// A tail call (`return_call`, `return_call_indirect`) whose arguments
     /// are already in the window's first `args` registers: the frame freed,
     /// then a jump to the callee (for `Callee::Indirect`, `addr` holds the
-    /// function's entry address). The callee shares the caller's window
+    /// address of the jump to the function placed before its thunk). The callee shares the caller's window
     /// (see `place_windows`), so it returns straight to the caller's caller.
     TailCall {
         /// The callee.
@@ -194,11 +194,10 @@ pub struct Emitter {
     pub code: Vec<u8>,
     /// Each global label's offset in `code`, once bound.
     pub labels: Vec<Option<u64>>,
-    /// (offset of an 8-byte target field in `code`, global label).
+    /// (offset of an 8-byte field in `code`, global label): the label's
+    /// address is added to what the field holds — 0 for a jump's target,
+    /// the type id in the high half for a function reference.
     fixups: Vec<(usize, u32)>,
-    /// (offset of an 8-byte immediate in `code`, global label): the
-    /// label's address is added to it (a function reference's low half).
-    additions: Vec<(usize, u32)>,
     /// The address of `code[0]` in the executable.
     pub base: u64,
     /// Instructions and label headers so far (an executable has at most [`MAX_CODE_ITEMS`]).
@@ -235,7 +234,7 @@ impl Emitter {
         self.items += 1;
         instr.encode(&mut self.code);
     }
-    /// Appends a jump, branch, call or fork to `label` (its target is its last operand).
+    /// Appends a jump, branch, call or fork to `label` (its target is its last operand, encoded as 0).
     pub fn jump(&mut self, instr: Instr, label: u32) {
         self.items += 1;
         instr.encode(&mut self.code);
@@ -246,7 +245,7 @@ impl Emitter {
     pub fn func_ref(&mut self, rd: Reg, ty: u32, label: u32) {
         self.items += 1;
         Instr::Li { rd, imm: (u64::from(ty) << 32) as i64 }.encode(&mut self.code);
-        self.additions.push((self.code.len() - 8, label));
+        self.fixups.push((self.code.len() - 8, label));
     }
     /// Appends an instruction or a jump whose label is one of this emitter's.
     pub fn item(&mut self, item: &Item) {
@@ -258,8 +257,7 @@ impl Emitter {
     }
     /// Bytes the emitter holds on the heap.
     pub fn heap_bytes(&self) -> u64 {
-        (self.code.capacity() + self.labels.capacity() * 16 + (self.fixups.capacity() + self.additions.capacity()) * 16)
-            as u64
+        (self.code.capacity() + self.labels.capacity() * 16 + self.fixups.capacity() * 16) as u64
     }
     /// The address `label` is bound at.
     pub fn addr_of(&self, label: u32) -> u64 {
@@ -268,10 +266,6 @@ impl Emitter {
     /// Patches every target; the code is complete.
     pub fn finish(mut self) -> Vec<u8> {
         for &(at, label) in &self.fixups {
-            let addr = self.base + self.labels[label as usize].expect("every label is bound");
-            self.code[at..at + 8].copy_from_slice(&addr.to_le_bytes());
-        }
-        for &(at, label) in &self.additions {
             let addr = self.base + self.labels[label as usize].expect("every label is bound");
             let v = u64::from_le_bytes(self.code[at..at + 8].try_into().expect("8 bytes")) + addr;
             self.code[at..at + 8].copy_from_slice(&v.to_le_bytes());

@@ -2,9 +2,10 @@
 //!
 //! [`translate`] validates a module with `wasmparser` (WebAssembly 2.0 but
 //! SIMD: sign extension, non-trapping float-to-int, multi-value, mutable
-//! globals, bulk memory, reference types; and extended constants) and
-//! writes an executable whose code runs it. The result needs nothing else at run time: it has W^X, limits,
-//! `fork`, ports, snapshots and migration like any Manda program.
+//! globals, bulk memory, reference types; and tail calls and extended
+//! constants) and writes an executable whose code runs it. The result
+//! needs nothing else at run time: it has W^X, limits, `fork`, ports,
+//! snapshots and migration like any Manda program.
 //!
 //! How wasm maps onto the machine (`docs/manda/wasm.md` has the details):
 //!
@@ -151,7 +152,8 @@ pub const TABLE_GROWTH: u64 = 1024;
 /// an instruction that zeroes it when its function is called).
 pub const MAX_LOCALS: u64 = 1 << 22;
 
-/// The features accepted: WebAssembly 1.0 and what clang emits by default.
+/// The features accepted: WebAssembly 2.0 but SIMD (what clang emits by
+/// default, bulk memory, reference types), tail calls and extended constants.
 pub fn features() -> WasmFeatures {
     WasmFeatures::LIME1 | WasmFeatures::BULK_MEMORY | WasmFeatures::REFERENCE_TYPES | WasmFeatures::TAIL_CALL
 }
@@ -206,9 +208,9 @@ pub(crate) struct Module {
     tables: Vec<Table>,
     /// Each data segment's bytes and the word of its length left, when the
     /// module has a data count section (empty otherwise).
-    data_segments: Vec<DataSegment>,
+    data_segments: Vec<Segment>,
     /// Each element segment's references and the word of how many are left.
-    elem_segments: Vec<ElemSegment>,
+    elem_segments: Vec<Segment>,
 }
 
 /// A table, in the data section: a word holding its length, then its
@@ -238,22 +240,22 @@ impl Table {
     }
 }
 
-/// Where an element segment is for `table.init` and `elem.drop`.
+/// Where a data or element segment is for `memory.init`/`table.init` and
+/// `data.drop`/`elem.drop`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ElemSegment {
-    /// Address of its references in rodata (8 bytes each; a passive segment's only).
-    addr: u64,
-    /// Address of the word holding how many are left (0 once dropped).
-    left: u64,
-}
-
-/// Where a data segment is for `memory.init` and `data.drop`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DataSegment {
-    /// Address of its bytes in rodata.
+pub(crate) struct Segment {
+    /// Address of its contents in rodata: bytes, or references (8 bytes
+    /// each; a passive element segment's only).
     addr: u64,
     /// Address of the word holding how many of them are left (0 once dropped).
     left: u64,
+}
+
+/// Whether a definition's limits `has` (initial, maximum) satisfy an import
+/// asking for `wants`: at least its initial size, and a maximum at most the
+/// import's if the import names one.
+fn limits_fit(has: (u64, Option<u64>), wants: (u64, Option<u64>)) -> bool {
+    has.0 >= wants.0 && wants.1.is_none_or(|w| has.1.is_some_and(|h| h <= w))
 }
 
 impl Module {
@@ -485,20 +487,23 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     // left — its own for a passive segment, 0 for an active one (dropped once
     // instantiation has copied it) and for one `data.drop` dropped. A word of
     // memory, so a snapshot carries which segments were dropped.
+    let segment = |data_section: &mut Vec<u8>, addr: u64, left: u64| {
+        let word = data_base + data_section.len() as u64;
+        data_section.extend_from_slice(&left.to_le_bytes());
+        Segment { addr, left: word }
+    };
     let mut data_segments = Vec::new();
     if data_count.is_some() {
         for (&(_, offset, bytes), &addr) in data.iter().zip(&segment_addrs) {
             let left = if offset.is_some() { 0 } else { bytes.len() as u64 };
-            data_segments.push(DataSegment { addr, left: data_base + data_section.len() as u64 });
-            data_section.extend_from_slice(&left.to_le_bytes());
+            data_segments.push(segment(&mut data_section, addr, left));
         }
     }
     // The same for element segments: only a passive one starts with any left.
     let mut elem_segments = Vec::with_capacity(elements.len());
     for (e, &addr) in elements.iter().zip(&elem_addrs) {
         let left = if e.mode == ElementMode::Passive { e.items.len() as u64 } else { 0 };
-        elem_segments.push(ElemSegment { addr, left: data_base + data_section.len() as u64 });
-        data_section.extend_from_slice(&left.to_le_bytes());
+        elem_segments.push(segment(&mut data_section, addr, left));
     }
     // The tables, each with its room to grow, filled by the active element
     // segments in order (wasm fills them when instantiating; the first that
@@ -929,7 +934,7 @@ fn clobber_sets(functions: &[Function], module: &Module, targets: &[u32]) -> Vec
 fn indirect_sets(sets: &[RegSet], module: &Module, targets: &[u32]) -> HashMap<u32, RegSet> {
     let mut by_type: HashMap<u32, RegSet> = HashMap::new();
     for &h in targets {
-        let ty = module.canon[module.funcs[h as usize] as usize];
+        let ty = module.canon_of(h);
         by_type.entry(ty).or_default().union_with(&thunk_clobber(&sets[h as usize], module.func_type(h)));
     }
     by_type

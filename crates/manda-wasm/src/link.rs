@@ -13,7 +13,7 @@
 //! one memory (the translator has no multi-memory): the main module
 //! imports the library's, or one of the two has none.
 
-use crate::{err, features, TranslateError};
+use crate::{err, features, limits_fit, TranslateError};
 use std::collections::HashMap;
 use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::Encode;
@@ -243,11 +243,6 @@ fn global_text(g: wasmparser::GlobalType) -> String {
     }
 }
 
-/// Whether limits `has` (initial, maximum) satisfy an import asking for `wants`.
-fn limits_fit(has: (u64, Option<u64>), wants: (u64, Option<u64>)) -> bool {
-    has.0 >= wants.0 && wants.1.is_none_or(|w| has.1.is_some_and(|h| h <= w))
-}
-
 /// Which of the library's definitions the main module's import at `i` is
 /// (its index in the library's space of that kind), or why it cannot be.
 fn resolve(main: &Parts<'_>, lib: &Parts<'_>, p: &Preload, i: usize) -> Result<u32, TranslateError> {
@@ -316,8 +311,8 @@ fn resolve(main: &Parts<'_>, lib: &Parts<'_>, p: &Preload, i: usize) -> Result<u
             if !fits {
                 let text = |m: wasmparser::MemoryType| {
                     let shared = if m.shared { " shared" } else { "" };
-                    let index = if m.memory64 { "i64 " } else { "" };
-                    format!("(memory {index}{}{shared})", limits_text(m.initial, m.maximum))
+                    let address = if m.memory64 { "i64 " } else { "" };
+                    format!("(memory {address}{}{shared})", limits_text(m.initial, m.maximum))
                 };
                 return mismatch(text(ours), text(theirs));
             }

@@ -2,7 +2,9 @@
 //! functions (imports first), globals and their homes, memory, tables,
 //! exports, start, element and data segments, bodies, and names.
 
-use crate::{const_expr, err, host, ir, ConstValue, Global, GlobalHome, Options, TranslateError, MAX_TABLE};
+use crate::{
+    const_expr, err, host, ir, limits_fit, ConstValue, Global, GlobalHome, Options, TranslateError, MAX_TABLE,
+};
 use wasmparser::{
     DataKind, ElementItems, ElementKind, ExternalKind, FuncType, Name, Parser, Payload, RefType, TableInit, TypeRef,
     ValType,
@@ -80,14 +82,15 @@ enum SpectestItem {
 /// type does not fit what is there. Only for the spec testsuite
 /// (`Options::spectest`): each module that imports one gets its own.
 fn spectest_import(name: &str, ty: TypeRef) -> Option<SpectestItem> {
-    let fits = |initial: u64, maximum: Option<u64>, (has, most): (u64, u64)| {
-        initial <= has && maximum.is_none_or(|m| m >= most)
-    };
     Some(match (name, ty) {
-        ("memory", TypeRef::Memory(m)) if !m.memory64 && !m.shared && fits(m.initial, m.maximum, (1, 2)) => {
+        ("memory", TypeRef::Memory(m))
+            if !m.memory64 && !m.shared && limits_fit((1, Some(2)), (m.initial, m.maximum)) =>
+        {
             SpectestItem::Memory((1, 2))
         }
-        ("table", TypeRef::Table(t)) if t.element_type == RefType::FUNCREF && fits(t.initial, t.maximum, (10, 20)) => {
+        ("table", TypeRef::Table(t))
+            if t.element_type == RefType::FUNCREF && limits_fit((10, Some(20)), (t.initial, t.maximum)) =>
+        {
             SpectestItem::Table(TableDecl { initial: 10, maximum: Some(20), ty: RefType::FUNCREF })
         }
         (_, TypeRef::Global(g)) if !g.mutable => {

@@ -2,7 +2,7 @@
 
 use super::{r, FuncTranslator};
 use crate::ir::{S1, S2, S3, ZERO};
-use crate::DataSegment;
+use crate::Segment;
 use manda::isa::{Instr, Mem};
 use wasmparser::{
     Operator,
@@ -58,10 +58,7 @@ impl FuncTranslator<'_> {
                 });
             }
             O::MemoryInit { data_index, .. } => self.memory_init(data_index),
-            O::DataDrop { data_index } => {
-                let left = self.module.data_segments[data_index as usize].left;
-                self.ins(Instr::St64 { rs: r(ZERO), mem: Mem { base: r(ZERO), off: left as i32 } });
-            }
+            O::DataDrop { data_index } => self.drop_segment(self.module.data_segments[data_index as usize]),
             _ => return Ok(false),
         }
         Ok(true)
@@ -71,12 +68,10 @@ impl FuncTranslator<'_> {
     /// `d`, trapping (before any byte is written) unless `s + n` is within
     /// what is left of the segment and `d + n` within the memory.
     fn memory_init(&mut self, data_index: u32) {
-        let DataSegment { addr, left } = self.module.data_segments[data_index as usize];
+        let Segment { addr, left } = self.module.data_segments[data_index as usize];
         let n = self.stack.len();
-        let s = self.operand(n - 2, S2);
-        self.ins(Instr::Zext32 { rd: r(S2), rs: r(s) });
-        let len = self.operand(n - 1, S3);
-        self.ins(Instr::Zext32 { rd: r(S3), rs: r(len) });
+        self.index_operand(n - 2, S2);
+        self.index_operand(n - 1, S3);
         // Within the segment: len <= left and s <= left - len, with no overflow.
         let out_of_bounds = self.trap_label(4);
         let t = manda::isa::Target(0);

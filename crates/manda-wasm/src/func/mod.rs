@@ -339,6 +339,11 @@ impl<'m> FuncTranslator<'m> {
         }
     }
 
+    /// `data.drop`, `elem.drop`: nothing of the segment is left.
+    fn drop_segment(&mut self, segment: super::Segment) {
+        self.ins(Instr::St64 { rs: r(ZERO), mem: Mem { base: r(ZERO), off: segment.left as i32 } });
+    }
+
     /// A tail call of `callee`, whose `params` arguments are on top: they
     /// move to the window's first registers, which the callee shares.
     fn tail_call(&mut self, callee: Callee, params: usize) {

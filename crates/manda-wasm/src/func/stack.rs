@@ -51,6 +51,13 @@ impl FuncTranslator<'_> {
         }
     }
 
+    /// Reads operand `pos` into `scratch`, zero-extended (an i32 index,
+    /// offset or count of a bulk operator).
+    pub(super) fn index_operand(&mut self, pos: usize, scratch: u8) {
+        let v = self.operand(pos, scratch);
+        self.ins(Instr::Zext32 { rd: r(scratch), rs: r(v) });
+    }
+
     pub(super) fn src(&self, pos: usize) -> Src {
         match self.stack[pos].0 {
             Entry::Slot => Src::Reg(self.slot_reg(pos)),

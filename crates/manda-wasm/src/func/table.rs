@@ -13,7 +13,7 @@
 
 use super::{r, stack::Entry, table_len, FuncTranslator};
 use crate::ir::{Item, S1, S2, S3, ZERO};
-use crate::{ElemSegment, Table};
+use crate::{Segment, Table};
 use manda::isa::{Instr, Mem, Target};
 use wasmparser::{Operator, RefType, ValType};
 
@@ -51,28 +51,20 @@ impl FuncTranslator<'_> {
             O::TableFill { table } => self.table_fill(table),
             O::TableCopy { dst_table, src_table } => self.table_copy(dst_table, src_table),
             O::TableInit { elem_index, table } => self.table_init(elem_index, table),
-            O::ElemDrop { elem_index } => {
-                let left = self.module.elem_segments[elem_index as usize].left;
-                self.ins(Instr::St64 { rs: r(ZERO), mem: Mem { base: r(ZERO), off: left as i32 } });
-            }
+            O::ElemDrop { elem_index } => self.drop_segment(self.module.elem_segments[elem_index as usize]),
             _ => return false,
         }
         true
     }
 
     /// Branches to the out-of-bounds trap unless `end` (an index one past
-    /// the last one touched, in a register) is within the table's length;
-    /// `temp` receives the length.
-    fn check_end(&mut self, table: &Table, end: u8, temp: u8) {
+    /// the last one touched, in a register) is within the bound `load`
+    /// puts in `temp`: a table's length ([`table_len`]), or what is left of
+    /// a segment.
+    fn check_end(&mut self, load: Item, end: u8, temp: u8) {
         let trap = self.trap_label(OUT_OF_BOUNDS);
-        self.items.push(table_len(table, temp));
+        self.items.push(load);
         self.jump(Instr::Bltu { ra: r(temp), rb: r(end), target: Target(0) }, trap);
-    }
-
-    /// Reads operand `pos` into `scratch`, zero-extended (an i32 index or count).
-    fn index_operand(&mut self, pos: usize, scratch: u8) {
-        let v = self.operand(pos, scratch);
-        self.ins(Instr::Zext32 { rd: r(scratch), rs: r(v) });
     }
 
     /// Reads operand `pos` (a reference) into `S3`.
@@ -164,7 +156,7 @@ impl FuncTranslator<'_> {
         self.value_operand(n - 2);
         self.stack.truncate(n - 3);
         self.ins(Instr::Add { rd: r(b), ra: r(S1), rb: r(S2) });
-        self.check_end(&t, b, a);
+        self.check_end(table_len(&t, a), b, a);
         self.ins(Instr::Shli { rd: r(S1), ra: r(S1), imm: 3 });
         self.ins(Instr::Shli { rd: r(b), ra: r(b), imm: 3 });
         self.store_loop(S1, b, S3, t.entries());
@@ -189,9 +181,9 @@ impl FuncTranslator<'_> {
         let (a, b) = (self.slot_reg(n - 3), self.slot_reg(n - 2));
         self.three_indices();
         self.ins(Instr::Add { rd: r(b), ra: r(S1), rb: r(S3) });
-        self.check_end(&dt, b, a);
+        self.check_end(table_len(&dt, a), b, a);
         self.ins(Instr::Add { rd: r(b), ra: r(S2), rb: r(S3) });
-        self.check_end(&st, b, a);
+        self.check_end(table_len(&st, a), b, a);
         // Addresses now: S1 the destination, S2 the source, S3 the bytes.
         self.entry_address(S1, dt.entries());
         self.entry_address(S2, st.entries());
@@ -241,16 +233,15 @@ impl FuncTranslator<'_> {
     fn table_init(&mut self, elem_index: u32, table: u32) {
         self.writes_tables = true;
         let t = self.module.tables[table as usize];
-        let ElemSegment { addr, left } = self.module.elem_segments[elem_index as usize];
+        let Segment { addr, left } = self.module.elem_segments[elem_index as usize];
         let n = self.stack.len();
         let (a, b) = (self.slot_reg(n - 3), self.slot_reg(n - 2));
         self.three_indices();
-        let trap = self.trap_label(OUT_OF_BOUNDS);
         self.ins(Instr::Add { rd: r(b), ra: r(S2), rb: r(S3) });
-        self.ins(Instr::Ld64 { rd: r(a), mem: Mem { base: r(ZERO), off: left as i32 } });
-        self.jump(Instr::Bltu { ra: r(a), rb: r(b), target: Target(0) }, trap);
+        let left = Item::Ins(Instr::Ld64 { rd: r(a), mem: Mem { base: r(ZERO), off: left as i32 } });
+        self.check_end(left, b, a);
         self.ins(Instr::Add { rd: r(b), ra: r(S1), rb: r(S3) });
-        self.check_end(&t, b, a);
+        self.check_end(table_len(&t, a), b, a);
         self.entry_address(S1, t.entries());
         self.entry_address(S2, addr);
         self.ins(Instr::Shli { rd: r(S3), ra: r(S3), imm: 3 });
