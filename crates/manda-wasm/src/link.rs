@@ -88,7 +88,8 @@ impl Reencode for Remap {
 }
 
 fn encode_err(e: reencode::Error) -> TranslateError {
-    err(0, format!("linking: {e}"))
+    // The re-encoder says what, not where: no offset rather than a wrong one.
+    TranslateError { offset: None, message: format!("linking: {e}") }
 }
 
 /// One module's sections, as linking needs them.
@@ -403,14 +404,14 @@ fn link_one(main: &[u8], p: &Preload) -> Result<Vec<u8>, TranslateError> {
     let (memories, lib_memories, memory_count) =
         index_space(&of_kind(is_memory), m.memory_types.len(), 0, lib.memory_types.len());
     if memory_count > 1 {
-        return Err(err(
-            0,
-            format!(
+        return Err(TranslateError {
+            offset: None,
+            message: format!(
                 "the main module and the preloaded module `{}` each have a memory; a program has one (import \
                  the library's memory instead of defining another)",
                 p.name
             ),
-        ));
+        });
     }
     let mut theirs = Remap {
         funcs: lib_funcs,

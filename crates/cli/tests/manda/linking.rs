@@ -162,6 +162,10 @@ fn a_preloaded_modules_memory_globals_and_table_are_shared() {
         let (status, stdout, stderr) = text(&out);
         assert_eq!((status, stdout.as_str()), (Some(1), ""), "{stderr}");
         assert!(stderr.contains(message), "{stderr}");
+        if i == 0 {
+            // Two modules' memories are no place in either: no offset (it said `offset 0 (0x0)`).
+            assert_eq!(stderr, format!("manda: {}: {message}\n", prog.display()));
+        }
     }
 }
 
