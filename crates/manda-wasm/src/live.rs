@@ -9,19 +9,23 @@
 use super::ir::{Item, RegSet, Src, WINDOW};
 use manda::isa::Instr;
 
-/// The window registers `instr` reads and the one it writes.
-fn uses_defs(instr: &Instr) -> (RegSet, Option<u8>) {
-    let rd = instr.rd().map(|r| r.0);
+/// The window registers `instr` reads and those it writes (`rd`, and a
+/// vector result's high half `rdh`).
+fn uses_defs(instr: &Instr) -> (RegSet, [Option<u8>; 2]) {
+    let (rd, rdh) = (instr.rd().map(|r| r.0), instr.rdh().map(|r| r.0));
     let mut uses = RegSet::default();
-    // The result register is the first operand; the rest are read.
-    let mut skip = rd.is_some();
+    // The result registers are the first operands; the rest are read.
+    let mut skip = usize::from(rd.is_some()) + usize::from(rdh.is_some());
     instr.map_regs(&mut |r| {
-        if !std::mem::take(&mut skip) && r.0 < WINDOW {
+        if skip > 0 {
+            skip -= 1;
+        } else if r.0 < WINDOW {
             uses.insert(r.0);
         }
         r
     });
-    (uses, rd.filter(|&r| r < WINDOW))
+    let window = |r: Option<u8>| r.filter(|&r| r < WINDOW);
+    (uses, [window(rd), window(rdh)])
 }
 
 /// Where control may go after an item: up to two places, or any label (`jr`).
@@ -59,7 +63,7 @@ fn analyze(items: &[Item], labels: u32, results: usize) -> (Vec<RegSet>, Vec<Reg
             Item::Ins(instr) | Item::Jump(instr, _) => {
                 let (u, d) = uses_defs(instr);
                 uses[i] = u;
-                if let Some(d) = d {
+                for d in d.into_iter().flatten() {
                     defs[i].insert(d);
                 }
                 succ[i] = match (item, instr) {

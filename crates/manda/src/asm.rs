@@ -8,7 +8,7 @@
 //! emitted if there is one error.
 
 use crate::exe::{SectionKind, SECTION_HEADER_LEN};
-use crate::isa::{Addr, Kind, Mem, Opcode, Operand, Reg, Target, F64};
+use crate::isa::{Addr, Kind, Mem, Opcode, Operand, Reg, Target, VectorOp, F64};
 use diagnostics::{finish, CompileError, Diagnostic, Diagnostics};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -988,6 +988,19 @@ impl Assembler {
                     Some((_, _)) => return Err(expect("`+` or `-` after the base register")),
                 };
                 Ok(Operand::Mem(Mem { base, off }))
+            }
+            Kind::VOp => {
+                let what = "a vector operation such as i32x4.add (see docs/manda/OPCODES.md)";
+                let [(Tok::Ident(name), _)] = toks else { return Err(expect(what)) };
+                let Some(vop) = VectorOp::from_name(name) else { return Err(expect(what)) };
+                match op.vector_form() {
+                    Some(form) if form != vop.form() => Err(Diagnostic::error(
+                        src.span.clone(),
+                        format!("`{name}` is an operation of `{}`, not of `{}`", vop.form().mnemonic(), op.mnemonic()),
+                        format!("syntax: {}", crate::isa::syntax(op)),
+                    )),
+                    _ => Ok(Operand::VOp(vop.into())),
+                }
             }
             Kind::F64 => {
                 let tok = float_tok(toks);

@@ -15,7 +15,7 @@
 //! are ranges of one copy of the file ([`Executable::from_vec`] keeps the
 //! caller's, so a large section is never held twice by the loader).
 
-use crate::isa::{Instr, Opcode, ENCODINGS};
+use crate::isa::{check_vop, Form, Instr, Opcode, ENCODINGS};
 use crate::machine::BYTES_PER_INDEX;
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
@@ -356,6 +356,16 @@ pub enum LoadErrorKind {
         /// Why it is not a boundary.
         why: &'static str,
     },
+    /// A vector instruction whose operation byte is not one of its form's.
+    #[error("`{mnemonic}` operation {byte} {why}")]
+    BadVectorOp {
+        /// The instruction.
+        mnemonic: &'static str,
+        /// The operation byte.
+        byte: u8,
+        /// Why it is refused.
+        why: &'static str,
+    },
     /// No code section.
     #[error("no code section: there is nothing to execute")]
     NoCode,
@@ -624,6 +634,15 @@ impl<'f> Scan<'_, 'f> {
                         let kind =
                             LoadErrorKind::InstructionCut { mnemonic: op.mnemonic(), needed: len, available: left };
                         return fail(addr, kind);
+                    }
+                    // A vector instruction's operation (its last byte) must be one of its form.
+                    if (Opcode::Vbin as u8..=Opcode::Vreplace as u8).contains(&b) {
+                        if let Some(op) = Opcode::from_byte(b) {
+                            let byte = bytes[at + len - 1];
+                            if let Err(why) = check_vop(op.vector_form().unwrap_or(Form::Binary), byte) {
+                                return fail(addr, LoadErrorKind::BadVectorOp { mnemonic: op.mnemonic(), byte, why });
+                            }
+                        }
                     }
                     if target_at > 0 {
                         let target = u64_at(bytes, at + usize::from(target_at)).unwrap_or(u64::MAX);

@@ -13,6 +13,9 @@
 
 use std::fmt;
 
+mod vector;
+pub use vector::{check_vop, vops_markdown, Form, VOp, VectorOp};
+
 /// The instruction groups: each is a section of the reference
 /// (`docs/manda/OPCODES.md`), and says what the machine makes of its
 /// instructions.
@@ -44,6 +47,8 @@ pub enum Group {
     System,
     /// `fork`, ports: run outside the interpreter's hot loop too.
     ContextsAndPorts,
+    /// 128-bit vectors, each in two registers.
+    Vector,
     /// `trap`.
     Traps,
 }
@@ -65,6 +70,7 @@ impl Group {
             Group::ControlFlow => "Control flow",
             Group::System => "System",
             Group::ContextsAndPorts => "Contexts and ports",
+            Group::Vector => "Vectors",
             Group::Traps => "Traps",
         }
     }
@@ -390,6 +396,10 @@ macro_rules! for_each_op {
                 "The 4 heap bytes at offset ra + off = the low 32 bits of rs.", "*out of bounds memory access* unless all 4 bytes are in the heap.";
             Hst64 = 128, "hst64", Heap, Int, (rs: Reg, ra: Reg, off: u32),
                 "The 8 heap bytes at offset ra + off = rs.", "*out of bounds memory access* unless all 8 bytes are in the heap.";
+            Hld128 = 129, "hld128", Heap, Int, (rd: Reg, rdh: Reg, ra: Reg, off: u32),
+                "rd = the 64 bits at heap offset ra + off, rdh = the 64 bits after them: a 128-bit vector.", "*out of bounds memory access* unless all 16 bytes are in the heap.";
+            Hst128 = 157, "hst128", Heap, Int, (rs: Reg, rsh: Reg, ra: Reg, off: u32),
+                "The 16 heap bytes at offset ra + off = rs, then rsh: a 128-bit vector.", "*out of bounds memory access* unless all 16 bytes are in the heap (checked before any byte is written).";
 
             // The stack: a region of its own; `sp` is a machine register, not one of the 256.
             Push = 115, "push", Stack, Int, (rs: Reg),
@@ -492,6 +502,25 @@ macro_rules! for_each_op {
                 "Sets the len bytes at heap offset dst to the low 8 bits of val (dst and len: the low 32 bits, unsigned).", "*out of bounds memory access* unless the range is in the heap (checked before any byte is written).";
             Hput = 234, "hput", System, Int, (dst: Reg, src: Reg, len: Reg),
                 "Copies len bytes (the low 32 bits, unsigned) from address src to heap offset dst (the low 32 bits): how an image's bytes are put in the heap.", "*memory fault* unless the source bytes are readable; *out of bounds memory access* unless the destination is in the heap.";
+
+            // Vectors: a 128-bit vector is two registers, its low 64 bits then its high 64 bits
+            // (`rd, rdh` …); the operation `op` is one of the "Vector operations" below.
+            Vbin = 160, "vbin", Vector, Int, (rd: Reg, rdh: Reg, ra: Reg, rah: Reg, rb: Reg, rbh: Reg, op: VOp),
+                "(rd, rdh) = op applied to the vectors (ra, rah) and (rb, rbh).", "none";
+            Vun = 161, "vun", Vector, Int, (rd: Reg, rdh: Reg, ra: Reg, rah: Reg, op: VOp),
+                "(rd, rdh) = op applied to the vector (ra, rah).", "none";
+            Vtern = 162, "vtern", Vector, Int, (rd: Reg, rdh: Reg, ra: Reg, rah: Reg, rb: Reg, rbh: Reg, rc: Reg, rch: Reg, op: VOp),
+                "(rd, rdh) = op applied to the vectors (ra, rah), (rb, rbh) and (rc, rch).", "none";
+            Vshift = 163, "vshift", Vector, Int, (rd: Reg, rdh: Reg, ra: Reg, rah: Reg, rb: Reg, op: VOp),
+                "(rd, rdh) = the vector (ra, rah) shifted lane by lane by the count in rb (modulo the lane's width).", "none";
+            Vsplat = 164, "vsplat", Vector, Int, (rd: Reg, rdh: Reg, rs: Reg, op: VOp),
+                "(rd, rdh) = a vector whose every lane is the low bits of rs.", "none";
+            Vtest = 165, "vtest", Vector, Int, (rd: Reg, ra: Reg, rah: Reg, op: VOp),
+                "rd = op's scalar summary of the vector (ra, rah).", "none";
+            Vextract = 166, "vextract", Vector, Int, (rd: Reg, ra: Reg, rah: Reg, lane: u8, op: VOp),
+                "rd = lane `lane` of the vector (ra, rah), extended as op says.", "none";
+            Vreplace = 167, "vreplace", Vector, Int, (rd: Reg, rdh: Reg, ra: Reg, rah: Reg, rs: Reg, lane: u8, op: VOp),
+                "(rd, rdh) = the vector (ra, rah) with lane `lane` = the low bits of rs.", "none";
 
             // Traps.
             Trap = 237, "trap", Traps, Int, (code: u8),
@@ -609,13 +638,15 @@ pub enum Kind {
     Target,
     /// Base register and signed 32-bit offset, 5 bytes.
     Mem,
+    /// A vector operation ([`VectorOp`]), 1 byte.
+    VOp,
 }
 
 impl Kind {
     /// Encoded size in bytes.
     pub const fn size(self) -> usize {
         match self {
-            Kind::Reg | Kind::U8 => 1,
+            Kind::Reg | Kind::U8 | Kind::VOp => 1,
             Kind::I32 | Kind::U32 => 4,
             Kind::I64 | Kind::F64 | Kind::Addr | Kind::Target => 8,
             Kind::Mem => 5,
@@ -634,6 +665,7 @@ impl Kind {
             Kind::Addr => "address (u64)",
             Kind::Target => "code target (u64)",
             Kind::Mem => "memory `[reg ± i32]`",
+            Kind::VOp => "vector operation (u8)",
         }
     }
 }
@@ -660,6 +692,8 @@ pub enum Operand {
     Target(Target),
     /// A memory operand.
     Mem(Mem),
+    /// A vector operation.
+    VOp(VOp),
 }
 
 /// A Rust type that is an operand in the table.
@@ -840,6 +874,21 @@ macro_rules! define_isa {
                 match self { $(Opcode::$variant => $traps,)* }
             }
 
+            /// The form of the vector operations it takes, for a vector instruction.
+            pub const fn vector_form(self) -> Option<Form> {
+                Some(match self {
+                    Opcode::Vbin => Form::Binary,
+                    Opcode::Vun => Form::Unary,
+                    Opcode::Vtern => Form::Ternary,
+                    Opcode::Vshift => Form::Shift,
+                    Opcode::Vsplat => Form::Splat,
+                    Opcode::Vtest => Form::Test,
+                    Opcode::Vextract => Form::Extract,
+                    Opcode::Vreplace => Form::Replace,
+                    _ => return None,
+                })
+            }
+
             /// Encoded size: the opcode byte plus the operands.
             pub const fn encoded_len(self) -> usize {
                 match self { $(Opcode::$variant => 1 $(+ <$ty as Field>::KIND.size())*,)* }
@@ -933,6 +982,13 @@ macro_rules! define_isa {
                     $(Instr::$variant { $($field),* } => first_rd!($($field),*),)*
                 }
             }
+            /// The second result register: a vector result's high half (`rdh`).
+            pub fn rdh(&self) -> Option<Reg> {
+                #[allow(unused_variables)]
+                match *self {
+                    $(Instr::$variant { $($field),* } => None $(.or((stringify!($field) == "rdh").then(|| Field::to_operand($field)).and_then(|o| match o { Operand::Reg(r) => Some(r), _ => None })))*,)*
+                }
+            }
             /// The result register: the first operand, if it is named `rd`.
             pub fn rd(&self) -> Option<Reg> {
                 let mut copy = *self;
@@ -984,6 +1040,7 @@ impl fmt::Display for Operand {
             Operand::F64(v) => v.fmt(f),
             Operand::Addr(Addr(a)) | Operand::Target(Target(a)) => write!(f, "0x{a:x}"),
             Operand::Mem(m) => m.fmt(f),
+            Operand::VOp(v) => v.fmt(f),
         }
     }
 }
@@ -1021,7 +1078,7 @@ pub fn opcodes_markdown() -> String {
          wraps; f64 arithmetic is IEEE 754 binary64. The machine model — memory and its permissions,\n\
          the stack, the call stack, the calling convention, contexts and traps — is described in\n\
          [README.md](README.md); the assembler syntax in [assembly.md](assembly.md).\n\n\
-         Operand kinds: register (1 byte), i32/u32 (4), i64/u64/f64 (8), u8 (1), memory\n\
+         Operand kinds: register (1 byte), i32/u32 (4), i64/u64/f64 (8), u8 (1), vector operation (1), memory\n\
          `[reg ± i32]` (base register byte, then i32 offset: 5 bytes), address and code target (u64,\n\
          8). A code target must be an instruction boundary or a label header in a code section; the\n\
          loader rejects any other.\n",
@@ -1047,6 +1104,7 @@ pub fn opcodes_markdown() -> String {
             op.traps()
         );
     }
+    md.push_str(&vops_markdown());
     md.push_str("\n## Operand encodings\n\n| Opcode | Operands (kind) |\n| --- | --- |\n");
     for &op in Opcode::ALL {
         let kinds: Vec<String> =

@@ -85,3 +85,30 @@ fn the_entry_is_main_or_the_first_code_byte() {
     let without = manda::asm::assemble(".data\n.byte 1\n.code\nnop\nhalt\n").unwrap().0;
     assert_eq!(Executable::load(&without).unwrap().entry(), 10 + 9);
 }
+
+/// A code section holding `instr`, as a whole executable.
+fn one_instruction(instr: manda::isa::Instr) -> Vec<u8> {
+    let mut code = Vec::new();
+    instr.encode(&mut code);
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&(code.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&code);
+    bytes
+}
+
+#[test]
+fn a_vector_operation_must_be_one_of_its_instructions_form() {
+    use manda::isa::{Instr, Reg, VOp, VectorOp};
+    let r = Reg(1);
+    let vbin = |op: VOp| Instr::Vbin { rd: r, rdh: r, ra: r, rah: r, rb: r, rbh: r, op };
+    let refused = |instr| Executable::load(&one_instruction(instr)).unwrap_err().to_string();
+    assert_eq!(refused(vbin(VOp(250))), "offset 9 (0x9): `vbin` operation 250 names no vector operation");
+    assert_eq!(
+        refused(vbin(VectorOp::I32x4Neg.into())),
+        "offset 9 (0x9): `vbin` operation 115 is an operation of another vector instruction"
+    );
+    assert!(Executable::load(&one_instruction(vbin(VectorOp::I32x4Add.into()))).is_ok());
+    // The assembler says which instruction takes it.
+    let err = manda::asm::assemble(".code\nmain:\n    vbin a0, a1, a2, a3, a4, a5, i32x4.neg\n").unwrap_err();
+    assert_eq!(err.diagnostics[0].message, "`i32x4.neg` is an operation of `vun`, not of `vbin`");
+}

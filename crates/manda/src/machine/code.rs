@@ -31,7 +31,7 @@
 //! counter per instruction.
 
 use crate::exe::{label_header_len, Executable, ItemStarts, SectionBytes, SectionKind};
-use crate::isa::{for_each_op, Addr, Field, Group, Instr, Mem, Opcode, Operand, Reg, Target, F64};
+use crate::isa::{for_each_op, Addr, Field, Group, Instr, Mem, Opcode, Operand, Reg, Target, VOp, VectorOp, F64};
 use std::mem::MaybeUninit;
 
 /// A register number: the index into the 256-entry register file.
@@ -89,6 +89,9 @@ lower_as! {
     Addr => u64, |v, code| v.0;
     Target => u32, |v, code| code.target(v);
     Mem => M, |v, code| M { base: v.base.0, off: v.off };
+    // The loader has refused every byte that names no operation of the
+    // instruction's form (`check_vop`), so the fallback is never taken.
+    VOp => VectorOp, |v, code| v.op().unwrap_or(VectorOp::V128And);
 }
 
 /// Expands the internal op set from the instruction table (`isa.rs`): one

@@ -19,6 +19,7 @@
 use super::code::{Op, M};
 use super::system::{system, Effect};
 use super::trap::TrapKind;
+use super::vector::{self, join, split};
 use super::workers::{Local, Workers};
 use super::Context;
 use std::sync::atomic::Ordering;
@@ -431,6 +432,56 @@ impl Context {
                 Op::Hst16 { rs, ra, off } => hstore!(2, rs, ra, off),
                 Op::Hst32 { rs, ra, off } => hstore!(4, rs, ra, off),
                 Op::Hst64 { rs, ra, off } => hstore!(8, rs, ra, off),
+                Op::Hld128 { rd, rdh, ra, off } => {
+                    let offset = u64::from(r!(ra) as u32) + u64::from(off);
+                    let at = heap_base + offset;
+                    match (mem.load::<8>(at + 8), mem.load::<8>(at)) {
+                        (Ok(hi), Ok(lo)) => {
+                            r!(rd) = lo;
+                            r!(rdh) = hi;
+                            next!(1)
+                        }
+                        _ => trap!(TrapKind::OutOfBounds { offset, len: 16, size: mem.end() - heap_base }),
+                    }
+                }
+                Op::Hst128 { rs, rsh, ra, off } => {
+                    let offset = u64::from(r!(ra) as u32) + u64::from(off);
+                    let at = heap_base + offset;
+                    // The high half first: if it is in the heap, so is the low
+                    // one, so a trap leaves the heap unwritten.
+                    let (lo, hi) = (r!(rs), r!(rsh));
+                    match mem.store::<8>(at + 8, hi).and_then(|()| mem.store::<8>(at, lo)) {
+                        Ok(()) => next!(1),
+                        Err(_) => trap!(TrapKind::OutOfBounds { offset, len: 16, size: mem.end() - heap_base }),
+                    }
+                }
+                Op::Vbin { rd, rdh, ra, rah, rb, rbh, op } => {
+                    (r!(rd), r!(rdh)) = split(vector::binary(op, join(r!(ra), r!(rah)), join(r!(rb), r!(rbh))));
+                    next!(1)
+                }
+                Op::Vun { rd, rdh, ra, rah, op } => {
+                    (r!(rd), r!(rdh)) = split(vector::unary(op, join(r!(ra), r!(rah))));
+                    next!(1)
+                }
+                Op::Vtern { rd, rdh, ra, rah, rb, rbh, rc, rch, op } => {
+                    let (a, b, c) = (join(r!(ra), r!(rah)), join(r!(rb), r!(rbh)), join(r!(rc), r!(rch)));
+                    (r!(rd), r!(rdh)) = split(vector::ternary(op, a, b, c));
+                    next!(1)
+                }
+                Op::Vshift { rd, rdh, ra, rah, rb, op } => {
+                    (r!(rd), r!(rdh)) = split(vector::shift(op, join(r!(ra), r!(rah)), r!(rb)));
+                    next!(1)
+                }
+                Op::Vsplat { rd, rdh, rs, op } => {
+                    (r!(rd), r!(rdh)) = split(vector::splat(op, r!(rs)));
+                    next!(1)
+                }
+                Op::Vtest { rd, ra, rah, op } => alu!(rd, vector::test(op, join(r!(ra), r!(rah)))),
+                Op::Vextract { rd, ra, rah, lane, op } => alu!(rd, vector::extract(op, join(r!(ra), r!(rah)), lane)),
+                Op::Vreplace { rd, rdh, ra, rah, rs, lane, op } => {
+                    (r!(rd), r!(rdh)) = split(vector::replace(op, join(r!(ra), r!(rah)), r!(rs), lane));
+                    next!(1)
+                }
                 Op::Trap { code } => trap!(TrapKind::Raised(code)),
                 Op::Push { rs } => {
                     if sp - stack_base < 8 {
@@ -725,7 +776,7 @@ fn sext32(v: u32) -> u64 {
 
 /// `v`, with a NaN made quiet: rounding a signalling NaN gives a quiet one, as arithmetic does.
 #[inline(always)]
-fn quiet(v: f64) -> f64 {
+pub(super) fn quiet(v: f64) -> f64 {
     if v.is_nan() {
         f64::from_bits(v.to_bits() | 1 << 51)
     } else {
@@ -764,7 +815,7 @@ fn fmul(a: f64, b: f64) -> f64 {
 
 /// As [`quiet`] for an f32.
 #[inline(always)]
-fn quiet32(v: f32) -> f32 {
+pub(super) fn quiet32(v: f32) -> f32 {
     if v.is_nan() {
         f32::from_bits(v.to_bits() | 1 << 22)
     } else {
@@ -809,7 +860,7 @@ fn copy_regs(spans: &[std::ops::Range<usize>], from: &[u64; 256], to: &mut [u64;
 }
 
 /// `fmin`: NaN if either is NaN; -0.0 below +0.0.
-fn fmin(a: f64, b: f64) -> f64 {
+pub(super) fn fmin(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
     } else if a == b {
@@ -826,7 +877,7 @@ fn fmin(a: f64, b: f64) -> f64 {
 }
 
 /// `fmax`: NaN if either is NaN; +0.0 above -0.0.
-fn fmax(a: f64, b: f64) -> f64 {
+pub(super) fn fmax(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
     } else if a == b {

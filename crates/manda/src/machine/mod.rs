@@ -37,6 +37,7 @@ mod sched;
 mod snapshot;
 mod system;
 mod trap;
+mod vector;
 mod workers;
 
 pub use code::{Code, BYTES_PER_INDEX};

@@ -188,3 +188,13 @@ main:
     hput a63, t63, a0
     trap 0
     trap 255
+    hld128 a0, a1, s1, 11
+    hst128 t3, t4, a63, 12
+    vbin a0, a1, s1, s2, t3, t4, i32x4.add
+    vun v2, v3, a62, a63, f64x2.sqrt
+    vtern a0, a1, a2, a3, a4, a5, a6, a7, v128.bitselect
+    vshift s1, s2, s3, s4, t63, i64x2.shr_s
+    vsplat v2, v3, a0, splat16
+    vtest t3, a0, a1, i8x16.bitmask
+    vextract a63, v2, v3, 15, extract8_s
+    vreplace s1, s2, s3, s4, t63, 3, replace32

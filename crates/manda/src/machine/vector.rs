@@ -1,0 +1,460 @@
+//! The vector operations ([`VectorOp`]) on 128-bit values: what the
+//! interpreter's `v…` instructions compute once it has read their operands'
+//! register pairs. One function per form; lanes are little-endian, lane 0
+//! the low end. Float lanes compute as the scalar float instructions do,
+//! with the same helpers where those exist.
+
+use super::interp::{fmax, fmin, quiet, quiet32};
+use crate::isa::VectorOp as V;
+
+/// The value of the register pair `(lo, hi)`.
+#[inline(always)]
+pub(super) fn join(lo: u64, hi: u64) -> u128 {
+    u128::from(lo) | u128::from(hi) << 64
+}
+
+/// `v` as its register pair `(lo, hi)`.
+#[inline(always)]
+pub(super) fn split(v: u128) -> (u64, u64) {
+    (v as u64, (v >> 64) as u64)
+}
+
+macro_rules! lanes {
+    ($($get:ident, $put:ident, $t:ty, $n:literal;)*) => {$(
+        #[inline(always)]
+        fn $get(v: u128) -> [$t; $n] {
+            let bytes = v.to_le_bytes();
+            const W: usize = 16 / $n;
+            std::array::from_fn(|i| <$t>::from_le_bytes(bytes[i * W..i * W + W].try_into().expect("lane width")))
+        }
+        #[inline(always)]
+        fn $put(lanes: [$t; $n]) -> u128 {
+            const W: usize = 16 / $n;
+            let mut bytes = [0u8; 16];
+            for (i, l) in lanes.iter().enumerate() {
+                bytes[i * W..i * W + W].copy_from_slice(&l.to_le_bytes());
+            }
+            u128::from_le_bytes(bytes)
+        }
+    )*};
+}
+
+lanes! {
+    i8s, from_i8s, i8, 16;
+    u8s, from_u8s, u8, 16;
+    i16s, from_i16s, i16, 8;
+    u16s, from_u16s, u16, 8;
+    i32s, from_i32s, i32, 4;
+    u32s, from_u32s, u32, 4;
+    i64s, from_i64s, i64, 2;
+    u64s, from_u64s, u64, 2;
+    f32s, from_f32s, f32, 4;
+    f64s, from_f64s, f64, 2;
+}
+
+/// Lane by lane over two vectors: `get` reads the lanes, `put` writes them.
+macro_rules! zip {
+    ($a:expr, $b:expr, $get:ident, $put:ident, |$x:ident, $y:ident| $e:expr) => {{
+        let (a, b) = ($get($a), $get($b));
+        $put(std::array::from_fn(|i| {
+            let ($x, $y) = (a[i], b[i]);
+            $e
+        }))
+    }};
+}
+
+/// Lane by lane over one vector.
+macro_rules! map {
+    ($a:expr, $get:ident, $put:ident, |$x:ident| $e:expr) => {{
+        let a = $get($a);
+        $put(std::array::from_fn(|i| {
+            let $x = a[i];
+            $e
+        }))
+    }};
+}
+
+/// All ones if `c`, else 0, as a lane of type `$t`.
+macro_rules! mask {
+    ($t:ty, $c:expr) => {
+        <$t>::from($c).wrapping_neg()
+    };
+}
+
+/// `lanes` narrowed two at a time from a then b: `lo ..= hi` saturated, as `$t`.
+macro_rules! narrow {
+    ($a:expr, $b:expr, $get:ident, $put:ident, $t:ty, $lo:expr, $hi:expr) => {{
+        let (a, b) = ($get($a), $get($b));
+        let n = a.len();
+        $put(std::array::from_fn(|i| {
+            let v = if i < n { a[i] } else { b[i - n] };
+            v.clamp($lo, $hi) as $t
+        }))
+    }};
+}
+
+/// Lanes `from..` of `$get(a)` extended to the wider type.
+macro_rules! extend {
+    ($a:expr, $get:ident, $put:ident, $wide:ty, $from:expr) => {{
+        let a = $get($a);
+        $put(std::array::from_fn(|i| <$wide>::from(a[$from + i])))
+    }};
+}
+
+/// The products of lanes `from..` of a and b, extended to the wider type.
+macro_rules! extmul {
+    ($a:expr, $b:expr, $get:ident, $put:ident, $wide:ty, $from:expr) => {{
+        let (a, b) = ($get($a), $get($b));
+        $put(std::array::from_fn(|i| <$wide>::from(a[$from + i]).wrapping_mul(<$wide>::from(b[$from + i]))))
+    }};
+}
+
+/// Adjacent lanes added, extended to the wider type.
+macro_rules! pairwise {
+    ($a:expr, $get:ident, $put:ident, $wide:ty) => {{
+        let a = $get($a);
+        $put(std::array::from_fn(|i| <$wide>::from(a[2 * i]).wrapping_add(<$wide>::from(a[2 * i + 1]))))
+    }};
+}
+
+/// `i16x8.relaxed_dot_i8x16_i7x16_s`: signed products summed in pairs, wrapping to 16 bits.
+fn dot_i8(a: u128, b: u128) -> [i16; 8] {
+    let (a, b) = (i8s(a), i8s(b));
+    std::array::from_fn(|i| {
+        let p = |k: usize| i16::from(a[k]).wrapping_mul(i16::from(b[k]));
+        p(2 * i).wrapping_add(p(2 * i + 1))
+    })
+}
+
+/// The lanes `a` then `b` picked by `indices`: index ≥ 32 gives 0.
+fn shuffle(a: u128, b: u128, indices: u128) -> u128 {
+    let (a, b, idx) = (a.to_le_bytes(), b.to_le_bytes(), indices.to_le_bytes());
+    let out: [u8; 16] = std::array::from_fn(|i| match idx[i] {
+        k @ 0..16 => a[usize::from(k)],
+        k @ 16..32 => b[usize::from(k - 16)],
+        _ => 0,
+    });
+    u128::from_le_bytes(out)
+}
+
+fn fmin32(a: f32, b: f32) -> f32 {
+    fmin(f64::from(a), f64::from(b)) as f32
+}
+
+fn fmax32(a: f32, b: f32) -> f32 {
+    fmax(f64::from(a), f64::from(b)) as f32
+}
+
+/// A binary operation (`vbin`).
+pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
+    match op {
+        V::V128And => a & b,
+        V::V128Andnot => a & !b,
+        V::V128Or => a | b,
+        V::V128Xor => a ^ b,
+        V::I8x16Swizzle => shuffle(a, 0, map!(b, u8s, from_u8s, |x| if x < 16 { x } else { 255 })),
+        V::I8x16Eq => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x == y)),
+        V::I8x16Ne => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x != y)),
+        V::I8x16LtS => zip!(a, b, i8s, from_u8s, |x, y| mask!(u8, x < y)),
+        V::I8x16LtU => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x < y)),
+        V::I8x16LeS => zip!(a, b, i8s, from_u8s, |x, y| mask!(u8, x <= y)),
+        V::I8x16LeU => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x <= y)),
+        V::I16x8Eq => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x == y)),
+        V::I16x8Ne => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x != y)),
+        V::I16x8LtS => zip!(a, b, i16s, from_u16s, |x, y| mask!(u16, x < y)),
+        V::I16x8LtU => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x < y)),
+        V::I16x8LeS => zip!(a, b, i16s, from_u16s, |x, y| mask!(u16, x <= y)),
+        V::I16x8LeU => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x <= y)),
+        V::I32x4Eq => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x == y)),
+        V::I32x4Ne => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x != y)),
+        V::I32x4LtS => zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x < y)),
+        V::I32x4LtU => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x < y)),
+        V::I32x4LeS => zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x <= y)),
+        V::I32x4LeU => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x <= y)),
+        V::I64x2Eq => zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x == y)),
+        V::I64x2Ne => zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x != y)),
+        V::I64x2LtS => zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x < y)),
+        V::I64x2LeS => zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x <= y)),
+        V::F32x4Eq => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x == y)),
+        V::F32x4Ne => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x != y)),
+        V::F32x4Lt => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x < y)),
+        V::F32x4Le => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x <= y)),
+        V::F64x2Eq => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x == y)),
+        V::F64x2Ne => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x != y)),
+        V::F64x2Lt => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x < y)),
+        V::F64x2Le => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x <= y)),
+        V::I8x16NarrowI16x8S => narrow!(a, b, i16s, from_i8s, i8, -128, 127),
+        V::I8x16NarrowI16x8U => narrow!(a, b, i16s, from_u8s, u8, 0, 255),
+        V::I8x16Add => zip!(a, b, u8s, from_u8s, |x, y| x.wrapping_add(y)),
+        V::I8x16AddSatS => zip!(a, b, i8s, from_i8s, |x, y| x.saturating_add(y)),
+        V::I8x16AddSatU => zip!(a, b, u8s, from_u8s, |x, y| x.saturating_add(y)),
+        V::I8x16Sub => zip!(a, b, u8s, from_u8s, |x, y| x.wrapping_sub(y)),
+        V::I8x16SubSatS => zip!(a, b, i8s, from_i8s, |x, y| x.saturating_sub(y)),
+        V::I8x16SubSatU => zip!(a, b, u8s, from_u8s, |x, y| x.saturating_sub(y)),
+        V::I8x16MinS => zip!(a, b, i8s, from_i8s, |x, y| x.min(y)),
+        V::I8x16MinU => zip!(a, b, u8s, from_u8s, |x, y| x.min(y)),
+        V::I8x16MaxS => zip!(a, b, i8s, from_i8s, |x, y| x.max(y)),
+        V::I8x16MaxU => zip!(a, b, u8s, from_u8s, |x, y| x.max(y)),
+        V::I8x16AvgrU => zip!(a, b, u8s, from_u8s, |x, y| (u16::from(x) + u16::from(y)).div_ceil(2) as u8),
+        V::I16x8Q15mulrSatS => zip!(a, b, i16s, from_i16s, |x, y| {
+            ((i32::from(x) * i32::from(y) + (1 << 14)) >> 15).clamp(-32768, 32767) as i16
+        }),
+        V::I16x8NarrowI32x4S => narrow!(a, b, i32s, from_i16s, i16, -32768, 32767),
+        V::I16x8NarrowI32x4U => narrow!(a, b, i32s, from_u16s, u16, 0, 65535),
+        V::I16x8Add => zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_add(y)),
+        V::I16x8AddSatS => zip!(a, b, i16s, from_i16s, |x, y| x.saturating_add(y)),
+        V::I16x8AddSatU => zip!(a, b, u16s, from_u16s, |x, y| x.saturating_add(y)),
+        V::I16x8Sub => zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_sub(y)),
+        V::I16x8SubSatS => zip!(a, b, i16s, from_i16s, |x, y| x.saturating_sub(y)),
+        V::I16x8SubSatU => zip!(a, b, u16s, from_u16s, |x, y| x.saturating_sub(y)),
+        V::I16x8Mul => zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_mul(y)),
+        V::I16x8MinS => zip!(a, b, i16s, from_i16s, |x, y| x.min(y)),
+        V::I16x8MinU => zip!(a, b, u16s, from_u16s, |x, y| x.min(y)),
+        V::I16x8MaxS => zip!(a, b, i16s, from_i16s, |x, y| x.max(y)),
+        V::I16x8MaxU => zip!(a, b, u16s, from_u16s, |x, y| x.max(y)),
+        V::I16x8AvgrU => zip!(a, b, u16s, from_u16s, |x, y| (u32::from(x) + u32::from(y)).div_ceil(2) as u16),
+        V::I16x8ExtmulLowI8x16S => extmul!(a, b, i8s, from_i16s, i16, 0),
+        V::I16x8ExtmulHighI8x16S => extmul!(a, b, i8s, from_i16s, i16, 8),
+        V::I16x8ExtmulLowI8x16U => extmul!(a, b, u8s, from_u16s, u16, 0),
+        V::I16x8ExtmulHighI8x16U => extmul!(a, b, u8s, from_u16s, u16, 8),
+        V::I16x8DotI8x16I7x16S => from_i16s(dot_i8(a, b)),
+        V::I32x4Add => zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_add(y)),
+        V::I32x4Sub => zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_sub(y)),
+        V::I32x4Mul => zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_mul(y)),
+        V::I32x4MinS => zip!(a, b, i32s, from_i32s, |x, y| x.min(y)),
+        V::I32x4MinU => zip!(a, b, u32s, from_u32s, |x, y| x.min(y)),
+        V::I32x4MaxS => zip!(a, b, i32s, from_i32s, |x, y| x.max(y)),
+        V::I32x4MaxU => zip!(a, b, u32s, from_u32s, |x, y| x.max(y)),
+        V::I32x4DotI16x8S => {
+            let (a, b) = (i16s(a), i16s(b));
+            from_i32s(std::array::from_fn(|i| {
+                let p = |k: usize| i32::from(a[k]) * i32::from(b[k]);
+                p(2 * i).wrapping_add(p(2 * i + 1))
+            }))
+        }
+        V::I32x4ExtmulLowI16x8S => extmul!(a, b, i16s, from_i32s, i32, 0),
+        V::I32x4ExtmulHighI16x8S => extmul!(a, b, i16s, from_i32s, i32, 4),
+        V::I32x4ExtmulLowI16x8U => extmul!(a, b, u16s, from_u32s, u32, 0),
+        V::I32x4ExtmulHighI16x8U => extmul!(a, b, u16s, from_u32s, u32, 4),
+        V::I64x2Add => zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_add(y)),
+        V::I64x2Sub => zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_sub(y)),
+        V::I64x2Mul => zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_mul(y)),
+        V::I64x2ExtmulLowI32x4S => extmul!(a, b, i32s, from_i64s, i64, 0),
+        V::I64x2ExtmulHighI32x4S => extmul!(a, b, i32s, from_i64s, i64, 2),
+        V::I64x2ExtmulLowI32x4U => extmul!(a, b, u32s, from_u64s, u64, 0),
+        V::I64x2ExtmulHighI32x4U => extmul!(a, b, u32s, from_u64s, u64, 2),
+        V::F32x4Add => zip!(a, b, f32s, from_f32s, |x, y| x + y),
+        V::F32x4Sub => zip!(a, b, f32s, from_f32s, |x, y| x - y),
+        V::F32x4Mul => zip!(a, b, f32s, from_f32s, |x, y| x * y),
+        V::F32x4Div => zip!(a, b, f32s, from_f32s, |x, y| x / y),
+        V::F32x4Min => zip!(a, b, f32s, from_f32s, |x, y| fmin32(x, y)),
+        V::F32x4Max => zip!(a, b, f32s, from_f32s, |x, y| fmax32(x, y)),
+        V::F32x4Pmin => zip!(a, b, f32s, from_f32s, |x, y| if y < x { y } else { x }),
+        V::F32x4Pmax => zip!(a, b, f32s, from_f32s, |x, y| if x < y { y } else { x }),
+        V::F64x2Add => zip!(a, b, f64s, from_f64s, |x, y| x + y),
+        V::F64x2Sub => zip!(a, b, f64s, from_f64s, |x, y| x - y),
+        V::F64x2Mul => zip!(a, b, f64s, from_f64s, |x, y| x * y),
+        V::F64x2Div => zip!(a, b, f64s, from_f64s, |x, y| x / y),
+        V::F64x2Min => zip!(a, b, f64s, from_f64s, |x, y| fmin(x, y)),
+        V::F64x2Max => zip!(a, b, f64s, from_f64s, |x, y| fmax(x, y)),
+        V::F64x2Pmin => zip!(a, b, f64s, from_f64s, |x, y| if y < x { y } else { x }),
+        V::F64x2Pmax => zip!(a, b, f64s, from_f64s, |x, y| if x < y { y } else { x }),
+        _ => a,
+    }
+}
+
+/// A unary operation (`vun`).
+pub(super) fn unary(op: V, a: u128) -> u128 {
+    match op {
+        V::V128Not => !a,
+        V::I8x16Abs => map!(a, i8s, from_i8s, |x| x.wrapping_abs()),
+        V::I8x16Neg => map!(a, i8s, from_i8s, |x| x.wrapping_neg()),
+        V::I8x16Popcnt => map!(a, u8s, from_u8s, |x| x.count_ones() as u8),
+        V::I16x8ExtaddPairwiseI8x16S => pairwise!(a, i8s, from_i16s, i16),
+        V::I16x8ExtaddPairwiseI8x16U => pairwise!(a, u8s, from_u16s, u16),
+        V::I16x8Abs => map!(a, i16s, from_i16s, |x| x.wrapping_abs()),
+        V::I16x8Neg => map!(a, i16s, from_i16s, |x| x.wrapping_neg()),
+        V::I16x8ExtendLowI8x16S => extend!(a, i8s, from_i16s, i16, 0),
+        V::I16x8ExtendHighI8x16S => extend!(a, i8s, from_i16s, i16, 8),
+        V::I16x8ExtendLowI8x16U => extend!(a, u8s, from_u16s, u16, 0),
+        V::I16x8ExtendHighI8x16U => extend!(a, u8s, from_u16s, u16, 8),
+        V::I32x4ExtaddPairwiseI16x8S => pairwise!(a, i16s, from_i32s, i32),
+        V::I32x4ExtaddPairwiseI16x8U => pairwise!(a, u16s, from_u32s, u32),
+        V::I32x4Abs => map!(a, i32s, from_i32s, |x| x.wrapping_abs()),
+        V::I32x4Neg => map!(a, i32s, from_i32s, |x| x.wrapping_neg()),
+        V::I32x4ExtendLowI16x8S => extend!(a, i16s, from_i32s, i32, 0),
+        V::I32x4ExtendHighI16x8S => extend!(a, i16s, from_i32s, i32, 4),
+        V::I32x4ExtendLowI16x8U => extend!(a, u16s, from_u32s, u32, 0),
+        V::I32x4ExtendHighI16x8U => extend!(a, u16s, from_u32s, u32, 4),
+        // `as` from a float saturates and gives 0 for NaN: wasm's `trunc_sat`.
+        V::I32x4TruncSatF32x4S => map!(a, f32s, from_i32s, |x| x as i32),
+        V::I32x4TruncSatF32x4U => map!(a, f32s, from_u32s, |x| x as u32),
+        V::I32x4TruncSatF64x2SZero => {
+            let f = f64s(a);
+            from_i32s([f[0] as i32, f[1] as i32, 0, 0])
+        }
+        V::I32x4TruncSatF64x2UZero => {
+            let f = f64s(a);
+            from_u32s([f[0] as u32, f[1] as u32, 0, 0])
+        }
+        V::I64x2Abs => map!(a, i64s, from_i64s, |x| x.wrapping_abs()),
+        V::I64x2Neg => map!(a, i64s, from_i64s, |x| x.wrapping_neg()),
+        V::I64x2ExtendLowI32x4S => extend!(a, i32s, from_i64s, i64, 0),
+        V::I64x2ExtendHighI32x4S => extend!(a, i32s, from_i64s, i64, 2),
+        V::I64x2ExtendLowI32x4U => extend!(a, u32s, from_u64s, u64, 0),
+        V::I64x2ExtendHighI32x4U => extend!(a, u32s, from_u64s, u64, 2),
+        V::F32x4Ceil => map!(a, f32s, from_f32s, |x| quiet32(x.ceil())),
+        V::F32x4Floor => map!(a, f32s, from_f32s, |x| quiet32(x.floor())),
+        V::F32x4Trunc => map!(a, f32s, from_f32s, |x| quiet32(x.trunc())),
+        V::F32x4Nearest => map!(a, f32s, from_f32s, |x| quiet32(x.round_ties_even())),
+        V::F32x4Abs => map!(a, u32s, from_u32s, |x| x & !(1 << 31)),
+        V::F32x4Neg => map!(a, u32s, from_u32s, |x| x ^ (1 << 31)),
+        V::F32x4Sqrt => map!(a, f32s, from_f32s, |x| x.sqrt()),
+        V::F32x4ConvertI32x4S => map!(a, i32s, from_f32s, |x| x as f32),
+        V::F32x4ConvertI32x4U => map!(a, u32s, from_f32s, |x| x as f32),
+        V::F32x4DemoteF64x2Zero => {
+            let f = f64s(a);
+            from_f32s([f[0] as f32, f[1] as f32, 0.0, 0.0])
+        }
+        V::F64x2Ceil => map!(a, f64s, from_f64s, |x| quiet(x.ceil())),
+        V::F64x2Floor => map!(a, f64s, from_f64s, |x| quiet(x.floor())),
+        V::F64x2Trunc => map!(a, f64s, from_f64s, |x| quiet(x.trunc())),
+        V::F64x2Nearest => map!(a, f64s, from_f64s, |x| quiet(x.round_ties_even())),
+        V::F64x2Abs => map!(a, u64s, from_u64s, |x| x & !(1 << 63)),
+        V::F64x2Neg => map!(a, u64s, from_u64s, |x| x ^ (1 << 63)),
+        V::F64x2Sqrt => map!(a, f64s, from_f64s, |x| x.sqrt()),
+        V::F64x2ConvertLowI32x4S => {
+            let i = i32s(a);
+            from_f64s([f64::from(i[0]), f64::from(i[1])])
+        }
+        V::F64x2ConvertLowI32x4U => {
+            let u = u32s(a);
+            from_f64s([f64::from(u[0]), f64::from(u[1])])
+        }
+        V::F64x2PromoteLowF32x4 => {
+            let f = f32s(a);
+            from_f64s([f64::from(f[0]), f64::from(f[1])])
+        }
+        _ => a,
+    }
+}
+
+/// A ternary operation (`vtern`).
+pub(super) fn ternary(op: V, a: u128, b: u128, c: u128) -> u128 {
+    match op {
+        V::V128Bitselect => (a & c) | (b & !c),
+        V::I8x16Shuffle => shuffle(a, b, c),
+        V::I32x4DotI8x16I7x16AddS => {
+            let pairs = dot_i8(a, b);
+            let c = i32s(c);
+            from_i32s(std::array::from_fn(|i| {
+                c[i].wrapping_add(i32::from(pairs[2 * i])).wrapping_add(i32::from(pairs[2 * i + 1]))
+            }))
+        }
+        V::F32x4Madd | V::F32x4Nmadd => {
+            let (a, b, c) = (f32s(a), f32s(b), f32s(c));
+            let neg = op == V::F32x4Nmadd;
+            from_f32s(std::array::from_fn(|i| {
+                let p = a[i] * b[i];
+                if neg {
+                    c[i] - p
+                } else {
+                    p + c[i]
+                }
+            }))
+        }
+        V::F64x2Madd | V::F64x2Nmadd => {
+            let (a, b, c) = (f64s(a), f64s(b), f64s(c));
+            let neg = op == V::F64x2Nmadd;
+            from_f64s(std::array::from_fn(|i| {
+                let p = a[i] * b[i];
+                if neg {
+                    c[i] - p
+                } else {
+                    p + c[i]
+                }
+            }))
+        }
+        _ => a,
+    }
+}
+
+/// A shift by the count `n` (`vshift`).
+pub(super) fn shift(op: V, a: u128, n: u64) -> u128 {
+    match op {
+        V::I8x16Shl => map!(a, u8s, from_u8s, |x| x << (n % 8)),
+        V::I8x16ShrS => map!(a, i8s, from_i8s, |x| x >> (n % 8)),
+        V::I8x16ShrU => map!(a, u8s, from_u8s, |x| x >> (n % 8)),
+        V::I16x8Shl => map!(a, u16s, from_u16s, |x| x << (n % 16)),
+        V::I16x8ShrS => map!(a, i16s, from_i16s, |x| x >> (n % 16)),
+        V::I16x8ShrU => map!(a, u16s, from_u16s, |x| x >> (n % 16)),
+        V::I32x4Shl => map!(a, u32s, from_u32s, |x| x << (n % 32)),
+        V::I32x4ShrS => map!(a, i32s, from_i32s, |x| x >> (n % 32)),
+        V::I32x4ShrU => map!(a, u32s, from_u32s, |x| x >> (n % 32)),
+        V::I64x2Shl => map!(a, u64s, from_u64s, |x| x << (n % 64)),
+        V::I64x2ShrS => map!(a, i64s, from_i64s, |x| x >> (n % 64)),
+        V::I64x2ShrU => map!(a, u64s, from_u64s, |x| x >> (n % 64)),
+        _ => a,
+    }
+}
+
+/// Copies of the scalar `x` in every lane (`vsplat`).
+pub(super) fn splat(op: V, x: u64) -> u128 {
+    let lane = match op {
+        V::Splat8 => u64::from(x as u8) * 0x0101_0101_0101_0101,
+        V::Splat16 => u64::from(x as u16) * 0x0001_0001_0001_0001,
+        V::Splat32 => u64::from(x as u32) * 0x0000_0001_0000_0001,
+        _ => x,
+    };
+    join(lane, lane)
+}
+
+/// A scalar summary of the vector (`vtest`).
+pub(super) fn test(op: V, a: u128) -> u64 {
+    let bitmask = |tops: u128, width: u32| {
+        let mut m = 0;
+        for i in 0..128 / width {
+            m |= ((tops >> (i * width + width - 1)) & 1) << i;
+        }
+        m as u64
+    };
+    match op {
+        V::V128AnyTrue => u64::from(a != 0),
+        V::I8x16AllTrue => u64::from(u8s(a).iter().all(|&x| x != 0)),
+        V::I16x8AllTrue => u64::from(u16s(a).iter().all(|&x| x != 0)),
+        V::I32x4AllTrue => u64::from(u32s(a).iter().all(|&x| x != 0)),
+        V::I64x2AllTrue => u64::from(u64s(a).iter().all(|&x| x != 0)),
+        V::I8x16Bitmask => bitmask(a, 8),
+        V::I16x8Bitmask => bitmask(a, 16),
+        V::I32x4Bitmask => bitmask(a, 32),
+        V::I64x2Bitmask => bitmask(a, 64),
+        _ => 0,
+    }
+}
+
+/// Lane `lane` (modulo the lane count) of `a`, extended to a register (`vextract`).
+pub(super) fn extract(op: V, a: u128, lane: u8) -> u64 {
+    let lane = usize::from(lane);
+    match op {
+        V::Extract8s => i8s(a)[lane % 16] as i64 as u64,
+        V::Extract8u => u64::from(u8s(a)[lane % 16]),
+        V::Extract16s => i16s(a)[lane % 8] as i64 as u64,
+        V::Extract16u => u64::from(u16s(a)[lane % 8]),
+        V::Extract32s => i32s(a)[lane % 4] as i64 as u64,
+        V::Extract32u => u64::from(u32s(a)[lane % 4]),
+        _ => u64s(a)[lane % 2],
+    }
+}
+
+/// `a` with lane `lane` (modulo the lane count) replaced by the low bits of `x` (`vreplace`).
+pub(super) fn replace(op: V, a: u128, x: u64, lane: u8) -> u128 {
+    let (width, lane) = match op {
+        V::Replace8 => (8, u32::from(lane) % 16),
+        V::Replace16 => (16, u32::from(lane) % 8),
+        V::Replace32 => (32, u32::from(lane) % 4),
+        _ => (64, u32::from(lane) % 2),
+    };
+    let ones = u128::MAX >> (128 - width);
+    let at = lane * width;
+    (a & !(ones << at)) | ((u128::from(x) & ones) << at)
+}
