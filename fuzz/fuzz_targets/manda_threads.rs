@@ -12,14 +12,14 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use manda::exe::Executable;
-use manda::isa::{Group, Instr, Kind, Mem, Opcode, Operand, Reg, F64};
+use manda::isa::{Group, Instr, Kind, Mem, Opcode, Operand, Reg, VectorOp, F64};
 use manda::machine::{Config, Machine, SharedBuf};
 use mova_manda_fuzz::Choices;
 use std::fmt::Write;
 
 /// The groups a worker's body draws from: nothing that branches, forks,
 /// talks to a port or does I/O.
-const BODY_GROUPS: [Group; 7] = [
+const BODY_GROUPS: [Group; 8] = [
     Group::MovesAndConstants,
     Group::IntegerArithmetic,
     Group::Comparisons,
@@ -27,6 +27,7 @@ const BODY_GROUPS: [Group; 7] = [
     Group::FloatingPoint,
     Group::Memory,
     Group::Stack,
+    Group::Vector,
 ];
 
 /// One of t0–t7 (registers 192–199), the worker's working set.
@@ -48,12 +49,22 @@ fn operand(choose: &mut Choices, kind: Kind) -> Operand {
         Kind::Mem => Operand::Mem(Mem { base: Reg(64), off: i32::from(choose.byte() % 249) }),
         Kind::Addr => Operand::Addr(manda::isa::Addr(choose.u64() % 4096)),
         Kind::Target => unreachable!("no body instruction has a target"),
+        Kind::VOp => Operand::VOp(manda::isa::VOp(choose.byte())),
     }
 }
 
 fn instr(choose: &mut Choices, body: &[Opcode]) -> Instr {
     let op = body[usize::from(choose.byte()) % body.len()];
-    let operands: Vec<Operand> = op.operands().iter().map(|(_, kind)| operand(choose, *kind)).collect();
+    let mut operands: Vec<Operand> = op.operands().iter().map(|(_, kind)| operand(choose, *kind)).collect();
+    // A vector operation of the instruction's form (all the loader accepts).
+    if let Some(form) = op.vector_form() {
+        let of_form: Vec<VectorOp> = form.ops().collect();
+        for o in &mut operands {
+            if let Operand::VOp(v) = o {
+                *o = Operand::VOp(of_form[usize::from(v.0) % of_form.len()].into());
+            }
+        }
+    }
     Instr::from_operands(op, &operands).expect("kinds match the table")
 }
 

@@ -141,8 +141,9 @@ pub(crate) fn code(
         if let GlobalHome::Reg(x) = g.home {
             let rd = Reg(real(x, 0));
             match g.init {
-                ConstValue::Bits(b) => e.ins(Instr::Li { rd, imm: b as i64 }),
                 ConstValue::Func(f) => e.func_ref(rd, module.canon_of(f), thunk_labels[f as usize]),
+                // (A v128 global is never in a register.)
+                bits => e.ins(Instr::Li { rd, imm: bits.bits() as i64 }),
             }
         }
     }
@@ -184,7 +185,14 @@ pub(crate) fn code(
                         Instr::Ld64 { rd, mem: Mem { base: Reg(real(ZERO, 0)), off: addr as i32 } }
                     }
                 });
-                vec![global.ty]
+                if global.ty == ValType::V128 {
+                    // Its high half, in the next word (a v128 global is always in memory).
+                    if let GlobalHome::Mem(addr) = global.home {
+                        let mem = Mem { base: Reg(real(ZERO, 0)), off: addr as i32 + 8 };
+                        e.ins(Instr::Ld64 { rd: Reg(WINDOW_BASE + 1), mem });
+                    }
+                }
+                crate::lowered(&[global.ty])
             }
         };
         for (i, t) in results.iter().enumerate() {

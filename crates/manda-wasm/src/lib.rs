@@ -87,12 +87,37 @@ pub enum Arg {
     Text(String),
     /// The value's bits (an i32 sign-extended, an f32 as its 32 bits).
     Bits(u64),
+    /// A `v128`'s bits.
+    V128(u128),
 }
 
 impl Arg {
+    /// The registers' worth of bits of an argument of type `ty`: one, or a
+    /// `v128`'s two halves (low first).
+    fn words(&self, ty: ValType) -> Result<Vec<u64>, String> {
+        let v = match (self, ty) {
+            (Arg::V128(v), _) => *v,
+            (Arg::Text(text), ValType::V128) => {
+                let parsed = match text.strip_prefix("0x") {
+                    Some(hex) => u128::from_str_radix(hex, 16).ok(),
+                    None => text.parse::<u128>().ok().or_else(|| text.parse::<i128>().ok().map(|v| v as u128)),
+                };
+                parsed.ok_or_else(|| {
+                    format!("`{text}` is not a v128 (a 128-bit integer, or 0x and up to 32 hex digits)")
+                })?
+            }
+            _ => return self.bits(ty).map(|b| vec![b]),
+        };
+        Ok(match ty {
+            ValType::V128 => vec![v as u64, (v >> 64) as u64],
+            _ => vec![v as u64],
+        })
+    }
+
     fn bits(&self, ty: ValType) -> Result<u64, String> {
         let text = match self {
             Arg::Bits(b) => return Ok(*b),
+            Arg::V128(v) => return Ok(*v as u64),
             Arg::Text(t) => t.as_str(),
         };
         let bad = || format!("`{text}` is not an {ty}");
@@ -152,10 +177,34 @@ pub const TABLE_GROWTH: u64 = 1024;
 /// an instruction that zeroes it when its function is called).
 pub const MAX_LOCALS: u64 = 1 << 22;
 
-/// The features accepted: WebAssembly 2.0 but SIMD (what clang emits by
-/// default, bulk memory, reference types), tail calls and extended constants.
+/// The features accepted: WebAssembly 2.0 (what clang emits by default,
+/// bulk memory, reference types, SIMD), relaxed SIMD, tail calls and
+/// extended constants.
 pub fn features() -> WasmFeatures {
-    WasmFeatures::LIME1 | WasmFeatures::BULK_MEMORY | WasmFeatures::REFERENCE_TYPES | WasmFeatures::TAIL_CALL
+    WasmFeatures::LIME1
+        | WasmFeatures::BULK_MEMORY
+        | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::TAIL_CALL
+        | WasmFeatures::SIMD
+        | WasmFeatures::RELAXED_SIMD
+}
+
+/// Value types as the translator places them: a `v128` takes two
+/// registers, so it is two entries (low half, high half), each `V128`.
+pub(crate) fn lowered(types: &[ValType]) -> Vec<ValType> {
+    let mut out = Vec::with_capacity(types.len());
+    for &t in types {
+        out.push(t);
+        if t == ValType::V128 {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// A function type with its `v128`s [`lowered`].
+fn lowered_type(t: &FuncType) -> FuncType {
+    FuncType::new(lowered(t.params()), lowered(t.results()))
 }
 
 /// A constant expression's value: bits, or a reference to a function, whose
@@ -166,6 +215,8 @@ pub(crate) enum ConstValue {
     Bits(u64),
     /// `ref.func`.
     Func(u32),
+    /// A `v128`.
+    V128(u128),
 }
 
 impl ConstValue {
@@ -174,6 +225,7 @@ impl ConstValue {
         match self {
             ConstValue::Bits(b) => b,
             ConstValue::Func(_) => 0,
+            ConstValue::V128(v) => v as u64,
         }
     }
 }
@@ -185,7 +237,7 @@ pub(crate) enum GlobalHome {
     Const(u64),
     /// Mutable, in this (IR) register.
     Reg(u8),
-    /// Mutable, 8 bytes at this address of the data section.
+    /// Mutable (or a `v128`), 8 bytes (16 for a `v128`) at this address of the data section.
     Mem(u64),
 }
 
@@ -197,7 +249,10 @@ pub(crate) struct Global {
 
 /// What the function translator needs of the module.
 pub(crate) struct Module {
+    /// The function types, [`lowered`].
     types: Vec<FuncType>,
+    /// The function types as the module declares them.
+    wasm_types: Vec<FuncType>,
     /// Canonical id (≥ 1) of each type: equal signatures share one.
     canon: Vec<u32>,
     /// Type index of each function, imports first.
@@ -259,8 +314,14 @@ fn limits_fit(has: (u64, Option<u64>), wants: (u64, Option<u64>)) -> bool {
 }
 
 impl Module {
+    /// Function `f`'s type, [`lowered`].
     fn func_type(&self, f: u32) -> &FuncType {
         &self.types[self.funcs[f as usize] as usize]
+    }
+
+    /// Function `f`'s type as the module declares it.
+    fn wasm_func_type(&self, f: u32) -> &FuncType {
+        &self.wasm_types[self.funcs[f as usize] as usize]
     }
 
     /// Function `f`'s canonical type id.
@@ -339,6 +400,7 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>, globals: &[Global]) -> Result<Co
             Operator::I64Const { value } => stack.push(bits(value as u64)),
             Operator::F32Const { value } => stack.push(bits(u64::from(value.bits()))),
             Operator::F64Const { value } => stack.push(bits(value.bits())),
+            Operator::V128Const { value } => stack.push(ConstValue::V128(value.i128() as u128)),
             Operator::RefNull { .. } => stack.push(bits(0)),
             Operator::RefFunc { function_index } => stack.push(ConstValue::Func(function_index)),
             Operator::GlobalGet { global_index } => match globals.get(global_index as usize) {
@@ -436,6 +498,8 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                     mem_globals += 1;
                     GlobalHome::Mem(mem_globals - 1)
                 }
+                // `parse` homes every v128 global in memory.
+                ConstValue::V128(_) => g.home,
             };
         }
     }
@@ -446,6 +510,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
     let rodata_base = 9u64;
     let place = |v: ConstValue, at: u64, sites: &mut Vec<(u64, u32)>| match v {
         ConstValue::Bits(b) => b,
+        ConstValue::V128(v) => v as u64,
         ConstValue::Func(f) => {
             sites.push((at, f));
             0
@@ -479,6 +544,9 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         if let GlobalHome::Mem(index) = g.home {
             let init = place(g.init, data_base + index * 8, &mut ref_sites);
             data_section[index as usize * 8..][..8].copy_from_slice(&init.to_le_bytes());
+            if let ConstValue::V128(v) = g.init {
+                data_section[index as usize * 8 + 8..][..8].copy_from_slice(&((v >> 64) as u64).to_le_bytes());
+            }
             g.home = GlobalHome::Mem(data_base + index * 8);
         }
     }
@@ -546,7 +614,9 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
         return Err(TranslateError { offset: None, message: "the module's data passes 2 GiB".into() });
     }
 
-    let module = Module { types, canon, funcs, globals, memory, tables, data_segments, elem_segments };
+    let wasm_types = types;
+    let types = wasm_types.iter().map(lowered_type).collect();
+    let module = Module { types, wasm_types, canon, funcs, globals, memory, tables, data_segments, elem_segments };
 
     let (mut functions, forks, held) = function_bodies(wasm, &module, &imports, &bodies, names, &exports, options)?;
 
@@ -584,7 +654,7 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
                 }
             }
         };
-        let ty = module.func_type(f);
+        let ty = module.wasm_func_type(f);
         if ty.params().len() != inv.args.len() {
             return Err(TranslateError {
                 offset: None,
@@ -595,9 +665,10 @@ pub fn translate(wasm: &[u8], options: &Options) -> Result<Vec<u8>, TranslateErr
             .args
             .iter()
             .zip(ty.params())
-            .map(|(a, &t)| a.bits(t))
-            .collect::<Result<Vec<u64>, String>>()
-            .map_err(|m| TranslateError { offset: None, message: format!("`{}`: {m}", inv.name) })?;
+            .map(|(a, &t)| a.words(t))
+            .collect::<Result<Vec<Vec<u64>>, String>>()
+            .map_err(|m| TranslateError { offset: None, message: format!("`{}`: {m}", inv.name) })?
+            .concat();
         invokes.push(emit::Invocation::Call(f, args));
     }
     let entry = if invokes.is_empty() {
@@ -702,7 +773,7 @@ fn function_bodies(
     let mut held = wasm.len() as u64;
     for (k, body) in bodies.iter().enumerate() {
         let index = (imports.len() + k) as u32;
-        let mut locals: Vec<ValType> = module.func_type(index).params().to_vec();
+        let mut locals: Vec<ValType> = module.wasm_func_type(index).params().to_vec();
         let mut reader = body.get_locals_reader()?;
         for _ in 0..reader.get_count() {
             let at = reader.original_position();

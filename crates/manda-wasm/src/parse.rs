@@ -207,7 +207,11 @@ pub(crate) fn sections<'a>(wasm: &'a [u8], options: &Options) -> Result<Sections
                 for g in reader {
                     let g = g?;
                     let init = const_expr(&g.init_expr, &globals)?;
-                    let home = if !g.ty.mutable {
+                    let home = if g.ty.content_type == ValType::V128 {
+                        // Two words of memory, whether or not it is mutable.
+                        mem_globals += 2;
+                        GlobalHome::Mem(mem_globals - 2)
+                    } else if !g.ty.mutable {
                         // Its value once references are placed (`translate` sets it).
                         GlobalHome::Const(0)
                     } else if reg_globals < ir::GLOBALS_IN_REGS {

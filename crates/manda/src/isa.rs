@@ -808,6 +808,21 @@ macro_rules! first_rd {
     };
 }
 
+/// `Some` (the register) if the second field is named `rdh`: a vector
+/// result's high half.
+macro_rules! second_rdh {
+    ($first:ident, $second:ident $(, $rest:ident)*) => {
+        if stringify!($second) == "rdh" {
+            Field::as_reg($second)
+        } else {
+            None
+        }
+    };
+    ($($any:ident),*) => {
+        None
+    };
+}
+
 macro_rules! define_isa {
     ($(
         $variant:ident = $byte:literal, $mnemonic:literal, $group:ident, $kind:ident, ($($field:ident : $ty:ty),*),
@@ -982,12 +997,17 @@ macro_rules! define_isa {
                     $(Instr::$variant { $($field),* } => first_rd!($($field),*),)*
                 }
             }
-            /// The second result register: a vector result's high half (`rdh`).
-            pub fn rdh(&self) -> Option<Reg> {
-                #[allow(unused_variables)]
-                match *self {
-                    $(Instr::$variant { $($field),* } => None $(.or((stringify!($field) == "rdh").then(|| Field::to_operand($field)).and_then(|o| match o { Operand::Reg(r) => Some(r), _ => None })))*,)*
+            /// The second result register: a vector result's high half, the second operand if it is named `rdh`.
+            #[allow(unused_variables)]
+            pub fn rdh_mut(&mut self) -> Option<&mut Reg> {
+                match self {
+                    $(Instr::$variant { $($field),* } => second_rdh!($($field),*),)*
                 }
+            }
+            /// The second result register, as [`rdh_mut`](Instr::rdh_mut).
+            pub fn rdh(&self) -> Option<Reg> {
+                let mut copy = *self;
+                copy.rdh_mut().copied()
             }
             /// The result register: the first operand, if it is named `rd`.
             pub fn rd(&self) -> Option<Reg> {

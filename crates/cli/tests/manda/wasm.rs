@@ -117,9 +117,10 @@ fn refused(text: &str) -> String {
 #[test]
 fn unsupported_features_and_imports_are_refused_where_they_are() {
     assert_eq!(
-        refused(r#"(module (func (result v128) (v128.const i64x2 0 0)))"#),
-        "offset 11 (0xb): SIMD support is not enabled"
+        refused(r#"(module (memory 1 1 shared))"#),
+        "offset 11 (0xb): threads must be enabled for shared memories"
     );
+    assert_eq!(refused(r#"(module (tag))"#), "offset 16 (0x10): exceptions proposal not enabled");
     assert_eq!(
         refused(r#"(module (import "env" "f" (func)))"#),
         "offset 17 (0x11): import `env.f` is not supported (see docs/manda/wasm.md for the wasi_snapshot_preview1 and \

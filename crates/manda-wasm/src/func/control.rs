@@ -5,7 +5,7 @@
 use super::{r, Frame, FuncTranslator, Kind};
 use crate::ir::{Callee, S1, S2, S3};
 use manda::isa::Instr;
-use wasmparser::Operator;
+use wasmparser::{Operator, ValType::V128};
 
 impl FuncTranslator<'_> {
     /// Translates `op` if it is one of these; `Ok(false)` if not.
@@ -85,8 +85,11 @@ impl FuncTranslator<'_> {
             }
             O::ReturnCallIndirect { type_index, table_index } => self.call_indirect(type_index, table_index, true),
             O::Drop => {
-                self.pop();
+                if self.pop().1 == V128 {
+                    self.pop();
+                }
             }
+            O::Select | O::TypedSelect { .. } if self.stack[self.stack.len() - 2].1 == V128 => self.select_vector(),
             O::Select | O::TypedSelect { .. } => {
                 let n = self.stack.len();
                 let ty = self.stack[n - 2].1;

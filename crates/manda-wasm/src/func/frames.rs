@@ -57,7 +57,7 @@ impl FuncTranslator<'_> {
     pub(super) fn block_types(&self, ty: BlockType) -> (Vec<ValType>, Vec<ValType>) {
         match ty {
             BlockType::Empty => (vec![], vec![]),
-            BlockType::Type(t) => (vec![], vec![t]),
+            BlockType::Type(t) => (vec![], crate::lowered(&[t])),
             BlockType::FuncType(i) => {
                 let f = &self.module.types[i as usize];
                 (f.params().to_vec(), f.results().to_vec())

@@ -15,6 +15,7 @@ mod control;
 mod frames;
 mod memory;
 mod numeric;
+mod simd;
 mod stack;
 mod table;
 mod variable;
@@ -69,7 +70,10 @@ pub struct FuncTranslator<'m> {
     /// Nesting depth of blocks inside dead code.
     dead_depth: u32,
     dead: bool,
+    /// The locals as placed: a `v128` is two, its low then its high half.
     locals: Vec<ValType>,
+    /// Where each of the module's locals starts in `locals`.
+    local_base: Vec<u32>,
     in_regs: u32,
     traps: Vec<(u8, Label)>,
     callees: Vec<u32>,
@@ -90,7 +94,14 @@ fn imm32(v: u64) -> Option<i32> {
 
 impl<'m> FuncTranslator<'m> {
     /// Starts function `index` with its parameter and declared local types.
-    pub fn new(module: &'m Module, index: u32, locals: Vec<ValType>) -> Result<Self, String> {
+    pub fn new(module: &'m Module, index: u32, wasm_locals: Vec<ValType>) -> Result<Self, String> {
+        let mut local_base = Vec::with_capacity(wasm_locals.len());
+        let mut base = 0;
+        for &t in &wasm_locals {
+            local_base.push(base);
+            base += if t == ValType::V128 { 2 } else { 1 };
+        }
+        let locals = super::lowered(&wasm_locals);
         let ty = module.func_type(index);
         if ty.params().len() as u32 > LOCALS_IN_REGS {
             return Err(format!(
@@ -110,6 +121,7 @@ impl<'m> FuncTranslator<'m> {
             dead_depth: 0,
             dead: false,
             locals,
+            local_base,
             in_regs,
             traps: Vec::new(),
             callees: Vec::new(),
@@ -277,8 +289,12 @@ impl<'m> FuncTranslator<'m> {
             }
             return Ok(());
         }
-        let known =
-            self.control(op)? || self.variable(op)? || self.memory(op)? || self.table(op) || self.numeric(op)?;
+        let known = self.control(op)?
+            || self.variable(op)?
+            || self.memory(op)?
+            || self.table(op)
+            || self.numeric(op)?
+            || self.simd(op)?;
         if !known {
             return Err(format!("instruction {op:?} is not supported (see docs/manda/wasm.md for what is)"));
         }

@@ -49,6 +49,11 @@ pub enum Form {
 }
 
 impl Form {
+    /// Its operations, in table order.
+    pub fn ops(self) -> impl Iterator<Item = VectorOp> {
+        VectorOp::ALL.iter().copied().filter(move |v| v.form() == self)
+    }
+
     /// The instruction that takes operations of this form.
     pub const fn mnemonic(self) -> &'static str {
         match self {
