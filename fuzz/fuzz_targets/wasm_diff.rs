@@ -1,6 +1,6 @@
 //! Differential: wasm-smith modules of the features Manda translates, run
 //! on Manda and on wasmi, must agree. Every exported function whose
-//! parameters and results are numbers is called in turn with arguments
+//! parameters and results are numbers or vectors is called in turn with arguments
 //! from the input; each call's results (bits; any NaN equals any NaN, as
 //! wasm lets NaN payloads differ) or trap must be the same on both. A call
 //! that runs out of steps or fuel, or past either engine's call depth, ends
@@ -29,6 +29,9 @@ enum Bits {
     Int(u64),
     F32(u32),
     F64(u64),
+    /// A v128: equal when each 32-bit lane, or each 64-bit lane, is equal
+    /// or a NaN on both sides (its lanes may be floats of either width).
+    V128(u128),
 }
 
 impl PartialEq for Bits {
@@ -37,6 +40,11 @@ impl PartialEq for Bits {
             (Bits::Int(a), Bits::Int(b)) => a == b,
             (Bits::F32(a), Bits::F32(b)) => a == b || (f32::from_bits(*a).is_nan() && f32::from_bits(*b).is_nan()),
             (Bits::F64(a), Bits::F64(b)) => a == b || (f64::from_bits(*a).is_nan() && f64::from_bits(*b).is_nan()),
+            (Bits::V128(a), Bits::V128(b)) => {
+                let lanes32 = (0..4).all(|i| Bits::F32((a >> (32 * i)) as u32) == Bits::F32((b >> (32 * i)) as u32));
+                let lanes64 = (0..2).all(|i| Bits::F64((a >> (64 * i)) as u64) == Bits::F64((b >> (64 * i)) as u64));
+                lanes32 || lanes64
+            }
             _ => false,
         }
     }
@@ -90,7 +98,7 @@ fn manda_trap(message: &str) -> Option<&'static str> {
 /// Instantiates on wasmi and makes the calls, until one does not return
 /// (a trap in the start function is the first call's); `None` if wasmi
 /// refuses the module.
-fn on_wasmi(wasm: &[u8], calls: &[(String, Vec<u64>)]) -> Option<Vec<Ended>> {
+fn on_wasmi(wasm: &[u8], calls: &[(String, Vec<u128>)]) -> Option<Vec<Ended>> {
     let mut config = wasmi::Config::default();
     config.consume_fuel(true);
     let engine = Engine::new(&config);
@@ -118,7 +126,8 @@ fn on_wasmi(wasm: &[u8], calls: &[(String, Vec<u64>)]) -> Option<Vec<Ended>> {
                 ValType::I32 => Val::I32(a as i32),
                 ValType::I64 => Val::I64(a as i64),
                 ValType::F32 => Val::F32(f32::from_bits(a as u32).into()),
-                _ => Val::F64(f64::from_bits(a).into()),
+                ValType::V128 => Val::V128(a.into()),
+                _ => Val::F64(f64::from_bits(a as u64).into()),
             })
             .collect();
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for_ty(*t)).collect();
@@ -131,6 +140,7 @@ fn on_wasmi(wasm: &[u8], calls: &[(String, Vec<u64>)]) -> Option<Vec<Ended>> {
                         Val::I64(x) => Bits::Int(*x as u64),
                         Val::F32(x) => Bits::F32(x.to_bits()),
                         Val::F64(x) => Bits::F64(x.to_bits()),
+                        Val::V128(x) => Bits::V128(x.as_u128()),
                         _ => Bits::Int(0),
                     })
                     .collect(),
@@ -154,11 +164,19 @@ fn on_wasmi(wasm: &[u8], calls: &[(String, Vec<u64>)]) -> Option<Vec<Ended>> {
 /// first call's).
 /// How each call ended on Manda; `None` for a module passed over (what the
 /// translator does not translate yet).
-fn on_manda(wasm: &[u8], calls: &[(String, Vec<u64>)], types: &[Vec<ValType>]) -> Option<Vec<Ended>> {
+fn on_manda(wasm: &[u8], calls: &[(String, Vec<u128>)], types: &[(Vec<ValType>, Vec<ValType>)]) -> Option<Vec<Ended>> {
+    let arg = |t: &ValType, a: u128| match t {
+        ValType::V128 => Arg::V128(a),
+        _ => Arg::Bits(a as u64),
+    };
     let options = Options {
         invokes: calls
             .iter()
-            .map(|(name, args)| Invoke { name: name.clone(), args: args.iter().map(|&a| Arg::Bits(a)).collect() })
+            .zip(types)
+            .map(|((name, args), (params, _))| Invoke {
+                name: name.clone(),
+                args: params.iter().zip(args).map(|(t, &a)| arg(t, a)).collect(),
+            })
             .collect(),
         raw_results: true,
         instantiate_only: true,
@@ -187,10 +205,23 @@ fn on_manda(wasm: &[u8], calls: &[(String, Vec<u64>)], types: &[Vec<ValType>]) -
     for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
         match line.trim_end() {
             "" => {
-                let ty = &types[ended.len()];
-                ended.push(Ended::Returned(
-                    std::mem::take(&mut current).into_iter().zip(ty).map(|(v, t)| bits(t, v)).collect(),
-                ));
+                let words = std::mem::take(&mut current);
+                let mut at = 0;
+                let mut results = Vec::new();
+                for t in &types[ended.len()].1 {
+                    results.push(match t {
+                        // A v128 prints as its two halves, low first.
+                        ValType::V128 => {
+                            at += 2;
+                            Bits::V128(u128::from(words[at - 2]) | u128::from(words[at - 1]) << 64)
+                        }
+                        t => {
+                            at += 1;
+                            bits(t, words[at - 1])
+                        }
+                    });
+                }
+                ended.push(Ended::Returned(results));
             }
             v => {
                 if let Some(v) = v.strip_prefix('=') {
@@ -211,6 +242,9 @@ fuzz_target!(|data: &[u8]| {
         export_everything: true,
         min_funcs: 1,
         max_funcs: 8,
+        // Relaxed SIMD's results are the engine's choice: Manda's and
+        // wasmi's may differ and both be right.
+        relaxed_simd_enabled: false,
         ..mova_manda_fuzz::translatable_modules()
     };
     let Ok(module) = wasm_smith::Module::new(config, &mut u) else { return };
@@ -221,13 +255,20 @@ fuzz_target!(|data: &[u8]| {
     let mut result_types = Vec::new();
     for export in parsed.exports() {
         let wasmi::ExternType::Func(ty) = export.ty() else { continue };
-        let numeric = |t: &ValType| matches!(t, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64);
+        let numeric = |t: &ValType| matches!(t, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64 | ValType::V128);
         if !ty.params().iter().all(numeric) || !ty.results().iter().all(numeric) {
             continue;
         }
-        let args: Vec<u64> = ty.params().iter().map(|_| u.arbitrary::<u64>().unwrap_or(0)).collect();
+        let args: Vec<u128> = ty
+            .params()
+            .iter()
+            .map(|t| match t {
+                ValType::V128 => u.arbitrary::<u128>().unwrap_or(0),
+                _ => u128::from(u.arbitrary::<u64>().unwrap_or(0)),
+            })
+            .collect();
         calls.push((export.name().to_string(), args));
-        result_types.push(ty.results().to_vec());
+        result_types.push((ty.params().to_vec(), ty.results().to_vec()));
     }
     let Some(wasmi_ended) = on_wasmi(&wasm, &calls) else { return };
     let Some(manda_ended) = on_manda(&wasm, &calls, &result_types) else { return };

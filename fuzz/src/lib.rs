@@ -26,8 +26,8 @@ impl Choices<'_> {
 }
 
 /// wasm-smith generating modules of the features the translator supports
-/// (WebAssembly 2.0 but SIMD: bulk memory, reference types, several
-/// tables; and tail calls), with no imports and one memory of at most 1 MiB. A table's
+/// (WebAssembly 2.0: bulk memory, reference types, several tables, SIMD;
+/// relaxed SIMD and tail calls), with no imports and one memory of at most 1 MiB. A table's
 /// maximum is required and at most 1024 entries, so that every table can
 /// grow as far as wasm lets it (the translator reserves at most
 /// `TABLE_GROWTH` entries past a table's initial size).
@@ -42,8 +42,8 @@ pub fn translatable_modules() -> wasm_smith::Config {
         memory64_enabled: false,
         bulk_memory_enabled: true,
         reference_types_enabled: true,
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
+        simd_enabled: true,
+        relaxed_simd_enabled: true,
         exceptions_enabled: false,
         gc_enabled: false,
         tail_call_enabled: true,

@@ -195,8 +195,17 @@ pub(crate) fn code(
                 crate::lowered(&[global.ty])
             }
         };
+        let mut high_half = false;
         for (i, t) in results.iter().enumerate() {
             let rs = Reg(WINDOW_BASE + i as u8);
+            if *t == ValType::V128 && !options.raw_results {
+                // A v128 is one line: 0x and its 32 hex digits, as --invoke reads one.
+                if !high_half {
+                    print_v128(&mut e, rs, Reg(WINDOW_BASE + i as u8 + 1));
+                }
+                high_half = !high_half;
+                continue;
+            }
             if options.raw_results {
                 // `=` marks a result line, apart from anything the function printed.
                 e.ins(Instr::Li { rd: Reg(S1), imm: i64::from(b'=') });
@@ -340,4 +349,28 @@ pub(crate) fn code(
         bytes[at as usize..at as usize + 8].copy_from_slice(&value.to_le_bytes());
     }
     Ok(e.finish())
+}
+
+/// Prints the v128 in `lo`, `hi` as `0x` and 32 hex digits, most
+/// significant first, and a newline. Uses the scratch registers.
+fn print_v128(e: &mut Emitter, lo: Reg, hi: Reg) {
+    let (c, above, nine) = (Reg(S1), Reg(S2), Reg(S3));
+    for ch in [b'0', b'x'] {
+        e.ins(Instr::Li { rd: c, imm: i64::from(ch) });
+        e.ins(Instr::Putc { rs: c });
+    }
+    e.ins(Instr::Li { rd: nine, imm: 9 });
+    for digit in (0..32).rev() {
+        let half = if digit >= 16 { hi } else { lo };
+        e.ins(Instr::Shri { rd: c, ra: half, imm: (digit % 16) * 4 });
+        e.ins(Instr::Andi { rd: c, ra: c, imm: 15 });
+        // '0' + d, or 'a' + d - 10 (39 further) past 9.
+        e.ins(Instr::Sltu { rd: above, ra: nine, rb: c });
+        e.ins(Instr::Muli { rd: above, ra: above, imm: 39 });
+        e.ins(Instr::Add { rd: c, ra: c, rb: above });
+        e.ins(Instr::Addi { rd: c, ra: c, imm: 48 });
+        e.ins(Instr::Putc { rs: c });
+    }
+    e.ins(Instr::Li { rd: c, imm: 10 });
+    e.ins(Instr::Putc { rs: c });
 }

@@ -145,8 +145,9 @@ struct RunArgs {
     #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Fused)]
     exec: ExecMode,
     /// For a WebAssembly module: call this exported function with the arguments after FILE (integers
-    /// or floats, by the function's parameter types) and print its results, one a line; or, with no
-    /// arguments, print the value of this exported global.
+    /// or floats, by the function's parameter types; a v128 as 0x and up to 32 hex digits) and print
+    /// its results, one a line (a v128 as 0x and 32 hex digits); or, with no arguments, print the
+    /// value of this exported global.
     #[arg(long, value_name = "FUNC")]
     invoke: Option<String>,
     /// Grant a WebAssembly program the directory HOST, which it sees as GUEST (default: HOST as given); repeatable.

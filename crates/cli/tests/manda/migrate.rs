@@ -270,3 +270,39 @@ fn a_table_written_before_a_move_is_the_table_after_it() {
     assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
     assert_eq!(seen, [1, 2, 3, 4, 5, 6, 8, 9, 3], "every line once; the table as the source left it");
 }
+
+/// A v128 is two registers: a vector local live across calls and a vector
+/// global, both changed on every pass of a loop, are what the target goes
+/// on with.
+#[test]
+fn vectors_held_before_a_move_are_the_vectors_after_it() {
+    let module = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (import "manda" "sleep_ms" (func $sleep (param i32)))
+      (memory (export "memory") 1)
+      (global $halves (mut v128) (v128.const f32x4 0 0 0 0))
+      (func $print (param $digit i32)
+        (i32.store8 (i32.const 100) (i32.add (i32.const 48) (local.get $digit)))
+        (i32.store8 (i32.const 101) (i32.const 10))
+        (i32.store (i32.const 0) (i32.const 100))
+        (i32.store (i32.const 4) (i32.const 2))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+      (func (export "_start") (local $acc v128)
+        (loop $count
+          (local.set $acc (i32x4.add (local.get $acc) (v128.const i32x4 1 10 100 1000)))
+          (global.set $halves (f32x4.add (global.get $halves) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+          (call $print (i32x4.extract_lane 0 (local.get $acc)))
+          (call $sleep (i32.const 40))
+          (br_if $count (i32.lt_u (i32x4.extract_lane 0 (local.get $acc)) (i32.const 6))))
+        (call $print (i32.div_u (i32x4.extract_lane 3 (local.get $acc)) (i32.const 1000)))
+        (call $print (i32.trunc_f32_u (f32x4.extract_lane 2 (global.get $halves))))))"#;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("held-vectors.wasm");
+    std::fs::write(&path, common::wasm(module)).unwrap();
+    let program = path.to_str().unwrap();
+    let mut a = Vm::start(&[], program, &[]);
+    let mut b = Vm::start(&["--wait"], program, &[]);
+    let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 2);
+    assert_eq!(b.wait(), Some(0));
+    assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
+    assert_eq!(seen, [1, 2, 3, 4, 5, 6, 6, 3], "every line once; the vectors as the source left them");
+}

@@ -241,6 +241,28 @@ fn an_exported_global_is_read_by_invoke() {
 }
 
 #[test]
+fn vectors_are_passed_and_printed_as_hex() {
+    let module = r#"(module
+      (global (export "lanes") v128 (v128.const i8x16 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15))
+      (func (export "add") (param v128 v128) (result v128 i32)
+        (i32x4.add (local.get 0) (local.get 1))
+        (i32x4.extract_lane 3 (local.get 0))))"#;
+    let m = file("vectors.wasm", module);
+    let m = m.to_str().unwrap();
+    // Most significant digit first, as a 128-bit number reads: lane 3 (1) is the top.
+    assert_eq!(
+        manda(&["run", "--invoke", "add", m, "0x00000001000000020000000300000004", "16"]),
+        (0, "0x00000001000000020000000300000014\n1\n".into(), String::new())
+    );
+    assert_eq!(manda(&["run", "--invoke", "lanes", m]).1, "0x0f0e0d0c0b0a09080706050403020100\n");
+    let (code, _, err) = manda(&["run", "--invoke", "add", m, "0x1g", "0"]);
+    assert_eq!(
+        (code, err),
+        (1, format!("manda: {m}: `add`: `0x1g` is not a v128 (a 128-bit integer, or 0x and up to 32 hex digits)\n"))
+    );
+}
+
+#[test]
 fn what_a_module_may_cost_is_bounded() {
     // A table of 2^21 entries is a few bytes of module and 16 MiB of executable; so are two of 2^20.
     assert_eq!(
