@@ -9,8 +9,10 @@ SUITE is a copy of sightglass's `benchmarks/` directory (nothing is fetched
 at run time). Every module runs in its own directory as Sightglass runs it:
 `manda run --dir . --preload bench=BENCH.wasm MODULE.wasm`, BENCH.wasm
 exporting empty `start` and `end` (bench/sightglass/bench.wasm). Its standard
-output and error must be exactly the module's `*.stdout.expected` and
-`*.stderr.expected`, and its exit status 0.
+output and error must be the module's `*.stdout.expected` and
+`*.stderr.expected` line for line, as Sightglass compares them (libsodium's
+expected `0` has no newline after it; the programs print one), and its exit
+status 0.
 
 The peers run the same program: the module with the bench functions linked in
 (`manda link`), through wasmi's CLI and wasmtime (the Python `wasmtime`
@@ -107,6 +109,21 @@ def modules(suite, only, work):
 QUIET = {**os.environ, "MOVA_LISTEN": "127.0.0.1:0", "RUST_BACKTRACE": "0"}
 
 
+def lines(data):
+    """`data`'s lines as Rust's `str::lines` gives them, which is how Sightglass compares an
+    output with its expected file (crates/cli/src/benchmark.rs, `compare_output_file`): split at
+    newlines, a carriage return before one dropped, no empty line after the last."""
+    parts = data.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return [p[:-1] if p.endswith(b"\r") else p for p in parts]
+
+
+def same(expected, actual):
+    """True if there is no expected output, or `actual` has its lines."""
+    return expected is None or lines(expected) == lines(actual)
+
+
 def run(cmd, cwd):
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=QUIET, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -140,7 +157,7 @@ def main():
     for name, d, f, out, err in modules(args.suite, only, work):
         manda = [args.manda, "run", "--dir", ".", "--preload", f"bench={bench}", f]
         seconds, proc = run(manda, d)
-        ok = proc.returncode == 0 and out in (None, proc.stdout) and err in (None, proc.stderr)
+        ok = proc.returncode == 0 and same(out, proc.stdout) and same(err, proc.stderr)
         if not ok:
             why = f"exit {proc.returncode}" if proc.returncode else "output differs"
             failed.append(name)
@@ -156,7 +173,7 @@ def main():
         for _ in range(args.runs):
             for label, cmd in cmds:
                 s, p = run(cmd, d)
-                times[label].append(s if p.returncode == 0 and out in (None, p.stdout) else None)
+                times[label].append(s if p.returncode == 0 and same(out, p.stdout) else None)
         medians = {k: (statistics.median(v) if all(x is not None for x in v) else None) for k, v in times.items()}
         rows.append((name, medians))
         cells = " ".join(f"{k}={v:.3f}" if v else f"{k}=fail" for k, v in medians.items())

@@ -43,7 +43,7 @@ done
 seeds() {
     case $1 in
         manda_asm) echo examples/manda ;;
-        manda_exe) echo fuzz/corpus/examples-mx ;;
+        manda_exe) echo fuzz/corpus/examples-mx fuzz/seeds/manda_modes ;;
         manda_modes) echo fuzz/corpus/examples-mx fuzz/seeds/manda_modes ;;
         mova_inputs) echo examples fuzz/seeds/mova_inputs ;;
         manda_threads) ;;

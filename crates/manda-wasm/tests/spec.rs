@@ -302,6 +302,10 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
     // linked with it (`manda_wasm::link`, what `--preload` does).
     let mut registered: HashMap<String, (Vec<u8>, usize)> = HashMap::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
+    // Instances whose state a copy linked into another took over: the
+    // instance, and the one holding the copy (none for a module that only
+    // had to trap while instantiated).
+    let mut copied: Vec<(usize, Option<usize>)> = Vec::new();
     let mut sequence = 0usize;
     let action = |inv: &WastInvoke<'_>, expect: Expect, sequence: &mut usize| -> Option<Action> {
         let args: Option<Vec<Arg>> = inv.args.iter().map(arg).collect();
@@ -323,7 +327,15 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
         let mut add = |inv: &WastInvoke<'_>, expect: Expect, instances: &mut Vec<Instance>| {
             let at = target(inv.module, &by_id, instances.len());
             match (at, action(inv, expect, &mut sequence)) {
-                (Some(at), Some(a)) => instances[at].actions.push(a),
+                (Some(at), Some(a)) => {
+                    // An action left out on an instance whose state a copy
+                    // holds may have changed it: the holder's later actions
+                    // are left out too.
+                    if instances[at].shared_after.is_some_and(|after| a.sequence > after) {
+                        taint(instances, &copied, at, a.sequence);
+                    }
+                    instances[at].actions.push(a)
+                }
                 _ => counts.skipped += 1,
             }
         };
@@ -335,12 +347,18 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                 }
                 let mut instance =
                     Instance { wasm: None, bytes: None, excluded: false, shared_after: None, actions: vec![] };
+                let pristine = |at: usize| instances[at].actions.is_empty() && copied.iter().all(|c| c.0 != at);
                 let linked = m.encode().map_err(|e| e.to_string()).and_then(|b| {
                     instance.bytes = Some(b.clone());
-                    link_registered(&b, &registered)
+                    link_registered(&b, &registered, &pristine)
                 });
                 match linked {
-                    Ok(bytes) => {
+                    Ok((bytes, took)) => {
+                        // The copies in this one hold those instances' state now.
+                        for at in took {
+                            instances[at].shared_after.get_or_insert(sequence);
+                            copied.push((at, Some(instances.len())));
+                        }
                         // A module that cannot be translated fails here, once.
                         match translate(
                             &bytes,
@@ -373,7 +391,7 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                     if let Some(b) = &instance.bytes {
                         for from in imported_modules(b) {
                             if let Some(&(_, at)) = registered.get(from.as_str()) {
-                                instances[at].shared_after.get_or_insert(sequence);
+                                taint(&mut instances, &copied, at, sequence);
                             }
                         }
                     }
@@ -412,7 +430,18 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                 // Instantiation traps: the module's start runs as the entry.
                 let line = line_of(text, span.offset());
                 let bytes = w.encode().map_err(|e| e.to_string());
-                let outcome = bytes.clone().and_then(|b| link_registered(&b, &registered)).and_then(|b| run(&b, &[]));
+                // A copy of an instance with state is linked as for a module
+                // (what it wrote is then lost with it: the instance's own
+                // actions from here on are left out).
+                let pristine = |at: usize| instances[at].actions.is_empty() && copied.iter().all(|c| c.0 != at);
+                let outcome =
+                    bytes.clone().and_then(|b| link_registered(&b, &registered, &pristine)).and_then(|(b, took)| {
+                        for at in took {
+                            instances[at].shared_after.get_or_insert(sequence);
+                            copied.push((at, None));
+                        }
+                        run(&b, &[])
+                    });
                 match outcome {
                     Ok((_, Some(k))) if trap_matches(&k, message) => counts.passed += 1,
                     Err(e) if excluded(&e) => {
@@ -420,7 +449,7 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                         // It may have written to the instances it imports from before it trapped.
                         for from in bytes.as_deref().map(imported_modules).unwrap_or_default() {
                             if let Some(&(_, at)) = registered.get(from.as_str()) {
-                                instances[at].shared_after.get_or_insert(sequence);
+                                taint(&mut instances, &copied, at, sequence);
                             }
                         }
                     }
@@ -463,6 +492,21 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
         }
     }
     counts
+}
+
+/// Leaves out what is asked after `sequence` of instance `at` and of every
+/// instance holding a copy of its state (and of theirs): something left out
+/// may have changed that state by then.
+fn taint(instances: &mut [Instance], copied: &[(usize, Option<usize>)], at: usize, sequence: usize) {
+    let mut todo = vec![at];
+    while let Some(i) = todo.pop() {
+        if instances[i].shared_after.is_some_and(|after| after <= sequence) && i != at {
+            continue;
+        }
+        let after = instances[i].shared_after.get_or_insert(sequence);
+        *after = (*after).min(sequence);
+        todo.extend(copied.iter().filter(|c| c.0 == i).filter_map(|c| c.1));
+    }
 }
 
 /// One module instance of a `.wast` file.
@@ -518,32 +562,47 @@ fn imported_modules(wasm: &[u8]) -> Vec<String> {
 
 /// A module refused for what the translator or this harness does not
 /// offer yet: imports from a registered module with state (instances
-/// sharing it), several memories (the multi-memory proposal, which
-/// simd_memory-multi.wast uses). `docs/manda/wasm.md` names each.
+/// sharing it) that cannot be copied, several memories (the multi-memory
+/// proposal, which simd_memory-multi.wast uses, or two instances' own
+/// memories in one program). `docs/manda/wasm.md` names each.
 fn excluded(message: &str) -> bool {
     message.contains("only functions can be imported")
         || message.ends_with("multiple memories")
+        || message.contains("each have a memory; a program has one")
         || message.contains("not supported (see docs")
         || message.contains(SHARED_STATE)
 }
 
-/// `wasm` linked with the registered modules it imports from, as `--preload` links them.
+/// `wasm` linked with the registered modules it imports from, as `--preload`
+/// links them, and the instances of those with state that were copied in.
 ///
-/// Only a module of functions is linked: linking copies a module in, and a
-/// copy of one with a memory, table or globals would not share the
-/// registered instance's state (which earlier actions may have changed).
-fn link_registered(wasm: &[u8], registered: &HashMap<String, (Vec<u8>, usize)>) -> Result<Vec<u8>, String> {
-    let preloads: Vec<Preload> = imported_modules(wasm)
-        .into_iter()
-        .filter_map(|n| registered.get(&n).map(|(wasm, _)| Preload { name: n.clone(), wasm: wasm.clone() }))
-        .collect();
-    if preloads.iter().any(|p| holds_state(&p.wasm)) {
-        return Err(SHARED_STATE.into());
+/// Linking copies a module in. A module of functions has no state, so its
+/// copy is as good as its instance. A module with a memory, table or
+/// globals is copied only where `may_copy` allows: while nothing has run on
+/// its instance and nothing else holds a copy, its copy starts as the
+/// instance is, and the caller leaves out what is asked of the instance
+/// from then on (its state lives in the copy).
+fn link_registered(
+    wasm: &[u8],
+    registered: &HashMap<String, (Vec<u8>, usize)>,
+    may_copy: &dyn Fn(usize) -> bool,
+) -> Result<(Vec<u8>, Vec<usize>), String> {
+    let mut copied = Vec::new();
+    let mut preloads = Vec::new();
+    for name in imported_modules(wasm) {
+        let Some((bytes, at)) = registered.get(&name) else { continue };
+        if holds_state(bytes) {
+            if !may_copy(*at) {
+                return Err(SHARED_STATE.into());
+            }
+            copied.push(*at);
+        }
+        preloads.push(Preload { name, wasm: bytes.clone() });
     }
     if preloads.is_empty() {
-        return Ok(wasm.to_vec());
+        return Ok((wasm.to_vec(), copied));
     }
-    link(wasm, &preloads).map_err(|e| e.to_string())
+    link(wasm, &preloads).map(|linked| (linked, copied)).map_err(|e| e.to_string())
 }
 
 fn refused(mut module: QuoteWat<'_>) -> bool {
