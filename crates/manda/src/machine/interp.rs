@@ -456,11 +456,11 @@ impl Context {
                     }
                 }
                 Op::Vbin { rd, rdh, ra, rah, rb, rbh, op } => {
-                    (r!(rd), r!(rdh)) = split(vector::binary(op, join(r!(ra), r!(rah)), join(r!(rb), r!(rbh))));
+                    (r!(rd), r!(rdh)) = vector::binary_halves(op, r!(ra), r!(rah), r!(rb), r!(rbh));
                     next!(1)
                 }
                 Op::Vun { rd, rdh, ra, rah, op } => {
-                    (r!(rd), r!(rdh)) = split(vector::unary(op, join(r!(ra), r!(rah))));
+                    (r!(rd), r!(rdh)) = vector::unary_halves(op, r!(ra), r!(rah));
                     next!(1)
                 }
                 Op::Vtern { rd, rdh, ra, rah, rb, rbh, rc, rch, op } => {

@@ -8,17 +8,17 @@ use super::interp::{fmax, fmin, quiet, quiet32};
 use crate::isa::VectorOp as V;
 
 /// The value of the register pair `(lo, hi)`.
-#[inline(always)]
 pub(super) fn join(lo: u64, hi: u64) -> u128 {
     u128::from(lo) | u128::from(hi) << 64
 }
 
 /// `v` as its register pair `(lo, hi)`.
-#[inline(always)]
 pub(super) fn split(v: u128) -> (u64, u64) {
     (v as u64, (v >> 64) as u64)
 }
 
+/// Lane conversions: `$get` splits a vector into its lanes (lane 0 the
+/// low bits), `$put` joins them.
 macro_rules! lanes {
     ($($get:ident, $put:ident, $t:ty, $n:literal;)*) => {$(
         #[inline(always)]
@@ -137,6 +137,26 @@ fn shuffle(a: u128, b: u128, indices: u128) -> u128 {
     u128::from_le_bytes(out)
 }
 
+/// `f(a, b)`, never inlined: each operation is a small function of its
+/// own, and the `match` over operations a jump to it (no large frame to
+/// set up for the one operation that runs).
+#[inline(never)]
+fn leaf2(a: u128, b: u128, f: impl Fn(u128, u128) -> u128) -> u128 {
+    f(a, b)
+}
+
+/// As [`leaf2`], for one operand.
+#[inline(never)]
+fn leaf1(a: u128, f: impl Fn(u128) -> u128) -> u128 {
+    f(a)
+}
+
+/// As [`leaf2`], for a shift.
+#[inline(never)]
+fn leaf_shift(a: u128, n: u64, f: impl Fn(u128, u64) -> u128) -> u128 {
+    f(a, n)
+}
+
 fn fmin32(a: f32, b: f32) -> f32 {
     fmin(f64::from(a), f64::from(b)) as f32
 }
@@ -145,86 +165,156 @@ fn fmax32(a: f32, b: f32) -> f32 {
     fmax(f64::from(a), f64::from(b)) as f32
 }
 
+/// A binary operation (`vbin`) on the halves of its operands. The
+/// operations on two 64-bit lanes are two scalar operations, done in line:
+/// a call would cost more than they do. The rest go to [`binary`].
+#[inline(always)]
+pub(super) fn binary_halves(op: V, a: u64, ah: u64, b: u64, bh: u64) -> (u64, u64) {
+    let both = |f: fn(u64, u64) -> u64| (f(a, b), f(ah, bh));
+    let float = |f: fn(f64, f64) -> f64| {
+        let g = |x: u64, y: u64| f(f64::from_bits(x), f64::from_bits(y)).to_bits();
+        (g(a, b), g(ah, bh))
+    };
+    let test = |f: fn(u64, u64) -> bool| (mask64(f(a, b)), mask64(f(ah, bh)));
+    let ftest = |f: fn(f64, f64) -> bool| {
+        let g = |x: u64, y: u64| mask64(f(f64::from_bits(x), f64::from_bits(y)));
+        (g(a, b), g(ah, bh))
+    };
+    match op {
+        V::V128And => both(|x, y| x & y),
+        V::V128Or => both(|x, y| x | y),
+        V::V128Xor => both(|x, y| x ^ y),
+        V::V128Andnot => both(|x, y| x & !y),
+        V::I64x2Add => both(u64::wrapping_add),
+        V::I64x2Sub => both(u64::wrapping_sub),
+        V::I64x2Mul => both(u64::wrapping_mul),
+        V::I64x2Eq => test(|x, y| x == y),
+        V::I64x2Ne => test(|x, y| x != y),
+        V::I64x2LtS => test(|x, y| (x as i64) < y as i64),
+        V::I64x2LeS => test(|x, y| x as i64 <= y as i64),
+        V::F64x2Add => float(|x, y| x + y),
+        V::F64x2Sub => float(|x, y| x - y),
+        V::F64x2Mul => float(|x, y| x * y),
+        V::F64x2Div => float(|x, y| x / y),
+        V::F64x2Min => float(fmin),
+        V::F64x2Max => float(fmax),
+        V::F64x2Pmin => float(|x, y| if y < x { y } else { x }),
+        V::F64x2Pmax => float(|x, y| if x < y { y } else { x }),
+        V::F64x2Eq => ftest(|x, y| x == y),
+        V::F64x2Ne => ftest(|x, y| x != y),
+        V::F64x2Lt => ftest(|x, y| x < y),
+        V::F64x2Le => ftest(|x, y| x <= y),
+        _ => split(binary(op, join(a, ah), join(b, bh))),
+    }
+}
+
+/// All ones if `c`, else 0.
+#[inline(always)]
+fn mask64(c: bool) -> u64 {
+    u64::from(c).wrapping_neg()
+}
+
+/// A unary operation (`vun`) on the halves of its operand: as
+/// [`binary_halves`], the two-lane ones in line, the rest by [`unary`].
+#[inline(always)]
+pub(super) fn unary_halves(op: V, a: u64, ah: u64) -> (u64, u64) {
+    let both = |f: fn(u64) -> u64| (f(a), f(ah));
+    let float = |f: fn(f64) -> f64| (f(f64::from_bits(a)).to_bits(), f(f64::from_bits(ah)).to_bits());
+    match op {
+        V::V128Not => both(|x| !x),
+        V::I64x2Neg => both(u64::wrapping_neg),
+        V::I64x2Abs => both(|x| (x as i64).wrapping_abs() as u64),
+        V::F64x2Neg => both(|x| x ^ (1 << 63)),
+        V::F64x2Abs => both(|x| x & !(1 << 63)),
+        V::F64x2Sqrt => float(f64::sqrt),
+        _ => split(unary(op, join(a, ah))),
+    }
+}
+
 /// A binary operation (`vbin`).
 pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
     match op {
-        V::V128And => a & b,
-        V::V128Andnot => a & !b,
-        V::V128Or => a | b,
-        V::V128Xor => a ^ b,
-        V::I8x16Swizzle => shuffle(a, 0, map!(b, u8s, from_u8s, |x| if x < 16 { x } else { 255 })),
-        V::I8x16Eq => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x == y)),
-        V::I8x16Ne => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x != y)),
-        V::I8x16LtS => zip!(a, b, i8s, from_u8s, |x, y| mask!(u8, x < y)),
-        V::I8x16LtU => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x < y)),
-        V::I8x16LeS => zip!(a, b, i8s, from_u8s, |x, y| mask!(u8, x <= y)),
-        V::I8x16LeU => zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x <= y)),
-        V::I16x8Eq => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x == y)),
-        V::I16x8Ne => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x != y)),
-        V::I16x8LtS => zip!(a, b, i16s, from_u16s, |x, y| mask!(u16, x < y)),
-        V::I16x8LtU => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x < y)),
-        V::I16x8LeS => zip!(a, b, i16s, from_u16s, |x, y| mask!(u16, x <= y)),
-        V::I16x8LeU => zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x <= y)),
-        V::I32x4Eq => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x == y)),
-        V::I32x4Ne => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x != y)),
-        V::I32x4LtS => zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x < y)),
-        V::I32x4LtU => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x < y)),
-        V::I32x4LeS => zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x <= y)),
-        V::I32x4LeU => zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x <= y)),
-        V::I64x2Eq => zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x == y)),
-        V::I64x2Ne => zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x != y)),
-        V::I64x2LtS => zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x < y)),
-        V::I64x2LeS => zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x <= y)),
-        V::F32x4Eq => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x == y)),
-        V::F32x4Ne => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x != y)),
-        V::F32x4Lt => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x < y)),
-        V::F32x4Le => zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x <= y)),
-        V::F64x2Eq => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x == y)),
-        V::F64x2Ne => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x != y)),
-        V::F64x2Lt => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x < y)),
-        V::F64x2Le => zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x <= y)),
-        V::I8x16NarrowI16x8S => narrow!(a, b, i16s, from_i8s, i8, -128, 127),
-        V::I8x16NarrowI16x8U => narrow!(a, b, i16s, from_u8s, u8, 0, 255),
-        V::I8x16Add => zip!(a, b, u8s, from_u8s, |x, y| x.wrapping_add(y)),
-        V::I8x16AddSatS => zip!(a, b, i8s, from_i8s, |x, y| x.saturating_add(y)),
-        V::I8x16AddSatU => zip!(a, b, u8s, from_u8s, |x, y| x.saturating_add(y)),
-        V::I8x16Sub => zip!(a, b, u8s, from_u8s, |x, y| x.wrapping_sub(y)),
-        V::I8x16SubSatS => zip!(a, b, i8s, from_i8s, |x, y| x.saturating_sub(y)),
-        V::I8x16SubSatU => zip!(a, b, u8s, from_u8s, |x, y| x.saturating_sub(y)),
-        V::I8x16MinS => zip!(a, b, i8s, from_i8s, |x, y| x.min(y)),
-        V::I8x16MinU => zip!(a, b, u8s, from_u8s, |x, y| x.min(y)),
-        V::I8x16MaxS => zip!(a, b, i8s, from_i8s, |x, y| x.max(y)),
-        V::I8x16MaxU => zip!(a, b, u8s, from_u8s, |x, y| x.max(y)),
-        V::I8x16AvgrU => zip!(a, b, u8s, from_u8s, |x, y| (u16::from(x) + u16::from(y)).div_ceil(2) as u8),
+        V::V128And => leaf2(a, b, |a, b| a & b),
+        V::V128Andnot => leaf2(a, b, |a, b| a & !b),
+        V::V128Or => leaf2(a, b, |a, b| a | b),
+        V::V128Xor => leaf2(a, b, |a, b| a ^ b),
+        V::I8x16Swizzle => leaf2(a, b, |a, b| shuffle(a, 0, map!(b, u8s, from_u8s, |x| if x < 16 { x } else { 255 }))),
+        V::I8x16Eq => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x == y))),
+        V::I8x16Ne => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x != y))),
+        V::I8x16LtS => leaf2(a, b, |a, b| zip!(a, b, i8s, from_u8s, |x, y| mask!(u8, x < y))),
+        V::I8x16LtU => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x < y))),
+        V::I8x16LeS => leaf2(a, b, |a, b| zip!(a, b, i8s, from_u8s, |x, y| mask!(u8, x <= y))),
+        V::I8x16LeU => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x <= y))),
+        V::I16x8Eq => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x == y))),
+        V::I16x8Ne => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x != y))),
+        V::I16x8LtS => leaf2(a, b, |a, b| zip!(a, b, i16s, from_u16s, |x, y| mask!(u16, x < y))),
+        V::I16x8LtU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x < y))),
+        V::I16x8LeS => leaf2(a, b, |a, b| zip!(a, b, i16s, from_u16s, |x, y| mask!(u16, x <= y))),
+        V::I16x8LeU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x <= y))),
+        V::I32x4Eq => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x == y))),
+        V::I32x4Ne => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x != y))),
+        V::I32x4LtS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x < y))),
+        V::I32x4LtU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x < y))),
+        V::I32x4LeS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x <= y))),
+        V::I32x4LeU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x <= y))),
+        V::I64x2Eq => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x == y))),
+        V::I64x2Ne => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x != y))),
+        V::I64x2LtS => leaf2(a, b, |a, b| zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x < y))),
+        V::I64x2LeS => leaf2(a, b, |a, b| zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x <= y))),
+        V::F32x4Eq => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x == y))),
+        V::F32x4Ne => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x != y))),
+        V::F32x4Lt => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x < y))),
+        V::F32x4Le => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x <= y))),
+        V::F64x2Eq => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x == y))),
+        V::F64x2Ne => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x != y))),
+        V::F64x2Lt => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x < y))),
+        V::F64x2Le => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x <= y))),
+        V::I8x16NarrowI16x8S => leaf2(a, b, |a, b| narrow!(a, b, i16s, from_i8s, i8, -128, 127)),
+        V::I8x16NarrowI16x8U => leaf2(a, b, |a, b| narrow!(a, b, i16s, from_u8s, u8, 0, 255)),
+        V::I8x16Add => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| x.wrapping_add(y))),
+        V::I8x16AddSatS => leaf2(a, b, |a, b| zip!(a, b, i8s, from_i8s, |x, y| x.saturating_add(y))),
+        V::I8x16AddSatU => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| x.saturating_add(y))),
+        V::I8x16Sub => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| x.wrapping_sub(y))),
+        V::I8x16SubSatS => leaf2(a, b, |a, b| zip!(a, b, i8s, from_i8s, |x, y| x.saturating_sub(y))),
+        V::I8x16SubSatU => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| x.saturating_sub(y))),
+        V::I8x16MinS => leaf2(a, b, |a, b| zip!(a, b, i8s, from_i8s, |x, y| x.min(y))),
+        V::I8x16MinU => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| x.min(y))),
+        V::I8x16MaxS => leaf2(a, b, |a, b| zip!(a, b, i8s, from_i8s, |x, y| x.max(y))),
+        V::I8x16MaxU => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| x.max(y))),
+        V::I8x16AvgrU => {
+            leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| (u16::from(x) + u16::from(y)).div_ceil(2) as u8))
+        }
         V::I16x8Q15mulrSatS => zip!(a, b, i16s, from_i16s, |x, y| {
             ((i32::from(x) * i32::from(y) + (1 << 14)) >> 15).clamp(-32768, 32767) as i16
         }),
-        V::I16x8NarrowI32x4S => narrow!(a, b, i32s, from_i16s, i16, -32768, 32767),
-        V::I16x8NarrowI32x4U => narrow!(a, b, i32s, from_u16s, u16, 0, 65535),
-        V::I16x8Add => zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_add(y)),
-        V::I16x8AddSatS => zip!(a, b, i16s, from_i16s, |x, y| x.saturating_add(y)),
-        V::I16x8AddSatU => zip!(a, b, u16s, from_u16s, |x, y| x.saturating_add(y)),
-        V::I16x8Sub => zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_sub(y)),
-        V::I16x8SubSatS => zip!(a, b, i16s, from_i16s, |x, y| x.saturating_sub(y)),
-        V::I16x8SubSatU => zip!(a, b, u16s, from_u16s, |x, y| x.saturating_sub(y)),
-        V::I16x8Mul => zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_mul(y)),
-        V::I16x8MinS => zip!(a, b, i16s, from_i16s, |x, y| x.min(y)),
-        V::I16x8MinU => zip!(a, b, u16s, from_u16s, |x, y| x.min(y)),
-        V::I16x8MaxS => zip!(a, b, i16s, from_i16s, |x, y| x.max(y)),
-        V::I16x8MaxU => zip!(a, b, u16s, from_u16s, |x, y| x.max(y)),
-        V::I16x8AvgrU => zip!(a, b, u16s, from_u16s, |x, y| (u32::from(x) + u32::from(y)).div_ceil(2) as u16),
-        V::I16x8ExtmulLowI8x16S => extmul!(a, b, i8s, from_i16s, i16, 0),
-        V::I16x8ExtmulHighI8x16S => extmul!(a, b, i8s, from_i16s, i16, 8),
-        V::I16x8ExtmulLowI8x16U => extmul!(a, b, u8s, from_u16s, u16, 0),
-        V::I16x8ExtmulHighI8x16U => extmul!(a, b, u8s, from_u16s, u16, 8),
-        V::I16x8DotI8x16I7x16S => from_i16s(dot_i8(a, b)),
-        V::I32x4Add => zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_add(y)),
-        V::I32x4Sub => zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_sub(y)),
-        V::I32x4Mul => zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_mul(y)),
-        V::I32x4MinS => zip!(a, b, i32s, from_i32s, |x, y| x.min(y)),
-        V::I32x4MinU => zip!(a, b, u32s, from_u32s, |x, y| x.min(y)),
-        V::I32x4MaxS => zip!(a, b, i32s, from_i32s, |x, y| x.max(y)),
-        V::I32x4MaxU => zip!(a, b, u32s, from_u32s, |x, y| x.max(y)),
+        V::I16x8NarrowI32x4S => leaf2(a, b, |a, b| narrow!(a, b, i32s, from_i16s, i16, -32768, 32767)),
+        V::I16x8NarrowI32x4U => leaf2(a, b, |a, b| narrow!(a, b, i32s, from_u16s, u16, 0, 65535)),
+        V::I16x8Add => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_add(y))),
+        V::I16x8AddSatS => leaf2(a, b, |a, b| zip!(a, b, i16s, from_i16s, |x, y| x.saturating_add(y))),
+        V::I16x8AddSatU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| x.saturating_add(y))),
+        V::I16x8Sub => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_sub(y))),
+        V::I16x8SubSatS => leaf2(a, b, |a, b| zip!(a, b, i16s, from_i16s, |x, y| x.saturating_sub(y))),
+        V::I16x8SubSatU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| x.saturating_sub(y))),
+        V::I16x8Mul => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| x.wrapping_mul(y))),
+        V::I16x8MinS => leaf2(a, b, |a, b| zip!(a, b, i16s, from_i16s, |x, y| x.min(y))),
+        V::I16x8MinU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| x.min(y))),
+        V::I16x8MaxS => leaf2(a, b, |a, b| zip!(a, b, i16s, from_i16s, |x, y| x.max(y))),
+        V::I16x8MaxU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| x.max(y))),
+        V::I16x8AvgrU => {
+            leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| (u32::from(x) + u32::from(y)).div_ceil(2) as u16))
+        }
+        V::I16x8ExtmulLowI8x16S => leaf2(a, b, |a, b| extmul!(a, b, i8s, from_i16s, i16, 0)),
+        V::I16x8ExtmulHighI8x16S => leaf2(a, b, |a, b| extmul!(a, b, i8s, from_i16s, i16, 8)),
+        V::I16x8ExtmulLowI8x16U => leaf2(a, b, |a, b| extmul!(a, b, u8s, from_u16s, u16, 0)),
+        V::I16x8ExtmulHighI8x16U => leaf2(a, b, |a, b| extmul!(a, b, u8s, from_u16s, u16, 8)),
+        V::I16x8DotI8x16I7x16S => leaf2(a, b, |a, b| from_i16s(dot_i8(a, b))),
+        V::I32x4Add => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_add(y))),
+        V::I32x4Sub => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_sub(y))),
+        V::I32x4Mul => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_mul(y))),
+        V::I32x4MinS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_i32s, |x, y| x.min(y))),
+        V::I32x4MinU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.min(y))),
+        V::I32x4MaxS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_i32s, |x, y| x.max(y))),
+        V::I32x4MaxU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.max(y))),
         V::I32x4DotI16x8S => {
             let (a, b) = (i16s(a), i16s(b));
             from_i32s(std::array::from_fn(|i| {
@@ -232,33 +322,33 @@ pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
                 p(2 * i).wrapping_add(p(2 * i + 1))
             }))
         }
-        V::I32x4ExtmulLowI16x8S => extmul!(a, b, i16s, from_i32s, i32, 0),
-        V::I32x4ExtmulHighI16x8S => extmul!(a, b, i16s, from_i32s, i32, 4),
-        V::I32x4ExtmulLowI16x8U => extmul!(a, b, u16s, from_u32s, u32, 0),
-        V::I32x4ExtmulHighI16x8U => extmul!(a, b, u16s, from_u32s, u32, 4),
-        V::I64x2Add => zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_add(y)),
-        V::I64x2Sub => zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_sub(y)),
-        V::I64x2Mul => zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_mul(y)),
-        V::I64x2ExtmulLowI32x4S => extmul!(a, b, i32s, from_i64s, i64, 0),
-        V::I64x2ExtmulHighI32x4S => extmul!(a, b, i32s, from_i64s, i64, 2),
-        V::I64x2ExtmulLowI32x4U => extmul!(a, b, u32s, from_u64s, u64, 0),
-        V::I64x2ExtmulHighI32x4U => extmul!(a, b, u32s, from_u64s, u64, 2),
-        V::F32x4Add => zip!(a, b, f32s, from_f32s, |x, y| x + y),
-        V::F32x4Sub => zip!(a, b, f32s, from_f32s, |x, y| x - y),
-        V::F32x4Mul => zip!(a, b, f32s, from_f32s, |x, y| x * y),
-        V::F32x4Div => zip!(a, b, f32s, from_f32s, |x, y| x / y),
-        V::F32x4Min => zip!(a, b, f32s, from_f32s, |x, y| fmin32(x, y)),
-        V::F32x4Max => zip!(a, b, f32s, from_f32s, |x, y| fmax32(x, y)),
-        V::F32x4Pmin => zip!(a, b, f32s, from_f32s, |x, y| if y < x { y } else { x }),
-        V::F32x4Pmax => zip!(a, b, f32s, from_f32s, |x, y| if x < y { y } else { x }),
-        V::F64x2Add => zip!(a, b, f64s, from_f64s, |x, y| x + y),
-        V::F64x2Sub => zip!(a, b, f64s, from_f64s, |x, y| x - y),
-        V::F64x2Mul => zip!(a, b, f64s, from_f64s, |x, y| x * y),
-        V::F64x2Div => zip!(a, b, f64s, from_f64s, |x, y| x / y),
-        V::F64x2Min => zip!(a, b, f64s, from_f64s, |x, y| fmin(x, y)),
-        V::F64x2Max => zip!(a, b, f64s, from_f64s, |x, y| fmax(x, y)),
-        V::F64x2Pmin => zip!(a, b, f64s, from_f64s, |x, y| if y < x { y } else { x }),
-        V::F64x2Pmax => zip!(a, b, f64s, from_f64s, |x, y| if x < y { y } else { x }),
+        V::I32x4ExtmulLowI16x8S => leaf2(a, b, |a, b| extmul!(a, b, i16s, from_i32s, i32, 0)),
+        V::I32x4ExtmulHighI16x8S => leaf2(a, b, |a, b| extmul!(a, b, i16s, from_i32s, i32, 4)),
+        V::I32x4ExtmulLowI16x8U => leaf2(a, b, |a, b| extmul!(a, b, u16s, from_u32s, u32, 0)),
+        V::I32x4ExtmulHighI16x8U => leaf2(a, b, |a, b| extmul!(a, b, u16s, from_u32s, u32, 4)),
+        V::I64x2Add => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_add(y))),
+        V::I64x2Sub => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_sub(y))),
+        V::I64x2Mul => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_mul(y))),
+        V::I64x2ExtmulLowI32x4S => leaf2(a, b, |a, b| extmul!(a, b, i32s, from_i64s, i64, 0)),
+        V::I64x2ExtmulHighI32x4S => leaf2(a, b, |a, b| extmul!(a, b, i32s, from_i64s, i64, 2)),
+        V::I64x2ExtmulLowI32x4U => leaf2(a, b, |a, b| extmul!(a, b, u32s, from_u64s, u64, 0)),
+        V::I64x2ExtmulHighI32x4U => leaf2(a, b, |a, b| extmul!(a, b, u32s, from_u64s, u64, 2)),
+        V::F32x4Add => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x + y)),
+        V::F32x4Sub => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x - y)),
+        V::F32x4Mul => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x * y)),
+        V::F32x4Div => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x / y)),
+        V::F32x4Min => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| fmin32(x, y))),
+        V::F32x4Max => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| fmax32(x, y))),
+        V::F32x4Pmin => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| if y < x { y } else { x })),
+        V::F32x4Pmax => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| if x < y { y } else { x })),
+        V::F64x2Add => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x + y)),
+        V::F64x2Sub => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x - y)),
+        V::F64x2Mul => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x * y)),
+        V::F64x2Div => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x / y)),
+        V::F64x2Min => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| fmin(x, y))),
+        V::F64x2Max => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| fmax(x, y))),
+        V::F64x2Pmin => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| if y < x { y } else { x })),
+        V::F64x2Pmax => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| if x < y { y } else { x })),
         _ => a,
     }
 }
@@ -266,29 +356,29 @@ pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
 /// A unary operation (`vun`).
 pub(super) fn unary(op: V, a: u128) -> u128 {
     match op {
-        V::V128Not => !a,
-        V::I8x16Abs => map!(a, i8s, from_i8s, |x| x.wrapping_abs()),
-        V::I8x16Neg => map!(a, i8s, from_i8s, |x| x.wrapping_neg()),
-        V::I8x16Popcnt => map!(a, u8s, from_u8s, |x| x.count_ones() as u8),
-        V::I16x8ExtaddPairwiseI8x16S => pairwise!(a, i8s, from_i16s, i16),
-        V::I16x8ExtaddPairwiseI8x16U => pairwise!(a, u8s, from_u16s, u16),
-        V::I16x8Abs => map!(a, i16s, from_i16s, |x| x.wrapping_abs()),
-        V::I16x8Neg => map!(a, i16s, from_i16s, |x| x.wrapping_neg()),
-        V::I16x8ExtendLowI8x16S => extend!(a, i8s, from_i16s, i16, 0),
-        V::I16x8ExtendHighI8x16S => extend!(a, i8s, from_i16s, i16, 8),
-        V::I16x8ExtendLowI8x16U => extend!(a, u8s, from_u16s, u16, 0),
-        V::I16x8ExtendHighI8x16U => extend!(a, u8s, from_u16s, u16, 8),
-        V::I32x4ExtaddPairwiseI16x8S => pairwise!(a, i16s, from_i32s, i32),
-        V::I32x4ExtaddPairwiseI16x8U => pairwise!(a, u16s, from_u32s, u32),
-        V::I32x4Abs => map!(a, i32s, from_i32s, |x| x.wrapping_abs()),
-        V::I32x4Neg => map!(a, i32s, from_i32s, |x| x.wrapping_neg()),
-        V::I32x4ExtendLowI16x8S => extend!(a, i16s, from_i32s, i32, 0),
-        V::I32x4ExtendHighI16x8S => extend!(a, i16s, from_i32s, i32, 4),
-        V::I32x4ExtendLowI16x8U => extend!(a, u16s, from_u32s, u32, 0),
-        V::I32x4ExtendHighI16x8U => extend!(a, u16s, from_u32s, u32, 4),
+        V::V128Not => leaf1(a, |a| !a),
+        V::I8x16Abs => leaf1(a, |a| map!(a, i8s, from_i8s, |x| x.wrapping_abs())),
+        V::I8x16Neg => leaf1(a, |a| map!(a, i8s, from_i8s, |x| x.wrapping_neg())),
+        V::I8x16Popcnt => leaf1(a, |a| map!(a, u8s, from_u8s, |x| x.count_ones() as u8)),
+        V::I16x8ExtaddPairwiseI8x16S => leaf1(a, |a| pairwise!(a, i8s, from_i16s, i16)),
+        V::I16x8ExtaddPairwiseI8x16U => leaf1(a, |a| pairwise!(a, u8s, from_u16s, u16)),
+        V::I16x8Abs => leaf1(a, |a| map!(a, i16s, from_i16s, |x| x.wrapping_abs())),
+        V::I16x8Neg => leaf1(a, |a| map!(a, i16s, from_i16s, |x| x.wrapping_neg())),
+        V::I16x8ExtendLowI8x16S => leaf1(a, |a| extend!(a, i8s, from_i16s, i16, 0)),
+        V::I16x8ExtendHighI8x16S => leaf1(a, |a| extend!(a, i8s, from_i16s, i16, 8)),
+        V::I16x8ExtendLowI8x16U => leaf1(a, |a| extend!(a, u8s, from_u16s, u16, 0)),
+        V::I16x8ExtendHighI8x16U => leaf1(a, |a| extend!(a, u8s, from_u16s, u16, 8)),
+        V::I32x4ExtaddPairwiseI16x8S => leaf1(a, |a| pairwise!(a, i16s, from_i32s, i32)),
+        V::I32x4ExtaddPairwiseI16x8U => leaf1(a, |a| pairwise!(a, u16s, from_u32s, u32)),
+        V::I32x4Abs => leaf1(a, |a| map!(a, i32s, from_i32s, |x| x.wrapping_abs())),
+        V::I32x4Neg => leaf1(a, |a| map!(a, i32s, from_i32s, |x| x.wrapping_neg())),
+        V::I32x4ExtendLowI16x8S => leaf1(a, |a| extend!(a, i16s, from_i32s, i32, 0)),
+        V::I32x4ExtendHighI16x8S => leaf1(a, |a| extend!(a, i16s, from_i32s, i32, 4)),
+        V::I32x4ExtendLowI16x8U => leaf1(a, |a| extend!(a, u16s, from_u32s, u32, 0)),
+        V::I32x4ExtendHighI16x8U => leaf1(a, |a| extend!(a, u16s, from_u32s, u32, 4)),
         // `as` from a float saturates and gives 0 for NaN: wasm's `trunc_sat`.
-        V::I32x4TruncSatF32x4S => map!(a, f32s, from_i32s, |x| x as i32),
-        V::I32x4TruncSatF32x4U => map!(a, f32s, from_u32s, |x| x as u32),
+        V::I32x4TruncSatF32x4S => leaf1(a, |a| map!(a, f32s, from_i32s, |x| x as i32)),
+        V::I32x4TruncSatF32x4U => leaf1(a, |a| map!(a, f32s, from_u32s, |x| x as u32)),
         V::I32x4TruncSatF64x2SZero => {
             let f = f64s(a);
             from_i32s([f[0] as i32, f[1] as i32, 0, 0])
@@ -297,32 +387,32 @@ pub(super) fn unary(op: V, a: u128) -> u128 {
             let f = f64s(a);
             from_u32s([f[0] as u32, f[1] as u32, 0, 0])
         }
-        V::I64x2Abs => map!(a, i64s, from_i64s, |x| x.wrapping_abs()),
-        V::I64x2Neg => map!(a, i64s, from_i64s, |x| x.wrapping_neg()),
-        V::I64x2ExtendLowI32x4S => extend!(a, i32s, from_i64s, i64, 0),
-        V::I64x2ExtendHighI32x4S => extend!(a, i32s, from_i64s, i64, 2),
-        V::I64x2ExtendLowI32x4U => extend!(a, u32s, from_u64s, u64, 0),
-        V::I64x2ExtendHighI32x4U => extend!(a, u32s, from_u64s, u64, 2),
-        V::F32x4Ceil => map!(a, f32s, from_f32s, |x| quiet32(x.ceil())),
-        V::F32x4Floor => map!(a, f32s, from_f32s, |x| quiet32(x.floor())),
-        V::F32x4Trunc => map!(a, f32s, from_f32s, |x| quiet32(x.trunc())),
-        V::F32x4Nearest => map!(a, f32s, from_f32s, |x| quiet32(x.round_ties_even())),
-        V::F32x4Abs => map!(a, u32s, from_u32s, |x| x & !(1 << 31)),
-        V::F32x4Neg => map!(a, u32s, from_u32s, |x| x ^ (1 << 31)),
-        V::F32x4Sqrt => map!(a, f32s, from_f32s, |x| x.sqrt()),
-        V::F32x4ConvertI32x4S => map!(a, i32s, from_f32s, |x| x as f32),
-        V::F32x4ConvertI32x4U => map!(a, u32s, from_f32s, |x| x as f32),
+        V::I64x2Abs => leaf1(a, |a| map!(a, i64s, from_i64s, |x| x.wrapping_abs())),
+        V::I64x2Neg => leaf1(a, |a| map!(a, i64s, from_i64s, |x| x.wrapping_neg())),
+        V::I64x2ExtendLowI32x4S => leaf1(a, |a| extend!(a, i32s, from_i64s, i64, 0)),
+        V::I64x2ExtendHighI32x4S => leaf1(a, |a| extend!(a, i32s, from_i64s, i64, 2)),
+        V::I64x2ExtendLowI32x4U => leaf1(a, |a| extend!(a, u32s, from_u64s, u64, 0)),
+        V::I64x2ExtendHighI32x4U => leaf1(a, |a| extend!(a, u32s, from_u64s, u64, 2)),
+        V::F32x4Ceil => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.ceil()))),
+        V::F32x4Floor => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.floor()))),
+        V::F32x4Trunc => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.trunc()))),
+        V::F32x4Nearest => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.round_ties_even()))),
+        V::F32x4Abs => leaf1(a, |a| map!(a, u32s, from_u32s, |x| x & !(1 << 31))),
+        V::F32x4Neg => leaf1(a, |a| map!(a, u32s, from_u32s, |x| x ^ (1 << 31))),
+        V::F32x4Sqrt => leaf1(a, |a| map!(a, f32s, from_f32s, |x| x.sqrt())),
+        V::F32x4ConvertI32x4S => leaf1(a, |a| map!(a, i32s, from_f32s, |x| x as f32)),
+        V::F32x4ConvertI32x4U => leaf1(a, |a| map!(a, u32s, from_f32s, |x| x as f32)),
         V::F32x4DemoteF64x2Zero => {
             let f = f64s(a);
             from_f32s([f[0] as f32, f[1] as f32, 0.0, 0.0])
         }
-        V::F64x2Ceil => map!(a, f64s, from_f64s, |x| quiet(x.ceil())),
-        V::F64x2Floor => map!(a, f64s, from_f64s, |x| quiet(x.floor())),
-        V::F64x2Trunc => map!(a, f64s, from_f64s, |x| quiet(x.trunc())),
-        V::F64x2Nearest => map!(a, f64s, from_f64s, |x| quiet(x.round_ties_even())),
-        V::F64x2Abs => map!(a, u64s, from_u64s, |x| x & !(1 << 63)),
-        V::F64x2Neg => map!(a, u64s, from_u64s, |x| x ^ (1 << 63)),
-        V::F64x2Sqrt => map!(a, f64s, from_f64s, |x| x.sqrt()),
+        V::F64x2Ceil => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.ceil()))),
+        V::F64x2Floor => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.floor()))),
+        V::F64x2Trunc => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.trunc()))),
+        V::F64x2Nearest => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.round_ties_even()))),
+        V::F64x2Abs => leaf1(a, |a| map!(a, u64s, from_u64s, |x| x & !(1 << 63))),
+        V::F64x2Neg => leaf1(a, |a| map!(a, u64s, from_u64s, |x| x ^ (1 << 63))),
+        V::F64x2Sqrt => leaf1(a, |a| map!(a, f64s, from_f64s, |x| x.sqrt())),
         V::F64x2ConvertLowI32x4S => {
             let i = i32s(a);
             from_f64s([f64::from(i[0]), f64::from(i[1])])
@@ -382,23 +472,24 @@ pub(super) fn ternary(op: V, a: u128, b: u128, c: u128) -> u128 {
 /// A shift by the count `n` (`vshift`).
 pub(super) fn shift(op: V, a: u128, n: u64) -> u128 {
     match op {
-        V::I8x16Shl => map!(a, u8s, from_u8s, |x| x << (n % 8)),
-        V::I8x16ShrS => map!(a, i8s, from_i8s, |x| x >> (n % 8)),
-        V::I8x16ShrU => map!(a, u8s, from_u8s, |x| x >> (n % 8)),
-        V::I16x8Shl => map!(a, u16s, from_u16s, |x| x << (n % 16)),
-        V::I16x8ShrS => map!(a, i16s, from_i16s, |x| x >> (n % 16)),
-        V::I16x8ShrU => map!(a, u16s, from_u16s, |x| x >> (n % 16)),
-        V::I32x4Shl => map!(a, u32s, from_u32s, |x| x << (n % 32)),
-        V::I32x4ShrS => map!(a, i32s, from_i32s, |x| x >> (n % 32)),
-        V::I32x4ShrU => map!(a, u32s, from_u32s, |x| x >> (n % 32)),
-        V::I64x2Shl => map!(a, u64s, from_u64s, |x| x << (n % 64)),
-        V::I64x2ShrS => map!(a, i64s, from_i64s, |x| x >> (n % 64)),
-        V::I64x2ShrU => map!(a, u64s, from_u64s, |x| x >> (n % 64)),
+        V::I8x16Shl => leaf_shift(a, n, |a, n| map!(a, u8s, from_u8s, |x| x << (n % 8))),
+        V::I8x16ShrS => leaf_shift(a, n, |a, n| map!(a, i8s, from_i8s, |x| x >> (n % 8))),
+        V::I8x16ShrU => leaf_shift(a, n, |a, n| map!(a, u8s, from_u8s, |x| x >> (n % 8))),
+        V::I16x8Shl => leaf_shift(a, n, |a, n| map!(a, u16s, from_u16s, |x| x << (n % 16))),
+        V::I16x8ShrS => leaf_shift(a, n, |a, n| map!(a, i16s, from_i16s, |x| x >> (n % 16))),
+        V::I16x8ShrU => leaf_shift(a, n, |a, n| map!(a, u16s, from_u16s, |x| x >> (n % 16))),
+        V::I32x4Shl => leaf_shift(a, n, |a, n| map!(a, u32s, from_u32s, |x| x << (n % 32))),
+        V::I32x4ShrS => leaf_shift(a, n, |a, n| map!(a, i32s, from_i32s, |x| x >> (n % 32))),
+        V::I32x4ShrU => leaf_shift(a, n, |a, n| map!(a, u32s, from_u32s, |x| x >> (n % 32))),
+        V::I64x2Shl => leaf_shift(a, n, |a, n| map!(a, u64s, from_u64s, |x| x << (n % 64))),
+        V::I64x2ShrS => leaf_shift(a, n, |a, n| map!(a, i64s, from_i64s, |x| x >> (n % 64))),
+        V::I64x2ShrU => leaf_shift(a, n, |a, n| map!(a, u64s, from_u64s, |x| x >> (n % 64))),
         _ => a,
     }
 }
 
 /// Copies of the scalar `x` in every lane (`vsplat`).
+#[inline(always)]
 pub(super) fn splat(op: V, x: u64) -> u128 {
     let lane = match op {
         V::Splat8 => u64::from(x as u8) * 0x0101_0101_0101_0101,
@@ -433,20 +524,23 @@ pub(super) fn test(op: V, a: u128) -> u64 {
 }
 
 /// Lane `lane` (modulo the lane count) of `a`, extended to a register (`vextract`).
+#[inline(always)]
 pub(super) fn extract(op: V, a: u128, lane: u8) -> u64 {
-    let lane = usize::from(lane);
+    let lane = u32::from(lane);
+    let at = |width: u32| a >> (lane % (128 / width) * width);
     match op {
-        V::Extract8s => i8s(a)[lane % 16] as i64 as u64,
-        V::Extract8u => u64::from(u8s(a)[lane % 16]),
-        V::Extract16s => i16s(a)[lane % 8] as i64 as u64,
-        V::Extract16u => u64::from(u16s(a)[lane % 8]),
-        V::Extract32s => i32s(a)[lane % 4] as i64 as u64,
-        V::Extract32u => u64::from(u32s(a)[lane % 4]),
-        _ => u64s(a)[lane % 2],
+        V::Extract8s => at(8) as i8 as i64 as u64,
+        V::Extract8u => u64::from(at(8) as u8),
+        V::Extract16s => at(16) as i16 as i64 as u64,
+        V::Extract16u => u64::from(at(16) as u16),
+        V::Extract32s => at(32) as i32 as i64 as u64,
+        V::Extract32u => u64::from(at(32) as u32),
+        _ => at(64) as u64,
     }
 }
 
 /// `a` with lane `lane` (modulo the lane count) replaced by the low bits of `x` (`vreplace`).
+#[inline(always)]
 pub(super) fn replace(op: V, a: u128, x: u64, lane: u8) -> u128 {
     let (width, lane) = match op {
         V::Replace8 => (8, u32::from(lane) % 16),
