@@ -464,12 +464,12 @@ impl Context {
                     next!(1)
                 }
                 Op::Vtern { rd, rdh, ra, rah, rb, rbh, rc, rch, op } => {
-                    let (a, b, c) = (join(r!(ra), r!(rah)), join(r!(rb), r!(rbh)), join(r!(rc), r!(rch)));
-                    (r!(rd), r!(rdh)) = split(vector::ternary(op, a, b, c));
+                    let (a, b, c) = ([r!(ra), r!(rah)], [r!(rb), r!(rbh)], [r!(rc), r!(rch)]);
+                    (r!(rd), r!(rdh)) = vector::ternary_halves(op, a, b, c);
                     next!(1)
                 }
                 Op::Vshift { rd, rdh, ra, rah, rb, op } => {
-                    (r!(rd), r!(rdh)) = split(vector::shift(op, join(r!(ra), r!(rah)), r!(rb)));
+                    (r!(rd), r!(rdh)) = vector::shift_halves(op, r!(ra), r!(rah), r!(rb));
                     next!(1)
                 }
                 Op::Vsplat { rd, rdh, rs, op } => {
@@ -477,9 +477,9 @@ impl Context {
                     next!(1)
                 }
                 Op::Vtest { rd, ra, rah, op } => alu!(rd, vector::test(op, join(r!(ra), r!(rah)))),
-                Op::Vextract { rd, ra, rah, lane, op } => alu!(rd, vector::extract(op, join(r!(ra), r!(rah)), lane)),
+                Op::Vextract { rd, ra, rah, lane, op } => alu!(rd, vector::extract_halves(op, r!(ra), r!(rah), lane)),
                 Op::Vreplace { rd, rdh, ra, rah, rs, lane, op } => {
-                    (r!(rd), r!(rdh)) = split(vector::replace(op, join(r!(ra), r!(rah)), r!(rs), lane));
+                    (r!(rd), r!(rdh)) = vector::replace_halves(op, r!(ra), r!(rah), r!(rs), lane);
                     next!(1)
                 }
                 Op::Trap { code } => trap!(TrapKind::Raised(code)),

@@ -180,7 +180,54 @@ pub(super) fn binary_halves(op: V, a: u64, ah: u64, b: u64, bh: u64) -> (u64, u6
         let g = |x: u64, y: u64| mask64(f(f64::from_bits(x), f64::from_bits(y)));
         (g(a, b), g(ah, bh))
     };
+    // Four 32-bit lanes: two in each half.
+    let quad = |f: fn(u32, u32) -> u32| {
+        let g =
+            |x: u64, y: u64| u64::from(f(x as u32, y as u32)) | u64::from(f((x >> 32) as u32, (y >> 32) as u32)) << 32;
+        (g(a, b), g(ah, bh))
+    };
+    let quad_test = |f: fn(u32, u32) -> bool| quad_with(a, ah, b, bh, |x, y| u32::from(f(x, y)).wrapping_neg());
+    let float32 =
+        |f: fn(f32, f32) -> f32| quad_with(a, ah, b, bh, |x, y| f(f32::from_bits(x), f32::from_bits(y)).to_bits());
+    let ftest32 = |f: fn(f32, f32) -> bool| {
+        quad_with(a, ah, b, bh, |x, y| u32::from(f(f32::from_bits(x), f32::from_bits(y))).wrapping_neg())
+    };
     match op {
+        V::I32x4Add => quad(u32::wrapping_add),
+        V::I32x4Sub => quad(u32::wrapping_sub),
+        V::I32x4Mul => quad(u32::wrapping_mul),
+        V::I32x4MinS => quad(|x, y| (x as i32).min(y as i32) as u32),
+        V::I32x4MinU => quad(u32::min),
+        V::I32x4MaxS => quad(|x, y| (x as i32).max(y as i32) as u32),
+        V::I32x4MaxU => quad(u32::max),
+        V::I32x4Eq => quad_test(|x, y| x == y),
+        V::I32x4Ne => quad_test(|x, y| x != y),
+        V::I32x4LtS => quad_test(|x, y| (x as i32) < y as i32),
+        V::I32x4LtU => quad_test(|x, y| x < y),
+        V::I32x4LeS => quad_test(|x, y| x as i32 <= y as i32),
+        V::I32x4LeU => quad_test(|x, y| x <= y),
+        V::F32x4Add => float32(|x, y| x + y),
+        V::F32x4Sub => float32(|x, y| x - y),
+        V::F32x4Mul => float32(|x, y| x * y),
+        V::F32x4Div => float32(|x, y| x / y),
+        V::F32x4Min => float32(fmin32),
+        V::F32x4Max => float32(fmax32),
+        V::F32x4Pmin => float32(|x, y| if y < x { y } else { x }),
+        V::F32x4Pmax => float32(|x, y| if x < y { y } else { x }),
+        V::F32x4Eq => ftest32(|x, y| x == y),
+        V::F32x4Ne => ftest32(|x, y| x != y),
+        V::F32x4Lt => ftest32(|x, y| x < y),
+        V::F32x4Le => ftest32(|x, y| x <= y),
+        V::I64x2ExtmulLowI32x4S => (
+            (a as i32 as i64).wrapping_mul(b as i32 as i64) as u64,
+            ((a >> 32) as i32 as i64).wrapping_mul((b >> 32) as i32 as i64) as u64,
+        ),
+        V::I64x2ExtmulHighI32x4S => (
+            (ah as i32 as i64).wrapping_mul(bh as i32 as i64) as u64,
+            ((ah >> 32) as i32 as i64).wrapping_mul((bh >> 32) as i32 as i64) as u64,
+        ),
+        V::I64x2ExtmulLowI32x4U => ((a as u32 as u64) * (b as u32 as u64), (a >> 32) * (b >> 32)),
+        V::I64x2ExtmulHighI32x4U => ((ah as u32 as u64) * (bh as u32 as u64), (ah >> 32) * (bh >> 32)),
         V::V128And => both(|x, y| x & y),
         V::V128Or => both(|x, y| x | y),
         V::V128Xor => both(|x, y| x ^ y),
@@ -208,6 +255,13 @@ pub(super) fn binary_halves(op: V, a: u64, ah: u64, b: u64, bh: u64) -> (u64, u6
     }
 }
 
+/// `f` on each of the four 32-bit lanes of (a, ah) and (b, bh).
+#[inline(always)]
+fn quad_with(a: u64, ah: u64, b: u64, bh: u64, f: impl Fn(u32, u32) -> u32) -> (u64, u64) {
+    let g = |x: u64, y: u64| u64::from(f(x as u32, y as u32)) | u64::from(f((x >> 32) as u32, (y >> 32) as u32)) << 32;
+    (g(a, b), g(ah, bh))
+}
+
 /// All ones if `c`, else 0.
 #[inline(always)]
 fn mask64(c: bool) -> u64 {
@@ -227,7 +281,107 @@ pub(super) fn unary_halves(op: V, a: u64, ah: u64) -> (u64, u64) {
         V::F64x2Neg => both(|x| x ^ (1 << 63)),
         V::F64x2Abs => both(|x| x & !(1 << 63)),
         V::F64x2Sqrt => float(f64::sqrt),
+        V::F64x2Ceil => float(|x| quiet(x.ceil())),
+        V::F64x2Floor => float(|x| quiet(x.floor())),
+        V::F64x2Trunc => float(|x| quiet(x.trunc())),
+        V::F64x2Nearest => float(|x| quiet(x.round_ties_even())),
+        V::I64x2ExtendLowI32x4S => (a as i32 as i64 as u64, (a >> 32) as i32 as i64 as u64),
+        V::I64x2ExtendHighI32x4S => (ah as i32 as i64 as u64, (ah >> 32) as i32 as i64 as u64),
+        V::I64x2ExtendLowI32x4U => (a as u32 as u64, a >> 32),
+        V::I64x2ExtendHighI32x4U => (ah as u32 as u64, ah >> 32),
+        V::F64x2ConvertLowI32x4S => (f64::from(a as i32).to_bits(), f64::from((a >> 32) as i32).to_bits()),
+        V::F64x2ConvertLowI32x4U => (f64::from(a as u32).to_bits(), f64::from((a >> 32) as u32).to_bits()),
+        V::F64x2PromoteLowF32x4 => {
+            let f = |x: u64| f64::from(f32::from_bits(x as u32)).to_bits();
+            (f(a), f(a >> 32))
+        }
+        V::I32x4TruncSatF64x2SZero => {
+            let t = |x: u64| u64::from(f64::from_bits(x) as i32 as u32);
+            (t(a) | t(ah) << 32, 0)
+        }
+        V::I32x4TruncSatF64x2UZero => {
+            let t = |x: u64| u64::from(f64::from_bits(x) as u32);
+            (t(a) | t(ah) << 32, 0)
+        }
+        V::F32x4DemoteF64x2Zero => {
+            let d = |x: u64| u64::from((f64::from_bits(x) as f32).to_bits());
+            (d(a) | d(ah) << 32, 0)
+        }
+        V::F32x4Neg => both(|x| x ^ 0x8000_0000_8000_0000),
+        V::F32x4Abs => both(|x| x & !0x8000_0000_8000_0000),
+        V::I32x4Neg => {
+            let n = |x: u64| u64::from((x as u32).wrapping_neg()) | u64::from(((x >> 32) as u32).wrapping_neg()) << 32;
+            (n(a), n(ah))
+        }
         _ => split(unary(op, join(a, ah))),
+    }
+}
+
+/// A shift (`vshift`) on the halves: 64- and 32-bit lanes in line, the rest by [`shift`].
+#[inline(always)]
+pub(super) fn shift_halves(op: V, a: u64, ah: u64, n: u64) -> (u64, u64) {
+    let quad = |f: fn(u32, u32) -> u32| {
+        let g = |x: u64| u64::from(f(x as u32, n as u32 % 32)) | u64::from(f((x >> 32) as u32, n as u32 % 32)) << 32;
+        (g(a), g(ah))
+    };
+    match op {
+        V::I64x2Shl => (a << (n % 64), ah << (n % 64)),
+        V::I64x2ShrU => (a >> (n % 64), ah >> (n % 64)),
+        V::I64x2ShrS => (((a as i64) >> (n % 64)) as u64, ((ah as i64) >> (n % 64)) as u64),
+        V::I32x4Shl => quad(|x, k| x << k),
+        V::I32x4ShrU => quad(|x, k| x >> k),
+        V::I32x4ShrS => quad(|x, k| ((x as i32) >> k) as u32),
+        _ => split(shift(op, join(a, ah), n)),
+    }
+}
+
+/// A ternary operation (`vtern`) on the halves: `bitselect` in line, the rest by [`ternary`].
+#[inline(always)]
+pub(super) fn ternary_halves(op: V, a: [u64; 2], b: [u64; 2], c: [u64; 2]) -> (u64, u64) {
+    match op {
+        V::V128Bitselect => ((a[0] & c[0]) | (b[0] & !c[0]), (a[1] & c[1]) | (b[1] & !c[1])),
+        _ => split(ternary(op, join(a[0], a[1]), join(b[0], b[1]), join(c[0], c[1]))),
+    }
+}
+
+/// Lane `lane` (modulo the lane count) of (a, ah), extended to a register (`vextract`).
+#[inline(always)]
+pub(super) fn extract_halves(op: V, a: u64, ah: u64, lane: u8) -> u64 {
+    let width = match op {
+        V::Extract8s | V::Extract8u => 8,
+        V::Extract16s | V::Extract16u => 16,
+        V::Extract32s | V::Extract32u => 32,
+        _ => 64,
+    };
+    let at = u32::from(lane) % (128 / width) * width;
+    let bits = if at >= 64 { ah } else { a } >> (at % 64);
+    match op {
+        V::Extract8s => bits as i8 as i64 as u64,
+        V::Extract8u => u64::from(bits as u8),
+        V::Extract16s => bits as i16 as i64 as u64,
+        V::Extract16u => u64::from(bits as u16),
+        V::Extract32s => bits as i32 as i64 as u64,
+        V::Extract32u => u64::from(bits as u32),
+        _ => bits,
+    }
+}
+
+/// (a, ah) with lane `lane` (modulo the lane count) = the low bits of `x` (`vreplace`).
+#[inline(always)]
+pub(super) fn replace_halves(op: V, a: u64, ah: u64, x: u64, lane: u8) -> (u64, u64) {
+    let width = match op {
+        V::Replace8 => 8,
+        V::Replace16 => 16,
+        V::Replace32 => 32,
+        _ => 64,
+    };
+    let at = u32::from(lane) % (128 / width) * width;
+    let ones = u64::MAX >> (64 - width);
+    let put = |half: u64| (half & !(ones << (at % 64))) | ((x & ones) << (at % 64));
+    if at >= 64 {
+        (a, put(ah))
+    } else {
+        (put(a), ah)
     }
 }
 
@@ -521,34 +675,4 @@ pub(super) fn test(op: V, a: u128) -> u64 {
         V::I64x2Bitmask => bitmask(a, 64),
         _ => 0,
     }
-}
-
-/// Lane `lane` (modulo the lane count) of `a`, extended to a register (`vextract`).
-#[inline(always)]
-pub(super) fn extract(op: V, a: u128, lane: u8) -> u64 {
-    let lane = u32::from(lane);
-    let at = |width: u32| a >> (lane % (128 / width) * width);
-    match op {
-        V::Extract8s => at(8) as i8 as i64 as u64,
-        V::Extract8u => u64::from(at(8) as u8),
-        V::Extract16s => at(16) as i16 as i64 as u64,
-        V::Extract16u => u64::from(at(16) as u16),
-        V::Extract32s => at(32) as i32 as i64 as u64,
-        V::Extract32u => u64::from(at(32) as u32),
-        _ => at(64) as u64,
-    }
-}
-
-/// `a` with lane `lane` (modulo the lane count) replaced by the low bits of `x` (`vreplace`).
-#[inline(always)]
-pub(super) fn replace(op: V, a: u128, x: u64, lane: u8) -> u128 {
-    let (width, lane) = match op {
-        V::Replace8 => (8, u32::from(lane) % 16),
-        V::Replace16 => (16, u32::from(lane) % 8),
-        V::Replace32 => (32, u32::from(lane) % 4),
-        _ => (64, u32::from(lane) % 2),
-    };
-    let ones = u128::MAX >> (128 - width);
-    let at = lane * width;
-    (a & !(ones << at)) | ((u128::from(x) & ones) << at)
 }
