@@ -128,13 +128,20 @@ fn dot_i8(a: u128, b: u128) -> [i16; 8] {
 
 /// The lanes `a` then `b` picked by `indices`: index ≥ 32 gives 0.
 fn shuffle(a: u128, b: u128, indices: u128) -> u128 {
-    let (a, b, idx) = (a.to_le_bytes(), b.to_le_bytes(), indices.to_le_bytes());
-    let out: [u8; 16] = std::array::from_fn(|i| match idx[i] {
-        k @ 0..16 => a[usize::from(k)],
-        k @ 16..32 => b[usize::from(k - 16)],
-        _ => 0,
-    });
-    u128::from_le_bytes(out)
+    // One table of the 32 lanes: a lane is one indexed load, with no branch.
+    let mut table = [0u8; 33];
+    table[..16].copy_from_slice(&a.to_le_bytes());
+    table[16..32].copy_from_slice(&b.to_le_bytes());
+    let idx = indices.to_le_bytes();
+    u128::from_le_bytes(std::array::from_fn(|i| table[usize::from(idx[i].min(32))]))
+}
+
+/// `i8x16.swizzle`: lane i = a's lane b[i], or 0 if b[i] ≥ 16.
+fn swizzle(a: u128, b: u128) -> u128 {
+    let mut table = [0u8; 17];
+    table[..16].copy_from_slice(&a.to_le_bytes());
+    let idx = b.to_le_bytes();
+    u128::from_le_bytes(std::array::from_fn(|i| table[usize::from(idx[i].min(16))]))
 }
 
 /// `f(a, b)`, never inlined: each operation is a small function of its
@@ -392,7 +399,7 @@ pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
         V::V128Andnot => leaf2(a, b, |a, b| a & !b),
         V::V128Or => leaf2(a, b, |a, b| a | b),
         V::V128Xor => leaf2(a, b, |a, b| a ^ b),
-        V::I8x16Swizzle => leaf2(a, b, |a, b| shuffle(a, 0, map!(b, u8s, from_u8s, |x| if x < 16 { x } else { 255 }))),
+        V::I8x16Swizzle => leaf2(a, b, swizzle),
         V::I8x16Eq => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x == y))),
         V::I8x16Ne => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x != y))),
         V::I8x16LtS => leaf2(a, b, |a, b| zip!(a, b, i8s, from_u8s, |x, y| mask!(u8, x < y))),
