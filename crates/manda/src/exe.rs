@@ -15,7 +15,7 @@
 //! are ranges of one copy of the file ([`Executable::from_vec`] keeps the
 //! caller's, so a large section is never held twice by the loader).
 
-use crate::isa::{check_vop, Form, Instr, Opcode, ENCODINGS};
+use crate::isa::{check_vop, Instr, Opcode, ENCODINGS};
 use crate::machine::BYTES_PER_INDEX;
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
@@ -637,9 +637,10 @@ impl<'f> Scan<'_, 'f> {
                     }
                     // A vector instruction's operation (its last byte) must be one of its form.
                     if (Opcode::Vbin as u8..=Opcode::Vreplace as u8).contains(&b) {
-                        if let Some(op) = Opcode::from_byte(b) {
+                        let vector = Opcode::from_byte(b).and_then(|op| op.vector_form().map(|form| (op, form)));
+                        if let Some((op, form)) = vector {
                             let byte = bytes[at + len - 1];
-                            if let Err(why) = check_vop(op.vector_form().unwrap_or(Form::Binary), byte) {
+                            if let Err(why) = check_vop(form, byte) {
                                 return fail(addr, LoadErrorKind::BadVectorOp { mnemonic: op.mnemonic(), byte, why });
                             }
                         }

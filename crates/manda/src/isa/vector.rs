@@ -292,7 +292,8 @@ macro_rules! define_vops {
         #[repr(u8)]
         pub enum VectorOp {
             $(
-                #[doc = $semantics]
+                // Named, not described: the sentences use `a[i]`, which rustdoc reads as links.
+                #[doc = concat!("`", $name, "` (its semantics: [`VectorOp::semantics`]).")]
                 $variant = $byte,
             )*
         }

@@ -1,7 +1,10 @@
-//! The vector operations ([`VectorOp`]) on 128-bit values: what the
+//! The vector operations ([`VectorOp`](crate::isa::VectorOp)) on 128-bit values: what the
 //! interpreter's `v…` instructions compute once it has read their operands'
-//! register pairs. One function per form; lanes are little-endian, lane 0
-//! the low end. Float lanes compute as the scalar float instructions do,
+//! register pairs. Each form has a `*_halves` function, which does the
+//! cheap operations in line on the two registers' values, and (for most
+//! forms) a function on the 128-bit value for the rest, each operation a
+//! small function of its own; every operation is in exactly one of the two.
+//! Lanes are little-endian, lane 0 the low end. Float lanes compute as the scalar float instructions do,
 //! with the same helpers where those exist.
 
 use super::interp::{fmax, fmin, quiet, quiet32};
@@ -46,8 +49,6 @@ lanes! {
     u16s, from_u16s, u16, 8;
     i32s, from_i32s, i32, 4;
     u32s, from_u32s, u32, 4;
-    i64s, from_i64s, i64, 2;
-    u64s, from_u64s, u64, 2;
     f32s, from_f32s, f32, 4;
     f64s, from_f64s, f64, 2;
 }
@@ -188,11 +189,7 @@ pub(super) fn binary_halves(op: V, a: u64, ah: u64, b: u64, bh: u64) -> (u64, u6
         (g(a, b), g(ah, bh))
     };
     // Four 32-bit lanes: two in each half.
-    let quad = |f: fn(u32, u32) -> u32| {
-        let g =
-            |x: u64, y: u64| u64::from(f(x as u32, y as u32)) | u64::from(f((x >> 32) as u32, (y >> 32) as u32)) << 32;
-        (g(a, b), g(ah, bh))
-    };
+    let quad = |f: fn(u32, u32) -> u32| quad_with(a, ah, b, bh, f);
     let quad_test = |f: fn(u32, u32) -> bool| quad_with(a, ah, b, bh, |x, y| u32::from(f(x, y)).wrapping_neg());
     let float32 =
         |f: fn(f32, f32) -> f32| quad_with(a, ah, b, bh, |x, y| f(f32::from_bits(x), f32::from_bits(y)).to_bits());
@@ -392,13 +389,10 @@ pub(super) fn replace_halves(op: V, a: u64, ah: u64, x: u64, lane: u8) -> (u64, 
     }
 }
 
-/// A binary operation (`vbin`).
+/// A binary operation (`vbin`) not done in line by [`binary_halves`]:
+/// each operation is in one place only.
 pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
     match op {
-        V::V128And => leaf2(a, b, |a, b| a & b),
-        V::V128Andnot => leaf2(a, b, |a, b| a & !b),
-        V::V128Or => leaf2(a, b, |a, b| a | b),
-        V::V128Xor => leaf2(a, b, |a, b| a ^ b),
         V::I8x16Swizzle => leaf2(a, b, swizzle),
         V::I8x16Eq => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x == y))),
         V::I8x16Ne => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| mask!(u8, x != y))),
@@ -412,24 +406,6 @@ pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
         V::I16x8LtU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x < y))),
         V::I16x8LeS => leaf2(a, b, |a, b| zip!(a, b, i16s, from_u16s, |x, y| mask!(u16, x <= y))),
         V::I16x8LeU => leaf2(a, b, |a, b| zip!(a, b, u16s, from_u16s, |x, y| mask!(u16, x <= y))),
-        V::I32x4Eq => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x == y))),
-        V::I32x4Ne => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x != y))),
-        V::I32x4LtS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x < y))),
-        V::I32x4LtU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x < y))),
-        V::I32x4LeS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_u32s, |x, y| mask!(u32, x <= y))),
-        V::I32x4LeU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| mask!(u32, x <= y))),
-        V::I64x2Eq => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x == y))),
-        V::I64x2Ne => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| mask!(u64, x != y))),
-        V::I64x2LtS => leaf2(a, b, |a, b| zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x < y))),
-        V::I64x2LeS => leaf2(a, b, |a, b| zip!(a, b, i64s, from_u64s, |x, y| mask!(u64, x <= y))),
-        V::F32x4Eq => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x == y))),
-        V::F32x4Ne => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x != y))),
-        V::F32x4Lt => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x < y))),
-        V::F32x4Le => leaf2(a, b, |a, b| zip!(a, b, f32s, from_u32s, |x, y| mask!(u32, x <= y))),
-        V::F64x2Eq => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x == y))),
-        V::F64x2Ne => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x != y))),
-        V::F64x2Lt => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x < y))),
-        V::F64x2Le => leaf2(a, b, |a, b| zip!(a, b, f64s, from_u64s, |x, y| mask!(u64, x <= y))),
         V::I8x16NarrowI16x8S => leaf2(a, b, |a, b| narrow!(a, b, i16s, from_i8s, i8, -128, 127)),
         V::I8x16NarrowI16x8U => leaf2(a, b, |a, b| narrow!(a, b, i16s, from_u8s, u8, 0, 255)),
         V::I8x16Add => leaf2(a, b, |a, b| zip!(a, b, u8s, from_u8s, |x, y| x.wrapping_add(y))),
@@ -469,13 +445,6 @@ pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
         V::I16x8ExtmulLowI8x16U => leaf2(a, b, |a, b| extmul!(a, b, u8s, from_u16s, u16, 0)),
         V::I16x8ExtmulHighI8x16U => leaf2(a, b, |a, b| extmul!(a, b, u8s, from_u16s, u16, 8)),
         V::I16x8DotI8x16I7x16S => leaf2(a, b, |a, b| from_i16s(dot_i8(a, b))),
-        V::I32x4Add => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_add(y))),
-        V::I32x4Sub => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_sub(y))),
-        V::I32x4Mul => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.wrapping_mul(y))),
-        V::I32x4MinS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_i32s, |x, y| x.min(y))),
-        V::I32x4MinU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.min(y))),
-        V::I32x4MaxS => leaf2(a, b, |a, b| zip!(a, b, i32s, from_i32s, |x, y| x.max(y))),
-        V::I32x4MaxU => leaf2(a, b, |a, b| zip!(a, b, u32s, from_u32s, |x, y| x.max(y))),
         V::I32x4DotI16x8S => {
             let (a, b) = (i16s(a), i16s(b));
             from_i32s(std::array::from_fn(|i| {
@@ -487,37 +456,13 @@ pub(super) fn binary(op: V, a: u128, b: u128) -> u128 {
         V::I32x4ExtmulHighI16x8S => leaf2(a, b, |a, b| extmul!(a, b, i16s, from_i32s, i32, 4)),
         V::I32x4ExtmulLowI16x8U => leaf2(a, b, |a, b| extmul!(a, b, u16s, from_u32s, u32, 0)),
         V::I32x4ExtmulHighI16x8U => leaf2(a, b, |a, b| extmul!(a, b, u16s, from_u32s, u32, 4)),
-        V::I64x2Add => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_add(y))),
-        V::I64x2Sub => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_sub(y))),
-        V::I64x2Mul => leaf2(a, b, |a, b| zip!(a, b, u64s, from_u64s, |x, y| x.wrapping_mul(y))),
-        V::I64x2ExtmulLowI32x4S => leaf2(a, b, |a, b| extmul!(a, b, i32s, from_i64s, i64, 0)),
-        V::I64x2ExtmulHighI32x4S => leaf2(a, b, |a, b| extmul!(a, b, i32s, from_i64s, i64, 2)),
-        V::I64x2ExtmulLowI32x4U => leaf2(a, b, |a, b| extmul!(a, b, u32s, from_u64s, u64, 0)),
-        V::I64x2ExtmulHighI32x4U => leaf2(a, b, |a, b| extmul!(a, b, u32s, from_u64s, u64, 2)),
-        V::F32x4Add => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x + y)),
-        V::F32x4Sub => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x - y)),
-        V::F32x4Mul => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x * y)),
-        V::F32x4Div => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| x / y)),
-        V::F32x4Min => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| fmin32(x, y))),
-        V::F32x4Max => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| fmax32(x, y))),
-        V::F32x4Pmin => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| if y < x { y } else { x })),
-        V::F32x4Pmax => leaf2(a, b, |a, b| zip!(a, b, f32s, from_f32s, |x, y| if x < y { y } else { x })),
-        V::F64x2Add => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x + y)),
-        V::F64x2Sub => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x - y)),
-        V::F64x2Mul => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x * y)),
-        V::F64x2Div => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| x / y)),
-        V::F64x2Min => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| fmin(x, y))),
-        V::F64x2Max => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| fmax(x, y))),
-        V::F64x2Pmin => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| if y < x { y } else { x })),
-        V::F64x2Pmax => leaf2(a, b, |a, b| zip!(a, b, f64s, from_f64s, |x, y| if x < y { y } else { x })),
         _ => a,
     }
 }
 
-/// A unary operation (`vun`).
+/// A unary operation (`vun`) not done in line by [`unary_halves`].
 pub(super) fn unary(op: V, a: u128) -> u128 {
     match op {
-        V::V128Not => leaf1(a, |a| !a),
         V::I8x16Abs => leaf1(a, |a| map!(a, i8s, from_i8s, |x| x.wrapping_abs())),
         V::I8x16Neg => leaf1(a, |a| map!(a, i8s, from_i8s, |x| x.wrapping_neg())),
         V::I8x16Popcnt => leaf1(a, |a| map!(a, u8s, from_u8s, |x| x.count_ones() as u8)),
@@ -532,7 +477,6 @@ pub(super) fn unary(op: V, a: u128) -> u128 {
         V::I32x4ExtaddPairwiseI16x8S => leaf1(a, |a| pairwise!(a, i16s, from_i32s, i32)),
         V::I32x4ExtaddPairwiseI16x8U => leaf1(a, |a| pairwise!(a, u16s, from_u32s, u32)),
         V::I32x4Abs => leaf1(a, |a| map!(a, i32s, from_i32s, |x| x.wrapping_abs())),
-        V::I32x4Neg => leaf1(a, |a| map!(a, i32s, from_i32s, |x| x.wrapping_neg())),
         V::I32x4ExtendLowI16x8S => leaf1(a, |a| extend!(a, i16s, from_i32s, i32, 0)),
         V::I32x4ExtendHighI16x8S => leaf1(a, |a| extend!(a, i16s, from_i32s, i32, 4)),
         V::I32x4ExtendLowI16x8U => leaf1(a, |a| extend!(a, u16s, from_u32s, u32, 0)),
@@ -540,60 +484,20 @@ pub(super) fn unary(op: V, a: u128) -> u128 {
         // `as` from a float saturates and gives 0 for NaN: wasm's `trunc_sat`.
         V::I32x4TruncSatF32x4S => leaf1(a, |a| map!(a, f32s, from_i32s, |x| x as i32)),
         V::I32x4TruncSatF32x4U => leaf1(a, |a| map!(a, f32s, from_u32s, |x| x as u32)),
-        V::I32x4TruncSatF64x2SZero => {
-            let f = f64s(a);
-            from_i32s([f[0] as i32, f[1] as i32, 0, 0])
-        }
-        V::I32x4TruncSatF64x2UZero => {
-            let f = f64s(a);
-            from_u32s([f[0] as u32, f[1] as u32, 0, 0])
-        }
-        V::I64x2Abs => leaf1(a, |a| map!(a, i64s, from_i64s, |x| x.wrapping_abs())),
-        V::I64x2Neg => leaf1(a, |a| map!(a, i64s, from_i64s, |x| x.wrapping_neg())),
-        V::I64x2ExtendLowI32x4S => leaf1(a, |a| extend!(a, i32s, from_i64s, i64, 0)),
-        V::I64x2ExtendHighI32x4S => leaf1(a, |a| extend!(a, i32s, from_i64s, i64, 2)),
-        V::I64x2ExtendLowI32x4U => leaf1(a, |a| extend!(a, u32s, from_u64s, u64, 0)),
-        V::I64x2ExtendHighI32x4U => leaf1(a, |a| extend!(a, u32s, from_u64s, u64, 2)),
         V::F32x4Ceil => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.ceil()))),
         V::F32x4Floor => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.floor()))),
         V::F32x4Trunc => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.trunc()))),
         V::F32x4Nearest => leaf1(a, |a| map!(a, f32s, from_f32s, |x| quiet32(x.round_ties_even()))),
-        V::F32x4Abs => leaf1(a, |a| map!(a, u32s, from_u32s, |x| x & !(1 << 31))),
-        V::F32x4Neg => leaf1(a, |a| map!(a, u32s, from_u32s, |x| x ^ (1 << 31))),
         V::F32x4Sqrt => leaf1(a, |a| map!(a, f32s, from_f32s, |x| x.sqrt())),
         V::F32x4ConvertI32x4S => leaf1(a, |a| map!(a, i32s, from_f32s, |x| x as f32)),
         V::F32x4ConvertI32x4U => leaf1(a, |a| map!(a, u32s, from_f32s, |x| x as f32)),
-        V::F32x4DemoteF64x2Zero => {
-            let f = f64s(a);
-            from_f32s([f[0] as f32, f[1] as f32, 0.0, 0.0])
-        }
-        V::F64x2Ceil => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.ceil()))),
-        V::F64x2Floor => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.floor()))),
-        V::F64x2Trunc => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.trunc()))),
-        V::F64x2Nearest => leaf1(a, |a| map!(a, f64s, from_f64s, |x| quiet(x.round_ties_even()))),
-        V::F64x2Abs => leaf1(a, |a| map!(a, u64s, from_u64s, |x| x & !(1 << 63))),
-        V::F64x2Neg => leaf1(a, |a| map!(a, u64s, from_u64s, |x| x ^ (1 << 63))),
-        V::F64x2Sqrt => leaf1(a, |a| map!(a, f64s, from_f64s, |x| x.sqrt())),
-        V::F64x2ConvertLowI32x4S => {
-            let i = i32s(a);
-            from_f64s([f64::from(i[0]), f64::from(i[1])])
-        }
-        V::F64x2ConvertLowI32x4U => {
-            let u = u32s(a);
-            from_f64s([f64::from(u[0]), f64::from(u[1])])
-        }
-        V::F64x2PromoteLowF32x4 => {
-            let f = f32s(a);
-            from_f64s([f64::from(f[0]), f64::from(f[1])])
-        }
         _ => a,
     }
 }
 
-/// A ternary operation (`vtern`).
+/// A ternary operation (`vtern`) other than `bitselect` ([`ternary_halves`]).
 pub(super) fn ternary(op: V, a: u128, b: u128, c: u128) -> u128 {
     match op {
-        V::V128Bitselect => (a & c) | (b & !c),
         V::I8x16Shuffle => shuffle(a, b, c),
         V::I32x4DotI8x16I7x16AddS => {
             let pairs = dot_i8(a, b);
@@ -630,7 +534,7 @@ pub(super) fn ternary(op: V, a: u128, b: u128, c: u128) -> u128 {
     }
 }
 
-/// A shift by the count `n` (`vshift`).
+/// A shift by the count `n` (`vshift`) of 8- or 16-bit lanes ([`shift_halves`] does the rest).
 pub(super) fn shift(op: V, a: u128, n: u64) -> u128 {
     match op {
         V::I8x16Shl => leaf_shift(a, n, |a, n| map!(a, u8s, from_u8s, |x| x << (n % 8))),
@@ -639,12 +543,6 @@ pub(super) fn shift(op: V, a: u128, n: u64) -> u128 {
         V::I16x8Shl => leaf_shift(a, n, |a, n| map!(a, u16s, from_u16s, |x| x << (n % 16))),
         V::I16x8ShrS => leaf_shift(a, n, |a, n| map!(a, i16s, from_i16s, |x| x >> (n % 16))),
         V::I16x8ShrU => leaf_shift(a, n, |a, n| map!(a, u16s, from_u16s, |x| x >> (n % 16))),
-        V::I32x4Shl => leaf_shift(a, n, |a, n| map!(a, u32s, from_u32s, |x| x << (n % 32))),
-        V::I32x4ShrS => leaf_shift(a, n, |a, n| map!(a, i32s, from_i32s, |x| x >> (n % 32))),
-        V::I32x4ShrU => leaf_shift(a, n, |a, n| map!(a, u32s, from_u32s, |x| x >> (n % 32))),
-        V::I64x2Shl => leaf_shift(a, n, |a, n| map!(a, u64s, from_u64s, |x| x << (n % 64))),
-        V::I64x2ShrS => leaf_shift(a, n, |a, n| map!(a, i64s, from_i64s, |x| x >> (n % 64))),
-        V::I64x2ShrU => leaf_shift(a, n, |a, n| map!(a, u64s, from_u64s, |x| x >> (n % 64))),
         _ => a,
     }
 }
@@ -675,7 +573,10 @@ pub(super) fn test(op: V, a: u128) -> u64 {
         V::I8x16AllTrue => u64::from(u8s(a).iter().all(|&x| x != 0)),
         V::I16x8AllTrue => u64::from(u16s(a).iter().all(|&x| x != 0)),
         V::I32x4AllTrue => u64::from(u32s(a).iter().all(|&x| x != 0)),
-        V::I64x2AllTrue => u64::from(u64s(a).iter().all(|&x| x != 0)),
+        V::I64x2AllTrue => {
+            let (lo, hi) = split(a);
+            u64::from(lo != 0 && hi != 0)
+        }
         V::I8x16Bitmask => bitmask(a, 8),
         V::I16x8Bitmask => bitmask(a, 16),
         V::I32x4Bitmask => bitmask(a, 32),
