@@ -1,9 +1,9 @@
 //! WebAssembly to Manda: a module becomes an ordinary Manda executable.
 //!
-//! [`translate`] validates a module with `wasmparser` (WebAssembly 2.0 but
-//! SIMD: sign extension, non-trapping float-to-int, multi-value, mutable
-//! globals, bulk memory, reference types; and tail calls and extended
-//! constants) and writes an executable whose code runs it. The result
+//! [`translate`] validates a module with `wasmparser` (WebAssembly 2.0:
+//! sign extension, non-trapping float-to-int, multi-value, mutable
+//! globals, bulk memory, reference types, SIMD; and relaxed SIMD, tail
+//! calls and extended constants) and writes an executable whose code runs it. The result
 //! needs nothing else at run time: it has W^X, limits, `fork`, ports,
 //! snapshots and migration like any Manda program.
 //!
@@ -20,6 +20,9 @@
 //!   so that a caller and its callees differ where they fit in the 189
 //!   registers of the window area; a call saves (pushes) only the caller's
 //!   live registers that the callee, or anything it calls, may write.
+//! - **Vectors** (`v128`) are two registers each, low and high half: two
+//!   entries of the operand stack, two locals, two parameters; each SIMD
+//!   operator is one of the machine's vector instructions (`func::simd`).
 //! - **References** are one register each: 0 for null, a function's type
 //!   id and thunk address for a `funcref`. **Tables** are in a data
 //!   section, with room to grow ([`TABLE_GROWTH`]).
@@ -97,6 +100,7 @@ impl Arg {
     fn words(&self, ty: ValType) -> Result<Vec<u64>, String> {
         let v = match (self, ty) {
             (Arg::V128(v), _) => *v,
+            (Arg::Bits(b), _) => u128::from(*b),
             (Arg::Text(text), ValType::V128) => {
                 let parsed = match text.strip_prefix("0x") {
                     Some(hex) => u128::from_str_radix(hex, 16).ok(),
@@ -106,32 +110,29 @@ impl Arg {
                     format!("`{text}` is not a v128 (a 128-bit integer, or 0x and up to 32 hex digits)")
                 })?
             }
-            _ => return self.bits(ty).map(|b| vec![b]),
+            (Arg::Text(text), _) => u128::from(scalar_bits(text, ty)?),
         };
         Ok(match ty {
             ValType::V128 => vec![v as u64, (v >> 64) as u64],
             _ => vec![v as u64],
         })
     }
+}
 
-    fn bits(&self, ty: ValType) -> Result<u64, String> {
-        let text = match self {
-            Arg::Bits(b) => return Ok(*b),
-            Arg::V128(v) => return Ok(*v as u64),
-            Arg::Text(t) => t.as_str(),
-        };
-        let bad = || format!("`{text}` is not an {ty}");
-        match ty {
-            ValType::I32 => text
-                .parse::<i32>()
-                .map(|v| v as i64 as u64)
-                .or_else(|_| text.parse::<u32>().map(|v| v as i32 as i64 as u64))
-                .map_err(|_| bad()),
-            ValType::I64 => text.parse::<i64>().map(|v| v as u64).or_else(|_| text.parse::<u64>()).map_err(|_| bad()),
-            ValType::F32 => text.parse::<f32>().map(|v| u64::from(v.to_bits())).map_err(|_| bad()),
-            ValType::F64 => text.parse::<f64>().map(f64::to_bits).map_err(|_| bad()),
-            _ => Err(bad()),
-        }
+/// The bits of `text` read as a scalar of type `ty`: an integer (`-1`,
+/// `4294967295`) or a float (`1.5`, `-inf`, `nan`).
+fn scalar_bits(text: &str, ty: ValType) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not an {ty}");
+    match ty {
+        ValType::I32 => text
+            .parse::<i32>()
+            .map(|v| v as i64 as u64)
+            .or_else(|_| text.parse::<u32>().map(|v| v as i32 as i64 as u64))
+            .map_err(|_| bad()),
+        ValType::I64 => text.parse::<i64>().map(|v| v as u64).or_else(|_| text.parse::<u64>()).map_err(|_| bad()),
+        ValType::F32 => text.parse::<f32>().map(|v| u64::from(v.to_bits())).map_err(|_| bad()),
+        ValType::F64 => text.parse::<f64>().map(f64::to_bits).map_err(|_| bad()),
+        _ => Err(bad()),
     }
 }
 

@@ -347,7 +347,7 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                 }
                 let mut instance =
                     Instance { wasm: None, bytes: None, excluded: false, shared_after: None, actions: vec![] };
-                let pristine = |at: usize| instances[at].actions.is_empty() && copied.iter().all(|c| c.0 != at);
+                let pristine = |at: usize| may_copy(&instances, &copied, at);
                 let linked = m.encode().map_err(|e| e.to_string()).and_then(|b| {
                     instance.bytes = Some(b.clone());
                     link_registered(&b, &registered, &pristine)
@@ -355,10 +355,8 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                 match linked {
                     Ok((bytes, took)) => {
                         // The copies in this one hold those instances' state now.
-                        for at in took {
-                            instances[at].shared_after.get_or_insert(sequence);
-                            copied.push((at, Some(instances.len())));
-                        }
+                        let holder = Some(instances.len());
+                        take_over(&mut instances, &mut copied, &took, holder, sequence);
                         // A module that cannot be translated fails here, once.
                         match translate(
                             &bytes,
@@ -433,13 +431,10 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
                 // A copy of an instance with state is linked as for a module
                 // (what it wrote is then lost with it: the instance's own
                 // actions from here on are left out).
-                let pristine = |at: usize| instances[at].actions.is_empty() && copied.iter().all(|c| c.0 != at);
+                let pristine = |at: usize| may_copy(&instances, &copied, at);
                 let outcome =
                     bytes.clone().and_then(|b| link_registered(&b, &registered, &pristine)).and_then(|(b, took)| {
-                        for at in took {
-                            instances[at].shared_after.get_or_insert(sequence);
-                            copied.push((at, None));
-                        }
+                        take_over(&mut instances, &mut copied, &took, None, sequence);
                         run(&b, &[])
                     });
                 match outcome {
@@ -492,6 +487,28 @@ fn run_file(name: &str, text: &str, failures: &mut Vec<String>) -> Counts {
         }
     }
     counts
+}
+
+/// Whether a copy of instance `at` may stand for it: nothing has run on it
+/// and nothing else holds a copy.
+fn may_copy(instances: &[Instance], copied: &[(usize, Option<usize>)], at: usize) -> bool {
+    instances[at].actions.is_empty() && copied.iter().all(|c| c.0 != at)
+}
+
+/// The copies of instances `took`, linked after `sequence` into `holder`
+/// (none: a module that only had to trap while instantiated), hold their
+/// state from now on: what is asked of the instances themselves is left out.
+fn take_over(
+    instances: &mut [Instance],
+    copied: &mut Vec<(usize, Option<usize>)>,
+    took: &[usize],
+    holder: Option<usize>,
+    sequence: usize,
+) {
+    for &at in took {
+        instances[at].shared_after.get_or_insert(sequence);
+        copied.push((at, holder));
+    }
 }
 
 /// Leaves out what is asked after `sequence` of instance `at` and of every

@@ -228,14 +228,39 @@ fn a_dropped_data_segment_stays_dropped_after_a_move() {
     assert_eq!(seen, [1, 2, 3, 4, 5, 6, 7], "every line once, in order, the kept segment's last");
 }
 
+/// What the programs of the tests below share: WASI's `fd_write`, Manda's
+/// `sleep_ms`, a memory, and `$print`, which prints one digit and a newline.
+const PRINTS_DIGITS: &str = r#"
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (import "manda" "sleep_ms" (func $sleep (param i32)))
+      (memory (export "memory") 1)
+      (func $print (param $digit i32)
+        (i32.store8 (i32.const 100) (i32.add (i32.const 48) (local.get $digit)))
+        (i32.store8 (i32.const 101) (i32.const 10))
+        (i32.store (i32.const 0) (i32.const 100))
+        (i32.store (i32.const 4) (i32.const 2))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))"#;
+
+/// The module of [`PRINTS_DIGITS`] and `rest`, written to `file` and run,
+/// moved from one process to another after its second line, before its
+/// sixth: the lines both printed, in order.
+fn digits_moved_mid_run(file: &str, rest: &str) -> Vec<u64> {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(file);
+    std::fs::write(&path, common::wasm(&format!("(module {PRINTS_DIGITS}\n{rest})"))).unwrap();
+    let program = path.to_str().unwrap();
+    let mut a = Vm::start(&[], program, &[]);
+    let mut b = Vm::start(&["--wait"], program, &[]);
+    let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 2);
+    assert_eq!(b.wait(), Some(0));
+    assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
+    seen
+}
+
 /// Tables are memory of the machine: a table grown and written before the
 /// move is the table the target calls through.
 #[test]
 fn a_table_written_before_a_move_is_the_table_after_it() {
-    let module = r#"(module
-      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-      (import "manda" "sleep_ms" (func $sleep (param i32)))
-      (memory (export "memory") 1)
+    let rest = r#"
       (type $number (func (result i32)))
       (table $t 2 10 funcref)
       (elem (table $t) (i32.const 0) func $seven $seven)
@@ -243,12 +268,6 @@ fn a_table_written_before_a_move_is_the_table_after_it() {
       (func $seven (result i32) (i32.const 7))
       (func $eight (result i32) (i32.const 8))
       (func $nine (result i32) (i32.const 9))
-      (func $print (param $digit i32)
-        (i32.store8 (i32.const 100) (i32.add (i32.const 48) (local.get $digit)))
-        (i32.store8 (i32.const 101) (i32.const 10))
-        (i32.store (i32.const 0) (i32.const 100))
-        (i32.store (i32.const 4) (i32.const 2))
-        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
       (func (export "_start") (local $i i32)
         (drop (table.grow $t (ref.func $nine) (i32.const 1)))
         (table.set $t (i32.const 0) (ref.func $eight))
@@ -259,15 +278,8 @@ fn a_table_written_before_a_move_is_the_table_after_it() {
           (br_if $count (i32.lt_u (local.get $i) (i32.const 6))))
         (call $print (call_indirect $t (type $number) (i32.const 0)))
         (call $print (call_indirect $t (type $number) (i32.const 2)))
-        (call $print (table.size $t))))"#;
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("written-table.wasm");
-    std::fs::write(&path, common::wasm(module)).unwrap();
-    let program = path.to_str().unwrap();
-    let mut a = Vm::start(&[], program, &[]);
-    let mut b = Vm::start(&["--wait"], program, &[]);
-    let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 2);
-    assert_eq!(b.wait(), Some(0));
-    assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
+        (call $print (table.size $t)))"#;
+    let seen = digits_moved_mid_run("written-table.wasm", rest);
     assert_eq!(seen, [1, 2, 3, 4, 5, 6, 8, 9, 3], "every line once; the table as the source left it");
 }
 
@@ -276,17 +288,8 @@ fn a_table_written_before_a_move_is_the_table_after_it() {
 /// on with.
 #[test]
 fn vectors_held_before_a_move_are_the_vectors_after_it() {
-    let module = r#"(module
-      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-      (import "manda" "sleep_ms" (func $sleep (param i32)))
-      (memory (export "memory") 1)
+    let rest = r#"
       (global $halves (mut v128) (v128.const f32x4 0 0 0 0))
-      (func $print (param $digit i32)
-        (i32.store8 (i32.const 100) (i32.add (i32.const 48) (local.get $digit)))
-        (i32.store8 (i32.const 101) (i32.const 10))
-        (i32.store (i32.const 0) (i32.const 100))
-        (i32.store (i32.const 4) (i32.const 2))
-        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
       (func (export "_start") (local $acc v128)
         (loop $count
           (local.set $acc (i32x4.add (local.get $acc) (v128.const i32x4 1 10 100 1000)))
@@ -295,14 +298,7 @@ fn vectors_held_before_a_move_are_the_vectors_after_it() {
           (call $sleep (i32.const 40))
           (br_if $count (i32.lt_u (i32x4.extract_lane 0 (local.get $acc)) (i32.const 6))))
         (call $print (i32.div_u (i32x4.extract_lane 3 (local.get $acc)) (i32.const 1000)))
-        (call $print (i32.trunc_f32_u (f32x4.extract_lane 2 (global.get $halves))))))"#;
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("held-vectors.wasm");
-    std::fs::write(&path, common::wasm(module)).unwrap();
-    let program = path.to_str().unwrap();
-    let mut a = Vm::start(&[], program, &[]);
-    let mut b = Vm::start(&["--wait"], program, &[]);
-    let (seen, moved_at) = common::move_mid_run(&mut a, &mut b, 2);
-    assert_eq!(b.wait(), Some(0));
-    assert!(moved_at < 6, "it moved mid-run, after {moved_at} lines");
+        (call $print (i32.trunc_f32_u (f32x4.extract_lane 2 (global.get $halves)))))"#;
+    let seen = digits_moved_mid_run("held-vectors.wasm", rest);
     assert_eq!(seen, [1, 2, 3, 4, 5, 6, 6, 3], "every line once; the vectors as the source left them");
 }

@@ -157,11 +157,15 @@ impl FuncTranslator<'_> {
     /// The register holding half `pos` of a vector: its own, or its slot
     /// once a constant (other than 0) or a spilled local is put there.
     fn half(&mut self, pos: usize) -> u8 {
-        match self.stack[pos].0 {
-            Entry::Slot => self.slot_reg(pos),
-            Entry::Const(0) => ZERO,
-            Entry::Local(l) if self.local_reg(l).is_some() => self.local_reg(l).unwrap_or(ZERO),
-            _ => {
+        let in_register = match self.stack[pos].0 {
+            Entry::Slot => Some(self.slot_reg(pos)),
+            Entry::Const(0) => Some(ZERO),
+            Entry::Local(l) => self.local_reg(l),
+            Entry::Const(_) => None,
+        };
+        match in_register {
+            Some(reg) => reg,
+            None => {
                 self.materialize(pos);
                 self.slot_reg(pos)
             }
