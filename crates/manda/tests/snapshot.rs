@@ -342,3 +342,120 @@ fn context_ids_are_wide_enough_that_a_program_never_runs_out() {
     let trap = forks_after_restoring_next_id(u64::MAX - 1).unwrap_err();
     assert!(trap.starts_with("-2\ncontext ids exhausted: every id below 2^64 - 1 has been handed out at 0x"), "{trap}");
 }
+
+/// A snapshot with its clock field and checksum blanked: the parts two
+/// machines in the same state write alike.
+fn timeless(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes[58..66].fill(0);
+    let end = bytes.len();
+    bytes[end - 4..].fill(0);
+    bytes
+}
+
+/// Moves `m` to a fresh machine of `exe` by pre-copy: `rounds` rounds of
+/// pages sent while it runs between chunks, then its final snapshot.
+/// Returns the new machine, its output, and whether the program ended
+/// first (then nothing moved).
+fn precopied(m: &mut Machine, exe: &Executable, config: Config, rounds: u32) -> Option<(Machine, SharedBuf)> {
+    let (mut target, out) = machine(exe, config, &[]);
+    let mut received = target.receiver().unwrap();
+    for _ in 0..rounds {
+        m.precopy_round();
+        while let Some(chunk) = m.precopy_chunk(16 << 10) {
+            received.apply(&chunk).unwrap();
+            if run_for(m, Duration::from_micros(200)) != Stopped::Interrupted {
+                return None;
+            }
+        }
+        if run_for(m, Duration::from_millis(1)) != Stopped::Interrupted {
+            return None;
+        }
+    }
+    let last = m.precopy_finish().unwrap().to_vec();
+    let whole = m.save().unwrap();
+    if rounds > 0 {
+        assert!(
+            last.len() < whole.len(),
+            "the final snapshot leaves out what was sent: {} of {}",
+            last.len(),
+            whole.len()
+        );
+    }
+    target.restore_received(&last, received).unwrap();
+    assert_eq!(
+        timeless(target.save().unwrap()),
+        timeless(whole),
+        "the target holds what a stop-and-copy would give it"
+    );
+    Some((target, out))
+}
+
+/// Passes forever (until interrupted): pass N fills heap page N % 300 with
+/// N, zeroes page (N + 7) % 300, prints N and sleeps 1 ms; pages once
+/// written stay mostly unchanged between rounds.
+const WRITER: &str = ".code\nmain:\n    li t2, 1228800\n    grow s0, t2\n    li s1, 0\n.Lpass:\n    li t5, 300\n    \
+    remu t0, s1, t5\n    shli t3, t0, 12\n    add t3, t3, s0\n    li t6, 512\n.Lfill:\n    st64 s1, [t3]\n    addi t3, t3, 8\n    \
+    addi t6, t6, -1\n    bnez t6, .Lfill\n    addi t0, s1, 7\n    remu t0, t0, t5\n    shli t3, t0, 12\n    add t3, t3, s0\n    \
+    li t4, 0\n    li t6, 512\n.Lzero:\n    st64 t4, [t3]\n    addi t3, t3, 8\n    addi t6, t6, -1\n    bnez t6, .Lzero\n    \
+    printi s1\n    addi s1, s1, 1\n    li t2, 1\n    sleep t2\n    jmp .Lpass\n";
+
+#[test]
+fn pre_copy_rounds_while_the_program_runs_leave_the_target_with_a_stop_and_copys_state() {
+    let exe = assembled(WRITER);
+    let config = Config { threads: 1, ..Config::default() };
+    for rounds in [0, 1, 4] {
+        let (mut m, source_out) = machine(&exe, config, &[]);
+        assert_eq!(run_for(&mut m, Duration::from_millis(2)), Stopped::Interrupted);
+        let (mut target, out) = precopied(&mut m, &exe, config, rounds).expect("the writer never ends");
+        // It goes on from where the source stopped: the pass after the source's last.
+        let source_printed = String::from_utf8(source_out.contents()).unwrap();
+        let last: u64 = source_printed.lines().last().unwrap().parse().unwrap();
+        assert_eq!(run_for(&mut target, Duration::from_millis(5)), Stopped::Interrupted);
+        let printed = String::from_utf8(out.contents()).unwrap();
+        let first: u64 = printed.lines().next().expect("a pass printed").parse().unwrap();
+        assert_eq!(first, last + 1, "{rounds} rounds");
+    }
+}
+
+#[test]
+fn pre_copy_of_forked_contexts_keeps_their_shared_pages_shared() {
+    let exe = load("../../examples/manda/pipeline.s");
+    for threads in [1, 2] {
+        let config = Config { threads, ..Config::default() };
+        let (mut m, out) = machine(&exe, config, &["400"]);
+        assert_eq!(run_for(&mut m, Duration::from_millis(3)), Stopped::Interrupted);
+        let Some((mut target, target_out)) = precopied(&mut m, &exe, config, 3) else { continue };
+        assert_eq!(target.run().unwrap(), Stopped::Exited(0));
+        let printed = [out.contents(), target_out.contents()].concat();
+        assert_eq!(String::from_utf8(printed).unwrap(), expected_pipeline(400), "{threads} threads");
+    }
+}
+
+#[test]
+fn pages_sent_ahead_are_checked_as_a_snapshots_are() {
+    let exe = assembled(WRITER);
+    let (m, _) = machine(&exe, Config::default(), &[]);
+    let record = |kind: u8, ctx: u64, page: u64, rest: &[u8]| {
+        [&[kind][..], &ctx.to_le_bytes(), &page.to_le_bytes(), rest].concat()
+    };
+    let refused = |chunk: &[u8]| m.receiver().unwrap().apply(chunk).unwrap_err().to_string();
+    assert_eq!(
+        refused(&record(9, 0, 0, &[])),
+        "snapshot byte 0 (0x0): record kind 9 (1 page, 2 zeros, 3 same as another)"
+    );
+    assert_eq!(refused(&record(1, 0, 0, &[1; 100])), "snapshot byte 17 (0x11): page needs 4096 bytes, 100 left");
+    assert_eq!(
+        refused(&record(1, 0, 0, &[0xff; 4096])),
+        "snapshot byte 0 (0x0): page 0x0 of context 0: a change to bytes no store may write (code, rodata, a header or a guard)"
+    );
+    assert_eq!(
+        refused(&record(3, 5, 900, &[&7u64.to_le_bytes()[..], &900u64.to_le_bytes()].concat())),
+        "snapshot byte 0 (0x0): page 0x384 of context 5 is said to be page 0x384 of context 7, which was not received"
+    );
+    // A memory limit holds against pages sent ahead.
+    let (small, _) = machine(&exe, Config { max_memory: 2 << 20, stack_size: 64 << 10, ..Config::default() }, &[]);
+    let mut received = small.receiver().unwrap();
+    let heap = (2u64 << 20) / 4096 - 1;
+    let error = (0..600).find_map(|i| received.apply(&record(1, i, heap, &[0; 4096])).err()).unwrap();
+    assert!(error.to_string().contains("more memory than this machine's limit"), "{error}");
+}

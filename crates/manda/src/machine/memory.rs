@@ -194,13 +194,27 @@ impl Table {
     }
 }
 
-/// True if `arc` is the only reference to its value. No `Weak` is ever made
-/// of a table or page, so the strong count says it all, and with `&mut` to
+/// True if `arc` is the only strong reference to its value. With `&mut` to
 /// the only `Arc` nobody can clone it meanwhile: a plain load, not the
 /// atomic read-modify-write of `Arc::get_mut`, which the write path would
-/// pay at every level.
+/// pay at every level. Weak references are made of pages only, by a live
+/// migration's tracker, on the thread that owns the memory while it is
+/// stopped (so none is upgraded while the memory runs): a sole page with
+/// weak references is written in place once [`rewrapped`] gives it a new
+/// identity, which is how the tracker sees it was written.
 fn sole<T>(arc: &mut Arc<T>) -> bool {
     Arc::strong_count(arc) == 1
+}
+
+/// The sole page `page` under a new `Arc`: the same bytes (not copied, not
+/// charged again), while every weak reference to the old one stops upgrading.
+fn rewrapped(page: Arc<Page>) -> Result<Arc<Page>, TrapKind> {
+    match Arc::try_unwrap(page) {
+        Ok(page) => Ok(Arc::new(page)),
+        // Another strong holder appeared meanwhile (the tracker upgrades only while the
+        // machine is stopped, so this does not happen): a copy is as correct.
+        Err(page) => Page::new(&page.meter, Some(&page)),
+    }
 }
 
 impl Table {
@@ -691,6 +705,27 @@ impl Memory {
         Ok(())
     }
 
+    /// May a memory built from received pages, whose highest heap page is
+    /// below `top`, have its heap end at `end`? No page past the end, and
+    /// nothing but zeros after it in its last page.
+    pub(super) fn fits_below(&self, end: u64, top: u64) -> Result<(), &'static str> {
+        if top > end.div_ceil(PAGE) {
+            return Err("a page past the end of the heap");
+        }
+        let last = end / PAGE;
+        match self.page(last) {
+            Some(page) if end % PAGE != 0 && page.bytes()[(end % PAGE) as usize..].iter().any(|&b| b != 0) => {
+                Err("bytes past the end of the heap that are not zero")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The image's length: the executable's bytes from address 0.
+    pub(super) fn image_len(&self) -> u64 {
+        self.image_len
+    }
+
     /// The lowest stack address (`sp` may not go below it).
     pub fn stack_base(&self) -> u64 {
         self.stack_base
@@ -771,6 +806,11 @@ impl Memory {
                                 if !sole(page) {
                                     let copy = Page::new(meter, Some(page))?;
                                     *page = copy;
+                                } else if Arc::weak_count(page) > 0 {
+                                    // A live migration watches this page (`transfer.rs`): it
+                                    // gets a new identity, its bytes stay where they are.
+                                    let watched = slot.take().expect("matched a page");
+                                    *slot = Some(rewrapped(watched)?);
                                 }
                             }
                         }

@@ -36,6 +36,7 @@ mod ports;
 mod sched;
 mod snapshot;
 mod system;
+mod transfer;
 mod trap;
 mod vector;
 mod workers;
@@ -45,6 +46,7 @@ pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
 pub use snapshot::{
     SnapshotError, HEADER_LEN as SNAPSHOT_HEADER_LEN, MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION,
 };
+pub use transfer::{Received, Round};
 pub use trap::{Access, Place, Trap, TrapKind, Waiter};
 
 use crate::exe::Executable;
@@ -323,6 +325,8 @@ pub struct Machine {
     program: [u8; 32],
     /// Live figures another thread may read while the machine runs.
     pub(crate) gauges: Arc<Gauges>,
+    /// A live migration's record of what its target holds (`transfer.rs`).
+    tracker: Option<Box<transfer::Tracker>>,
 }
 
 /// What a machine shows while it runs: its live contexts (the scheduler
@@ -389,6 +393,7 @@ impl Machine {
             base,
             program,
             gauges: Arc::new(Gauges { live: 1.into(), meter: Mutex::new(meter.clone()) }),
+            tracker: None,
         })
     }
 

@@ -15,6 +15,7 @@
 
 use super::calls::CallStack;
 use super::memory::{Meter, Page, SharedPage, SharedTables, PAGE};
+use super::transfer::Received;
 use super::{Code, Context, Machine};
 use crate::isa::Instr;
 use std::collections::HashMap;
@@ -82,7 +83,7 @@ impl Machine {
     /// `Err` while it has ended: there is nothing to continue.
     pub fn save(&self) -> Result<Vec<u8>, String> {
         // The shared pages are let go before this returns: nothing needs marking.
-        self.encode().map(|state| state.to_vec())
+        self.encode(None).map(|state| state.to_vec())
     }
 
     /// [`save`](Self::save) without copying the memory: the snapshot's pages
@@ -92,11 +93,12 @@ impl Machine {
         for ctx in &mut self.contexts {
             ctx.mem.share_pages();
         }
-        self.encode()
+        self.encode(None)
     }
 
-    /// The snapshot, its pages handed out as they are.
-    fn encode(&self) -> Result<vm_core::StateBytes, String> {
+    /// The snapshot, its pages handed out as they are; with a pre-copy's
+    /// `tracker`, only the pages its target does not hold as they are now.
+    pub(super) fn encode(&self, tracker: Option<&super::transfer::Tracker>) -> Result<vm_core::StateBytes, String> {
         if let Some(ended) = &self.ended {
             let how = match ended {
                 Ok(status) => format!("ended with status {status}"),
@@ -111,22 +113,21 @@ impl Machine {
         for ctx in &self.contexts {
             let mut list = Vec::new();
             for (page, data) in ctx.mem.pages() {
-                let base = self.base.page(page);
-                if base.is_some_and(|b| Arc::ptr_eq(b, data)) {
-                    continue;
-                }
-                let unchanged = match base {
-                    Some(b) => b.bytes() == data.bytes(),
-                    None => data.bytes().iter().all(|&b| b == 0),
+                let goes = match tracker.and_then(|t| super::transfer::target_holds(t, ctx.id, page, data)) {
+                    // The target holds an older page there: this one goes, whatever it holds.
+                    Some(held) => !held,
+                    None => match self.base.page(page) {
+                        Some(b) => !Arc::ptr_eq(b, data) && b.bytes() != data.bytes(),
+                        None => data.bytes().iter().any(|&b| b != 0),
+                    },
                 };
-                if unchanged {
-                    continue;
+                if goes {
+                    let i = *index.entry(Arc::as_ptr(data)).or_insert_with(|| {
+                        pool.push(data);
+                        pool.len() as u32 - 1
+                    });
+                    list.push((page, i));
                 }
-                let i = *index.entry(Arc::as_ptr(data)).or_insert_with(|| {
-                    pool.push(data);
-                    pool.len() as u32 - 1
-                });
-                list.push((page, i));
             }
             lists.push(list);
         }
@@ -221,6 +222,19 @@ impl Machine {
     /// of this executable and fit this machine's limits. Nothing changes
     /// on a refusal.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        self.restore_onto(bytes, None)
+    }
+
+    /// Replaces the machine's state with a pre-copy's final snapshot
+    /// `bytes` (`precopy_finish`) over the pages `received` ahead of it: a
+    /// context's memory is what was received for it, with the snapshot's
+    /// pages put over it. Checked as [`restore`](Self::restore) checks, and
+    /// each received memory against its context's heap end too.
+    pub fn restore_received(&mut self, bytes: &[u8], received: Received) -> Result<(), SnapshotError> {
+        self.restore_onto(bytes, Some(received))
+    }
+
+    fn restore_onto(&mut self, bytes: &[u8], received: Option<Received>) -> Result<(), SnapshotError> {
         let config = self.config;
         let mut r = Reader::new(bytes, 0);
         if bytes.len() < HEADER_LEN + 4 {
@@ -317,25 +331,32 @@ impl Machine {
                 }
             }
         }
-        // Build the new state beside the old, on a meter of its own.
-        let meter = Arc::new(Meter::new(config.max_memory));
-        // The decoded code stays, and is charged to the new meter as to the old.
-        let code_bytes = self.code.heap_bytes();
-        meter.charge(code_bytes).map_err(|e| SnapshotError {
-            offset: 0,
-            reason: format!("it needs more memory than this machine's limit: {e}"),
-        })?;
+        // Build the new state beside the old, on a meter of its own (the
+        // received pages' meter, which already holds them).
+        let received = match received {
+            Some(received) => received,
+            None => self.receiver()?,
+        };
+        received.release_context_charges();
+        let Received { meter, mut base, contexts: mut staged, .. } = received;
         let too_big = |e| SnapshotError {
             offset: pool_at,
             reason: format!("it needs more memory than this machine's limit: {e}"),
         };
-        let mut base = self.base.recharged(&meter).map_err(too_big)?;
         let pages: Vec<Arc<Page>> =
             pool.iter().map(|bytes| Page::with_bytes(&meter, bytes)).collect::<Result<_, _>>().map_err(too_big)?;
         let mut built = Vec::with_capacity(contexts.len());
         let mut shared = SharedTables::default();
         for d in contexts {
-            let mut mem = base.fork();
+            let mut mem = match staged.remove(&d.id) {
+                Some(s) => {
+                    if let Err(why) = s.mem.fits_below(d.end, s.top) {
+                        return r.fail(HEADER_LEN, format!("the pages received for context {}: {why}", d.id));
+                    }
+                    s.mem
+                }
+                None => base.fork(),
+            };
             mem.set_end(d.end);
             for (page, i) in &d.pages {
                 mem.put_page(*page, &pages[*i as usize]).map_err(too_big)?;
@@ -362,6 +383,7 @@ impl Machine {
         // A program saved without a step limit starts the target's afresh.
         self.fuel = if fuel == u64::MAX { config.max_steps.unwrap_or(u64::MAX) } else { fuel };
         self.started = Instant::now().checked_sub(clock).unwrap_or_else(Instant::now);
+        self.tracker = None;
         self.ended = None;
         Ok(())
     }
