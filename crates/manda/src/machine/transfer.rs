@@ -42,10 +42,13 @@ const HEADER: usize = 1 + 8 + 8;
 /// Slots per leaf of a [`Sent`] map: one page table's worth.
 const LEAF: usize = 64;
 
+/// What the target holds at [`LEAF`] consecutive page numbers.
+type Leaf = [Option<Weak<Page>>; LEAF];
+
 /// Per context, the page the target holds at each page number, as last sent.
 #[derive(Default)]
 struct Sent {
-    leaves: Vec<Option<Box<[Option<Weak<Page>>; LEAF]>>>,
+    leaves: Vec<Option<Box<Leaf>>>,
 }
 
 impl Sent {
