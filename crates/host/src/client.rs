@@ -197,6 +197,11 @@ impl Client {
         Status::parse(&said).map_err(|e| self.fail(e))
     }
 
+    /// How long to wait for a reply from now on (`None`: as long as it takes).
+    pub(crate) fn set_reply_timeout(&mut self, timeout: Option<Duration>) {
+        let _ = self.reader.get_ref().set_read_timeout(timeout);
+    }
+
     /// The lease this user's `hv` keeps for this VM in the runtime directory, if any.
     pub fn kept_lease(&self) -> Option<String> {
         leases::load(&self.status.instance)

@@ -26,6 +26,13 @@ pub(crate) enum Request {
     Command(Command),
     /// A signal asks the process to end.
     Signal(i32),
+    /// A source's `stream TICKET` connection, handed over by the listener
+    /// with the bytes it had read past that line.
+    Stream { socket: std::net::TcpStream, ticket: String, buffered: Vec<u8> },
+    /// A stream's state has arrived (the receiving thread).
+    Received(Box<crate::transfer::Received>),
+    /// The connection that sent a `send` has closed.
+    Hangup,
 }
 
 /// The VM thread's answer to one request.
@@ -68,6 +75,8 @@ pub(crate) struct Published {
     pub lease_binding: bool,
     pub moving_to: Option<String>,
     pub position: String,
+    /// While it sends its state: how far (`round=2 sent=… to-send=…`).
+    pub progress: String,
 }
 
 /// How many settled fates a VM remembers for `outcome`.
@@ -136,8 +145,8 @@ impl Shared {
             max_state: self.max_state,
             moving_to: published.moving_to,
             position: match (&self.gauge, published.position.is_empty() && published.running) {
-                (Some(gauge), true) => gauge(),
-                _ => published.position,
+                (Some(gauge), true) => format!("{} {}", published.progress, gauge()).trim_start().to_string(),
+                _ => format!("{} {}", published.progress, published.position).trim().to_string(),
             },
             program: self.program.clone(),
         }

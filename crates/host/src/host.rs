@@ -26,8 +26,11 @@ use crate::exchange::{Envelope, Fates, Published, Reply, Request, Shared, Ticket
 use crate::lease::{Leases, Mode, Step};
 pub use crate::limits::Limits;
 use crate::listener::EventLoop;
+use crate::protocol::{same_secret, SendOrder};
 use crate::protocol::{Command, Fate, Response};
 use crate::registry::{self, Entry};
+use crate::transfer::{Decision, Incoming, NotQueued, Outgoing, Precopy};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -154,7 +157,37 @@ struct Vm<'m, M: Machine> {
     waker: Arc<mio::Waker>,
     /// Requests served with `OK` so far.
     served: u64,
+    /// For the threads that receive streams.
+    to_vm: Sender<Envelope>,
+    /// The ticket `accept` gave, and the lease it was given under.
+    accepting: Option<(String, String)>,
+    /// Raised to make the thread receiving a stream drop what it has.
+    receiving: Option<Arc<AtomicBool>>,
+    /// A `send` whose program runs while its pages go (pre-copy).
+    sending: Option<Sending>,
+    /// The connection, lease and former mode (running?) of a `send` that
+    /// stopped the program, until its hand-off: if that connection closes
+    /// first, the program is given back.
+    sent_by: Option<(usize, String, bool)>,
 }
+
+/// A pre-copy under way on the source.
+struct Sending {
+    /// The connection whose `send` this is: answered at the end.
+    conn: usize,
+    lease: String,
+    outgoing: Outgoing,
+    precopy: Precopy,
+    /// A chunk the queue had no room for yet.
+    held: Option<Vec<u8>>,
+    /// Raised to stop the thread that paces the rounds.
+    pacer: Arc<AtomicBool>,
+    /// Page bytes the current round still has to send, as it began.
+    round_bytes: u64,
+}
+
+/// How often a pre-copy stops the program to hand the sending thread more pages.
+const SLICE: Duration = Duration::from_millis(1);
 
 impl<M: Machine> Vm<'_, M> {
     fn publish(&self) {
@@ -170,6 +203,19 @@ impl<M: Machine> Vm<'_, M> {
                 _ => None,
             },
             position: if stopped { self.machine.position() } else { String::new() },
+            progress: match &self.sending {
+                Some(sending) => {
+                    let p = &sending.precopy;
+                    format!(
+                        "round={} sent={} to-send={} throttle={}%",
+                        p.rounds.len(),
+                        sending.outgoing.counters.bytes.load(Ordering::Relaxed),
+                        sending.round_bytes,
+                        p.throttle
+                    )
+                }
+                None => String::new(),
+            },
         };
     }
 
@@ -197,11 +243,18 @@ impl<M: Machine> Vm<'_, M> {
         let command = match request {
             Request::Command(command) => command,
             Request::Signal(signal) => return Next::End(Ended::Signalled(signal)),
+            Request::Stream { socket, ticket, buffered } => return self.stream(socket, &ticket, buffered),
+            Request::Received(received) => return self.received(*received),
+            Request::Hangup => return self.hangup(conn),
         };
-        let (next, answer) = match self.apply(command, payload) {
-            Ok(done) => {
+        let (next, answer) = match self.apply(conn, command, payload) {
+            Ok((next, None)) => {
                 self.served += 1;
-                done
+                return next; // answered when the `send` ends
+            }
+            Ok((next, Some(answer))) => {
+                self.served += 1;
+                (next, answer)
             }
             Err(why) => (Next::Stay, Answer::err(why)),
         };
@@ -217,17 +270,33 @@ impl<M: Machine> Vm<'_, M> {
         next
     }
 
-    fn apply(&mut self, command: Command, payload: Option<Vec<u8>>) -> Result<(Next, Answer), String> {
+    fn apply(
+        &mut self,
+        conn: usize,
+        command: Command,
+        payload: Option<Vec<u8>>,
+    ) -> Result<(Next, Option<Answer>), String> {
         if let Command::Outcome(lease) = &command {
             // Answered here, in order with the `resume` and `release` that settle a fate.
             let line = self.shared.outcome(lease);
             return match line.strip_prefix("ERR ") {
                 Some(why) => Err(why.to_string()),
-                None => Ok((Next::Stay, Answer::new(line, None))),
+                None => Ok((Next::Stay, Some(Answer::new(line, None)))),
             };
         }
+        let order = match &command {
+            Command::Send(order) => Some(order.clone()),
+            _ => None,
+        };
         let step = self.leases.apply(&command, Instant::now(), || crate::random_hex(16))?;
-        Ok(match step {
+        if let Step::Send { lease, running } = step {
+            return Ok(self.start_send(conn, order.expect("a send"), lease, running));
+        }
+        if matches!(step, Step::Released { .. } | Step::Moving(_) | Step::Killed | Step::Run { .. }) {
+            self.stop_receiving();
+            self.sent_by = None;
+        }
+        let done = match step {
             Step::Granted(lease) => {
                 let to = match &self.leases.mode {
                     Mode::Moving { to } => Some(to.clone()),
@@ -258,7 +327,275 @@ impl<M: Machine> Vm<'_, M> {
             Step::Aborted => (Next::Stay, Answer::of(Response::Interrupted)),
             Step::Committed => (Next::End(Ended::Moved), Answer::closing(Response::Moved)),
             Step::Killed => (Next::End(Ended::Killed), Answer::closing(Response::Killed)),
-        })
+            Step::Accept(lease) => {
+                let ticket = crate::random_hex(16);
+                self.stop_receiving();
+                self.accepting = Some((ticket.clone(), lease));
+                (Next::Stay, Answer::of(Response::Accepting { ticket }))
+            }
+            Step::Send { .. } => unreachable!("handled above"),
+        };
+        Ok((done.0, Some(done.1)))
+    }
+
+    /// Gives up a stream accepted or being received here: the ticket is
+    /// void and whatever arrived is dropped.
+    fn stop_receiving(&mut self) {
+        self.accepting = None;
+        if let Some(cancelled) = self.receiving.take() {
+            cancelled.store(true, Ordering::Release);
+        }
+    }
+
+    /// `send`: starts the stream to the target; a running program runs on
+    /// while its pages go (answered when it ends), an interrupted one, or a
+    /// machine that moves its state whole, is sent at once.
+    fn start_send(&mut self, conn: usize, order: SendOrder, lease: String, running: bool) -> (Next, Option<Answer>) {
+        let outgoing = match Outgoing::start(&order.endpoint, &order.ticket) {
+            Ok(outgoing) => outgoing,
+            Err(e) => {
+                self.leases.send_failed(running);
+                return (Next::Stay, Some(Answer::err(format!("cannot start sending: {e}"))));
+            }
+        };
+        let mut precopy = Precopy {
+            max_downtime: Duration::from_millis(order.max_downtime_ms),
+            max_rounds: order.max_rounds,
+            may_throttle: order.throttle,
+            rounds: Vec::new(),
+            throttle: 0,
+            started: Instant::now(),
+        };
+        let first = match (running, order.max_rounds) {
+            (true, 1..) => self.machine.precopy_round(),
+            _ => None,
+        };
+        let Some(first) = first else {
+            // Stop and copy: the state goes whole, now.
+            let answer = self.finish_send(conn, outgoing, &precopy, lease, running, true);
+            return (if self.leases.mode == Mode::Running { Next::Run } else { Next::Stay }, Some(answer));
+        };
+        precopy.rounds.push(first);
+        let pacer = Arc::new(AtomicBool::new(false));
+        let (line, stop) = (Arc::clone(&self.shared.line), Arc::clone(&pacer));
+        let _ = std::thread::Builder::new().name("pace".into()).spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                std::thread::sleep(SLICE);
+                line.raise();
+            }
+        });
+        self.sending = Some(Sending { conn, lease, outgoing, precopy, held: None, pacer, round_bytes: first });
+        (Next::Run, None)
+    }
+
+    /// Between two slices of a pre-copy (the program stopped): hands the
+    /// sending thread the pages it has room for, and at the end of a round
+    /// decides what comes next. Returns how long to hold the program back.
+    fn pump(&mut self) -> Duration {
+        let Some(mut sending) = self.sending.take() else { return Duration::ZERO };
+        if let Some(why) = sending.outgoing.failure() {
+            return self.send_failed(sending, format!("the stream to the target failed: {why}"));
+        }
+        loop {
+            let chunk = match sending.held.take() {
+                Some(chunk) => chunk,
+                None => match self.machine.precopy_chunk(crate::transfer::CHUNK) {
+                    Some(chunk) => chunk,
+                    None => break,
+                },
+            };
+            match sending.outgoing.offer(chunk) {
+                Ok(()) => {}
+                Err(NotQueued::Full(chunk)) => {
+                    sending.held = Some(chunk);
+                    let pause = sending.precopy.pause_after(SLICE);
+                    self.sending = Some(sending);
+                    return pause;
+                }
+                Err(NotQueued::Failed(why)) => {
+                    return self.send_failed(sending, format!("the stream to the target failed: {why}"));
+                }
+            }
+        }
+        // The round is all on its way: what would the next one send?
+        let dirty = self.machine.precopy_round().unwrap_or(0);
+        sending.round_bytes = dirty;
+        match sending.precopy.after_round(dirty, sending.outgoing.counters.rate()) {
+            Decision::Another => {
+                let pause = sending.precopy.pause_after(SLICE);
+                self.sending = Some(sending);
+                pause
+            }
+            Decision::GiveUp(why) => self.send_failed(sending, why),
+            Decision::Stop => {
+                sending.pacer.store(true, Ordering::Release);
+                let Sending { conn, lease, outgoing, precopy, .. } = sending;
+                let answer = self.finish_send(conn, outgoing, &precopy, lease, true, false);
+                self.served += 1;
+                self.publish();
+                self.send(conn, Reply { line: answer.line, payload: None, close: false, flushed: None });
+                Duration::ZERO
+            }
+        }
+    }
+
+    /// A pre-copy that cannot go on: the program runs on here, and the `send` is answered why.
+    fn send_failed(&mut self, sending: Sending, why: String) -> Duration {
+        sending.pacer.store(true, Ordering::Release);
+        self.machine.precopy_abandon();
+        self.leases.send_failed(true);
+        self.publish();
+        let line = Response::Refused(format!("{why}; the program runs on here")).to_string();
+        self.send(sending.conn, Reply { line, payload: None, close: false, flushed: None });
+        Duration::ZERO
+    }
+
+    /// The last part of a `send` (the program stopped for good): the state
+    /// the target lacks, and its answer. `whole`: no pre-copy, the state goes whole.
+    fn finish_send(
+        &mut self,
+        conn: usize,
+        outgoing: Outgoing,
+        precopy: &Precopy,
+        lease: String,
+        running: bool,
+        whole: bool,
+    ) -> Answer {
+        let stopped = Instant::now();
+        let state = match whole {
+            true => self.machine.save(),
+            false => self.machine.precopy_finish(),
+        };
+        let given_back = if running { "the program runs on here" } else { "the program stays interrupted here" };
+        let state = match state {
+            Ok(state) => state,
+            Err(e) => {
+                self.machine.precopy_abandon();
+                self.leases.send_failed(running);
+                return Answer::err(format!("cannot save the state: {e}; {given_back}"));
+            }
+        };
+        let last = state.len();
+        let counters = Arc::clone(&outgoing.counters);
+        match outgoing.finish(state, whole) {
+            Ok(said) => {
+                self.leases.sent();
+                self.sent_by = Some((conn, lease.clone(), running));
+                let report = format!(
+                    "rounds={} round-bytes={} bytes={} last={} stopped-us={} total-ms={} {}",
+                    precopy.rounds.len(),
+                    precopy.rounds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+                    counters.bytes.load(Ordering::Relaxed),
+                    last,
+                    stopped.elapsed().as_micros(),
+                    precopy.started.elapsed().as_millis(),
+                    said.trim_start_matches("OK ")
+                );
+                Answer::of(Response::Sent { lease, report })
+            }
+            Err(why) => {
+                self.leases.send_failed(running);
+                Answer::err(format!("the target did not take the state: {why}; {given_back}"))
+            }
+        }
+    }
+
+    /// A source's stream: taken if it presents the ticket `accept` gave
+    /// (once), and received on a thread of its own.
+    fn stream(&mut self, socket: std::net::TcpStream, ticket: &str, buffered: Vec<u8>) -> Next {
+        let refuse = |socket: &std::net::TcpStream, why: &str| {
+            let _ = (&*socket).write_all(format!("ERR {why}\n").as_bytes());
+        };
+        let accepted = match &self.accepting {
+            Some((t, lease)) if same_secret(t.as_bytes(), ticket.as_bytes()) => lease.clone(),
+            _ => {
+                refuse(&socket, "unauthorized: no stream was accepted with this ticket");
+                return Next::Stay;
+            }
+        };
+        self.accepting = None;
+        let held = self.leases.lease.as_ref().is_some_and(|l| l.id == accepted);
+        if !held || self.leases.mode != Mode::Waiting {
+            refuse(&socket, "the lease that accepted this stream was given up");
+            return Next::Stay;
+        }
+        let receiver = match self.machine.receiver() {
+            Ok(receiver) => receiver,
+            Err(e) => {
+                refuse(&socket, &e.to_string());
+                return Next::Stay;
+            }
+        };
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.receiving = Some(Arc::clone(&cancelled));
+        let incoming = Incoming {
+            socket,
+            buffered,
+            receiver,
+            lease: accepted,
+            max_state: self.machine.max_state_len(),
+            cancelled,
+        };
+        crate::transfer::receive(incoming, self.to_vm.clone());
+        Next::Stay
+    }
+
+    /// A stream's state has arrived: restored (provisionally, as by
+    /// `restore`) if the lease that accepted it still holds this VM; the
+    /// source is answered on the stream.
+    fn received(&mut self, received: crate::transfer::Received) -> Next {
+        let crate::transfer::Received { socket, receiver, state, lease } = received;
+        let held = self.leases.lease.as_ref().is_some_and(|l| l.id == lease);
+        let cancelled = self.receiving.take().is_none_or(|c| c.load(Ordering::Acquire));
+        let answer = if !held || cancelled || self.leases.mode != Mode::Waiting {
+            Response::Refused("the lease that accepted this stream was given up".into())
+        } else {
+            match self.machine.restore_received(&state, receiver) {
+                Ok(()) => {
+                    self.leases.restored();
+                    self.hold_provisionally(&lease);
+                    self.served += 1;
+                    self.publish();
+                    Response::Restored { position: self.machine.position() }
+                }
+                Err(e) => Response::Refused(e.to_string()),
+            }
+        };
+        let _ = (&socket).write_all(format!("{answer}\n").as_bytes());
+        Next::Stay
+    }
+
+    /// A connection that sent a `send` has closed: a pre-copy it started is
+    /// abandoned, and a program it stopped and has not handed off is given
+    /// back — the target cannot run it, as only the hand-off lets `hv` resume it there.
+    fn hangup(&mut self, conn: usize) -> Next {
+        if self.sending.as_ref().is_some_and(|s| s.conn == conn) {
+            let sending = self.sending.take().expect("checked");
+            sending.pacer.store(true, Ordering::Release);
+            self.machine.precopy_abandon();
+            self.leases.send_failed(true);
+            self.publish();
+            return Next::Run;
+        }
+        match self.sent_by.take() {
+            Some((by, lease, running))
+                if by == conn
+                    && self.leases.mode == Mode::Interrupted
+                    && self.leases.lease.as_ref().is_some_and(|l| l.id == lease) =>
+            {
+                self.leases.send_failed(running);
+                self.publish();
+                if running {
+                    Next::Run
+                } else {
+                    Next::Stay
+                }
+            }
+            other => {
+                self.sent_by = other;
+                Next::Stay
+            }
+        }
     }
 
     /// A state restored under `lease` is provisional until its holder resumes it.
@@ -280,6 +617,7 @@ impl<M: Machine> Vm<'_, M> {
     /// Drops a provisional state whose lease has lapsed: the VM waits again.
     fn drop_lapsed(&mut self) {
         if self.leases.drop_lapsed(Instant::now()) {
+            self.stop_receiving();
             eprintln!(
                 "{}: the restored state was dropped: its holder did not resume it within {} s; waiting for a state",
                 self.shared.kind,
@@ -321,26 +659,41 @@ impl<M: Machine> Vm<'_, M> {
                     // Lower the line, publish `running`, then take what was queued before
                     // the listener could see `running` (see listener::forward).
                     self.shared.line.clear();
-                    self.leases.mode = Mode::Running;
+                    if self.leases.mode != Mode::Sending {
+                        self.leases.mode = Mode::Running;
+                    }
                     self.publish();
                     if let Some(outcome) = self.serve_queued(requests) {
                         return outcome;
                     }
-                    if self.leases.mode == Mode::Running {
+                    if matches!(self.leases.mode, Mode::Running | Mode::Sending) {
                         match self.machine.run() {
                             Ok(Stopped::Exited(status)) => return Ended::Exited(status),
                             Err(trap) => return Ended::Trapped(trap.to_string()),
                             Ok(Stopped::Interrupted) => {
-                                self.leases.mode = Mode::Interrupted;
+                                if self.leases.mode != Mode::Sending {
+                                    self.leases.mode = Mode::Interrupted;
+                                }
                                 self.publish();
-                                if let Some(outcome) = self.serve_queued(requests) {
+                                self.leases.serving_while_running = true;
+                                let outcome = self.serve_queued(requests);
+                                self.leases.serving_while_running = false;
+                                if let Some(outcome) = outcome {
                                     return outcome;
                                 }
                             }
                         }
                     }
+                    if self.leases.mode == Mode::Sending {
+                        let pause = self.pump();
+                        if !pause.is_zero() {
+                            // Auto-converge: the program is held back while its pages catch up.
+                            std::thread::sleep(pause);
+                        }
+                        self.publish();
+                    }
                     match (&self.leases.mode, &self.leases.lease) {
-                        (Mode::Running, _) => Next::Run,
+                        (Mode::Running | Mode::Sending, _) => Next::Run,
                         // Stopped, but every request that stopped it was withdrawn by its
                         // client (and told so): nobody holds the VM, so it runs on. Not when
                         // one was served: a `release` right behind its `interrupt` (served
@@ -358,8 +711,8 @@ impl<M: Machine> Vm<'_, M> {
         for envelope in requests.try_iter() {
             match self.handle(envelope) {
                 Next::End(outcome) => return Some(outcome),
-                Next::Run => self.leases.mode = Mode::Running,
-                Next::Stay => {}
+                Next::Run if self.leases.mode != Mode::Sending => self.leases.mode = Mode::Running,
+                Next::Run | Next::Stay => {}
             }
         }
         None
@@ -421,6 +774,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
             lease_binding: false,
             moving_to: None,
             position: String::new(),
+            progress: String::new(),
         }),
         stopping: AtomicBool::new(false),
         gauge: machine.gauge(),
@@ -429,6 +783,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
     let poll = mio::Poll::new().map_err(ServeError::Setup)?;
     let waker = Arc::new(EventLoop::waker(&poll).map_err(ServeError::Setup)?);
     let (to_vm, requests) = mpsc::channel();
+    let to_vm_for_streams = to_vm.clone();
     let (replies, from_vm) = mpsc::channel();
     let event_loop = EventLoop::new(
         poll,
@@ -470,6 +825,11 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         replies,
         waker: Arc::clone(&waker),
         served: 0,
+        to_vm: to_vm_for_streams,
+        accepting: None,
+        receiving: None,
+        sending: None,
+        sent_by: None,
     };
     vm.publish();
     let outcome = vm.serve(&requests);
@@ -643,6 +1003,7 @@ mod tests {
                 lease_binding: false,
                 moving_to: None,
                 position: String::new(),
+                progress: String::new(),
             }),
             stopping: AtomicBool::new(false),
             gauge: None,
@@ -655,6 +1016,11 @@ mod tests {
             replies,
             waker: Arc::new(EventLoop::waker(&poll).unwrap()),
             served: 0,
+            to_vm: mpsc::channel().0,
+            accepting: None,
+            receiving: None,
+            sending: None,
+            sent_by: None,
         };
         // Released and stopped, the VM waits for requests until every
         // client is gone: it ends as killed, never running again.

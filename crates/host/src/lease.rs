@@ -21,6 +21,9 @@ pub(crate) enum Mode {
         /// The target's instance id.
         to: String,
     },
+    /// The program runs while its state is sent to a target (a `send`'s
+    /// pre-copy); the lease is for the stop at its end.
+    Sending,
 }
 
 impl Mode {
@@ -31,6 +34,7 @@ impl Mode {
             Mode::Interrupted => "interrupted",
             Mode::Waiting => "waiting",
             Mode::Moving { .. } => "moving",
+            Mode::Sending => "migrating",
         }
     }
 }
@@ -70,6 +74,16 @@ pub(crate) enum Step {
     Released { dropped: bool },
     /// Handed off: `OK moving to=T`.
     Moving(String),
+    /// Let a source stream a state here, under lease L: `OK accepting ticket=…`.
+    Accept(String),
+    /// Send the state to a target, under lease L; `running`: the program
+    /// runs meanwhile (mode [`Mode::Sending`]), else it stays stopped.
+    Send {
+        /// The lease granted (or presented) for the stop at the end.
+        lease: String,
+        /// The program was running: pre-copy while it runs on, and given back running on a failure.
+        running: bool,
+    },
     /// Back from `moving`: `OK interrupted`.
     Aborted,
     /// The target runs the program: `OK moved`, and the process ends.
@@ -90,12 +104,16 @@ pub(crate) struct Leases {
     pub(crate) timeout: Duration,
     /// This VM's instance id (a hand-off to itself is refused).
     pub(crate) instance: String,
+    /// The VM is interrupted only to serve the requests queued while it
+    /// ran (it runs on after them unless one takes it): a `send` then finds
+    /// it running.
+    pub(crate) serving_while_running: bool,
 }
 
 impl Leases {
     /// A VM in `mode`, with no lease.
     pub(crate) fn new(mode: Mode, timeout: Duration, instance: String) -> Leases {
-        Leases { mode, lease: None, provisional: false, timeout, instance }
+        Leases { mode, lease: None, provisional: false, timeout, instance, serving_while_running: false }
     }
 
     fn moving(&self) -> bool {
@@ -105,7 +123,7 @@ impl Leases {
     /// Whether the lease binds: a provisional state's or a moving VM's lease
     /// never passes to another client.
     pub(crate) fn binding(&self) -> bool {
-        self.provisional || self.moving()
+        self.provisional || self.moving() || self.mode == Mode::Sending
     }
 
     fn holder(&self, given: Option<&str>, now: Instant) -> Holder {
@@ -193,10 +211,18 @@ impl Leases {
         fresh: impl FnOnce() -> String,
     ) -> Result<Step, String> {
         let moving = self.moving();
-        let stops_it = matches!(command, Command::Interrupt(_) | Command::Claim(_) | Command::Kill(_));
+        let stops_it =
+            matches!(command, Command::Interrupt(_) | Command::Claim(_) | Command::Kill(_) | Command::Send(_));
         if self.mode == Mode::Running && !stops_it {
             // Queued just as the VM resumed; the listener refuses these while it runs.
             return Err("running: interrupt it first".into());
+        }
+        if self.mode == Mode::Sending {
+            return match command {
+                // Anyone may end a running VM: the migration fails with it.
+                Command::Kill(_) => Ok(Step::Killed),
+                _ => Err("busy: migrating (its state is being sent to another VM while it runs)".into()),
+            };
         }
         match command {
             Command::Claim(_) if self.mode == Mode::Running => {
@@ -288,9 +314,61 @@ impl Leases {
                 Holder::Free => Err(self.busy_moving()),
                 Holder::Other(why) => Err(why),
             },
-            Command::Auth(_) | Command::Status | Command::Outcome(_) => {
+            Command::Accept(given) => {
+                self.check(given, now)?;
+                match self.mode {
+                    Mode::Waiting => Ok(Step::Accept(given.clone())),
+                    _ => Err(format!("{}: only a waiting VM accepts a state", self.mode.name())),
+                }
+            }
+            Command::Send(order) => match (&self.mode, &order.lease) {
+                (Mode::Running, None) | (Mode::Interrupted, None) if self.running_but_for_requests() => {
+                    let id = fresh();
+                    self.lease = Some(Lease { id: id.clone(), used: now });
+                    self.mode = Mode::Sending;
+                    Ok(Step::Send { lease: id, running: true })
+                }
+                (Mode::Running, Some(_)) => Err("running: a running VM is sent without a lease".into()),
+                (_, given) => {
+                    self.check(given.as_deref().unwrap_or(""), now)?;
+                    match self.mode {
+                        Mode::Interrupted if self.provisional => {
+                            Err("the state was restored here and has not run: resume it before sending it on".into())
+                        }
+                        Mode::Interrupted => {
+                            Ok(Step::Send { lease: given.clone().unwrap_or_default(), running: false })
+                        }
+                        Mode::Waiting => Err("waiting: there is no state to send".into()),
+                        _ => Err(self.busy_moving()),
+                    }
+                }
+            },
+            Command::Auth(_) | Command::Status | Command::Outcome(_) | Command::Stream(_) => {
                 Err("internal: answered by the listener".into())
             }
+        }
+    }
+
+    /// Running, or stopped only to serve requests with nobody holding it.
+    fn running_but_for_requests(&self) -> bool {
+        self.mode == Mode::Running
+            || (self.mode == Mode::Interrupted && self.lease.is_none() && self.serving_while_running)
+    }
+
+    /// A `send` stopped the program for good and the target took the state:
+    /// the VM is interrupted, held by the send's lease, for the hand-off.
+    pub(crate) fn sent(&mut self) {
+        self.mode = Mode::Interrupted;
+    }
+
+    /// A `send` failed or was abandoned: the program is given back as it
+    /// was — running (the lease ends) or interrupted and still held.
+    pub(crate) fn send_failed(&mut self, was_running: bool) {
+        if was_running {
+            self.mode = Mode::Running;
+            self.lease = None;
+        } else {
+            self.mode = Mode::Interrupted;
         }
     }
 

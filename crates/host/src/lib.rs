@@ -30,9 +30,10 @@ mod listener;
 pub mod migration;
 pub mod protocol;
 pub mod registry;
+mod transfer;
 
 pub use client::{resolve, Client, HvError, Progress};
-pub use migration::{migrate, migrate_with_progress, recover};
+pub use migration::{migrate, migrate_with, recover, MigrateOptions, Moved, Watch};
 use vm_core::hex;
 
 /// `bytes` random bytes from the OS, as hex: instance ids and leases.

@@ -57,6 +57,8 @@ struct Conn {
     since: Instant,
     authenticated: bool,
     close_when_flushed: bool,
+    /// It sent a `send`: the VM thread is told when it closes (`Request::Hangup`).
+    watched: bool,
     /// Told once the output is flushed (or the connection is gone).
     flushed: Option<std::sync::mpsc::SyncSender<()>>,
     /// Payload bytes in `output` (a state being sent), counted in the budget.
@@ -235,6 +237,7 @@ impl EventLoop {
             since: Instant::now(),
             authenticated: self.token.is_none(),
             close_when_flushed: false,
+            watched: false,
             flushed: None,
             payload_out: 0,
         };
@@ -254,6 +257,31 @@ impl EventLoop {
             }
             Phase::Line { .. } => {}
         }
+        if conn.watched {
+            let hangup = Envelope { conn: id, request: Request::Hangup, payload: None, ticket: Ticket::default() };
+            let _ = self.to_vm.send(hangup);
+        }
+    }
+
+    /// Hands a `stream TICKET` connection to the VM thread, which gives it
+    /// to a receiving thread of its own: a state's frames are not the
+    /// control port's to read.
+    fn hand_over(&mut self, id: usize, ticket: String) {
+        let Some(mut conn) = self.conns.remove(&id) else { return };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // SAFETY: the descriptor is the connection's own, taken out of its mio wrapper, which gives it up.
+        let socket = unsafe { std::net::TcpStream::from_raw_fd(conn.stream.into_raw_fd()) };
+        if socket.set_nonblocking(false).is_err() {
+            return;
+        }
+        if self.shared.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).running {
+            // Only a waiting VM accepts a stream; a running one would not read it until it stops.
+            let _ = (&socket).write_all(b"ERR running: a running VM accepts no stream\n");
+            return;
+        }
+        let request = Request::Stream { socket, ticket, buffered: std::mem::take(&mut conn.input) };
+        let _ = self.to_vm.send(Envelope { conn: id, request, payload: None, ticket: Ticket::default() });
     }
 
     fn deliver_replies(&mut self) {
@@ -376,6 +404,21 @@ impl EventLoop {
     fn step(&mut self, id: usize) -> Progress {
         let Some(conn) = self.conns.get_mut(&id) else { return Progress::Blocked };
         match &mut conn.phase {
+            // Waiting for the VM: read on only to notice the client going away (a `send` is
+            // abandoned then); a pipelined request waits in `input`.
+            Phase::Vm { .. } if conn.input.len() < MAX_LINE => {
+                let mut chunk = [0u8; 1024];
+                match conn.stream.read(&mut chunk) {
+                    Ok(0) => Progress::Close,
+                    Ok(n) => {
+                        conn.input.extend_from_slice(&chunk[..n]);
+                        Progress::Again
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Progress::Again,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Blocked,
+                    Err(_) => Progress::Close,
+                }
+            }
             Phase::Vm { .. } => Progress::Blocked,
             Phase::Payload { len, bytes, .. } => {
                 let want = *len - bytes.len();
@@ -448,6 +491,11 @@ impl EventLoop {
             return Progress::Again;
         };
         let command = Command::parse(&line, max_payload);
+        if let Ok(Command::Stream(ticket)) = command {
+            // The ticket is the credential: `accept`'s holder gave it to the source.
+            self.hand_over(id, ticket);
+            return Progress::Blocked;
+        }
         if !conn.authenticated {
             match (&command, &self.token) {
                 (Ok(Command::Auth(given)), Some(token)) if same_secret(given.as_bytes(), token) => {
@@ -495,7 +543,8 @@ impl EventLoop {
             queue(conn, &budget_busy(self.payload_in_flight, budget), None);
             return;
         }
-        let stops_it = matches!(command, Command::Interrupt(_) | Command::Kill(_));
+        let stops_it = matches!(command, Command::Interrupt(_) | Command::Kill(_) | Command::Send(_));
+        conn.watched |= matches!(command, Command::Send(_));
         // Decided and sent under the lock the VM thread publishes its mode under, so a command
         // is either refused as `running` or is in the queue before the VM starts running (the
         // VM drains the queue right after it publishes `running`).

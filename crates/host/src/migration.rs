@@ -25,8 +25,8 @@
 //! too (nothing can run the provisional copy), and one from after it is left
 //! undecided for a later `hv recover`: never a guess toward two.
 
-use crate::client::{refused, Client, HvError, Progress};
-use crate::protocol::{Command, Fate, ProtocolError, Response};
+use crate::client::{refused, Client, HvError};
+use crate::protocol::{Command, Fate, ProtocolError, Response, SendOrder};
 use crate::registry::{self, RegistryError, MAX_ENTRY};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek};
@@ -39,6 +39,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
+    /// The target is claimed and accepts a stream; the source sends its
+    /// state while it runs (it has no lease yet, and gives its program back
+    /// by itself if this `hv` goes away).
+    Sending,
     /// Both leases are taken: the source is stopped, the target claimed;
     /// the state may be restored (provisionally) in the target.
     Taken,
@@ -77,7 +81,8 @@ pub struct Record {
 impl Record {
     fn check(&self) -> bool {
         let hex = registry::is_hex_id;
-        [&self.source, &self.target].iter().all(|p| hex(&p.instance) && hex(&p.lease) && p.endpoint.len() <= 300)
+        let lease_ok = |p: &Party| hex(&p.lease) || (p.lease.is_empty() && self.step == Step::Sending);
+        [&self.source, &self.target].iter().all(|p| hex(&p.instance) && lease_ok(p) && p.endpoint.len() <= 300)
     }
 }
 
@@ -169,39 +174,84 @@ impl Journal {
     }
 }
 
+/// How [`migrate_with`] moves a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateOptions {
+    /// The longest the program may stop: pre-copy rounds send its memory
+    /// while it runs until what is left fits this.
+    pub max_downtime: Duration,
+    /// Pre-copy rounds at most; past them the migration fails and the
+    /// program runs on. Zero sends the state whole at the stop (stop and copy).
+    pub max_rounds: u32,
+    /// May a program that writes memory faster than the link carries it be
+    /// slowed down until it converges (auto-converge)?
+    pub throttle: bool,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions { max_downtime: Duration::from_millis(20), max_rounds: 30, throttle: true }
+    }
+}
+
+/// What a migration did, for `hv migrate --stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The line for the user: `migrated A -> B`.
+    pub said: String,
+    /// Bytes each round had to send; the last went with the stop.
+    pub rounds: Vec<u64>,
+    /// Bytes on the wire from source to target, framing included.
+    pub bytes: u64,
+    /// Bytes of the state sent at the stop.
+    pub last: u64,
+    /// From the source's stop to the target running the program.
+    pub downtime: Duration,
+    /// From the start of the migration to its commit.
+    pub total: Duration,
+}
+
+/// Told, while the source sends its state, how far it got (its status's
+/// `round=… sent=… to-send=… throttle=…` fields).
+pub type Watch = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Moves the program of VM `source` to the waiting VM `target`, so that it
+/// runs on exactly once ([`migrate_with`] with the default options).
+pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
+    migrate_with(source, target, token, &MigrateOptions::default(), None).map(|moved| moved.said)
+}
+
 /// Moves the program of VM `source` to the waiting VM `target`, so that it
 /// runs on exactly once:
 ///
 /// 1. Both VMs are checked (not the same VM, target waiting) and the
-///    target's lease is taken (`claim`), then the source's (`interrupt`);
-///    the record is written.
-/// 2. The source's state is saved and restored into the target, where it is
-///    provisional.
+///    target's lease is taken (`claim`); the record is written.
+/// 2. The target `accept`s a stream, and the source is told to `send` its
+///    state straight to it: while the program runs, round after round of
+///    the memory it wrote, until the rest fits `max_downtime`; then it
+///    stops and sends the rest. The target restores it, provisionally; the
+///    source answers with its lease.
 /// 3. The source is told the state now lives in the target (`handoff`): it
 ///    is `moving` and will not run the program unless aborted.
 /// 4. The target is resumed; its `OK running` is the commit point. The
 ///    source is then told to `commit`, and exits.
 ///
 /// A failure before 4 undoes everything: the target drops the state, the
-/// source is resumed (or left interrupted, if it was). If the target's
+/// source runs on (or stays interrupted, if it was); if this `hv` dies
+/// during 2, the source gives its program back by itself. If the target's
 /// answer to 4 is lost, the target is asked what became of the state
-/// (`outcome`); if it cannot be asked, the source stays `moving`, the record
-/// stays for [`recover`], and the error says so: never both running.
-pub fn migrate(source: &str, target: &str, token: Option<&str>) -> Result<String, HvError> {
-    migrate_with_progress(source, target, token, None)
-}
-
-/// [`migrate`], telling `progress` how the state's save and restore go.
-pub fn migrate_with_progress(
+/// (`outcome`); if it cannot be asked, the source stays `moving`, the
+/// record stays for [`recover`], and the error says so: never both running.
+pub fn migrate_with(
     source: &str,
     target: &str,
     token: Option<&str>,
-    progress: Option<Progress>,
-) -> Result<String, HvError> {
+    options: &MigrateOptions,
+    watch: Option<Watch>,
+) -> Result<Moved, HvError> {
+    let started = std::time::Instant::now();
     let mut src = Client::connect(source, token)?;
     let mut dst = Client::connect(target, token)?;
-    src.set_progress(progress.clone());
-    dst.set_progress(progress);
     let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
     if src_status.instance == dst_status.instance {
         return Err(refused(
@@ -230,14 +280,17 @@ pub fn migrate_with_progress(
         return Err(refused(target, not_waiting(dst_mode.split(' ').next().unwrap_or(""))));
     }
     let was_running = src_status.mode == "running";
-    // A source this user interrupted by hand is taken with the lease kept for it.
-    let kept = if was_running { None } else { src.kept_lease() };
-    let src_lease = match src.interrupt(kept.as_deref()) {
-        Ok((lease, _)) => lease,
-        Err(e) => {
-            release(&mut dst, &dst_lease);
-            return Err(e);
-        }
+    // A running source is sent without a lease (it grants one when it stops); one this user
+    // interrupted by hand is taken with the lease kept for it.
+    let src_lease = match was_running {
+        true => String::new(),
+        false => match src.claim(src.kept_lease().as_deref()) {
+            Ok((lease, _)) => lease,
+            Err(e) => {
+                release(&mut dst, &dst_lease);
+                return Err(e);
+            }
+        },
     };
     let party = |name: &str, client: &Client, lease: &str| Party {
         name: name.to_string(),
@@ -250,13 +303,13 @@ pub fn migrate_with_progress(
             source: party(source, &src, &src_lease),
             target: party(target, &dst, &dst_lease),
             source_was_running: was_running,
-            step: Step::Taken,
+            step: Step::Sending,
         },
         journal,
         src,
         dst,
     };
-    migration.run(token)
+    migration.run(token, options, watch, started)
 }
 
 /// A migration under way: its two connections and its record.
@@ -267,18 +320,96 @@ struct Migration {
     dst: Client,
 }
 
+/// Polls the source's status on a connection of its own while it sends,
+/// telling `watch` its progress fields.
+struct Watcher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watcher {
+    fn start(endpoint: &str, token: Option<&str>, watch: Watch) -> Watcher {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (endpoint, token, halt) = (endpoint.to_string(), token.map(str::to_string), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let timeout = Duration::from_secs(2);
+            let Ok(mut client) = Client::connect_within(&endpoint, token.as_deref(), timeout, timeout) else { return };
+            while !halt.load(std::sync::atomic::Ordering::Acquire) {
+                if let Ok(status) = client.fresh_status() {
+                    if status.mode == "migrating" {
+                        watch(&status.position);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Watcher { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The `key=value` field of a `send` report, as a number.
+fn figure(report: &str, key: &str) -> u64 {
+    crate::protocol::field(report, key).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 impl Migration {
-    fn run(mut self, token: Option<&str>) -> Result<String, HvError> {
-        let (src_lease, dst_lease) = (self.record.source.lease.clone(), self.record.target.lease.clone());
+    fn run(
+        mut self,
+        token: Option<&str>,
+        options: &MigrateOptions,
+        watch: Option<Watch>,
+        started: std::time::Instant,
+    ) -> Result<Moved, HvError> {
+        let dst_lease = self.record.target.lease.clone();
+        if let Err(e) = self.advance(Step::Sending) {
+            return Err(self.undo_send(e));
+        }
+        let ticket = match self.dst.request(&Command::Accept(dst_lease.to_string())) {
+            Ok(Response::Accepting { ticket }) => ticket,
+            Ok(other) => {
+                let e = refused(&self.record.target.name, format!("unexpected answer to accept: {other}"));
+                return Err(self.undo_send(e));
+            }
+            Err(e) => return Err(self.undo_send(e)),
+        };
+        let order = SendOrder {
+            ticket,
+            endpoint: self.record.target.endpoint.clone(),
+            max_downtime_ms: options.max_downtime.as_millis().min(u128::from(u64::MAX)) as u64,
+            max_rounds: options.max_rounds,
+            throttle: options.throttle,
+            lease: Some(self.record.source.lease.clone()).filter(|l| !l.is_empty()),
+        };
+        let watcher = watch.map(|w| Watcher::start(&self.record.source.endpoint, token, w));
+        // The source answers when the target holds the state: however long its rounds take.
+        self.src.set_reply_timeout(None);
+        let sent = self.src.request(&Command::Send(order));
+        drop(watcher);
+        self.src.set_reply_timeout(Some(Duration::from_secs(30)));
+        let replied = std::time::Instant::now();
+        let (src_lease, report) = match sent {
+            Ok(Response::Sent { lease, report }) => (lease, report),
+            Ok(other) => {
+                let e = refused(&self.record.source.name, format!("unexpected answer to send: {other}"));
+                return Err(self.undo_send(e));
+            }
+            Err(e) => return Err(self.undo_send(e)),
+        };
+        self.record.source.lease = src_lease.clone();
         if let Err(e) = self.advance(Step::Taken) {
             return Err(self.undo(false, e));
         }
         let target_instance = self.record.target.instance.clone();
-        let prepared = self
-            .src
-            .save(&src_lease)
-            .and_then(|state| self.dst.restore(&dst_lease, &state))
-            .and_then(|_| self.src.call(&Command::Handoff(src_lease.to_string(), target_instance.to_string())));
+        let prepared = self.src.call(&Command::Handoff(src_lease.to_string(), target_instance.to_string()));
         if let Err(e) = prepared {
             return Err(self.undo(false, e));
         }
@@ -288,8 +419,12 @@ impl Migration {
             return Err(self.undo(true, e));
         }
         let (source, target) = (self.record.source.name.clone(), self.record.target.name.clone());
+        let mut resumed_at = std::time::Instant::now();
         let confirmed = match self.dst.call(&Command::Resume(dst_lease.to_string())) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                resumed_at = std::time::Instant::now();
+                Ok(())
+            }
             // The target answered: it did not run the program.
             Err(e) if e.is_answer() => Err(e),
             Err(e) => match fate_of(&self.record.target, token) {
@@ -322,7 +457,33 @@ impl Migration {
             ),
         };
         self.src.forget_lease();
-        Ok(said)
+        let stopped = Duration::from_micros(figure(&report, "stopped-us"));
+        Ok(Moved {
+            said,
+            rounds: crate::protocol::field(&report, "round-bytes")
+                .map(|r| r.split(',').filter_map(|n| n.parse().ok()).collect())
+                .unwrap_or_default(),
+            bytes: figure(&report, "bytes"),
+            last: figure(&report, "last"),
+            downtime: stopped + resumed_at.saturating_duration_since(replied),
+            total: started.elapsed(),
+        })
+    }
+
+    /// Undoes a migration whose `send` did not end with the target holding
+    /// the state: the target drops whatever it received; the source gave its
+    /// program back by itself (it runs on, or stays interrupted and held).
+    fn undo_send(mut self, error: HvError) -> HvError {
+        release(&mut self.dst, &self.record.target.lease);
+        let status = match self.record.source_was_running {
+            true => "the source runs on",
+            false => {
+                let lease = self.record.source.lease.clone();
+                let _ = self.src.keep_lease(&lease);
+                "the source stays interrupted, as it was"
+            }
+        };
+        refused(&format!("migration failed ({status})"), reason(error))
     }
 
     /// Records that the migration reached `step`, before taking it.
@@ -564,6 +725,24 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
                 decided(format!("committed: {arrow} (the target runs it; the source exited)"))
             }
             Err(e) => decided(format!("committed: {arrow} (the target runs it; the source said: {e})")),
+        };
+    }
+    if record.step == Step::Sending && lease.is_empty() {
+        // A running source sends without a lease and takes its program back by itself when its
+        // controller's connection closes: give it a moment to notice.
+        let mut mode = src.status.mode.clone();
+        for _ in 0..30 {
+            if mode != "migrating" && mode != "interrupted" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            mode = src.fresh_status().map(|s| s.mode).unwrap_or_default();
+        }
+        return match mode.as_str() {
+            "running" => {
+                decided(format!("aborted: {arrow} (the target never ran it; the source keeps the program and runs on)"))
+            }
+            mode => undecided(format!("undecided: {arrow}: the target never ran it, and the source is {mode}")),
         };
     }
     let aborted = match src.status.mode.as_str() {

@@ -1,11 +1,11 @@
-//! The control protocol, version 3: line-based text commands, length-prefixed
+//! The control protocol, version 4: line-based text commands, length-prefixed
 //! binary payloads, `OK …` / `ERR reason` replies. `docs/protocol.md` is the
 //! specification, with the lease state machine; this module is its one
 //! source for command names, the status line and the limits.
 //!
 //! ```text
 //! > auth TOKEN                 (first, only when the VM requires a token)
-//! > status                     < OK running mova pid=4242 instance=… protocol=3 lease=none max-state=524344 program=…
+//! > status                     < OK running mova pid=4242 instance=… protocol=4 lease=none max-state=524344 program=…
 //! > interrupt                  < OK interrupted lease=LEASE ip=3 top=17
 //! > save LEASE                 < OK 72\n<72 bytes of state>
 //! > restore LEASE 72\n<bytes>  < OK restored ip=3 top=17
@@ -16,7 +16,7 @@ use std::io::{self, BufRead, Read, Write};
 use thiserror::Error;
 
 /// The protocol version `status` reports.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Longest command or reply line, newline included.
 pub const MAX_LINE: usize = 1024;
 /// The most a client accepts as one payload, whatever a VM announces (a
@@ -95,11 +95,39 @@ pub enum Command {
     /// `outcome LEASE`: what became of the state restored under LEASE here:
     /// still `held` (provisional), `ran` (its holder resumed it) or `dropped`.
     Outcome(String),
+    /// `accept LEASE`: the holder of a waiting VM lets one source stream a
+    /// state to it; the answer names the one-time ticket for `stream`.
+    Accept(String),
+    /// `stream TICKET`: a source's connection carrying a state (the first
+    /// line, with no `auth`: the ticket is the credential); frames follow.
+    Stream(String),
+    /// `send …`: stream this VM's state to a target that accepted it.
+    Send(SendOrder),
+}
+
+/// What `send` asks of a source: `send TICKET ENDPOINT MAX-DOWNTIME-MS
+/// MAX-ROUNDS THROTTLE [LEASE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOrder {
+    /// The ticket the target's `accept` gave.
+    pub ticket: String,
+    /// The target's control address, as this VM can reach it.
+    pub endpoint: String,
+    /// The longest the program may be stopped for the last pages, in milliseconds: pre-copy
+    /// rounds go on until the pages left fit it.
+    pub max_downtime_ms: u64,
+    /// Pre-copy rounds at most before the migration gives up; 0 leaves pre-copy out (the
+    /// program stops and its state goes whole: stop and copy).
+    pub max_rounds: u32,
+    /// Whether the program may be slowed down when it writes faster than the link (auto-converge).
+    pub throttle: bool,
+    /// The lease, when the VM is interrupted and held.
+    pub lease: Option<String>,
 }
 
 /// Every command name, for the `unknown command` reply and the docs.
 pub const COMMANDS: &str =
-    "auth, status, interrupt, claim, save, restore, resume, release, handoff, abort, commit, kill, outcome";
+    "auth, status, interrupt, claim, save, restore, resume, release, handoff, abort, commit, kill, outcome, accept, stream, send";
 
 impl Command {
     /// Parses one request line; `max_payload` bounds `restore`'s length.
@@ -129,6 +157,27 @@ impl Command {
             "outcome" => arity(1..=1, "outcome LEASE").map(|()| Command::Outcome(args[0].into()))?,
             "handoff" => {
                 arity(2..=2, "handoff LEASE INSTANCE").map(|()| Command::Handoff(args[0].into(), args[1].into()))?
+            }
+            "accept" => arity(1..=1, "accept LEASE").map(|()| Command::Accept(args[0].into()))?,
+            "stream" => arity(1..=1, "stream TICKET").map(|()| Command::Stream(args[0].into()))?,
+            "send" => {
+                let usage = "send TICKET ENDPOINT MAX-DOWNTIME-MS MAX-ROUNDS THROTTLE(0|1) [LEASE]";
+                arity(5..=6, usage)?;
+                let number = |i: usize, what: &str| {
+                    args[i].parse::<u64>().map_err(|_| format!("usage: {usage} (`{}` is not a {what})", args[i]))
+                };
+                Command::Send(SendOrder {
+                    ticket: args[0].into(),
+                    endpoint: args[1].into(),
+                    max_downtime_ms: number(2, "number of milliseconds")?,
+                    max_rounds: u32::try_from(number(3, "number of rounds")?).map_err(|_| format!("usage: {usage}"))?,
+                    throttle: match args[4] {
+                        "0" => false,
+                        "1" => true,
+                        other => return Err(format!("usage: {usage} (`{other}` is not 0 or 1)")),
+                    },
+                    lease: lease(5),
+                })
             }
             "restore" => {
                 arity(2..=2, "restore LEASE LEN")?;
@@ -166,6 +215,23 @@ impl std::fmt::Display for Command {
             Command::Abort(lease) => write!(f, "abort {lease}"),
             Command::Commit(lease) => write!(f, "commit {lease}"),
             Command::Outcome(lease) => write!(f, "outcome {lease}"),
+            Command::Accept(lease) => write!(f, "accept {lease}"),
+            Command::Stream(ticket) => write!(f, "stream {ticket}"),
+            Command::Send(o) => {
+                write!(
+                    f,
+                    "send {} {} {} {} {}",
+                    o.ticket,
+                    o.endpoint,
+                    o.max_downtime_ms,
+                    o.max_rounds,
+                    u8::from(o.throttle)
+                )?;
+                match &o.lease {
+                    Some(lease) => write!(f, " {lease}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -320,6 +386,19 @@ pub enum Response {
     Killed,
     /// `OK held`, `OK ran` or `OK dropped`.
     Outcome(Fate),
+    /// `OK accepting ticket=T`.
+    Accepting {
+        /// The one-time ticket a source presents with `stream`.
+        ticket: String,
+    },
+    /// `OK sent lease=L REPORT`: the target holds the state (provisionally);
+    /// this VM is stopped and held by lease L.
+    Sent {
+        /// The lease on this VM, for `handoff`.
+        lease: String,
+        /// `key=value` figures: rounds, bytes, the time stopped so far.
+        report: String,
+    },
     /// `ERR WHY`.
     Refused(String),
 }
@@ -361,6 +440,13 @@ impl Response {
             Command::Commit(_) if text == "moved" => Response::Moved,
             Command::Kill(_) if text == "killed" => Response::Killed,
             Command::Outcome(_) => Response::Outcome(Fate::parse(text).ok_or_else(unexpected)?),
+            Command::Accept(_) if word == "accepting" => {
+                Response::Accepting { ticket: field(rest, "ticket").ok_or_else(unexpected)?.to_string() }
+            }
+            Command::Send(_) if word == "sent" => Response::Sent {
+                lease: field(rest, "lease").ok_or_else(unexpected)?.to_string(),
+                report: without_field(rest, "lease"),
+            },
             _ => return Err(unexpected()),
         })
     }
@@ -385,6 +471,8 @@ impl std::fmt::Display for Response {
             Response::Moved => f.write_str("OK moved"),
             Response::Killed => f.write_str("OK killed"),
             Response::Outcome(fate) => write!(f, "OK {}", fate.name()),
+            Response::Accepting { ticket } => write!(f, "OK accepting ticket={ticket}"),
+            Response::Sent { lease, report } => write!(f, "{}", format!("OK sent lease={lease} {report}").trim_end()),
             Response::Refused(why) => write!(f, "ERR {why}"),
         }
     }
@@ -586,7 +674,7 @@ mod tests {
         let line = status.format();
         assert_eq!(
             line,
-            "moving mova pid=42 instance=00ff00ff00ff00ff protocol=3 lease=held max-state=524344 \
+            "moving mova pid=42 instance=00ff00ff00ff00ff protocol=4 lease=held max-state=524344 \
              to=1234123412341234 ip=3 top=17 program=a dir/counter.mv"
         );
         assert_eq!(Status::parse(&line).unwrap(), status);

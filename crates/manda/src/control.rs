@@ -3,7 +3,7 @@
 //! status), and saves and restores snapshots (`docs/manda/snapshot.md`) for
 //! `hv sstate`, `hv rstate` and `hv migrate`.
 
-use crate::machine::Machine;
+use crate::machine::{Machine, Received};
 use std::sync::Arc;
 use vm_core::{Interrupt, MachineError, Stopped};
 
@@ -43,7 +43,52 @@ impl vm_core::Machine for Machine {
         Some(Arc::new(move || gauges.show()))
     }
 
+    fn precopy_round(&mut self) -> Option<u64> {
+        Some(Machine::precopy_round(self).pages * crate::machine::PAGE)
+    }
+
+    fn precopy_chunk(&mut self, budget: usize) -> Option<Vec<u8>> {
+        Machine::precopy_chunk(self, budget)
+    }
+
+    fn precopy_finish(&mut self) -> Result<vm_core::StateBytes, MachineError> {
+        Machine::precopy_finish(self).map_err(MachineError::CannotSave)
+    }
+
+    fn precopy_abandon(&mut self) {
+        Machine::precopy_abandon(self)
+    }
+
+    fn receiver(&self) -> Result<Option<Box<dyn vm_core::Receiver>>, MachineError> {
+        let received = Machine::receiver(self).map_err(|e| MachineError::BadState(e.reason))?;
+        Ok(Some(Box::new(received)))
+    }
+
+    fn restore_received(
+        &mut self,
+        state: &[u8],
+        received: Option<Box<dyn vm_core::Receiver>>,
+    ) -> Result<(), MachineError> {
+        let bad = |e: crate::machine::SnapshotError| MachineError::BadState(e.to_string());
+        match received.map(|r| r.into_any().downcast::<Received>()) {
+            None => Machine::restore(self, state).map_err(bad),
+            Some(Ok(received)) => Machine::restore_received(self, state, *received).map_err(bad),
+            Some(Err(_)) => Err(MachineError::BadState("pages received for another kind of machine".into())),
+        }
+    }
+
     fn position(&self) -> String {
         format!("pc={:#x} steps={} contexts={}", self.pc(), self.steps(), self.contexts().count())
+    }
+}
+
+impl vm_core::Receiver for Received {
+    fn apply(&mut self, chunk: &[u8]) -> Result<(), MachineError> {
+        Received::apply(self, chunk)
+            .map_err(|e| MachineError::BadState(format!("pages byte {}: {}", e.offset, e.reason)))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
     }
 }

@@ -27,7 +27,7 @@ pub fn dying_target(kind: &'static str) -> String {
         let _ = reader.read_line(&mut line);
         assert_eq!(line, "status\n");
         let status = format!(
-            "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=3 lease=none max-state=99999999 program=fake\n"
+            "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=4 lease=none max-state=99999999 program=fake\n"
         );
         let _ = writer.write_all(status.as_bytes());
         line.clear();
@@ -58,7 +58,7 @@ pub fn target_vanishing_at_resume(kind: &'static str) -> String {
             let words: Vec<&str> = line.split_whitespace().collect();
             let reply = match words.first().copied() {
                 Some("status") => format!(
-                    "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=3 lease=none max-state=99999999 \
+                    "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=4 lease=none max-state=99999999 \
                      program=fake"
                 ),
                 Some("claim") => format!("OK waiting lease={lease}"),

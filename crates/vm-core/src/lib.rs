@@ -68,6 +68,57 @@ pub trait Machine {
     fn gauge(&self) -> Option<Gauge> {
         None
     }
+
+    /// Live migration, the source's side: starts a pre-copy round (the
+    /// machine stopped) and returns the bytes it has to send — every page
+    /// the target does not hold as it is now; `None` (the default) for a
+    /// machine whose state is small enough to move whole at the stop.
+    fn precopy_round(&mut self) -> Option<u64> {
+        None
+    }
+
+    /// The next chunk of this round's pages, about `budget` bytes (the
+    /// machine stopped), for the target's [`Receiver::apply`]; `None` when
+    /// the round has sent them all.
+    fn precopy_chunk(&mut self, _budget: usize) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// The state, for a target that received this pre-copy's chunks: what
+    /// they do not already give it (the machine stopped for good). The
+    /// default is the whole state.
+    fn precopy_finish(&mut self) -> Result<StateBytes, MachineError> {
+        self.save()
+    }
+
+    /// Ends a pre-copy that will not finish: the machine runs on as before it.
+    fn precopy_abandon(&mut self) {}
+
+    /// Live migration, the target's side: somewhere to put the chunks a
+    /// source sends ahead of its state; `None` (the default) if this
+    /// machine takes whole states only.
+    fn receiver(&self) -> Result<Option<Box<dyn Receiver>>, MachineError> {
+        Ok(None)
+    }
+
+    /// [`restore`](Machine::restore)s `state`, a pre-copy's final state
+    /// over the chunks `received` (if any), unchanged on error.
+    fn restore_received(&mut self, state: &[u8], received: Option<Box<dyn Receiver>>) -> Result<(), MachineError> {
+        match received {
+            None => self.restore(state),
+            Some(_) => Err(MachineError::BadState("this machine takes no pages ahead of its state".into())),
+        }
+    }
+}
+
+/// Where a target puts the chunks a pre-copying source sends
+/// ([`Machine::receiver`]); filled on a thread of its own while the
+/// machine waits.
+pub trait Receiver: Send {
+    /// Applies one chunk (untrusted bytes); [`MachineError::BadState`] says what is wrong with it.
+    fn apply(&mut self, chunk: &[u8]) -> Result<(), MachineError>;
+    /// The receiver as `Any`, for the machine that made it to take it back.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 /// What [`Machine::gauge`] returns: called from another thread at any time.

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vm_host::protocol::Command as Request;
 use vm_host::registry::{self, write_file_atomically as write_atomically};
-use vm_host::{migrate_with_progress, Client, HvError, Progress};
+use vm_host::{Client, HvError, Progress};
 
 #[derive(Parser)]
 #[command(
@@ -110,6 +110,81 @@ struct MigrateArgs {
     /// The VM it moves to, started with --wait: a PID or HOST:PORT.
     #[arg(long, value_name = "TARGET")]
     to: String,
+    /// The longest the program may stop, in milliseconds: its memory is sent while it runs,
+    /// round after round, until what is left fits this.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    max_downtime: u64,
+    /// Rounds at most before the migration gives up (the program runs on); 0 stops the
+    /// program at once and sends its state whole (stop and copy).
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    max_rounds: u32,
+    /// Never slow the program down to make the rounds converge (auto-converge).
+    #[arg(long)]
+    no_throttle: bool,
+    /// Print what the migration did: rounds, bytes, downtime, total time.
+    #[arg(long)]
+    stats: bool,
+}
+
+impl MigrateArgs {
+    /// Runs the migration, with progress on a terminal; the lines to print.
+    fn run(&self, token: Option<&str>) -> Result<String, String> {
+        let options = vm_host::MigrateOptions {
+            max_downtime: Duration::from_millis(self.max_downtime),
+            max_rounds: self.max_rounds,
+            throttle: !self.no_throttle,
+        };
+        let moved =
+            vm_host::migrate_with(&self.vm, &self.to, token, &options, terminal_rounds()).map_err(|e| e.to_string())?;
+        let mut said = moved.said.clone();
+        if self.stats {
+            said.push('\n');
+            said.push_str(&stats(&moved));
+        }
+        Ok(said)
+    }
+}
+
+/// `hv migrate --stats`: what the migration did.
+fn stats(moved: &vm_host::Moved) -> String {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut out = String::new();
+    let n = moved.rounds.len();
+    for (i, bytes) in moved.rounds.iter().enumerate() {
+        let what = if i + 1 == n { "at the stop" } else { "while running" };
+        out.push_str(&format!("round {}: {:.1} MiB to send ({what})\n", i + 1, mib(*bytes)));
+    }
+    let pre = moved.total.saturating_sub(moved.downtime).as_secs_f64().max(1e-9);
+    let dirtied: u64 = moved.rounds.iter().skip(1).sum();
+    out.push_str(&format!("rounds: {n}\n"));
+    out.push_str(&format!("bytes sent: {} ({:.1} MiB), at the stop: {}\n", moved.bytes, mib(moved.bytes), moved.last));
+    out.push_str(&format!("dirty rate: {:.1} MiB/s\n", mib(dirtied) / pre));
+    out.push_str("compression: none\n");
+    out.push_str(&format!("total time: {:.1} ms\n", ms(moved.total)));
+    out.push_str(&format!("downtime: {:.2} ms (the source stopped until the target ran)", ms(moved.downtime)));
+    out
+}
+
+/// On a terminal, one line that follows the rounds (indicatif); nothing otherwise.
+fn terminal_rounds() -> Option<vm_host::Watch> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("a valid template"));
+    Some(std::sync::Arc::new(move |progress: &str| {
+        let field = |key: &str| vm_host::protocol::field(progress, key).unwrap_or("?").to_string();
+        let mib = |key: &str| field(key).parse::<f64>().map_or("?".into(), |b| format!("{:.1} MiB", b / 1048576.0));
+        spinner.set_message(format!(
+            "round {}: {} sent, {} to send, program slowed by {}",
+            field("round"),
+            mib("sent"),
+            mib("to-send"),
+            field("throttle")
+        ));
+        spinner.tick();
+    }))
 }
 
 fn main() -> ExitCode {
@@ -144,9 +219,7 @@ fn main() -> ExitCode {
         Some(Command::Release { vm }) => release(&vm, token).map(say),
         Some(Command::Kill { vm }) => kill(&vm, token).map(say),
         Some(Command::Docs(docs)) => docs.run(Cli::command()),
-        Some(Command::Migrate(MigrateArgs { vm, to })) => {
-            migrate_with_progress(&vm, &to, token, terminal_progress()).map(say).map_err(|e| e.to_string())
-        }
+        Some(Command::Migrate(args)) => args.run(token).map(say),
         Some(Command::Recover) => recover(token),
     };
     match result {

@@ -132,10 +132,9 @@ impl Session {
                 let vm = self.target(Some(vm))?;
                 restore_state(&vm, &state, paused, token)?
             }
-            ShellCommand::Migrate(MigrateArgs { vm, to }) => {
-                let said = vm_host::migrate_with_progress(&vm, &to, token, super::terminal_progress())
-                    .map_err(|e| e.to_string())?;
-                self.current = Some(to);
+            ShellCommand::Migrate(args) => {
+                let said = args.run(token)?;
+                self.current = Some(args.to);
                 said
             }
             ShellCommand::Token { token } => {

@@ -1,0 +1,395 @@
+//! The direct stream of a live migration: the source VM sends its state
+//! straight to the target VM over a connection of its own, which `hv`
+//! authorises (`accept` on the target gives a one-time ticket; `send` on
+//! the source names it) but never carries: `hv`'s memory stays flat
+//! whatever the machine's size.
+//!
+//! ```text
+//! source → target   stream TICKET\n
+//!                   frames: kind (1 byte), length (8 bytes, little-endian), payload
+//!                     0 keep-alive (empty), 1 pages (a pre-copy chunk),
+//!                     2 last (the state over the pages), 3 whole (a whole state)
+//! target → source   OK restored POSITION\n  or  ERR reason\n   (after 2 or 3)
+//! ```
+//!
+//! The source's side is [`Outgoing`] (a thread that writes frames from a
+//! short queue, so the VM thread never blocks on the network while the
+//! program runs) and [`Precopy`] (when to start another round, slow the
+//! program down, stop, or give up); the target's is [`receive`], a thread
+//! that reads the frames into the machine's [`vm_core::Receiver`] and hands
+//! the result to the VM thread, which restores it.
+
+use crate::exchange::{Envelope, Request, Ticket};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Frame kind: nothing; keeps an idle stream alive.
+pub(crate) const KEEP_ALIVE: u8 = 0;
+/// Frame kind: a chunk of pages sent ahead (`Machine::precopy_chunk`).
+pub(crate) const PAGES: u8 = 1;
+/// Frame kind: the state over the pages sent ahead (`Machine::precopy_finish`).
+pub(crate) const LAST: u8 = 2;
+/// Frame kind: a whole state (`Machine::save`).
+pub(crate) const WHOLE: u8 = 3;
+/// The largest chunk of pages a target accepts in one frame.
+pub(crate) const MAX_CHUNK: u64 = 64 << 20;
+/// The size of the chunks a source makes.
+pub(crate) const CHUNK: usize = 256 << 10;
+/// Chunks queued for the sending thread at most: what may still be on its
+/// way when the program stops.
+const QUEUED: usize = 4;
+/// How long either side waits for the other before giving the stream up.
+pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the sending thread is given.
+enum Frame {
+    Pages(Vec<u8>),
+    Last(vm_core::StateBytes),
+    Whole(vm_core::StateBytes),
+}
+
+/// Figures the sending thread keeps while it writes.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Bytes written to the target, framing included.
+    pub(crate) bytes: AtomicU64,
+    /// Time spent writing, in nanoseconds: the link's speed is `bytes` over it.
+    pub(crate) busy_ns: AtomicU64,
+}
+
+impl Counters {
+    /// Bytes per second the link has carried while busy (`None` before any).
+    pub(crate) fn rate(&self) -> Option<f64> {
+        let busy = self.busy_ns.load(Ordering::Relaxed);
+        (busy > 0).then(|| self.bytes.load(Ordering::Relaxed) as f64 * 1e9 / busy as f64)
+    }
+}
+
+/// The source's connection to the target, written by a thread of its own.
+pub(crate) struct Outgoing {
+    frames: Option<SyncSender<Frame>>,
+    pub(crate) counters: Arc<Counters>,
+    failed: Arc<Mutex<Option<String>>>,
+    /// The target's answer to the last frame.
+    answer: Receiver<Result<String, String>>,
+}
+
+/// Why a frame was not queued.
+pub(crate) enum NotQueued {
+    /// The queue is full: try again later.
+    Full(Vec<u8>),
+    /// The stream failed: why.
+    Failed(String),
+}
+
+impl Outgoing {
+    /// Starts the thread: it connects to `endpoint`, presents `ticket`, then writes the frames queued.
+    pub(crate) fn start(endpoint: &str, ticket: &str) -> std::io::Result<Outgoing> {
+        let (frames, queue) = mpsc::sync_channel(QUEUED);
+        let (answered, answer) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let failed = Arc::new(Mutex::new(None));
+        let (endpoint, ticket) = (endpoint.to_string(), ticket.to_string());
+        let (c, f) = (counters.clone(), failed.clone());
+        std::thread::Builder::new().name("send".into()).spawn(move || {
+            let outcome = write_stream(&endpoint, &ticket, &queue, &c);
+            if let Err(why) = &outcome {
+                *f.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+            }
+            let _ = answered.send(outcome);
+        })?;
+        Ok(Outgoing { frames: Some(frames), counters, failed, answer })
+    }
+
+    /// Why the stream failed, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Queues a chunk of pages without waiting.
+    pub(crate) fn offer(&self, chunk: Vec<u8>) -> Result<(), NotQueued> {
+        let Some(frames) = &self.frames else { return Err(NotQueued::Failed("the stream has ended".into())) };
+        match frames.try_send(Frame::Pages(chunk)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(Frame::Pages(chunk))) => Err(NotQueued::Full(chunk)),
+            Err(_) => Err(NotQueued::Failed(self.failure().unwrap_or_else(|| "the stream has ended".into()))),
+        }
+    }
+
+    /// Sends the last frame (`whole`: a whole state, else the state over
+    /// the pages sent) and waits for the target's answer: its `OK …` line,
+    /// or why it failed.
+    pub(crate) fn finish(mut self, state: vm_core::StateBytes, whole: bool) -> Result<String, String> {
+        let frame = if whole { Frame::Whole(state) } else { Frame::Last(state) };
+        let frames = self.frames.take().expect("finished once");
+        let sent = frames.send(frame);
+        drop(frames);
+        match (sent, self.answer.recv()) {
+            (_, Ok(outcome)) => outcome,
+            (_, Err(_)) => Err(self.failure().unwrap_or_else(|| "the stream ended without an answer".into())),
+        }
+    }
+}
+
+/// The sending thread: connect, present the ticket, write every frame
+/// queued, and after the last read the target's answer.
+fn write_stream(endpoint: &str, ticket: &str, queue: &Receiver<Frame>, counters: &Counters) -> Result<String, String> {
+    use std::net::ToSocketAddrs;
+    let addr = endpoint
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve the target {endpoint}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve the target {endpoint}"))?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("cannot connect to the target {endpoint}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(STREAM_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(STREAM_TIMEOUT));
+    let lost = |e: std::io::Error| format!("the stream to the target {endpoint} failed: {e}");
+    let mut writer = std::io::BufWriter::with_capacity(1 << 16, &stream);
+    writer.write_all(format!("stream {ticket}\n").as_bytes()).map_err(lost)?;
+    loop {
+        // Waiting for the next frame, the stream is kept alive.
+        let frame = match queue.recv_timeout(STREAM_TIMEOUT / 4) {
+            Ok(frame) => frame,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                write_frame(&mut writer, KEEP_ALIVE, &[], counters).map_err(lost)?;
+                writer.flush().map_err(lost)?;
+                continue;
+            }
+            // Abandoned: the target drops what it received when the connection closes.
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err("the migration was abandoned".into()),
+        };
+        let (kind, parts): (u8, Vec<&[u8]>) = match &frame {
+            Frame::Pages(chunk) => (PAGES, vec![chunk]),
+            Frame::Last(state) => (LAST, state.parts().collect()),
+            Frame::Whole(state) => (WHOLE, state.parts().collect()),
+        };
+        write_frame(&mut writer, kind, &parts, counters).map_err(lost)?;
+        if kind != PAGES {
+            let started = Instant::now();
+            writer.flush().map_err(lost)?;
+            counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            (&mut reader).take(crate::protocol::MAX_LINE as u64).read_line(&mut line).map_err(lost)?;
+            return match crate::protocol::parse_reply(line.trim_end()) {
+                Ok(_) => Ok(line.trim_end().to_string()),
+                Err(crate::protocol::ProtocolError::Refused(why)) => Err(why),
+                Err(_) if line.is_empty() => Err(format!("the target {endpoint} closed the stream without an answer")),
+                Err(e) => Err(format!("the target {endpoint} answered: {e}")),
+            };
+        }
+    }
+}
+
+fn write_frame(writer: &mut impl Write, kind: u8, parts: &[&[u8]], counters: &Counters) -> std::io::Result<()> {
+    let started = Instant::now();
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut head = [0u8; 9];
+    head[0] = kind;
+    head[1..].copy_from_slice(&(len as u64).to_le_bytes());
+    writer.write_all(&head)?;
+    for part in parts {
+        writer.write_all(part)?;
+    }
+    counters.bytes.fetch_add(9 + len as u64, Ordering::Relaxed);
+    counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// What the VM thread does next in a pre-copy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Decision {
+    /// Send another round while the program runs.
+    Another,
+    /// What is left fits the downtime budget (or the program stopped writing): stop and send it.
+    Stop,
+    /// Neither converged nor allowed to slow down: why, for the report.
+    GiveUp(String),
+}
+
+/// A pre-copy's rounds: what each sent, and when to stop.
+#[derive(Debug)]
+pub(crate) struct Precopy {
+    pub(crate) max_downtime: Duration,
+    pub(crate) max_rounds: u32,
+    pub(crate) may_throttle: bool,
+    /// Bytes each round had to send, first round first.
+    pub(crate) rounds: Vec<u64>,
+    /// Percent of the time the program is held back (auto-converge), 0 to 99.
+    pub(crate) throttle: u8,
+    pub(crate) started: Instant,
+}
+
+impl Precopy {
+    /// Decides after a round ended, when the next would send `dirty`
+    /// bytes and the link carries `rate` bytes a second.
+    pub(crate) fn after_round(&mut self, dirty: u64, rate: Option<f64>) -> Decision {
+        let previous = self.rounds.last().copied().unwrap_or(u64::MAX);
+        self.rounds.push(dirty);
+        let rate = rate.unwrap_or(100e6).max(1.0);
+        let eta = Duration::from_secs_f64(dirty as f64 / rate);
+        if dirty == 0 || eta <= self.max_downtime {
+            return Decision::Stop;
+        }
+        if self.rounds.len() > self.max_rounds as usize {
+            let mib = |b: u64| b as f64 / (1 << 20) as f64;
+            let why = format!(
+                "the program writes memory faster than the link carries it: after {} rounds {:.1} MiB are still \
+                 to send, {:.0} ms at {:.0} MB/s, more than --max-downtime {} ms{}",
+                self.max_rounds,
+                mib(dirty),
+                eta.as_secs_f64() * 1e3,
+                rate / 1e6,
+                self.max_downtime.as_millis(),
+                match self.may_throttle {
+                    true => format!(" even slowed down to {}% of its speed", 100 - u32::from(self.throttle)),
+                    false => " (allow slowing it down: leave out --no-throttle)".into(),
+                }
+            );
+            return Decision::GiveUp(why);
+        }
+        // Not converging (a round leaves more than half the last to send again): hold the program back more.
+        if self.may_throttle && dirty.saturating_mul(2) > previous.min(u64::MAX / 2) {
+            self.throttle = (self.throttle + 20).min(99);
+        }
+        Decision::Another
+    }
+
+    /// How long to hold the program back after it ran for `ran`.
+    pub(crate) fn pause_after(&self, ran: Duration) -> Duration {
+        let t = u32::from(self.throttle);
+        ran * t / (100 - t).max(1)
+    }
+}
+
+/// The target's receiving thread: reads the frames of `socket` (whose
+/// first `buffered` bytes were read already) into `receiver`, and hands
+/// the state that ends them to the VM thread (`Request::Received`).
+/// `cancelled` is raised when the lease the stream was accepted under is
+/// given up: what was received is dropped.
+pub(crate) struct Incoming {
+    pub(crate) socket: TcpStream,
+    pub(crate) buffered: Vec<u8>,
+    pub(crate) receiver: Option<Box<dyn vm_core::Receiver>>,
+    pub(crate) lease: String,
+    pub(crate) max_state: usize,
+    pub(crate) cancelled: Arc<AtomicBool>,
+}
+
+/// What the receiving thread hands the VM thread.
+pub(crate) struct Received {
+    pub(crate) socket: TcpStream,
+    pub(crate) receiver: Option<Box<dyn vm_core::Receiver>>,
+    pub(crate) state: Vec<u8>,
+    pub(crate) lease: String,
+}
+
+/// Starts the receiving thread.
+pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
+    let spawned = std::thread::Builder::new().name("receive".into()).spawn(move || {
+        let Incoming { socket, buffered, mut receiver, lease, max_state, cancelled } = incoming;
+        let _ = socket.set_read_timeout(Some(STREAM_TIMEOUT));
+        let _ = socket.set_write_timeout(Some(STREAM_TIMEOUT));
+        let mut reader = std::io::Cursor::new(buffered).chain(BufReader::with_capacity(1 << 16, &socket));
+        let refuse = |why: String| {
+            let _ = (&socket).write_all(format!("ERR {why}\n").as_bytes());
+        };
+        let mut frame = 0u64;
+        loop {
+            frame += 1;
+            let mut head = [0u8; 9];
+            if let Err(e) = reader.read_exact(&mut head) {
+                // The source went away or stalled: nothing of it is kept.
+                return refuse(format!("stream frame {frame}: {e}"));
+            }
+            if cancelled.load(Ordering::Acquire) {
+                return refuse("the migration was given up here (its lease was released)".into());
+            }
+            let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+            let max = match head[0] {
+                KEEP_ALIVE => 0,
+                PAGES => MAX_CHUNK,
+                LAST | WHOLE => max_state as u64,
+                other => return refuse(format!("stream frame {frame}: kind {other} (0 to 3)")),
+            };
+            if len > max {
+                return refuse(format!("stream frame {frame}: {len} bytes, more than such a frame may have ({max})"));
+            }
+            let payload = match crate::protocol::read_payload(&mut reader, len as usize) {
+                Ok(payload) => payload,
+                Err(e) => return refuse(format!("stream frame {frame}: {e}")),
+            };
+            match head[0] {
+                KEEP_ALIVE => {}
+                PAGES => {
+                    let Some(r) = receiver.as_mut() else {
+                        return refuse("this machine takes whole states only: it cannot receive pages ahead".into());
+                    };
+                    if let Err(e) = r.apply(&payload) {
+                        return refuse(format!("stream frame {frame}: {e}"));
+                    }
+                }
+                kind => {
+                    if kind == WHOLE {
+                        receiver = None;
+                    }
+                    let received = Received { socket, receiver, state: payload, lease };
+                    let envelope = Envelope {
+                        conn: usize::MAX,
+                        request: Request::Received(Box::new(received)),
+                        payload: None,
+                        ticket: Ticket::default(),
+                    };
+                    let _ = to_vm.send(envelope);
+                    return;
+                }
+            }
+        }
+    });
+    drop(spawned);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn precopy(max_rounds: u32, may_throttle: bool) -> Precopy {
+        Precopy {
+            max_downtime: Duration::from_millis(20),
+            max_rounds,
+            may_throttle,
+            rounds: Vec::new(),
+            throttle: 0,
+            started: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn rounds_stop_when_the_rest_fits_the_downtime_and_slow_a_program_that_does_not_converge() {
+        let mut p = precopy(5, true);
+        let rate = Some(1e9); // 1 GB/s: 20 ms is 20 MB
+        assert_eq!(p.after_round(1 << 30, rate), Decision::Another);
+        assert_eq!(p.after_round(400 << 20, rate), Decision::Another);
+        assert_eq!(p.throttle, 0, "converging: not slowed");
+        assert_eq!(p.after_round(300 << 20, rate), Decision::Another);
+        assert_eq!(p.throttle, 20, "less than halved: slowed down");
+        assert_eq!(p.pause_after(Duration::from_millis(8)), Duration::from_millis(2));
+        assert_eq!(p.after_round(10 << 20, rate), Decision::Stop);
+        let mut q = precopy(2, false);
+        assert_eq!(q.after_round(1 << 30, rate), Decision::Another);
+        assert_eq!(q.after_round(1 << 30, rate), Decision::Another);
+        let Decision::GiveUp(why) = q.after_round(1 << 30, rate) else { panic!("gave up") };
+        assert_eq!(
+            why,
+            "the program writes memory faster than the link carries it: after 2 rounds 1024.0 MiB are still to \
+             send, 1074 ms at 1000 MB/s, more than --max-downtime 20 ms (allow slowing it down: leave out --no-throttle)"
+        );
+        assert_eq!(precopy(0, false).after_round(0, None), Decision::Stop, "nothing written: stop at once");
+    }
+}
