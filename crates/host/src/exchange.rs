@@ -28,7 +28,7 @@ pub(crate) enum Request {
     Signal(i32),
     /// A source's `stream TICKET` connection, handed over by the listener
     /// with the bytes it had read past that line.
-    Stream { socket: std::net::TcpStream, ticket: String, buffered: Vec<u8> },
+    Stream { socket: std::net::TcpStream, ticket: String, program: String, buffered: Vec<u8> },
     /// A stream's state has arrived (the receiving thread).
     Received(Box<crate::transfer::Received>),
     /// The connection that sent a `send` has closed.
@@ -116,6 +116,8 @@ pub(crate) struct Shared {
     pub pid: u32,
     pub instance: String,
     pub program: String,
+    /// The program's SHA-256 (hex): a stream of another program's state is refused.
+    pub program_hash: String,
     pub max_state: usize,
     pub line: Arc<Interrupt>,
     pub published: Mutex<Published>,

@@ -191,7 +191,7 @@ const SLICE: Duration = Duration::from_millis(1);
 
 impl<M: Machine> Vm<'_, M> {
     fn publish(&self) {
-        let stopped = self.leases.mode != Mode::Running;
+        let stopped = !matches!(self.leases.mode, Mode::Running | Mode::Sending);
         let mut published = self.shared.published.lock().unwrap_or_else(PoisonError::into_inner);
         *published = Published {
             running: !stopped,
@@ -243,7 +243,9 @@ impl<M: Machine> Vm<'_, M> {
         let command = match request {
             Request::Command(command) => command,
             Request::Signal(signal) => return Next::End(Ended::Signalled(signal)),
-            Request::Stream { socket, ticket, buffered } => return self.stream(socket, &ticket, buffered),
+            Request::Stream { socket, ticket, program, buffered } => {
+                return self.stream(socket, &ticket, &program, buffered)
+            }
             Request::Received(received) => return self.received(*received),
             Request::Hangup => return self.hangup(conn),
         };
@@ -351,7 +353,7 @@ impl<M: Machine> Vm<'_, M> {
     /// while its pages go (answered when it ends), an interrupted one, or a
     /// machine that moves its state whole, is sent at once.
     fn start_send(&mut self, conn: usize, order: SendOrder, lease: String, running: bool) -> (Next, Option<Answer>) {
-        let outgoing = match Outgoing::start(&order.endpoint, &order.ticket) {
+        let outgoing = match Outgoing::start(&order.endpoint, &order.ticket, &self.shared.program_hash) {
             Ok(outgoing) => outgoing,
             Err(e) => {
                 self.leases.send_failed(running);
@@ -396,7 +398,15 @@ impl<M: Machine> Vm<'_, M> {
         if let Some(why) = sending.outgoing.failure() {
             return self.send_failed(sending, format!("the stream to the target failed: {why}"));
         }
+        // A slice's worth of work at most: the program runs between slices, so a round takes
+        // the time its pages take to go, and the next round sees what it wrote meanwhile.
+        let until = Instant::now() + SLICE / 2;
         loop {
+            if Instant::now() >= until {
+                let pause = sending.precopy.pause_after(SLICE);
+                self.sending = Some(sending);
+                return pause;
+            }
             let chunk = match sending.held.take() {
                 Some(chunk) => chunk,
                 None => match self.machine.precopy_chunk(crate::transfer::CHUNK) {
@@ -481,10 +491,15 @@ impl<M: Machine> Vm<'_, M> {
             Ok(said) => {
                 self.leases.sent();
                 self.sent_by = Some((conn, lease.clone(), running));
+                // Stop and copy is one round: the whole state, at the stop.
+                let rounds: Vec<u64> = match whole {
+                    true => vec![last as u64],
+                    false => precopy.rounds.clone(),
+                };
                 let report = format!(
                     "rounds={} round-bytes={} bytes={} last={} stopped-us={} total-ms={} {}",
-                    precopy.rounds.len(),
-                    precopy.rounds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+                    rounds.len(),
+                    rounds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
                     counters.bytes.load(Ordering::Relaxed),
                     last,
                     stopped.elapsed().as_micros(),
@@ -502,7 +517,7 @@ impl<M: Machine> Vm<'_, M> {
 
     /// A source's stream: taken if it presents the ticket `accept` gave
     /// (once), and received on a thread of its own.
-    fn stream(&mut self, socket: std::net::TcpStream, ticket: &str, buffered: Vec<u8>) -> Next {
+    fn stream(&mut self, socket: std::net::TcpStream, ticket: &str, program: &str, buffered: Vec<u8>) -> Next {
         let refuse = |socket: &std::net::TcpStream, why: &str| {
             let _ = (&*socket).write_all(format!("ERR {why}\n").as_bytes());
         };
@@ -514,6 +529,20 @@ impl<M: Machine> Vm<'_, M> {
             }
         };
         self.accepting = None;
+        // `-` on the wire for a machine with no program hash (`transfer::Outgoing::start`).
+        let own = if self.shared.program_hash.is_empty() { "-" } else { self.shared.program_hash.as_str() };
+        if program != own {
+            let short = |h: &str| h.chars().take(12).collect::<String>();
+            refuse(
+                &socket,
+                &format!(
+                    "the state belongs to another program (sha256 {}…, this program is {}…)",
+                    short(program),
+                    short(own)
+                ),
+            );
+            return Next::Stay;
+        }
         let held = self.leases.lease.as_ref().is_some_and(|l| l.id == accepted);
         if !held || self.leases.mode != Mode::Waiting {
             refuse(&socket, "the lease that accepted this stream was given up");
@@ -765,6 +794,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         pid,
         instance: crate::random_hex(8),
         program: options.program.clone(),
+        program_hash: options.program_hash.clone(),
         max_state: machine.max_state_len(),
         line: Arc::clone(&line),
         published: Mutex::new(Published {
@@ -994,6 +1024,7 @@ mod tests {
             pid: 1,
             instance: "0123456789abcdef".into(),
             program: "scripted".into(),
+            program_hash: String::new(),
             max_state: 0,
             line: machine.interrupt_line(),
             published: Mutex::new(Published {

@@ -343,7 +343,7 @@ impl Leases {
                     }
                 }
             },
-            Command::Auth(_) | Command::Status | Command::Outcome(_) | Command::Stream(_) => {
+            Command::Auth(_) | Command::Status | Command::Outcome(_) | Command::Stream { .. } => {
                 Err("internal: answered by the listener".into())
             }
         }

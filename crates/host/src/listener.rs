@@ -266,7 +266,7 @@ impl EventLoop {
     /// Hands a `stream TICKET` connection to the VM thread, which gives it
     /// to a receiving thread of its own: a state's frames are not the
     /// control port's to read.
-    fn hand_over(&mut self, id: usize, ticket: String) {
+    fn hand_over(&mut self, id: usize, ticket: String, program: String) {
         let Some(mut conn) = self.conns.remove(&id) else { return };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         use std::os::fd::{FromRawFd, IntoRawFd};
@@ -280,7 +280,7 @@ impl EventLoop {
             let _ = (&socket).write_all(b"ERR running: a running VM accepts no stream\n");
             return;
         }
-        let request = Request::Stream { socket, ticket, buffered: std::mem::take(&mut conn.input) };
+        let request = Request::Stream { socket, ticket, program, buffered: std::mem::take(&mut conn.input) };
         let _ = self.to_vm.send(Envelope { conn: id, request, payload: None, ticket: Ticket::default() });
     }
 
@@ -491,9 +491,9 @@ impl EventLoop {
             return Progress::Again;
         };
         let command = Command::parse(&line, max_payload);
-        if let Ok(Command::Stream(ticket)) = command {
+        if let Ok(Command::Stream { ticket, program }) = command {
             // The ticket is the credential: `accept`'s holder gave it to the source.
-            self.hand_over(id, ticket);
+            self.hand_over(id, ticket, program);
             return Progress::Blocked;
         }
         if !conn.authenticated {

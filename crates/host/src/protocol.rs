@@ -98,9 +98,15 @@ pub enum Command {
     /// `accept LEASE`: the holder of a waiting VM lets one source stream a
     /// state to it; the answer names the one-time ticket for `stream`.
     Accept(String),
-    /// `stream TICKET`: a source's connection carrying a state (the first
-    /// line, with no `auth`: the ticket is the credential); frames follow.
-    Stream(String),
+    /// `stream TICKET PROGRAM`: a source's connection carrying a state of
+    /// the program whose SHA-256 is PROGRAM (the first line, with no
+    /// `auth`: the ticket is the credential); frames follow.
+    Stream {
+        /// The ticket `accept` gave.
+        ticket: String,
+        /// The source's program hash (hex): a target of another program refuses at once.
+        program: String,
+    },
     /// `send …`: stream this VM's state to a target that accepted it.
     Send(SendOrder),
 }
@@ -159,7 +165,8 @@ impl Command {
                 arity(2..=2, "handoff LEASE INSTANCE").map(|()| Command::Handoff(args[0].into(), args[1].into()))?
             }
             "accept" => arity(1..=1, "accept LEASE").map(|()| Command::Accept(args[0].into()))?,
-            "stream" => arity(1..=1, "stream TICKET").map(|()| Command::Stream(args[0].into()))?,
+            "stream" => arity(2..=2, "stream TICKET PROGRAM")
+                .map(|()| Command::Stream { ticket: args[0].into(), program: args[1].into() })?,
             "send" => {
                 let usage = "send TICKET ENDPOINT MAX-DOWNTIME-MS MAX-ROUNDS THROTTLE(0|1) [LEASE]";
                 arity(5..=6, usage)?;
@@ -216,7 +223,7 @@ impl std::fmt::Display for Command {
             Command::Commit(lease) => write!(f, "commit {lease}"),
             Command::Outcome(lease) => write!(f, "outcome {lease}"),
             Command::Accept(lease) => write!(f, "accept {lease}"),
-            Command::Stream(ticket) => write!(f, "stream {ticket}"),
+            Command::Stream { ticket, program } => write!(f, "stream {ticket} {program}"),
             Command::Send(o) => {
                 write!(
                     f,

@@ -5,11 +5,14 @@
 //! whatever the machine's size.
 //!
 //! ```text
-//! source → target   stream TICKET\n
+//! source → target   stream TICKET PROGRAM-SHA256\n
 //!                   frames: kind (1 byte), length (8 bytes, little-endian), payload
 //!                     0 keep-alive (empty), 1 pages (a pre-copy chunk),
 //!                     2 last (the state over the pages), 3 whole (a whole state)
-//! target → source   OK restored POSITION\n  or  ERR reason\n   (after 2 or 3)
+//! target → source   applied N\n  after the Nth pages frame is in place (flow control: the
+//!                   source keeps at most a few frames unapplied, so little is left
+//!                   on the way when the program stops)
+//!                   OK restored POSITION\n  or  ERR reason\n   (after 2 or 3, or at a refusal)
 //! ```
 //!
 //! The source's side is [`Outgoing`] (a thread that writes frames from a
@@ -42,6 +45,8 @@ pub(crate) const CHUNK: usize = 256 << 10;
 /// Chunks queued for the sending thread at most: what may still be on its
 /// way when the program stops.
 const QUEUED: usize = 4;
+/// Pages frames a source sends ahead of the target's `applied` at most.
+const WINDOW: u64 = 4;
 /// How long either side waits for the other before giving the stream up.
 pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -88,15 +93,17 @@ pub(crate) enum NotQueued {
 
 impl Outgoing {
     /// Starts the thread: it connects to `endpoint`, presents `ticket`, then writes the frames queued.
-    pub(crate) fn start(endpoint: &str, ticket: &str) -> std::io::Result<Outgoing> {
+    pub(crate) fn start(endpoint: &str, ticket: &str, program: &str) -> std::io::Result<Outgoing> {
         let (frames, queue) = mpsc::sync_channel(QUEUED);
         let (answered, answer) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let failed = Arc::new(Mutex::new(None));
-        let (endpoint, ticket) = (endpoint.to_string(), ticket.to_string());
+        // An empty hash (a machine with no program file) is sent as `-`: the line keeps its words.
+        let hello = format!("stream {ticket} {}\n", if program.is_empty() { "-" } else { program });
+        let endpoint = endpoint.to_string();
         let (c, f) = (counters.clone(), failed.clone());
         std::thread::Builder::new().name("send".into()).spawn(move || {
-            let outcome = write_stream(&endpoint, &ticket, &queue, &c);
+            let outcome = write_stream(&endpoint, &hello, &queue, &c);
             if let Err(why) = &outcome {
                 *f.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
             }
@@ -137,7 +144,7 @@ impl Outgoing {
 
 /// The sending thread: connect, present the ticket, write every frame
 /// queued, and after the last read the target's answer.
-fn write_stream(endpoint: &str, ticket: &str, queue: &Receiver<Frame>, counters: &Counters) -> Result<String, String> {
+fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: &Counters) -> Result<String, String> {
     use std::net::ToSocketAddrs;
     let addr = endpoint
         .to_socket_addrs()
@@ -151,7 +158,23 @@ fn write_stream(endpoint: &str, ticket: &str, queue: &Receiver<Frame>, counters:
     let _ = stream.set_read_timeout(Some(STREAM_TIMEOUT));
     let lost = |e: std::io::Error| format!("the stream to the target {endpoint} failed: {e}");
     let mut writer = std::io::BufWriter::with_capacity(1 << 16, &stream);
-    writer.write_all(format!("stream {ticket}\n").as_bytes()).map_err(lost)?;
+    let mut reader = BufReader::new(&stream);
+    writer.write_all(hello.as_bytes()).map_err(lost)?;
+    let (mut sent, mut applied) = (0u64, 0u64);
+    // The target's next line: `applied N`, or its answer (`OK …` at the end, `ERR …` at a refusal).
+    let next_line = |reader: &mut BufReader<&TcpStream>| -> Result<String, String> {
+        let mut line = String::new();
+        reader.take(crate::protocol::MAX_LINE as u64).read_line(&mut line).map_err(lost)?;
+        match line.is_empty() {
+            true => Err(format!("the target {endpoint} closed the stream without an answer")),
+            false => Ok(line.trim_end().to_string()),
+        }
+    };
+    let answer = |line: String| match crate::protocol::parse_reply(&line) {
+        Ok(_) => Ok(line),
+        Err(crate::protocol::ProtocolError::Refused(why)) => Err(why),
+        Err(e) => Err(format!("the target {endpoint} answered: {e}")),
+    };
     loop {
         // Waiting for the next frame, the stream is kept alive.
         let frame = match queue.recv_timeout(STREAM_TIMEOUT / 4) {
@@ -169,20 +192,30 @@ fn write_stream(endpoint: &str, ticket: &str, queue: &Receiver<Frame>, counters:
             Frame::Last(state) => (LAST, state.parts().collect()),
             Frame::Whole(state) => (WHOLE, state.parts().collect()),
         };
-        write_frame(&mut writer, kind, &parts, counters).map_err(lost)?;
+        let started = Instant::now();
+        if let Err(e) = write_frame(&mut writer, kind, &parts, counters).and_then(|()| writer.flush()) {
+            // A target that refused the state says why, then closes: its reason beats the broken pipe.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let reason = std::iter::from_fn(|| next_line(&mut reader).ok())
+                .find(|line| !line.starts_with("applied "))
+                .and_then(|line| line.strip_prefix("ERR ").map(str::to_string));
+            return Err(reason.unwrap_or_else(|| lost(e)));
+        }
+        if kind == PAGES {
+            sent += 1;
+        }
+        // At the end, wait for every frame; before, for all but a window of them.
+        let window = if kind == PAGES { WINDOW } else { 0 };
+        while sent - applied > window {
+            let line = next_line(&mut reader)?;
+            match line.strip_prefix("applied ").and_then(|n| n.parse::<u64>().ok()) {
+                Some(n) if n <= sent => applied = n,
+                _ => return answer(line).and_then(|line| Err(format!("the target answered too early: {line}"))),
+            }
+        }
+        counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if kind != PAGES {
-            let started = Instant::now();
-            writer.flush().map_err(lost)?;
-            counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let mut reader = BufReader::new(&stream);
-            let mut line = String::new();
-            (&mut reader).take(crate::protocol::MAX_LINE as u64).read_line(&mut line).map_err(lost)?;
-            return match crate::protocol::parse_reply(line.trim_end()) {
-                Ok(_) => Ok(line.trim_end().to_string()),
-                Err(crate::protocol::ProtocolError::Refused(why)) => Err(why),
-                Err(_) if line.is_empty() => Err(format!("the target {endpoint} closed the stream without an answer")),
-                Err(e) => Err(format!("the target {endpoint} answered: {e}")),
-            };
+            return answer(next_line(&mut reader)?);
         }
     }
 }
@@ -300,7 +333,7 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
         let refuse = |why: String| {
             let _ = (&socket).write_all(format!("ERR {why}\n").as_bytes());
         };
-        let mut frame = 0u64;
+        let (mut frame, mut applied) = (0u64, 0u64);
         loop {
             frame += 1;
             let mut head = [0u8; 9];
@@ -333,6 +366,10 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
                     };
                     if let Err(e) = r.apply(&payload) {
                         return refuse(format!("stream frame {frame}: {e}"));
+                    }
+                    applied += 1;
+                    if (&socket).write_all(format!("applied {applied}\n").as_bytes()).is_err() {
+                        return;
                     }
                 }
                 kind => {

@@ -3,82 +3,119 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 
-/// Listens on a loopback port (its address is returned) and hands the first
-/// connection, as a line reader and a writer, to `serve` on a thread of its own.
-fn serve_one(serve: impl FnOnce(BufReader<std::net::TcpStream>, std::net::TcpStream) + Send + 'static) -> String {
+/// When a fake target dies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Death {
+    /// Halfway through the first frame of the state streamed to it.
+    MidStream,
+    /// At `resume`, after it took the state.
+    AtResume,
+}
+
+/// A `kind` VM's control port on loopback (its address is returned) that
+/// plays a waiting VM — `status`, `claim`, `accept`, `release`, a source's
+/// `stream` (taking the state's frames) — until its `death`: then it closes
+/// every connection and stops listening without a word, as a killed
+/// process does.
+fn fake_target(kind: &'static str, death: Death) -> String {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let addr = listener.local_addr().expect("an address").to_string();
+    let gone = Arc::new(AtomicBool::new(false));
+    let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+    let die = {
+        let (gone, open, addr) = (gone.clone(), open.clone(), addr.clone());
+        move || {
+            gone.store(true, Ordering::Release);
+            for conn in open.lock().unwrap().drain(..) {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+            // Wakes the accepting thread, which then drops the listener.
+            let _ = std::net::TcpStream::connect(&addr);
+        }
+    };
     std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else { return };
-        // One connection only: a new one is refused, as by a dead process once this one ends.
-        drop(listener);
-        let Ok(read_half) = stream.try_clone() else { return };
-        serve(BufReader::new(read_half), stream);
+        for conn in listener.incoming() {
+            if gone.load(Ordering::Acquire) {
+                return;
+            }
+            let Ok(conn) = conn else { return };
+            let Ok(read_half) = conn.try_clone() else { return };
+            open.lock().unwrap().push(read_half.try_clone().unwrap());
+            let die = die.clone();
+            std::thread::spawn(move || serve_fake(kind, death, BufReader::new(read_half), conn, die));
+        }
     });
     addr
 }
 
-/// A `kind` VM's control port (on loopback; its address is returned) that
-/// answers `status` and `claim` as a waiting VM would, then dies halfway
-/// through the `restore` payload, as a target killed mid-restore does.
-pub fn dying_target(kind: &'static str) -> String {
-    serve_one(move |mut reader, mut writer| {
+/// One connection to a fake target.
+fn serve_fake(
+    kind: &str,
+    death: Death,
+    mut reader: BufReader<std::net::TcpStream>,
+    mut writer: std::net::TcpStream,
+    die: impl Fn(),
+) {
+    let lease = "00112233445566778899aabbccddeeff";
+    let ticket = "ffeeddccbbaa99887766554433221100";
+    loop {
         let mut line = String::new();
-        let _ = reader.read_line(&mut line);
-        assert_eq!(line, "status\n");
-        let status = format!(
-            "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=4 lease=none max-state=99999999 program=fake\n"
-        );
-        let _ = writer.write_all(status.as_bytes());
-        line.clear();
-        let _ = reader.read_line(&mut line);
-        assert_eq!(line, "claim\n");
-        let _ = writer.write_all(b"OK waiting lease=00112233445566778899aabbccddeeff\n");
-        line.clear();
-        let _ = reader.read_line(&mut line);
-        assert!(line.starts_with("restore 00112233445566778899aabbccddeeff "), "{line}");
-        let mut some = [0u8; 10];
-        let _ = reader.read_exact(&mut some);
-        // Dropping both halves closes the connection mid-restore, as a killed process would.
-    })
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let reply = match words.first().copied() {
+            Some("status") => format!(
+                "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=4 lease=none max-state=99999999 \
+                 program=fake"
+            ),
+            Some("claim") => format!("OK waiting lease={lease}"),
+            Some("accept") => format!("OK accepting ticket={ticket}"),
+            Some("release") => "OK released waiting".to_string(),
+            Some("stream") => loop {
+                let mut head = [0u8; 9];
+                if reader.read_exact(&mut head).is_err() {
+                    return;
+                }
+                let len = u64::from_le_bytes(head[1..].try_into().unwrap()) as usize;
+                if death == Death::MidStream {
+                    let mut some = vec![0u8; len.min(10)];
+                    let _ = reader.read_exact(&mut some);
+                    return die();
+                }
+                let mut payload = vec![0u8; len];
+                if reader.read_exact(&mut payload).is_err() {
+                    return;
+                }
+                if head[0] == 2 || head[0] == 3 {
+                    break "OK restored".to_string();
+                }
+            },
+            Some("resume") if death == Death::AtResume => return die(),
+            _ => "ERR the fake does not know that".to_string(),
+        };
+        if writer.write_all(format!("{reply}\n").as_bytes()).is_err() {
+            return;
+        }
+    }
 }
 
 /// A `kind` VM's control port (on loopback; its address is returned) that
-/// plays a waiting VM — `status`, `claim`, `restore` (taking the whole
-/// payload) — and vanishes at `resume`: it closes the connection and stops
-/// listening without answering, as a target killed at that moment does.
+/// plays a waiting VM, then dies halfway through the first frame of the
+/// state a source streams to it, as a target killed mid-transfer does.
+pub fn dying_target(kind: &'static str) -> String {
+    fake_target(kind, Death::MidStream)
+}
+
+/// A `kind` VM's control port (on loopback; its address is returned) that
+/// plays a waiting VM — `status`, `claim`, `accept`, the source's stream
+/// (taking the whole state) — and vanishes at `resume`: it closes every
+/// connection and stops listening without answering, as a target killed at
+/// that moment does.
 pub fn target_vanishing_at_resume(kind: &'static str) -> String {
-    serve_one(move |mut reader, mut writer| {
-        let lease = "00112233445566778899aabbccddeeff";
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let reply = match words.first().copied() {
-                Some("status") => format!(
-                    "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=4 lease=none max-state=99999999 \
-                     program=fake"
-                ),
-                Some("claim") => format!("OK waiting lease={lease}"),
-                Some("restore") => {
-                    let len: usize = words.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
-                    let mut state = vec![0u8; len];
-                    if reader.read_exact(&mut state).is_err() {
-                        return;
-                    }
-                    "OK restored".to_string()
-                }
-                // Gone: the listener and the connection close together (both dropped on return).
-                Some("resume") => return,
-                _ => "ERR the fake does not know that".to_string(),
-            };
-            if writer.write_all(format!("{reply}\n").as_bytes()).is_err() {
-                return;
-            }
-        }
-    })
+    fake_target(kind, Death::AtResume)
 }
 
 /// A proxy to the control port at `upstream` (its own loopback address is

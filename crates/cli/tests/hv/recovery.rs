@@ -169,6 +169,17 @@ fn migrate_held_at(place: &Place, source: &str, target_endpoint: String, at: &'s
     (migrate, proxy)
 }
 
+/// Starts `hv migrate PROXY --to TARGET`, the proxy in front of the source
+/// holding its reply that starts with `at`; returns once it is held, with
+/// the running `hv` and the proxy's address.
+fn migrate_held_at_source(place: &Place, source_endpoint: String, target: &str, at: &'static str) -> (Child, String) {
+    let (proxy, held) = test_support::fakes::proxy_holding_reply(source_endpoint, at);
+    let migrate =
+        place.hv(&["migrate", &proxy, "--to", target]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    held.recv_timeout(Duration::from_secs(30)).expect("the migration reaches the step");
+    (migrate, proxy)
+}
+
 /// [`migrate_held_at`], then the `hv` is killed (-9) there.
 fn migrate_killed_at(place: &Place, source: &str, target_endpoint: String, at: &'static str) -> String {
     let (mut migrate, proxy) = migrate_held_at(place, source, target_endpoint, at);
@@ -182,18 +193,23 @@ fn hv_recover_aborts_a_migration_whose_controller_died_before_the_hand_off() {
     let place = Place::new("hv_recover_aborts_a_migration_whose_cont");
     let mut a = place.vm(&["--period-ms", "2"]);
     let mut b = place.vm(&["--wait"]);
-    let (pid, instance) = (a.pid(), a.instance());
+    let instance = a.instance();
     let mut seen = a.take(3);
-    let proxy = migrate_killed_at(&place, &pid, b.endpoint(), "OK restored");
-    seen.extend(a.drain());
-    // Left behind: A stopped, B holding a provisional copy that nobody else may run.
-    assert!(place.ok(&["status", &pid]).starts_with("interrupted hv-counter "));
+    // Killed when the source has stopped and the target holds the state (the source's `OK sent`).
+    let (mut migrate, proxy) = migrate_held_at_source(&place, a.endpoint(), &b.pid(), "OK sent");
     assert!(place.ok(&["status", &b.pid()]).starts_with("interrupted hv-counter "));
+    migrate.kill().unwrap();
+    migrate.wait().unwrap();
+    // Its controller gone before the hand-off, the source takes its program back by itself;
+    // the target keeps a provisional copy that nobody else may run.
+    seen.extend(a.take(3));
+    assert!(place.ok(&["status", &a.pid()]).starts_with("running hv-counter "));
     assert!(place.err(&["resume", &b.pid()]).contains("busy: a restored state held by lease "));
     assert!(place.record_of(&instance).exists());
+    let b_pid = b.pid();
     assert_eq!(
         place.ok(&["recover"]),
-        format!("aborted: {pid} -> {proxy} (the target never ran it; the source keeps the program and runs on)\n")
+        format!("aborted: {proxy} -> {b_pid} (the target never ran it; the source keeps the program and runs on)\n")
     );
     assert!(!place.record_of(&instance).exists());
     seen.extend(a.take(5));
@@ -233,8 +249,8 @@ fn hv_recover_leaves_a_live_migration_alone() {
     let b = place.vm(&["--wait"]);
     let instance = a.instance();
     a.take(1);
-    // A controller that is alive but stuck at the restore: its record is locked.
-    let (mut migrate, _) = migrate_held_at(&place, &a.pid(), b.endpoint(), "OK restored");
+    // A controller that is alive but stuck after the source sent its state: its record is locked.
+    let (mut migrate, _) = migrate_held_at_source(&place, a.endpoint(), &b.pid(), "OK sent");
     assert_eq!(
         place.ok(&["recover"]),
         format!("in progress: the migration of instance {instance} is held by a running hv; left alone\n")

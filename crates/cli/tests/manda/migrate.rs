@@ -103,7 +103,7 @@ fn a_target_that_dies_mid_restore_leaves_the_source_running_every_context() {
     let mut a = Vm::start(&[], "../../../../examples/manda/pipeline.s", &["400"]);
     let mut seen = a.take(3);
     let err = migrate(&a.endpoint(), &test_support::fakes::dying_target("manda"), None).unwrap_err().to_string();
-    assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
+    assert!(err.starts_with("migration failed (the source runs on): 127.0.0.1:"), "{err}");
     let mut src = Client::connect(&a.endpoint(), None).unwrap();
     assert!(src.call(&Command::Status).unwrap().starts_with("running"), "the source runs on");
     seen.extend(a.read_to_end());

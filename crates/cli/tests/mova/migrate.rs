@@ -122,8 +122,8 @@ fn a_bad_state_is_refused_and_both_vms_stay_usable() {
     assert_eq!(
         err,
         format!(
-            "migration failed (the source was resumed): {pb}: state byte 2: the state belongs to another program \
-             (sha256 {}…, this program is {}…)",
+            "migration failed (the source runs on): {pa}: the target did not take the state: the state belongs to \
+             another program (sha256 {}…, this program is {}…); the program runs on here",
             &hash_hex("vms/counter_sleep0.mv")[..12],
             &hash_hex("vms/other_program.mv")[..12],
         )
@@ -159,7 +159,7 @@ fn a_target_that_dies_mid_restore_leaves_the_source_running() {
     let mut a = Vm::start("vms/counter_sleep0.mv", &[]);
     let mut seen = a.take(2);
     let err = migrate(&a.endpoint(), &test_support::fakes::dying_target("mova"), None).unwrap_err().to_string();
-    assert!(err.starts_with("migration failed (the source was resumed): 127.0.0.1:"), "{err}");
+    assert!(err.starts_with("migration failed (the source runs on): 127.0.0.1:"), "{err}");
     let mut src = client(&a);
     assert!(src.call(&Command::Status).unwrap().starts_with("running"), "the source runs on");
     seen.extend(a.take(50));

@@ -64,21 +64,22 @@ pub const MAX_SPACE: u64 = 1 << 48;
 #[derive(Debug)]
 pub struct Meter {
     used: AtomicU64,
-    limit: u64,
+    limit: AtomicU64,
 }
 
 impl Meter {
     /// A meter with nothing used.
     pub fn new(limit: u64) -> Meter {
-        Meter { used: AtomicU64::new(0), limit }
+        Meter { used: AtomicU64::new(0), limit: AtomicU64::new(limit) }
     }
 
     /// Takes `bytes`, or traps *out of memory* if they would pass the limit.
     pub fn charge(&self, bytes: u64) -> Result<(), TrapKind> {
-        let oom = || TrapKind::OutOfMemory { requested: bytes, limit: self.limit };
+        let limit = self.limit();
+        let oom = || TrapKind::OutOfMemory { requested: bytes, limit };
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
-            let new = used.checked_add(bytes).filter(|&n| n <= self.limit).ok_or_else(oom)?;
+            let new = used.checked_add(bytes).filter(|&n| n <= limit).ok_or_else(oom)?;
             match self.used.compare_exchange_weak(used, new, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(now) => used = now,
@@ -98,7 +99,16 @@ impl Meter {
 
     /// The limit.
     pub fn limit(&self) -> u64 {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the limit to `limit`; `false` (and unchanged) if more is held already.
+    pub(super) fn set_limit(&self, limit: u64) -> bool {
+        let fits = self.used() <= limit;
+        if fits {
+            self.limit.store(limit, Ordering::Relaxed);
+        }
+        fits
     }
 }
 

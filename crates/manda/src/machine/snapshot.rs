@@ -335,7 +335,11 @@ impl Machine {
         // received pages' meter, which already holds them).
         let received = match received {
             Some(received) => received,
-            None => self.receiver()?,
+            None => {
+                let received = self.receiver()?;
+                received.meter.set_limit(config.max_memory);
+                received
+            }
         };
         received.release_context_charges();
         let Received { meter, mut base, contexts: mut staged, .. } = received;
@@ -368,6 +372,17 @@ impl Machine {
             ctx.waiting_on = d.waiting_on;
             ctx.calls = CallStack::from_frames(&d.calls, &meter).map_err(too_big)?;
             built.push(ctx);
+        }
+        // Received pages may have held more while they came (`receiver`); the machine may not.
+        if !meter.set_limit(config.max_memory) {
+            return r.fail(
+                pool_at,
+                format!(
+                    "it needs more memory than this machine's limit: {} bytes, --max-memory is {}",
+                    meter.used(),
+                    config.max_memory
+                ),
+            );
         }
         let new_ports = super::ports::Ports::restored(ports, &meter, config.max_ports).map_err(too_big)?;
         built.sort_by_key(|c| c.id);

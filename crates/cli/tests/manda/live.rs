@@ -1,0 +1,184 @@
+//! Live migration of Manda programs between real `manda run` processes,
+//! driven by the real `hv`: the memory goes in rounds over the direct
+//! stream while the program runs, the program stops only for the rest,
+//! and a fault at each phase — the target killed, `hv` killed, the source
+//! killed, a program that writes faster than the rounds — leaves it
+//! running exactly once: its ticks, printed by whichever process runs it,
+//! are every number once, in order.
+
+mod common;
+
+use common::{runtime_dir, Vm};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `hv ARGS…` against the test VMs' registry.
+fn hv(args: &[&str]) -> Command {
+    test_support::vm::hv_command(std::path::Path::new(env!("CARGO_BIN_EXE_hv")), &runtime_dir(), args)
+}
+
+/// Runs `hv ARGS…`: exit code, stdout, stderr.
+fn run_hv(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = hv(args).output().unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// `hv recover`'s lines about `pid` (other tests' migrations run beside these).
+fn recovered(pid: &str) -> Vec<String> {
+    let (_, out, _) = run_hv(&["recover"]);
+    out.lines()
+        .filter(|l| l.contains(&format!(" {pid} ")) || l.contains(&format!(": {pid} ")))
+        .map(String::from)
+        .collect()
+}
+
+/// Asserts `ticks` are consecutive numbers: nothing lost, nothing run twice.
+fn assert_ticks(ticks: &[u64]) {
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "ticks {} then {}", pair[0], pair[1]);
+    }
+}
+
+/// Waits until `hv status VM` starts with `mode`.
+fn wait_for_mode(vm: &str, mode: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, out, _) = run_hv(&["status", vm]);
+        if out.starts_with(mode) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{vm} never became {mode}: {out}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A migration that cannot converge (it waits for a round with nothing
+/// written, and the ticker, started with [`CHURN`], writes all its memory
+/// every millisecond): it stays in its pre-copy rounds until something ends it.
+fn endless_migration(a: &Vm, b: &Vm) -> Child {
+    let args = ["migrate", &a.pid(), "--to", &b.pid(), "--max-downtime", "0", "--max-rounds", "4000000000"];
+    hv(&[&args[..], &["--no-throttle"]].concat()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// The ticker's arguments for a program that writes all of its 8 MiB every millisecond.
+const CHURN: [&str; 2] = ["2048", "2048"];
+
+#[test]
+fn a_program_writing_its_memory_moves_live_exactly_once() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &["4096"]);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(20);
+    let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--stats"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("migrated {} -> {}", a.pid(), b.pid()));
+    assert!(lines[1].starts_with("round 1: 16.0 MiB to send (while running)"), "{out}");
+    let rounds: usize = out.lines().find_map(|l| l.strip_prefix("rounds: ")).unwrap().parse().unwrap();
+    assert!(rounds >= 2, "the memory went while the program ran, the rest at the stop: {out}");
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("downtime: ") && l.ends_with(" ms (the source stopped until the target ran)")));
+    assert_eq!(a.wait(), Some(0), "the source exits as moved");
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(20));
+    assert_ticks(&ticks);
+}
+
+#[test]
+fn a_migration_killed_with_its_target_mid_pre_copy_leaves_the_source_running() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &CHURN);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let migration = endless_migration(&a, &b);
+    wait_for_mode(&a.pid(), "migrating manda ");
+    b.child.kill().unwrap();
+    b.wait();
+    let out = migration.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.starts_with(&format!("hv: migration failed (the source runs on): {}: the stream to the target", a.pid())),
+        "{err}"
+    );
+    assert!(err.ends_with("; the program runs on here\n"), "{err}");
+    wait_for_mode(&a.pid(), "running manda ");
+    ticks.extend(a.take(10));
+    assert_ticks(&ticks);
+    assert_eq!(recovered(&a.pid()), Vec::<String>::new());
+}
+
+#[test]
+fn a_migration_whose_hv_is_killed_mid_pre_copy_is_abandoned_by_both_sides() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &CHURN);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let mut migration = endless_migration(&a, &b);
+    wait_for_mode(&a.pid(), "migrating manda ");
+    migration.kill().unwrap();
+    migration.wait().unwrap();
+    // The source notices its controller gone and runs on; the target drops what it received.
+    wait_for_mode(&a.pid(), "running manda ");
+    let (pa, pb) = (a.pid(), b.pid());
+    assert_eq!(
+        recovered(&pa),
+        [format!("aborted: {pa} -> {pb} (the target never ran it; the source keeps the program and runs on)")]
+    );
+    assert!(run_hv(&["status", &b.pid()]).1.starts_with("waiting manda "));
+    ticks.extend(a.take(10));
+    assert_ticks(&ticks);
+    assert_eq!(b.drain(), Vec::<u64>::new(), "the target never ran it");
+}
+
+#[test]
+fn a_migration_whose_source_is_killed_mid_pre_copy_fails_and_the_target_waits_again() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &CHURN);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    a.take(5);
+    let migration = endless_migration(&a, &b);
+    wait_for_mode(&a.pid(), "migrating manda ");
+    a.child.kill().unwrap();
+    a.wait();
+    let out = migration.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("hv: migration failed (the source runs on): "), "{err}");
+    assert!(run_hv(&["status", &b.pid()]).1.starts_with("waiting manda "), "the target dropped what it had");
+    assert_eq!(b.drain(), Vec::<u64>::new());
+    assert_eq!(recovered(&a.pid()), Vec::<String>::new());
+}
+
+#[test]
+fn rounds_that_never_converge_end_in_a_clear_report_and_the_program_runs_on() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &CHURN);
+    let b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let (pa, pb) = (a.pid(), b.pid());
+    let args = ["migrate", &pa, "--to", &pb, "--max-downtime", "0", "--max-rounds", "3", "--no-throttle"];
+    let (code, out, err) = run_hv(&args);
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+    assert!(
+        err.starts_with(&format!(
+            "hv: migration failed (the source runs on): {pa}: the program writes memory faster than the link \
+             carries it: after 3 rounds "
+        )),
+        "{err}"
+    );
+    assert!(err.ends_with("more than --max-downtime 0 ms (allow slowing it down: leave out --no-throttle); the program runs on here\n"), "{err}");
+    ticks.extend(a.take(10));
+    assert_ticks(&ticks);
+    assert!(run_hv(&["status", &pb]).1.starts_with("waiting manda "));
+}
+
+#[test]
+fn a_stop_and_copy_still_moves_it_whole_over_the_stream() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &["1024"]);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--max-rounds", "0", "--stats"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    assert!(out.contains("\nround 1: 4.0 MiB to send (at the stop)\nrounds: 1\n"), "{out}");
+    assert_eq!(a.wait(), Some(0));
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(5));
+    assert_ticks(&ticks);
+}
