@@ -562,6 +562,9 @@ impl Machine {
         if let Some(ended) = &self.ended {
             return ended.clone().map(Stopped::Exited);
         }
+        if let Some(tracker) = &mut self.tracker {
+            tracker.fresh = false;
+        }
         let outcome = sched::run(self, mode);
         let _ = self.io.out.flush();
         if let Some(trace) = &mut self.io.trace {

@@ -60,6 +60,9 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// The pages a snapshot is to hold, by context id: each context's by page number, ascending.
+pub(super) type Chosen = HashMap<u64, Vec<(u64, Arc<Page>)>>;
+
 /// A context as decoded, before it is built.
 struct Decoded {
     id: u64,
@@ -96,9 +99,10 @@ impl Machine {
         self.encode(None)
     }
 
-    /// The snapshot, its pages handed out as they are; with a pre-copy's
-    /// `tracker`, only the pages its target does not hold as they are now.
-    pub(super) fn encode(&self, tracker: Option<&super::transfer::Tracker>) -> Result<vm_core::StateBytes, String> {
+    /// The snapshot, its pages handed out as they are: every page that
+    /// differs from the loaded image, or only `chosen` (each context's pages
+    /// by number, ascending: what a pre-copy's target lacks).
+    pub(super) fn encode(&self, chosen: Option<Chosen>) -> Result<vm_core::StateBytes, String> {
         if let Some(ended) = &self.ended {
             let how = match ended {
                 Ok(status) => format!("ended with status {status}"),
@@ -106,28 +110,32 @@ impl Machine {
             };
             return Err(format!("the program has {how}: there is nothing to save"));
         }
-        // The pool: every page that differs from the loaded image, once.
-        let mut pool: Vec<&Arc<Page>> = Vec::new();
+        // The pool: every page chosen, once.
+        let mut pool: Vec<Arc<Page>> = Vec::new();
         let mut index: HashMap<*const Page, u32> = HashMap::new();
         let mut lists = Vec::with_capacity(self.contexts.len());
+        let mut chosen = chosen;
         for ctx in &self.contexts {
-            let mut list = Vec::new();
-            for (page, data) in ctx.mem.pages() {
-                let goes = match tracker.and_then(|t| super::transfer::target_holds(t, ctx.id, page, data)) {
-                    // The target holds an older page there: this one goes, whatever it holds.
-                    Some(held) => !held,
-                    None => match self.base.page(page) {
+            let pages: Vec<(u64, Arc<Page>)> = match &mut chosen {
+                Some(chosen) => chosen.remove(&ctx.id).unwrap_or_default(),
+                None => ctx
+                    .mem
+                    .pages()
+                    .into_iter()
+                    .filter(|(page, data)| match self.base.page(*page) {
                         Some(b) => !Arc::ptr_eq(b, data) && b.bytes() != data.bytes(),
                         None => data.bytes().iter().any(|&b| b != 0),
-                    },
-                };
-                if goes {
-                    let i = *index.entry(Arc::as_ptr(data)).or_insert_with(|| {
-                        pool.push(data);
-                        pool.len() as u32 - 1
-                    });
-                    list.push((page, i));
-                }
+                    })
+                    .map(|(page, data)| (page, data.clone()))
+                    .collect(),
+            };
+            let mut list = Vec::with_capacity(pages.len());
+            for (page, data) in pages {
+                let i = *index.entry(Arc::as_ptr(&data)).or_insert_with(|| {
+                    pool.push(data);
+                    pool.len() as u32 - 1
+                });
+                list.push((page, i));
             }
             lists.push(list);
         }
@@ -169,7 +177,7 @@ impl Machine {
         state.push(std::mem::take(&mut out));
         for page in pool {
             crc.update(page.bytes());
-            state.push(SharedPage(page.clone()));
+            state.push(SharedPage(page));
         }
         out.reserve_exact(rest_len);
         for (ctx, list) in self.contexts.iter().zip(&lists) {
@@ -365,7 +373,11 @@ impl Machine {
             for (page, i) in &d.pages {
                 mem.put_page(*page, &pages[*i as usize]).map_err(too_big)?;
             }
-            mem.share_tables(&mut shared);
+            if n_contexts > 1 {
+                // Alone, a context has nobody to share tables with: a gigabyte's 4096 leaves are
+                // not worth hashing while a migrated program waits.
+                mem.share_tables(&mut shared);
+            }
             let mut ctx = Context::new(d.id, d.regs, d.pc, mem).map_err(too_big)?;
             ctx.sp = d.sp;
             ctx.sleep_owed = d.sleep_owed;

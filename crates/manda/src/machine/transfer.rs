@@ -82,6 +82,9 @@ pub(super) struct Tracker {
     /// its address: a page forked contexts share is sent once. Kept only
     /// for a program that forks.
     first_sent: HashMap<usize, (u64, u64)>,
+    /// The machine has not run since the round began: `pending` still
+    /// holds every page the target lacks.
+    pub(super) fresh: bool,
 }
 
 /// What a pre-copy round found.
@@ -103,6 +106,7 @@ impl Machine {
             ctx.mem.share_pages();
         }
         tracker.pending.clear();
+        tracker.fresh = true;
         tracker.sent.retain(|id, _| self.contexts.iter().any(|c| c.id == *id));
         let image_pages = self.base.image_len().div_ceil(PAGE);
         for ctx in &self.contexts {
@@ -188,11 +192,29 @@ impl Machine {
     /// [`save_state`](Self::save_state), but leaving out every page the
     /// target already holds as it is now. The tracker ends here.
     pub fn precopy_finish(&mut self) -> Result<vm_core::StateBytes, String> {
-        let tracker = self.tracker.take();
+        if self.tracker.as_ref().is_some_and(|t| !t.fresh) {
+            // The program ran since the last round: what it wrote goes too.
+            self.precopy_round();
+        }
+        let Some(mut tracker) = self.tracker.take() else { return self.save_state() };
+        // The last round's pages are exactly what the target lacks: the machine has not run since.
+        let mut chosen = super::snapshot::Chosen::new();
+        for (ctx, number, weak) in tracker.pending.drain(..) {
+            let Some(page) = weak.upgrade() else { continue };
+            // Never sent to that place: the target has the image's page there, so one equal to it stays out.
+            let never_sent = tracker.sent.get(&ctx).is_none_or(|s| s.get(number).is_none());
+            let as_loaded = match self.base.page(number) {
+                Some(b) => b.bytes() == page.bytes(),
+                None => is_zero(page.bytes()),
+            };
+            if !(never_sent && as_loaded) {
+                chosen.entry(ctx).or_default().push((number, page));
+            }
+        }
         for ctx in &mut self.contexts {
             ctx.mem.share_pages();
         }
-        self.encode(tracker.as_deref())
+        self.encode(Some(chosen))
     }
 
     /// Ends a pre-copy without its final snapshot: the program runs on as if none had begun.
@@ -227,15 +249,6 @@ impl Machine {
 /// nanoseconds rather than byte by byte).
 fn is_zero(bytes: &[u8; PAGE as usize]) -> bool {
     bytes.chunks_exact(8).fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().expect("8 bytes"))) == 0
-}
-
-/// The tracker's view for [`Machine::encode`]: true if the target already
-/// holds `page` at `number` of context `ctx` as it is now; `None` if it
-/// never received that place.
-pub(super) fn target_holds(tracker: &Tracker, ctx: u64, number: u64, page: &Arc<Page>) -> Option<bool> {
-    let sent = tracker.sent.get(&ctx)?;
-    sent.get(number)?;
-    Some(sent.holds(number, page))
 }
 
 /// A context's memory as received so far.

@@ -1,6 +1,6 @@
 ; ticker PAGES WRITES: a heap of PAGES pages (default 4096, 16 MiB), every
 ; page written once, then ticks forever: each tick writes its number into
-; WRITES pages in turn (default 1), prints it and sleeps 1 ms. A live
+; WRITES pages in turn (default 1; 0: none), prints it and sleeps 1 ms. A live
 ; migration sees its memory change while it runs (WRITES = PAGES: all of it,
 ; every millisecond, faster than any link), and its output shows any gap
 ; and any tick run twice.
@@ -30,6 +30,7 @@ main:
     li s2, 0                ; next page to write
 .Ltick:
     li t1, 0
+    beqz s4, .Lprint
 .Lwrite:
     shli t3, s2, 12
     add t3, t3, s0
@@ -38,6 +39,7 @@ main:
     remu s2, s2, s3
     addi t1, t1, 1
     blt t1, s4, .Lwrite
+.Lprint:
     printi s1
     addi s1, s1, 1
     li t2, 1
