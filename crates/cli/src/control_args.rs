@@ -13,9 +13,15 @@ pub struct ControlArgs {
     /// Control listener address [default: 127.0.0.1:34567, or an ephemeral port if taken].
     #[arg(long, value_name = "ADDR", env = "MOVA_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Token clients must send first (required for a non-loopback --listen).
+    /// Token clients must send first (required for a non-loopback --listen in clear).
     #[arg(long, env = "MOVA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// TLS credentials (DIR/ca.pem, cert.pem, key.pem; `hv tls-init` makes them): other hosts connect under TLS, and so does this VM's state stream to another host.
+    #[arg(long, value_name = "DIR", env = "MOVA_TLS_DIR")]
+    pub tls: Option<PathBuf>,
+    /// Allow clear text to and from other hosts (a token is then required).
+    #[arg(long)]
+    pub insecure: bool,
     /// Read the token from FILE's first line (wins over --token; FILE must not be readable by others).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -41,9 +47,12 @@ impl ControlArgs {
             None => self.token.clone(),
         };
         let io_timeout = Duration::from_secs(self.control_timeout);
+        let tls = self.tls.as_deref().map(vm_host::tls::Tls::load).transpose()?;
         Ok(Options {
             listen: self.listen,
             token,
+            tls,
+            insecure: self.insecure,
             wait: self.wait,
             program,
             program_hash,

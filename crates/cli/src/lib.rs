@@ -5,6 +5,7 @@
 use clap::{Command, Subcommand};
 
 mod control_args;
+pub mod tls_init;
 pub mod translation_cache;
 pub use control_args::{read_token_file, ControlArgs};
 use std::io::{self, Write};

@@ -6,7 +6,7 @@ use crate::protocol::{
     PROTOCOL_VERSION,
 };
 use crate::registry::{self, leases, RegistryError};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -76,8 +76,9 @@ pub struct Client {
     name: String,
     /// The control address it was reached at.
     pub(crate) endpoint: String,
-    reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
+    /// The connection (in clear, or under TLS off this host): read through
+    /// the buffer, written through `get_mut`.
+    reader: BufReader<Box<dyn crate::tls::Duplex>>,
     /// The VM's status when connected: its instance names its leases.
     pub(crate) status: Status,
     /// Told how a state transfer goes, if set.
@@ -120,11 +121,14 @@ impl Client {
         stream.set_read_timeout(Some(reply_timeout)).map_err(connect_err)?;
         stream.set_write_timeout(Some(reply_timeout)).map_err(connect_err)?;
         stream.set_nodelay(true).map_err(connect_err)?;
+        let conn = crate::tls::wrap_client(stream, &addr).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => refused(target, e.to_string()),
+            _ => HvError::Connect { addr: addr.clone(), source: e },
+        })?;
         let mut client = Client {
             name: target.to_string(),
             endpoint: addr.clone(),
-            reader: BufReader::new(stream.try_clone().map_err(connect_err)?),
-            writer: BufWriter::new(stream),
+            reader: BufReader::new(conn),
             status: Status::default(),
             progress: None,
         };
@@ -187,7 +191,7 @@ impl Client {
 
     /// Sends a request line (and a payload); the reply line as it came.
     fn send(&mut self, line: &str, payload: Option<&[u8]>) -> Result<String, HvError> {
-        write_message(&mut self.writer, line, payload).map_err(|e| self.fail(e.into()))?;
+        write_message(self.reader.get_mut(), line, payload).map_err(|e| self.fail(e.into()))?;
         read_line(&mut self.reader).map_err(|e| self.fail(e))
     }
 
@@ -199,7 +203,7 @@ impl Client {
 
     /// How long to wait for a reply from now on (`None`: as long as it takes).
     pub(crate) fn set_reply_timeout(&mut self, timeout: Option<Duration>) {
-        let _ = self.reader.get_ref().set_read_timeout(timeout);
+        let _ = self.reader.get_ref().tcp().set_read_timeout(timeout);
     }
 
     /// The lease this user's `hv` keeps for this VM in the runtime directory, if any.
@@ -310,10 +314,10 @@ impl Client {
         };
         let total = state.len() as u64;
         progress("restore", 0, total);
-        let sent = write_message(&mut self.writer, &line, None).and_then(|()| {
+        let sent = write_message(self.reader.get_mut(), &line, None).and_then(|()| {
             for (i, piece) in state.chunks(PROGRESS_CHUNK).enumerate() {
-                self.writer.write_all(piece)?;
-                self.writer.flush()?;
+                self.reader.get_mut().write_all(piece)?;
+                self.reader.get_mut().flush()?;
                 progress("restore", (i * PROGRESS_CHUNK + piece.len()) as u64, total);
             }
             Ok(())

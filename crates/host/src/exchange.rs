@@ -28,7 +28,7 @@ pub(crate) enum Request {
     Signal(i32),
     /// A source's `stream TICKET` connection, handed over by the listener
     /// with the bytes it had read past that line.
-    Stream { socket: std::net::TcpStream, ticket: String, program: String, buffered: Vec<u8> },
+    Stream { socket: Box<dyn crate::tls::Duplex>, ticket: String, program: String, buffered: Vec<u8> },
     /// A stream's state has arrived (the receiving thread).
     Received(Box<crate::transfer::Received>),
     /// The connection that sent a `send` has closed.

@@ -51,8 +51,13 @@ pub const EXIT_TRAP: u8 = 3;
 pub struct Options {
     /// Address to bind; `None` means `127.0.0.1:34567`, or an ephemeral port if that is taken.
     pub listen: Option<SocketAddr>,
-    /// Required from clients (`auth TOKEN`); mandatory for a non-loopback address; never empty.
+    /// Required from clients (`auth TOKEN`); mandatory for a non-loopback address in clear; never empty.
     pub token: Option<String>,
+    /// TLS credentials: connections from other hosts (and this VM's own state
+    /// stream to another host) are made under TLS with them.
+    pub tls: Option<crate::tls::Tls>,
+    /// Clear text to and from other hosts is allowed (with a token).
+    pub insecure: bool,
     /// Start in waiting mode: no state yet, run only after a restore.
     pub wait: bool,
     /// Program path, for the registry and `status`.
@@ -104,8 +109,11 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
-    /// A non-loopback address without a token.
-    #[error("listening on non-loopback address {0} requires a token (--token, --token-file or MOVA_TOKEN)")]
+    /// A non-loopback address without TLS credentials, or in clear without a token.
+    #[error(
+        "listening on non-loopback address {0} requires TLS credentials (--tls DIR; `hv tls-init` makes them), or \
+         --insecure and a token (--token, --token-file or MOVA_TOKEN)"
+    )]
     TokenRequired(SocketAddr),
     /// An empty token would let a bare `auth` line in.
     #[error("the token is empty: give a non-empty token, or none")]
@@ -449,6 +457,19 @@ impl<M: Machine> Vm<'_, M> {
         }
     }
 
+    /// The program ended during a pre-copy: the `send` is answered so
+    /// (before the process exits), and there is nothing to move.
+    fn ended_while_sending(&mut self, how: &str) {
+        if let Some(sending) = self.sending.take() {
+            sending.pacer.store(true, Ordering::Release);
+            let line = Response::Refused(format!("{how} while its state was being sent: there is nothing to move"));
+            self.reply_and_wait(
+                sending.conn,
+                Reply { line: line.to_string(), payload: None, close: false, flushed: None },
+            );
+        }
+    }
+
     /// A pre-copy that cannot go on: the program runs on here, and the `send` is answered why.
     fn send_failed(&mut self, sending: Sending, why: String) -> Duration {
         sending.pacer.store(true, Ordering::Release);
@@ -517,14 +538,20 @@ impl<M: Machine> Vm<'_, M> {
 
     /// A source's stream: taken if it presents the ticket `accept` gave
     /// (once), and received on a thread of its own.
-    fn stream(&mut self, socket: std::net::TcpStream, ticket: &str, program: &str, buffered: Vec<u8>) -> Next {
-        let refuse = |socket: &std::net::TcpStream, why: &str| {
-            let _ = (&*socket).write_all(format!("ERR {why}\n").as_bytes());
+    fn stream(
+        &mut self,
+        mut socket: Box<dyn crate::tls::Duplex>,
+        ticket: &str,
+        program: &str,
+        buffered: Vec<u8>,
+    ) -> Next {
+        let refuse = |socket: &mut Box<dyn crate::tls::Duplex>, why: &str| {
+            let _ = socket.write_all(format!("ERR {why}\n").as_bytes());
         };
         let accepted = match &self.accepting {
             Some((t, lease)) if same_secret(t.as_bytes(), ticket.as_bytes()) => lease.clone(),
             _ => {
-                refuse(&socket, "unauthorized: no stream was accepted with this ticket");
+                refuse(&mut socket, "unauthorized: no stream was accepted with this ticket");
                 return Next::Stay;
             }
         };
@@ -534,7 +561,7 @@ impl<M: Machine> Vm<'_, M> {
         if program != own {
             let short = |h: &str| h.chars().take(12).collect::<String>();
             refuse(
-                &socket,
+                &mut socket,
                 &format!(
                     "the state belongs to another program (sha256 {}…, this program is {}…)",
                     short(program),
@@ -545,13 +572,13 @@ impl<M: Machine> Vm<'_, M> {
         }
         let held = self.leases.lease.as_ref().is_some_and(|l| l.id == accepted);
         if !held || self.leases.mode != Mode::Waiting {
-            refuse(&socket, "the lease that accepted this stream was given up");
+            refuse(&mut socket, "the lease that accepted this stream was given up");
             return Next::Stay;
         }
         let receiver = match self.machine.receiver() {
             Ok(receiver) => receiver,
             Err(e) => {
-                refuse(&socket, &e.to_string());
+                refuse(&mut socket, &e.to_string());
                 return Next::Stay;
             }
         };
@@ -573,7 +600,7 @@ impl<M: Machine> Vm<'_, M> {
     /// `restore`) if the lease that accepted it still holds this VM; the
     /// source is answered on the stream.
     fn received(&mut self, received: crate::transfer::Received) -> Next {
-        let crate::transfer::Received { socket, receiver, state, lease } = received;
+        let crate::transfer::Received { mut socket, receiver, state, lease } = received;
         let held = self.leases.lease.as_ref().is_some_and(|l| l.id == lease);
         let cancelled = self.receiving.take().is_none_or(|c| c.load(Ordering::Acquire));
         let answer = if !held || cancelled || self.leases.mode != Mode::Waiting {
@@ -590,7 +617,7 @@ impl<M: Machine> Vm<'_, M> {
                 Err(e) => Response::Refused(e.to_string()),
             }
         };
-        let _ = (&socket).write_all(format!("{answer}\n").as_bytes());
+        let _ = socket.write_all(format!("{answer}\n").as_bytes());
         Next::Stay
     }
 
@@ -697,8 +724,14 @@ impl<M: Machine> Vm<'_, M> {
                     }
                     if matches!(self.leases.mode, Mode::Running | Mode::Sending) {
                         match self.machine.run() {
-                            Ok(Stopped::Exited(status)) => return Ended::Exited(status),
-                            Err(trap) => return Ended::Trapped(trap.to_string()),
+                            Ok(Stopped::Exited(status)) => {
+                                self.ended_while_sending(&format!("the program ended (status {status})"));
+                                return Ended::Exited(status);
+                            }
+                            Err(trap) => {
+                                self.ended_while_sending("the program stopped on a trap");
+                                return Ended::Trapped(trap.to_string());
+                            }
                             Ok(Stopped::Interrupted) => {
                                 if self.leases.mode != Mode::Sending {
                                     self.leases.mode = Mode::Interrupted;
@@ -751,7 +784,8 @@ impl<M: Machine> Vm<'_, M> {
 fn bind(options: &Options, kind: &str) -> Result<std::net::TcpListener, ServeError> {
     match options.listen {
         Some(addr) => {
-            if !addr.ip().is_loopback() && options.token.is_none() {
+            let in_clear_with_token = options.insecure && options.token.is_some();
+            if !addr.ip().is_loopback() && options.tls.is_none() && !in_clear_with_token {
                 return Err(ServeError::TokenRequired(addr));
             }
             std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })
@@ -783,6 +817,9 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
     }
     let kind = machine.kind();
     let listener = bind(&options, kind)?;
+    // The same credentials for the port and for this VM's own state stream to another host.
+    let policy = crate::tls::Policy { tls: options.tls.clone(), insecure: options.insecure };
+    crate::tls::set_policy(policy.clone());
     let endpoint = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     listener.set_nonblocking(true).map_err(ServeError::Setup)?;
     let listener = mio::net::TcpListener::from_std(listener);
@@ -822,7 +859,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         to_vm.clone(),
         from_vm,
         options.limits.clone(),
-        options.token.clone(),
+        crate::listener::Access { token: options.token.clone(), policy: policy.clone() },
     )
     .map_err(ServeError::Setup)?;
     let listener_thread = std::thread::Builder::new()

@@ -30,6 +30,7 @@ mod listener;
 pub mod migration;
 pub mod protocol;
 pub mod registry;
+pub mod tls;
 mod transfer;
 
 pub use client::{resolve, Client, HvError, Progress};

@@ -31,6 +31,12 @@ pub(crate) const WAKER: Token = Token(1);
 /// How long accepting pauses after an accept error other than the fd limit.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
+/// Who may use the port: the token clients must present, and the TLS policy.
+pub(crate) struct Access {
+    pub(crate) token: Option<String>,
+    pub(crate) policy: crate::tls::Policy,
+}
+
 /// What a connection is doing.
 enum Phase {
     /// Reading a request line; `started` is when its first byte came.
@@ -42,7 +48,12 @@ enum Phase {
 }
 
 struct Conn {
-    stream: TcpStream,
+    /// The socket, in clear or under TLS (decided by its first byte: `sniff`).
+    io: crate::tls::Io,
+    /// Its first byte was seen and the connection is in clear or under TLS for good.
+    sniffed: bool,
+    /// The peer is on this host's loopback: clear text is always fine.
+    local: bool,
     phase: Phase,
     /// Received bytes not yet consumed (at most one line and what followed it in the same read).
     input: Vec<u8>,
@@ -83,6 +94,8 @@ pub(crate) struct EventLoop {
     replies: Receiver<(usize, Reply)>,
     limits: Limits,
     token: Option<Vec<u8>>,
+    /// TLS credentials, and whether clear text from other hosts is allowed.
+    policy: crate::tls::Policy,
     /// Payload bytes announced by connections now reading one, and being sent
     /// to connections: both count against one budget.
     payload_in_flight: usize,
@@ -107,8 +120,9 @@ impl EventLoop {
         to_vm: Sender<Envelope>,
         replies: Receiver<(usize, Reply)>,
         limits: Limits,
-        token: Option<String>,
+        access: Access,
     ) -> io::Result<EventLoop> {
+        let Access { token, policy } = access;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(EventLoop {
             poll,
@@ -120,6 +134,7 @@ impl EventLoop {
             replies,
             limits,
             token: token.map(String::into_bytes),
+            policy,
             payload_in_flight: 0,
             reserve: open_reserve(),
             accept_paused_until: None,
@@ -226,8 +241,11 @@ impl EventLoop {
         if self.poll.registry().register(&mut stream, Token(id), Interest::READABLE | Interest::WRITABLE).is_err() {
             return;
         }
+        let local = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
         let conn = Conn {
-            stream,
+            io: crate::tls::Io { sock: stream, tls: None },
+            sniffed: false,
+            local,
             phase: Phase::Line { started: None },
             input: Vec::new(),
             output: Vec::new(),
@@ -247,7 +265,7 @@ impl EventLoop {
 
     fn close(&mut self, id: usize) {
         let Some(mut conn) = self.conns.remove(&id) else { return };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(&mut conn.io.sock);
         self.payload_in_flight -= conn.payload_out;
         match conn.phase {
             Phase::Payload { len, .. } => self.payload_in_flight -= len,
@@ -268,16 +286,11 @@ impl EventLoop {
     /// control port's to read.
     fn hand_over(&mut self, id: usize, ticket: String, program: String) {
         let Some(mut conn) = self.conns.remove(&id) else { return };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        // SAFETY: the descriptor is the connection's own, taken out of its mio wrapper, which gives it up.
-        let socket = unsafe { std::net::TcpStream::from_raw_fd(conn.stream.into_raw_fd()) };
-        if socket.set_nonblocking(false).is_err() {
-            return;
-        }
+        let _ = self.poll.registry().deregister(&mut conn.io.sock);
+        let Ok(mut socket) = conn.io.into_blocking() else { return };
         if self.shared.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).running {
             // Only a waiting VM accepts a stream; a running one would not read it until it stops.
-            let _ = (&socket).write_all(b"ERR running: a running VM accepts no stream\n");
+            let _ = socket.write_all(b"ERR running: a running VM accepts no stream\n");
             return;
         }
         let request = Request::Stream { socket, ticket, program, buffered: std::mem::take(&mut conn.input) };
@@ -336,7 +349,7 @@ impl EventLoop {
                     "idle" => format!("ERR timeout: idle for {} s; closing\n", self.limits.idle_timeout.as_secs()),
                     _ => format!("ERR timeout: {why} within {} s; closing\n", self.limits.io_timeout.as_secs()),
                 };
-                let _ = conn.stream.write(line.as_bytes());
+                let _ = conn.io.write(line.as_bytes());
             }
             self.close(id);
         }
@@ -365,7 +378,7 @@ impl EventLoop {
                 None => None,
             };
             if let Some(pending) = pending {
-                match conn.stream.write(pending) {
+                match conn.io.write(pending) {
                     Ok(0) => return self.close(id),
                     Ok(n) => {
                         match conn.written < conn.output.len() {
@@ -400,15 +413,49 @@ impl EventLoop {
         }
     }
 
+    /// Decides by its first byte whether a connection is under TLS (a
+    /// handshake record) or in clear, and whether that is allowed.
+    fn sniff(&mut self, id: usize) -> Progress {
+        let Some(conn) = self.conns.get_mut(&id) else { return Progress::Blocked };
+        let mut first = [0u8; 1];
+        match conn.io.sock.peek(&mut first) {
+            Ok(0) => return Progress::Close,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Blocked,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Progress::Again,
+            Err(_) => return Progress::Close,
+        }
+        conn.sniffed = true;
+        match (first[0] == crate::tls::HANDSHAKE, &self.policy.tls) {
+            (true, Some(tls)) => match tls.accept() {
+                Ok(session) => conn.io.tls = Some(Box::new(session)),
+                Err(_) => return Progress::Close,
+            },
+            // TLS, asked of a VM without credentials: nothing can be said that it would read.
+            (true, None) => return Progress::Close,
+            (false, Some(_)) if !conn.local && !self.policy.insecure => {
+                refuse_and_close(
+                    conn,
+                    "ERR this VM takes connections from other hosts under TLS only (hv --tls DIR; docs/hypervisor.md)",
+                );
+            }
+            (false, _) => {}
+        }
+        Progress::Again
+    }
+
     /// One step of reading or parsing.
     fn step(&mut self, id: usize) -> Progress {
         let Some(conn) = self.conns.get_mut(&id) else { return Progress::Blocked };
+        if !conn.sniffed {
+            return self.sniff(id);
+        }
         match &mut conn.phase {
             // Waiting for the VM: read on only to notice the client going away (a `send` is
             // abandoned then); a pipelined request waits in `input`.
             Phase::Vm { .. } if conn.input.len() < MAX_LINE => {
                 let mut chunk = [0u8; 1024];
-                match conn.stream.read(&mut chunk) {
+                match conn.io.read(&mut chunk) {
                     Ok(0) => Progress::Close,
                     Ok(n) => {
                         conn.input.extend_from_slice(&chunk[..n]);
@@ -431,7 +478,7 @@ impl EventLoop {
                         let room = (want - from_input).min(256 * 1024);
                         let start = bytes.len();
                         bytes.resize(start + room, 0);
-                        let read = conn.stream.read(&mut bytes[start..]);
+                        let read = conn.io.read(&mut bytes[start..]);
                         bytes.truncate(start + *read.as_ref().unwrap_or(&0));
                         return match read {
                             Ok(0) => Progress::Close,
@@ -467,7 +514,7 @@ impl EventLoop {
                     return Progress::Again;
                 }
                 let mut chunk = [0u8; 4096];
-                match conn.stream.read(&mut chunk) {
+                match conn.io.read(&mut chunk) {
                     Ok(0) => Progress::Close,
                     Ok(n) => {
                         started.get_or_insert_with(Instant::now);

@@ -475,7 +475,14 @@ impl Migration {
     /// program back by itself (it runs on, or stays interrupted and held).
     fn undo_send(mut self, error: HvError) -> HvError {
         release(&mut self.dst, &self.record.target.lease);
+        // A source whose port no longer takes connections has ended (its program ended meanwhile).
+        let gone = self.src.fresh_status().is_err() && {
+            use std::net::ToSocketAddrs;
+            let addr = self.record.source.endpoint.to_socket_addrs().ok().and_then(|mut a| a.next());
+            addr.is_none_or(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err())
+        };
         let status = match self.record.source_was_running {
+            _ if gone => "the source has ended",
             true => "the source runs on",
             false => {
                 let lease = self.record.source.lease.clone();
@@ -728,6 +735,10 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
         };
     }
     if record.step == Step::Sending && lease.is_empty() {
+        // The target's lease (it accepted a stream) is given up: nothing it received may stay.
+        if let Ok(mut dst) = reach(&record.target, token) {
+            let _ = dst.call(&Command::Release(record.target.lease.to_string()));
+        }
         // A running source sends without a lease and takes its program back by itself when its
         // controller's connection closes: give it a moment to notice.
         let mut mode = src.status.mode.clone();

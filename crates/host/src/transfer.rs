@@ -157,12 +157,16 @@ fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: 
     let _ = stream.set_write_timeout(Some(STREAM_TIMEOUT));
     let _ = stream.set_read_timeout(Some(STREAM_TIMEOUT));
     let lost = |e: std::io::Error| format!("the stream to the target {endpoint} failed: {e}");
-    let mut writer = std::io::BufWriter::with_capacity(1 << 16, &stream);
-    let mut reader = BufReader::new(&stream);
-    writer.write_all(hello.as_bytes()).map_err(lost)?;
+    // Under TLS when the target is on another host (`tls.rs`).
+    let conn = crate::tls::wrap_client(stream, endpoint).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => e.to_string(),
+        _ => format!("cannot connect to the target {endpoint}: {e}"),
+    })?;
+    let mut reader = BufReader::new(conn);
+    reader.get_mut().write_all(hello.as_bytes()).map_err(lost)?;
     let (mut sent, mut applied) = (0u64, 0u64);
     // The target's next line: `applied N`, or its answer (`OK …` at the end, `ERR …` at a refusal).
-    let next_line = |reader: &mut BufReader<&TcpStream>| -> Result<String, String> {
+    let next_line = |reader: &mut BufReader<Box<dyn crate::tls::Duplex>>| -> Result<String, String> {
         let mut line = String::new();
         reader.take(crate::protocol::MAX_LINE as u64).read_line(&mut line).map_err(lost)?;
         match line.is_empty() {
@@ -180,8 +184,8 @@ fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: 
         let frame = match queue.recv_timeout(STREAM_TIMEOUT / 4) {
             Ok(frame) => frame,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                write_frame(&mut writer, KEEP_ALIVE, &[], counters).map_err(lost)?;
-                writer.flush().map_err(lost)?;
+                write_frame(reader.get_mut(), KEEP_ALIVE, &[], counters).map_err(lost)?;
+                reader.get_mut().flush().map_err(lost)?;
                 continue;
             }
             // Abandoned: the target drops what it received when the connection closes.
@@ -193,9 +197,9 @@ fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: 
             Frame::Whole(state) => (WHOLE, state.parts().collect()),
         };
         let started = Instant::now();
-        if let Err(e) = write_frame(&mut writer, kind, &parts, counters).and_then(|()| writer.flush()) {
+        if let Err(e) = write_frame(reader.get_mut(), kind, &parts, counters).and_then(|()| reader.get_mut().flush()) {
             // A target that refused the state says why, then closes: its reason beats the broken pipe.
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = reader.get_ref().tcp().set_read_timeout(Some(Duration::from_secs(1)));
             let reason = std::iter::from_fn(|| next_line(&mut reader).ok())
                 .find(|line| !line.starts_with("applied "))
                 .and_then(|line| line.strip_prefix("ERR ").map(str::to_string));
@@ -307,7 +311,7 @@ impl Precopy {
 /// `cancelled` is raised when the lease the stream was accepted under is
 /// given up: what was received is dropped.
 pub(crate) struct Incoming {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Box<dyn crate::tls::Duplex>,
     pub(crate) buffered: Vec<u8>,
     pub(crate) receiver: Option<Box<dyn vm_core::Receiver>>,
     pub(crate) lease: String,
@@ -315,9 +319,25 @@ pub(crate) struct Incoming {
     pub(crate) cancelled: Arc<AtomicBool>,
 }
 
+/// A stream's bytes: those the control port had read past the `stream`
+/// line, then the connection's.
+struct Input {
+    buffered: std::io::Cursor<Vec<u8>>,
+    rest: BufReader<Box<dyn crate::tls::Duplex>>,
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.buffered.read(buf)? {
+            0 => self.rest.read(buf),
+            n => Ok(n),
+        }
+    }
+}
+
 /// What the receiving thread hands the VM thread.
 pub(crate) struct Received {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Box<dyn crate::tls::Duplex>,
     pub(crate) receiver: Option<Box<dyn vm_core::Receiver>>,
     pub(crate) state: Vec<u8>,
     pub(crate) lease: String,
@@ -327,11 +347,12 @@ pub(crate) struct Received {
 pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
     let spawned = std::thread::Builder::new().name("receive".into()).spawn(move || {
         let Incoming { socket, buffered, mut receiver, lease, max_state, cancelled } = incoming;
-        let _ = socket.set_read_timeout(Some(STREAM_TIMEOUT));
-        let _ = socket.set_write_timeout(Some(STREAM_TIMEOUT));
-        let mut reader = std::io::Cursor::new(buffered).chain(BufReader::with_capacity(1 << 16, &socket));
-        let refuse = |why: String| {
-            let _ = (&socket).write_all(format!("ERR {why}\n").as_bytes());
+        let _ = socket.tcp().set_read_timeout(Some(STREAM_TIMEOUT));
+        let _ = socket.tcp().set_write_timeout(Some(STREAM_TIMEOUT));
+        let mut reader =
+            Input { buffered: std::io::Cursor::new(buffered), rest: BufReader::with_capacity(1 << 16, socket) };
+        let refuse = |reader: &mut Input, why: String| {
+            let _ = reader.rest.get_mut().write_all(format!("ERR {why}\n").as_bytes());
         };
         let (mut frame, mut applied) = (0u64, 0u64);
         loop {
@@ -339,36 +360,42 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
             let mut head = [0u8; 9];
             if let Err(e) = reader.read_exact(&mut head) {
                 // The source went away or stalled: nothing of it is kept.
-                return refuse(format!("stream frame {frame}: {e}"));
+                return refuse(&mut reader, format!("stream frame {frame}: {e}"));
             }
             if cancelled.load(Ordering::Acquire) {
-                return refuse("the migration was given up here (its lease was released)".into());
+                return refuse(&mut reader, "the migration was given up here (its lease was released)".into());
             }
             let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
             let max = match head[0] {
                 KEEP_ALIVE => 0,
                 PAGES => MAX_CHUNK,
                 LAST | WHOLE => max_state as u64,
-                other => return refuse(format!("stream frame {frame}: kind {other} (0 to 3)")),
+                other => return refuse(&mut reader, format!("stream frame {frame}: kind {other} (0 to 3)")),
             };
             if len > max {
-                return refuse(format!("stream frame {frame}: {len} bytes, more than such a frame may have ({max})"));
+                return refuse(
+                    &mut reader,
+                    format!("stream frame {frame}: {len} bytes, more than such a frame may have ({max})"),
+                );
             }
             let payload = match crate::protocol::read_payload(&mut reader, len as usize) {
                 Ok(payload) => payload,
-                Err(e) => return refuse(format!("stream frame {frame}: {e}")),
+                Err(e) => return refuse(&mut reader, format!("stream frame {frame}: {e}")),
             };
             match head[0] {
                 KEEP_ALIVE => {}
                 PAGES => {
                     let Some(r) = receiver.as_mut() else {
-                        return refuse("this machine takes whole states only: it cannot receive pages ahead".into());
+                        return refuse(
+                            &mut reader,
+                            "this machine takes whole states only: it cannot receive pages ahead".into(),
+                        );
                     };
                     if let Err(e) = r.apply(&payload) {
-                        return refuse(format!("stream frame {frame}: {e}"));
+                        return refuse(&mut reader, format!("stream frame {frame}: {e}"));
                     }
                     applied += 1;
-                    if (&socket).write_all(format!("applied {applied}\n").as_bytes()).is_err() {
+                    if reader.rest.get_mut().write_all(format!("applied {applied}\n").as_bytes()).is_err() {
                         return;
                     }
                 }
@@ -376,7 +403,7 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
                     if kind == WHOLE {
                         receiver = None;
                     }
-                    let received = Received { socket, receiver, state: payload, lease };
+                    let received = Received { socket: reader.rest.into_inner(), receiver, state: payload, lease };
                     let envelope = Envelope {
                         conn: usize::MAX,
                         request: Request::Received(Box::new(received)),

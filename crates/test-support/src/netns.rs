@@ -67,3 +67,39 @@ impl Drop for Hosts {
         let _ = ip(&["netns", "del", &self.b]);
     }
 }
+
+/// TLS credentials for the two hosts, made by the real `hv tls-init`: one
+/// authority for both; `other` is a certificate of another authority, and
+/// `mixed` trusts the hosts' authority but holds `other`'s certificate.
+pub struct Credentials {
+    /// Host A's (for 10.231.0.1): its VMs and the `hv` run there use it.
+    pub a: std::path::PathBuf,
+    /// Host B's (for 10.231.0.2).
+    pub b: std::path::PathBuf,
+    /// Of another authority: trusts nothing of the hosts', and nothing trusts it.
+    pub other: std::path::PathBuf,
+    /// Trusts the hosts' authority, but its certificate is `other`'s.
+    pub mixed: std::path::PathBuf,
+}
+
+impl Credentials {
+    /// Makes them under `dir` (emptied first) with the `hv` binary at `hv`.
+    pub fn make(dir: &std::path::Path, hv: &std::path::Path) -> Credentials {
+        let _ = std::fs::remove_dir_all(dir);
+        let run = |args: &[&str]| {
+            let out = Command::new(hv).args(args).env_remove("MOVA_TLS_DIR").output().expect("hv runs");
+            assert!(out.status.success(), "hv {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let at = |name: &str| dir.join(name);
+        let path = |p: &std::path::PathBuf| p.to_str().expect("a UTF-8 path").to_string();
+        let (ca, a, b, other, mixed) = (at("ca"), at("a"), at("b"), at("other"), at("mixed"));
+        run(&["tls-init", &path(&a), "--name", ADDR_A, "--ca", &path(&ca)]);
+        run(&["tls-init", &path(&b), "--name", ADDR_B, "--ca", &path(&ca)]);
+        run(&["tls-init", &path(&other), "--name", ADDR_A]);
+        std::fs::create_dir_all(&mixed).expect("a directory");
+        for (from, name) in [(&ca, "ca.pem"), (&other, "cert.pem"), (&other, "key.pem")] {
+            std::fs::copy(from.join(name), mixed.join(name)).expect("a copy");
+        }
+        Credentials { a, b, other, mixed }
+    }
+}

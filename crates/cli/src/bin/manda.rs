@@ -58,7 +58,7 @@ enum Command {
     /// --invoke to the function called. The exit
     /// status is the program's (`halt`: 0, `exit N`: N mod 256); a trap
     /// prints `trap: …` on stderr and exits 3.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Assemble a source file (docs/manda/assembly.md) into an executable.
     Asm {
         /// The assembly source.
@@ -206,7 +206,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Run(args) => return run(args),
+        Command::Run(args) => return run(*args),
         Command::Asm { file, output } => assemble(&file).and_then(|bytes| {
             std::fs::write(&output, bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))
         }),

@@ -56,7 +56,9 @@ fn a_thousand_contexts_and_a_large_heap_move_whole() {
     let mut a = Vm::start(&[], "hosted/big_heap.s", &[]);
     let mut b = Vm::start(&["--wait"], "hosted/big_heap.s", &[]);
     let mut seen = a.take(2);
-    migrate(&a.endpoint(), &b.endpoint(), None).unwrap();
+    // Whole: stopped at once (pre-copy rounds could outlast the second it has left to run).
+    let whole = vm_host::MigrateOptions { max_rounds: 0, ..Default::default() };
+    vm_host::migrate_with(&a.endpoint(), &b.endpoint(), None, &whole, None).unwrap();
     seen.extend(a.read_to_end());
     seen.extend(b.read_to_end());
     let mut expected: Vec<u64> = (0..20).rev().collect();
@@ -112,22 +114,28 @@ fn a_target_that_dies_mid_restore_leaves_the_source_running_every_context() {
 }
 
 #[test]
-fn a_pipeline_crosses_to_another_host_with_a_token() {
-    use test_support::netns::{Hosts, ADDR_B};
+fn a_pipeline_crosses_to_another_host_under_tls() {
+    use test_support::netns::{Credentials, Hosts, ADDR_B};
     let Some(hosts) = Hosts::create_or_skip("manda", "Manda two-host test") else { return };
+    let hv = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).with_file_name("hv");
+    assert!(hv.exists(), "{} is missing: `cargo test --workspace` builds it", hv.display());
+    let tls = Credentials::make(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("manda-two-host-tls"), &hv);
+    let (dir_a, dir_b) = (tls.a.to_str().unwrap(), tls.b.to_str().unwrap());
     let listen_b = format!("{ADDR_B}:34567");
-    let mut a =
-        Vm::start_in(&["ip", "netns", "exec", &hosts.a], &[], "../../../../examples/manda/pipeline.s", &["4000"]);
+    let mut a = Vm::start_in(
+        &["ip", "netns", "exec", &hosts.a],
+        &["--tls", dir_a],
+        "../../../../examples/manda/pipeline.s",
+        &["4000"],
+    );
     let mut b = Vm::start_in(
         &["ip", "netns", "exec", &hosts.b],
-        &["--wait", "--listen", &listen_b, "--token", "two-host-secret"],
+        &["--wait", "--listen", &listen_b, "--tls", dir_b],
         "../../../../examples/manda/pipeline.s",
         &[],
     );
     let mut seen = a.take(3);
-    // From host A, as hv there would: B's address is not loopback, so the token is required.
-    let hv = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).with_file_name("hv");
-    assert!(hv.exists(), "{} is missing: `cargo test --workspace` builds it", hv.display());
+    // From host A, as hv there would: B's address is not loopback, so TLS and credentials are required.
     let run_hv = |args: &[&str]| {
         std::process::Command::new("ip")
             .args(["netns", "exec", &hosts.a])
@@ -135,18 +143,21 @@ fn a_pipeline_crosses_to_another_host_with_a_token() {
             .args(args)
             .env("MOVA_RUNTIME_DIR", common::runtime_dir())
             .env_remove("MOVA_TOKEN")
+            .env_remove("MOVA_TLS_DIR")
             .output()
             .unwrap()
     };
-    let refused = run_hv(&["migrate", &a.pid(), "--to", &listen_b]);
+    let refused = run_hv(&["migrate", &a.pid(), "--to", &listen_b, "--insecure"]);
     assert!(!refused.status.success());
     assert_eq!(
         String::from_utf8_lossy(&refused.stderr),
-        format!("hv: {listen_b}: unauthorized: send `auth TOKEN` first\n")
+        format!("hv: {listen_b}: this VM takes connections from other hosts under TLS only (hv --tls DIR; docs/hypervisor.md)\n")
     );
-    let moved = run_hv(&["migrate", &a.pid(), "--to", &listen_b, "--token", "two-host-secret"]);
+    // Pages sent ahead while it runs, then the rest, straight from A to B under TLS.
+    let moved = run_hv(&["migrate", &a.pid(), "--to", &listen_b, "--tls", dir_a, "--stats"]);
     assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
-    assert_eq!(String::from_utf8_lossy(&moved.stdout), format!("migrated {} -> {listen_b}\n", a.pid()));
+    let out = String::from_utf8_lossy(&moved.stdout);
+    assert!(out.starts_with(&format!("migrated {} -> {listen_b}\nround 1: ", a.pid())), "{out}");
     seen.extend(a.read_to_end());
     seen.extend(b.read_to_end());
     assert_eq!(seen, pipeline_output(4000), "the whole pipeline, once, across two hosts");

@@ -57,8 +57,8 @@ fn a_program_that_cannot_start_exits_1_in_both_machines() {
         assert_eq!(
             stderr,
             format!(
-                "{name}: listening on non-loopback address 0.0.0.0:0 requires a token (--token, --token-file or \
-                 MOVA_TOKEN)\n"
+                "{name}: listening on non-loopback address 0.0.0.0:0 requires TLS credentials (--tls DIR; `hv \
+                 tls-init` makes them), or --insecure and a token (--token, --token-file or MOVA_TOKEN)\n"
             )
         );
     }

@@ -30,6 +30,12 @@ struct Cli {
     /// Read the token from FILE's first line (wins over --token; FILE must not be readable by others).
     #[arg(long, global = true, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// TLS credentials (DIR/ca.pem, cert.pem, key.pem; `hv tls-init` makes them): VMs on other hosts are reached under TLS.
+    #[arg(long, global = true, value_name = "DIR", env = "MOVA_TLS_DIR")]
+    tls: Option<PathBuf>,
+    /// Allow clear text to VMs on other hosts.
+    #[arg(long, global = true)]
+    insecure: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -77,6 +83,17 @@ enum Command {
     Migrate(MigrateArgs),
     /// After a crash: settle every migration a stopped hv left behind (commit what committed, abort the rest).
     Recover,
+    /// Make TLS credentials in DIR: a certificate for NAMEs signed by the authority of --ca (made there if it has none).
+    TlsInit {
+        /// Where to write cert.pem, key.pem and ca.pem.
+        dir: PathBuf,
+        /// An address or host name the certificate's holder is reached at (repeat for more).
+        #[arg(long = "name", value_name = "NAME", required = true)]
+        names: Vec<String>,
+        /// The directory of the authority (ca.pem, ca-key.pem) [default: DIR].
+        #[arg(long, value_name = "CA_DIR")]
+        ca: Option<PathBuf>,
+    },
     #[command(flatten)]
     Docs(DocsCommand),
 }
@@ -198,6 +215,15 @@ fn main() -> ExitCode {
             }
         }
     }
+    let making_them = matches!(cli.command, Some(Command::TlsInit { .. }));
+    let tls = match cli.tls.as_deref().filter(|_| !making_them).map(vm_host::tls::Tls::load).transpose() {
+        Ok(tls) => tls,
+        Err(why) => {
+            eprintln!("hv: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    vm_host::tls::set_policy(vm_host::tls::Policy { tls, insecure: cli.insecure });
     let token = cli.token.as_deref();
     let result = match cli.command {
         None => return shell::run(cli.token),
@@ -221,6 +247,9 @@ fn main() -> ExitCode {
         Some(Command::Docs(docs)) => docs.run(Cli::command()),
         Some(Command::Migrate(args)) => args.run(token).map(say),
         Some(Command::Recover) => recover(token),
+        Some(Command::TlsInit { dir, names, ca }) => {
+            cli::tls_init::init(&dir, ca.as_deref().unwrap_or(&dir), &names).map(|lines| say(lines.join("\n")))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
