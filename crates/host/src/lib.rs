@@ -10,11 +10,18 @@
 //! - the **IPC component** ([`Client`], [`protocol`]), on which the `hv`
 //!   program is built, interrupts, saves, restores, resumes, kills and
 //!   [`migrate`]s VMs named by PID or `HOST:PORT`, and [`recover`] settles
-//!   the migrations a crashed controller left behind ([`migration`]).
+//!   the migrations a crashed controller left behind ([`migration`]);
+//! - the **state stream** (`transfer.rs`): a source VM sends its state
+//!   straight to the target — pre-copy rounds while the program runs, then
+//!   the rest at the stop — over a connection `hv` authorises and never
+//!   carries;
+//! - **TLS** ([`tls`]): connections that leave the host run under TLS 1.3
+//!   with certificates both ways.
 //!
 //! A machine plugs in by implementing [`vm_core::Machine`]: stop at an
 //! instruction boundary when its interrupt line rises, write its state as
-//! bytes, and continue from such bytes. Nothing here knows a machine's
+//! bytes, and continue from such bytes (and, to move live, send its pages
+//! ahead in rounds and take them ahead of its state). Nothing here knows a machine's
 //! instructions or formats, and no machine depends on this crate: the
 //! command-line programs (the `cli` crate) put the two together.
 

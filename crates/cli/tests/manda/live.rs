@@ -119,10 +119,11 @@ fn a_migration_whose_hv_is_killed_mid_pre_copy_is_abandoned_by_both_sides() {
     // The source notices its controller gone and runs on; the target drops what it received.
     wait_for_mode(&a.pid(), "running manda ");
     let (pa, pb) = (a.pid(), b.pid());
-    assert_eq!(
-        recovered(&pa),
-        [format!("aborted: {pa} -> {pb} (the target never ran it; the source keeps the program and runs on)")]
-    );
+    let said = recovered(&pa);
+    // Another test's `hv recover` (they share the registry) may have settled it first.
+    let aborted = format!("aborted: {pa} -> {pb} (the target never ran it; the source keeps the program and runs on)");
+    assert!(said.is_empty() || said == [aborted], "{said:?}");
+    assert!(!runtime_dir().join(format!("migration-{}", a.instance())).exists(), "settled");
     assert!(run_hv(&["status", &b.pid()]).1.starts_with("waiting manda "));
     ticks.extend(a.take(10));
     assert_ticks(&ticks);
@@ -141,7 +142,7 @@ fn a_migration_whose_source_is_killed_mid_pre_copy_fails_and_the_target_waits_ag
     let out = migration.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("hv: migration failed (the source runs on): "), "{err}");
+    assert!(err.starts_with("hv: migration failed (the source has ended): "), "{err}");
     assert!(run_hv(&["status", &b.pid()]).1.starts_with("waiting manda "), "the target dropped what it had");
     assert_eq!(b.drain(), Vec::<u64>::new());
     assert_eq!(recovered(&a.pid()), Vec::<String>::new());

@@ -111,16 +111,17 @@ impl Machine {
         let image_pages = self.base.image_len().div_ceil(PAGE);
         for ctx in &self.contexts {
             let sent = tracker.sent.entry(ctx.id).or_default();
-            for (number, page) in ctx.mem.pages() {
+            let pending = &mut tracker.pending;
+            ctx.mem.for_each_page(|number, page| {
                 if sent.holds(number, page) {
-                    continue;
+                    return;
                 }
                 let never_sent = sent.get(number).is_none();
                 if never_sent && number < image_pages && self.base.page(number).is_some_and(|b| Arc::ptr_eq(b, page)) {
-                    continue; // the target's image has it
+                    return; // the target's image has it
                 }
-                tracker.pending.push_back((ctx.id, number, Arc::downgrade(page)));
-            }
+                pending.push_back((ctx.id, number, Arc::downgrade(page)));
+            });
         }
         Round { pages: tracker.pending.len() as u64 }
     }
