@@ -44,7 +44,7 @@ pub(crate) const MAX_CHUNK: u64 = 64 << 20;
 pub(crate) const CHUNK: usize = 256 << 10;
 /// Chunks queued for the sending thread at most: what may still be on its
 /// way when the program stops.
-const QUEUED: usize = 4;
+const QUEUED: usize = 8;
 /// Pages frames a source sends ahead of the target's `applied` at most.
 const WINDOW: u64 = 4;
 /// How long either side waits for the other before giving the stream up.
@@ -271,19 +271,22 @@ impl Precopy {
         self.rounds.push(dirty);
         let rate = rate.unwrap_or(100e6).max(1.0);
         let eta = Duration::from_secs_f64(dirty as f64 / rate);
-        if dirty == 0 || eta <= self.max_downtime {
+        // The last pages get a quarter of the budget: the rest is for what is still on its way,
+        // the state around the pages, the target's restore and the commit's round trips.
+        if dirty == 0 || eta <= self.max_downtime / 4 {
             return Decision::Stop;
         }
         if self.rounds.len() > self.max_rounds as usize {
             let mib = |b: u64| b as f64 / (1 << 20) as f64;
             let why = format!(
                 "the program writes memory faster than the link carries it: after {} rounds {:.1} MiB are still \
-                 to send, {:.0} ms at {:.0} MB/s, more than --max-downtime {} ms{}",
+                 to send, {:.0} ms at {:.0} MB/s; --max-downtime {} ms leaves {} ms for them{}",
                 self.max_rounds,
                 mib(dirty),
                 eta.as_secs_f64() * 1e3,
                 rate / 1e6,
                 self.max_downtime.as_millis(),
+                (self.max_downtime / 4).as_millis(),
                 match self.may_throttle {
                     true => format!(" even slowed down to {}% of its speed", 100 - u32::from(self.throttle)),
                     false => " (allow slowing it down: leave out --no-throttle)".into(),
@@ -444,7 +447,8 @@ mod tests {
         assert_eq!(p.after_round(300 << 20, rate), Decision::Another);
         assert_eq!(p.throttle, 20, "less than halved: slowed down");
         assert_eq!(p.pause_after(Duration::from_millis(8)), Duration::from_millis(2));
-        assert_eq!(p.after_round(10 << 20, rate), Decision::Stop);
+        assert_eq!(p.after_round(10 << 20, rate), Decision::Another, "10 ms of pages: more than a quarter of 20");
+        assert_eq!(p.after_round(4 << 20, rate), Decision::Stop);
         let mut q = precopy(2, false);
         assert_eq!(q.after_round(1 << 30, rate), Decision::Another);
         assert_eq!(q.after_round(1 << 30, rate), Decision::Another);
@@ -452,7 +456,8 @@ mod tests {
         assert_eq!(
             why,
             "the program writes memory faster than the link carries it: after 2 rounds 1024.0 MiB are still to \
-             send, 1074 ms at 1000 MB/s, more than --max-downtime 20 ms (allow slowing it down: leave out --no-throttle)"
+             send, 1074 ms at 1000 MB/s; --max-downtime 20 ms leaves 5 ms for them (allow slowing it down: leave \
+             out --no-throttle)"
         );
         assert_eq!(precopy(0, false).after_round(0, None), Decision::Stop, "nothing written: stop at once");
     }
