@@ -361,7 +361,8 @@ impl<M: Machine> Vm<'_, M> {
     /// while its pages go (answered when it ends), an interrupted one, or a
     /// machine that moves its state whole, is sent at once.
     fn start_send(&mut self, conn: usize, order: SendOrder, lease: String, running: bool) -> (Next, Option<Answer>) {
-        let outgoing = match Outgoing::start(&order.endpoint, &order.ticket, &self.shared.program_hash) {
+        let outgoing = match Outgoing::start(&order.endpoint, &order.ticket, &self.shared.program_hash, order.compress)
+        {
             Ok(outgoing) => outgoing,
             Err(e) => {
                 self.leases.send_failed(running);
@@ -518,10 +519,12 @@ impl<M: Machine> Vm<'_, M> {
                     false => precopy.rounds.clone(),
                 };
                 let report = format!(
-                    "rounds={} round-bytes={} bytes={} last={} stopped-us={} total-ms={} {}",
+                    "rounds={} round-bytes={} bytes={} lz4-in={} lz4-out={} last={} stopped-us={} total-ms={} {}",
                     rounds.len(),
                     rounds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
                     counters.bytes.load(Ordering::Relaxed),
+                    counters.lz4_in.load(Ordering::Relaxed),
+                    counters.lz4_out.load(Ordering::Relaxed),
                     last,
                     stopped.elapsed().as_micros(),
                     precopy.started.elapsed().as_millis(),

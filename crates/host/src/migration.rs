@@ -186,11 +186,18 @@ pub struct MigrateOptions {
     /// May a program that writes memory faster than the link carries it be
     /// slowed down until it converges (auto-converge)?
     pub throttle: bool,
+    /// Whether pages go compressed (lz4): by default when that is faster than the link.
+    pub compress: crate::protocol::Compress,
 }
 
 impl Default for MigrateOptions {
     fn default() -> Self {
-        MigrateOptions { max_downtime: Duration::from_millis(20), max_rounds: 30, throttle: true }
+        MigrateOptions {
+            max_downtime: Duration::from_millis(20),
+            max_rounds: 30,
+            throttle: true,
+            compress: crate::protocol::Compress::Auto,
+        }
     }
 }
 
@@ -205,6 +212,8 @@ pub struct Moved {
     pub bytes: u64,
     /// Bytes of the state sent at the stop.
     pub last: u64,
+    /// Pages bytes that went compressed, and what they came to.
+    pub compressed: (u64, u64),
     /// From the source's stop to the target running the program.
     pub downtime: Duration,
     /// From the start of the migration to its commit.
@@ -299,6 +308,7 @@ pub fn migrate_with(
         lease: lease.to_string(),
     };
     let migration = Migration {
+        token: token.map(str::to_string),
         record: Record {
             source: party(source, &src, &src_lease),
             target: party(target, &dst, &dst_lease),
@@ -314,6 +324,7 @@ pub fn migrate_with(
 
 /// A migration under way: its two connections and its record.
 struct Migration {
+    token: Option<String>,
     record: Record,
     journal: Journal,
     src: Client,
@@ -387,6 +398,7 @@ impl Migration {
             max_downtime_ms: options.max_downtime.as_millis().min(u128::from(u64::MAX)) as u64,
             max_rounds: options.max_rounds,
             throttle: options.throttle,
+            compress: options.compress,
             lease: Some(self.record.source.lease.clone()).filter(|l| !l.is_empty()),
         };
         let watcher = watch.map(|w| Watcher::start(&self.record.source.endpoint, token, w));
@@ -465,6 +477,7 @@ impl Migration {
                 .unwrap_or_default(),
             bytes: figure(&report, "bytes"),
             last: figure(&report, "last"),
+            compressed: (figure(&report, "lz4-in"), figure(&report, "lz4-out")),
             downtime: stopped + resumed_at.saturating_duration_since(replied),
             total: started.elapsed(),
         })
@@ -475,12 +488,8 @@ impl Migration {
     /// program back by itself (it runs on, or stays interrupted and held).
     fn undo_send(mut self, error: HvError) -> HvError {
         release(&mut self.dst, &self.record.target.lease);
-        // A source whose port no longer takes connections has ended (its program ended meanwhile).
-        let gone = self.src.fresh_status().is_err() && {
-            use std::net::ToSocketAddrs;
-            let addr = self.record.source.endpoint.to_socket_addrs().ok().and_then(|mut a| a.next());
-            addr.is_none_or(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err())
-        };
+        // A source that no longer answers as itself has ended (its program ended, or it was killed).
+        let gone = self.src.fresh_status().is_err() && reach(&self.record.source, self.token.as_deref()).is_err();
         let status = match self.record.source_was_running {
             _ if gone => "the source has ended",
             true => "the source runs on",

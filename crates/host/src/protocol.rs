@@ -112,7 +112,7 @@ pub enum Command {
 }
 
 /// What `send` asks of a source: `send TICKET ENDPOINT MAX-DOWNTIME-MS
-/// MAX-ROUNDS THROTTLE [LEASE]`.
+/// MAX-ROUNDS THROTTLE COMPRESS [LEASE]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendOrder {
     /// The ticket the target's `accept` gave.
@@ -127,8 +127,40 @@ pub struct SendOrder {
     pub max_rounds: u32,
     /// Whether the program may be slowed down when it writes faster than the link (auto-converge).
     pub throttle: bool,
+    /// Whether pages go compressed (lz4).
+    pub compress: Compress,
     /// The lease, when the VM is interrupted and held.
     pub lease: Option<String>,
+}
+
+/// Whether a state stream compresses its pages (lz4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compress {
+    /// When that is faster than the link: the compression's speed and
+    /// ratio, measured on the first chunks and every 64th, against the
+    /// link's speed.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl Compress {
+    /// Its word on the wire and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compress::Auto => "auto",
+            Compress::On => "on",
+            Compress::Off => "off",
+        }
+    }
+
+    /// The setting named `word`.
+    pub fn parse(word: &str) -> Option<Compress> {
+        [Compress::Auto, Compress::On, Compress::Off].into_iter().find(|c| c.name() == word)
+    }
 }
 
 /// Every command name, for the `unknown command` reply and the docs.
@@ -168,8 +200,9 @@ impl Command {
             "stream" => arity(2..=2, "stream TICKET PROGRAM")
                 .map(|()| Command::Stream { ticket: args[0].into(), program: args[1].into() })?,
             "send" => {
-                let usage = "send TICKET ENDPOINT MAX-DOWNTIME-MS MAX-ROUNDS THROTTLE(0|1) [LEASE]";
-                arity(5..=6, usage)?;
+                let usage =
+                    "send TICKET ENDPOINT MAX-DOWNTIME-MS MAX-ROUNDS THROTTLE(0|1) COMPRESS(auto|on|off) [LEASE]";
+                arity(6..=7, usage)?;
                 let number = |i: usize, what: &str| {
                     args[i].parse::<u64>().map_err(|_| format!("usage: {usage} (`{}` is not a {what})", args[i]))
                 };
@@ -183,7 +216,9 @@ impl Command {
                         "1" => true,
                         other => return Err(format!("usage: {usage} (`{other}` is not 0 or 1)")),
                     },
-                    lease: lease(5),
+                    compress: Compress::parse(args[5])
+                        .ok_or_else(|| format!("usage: {usage} (`{}` is not auto, on or off)", args[5]))?,
+                    lease: lease(6),
                 })
             }
             "restore" => {
@@ -227,12 +262,13 @@ impl std::fmt::Display for Command {
             Command::Send(o) => {
                 write!(
                     f,
-                    "send {} {} {} {} {}",
+                    "send {} {} {} {} {} {}",
                     o.ticket,
                     o.endpoint,
                     o.max_downtime_ms,
                     o.max_rounds,
-                    u8::from(o.throttle)
+                    u8::from(o.throttle),
+                    o.compress.name()
                 )?;
                 match &o.lease {
                     Some(lease) => write!(f, " {lease}"),

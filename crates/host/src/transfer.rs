@@ -23,6 +23,7 @@
 //! the result to the VM thread, which restores it.
 
 use crate::exchange::{Envelope, Request, Ticket};
+use crate::protocol::Compress;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +39,9 @@ pub(crate) const PAGES: u8 = 1;
 pub(crate) const LAST: u8 = 2;
 /// Frame kind: a whole state (`Machine::save`).
 pub(crate) const WHOLE: u8 = 3;
+/// Frame kind: a chunk of pages, lz4-compressed: its length (8 bytes,
+/// little-endian), then the lz4 block.
+pub(crate) const PAGES_LZ4: u8 = 4;
 /// The largest chunk of pages a target accepts in one frame.
 pub(crate) const MAX_CHUNK: u64 = 64 << 20;
 /// The size of the chunks a source makes.
@@ -62,13 +66,67 @@ enum Frame {
 pub(crate) struct Counters {
     /// Bytes written to the target, framing included.
     pub(crate) bytes: AtomicU64,
-    /// Time spent writing, in nanoseconds: the link's speed is `bytes` over it.
+    /// Time spent compressing, writing and waiting for the target to apply,
+    /// in nanoseconds: the stream's speed is `delivered` over it.
     pub(crate) busy_ns: AtomicU64,
+    /// Bytes the target received, as they were before any compression.
+    pub(crate) delivered: AtomicU64,
+    /// Pages bytes that went compressed, before compression.
+    pub(crate) lz4_in: AtomicU64,
+    /// What they came to.
+    pub(crate) lz4_out: AtomicU64,
+}
+
+/// When the sending thread compresses a chunk: compressing pays when the
+/// link is slower than the compression's speed times what it saves
+/// (`link < speed × (1 − ratio)`). Both are measured on the chunks it
+/// compresses — the first four, then every 64th in auto mode.
+struct Squeeze {
+    mode: Compress,
+    /// Input bytes a second, and output over input, of the chunks compressed so far.
+    speed: f64,
+    ratio: f64,
+    chunks: u64,
+}
+
+impl Squeeze {
+    fn wanted(&self, link: Option<f64>) -> bool {
+        match self.mode {
+            Compress::On => true,
+            Compress::Off => false,
+            Compress::Auto if self.chunks < 4 || self.chunks % 64 == 0 => true,
+            Compress::Auto => link.is_some_and(|link| link < self.speed * (1.0 - self.ratio)),
+        }
+    }
+
+    /// Compresses `chunk` into a `PAGES_LZ4` payload, measuring how it went.
+    fn compress(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let started = Instant::now();
+        let mut out = vec![0u8; 8 + lz4_flex::block::get_maximum_output_size(chunk.len())];
+        out[..8].copy_from_slice(&(chunk.len() as u64).to_le_bytes());
+        let n = lz4_flex::block::compress_into(chunk, &mut out[8..]).expect("room for the worst case");
+        out.truncate(8 + n);
+        let (speed, ratio) = (
+            chunk.len() as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            out.len() as f64 / chunk.len().max(1) as f64,
+        );
+        // A running average that follows the data as it changes.
+        let w = if self.chunks == 0 { 1.0 } else { 0.25 };
+        self.speed += w * (speed - self.speed);
+        self.ratio += w * (ratio - self.ratio);
+        out
+    }
 }
 
 impl Counters {
     /// Bytes per second the link has carried while busy (`None` before any).
     pub(crate) fn rate(&self) -> Option<f64> {
+        let busy = self.busy_ns.load(Ordering::Relaxed);
+        (busy > 0).then(|| self.delivered.load(Ordering::Relaxed) as f64 * 1e9 / busy as f64)
+    }
+
+    /// The link's own speed: bytes on the wire over the time spent.
+    fn link_rate(&self) -> Option<f64> {
         let busy = self.busy_ns.load(Ordering::Relaxed);
         (busy > 0).then(|| self.bytes.load(Ordering::Relaxed) as f64 * 1e9 / busy as f64)
     }
@@ -93,7 +151,7 @@ pub(crate) enum NotQueued {
 
 impl Outgoing {
     /// Starts the thread: it connects to `endpoint`, presents `ticket`, then writes the frames queued.
-    pub(crate) fn start(endpoint: &str, ticket: &str, program: &str) -> std::io::Result<Outgoing> {
+    pub(crate) fn start(endpoint: &str, ticket: &str, program: &str, compress: Compress) -> std::io::Result<Outgoing> {
         let (frames, queue) = mpsc::sync_channel(QUEUED);
         let (answered, answer) = mpsc::channel();
         let counters = Arc::new(Counters::default());
@@ -103,7 +161,8 @@ impl Outgoing {
         let endpoint = endpoint.to_string();
         let (c, f) = (counters.clone(), failed.clone());
         std::thread::Builder::new().name("send".into()).spawn(move || {
-            let outcome = write_stream(&endpoint, &hello, &queue, &c);
+            let mut squeeze = Squeeze { mode: compress, speed: 0.0, ratio: 1.0, chunks: 0 };
+            let outcome = write_stream(&endpoint, &hello, &queue, &c, &mut squeeze);
             if let Err(why) = &outcome {
                 *f.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
             }
@@ -144,7 +203,13 @@ impl Outgoing {
 
 /// The sending thread: connect, present the ticket, write every frame
 /// queued, and after the last read the target's answer.
-fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: &Counters) -> Result<String, String> {
+fn write_stream(
+    endpoint: &str,
+    hello: &str,
+    queue: &Receiver<Frame>,
+    counters: &Counters,
+    squeeze: &mut Squeeze,
+) -> Result<String, String> {
     use std::net::ToSocketAddrs;
     let addr = endpoint
         .to_socket_addrs()
@@ -191,12 +256,31 @@ fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: 
             // Abandoned: the target drops what it received when the connection closes.
             Err(mpsc::RecvTimeoutError::Disconnected) => return Err("the migration was abandoned".into()),
         };
-        let (kind, parts): (u8, Vec<&[u8]>) = match &frame {
-            Frame::Pages(chunk) => (PAGES, vec![chunk]),
-            Frame::Last(state) => (LAST, state.parts().collect()),
-            Frame::Whole(state) => (WHOLE, state.parts().collect()),
-        };
         let started = Instant::now();
+        let compressed = match &frame {
+            Frame::Pages(chunk) if squeeze.wanted(counters.link_rate()) => {
+                let out = squeeze.compress(chunk);
+                squeeze.chunks += 1;
+                counters.lz4_in.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                counters.lz4_out.fetch_add(out.len() as u64, Ordering::Relaxed);
+                Some(out)
+            }
+            Frame::Pages(_) => {
+                squeeze.chunks += 1;
+                None
+            }
+            _ => None,
+        };
+        let (kind, parts): (u8, Vec<&[u8]>) = match (&frame, &compressed) {
+            (Frame::Pages(_), Some(out)) => (PAGES_LZ4, vec![out]),
+            (Frame::Pages(chunk), None) => (PAGES, vec![chunk]),
+            (Frame::Last(state), _) => (LAST, state.parts().collect()),
+            (Frame::Whole(state), _) => (WHOLE, state.parts().collect()),
+        };
+        let raw = match &frame {
+            Frame::Pages(chunk) => chunk.len(),
+            Frame::Last(state) | Frame::Whole(state) => state.len(),
+        };
         if let Err(e) = write_frame(reader.get_mut(), kind, &parts, counters).and_then(|()| reader.get_mut().flush()) {
             // A target that refused the state says why, then closes: its reason beats the broken pipe.
             let _ = reader.get_ref().tcp().set_read_timeout(Some(Duration::from_secs(1)));
@@ -205,11 +289,12 @@ fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: 
                 .and_then(|line| line.strip_prefix("ERR ").map(str::to_string));
             return Err(reason.unwrap_or_else(|| lost(e)));
         }
-        if kind == PAGES {
+        let pages = kind == PAGES || kind == PAGES_LZ4;
+        if pages {
             sent += 1;
         }
         // At the end, wait for every frame; before, for all but a window of them.
-        let window = if kind == PAGES { WINDOW } else { 0 };
+        let window = if pages { WINDOW } else { 0 };
         while sent - applied > window {
             let line = next_line(&mut reader)?;
             match line.strip_prefix("applied ").and_then(|n| n.parse::<u64>().ok()) {
@@ -218,14 +303,14 @@ fn write_stream(endpoint: &str, hello: &str, queue: &Receiver<Frame>, counters: 
             }
         }
         counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        if kind != PAGES {
+        counters.delivered.fetch_add(raw as u64, Ordering::Relaxed);
+        if !pages {
             return answer(next_line(&mut reader)?);
         }
     }
 }
 
 fn write_frame(writer: &mut impl Write, kind: u8, parts: &[&[u8]], counters: &Counters) -> std::io::Result<()> {
-    let started = Instant::now();
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut head = [0u8; 9];
     head[0] = kind;
@@ -235,7 +320,6 @@ fn write_frame(writer: &mut impl Write, kind: u8, parts: &[&[u8]], counters: &Co
         writer.write_all(part)?;
     }
     counters.bytes.fetch_add(9 + len as u64, Ordering::Relaxed);
-    counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     Ok(())
 }
 
@@ -372,8 +456,9 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
             let max = match head[0] {
                 KEEP_ALIVE => 0,
                 PAGES => MAX_CHUNK,
+                PAGES_LZ4 => 8 + lz4_flex::block::get_maximum_output_size(MAX_CHUNK as usize) as u64,
                 LAST | WHOLE => max_state as u64,
-                other => return refuse(&mut reader, format!("stream frame {frame}: kind {other} (0 to 3)")),
+                other => return refuse(&mut reader, format!("stream frame {frame}: kind {other} (0 to 4)")),
             };
             if len > max {
                 return refuse(
@@ -387,7 +472,14 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
             };
             match head[0] {
                 KEEP_ALIVE => {}
-                PAGES => {
+                PAGES | PAGES_LZ4 => {
+                    let payload = match head[0] {
+                        PAGES => payload,
+                        _ => match decompressed(&payload) {
+                            Ok(chunk) => chunk,
+                            Err(why) => return refuse(&mut reader, format!("stream frame {frame}: {why}")),
+                        },
+                    };
                     let Some(r) = receiver.as_mut() else {
                         return refuse(
                             &mut reader,
@@ -422,6 +514,22 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
     drop(spawned);
 }
 
+/// A `PAGES_LZ4` payload's chunk: its length checked against the largest
+/// chunk before anything is allocated, and the block against that length.
+fn decompressed(payload: &[u8]) -> Result<Vec<u8>, String> {
+    let (len, block) = payload.split_at_checked(8).ok_or("a compressed chunk shorter than its length")?;
+    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    if len > MAX_CHUNK {
+        return Err(format!("a compressed chunk of {len} bytes, more than a chunk may have ({MAX_CHUNK})"));
+    }
+    let mut chunk = vec![0u8; len as usize];
+    match lz4_flex::block::decompress_into(block, &mut chunk) {
+        Ok(n) if n as u64 == len => Ok(chunk),
+        Ok(n) => Err(format!("a compressed chunk of {n} bytes, said to be {len}")),
+        Err(e) => Err(format!("a compressed chunk that does not decompress: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +543,36 @@ mod tests {
             throttle: 0,
             started: Instant::now(),
         }
+    }
+
+    #[test]
+    fn a_compressed_chunk_is_checked_before_and_after_it_is_decompressed() {
+        let chunk: Vec<u8> = (0..100_000u32).map(|i| (i % 7) as u8).collect();
+        let mut squeeze = Squeeze { mode: Compress::On, speed: 0.0, ratio: 1.0, chunks: 0 };
+        let payload = squeeze.compress(&chunk);
+        assert!(payload.len() < chunk.len() / 10, "{} bytes", payload.len());
+        assert_eq!(decompressed(&payload).unwrap(), chunk);
+        let lying = [&(200_000u64).to_le_bytes()[..], &payload[8..]].concat();
+        assert_eq!(decompressed(&lying).unwrap_err(), "a compressed chunk of 100000 bytes, said to be 200000");
+        let huge = [&(1u64 << 40).to_le_bytes()[..], &payload[8..]].concat();
+        assert_eq!(
+            decompressed(&huge).unwrap_err(),
+            "a compressed chunk of 1099511627776 bytes, more than a chunk may have (67108864)"
+        );
+        assert_eq!(decompressed(&[1, 2]).unwrap_err(), "a compressed chunk shorter than its length");
+        let garbage = [&(100u64).to_le_bytes()[..], &[0xff; 20]].concat();
+        assert!(decompressed(&garbage).unwrap_err().starts_with("a compressed chunk that does not decompress: "));
+    }
+
+    #[test]
+    fn auto_compresses_only_when_the_link_is_slower_than_what_compression_saves() {
+        let mut squeeze = Squeeze { mode: Compress::Auto, speed: 1e9, ratio: 0.25, chunks: 10 };
+        // 1 GB/s of compression that keeps a quarter: worth it below 750 MB/s of link.
+        assert!(squeeze.wanted(Some(500e6)));
+        assert!(!squeeze.wanted(Some(2e9)));
+        squeeze.chunks = 64;
+        assert!(squeeze.wanted(Some(2e9)), "every 64th chunk measures again");
+        assert!(!Squeeze { mode: Compress::Off, ..squeeze }.wanted(Some(1.0)));
     }
 
     #[test]

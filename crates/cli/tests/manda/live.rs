@@ -183,3 +183,20 @@ fn a_stop_and_copy_still_moves_it_whole_over_the_stream() {
     ticks.extend(b.take(5));
     assert_ticks(&ticks);
 }
+
+#[test]
+fn pages_compressed_on_the_wire_arrive_as_they_left() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &["4096", "12"]);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--compress", "on", "--stats"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    let compression = out.lines().find(|l| l.starts_with("compression: ")).unwrap();
+    assert!(compression.starts_with("compression: lz4 on "), "{out}");
+    let ratio: f64 = compression.rsplit(", ").next().unwrap().trim_end_matches(":1").parse().unwrap();
+    assert!(ratio > 10.0, "a page holding one number compresses well: {out}");
+    assert_eq!(a.wait(), Some(0));
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(20));
+    assert_ticks(&ticks);
+}

@@ -138,6 +138,9 @@ struct MigrateArgs {
     /// Never slow the program down to make the rounds converge (auto-converge).
     #[arg(long)]
     no_throttle: bool,
+    /// Compress pages on the wire (lz4): auto (when that is faster than the link, measured as it goes), on or off.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    compress: String,
     /// Print what the migration did: rounds, bytes, downtime, total time.
     #[arg(long)]
     stats: bool,
@@ -150,6 +153,7 @@ impl MigrateArgs {
             max_downtime: Duration::from_millis(self.max_downtime),
             max_rounds: self.max_rounds,
             throttle: !self.no_throttle,
+            compress: vm_host::protocol::Compress::parse(&self.compress).unwrap_or_default(),
         };
         let moved =
             vm_host::migrate_with(&self.vm, &self.to, token, &options, terminal_rounds()).map_err(|e| e.to_string())?;
@@ -177,7 +181,15 @@ fn stats(moved: &vm_host::Moved) -> String {
     out.push_str(&format!("rounds: {n}\n"));
     out.push_str(&format!("bytes sent: {} ({:.1} MiB), at the stop: {}\n", moved.bytes, mib(moved.bytes), moved.last));
     out.push_str(&format!("dirty rate: {:.1} MiB/s\n", mib(dirtied) / pre));
-    out.push_str("compression: none\n");
+    let (raw, packed) = moved.compressed;
+    match raw {
+        0 => out.push_str("compression: none\n"),
+        raw => out.push_str(&format!(
+            "compression: lz4 on {:.1} MiB of pages, {:.2}:1\n",
+            mib(raw),
+            raw as f64 / packed.max(1) as f64
+        )),
+    }
     out.push_str(&format!("total time: {:.1} ms\n", ms(moved.total)));
     out.push_str(&format!("downtime: {:.2} ms (the source stopped until the target ran)", ms(moved.downtime)));
     out
