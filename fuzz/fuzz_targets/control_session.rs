@@ -151,6 +151,8 @@ fuzz_target!(|data: &[u8]| {
         // port here and connecting until it answers can connect a socket to itself.
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         token: token.then(|| TOKEN.to_string()),
+        tls: None,
+        insecure: false,
         wait,
         program: "fuzz".into(),
         program_hash: String::new(),
