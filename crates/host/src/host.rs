@@ -377,16 +377,30 @@ impl<M: Machine> Vm<'_, M> {
             throttle: 0,
             started: Instant::now(),
         };
-        let first = match (running, order.max_rounds) {
-            (true, 1..) => self.machine.precopy_round(),
-            _ => None,
-        };
+        let first = self.machine.precopy_round();
+        let next = |vm: &Self| if vm.leases.mode == Mode::Running { Next::Run } else { Next::Stay };
         let Some(first) = first else {
-            // Stop and copy: the state goes whole, now.
+            // A machine without pre-copy: its state goes whole, now.
             let answer = self.finish_send(conn, outgoing, &precopy, lease, running, true);
-            return (if self.leases.mode == Mode::Running { Next::Run } else { Next::Stay }, Some(answer));
+            return (next(self), Some(answer));
         };
         precopy.rounds.push(first);
+        if !running || order.max_rounds == 0 {
+            // Stop and copy, streamed: the pages go in chunks the target puts in place as they
+            // come (no state held whole on either side), then the rest.
+            while let Some(chunk) = self.machine.precopy_chunk(crate::transfer::CHUNK) {
+                if let Err(why) = outgoing.push(chunk) {
+                    self.machine.precopy_abandon();
+                    self.leases.send_failed(running);
+                    let given_back = if running { "runs on" } else { "stays interrupted" };
+                    let why = format!("the stream to the target failed: {why}; the program {given_back} here");
+                    return (next(self), Some(Answer::err(why)));
+                }
+            }
+            // One round, all of it at the stop: the machine has not run since it began.
+            let answer = self.finish_send(conn, outgoing, &precopy, lease, running, false);
+            return (next(self), Some(answer));
+        }
         let pacer = Arc::new(AtomicBool::new(false));
         let (line, stop) = (Arc::clone(&self.shared.line), Arc::clone(&pacer));
         let _ = std::thread::Builder::new().name("pace".into()).spawn(move || {

@@ -186,6 +186,15 @@ impl Outgoing {
         }
     }
 
+    /// Queues a chunk of pages, waiting for room (the program is stopped: stop and copy).
+    pub(crate) fn push(&self, chunk: Vec<u8>) -> Result<(), String> {
+        let failed = || self.failure().unwrap_or_else(|| "the stream has ended".into());
+        match &self.frames {
+            Some(frames) => frames.send(Frame::Pages(chunk)).map_err(|_| failed()),
+            None => Err(failed()),
+        }
+    }
+
     /// Sends the last frame (`whole`: a whole state, else the state over
     /// the pages sent) and waits for the target's answer: its `OK …` line,
     /// or why it failed.

@@ -1,5 +1,6 @@
-; ticker PAGES WRITES: a heap of PAGES pages (default 4096, 16 MiB), every
-; page written once, then ticks forever: each tick writes its number into
+; ticker PAGES WRITES NOISE: a heap of PAGES pages (default 4096, 16 MiB),
+; every page written once (NOISE 1: every word of it, with pseudo-random
+; bits that no compressor shrinks), then ticks forever: each tick writes its number into
 ; WRITES pages in turn (default 1; 0: none), prints it and sleeps 1 ms. A live
 ; migration sees its memory change while it runs (WRITES = PAGES: all of it,
 ; every millisecond, faster than any link), and its output shows any gap
@@ -16,9 +17,14 @@ main:
     li a1, 1
     call argnum
     mov s4, v0              ; writes per tick
+    li a0, 2
+    li a1, 0
+    call argnum
+    mov s5, v0              ; fill every word (1) or one a page (0)
     shli t0, s3, 12
     grow s0, t0             ; s0: the heap
     li t1, 0
+    bnez s5, .Lnoise
 .Lfill:
     shli t3, t1, 12
     add t3, t3, s0
@@ -26,6 +32,23 @@ main:
     st64 t2, [t3]
     addi t1, t1, 1
     blt t1, s3, .Lfill
+    jmp .Lfilled
+.Lnoise:                    ; every word from a xorshift: memory no compressor shrinks
+    shli t4, s3, 9          ; words
+    li t2, 88172645463325252
+.Lword:
+    shli t5, t2, 13
+    xor t2, t2, t5
+    shri t5, t2, 7
+    xor t2, t2, t5
+    shli t5, t2, 17
+    xor t2, t2, t5
+    shli t3, t1, 3
+    add t3, t3, s0
+    st64 t2, [t3]
+    addi t1, t1, 1
+    blt t1, t4, .Lword
+.Lfilled:
     li s1, 0                ; tick
     li s2, 0                ; next page to write
 .Ltick:
