@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-all=(manda_exe manda_asm manda_snapshot manda_modes manda_threads mova_inputs control_line control_session wasm_module wasm_diff wasi_calls wasm_link)
+all=(manda_exe manda_asm manda_snapshot manda_pages manda_modes manda_threads mova_inputs control_line control_session wasm_module wasm_diff wasi_calls wasm_link)
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
 fi
