@@ -173,6 +173,8 @@ struct Vm<'m, M: Machine> {
     receiving: Option<Arc<AtomicBool>>,
     /// A `send` whose program runs while its pages go (pre-copy).
     sending: Option<Sending>,
+    /// How long a state stream may stall before it is given up.
+    stall: Duration,
     /// The connection, lease and former mode (running?) of a `send` that
     /// stopped the program, until its hand-off: if that connection closes
     /// first, the program is given back.
@@ -361,8 +363,13 @@ impl<M: Machine> Vm<'_, M> {
     /// while its pages go (answered when it ends), an interrupted one, or a
     /// machine that moves its state whole, is sent at once.
     fn start_send(&mut self, conn: usize, order: SendOrder, lease: String, running: bool) -> (Next, Option<Answer>) {
-        let outgoing = match Outgoing::start(&order.endpoint, &order.ticket, &self.shared.program_hash, order.compress)
-        {
+        let outgoing = match Outgoing::start(
+            &order.endpoint,
+            &order.ticket,
+            &self.shared.program_hash,
+            order.compress,
+            self.stall,
+        ) {
             Ok(outgoing) => outgoing,
             Err(e) => {
                 self.leases.send_failed(running);
@@ -608,6 +615,7 @@ impl<M: Machine> Vm<'_, M> {
             lease: accepted,
             max_state: self.machine.max_state_len(),
             cancelled,
+            stall: self.stall,
         };
         crate::transfer::receive(incoming, self.to_vm.clone());
         Next::Stay
@@ -914,6 +922,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         receiving: None,
         sending: None,
         sent_by: None,
+        stall: options.limits.io_timeout * crate::transfer::STALL_TIMEOUTS,
     };
     vm.publish();
     let outcome = vm.serve(&requests);
@@ -1106,6 +1115,7 @@ mod tests {
             receiving: None,
             sending: None,
             sent_by: None,
+            stall: Duration::from_secs(30),
         };
         // Released and stopped, the VM waits for requests until every
         // client is gone: it ends as killed, never running again.

@@ -548,8 +548,10 @@ impl Migration {
     }
 }
 
-/// Gives up `lease` on `client`'s VM (a provisional state there is dropped), best effort.
+/// Gives up `lease` on `client`'s VM (a provisional state there is dropped), best effort:
+/// a VM that does not answer within 5 s keeps it until it lapses.
 fn release(client: &mut Client, lease: &str) {
+    client.set_reply_timeout(Some(Duration::from_secs(5)));
     let _ = client.call(&Command::Release(lease.to_string()));
     client.forget_lease();
 }

@@ -51,8 +51,9 @@ pub(crate) const CHUNK: usize = 256 << 10;
 const QUEUED: usize = 8;
 /// Pages frames a source sends ahead of the target's `applied` at most.
 const WINDOW: u64 = 4;
-/// How long either side waits for the other before giving the stream up.
-pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long either side waits for the other before giving the stream up,
+/// in control timeouts (`--control-timeout`, 10 s by default: 30 s).
+pub(crate) const STALL_TIMEOUTS: u32 = 3;
 
 /// What the sending thread is given.
 enum Frame {
@@ -151,7 +152,13 @@ pub(crate) enum NotQueued {
 
 impl Outgoing {
     /// Starts the thread: it connects to `endpoint`, presents `ticket`, then writes the frames queued.
-    pub(crate) fn start(endpoint: &str, ticket: &str, program: &str, compress: Compress) -> std::io::Result<Outgoing> {
+    pub(crate) fn start(
+        endpoint: &str,
+        ticket: &str,
+        program: &str,
+        compress: Compress,
+        stall: Duration,
+    ) -> std::io::Result<Outgoing> {
         let (frames, queue) = mpsc::sync_channel(QUEUED);
         let (answered, answer) = mpsc::channel();
         let counters = Arc::new(Counters::default());
@@ -162,7 +169,7 @@ impl Outgoing {
         let (c, f) = (counters.clone(), failed.clone());
         std::thread::Builder::new().name("send".into()).spawn(move || {
             let mut squeeze = Squeeze { mode: compress, speed: 0.0, ratio: 1.0, chunks: 0 };
-            let outcome = write_stream(&endpoint, &hello, &queue, &c, &mut squeeze);
+            let outcome = write_stream(&endpoint, &hello, &queue, &c, &mut squeeze, stall);
             if let Err(why) = &outcome {
                 *f.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
             }
@@ -218,6 +225,7 @@ fn write_stream(
     queue: &Receiver<Frame>,
     counters: &Counters,
     squeeze: &mut Squeeze,
+    stall: Duration,
 ) -> Result<String, String> {
     use std::net::ToSocketAddrs;
     let addr = endpoint
@@ -228,8 +236,8 @@ fn write_stream(
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .map_err(|e| format!("cannot connect to the target {endpoint}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(STREAM_TIMEOUT));
-    let _ = stream.set_read_timeout(Some(STREAM_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(stall));
+    let _ = stream.set_read_timeout(Some(stall));
     let lost = |e: std::io::Error| format!("the stream to the target {endpoint} failed: {e}");
     // Under TLS when the target is on another host (`tls.rs`).
     let conn = crate::tls::wrap_client(stream, endpoint).map_err(|e| match e.kind() {
@@ -255,7 +263,7 @@ fn write_stream(
     };
     loop {
         // Waiting for the next frame, the stream is kept alive.
-        let frame = match queue.recv_timeout(STREAM_TIMEOUT / 4) {
+        let frame = match queue.recv_timeout(stall / 4) {
             Ok(frame) => frame,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 write_frame(reader.get_mut(), KEEP_ALIVE, &[], counters).map_err(lost)?;
@@ -413,6 +421,8 @@ pub(crate) struct Incoming {
     pub(crate) lease: String,
     pub(crate) max_state: usize,
     pub(crate) cancelled: Arc<AtomicBool>,
+    /// How long the source may send nothing.
+    pub(crate) stall: Duration,
 }
 
 /// A stream's bytes: those the control port had read past the `stream`
@@ -442,9 +452,9 @@ pub(crate) struct Received {
 /// Starts the receiving thread.
 pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
     let spawned = std::thread::Builder::new().name("receive".into()).spawn(move || {
-        let Incoming { socket, buffered, mut receiver, lease, max_state, cancelled } = incoming;
-        let _ = socket.tcp().set_read_timeout(Some(STREAM_TIMEOUT));
-        let _ = socket.tcp().set_write_timeout(Some(STREAM_TIMEOUT));
+        let Incoming { socket, buffered, mut receiver, lease, max_state, cancelled, stall } = incoming;
+        let _ = socket.tcp().set_read_timeout(Some(stall));
+        let _ = socket.tcp().set_write_timeout(Some(stall));
         let mut reader =
             Input { buffered: std::io::Cursor::new(buffered), rest: BufReader::with_capacity(1 << 16, socket) };
         let refuse = |reader: &mut Input, why: String| {

@@ -15,6 +15,8 @@ pub struct Hosts {
     pub a: String,
     /// Host B's namespace.
     pub b: String,
+    /// Host A's end of the link.
+    link_a: String,
 }
 
 /// Runs `ip ARGS`; its error output when it fails.
@@ -31,9 +33,9 @@ impl Hosts {
     /// concurrent tests do not collide.
     pub fn create(tag: &str) -> Result<Hosts, String> {
         let id = std::process::id();
-        let hosts = Hosts { a: format!("{tag}-a-{id}"), b: format!("{tag}-b-{id}") };
         let suffix = format!("{}{}", &tag[..1], id % 100_000);
         let (veth_a, veth_b) = (format!("va{suffix}"), format!("vb{suffix}"));
+        let hosts = Hosts { a: format!("{tag}-a-{id}"), b: format!("{tag}-b-{id}"), link_a: veth_a.clone() };
         ip(&["netns", "add", &hosts.a])?;
         ip(&["netns", "add", &hosts.b])?;
         ip(&["link", "add", &veth_a, "netns", &hosts.a, "type", "veth", "peer", "name", &veth_b, "netns", &hosts.b])?;
@@ -58,6 +60,14 @@ impl Hosts {
                 None
             }
         }
+    }
+}
+
+impl Hosts {
+    /// Cuts the link between the hosts (host A's end goes down): packets
+    /// are lost, connections stall, nothing is refused.
+    pub fn cut(&self) {
+        ip(&["-n", &self.a, "link", "set", &self.link_a, "down"]).expect("the link goes down");
     }
 }
 

@@ -313,3 +313,82 @@ fn vectors_held_before_a_move_are_the_vectors_after_it() {
     let seen = digits_moved_mid_run("held-vectors.wasm", rest);
     assert_eq!(seen, [1, 2, 3, 4, 5, 6, 6, 3], "every line once; the vectors as the source left them");
 }
+
+/// The link between two hosts cut in the middle of the pre-copy rounds:
+/// neither side hears from the other again. The source gives the stream
+/// up after three control timeouts and runs on; `hv` reports the failure;
+/// the program ran once and is running.
+#[test]
+fn a_link_cut_mid_pre_copy_leaves_the_source_running() {
+    use test_support::netns::{Credentials, Hosts, ADDR_B};
+    let Some(hosts) = Hosts::create_or_skip("mandc", "Manda cut-link test") else { return };
+    let hv = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).with_file_name("hv");
+    let tls = Credentials::make(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("manda-cut-tls"), &hv);
+    let (dir_a, dir_b) = (tls.a.to_str().unwrap(), tls.b.to_str().unwrap());
+    let listen_b = format!("{ADDR_B}:34567");
+    // All of its 8 MiB written every millisecond: the rounds never converge by themselves.
+    let mut a = Vm::start_in(
+        &["ip", "netns", "exec", &hosts.a],
+        &["--tls", dir_a, "--control-timeout", "1"],
+        "hosted/ticker.s",
+        &["2048", "2048"],
+    );
+    let b = Vm::start_in(
+        &["ip", "netns", "exec", &hosts.b],
+        &["--wait", "--listen", &listen_b, "--tls", dir_b, "--control-timeout", "1"],
+        "hosted/ticker.s",
+        &[],
+    );
+    let mut seen = a.take(3);
+    let hv_in_a = |args: &[&str]| {
+        let mut command = std::process::Command::new("ip");
+        command
+            .args(["netns", "exec", &hosts.a])
+            .arg(&hv)
+            .args(args)
+            .args(["--tls", dir_a])
+            .env("MOVA_RUNTIME_DIR", common::runtime_dir())
+            .env_remove("MOVA_TOKEN")
+            .env_remove("MOVA_TLS_DIR");
+        command
+    };
+    let migration = hv_in_a(&[
+        "migrate",
+        &a.pid(),
+        "--to",
+        &listen_b,
+        "--max-downtime",
+        "0",
+        "--max-rounds",
+        "4000000000",
+        "--no-throttle",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8(hv_in_a(&["status", &a.pid()]).output().unwrap().stdout).unwrap().starts_with("migrating")
+    {
+        assert!(std::time::Instant::now() < deadline, "the pre-copy never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    hosts.cut();
+    let out = migration.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "hv: migration failed (the source runs on): {}: the stream to the target failed: ",
+            a.pid()
+        )),
+        "{err}"
+    );
+    assert!(String::from_utf8(hv_in_a(&["status", &a.pid()]).output().unwrap().stdout).unwrap().starts_with("running"));
+    seen.extend(a.take(20));
+    for pair in seen.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "every tick once, in order");
+    }
+    drop(b);
+    drop(hosts);
+}
