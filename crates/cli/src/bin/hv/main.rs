@@ -44,7 +44,7 @@ struct Cli {
 enum Command {
     /// List the VM processes on this host.
     Ps(PsArgs),
-    /// Print a VM's status line: mode (running, interrupted, waiting, moving), lease, position.
+    /// Print a VM's status line: mode (running, interrupted, waiting, migrating, moving), lease, position.
     Status {
         /// The VM: its PID on this host (`hv ps` lists them) or its control endpoint HOST:PORT.
         vm: String,
