@@ -461,6 +461,7 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
             let _ = reader.rest.get_mut().write_all(format!("ERR {why}\n").as_bytes());
         };
         let (mut frame, mut applied) = (0u64, 0u64);
+        let mut buffer = Vec::new();
         loop {
             frame += 1;
             let mut head = [0u8; 9];
@@ -485,17 +486,33 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
                     format!("stream frame {frame}: {len} bytes, more than such a frame may have ({max})"),
                 );
             }
-            let payload = match crate::protocol::read_payload(&mut reader, len as usize) {
-                Ok(payload) => payload,
-                Err(e) => return refuse(&mut reader, format!("stream frame {frame}: {e}")),
+            if head[0] == PAGES || head[0] == PAGES_LZ4 {
+                // One buffer for every chunk: it grows as bytes arrive, and its memory is reused.
+                buffer.clear();
+                match (&mut reader).take(len).read_to_end(&mut buffer) {
+                    Ok(n) if n as u64 == len => {}
+                    Ok(_) => return refuse(&mut reader, format!("stream frame {frame}: the connection was closed")),
+                    Err(e) => return refuse(&mut reader, format!("stream frame {frame}: {e}")),
+                }
+            }
+            let payload = match head[0] {
+                PAGES | PAGES_LZ4 | KEEP_ALIVE => Vec::new(),
+                _ => match crate::protocol::read_payload(&mut reader, len as usize) {
+                    Ok(payload) => payload,
+                    Err(e) => return refuse(&mut reader, format!("stream frame {frame}: {e}")),
+                },
             };
             match head[0] {
                 KEEP_ALIVE => {}
                 PAGES | PAGES_LZ4 => {
-                    let payload = match head[0] {
-                        PAGES => payload,
-                        _ => match decompressed(&payload) {
-                            Ok(chunk) => chunk,
+                    let unpacked;
+                    let chunk = match head[0] {
+                        PAGES => &buffer[..],
+                        _ => match decompressed(&buffer) {
+                            Ok(chunk) => {
+                                unpacked = chunk;
+                                &unpacked[..]
+                            }
                             Err(why) => return refuse(&mut reader, format!("stream frame {frame}: {why}")),
                         },
                     };
@@ -505,7 +522,7 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
                             "this machine takes whole states only: it cannot receive pages ahead".into(),
                         );
                     };
-                    if let Err(e) = r.apply(&payload) {
+                    if let Err(e) = r.apply(chunk) {
                         return refuse(&mut reader, format!("stream frame {frame}: {e}"));
                     }
                     applied += 1;
