@@ -6,12 +6,18 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// The authority's parameters: the same each time, so that a certificate
-/// signed later names the authority `ca.pem` holds.
-fn authority() -> Result<rcgen::CertificateParams, String> {
+/// The parameters of the authority whose key is `key`: the same each time
+/// for one key, so that a certificate signed later names the authority
+/// `ca.pem` holds, and different for another key (its name ends with a
+/// digest of the public key), so that a certificate of another authority is
+/// told apart by name (`UnknownIssuer`).
+fn authority(key: &rcgen::KeyPair) -> Result<rcgen::CertificateParams, String> {
+    use sha2::Digest;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.distinguished_name.push(rcgen::DnType::CommonName, "hv certificate authority");
+    let digest = sha2::Sha256::digest(key.public_key_raw());
+    let name = format!("hv certificate authority {}", vm_core::hex(&digest[..8]));
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
         rcgen::KeyUsagePurpose::CrlSign,
@@ -47,7 +53,7 @@ pub fn init(dir: &Path, ca_dir: &Path, names: &[String]) -> Result<Vec<String>, 
         Ok(pem) => rcgen::KeyPair::from_pem(&pem).map_err(|e| format!("{}: {e}", ca_key_pem.display()))?,
         Err(_) => {
             let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-            let cert = authority()?.self_signed(&key).map_err(|e| e.to_string())?;
+            let cert = authority(&key)?.self_signed(&key).map_err(|e| e.to_string())?;
             write(&ca_key_pem, &key.serialize_pem(), 0o600)?;
             write(&ca_pem, &cert.pem(), 0o644)?;
             said.push(format!("made a new authority: {} (keep {} secret)", ca_pem.display(), ca_key_pem.display()));
@@ -55,7 +61,7 @@ pub fn init(dir: &Path, ca_dir: &Path, names: &[String]) -> Result<Vec<String>, 
         }
     };
     let ca_cert = std::fs::read_to_string(&ca_pem).map_err(|e| format!("cannot read {}: {e}", ca_pem.display()))?;
-    let issuer = rcgen::Issuer::new(authority()?, ca_key);
+    let issuer = rcgen::Issuer::new(authority(&ca_key)?, ca_key);
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| format!("a name: {e}"))?;
     params.distinguished_name.push(rcgen::DnType::CommonName, names.first().cloned().unwrap_or_default());
     params.extended_key_usages =
