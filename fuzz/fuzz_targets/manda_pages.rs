@@ -8,30 +8,16 @@
 //! The input: two bytes of the pages part's length, the pages part, then the snapshot.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use manda::machine::{Config, Machine, SharedBuf};
-
-/// As manda_snapshot's: a port, a heap page, a forked second context.
-const PROGRAM: &str = ".data\nd: .zero 64\n.code\nmain:\n    pnew t0\n    li t1, 4096\n    grow t2, t1\n    fork t3, child\n    printi t3\n    halt\nchild:\n    printi t0\n    halt\n";
+use mova_manda_fuzz::{snapshot_machine, snapshot_program, with_right_crc};
 
 fuzz_target!(|input: &[u8]| {
     let Some((len, rest)) = input.split_first_chunk::<2>() else { return };
     let split = (u16::from_le_bytes(*len) as usize).min(rest.len());
     let (pages, snapshot) = rest.split_at(split);
-    let mut snapshot = snapshot.to_vec();
-    if snapshot.len() > 4 {
-        let body = snapshot.len() - 4;
-        let crc = crc32fast::hash(&snapshot[..body]);
-        snapshot[body..].copy_from_slice(&crc.to_le_bytes());
-    }
-    let (bytes, _) = manda::asm::assemble(PROGRAM).unwrap();
-    let exe = manda::exe::Executable::load(&bytes).unwrap();
-    let fresh = || {
-        let config = Config { max_steps: Some(10_000), max_memory: 16 << 20, threads: 1, ..Config::default() };
-        let mut machine = Machine::new(&exe, config).unwrap();
-        machine.set_output(Box::new(SharedBuf::default()));
-        machine.set_error_output(Box::new(SharedBuf::default()));
-        machine
-    };
+    let snapshot = with_right_crc(snapshot);
+    // The machine manda_snapshot restores into: a port, a heap page, a forked second context.
+    let exe = snapshot_program();
+    let fresh = || snapshot_machine(&exe);
     let mut machine = fresh();
     let mut received = machine.receiver().expect("an empty receiver");
     // Records in chunks of up to 512 bytes, as frames would bring them; the first bad one ends it.

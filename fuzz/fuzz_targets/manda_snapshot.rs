@@ -9,28 +9,13 @@
 //! check the unit tests cover).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use manda::machine::{Config, Machine, SharedBuf};
-
-/// `examples`-style: a port, a heap page, a forked second context.
-pub const PROGRAM: &str = ".data\nd: .zero 64\n.code\nmain:\n    pnew t0\n    li t1, 4096\n    grow t2, t1\n    fork t3, child\n    printi t3\n    halt\nchild:\n    printi t0\n    halt\n";
+use mova_manda_fuzz::{snapshot_machine, snapshot_program, with_right_crc};
 
 fuzz_target!(|input: &[u8]| {
-    let mut data = input.to_vec();
-    if data.len() > 4 {
-        let body = data.len() - 4;
-        let crc = crc32fast::hash(&data[..body]);
-        data[body..].copy_from_slice(&crc.to_le_bytes());
-    }
+    let data = with_right_crc(input);
     let data = &data[..];
-    let (bytes, _) = manda::asm::assemble(PROGRAM).unwrap();
-    let exe = manda::exe::Executable::load(&bytes).unwrap();
-    let fresh = || {
-        let config = Config { max_steps: Some(10_000), max_memory: 16 << 20, threads: 1, ..Config::default() };
-        let mut machine = Machine::new(&exe, config).unwrap();
-        machine.set_output(Box::new(SharedBuf::default()));
-        machine.set_error_output(Box::new(SharedBuf::default()));
-        machine
-    };
+    let exe = snapshot_program();
+    let fresh = || snapshot_machine(&exe);
     let mut machine = fresh();
     if machine.restore(data).is_ok() {
         let saved = machine.save().expect("a restored machine saves");

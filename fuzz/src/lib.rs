@@ -1,6 +1,7 @@
 //! What the fuzz targets share: reading the fuzzer's bytes as a sequence
-//! of choices for the targets that build structured input from them, and
-//! the wasm-smith configuration of the features Manda translates.
+//! of choices for the targets that build structured input from them, the
+//! machine the snapshot targets restore into, and the wasm-smith
+//! configuration of the features Manda translates.
 
 /// Reads the fuzzer's bytes as choices, one byte each (zeros once they run
 /// out, so every input, even an empty one, makes a whole case).
@@ -62,4 +63,39 @@ pub fn translatable_modules() -> wasm_smith::Config {
 /// docs/manda/wasm.md lists them.
 pub fn not_translated_yet(message: &str) -> bool {
     message.contains("not supported (see docs/manda/wasm.md")
+}
+
+/// The program of the machines the snapshot targets restore into,
+/// `examples`-style: a port, a heap page, a forked second context.
+pub const SNAPSHOT_PROGRAM: &str = ".data\nd: .zero 64\n.code\nmain:\n    pnew t0\n    li t1, 4096\n    grow t2, t1\n    fork t3, child\n    printi t3\n    halt\nchild:\n    printi t0\n    halt\n";
+
+/// A fresh machine of [`SNAPSHOT_PROGRAM`] (`exe`, from [`snapshot_program`],
+/// built once by the caller), under a step limit and 16 MiB, its output
+/// kept in memory.
+pub fn snapshot_machine(exe: &manda::exe::Executable) -> manda::machine::Machine {
+    use manda::machine::{Config, Machine, SharedBuf};
+    let config = Config { max_steps: Some(10_000), max_memory: 16 << 20, threads: 1, ..Config::default() };
+    let mut machine = Machine::new(exe, config).expect("the program loads");
+    machine.set_output(Box::new(SharedBuf::default()));
+    machine.set_error_output(Box::new(SharedBuf::default()));
+    machine
+}
+
+/// [`SNAPSHOT_PROGRAM`], loaded.
+pub fn snapshot_program() -> manda::exe::Executable {
+    let (bytes, _) = manda::asm::assemble(SNAPSHOT_PROGRAM).expect("the program assembles");
+    manda::exe::Executable::load(&bytes).expect("the program loads")
+}
+
+/// `bytes` with a correct CRC-32 in its last 4 bytes (when it has more),
+/// so that mutations reach a snapshot decoder's structural checks rather
+/// than stop at the checksum (whose own check the unit tests cover).
+pub fn with_right_crc(bytes: &[u8]) -> Vec<u8> {
+    let mut data = bytes.to_vec();
+    if data.len() > 4 {
+        let body = data.len() - 4;
+        let crc = crc32fast::hash(&data[..body]);
+        data[body..].copy_from_slice(&crc.to_le_bytes());
+    }
+    data
 }

@@ -7,7 +7,6 @@ use crate::protocol::{
 };
 use crate::registry::{self, leases, RegistryError};
 use std::io::{BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// Why an `hv` operation failed.
@@ -71,6 +70,9 @@ pub fn resolve(target: &str) -> Result<(String, Option<registry::Entry>), HvErro
     }
 }
 
+/// How long a client waits for a reply, unless told otherwise.
+pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A connection to one VM's control port.
 pub struct Client {
     name: String,
@@ -97,7 +99,7 @@ impl Client {
     /// given, and checks it: a VM named by PID must report the PID and
     /// instance its registry entry has, and every VM must speak this protocol.
     pub fn connect(target: &str, token: Option<&str>) -> Result<Client, HvError> {
-        Client::connect_within(target, token, Duration::from_secs(5), Duration::from_secs(30))
+        Client::connect_within(target, token, Duration::from_secs(5), REPLY_TIMEOUT)
     }
 
     /// [`connect`](Self::connect) with a connect timeout and a reply timeout.
@@ -111,17 +113,7 @@ impl Client {
             return Err(HvError::EmptyToken);
         }
         let (addr, entry) = resolve(target)?;
-        let connect_err = |source| HvError::Connect { addr: addr.clone(), source };
-        let sockaddr = addr
-            .to_socket_addrs()
-            .map_err(connect_err)?
-            .next()
-            .ok_or_else(|| connect_err(std::io::Error::other("no address")))?;
-        let stream = TcpStream::connect_timeout(&sockaddr, connect_timeout).map_err(connect_err)?;
-        stream.set_read_timeout(Some(reply_timeout)).map_err(connect_err)?;
-        stream.set_write_timeout(Some(reply_timeout)).map_err(connect_err)?;
-        stream.set_nodelay(true).map_err(connect_err)?;
-        let conn = crate::tls::wrap_client(stream, &addr).map_err(|e| match e.kind() {
+        let conn = crate::tls::connect(&addr, connect_timeout, reply_timeout).map_err(|e| match e.kind() {
             std::io::ErrorKind::PermissionDenied => refused(target, e.to_string()),
             _ => HvError::Connect { addr: addr.clone(), source: e },
         })?;

@@ -45,6 +45,13 @@ pub(crate) struct Reply {
     pub flushed: Option<SyncSender<()>>,
 }
 
+impl Reply {
+    /// A reply of one line, nothing after it.
+    pub(crate) fn line(line: String) -> Reply {
+        Reply { line, payload: None, close: false, flushed: None }
+    }
+}
+
 /// Whether a request is still wanted: taken by the VM, or withdrawn by its client.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ticket(Arc<AtomicU8>);

@@ -190,14 +190,39 @@ struct Sending {
     precopy: Precopy,
     /// A chunk the queue had no room for yet.
     held: Option<Vec<u8>>,
-    /// Raised to stop the thread that paces the rounds.
-    pacer: Arc<AtomicBool>,
+    /// The thread that paces the rounds, while this lives.
+    _pacer: Pacer,
     /// Page bytes the current round still has to send, as it began.
     round_bytes: u64,
 }
 
 /// How often a pre-copy stops the program to hand the sending thread more pages.
 const SLICE: Duration = Duration::from_millis(1);
+
+/// A thread that raises the interrupt line every [`SLICE`], so that the VM
+/// thread gets to the pre-copy's work between slices of the program; it
+/// stops when this is dropped.
+struct Pacer(Arc<AtomicBool>);
+
+impl Pacer {
+    fn start(line: Arc<Interrupt>) -> Pacer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let _ = std::thread::Builder::new().name("pace".into()).spawn(move || {
+            while !stopped.load(Ordering::Acquire) {
+                std::thread::sleep(SLICE);
+                line.raise();
+            }
+        });
+        Pacer(stop)
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
 
 impl<M: Machine> Vm<'_, M> {
     fn publish(&self) {
@@ -408,15 +433,8 @@ impl<M: Machine> Vm<'_, M> {
             let answer = self.finish_send(conn, outgoing, &precopy, lease, running, false);
             return (next(self), Some(answer));
         }
-        let pacer = Arc::new(AtomicBool::new(false));
-        let (line, stop) = (Arc::clone(&self.shared.line), Arc::clone(&pacer));
-        let _ = std::thread::Builder::new().name("pace".into()).spawn(move || {
-            while !stop.load(Ordering::Acquire) {
-                std::thread::sleep(SLICE);
-                line.raise();
-            }
-        });
-        self.sending = Some(Sending { conn, lease, outgoing, precopy, held: None, pacer, round_bytes: first });
+        let pacer = Pacer::start(Arc::clone(&self.shared.line));
+        self.sending = Some(Sending { conn, lease, outgoing, precopy, held: None, _pacer: pacer, round_bytes: first });
         (Next::Run, None)
     }
 
@@ -468,12 +486,12 @@ impl<M: Machine> Vm<'_, M> {
             }
             Decision::GiveUp(why) => self.send_failed(sending, why),
             Decision::Stop => {
-                sending.pacer.store(true, Ordering::Release);
-                let Sending { conn, lease, outgoing, precopy, .. } = sending;
+                let Sending { conn, lease, outgoing, precopy, _pacer: pacer, .. } = sending;
+                drop(pacer);
                 let answer = self.finish_send(conn, outgoing, &precopy, lease, true, false);
                 self.served += 1;
                 self.publish();
-                self.send(conn, Reply { line: answer.line, payload: None, close: false, flushed: None });
+                self.send(conn, Reply::line(answer.line));
                 Duration::ZERO
             }
         }
@@ -483,23 +501,24 @@ impl<M: Machine> Vm<'_, M> {
     /// (before the process exits), and there is nothing to move.
     fn ended_while_sending(&mut self, how: &str) {
         if let Some(sending) = self.sending.take() {
-            sending.pacer.store(true, Ordering::Release);
             let line = Response::Refused(format!("{how} while its state was being sent: there is nothing to move"));
-            self.reply_and_wait(
-                sending.conn,
-                Reply { line: line.to_string(), payload: None, close: false, flushed: None },
-            );
+            self.reply_and_wait(sending.conn, Reply::line(line.to_string()));
         }
+    }
+
+    /// Ends a pre-copy that will not finish (its `Sending` already taken):
+    /// the program runs on as if none had begun.
+    fn abandon_precopy(&mut self) {
+        self.machine.precopy_abandon();
+        self.leases.send_failed(true);
+        self.publish();
     }
 
     /// A pre-copy that cannot go on: the program runs on here, and the `send` is answered why.
     fn send_failed(&mut self, sending: Sending, why: String) -> Duration {
-        sending.pacer.store(true, Ordering::Release);
-        self.machine.precopy_abandon();
-        self.leases.send_failed(true);
-        self.publish();
+        self.abandon_precopy();
         let line = Response::Refused(format!("{why}; the program runs on here")).to_string();
-        self.send(sending.conn, Reply { line, payload: None, close: false, flushed: None });
+        self.send(sending.conn, Reply::line(line));
         Duration::ZERO
     }
 
@@ -580,8 +599,7 @@ impl<M: Machine> Vm<'_, M> {
             }
         };
         self.accepting = None;
-        // `-` on the wire for a machine with no program hash (`transfer::Outgoing::start`).
-        let own = if self.shared.program_hash.is_empty() { "-" } else { self.shared.program_hash.as_str() };
+        let own = crate::transfer::program_word(&self.shared.program_hash);
         if program != own {
             let short = |h: &str| h.chars().take(12).collect::<String>();
             refuse(
@@ -594,8 +612,7 @@ impl<M: Machine> Vm<'_, M> {
             );
             return Next::Stay;
         }
-        let held = self.leases.lease.as_ref().is_some_and(|l| l.id == accepted);
-        if !held || self.leases.mode != Mode::Waiting {
+        if !self.leases.held_by(&accepted) || self.leases.mode != Mode::Waiting {
             refuse(&mut socket, "the lease that accepted this stream was given up");
             return Next::Stay;
         }
@@ -626,7 +643,7 @@ impl<M: Machine> Vm<'_, M> {
     /// source is answered on the stream.
     fn received(&mut self, received: crate::transfer::Received) -> Next {
         let crate::transfer::Received { mut socket, receiver, state, lease } = received;
-        let held = self.leases.lease.as_ref().is_some_and(|l| l.id == lease);
+        let held = self.leases.held_by(&lease);
         let cancelled = self.receiving.take().is_none_or(|c| c.load(Ordering::Acquire));
         let answer = if !held || cancelled || self.leases.mode != Mode::Waiting {
             Response::Refused("the lease that accepted this stream was given up".into())
@@ -651,18 +668,13 @@ impl<M: Machine> Vm<'_, M> {
     /// back — the target cannot run it, as only the hand-off lets `hv` resume it there.
     fn hangup(&mut self, conn: usize) -> Next {
         if self.sending.as_ref().is_some_and(|s| s.conn == conn) {
-            let sending = self.sending.take().expect("checked");
-            sending.pacer.store(true, Ordering::Release);
-            self.machine.precopy_abandon();
-            self.leases.send_failed(true);
-            self.publish();
+            self.sending = None;
+            self.abandon_precopy();
             return Next::Run;
         }
         match self.sent_by.take() {
             Some((by, lease, running))
-                if by == conn
-                    && self.leases.mode == Mode::Interrupted
-                    && self.leases.lease.as_ref().is_some_and(|l| l.id == lease) =>
+                if by == conn && self.leases.mode == Mode::Interrupted && self.leases.held_by(&lease) =>
             {
                 self.leases.send_failed(running);
                 self.publish();

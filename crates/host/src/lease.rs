@@ -116,6 +116,11 @@ impl Leases {
         Leases { mode, lease: None, provisional: false, timeout, instance, serving_while_running: false }
     }
 
+    /// True if `lease` is the lease this VM is held by.
+    pub(crate) fn held_by(&self, lease: &str) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.id == lease)
+    }
+
     fn moving(&self) -> bool {
         matches!(self.mode, Mode::Moving { .. })
     }

@@ -453,19 +453,7 @@ impl EventLoop {
         match &mut conn.phase {
             // Waiting for the VM: read on only to notice the client going away (a `send` is
             // abandoned then); a pipelined request waits in `input`.
-            Phase::Vm { .. } if conn.input.len() < MAX_LINE => {
-                let mut chunk = [0u8; 1024];
-                match conn.io.read(&mut chunk) {
-                    Ok(0) => Progress::Close,
-                    Ok(n) => {
-                        conn.input.extend_from_slice(&chunk[..n]);
-                        Progress::Again
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Progress::Again,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Blocked,
-                    Err(_) => Progress::Close,
-                }
-            }
+            Phase::Vm { .. } if conn.input.len() < MAX_LINE => read_input(&mut conn.io, &mut conn.input),
             Phase::Vm { .. } => Progress::Blocked,
             Phase::Payload { len, bytes, .. } => {
                 let want = *len - bytes.len();
@@ -513,18 +501,12 @@ impl EventLoop {
                     refuse_and_close(conn, &format!("ERR line longer than {MAX_LINE} bytes"));
                     return Progress::Again;
                 }
-                let mut chunk = [0u8; 4096];
-                match conn.io.read(&mut chunk) {
-                    Ok(0) => Progress::Close,
-                    Ok(n) => {
-                        started.get_or_insert_with(Instant::now);
-                        conn.input.extend_from_slice(&chunk[..n]);
-                        Progress::Again
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Blocked,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Progress::Again,
-                    Err(_) => Progress::Close,
+                let had = conn.input.len();
+                let progress = read_input(&mut conn.io, &mut conn.input);
+                if conn.input.len() > had {
+                    started.get_or_insert_with(Instant::now);
                 }
+                progress
             }
         }
     }
@@ -618,6 +600,22 @@ impl EventLoop {
         }
         drop(published);
         conn.phase = Phase::Vm { ticket, deadline: Some(Instant::now() + self.limits.stop_timeout) };
+    }
+}
+
+/// Reads what has arrived onto `input`: `Again` if bytes came (or the read
+/// was interrupted), `Blocked` if none are there yet, `Close` at the end or an error.
+fn read_input(io: &mut crate::tls::Io, input: &mut Vec<u8>) -> Progress {
+    let mut chunk = [0u8; 4096];
+    match io.read(&mut chunk) {
+        Ok(0) => Progress::Close,
+        Ok(n) => {
+            input.extend_from_slice(&chunk[..n]);
+            Progress::Again
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Blocked,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Progress::Again,
+        Err(_) => Progress::Close,
     }
 }
 

@@ -319,7 +319,7 @@ pub fn migrate_with(
         src,
         dst,
     };
-    migration.run(token, options, watch, started)
+    migration.run(options, watch, started)
 }
 
 /// A migration under way: its two connections and its record.
@@ -375,7 +375,6 @@ fn figure(report: &str, key: &str) -> u64 {
 impl Migration {
     fn run(
         mut self,
-        token: Option<&str>,
         options: &MigrateOptions,
         watch: Option<Watch>,
         started: std::time::Instant,
@@ -401,12 +400,13 @@ impl Migration {
             compress: options.compress,
             lease: Some(self.record.source.lease.clone()).filter(|l| !l.is_empty()),
         };
-        let watcher = watch.map(|w| Watcher::start(&self.record.source.endpoint, token, w));
+        let token = self.token.clone();
+        let watcher = watch.map(|w| Watcher::start(&self.record.source.endpoint, token.as_deref(), w));
         // The source answers when the target holds the state: however long its rounds take.
         self.src.set_reply_timeout(None);
         let sent = self.src.request(&Command::Send(order));
         drop(watcher);
-        self.src.set_reply_timeout(Some(Duration::from_secs(30)));
+        self.src.set_reply_timeout(Some(crate::client::REPLY_TIMEOUT));
         let replied = std::time::Instant::now();
         let (src_lease, report) = match sent {
             Ok(Response::Sent { lease, report }) => (lease, report),
@@ -439,7 +439,7 @@ impl Migration {
             }
             // The target answered: it did not run the program.
             Err(e) if e.is_answer() => Err(e),
-            Err(e) => match fate_of(&self.record.target, token) {
+            Err(e) => match fate_of(&self.record.target, token.as_deref()) {
                 Ok(Fate::Ran) => Ok(()),
                 // Still held (the `resume` never reached it; `undo` drops it) or dropped.
                 Ok(_) => Err(e),

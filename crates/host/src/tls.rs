@@ -15,9 +15,10 @@
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, TcpStream};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// The first byte of a TLS handshake record: how the control port tells TLS from a text line.
 pub(crate) const HANDSHAKE: u8 = 0x16;
@@ -110,9 +111,14 @@ impl Tls {
     }
 }
 
+/// The host of `endpoint` (`HOST:PORT`, `[V6]:PORT`), without brackets.
+fn host_of(endpoint: &str) -> &str {
+    endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h).trim_start_matches('[').trim_end_matches(']')
+}
+
 /// True if `endpoint` (`HOST:PORT`) is on this host's loopback.
 pub fn is_loopback(endpoint: &str) -> bool {
-    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    let host = host_of(endpoint);
     match host.parse::<IpAddr>() {
         Ok(ip) => ip.is_loopback(),
         Err(_) => host == "localhost",
@@ -151,10 +157,19 @@ pub fn refusal(endpoint: &str) -> String {
     )
 }
 
-/// `tcp`, connected to `endpoint`, as this process's policy wants it: under
-/// TLS (handshake done, the peer's certificate checked) for an endpoint off
-/// this host, in clear on loopback or with `--insecure`.
-pub fn wrap_client(tcp: TcpStream, endpoint: &str) -> io::Result<Box<dyn Duplex>> {
+/// A connection to `endpoint`, made within `connect_timeout`, whose reads
+/// and writes wait `io_timeout` at most, as this process's policy wants it:
+/// under TLS (handshake done, the peer's certificate checked) for an
+/// endpoint off this host, in clear on loopback or with `--insecure`. An
+/// endpoint off this host with neither is refused with
+/// `PermissionDenied` and [`refusal`]'s text.
+pub fn connect(endpoint: &str, connect_timeout: Duration, io_timeout: Duration) -> io::Result<Box<dyn Duplex>> {
+    let addr = endpoint.to_socket_addrs()?.next().ok_or_else(|| io::Error::other("no address"))?;
+    let tcp = TcpStream::connect_timeout(&addr, connect_timeout)?;
+    tcp.set_read_timeout(Some(io_timeout))?;
+    tcp.set_write_timeout(Some(io_timeout))?;
+    // Replies are single small writes; without this, Nagle can hold one back for a delayed ACK.
+    tcp.set_nodelay(true)?;
     let policy = policy();
     if is_loopback(endpoint) {
         return Ok(Box::new(tcp));
@@ -165,8 +180,7 @@ pub fn wrap_client(tcp: TcpStream, endpoint: &str) -> io::Result<Box<dyn Duplex>
             false => Err(io::Error::new(io::ErrorKind::PermissionDenied, refusal(endpoint))),
         };
     };
-    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
-    let name = ServerName::try_from(host.to_string()).map_err(io::Error::other)?;
+    let name = ServerName::try_from(host_of(endpoint).to_string()).map_err(io::Error::other)?;
     let session = rustls::ClientConnection::new(tls.client.clone(), name).map_err(io::Error::other)?;
     let mut stream = rustls::StreamOwned::new(session, tcp);
     // The handshake now, so that a refusal (a certificate not of the authority) is this call's error.

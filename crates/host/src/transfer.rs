@@ -8,7 +8,8 @@
 //! source → target   stream TICKET PROGRAM-SHA256\n
 //!                   frames: kind (1 byte), length (8 bytes, little-endian), payload
 //!                     0 keep-alive (empty), 1 pages (a pre-copy chunk),
-//!                     2 last (the state over the pages), 3 whole (a whole state)
+//!                     2 last (the state over the pages), 3 whole (a whole state),
+//!                     4 pages compressed (lz4)
 //! target → source   applied N\n  after the Nth pages frame is in place (flow control: the
 //!                   source keeps at most a few frames unapplied, so little is left
 //!                   on the way when the program stops)
@@ -25,7 +26,6 @@
 use crate::exchange::{Envelope, Request, Ticket};
 use crate::protocol::Compress;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -54,6 +54,16 @@ const WINDOW: u64 = 4;
 /// How long either side waits for the other before giving the stream up,
 /// in control timeouts (`--control-timeout`, 10 s by default: 30 s).
 pub(crate) const STALL_TIMEOUTS: u32 = 3;
+
+/// A program hash as the `stream` line names it: an empty one (a machine
+/// with no program file) is `-`, so that the line keeps its words.
+pub(crate) fn program_word(hash: &str) -> &str {
+    if hash.is_empty() {
+        "-"
+    } else {
+        hash
+    }
+}
 
 /// What the sending thread is given.
 enum Frame {
@@ -163,8 +173,7 @@ impl Outgoing {
         let (answered, answer) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let failed = Arc::new(Mutex::new(None));
-        // An empty hash (a machine with no program file) is sent as `-`: the line keeps its words.
-        let hello = format!("stream {ticket} {}\n", if program.is_empty() { "-" } else { program });
+        let hello = format!("stream {ticket} {}\n", program_word(program));
         let endpoint = endpoint.to_string();
         let (c, f) = (counters.clone(), failed.clone());
         std::thread::Builder::new().name("send".into()).spawn(move || {
@@ -183,22 +192,26 @@ impl Outgoing {
         self.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Why the stream cannot take more: its failure, or that it has ended.
+    fn ended(&self) -> String {
+        self.failure().unwrap_or_else(|| "the stream has ended".into())
+    }
+
     /// Queues a chunk of pages without waiting.
     pub(crate) fn offer(&self, chunk: Vec<u8>) -> Result<(), NotQueued> {
-        let Some(frames) = &self.frames else { return Err(NotQueued::Failed("the stream has ended".into())) };
+        let Some(frames) = &self.frames else { return Err(NotQueued::Failed(self.ended())) };
         match frames.try_send(Frame::Pages(chunk)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(Frame::Pages(chunk))) => Err(NotQueued::Full(chunk)),
-            Err(_) => Err(NotQueued::Failed(self.failure().unwrap_or_else(|| "the stream has ended".into()))),
+            Err(_) => Err(NotQueued::Failed(self.ended())),
         }
     }
 
     /// Queues a chunk of pages, waiting for room (the program is stopped: stop and copy).
     pub(crate) fn push(&self, chunk: Vec<u8>) -> Result<(), String> {
-        let failed = || self.failure().unwrap_or_else(|| "the stream has ended".into());
         match &self.frames {
-            Some(frames) => frames.send(Frame::Pages(chunk)).map_err(|_| failed()),
-            None => Err(failed()),
+            Some(frames) => frames.send(Frame::Pages(chunk)).map_err(|_| self.ended()),
+            None => Err(self.ended()),
         }
     }
 
@@ -227,20 +240,9 @@ fn write_stream(
     squeeze: &mut Squeeze,
     stall: Duration,
 ) -> Result<String, String> {
-    use std::net::ToSocketAddrs;
-    let addr = endpoint
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve the target {endpoint}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve the target {endpoint}"))?;
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("cannot connect to the target {endpoint}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(stall));
-    let _ = stream.set_read_timeout(Some(stall));
     let lost = |e: std::io::Error| format!("the stream to the target {endpoint} failed: {e}");
     // Under TLS when the target is on another host (`tls.rs`).
-    let conn = crate::tls::wrap_client(stream, endpoint).map_err(|e| match e.kind() {
+    let conn = crate::tls::connect(endpoint, Duration::from_secs(5), stall).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => e.to_string(),
         _ => format!("cannot connect to the target {endpoint}: {e}"),
     })?;
@@ -277,27 +279,23 @@ fn write_stream(
         let compressed = match &frame {
             Frame::Pages(chunk) if squeeze.wanted(counters.link_rate()) => {
                 let out = squeeze.compress(chunk);
-                squeeze.chunks += 1;
                 counters.lz4_in.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 counters.lz4_out.fetch_add(out.len() as u64, Ordering::Relaxed);
                 Some(out)
             }
-            Frame::Pages(_) => {
-                squeeze.chunks += 1;
-                None
-            }
             _ => None,
         };
-        let (kind, parts): (u8, Vec<&[u8]>) = match (&frame, &compressed) {
-            (Frame::Pages(_), Some(out)) => (PAGES_LZ4, vec![out]),
-            (Frame::Pages(chunk), None) => (PAGES, vec![chunk]),
-            (Frame::Last(state), _) => (LAST, state.parts().collect()),
-            (Frame::Whole(state), _) => (WHOLE, state.parts().collect()),
+        // Kind, bytes on the wire, and bytes delivered (as they were before any compression).
+        let (kind, parts, raw): (u8, Vec<&[u8]>, usize) = match (&frame, &compressed) {
+            (Frame::Pages(chunk), Some(out)) => (PAGES_LZ4, vec![out], chunk.len()),
+            (Frame::Pages(chunk), None) => (PAGES, vec![chunk], chunk.len()),
+            (Frame::Last(state), _) => (LAST, state.parts().collect(), state.len()),
+            (Frame::Whole(state), _) => (WHOLE, state.parts().collect(), state.len()),
         };
-        let raw = match &frame {
-            Frame::Pages(chunk) => chunk.len(),
-            Frame::Last(state) | Frame::Whole(state) => state.len(),
-        };
+        let pages = kind == PAGES || kind == PAGES_LZ4;
+        if pages {
+            squeeze.chunks += 1;
+        }
         if let Err(e) = write_frame(reader.get_mut(), kind, &parts, counters).and_then(|()| reader.get_mut().flush()) {
             // A target that refused the state says why, then closes: its reason beats the broken pipe.
             let _ = reader.get_ref().tcp().set_read_timeout(Some(Duration::from_secs(1)));
@@ -306,7 +304,6 @@ fn write_stream(
                 .and_then(|line| line.strip_prefix("ERR ").map(str::to_string));
             return Err(reason.unwrap_or_else(|| lost(e)));
         }
-        let pages = kind == PAGES || kind == PAGES_LZ4;
         if pages {
             sent += 1;
         }
@@ -486,36 +483,25 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
                     format!("stream frame {frame}: {len} bytes, more than such a frame may have ({max})"),
                 );
             }
-            if head[0] == PAGES || head[0] == PAGES_LZ4 {
-                // One buffer for every chunk: it grows as bytes arrive, and its memory is reused.
-                buffer.clear();
-                match (&mut reader).take(len).read_to_end(&mut buffer) {
-                    Ok(n) if n as u64 == len => {}
-                    Ok(_) => return refuse(&mut reader, format!("stream frame {frame}: the connection was closed")),
-                    Err(e) => return refuse(&mut reader, format!("stream frame {frame}: {e}")),
-                }
+            // One buffer for every frame: it grows as bytes arrive (never from the length), and
+            // a chunk's memory is reused by the next.
+            buffer.clear();
+            match (&mut reader).take(len).read_to_end(&mut buffer) {
+                Ok(n) if n as u64 == len => {}
+                Ok(_) => return refuse(&mut reader, format!("stream frame {frame}: the connection was closed")),
+                Err(e) => return refuse(&mut reader, format!("stream frame {frame}: {e}")),
             }
-            let payload = match head[0] {
-                PAGES | PAGES_LZ4 | KEEP_ALIVE => Vec::new(),
-                _ => match crate::protocol::read_payload(&mut reader, len as usize) {
-                    Ok(payload) => payload,
-                    Err(e) => return refuse(&mut reader, format!("stream frame {frame}: {e}")),
-                },
-            };
             match head[0] {
                 KEEP_ALIVE => {}
                 PAGES | PAGES_LZ4 => {
-                    let unpacked;
-                    let chunk = match head[0] {
-                        PAGES => &buffer[..],
-                        _ => match decompressed(&buffer) {
-                            Ok(chunk) => {
-                                unpacked = chunk;
-                                &unpacked[..]
-                            }
+                    let unpacked = match head[0] {
+                        PAGES_LZ4 => match decompressed(&buffer) {
+                            Ok(chunk) => Some(chunk),
                             Err(why) => return refuse(&mut reader, format!("stream frame {frame}: {why}")),
                         },
+                        _ => None,
                     };
+                    let chunk = unpacked.as_deref().unwrap_or(&buffer);
                     let Some(r) = receiver.as_mut() else {
                         return refuse(
                             &mut reader,
@@ -534,7 +520,8 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
                     if kind == WHOLE {
                         receiver = None;
                     }
-                    let received = Received { socket: reader.rest.into_inner(), receiver, state: payload, lease };
+                    let state = std::mem::take(&mut buffer);
+                    let received = Received { socket: reader.rest.into_inner(), receiver, state, lease };
                     let envelope = Envelope {
                         conn: usize::MAX,
                         request: Request::Received(Box::new(received)),

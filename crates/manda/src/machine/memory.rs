@@ -159,6 +159,14 @@ impl Page {
         Ok(Arc::new(Page { bytes: Box::new(UnsafeCell::new(*bytes)), meter: meter.clone() }))
     }
 
+    /// True if the page holds only zeros: word by word, with no early exit,
+    /// so that the compiler makes it a vector loop (a page scanned in tens of
+    /// nanoseconds rather than byte by byte).
+    pub(super) fn is_zero(&self) -> bool {
+        let words = self.bytes().chunks_exact(8);
+        words.fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().expect("8 bytes"))) == 0
+    }
+
     /// The page's bytes.
     pub(super) fn bytes(&self) -> &[u8; PAGE as usize] {
         // SAFETY: written only by a memory holding the sole reference, which

@@ -99,6 +99,16 @@ impl Machine {
         self.encode(None)
     }
 
+    /// True if `page` holds what the loaded image has at page `number`
+    /// (zeros where it has none): a snapshot leaves it out, as the target's
+    /// own image has it.
+    pub(super) fn as_loaded(&self, number: u64, page: &Arc<Page>) -> bool {
+        match self.base.page(number) {
+            Some(b) => Arc::ptr_eq(b, page) || b.bytes() == page.bytes(),
+            None => page.is_zero(),
+        }
+    }
+
     /// The snapshot, its pages handed out as they are: every page that
     /// differs from the loaded image, or only `chosen` (each context's pages
     /// by number, ascending: what a pre-copy's target lacks).
@@ -118,16 +128,15 @@ impl Machine {
         for ctx in &self.contexts {
             let pages: Vec<(u64, Arc<Page>)> = match &mut chosen {
                 Some(chosen) => chosen.remove(&ctx.id).unwrap_or_default(),
-                None => ctx
-                    .mem
-                    .pages()
-                    .into_iter()
-                    .filter(|(page, data)| match self.base.page(*page) {
-                        Some(b) => !Arc::ptr_eq(b, data) && b.bytes() != data.bytes(),
-                        None => data.bytes().iter().any(|&b| b != 0),
-                    })
-                    .map(|(page, data)| (page, data.clone()))
-                    .collect(),
+                None => {
+                    let mut pages = Vec::new();
+                    ctx.mem.for_each_page(|number, page| {
+                        if !self.as_loaded(number, page) {
+                            pages.push((number, page.clone()));
+                        }
+                    });
+                    pages
+                }
             };
             let mut list = Vec::with_capacity(pages.len());
             for (page, data) in pages {
@@ -343,11 +352,7 @@ impl Machine {
         // received pages' meter, which already holds them).
         let received = match received {
             Some(received) => received,
-            None => {
-                let received = self.receiver()?;
-                received.meter.set_limit(config.max_memory);
-                received
-            }
+            None => self.receiver_within(config.max_memory)?,
         };
         received.release_context_charges();
         let Received { meter, mut base, contexts: mut staged, .. } = received;

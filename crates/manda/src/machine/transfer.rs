@@ -126,11 +126,6 @@ impl Machine {
         Round { pages: tracker.pending.len() as u64 }
     }
 
-    /// Pages of this round still to send.
-    pub fn precopy_pending(&self) -> u64 {
-        self.tracker.as_ref().map_or(0, |t| t.pending.len() as u64)
-    }
-
     /// The next records of this round's pages (the machine stopped), about
     /// `budget` bytes; `None` when the round has sent them all. A page
     /// written since the round began is skipped: the next round sends it.
@@ -172,7 +167,7 @@ impl Machine {
                     out.extend_from_slice(&from_ctx.to_le_bytes());
                     out.extend_from_slice(&from_page.to_le_bytes());
                 }
-                None if is_zero(page.bytes()) => record(ZERO),
+                None if page.is_zero() => record(ZERO),
                 None => {
                     record(PAGE_BYTES);
                     out.extend_from_slice(page.bytes());
@@ -204,11 +199,7 @@ impl Machine {
             let Some(page) = weak.upgrade() else { continue };
             // Never sent to that place: the target has the image's page there, so one equal to it stays out.
             let never_sent = tracker.sent.get(&ctx).is_none_or(|s| s.get(number).is_none());
-            let as_loaded = match self.base.page(number) {
-                Some(b) => b.bytes() == page.bytes(),
-                None => is_zero(page.bytes()),
-            };
-            if !(never_sent && as_loaded) {
+            if !(never_sent && self.as_loaded(number, &page)) {
                 chosen.entry(ctx).or_default().push((number, page));
             }
         }
@@ -229,27 +220,18 @@ impl Machine {
     /// above them only once all have arrived ([`Machine::restore_received`]
     /// then holds the machine to its limit).
     pub fn receiver(&self) -> Result<Received, SnapshotError> {
-        let meter = Arc::new(Meter::new(self.config.max_memory.saturating_mul(2)));
+        self.receiver_within(self.config.max_memory.saturating_mul(2))
+    }
+
+    /// An empty [`Received`] whose meter allows `limit` bytes.
+    pub(super) fn receiver_within(&self, limit: u64) -> Result<Received, SnapshotError> {
+        let meter = Arc::new(Meter::new(limit));
         let too_big =
             |e| SnapshotError { offset: 0, reason: format!("it needs more memory than this machine's limit: {e}") };
         meter.charge(self.code.heap_bytes()).map_err(too_big)?;
         let base = self.base.recharged(&meter).map_err(too_big)?;
-        Ok(Received {
-            meter,
-            base,
-            contexts: HashMap::new(),
-            max_contexts: self.config.max_contexts,
-            zero: None,
-            bytes: 0,
-        })
+        Ok(Received { meter, base, contexts: HashMap::new(), max_contexts: self.config.max_contexts, zero: None })
     }
-}
-
-/// True if the page holds only zeros: word by word, with no early exit,
-/// so that the compiler makes it a vector loop (a page scanned in tens of
-/// nanoseconds rather than byte by byte).
-fn is_zero(bytes: &[u8; PAGE as usize]) -> bool {
-    bytes.chunks_exact(8).fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().expect("8 bytes"))) == 0
 }
 
 /// A context's memory as received so far.
@@ -268,12 +250,11 @@ pub struct Received {
     max_contexts: u32,
     /// One zero page every `ZERO` record shares.
     zero: Option<Arc<Page>>,
-    bytes: u64,
 }
 
 impl std::fmt::Debug for Received {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Received").field("contexts", &self.contexts.len()).field("bytes", &self.bytes).finish()
+        f.debug_struct("Received").field("contexts", &self.contexts.len()).finish_non_exhaustive()
     }
 }
 
@@ -298,7 +279,6 @@ impl Received {
                     if let Err(why) = self.base.may_hold(number, bytes, limit) {
                         return fail(format!("page 0x{number:x} of context {ctx}: {why}"));
                     }
-                    self.bytes += PAGE;
                     Page::with_bytes(&self.meter, bytes).map_err(|e| self.too_big(at, e))?
                 }
                 ZERO => {
@@ -348,11 +328,6 @@ impl Received {
             }
         }
         Ok(())
-    }
-
-    /// Page bytes received so far (zeros and shared pages not counted).
-    pub fn bytes(&self) -> u64 {
-        self.bytes
     }
 
     fn too_big(&self, at: usize, e: super::TrapKind) -> SnapshotError {
