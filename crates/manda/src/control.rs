@@ -3,7 +3,7 @@
 //! status), and saves and restores snapshots (`docs/manda/snapshot.md`) for
 //! `hv sstate`, `hv rstate` and `hv migrate`.
 
-use crate::machine::{Machine, Received};
+use crate::machine::{Machine, OwedPages, Pager, Received};
 use std::sync::Arc;
 use vm_core::{Interrupt, MachineError, Stopped};
 
@@ -44,6 +44,10 @@ impl vm_core::Machine for Machine {
     }
 
     fn precopy_round(&mut self) -> Option<u64> {
+        // Pages still arriving: nothing to send ahead, and the state as a whole says why it cannot go.
+        if self.pages_owed().is_some() {
+            return None;
+        }
         Some(Machine::precopy_round(self).pages * crate::machine::PAGE)
     }
 
@@ -57,6 +61,19 @@ impl vm_core::Machine for Machine {
 
     fn precopy_abandon(&mut self) {
         Machine::precopy_abandon(self)
+    }
+
+    fn postcopy_finish(&mut self, budget: usize) -> Option<Result<vm_core::Postcopy, MachineError>> {
+        let stop = Machine::postcopy_finish(self, budget).map_err(MachineError::CannotSave);
+        Some(stop.map(|stop| vm_core::Postcopy {
+            directory: stop.directory,
+            state: stop.state,
+            pages: Box::new(stop.pages),
+        }))
+    }
+
+    fn owed_pages(&self) -> Option<Arc<dyn vm_core::PageSink>> {
+        self.pages_owed().map(|pager| pager.clone() as Arc<dyn vm_core::PageSink>)
     }
 
     fn receiver(&self) -> Result<Option<Box<dyn vm_core::Receiver>>, MachineError> {
@@ -90,5 +107,38 @@ impl vm_core::Receiver for Received {
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
+    }
+}
+
+impl vm_core::PageSource for OwedPages {
+    fn count(&self) -> u64 {
+        OwedPages::count(self)
+    }
+
+    fn page(&self, index: u64) -> Option<&[u8]> {
+        self.bytes(index).map(|b| &b[..])
+    }
+}
+
+impl vm_core::PageSink for Pager {
+    fn left(&self) -> u64 {
+        Pager::left(self)
+    }
+
+    fn fill(&self, chunk: &[u8]) -> Result<(), MachineError> {
+        Pager::fill(self, chunk)
+            .map_err(|e| MachineError::BadState(format!("owed pages byte {}: {}", e.offset, e.reason)))
+    }
+
+    fn wanted(&self) -> Vec<u64> {
+        Pager::wanted(self)
+    }
+
+    fn lose(&self, why: &str) {
+        Pager::lose(self, why)
+    }
+
+    fn lost(&self) -> Option<String> {
+        Pager::lost(self)
     }
 }

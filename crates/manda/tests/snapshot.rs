@@ -441,7 +441,7 @@ fn pages_sent_ahead_are_checked_as_a_snapshots_are() {
     let refused = |chunk: &[u8]| m.receiver().unwrap().apply(chunk).unwrap_err().to_string();
     assert_eq!(
         refused(&record(9, 0, 0, &[])),
-        "snapshot byte 0 (0x0): record kind 9 (1 page, 2 zeros, 3 same as another)"
+        "snapshot byte 0 (0x0): record kind 9 (1 page, 2 zeros, 3 same as another, 4 owed)"
     );
     assert_eq!(refused(&record(1, 0, 0, &[1; 100])), "snapshot byte 17 (0x11): page needs 4096 bytes, 100 left");
     assert_eq!(
@@ -458,4 +458,143 @@ fn pages_sent_ahead_are_checked_as_a_snapshots_are() {
     let heap = (2u64 << 20) / 4096 - 1;
     let error = (0..600).find_map(|i| received.apply(&record(1, i, heap, &[0; 4096])).err()).unwrap();
     assert!(error.to_string().contains("more memory than this machine's limit"), "{error}");
+}
+
+/// Sends a post-copy's owed pages to `pager` as a source's stream does: a
+/// page waited for first, the rest last to first (so the program meets
+/// pages that have not come yet), a few at a time.
+fn serve_pages(pager: std::sync::Arc<manda::machine::Pager>, pages: manda::machine::OwedPages) {
+    let mut sent = vec![false; pages.count() as usize];
+    let mut next = pages.count();
+    loop {
+        let mut chunk = Vec::new();
+        for index in pager.wanted() {
+            if !std::mem::replace(&mut sent[index as usize], true) {
+                chunk.extend_from_slice(&index.to_le_bytes());
+                chunk.extend_from_slice(pages.bytes(index).unwrap());
+            }
+        }
+        while chunk.len() < 4 * 4104 && next > 0 {
+            next -= 1;
+            if !std::mem::replace(&mut sent[next as usize], true) {
+                chunk.extend_from_slice(&next.to_le_bytes());
+                chunk.extend_from_slice(pages.bytes(next).unwrap());
+            }
+        }
+        if chunk.is_empty() {
+            return;
+        }
+        pager.fill(&chunk).unwrap();
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// Moves `m` to a fresh machine of `exe` by post-copy: the directory and
+/// the final snapshot, restored before any page's bytes; the owed pages
+/// follow on a thread of their own once `go` is called.
+fn postcopied(m: &mut Machine, exe: &Executable, config: Config) -> (Machine, SharedBuf, manda::machine::OwedPages) {
+    let (mut target, out) = machine(exe, config, &[]);
+    let mut received = target.receiver().unwrap();
+    let stop = m.postcopy_finish(16 << 10).unwrap();
+    for chunk in &stop.directory {
+        received.apply(chunk).unwrap();
+    }
+    target.restore_received(&stop.state.to_vec(), received).unwrap();
+    (target, out, stop.pages)
+}
+
+#[test]
+fn post_copy_gives_the_target_a_stop_and_copys_state_once_its_pages_arrive() {
+    let exe = assembled(WRITER);
+    let config = Config { threads: 1, ..Config::default() };
+    let (mut m, _) = machine(&exe, config, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(40)), Stopped::Interrupted);
+    let (mut target, _, pages) = postcopied(&mut m, &exe, config);
+    let whole = m.save().unwrap();
+    assert!(pages.count() > 10, "the written heap pages are owed: {}", pages.count());
+    let pager = target.pages_owed().unwrap().clone();
+    assert_eq!(
+        target.save().unwrap_err(),
+        format!(
+            "{} pages of the post-copy migration that brought this program here have not arrived yet: its state can \
+             be saved once they have",
+            pages.count()
+        )
+    );
+    serve_pages(pager.clone(), pages);
+    assert_eq!(pager.left(), 0);
+    assert_eq!(timeless(target.save().unwrap()), timeless(whole), "the target holds what a stop-and-copy gives it");
+}
+
+#[test]
+fn a_post_copied_program_runs_on_while_its_pages_arrive_and_waits_for_those_it_touches() {
+    let exe = assembled(WRITER);
+    let config = Config { threads: 1, ..Config::default() };
+    let (mut m, source_out) = machine(&exe, config, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(3)), Stopped::Interrupted);
+    let (mut target, out, pages) = postcopied(&mut m, &exe, config);
+    let pager = target.pages_owed().unwrap().clone();
+    let server = std::thread::spawn(move || serve_pages(pager, pages));
+    assert_eq!(run_for(&mut target, Duration::from_millis(20)), Stopped::Interrupted);
+    server.join().unwrap();
+    let last: u64 = String::from_utf8(source_out.contents()).unwrap().lines().last().unwrap().parse().unwrap();
+    let printed = String::from_utf8(out.contents()).unwrap();
+    let first: u64 = printed.lines().next().expect("a pass printed").parse().unwrap();
+    assert_eq!(first, last + 1);
+    // Forked contexts that share pages: the pipeline ends as an uninterrupted run does.
+    let exe = load("../../examples/manda/pipeline.s");
+    for threads in [1, 2] {
+        let config = Config { threads, ..Config::default() };
+        let (mut m, out) = machine(&exe, config, &["400"]);
+        if run_for(&mut m, Duration::from_millis(3)) != Stopped::Interrupted {
+            continue;
+        }
+        let (mut target, target_out, pages) = postcopied(&mut m, &exe, config);
+        let server = target.pages_owed().cloned().map(|pager| std::thread::spawn(move || serve_pages(pager, pages)));
+        assert_eq!(target.run().unwrap(), Stopped::Exited(0));
+        server.map(|s| s.join().unwrap());
+        let printed = [out.contents(), target_out.contents()].concat();
+        assert_eq!(String::from_utf8(printed).unwrap(), expected_pipeline(400), "{threads} threads");
+    }
+}
+
+#[test]
+fn a_page_that_can_no_longer_arrive_ends_the_program_as_lost_never_as_zeros() {
+    let exe = assembled(WRITER);
+    let config = Config { threads: 1, ..Config::default() };
+    let (mut m, _) = machine(&exe, config, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(3)), Stopped::Interrupted);
+    let (mut target, out, _pages) = postcopied(&mut m, &exe, config);
+    target.pages_owed().unwrap().lose("the source went away");
+    let trap = target.run().unwrap_err().to_string();
+    assert!(trap.contains("never arrived from the migration's source (the source went away): the program is lost"), "{trap}");
+    // It ran while it touched only pages it had (it writes pages the source never wrote), and
+    // stopped at the first owed one: every pass it printed follows the one before.
+    let printed = String::from_utf8(out.contents()).unwrap();
+    let passes: Vec<u64> = printed.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(passes.windows(2).all(|w| w[1] == w[0] + 1), "{printed}");
+}
+
+#[test]
+fn owed_pages_are_checked_as_a_snapshots_are() {
+    let exe = assembled(WRITER);
+    let config = Config { threads: 1, ..Config::default() };
+    let (mut m, _) = machine(&exe, config, &[]);
+    assert_eq!(run_for(&mut m, Duration::from_millis(3)), Stopped::Interrupted);
+    let (target, _, pages) = postcopied(&mut m, &exe, config);
+    let pager = target.pages_owed().unwrap();
+    let record = |index: u64, bytes: &[u8]| [&index.to_le_bytes()[..], bytes].concat();
+    let refused = |chunk: &[u8]| pager.fill(chunk).unwrap_err().to_string();
+    let n = pages.count();
+    assert_eq!(refused(&record(n, &[0; 4096])), format!("snapshot byte 0 (0x0): page #{n}, but only {n} are owed"));
+    assert_eq!(refused(&record(0, &[0; 10])), "snapshot byte 8 (0x8): page needs 4096 bytes, 10 left");
+    pager.fill(&record(0, pages.bytes(0).unwrap())).unwrap();
+    assert_eq!(refused(&record(0, pages.bytes(0).unwrap())), "snapshot byte 0 (0x0): page #0 arrived twice");
+    // A directory entry outside the memory a snapshot may fill.
+    let (fresh, _) = machine(&exe, config, &[]);
+    let owed = [&[4u8][..], &0u64.to_le_bytes(), &(1u64 << 40).to_le_bytes()].concat();
+    assert_eq!(
+        fresh.receiver().unwrap().apply(&owed).unwrap_err().to_string(),
+        "snapshot byte 0 (0x0): page 0x10000000000 of context 0: a page past the end of the heap"
+    );
 }

@@ -94,6 +94,21 @@ pub trait Machine {
     /// Ends a pre-copy that will not finish: the machine runs on as before it.
     fn precopy_abandon(&mut self) {}
 
+    /// Live migration, post-copy, the source's side (the machine stopped
+    /// for good): the directory of what the target lacks, the state over
+    /// it, and the pages to send after the target runs; `None` (the
+    /// default) for a machine whose state moves whole.
+    fn postcopy_finish(&mut self, _budget: usize) -> Option<Result<Postcopy, MachineError>> {
+        None
+    }
+
+    /// Live migration, post-copy, the target's side: the pages still owed
+    /// after [`restore_received`](Machine::restore_received); `None` when
+    /// none are (the default).
+    fn owed_pages(&self) -> Option<Arc<dyn PageSink>> {
+        None
+    }
+
     /// Live migration, the target's side: somewhere to put the chunks a
     /// source sends ahead of its state; `None` (the default) if this
     /// machine takes whole states only.
@@ -109,6 +124,44 @@ pub trait Machine {
             Some(_) => Err(MachineError::BadState("this machine takes no pages ahead of its state".into())),
         }
     }
+}
+
+/// A post-copy's stop, the source's side ([`Machine::postcopy_finish`]).
+pub struct Postcopy {
+    /// What the target needs before it can run, in chunks for its [`Receiver::apply`]:
+    /// which pages are owed, which are zeros or shared.
+    pub directory: Vec<Vec<u8>>,
+    /// The state over the directory (for [`Machine::restore_received`]).
+    pub state: StateBytes,
+    /// The owed pages' bytes, sent after the target runs.
+    pub pages: Box<dyn PageSource>,
+}
+
+/// The pages a post-copy's source owes its target, by index in its directory.
+pub trait PageSource: Send {
+    /// How many.
+    fn count(&self) -> u64;
+    /// The bytes of page `index` (a page of [`PAGE_BYTES`]).
+    fn page(&self, index: u64) -> Option<&[u8]>;
+}
+
+/// The size of a page a post-copy moves.
+pub const PAGE_BYTES: usize = 4096;
+
+/// The pages a post-copy's target is still owed ([`Machine::owed_pages`]):
+/// filled from the stream on a thread of the host's while the machine runs.
+pub trait PageSink: Send + Sync {
+    /// Pages still to arrive.
+    fn left(&self) -> u64;
+    /// Puts arriving pages in place: records of an index (8 bytes,
+    /// little-endian) and the page (untrusted bytes).
+    fn fill(&self, chunk: &[u8]) -> Result<(), MachineError>;
+    /// The pages the program waits for that were not asked for yet.
+    fn wanted(&self) -> Vec<u64>;
+    /// The rest can no longer arrive: the program, waiting for one, is lost.
+    fn lose(&self, why: &str);
+    /// Why the rest can no longer arrive, if so.
+    fn lost(&self) -> Option<String>;
 }
 
 /// Where a target puts the chunks a pre-copying source sends

@@ -31,11 +31,12 @@
 //! subtraction, one compare and an unaligned load or store; a miss checks
 //! the permissions and walks the tree.
 
+use super::postcopy::Pager;
 use super::trap::{Access, Place, TrapKind};
 use crate::exe::{Executable, SectionKind};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Permission bit: loads may read the byte.
 const READ: u8 = 1;
@@ -128,14 +129,28 @@ impl AsRef<[u8]> for SharedPage {
 /// allocation of their own, exactly 4096 bytes: inline beside the reference
 /// counts they would make an allocation the allocator rounds up by a
 /// quarter, and the host would hold 25 % more than the meter counts.
+///
+/// A page a post-copy migration's source still owes (`postcopy.rs`) has no
+/// bytes yet: it is charged and placed like any other, and its bytes are
+/// set once, when they arrive. Nobody reads it before: a memory waits for
+/// it ([`Memory::arrive`]) before it touches the page, and a machine with
+/// pages owed neither saves nor sends its state.
 pub(super) struct Page {
-    bytes: Box<UnsafeCell<[u8; PAGE as usize]>>,
+    bytes: OnceLock<Box<UnsafeCell<[u8; PAGE as usize]>>>,
     meter: Arc<Meter>,
+    /// For a page owed by a post-copy's source: its place in the source's
+    /// list of owed pages ([`NOT_OWED`] for any other page).
+    owed: u64,
 }
+
+/// [`Page::owed`] of a page that was never owed.
+const NOT_OWED: u64 = u64::MAX;
 
 // SAFETY: a page's bytes are written only by the one memory that holds the
 // only `Arc` to it (checked with `Arc::get_mut` on every node of its path
-// under `&mut Memory`); shared pages are only read.
+// under `&mut Memory`), or set once, through the `OnceLock`, when a page
+// that was owed arrives — before which nobody reads them; shared pages are
+// only read.
 unsafe impl Sync for Page {}
 
 impl Page {
@@ -143,20 +158,51 @@ impl Page {
         meter.charge(PAGE)?;
         let bytes = match from {
             // SAFETY: `from` is held by the caller, so no one writes it now.
-            Some(page) => unsafe { *page.bytes.get() },
+            Some(page) => unsafe { *page.cell().get() },
             None => [0; PAGE as usize],
         };
-        Ok(Arc::new(Page { bytes: Box::new(UnsafeCell::new(bytes)), meter: meter.clone() }))
+        Ok(Page::holding(meter, bytes))
+    }
+
+    fn holding(meter: &Arc<Meter>, bytes: [u8; PAGE as usize]) -> Arc<Page> {
+        Arc::new(Page { bytes: OnceLock::from(Box::new(UnsafeCell::new(bytes))), meter: meter.clone(), owed: NOT_OWED })
+    }
+
+    /// A page a post-copy's source owes, the `index`th of its list:
+    /// charged now, its bytes set by [`arrive`](Self::arrive).
+    pub(super) fn owed(meter: &Arc<Meter>, index: u64) -> Result<Arc<Page>, TrapKind> {
+        meter.charge(PAGE)?;
+        Ok(Arc::new(Page { bytes: OnceLock::new(), meter: meter.clone(), owed: index }))
+    }
+
+    /// Sets the bytes of a page that was owed; `false` if it had them already.
+    pub(super) fn arrive(&self, bytes: &[u8; PAGE as usize]) -> bool {
+        self.bytes.set(Box::new(UnsafeCell::new(*bytes))).is_ok()
+    }
+
+    /// True once the page has its bytes (always, unless it is owed).
+    pub(super) fn has_arrived(&self) -> bool {
+        self.bytes.get().is_some()
+    }
+
+    /// Its place in a post-copy's list of owed pages, if it was owed.
+    pub(super) fn owed_index(&self) -> Option<u64> {
+        (self.owed != NOT_OWED).then_some(self.owed)
+    }
+
+    fn cell(&self) -> &UnsafeCell<[u8; PAGE as usize]> {
+        // An owed page is read only once it arrived: see the type's doc.
+        self.bytes.get().expect("a page is read only once its bytes have arrived")
     }
 
     fn ptr(&self) -> *mut u8 {
-        self.bytes.get().cast()
+        self.cell().get().cast()
     }
 
     /// A page holding `bytes`, charged to `meter`.
     pub(super) fn with_bytes(meter: &Arc<Meter>, bytes: &[u8; PAGE as usize]) -> Result<Arc<Page>, TrapKind> {
         meter.charge(PAGE)?;
-        Ok(Arc::new(Page { bytes: Box::new(UnsafeCell::new(*bytes)), meter: meter.clone() }))
+        Ok(Page::holding(meter, *bytes))
     }
 
     /// True if the page holds only zeros: word by word, with no early exit,
@@ -171,7 +217,7 @@ impl Page {
     pub(super) fn bytes(&self) -> &[u8; PAGE as usize] {
         // SAFETY: written only by a memory holding the sole reference, which
         // cannot be the case while `&self` is lent out through a shared `Arc`.
-        unsafe { &*self.bytes.get() }
+        unsafe { &*self.cell().get() }
     }
 }
 
@@ -459,6 +505,9 @@ pub struct Memory {
     /// page it holds alone. Every method that shares, copies or replaces a
     /// page forgets the entries it falsifies.
     tlb: Tlb,
+    /// Where pages a post-copy's source still owes come from, while some
+    /// may be in this memory (`postcopy.rs`).
+    pager: Option<Arc<Pager>>,
 }
 
 impl std::fmt::Debug for Memory {
@@ -512,6 +561,7 @@ impl Memory {
             end: heap_base,
             meter,
             tlb: Tlb::default(),
+            pager: None,
         };
         for section in &exe.sections {
             // Pages that would hold only zeros stay absent (an absent page reads
@@ -549,6 +599,7 @@ impl Memory {
             end: self.end,
             meter,
             tlb: Tlb::default(),
+            pager: self.pager.clone(),
         }
     }
 
@@ -603,6 +654,27 @@ impl Memory {
         if let Some(root) = &self.root {
             walk(root);
         }
+    }
+
+    /// Pages from `pager` may be owed in this memory: every access waits
+    /// for them to arrive first.
+    pub(super) fn await_pages(&mut self, pager: Option<Arc<Pager>>) {
+        self.pager = pager;
+    }
+
+    /// Waits until every page `addr..addr + len` touches has its bytes (a
+    /// page a post-copy's source still owes is asked for); the trap if one
+    /// can no longer arrive. At once when nothing is owed.
+    #[inline]
+    fn arrive(&self, addr: u64, len: u64) -> Result<(), TrapKind> {
+        let Some(pager) = &self.pager else { return Ok(()) };
+        let Some(last) = addr.checked_add(len.max(1) - 1) else { return Ok(()) };
+        for number in addr >> PAGE_BITS..=last >> PAGE_BITS {
+            if let Some(index) = self.page(number).filter(|p| !p.has_arrived()).and_then(|p| p.owed_index()) {
+                pager.wait(index).map_err(|why| TrapKind::PageLost { addr: number << PAGE_BITS, why })?;
+            }
+        }
+        Ok(())
     }
 
     /// The page `page` holds now, if present.
@@ -699,17 +771,32 @@ impl Memory {
         Ok(copy)
     }
 
+    /// May a snapshot put a page at page number `page` of this (freshly
+    /// loaded) memory with heap end `end`, whatever its bytes? In the stack,
+    /// the heap below `end`, or the image.
+    pub(super) fn may_place(&self, page: u64, end: u64) -> Result<(), &'static str> {
+        let start = page.checked_mul(PAGE).ok_or("a page past the address space")?;
+        if start >= self.heap_base {
+            return match start < end {
+                true => Ok(()),
+                false => Err("a page past the end of the heap"),
+            };
+        }
+        match (start >= self.stack_base && start < self.stack_top) || start < self.image_len {
+            true => Ok(()),
+            false => Err("a page in a guard gap"),
+        }
+    }
+
     /// May a snapshot put `bytes` at page `page` of this (freshly loaded)
     /// memory with heap end `end`? Only into the stack, the heap below
     /// `end`, or data sections, every other byte unchanged (zero beyond the
     /// stack and the heap; the executable's own bytes in the image).
     pub(super) fn may_hold(&self, page: u64, bytes: &[u8; PAGE as usize], end: u64) -> Result<(), &'static str> {
-        let start = page.checked_mul(PAGE).ok_or("a page past the address space")?;
+        self.may_place(page, end)?;
+        let start = page * PAGE;
         let zero_from = |from: u64| bytes[(from.saturating_sub(start)).min(PAGE) as usize..].iter().all(|&b| b == 0);
         if start >= self.heap_base {
-            if start >= end {
-                return Err("a page past the end of the heap");
-            }
             return match zero_from(end) {
                 true => Ok(()),
                 false => Err("bytes past the end of the heap that are not zero"),
@@ -720,9 +807,6 @@ impl Memory {
                 true => Ok(()),
                 false => Err("bytes in the guard above the stack that are not zero"),
             };
-        }
-        if start >= self.image_len {
-            return Err("a page in a guard gap");
         }
         let base = self.page(page).map_or(&ZERO_PAGE, |p| p.bytes());
         for (i, (&new, &old)) in bytes.iter().zip(base.iter()).enumerate() {
@@ -744,6 +828,8 @@ impl Memory {
         }
         let last = end / PAGE;
         match self.page(last) {
+            // Still owed by a post-copy's source: checked when it arrives (`Pager::zero_from`).
+            Some(page) if !page.has_arrived() => Ok(()),
             Some(page) if end % PAGE != 0 && page.bytes()[(end % PAGE) as usize..].iter().any(|&b| b != 0) => {
                 Err("bytes past the end of the heap that are not zero")
             }
@@ -930,6 +1016,7 @@ impl Memory {
         if self.first_forbidden(addr, N, Access::Read).is_some() {
             return Err(self.fault(addr, N, Access::Read));
         }
+        self.arrive(addr, N)?;
         let mut le = [0u8; 8];
         match self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS)) {
             Some(e) if addr - e.start + N <= e.len => {
@@ -1017,6 +1104,7 @@ impl Memory {
         if self.first_forbidden(addr, N, Access::Write).is_some() {
             return Err(self.fault(addr, N, Access::Write));
         }
+        self.arrive(addr, N)?;
         let last = addr + N - 1;
         if addr >> PAGE_BITS != last >> PAGE_BITS {
             // Across two pages: make both writable first, so a failure leaves no partial store.
@@ -1054,6 +1142,7 @@ impl Memory {
             return Ok(());
         }
         self.check(addr, len, Access::Read)?;
+        self.arrive(addr, len)?;
         self.read_raw(addr, out);
         if let Some(e) = (len > 0).then(|| self.entry(addr, READ, self.page_for_read(addr >> PAGE_BITS))).flatten() {
             self.tlb.read.put(set_of(addr), e);
@@ -1073,6 +1162,7 @@ impl Memory {
             return Ok(());
         }
         self.check(addr, len, Access::Write)?;
+        self.arrive(addr, len)?;
         let Some(last) = addr.checked_add(len).and_then(|end| end.checked_sub(1)).filter(|_| len > 0) else {
             return Ok(());
         };
@@ -1204,6 +1294,7 @@ impl Memory {
             return None;
         }
         let mut out = vec![0; usize::try_from(len).ok()?];
+        self.arrive(addr, len).ok()?;
         self.read_raw(addr, &mut out);
         Some(out)
     }
@@ -1215,6 +1306,7 @@ impl Memory {
         if end > self.end {
             return None;
         }
+        self.arrive(addr, data.len() as u64).ok()?;
         // The pages written may be copied: their translations go.
         self.tlb.flush();
         self.write_raw(addr, data).ok()

@@ -32,6 +32,7 @@ mod calls;
 mod code;
 mod interp;
 mod memory;
+mod postcopy;
 mod ports;
 mod sched;
 mod snapshot;
@@ -46,6 +47,7 @@ pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
 pub use snapshot::{
     SnapshotError, HEADER_LEN as SNAPSHOT_HEADER_LEN, MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION,
 };
+pub use postcopy::{OwedPages, Pager, Postcopy};
 pub use transfer::{Received, Round};
 pub use trap::{Access, Place, Trap, TrapKind, Waiter};
 
@@ -327,6 +329,8 @@ pub struct Machine {
     pub(crate) gauges: Arc<Gauges>,
     /// A live migration's record of what its target holds (`transfer.rs`).
     tracker: Option<Box<transfer::Tracker>>,
+    /// A post-copy's pages still to arrive, after a restore (`postcopy.rs`).
+    pager: Option<Arc<postcopy::Pager>>,
 }
 
 /// What a machine shows while it runs: its live contexts (the scheduler
@@ -394,6 +398,7 @@ impl Machine {
             program,
             gauges: Arc::new(Gauges { live: 1.into(), meter: Mutex::new(meter.clone()) }),
             tracker: None,
+            pager: None,
         })
     }
 
@@ -565,6 +570,7 @@ impl Machine {
         if let Some(tracker) = &mut self.tracker {
             tracker.fresh = false;
         }
+        self.settle_pager();
         let outcome = sched::run(self, mode);
         let _ = self.io.out.flush();
         if let Some(trace) = &mut self.io.trace {

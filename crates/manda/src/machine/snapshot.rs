@@ -15,6 +15,7 @@
 
 use super::calls::CallStack;
 use super::memory::{Meter, Page, SharedPage, SharedTables, PAGE};
+use super::postcopy::Pager;
 use super::transfer::Received;
 use super::{Code, Context, Machine};
 use crate::isa::Instr;
@@ -119,6 +120,13 @@ impl Machine {
                 Err(trap) => format!("stopped by a trap ({})", trap.kind),
             };
             return Err(format!("the program has {how}: there is nothing to save"));
+        }
+        if let Some(pager) = self.pages_owed() {
+            return Err(format!(
+                "{} pages of the post-copy migration that brought this program here have not arrived yet: its \
+                 state can be saved once they have",
+                pager.left()
+            ));
         }
         // The pool: every page chosen, once.
         let mut pool: Vec<Arc<Page>> = Vec::new();
@@ -355,7 +363,9 @@ impl Machine {
             None => self.receiver_within(config.max_memory)?,
         };
         received.release_context_charges();
-        let Received { meter, mut base, contexts: mut staged, .. } = received;
+        let Received { meter, mut base, contexts: mut staged, owed, .. } = received;
+        // A post-copy's pages still to come: checked as they arrive, against the image.
+        let pager = (!owed.is_empty()).then(|| Arc::new(Pager::new(owed, base.fork(), config.max_memory)));
         let too_big = |e| SnapshotError {
             offset: pool_at,
             reason: format!("it needs more memory than this machine's limit: {e}"),
@@ -375,6 +385,15 @@ impl Machine {
                 None => base.fork(),
             };
             mem.set_end(d.end);
+            if let Some(pager) = &pager {
+                // An owed page that ends the heap must come with zeros past the end.
+                let (last, tail) = (d.end / PAGE, (d.end % PAGE) as usize);
+                if let Some(index) = mem.page(last).filter(|p| tail > 0 && !p.has_arrived()).and_then(|p| p.owed_index())
+                {
+                    pager.zero_from(index, tail);
+                }
+                mem.await_pages(Some(pager.clone()));
+            }
             for (page, i) in &d.pages {
                 mem.put_page(*page, &pages[*i as usize]).map_err(too_big)?;
             }
@@ -416,6 +435,7 @@ impl Machine {
         self.fuel = if fuel == u64::MAX { config.max_steps.unwrap_or(u64::MAX) } else { fuel };
         self.started = Instant::now().checked_sub(clock).unwrap_or_else(Instant::now);
         self.tracker = None;
+        self.pager = pager;
         self.ended = None;
         Ok(())
     }

@@ -32,9 +32,9 @@ use std::sync::{Arc, Weak};
 /// Record kind: a page's 4096 bytes follow.
 const PAGE_BYTES: u8 = 1;
 /// Record kind: the page is all zeros.
-const ZERO: u8 = 2;
+pub(super) const ZERO: u8 = 2;
 /// Record kind: the page is the one already sent for another context and page.
-const SAME: u8 = 3;
+pub(super) const SAME: u8 = 3;
 
 /// A record's header: kind, context, page.
 const HEADER: usize = 1 + 8 + 8;
@@ -47,12 +47,12 @@ type Leaf = [Option<Weak<Page>>; LEAF];
 
 /// Per context, the page the target holds at each page number, as last sent.
 #[derive(Default)]
-struct Sent {
+pub(super) struct Sent {
     leaves: Vec<Option<Box<Leaf>>>,
 }
 
 impl Sent {
-    fn get(&self, page: u64) -> Option<&Weak<Page>> {
+    pub(super) fn get(&self, page: u64) -> Option<&Weak<Page>> {
         let leaf = self.leaves.get((page / LEAF as u64) as usize)?.as_ref()?;
         leaf[(page % LEAF as u64) as usize].as_ref()
     }
@@ -75,13 +75,13 @@ impl Sent {
 /// The source's side of a pre-copy: what the target has, and what this round still has to send.
 #[derive(Default)]
 pub(super) struct Tracker {
-    sent: HashMap<u64, Sent>,
+    pub(super) sent: HashMap<u64, Sent>,
     /// This round's pages to send: context, page number, the page as the round found it.
-    pending: VecDeque<(u64, u64, Weak<Page>)>,
+    pub(super) pending: VecDeque<(u64, u64, Weak<Page>)>,
     /// Where each page sent so far went first (context, page number), by
     /// its address: a page forked contexts share is sent once. Kept only
     /// for a program that forks.
-    first_sent: HashMap<usize, (u64, u64)>,
+    pub(super) first_sent: HashMap<usize, (u64, u64)>,
     /// The machine has not run since the round began: `pending` still
     /// holds every page the target lacks.
     pub(super) fresh: bool,
@@ -230,7 +230,14 @@ impl Machine {
             |e| SnapshotError { offset: 0, reason: format!("it needs more memory than this machine's limit: {e}") };
         meter.charge(self.code.heap_bytes()).map_err(too_big)?;
         let base = self.base.recharged(&meter).map_err(too_big)?;
-        Ok(Received { meter, base, contexts: HashMap::new(), max_contexts: self.config.max_contexts, zero: None })
+        Ok(Received {
+            meter,
+            base,
+            contexts: HashMap::new(),
+            max_contexts: self.config.max_contexts,
+            zero: None,
+            owed: Vec::new(),
+        })
     }
 }
 
@@ -250,6 +257,8 @@ pub struct Received {
     max_contexts: u32,
     /// One zero page every `ZERO` record shares.
     zero: Option<Arc<Page>>,
+    /// A post-copy's owed pages (`OWED` records), in order: number and page.
+    pub(super) owed: Vec<(u64, Arc<Page>)>,
 }
 
 impl std::fmt::Debug for Received {
@@ -294,6 +303,14 @@ impl Received {
                         }
                     }
                 }
+                super::postcopy::OWED => {
+                    if let Err(why) = self.base.may_place(number, limit) {
+                        return fail(format!("page 0x{number:x} of context {ctx}: {why}"));
+                    }
+                    let page = Page::owed(&self.meter, self.owed.len() as u64).map_err(|e| self.too_big(at, e))?;
+                    self.owed.push((number, page.clone()));
+                    page
+                }
                 SAME => {
                     let from_ctx = r.u64("context id")?;
                     let from_page = r.u64("page number")?;
@@ -307,7 +324,9 @@ impl Received {
                         }
                     }
                 }
-                other => return fail(format!("record kind {other} (1 page, 2 zeros, 3 same as another)")),
+                other => {
+                    return fail(format!("record kind {other} (1 page, 2 zeros, 3 same as another, 4 owed)"))
+                }
             };
             if !self.contexts.contains_key(&ctx) {
                 if self.contexts.len() >= self.max_contexts as usize {

@@ -144,6 +144,14 @@ pub enum TrapKind {
     InvalidConversion,
     /// `trap code`: the named traps of WebAssembly ([`raised_name`]).
     Raised(u8),
+    /// A page a post-copy migration's source still owed cannot arrive any
+    /// more (the source or the link went away): the program is lost.
+    PageLost {
+        /// The page's first address.
+        addr: u64,
+        /// Why it cannot arrive.
+        why: String,
+    },
     /// `psend` past the bytes all ports may hold together.
     PortsFull {
         /// What the message would add (its length and its bookkeeping).
@@ -251,6 +259,9 @@ impl fmt::Display for TrapKind {
                 Some(name) => f.write_str(name),
                 None => write!(f, "trap {code}"),
             },
+            TrapKind::PageLost { addr, why } => {
+                write!(f, "the page at 0x{addr:x} never arrived from the migration's source ({why}): the program is lost")
+            }
             TrapKind::PortsFull { requested, limit } => write!(
                 f,
                 "ports full: {requested} more bytes would pass the limit of {limit} queued in all ports together"
