@@ -509,7 +509,7 @@ fn post_copy_gives_the_target_a_stop_and_copys_state_once_its_pages_arrive() {
     let config = Config { threads: 1, ..Config::default() };
     let (mut m, _) = machine(&exe, config, &[]);
     assert_eq!(run_for(&mut m, Duration::from_millis(40)), Stopped::Interrupted);
-    let (mut target, _, pages) = postcopied(&mut m, &exe, config);
+    let (target, _, pages) = postcopied(&mut m, &exe, config);
     let whole = m.save().unwrap();
     assert!(pages.count() > 10, "the written heap pages are owed: {}", pages.count());
     let pager = target.pages_owed().unwrap().clone();
@@ -552,7 +552,9 @@ fn a_post_copied_program_runs_on_while_its_pages_arrive_and_waits_for_those_it_t
         let (mut target, target_out, pages) = postcopied(&mut m, &exe, config);
         let server = target.pages_owed().cloned().map(|pager| std::thread::spawn(move || serve_pages(pager, pages)));
         assert_eq!(target.run().unwrap(), Stopped::Exited(0));
-        server.map(|s| s.join().unwrap());
+        if let Some(server) = server {
+            server.join().unwrap();
+        }
         let printed = [out.contents(), target_out.contents()].concat();
         assert_eq!(String::from_utf8(printed).unwrap(), expected_pipeline(400), "{threads} threads");
     }
