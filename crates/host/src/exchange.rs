@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub gauge: Option<vm_core::Gauge>,
     /// Written by the VM thread only, read for `outcome`.
     pub fates: Mutex<Fates>,
+    /// A post-copy's pages arriving here (`pages-owed=N`, then how it ended), for `status`.
+    pub arriving: crate::transfer::Arriving,
 }
 
 impl Shared {
@@ -153,9 +155,13 @@ impl Shared {
             lease: lease.to_string(),
             max_state: self.max_state,
             moving_to: published.moving_to,
-            position: match (&self.gauge, published.position.is_empty() && published.running) {
-                (Some(gauge), true) => format!("{} {}", published.progress, gauge()).trim_start().to_string(),
-                _ => format!("{} {}", published.progress, published.position).trim().to_string(),
+            position: {
+                let arriving = self.arriving.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let progress = format!("{} {arriving}", published.progress);
+                match (&self.gauge, published.position.is_empty() && published.running) {
+                    (Some(gauge), true) => format!("{} {}", progress.trim(), gauge()).trim_start().to_string(),
+                    _ => format!("{} {}", progress.trim(), published.position).trim().to_string(),
+                }
             },
             program: self.program.clone(),
         }

@@ -45,6 +45,9 @@ pub const DEFAULT_PORT: u16 = 34567;
 pub const EXIT_CANNOT_START: u8 = 1;
 /// Exit status of a program stopped by a trap.
 pub const EXIT_TRAP: u8 = 3;
+/// Exit status of a VM whose program was lost in a post-copy migration:
+/// pages it needed stopped coming after it ran on the target.
+pub const EXIT_LOST: u8 = 4;
 
 /// How a VM is controlled.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +86,9 @@ pub enum Ended {
     Signalled(i32),
     /// The machine trapped; the machine's message.
     Trapped(String),
+    /// A post-copy's pages stopped coming after the program ran on the
+    /// target: it is lost, here (the target) and there (the source). Why.
+    Lost(String),
 }
 
 impl Ended {
@@ -94,6 +100,7 @@ impl Ended {
             Ended::Killed | Ended::Moved => 0,
             Ended::Signalled(signal) => 128u8.wrapping_add(*signal as u8),
             Ended::Trapped(_) => EXIT_TRAP,
+            Ended::Lost(_) => EXIT_LOST,
         }
     }
 }
@@ -179,6 +186,10 @@ struct Vm<'m, M: Machine> {
     /// stopped the program, until its hand-off: if that connection closes
     /// first, the program is given back.
     sent_by: Option<(usize, String, bool)>,
+    /// A post-copy's owed pages still being sent to the target (the source's side).
+    serving: Option<crate::transfer::Serving>,
+    /// A post-copy's owed pages still coming (the target's side).
+    owed: Option<Arc<dyn vm_core::PageSink>>,
 }
 
 /// A pre-copy under way on the source.
@@ -194,7 +205,40 @@ struct Sending {
     _pacer: Pacer,
     /// Page bytes the current round still has to send, as it began.
     round_bytes: u64,
+    /// Switch to post-copy when the rounds are used up, rather than give up.
+    postcopy: bool,
+    /// The rounds list pages the target is owed (post-copy) rather than send them.
+    owing: bool,
 }
+
+impl Sending {
+    /// The size of the chunks to queue: pages, or (post-copy) records of
+    /// owed pages — small, as the target takes longer to place a record's
+    /// page than to read its 17 bytes, and what is queued when the program
+    /// stops must be placed before it runs.
+    fn chunk(&self) -> usize {
+        match self.owing {
+            true => crate::transfer::CHUNK / 16,
+            false => crate::transfer::CHUNK,
+        }
+    }
+}
+
+/// How the state goes at a `send`'s stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    /// Whole: no pre-copy (a machine without one).
+    Whole,
+    /// What the pages sent ahead do not give the target.
+    Last,
+    /// The directory of owed pages and the state: the pages follow once the target runs.
+    Postcopy,
+}
+
+/// Rounds listing owed pages at most, once post-copy takes over from
+/// pre-copy rounds that did not converge (records are small: they converge
+/// in one or two).
+const POSTCOPY_ROUNDS: u32 = 8;
 
 /// How often a pre-copy stops the program to hand the sending thread more pages.
 const SLICE: Duration = Duration::from_millis(1);
@@ -325,6 +369,9 @@ impl<M: Machine> Vm<'_, M> {
             Command::Send(order) => Some(order.clone()),
             _ => None,
         };
+        if let (Command::Resume(_), Some(why)) = (&command, self.owed.as_ref().and_then(|o| o.lost())) {
+            return Err(format!("the restored state cannot run: its pages stopped coming ({why})"));
+        }
         let step = self.leases.apply(&command, Instant::now(), || crate::random_hex(16))?;
         if let Step::Send { lease, running } = step {
             return Ok(self.start_send(conn, order.expect("a send"), lease, running));
@@ -332,6 +379,13 @@ impl<M: Machine> Vm<'_, M> {
         if matches!(step, Step::Released { .. } | Step::Moving(_) | Step::Killed | Step::Run { .. }) {
             self.stop_receiving();
             self.sent_by = None;
+        }
+        if matches!(step, Step::Aborted | Step::Run { .. } | Step::Released { .. }) {
+            // The program is back here (or the state is dropped there): the target gets no more pages.
+            self.serving = None;
+        }
+        if matches!(step, Step::Released { .. }) {
+            self.owed = None;
         }
         let done = match step {
             Step::Granted(lease) => {
@@ -409,15 +463,23 @@ impl<M: Machine> Vm<'_, M> {
             throttle: 0,
             started: Instant::now(),
         };
+        // Post-copy at once, of a running program: its pages are listed as owed while it runs
+        // (records, no bytes), so that the stop has only the last few to list.
+        let owing = order.postcopy && running && order.max_rounds == 0 && self.machine.precopy_owe();
         let first = self.machine.precopy_round();
         let next = |vm: &Self| if vm.leases.mode == Mode::Running { Next::Run } else { Next::Stay };
         let Some(first) = first else {
             // A machine without pre-copy: its state goes whole, now.
-            let answer = self.finish_send(conn, outgoing, &precopy, lease, running, true);
+            let answer = self.finish_send(conn, outgoing, &precopy, lease, running, Finish::Whole);
             return (next(self), Some(answer));
         };
         precopy.rounds.push(first);
-        if !running || order.max_rounds == 0 {
+        if order.postcopy && !running {
+            // Post-copy of a stopped program: the target runs before any page's bytes.
+            let answer = self.finish_send(conn, outgoing, &precopy, lease, running, Finish::Postcopy);
+            return (next(self), Some(answer));
+        }
+        if !owing && (!running || order.max_rounds == 0) {
             // Stop and copy, streamed: the pages go in chunks the target puts in place as they
             // come (no state held whole on either side), then the rest.
             while let Some(chunk) = self.machine.precopy_chunk(crate::transfer::CHUNK) {
@@ -430,11 +492,21 @@ impl<M: Machine> Vm<'_, M> {
                 }
             }
             // One round, all of it at the stop: the machine has not run since it began.
-            let answer = self.finish_send(conn, outgoing, &precopy, lease, running, false);
+            let answer = self.finish_send(conn, outgoing, &precopy, lease, running, Finish::Last);
             return (next(self), Some(answer));
         }
         let pacer = Pacer::start(Arc::clone(&self.shared.line));
-        self.sending = Some(Sending { conn, lease, outgoing, precopy, held: None, _pacer: pacer, round_bytes: first });
+        self.sending = Some(Sending {
+            conn,
+            lease,
+            outgoing,
+            precopy,
+            held: None,
+            _pacer: pacer,
+            round_bytes: first,
+            postcopy: order.postcopy,
+            owing,
+        });
         (Next::Run, None)
     }
 
@@ -457,7 +529,7 @@ impl<M: Machine> Vm<'_, M> {
             }
             let chunk = match sending.held.take() {
                 Some(chunk) => chunk,
-                None => match self.machine.precopy_chunk(crate::transfer::CHUNK) {
+                None => match self.machine.precopy_chunk(sending.chunk()) {
                     Some(chunk) => chunk,
                     None => break,
                 },
@@ -484,11 +556,23 @@ impl<M: Machine> Vm<'_, M> {
                 self.sending = Some(sending);
                 pause
             }
-            Decision::GiveUp(why) => self.send_failed(sending, why),
-            Decision::Stop => {
+            Decision::GiveUp(why) if !sending.postcopy => self.send_failed(sending, why),
+            Decision::GiveUp(_) if !sending.owing => {
+                // The rounds are used up: post-copy takes over, its rounds listing what is left.
+                sending.owing = self.machine.precopy_owe();
+                sending.precopy.max_rounds = sending.precopy.max_rounds.saturating_add(POSTCOPY_ROUNDS);
+                sending.precopy.throttle = 0;
+                sending.precopy.may_throttle = false;
+                self.sending = Some(sending);
+                Duration::ZERO
+            }
+            Decision::Stop | Decision::GiveUp(_) => {
+                // What is left fits the downtime (its bytes, or in post-copy its records); or the
+                // rounds listing owed pages are used up too: the stop lists the rest.
+                let finish = if sending.owing { Finish::Postcopy } else { Finish::Last };
                 let Sending { conn, lease, outgoing, precopy, _pacer: pacer, .. } = sending;
                 drop(pacer);
-                let answer = self.finish_send(conn, outgoing, &precopy, lease, true, false);
+                let answer = self.finish_send(conn, outgoing, &precopy, lease, true, finish);
                 self.served += 1;
                 self.publish();
                 self.send(conn, Reply::line(answer.line));
@@ -523,7 +607,8 @@ impl<M: Machine> Vm<'_, M> {
     }
 
     /// The last part of a `send` (the program stopped for good): the state
-    /// the target lacks, and its answer. `whole`: no pre-copy, the state goes whole.
+    /// the target lacks, and its answer; in a post-copy, the pages it is
+    /// owed then go on being sent while it runs.
     fn finish_send(
         &mut self,
         conn: usize,
@@ -531,35 +616,61 @@ impl<M: Machine> Vm<'_, M> {
         precopy: &Precopy,
         lease: String,
         running: bool,
-        whole: bool,
+        finish: Finish,
     ) -> Answer {
         let stopped = Instant::now();
-        let state = match whole {
-            true => self.machine.save(),
-            false => self.machine.precopy_finish(),
-        };
         let given_back = if running { "the program runs on here" } else { "the program stays interrupted here" };
+        let fail = |vm: &mut Self, why: String| {
+            vm.machine.precopy_abandon();
+            vm.leases.send_failed(running);
+            Answer::err(format!("{why}; {given_back}"))
+        };
+        let (state, owed) = match finish {
+            Finish::Whole => (self.machine.save(), None),
+            Finish::Last => (self.machine.precopy_finish(), None),
+            Finish::Postcopy => match self.machine.postcopy_finish(crate::transfer::CHUNK) {
+                None => (self.machine.save(), None),
+                Some(Err(e)) => (Err(e), None),
+                Some(Ok(stop)) => {
+                    let owed = stop.pages.count();
+                    // The directory first, as pages frames: the target places every owed page.
+                    for chunk in stop.directory {
+                        if let Err(why) = outgoing.push(chunk) {
+                            return fail(self, format!("the stream to the target failed: {why}"));
+                        }
+                    }
+                    (Ok(stop.state), Some((stop.pages, owed)))
+                }
+            },
+        };
         let state = match state {
             Ok(state) => state,
-            Err(e) => {
-                self.machine.precopy_abandon();
-                self.leases.send_failed(running);
-                return Answer::err(format!("cannot save the state: {e}; {given_back}"));
-            }
+            Err(e) => return fail(self, format!("cannot save the state: {e}")),
         };
         let last = state.len();
         let counters = Arc::clone(&outgoing.counters);
-        match outgoing.finish(state, whole) {
+        let (said, owed_pages) = match owed {
+            Some((pages, count)) => match outgoing.finish_owing(state, pages) {
+                Ok((said, serving)) => {
+                    self.serving = Some(serving);
+                    (Ok(said), count)
+                }
+                Err(why) => (Err(why), 0),
+            },
+            None => (outgoing.finish(state, finish == Finish::Whole), 0),
+        };
+        match said {
             Ok(said) => {
                 self.leases.sent();
                 self.sent_by = Some((conn, lease.clone(), running));
                 // Stop and copy is one round: the whole state, at the stop.
-                let rounds: Vec<u64> = match whole {
-                    true => vec![last as u64],
-                    false => precopy.rounds.clone(),
+                let rounds: Vec<u64> = match finish {
+                    Finish::Whole => vec![last as u64],
+                    _ => precopy.rounds.clone(),
                 };
                 let report = format!(
-                    "rounds={} round-bytes={} bytes={} lz4-in={} lz4-out={} last={} stopped-us={} total-ms={} {}",
+                    "rounds={} round-bytes={} bytes={} lz4-in={} lz4-out={} last={} stopped-us={} total-ms={} \
+                     postcopy={} owed-pages={owed_pages} {}",
                     rounds.len(),
                     rounds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
                     counters.bytes.load(Ordering::Relaxed),
@@ -568,11 +679,13 @@ impl<M: Machine> Vm<'_, M> {
                     last,
                     stopped.elapsed().as_micros(),
                     precopy.started.elapsed().as_millis(),
+                    u8::from(finish == Finish::Postcopy),
                     said.trim_start_matches("OK ")
                 );
                 Answer::of(Response::Sent { lease, report })
             }
             Err(why) => {
+                self.serving = None;
                 self.leases.send_failed(running);
                 Answer::err(format!("the target did not take the state: {why}; {given_back}"))
             }
@@ -660,6 +773,14 @@ impl<M: Machine> Vm<'_, M> {
             }
         };
         let _ = socket.write_all(format!("{answer}\n").as_bytes());
+        let _ = socket.flush();
+        self.owed = None;
+        if let (Response::Restored { .. }, Some(sink)) = (&answer, self.machine.owed_pages()) {
+            // Post-copy: the owed pages come on this stream while the program runs.
+            let (line, arriving) = (Arc::clone(&self.shared.line), Arc::clone(&self.shared.arriving));
+            crate::transfer::receive_owed(socket, Arc::clone(&sink), line, arriving, self.stall);
+            self.owed = Some(sink);
+        }
         Next::Stay
     }
 
@@ -676,6 +797,7 @@ impl<M: Machine> Vm<'_, M> {
             Some((by, lease, running))
                 if by == conn && self.leases.mode == Mode::Interrupted && self.leases.held_by(&lease) =>
             {
+                self.serving = None;
                 self.leases.send_failed(running);
                 self.publish();
                 if running {
@@ -741,7 +863,7 @@ impl<M: Machine> Vm<'_, M> {
         let mut next = if self.leases.mode == Mode::Running { Next::Run } else { Next::Stay };
         loop {
             next = match next {
-                Next::End(outcome) => return outcome,
+                Next::End(outcome) => return self.ending(outcome),
                 Next::Stay => match self.next_request(requests) {
                     Some(envelope) => self.handle(envelope),
                     // Every sender is gone: nothing can control this VM any more.
@@ -760,7 +882,12 @@ impl<M: Machine> Vm<'_, M> {
                         return outcome;
                     }
                     if matches!(self.leases.mode, Mode::Running | Mode::Sending) {
-                        match self.machine.run() {
+                        let ran = self.machine.run();
+                        if let Some(why) = self.owed.as_ref().and_then(|o| o.lost()) {
+                            self.ended_while_sending("the program was lost");
+                            return Ended::Lost(why);
+                        }
+                        match ran {
                             Ok(Stopped::Exited(status)) => {
                                 self.ended_while_sending(&format!("the program ended (status {status})"));
                                 return Ended::Exited(status);
@@ -802,6 +929,19 @@ impl<M: Machine> Vm<'_, M> {
                     }
                 }
             };
+        }
+    }
+
+    /// The process is to end so: a source moved by post-copy first sends
+    /// the target every page it owes (the program is gone from here, but
+    /// runs there on these pages).
+    fn ending(&mut self, outcome: Ended) -> Ended {
+        match (outcome, self.serving.take()) {
+            (Ended::Moved, Some(serving)) => match serving.wait() {
+                Ok(_) => Ended::Moved,
+                Err(why) => Ended::Lost(format!("the pages it still owed the target stopped going: {why}")),
+            },
+            (outcome, _) => outcome,
         }
     }
 
@@ -883,6 +1023,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         stopping: AtomicBool::new(false),
         gauge: machine.gauge(),
         fates: Mutex::new(Fates::default()),
+        arriving: Arc::default(),
     });
     let poll = mio::Poll::new().map_err(ServeError::Setup)?;
     let waker = Arc::new(EventLoop::waker(&poll).map_err(ServeError::Setup)?);
@@ -934,6 +1075,8 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         receiving: None,
         sending: None,
         sent_by: None,
+        serving: None,
+        owed: None,
         stall: options.limits.io_timeout * crate::transfer::STALL_TIMEOUTS,
     };
     vm.publish();
@@ -998,6 +1141,12 @@ pub fn run<M: Machine>(machine: &mut M, options: Options, restore: Option<&std::
         Ok(Ended::Trapped(trap)) => {
             eprintln!("{trap}");
             EXIT_TRAP
+        }
+        Ok(outcome @ Ended::Lost(_)) => {
+            if let Ended::Lost(why) = &outcome {
+                eprintln!("{kind}: the program was lost in a post-copy migration: {why}");
+            }
+            outcome.exit_status()
         }
         Ok(outcome @ Ended::Signalled(signal)) => {
             eprintln!("{kind}: ended by signal {signal}");
@@ -1114,6 +1263,7 @@ mod tests {
             stopping: AtomicBool::new(false),
             gauge: None,
             fates: Mutex::default(),
+            arriving: Arc::default(),
         });
         let mut vm = Vm {
             leases: Leases::new(Mode::Running, Duration::from_secs(60), shared.instance.clone()),
@@ -1127,6 +1277,8 @@ mod tests {
             receiving: None,
             sending: None,
             sent_by: None,
+            serving: None,
+            owed: None,
             stall: Duration::from_secs(30),
         };
         // Released and stopped, the VM waits for requests until every

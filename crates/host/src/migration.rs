@@ -188,6 +188,10 @@ pub struct MigrateOptions {
     pub throttle: bool,
     /// Whether pages go compressed (lz4): by default when that is faster than the link.
     pub compress: crate::protocol::Compress,
+    /// Post-copy: once `max_rounds` are used up (at once with none), the
+    /// target runs before its pages have all arrived, and the migration
+    /// ends when the last one has.
+    pub postcopy: bool,
 }
 
 impl Default for MigrateOptions {
@@ -197,6 +201,7 @@ impl Default for MigrateOptions {
             max_rounds: 30,
             throttle: true,
             compress: crate::protocol::Compress::Auto,
+            postcopy: false,
         }
     }
 }
@@ -216,8 +221,10 @@ pub struct Moved {
     pub compressed: (u64, u64),
     /// From the source's stop to the target running the program.
     pub downtime: Duration,
-    /// From the start of the migration to its commit.
+    /// From the start of the migration to its commit (in a post-copy, to its last page's arrival).
     pub total: Duration,
+    /// A post-copy's pages sent after the target ran, and how long they took from its resume.
+    pub postcopy: Option<(u64, Duration)>,
 }
 
 /// Told, while the source sends its state, how far it got (its status's
@@ -398,9 +405,11 @@ impl Migration {
             max_rounds: options.max_rounds,
             throttle: options.throttle,
             compress: options.compress,
+            postcopy: options.postcopy,
             lease: Some(self.record.source.lease.clone()).filter(|l| !l.is_empty()),
         };
         let token = self.token.clone();
+        let watch_pages = watch.clone();
         let watcher = watch.map(|w| Watcher::start(&self.record.source.endpoint, token.as_deref(), w));
         // The source answers when the target holds the state: however long its rounds take.
         self.src.set_reply_timeout(None);
@@ -469,6 +478,11 @@ impl Migration {
             ),
         };
         self.src.forget_lease();
+        let owed = figure(&report, "owed-pages");
+        let postcopy = match figure(&report, "postcopy") == 1 && owed > 0 {
+            true => Some((owed, self.await_pages(&said, watch_pages)?.saturating_duration_since(resumed_at))),
+            false => None,
+        };
         let stopped = Duration::from_micros(figure(&report, "stopped-us"));
         Ok(Moved {
             said,
@@ -480,7 +494,40 @@ impl Migration {
             compressed: (figure(&report, "lz4-in"), figure(&report, "lz4-out")),
             downtime: stopped + resumed_at.saturating_duration_since(replied),
             total: started.elapsed(),
+            postcopy,
         })
+    }
+
+    /// After a post-copy's commit: waits until the target has every page
+    /// (its status says `postcopy=complete`), showing `pages-owed=N` to
+    /// `watch`; when, or why the program was lost.
+    fn await_pages(&mut self, said: &str, watch: Option<Watch>) -> Result<std::time::Instant, HvError> {
+        let target = self.record.target.name.clone();
+        let lost = |why: String| refused(&target, format!("{said}, but the program was lost: {why}"));
+        let (mut left, mut moved) = (String::new(), std::time::Instant::now());
+        loop {
+            let status = match self.dst.fresh_status() {
+                Ok(status) => status,
+                Err(e) => return Err(lost(format!("the target stopped answering before its pages arrived ({e})"))),
+            };
+            let position = status.position;
+            match crate::protocol::field(&position, "postcopy") {
+                Some("complete") => return Ok(std::time::Instant::now()),
+                Some("lost") => return Err(lost("its pages stopped coming (the target says `postcopy=lost`)".into())),
+                _ => {}
+            }
+            let owed = crate::protocol::field(&position, "pages-owed").unwrap_or_default().to_string();
+            if owed != left {
+                (left, moved) = (owed, std::time::Instant::now());
+                if let Some(watch) = &watch {
+                    watch(&format!("pages-owed={left}"));
+                }
+            } else if moved.elapsed() > 3 * crate::client::REPLY_TIMEOUT {
+                // The target gives the stream up itself after its stall timeout: this one is stuck.
+                return Err(lost(format!("no page arrived for {} s", moved.elapsed().as_secs())));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Undoes a migration whose `send` did not end with the target holding

@@ -1,11 +1,11 @@
-//! The control protocol, version 4: line-based text commands, length-prefixed
+//! The control protocol, version 5: line-based text commands, length-prefixed
 //! binary payloads, `OK …` / `ERR reason` replies. `docs/protocol.md` is the
 //! specification, with the lease state machine; this module is its one
 //! source for command names, the status line and the limits.
 //!
 //! ```text
 //! > auth TOKEN                 (first, only when the VM requires a token)
-//! > status                     < OK running mova pid=4242 instance=… protocol=4 lease=none max-state=524344 program=…
+//! > status                     < OK running mova pid=4242 instance=… protocol=5 lease=none max-state=524344 program=…
 //! > interrupt                  < OK interrupted lease=LEASE ip=3 top=17
 //! > save LEASE                 < OK 72\n<72 bytes of state>
 //! > restore LEASE 72\n<bytes>  < OK restored ip=3 top=17
@@ -16,7 +16,7 @@ use std::io::{self, BufRead, Read, Write};
 use thiserror::Error;
 
 /// The protocol version `status` reports.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Longest command or reply line, newline included.
 pub const MAX_LINE: usize = 1024;
 /// The most a client accepts as one payload, whatever a VM announces (a
@@ -112,7 +112,7 @@ pub enum Command {
 }
 
 /// What `send` asks of a source: `send TICKET ENDPOINT MAX-DOWNTIME-MS
-/// MAX-ROUNDS THROTTLE COMPRESS [LEASE]`.
+/// MAX-ROUNDS THROTTLE COMPRESS POSTCOPY [LEASE]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendOrder {
     /// The ticket the target's `accept` gave.
@@ -129,6 +129,10 @@ pub struct SendOrder {
     pub throttle: bool,
     /// Whether pages go compressed (lz4).
     pub compress: Compress,
+    /// Post-copy: once the rounds are used up (at once with 0 rounds), the
+    /// program stops and the target runs before its pages have arrived;
+    /// they follow, one the program waits for first.
+    pub postcopy: bool,
     /// The lease, when the VM is interrupted and held.
     pub lease: Option<String>,
 }
@@ -200,9 +204,14 @@ impl Command {
             "stream" => arity(2..=2, "stream TICKET PROGRAM")
                 .map(|()| Command::Stream { ticket: args[0].into(), program: args[1].into() })?,
             "send" => {
-                let usage =
-                    "send TICKET ENDPOINT MAX-DOWNTIME-MS MAX-ROUNDS THROTTLE(0|1) COMPRESS(auto|on|off) [LEASE]";
-                arity(6..=7, usage)?;
+                let usage = "send TICKET ENDPOINT MAX-DOWNTIME-MS MAX-ROUNDS THROTTLE(0|1) COMPRESS(auto|on|off) \
+                             POSTCOPY(0|1) [LEASE]";
+                arity(7..=8, usage)?;
+                let flag = |i: usize| match args[i] {
+                    "0" => Ok(false),
+                    "1" => Ok(true),
+                    other => Err(format!("usage: {usage} (`{other}` is not 0 or 1)")),
+                };
                 let number = |i: usize, what: &str| {
                     args[i].parse::<u64>().map_err(|_| format!("usage: {usage} (`{}` is not a {what})", args[i]))
                 };
@@ -211,14 +220,11 @@ impl Command {
                     endpoint: args[1].into(),
                     max_downtime_ms: number(2, "number of milliseconds")?,
                     max_rounds: u32::try_from(number(3, "number of rounds")?).map_err(|_| format!("usage: {usage}"))?,
-                    throttle: match args[4] {
-                        "0" => false,
-                        "1" => true,
-                        other => return Err(format!("usage: {usage} (`{other}` is not 0 or 1)")),
-                    },
+                    throttle: flag(4)?,
                     compress: Compress::parse(args[5])
                         .ok_or_else(|| format!("usage: {usage} (`{}` is not auto, on or off)", args[5]))?,
-                    lease: lease(6),
+                    postcopy: flag(6)?,
+                    lease: lease(7),
                 })
             }
             "restore" => {
@@ -262,13 +268,14 @@ impl std::fmt::Display for Command {
             Command::Send(o) => {
                 write!(
                     f,
-                    "send {} {} {} {} {} {}",
+                    "send {} {} {} {} {} {} {}",
                     o.ticket,
                     o.endpoint,
                     o.max_downtime_ms,
                     o.max_rounds,
                     u8::from(o.throttle),
-                    o.compress.name()
+                    o.compress.name(),
+                    u8::from(o.postcopy)
                 )?;
                 match &o.lease {
                     Some(lease) => write!(f, " {lease}"),
@@ -717,7 +724,7 @@ mod tests {
         let line = status.format();
         assert_eq!(
             line,
-            "moving mova pid=42 instance=00ff00ff00ff00ff protocol=4 lease=held max-state=524344 \
+            "moving mova pid=42 instance=00ff00ff00ff00ff protocol=5 lease=held max-state=524344 \
              to=1234123412341234 ip=3 top=17 program=a dir/counter.mv"
         );
         assert_eq!(Status::parse(&line).unwrap(), status);

@@ -14,6 +14,13 @@
 //!                   source keeps at most a few frames unapplied, so little is left
 //!                   on the way when the program stops)
 //!                   OK restored POSITION\n  or  ERR reason\n   (after 2 or 3, or at a refusal)
+//!
+//! post-copy, after OK restored (the pages frames before `last` were the directory of owed pages):
+//! source → target   frames 5 owed pages (records: index, 8 bytes little-endian, and 4096 bytes),
+//!                     6 done (empty: every owed page was sent), 0 keep-alive
+//! target → source   applied N\n  after the Nth owed-pages frame is in place
+//!                   want I J …\n  pages the program waits for: sent before any other
+//!                   OK complete pages=N\n  once every page arrived, or ERR reason\n
 //! ```
 //!
 //! The source's side is [`Outgoing`] (a thread that writes frames from a
@@ -21,7 +28,9 @@
 //! program runs) and [`Precopy`] (when to start another round, slow the
 //! program down, stop, or give up); the target's is [`receive`], a thread
 //! that reads the frames into the machine's [`vm_core::Receiver`] and hands
-//! the result to the VM thread, which restores it.
+//! the result to the VM thread, which restores it. In a post-copy the
+//! source's thread then serves the owed pages ([`Serving`]), and the
+//! target's [`receive_owed`] puts them in place while the program runs.
 
 use crate::exchange::{Envelope, Request, Ticket};
 use crate::protocol::Compress;
@@ -42,6 +51,17 @@ pub(crate) const WHOLE: u8 = 3;
 /// Frame kind: a chunk of pages, lz4-compressed: its length (8 bytes,
 /// little-endian), then the lz4 block.
 pub(crate) const PAGES_LZ4: u8 = 4;
+/// Frame kind: owed pages' bytes, after a post-copy's `last`.
+pub(crate) const OWED_PAGES: u8 = 5;
+/// Frame kind: every owed page was sent.
+pub(crate) const DONE: u8 = 6;
+/// Owed pages in one frame at most (a source sends this many; the target accepts no more).
+const OWED_PER_FRAME: usize = 32;
+/// One owed page's record: its index and its bytes.
+const OWED_RECORD: usize = 8 + vm_core::PAGE_BYTES;
+/// Owed-pages frames a source sends ahead of the target's `applied` at
+/// most: a page the program waits for is queued behind no more than these.
+const OWED_WINDOW: u64 = 4;
 /// The largest chunk of pages a target accepts in one frame.
 pub(crate) const MAX_CHUNK: u64 = 64 << 20;
 /// The size of the chunks a source makes.
@@ -68,7 +88,8 @@ pub(crate) fn program_word(hash: &str) -> &str {
 /// What the sending thread is given.
 enum Frame {
     Pages(Vec<u8>),
-    Last(vm_core::StateBytes),
+    /// The state over the pages sent, and a post-copy's owed pages to serve after it.
+    Last(vm_core::StateBytes, Option<Box<dyn vm_core::PageSource>>),
     Whole(vm_core::StateBytes),
 }
 
@@ -150,6 +171,30 @@ pub(crate) struct Outgoing {
     failed: Arc<Mutex<Option<String>>>,
     /// The target's answer to the last frame.
     answer: Receiver<Result<String, String>>,
+    /// A post-copy's end: every owed page delivered, or why not.
+    served: Receiver<Result<String, String>>,
+    /// Raised to stop serving owed pages (the migration was aborted).
+    cancel: Arc<AtomicBool>,
+}
+
+/// A post-copy's owed pages being served after the target took the state.
+pub(crate) struct Serving {
+    served: Receiver<Result<String, String>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Serving {
+    /// Waits until every owed page is delivered (a report), or the stream failed (why).
+    pub(crate) fn wait(self) -> Result<String, String> {
+        self.served.recv().unwrap_or_else(|_| Err("the sending thread ended without a word".into()))
+    }
+}
+
+impl Drop for Serving {
+    /// A migration aborted before its commit: the target drops what it has.
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Release);
+    }
 }
 
 /// Why a frame was not queued.
@@ -171,6 +216,9 @@ impl Outgoing {
     ) -> std::io::Result<Outgoing> {
         let (frames, queue) = mpsc::sync_channel(QUEUED);
         let (answered, answer) = mpsc::channel();
+        let (done, served) = mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let cancelled = cancel.clone();
         let counters = Arc::new(Counters::default());
         let failed = Arc::new(Mutex::new(None));
         let hello = format!("stream {ticket} {}\n", program_word(program));
@@ -179,12 +227,22 @@ impl Outgoing {
         std::thread::Builder::new().name("send".into()).spawn(move || {
             let mut squeeze = Squeeze { mode: compress, speed: 0.0, ratio: 1.0, chunks: 0 };
             let outcome = write_stream(&endpoint, &hello, &queue, &c, &mut squeeze, stall);
-            if let Err(why) = &outcome {
-                *f.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+            let owing = match outcome {
+                Ok((said, owing)) => {
+                    let _ = answered.send(Ok(said));
+                    owing
+                }
+                Err(why) => {
+                    *f.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+                    let _ = answered.send(Err(why));
+                    None
+                }
+            };
+            if let Some((mut reader, pages)) = owing {
+                let _ = done.send(serve_owed(&mut reader, &*pages, &c, stall, &cancelled));
             }
-            let _ = answered.send(outcome);
         })?;
-        Ok(Outgoing { frames: Some(frames), counters, failed, answer })
+        Ok(Outgoing { frames: Some(frames), counters, failed, answer, served, cancel })
     }
 
     /// Why the stream failed, if it did.
@@ -218,15 +276,31 @@ impl Outgoing {
     /// Sends the last frame (`whole`: a whole state, else the state over
     /// the pages sent) and waits for the target's answer: its `OK …` line,
     /// or why it failed.
-    pub(crate) fn finish(mut self, state: vm_core::StateBytes, whole: bool) -> Result<String, String> {
-        let frame = if whole { Frame::Whole(state) } else { Frame::Last(state) };
+    pub(crate) fn finish(self, state: vm_core::StateBytes, whole: bool) -> Result<String, String> {
+        let frame = if whole { Frame::Whole(state) } else { Frame::Last(state, None) };
+        self.last(frame).map(|(said, _)| said)
+    }
+
+    /// A post-copy's last frame: the state over the directory sent, then
+    /// `pages` served while the target runs. The target's `OK …`, and the
+    /// serving that goes on.
+    pub(crate) fn finish_owing(
+        self,
+        state: vm_core::StateBytes,
+        pages: Box<dyn vm_core::PageSource>,
+    ) -> Result<(String, Serving), String> {
+        self.last(Frame::Last(state, Some(pages)))
+    }
+
+    fn last(mut self, frame: Frame) -> Result<(String, Serving), String> {
         let frames = self.frames.take().expect("finished once");
         let sent = frames.send(frame);
         drop(frames);
-        match (sent, self.answer.recv()) {
-            (_, Ok(outcome)) => outcome,
-            (_, Err(_)) => Err(self.failure().unwrap_or_else(|| "the stream ended without an answer".into())),
-        }
+        let said = match (sent, self.answer.recv()) {
+            (_, Ok(outcome)) => outcome?,
+            (_, Err(_)) => return Err(self.failure().unwrap_or_else(|| "the stream ended without an answer".into())),
+        };
+        Ok((said, Serving { served: self.served, cancel: self.cancel }))
     }
 }
 
@@ -239,7 +313,7 @@ fn write_stream(
     counters: &Counters,
     squeeze: &mut Squeeze,
     stall: Duration,
-) -> Result<String, String> {
+) -> Result<(String, Owing), String> {
     let lost = |e: std::io::Error| format!("the stream to the target {endpoint} failed: {e}");
     // Under TLS when the target is on another host (`tls.rs`).
     let conn = crate::tls::connect(endpoint, Duration::from_secs(5), stall).map_err(|e| match e.kind() {
@@ -289,7 +363,7 @@ fn write_stream(
         let (kind, parts, raw): (u8, Vec<&[u8]>, usize) = match (&frame, &compressed) {
             (Frame::Pages(chunk), Some(out)) => (PAGES_LZ4, vec![out], chunk.len()),
             (Frame::Pages(chunk), None) => (PAGES, vec![chunk], chunk.len()),
-            (Frame::Last(state), _) => (LAST, state.parts().collect(), state.len()),
+            (Frame::Last(state, _), _) => (LAST, state.parts().collect(), state.len()),
             (Frame::Whole(state), _) => (WHOLE, state.parts().collect(), state.len()),
         };
         let pages = kind == PAGES || kind == PAGES_LZ4;
@@ -319,8 +393,119 @@ fn write_stream(
         counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         counters.delivered.fetch_add(raw as u64, Ordering::Relaxed);
         if !pages {
-            return answer(next_line(&mut reader)?);
+            let said = answer(next_line(&mut reader)?)?;
+            return Ok(match frame {
+                Frame::Last(_, Some(owed)) => (said, Some((reader, owed))),
+                _ => (said, None),
+            });
         }
+    }
+}
+
+/// A post-copy's connection and pages, once the target took the state.
+type Owing = Option<(BufReader<Box<dyn crate::tls::Duplex>>, Box<dyn vm_core::PageSource>)>;
+
+/// The source's thread after a post-copy's state: sends every owed page,
+/// one the target waits for before any other, then `done`, and waits for
+/// the target's `OK complete`. The report, or why the pages stopped.
+fn serve_owed(
+    reader: &mut BufReader<Box<dyn crate::tls::Duplex>>,
+    pages: &dyn vm_core::PageSource,
+    counters: &Counters,
+    stall: Duration,
+    cancel: &AtomicBool,
+) -> Result<String, String> {
+    let started = Instant::now();
+    let count = pages.count();
+    let lost = |e: std::io::Error| format!("the stream to the target failed: {e}");
+    let mut sent = vec![false; usize::try_from(count).unwrap_or(0)];
+    let (mut next, mut frames, mut applied, mut asked) = (0u64, 0u64, 0u64, 0u64);
+    let mut wanted = std::collections::VecDeque::new();
+    let mut done = false;
+    let mut line = String::new();
+    let (mut heard, mut wrote) = (Instant::now(), Instant::now());
+    let mut pages_sent = 0u64;
+    loop {
+        if cancel.load(Ordering::Acquire) {
+            return Err("the migration was aborted".into());
+        }
+        // Listen without waiting while there is something to send; else until the target speaks.
+        let busy = !wanted.is_empty() || (next < count && frames - applied < OWED_WINDOW) || (next >= count && !done);
+        let tcp = reader.get_ref().tcp();
+        let _ = tcp.set_nonblocking(busy);
+        let _ = tcp.set_read_timeout(Some(Duration::from_millis(50)));
+        let heard_now = reader.read_line(&mut line);
+        let _ = reader.get_ref().tcp().set_nonblocking(false);
+        match heard_now {
+            Ok(0) => return Err(format!("the target closed the stream with {pages_sent} of {count} pages sent")),
+            Ok(_) if line.ends_with('\n') => {
+                heard = Instant::now();
+                let said = std::mem::take(&mut line);
+                let said = said.trim_end();
+                if let Some(n) = said.strip_prefix("applied ").and_then(|n| n.parse::<u64>().ok()) {
+                    applied = n.min(frames);
+                } else if let Some(list) = said.strip_prefix("want ") {
+                    for index in list.split(' ').filter_map(|i| i.parse::<u64>().ok()).filter(|&i| i < count) {
+                        asked += 1;
+                        wanted.push_back(index);
+                    }
+                } else if let Some(report) = said.strip_prefix("OK complete") {
+                    let _ = reader.get_ref().tcp().set_read_timeout(Some(stall));
+                    return Ok(format!(
+                        "{} asked={asked} postcopy-ms={}",
+                        report.trim(),
+                        started.elapsed().as_millis()
+                    ));
+                } else if let Some(why) = said.strip_prefix("ERR ") {
+                    return Err(format!("the target gave the pages up: {why}"));
+                } else {
+                    return Err(format!("the target answered `{said}` while it received pages"));
+                }
+                continue;
+            }
+            Ok(_) => continue, // part of a line: the rest comes next
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                if !busy && heard.elapsed() > stall {
+                    return Err(format!("the target said nothing for {} s", stall.as_secs()));
+                }
+            }
+            Err(e) => return Err(lost(e)),
+        }
+        // What the program waits for first, then the rest in order, a window at a time.
+        let mut chunk = Vec::with_capacity(OWED_PER_FRAME * OWED_RECORD);
+        let mut put = |index: u64, chunk: &mut Vec<u8>| -> Result<(), String> {
+            if !std::mem::replace(&mut sent[index as usize], true) {
+                let at = chunk.len();
+                chunk.extend_from_slice(&index.to_le_bytes());
+                match pages.append(index, chunk)? {
+                    true => pages_sent += 1,
+                    false => chunk.truncate(at), // voided: not owed after all
+                }
+            }
+            Ok(())
+        };
+        while chunk.len() < OWED_PER_FRAME * OWED_RECORD {
+            let Some(index) = wanted.pop_front() else { break };
+            put(index, &mut chunk)?;
+        }
+        while chunk.len() < OWED_PER_FRAME * OWED_RECORD && next < count && frames - applied < OWED_WINDOW {
+            put(next, &mut chunk)?;
+            next += 1;
+        }
+        let writer = reader.get_mut();
+        let kind = if !chunk.is_empty() {
+            frames += 1;
+            OWED_PAGES
+        } else if next >= count && wanted.is_empty() && !done {
+            done = true;
+            DONE
+        } else if wrote.elapsed() > stall / 4 {
+            KEEP_ALIVE
+        } else {
+            continue;
+        };
+        write_frame(writer, kind, &[&chunk], counters).and_then(|()| writer.flush()).map_err(lost)?;
+        wrote = Instant::now();
     }
 }
 
@@ -535,6 +720,134 @@ pub(crate) fn receive(incoming: Incoming, to_vm: Sender<Envelope>) {
         }
     });
     drop(spawned);
+}
+
+/// What the target's thread receiving a post-copy's owed pages shows:
+/// `pages-owed=N` while they come, then how it ended (for `status`).
+pub(crate) type Arriving = Arc<Mutex<String>>;
+
+/// Starts the target's thread that receives a post-copy's owed pages on
+/// `socket` (the stream, once `OK restored` was written) into `sink` while
+/// the program runs, asking first for the pages it waits for. If the pages
+/// stop coming (the source or the link went away, or a page is refused),
+/// `sink` loses them — a program waiting for one ends as lost — and `line`
+/// is raised so that the VM thread sees it at once.
+pub(crate) fn receive_owed(
+    socket: Box<dyn crate::tls::Duplex>,
+    sink: Arc<dyn vm_core::PageSink>,
+    line: Arc<vm_core::Interrupt>,
+    arriving: Arriving,
+    stall: Duration,
+) {
+    let spawned = std::thread::Builder::new().name("owed".into()).spawn(move || {
+        let show = |what: String| *arriving.lock().unwrap_or_else(PoisonError::into_inner) = what;
+        let count = sink.left();
+        show(format!("pages-owed={count}"));
+        let started = Instant::now();
+        let mut socket = socket;
+        match owed_pages(&mut socket, &*sink, &show, stall) {
+            Ok(()) => {
+                let _ = socket.write_all(format!("OK complete pages={count}\n").as_bytes());
+                let _ = socket.flush();
+                show(format!("postcopy=complete pages={count} postcopy-ms={}", started.elapsed().as_millis()));
+            }
+            Err(why) => {
+                let _ = socket.write_all(format!("ERR {why}\n").as_bytes());
+                let left = sink.left();
+                sink.lose(&format!("{why}; {left} of {count} pages had not arrived"));
+                show(format!("postcopy=lost pages-owed={left}"));
+                line.raise();
+            }
+        }
+    });
+    drop(spawned);
+}
+
+/// Reads owed-pages frames into `sink` until `done` and every page is in;
+/// answers `applied N` per frame and asks for the pages the program waits for.
+fn owed_pages(
+    socket: &mut Box<dyn crate::tls::Duplex>,
+    sink: &dyn vm_core::PageSink,
+    show: &dyn Fn(String),
+    stall: Duration,
+) -> Result<(), String> {
+    let lost = |e: std::io::Error| format!("the stream from the source failed: {e}");
+    let _ = socket.tcp().set_write_timeout(Some(stall));
+    let mut buffer: Vec<u8> = Vec::with_capacity(2 * OWED_PER_FRAME * OWED_RECORD);
+    let mut scratch = vec![0u8; 1 << 16];
+    let (mut applied, mut heard) = (0u64, Instant::now());
+    loop {
+        let wanted = sink.wanted();
+        for some in wanted.chunks(32) {
+            let list: Vec<String> = some.iter().map(u64::to_string).collect();
+            socket.write_all(format!("want {}\n", list.join(" ")).as_bytes()).map_err(lost)?;
+        }
+        if !wanted.is_empty() {
+            socket.flush().map_err(lost)?;
+        }
+        // What has come, without waiting (a TLS record's bytes, all of them); then, if nothing
+        // did, a millisecond at most for more: a page the program waits for is asked for soon.
+        let _ = socket.tcp().set_nonblocking(true);
+        let read = socket.read(&mut scratch);
+        let _ = socket.tcp().set_nonblocking(false);
+        match read {
+            Ok(0) => return Err("the source closed the stream".into()),
+            Ok(n) => {
+                heard = Instant::now();
+                buffer.extend_from_slice(&scratch[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if heard.elapsed() > stall {
+                    return Err(format!("the source sent nothing for {} s", stall.as_secs()));
+                }
+                readable_within(socket.tcp(), Duration::from_millis(1));
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(lost(e)),
+        }
+        // Every whole frame in the buffer.
+        let mut at = 0;
+        while let Some(head) = buffer.get(at..at + 9) {
+            let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+            let max = match head[0] {
+                KEEP_ALIVE | DONE => 0,
+                OWED_PAGES => (OWED_PER_FRAME * OWED_RECORD) as u64,
+                other => return Err(format!("an owed-pages stream frame of kind {other} (0, 5 or 6)")),
+            };
+            if len > max {
+                return Err(format!("an owed-pages frame of {len} bytes, more than such a frame may have ({max})"));
+            }
+            let Some(payload) = buffer.get(at + 9..at + 9 + len as usize) else { break };
+            match head[0] {
+                OWED_PAGES => {
+                    sink.fill(payload).map_err(|e| e.to_string())?;
+                    applied += 1;
+                    socket.write_all(format!("applied {applied}\n").as_bytes()).map_err(lost)?;
+                    show(format!("pages-owed={}", sink.left()));
+                }
+                DONE => {
+                    return match sink.left() {
+                        0 => Ok(()),
+                        left => Err(format!("the source said every page was sent, but {left} had not arrived")),
+                    }
+                }
+                _ => {}
+            }
+            at += 9 + len as usize;
+        }
+        buffer.drain(..at);
+        socket.flush().map_err(lost)?;
+    }
+}
+
+/// Waits until `tcp` has bytes to read, `timeout` at most.
+fn readable_within(tcp: &std::net::TcpStream, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd { fd: tcp.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid `pollfd`, for a descriptor `tcp` keeps open during the call.
+    unsafe { libc::poll(&mut fd, 1, ms) };
 }
 
 /// A `PAGES_LZ4` payload's chunk: its length checked against the largest

@@ -48,7 +48,7 @@ impl vm_core::Machine for Machine {
         if self.pages_owed().is_some() {
             return None;
         }
-        Some(Machine::precopy_round(self).pages * crate::machine::PAGE)
+        Some(Machine::precopy_round(self).bytes)
     }
 
     fn precopy_chunk(&mut self, budget: usize) -> Option<Vec<u8>> {
@@ -74,6 +74,11 @@ impl vm_core::Machine for Machine {
 
     fn owed_pages(&self) -> Option<Arc<dyn vm_core::PageSink>> {
         self.pages_owed().map(|pager| pager.clone() as Arc<dyn vm_core::PageSink>)
+    }
+
+    fn precopy_owe(&mut self) -> bool {
+        Machine::precopy_owe(self);
+        true
     }
 
     fn receiver(&self) -> Result<Option<Box<dyn vm_core::Receiver>>, MachineError> {
@@ -115,8 +120,8 @@ impl vm_core::PageSource for OwedPages {
         OwedPages::count(self)
     }
 
-    fn page(&self, index: u64) -> Option<&[u8]> {
-        self.bytes(index).map(|b| &b[..])
+    fn append(&self, index: u64, out: &mut Vec<u8>) -> Result<bool, String> {
+        OwedPages::append(self, index, out)
     }
 }
 

@@ -68,7 +68,7 @@ fn serve_fake(
         let words: Vec<&str> = line.split_whitespace().collect();
         let reply = match words.first().copied() {
             Some("status") => format!(
-                "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=4 lease=none max-state=99999999 \
+                "OK waiting {kind} pid=1 instance=0123456789abcdef protocol=5 lease=none max-state=99999999 \
                  program=fake"
             ),
             Some("claim") => format!("OK waiting lease={lease}"),

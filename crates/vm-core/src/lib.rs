@@ -94,6 +94,13 @@ pub trait Machine {
     /// Ends a pre-copy that will not finish: the machine runs on as before it.
     fn precopy_abandon(&mut self) {}
 
+    /// Post-copy from now on: the next rounds' chunks list pages the target
+    /// is owed, without their bytes, and [`postcopy_finish`](Machine::postcopy_finish)
+    /// ends them; `false` (the default) for a machine without post-copy.
+    fn precopy_owe(&mut self) -> bool {
+        false
+    }
+
     /// Live migration, post-copy, the source's side (the machine stopped
     /// for good): the directory of what the target lacks, the state over
     /// it, and the pages to send after the target runs; `None` (the
@@ -141,8 +148,10 @@ pub struct Postcopy {
 pub trait PageSource: Send {
     /// How many.
     fn count(&self) -> u64;
-    /// The bytes of page `index` (a page of [`PAGE_BYTES`]).
-    fn page(&self, index: u64) -> Option<&[u8]>;
+    /// Appends the bytes of page `index` ([`PAGE_BYTES`] of them) to `out`:
+    /// `Ok(false)` if it is not owed after all (nothing appended); `Err` if
+    /// it can no longer be sent (the machine ran again).
+    fn append(&self, index: u64, out: &mut Vec<u8>) -> Result<bool, String>;
 }
 
 /// The size of a page a post-copy moves.

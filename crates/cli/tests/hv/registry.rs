@@ -229,7 +229,7 @@ fn status_shows_no_stale_position_while_running() {
     assert_eq!(
         status,
         format!(
-            "running hv-counter pid={pid} instance={instance} protocol=4 lease=none max-state=20 program=counter\n"
+            "running hv-counter pid={pid} instance={instance} protocol=5 lease=none max-state=20 program=counter\n"
         )
     );
     run(hv_in(&runtime_dir(), &["interrupt", &pid]));
@@ -239,7 +239,7 @@ fn status_shows_no_stale_position_while_running() {
     assert_eq!(
         status,
         format!(
-            "interrupted hv-counter pid={pid} instance={instance} protocol=4 lease=held max-state=20 count={last} \
+            "interrupted hv-counter pid={pid} instance={instance} protocol=5 lease=held max-state=20 count={last} \
              program=counter\n"
         )
     );

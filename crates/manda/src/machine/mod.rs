@@ -32,8 +32,8 @@ mod calls;
 mod code;
 mod interp;
 mod memory;
-mod postcopy;
 mod ports;
+mod postcopy;
 mod sched;
 mod snapshot;
 mod system;
@@ -44,10 +44,10 @@ mod workers;
 
 pub use code::{Code, BYTES_PER_INDEX};
 pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
+pub use postcopy::{OwedPages, Pager, Postcopy};
 pub use snapshot::{
     SnapshotError, HEADER_LEN as SNAPSHOT_HEADER_LEN, MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION,
 };
-pub use postcopy::{OwedPages, Pager, Postcopy};
 pub use transfer::{Received, Round};
 pub use trap::{Access, Place, Trap, TrapKind, Waiter};
 

@@ -3,8 +3,9 @@
 //!
 //! **The source** stops and sends, instead of its pages, a directory: a
 //! record per page the target lacks — `OWED` (its bytes come later), or
-//! `ZERO` and `SAME` as in a pre-copy chunk (`transfer.rs`) — then its
-//! final snapshot, which leaves those pages out. The owed pages' bytes
+//! `SAME` as in a pre-copy chunk (`transfer.rs`) for a page forked contexts
+//! share — then its final snapshot, which leaves those pages out. No
+//! page's bytes are read while the program waits. The owed pages' bytes
 //! ([`OwedPages`], the stopped machine's own pages, shared: nothing is
 //! copied) are then sent in the background, a page the target asks for
 //! first.
@@ -20,92 +21,115 @@
 
 use super::memory::{Memory, Page, PAGE};
 use super::snapshot::SnapshotError;
+use super::transfer::{Tracker, HEADER};
 use super::Machine;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
-/// Record kind of a directory: the page at that context and number comes later.
+/// Record kind: the page at that context and number is owed (its bytes come later).
 pub(super) const OWED: u8 = 4;
+/// Record kind: the owed page of index PAGE (CONTEXT 0) will not come: the
+/// source no longer has it, and every place that held it holds another.
+pub(super) const VOID: u8 = 5;
 
 /// A post-copy's stop, the source's side: what goes before the target runs, and what after.
 pub struct Postcopy {
-    /// The directory, in chunks of records for the target's `Received::apply`.
+    /// The rest of the directory, in chunks of records for the target's `Received::apply`.
     pub directory: Vec<Vec<u8>>,
     /// The final snapshot: the contexts, ports and WASI state, without the pages.
     pub state: vm_core::StateBytes,
-    /// The owed pages' bytes, in the directory's order.
+    /// The owed pages, by index.
     pub pages: OwedPages,
 }
 
-/// The pages a post-copy's source owes its target, in the directory's
-/// order: the stopped machine's own pages, shared (a machine that runs on
-/// after an aborted migration copies a page before it writes it).
+/// The pages a post-copy's source owes its target, by index: the stopped
+/// machine's own pages, held weakly (nothing is copied; a machine that
+/// runs again after an aborted migration gives a page it writes a new
+/// identity, so a page it wrote is never sent). `None`: voided.
 pub struct OwedPages {
-    pages: Vec<Arc<Page>>,
+    pages: Vec<Option<Weak<Page>>>,
 }
 
 impl OwedPages {
-    /// How many pages are owed.
+    /// How many indices there are (voided ones included).
     pub fn count(&self) -> u64 {
         self.pages.len() as u64
     }
 
-    /// The bytes of the `index`th owed page.
-    pub fn bytes(&self, index: u64) -> Option<&[u8; PAGE as usize]> {
-        self.pages.get(usize::try_from(index).ok()?).map(|p| p.bytes())
+    /// Appends the bytes of owed page `index` to `out`: `Ok(false)` if it
+    /// is not owed (voided, or no such index); `Err` if the machine wrote
+    /// it since it stopped (it ran again: the migration was aborted).
+    pub fn append(&self, index: u64, out: &mut Vec<u8>) -> Result<bool, String> {
+        let Some(Some(weak)) = usize::try_from(index).ok().and_then(|i| self.pages.get(i)) else { return Ok(false) };
+        match weak.upgrade() {
+            Some(page) => {
+                out.extend_from_slice(page.bytes());
+                Ok(true)
+            }
+            None => Err(format!("owed page #{index} was written here after the stop: the program ran on here")),
+        }
     }
 }
 
 impl Machine {
-    /// Stops for a post-copy (the machine stopped for good): the directory
-    /// of every page the target lacks, in chunks of about `budget` bytes,
-    /// the snapshot without those pages, and the pages the directory owes.
-    /// Pages a pre-copy already sent (and unchanged since) are neither
-    /// listed nor owed. The tracker ends here.
+    /// The next records of a post-copy's round (the program runs between
+    /// chunks): each page the target lacks listed as owed, or as the page
+    /// another context's place holds (forked contexts' sharing), without
+    /// reading any page's bytes; about `budget` bytes, `None` when the
+    /// round is all listed.
+    pub(super) fn owing_chunk(&mut self, budget: usize) -> Option<Vec<u8>> {
+        let forks = self.code.forks;
+        let tracker = self.tracker.as_mut()?;
+        if tracker.pending.is_empty() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(budget.min(64 << 20) + 2 * HEADER);
+        while out.len() < budget {
+            let Some((ctx, number, weak)) = tracker.pending.pop_front() else { break };
+            if weak.strong_count() > 0 {
+                owe(tracker, forks, ctx, number, weak, &mut out);
+            }
+        }
+        Some(out)
+    }
+
+    /// Stops for a post-copy (the machine stopped for good): the records
+    /// of every page the target lacks that no round listed yet (or that
+    /// changed since), voids for owed pages that no longer exist, the
+    /// snapshot without any page, and the owed pages. Pages a pre-copy
+    /// round sent (and unchanged since) are neither listed nor owed. The
+    /// tracker ends here.
     pub fn postcopy_finish(&mut self, budget: usize) -> Result<Postcopy, String> {
         // Everything the target lacks goes in the directory: the snapshot carries no page.
         let state = self.encode(Some(super::snapshot::Chosen::new()))?;
         if self.tracker.as_ref().is_none_or(|t| !t.fresh) {
+            self.precopy_owe();
             self.precopy_round();
         }
+        self.precopy_owe();
+        let forks = self.code.forks;
         let mut tracker = self.tracker.take().expect("a round was just started");
         let mut directory = Vec::new();
         let mut chunk: Vec<u8> = Vec::new();
-        let mut owed = Vec::new();
-        // Where each page went first (context, number), by its address: a
-        // page forked contexts share is owed once, and listed as `SAME` after.
-        let mut first: HashMap<*const Page, (u64, u64)> = HashMap::new();
-        for (ctx, number, weak) in tracker.pending.drain(..) {
-            let Some(page) = weak.upgrade() else { continue };
-            let never_sent = tracker.sent.get(&ctx).is_none_or(|s| s.get(number).is_none());
-            if never_sent && self.as_loaded(number, &page) {
-                continue; // the target's image has it
-            }
-            let mut record = |kind: u8| {
-                chunk.push(kind);
-                chunk.extend_from_slice(&ctx.to_le_bytes());
-                chunk.extend_from_slice(&number.to_le_bytes());
-            };
-            let at = Arc::as_ptr(&page);
-            // Sent ahead to another place and unchanged since: the target holds it there.
-            let sent_ahead = tracker.first_sent.get(&(at as usize)).copied().filter(|&(c, n)| {
-                tracker.sent.get(&c).is_some_and(|s| s.get(n).is_some_and(|w| std::ptr::eq(w.as_ptr(), at)))
-            });
-            match first.get(&at).copied().or(sent_ahead) {
-                Some((from_ctx, from_page)) => {
-                    record(super::transfer::SAME);
-                    chunk.extend_from_slice(&from_ctx.to_le_bytes());
-                    chunk.extend_from_slice(&from_page.to_le_bytes());
-                }
-                None if page.is_zero() => record(super::transfer::ZERO),
-                None => {
-                    record(OWED);
-                    first.insert(at, (ctx, number));
-                    owed.push(page);
-                }
+        while let Some((ctx, number, weak)) = tracker.pending.pop_front() {
+            if weak.strong_count() > 0 {
+                owe(&mut tracker, forks, ctx, number, weak, &mut chunk);
             }
             if chunk.len() >= budget {
                 directory.push(std::mem::take(&mut chunk));
+            }
+        }
+        let mut pages = Vec::with_capacity(tracker.owed.len());
+        for (index, weak) in tracker.owed.drain(..).enumerate() {
+            match weak.strong_count() {
+                // Gone: every place the target holds it at was listed again just now.
+                0 => {
+                    chunk.push(VOID);
+                    chunk.extend_from_slice(&0u64.to_le_bytes());
+                    chunk.extend_from_slice(&(index as u64).to_le_bytes());
+                    pages.push(None);
+                }
+                _ => pages.push(Some(weak)),
             }
         }
         if !chunk.is_empty() {
@@ -114,7 +138,7 @@ impl Machine {
         for ctx in &mut self.contexts {
             ctx.mem.share_pages();
         }
-        Ok(Postcopy { directory, state, pages: OwedPages { pages: owed } })
+        Ok(Postcopy { directory, state, pages: OwedPages { pages } })
     }
 
     /// The pager of a post-copy whose pages have not all arrived, if any.
@@ -131,6 +155,37 @@ impl Machine {
             }
         }
     }
+}
+
+/// Lists page `number` of context `ctx` (`weak`, alive) for the target: as
+/// the page another place already holds there, if a forked context shares
+/// it and the target still holds it at that place; else as owed, under the
+/// next index.
+fn owe(tracker: &mut Tracker, forks: bool, ctx: u64, number: u64, weak: Weak<Page>, out: &mut Vec<u8>) {
+    let record = |kind: u8, out: &mut Vec<u8>| {
+        out.push(kind);
+        out.extend_from_slice(&ctx.to_le_bytes());
+        out.extend_from_slice(&number.to_le_bytes());
+    };
+    let at = weak.as_ptr() as usize;
+    let holds = |tracker: &Tracker, (c, n): (u64, u64)| {
+        tracker.sent.get(&c).and_then(|s| s.get(n)).is_some_and(|w| w.as_ptr() as usize == at)
+    };
+    match forks.then(|| tracker.first_sent.get(&at).copied()).flatten().filter(|&place| holds(tracker, place)) {
+        Some((from_ctx, from_page)) => {
+            record(super::transfer::SAME, out);
+            out.extend_from_slice(&from_ctx.to_le_bytes());
+            out.extend_from_slice(&from_page.to_le_bytes());
+        }
+        None => {
+            record(OWED, out);
+            if forks {
+                tracker.first_sent.insert(at, (ctx, number));
+            }
+            tracker.owed.push(weak.clone());
+        }
+    }
+    tracker.sent.entry(ctx).or_default().set(number, weak);
 }
 
 /// The pages a post-copy's target is still owed, and the contexts waiting
@@ -158,10 +213,10 @@ struct Owed {
 }
 
 impl Pager {
-    /// A pager for the owed pages `pages` (number, page, in the directory's order).
-    pub(super) fn new(pages: Vec<(u64, Arc<Page>)>, base: Memory, limit: u64) -> Pager {
-        let left = pages.len() as u64;
-        let pages = pages.into_iter().map(|(n, p)| (n, Some(p))).collect();
+    /// A pager for the owed pages `pages` (by index: number, and the page
+    /// unless voided).
+    pub(super) fn new(pages: Vec<(u64, Option<Arc<Page>>)>, base: Memory, limit: u64) -> Pager {
+        let left = pages.iter().filter(|(_, p)| p.is_some()).count() as u64;
         let owed = Owed {
             pages,
             left,
@@ -232,13 +287,15 @@ impl Pager {
                 let Some((number, slot)) = usize::try_from(index).ok().and_then(|i| owed.pages.get(i)) else {
                     return fail(format!("page #{index}, but only {} are owed", owed.pages.len()));
                 };
-                let Some(page) = slot else { return fail(format!("page #{index} arrived twice")) };
+                let Some(page) = slot else { return fail(format!("page #{index} arrived twice, or was voided")) };
                 if let Err(why) = owed.base.may_hold(*number, bytes, owed.limit) {
                     return fail(format!("page 0x{number:x} (#{index}): {why}"));
                 }
                 if let Some(&from) = owed.zero_from.get(&index) {
                     if bytes[from..].iter().any(|&b| b != 0) {
-                        return fail(format!("page 0x{number:x} (#{index}): bytes past the end of the heap that are not zero"));
+                        return fail(format!(
+                            "page 0x{number:x} (#{index}): bytes past the end of the heap that are not zero"
+                        ));
                     }
                 }
                 page.arrive(bytes);

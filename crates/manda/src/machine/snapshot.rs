@@ -388,7 +388,8 @@ impl Machine {
             if let Some(pager) = &pager {
                 // An owed page that ends the heap must come with zeros past the end.
                 let (last, tail) = (d.end / PAGE, (d.end % PAGE) as usize);
-                if let Some(index) = mem.page(last).filter(|p| tail > 0 && !p.has_arrived()).and_then(|p| p.owed_index())
+                if let Some(index) =
+                    mem.page(last).filter(|p| tail > 0 && !p.has_arrived()).and_then(|p| p.owed_index())
                 {
                     pager.zero_from(index, tail);
                 }

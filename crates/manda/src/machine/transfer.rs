@@ -37,7 +37,7 @@ pub(super) const ZERO: u8 = 2;
 pub(super) const SAME: u8 = 3;
 
 /// A record's header: kind, context, page.
-const HEADER: usize = 1 + 8 + 8;
+pub(super) const HEADER: usize = 1 + 8 + 8;
 
 /// Slots per leaf of a [`Sent`] map: one page table's worth.
 const LEAF: usize = 64;
@@ -57,7 +57,7 @@ impl Sent {
         leaf[(page % LEAF as u64) as usize].as_ref()
     }
 
-    fn set(&mut self, page: u64, sent: Weak<Page>) {
+    pub(super) fn set(&mut self, page: u64, sent: Weak<Page>) {
         let at = (page / LEAF as u64) as usize;
         if self.leaves.len() <= at {
             self.leaves.resize_with(at + 1, || None);
@@ -85,6 +85,12 @@ pub(super) struct Tracker {
     /// The machine has not run since the round began: `pending` still
     /// holds every page the target lacks.
     pub(super) fresh: bool,
+    /// Post-copy: the rounds list pages as owed (`OWED` records, no bytes)
+    /// instead of sending them (`postcopy.rs`).
+    pub(super) owing: bool,
+    /// The pages listed as owed, by index: the page as listed (a page
+    /// written since no longer upgrades, and is owed again under a new index).
+    pub(super) owed: Vec<Weak<Page>>,
 }
 
 /// What a pre-copy round found.
@@ -92,6 +98,8 @@ pub(super) struct Tracker {
 pub struct Round {
     /// Pages to send this round (written since last sent, or never sent).
     pub pages: u64,
+    /// What they come to on the wire: their bytes, or (listed as owed) their records.
+    pub bytes: u64,
 }
 
 impl Machine {
@@ -123,7 +131,9 @@ impl Machine {
                 pending.push_back((ctx.id, number, Arc::downgrade(page)));
             });
         }
-        Round { pages: tracker.pending.len() as u64 }
+        let pages = tracker.pending.len() as u64;
+        let each = if tracker.owing { HEADER as u64 } else { PAGE + HEADER as u64 };
+        Round { pages, bytes: pages * each }
     }
 
     /// The next records of this round's pages (the machine stopped), about
@@ -131,6 +141,9 @@ impl Machine {
     /// written since the round began is skipped: the next round sends it.
     pub fn precopy_chunk(&mut self, budget: usize) -> Option<Vec<u8>> {
         let forks = self.code.forks;
+        if self.tracker.as_ref().is_some_and(|t| t.owing) {
+            return self.owing_chunk(budget);
+        }
         let tracker = self.tracker.as_mut()?;
         if tracker.pending.is_empty() {
             return None;
@@ -209,6 +222,12 @@ impl Machine {
         self.encode(Some(chosen))
     }
 
+    /// Post-copy from now on: the next rounds list pages as owed, without
+    /// their bytes, and [`postcopy_finish`](Self::postcopy_finish) ends them.
+    pub fn precopy_owe(&mut self) {
+        self.tracker.get_or_insert_with(Box::default).owing = true;
+    }
+
     /// Ends a pre-copy without its final snapshot: the program runs on as if none had begun.
     pub fn precopy_abandon(&mut self) {
         self.tracker = None;
@@ -257,8 +276,8 @@ pub struct Received {
     max_contexts: u32,
     /// One zero page every `ZERO` record shares.
     zero: Option<Arc<Page>>,
-    /// A post-copy's owed pages (`OWED` records), in order: number and page.
-    pub(super) owed: Vec<(u64, Arc<Page>)>,
+    /// A post-copy's owed pages (`OWED` records), by index: number, and the page unless voided.
+    pub(super) owed: Vec<(u64, Option<Arc<Page>>)>,
 }
 
 impl std::fmt::Debug for Received {
@@ -308,8 +327,15 @@ impl Received {
                         return fail(format!("page 0x{number:x} of context {ctx}: {why}"));
                     }
                     let page = Page::owed(&self.meter, self.owed.len() as u64).map_err(|e| self.too_big(at, e))?;
-                    self.owed.push((number, page.clone()));
+                    self.owed.push((number, Some(page.clone())));
                     page
+                }
+                super::postcopy::VOID => {
+                    match usize::try_from(number).ok().and_then(|i| self.owed.get_mut(i)) {
+                        Some((_, page @ Some(_))) => *page = None,
+                        _ => return fail(format!("a void for owed page #{number}, which is not owed")),
+                    }
+                    continue;
                 }
                 SAME => {
                     let from_ctx = r.u64("context id")?;
@@ -325,7 +351,7 @@ impl Received {
                     }
                 }
                 other => {
-                    return fail(format!("record kind {other} (1 page, 2 zeros, 3 same as another, 4 owed)"))
+                    return fail(format!("record kind {other} (1 page, 2 zeros, 3 same as another, 4 owed, 5 void)"))
                 }
             };
             if !self.contexts.contains_key(&ctx) {

@@ -260,7 +260,10 @@ impl fmt::Display for TrapKind {
                 None => write!(f, "trap {code}"),
             },
             TrapKind::PageLost { addr, why } => {
-                write!(f, "the page at 0x{addr:x} never arrived from the migration's source ({why}): the program is lost")
+                write!(
+                    f,
+                    "the page at 0x{addr:x} never arrived from the migration's source ({why}): the program is lost"
+                )
             }
             TrapKind::PortsFull { requested, limit } => write!(
                 f,

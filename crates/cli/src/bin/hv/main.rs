@@ -132,9 +132,14 @@ struct MigrateArgs {
     #[arg(long, value_name = "MS", default_value_t = 20)]
     max_downtime: u64,
     /// Rounds at most before the migration gives up (the program runs on); 0 stops the
-    /// program at once and sends its state whole (stop and copy).
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    max_rounds: u32,
+    /// program at once and sends its state whole (stop and copy). Default: 30; 0 with --postcopy.
+    #[arg(long, value_name = "N")]
+    max_rounds: Option<u32>,
+    /// Post-copy: the target runs the program before its memory has arrived, and the pages
+    /// follow (one it touches first). At once, or with --max-rounds N once N rounds are used up.
+    /// If the source or the link dies before the last page, the program is lost.
+    #[arg(long)]
+    postcopy: bool,
     /// Never slow the program down to make the rounds converge (auto-converge).
     #[arg(long)]
     no_throttle: bool,
@@ -151,9 +156,10 @@ impl MigrateArgs {
     fn run(&self, token: Option<&str>) -> Result<String, String> {
         let options = vm_host::MigrateOptions {
             max_downtime: Duration::from_millis(self.max_downtime),
-            max_rounds: self.max_rounds,
+            max_rounds: self.max_rounds.unwrap_or(if self.postcopy { 0 } else { 30 }),
             throttle: !self.no_throttle,
             compress: vm_host::protocol::Compress::parse(&self.compress).unwrap_or_default(),
+            postcopy: self.postcopy,
         };
         let moved =
             vm_host::migrate_with(&self.vm, &self.to, token, &options, terminal_rounds()).map_err(|e| e.to_string())?;
@@ -190,6 +196,13 @@ fn stats(moved: &vm_host::Moved) -> String {
             raw as f64 / packed.max(1) as f64
         )),
     }
+    if let Some((pages, took)) = moved.postcopy {
+        out.push_str(&format!(
+            "post-copy: {pages} pages ({:.1} MiB) after the target ran; the last arrived {:.1} ms after it ran\n",
+            mib(pages * 4096),
+            ms(took)
+        ));
+    }
     out.push_str(&format!("total time: {:.1} ms\n", ms(moved.total)));
     out.push_str(&format!("downtime: {:.2} ms (the source stopped until the target ran)", ms(moved.downtime)));
     out
@@ -205,6 +218,11 @@ fn terminal_rounds() -> Option<vm_host::Watch> {
     Some(std::sync::Arc::new(move |progress: &str| {
         let field = |key: &str| vm_host::protocol::field(progress, key).unwrap_or("?").to_string();
         let mib = |key: &str| field(key).parse::<f64>().map_or("?".into(), |b| format!("{:.1} MiB", b / 1048576.0));
+        if let Some(owed) = vm_host::protocol::field(progress, "pages-owed") {
+            spinner.set_message(format!("post-copy: the program runs on the target; {owed} pages still to arrive"));
+            spinner.tick();
+            return;
+        }
         spinner.set_message(format!(
             "round {}: {} sent, {} to send, program slowed by {}",
             field("round"),
