@@ -632,7 +632,7 @@ impl<M: Machine> Vm<'_, M> {
                 None => (self.machine.save(), None),
                 Some(Err(e)) => (Err(e), None),
                 Some(Ok(stop)) => {
-                    let owed = stop.pages.count();
+                    let owed = stop.pages.owed();
                     // The directory first, as pages frames: the target places every owed page.
                     for chunk in stop.directory {
                         if let Err(why) = outgoing.push(chunk) {

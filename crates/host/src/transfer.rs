@@ -791,7 +791,7 @@ fn owed_pages(
         let read = socket.read(&mut scratch);
         let _ = socket.tcp().set_nonblocking(false);
         match read {
-            Ok(0) => return Err("the source closed the stream".into()),
+            Ok(0) => return Err("the stream from the source failed: the source closed it".into()),
             Ok(n) => {
                 heard = Instant::now();
                 buffer.extend_from_slice(&scratch[..n]);

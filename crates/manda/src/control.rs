@@ -120,6 +120,10 @@ impl vm_core::PageSource for OwedPages {
         OwedPages::count(self)
     }
 
+    fn owed(&self) -> u64 {
+        OwedPages::owed(self)
+    }
+
     fn append(&self, index: u64, out: &mut Vec<u8>) -> Result<bool, String> {
         OwedPages::append(self, index, out)
     }

@@ -32,8 +32,11 @@ impl Hosts {
     /// Creates both hosts, named after `tag` and this process so that
     /// concurrent tests do not collide.
     pub fn create(tag: &str) -> Result<Hosts, String> {
+        // Link names are short (15 bytes): a count of this process's hosts, not the tag,
+        // tells two tests of one process apart.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let id = std::process::id();
-        let suffix = format!("{}{}", &tag[..1], id % 100_000);
+        let suffix = format!("{}x{}", MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed), id % 100_000);
         let (veth_a, veth_b) = (format!("va{suffix}"), format!("vb{suffix}"));
         let hosts = Hosts { a: format!("{tag}-a-{id}"), b: format!("{tag}-b-{id}"), link_a: veth_a.clone() };
         ip(&["netns", "add", &hosts.a])?;
@@ -68,6 +71,20 @@ impl Hosts {
     /// are lost, connections stall, nothing is refused.
     pub fn cut(&self) {
         ip(&["-n", &self.a, "link", "set", &self.link_a, "down"]).expect("the link goes down");
+    }
+}
+
+impl Hosts {
+    /// Limits what host A sends to host B to `rate` (as `tc` reads it, e.g.
+    /// `20mbit`): a slow link between hosts, so that a transfer takes seconds.
+    pub fn limit(&self, rate: &str) {
+        let out = Command::new("tc")
+            .args(["-n", &self.a, "qdisc", "add", "dev", &self.link_a, "root", "tbf", "rate", rate])
+            .args(["burst", "32kb", "latency", "10s"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("tc (iproute2) runs");
+        assert!(out.status.success(), "tc: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 

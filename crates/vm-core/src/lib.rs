@@ -146,8 +146,10 @@ pub struct Postcopy {
 
 /// The pages a post-copy's source owes its target, by index in its directory.
 pub trait PageSource: Send {
-    /// How many.
+    /// How many indices (pages owed, and any voided since they were listed).
     fn count(&self) -> u64;
+    /// How many pages are owed.
+    fn owed(&self) -> u64;
     /// Appends the bytes of page `index` ([`PAGE_BYTES`] of them) to `out`:
     /// `Ok(false)` if it is not owed after all (nothing appended); `Err` if
     /// it can no longer be sent (the machine ran again).

@@ -200,3 +200,43 @@ fn pages_compressed_on_the_wire_arrive_as_they_left() {
     ticks.extend(b.take(20));
     assert_ticks(&ticks);
 }
+
+#[test]
+fn a_program_moves_by_post_copy_exactly_once_and_its_pages_follow() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &["4096"]);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(20);
+    let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--postcopy", "--stats"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("migrated {} -> {}", a.pid(), b.pid()));
+    // Every written page went after the target ran (its heap, and the stack and data it wrote).
+    let postcopy = lines.iter().find_map(|l| l.strip_prefix("post-copy: ")).expect("a post-copy line");
+    let pages: u64 = postcopy.split(' ').next().unwrap().parse().unwrap();
+    assert!((4096..4200).contains(&pages), "{out}");
+    assert!(postcopy.contains(" pages (16.0 MiB) after the target ran; the last arrived "), "{out}");
+    assert_eq!(a.wait(), Some(0), "the source exits as moved once the target has every page");
+    let (_, status, _) = run_hv(&["status", &b.pid()]);
+    assert!(status.contains(&format!(" postcopy=complete pages={pages} ")), "{status}");
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(20));
+    assert_ticks(&ticks);
+}
+
+#[test]
+fn rounds_that_never_converge_switch_to_post_copy_when_it_is_allowed() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &CHURN);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let (pa, pb) = (a.pid(), b.pid());
+    let args = ["migrate", &pa, "--to", &pb, "--max-downtime", "0", "--max-rounds", "3", "--no-throttle"];
+    let (code, out, err) = run_hv(&[&args[..], &["--postcopy", "--stats"]].concat());
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    let rounds: usize = out.lines().find_map(|l| l.strip_prefix("rounds: ")).unwrap().parse().unwrap();
+    assert!(rounds >= 4, "three rounds of pages, then rounds listing what is owed: {out}");
+    assert!(out.lines().any(|l| l.starts_with("post-copy: ")), "{out}");
+    assert_eq!(a.wait(), Some(0));
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(20));
+    assert_ticks(&ticks);
+}

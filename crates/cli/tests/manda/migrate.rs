@@ -392,3 +392,142 @@ fn a_link_cut_mid_pre_copy_leaves_the_source_running() {
     drop(b);
     drop(hosts);
 }
+
+/// What goes wrong in [`post_copy_fault`], once the program runs on the
+/// target and its pages are still arriving.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// The link between the hosts goes down.
+    Cut,
+    /// The source is killed.
+    KillSource,
+    /// The target is killed.
+    KillTarget,
+}
+
+/// Moves a ticker from host A to host B by post-copy over a slow link (so
+/// that its 16 MiB take seconds to follow it), then `fault`: the program,
+/// which ran on B, is lost — never run twice, never run on missing pages.
+/// Returns `hv`'s exit code and error output, the source's and the
+/// target's exit codes and error outputs, and every tick either printed.
+fn post_copy_fault(tag: &str, fault: Fault) -> Option<(Option<i32>, String, [(Option<i32>, String); 2], Vec<u64>)> {
+    use test_support::netns::{Credentials, Hosts, ADDR_B};
+    let hosts = Hosts::create_or_skip(tag, "Manda post-copy fault test")?;
+    hosts.limit("40mbit");
+    let hv = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).with_file_name("hv");
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("manda-{tag}"));
+    let tls = Credentials::make(&tmp.join("tls"), &hv);
+    let (dir_a, dir_b) = (tls.a.to_str().unwrap(), tls.b.to_str().unwrap());
+    let listen_b = format!("{ADDR_B}:34567");
+    let (log_a, log_b) = (tmp.join("a.err"), tmp.join("b.err"));
+    let mut a = Vm::start_logged(
+        &["ip", "netns", "exec", &hosts.a],
+        &["--tls", dir_a, "--control-timeout", "1"],
+        "hosted/ticker.s",
+        &["4096"],
+        Some(&log_a),
+    );
+    let mut b = Vm::start_logged(
+        &["ip", "netns", "exec", &hosts.b],
+        &["--wait", "--listen", &listen_b, "--tls", dir_b, "--control-timeout", "1"],
+        "hosted/ticker.s",
+        &[],
+        Some(&log_b),
+    );
+    let mut ticks = a.take(3);
+    let hv_in = |ns: &str, dir: &str, args: &[&str]| {
+        let mut command = std::process::Command::new("ip");
+        command
+            .args(["netns", "exec", ns])
+            .arg(&hv)
+            .args(args)
+            .args(["--tls", dir])
+            .env("MOVA_RUNTIME_DIR", common::runtime_dir())
+            .env_remove("MOVA_TOKEN")
+            .env_remove("MOVA_TLS_DIR");
+        command
+    };
+    let migration = hv_in(&hosts.a, dir_a, &["migrate", &a.pid(), "--to", &listen_b, "--postcopy"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // B runs the program and its pages are on their way (asked from B's own host: not over the slow link).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = String::from_utf8(hv_in(&hosts.b, dir_b, &["status", &listen_b]).output().unwrap().stdout).unwrap();
+        if status.starts_with("running") && status.contains(" pages-owed=") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the post-copy never started: {status}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match fault {
+        Fault::Cut => hosts.cut(),
+        Fault::KillSource => a.child.kill().unwrap(),
+        Fault::KillTarget => b.child.kill().unwrap(),
+    }
+    let out = migration.wait_with_output().unwrap();
+    let (code_a, code_b) = (a.wait(), b.wait());
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.read_to_end());
+    let log = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+    Some((
+        out.status.code(),
+        String::from_utf8(out.stderr).unwrap(),
+        [(code_a, log(&log_a)), (code_b, log(&log_b))],
+        ticks,
+    ))
+}
+
+/// Every tick once, in order, whoever printed it.
+fn assert_once(ticks: &[u64]) {
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "every tick once, in order");
+    }
+}
+
+/// The link cut while a post-copy's pages are on their way: the program
+/// ran on the target and cannot go on there or here. Both sides give the
+/// stream up after three control timeouts and say the program is lost;
+/// `hv` says so too.
+#[test]
+fn a_link_cut_mid_post_copy_loses_the_program_on_both_sides_and_says_so() {
+    let Some((hv, hv_err, [(a, a_err), (b, b_err)], ticks)) = post_copy_fault("pcut", Fault::Cut) else { return };
+    assert_eq!(hv, Some(1), "{hv_err}");
+    assert!(hv_err.contains(", but the program was lost: "), "{hv_err}");
+    assert_eq!(b, Some(4), "{b_err}");
+    assert!(b_err.starts_with("manda: the program was lost in a post-copy migration: "), "{b_err}");
+    assert_eq!(a, Some(4), "{a_err}");
+    assert!(
+        a_err.starts_with(
+            "manda: the program was lost in a post-copy migration: the pages it still owed the target stopped going: "
+        ),
+        "{a_err}"
+    );
+    assert_once(&ticks);
+}
+
+#[test]
+fn a_source_killed_mid_post_copy_leaves_the_target_saying_its_program_is_lost() {
+    let Some((hv, hv_err, [_, (b, b_err)], ticks)) = post_copy_fault("pkil", Fault::KillSource) else { return };
+    assert_eq!(hv, Some(1), "{hv_err}");
+    assert!(hv_err.contains(", but the program was lost: "), "{hv_err}");
+    assert_eq!(b, Some(4), "{b_err}");
+    assert!(
+        b_err.starts_with("manda: the program was lost in a post-copy migration: the stream from the source failed: "),
+        "{b_err}"
+    );
+    assert!(b_err.trim_end().ends_with(" pages had not arrived"), "how many pages never came: {b_err}");
+    assert_once(&ticks);
+}
+
+#[test]
+fn a_target_killed_mid_post_copy_leaves_the_source_saying_its_program_is_lost() {
+    let Some((hv, hv_err, [(a, a_err), _], ticks)) = post_copy_fault("ptkl", Fault::KillTarget) else { return };
+    assert_eq!(hv, Some(1), "{hv_err}");
+    assert!(hv_err.contains(", but the program was lost: the target stopped answering"), "{hv_err}");
+    assert_eq!(a, Some(4), "{a_err}");
+    assert!(a_err.contains("the pages it still owed the target stopped going: "), "{a_err}");
+    assert_once(&ticks);
+}

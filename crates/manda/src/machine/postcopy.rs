@@ -56,6 +56,11 @@ impl OwedPages {
         self.pages.len() as u64
     }
 
+    /// How many pages are owed (the indices not voided).
+    pub fn owed(&self) -> u64 {
+        self.pages.iter().filter(|p| p.is_some()).count() as u64
+    }
+
     /// Appends the bytes of owed page `index` to `out`: `Ok(false)` if it
     /// is not owed (voided, or no such index); `Err` if the machine wrote
     /// it since it stopped (it ran again: the migration was aborted).

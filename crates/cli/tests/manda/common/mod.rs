@@ -69,12 +69,26 @@ impl Vm {
     /// `tests/manda/`) through `prefix` (e.g. `ip netns exec NS`), which must
     /// exec `manda` in place.
     pub fn start_in(prefix: &[&str], options: &[&str], program: &str, args: &[&str]) -> Vm {
+        Vm::start_logged(prefix, options, program, args, None)
+    }
+
+    /// [`Vm::start_in`], its standard error written to `log` if given.
+    pub fn start_logged(
+        prefix: &[&str],
+        options: &[&str],
+        program: &str,
+        args: &[&str],
+        log: Option<&Path>,
+    ) -> Vm {
         let mut command = vm_command(prefix, Path::new(env!("CARGO_BIN_EXE_manda")), &runtime_dir());
         command
             .arg("run")
             .args(options)
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manda").join(program))
             .args(args);
+        if let Some(log) = log {
+            command.stderr(std::fs::File::create(log).expect("a log file"));
+        }
         Vm(VmProcess::spawn(command, &runtime_dir()))
     }
 
