@@ -235,6 +235,10 @@ enum Finish {
     Postcopy,
 }
 
+/// The mode a source shows once a post-copy committed, while it sends the
+/// pages the target still lacks: its program runs there, never here again.
+pub(crate) const MOVED: &str = "moved";
+
 /// Rounds listing owed pages at most, once post-copy takes over from
 /// pre-copy rounds that did not converge (records are small: they converge
 /// in one or two).
@@ -937,11 +941,22 @@ impl<M: Machine> Vm<'_, M> {
     /// runs there on these pages).
     fn ending(&mut self, outcome: Ended) -> Ended {
         match (outcome, self.serving.take()) {
-            (Ended::Moved, Some(serving)) => match serving.wait() {
-                Ok(_) => Ended::Moved,
-                Err(why) => Ended::Lost(format!("the pages it still owed the target stopped going: {why}")),
-            },
+            (Ended::Moved, Some(serving)) => {
+                // Committed: the control port says so (`moved`) and refuses commands until the end.
+                let mut published = self.shared.published.lock().unwrap_or_else(PoisonError::into_inner);
+                (published.mode, published.running, published.progress) = (MOVED, false, "sending-pages".into());
+                drop(published);
+                self.finish_serving(serving)
+            }
             (outcome, _) => outcome,
+        }
+    }
+
+    /// Waits for a committed post-copy's last pages to go.
+    fn finish_serving(&mut self, serving: crate::transfer::Serving) -> Ended {
+        match serving.wait() {
+            Ok(_) => Ended::Moved,
+            Err(why) => Ended::Lost(format!("the pages it still owed the target stopped going: {why}")),
         }
     }
 

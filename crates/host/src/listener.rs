@@ -578,6 +578,13 @@ impl EventLoop {
         // is either refused as `running` or is in the queue before the VM starts running (the
         // VM drains the queue right after it publishes `running`).
         let published = self.shared.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if published.mode == crate::host::MOVED {
+            drop(published);
+            let why =
+                "ERR moved: the program runs on another VM now; this one sends it the pages it still lacks, then exits";
+            queue(conn, why, None);
+            return;
+        }
         if published.running && !stops_it {
             let line = match &command {
                 // Running means every `resume` that was taken has settled its fate.

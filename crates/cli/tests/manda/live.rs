@@ -240,3 +240,61 @@ fn rounds_that_never_converge_switch_to_post_copy_when_it_is_allowed() {
     ticks.extend(b.take(20));
     assert_ticks(&ticks);
 }
+
+/// Starts `hv migrate A --to B --postcopy` with a proxy in front of
+/// `proxied` (A or B, by its endpoint) that holds back its reply starting
+/// with `at`; returns once it is held, with the running `hv` and the
+/// proxy's address (which names that VM in the migration).
+fn postcopy_held(a: &Vm, b: &Vm, proxy_source: bool, at: &'static str) -> (Child, String) {
+    let proxied = if proxy_source { a.endpoint() } else { b.endpoint() };
+    let (proxy, held) = test_support::fakes::proxy_holding_reply(proxied, at);
+    let (source, target) = if proxy_source { (proxy.clone(), b.pid()) } else { (a.pid(), proxy.clone()) };
+    let migrate = hv(&["migrate", &source, "--to", &target, "--postcopy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    held.recv_timeout(Duration::from_secs(30)).expect("the migration reaches the step");
+    (migrate, proxy)
+}
+
+#[test]
+fn hv_killed_once_the_post_copy_target_holds_the_state_leaves_the_program_with_the_source() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &["4096"]);
+    let b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let (mut migrate, proxy) = postcopy_held(&a, &b, true, "OK sent");
+    migrate.kill().unwrap();
+    migrate.wait().unwrap();
+    // Its controller gone before the hand-off, the source takes its program back (and stops
+    // sending pages); the target never ran it, and drops it when `hv recover` releases it.
+    wait_for_mode(&a.pid(), "running manda ");
+    let said = recovered(&proxy);
+    let aborted =
+        format!("aborted: {proxy} -> {} (the target never ran it; the source keeps the program and runs on)", b.pid());
+    assert!(said.is_empty() || said == [aborted], "{said:?}");
+    wait_for_mode(&b.pid(), "waiting manda ");
+    ticks.extend(a.take(20));
+    assert_ticks(&ticks);
+}
+
+#[test]
+fn hv_killed_once_the_post_copy_target_runs_is_committed_by_hv_recover_and_the_pages_follow() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &["4096"]);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let (mut migrate, proxy) = postcopy_held(&a, &b, false, "OK running");
+    migrate.kill().unwrap();
+    migrate.wait().unwrap();
+    let from_b = b.take(5);
+    let said = recovered(&a.pid());
+    let committed = format!("committed: {} -> {proxy} (the target runs it; the source exited)", a.pid());
+    assert!(said.is_empty() || said == [committed], "{said:?}");
+    assert_eq!(a.wait(), Some(0), "the source exits as moved, once every page has gone");
+    let (_, status, _) = run_hv(&["status", &b.pid()]);
+    assert!(status.contains(" postcopy=complete pages="), "{status}");
+    ticks.extend(a.read_to_end());
+    ticks.extend(from_b);
+    ticks.extend(b.take(5));
+    assert_ticks(&ticks);
+}

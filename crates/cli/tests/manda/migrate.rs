@@ -455,13 +455,27 @@ fn post_copy_fault(tag: &str, fault: Fault) -> Option<(Option<i32>, String, [(Op
     // B runs the program and its pages are on their way (asked from B's own host: not over the slow link).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let status = String::from_utf8(hv_in(&hosts.b, dir_b, &["status", &listen_b]).output().unwrap().stdout).unwrap();
+        let status =
+            String::from_utf8(hv_in(&hosts.b, dir_b, &["status", &listen_b]).output().unwrap().stdout).unwrap();
         if status.starts_with("running") && status.contains(" pages-owed=") {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the post-copy never started: {status}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The source, committed, only sends pages now: it says so, and takes no command.
+    let status = String::from_utf8(hv_in(&hosts.a, dir_a, &["status", &a.pid()]).output().unwrap().stdout).unwrap();
+    assert!(status.starts_with("moved manda ") && status.contains(" sending-pages "), "{status}");
+    let refusal = hv_in(&hosts.a, dir_a, &["resume", &a.pid()]).output().unwrap().stderr;
+    let refusal = String::from_utf8(refusal).unwrap();
+    assert_eq!(
+        refusal,
+        format!(
+            "hv: {}: moved: the program runs on another VM now; this one sends it the pages it still lacks, then \
+             exits\n",
+            a.pid()
+        )
+    );
     match fault {
         Fault::Cut => hosts.cut(),
         Fault::KillSource => a.child.kill().unwrap(),

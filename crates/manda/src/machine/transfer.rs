@@ -132,7 +132,7 @@ impl Machine {
             });
         }
         let pages = tracker.pending.len() as u64;
-        let each = if tracker.owing { HEADER as u64 } else { PAGE + HEADER as u64 };
+        let each = if tracker.owing { HEADER as u64 } else { PAGE };
         Round { pages, bytes: pages * each }
     }
 

@@ -73,13 +73,7 @@ impl Vm {
     }
 
     /// [`Vm::start_in`], its standard error written to `log` if given.
-    pub fn start_logged(
-        prefix: &[&str],
-        options: &[&str],
-        program: &str,
-        args: &[&str],
-        log: Option<&Path>,
-    ) -> Vm {
+    pub fn start_logged(prefix: &[&str], options: &[&str], program: &str, args: &[&str], log: Option<&Path>) -> Vm {
         let mut command = vm_command(prefix, Path::new(env!("CARGO_BIN_EXE_manda")), &runtime_dir());
         command
             .arg("run")
