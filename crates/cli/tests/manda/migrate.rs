@@ -405,12 +405,18 @@ enum Fault {
     KillTarget,
 }
 
+/// A process's exit code and error output.
+type Ended = (Option<i32>, String);
+
+/// What [`post_copy_fault`] saw: `hv`, the source, the target, and every tick either printed.
+type Aftermath = (Option<i32>, String, [Ended; 2], Vec<u64>);
+
 /// Moves a ticker from host A to host B by post-copy over a slow link (so
 /// that its 16 MiB take seconds to follow it), then `fault`: the program,
 /// which ran on B, is lost — never run twice, never run on missing pages.
 /// Returns `hv`'s exit code and error output, the source's and the
 /// target's exit codes and error outputs, and every tick either printed.
-fn post_copy_fault(tag: &str, fault: Fault) -> Option<(Option<i32>, String, [(Option<i32>, String); 2], Vec<u64>)> {
+fn post_copy_fault(tag: &str, fault: Fault) -> Option<Aftermath> {
     use test_support::netns::{Credentials, Hosts, ADDR_B};
     let hosts = Hosts::create_or_skip(tag, "Manda post-copy fault test")?;
     hosts.limit("40mbit");
