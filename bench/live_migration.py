@@ -2,8 +2,8 @@
 """Live migration figures: machines of 16 MiB, 256 MiB and 1 GiB, idle and
 writing about 50 MB/s, moved by `hv migrate` between two `manda run`
 processes on loopback — stop and copy (`--max-rounds 0`) against pre-copy
-(the default) — in one run, beside the loopback bandwidth measured in the
-same run.
+(the default) and post-copy (`--postcopy`) — in one run, beside the
+loopback bandwidth measured in the same run.
 
     python3 bench/live_migration.py [--sizes 16,256,1024] [--runs 3]
 
@@ -12,7 +12,9 @@ heap written once, then a tick a millisecond that writes WRITES pages and
 prints its number. Downtime is the program's own view: the gap between the
 last tick the source printed and the first the target printed, both read
 here as they arrive (a tick is 1.1 ms apart when nothing happens). Total
-time, rounds and bytes on the wire are `hv migrate --stats`'s. `hv`'s peak
+time, rounds and bytes on the wire are `hv migrate --stats`'s (a post-copy's
+total runs until the target has its last page, and its bytes include the
+pages sent after the target ran). `hv`'s peak
 memory comes from /usr/bin/time when it is installed.
 """
 
@@ -121,6 +123,7 @@ MODES = {
     "stop-copy": ["--max-rounds", "0", "--compress", "off"],
     "pre-copy": ["--compress", "off"],
     "pre-copy, lz4": ["--compress", "on"],
+    "post-copy": ["--postcopy", "--compress", "off"],
 }
 
 
@@ -160,6 +163,7 @@ def migrate_once(pages, writes, mode):
             "hv_rss_kib": int(rss.group(1)) if rss else None,
             "hv_wall_ms": hv_wall * 1e3,
             "compression": re.search(r"compression: (.*)", stats).group(1),
+            "postcopy_ms": float(m.group(1)) if (m := re.search(r"the last arrived ([\d.]+) ms after it ran", stats)) else None,
         }
     finally:
         source.stop()
@@ -177,8 +181,8 @@ def main():
           f"loopback: {bandwidth / 1e6:.0f} MB/s (one TCP connection, 1 MiB writes)")
     print()
     print("| memory | program | mode | downtime (gap in its output) | total time | bytes on the wire "
-          "| rounds | total / (bytes / loopback) | hv peak RSS | compression |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| rounds | total / (bytes / loopback) | hv peak RSS | compression | pages after the target ran |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in [int(s) for s in options.sizes.split(",")]:
         pages = size * (1 << 20) // PAGE
         # A tick a millisecond: 12 pages of 4 KiB is 49 MB/s.
@@ -187,16 +191,18 @@ def main():
                 runs = [migrate_once(pages, writes, mode) for _ in range(options.runs)]
                 good = [r for r in runs if "error" not in r]
                 if not good:
-                    print(f"| {size} MiB | {workload} | {mode} | failed: {runs[0]['error']} | | | | | |")
+                    print(f"| {size} MiB | {workload} | {mode} | failed: {runs[0]['error']} | | | | | | |")
                     continue
                 med = lambda key: statistics.median(r[key] for r in good)
                 ideal_ms = med("bytes") / bandwidth * 1e3
                 rss = [r["hv_rss_kib"] for r in good if r["hv_rss_kib"]]
                 rss_text = f"{max(rss) / 1024:.1f} MiB" if rss else "n/a"
+                after = [r["postcopy_ms"] for r in good if r["postcopy_ms"] is not None]
+                after_text = f"the last {statistics.median(after):.0f} ms after" if after else "none"
                 print(
                     f"| {size} MiB | {workload} | {mode} | {med('gap_ms'):.1f} ms | {med('total_ms'):.0f} ms "
                     f"| {med('bytes') / (1 << 20):.1f} MiB | {med('rounds'):.0f} | {med('total_ms') / ideal_ms:.2f} "
-                    f"| {rss_text} | {good[0]['compression']} |"
+                    f"| {rss_text} | {good[0]['compression']} | {after_text} |"
                 )
                 sys.stdout.flush()
     # A small machine, as a whole `hv migrate` process sees it (start, connect, move, commit).
@@ -208,8 +214,6 @@ def main():
               f"{statistics.median(r['hv_wall_ms'] for r in small):.1f} ms as a process (median of {len(small)}), "
               f"its own total {statistics.median(r['total_ms'] for r in small):.1f} ms; the program's gap "
               f"{statistics.median(r['gap_ms'] for r in small):.1f} ms.")
-    print()
-    print("Post-copy: not implemented (see docs/hypervisor.md).")
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ pub struct Moved {
     pub said: String,
     /// Bytes each round had to send; the last went with the stop.
     pub rounds: Vec<u64>,
-    /// Bytes on the wire from source to target, framing included.
+    /// Bytes on the wire from source to target, framing included (a post-copy's pages too).
     pub bytes: u64,
     /// Bytes of the state sent at the stop.
     pub last: u64,
@@ -479,9 +479,12 @@ impl Migration {
         };
         self.src.forget_lease();
         let owed = figure(&report, "owed-pages");
-        let postcopy = match figure(&report, "postcopy") == 1 && owed > 0 {
-            true => Some((owed, self.await_pages(&said, watch_pages)?.saturating_duration_since(resumed_at))),
-            false => None,
+        let (postcopy, postcopy_bytes) = match figure(&report, "postcopy") == 1 && owed > 0 {
+            true => {
+                let (arrived, bytes) = self.await_pages(&said, watch_pages)?;
+                (Some((owed, arrived.saturating_duration_since(resumed_at))), bytes)
+            }
+            false => (None, 0),
         };
         let stopped = Duration::from_micros(figure(&report, "stopped-us"));
         Ok(Moved {
@@ -489,7 +492,7 @@ impl Migration {
             rounds: crate::protocol::field(&report, "round-bytes")
                 .map(|r| r.split(',').filter_map(|n| n.parse().ok()).collect())
                 .unwrap_or_default(),
-            bytes: figure(&report, "bytes"),
+            bytes: figure(&report, "bytes") + postcopy_bytes,
             last: figure(&report, "last"),
             compressed: (figure(&report, "lz4-in"), figure(&report, "lz4-out")),
             downtime: stopped + resumed_at.saturating_duration_since(replied),
@@ -500,8 +503,8 @@ impl Migration {
 
     /// After a post-copy's commit: waits until the target has every page
     /// (its status says `postcopy=complete`), showing `pages-owed=N` to
-    /// `watch`; when, or why the program was lost.
-    fn await_pages(&mut self, said: &str, watch: Option<Watch>) -> Result<std::time::Instant, HvError> {
+    /// `watch`; when, and the bytes they came to (or why the program was lost).
+    fn await_pages(&mut self, said: &str, watch: Option<Watch>) -> Result<(std::time::Instant, u64), HvError> {
         let target = self.record.target.name.clone();
         let lost = |why: String| refused(&target, format!("{said}, but the program was lost: {why}"));
         let (mut left, mut moved) = (String::new(), std::time::Instant::now());
@@ -512,7 +515,7 @@ impl Migration {
             };
             let position = status.position;
             match crate::protocol::field(&position, "postcopy") {
-                Some("complete") => return Ok(std::time::Instant::now()),
+                Some("complete") => return Ok((std::time::Instant::now(), figure(&position, "postcopy-bytes"))),
                 Some("lost") => return Err(lost("its pages stopped coming (the target says `postcopy=lost`)".into())),
                 _ => {}
             }

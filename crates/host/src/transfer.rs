@@ -746,10 +746,11 @@ pub(crate) fn receive_owed(
         let started = Instant::now();
         let mut socket = socket;
         match owed_pages(&mut socket, &*sink, &show, stall) {
-            Ok(()) => {
+            Ok(bytes) => {
                 let _ = socket.write_all(format!("OK complete pages={count}\n").as_bytes());
                 let _ = socket.flush();
-                show(format!("postcopy=complete pages={count} postcopy-ms={}", started.elapsed().as_millis()));
+                let ms = started.elapsed().as_millis();
+                show(format!("postcopy=complete pages={count} postcopy-ms={ms} postcopy-bytes={bytes}"));
             }
             Err(why) => {
                 let _ = socket.write_all(format!("ERR {why}\n").as_bytes());
@@ -763,19 +764,20 @@ pub(crate) fn receive_owed(
     drop(spawned);
 }
 
-/// Reads owed-pages frames into `sink` until `done` and every page is in;
-/// answers `applied N` per frame and asks for the pages the program waits for.
+/// Reads owed-pages frames into `sink` until `done` and every page is in
+/// (the bytes read); answers `applied N` per frame and asks for the pages
+/// the program waits for.
 fn owed_pages(
     socket: &mut Box<dyn crate::tls::Duplex>,
     sink: &dyn vm_core::PageSink,
     show: &dyn Fn(String),
     stall: Duration,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     let lost = |e: std::io::Error| format!("the stream from the source failed: {e}");
     let _ = socket.tcp().set_write_timeout(Some(stall));
     let mut buffer: Vec<u8> = Vec::with_capacity(2 * OWED_PER_FRAME * OWED_RECORD);
     let mut scratch = vec![0u8; 1 << 16];
-    let (mut applied, mut heard) = (0u64, Instant::now());
+    let (mut applied, mut heard, mut received) = (0u64, Instant::now(), 0u64);
     loop {
         let wanted = sink.wanted();
         for some in wanted.chunks(32) {
@@ -794,6 +796,7 @@ fn owed_pages(
             Ok(0) => return Err("the stream from the source failed: the source closed it".into()),
             Ok(n) => {
                 heard = Instant::now();
+                received += n as u64;
                 buffer.extend_from_slice(&scratch[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -828,7 +831,7 @@ fn owed_pages(
                 }
                 DONE => {
                     return match sink.left() {
-                        0 => Ok(()),
+                        0 => Ok(received),
                         left => Err(format!("the source said every page was sent, but {left} had not arrived")),
                     }
                 }
