@@ -188,8 +188,9 @@ struct Vm<'m, M: Machine> {
     sent_by: Option<(usize, String, bool)>,
     /// A post-copy's owed pages still being sent to the target (the source's side).
     serving: Option<crate::transfer::Serving>,
-    /// A post-copy's owed pages still coming (the target's side).
+    /// A post-copy's owed pages still coming (the target's side), and the thread receiving them.
     owed: Option<Arc<dyn vm_core::PageSink>>,
+    receiving_owed: Option<crate::transfer::Receiving>,
 }
 
 /// A pre-copy under way on the source.
@@ -782,7 +783,8 @@ impl<M: Machine> Vm<'_, M> {
         if let (Response::Restored { .. }, Some(sink)) = (&answer, self.machine.owed_pages()) {
             // Post-copy: the owed pages come on this stream while the program runs.
             let (line, arriving) = (Arc::clone(&self.shared.line), Arc::clone(&self.shared.arriving));
-            crate::transfer::receive_owed(socket, Arc::clone(&sink), line, arriving, self.stall);
+            self.receiving_owed =
+                Some(crate::transfer::receive_owed(socket, Arc::clone(&sink), line, arriving, self.stall));
             self.owed = Some(sink);
         }
         Next::Stay
@@ -862,12 +864,18 @@ impl<M: Machine> Vm<'_, M> {
 }
 
 impl<M: Machine> Vm<'_, M> {
-    /// Runs the machine and serves requests until the process is to end.
+    /// Runs the machine and serves requests until the process is to end;
+    /// then sees to a post-copy's pages, whichever side this is.
     fn serve(&mut self, requests: &Receiver<Envelope>) -> Ended {
+        let outcome = self.serve_until_end(requests);
+        self.ending(outcome)
+    }
+
+    fn serve_until_end(&mut self, requests: &Receiver<Envelope>) -> Ended {
         let mut next = if self.leases.mode == Mode::Running { Next::Run } else { Next::Stay };
         loop {
             next = match next {
-                Next::End(outcome) => return self.ending(outcome),
+                Next::End(outcome) => return outcome,
                 Next::Stay => match self.next_request(requests) {
                     Some(envelope) => self.handle(envelope),
                     // Every sender is gone: nothing can control this VM any more.
@@ -938,8 +946,14 @@ impl<M: Machine> Vm<'_, M> {
 
     /// The process is to end so: a source moved by post-copy first sends
     /// the target every page it owes (the program is gone from here, but
-    /// runs there on these pages).
+    /// runs there on these pages); a target whose program ended before its
+    /// pages all came tells the source it needs no more.
     fn ending(&mut self, outcome: Ended) -> Ended {
+        if let Some(receiving) = self.receiving_owed.take() {
+            if !matches!(outcome, Ended::Lost(_)) && self.owed.as_ref().is_some_and(|o| o.left() > 0) {
+                receiving.program_ended();
+            }
+        }
         match (outcome, self.serving.take()) {
             (Ended::Moved, Some(serving)) => {
                 // Committed: the control port says so (`moved`) and refuses commands until the end.
@@ -1092,6 +1106,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         sent_by: None,
         serving: None,
         owed: None,
+        receiving_owed: None,
         stall: options.limits.io_timeout * crate::transfer::STALL_TIMEOUTS,
     };
     vm.publish();
@@ -1294,6 +1309,7 @@ mod tests {
             sent_by: None,
             serving: None,
             owed: None,
+            receiving_owed: None,
             stall: Duration::from_secs(30),
         };
         // Released and stopped, the VM waits for requests until every

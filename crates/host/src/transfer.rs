@@ -57,6 +57,9 @@ pub(crate) const OWED_PAGES: u8 = 5;
 pub(crate) const DONE: u8 = 6;
 /// Owed pages in one frame at most (a source sends this many; the target accepts no more).
 const OWED_PER_FRAME: usize = 32;
+/// Pages sent with one a post-copy's target asks for: it and the ones
+/// listed after it (the directory lists a context's pages in address order).
+const PREFETCH: u64 = 16;
 /// One owed page's record: its index and its bytes.
 const OWED_RECORD: usize = 8 + vm_core::PAGE_BYTES;
 /// Owed-pages frames a source sends ahead of the target's `applied` at
@@ -447,7 +450,9 @@ fn serve_owed(
                 } else if let Some(list) = said.strip_prefix("want ") {
                     for index in list.split(' ').filter_map(|i| i.parse::<u64>().ok()).filter(|&i| i < count) {
                         asked += 1;
-                        wanted.push_back(index);
+                        // The pages listed after it too: a program that touches a page is likely to
+                        // touch its neighbours next, and each would cost it a round trip.
+                        wanted.extend(index..(index + PREFETCH).min(count));
                     }
                 } else if let Some(report) = said.strip_prefix("OK complete") {
                     let _ = reader.get_ref().tcp().set_read_timeout(Some(stall));
@@ -738,15 +743,24 @@ pub(crate) fn receive_owed(
     line: Arc<vm_core::Interrupt>,
     arriving: Arriving,
     stall: Duration,
-) {
+) -> Receiving {
+    let ended = Arc::new(AtomicBool::new(false));
+    let (done, finished) = mpsc::channel::<()>();
+    let program_ended = Arc::clone(&ended);
     let spawned = std::thread::Builder::new().name("owed".into()).spawn(move || {
+        let _done = done;
         let show = |what: String| *arriving.lock().unwrap_or_else(PoisonError::into_inner) = what;
         let count = sink.left();
         show(format!("pages-owed={count}"));
         let started = Instant::now();
         let mut socket = socket;
-        match owed_pages(&mut socket, &*sink, &show, stall) {
-            Ok(bytes) => {
+        match owed_pages(&mut socket, &*sink, &show, stall, &program_ended) {
+            Ok(None) => {
+                // The program ended here first: the source need send nothing more.
+                let _ = socket.write_all(format!("OK complete pages={count} program-ended\n").as_bytes());
+                let _ = socket.flush();
+            }
+            Ok(Some(bytes)) => {
                 let _ = socket.write_all(format!("OK complete pages={count}\n").as_bytes());
                 let _ = socket.flush();
                 let ms = started.elapsed().as_millis();
@@ -762,23 +776,44 @@ pub(crate) fn receive_owed(
         }
     });
     drop(spawned);
+    Receiving { ended, finished }
+}
+
+/// The target's thread receiving a post-copy's owed pages.
+pub(crate) struct Receiving {
+    ended: Arc<AtomicBool>,
+    finished: Receiver<()>,
+}
+
+impl Receiving {
+    /// The program ended here (or was killed) before every page came: the
+    /// source is told it need send no more, so that it ends as moved, not
+    /// as having lost the program. Waits a little for that to be said.
+    pub(crate) fn program_ended(self) {
+        self.ended.store(true, Ordering::Release);
+        let _ = self.finished.recv_timeout(Duration::from_secs(2));
+    }
 }
 
 /// Reads owed-pages frames into `sink` until `done` and every page is in
-/// (the bytes read); answers `applied N` per frame and asks for the pages
-/// the program waits for.
+/// (the bytes read), or until the program `ended` (`None`); answers
+/// `applied N` per frame and asks for the pages the program waits for.
 fn owed_pages(
     socket: &mut Box<dyn crate::tls::Duplex>,
     sink: &dyn vm_core::PageSink,
     show: &dyn Fn(String),
     stall: Duration,
-) -> Result<u64, String> {
+    ended: &AtomicBool,
+) -> Result<Option<u64>, String> {
     let lost = |e: std::io::Error| format!("the stream from the source failed: {e}");
     let _ = socket.tcp().set_write_timeout(Some(stall));
     let mut buffer: Vec<u8> = Vec::with_capacity(2 * OWED_PER_FRAME * OWED_RECORD);
     let mut scratch = vec![0u8; 1 << 16];
     let (mut applied, mut heard, mut received) = (0u64, Instant::now(), 0u64);
     loop {
+        if ended.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let wanted = sink.wanted();
         for some in wanted.chunks(32) {
             let list: Vec<String> = some.iter().map(u64::to_string).collect();
@@ -831,7 +866,7 @@ fn owed_pages(
                 }
                 DONE => {
                     return match sink.left() {
-                        0 => Ok(received),
+                        0 => Ok(Some(received)),
                         left => Err(format!("the source said every page was sent, but {left} had not arrived")),
                     }
                 }

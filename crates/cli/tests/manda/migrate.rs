@@ -403,6 +403,9 @@ enum Fault {
     KillSource,
     /// The target is killed.
     KillTarget,
+    /// The program is killed where it runs (`hv kill` of the target): it
+    /// ended there, so the source need send no more.
+    EndOnTarget,
 }
 
 /// A process's exit code and error output.
@@ -486,6 +489,10 @@ fn post_copy_fault(tag: &str, fault: Fault) -> Option<Aftermath> {
         Fault::Cut => hosts.cut(),
         Fault::KillSource => a.child.kill().unwrap(),
         Fault::KillTarget => b.child.kill().unwrap(),
+        Fault::EndOnTarget => {
+            let out = hv_in(&hosts.b, dir_b, &["kill", &listen_b]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
     }
     let out = migration.wait_with_output().unwrap();
     let (code_a, code_b) = (a.wait(), b.wait());
@@ -549,5 +556,13 @@ fn a_target_killed_mid_post_copy_leaves_the_source_saying_its_program_is_lost() 
     assert!(hv_err.contains(", but the program was lost: the target stopped answering"), "{hv_err}");
     assert_eq!(a, Some(4), "{a_err}");
     assert!(a_err.contains("the pages it still owed the target stopped going: "), "{a_err}");
+    assert_once(&ticks);
+}
+
+#[test]
+fn a_program_killed_where_it_runs_mid_post_copy_ends_the_source_as_moved() {
+    let Some((_, _, [(a, a_err), (b, _)], ticks)) = post_copy_fault("pend", Fault::EndOnTarget) else { return };
+    assert_eq!((b, a), (Some(0), Some(0)), "the target killed, the source moved: {a_err}");
+    assert_eq!(a_err, "", "the source lost nothing: the program ended where it ran");
     assert_once(&ticks);
 }
