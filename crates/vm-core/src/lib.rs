@@ -7,7 +7,10 @@
 //!
 //! - [`Machine`]: run until the program ends or the [`Interrupt`] line
 //!   rises ([`Stopped`]), write the state as [`StateBytes`], continue from
-//!   such bytes; every failure is a [`MachineError`].
+//!   such bytes; every failure is a [`MachineError`]. A machine with much
+//!   memory may also move live: pre-copy rounds ([`Receiver`]) and
+//!   post-copy's owed pages ([`PageSource`] on the source, [`PageSink`] on
+//!   the target).
 //! - [`Interrupt`]: the line any thread raises to stop a machine at its next
 //!   instruction boundary, promptly even mid-sleep.
 //! - [`untrusted::ByteReader`]: fields read from saved states, each checked

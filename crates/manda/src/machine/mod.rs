@@ -26,7 +26,10 @@
 //!
 //! The scheduler is in `sched.rs`, the interpreter loop in `interp.rs`,
 //! system and port instructions in `system.rs`, the decoded code in
-//! `code.rs`, memory and its permissions in `memory.rs`, traps in `trap.rs`.
+//! `code.rs`, memory and its permissions in `memory.rs`, traps in `trap.rs`,
+//! snapshots in `snapshot.rs`, live migration's pre-copy in `transfer.rs`
+//! and its post-copy (pages owed to a machine that already runs) in
+//! `postcopy.rs`.
 
 mod calls;
 mod code;
