@@ -478,13 +478,16 @@ impl<M: Machine> Vm<'_, M> {
             let answer = self.finish_send(conn, outgoing, &precopy, lease, running, Finish::Whole);
             return (next(self), Some(answer));
         };
-        precopy.rounds.push(first);
-        if order.postcopy && !running {
-            // Post-copy of a stopped program: the target runs before any page's bytes.
+        // A state whose first round already fits the downtime (at the rate assumed before one is
+        // measured) goes at the stop: rounds would only add slices.
+        let fits = precopy.after_round(first, None) == Decision::Stop;
+        if order.postcopy && (!running || (owing && fits)) {
+            // Post-copy of a stopped program, or of one whose pages are listed in no time: the
+            // target runs before any page's bytes.
             let answer = self.finish_send(conn, outgoing, &precopy, lease, running, Finish::Postcopy);
             return (next(self), Some(answer));
         }
-        if !owing && (!running || order.max_rounds == 0) {
+        if !owing && (!running || order.max_rounds == 0 || fits) {
             // Stop and copy, streamed: the pages go in chunks the target puts in place as they
             // come (no state held whole on either side), then the rest.
             while let Some(chunk) = self.machine.precopy_chunk(crate::transfer::CHUNK) {

@@ -266,8 +266,13 @@ pub fn migrate_with(
     watch: Option<Watch>,
 ) -> Result<Moved, HvError> {
     let started = std::time::Instant::now();
-    let mut src = Client::connect(source, token)?;
-    let mut dst = Client::connect(target, token)?;
+    // Both at once: each is a connection and a status round trip.
+    let (src, dst) = std::thread::scope(|scope| {
+        let dst = scope.spawn(|| Client::connect(target, token));
+        let src = Client::connect(source, token);
+        (src, dst.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    let (mut src, mut dst) = (src?, dst?);
     let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
     if src_status.instance == dst_status.instance {
         return Err(refused(
