@@ -626,7 +626,21 @@ fn owed_pages_are_checked_as_a_snapshots_are() {
     let mut first = Vec::new();
     assert!(pages.append(0, &mut first).unwrap());
     pager.fill(&record(0, &first)).unwrap();
-    assert_eq!(refused(&record(0, &first)), "snapshot byte 0 (0x0): page #0 arrived twice, or was voided");
+    assert_eq!(refused(&record(0, &first)), "snapshot byte 0 (0x0): page #0 arrived twice");
+    // A void for a page a context still holds, or for one never owed.
+    let (fresh, _) = machine(&exe, config, &[]);
+    let mut received = fresh.receiver().unwrap();
+    let heap = fresh.memory().heap_base() / 4096;
+    received.apply(&[&[4u8][..], &0u64.to_le_bytes(), &heap.to_le_bytes()].concat()).unwrap();
+    let void = |index: u64| [&[5u8][..], &0u64.to_le_bytes(), &index.to_le_bytes()].concat();
+    assert_eq!(
+        received.apply(&void(0)).unwrap_err().to_string(),
+        "snapshot byte 0 (0x0): a void for owed page #0, which a context still holds"
+    );
+    assert_eq!(
+        received.apply(&void(1)).unwrap_err().to_string(),
+        "snapshot byte 0 (0x0): a void for owed page #1, which is not owed"
+    );
     // A directory entry outside the memory a snapshot may fill.
     let (fresh, _) = machine(&exe, config, &[]);
     let owed = [&[4u8][..], &0u64.to_le_bytes(), &(1u64 << 40).to_le_bytes()].concat();

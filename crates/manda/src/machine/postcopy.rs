@@ -201,9 +201,18 @@ pub struct Pager {
     arrived: Condvar,
 }
 
+/// An owed page, by index, in the pager.
+enum Slot {
+    /// Its bytes have not come: the page they go to.
+    Owed(Arc<Page>),
+    Arrived,
+    /// The source voided it (no place holds it).
+    Void,
+}
+
 struct Owed {
-    /// By index: the page's number and the page, until its bytes arrive.
-    pages: Vec<(u64, Option<Arc<Page>>)>,
+    /// By index: the page's number and what became of it.
+    pages: Vec<(u64, Slot)>,
     left: u64,
     /// Pages a context waits for, not yet asked for.
     wanted: Vec<u64>,
@@ -222,6 +231,7 @@ impl Pager {
     /// unless voided).
     pub(super) fn new(pages: Vec<(u64, Option<Arc<Page>>)>, base: Memory, limit: u64) -> Pager {
         let left = pages.iter().filter(|(_, p)| p.is_some()).count() as u64;
+        let pages = pages.into_iter().map(|(n, p)| (n, p.map_or(Slot::Void, Slot::Owed))).collect();
         let owed = Owed {
             pages,
             left,
@@ -257,8 +267,9 @@ impl Pager {
         let mut owed = self.lock();
         loop {
             match owed.pages.get(index as usize) {
-                Some((_, None)) => return Ok(()),
-                Some((_, Some(_))) => {}
+                Some((_, Slot::Arrived)) => return Ok(()),
+                Some((_, Slot::Owed(_))) => {}
+                Some((_, Slot::Void)) => return Err(format!("the source voided page #{index}, which is in use")),
                 None => return Err(format!("page #{index} was never owed")),
             }
             if let Some(why) = &owed.lost {
@@ -292,7 +303,11 @@ impl Pager {
                 let Some((number, slot)) = usize::try_from(index).ok().and_then(|i| owed.pages.get(i)) else {
                     return fail(format!("page #{index}, but only {} are owed", owed.pages.len()));
                 };
-                let Some(page) = slot else { return fail(format!("page #{index} arrived twice, or was voided")) };
+                let page = match slot {
+                    Slot::Owed(page) => page,
+                    Slot::Arrived => return fail(format!("page #{index} arrived twice")),
+                    Slot::Void => return fail(format!("page #{index} was voided")),
+                };
                 if let Err(why) = owed.base.may_hold(*number, bytes, owed.limit) {
                     return fail(format!("page 0x{number:x} (#{index}): {why}"));
                 }
@@ -304,7 +319,7 @@ impl Pager {
                     }
                 }
                 page.arrive(bytes);
-                owed.pages[index as usize].1 = None;
+                owed.pages[index as usize].1 = Slot::Arrived;
                 owed.left -= 1;
             }
             Ok(())

@@ -331,8 +331,14 @@ impl Received {
                     page
                 }
                 super::postcopy::VOID => {
+                    // Only a page no context holds any more (every place listed again) may be voided.
                     match usize::try_from(number).ok().and_then(|i| self.owed.get_mut(i)) {
-                        Some((_, page @ Some(_))) => *page = None,
+                        Some((_, page @ Some(_))) if page.as_ref().is_some_and(|p| Arc::strong_count(p) == 1) => {
+                            *page = None
+                        }
+                        Some((_, Some(_))) => {
+                            return fail(format!("a void for owed page #{number}, which a context still holds"))
+                        }
                         _ => return fail(format!("a void for owed page #{number}, which is not owed")),
                     }
                     continue;
