@@ -390,7 +390,8 @@ impl<M: Machine> Vm<'_, M> {
             self.serving = None;
         }
         if matches!(step, Step::Released { .. }) {
-            self.owed = None;
+            // The state a post-copy brought is dropped or replaced: its pages no longer matter.
+            self.forget_owed();
         }
         let done = match step {
             Step::Granted(lease) => {
@@ -407,6 +408,7 @@ impl<M: Machine> Vm<'_, M> {
             }
             Step::Restore(lease) => {
                 self.machine.restore(payload.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+                self.forget_owed();
                 self.leases.restored();
                 self.hold_provisionally(&lease);
                 (Next::Stay, Answer::of(Response::Restored { position: self.machine.position() }))
@@ -782,7 +784,7 @@ impl<M: Machine> Vm<'_, M> {
         };
         let _ = socket.write_all(format!("{answer}\n").as_bytes());
         let _ = socket.flush();
-        self.owed = None;
+        self.forget_owed();
         if let (Response::Restored { .. }, Some(sink)) = (&answer, self.machine.owed_pages()) {
             // Post-copy: the owed pages come on this stream while the program runs.
             let (line, arriving) = (Arc::clone(&self.shared.line), Arc::clone(&self.shared.arriving));
@@ -838,10 +840,17 @@ impl<M: Machine> Vm<'_, M> {
         }
     }
 
+    /// Forgets the pages a post-copy still owes the state here (dropped or replaced).
+    fn forget_owed(&mut self) {
+        self.owed = None;
+        self.receiving_owed = None;
+    }
+
     /// Drops a provisional state whose lease has lapsed: the VM waits again.
     fn drop_lapsed(&mut self) {
         if self.leases.drop_lapsed(Instant::now()) {
             self.stop_receiving();
+            self.forget_owed();
             eprintln!(
                 "{}: the restored state was dropped: its holder did not resume it within {} s; waiting for a state",
                 self.shared.kind,

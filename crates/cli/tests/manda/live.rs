@@ -261,7 +261,7 @@ fn postcopy_held(a: &Vm, b: &Vm, proxy_source: bool, at: &'static str) -> (Child
 #[test]
 fn hv_killed_once_the_post_copy_target_holds_the_state_leaves_the_program_with_the_source() {
     let mut a = Vm::start(&[], "hosted/ticker.s", &["4096"]);
-    let b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
     let mut ticks = a.take(5);
     let (mut migrate, proxy) = postcopy_held(&a, &b, true, "OK sent");
     migrate.kill().unwrap();
@@ -275,6 +275,12 @@ fn hv_killed_once_the_post_copy_target_holds_the_state_leaves_the_program_with_t
     assert!(said.is_empty() || said == [aborted], "{said:?}");
     wait_for_mode(&b.pid(), "waiting manda ");
     ticks.extend(a.take(20));
+    // B, whose copy lost its pages before it ran, takes the program as any waiting VM.
+    let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--postcopy"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    assert_eq!(a.wait(), Some(0));
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(10));
     assert_ticks(&ticks);
 }
 
