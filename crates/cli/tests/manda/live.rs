@@ -304,3 +304,20 @@ fn hv_killed_once_the_post_copy_target_runs_is_committed_by_hv_recover_and_the_p
     ticks.extend(b.take(5));
     assert_ticks(&ticks);
 }
+
+#[test]
+fn an_interrupted_program_moves_by_post_copy_and_runs_on_the_target() {
+    let mut a = Vm::start(&[], "hosted/ticker.s", &["4096", "4"]);
+    let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
+    let mut ticks = a.take(5);
+    let (code, out, err) = run_hv(&["interrupt", &a.pid()]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--postcopy", "--stats"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
+    assert!(out.contains("\nrounds: 1\n"), "listed at once, the program being stopped: {out}");
+    assert!(out.lines().any(|l| l.starts_with("post-copy: ")), "{out}");
+    assert_eq!(a.wait(), Some(0));
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(10));
+    assert_ticks(&ticks);
+}
