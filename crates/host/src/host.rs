@@ -843,7 +843,10 @@ impl<M: Machine> Vm<'_, M> {
     /// Forgets the pages a post-copy still owes the state here (dropped or replaced).
     fn forget_owed(&mut self) {
         self.owed = None;
-        self.receiving_owed = None;
+        if self.receiving_owed.take().is_some() {
+            // Its thread shows nothing after this (see `Receiving`).
+            self.shared.arriving.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
     }
 
     /// Drops a provisional state whose lease has lapsed: the VM waits again.

@@ -749,7 +749,13 @@ pub(crate) fn receive_owed(
     let program_ended = Arc::clone(&ended);
     let spawned = std::thread::Builder::new().name("owed".into()).spawn(move || {
         let _done = done;
-        let show = |what: String| *arriving.lock().unwrap_or_else(PoisonError::into_inner) = what;
+        // Shown while the state these pages are for is the VM's: not once it is forgotten (`Receiving`'s drop).
+        let show = |what: String| {
+            let mut shown = arriving.lock().unwrap_or_else(PoisonError::into_inner);
+            if !program_ended.load(Ordering::Acquire) {
+                *shown = what;
+            }
+        };
         let count = sink.left();
         show(format!("pages-owed={count}"));
         let started = Instant::now();
@@ -792,6 +798,14 @@ impl Receiving {
     pub(crate) fn program_ended(self) {
         self.ended.store(true, Ordering::Release);
         let _ = self.finished.recv_timeout(Duration::from_secs(2));
+    }
+}
+
+impl Drop for Receiving {
+    /// The state these pages were for is dropped or replaced: the thread
+    /// stops (telling the source it needs no more) and shows nothing more.
+    fn drop(&mut self) {
+        self.ended.store(true, Ordering::Release);
     }
 }
 
