@@ -509,7 +509,27 @@ fn serve_owed(
         } else {
             continue;
         };
-        write_frame(writer, kind, &[&chunk], counters).and_then(|()| writer.flush()).map_err(lost)?;
+        if let Err(e) = write_frame(writer, kind, &[&chunk], counters).and_then(|()| writer.flush()) {
+            // A target that is done (its program ended) or gave up says so before it closes:
+            // its word beats the broken pipe.
+            let _ = reader.get_ref().tcp().set_nonblocking(false);
+            let _ = reader.get_ref().tcp().set_read_timeout(Some(Duration::from_secs(1)));
+            line.clear();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if let Some(report) = line.trim_end().strip_prefix("OK complete") {
+                    return Ok(format!(
+                        "{} asked={asked} postcopy-ms={}",
+                        report.trim(),
+                        started.elapsed().as_millis()
+                    ));
+                }
+                if let Some(why) = line.trim_end().strip_prefix("ERR ") {
+                    return Err(format!("the target gave the pages up: {why}"));
+                }
+                line.clear();
+            }
+            return Err(lost(e));
+        }
         wrote = Instant::now();
     }
 }
@@ -762,9 +782,14 @@ pub(crate) fn receive_owed(
         let mut socket = socket;
         match owed_pages(&mut socket, &*sink, &show, stall, &program_ended) {
             Ok(None) => {
-                // The program ended here first: the source need send nothing more.
+                // The program ended here first: the source need send nothing more. What it
+                // still sends is read and dropped until it closes (a second at most), so that
+                // closing with bytes unread does not reset the connection under this line.
                 let _ = socket.write_all(format!("OK complete pages={count} program-ended\n").as_bytes());
                 let _ = socket.flush();
+                let _ = socket.tcp().set_read_timeout(Some(Duration::from_secs(1)));
+                let (mut dropped, until) = ([0u8; 1 << 14], Instant::now() + Duration::from_secs(1));
+                while Instant::now() < until && socket.read(&mut dropped).is_ok_and(|n| n > 0) {}
             }
             Ok(Some(bytes)) => {
                 let _ = socket.write_all(format!("OK complete pages={count}\n").as_bytes());
