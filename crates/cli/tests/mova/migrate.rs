@@ -201,3 +201,19 @@ fn a_running_target_is_refused_before_the_source_is_touched() {
     );
     assert!(client(&a).call(&Command::Status).unwrap().starts_with("running"));
 }
+
+/// Post-copy asked of a Mova program: its state is small and moves whole, as
+/// without it; nothing is owed after the target runs.
+#[test]
+fn post_copy_of_a_mova_program_moves_it_whole() {
+    let mut a = Vm::start("vms/counter_sleep0.mv", &[]);
+    let mut b = Vm::start("vms/counter_sleep0.mv", &["--wait"]);
+    let mut seen = a.take(3);
+    let options = vm_host::MigrateOptions { postcopy: true, max_rounds: 0, ..vm_host::MigrateOptions::default() };
+    let moved = vm_host::migrate_with(&a.endpoint(), &b.endpoint(), None, &options, None).expect("it moves");
+    assert_eq!(moved.postcopy, None, "nothing was owed");
+    assert_eq!(moved.rounds.len(), 1, "the whole state, at the stop");
+    seen.extend(a.read_to_end());
+    seen.extend(b.take(3));
+    assert_counts_up(&seen);
+}
