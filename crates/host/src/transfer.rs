@@ -437,7 +437,7 @@ fn serve_owed(
         let tcp = reader.get_ref().tcp();
         let _ = tcp.set_nonblocking(busy);
         let _ = tcp.set_read_timeout(Some(Duration::from_millis(50)));
-        let heard_now = reader.read_line(&mut line);
+        let heard_now = read_bounded_line(reader, &mut line);
         let _ = reader.get_ref().tcp().set_nonblocking(false);
         match heard_now {
             Ok(0) => return Err(format!("the target closed the stream with {pages_sent} of {count} pages sent")),
@@ -451,18 +451,13 @@ fn serve_owed(
                     for index in list.split(' ').filter_map(|i| i.parse::<u64>().ok()).filter(|&i| i < count) {
                         asked += 1;
                         // The pages listed after it too: a program that touches a page is likely to
-                        // touch its neighbours next, and each would cost it a round trip.
-                        wanted.extend(index..(index + PREFETCH).min(count));
+                        // touch its neighbours next, and each would cost it a round trip. Each is
+                        // claimed as it is queued, so the queue holds a page once at most.
+                        let after = index..(index + PREFETCH).min(count);
+                        wanted.extend(after.filter(|&i| !std::mem::replace(&mut sent[i as usize], true)));
                     }
-                } else if let Some(report) = said.strip_prefix("OK complete") {
-                    let _ = reader.get_ref().tcp().set_read_timeout(Some(stall));
-                    return Ok(format!(
-                        "{} asked={asked} postcopy-ms={}",
-                        report.trim(),
-                        started.elapsed().as_millis()
-                    ));
-                } else if let Some(why) = said.strip_prefix("ERR ") {
-                    return Err(format!("the target gave the pages up: {why}"));
+                } else if let Some(last) = last_word(said, asked, started) {
+                    return last;
                 } else {
                     return Err(format!("the target answered `{said}` while it received pages"));
                 }
@@ -478,14 +473,13 @@ fn serve_owed(
         }
         // What the program waits for first, then the rest in order, a window at a time.
         let mut chunk = Vec::with_capacity(OWED_PER_FRAME * OWED_RECORD);
+        // Puts a claimed page's record in `chunk`.
         let mut put = |index: u64, chunk: &mut Vec<u8>| -> Result<(), String> {
-            if !std::mem::replace(&mut sent[index as usize], true) {
-                let at = chunk.len();
-                chunk.extend_from_slice(&index.to_le_bytes());
-                match pages.append(index, chunk)? {
-                    true => pages_sent += 1,
-                    false => chunk.truncate(at), // voided: not owed after all
-                }
+            let at = chunk.len();
+            chunk.extend_from_slice(&index.to_le_bytes());
+            match pages.append(index, chunk)? {
+                true => pages_sent += 1,
+                false => chunk.truncate(at), // voided: not owed after all
             }
             Ok(())
         };
@@ -494,7 +488,9 @@ fn serve_owed(
             put(index, &mut chunk)?;
         }
         while chunk.len() < OWED_PER_FRAME * OWED_RECORD && next < count && frames - applied < OWED_WINDOW {
-            put(next, &mut chunk)?;
+            if !std::mem::replace(&mut sent[next as usize], true) {
+                put(next, &mut chunk)?;
+            }
             next += 1;
         }
         let writer = reader.get_mut();
@@ -515,16 +511,9 @@ fn serve_owed(
             let _ = reader.get_ref().tcp().set_nonblocking(false);
             let _ = reader.get_ref().tcp().set_read_timeout(Some(Duration::from_secs(1)));
             line.clear();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if let Some(report) = line.trim_end().strip_prefix("OK complete") {
-                    return Ok(format!(
-                        "{} asked={asked} postcopy-ms={}",
-                        report.trim(),
-                        started.elapsed().as_millis()
-                    ));
-                }
-                if let Some(why) = line.trim_end().strip_prefix("ERR ") {
-                    return Err(format!("the target gave the pages up: {why}"));
+            while read_bounded_line(reader, &mut line).is_ok_and(|n| n > 0) {
+                if let Some(last) = last_word(line.trim_end(), asked, started) {
+                    return last;
                 }
                 line.clear();
             }
@@ -532,6 +521,27 @@ fn serve_owed(
         }
         wrote = Instant::now();
     }
+}
+
+/// The target's last word on a post-copy's pages, if `said` is one: `OK
+/// complete …` (the report), or `ERR …` (why it gave them up).
+fn last_word(said: &str, asked: u64, started: Instant) -> Option<Result<String, String>> {
+    if let Some(report) = said.strip_prefix("OK complete") {
+        return Some(Ok(format!("{} asked={asked} postcopy-ms={}", report.trim(), started.elapsed().as_millis())));
+    }
+    said.strip_prefix("ERR ").map(|why| Err(format!("the target gave the pages up: {why}")))
+}
+
+/// Reads into `line` up to its newline, the whole line held to
+/// [`MAX_LINE`](crate::protocol::MAX_LINE) bytes (across calls that each
+/// return a part of it): a peer that never ends its line is refused.
+fn read_bounded_line(reader: &mut impl BufRead, line: &mut String) -> std::io::Result<usize> {
+    let room = crate::protocol::MAX_LINE.saturating_sub(line.len());
+    if room == 0 {
+        let max = crate::protocol::MAX_LINE;
+        return Err(std::io::Error::other(format!("the target sent a line longer than {max} bytes")));
+    }
+    reader.take(room as u64).read_line(line)
 }
 
 fn write_frame(writer: &mut impl Write, kind: u8, parts: &[&[u8]], counters: &Counters) -> std::io::Result<()> {
@@ -956,6 +966,21 @@ mod tests {
             throttle: 0,
             started: Instant::now(),
         }
+    }
+
+    #[test]
+    fn a_target_line_that_never_ends_is_refused_past_the_longest_line() {
+        let max = crate::protocol::MAX_LINE;
+        let mut endless = std::io::Cursor::new(vec![b'7'; 3 * max]);
+        let mut line = String::new();
+        assert_eq!(read_bounded_line(&mut endless, &mut line).unwrap(), max);
+        let refused = read_bounded_line(&mut endless, &mut line).unwrap_err();
+        assert_eq!(refused.to_string(), format!("the target sent a line longer than {max} bytes"));
+        // A line that ends within the bound, read in parts, is whole.
+        let mut parts = std::io::Cursor::new(b"applied 3\nwant 1".to_vec());
+        line.clear();
+        read_bounded_line(&mut parts, &mut line).unwrap();
+        assert_eq!(line, "applied 3\n");
     }
 
     #[test]
