@@ -911,7 +911,6 @@ impl<M: Machine> Vm<'_, M> {
                     if matches!(self.leases.mode, Mode::Running | Mode::Sending) {
                         let ran = self.machine.run();
                         if let Some(why) = self.owed.as_ref().and_then(|o| o.lost()) {
-                            self.ended_while_sending("the program was lost");
                             return Ended::Lost(why);
                         }
                         match ran {
@@ -1187,11 +1186,9 @@ pub fn run<M: Machine>(machine: &mut M, options: Options, restore: Option<&std::
             eprintln!("{trap}");
             EXIT_TRAP
         }
-        Ok(outcome @ Ended::Lost(_)) => {
-            if let Ended::Lost(why) = &outcome {
-                eprintln!("{kind}: the program was lost in a post-copy migration: {why}");
-            }
-            outcome.exit_status()
+        Ok(Ended::Lost(why)) => {
+            eprintln!("{kind}: the program was lost in a post-copy migration: {why}");
+            EXIT_LOST
         }
         Ok(outcome @ Ended::Signalled(signal)) => {
             eprintln!("{kind}: ended by signal {signal}");

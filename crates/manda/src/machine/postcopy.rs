@@ -173,9 +173,7 @@ fn owe(tracker: &mut Tracker, forks: bool, ctx: u64, number: u64, weak: Weak<Pag
         out.extend_from_slice(&number.to_le_bytes());
     };
     let at = weak.as_ptr() as usize;
-    let holds = |tracker: &Tracker, (c, n): (u64, u64)| {
-        tracker.sent.get(&c).and_then(|s| s.get(n)).is_some_and(|w| w.as_ptr() as usize == at)
-    };
+    let holds = |tracker: &Tracker, (c, n): (u64, u64)| tracker.sent.get(&c).is_some_and(|s| s.holds(n, weak.as_ptr()));
     match forks.then(|| tracker.first_sent.get(&at).copied()).flatten().filter(|&place| holds(tracker, place)) {
         Some((from_ctx, from_page)) => {
             record(super::transfer::SAME, out);

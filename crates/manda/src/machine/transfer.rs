@@ -67,8 +67,8 @@ impl Sent {
     }
 
     /// True if the target holds `page` as it is now.
-    fn holds(&self, number: u64, page: &Arc<Page>) -> bool {
-        self.get(number).is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(page)))
+    pub(super) fn holds(&self, number: u64, page: *const Page) -> bool {
+        self.get(number).is_some_and(|w| std::ptr::eq(w.as_ptr(), page))
     }
 }
 
@@ -121,7 +121,7 @@ impl Machine {
             let sent = tracker.sent.entry(ctx.id).or_default();
             let pending = &mut tracker.pending;
             ctx.mem.for_each_page(|number, page| {
-                if sent.holds(number, page) {
+                if sent.holds(number, Arc::as_ptr(page)) {
                     return;
                 }
                 let never_sent = sent.get(number).is_none();
@@ -169,8 +169,8 @@ impl Machine {
             let (_, sent) = sent_to.as_mut().expect("just set");
             let shared = match forks {
                 true => tracker.first_sent.get(&at).copied().filter(|&(c, n)| match c == ctx {
-                    true => sent.holds(n, &page),
-                    false => tracker.sent.get(&c).is_some_and(|s| s.holds(n, &page)),
+                    true => sent.holds(n, Arc::as_ptr(&page)),
+                    false => tracker.sent.get(&c).is_some_and(|s| s.holds(n, Arc::as_ptr(&page))),
                 }),
                 false => None,
             };
