@@ -21,14 +21,7 @@ const PRINT_WITHIN: Duration = Duration::from_secs(60);
 /// translation cache beside the registry (not the user's), stdin empty and
 /// stdout piped. Add its arguments, then [`VmProcess::spawn`].
 pub fn vm_command(prefix: &[&str], binary: &Path, runtime: &Path) -> Command {
-    let mut command = match prefix.split_first() {
-        Some((first, rest)) => {
-            let mut command = Command::new(first);
-            command.args(rest).arg(binary);
-            command
-        }
-        None => Command::new(binary),
-    };
+    let mut command = through(prefix, binary);
     command
         .env("MOVA_LISTEN", "127.0.0.1:0")
         .env("MOVA_RUNTIME_DIR", runtime)
@@ -39,10 +32,33 @@ pub fn vm_command(prefix: &[&str], binary: &Path, runtime: &Path) -> Command {
     command
 }
 
-/// `hv ARGS…` against the registry `runtime`, without a token from the environment.
+/// `binary`, run through `prefix` if given (which must exec it in place).
+fn through(prefix: &[&str], binary: &Path) -> Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut command = Command::new(first);
+            command.args(rest).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    }
+}
+
+/// `hv ARGS…` against the registry `runtime`, without a token or TLS
+/// credentials from the environment.
 pub fn hv_command(hv: &Path, runtime: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(hv);
-    command.args(args).env("MOVA_RUNTIME_DIR", runtime).env_remove("MOVA_TOKEN").stdin(Stdio::null());
+    hv_command_in(&[], hv, runtime, args)
+}
+
+/// [`hv_command`] run through `prefix` (e.g. `ip netns exec NS`: `hv` on another host).
+pub fn hv_command_in(prefix: &[&str], hv: &Path, runtime: &Path, args: &[&str]) -> Command {
+    let mut command = through(prefix, hv);
+    command
+        .args(args)
+        .env("MOVA_RUNTIME_DIR", runtime)
+        .env_remove("MOVA_TOKEN")
+        .env_remove("MOVA_TLS_DIR")
+        .stdin(Stdio::null());
     command
 }
 

@@ -39,6 +39,15 @@ fn assert_ticks(ticks: &[u64]) {
     }
 }
 
+/// The source exited as moved (status 0): the ticks it printed, then the
+/// target's next `n`, follow `ticks`, every one once and in order.
+fn assert_moved(a: &mut Vm, b: &mut Vm, mut ticks: Vec<u64>, n: usize) {
+    assert_eq!(a.wait(), Some(0), "the source exits as moved");
+    ticks.extend(a.read_to_end());
+    ticks.extend(b.take(n));
+    assert_ticks(&ticks);
+}
+
 /// Waits until `hv status VM` starts with `mode`.
 fn wait_for_mode(vm: &str, mode: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -67,7 +76,7 @@ const CHURN: [&str; 2] = ["2048", "2048"];
 fn a_program_writing_its_memory_moves_live_exactly_once() {
     let mut a = Vm::start(&[], "hosted/ticker.s", &["4096"]);
     let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
-    let mut ticks = a.take(20);
+    let ticks = a.take(20);
     let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--stats"]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
     let lines: Vec<&str> = out.lines().collect();
@@ -78,10 +87,7 @@ fn a_program_writing_its_memory_moves_live_exactly_once() {
     assert!(lines
         .iter()
         .any(|l| l.starts_with("downtime: ") && l.ends_with(" ms (the source stopped until the target ran)")));
-    assert_eq!(a.wait(), Some(0), "the source exits as moved");
-    ticks.extend(a.read_to_end());
-    ticks.extend(b.take(20));
-    assert_ticks(&ticks);
+    assert_moved(&mut a, &mut b, ticks, 20);
 }
 
 #[test]
@@ -174,38 +180,32 @@ fn rounds_that_never_converge_end_in_a_clear_report_and_the_program_runs_on() {
 fn a_stop_and_copy_still_moves_it_whole_over_the_stream() {
     let mut a = Vm::start(&[], "hosted/ticker.s", &["1024"]);
     let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
-    let mut ticks = a.take(5);
+    let ticks = a.take(5);
     let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--max-rounds", "0", "--stats"]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
     assert!(out.contains("\nround 1: 4.0 MiB to send (at the stop)\nrounds: 1\n"), "{out}");
-    assert_eq!(a.wait(), Some(0));
-    ticks.extend(a.read_to_end());
-    ticks.extend(b.take(5));
-    assert_ticks(&ticks);
+    assert_moved(&mut a, &mut b, ticks, 5);
 }
 
 #[test]
 fn pages_compressed_on_the_wire_arrive_as_they_left() {
     let mut a = Vm::start(&[], "hosted/ticker.s", &["4096", "12"]);
     let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
-    let mut ticks = a.take(5);
+    let ticks = a.take(5);
     let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--compress", "on", "--stats"]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
     let compression = out.lines().find(|l| l.starts_with("compression: ")).unwrap();
     assert!(compression.starts_with("compression: lz4 on "), "{out}");
     let ratio: f64 = compression.rsplit(", ").next().unwrap().trim_end_matches(":1").parse().unwrap();
     assert!(ratio > 10.0, "a page holding one number compresses well: {out}");
-    assert_eq!(a.wait(), Some(0));
-    ticks.extend(a.read_to_end());
-    ticks.extend(b.take(20));
-    assert_ticks(&ticks);
+    assert_moved(&mut a, &mut b, ticks, 20);
 }
 
 #[test]
 fn a_program_moves_by_post_copy_exactly_once_and_its_pages_follow() {
     let mut a = Vm::start(&[], "hosted/ticker.s", &["4096"]);
     let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
-    let mut ticks = a.take(20);
+    let ticks = a.take(20);
     let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--postcopy", "--stats"]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
     let lines: Vec<&str> = out.lines().collect();
@@ -215,19 +215,17 @@ fn a_program_moves_by_post_copy_exactly_once_and_its_pages_follow() {
     let pages: u64 = postcopy.split(' ').next().unwrap().parse().unwrap();
     assert!((4096..4200).contains(&pages), "{out}");
     assert!(postcopy.contains(" pages (16.0 MiB) after the target ran; the last arrived "), "{out}");
-    assert_eq!(a.wait(), Some(0), "the source exits as moved once the target has every page");
+    // The source exits once the target has every page.
+    assert_moved(&mut a, &mut b, ticks, 20);
     let (_, status, _) = run_hv(&["status", &b.pid()]);
     assert!(status.contains(&format!(" postcopy=complete pages={pages} ")), "{status}");
-    ticks.extend(a.read_to_end());
-    ticks.extend(b.take(20));
-    assert_ticks(&ticks);
 }
 
 #[test]
 fn rounds_that_never_converge_switch_to_post_copy_when_it_is_allowed() {
     let mut a = Vm::start(&[], "hosted/ticker.s", &CHURN);
     let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
-    let mut ticks = a.take(5);
+    let ticks = a.take(5);
     let (pa, pb) = (a.pid(), b.pid());
     let args = ["migrate", &pa, "--to", &pb, "--max-downtime", "0", "--max-rounds", "3", "--no-throttle"];
     let (code, out, err) = run_hv(&[&args[..], &["--postcopy", "--stats"]].concat());
@@ -235,10 +233,7 @@ fn rounds_that_never_converge_switch_to_post_copy_when_it_is_allowed() {
     let rounds: usize = out.lines().find_map(|l| l.strip_prefix("rounds: ")).unwrap().parse().unwrap();
     assert!(rounds >= 4, "three rounds of pages, then rounds listing what is owed: {out}");
     assert!(out.lines().any(|l| l.starts_with("post-copy: ")), "{out}");
-    assert_eq!(a.wait(), Some(0));
-    ticks.extend(a.read_to_end());
-    ticks.extend(b.take(20));
-    assert_ticks(&ticks);
+    assert_moved(&mut a, &mut b, ticks, 20);
 }
 
 /// Starts `hv migrate A --to B --postcopy` with a proxy in front of
@@ -278,10 +273,7 @@ fn hv_killed_once_the_post_copy_target_holds_the_state_leaves_the_program_with_t
     // B, whose copy lost its pages before it ran, takes the program as any waiting VM.
     let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--postcopy"]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
-    assert_eq!(a.wait(), Some(0));
-    ticks.extend(a.read_to_end());
-    ticks.extend(b.take(10));
-    assert_ticks(&ticks);
+    assert_moved(&mut a, &mut b, ticks, 10);
 }
 
 #[test]
@@ -309,15 +301,12 @@ fn hv_killed_once_the_post_copy_target_runs_is_committed_by_hv_recover_and_the_p
 fn an_interrupted_program_moves_by_post_copy_and_runs_on_the_target() {
     let mut a = Vm::start(&[], "hosted/ticker.s", &["4096", "4"]);
     let mut b = Vm::start(&["--wait"], "hosted/ticker.s", &[]);
-    let mut ticks = a.take(5);
+    let ticks = a.take(5);
     let (code, out, err) = run_hv(&["interrupt", &a.pid()]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
     let (code, out, err) = run_hv(&["migrate", &a.pid(), "--to", &b.pid(), "--postcopy", "--stats"]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "{out}");
     assert!(out.contains("\nrounds: 1\n"), "listed at once, the program being stopped: {out}");
     assert!(out.lines().any(|l| l.starts_with("post-copy: ")), "{out}");
-    assert_eq!(a.wait(), Some(0));
-    ticks.extend(a.read_to_end());
-    ticks.extend(b.take(10));
-    assert_ticks(&ticks);
+    assert_moved(&mut a, &mut b, ticks, 10);
 }

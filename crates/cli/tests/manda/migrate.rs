@@ -10,6 +10,12 @@ use std::time::Duration;
 use vm_host::protocol::Command;
 use vm_host::{migrate, Client};
 
+/// `hv ARGS…` run inside network namespace `ns` (on that host), against the test VMs' registry.
+fn hv_in(ns: &str, args: &[&str]) -> std::process::Command {
+    let hv = std::path::Path::new(env!("CARGO_BIN_EXE_manda")).with_file_name("hv");
+    test_support::vm::hv_command_in(&["ip", "netns", "exec", ns], &hv, &common::runtime_dir(), args)
+}
+
 fn pipeline_output(n: u64) -> Vec<u64> {
     (0..n).map(|i| 2 * i + 1).collect()
 }
@@ -136,17 +142,7 @@ fn a_pipeline_crosses_to_another_host_under_tls() {
     );
     let mut seen = a.take(3);
     // From host A, as hv there would: B's address is not loopback, so TLS and credentials are required.
-    let run_hv = |args: &[&str]| {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &hosts.a])
-            .arg(&hv)
-            .args(args)
-            .env("MOVA_RUNTIME_DIR", common::runtime_dir())
-            .env_remove("MOVA_TOKEN")
-            .env_remove("MOVA_TLS_DIR")
-            .output()
-            .unwrap()
-    };
+    let run_hv = |args: &[&str]| hv_in(&hosts.a, args).output().unwrap();
     let refused = run_hv(&["migrate", &a.pid(), "--to", &listen_b, "--insecure"]);
     assert!(!refused.status.success());
     assert_eq!(
@@ -340,18 +336,7 @@ fn a_link_cut_mid_pre_copy_leaves_the_source_running() {
         &[],
     );
     let mut seen = a.take(3);
-    let hv_in_a = |args: &[&str]| {
-        let mut command = std::process::Command::new("ip");
-        command
-            .args(["netns", "exec", &hosts.a])
-            .arg(&hv)
-            .args(args)
-            .args(["--tls", dir_a])
-            .env("MOVA_RUNTIME_DIR", common::runtime_dir())
-            .env_remove("MOVA_TOKEN")
-            .env_remove("MOVA_TLS_DIR");
-        command
-    };
+    let hv_in_a = |args: &[&str]| hv_in(&hosts.a, &[args, &["--tls", dir_a]].concat());
     let migration = hv_in_a(&[
         "migrate",
         &a.pid(),
@@ -444,19 +429,9 @@ fn post_copy_fault(tag: &str, fault: Fault) -> Option<Aftermath> {
         Some(&log_b),
     );
     let mut ticks = a.take(3);
-    let hv_in = |ns: &str, dir: &str, args: &[&str]| {
-        let mut command = std::process::Command::new("ip");
-        command
-            .args(["netns", "exec", ns])
-            .arg(&hv)
-            .args(args)
-            .args(["--tls", dir])
-            .env("MOVA_RUNTIME_DIR", common::runtime_dir())
-            .env_remove("MOVA_TOKEN")
-            .env_remove("MOVA_TLS_DIR");
-        command
-    };
-    let migration = hv_in(&hosts.a, dir_a, &["migrate", &a.pid(), "--to", &listen_b, "--postcopy"])
+    // hv on either host, with that host's credentials.
+    let hv_tls = |ns: &str, dir: &str, args: &[&str]| hv_in(ns, &[args, &["--tls", dir]].concat());
+    let migration = hv_tls(&hosts.a, dir_a, &["migrate", &a.pid(), "--to", &listen_b, "--postcopy"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -465,7 +440,7 @@ fn post_copy_fault(tag: &str, fault: Fault) -> Option<Aftermath> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let status =
-            String::from_utf8(hv_in(&hosts.b, dir_b, &["status", &listen_b]).output().unwrap().stdout).unwrap();
+            String::from_utf8(hv_tls(&hosts.b, dir_b, &["status", &listen_b]).output().unwrap().stdout).unwrap();
         if status.starts_with("running") && status.contains(" pages-owed=") {
             break;
         }
@@ -473,9 +448,9 @@ fn post_copy_fault(tag: &str, fault: Fault) -> Option<Aftermath> {
         std::thread::sleep(Duration::from_millis(20));
     }
     // The source, committed, only sends pages now: it says so, and takes no command.
-    let status = String::from_utf8(hv_in(&hosts.a, dir_a, &["status", &a.pid()]).output().unwrap().stdout).unwrap();
+    let status = String::from_utf8(hv_tls(&hosts.a, dir_a, &["status", &a.pid()]).output().unwrap().stdout).unwrap();
     assert!(status.starts_with("moved manda ") && status.contains(" sending-pages "), "{status}");
-    let refusal = hv_in(&hosts.a, dir_a, &["resume", &a.pid()]).output().unwrap().stderr;
+    let refusal = hv_tls(&hosts.a, dir_a, &["resume", &a.pid()]).output().unwrap().stderr;
     let refusal = String::from_utf8(refusal).unwrap();
     assert_eq!(
         refusal,
@@ -490,7 +465,7 @@ fn post_copy_fault(tag: &str, fault: Fault) -> Option<Aftermath> {
         Fault::KillSource => a.child.kill().unwrap(),
         Fault::KillTarget => b.child.kill().unwrap(),
         Fault::EndOnTarget => {
-            let out = hv_in(&hosts.b, dir_b, &["kill", &listen_b]).output().unwrap();
+            let out = hv_tls(&hosts.b, dir_b, &["kill", &listen_b]).output().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
     }

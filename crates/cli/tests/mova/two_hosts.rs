@@ -9,18 +9,11 @@
 mod common;
 
 use common::{assert_counts_up, hv_path, runtime_dir, Vm};
-use std::process::{Command, Stdio};
 use test_support::netns::{Credentials, Hosts, ADDR_B};
 
 /// `hv ARGS` run inside namespace `ns`; (stdout, stderr, success).
 fn hv_in(ns: &str, args: &[&str]) -> (String, String, bool) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(hv_path())
-        .args(args)
-        .env("MOVA_RUNTIME_DIR", runtime_dir())
-        .env_remove("MOVA_TOKEN")
-        .stdin(Stdio::null())
+    let out = test_support::vm::hv_command_in(&["ip", "netns", "exec", ns], &hv_path(), &runtime_dir(), args)
         .output()
         .unwrap();
     (String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into(), out.status.success())
