@@ -12,7 +12,7 @@ use cli::DocsCommand;
 use cli::{print_err, print_out, print_streamed, read_at_most, MAX_INPUT_FILE};
 use manda::diag::{render, Severity};
 use manda::exe::Executable;
-use manda::machine::{Config, Machine};
+use manda::machine::{Config, Machine, Tier};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -139,10 +139,11 @@ struct RunArgs {
     /// Print each executed instruction, its address and the registers it wrote, on stderr.
     #[arg(long)]
     trace: bool,
-    /// How the interpreter runs (tests and benchmarks only): `fused` (the default), `plain` (no
-    /// superinstructions) or `steps` (one instruction at a time, through the tracing path, with the
-    /// trace discarded). The program's behaviour is the same in every mode.
-    #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Fused)]
+    /// Which engine runs the program (tests and benchmarks only): `compiled` (the default: native
+    /// code from Cranelift, the interpreter where it has no backend), or the interpreter — `fused`,
+    /// `plain` (no superinstructions) or `steps` (one instruction at a time, through the tracing
+    /// path, with the trace discarded). The program's behaviour is the same in every mode.
+    #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Compiled)]
     exec: ExecMode,
     /// For a WebAssembly module: call this exported function with the arguments after FILE (integers
     /// or floats, by the function's parameter types; a v128 as 0x and up to 32 hex digits) and print
@@ -169,9 +170,10 @@ struct RunArgs {
     program: Vec<String>,
 }
 
-/// The interpreter's execution modes (`--exec`).
+/// The execution modes (`--exec`): the compiled tier, or one of the interpreter's.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ExecMode {
+    Compiled,
     Fused,
     Plain,
     Steps,
@@ -456,6 +458,10 @@ fn run(args: RunArgs) -> ExitCode {
         max_contexts: args.max_contexts,
         max_port_bytes: args.max_port_bytes,
         threads: args.threads.map_or(0, usize::from),
+        tier: match args.exec {
+            ExecMode::Compiled => Tier::Compiled,
+            _ => Tier::Interpreted,
+        },
     };
     let mut machine = match Machine::new(&exe, config) {
         Ok(machine) => machine,
@@ -491,7 +497,7 @@ fn run(args: RunArgs) -> ExitCode {
     } else if args.exec == ExecMode::Steps {
         machine.set_trace(Some(Box::new(std::io::sink())));
     }
-    if args.exec != ExecMode::Fused {
+    if matches!(args.exec, ExecMode::Plain | ExecMode::Steps) {
         machine.disable_fusion();
     }
     // The identity a snapshot carries, so that the registry and the snapshots agree.

@@ -366,24 +366,22 @@ impl Context {
                 Op::Ffloor { rd, rs } => alu!(rd, quiet(f!(rs).floor()).to_bits()),
                 Op::Ftrunc { rd, rs } => alu!(rd, quiet(f!(rs).trunc()).to_bits()),
                 Op::Fround { rd, rs } => alu!(rd, quiet(f!(rs).round_ties_even()).to_bits()),
-                Op::Truncs32 { rd, rs } => match convert(f!(rs), -2_147_483_649.0, 2_147_483_648.0) {
-                    Ok(v) => alu!(rd, v as i64 as u64),
-                    Err(kind) => trap!(kind),
-                },
-                Op::Truncu32 { rd, rs } => match convert(f!(rs), -1.0, 4_294_967_296.0) {
-                    Ok(v) => alu!(rd, sext32(v as u32)),
-                    Err(kind) => trap!(kind),
-                },
-                Op::Truncs64 { rd, rs } => {
-                    match convert(f!(rs), -9_223_372_036_854_777_856.0, 9_223_372_036_854_775_808.0) {
-                        Ok(v) => alu!(rd, v as i64 as u64),
-                        Err(kind) => trap!(kind),
-                    }
+                Op::Truncs32 { rd, rs } => {
+                    let v = try_mem!(truncate(Truncation::S32, f!(rs)));
+                    alu!(rd, v)
                 }
-                Op::Truncu64 { rd, rs } => match convert(f!(rs), -1.0, 18_446_744_073_709_551_616.0) {
-                    Ok(v) => alu!(rd, v as u64),
-                    Err(kind) => trap!(kind),
-                },
+                Op::Truncu32 { rd, rs } => {
+                    let v = try_mem!(truncate(Truncation::U32, f!(rs)));
+                    alu!(rd, v)
+                }
+                Op::Truncs64 { rd, rs } => {
+                    let v = try_mem!(truncate(Truncation::S64, f!(rs)));
+                    alu!(rd, v)
+                }
+                Op::Truncu64 { rd, rs } => {
+                    let v = try_mem!(truncate(Truncation::U64, f!(rs)));
+                    alu!(rd, v)
+                }
                 Op::Sats32 { rd, rs } => alu!(rd, f!(rs) as i32 as i64 as u64),
                 Op::Satu32 { rd, rs } => alu!(rd, sext32(f!(rs) as u32)),
                 Op::Satu64 { rd, rs } => alu!(rd, f!(rs) as u64),
@@ -829,19 +827,38 @@ fn add32(a: u64, imm: i32) -> u64 {
     sext32((a as u32).wrapping_add(imm as u32))
 }
 
-/// A trapping conversion's whole part of `v`, if `lo < trunc(v) < hi` (the
-/// bounds are exclusive and exact in f64).
+/// A trapping conversion from f64 to an integer (`truncs32` … `truncu64`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Truncation {
+    S32,
+    U32,
+    S64,
+    U64,
+}
+
+/// The register value of conversion `kind` of `v`: its whole part, if
+/// the integer type holds it; else the trap.
 #[inline]
-fn convert(v: f64, lo: f64, hi: f64) -> Result<f64, TrapKind> {
+pub(super) fn truncate(kind: Truncation, v: f64) -> Result<u64, TrapKind> {
     if v.is_nan() {
         return Err(TrapKind::InvalidConversion);
     }
+    // The bounds are exclusive and exact in f64.
+    let (lo, hi) = match kind {
+        Truncation::S32 => (-2_147_483_649.0, 2_147_483_648.0),
+        Truncation::U32 => (-1.0, 4_294_967_296.0),
+        Truncation::S64 => (-9_223_372_036_854_777_856.0, 9_223_372_036_854_775_808.0),
+        Truncation::U64 => (-1.0, 18_446_744_073_709_551_616.0),
+    };
     let t = v.trunc();
-    if t > lo && t < hi {
-        Ok(t)
-    } else {
-        Err(TrapKind::IntegerOverflow)
+    if !(t > lo && t < hi) {
+        return Err(TrapKind::IntegerOverflow);
     }
+    Ok(match kind {
+        Truncation::S32 | Truncation::S64 => t as i64 as u64,
+        Truncation::U32 => sext32(t as u32),
+        Truncation::U64 => t as u64,
+    })
 }
 
 /// The index of the op `ip` points at in the array that starts at `base`.

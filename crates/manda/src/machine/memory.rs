@@ -49,7 +49,8 @@ const CODE: u8 = 4;
 pub const GUARD: u64 = 4096;
 /// The unit of copy-on-write and of memory accounting.
 pub const PAGE: u64 = 4096;
-const PAGE_BITS: u32 = 12;
+/// log2 of [`PAGE`].
+pub(super) const PAGE_BITS: u32 = 12;
 const FANOUT_BITS: u32 = 6;
 const FANOUT: usize = 1 << FANOUT_BITS;
 /// What one page table costs against the memory limit: its allocation (64
@@ -359,7 +360,7 @@ struct Entry {
 /// Sets per access kind. A loop reading a table while it walks an array
 /// evicts the table's translation whenever the array's page falls in the
 /// table's set: with 8 sets that was one page in 8 (crc ran 15% slower).
-const TLB_SETS: usize = 32;
+pub(super) const TLB_SETS: usize = 32;
 
 /// An entry that nothing hits: its range lies in a page of another set,
 /// and only addresses of this set are looked up here. (A length of 0 would
@@ -376,8 +377,10 @@ fn set_of(addr: u64) -> usize {
 
 /// The entries of one access kind, field by field: a set's field is then
 /// one scaled-index load from the interpreter's frame, with no arithmetic
-/// for the entry's size.
+/// for the entry's size. Laid out in this order (`repr(C)`): the compiled
+/// tier reads the fields at fixed offsets ([`Memory::translations`]).
 #[derive(Clone)]
+#[repr(C)]
 struct Ways {
     start: [u64; TLB_SETS],
     len: [u64; TLB_SETS],
@@ -1130,6 +1133,16 @@ impl Memory {
     }
 
     /// Copies the bytes at `addr..addr + out.len()` into `out`, if readable.
+    /// Where the compiled tier looks up this memory's translations: the
+    /// read ways and the write ways, each `TLB_SETS` starts, then as many
+    /// lengths, then as many deltas (`u64`s, `repr(C)`). A hit is what
+    /// [`load`](Self::load) and [`store`](Self::store) test; a miss goes
+    /// through them. The pointers stay true as long as this memory is not
+    /// moved: the ways are overwritten in place, never reallocated.
+    pub(super) fn translations(&self) -> (*const u64, *const u64) {
+        (self.tlb.read.start.as_ptr(), self.tlb.write.start.as_ptr())
+    }
+
     /// The interpreter's path for system instructions: through the TLB.
     pub fn read_into(&mut self, addr: u64, out: &mut [u8]) -> Result<(), TrapKind> {
         let len = out.len() as u64;

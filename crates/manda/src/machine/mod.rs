@@ -34,6 +34,7 @@
 mod calls;
 mod code;
 mod interp;
+mod jit;
 mod memory;
 mod ports;
 mod postcopy;
@@ -46,6 +47,7 @@ mod vector;
 mod workers;
 
 pub use code::{Code, BYTES_PER_INDEX};
+pub use jit::Tier;
 pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
 pub use postcopy::{OwedPages, Pager, Postcopy};
 pub use snapshot::{
@@ -99,6 +101,10 @@ pub struct Config {
     /// OS threads that run contexts; 0 for one per core (the default).
     /// With 1 the machine is deterministic: same output, same trace.
     pub threads: usize,
+    /// Which engine runs the code: compiled (the default) or interpreted.
+    /// Runs with a step limit, single steps and tracing are interpreted
+    /// whatever this says.
+    pub tier: Tier,
 }
 
 impl Default for Config {
@@ -112,6 +118,7 @@ impl Default for Config {
             max_contexts: 1 << 20,
             max_port_bytes: 256 << 20,
             threads: 0,
+            tier: Tier::default(),
         }
     }
 }
@@ -334,6 +341,9 @@ pub struct Machine {
     tracker: Option<Box<transfer::Tracker>>,
     /// A post-copy's pages still to arrive, after a restore (`postcopy.rs`).
     pager: Option<Arc<postcopy::Pager>>,
+    /// The compiled code, made at the first run that uses it (`None` in it
+    /// where Cranelift has no backend for this host).
+    jit: std::sync::OnceLock<Option<jit::Jit>>,
 }
 
 /// What a machine shows while it runs: its live contexts (the scheduler
@@ -402,6 +412,7 @@ impl Machine {
             gauges: Arc::new(Gauges { live: 1.into(), meter: Mutex::new(meter.clone()) }),
             tracker: None,
             pager: None,
+            jit: std::sync::OnceLock::new(),
         })
     }
 

@@ -106,6 +106,14 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         core.stop(&mut state, None);
     }
     let tracing = machine.io.trace.is_some();
+    let compiled = machine.config.tier == super::Tier::Compiled
+        && machine.config.max_steps.is_none()
+        && !tracing
+        && mode == Mode::Run;
+    let jit = match compiled {
+        true => machine.jit.get_or_init(|| super::jit::Jit::new(machine.code.ops.len())).as_ref(),
+        false => None,
+    };
     let run = Workers {
         code: &machine.code,
         config: &machine.config,
@@ -120,6 +128,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         started: machine.started,
         mode,
         hand_off: machine.config.max_steps.is_none() && !tracing && mode == Mode::Run,
+        jit,
     };
     let finished = (Mutex::new(false), Condvar::new());
     std::thread::scope(|scope| {
@@ -522,7 +531,10 @@ impl<'m> Workers<'m> {
         let Some(limit) = self.config.max_steps else {
             return match single {
                 true => self.step(ctx, local),
-                false => ctx.exec::<false, false>(self, local),
+                false => match self.jit {
+                    Some(jit) => ctx.exec_compiled(self, local, jit),
+                    None => ctx.exec::<false, false>(self, local),
+                },
             };
         };
         let need = u64::from(self.code.run_len[ctx.pc as usize]);

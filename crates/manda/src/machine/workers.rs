@@ -169,4 +169,7 @@ pub(super) struct Workers<'m> {
     /// A `psend` may complete a parked receiver's `precv` itself: not while
     /// steps are counted or traced, where every instruction must run in its own context.
     pub(super) hand_off: bool,
+    /// The compiled tier, when this run uses it (not metered, not traced,
+    /// not single steps, and Cranelift has a backend here).
+    pub(super) jit: Option<&'m super::jit::Jit>,
 }

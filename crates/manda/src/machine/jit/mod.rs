@@ -1,0 +1,313 @@
+//! The compiling tier: Manda code translated to native code by Cranelift.
+//!
+//! **What is compiled, when.** A *region* is the code reachable from one
+//! instruction index (its *root*) by falling through, branching and
+//! jumping — a function body, or the rest of one when the root is a loop
+//! head or a return site — without following calls (`region.rs`). The
+//! first time a context is to run at an index with no region yet, the
+//! region rooted there is compiled (`translate.rs`) and entered; a `call`
+//! enters its callee's region the same way, compiling it first if needed.
+//! Regions are compiled once per machine and shared by its contexts.
+//!
+//! **Registers.** Compiled code keeps the program's registers and stack
+//! pointer in Cranelift variables (machine registers), loaded from the
+//! context at a region's entry and written back at every way out of it —
+//! a return, a call, a helper that may read them, an exit to the
+//! interpreter. Between instructions nothing else sees them, so a
+//! context's registers and program counter are the interpreter's whenever
+//! compiled code is not running: that is where snapshots, forks, traps and
+//! migrations look at them.
+//!
+//! **Calls and returns** keep the interpreter's call stack: `call` pushes
+//! its return index there and calls the callee's region natively; the
+//! callee's `ret` pops an index and returns it. The caller continues if it
+//! is its own return site, and otherwise returns it in turn, so any
+//! unusual return ends at the runner ([`Context::exec_compiled`]), which
+//! continues at that index. Native recursion is bounded by a stack budget
+//! checked at each region's entry: past it the native frames unwind (the
+//! program's call stack keeps every frame) and the runner starts afresh.
+//!
+//! **Anything unusual goes back to the interpreter, at an instruction
+//! boundary.** A trap's condition (a division by zero, a memory fault, a
+//! full call stack) leaves compiled code with the registers as they were
+//! before the instruction, and the interpreter runs that one instruction
+//! again: the trap it raises names the same instruction, address and
+//! label as in an interpreted run. System, port and vector instructions
+//! are run by the interpreter in place (a single step through a helper),
+//! and the flows they end in (a block, a sleep, an exit) are the
+//! interpreter's own.
+//!
+//! **The interrupt line** is read where the interpreter reads it: when the
+//! time slice ends, counted down at every region entry and every backward
+//! branch or jump (a loop's back-edge). So a tight loop sees an interrupt
+//! within microseconds, at an instruction boundary.
+//!
+//! **Step limits, single steps and tracing** run in the interpreter: a
+//! metered run (`--max-steps`) counts steps exactly there, and costs no
+//! counting in compiled code.
+//!
+//! **W^X.** Cranelift's JIT memory is written while a region is defined
+//! and made read-and-execute (never writable again) before it runs.
+
+mod helpers;
+mod region;
+mod translate;
+
+use super::interp::Flow;
+use super::workers::{Local, Workers};
+use super::Context;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Module};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Which engine runs a machine's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tier {
+    /// Compiled to native code (the default), where Cranelift has a
+    /// backend for this host; the interpreter elsewhere, and for metered
+    /// runs, single steps and tracing.
+    #[default]
+    Compiled,
+    /// The interpreter only.
+    Interpreted,
+}
+
+/// Bytes of native stack compiled code may use below the runner's frame
+/// before its frames unwind (see the module doc). Worker threads have 2 MiB.
+const NATIVE_STACK: u64 = 512 << 10;
+
+/// Time slices in compiled code are this many times the interpreter's:
+/// a transfer costs a few nanoseconds there, not tens.
+const SLICE_SCALE: u64 = 8;
+
+/// A compiled region: `extern "C" fn(env) -> status`.
+type RegionFn = unsafe extern "C" fn(*mut Env) -> u64;
+
+/// How compiled code left: the kind in the high half, an index in the low.
+mod status {
+    /// Continue at the index (a return popped it, or an indirect jump or
+    /// an unwinding left the region).
+    pub const AT: u64 = 0;
+    /// The interpreter runs the instruction at the index (a trap's condition).
+    pub const STEP: u64 = 1 << 32;
+    /// The time slice ended on the way to the index.
+    pub const YIELD: u64 = 2 << 32;
+    /// A helper's step ended in a flow other than a step (in `Env::flow`);
+    /// the context's program counter is set.
+    pub const FLOW: u64 = 3 << 32;
+    /// The kind bits.
+    pub const KIND: u64 = !0xffff_ffff;
+}
+
+/// What compiled code and its helpers share while a context runs: read at
+/// fixed offsets by compiled code (`translate.rs`).
+#[repr(C)]
+pub(super) struct Env {
+    /// The context's 256 registers.
+    regs: *mut u64,
+    /// The context's stack pointer.
+    sp: *mut u64,
+    /// The region of each index, or 0 (one `AtomicUsize` per index).
+    roots: *const AtomicUsize,
+    /// The memory's read translations (`Memory::translations`).
+    read_ways: *const u64,
+    /// The memory's write translations.
+    write_ways: *const u64,
+    heap_base: u64,
+    stack_base: u64,
+    stack_top: u64,
+    /// Transfers left in the time slice.
+    slice: u64,
+    /// The lowest native stack address compiled code may enter a region at.
+    stack_limit: u64,
+    /// A helper's second result (a loaded value).
+    scratch: u64,
+    /// For the helpers: the running context, its workers, its worker's own
+    /// data and the compiler.
+    ctx: *mut Context,
+    run: *const (),
+    local: *mut Local,
+    jit: *const Jit,
+    /// What a helper's step ended in, if not a step.
+    flow: Option<Flow>,
+}
+
+/// A machine's compiled code: the regions, one table slot per index.
+pub(super) struct Jit {
+    /// The region rooted at each index: a [`RegionFn`] as `usize`, or 0.
+    roots: Box<[AtomicUsize]>,
+    compiler: Mutex<Compiler>,
+}
+
+/// What compiling needs, one at a time.
+struct Compiler {
+    /// Always there but while the compiler is dropped.
+    module: Option<JITModule>,
+    ctx: cranelift_codegen::Context,
+    builder: cranelift_frontend::FunctionBuilderContext,
+    /// Regions compiled, and the time it took.
+    regions: u64,
+    time: Duration,
+}
+
+// SAFETY: the module is only touched under the mutex; its raw pointers are
+// to code and data it owns, which no other thread writes.
+unsafe impl Send for Compiler {}
+
+impl Jit {
+    /// A compiler for code of `len` indices, or `None` where Cranelift has
+    /// no backend for this host (the interpreter runs everything then).
+    pub(super) fn new(len: usize) -> Option<Jit> {
+        let mut flags = settings::builder();
+        for (name, value) in [("use_colocated_libcalls", "false"), ("is_pic", "false"), ("opt_level", "speed")] {
+            flags.set(name, value).ok()?;
+        }
+        let isa = cranelift_native::builder().ok()?.finish(settings::Flags::new(flags)).ok()?;
+        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let ctx = module.make_context();
+        Some(Jit {
+            roots: (0..len).map(|_| AtomicUsize::new(0)).collect(),
+            compiler: Mutex::new(Compiler {
+                module: Some(module),
+                ctx,
+                builder: cranelift_frontend::FunctionBuilderContext::new(),
+                regions: 0,
+                time: Duration::ZERO,
+            }),
+        })
+    }
+
+    /// Regions compiled so far, and the time compiling them took.
+    pub(super) fn compiled(&self) -> (u64, Duration) {
+        let compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
+        (compiler.regions, compiler.time)
+    }
+
+    /// The region rooted at `root`, compiled now if it is not yet.
+    fn region(&self, code: &super::Code, root: u32) -> Option<RegionFn> {
+        let slot = self.roots.get(root as usize)?;
+        let f = match slot.load(Ordering::Acquire) {
+            0 => {
+                let mut compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
+                match slot.load(Ordering::Acquire) {
+                    0 => {
+                        let f = compiler.compile(code, root)?;
+                        slot.store(f, Ordering::Release);
+                        f
+                    }
+                    f => f,
+                }
+            }
+            f => f,
+        };
+        // SAFETY: every non-zero slot holds a finalized region's entry,
+        // which has this signature (`Compiler::compile`).
+        Some(unsafe { std::mem::transmute::<usize, RegionFn>(f) })
+    }
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        let compiler = self.compiler.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(module) = compiler.module.take() {
+            // SAFETY: the machine that owns this compiler is being dropped:
+            // no context runs, so no compiled code runs or will run again.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+impl Compiler {
+    /// Compiles the region rooted at `root`; its entry as `usize`.
+    fn compile(&mut self, code: &super::Code, root: u32) -> Option<usize> {
+        let started = std::time::Instant::now();
+        let region = region::Region::discover(code, root);
+        let module = self.module.as_mut()?;
+        module.clear_context(&mut self.ctx);
+        let ptr = module.target_config().pointer_type();
+        translate::translate(&mut self.ctx.func, &mut self.builder, code, &region, ptr, module.target_config());
+        let id = module
+            .declare_function(&format!("r{root}"), cranelift_module::Linkage::Local, &self.ctx.func.signature)
+            .ok()?;
+        module.define_function(id, &mut self.ctx).ok()?;
+        module.finalize_definitions().ok()?;
+        let f = module.get_finalized_function(id) as usize;
+        self.regions += 1;
+        self.time += started.elapsed();
+        Some(f)
+    }
+}
+
+impl Context {
+    /// Runs from `self.pc` in compiled code; the interpreter's flows. (Not
+    /// metered: see the module doc.)
+    pub(super) fn exec_compiled(&mut self, run: &Workers, local: &mut Local, jit: &Jit) -> Flow {
+        let here = 0u8;
+        let stack_limit = (&here as *const u8 as u64).saturating_sub(NATIVE_STACK);
+        let ctx: *mut Context = self;
+        // SAFETY (for every access through `ctx` below): `ctx` is `self`,
+        // used only through this pointer from here on; compiled code and its
+        // helpers use it only while `f` runs, on this thread.
+        let (read_ways, write_ways) = unsafe { (*ctx).mem.translations() };
+        let mut env = unsafe {
+            Env {
+                regs: (*ctx).regs.as_mut_ptr(),
+                sp: &mut (*ctx).sp,
+                roots: jit.roots.as_ptr(),
+                read_ways,
+                write_ways,
+                heap_base: (*ctx).mem.heap_base(),
+                stack_base: (*ctx).mem.stack_base(),
+                stack_top: (*ctx).mem.stack_top(),
+                slice: u64::from(local.slice) * SLICE_SCALE,
+                stack_limit,
+                scratch: 0,
+                ctx,
+                run: run as *const Workers as *const (),
+                local,
+                jit,
+                flow: None,
+            }
+        };
+        let flow = loop {
+            let pc = unsafe { (*ctx).pc };
+            let Some(f) = jit.region(run.code, pc) else {
+                // Nothing compiled here: interpret up to the first transfer.
+                let slice = std::mem::replace(unsafe { &mut (*env.local).slice }, 1);
+                let flow = unsafe { (*ctx).exec::<false, false>(run, &mut *env.local) };
+                unsafe { (*env.local).slice = slice };
+                match flow {
+                    Flow::Yield => continue,
+                    other => break other,
+                }
+            };
+            // SAFETY: `env` describes this context, as compiled code expects.
+            let status = unsafe { f(&mut env) };
+            let at = (status & 0xffff_ffff) as u32;
+            match status & status::KIND {
+                status::AT => unsafe { (*ctx).pc = at },
+                status::STEP => {
+                    unsafe { (*ctx).pc = at };
+                    match unsafe { (*ctx).exec::<true, false>(run, &mut *env.local) } {
+                        Flow::Stepped => {}
+                        other => break other,
+                    }
+                }
+                status::YIELD => {
+                    unsafe { (*ctx).pc = at };
+                    break match run.core.attention.load(Ordering::Relaxed) {
+                        true => Flow::Interrupted,
+                        false => Flow::Yield,
+                    };
+                }
+                _ => break env.flow.take().unwrap_or(Flow::Stepped),
+            }
+        };
+        // SAFETY: as above.
+        unsafe { (*env.local).slice = (env.slice / SLICE_SCALE).max(1) as u32 };
+        flow
+    }
+}

@@ -1,0 +1,1110 @@
+//! One region's instructions to Cranelift IR: a visitor over the plain ops.
+//!
+//! Registers (and the stack pointer) are Cranelift variables. Each
+//! instruction either becomes IR that does what the interpreter does
+//! (arithmetic, memory through the translation cache, branches, calls), or
+//! leaves the region for the interpreter at an instruction boundary (see
+//! the module doc of `jit`). Every exit writes back the registers the
+//! region may have changed; every return from a helper that may have
+//! changed registers reads back those it uses.
+
+use super::helpers;
+use super::region::{next, Next, Region};
+use super::{status, Env};
+use crate::machine::code::{Code, Op, M};
+use crate::machine::interp::Truncation;
+use crate::machine::memory::{PAGE_BITS, TLB_SETS};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::types::{F32, F64, I16, I32, I64, I8};
+use cranelift_codegen::ir::{
+    AbiParam, Block, Endianness, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+};
+use cranelift_codegen::isa::TargetFrontendConfig;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use std::collections::HashMap;
+use std::mem::offset_of;
+
+/// The stack pointer's variable: after the 256 registers.
+const SP: usize = 256;
+
+/// The signatures of a region and of the helpers it calls.
+struct Sigs {
+    region: SigRef,
+    step: SigRef,
+    load: SigRef,
+    store: SigRef,
+    push: SigRef,
+    pop: SigRef,
+    index_of: SigRef,
+    callee: SigRef,
+    convert: SigRef,
+    f64_2: SigRef,
+    f64_1: SigRef,
+    f32_2: SigRef,
+    f32_1: SigRef,
+}
+
+/// The translator's state for one region.
+struct Translator<'a> {
+    b: FunctionBuilder<'a>,
+    code: &'a Code,
+    region: &'a Region,
+    ptr: Type,
+    env: Value,
+    regs: Value,
+    sp_slot: Value,
+    read_ways: Value,
+    write_ways: Value,
+    heap_base: Value,
+    stack_base: Value,
+    stack_top: Value,
+    vars: Vec<Variable>,
+    /// Registers (and `SP`) the region reads or writes: read at entry and
+    /// after helpers.
+    used: Vec<usize>,
+    /// Registers (and `SP`) the region may write: written back at exits.
+    defs: Vec<usize>,
+    blocks: HashMap<u32, Block>,
+    /// Edge blocks still to fill.
+    stubs: Vec<(Block, Stub)>,
+    sigs: Sigs,
+}
+
+/// An edge block: out of the region at an index, or a backward transfer
+/// that counts the time slice down on its way to a block.
+enum Stub {
+    Leave(u32),
+    CountDown(u32, Block),
+}
+
+/// Flags for the program's memory: unaligned, little-endian, never
+/// trapping (a translation names bytes that are there).
+fn guest() -> MemFlagsData {
+    MemFlagsData::new().with_notrap().with_endianness(Endianness::Little)
+}
+
+/// Flags for the host's own data: aligned, never trapping.
+fn host() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Writes the IR of `region` into `func`.
+pub(super) fn translate(
+    func: &mut Function,
+    fbc: &mut FunctionBuilderContext,
+    code: &Code,
+    region: &Region,
+    ptr: Type,
+    config: TargetFrontendConfig,
+) {
+    let call_conv = config.default_call_conv;
+    let sig = |params: &[Type], returns: &[Type]| {
+        let mut s = Signature::new(call_conv);
+        s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        s.returns.extend(returns.iter().map(|&t| AbiParam::new(t)));
+        s
+    };
+    func.signature = sig(&[ptr], &[I64]);
+    let mut b = FunctionBuilder::new(func, fbc);
+    let sigs = Sigs {
+        region: b.import_signature(sig(&[ptr], &[I64])),
+        step: b.import_signature(sig(&[ptr, I32], &[I64])),
+        load: b.import_signature(sig(&[ptr, I64], &[I32])),
+        store: b.import_signature(sig(&[ptr, I64, I64], &[I32])),
+        push: b.import_signature(sig(&[ptr, I32], &[I32])),
+        pop: b.import_signature(sig(&[ptr], &[I64])),
+        index_of: b.import_signature(sig(&[ptr, I64], &[I64])),
+        callee: b.import_signature(sig(&[ptr, I32], &[ptr])),
+        convert: b.import_signature(sig(&[ptr, I32, I64], &[I32])),
+        f64_2: b.import_signature(sig(&[F64, F64], &[F64])),
+        f64_1: b.import_signature(sig(&[F64], &[F64])),
+        f32_2: b.import_signature(sig(&[F32, F32], &[F32])),
+        f32_1: b.import_signature(sig(&[F32], &[F32])),
+    };
+    let (used, defs) = registers(code, region);
+    let vars = (0..=SP).map(|_| b.declare_var(I64)).collect();
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let env = b.block_params(entry)[0];
+    let zero = b.ins().iconst(ptr, 0);
+    let mut t = Translator {
+        b,
+        code,
+        region,
+        ptr,
+        env,
+        regs: zero,
+        sp_slot: zero,
+        read_ways: zero,
+        write_ways: zero,
+        heap_base: zero,
+        stack_base: zero,
+        stack_top: zero,
+        vars,
+        used,
+        defs,
+        blocks: HashMap::new(),
+        stubs: Vec::new(),
+        sigs,
+    };
+    t.prologue();
+    t.body();
+    t.fill_stubs();
+    t.b.seal_all_blocks();
+    t.b.finalize(config);
+}
+
+/// The registers `region` names (and `SP` if it moves or reads the stack
+/// pointer), and those it may write.
+fn registers(code: &Code, region: &Region) -> (Vec<usize>, Vec<usize>) {
+    let (mut used, mut defs) = ([false; SP + 1], [false; SP + 1]);
+    for &i in &region.indices {
+        let Some(instr) = code.instr(i as usize) else { continue };
+        for ((name, _), operand) in instr.opcode().operands().iter().zip(instr.operands()) {
+            let r = match operand {
+                crate::isa::Operand::Reg(r) => usize::from(r.0),
+                crate::isa::Operand::Mem(m) => usize::from(m.base.0),
+                _ => continue,
+            };
+            used[r] = true;
+            if name.starts_with("rd") && !matches!(operand, crate::isa::Operand::Mem(_)) {
+                defs[r] = true;
+            }
+        }
+        if matches!(
+            code.plain_op(i as usize),
+            Op::Push { .. }
+                | Op::Pop { .. }
+                | Op::Salloc { .. }
+                | Op::Sfree { .. }
+                | Op::Ldsp { .. }
+                | Op::Stsp { .. }
+                | Op::Getsp { .. }
+        ) {
+            used[SP] = true;
+            defs[SP] = true;
+        }
+    }
+    let list = |set: [bool; SP + 1]| (0..=SP).filter(|&r| set[r]).collect();
+    (list(used), list(defs))
+}
+
+macro_rules! env_field {
+    ($field:ident) => {
+        offset_of!(Env, $field) as i32
+    };
+}
+
+impl Translator<'_> {
+    /// The native stack and time slice checks, then the registers in.
+    fn prologue(&mut self) {
+        let root = self.region.root;
+        let limit = self.b.ins().load(self.ptr, host(), self.env, env_field!(stack_limit));
+        let sp = self.b.ins().get_stack_pointer(self.ptr);
+        let deep = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let unwind = self.b.create_block();
+        let go = self.b.create_block();
+        self.b.ins().brif(deep, unwind, &[], go, &[]);
+        self.b.switch_to_block(unwind);
+        let at = self.b.ins().iconst(I64, i64::from(root));
+        self.b.ins().return_(&[at]);
+        self.b.switch_to_block(go);
+        let body = self.b.create_block();
+        let out = self.b.create_block();
+        self.count_down(out, body);
+        self.b.switch_to_block(out);
+        let at = self.b.ins().iconst(I64, (status::YIELD | u64::from(root)) as i64);
+        self.b.ins().return_(&[at]);
+        self.b.switch_to_block(body);
+        let field = |t: &mut Self, offset: i32| t.b.ins().load(t.ptr, host(), t.env, offset);
+        self.regs = field(self, env_field!(regs));
+        self.sp_slot = field(self, env_field!(sp));
+        self.read_ways = field(self, env_field!(read_ways));
+        self.write_ways = field(self, env_field!(write_ways));
+        self.heap_base = field(self, env_field!(heap_base));
+        self.stack_base = field(self, env_field!(stack_base));
+        self.stack_top = field(self, env_field!(stack_top));
+        self.reload();
+        let first = self.block(root);
+        self.b.ins().jump(first, &[]);
+    }
+
+    /// Counts the time slice down: to `out` when it ends, else to `go`.
+    fn count_down(&mut self, out: Block, go: Block) {
+        let slice = self.b.ins().load(I64, host(), self.env, env_field!(slice));
+        let left = self.b.ins().iadd_imm_s(slice, -1);
+        self.b.ins().store(host(), left, self.env, env_field!(slice));
+        let ended = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, left, 0);
+        self.b.ins().brif(ended, out, &[], go, &[]);
+    }
+
+    /// Reads every register the region uses from the context.
+    fn reload(&mut self) {
+        for k in 0..self.used.len() {
+            let r = self.used[k];
+            let v = match r {
+                SP => self.b.ins().load(I64, host(), self.sp_slot, 0),
+                r => self.b.ins().load(I64, host(), self.regs, (r * 8) as i32),
+            };
+            self.b.def_var(self.vars[r], v);
+        }
+    }
+
+    /// Writes every register the region may have changed to the context.
+    fn write_back(&mut self) {
+        for k in 0..self.defs.len() {
+            let r = self.defs[k];
+            let v = self.b.use_var(self.vars[r]);
+            match r {
+                SP => self.b.ins().store(host(), v, self.sp_slot, 0),
+                r => self.b.ins().store(host(), v, self.regs, (r * 8) as i32),
+            };
+        }
+    }
+
+    /// Leaves the region with `kind | index`, registers written back.
+    fn leave(&mut self, kind: u64, index: u32) {
+        self.write_back();
+        let v = self.b.ins().iconst(I64, (kind | u64::from(index)) as i64);
+        self.b.ins().return_(&[v]);
+    }
+
+    /// The block of the instruction at `index` (in the region).
+    fn block(&mut self, index: u32) -> Block {
+        *self.blocks.entry(index).or_insert_with(|| self.b.create_block())
+    }
+
+    /// Where a transfer from `from` to `to` goes: `to`'s block, through a
+    /// time-slice count if it goes backward, or out of the region. (Stubs
+    /// are filled after the body: the current block is not finished yet.)
+    fn edge(&mut self, from: u32, to: u32) -> Block {
+        if !self.region.indices.contains(&to) {
+            let stub = self.b.create_block();
+            self.stubs.push((stub, Stub::Leave(to)));
+            return stub;
+        }
+        let target = self.block(to);
+        if to > from {
+            return target;
+        }
+        let stub = self.b.create_block();
+        self.stubs.push((stub, Stub::CountDown(to, target)));
+        stub
+    }
+
+    /// Fills the stubs [`edge`](Self::edge) made.
+    fn fill_stubs(&mut self) {
+        for (stub, kind) in std::mem::take(&mut self.stubs) {
+            self.b.switch_to_block(stub);
+            match kind {
+                Stub::Leave(to) => self.leave(status::AT, to),
+                Stub::CountDown(to, target) => {
+                    let out = self.b.create_block();
+                    self.count_down(out, target);
+                    self.b.switch_to_block(out);
+                    self.leave(status::YIELD, to);
+                }
+            }
+        }
+    }
+
+    fn r(&mut self, r: u8) -> Value {
+        self.b.use_var(self.vars[usize::from(r)])
+    }
+
+    fn set(&mut self, r: u8, v: Value) {
+        self.b.def_var(self.vars[usize::from(r)], v);
+    }
+
+    fn sp(&mut self) -> Value {
+        self.b.use_var(self.vars[SP])
+    }
+
+    fn set_sp(&mut self, v: Value) {
+        self.b.def_var(self.vars[SP], v);
+    }
+
+    fn imm(&mut self, v: i64) -> Value {
+        self.b.ins().iconst(I64, v)
+    }
+
+    /// Calls helper `f` (an address) with `sig` and `args`; its results.
+    fn call(&mut self, f: usize, sig: SigRef, args: &[Value]) -> Vec<Value> {
+        let callee = self.b.ins().iconst(self.ptr, f as i64);
+        let call = self.b.ins().call_indirect(sig, callee, args);
+        self.b.inst_results(call).to_vec()
+    }
+
+    /// Goes on in a new block when `failed` is zero; else leaves the region
+    /// for the interpreter to run instruction `index` (which then traps).
+    fn or_step(&mut self, failed: Value, index: u32) {
+        let fail = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.ins().brif(failed, fail, &[], ok, &[]);
+        self.b.switch_to_block(fail);
+        self.leave(status::STEP, index);
+        self.b.switch_to_block(ok);
+    }
+
+    /// Leaves for the interpreter to run instruction `index` if `cond`.
+    fn step_if(&mut self, cond: Value, index: u32) {
+        self.or_step(cond, index);
+    }
+
+    fn body(&mut self) {
+        let indices: Vec<u32> = self.region.indices.iter().copied().collect();
+        let mut open = false;
+        for &i in &indices {
+            if self.region.leaders.contains(&i) || !open {
+                let block = self.block(i);
+                if open {
+                    self.b.ins().jump(block, &[]);
+                }
+                self.b.switch_to_block(block);
+            }
+            let op = self.code.plain_op(i as usize);
+            open = self.instruction(i, op);
+            if open && !self.region.indices.contains(&(i + 1)) {
+                self.leave(status::AT, i + 1);
+                open = false;
+            }
+        }
+    }
+
+    /// Translates instruction `i`; true if control falls through to `i + 1`.
+    fn instruction(&mut self, i: u32, op: Op) -> bool {
+        use Op::*;
+        macro_rules! bin {
+            ($rd:expr, $ra:expr, $rb:expr, $f:ident) => {{
+                let (a, b) = (self.r($ra), self.r($rb));
+                let v = self.b.ins().$f(a, b);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! bin_imm {
+            ($rd:expr, $ra:expr, $imm:expr, $f:ident) => {{
+                let a = self.r($ra);
+                let v = self.b.ins().$f(a, $imm);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! un {
+            ($rd:expr, $rs:expr, $f:ident) => {{
+                let a = self.r($rs);
+                let v = self.b.ins().$f(a);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! cmp {
+            ($rd:expr, $ra:expr, $rb:expr, $cc:expr) => {{
+                let (a, b) = (self.r($ra), self.r($rb));
+                let c = self.b.ins().icmp($cc, a, b);
+                let v = self.b.ins().uextend(I64, c);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! bin32 {
+            ($rd:expr, $ra:expr, $rb:expr, $f:ident) => {{
+                let (a, b) = (self.low32($ra), self.low32($rb));
+                let v = self.b.ins().$f(a, b);
+                let v = self.b.ins().sextend(I64, v);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! bin32_imm {
+            ($rd:expr, $ra:expr, $imm:expr, $f:ident) => {{
+                let a = self.low32($ra);
+                let v = self.b.ins().$f(a, $imm);
+                let v = self.b.ins().sextend(I64, v);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! un32 {
+            ($rd:expr, $rs:expr, $f:ident) => {{
+                let a = self.low32($rs);
+                let v = self.b.ins().$f(a);
+                let v = self.b.ins().uextend(I64, v);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! fbin {
+            ($rd:expr, $ra:expr, $rb:expr, $f:ident) => {{
+                let (a, b) = (self.f64($ra), self.f64($rb));
+                let v = self.b.ins().$f(a, b);
+                self.set_f64($rd, v);
+            }};
+        }
+        macro_rules! fbin32 {
+            ($rd:expr, $ra:expr, $rb:expr, $f:ident) => {{
+                let (a, b) = (self.f32($ra), self.f32($rb));
+                let v = self.b.ins().$f(a, b);
+                self.set_f32($rd, v);
+            }};
+        }
+        macro_rules! fcmp {
+            ($rd:expr, $ra:expr, $rb:expr, $cc:expr, $get:ident) => {{
+                let (a, b) = (self.$get($ra), self.$get($rb));
+                let c = self.b.ins().fcmp($cc, a, b);
+                let v = self.b.ins().uextend(I64, c);
+                self.set($rd, v);
+            }};
+        }
+        macro_rules! branch {
+            ($cond:expr, $t:expr) => {{
+                let c = $cond;
+                let taken = self.edge(i, $t);
+                let fall = self.edge(i, i + 1);
+                self.b.ins().brif(c, taken, &[], fall, &[]);
+                return false;
+            }};
+        }
+        macro_rules! bcmp {
+            ($ra:expr, $rb:expr, $cc:expr, $t:expr) => {{
+                let (a, b) = (self.r($ra), self.r($rb));
+                branch!(self.b.ins().icmp($cc, a, b), $t)
+            }};
+        }
+        match op {
+            Nop {} => {}
+            Mov { rd, rs } => {
+                let v = self.r(rs);
+                self.set(rd, v);
+            }
+            Li { rd, imm } => {
+                let v = self.imm(imm);
+                self.set(rd, v);
+            }
+            La { rd, addr: imm } | Fli { rd, imm } => {
+                let v = self.imm(imm as i64);
+                self.set(rd, v);
+            }
+            Add { rd, ra, rb } => bin!(rd, ra, rb, iadd),
+            Sub { rd, ra, rb } => bin!(rd, ra, rb, isub),
+            Mul { rd, ra, rb } => bin!(rd, ra, rb, imul),
+            Mulh { rd, ra, rb } => bin!(rd, ra, rb, smulhi),
+            Mulhu { rd, ra, rb } => bin!(rd, ra, rb, umulhi),
+            Div { rd, ra, rb } | Rem { rd, ra, rb } => {
+                let (a, b) = (self.r(ra), self.r(rb));
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let min = self.b.ins().icmp_imm_s(IntCC::Equal, a, i64::MIN);
+                let overflow = self.b.ins().band(minus_one, min);
+                let bad = self.b.ins().bor(zero, overflow);
+                self.step_if(bad, i);
+                let v = match op {
+                    Div { .. } => self.b.ins().sdiv(a, b),
+                    _ => self.b.ins().srem(a, b),
+                };
+                self.set(rd, v);
+            }
+            Divu { rd, ra, rb } | Remu { rd, ra, rb } => {
+                let (a, b) = (self.r(ra), self.r(rb));
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                self.step_if(zero, i);
+                let v = match op {
+                    Divu { .. } => self.b.ins().udiv(a, b),
+                    _ => self.b.ins().urem(a, b),
+                };
+                self.set(rd, v);
+            }
+            And { rd, ra, rb } => bin!(rd, ra, rb, band),
+            Or { rd, ra, rb } => bin!(rd, ra, rb, bor),
+            Xor { rd, ra, rb } => bin!(rd, ra, rb, bxor),
+            Shl { rd, ra, rb } => bin!(rd, ra, rb, ishl),
+            Shr { rd, ra, rb } => bin!(rd, ra, rb, ushr),
+            Sar { rd, ra, rb } => bin!(rd, ra, rb, sshr),
+            Addi { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm), iadd_imm_s),
+            Muli { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm), imul_imm_s),
+            Andi { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm), band_imm_s),
+            Ori { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm), bor_imm_s),
+            Xori { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm), bxor_imm_s),
+            Shli { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm & 63), ishl_imm_s),
+            Shri { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm & 63), ushr_imm_s),
+            Sari { rd, ra, imm } => bin_imm!(rd, ra, i64::from(imm & 63), sshr_imm_s),
+            Neg { rd, rs } => un!(rd, rs, ineg),
+            Not { rd, rs } => un!(rd, rs, bnot),
+            Seq { rd, ra, rb } => cmp!(rd, ra, rb, IntCC::Equal),
+            Sne { rd, ra, rb } => cmp!(rd, ra, rb, IntCC::NotEqual),
+            Slt { rd, ra, rb } => cmp!(rd, ra, rb, IntCC::SignedLessThan),
+            Sle { rd, ra, rb } => cmp!(rd, ra, rb, IntCC::SignedLessThanOrEqual),
+            Sltu { rd, ra, rb } => cmp!(rd, ra, rb, IntCC::UnsignedLessThan),
+            Sleu { rd, ra, rb } => cmp!(rd, ra, rb, IntCC::UnsignedLessThanOrEqual),
+            Slti { rd, ra, imm } => {
+                let a = self.r(ra);
+                let c = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, i64::from(imm));
+                let v = self.b.ins().uextend(I64, c);
+                self.set(rd, v);
+            }
+            Rotl { rd, ra, rb } => bin!(rd, ra, rb, rotl),
+            Rotr { rd, ra, rb } => bin!(rd, ra, rb, rotr),
+            Clz { rd, rs } => un!(rd, rs, clz),
+            Ctz { rd, rs } => un!(rd, rs, ctz),
+            Popcnt { rd, rs } => un!(rd, rs, popcnt),
+            Add32 { rd, ra, rb } => bin32!(rd, ra, rb, iadd),
+            Sub32 { rd, ra, rb } => bin32!(rd, ra, rb, isub),
+            Mul32 { rd, ra, rb } => bin32!(rd, ra, rb, imul),
+            Addi32 { rd, ra, imm } => bin32_imm!(rd, ra, i64::from(imm), iadd_imm_s),
+            Shl32 { rd, ra, rb } => bin32!(rd, ra, rb, ishl),
+            Shr32 { rd, ra, rb } => bin32!(rd, ra, rb, ushr),
+            Sar32 { rd, ra, rb } => bin32!(rd, ra, rb, sshr),
+            Shli32 { rd, ra, imm } => bin32_imm!(rd, ra, i64::from(imm & 31), ishl_imm_s),
+            Shri32 { rd, ra, imm } => bin32_imm!(rd, ra, i64::from(imm & 31), ushr_imm_s),
+            Sari32 { rd, ra, imm } => bin32_imm!(rd, ra, i64::from(imm & 31), sshr_imm_s),
+            Rotl32 { rd, ra, rb } => bin32!(rd, ra, rb, rotl),
+            Rotr32 { rd, ra, rb } => bin32!(rd, ra, rb, rotr),
+            Clz32 { rd, rs } => un32!(rd, rs, clz),
+            Ctz32 { rd, rs } => un32!(rd, rs, ctz),
+            Popcnt32 { rd, rs } => un32!(rd, rs, popcnt),
+            Csel { rd, rc, ra, rb } => {
+                let (c, a, b) = (self.r(rc), self.r(ra), self.r(rb));
+                let v = self.b.ins().select(c, a, b);
+                self.set(rd, v);
+            }
+            Sext8 { rd, rs } => self.extend(rd, rs, I8, true),
+            Sext16 { rd, rs } => self.extend(rd, rs, I16, true),
+            Sext32 { rd, rs } => self.extend(rd, rs, I32, true),
+            Zext8 { rd, rs } => self.extend(rd, rs, I8, false),
+            Zext16 { rd, rs } => self.extend(rd, rs, I16, false),
+            Zext32 { rd, rs } => self.extend(rd, rs, I32, false),
+            Fadd { rd, ra, rb } => fbin!(rd, ra, rb, fadd),
+            Fsub { rd, ra, rb } => fbin!(rd, ra, rb, fsub),
+            Fmul { rd, ra, rb } => fbin!(rd, ra, rb, fmul),
+            Fdiv { rd, ra, rb } => fbin!(rd, ra, rb, fdiv),
+            Fsqrt { rd, rs } => {
+                let a = self.f64(rs);
+                let v = self.b.ins().sqrt(a);
+                self.set_f64(rd, v);
+            }
+            Fneg { rd, rs } => bin_imm!(rd, rs, i64::MIN, bxor_imm_s),
+            Fabs { rd, rs } => bin_imm!(rd, rs, i64::MAX, band_imm_s),
+            Fcopysign { rd, ra, rb } => {
+                let (a, b) = (self.r(ra), self.r(rb));
+                let a = self.b.ins().band_imm_s(a, i64::MAX);
+                let b = self.b.ins().band_imm_s(b, i64::MIN);
+                let v = self.b.ins().bor(a, b);
+                self.set(rd, v);
+            }
+            Feq { rd, ra, rb } => fcmp!(rd, ra, rb, FloatCC::Equal, f64),
+            Flt { rd, ra, rb } => fcmp!(rd, ra, rb, FloatCC::LessThan, f64),
+            Fle { rd, ra, rb } => fcmp!(rd, ra, rb, FloatCC::LessThanOrEqual, f64),
+            Itof { rd, rs } => {
+                let a = self.r(rs);
+                let v = self.b.ins().fcvt_from_sint(F64, a);
+                self.set_f64(rd, v);
+            }
+            Utof { rd, rs } => {
+                let a = self.r(rs);
+                let v = self.b.ins().fcvt_from_uint(F64, a);
+                self.set_f64(rd, v);
+            }
+            Ftoi { rd, rs } => {
+                let a = self.f64(rs);
+                let v = self.b.ins().fcvt_to_sint_sat(I64, a);
+                self.set(rd, v);
+            }
+            Sats32 { rd, rs } => {
+                let a = self.f64(rs);
+                let v = self.b.ins().fcvt_to_sint_sat(I32, a);
+                let v = self.b.ins().sextend(I64, v);
+                self.set(rd, v);
+            }
+            Satu32 { rd, rs } => {
+                let a = self.f64(rs);
+                let v = self.b.ins().fcvt_to_uint_sat(I32, a);
+                let v = self.b.ins().sextend(I64, v);
+                self.set(rd, v);
+            }
+            Satu64 { rd, rs } => {
+                let a = self.f64(rs);
+                let v = self.b.ins().fcvt_to_uint_sat(I64, a);
+                self.set(rd, v);
+            }
+            Fmin { rd, ra, rb } => self.pure_f64_2(rd, ra, rb, helpers::fmin as *const () as usize),
+            Fmax { rd, ra, rb } => self.pure_f64_2(rd, ra, rb, helpers::fmax as *const () as usize),
+            Fceil { rd, rs } => self.pure_f64_1(rd, rs, helpers::ceil as *const () as usize),
+            Ffloor { rd, rs } => self.pure_f64_1(rd, rs, helpers::floor as *const () as usize),
+            Ftrunc { rd, rs } => self.pure_f64_1(rd, rs, helpers::trunc as *const () as usize),
+            Fround { rd, rs } => self.pure_f64_1(rd, rs, helpers::round as *const () as usize),
+            Truncs32 { rd, rs } => self.convert(i, rd, rs, Truncation::S32 as u32),
+            Truncu32 { rd, rs } => self.convert(i, rd, rs, Truncation::U32 as u32),
+            Truncs64 { rd, rs } => self.convert(i, rd, rs, Truncation::S64 as u32),
+            Truncu64 { rd, rs } => self.convert(i, rd, rs, Truncation::U64 as u32),
+            Fadd32 { rd, ra, rb } => fbin32!(rd, ra, rb, fadd),
+            Fsub32 { rd, ra, rb } => fbin32!(rd, ra, rb, fsub),
+            Fmul32 { rd, ra, rb } => fbin32!(rd, ra, rb, fmul),
+            Fdiv32 { rd, ra, rb } => fbin32!(rd, ra, rb, fdiv),
+            Fmin32 { rd, ra, rb } => self.pure_f32_2(rd, ra, rb, helpers::fmin32 as *const () as usize),
+            Fmax32 { rd, ra, rb } => self.pure_f32_2(rd, ra, rb, helpers::fmax32 as *const () as usize),
+            Fsqrt32 { rd, rs } => {
+                let a = self.f32(rs);
+                let v = self.b.ins().sqrt(a);
+                self.set_f32(rd, v);
+            }
+            Fneg32 { rd, rs } => {
+                let a = self.r(rs);
+                let a = self.b.ins().bxor_imm_s(a, 1 << 31);
+                let v = self.b.ins().band_imm_s(a, 0xffff_ffff);
+                self.set(rd, v);
+            }
+            Fabs32 { rd, rs } => bin_imm!(rd, rs, 0x7fff_ffff, band_imm_s),
+            Fcopysign32 { rd, ra, rb } => {
+                let (a, b) = (self.r(ra), self.r(rb));
+                let a = self.b.ins().band_imm_s(a, 0x7fff_ffff);
+                let b = self.b.ins().band_imm_s(b, 0x8000_0000);
+                let v = self.b.ins().bor(a, b);
+                self.set(rd, v);
+            }
+            Feq32 { rd, ra, rb } => fcmp!(rd, ra, rb, FloatCC::Equal, f32),
+            Flt32 { rd, ra, rb } => fcmp!(rd, ra, rb, FloatCC::LessThan, f32),
+            Fle32 { rd, ra, rb } => fcmp!(rd, ra, rb, FloatCC::LessThanOrEqual, f32),
+            Fceil32 { rd, rs } => self.pure_f32_1(rd, rs, helpers::ceil32 as *const () as usize),
+            Ffloor32 { rd, rs } => self.pure_f32_1(rd, rs, helpers::floor32 as *const () as usize),
+            Ftrunc32 { rd, rs } => self.pure_f32_1(rd, rs, helpers::trunc32 as *const () as usize),
+            Fround32 { rd, rs } => self.pure_f32_1(rd, rs, helpers::round32 as *const () as usize),
+            Fpromote { rd, rs } => {
+                let a = self.f32(rs);
+                let v = self.b.ins().fpromote(F64, a);
+                self.set_f64(rd, v);
+            }
+            Fdemote { rd, rs } => {
+                let a = self.f64(rs);
+                let v = self.b.ins().fdemote(F32, a);
+                self.set_f32(rd, v);
+            }
+            Itof32 { rd, rs } => {
+                let a = self.r(rs);
+                let v = self.b.ins().fcvt_from_sint(F32, a);
+                self.set_f32(rd, v);
+            }
+            Utof32 { rd, rs } => {
+                let a = self.r(rs);
+                let v = self.b.ins().fcvt_from_uint(F32, a);
+                self.set_f32(rd, v);
+            }
+            Ld8s { rd, mem } => self.ld(i, rd, mem, 1, true),
+            Ld8u { rd, mem } => self.ld(i, rd, mem, 1, false),
+            Ld16s { rd, mem } => self.ld(i, rd, mem, 2, true),
+            Ld16u { rd, mem } => self.ld(i, rd, mem, 2, false),
+            Ld32s { rd, mem } => self.ld(i, rd, mem, 4, true),
+            Ld32u { rd, mem } => self.ld(i, rd, mem, 4, false),
+            Ld64 { rd, mem } => self.ld(i, rd, mem, 8, false),
+            St8 { rs, mem } => self.st(i, rs, mem, 1),
+            St16 { rs, mem } => self.st(i, rs, mem, 2),
+            St32 { rs, mem } => self.st(i, rs, mem, 4),
+            St64 { rs, mem } => self.st(i, rs, mem, 8),
+            Hld8s { rd, ra, off } => self.hld(i, rd, ra, off, 1, true),
+            Hld8u { rd, ra, off } => self.hld(i, rd, ra, off, 1, false),
+            Hld16s { rd, ra, off } => self.hld(i, rd, ra, off, 2, true),
+            Hld16u { rd, ra, off } => self.hld(i, rd, ra, off, 2, false),
+            Hld32s { rd, ra, off } => self.hld(i, rd, ra, off, 4, true),
+            Hld32u { rd, ra, off } => self.hld(i, rd, ra, off, 4, false),
+            Hld64 { rd, ra, off } => self.hld(i, rd, ra, off, 8, false),
+            Hst8 { rs, ra, off } => self.hst(i, rs, ra, off, 1),
+            Hst16 { rs, ra, off } => self.hst(i, rs, ra, off, 2),
+            Hst32 { rs, ra, off } => self.hst(i, rs, ra, off, 4),
+            Hst64 { rs, ra, off } => self.hst(i, rs, ra, off, 8),
+            Push { rs } => {
+                let sp = self.sp();
+                let room = self.b.ins().isub(sp, self.stack_base);
+                let full = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, room, 8);
+                self.step_if(full, i);
+                let at = self.b.ins().iadd_imm_s(sp, -8);
+                let v = self.r(rs);
+                self.store(i, at, v, 8);
+                self.set_sp(at);
+            }
+            Pop { rd } => {
+                let sp = self.sp();
+                let held = self.b.ins().isub(self.stack_top, sp);
+                let empty = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, held, 8);
+                self.step_if(empty, i);
+                let v = self.load(i, sp, 8, false);
+                let up = self.b.ins().iadd_imm_s(sp, 8);
+                self.set_sp(up);
+                self.set(rd, v);
+            }
+            Salloc { size } => {
+                let sp = self.sp();
+                let room = self.b.ins().isub(sp, self.stack_base);
+                let full = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, room, i64::from(size));
+                self.step_if(full, i);
+                let at = self.b.ins().iadd_imm_s(sp, -i64::from(size));
+                self.set_sp(at);
+            }
+            Sfree { size } => {
+                let sp = self.sp();
+                let held = self.b.ins().isub(self.stack_top, sp);
+                let empty = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, held, i64::from(size));
+                self.step_if(empty, i);
+                let up = self.b.ins().iadd_imm_s(sp, i64::from(size));
+                self.set_sp(up);
+            }
+            Ldsp { rd, off } => {
+                let sp = self.sp();
+                let at = self.b.ins().iadd_imm_s(sp, i64::from(off));
+                let v = self.load(i, at, 8, false);
+                self.set(rd, v);
+            }
+            Stsp { rs, off } => {
+                let sp = self.sp();
+                let at = self.b.ins().iadd_imm_s(sp, i64::from(off));
+                let v = self.r(rs);
+                self.store(i, at, v, 8);
+            }
+            Getsp { rd } => {
+                let sp = self.sp();
+                self.set(rd, sp);
+            }
+            Jmp { target } => {
+                let to = self.edge(i, target);
+                self.b.ins().jump(to, &[]);
+                return false;
+            }
+            Beq { ra, rb, target } => bcmp!(ra, rb, IntCC::Equal, target),
+            Bne { ra, rb, target } => bcmp!(ra, rb, IntCC::NotEqual, target),
+            Blt { ra, rb, target } => bcmp!(ra, rb, IntCC::SignedLessThan, target),
+            Bge { ra, rb, target } => bcmp!(ra, rb, IntCC::SignedGreaterThanOrEqual, target),
+            Bltu { ra, rb, target } => bcmp!(ra, rb, IntCC::UnsignedLessThan, target),
+            Bgeu { ra, rb, target } => bcmp!(ra, rb, IntCC::UnsignedGreaterThanOrEqual, target),
+            Beqz { rs, target } => {
+                let a = self.r(rs);
+                branch!(self.b.ins().icmp_imm_s(IntCC::Equal, a, 0), target)
+            }
+            Bnez { rs, target } => {
+                let a = self.r(rs);
+                branch!(self.b.ins().icmp_imm_s(IntCC::NotEqual, a, 0), target)
+            }
+            Call { target } => {
+                let t = self.imm(i64::from(target));
+                self.call_to(i, t);
+                return false;
+            }
+            Callr { rs } => {
+                let t = self.index_of(i, rs);
+                self.call_to(i, t);
+                return false;
+            }
+            Ret {} => {
+                self.write_back();
+                let env = self.env;
+                let popped = self.call(helpers::pop as *const () as usize, self.sigs.pop, &[env])[0];
+                let none = self.b.ins().icmp_imm_s(IntCC::Equal, popped, -1);
+                let fail = self.b.create_block();
+                let ok = self.b.create_block();
+                self.b.ins().brif(none, fail, &[], ok, &[]);
+                self.b.switch_to_block(fail);
+                let v = self.imm((status::STEP | u64::from(i)) as i64);
+                self.b.ins().return_(&[v]);
+                self.b.switch_to_block(ok);
+                self.b.ins().return_(&[popped]);
+                return false;
+            }
+            Jr { rs } => {
+                let t = self.index_of(i, rs);
+                self.write_back();
+                self.b.ins().return_(&[t]);
+                return false;
+            }
+            Trap { .. } | Halt {} | End | Exit { .. } => {
+                self.leave(status::STEP, i);
+                return false;
+            }
+            _ => {
+                debug_assert!(matches!(next(&op), Next::Fall), "{op:?} is not a plain instruction");
+                self.step(i);
+            }
+        }
+        true
+    }
+
+    /// The low 32 bits of register `r`.
+    fn low32(&mut self, r: u8) -> Value {
+        let v = self.r(r);
+        self.b.ins().ireduce(I32, v)
+    }
+
+    fn f64(&mut self, r: u8) -> Value {
+        let v = self.r(r);
+        self.b.ins().bitcast(F64, MemFlagsData::new(), v)
+    }
+
+    fn set_f64(&mut self, rd: u8, v: Value) {
+        let v = self.b.ins().bitcast(I64, MemFlagsData::new(), v);
+        self.set(rd, v);
+    }
+
+    fn f32(&mut self, r: u8) -> Value {
+        let v = self.low32(r);
+        self.b.ins().bitcast(F32, MemFlagsData::new(), v)
+    }
+
+    /// An f32 result: its bits, zero-extended.
+    fn set_f32(&mut self, rd: u8, v: Value) {
+        let v = self.b.ins().bitcast(I32, MemFlagsData::new(), v);
+        let v = self.b.ins().uextend(I64, v);
+        self.set(rd, v);
+    }
+
+    fn extend(&mut self, rd: u8, rs: u8, ty: Type, signed: bool) {
+        let v = self.r(rs);
+        let v = self.b.ins().ireduce(ty, v);
+        let v = match signed {
+            true => self.b.ins().sextend(I64, v),
+            false => self.b.ins().uextend(I64, v),
+        };
+        self.set(rd, v);
+    }
+
+    fn pure_f64_2(&mut self, rd: u8, ra: u8, rb: u8, f: usize) {
+        let (a, b) = (self.f64(ra), self.f64(rb));
+        let v = self.call(f, self.sigs.f64_2, &[a, b])[0];
+        self.set_f64(rd, v);
+    }
+
+    fn pure_f64_1(&mut self, rd: u8, rs: u8, f: usize) {
+        let a = self.f64(rs);
+        let v = self.call(f, self.sigs.f64_1, &[a])[0];
+        self.set_f64(rd, v);
+    }
+
+    fn pure_f32_2(&mut self, rd: u8, ra: u8, rb: u8, f: usize) {
+        let (a, b) = (self.f32(ra), self.f32(rb));
+        let v = self.call(f, self.sigs.f32_2, &[a, b])[0];
+        self.set_f32(rd, v);
+    }
+
+    fn pure_f32_1(&mut self, rd: u8, rs: u8, f: usize) {
+        let a = self.f32(rs);
+        let v = self.call(f, self.sigs.f32_1, &[a])[0];
+        self.set_f32(rd, v);
+    }
+
+    /// A trapping conversion through the helper: its result, or the
+    /// interpreter runs instruction `i` (and traps).
+    fn convert(&mut self, i: u32, rd: u8, rs: u8, kind: u32) {
+        let a = self.r(rs);
+        let kind = self.b.ins().iconst(I32, i64::from(kind));
+        let env = self.env;
+        let failed = self.call(helpers::convert as *const () as usize, self.sigs.convert, &[env, kind, a])[0];
+        self.or_step(failed, i);
+        let v = self.b.ins().load(I64, host(), self.env, env_field!(scratch));
+        self.set(rd, v);
+    }
+
+    /// Instruction `i` run by the interpreter in place: registers out,
+    /// one step, registers in; out of the region if the step ended in a
+    /// flow of its own (a block, a sleep, an exit, a trap).
+    fn step(&mut self, i: u32) {
+        self.write_back();
+        let index = self.b.ins().iconst(I32, i64::from(i));
+        let env = self.env;
+        let flow = self.call(helpers::step as *const () as usize, self.sigs.step, &[env, index])[0];
+        let out = self.b.create_block();
+        let on = self.b.create_block();
+        self.b.ins().brif(flow, out, &[], on, &[]);
+        self.b.switch_to_block(out);
+        self.b.ins().return_(&[flow]);
+        self.b.switch_to_block(on);
+        self.reload();
+    }
+
+    /// The index of the instruction at register `rs`'s address, or the
+    /// interpreter runs instruction `i` (a bad jump).
+    fn index_of(&mut self, i: u32, rs: u8) -> Value {
+        let addr = self.r(rs);
+        let env = self.env;
+        let t = self.call(helpers::index_of as *const () as usize, self.sigs.index_of, &[env, addr])[0];
+        let bad = self.b.ins().icmp_imm_s(IntCC::Equal, t, -1);
+        self.step_if(bad, i);
+        t
+    }
+
+    /// `call` at `i` to index `t`: the return index pushed, the callee's
+    /// region called natively; on at `i + 1` if it returns there, else
+    /// out with what it returned.
+    fn call_to(&mut self, i: u32, t: Value) {
+        self.write_back();
+        let env = self.env;
+        let ret = self.b.ins().iconst(I32, i64::from(i + 1));
+        let full = self.call(helpers::push as *const () as usize, self.sigs.push, &[env, ret])[0];
+        let fail = self.b.create_block();
+        let pushed = self.b.create_block();
+        self.b.ins().brif(full, fail, &[], pushed, &[]);
+        self.b.switch_to_block(fail);
+        let v = self.imm((status::STEP | u64::from(i)) as i64);
+        self.b.ins().return_(&[v]);
+        self.b.switch_to_block(pushed);
+        let roots = self.b.ins().load(self.ptr, host(), self.env, env_field!(roots));
+        let scale = self.ptr.bytes() as i64;
+        let offset = self.b.ins().imul_imm_s(t, scale);
+        let offset = match self.ptr == I64 {
+            true => offset,
+            false => self.b.ins().ireduce(self.ptr, offset),
+        };
+        let slot = self.b.ins().iadd(roots, offset);
+        let known = self.b.ins().atomic_load(self.ptr, host(), slot);
+        let compile = self.b.create_block();
+        let enter = self.b.create_block();
+        self.b.append_block_param(enter, self.ptr);
+        self.b.ins().brif(known, enter, &[known.into()], compile, &[]);
+        self.b.switch_to_block(compile);
+        let t32 = self.b.ins().ireduce(I32, t);
+        let compiled = self.call(helpers::callee as *const () as usize, self.sigs.callee, &[env, t32])[0];
+        let none = self.b.create_block();
+        self.b.ins().brif(compiled, enter, &[compiled.into()], none, &[]);
+        self.b.switch_to_block(none);
+        self.b.ins().return_(&[t]);
+        self.b.switch_to_block(enter);
+        let f = self.b.block_params(enter)[0];
+        let call = self.b.ins().call_indirect(self.sigs.region, f, &[env]);
+        let result = self.b.inst_results(call)[0];
+        let back = self.b.ins().icmp_imm_s(IntCC::Equal, result, i64::from(i + 1));
+        let on = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.ins().brif(back, on, &[], out, &[]);
+        self.b.switch_to_block(out);
+        self.b.ins().return_(&[result]);
+        self.b.switch_to_block(on);
+        self.reload();
+        let next = self.edge(i, i + 1);
+        self.b.ins().jump(next, &[]);
+    }
+
+    /// A load of `n` bytes at `addr` through the translation cache (the
+    /// helper on a miss); sign- or zero-extended.
+    fn load(&mut self, i: u32, addr: Value, n: u8, signed: bool) -> Value {
+        let way = self.way(self.read_ways, addr);
+        let hit = self.hit(way, addr, n);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, I64);
+        self.b.ins().brif(hit, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let delta = self.b.ins().load(I64, host(), way, (2 * TLB_SETS * 8) as i32);
+        let at = self.b.ins().iadd(addr, delta);
+        let v = match (n, signed) {
+            (1, false) => self.b.ins().uload8(I64, guest(), at, 0),
+            (1, true) => self.b.ins().sload8(I64, guest(), at, 0),
+            (2, false) => self.b.ins().uload16(I64, guest(), at, 0),
+            (2, true) => self.b.ins().sload16(I64, guest(), at, 0),
+            (4, false) => self.b.ins().uload32(guest(), at, 0),
+            (4, true) => self.b.ins().sload32(guest(), at, 0),
+            _ => self.b.ins().load(I64, guest(), at, 0),
+        };
+        self.b.ins().jump(join, &[v.into()]);
+        self.b.switch_to_block(slow);
+        let f = match n {
+            1 => helpers::load::<1> as *const () as usize,
+            2 => helpers::load::<2> as *const () as usize,
+            4 => helpers::load::<4> as *const () as usize,
+            _ => helpers::load::<8> as *const () as usize,
+        };
+        let env = self.env;
+        let failed = self.call(f, self.sigs.load, &[env, addr])[0];
+        self.or_step(failed, i);
+        let raw = self.b.ins().load(I64, host(), self.env, env_field!(scratch));
+        let v = match (n, signed) {
+            (1, true) => self.sext(raw, I8),
+            (2, true) => self.sext(raw, I16),
+            (4, true) => self.sext(raw, I32),
+            _ => raw,
+        };
+        self.b.ins().jump(join, &[v.into()]);
+        self.b.switch_to_block(join);
+        self.b.block_params(join)[0]
+    }
+
+    fn sext(&mut self, v: Value, ty: Type) -> Value {
+        let v = self.b.ins().ireduce(ty, v);
+        self.b.ins().sextend(I64, v)
+    }
+
+    /// A store of the low `n` bytes of `value` at `addr`, as [`load`](Self::load).
+    fn store(&mut self, i: u32, addr: Value, value: Value, n: u8) {
+        let way = self.way(self.write_ways, addr);
+        let hit = self.hit(way, addr, n);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(hit, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let delta = self.b.ins().load(I64, host(), way, (2 * TLB_SETS * 8) as i32);
+        let at = self.b.ins().iadd(addr, delta);
+        match n {
+            1 => self.b.ins().istore8(guest(), value, at, 0),
+            2 => self.b.ins().istore16(guest(), value, at, 0),
+            4 => self.b.ins().istore32(guest(), value, at, 0),
+            _ => self.b.ins().store(guest(), value, at, 0),
+        };
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let f = match n {
+            1 => helpers::store::<1> as *const () as usize,
+            2 => helpers::store::<2> as *const () as usize,
+            4 => helpers::store::<4> as *const () as usize,
+            _ => helpers::store::<8> as *const () as usize,
+        };
+        let env = self.env;
+        let failed = self.call(f, self.sigs.store, &[env, addr, value])[0];
+        self.or_step(failed, i);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+    }
+
+    /// The address of `addr`'s set in `ways`.
+    fn way(&mut self, ways: Value, addr: Value) -> Value {
+        let set = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_BITS));
+        let set = self.b.ins().band_imm_s(set, (TLB_SETS - 1) as i64);
+        let offset = self.b.ins().ishl_imm_s(set, 3);
+        let offset = match self.ptr == I64 {
+            true => offset,
+            false => self.b.ins().ireduce(self.ptr, offset),
+        };
+        self.b.ins().iadd(ways, offset)
+    }
+
+    /// True if the entry at `way` translates `n` bytes at `addr`.
+    fn hit(&mut self, way: Value, addr: Value, n: u8) -> Value {
+        let start = self.b.ins().load(I64, host(), way, 0);
+        let len = self.b.ins().load(I64, host(), way, (TLB_SETS * 8) as i32);
+        let from = self.b.ins().isub(addr, start);
+        let room = self.b.ins().iadd_imm_s(len, -i64::from(n));
+        self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, from, room)
+    }
+
+    fn ld(&mut self, i: u32, rd: u8, mem: M, n: u8, signed: bool) {
+        let base = self.r(mem.base);
+        let at = self.b.ins().iadd_imm_s(base, i64::from(mem.off));
+        let v = self.load(i, at, n, signed);
+        self.set(rd, v);
+    }
+
+    fn st(&mut self, i: u32, rs: u8, mem: M, n: u8) {
+        let base = self.r(mem.base);
+        let at = self.b.ins().iadd_imm_s(base, i64::from(mem.off));
+        let v = self.r(rs);
+        self.store(i, at, v, n);
+    }
+
+    /// A heap address: the heap's base + the low 32 bits of `ra` + `off`.
+    fn heap_addr(&mut self, ra: u8, off: u32) -> Value {
+        let low = self.low32(ra);
+        let offset = self.b.ins().uextend(I64, low);
+        let offset = self.b.ins().iadd_imm_s(offset, i64::from(off));
+        self.b.ins().iadd(self.heap_base, offset)
+    }
+
+    fn hld(&mut self, i: u32, rd: u8, ra: u8, off: u32, n: u8, signed: bool) {
+        let at = self.heap_addr(ra, off);
+        let v = self.load(i, at, n, signed);
+        self.set(rd, v);
+    }
+
+    fn hst(&mut self, i: u32, rs: u8, ra: u8, off: u32, n: u8) {
+        let at = self.heap_addr(ra, off);
+        let v = self.r(rs);
+        self.store(i, at, v, n);
+    }
+}
