@@ -59,7 +59,7 @@ use super::Context;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -79,12 +79,18 @@ pub enum Tier {
 /// before its frames unwind (see the module doc). Worker threads have 2 MiB.
 const NATIVE_STACK: u64 = 512 << 10;
 
+/// Arrivals at an index (a call's target, a branch's, a return's) after
+/// which the region rooted there is compiled. Code run fewer times — most
+/// of a large program's, at start-up — is interpreted: compiling costs
+/// some 20 µs an instruction, running it in the interpreter a few ns.
+const HOT: u32 = 8;
+
 /// Time slices in compiled code are this many times the interpreter's:
 /// a transfer costs a few nanoseconds there, not tens.
 const SLICE_SCALE: u64 = 8;
 
-/// A compiled region: `extern "C" fn(env) -> status`.
-type RegionFn = unsafe extern "C" fn(*mut Env) -> u64;
+/// A compiled region: `extern "C" fn(env, entry index) -> status`.
+type RegionFn = unsafe extern "C" fn(*mut Env, u32) -> u64;
 
 /// How compiled code left: the kind in the high half, an index in the low.
 mod status {
@@ -110,8 +116,8 @@ pub(super) struct Env {
     regs: *mut u64,
     /// The context's stack pointer.
     sp: *mut u64,
-    /// The region of each index, or 0 (one `AtomicUsize` per index).
-    roots: *const AtomicUsize,
+    /// A region that can be entered at each index, or 0 (`Jit::entries`).
+    entries: *const AtomicUsize,
     /// The memory's read translations (`Memory::translations`).
     read_ways: *const u64,
     /// The memory's write translations.
@@ -137,8 +143,12 @@ pub(super) struct Env {
 
 /// A machine's compiled code: the regions, one table slot per index.
 pub(super) struct Jit {
-    /// The region rooted at each index: a [`RegionFn`] as `usize`, or 0.
-    roots: Box<[AtomicUsize]>,
+    /// A region that has each index among its leaders (its blocks' first
+    /// instructions, where it can be entered): a [`RegionFn`] as `usize`, or 0.
+    entries: Box<[AtomicUsize]>,
+    /// How often control has arrived at each index with no region to
+    /// enter there (see [`HOT`]).
+    heat: Box<[AtomicU32]>,
     compiler: Mutex<Compiler>,
 }
 
@@ -151,6 +161,7 @@ struct Compiler {
     /// Regions compiled, and the time it took.
     regions: u64,
     time: Duration,
+    instructions: u64,
 }
 
 // SAFETY: the module is only touched under the mutex; its raw pointers are
@@ -162,20 +173,30 @@ impl Jit {
     /// no backend for this host (the interpreter runs everything then).
     pub(super) fn new(len: usize) -> Option<Jit> {
         let mut flags = settings::builder();
-        for (name, value) in [("use_colocated_libcalls", "false"), ("is_pic", "false"), ("opt_level", "speed")] {
+        for (name, value) in [
+            ("use_colocated_libcalls", "false"),
+            ("is_pic", "false"),
+            ("opt_level", "speed"),
+            // What it checks is the translator's own consistency, which the
+            // tests check; it doubled the time a region takes to compile.
+            ("enable_verifier", "false"),
+            ("regalloc_algorithm", "single_pass"),
+        ] {
             flags.set(name, value).ok()?;
         }
         let isa = cranelift_native::builder().ok()?.finish(settings::Flags::new(flags)).ok()?;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let ctx = module.make_context();
         Some(Jit {
-            roots: (0..len).map(|_| AtomicUsize::new(0)).collect(),
+            entries: (0..len).map(|_| AtomicUsize::new(0)).collect(),
+            heat: (0..len).map(|_| AtomicU32::new(0)).collect(),
             compiler: Mutex::new(Compiler {
                 module: Some(module),
                 ctx,
                 builder: cranelift_frontend::FunctionBuilderContext::new(),
                 regions: 0,
                 time: Duration::ZERO,
+                instructions: 0,
             }),
         })
     }
@@ -186,15 +207,24 @@ impl Jit {
         (compiler.regions, compiler.time)
     }
 
-    /// The region rooted at `root`, compiled now if it is not yet.
-    fn region(&self, code: &super::Code, root: u32) -> Option<RegionFn> {
-        let slot = self.roots.get(root as usize)?;
+    /// A region that can be entered at `index`, compiled now (rooted
+    /// there) if none can be yet.
+    fn region(&self, code: &super::Code, index: u32) -> Option<RegionFn> {
+        let slot = self.entries.get(index as usize)?;
         let f = match slot.load(Ordering::Acquire) {
             0 => {
+                if self.heat[index as usize].fetch_add(1, Ordering::Relaxed) + 1 < HOT {
+                    return None;
+                }
                 let mut compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
                 match slot.load(Ordering::Acquire) {
                     0 => {
-                        let f = compiler.compile(code, root)?;
+                        let (f, entries) = compiler.compile(code, index)?;
+                        // Every leader of the region is an entry, where no
+                        // other region is one already.
+                        for entry in entries {
+                            let _ = self.entries[entry as usize].compare_exchange(0, f, Ordering::Release, Ordering::Relaxed);
+                        }
                         slot.store(f, Ordering::Release);
                         f
                     }
@@ -212,6 +242,9 @@ impl Jit {
 impl Drop for Jit {
     fn drop(&mut self) {
         let compiler = self.compiler.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if std::env::var_os("MANDA_JIT_DEBUG").is_some() {
+            eprintln!("jit: {} regions, {:?}, {} instructions", compiler.regions, compiler.time, compiler.instructions);
+        }
         if let Some(module) = compiler.module.take() {
             // SAFETY: the machine that owns this compiler is being dropped:
             // no context runs, so no compiled code runs or will run again.
@@ -221,23 +254,39 @@ impl Drop for Jit {
 }
 
 impl Compiler {
-    /// Compiles the region rooted at `root`; its entry as `usize`.
-    fn compile(&mut self, code: &super::Code, root: u32) -> Option<usize> {
+    /// Compiles the region rooted at `root`: its code as `usize`, and the
+    /// indices it can be entered at.
+    fn compile(&mut self, code: &super::Code, root: u32) -> Option<(usize, Vec<u32>)> {
         let started = std::time::Instant::now();
         let region = region::Region::discover(code, root);
         let module = self.module.as_mut()?;
         module.clear_context(&mut self.ctx);
         let ptr = module.target_config().pointer_type();
         translate::translate(&mut self.ctx.func, &mut self.builder, code, &region, ptr, module.target_config());
-        let id = module
-            .declare_function(&format!("r{root}"), cranelift_module::Linkage::Local, &self.ctx.func.signature)
-            .ok()?;
+        let (insts, blocks) = (self.ctx.func.dfg.num_insts(), self.ctx.func.layout.blocks().count());
+        if std::env::var("MANDA_JIT_DUMP").ok() == Some(root.to_string()) {
+            let _ = std::fs::write("/tmp/region.clif", self.ctx.func.display().to_string());
+            let ops: Vec<String> = region.indices.iter().map(|&i| format!("{i}: {:?}", code.plain_op(i as usize))).collect();
+            let _ = std::fs::write("/tmp/region.ops", ops.join("\n"));
+        }
+        let name = format!("r{root}");
+        let id = module.declare_function(&name, cranelift_module::Linkage::Local, &self.ctx.func.signature).ok()?;
+        let t1 = started.elapsed();
         module.define_function(id, &mut self.ctx).ok()?;
+        let t2 = started.elapsed();
         module.finalize_definitions().ok()?;
+        if std::env::var_os("MANDA_JIT_DEBUG").is_some() {
+            eprintln!("phases: translate {t1:?} define {:?} finalize {:?}", t2 - t1, started.elapsed() - t2);
+        }
         let f = module.get_finalized_function(id) as usize;
         self.regions += 1;
+        self.instructions += region.indices.len() as u64;
         self.time += started.elapsed();
-        Some(f)
+        if std::env::var_os("MANDA_JIT_DEBUG").is_some() {
+            eprintln!("{}", cranelift_codegen::timing::take_current());
+            eprintln!("jit: root {root}: {insts} ir {blocks} blocks {} instructions, {:?}; total {} regions, {} instructions, {:?}", region.indices.len(), started.elapsed(), self.regions, self.instructions, self.time);
+        }
+        Some((f, region.leaders.into_iter().filter(|i| region.indices.contains(i)).collect()))
     }
 }
 
@@ -256,7 +305,7 @@ impl Context {
             Env {
                 regs: (*ctx).regs.as_mut_ptr(),
                 sp: &mut (*ctx).sp,
-                roots: jit.roots.as_ptr(),
+                entries: jit.entries.as_ptr(),
                 read_ways,
                 write_ways,
                 heap_base: (*ctx).mem.heap_base(),
@@ -280,12 +329,21 @@ impl Context {
                 let flow = unsafe { (*ctx).exec::<false, false>(run, &mut *env.local) };
                 unsafe { (*env.local).slice = slice };
                 match flow {
-                    Flow::Yield => continue,
+                    Flow::Yield => {
+                        env.slice = env.slice.saturating_sub(SLICE_SCALE);
+                        if env.slice == 0 {
+                            break match run.core.attention.load(Ordering::Relaxed) {
+                                true => Flow::Interrupted,
+                                false => Flow::Yield,
+                            };
+                        }
+                        continue;
+                    }
                     other => break other,
                 }
             };
             // SAFETY: `env` describes this context, as compiled code expects.
-            let status = unsafe { f(&mut env) };
+            let status = unsafe { f(&mut env, pc) };
             let at = (status & 0xffff_ffff) as u32;
             match status & status::KIND {
                 status::AT => unsafe { (*ctx).pc = at },

@@ -76,7 +76,19 @@ impl Region {
                     leaders.insert(i + 1);
                     todo.push(i + 1);
                 }
-                Next::Leave => {}
+                Next::Leave => {
+                    // The jumps right after an indirect jump: a jump table
+                    // (where `br_table` is translated to). Its entries are
+                    // leaders, so that the jump stays in the region.
+                    if matches!(code.plain_op(i as usize), Op::Jr { .. }) {
+                        let mut k = i + 1;
+                        while (k as usize) < code.ops.len() && matches!(code.plain_op(k as usize), Op::Jmp { .. }) {
+                            leaders.insert(k);
+                            todo.push(k);
+                            k += 1;
+                        }
+                    }
+                }
             }
         }
         Region { root, indices, leaders }

@@ -1,12 +1,18 @@
 //! One region's instructions to Cranelift IR: a visitor over the plain ops.
 //!
-//! Registers (and the stack pointer) are Cranelift variables. Each
+//! Registers (and the stack pointer) live in the context: every write is
+//! stored there at once, so the context is current at every instruction
+//! boundary and a way out of the region — an exit to the interpreter, a
+//! call, a helper — costs nothing. Within a block a register is read from
+//! the context once and then used as a value (as is a value just
+//! written); a new block starts afresh. (Registers as Cranelift variables
+//! across the whole region, written back at exits, kept every register
+//! alive everywhere: large functions took 100 µs an instruction to
+//! compile, and ran no faster.) Each
 //! instruction either becomes IR that does what the interpreter does
 //! (arithmetic, memory through the translation cache, branches, calls), or
 //! leaves the region for the interpreter at an instruction boundary (see
-//! the module doc of `jit`). Every exit writes back the registers the
-//! region may have changed; every return from a helper that may have
-//! changed registers reads back those it uses.
+//! the module doc of `jit`).
 
 use super::helpers;
 use super::region::{next, Next, Region};
@@ -20,7 +26,7 @@ use cranelift_codegen::ir::{
     AbiParam, Block, Endianness, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
 };
 use cranelift_codegen::isa::TargetFrontendConfig;
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use std::collections::HashMap;
 use std::mem::offset_of;
 
@@ -51,24 +57,42 @@ struct Translator<'a> {
     region: &'a Region,
     ptr: Type,
     env: Value,
-    regs: Value,
-    sp_slot: Value,
-    read_ways: Value,
-    write_ways: Value,
-    heap_base: Value,
-    stack_base: Value,
-    stack_top: Value,
-    vars: Vec<Variable>,
-    /// Registers (and `SP`) the region reads or writes: read at entry and
-    /// after helpers.
-    used: Vec<usize>,
-    /// Registers (and `SP`) the region may write: written back at exits.
-    defs: Vec<usize>,
+    /// The index the region is entered at (a leader).
+    at: Value,
+    /// Returns its parameter: the one way out of the region that branches
+    /// share (one block for all, not one each).
+    exit: Block,
+    /// The block that goes to the block of the index it is given, or out
+    /// of the region if it is not one of its leaders.
+    dispatch: Block,
+    /// The [`Env`] fields read in the current block (as `known`: a value
+    /// kept alive across the region would be one register fewer for the
+    /// program's, and spilled around every call).
+    fields: [Option<Value>; FIELDS],
+    /// What each register (and `SP`) holds, where it was read or written
+    /// in the current block: a register is read from the context only the
+    /// first time in a block.
+    known: [Option<Value>; SP + 1],
     blocks: HashMap<u32, Block>,
     /// Edge blocks still to fill.
     stubs: Vec<(Block, Stub)>,
     sigs: Sigs,
 }
+
+/// The [`Env`] fields compiled code reads.
+#[derive(Clone, Copy)]
+enum Field {
+    Regs,
+    Sp,
+    ReadWays,
+    WriteWays,
+    HeapBase,
+    StackBase,
+    StackTop,
+}
+
+/// How many [`Field`]s there are.
+const FIELDS: usize = 7;
 
 /// An edge block: out of the region at an index, or a backward transfer
 /// that counts the time slice down on its way to a block.
@@ -88,6 +112,11 @@ fn host() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
+/// Flags for the context's registers and stack pointer: the host's.
+fn context() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
 /// Writes the IR of `region` into `func`.
 pub(super) fn translate(
     func: &mut Function,
@@ -104,10 +133,10 @@ pub(super) fn translate(
         s.returns.extend(returns.iter().map(|&t| AbiParam::new(t)));
         s
     };
-    func.signature = sig(&[ptr], &[I64]);
+    func.signature = sig(&[ptr, I32], &[I64]);
     let mut b = FunctionBuilder::new(func, fbc);
     let sigs = Sigs {
-        region: b.import_signature(sig(&[ptr], &[I64])),
+        region: b.import_signature(sig(&[ptr, I32], &[I64])),
         step: b.import_signature(sig(&[ptr, I32], &[I64])),
         load: b.import_signature(sig(&[ptr, I64], &[I32])),
         store: b.import_signature(sig(&[ptr, I64, I64], &[I32])),
@@ -121,29 +150,26 @@ pub(super) fn translate(
         f32_2: b.import_signature(sig(&[F32, F32], &[F32])),
         f32_1: b.import_signature(sig(&[F32], &[F32])),
     };
-    let (used, defs) = registers(code, region);
-    let vars = (0..=SP).map(|_| b.declare_var(I64)).collect();
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
-    let env = b.block_params(entry)[0];
-    let zero = b.ins().iconst(ptr, 0);
+    let (env, at) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+    let dispatch = b.create_block();
+    b.append_block_param(dispatch, I32);
+    let exit = b.create_block();
+    b.append_block_param(exit, I64);
+    b.set_cold_block(exit);
     let mut t = Translator {
         b,
         code,
         region,
         ptr,
         env,
-        regs: zero,
-        sp_slot: zero,
-        read_ways: zero,
-        write_ways: zero,
-        heap_base: zero,
-        stack_base: zero,
-        stack_top: zero,
-        vars,
-        used,
-        defs,
+        at,
+        exit,
+        dispatch,
+        fields: [None; FIELDS],
+        known: [None; SP + 1],
         blocks: HashMap::new(),
         stubs: Vec::new(),
         sigs,
@@ -151,43 +177,12 @@ pub(super) fn translate(
     t.prologue();
     t.body();
     t.fill_stubs();
+    t.fill_dispatch();
+    t.b.switch_to_block(exit);
+    let status = t.b.block_params(exit)[0];
+    t.b.ins().return_(&[status]);
     t.b.seal_all_blocks();
     t.b.finalize(config);
-}
-
-/// The registers `region` names (and `SP` if it moves or reads the stack
-/// pointer), and those it may write.
-fn registers(code: &Code, region: &Region) -> (Vec<usize>, Vec<usize>) {
-    let (mut used, mut defs) = ([false; SP + 1], [false; SP + 1]);
-    for &i in &region.indices {
-        let Some(instr) = code.instr(i as usize) else { continue };
-        for ((name, _), operand) in instr.opcode().operands().iter().zip(instr.operands()) {
-            let r = match operand {
-                crate::isa::Operand::Reg(r) => usize::from(r.0),
-                crate::isa::Operand::Mem(m) => usize::from(m.base.0),
-                _ => continue,
-            };
-            used[r] = true;
-            if name.starts_with("rd") && !matches!(operand, crate::isa::Operand::Mem(_)) {
-                defs[r] = true;
-            }
-        }
-        if matches!(
-            code.plain_op(i as usize),
-            Op::Push { .. }
-                | Op::Pop { .. }
-                | Op::Salloc { .. }
-                | Op::Sfree { .. }
-                | Op::Ldsp { .. }
-                | Op::Stsp { .. }
-                | Op::Getsp { .. }
-        ) {
-            used[SP] = true;
-            defs[SP] = true;
-        }
-    }
-    let list = |set: [bool; SP + 1]| (0..=SP).filter(|&r| set[r]).collect();
-    (list(used), list(defs))
 }
 
 macro_rules! env_field {
@@ -197,9 +192,10 @@ macro_rules! env_field {
 }
 
 impl Translator<'_> {
-    /// The native stack and time slice checks, then the registers in.
+    /// The native stack and time slice checks, then the registers in, then
+    /// on to the entry index's block.
     fn prologue(&mut self) {
-        let root = self.region.root;
+        let at = self.b.ins().uextend(I64, self.at);
         let limit = self.b.ins().load(self.ptr, host(), self.env, env_field!(stack_limit));
         let sp = self.b.ins().get_stack_pointer(self.ptr);
         let deep = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
@@ -207,27 +203,35 @@ impl Translator<'_> {
         let go = self.b.create_block();
         self.b.ins().brif(deep, unwind, &[], go, &[]);
         self.b.switch_to_block(unwind);
-        let at = self.b.ins().iconst(I64, i64::from(root));
         self.b.ins().return_(&[at]);
         self.b.switch_to_block(go);
         let body = self.b.create_block();
         let out = self.b.create_block();
         self.count_down(out, body);
         self.b.switch_to_block(out);
-        let at = self.b.ins().iconst(I64, (status::YIELD | u64::from(root)) as i64);
-        self.b.ins().return_(&[at]);
+        let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
+        self.b.ins().return_(&[yielded]);
         self.b.switch_to_block(body);
-        let field = |t: &mut Self, offset: i32| t.b.ins().load(t.ptr, host(), t.env, offset);
-        self.regs = field(self, env_field!(regs));
-        self.sp_slot = field(self, env_field!(sp));
-        self.read_ways = field(self, env_field!(read_ways));
-        self.write_ways = field(self, env_field!(write_ways));
-        self.heap_base = field(self, env_field!(heap_base));
-        self.stack_base = field(self, env_field!(stack_base));
-        self.stack_top = field(self, env_field!(stack_top));
-        self.reload();
-        let first = self.block(root);
-        self.b.ins().jump(first, &[]);
+        self.b.ins().jump(self.dispatch, &[self.at.into()]);
+    }
+
+    /// The dispatch: to the block of each leader, else out of the region
+    /// at the index given.
+    fn fill_dispatch(&mut self) {
+        self.b.switch_to_block(self.dispatch);
+        let at = self.b.block_params(self.dispatch)[0];
+        let outside = self.b.create_block();
+        let mut switch = cranelift_frontend::Switch::new();
+        let mut leaders: Vec<u32> = self.region.leaders.iter().copied().filter(|i| self.region.indices.contains(i)).collect();
+        leaders.sort_unstable();
+        for leader in leaders {
+            let block = self.block(leader);
+            switch.set_entry(u128::from(leader), block);
+        }
+        switch.emit(&mut self.b, at, outside);
+        self.b.switch_to_block(outside);
+        let at = self.b.ins().uextend(I64, at);
+        self.b.ins().return_(&[at]);
     }
 
     /// Counts the time slice down: to `out` when it ends, else to `go`.
@@ -239,33 +243,34 @@ impl Translator<'_> {
         self.b.ins().brif(ended, out, &[], go, &[]);
     }
 
-    /// Reads every register the region uses from the context.
-    fn reload(&mut self) {
-        for k in 0..self.used.len() {
-            let r = self.used[k];
-            let v = match r {
-                SP => self.b.ins().load(I64, host(), self.sp_slot, 0),
-                r => self.b.ins().load(I64, host(), self.regs, (r * 8) as i32),
-            };
-            self.b.def_var(self.vars[r], v);
-        }
+    /// Forgets what the registers hold: at a block that control may
+    /// reach from elsewhere, and after a helper that may change them.
+    fn forget(&mut self) {
+        self.known = [None; SP + 1];
+        self.fields = [None; FIELDS];
     }
 
-    /// Writes every register the region may have changed to the context.
-    fn write_back(&mut self) {
-        for k in 0..self.defs.len() {
-            let r = self.defs[k];
-            let v = self.b.use_var(self.vars[r]);
-            match r {
-                SP => self.b.ins().store(host(), v, self.sp_slot, 0),
-                r => self.b.ins().store(host(), v, self.regs, (r * 8) as i32),
-            };
+    /// The [`Env`] field `f`, read once per block.
+    fn field(&mut self, f: Field) -> Value {
+        if let Some(v) = self.fields[f as usize] {
+            return v;
         }
+        let offset = match f {
+            Field::Regs => env_field!(regs),
+            Field::Sp => env_field!(sp),
+            Field::ReadWays => env_field!(read_ways),
+            Field::WriteWays => env_field!(write_ways),
+            Field::HeapBase => env_field!(heap_base),
+            Field::StackBase => env_field!(stack_base),
+            Field::StackTop => env_field!(stack_top),
+        };
+        let v = self.b.ins().load(self.ptr, host(), self.env, offset);
+        self.fields[f as usize] = Some(v);
+        v
     }
 
-    /// Leaves the region with `kind | index`, registers written back.
+    /// Leaves the region with `kind | index`.
     fn leave(&mut self, kind: u64, index: u32) {
-        self.write_back();
         let v = self.b.ins().iconst(I64, (kind | u64::from(index)) as i64);
         self.b.ins().return_(&[v]);
     }
@@ -309,20 +314,43 @@ impl Translator<'_> {
         }
     }
 
+    /// Register `r`'s value.
     fn r(&mut self, r: u8) -> Value {
-        self.b.use_var(self.vars[usize::from(r)])
+        let r = usize::from(r);
+        match self.known[r] {
+            Some(v) => v,
+            None => {
+                let regs = self.field(Field::Regs);
+                let v = self.b.ins().load(I64, context(), regs, (r * 8) as i32);
+                self.known[r] = Some(v);
+                v
+            }
+        }
     }
 
+    /// Register `r` becomes `v`, in the context too (see the module doc).
     fn set(&mut self, r: u8, v: Value) {
-        self.b.def_var(self.vars[usize::from(r)], v);
+        self.known[usize::from(r)] = Some(v);
+        let regs = self.field(Field::Regs);
+        self.b.ins().store(context(), v, regs, i32::from(r) * 8);
     }
 
     fn sp(&mut self) -> Value {
-        self.b.use_var(self.vars[SP])
+        match self.known[SP] {
+            Some(v) => v,
+            None => {
+                let slot = self.field(Field::Sp);
+                let v = self.b.ins().load(I64, context(), slot, 0);
+                self.known[SP] = Some(v);
+                v
+            }
+        }
     }
 
     fn set_sp(&mut self, v: Value) {
-        self.b.def_var(self.vars[SP], v);
+        self.known[SP] = Some(v);
+        let slot = self.field(Field::Sp);
+        self.b.ins().store(context(), v, slot, 0);
     }
 
     fn imm(&mut self, v: i64) -> Value {
@@ -339,11 +367,9 @@ impl Translator<'_> {
     /// Goes on in a new block when `failed` is zero; else leaves the region
     /// for the interpreter to run instruction `index` (which then traps).
     fn or_step(&mut self, failed: Value, index: u32) {
-        let fail = self.b.create_block();
         let ok = self.b.create_block();
-        self.b.ins().brif(failed, fail, &[], ok, &[]);
-        self.b.switch_to_block(fail);
-        self.leave(status::STEP, index);
+        let step = self.b.ins().iconst(I64, (status::STEP | u64::from(index)) as i64);
+        self.b.ins().brif(failed, self.exit, &[step.into()], ok, &[]);
         self.b.switch_to_block(ok);
     }
 
@@ -362,6 +388,7 @@ impl Translator<'_> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
+                self.forget();
             }
             let op = self.code.plain_op(i as usize);
             open = self.instruction(i, op);
@@ -706,7 +733,8 @@ impl Translator<'_> {
             Hst64 { rs, ra, off } => self.hst(i, rs, ra, off, 8),
             Push { rs } => {
                 let sp = self.sp();
-                let room = self.b.ins().isub(sp, self.stack_base);
+                let base = self.field(Field::StackBase);
+                let room = self.b.ins().isub(sp, base);
                 let full = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, room, 8);
                 self.step_if(full, i);
                 let at = self.b.ins().iadd_imm_s(sp, -8);
@@ -716,7 +744,8 @@ impl Translator<'_> {
             }
             Pop { rd } => {
                 let sp = self.sp();
-                let held = self.b.ins().isub(self.stack_top, sp);
+                let top = self.field(Field::StackTop);
+                let held = self.b.ins().isub(top, sp);
                 let empty = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, held, 8);
                 self.step_if(empty, i);
                 let v = self.load(i, sp, 8, false);
@@ -726,7 +755,8 @@ impl Translator<'_> {
             }
             Salloc { size } => {
                 let sp = self.sp();
-                let room = self.b.ins().isub(sp, self.stack_base);
+                let base = self.field(Field::StackBase);
+                let room = self.b.ins().isub(sp, base);
                 let full = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, room, i64::from(size));
                 self.step_if(full, i);
                 let at = self.b.ins().iadd_imm_s(sp, -i64::from(size));
@@ -734,7 +764,8 @@ impl Translator<'_> {
             }
             Sfree { size } => {
                 let sp = self.sp();
-                let held = self.b.ins().isub(self.stack_top, sp);
+                let top = self.field(Field::StackTop);
+                let held = self.b.ins().isub(top, sp);
                 let empty = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, held, i64::from(size));
                 self.step_if(empty, i);
                 let up = self.b.ins().iadd_imm_s(sp, i64::from(size));
@@ -786,8 +817,7 @@ impl Translator<'_> {
                 return false;
             }
             Ret {} => {
-                self.write_back();
-                let env = self.env;
+                        let env = self.env;
                 let popped = self.call(helpers::pop as *const () as usize, self.sigs.pop, &[env])[0];
                 let none = self.b.ins().icmp_imm_s(IntCC::Equal, popped, -1);
                 let fail = self.b.create_block();
@@ -801,9 +831,19 @@ impl Translator<'_> {
                 return false;
             }
             Jr { rs } => {
+                // To a leader of this region (a jump table's entry), else
+                // out; counted as a backward transfer, whichever it is.
                 let t = self.index_of(i, rs);
-                self.write_back();
-                self.b.ins().return_(&[t]);
+                let t = self.b.ins().ireduce(I32, t);
+                let go = self.b.create_block();
+                let out = self.b.create_block();
+                self.count_down(out, go);
+                self.b.switch_to_block(out);
+                        let at = self.b.ins().uextend(I64, t);
+                let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
+                self.b.ins().return_(&[yielded]);
+                self.b.switch_to_block(go);
+                self.b.ins().jump(self.dispatch, &[t.into()]);
                 return false;
             }
             Trap { .. } | Halt {} | End | Exit { .. } => {
@@ -896,17 +936,13 @@ impl Translator<'_> {
     /// one step, registers in; out of the region if the step ended in a
     /// flow of its own (a block, a sleep, an exit, a trap).
     fn step(&mut self, i: u32) {
-        self.write_back();
         let index = self.b.ins().iconst(I32, i64::from(i));
         let env = self.env;
         let flow = self.call(helpers::step as *const () as usize, self.sigs.step, &[env, index])[0];
-        let out = self.b.create_block();
         let on = self.b.create_block();
-        self.b.ins().brif(flow, out, &[], on, &[]);
-        self.b.switch_to_block(out);
-        self.b.ins().return_(&[flow]);
+        self.b.ins().brif(flow, self.exit, &[flow.into()], on, &[]);
         self.b.switch_to_block(on);
-        self.reload();
+        self.forget();
     }
 
     /// The index of the instruction at register `rs`'s address, or the
@@ -924,49 +960,37 @@ impl Translator<'_> {
     /// region called natively; on at `i + 1` if it returns there, else
     /// out with what it returned.
     fn call_to(&mut self, i: u32, t: Value) {
-        self.write_back();
         let env = self.env;
         let ret = self.b.ins().iconst(I32, i64::from(i + 1));
         let full = self.call(helpers::push as *const () as usize, self.sigs.push, &[env, ret])[0];
-        let fail = self.b.create_block();
-        let pushed = self.b.create_block();
-        self.b.ins().brif(full, fail, &[], pushed, &[]);
-        self.b.switch_to_block(fail);
-        let v = self.imm((status::STEP | u64::from(i)) as i64);
-        self.b.ins().return_(&[v]);
-        self.b.switch_to_block(pushed);
-        let roots = self.b.ins().load(self.ptr, host(), self.env, env_field!(roots));
-        let scale = self.ptr.bytes() as i64;
-        let offset = self.b.ins().imul_imm_s(t, scale);
+        self.or_step(full, i);
+        let entries = self.b.ins().load(self.ptr, host(), self.env, env_field!(entries));
+        let offset = self.b.ins().imul_imm_s(t, self.ptr.bytes() as i64);
         let offset = match self.ptr == I64 {
             true => offset,
             false => self.b.ins().ireduce(self.ptr, offset),
         };
-        let slot = self.b.ins().iadd(roots, offset);
+        let slot = self.b.ins().iadd(entries, offset);
         let known = self.b.ins().atomic_load(self.ptr, host(), slot);
         let compile = self.b.create_block();
+        self.b.set_cold_block(compile);
         let enter = self.b.create_block();
         self.b.append_block_param(enter, self.ptr);
         self.b.ins().brif(known, enter, &[known.into()], compile, &[]);
         self.b.switch_to_block(compile);
         let t32 = self.b.ins().ireduce(I32, t);
         let compiled = self.call(helpers::callee as *const () as usize, self.sigs.callee, &[env, t32])[0];
-        let none = self.b.create_block();
-        self.b.ins().brif(compiled, enter, &[compiled.into()], none, &[]);
-        self.b.switch_to_block(none);
-        self.b.ins().return_(&[t]);
+        self.b.ins().brif(compiled, enter, &[compiled.into()], self.exit, &[t.into()]);
         self.b.switch_to_block(enter);
         let f = self.b.block_params(enter)[0];
-        let call = self.b.ins().call_indirect(self.sigs.region, f, &[env]);
+        let t32 = self.b.ins().ireduce(I32, t);
+        let call = self.b.ins().call_indirect(self.sigs.region, f, &[env, t32]);
         let result = self.b.inst_results(call)[0];
         let back = self.b.ins().icmp_imm_s(IntCC::Equal, result, i64::from(i + 1));
         let on = self.b.create_block();
-        let out = self.b.create_block();
-        self.b.ins().brif(back, on, &[], out, &[]);
-        self.b.switch_to_block(out);
-        self.b.ins().return_(&[result]);
+        self.b.ins().brif(back, on, &[], self.exit, &[result.into()]);
         self.b.switch_to_block(on);
-        self.reload();
+        self.forget();
         let next = self.edge(i, i + 1);
         self.b.ins().jump(next, &[]);
     }
@@ -974,10 +998,12 @@ impl Translator<'_> {
     /// A load of `n` bytes at `addr` through the translation cache (the
     /// helper on a miss); sign- or zero-extended.
     fn load(&mut self, i: u32, addr: Value, n: u8, signed: bool) -> Value {
-        let way = self.way(self.read_ways, addr);
+        let ways = self.field(Field::ReadWays);
+        let way = self.way(ways, addr);
         let hit = self.hit(way, addr, n);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
         self.b.ins().brif(hit, fast, &[], slow, &[]);
@@ -1023,10 +1049,12 @@ impl Translator<'_> {
 
     /// A store of the low `n` bytes of `value` at `addr`, as [`load`](Self::load).
     fn store(&mut self, i: u32, addr: Value, value: Value, n: u8) {
-        let way = self.way(self.write_ways, addr);
+        let ways = self.field(Field::WriteWays);
+        let way = self.way(ways, addr);
         let hit = self.hit(way, addr, n);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
         let join = self.b.create_block();
         self.b.ins().brif(hit, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
@@ -1093,7 +1121,8 @@ impl Translator<'_> {
         let low = self.low32(ra);
         let offset = self.b.ins().uextend(I64, low);
         let offset = self.b.ins().iadd_imm_s(offset, i64::from(off));
-        self.b.ins().iadd(self.heap_base, offset)
+        let base = self.field(Field::HeapBase);
+        self.b.ins().iadd(base, offset)
     }
 
     fn hld(&mut self, i: u32, rd: u8, ra: u8, off: u32, n: u8, signed: bool) {
