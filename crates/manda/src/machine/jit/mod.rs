@@ -180,7 +180,6 @@ impl Jit {
             // What it checks is the translator's own consistency, which the
             // tests check; it doubled the time a region takes to compile.
             ("enable_verifier", "false"),
-            ("regalloc_algorithm", "single_pass"),
         ] {
             flags.set(name, value).ok()?;
         }
@@ -223,7 +222,12 @@ impl Jit {
                         // Every leader of the region is an entry, where no
                         // other region is one already.
                         for entry in entries {
-                            let _ = self.entries[entry as usize].compare_exchange(0, f, Ordering::Release, Ordering::Relaxed);
+                            let _ = self.entries[entry as usize].compare_exchange(
+                                0,
+                                f,
+                                Ordering::Release,
+                                Ordering::Relaxed,
+                            );
                         }
                         slot.store(f, Ordering::Release);
                         f
@@ -266,7 +270,8 @@ impl Compiler {
         let (insts, blocks) = (self.ctx.func.dfg.num_insts(), self.ctx.func.layout.blocks().count());
         if std::env::var("MANDA_JIT_DUMP").ok() == Some(root.to_string()) {
             let _ = std::fs::write("/tmp/region.clif", self.ctx.func.display().to_string());
-            let ops: Vec<String> = region.indices.iter().map(|&i| format!("{i}: {:?}", code.plain_op(i as usize))).collect();
+            let ops: Vec<String> =
+                region.indices.iter().map(|&i| format!("{i}: {:?}", code.plain_op(i as usize))).collect();
             let _ = std::fs::write("/tmp/region.ops", ops.join("\n"));
         }
         let name = format!("r{root}");

@@ -26,7 +26,7 @@ use cranelift_codegen::ir::{
     AbiParam, Block, Endianness, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
 };
 use cranelift_codegen::isa::TargetFrontendConfig;
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use std::collections::HashMap;
 use std::mem::offset_of;
 
@@ -69,14 +69,43 @@ struct Translator<'a> {
     /// kept alive across the region would be one register fewer for the
     /// program's, and spilled around every call).
     fields: [Option<Value>; FIELDS],
-    /// What each register (and `SP`) holds, where it was read or written
-    /// in the current block: a register is read from the context only the
-    /// first time in a block.
-    known: [Option<Value>; SP + 1],
+    /// The registers' (and `SP`'s) variables, and which the region names.
+    vars: Vec<Variable>,
+    /// The time slice's count.
+    slice: Variable,
+    used: Vec<usize>,
     blocks: HashMap<u32, Block>,
     /// Edge blocks still to fill.
     stubs: Vec<(Block, Stub)>,
     sigs: Sigs,
+}
+
+/// The registers `region` names (and `SP` if it moves or reads the stack pointer).
+fn registers(code: &Code, region: &Region) -> Vec<usize> {
+    let mut used = [false; SP + 1];
+    for &i in &region.indices {
+        let Some(instr) = code.instr(i as usize) else { continue };
+        for operand in instr.operands() {
+            match operand {
+                crate::isa::Operand::Reg(r) => used[usize::from(r.0)] = true,
+                crate::isa::Operand::Mem(m) => used[usize::from(m.base.0)] = true,
+                _ => {}
+            }
+        }
+        if matches!(
+            code.plain_op(i as usize),
+            Op::Push { .. }
+                | Op::Pop { .. }
+                | Op::Salloc { .. }
+                | Op::Sfree { .. }
+                | Op::Ldsp { .. }
+                | Op::Stsp { .. }
+                | Op::Getsp { .. }
+        ) {
+            used[SP] = true;
+        }
+    }
+    (0..=SP).filter(|&r| used[r]).collect()
 }
 
 /// The [`Env`] fields compiled code reads.
@@ -154,6 +183,9 @@ pub(super) fn translate(
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let (env, at) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+    let vars = (0..=SP).map(|_| b.declare_var(I64)).collect();
+    let slice = b.declare_var(I64);
+    let used = registers(code, region);
     let dispatch = b.create_block();
     b.append_block_param(dispatch, I32);
     let exit = b.create_block();
@@ -169,7 +201,9 @@ pub(super) fn translate(
         exit,
         dispatch,
         fields: [None; FIELDS],
-        known: [None; SP + 1],
+        vars,
+        slice,
+        used,
         blocks: HashMap::new(),
         stubs: Vec::new(),
         sigs,
@@ -180,6 +214,7 @@ pub(super) fn translate(
     t.fill_dispatch();
     t.b.switch_to_block(exit);
     let status = t.b.block_params(exit)[0];
+    t.store_slice();
     t.b.ins().return_(&[status]);
     t.b.seal_all_blocks();
     t.b.finalize(config);
@@ -207,11 +242,14 @@ impl Translator<'_> {
         self.b.switch_to_block(go);
         let body = self.b.create_block();
         let out = self.b.create_block();
+        let slice = self.b.ins().load(I64, host(), self.env, env_field!(slice));
+        self.b.def_var(self.slice, slice);
         self.count_down(out, body);
         self.b.switch_to_block(out);
         let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
-        self.b.ins().return_(&[yielded]);
+        self.b.ins().jump(self.exit, &[yielded.into()]);
         self.b.switch_to_block(body);
+        self.reload();
         self.b.ins().jump(self.dispatch, &[self.at.into()]);
     }
 
@@ -222,7 +260,8 @@ impl Translator<'_> {
         let at = self.b.block_params(self.dispatch)[0];
         let outside = self.b.create_block();
         let mut switch = cranelift_frontend::Switch::new();
-        let mut leaders: Vec<u32> = self.region.leaders.iter().copied().filter(|i| self.region.indices.contains(i)).collect();
+        let mut leaders: Vec<u32> =
+            self.region.leaders.iter().copied().filter(|i| self.region.indices.contains(i)).collect();
         leaders.sort_unstable();
         for leader in leaders {
             let block = self.block(leader);
@@ -231,23 +270,19 @@ impl Translator<'_> {
         switch.emit(&mut self.b, at, outside);
         self.b.switch_to_block(outside);
         let at = self.b.ins().uextend(I64, at);
-        self.b.ins().return_(&[at]);
+        self.b.ins().jump(self.exit, &[at.into()]);
     }
 
     /// Counts the time slice down: to `out` when it ends, else to `go`.
+    /// (The count is a variable, kept in `Env::slice` only outside the
+    /// region: through memory, it made a tight loop's every iteration wait
+    /// for the store of the one before.)
     fn count_down(&mut self, out: Block, go: Block) {
-        let slice = self.b.ins().load(I64, host(), self.env, env_field!(slice));
+        let slice = self.b.use_var(self.slice);
         let left = self.b.ins().iadd_imm_s(slice, -1);
-        self.b.ins().store(host(), left, self.env, env_field!(slice));
+        self.b.def_var(self.slice, left);
         let ended = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, left, 0);
         self.b.ins().brif(ended, out, &[], go, &[]);
-    }
-
-    /// Forgets what the registers hold: at a block that control may
-    /// reach from elsewhere, and after a helper that may change them.
-    fn forget(&mut self) {
-        self.known = [None; SP + 1];
-        self.fields = [None; FIELDS];
     }
 
     /// The [`Env`] field `f`, read once per block.
@@ -272,7 +307,13 @@ impl Translator<'_> {
     /// Leaves the region with `kind | index`.
     fn leave(&mut self, kind: u64, index: u32) {
         let v = self.b.ins().iconst(I64, (kind | u64::from(index)) as i64);
-        self.b.ins().return_(&[v]);
+        self.b.ins().jump(self.exit, &[v.into()]);
+    }
+
+    /// Stores the time slice's count for the helpers and callees (and the runner).
+    fn store_slice(&mut self) {
+        let slice = self.b.use_var(self.slice);
+        self.b.ins().store(host(), slice, self.env, env_field!(slice));
     }
 
     /// The block of the instruction at `index` (in the region).
@@ -316,41 +357,44 @@ impl Translator<'_> {
 
     /// Register `r`'s value.
     fn r(&mut self, r: u8) -> Value {
-        let r = usize::from(r);
-        match self.known[r] {
-            Some(v) => v,
-            None => {
-                let regs = self.field(Field::Regs);
-                let v = self.b.ins().load(I64, context(), regs, (r * 8) as i32);
-                self.known[r] = Some(v);
-                v
-            }
-        }
+        self.b.use_var(self.vars[usize::from(r)])
     }
 
     /// Register `r` becomes `v`, in the context too (see the module doc).
     fn set(&mut self, r: u8, v: Value) {
-        self.known[usize::from(r)] = Some(v);
+        self.b.def_var(self.vars[usize::from(r)], v);
         let regs = self.field(Field::Regs);
         self.b.ins().store(context(), v, regs, i32::from(r) * 8);
     }
 
     fn sp(&mut self) -> Value {
-        match self.known[SP] {
-            Some(v) => v,
-            None => {
-                let slot = self.field(Field::Sp);
-                let v = self.b.ins().load(I64, context(), slot, 0);
-                self.known[SP] = Some(v);
-                v
-            }
-        }
+        self.b.use_var(self.vars[SP])
     }
 
     fn set_sp(&mut self, v: Value) {
-        self.known[SP] = Some(v);
+        self.b.def_var(self.vars[SP], v);
         let slot = self.field(Field::Sp);
         self.b.ins().store(context(), v, slot, 0);
+    }
+
+    /// Reads every register the region names from the context: at entry,
+    /// and after a helper or call that may have changed them.
+    fn reload(&mut self) {
+        self.fields = [None; FIELDS];
+        for k in 0..self.used.len() {
+            let r = self.used[k];
+            let v = match r {
+                SP => {
+                    let slot = self.field(Field::Sp);
+                    self.b.ins().load(I64, context(), slot, 0)
+                }
+                r => {
+                    let regs = self.field(Field::Regs);
+                    self.b.ins().load(I64, context(), regs, (r * 8) as i32)
+                }
+            };
+            self.b.def_var(self.vars[r], v);
+        }
     }
 
     fn imm(&mut self, v: i64) -> Value {
@@ -388,7 +432,7 @@ impl Translator<'_> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
-                self.forget();
+                self.fields = [None; FIELDS];
             }
             let op = self.code.plain_op(i as usize);
             open = self.instruction(i, op);
@@ -817,7 +861,7 @@ impl Translator<'_> {
                 return false;
             }
             Ret {} => {
-                        let env = self.env;
+                let env = self.env;
                 let popped = self.call(helpers::pop as *const () as usize, self.sigs.pop, &[env])[0];
                 let none = self.b.ins().icmp_imm_s(IntCC::Equal, popped, -1);
                 let fail = self.b.create_block();
@@ -825,9 +869,9 @@ impl Translator<'_> {
                 self.b.ins().brif(none, fail, &[], ok, &[]);
                 self.b.switch_to_block(fail);
                 let v = self.imm((status::STEP | u64::from(i)) as i64);
-                self.b.ins().return_(&[v]);
+                self.b.ins().jump(self.exit, &[v.into()]);
                 self.b.switch_to_block(ok);
-                self.b.ins().return_(&[popped]);
+                self.b.ins().jump(self.exit, &[popped.into()]);
                 return false;
             }
             Jr { rs } => {
@@ -839,9 +883,9 @@ impl Translator<'_> {
                 let out = self.b.create_block();
                 self.count_down(out, go);
                 self.b.switch_to_block(out);
-                        let at = self.b.ins().uextend(I64, t);
+                let at = self.b.ins().uextend(I64, t);
                 let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
-                self.b.ins().return_(&[yielded]);
+                self.b.ins().jump(self.exit, &[yielded.into()]);
                 self.b.switch_to_block(go);
                 self.b.ins().jump(self.dispatch, &[t.into()]);
                 return false;
@@ -942,7 +986,7 @@ impl Translator<'_> {
         let on = self.b.create_block();
         self.b.ins().brif(flow, self.exit, &[flow.into()], on, &[]);
         self.b.switch_to_block(on);
-        self.forget();
+        self.reload();
     }
 
     /// The index of the instruction at register `rs`'s address, or the
@@ -984,13 +1028,16 @@ impl Translator<'_> {
         self.b.switch_to_block(enter);
         let f = self.b.block_params(enter)[0];
         let t32 = self.b.ins().ireduce(I32, t);
+        self.store_slice();
         let call = self.b.ins().call_indirect(self.sigs.region, f, &[env, t32]);
         let result = self.b.inst_results(call)[0];
+        let slice = self.b.ins().load(I64, host(), self.env, env_field!(slice));
+        self.b.def_var(self.slice, slice);
         let back = self.b.ins().icmp_imm_s(IntCC::Equal, result, i64::from(i + 1));
         let on = self.b.create_block();
         self.b.ins().brif(back, on, &[], self.exit, &[result.into()]);
         self.b.switch_to_block(on);
-        self.forget();
+        self.reload();
         let next = self.edge(i, i + 1);
         self.b.ins().jump(next, &[]);
     }
