@@ -257,7 +257,7 @@ proptest! {
 /// outcome or a trap, never a panic or a hang.
 mod machine_never_panics {
     use super::*;
-    use manda::machine::{Config, Machine, SharedBuf};
+    use manda::machine::{Config, Machine, SharedBuf, Tier};
 
     /// An instruction of the contexts-and-ports group, with operands.
     fn context_instr() -> impl Strategy<Value = Instr> {
@@ -352,8 +352,8 @@ mod machine_never_panics {
                 })
                 .collect();
             let exe = random_executable(&instrs);
-            let run = |max_steps: Option<u64>, fused: bool, steps: bool| {
-                let config = Config { max_steps, max_memory: 8 << 20, stack_size: 4096, max_call_depth: 64, max_ports: 4, threads: 1, ..Config::default() };
+            let run = |max_steps: Option<u64>, fused: bool, steps: bool, tier: Tier| {
+                let config = Config { max_steps, max_memory: 8 << 20, stack_size: 4096, max_call_depth: 64, max_ports: 4, threads: 1, tier, ..Config::default() };
                 let mut m = Machine::new(&exe, config).unwrap();
                 let out = SharedBuf::default();
                 m.set_output(Box::new(out.clone()));
@@ -374,14 +374,18 @@ mod machine_never_panics {
                 let data = m.memory().peek(SECTION_HEADER_LEN, 64);
                 (ended, out.contents(), m.steps(), regs, m.pc(), m.sp(), data)
             };
-            let fast = run(Some(2000), true, false);
-            prop_assert_eq!(&run(Some(2000), false, false), &fast, "without superinstructions");
-            prop_assert_eq!(&run(Some(2000), true, true), &fast, "in single steps");
+            let fast = run(Some(2000), true, false, Tier::Interpreted);
+            prop_assert_eq!(&run(Some(2000), false, false, Tier::Interpreted), &fast, "without superinstructions");
+            prop_assert_eq!(&run(Some(2000), true, true, Tier::Interpreted), &fast, "in single steps");
             if !fast.0.contains("StepLimit") {
-                // Without a budget nothing counts steps: all else must agree.
-                let mut unmetered = run(None, true, false);
+                // Without a budget nothing counts steps: all else must agree,
+                // in the interpreter and in compiled code.
+                let mut unmetered = run(None, true, false, Tier::Interpreted);
                 unmetered.2 = fast.2;
                 prop_assert_eq!(&unmetered, &fast, "with no step budget");
+                let mut compiled = run(None, true, false, Tier::CompileAll);
+                compiled.2 = fast.2;
+                prop_assert_eq!(&compiled, &fast, "compiled");
             }
         }
     }

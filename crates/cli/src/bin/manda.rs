@@ -139,8 +139,9 @@ struct RunArgs {
     /// Print each executed instruction, its address and the registers it wrote, on stderr.
     #[arg(long)]
     trace: bool,
-    /// Which engine runs the program (tests and benchmarks only): `compiled` (the default: native
-    /// code from Cranelift, the interpreter where it has no backend), or the interpreter — `fused`,
+    /// Which engine runs the program (tests and benchmarks only): `compiled` (the default: hot code
+    /// compiled to native code by Cranelift, where it has a backend), `compile-all` (every region
+    /// compiled at its first run), or the interpreter alone — `fused`,
     /// `plain` (no superinstructions) or `steps` (one instruction at a time, through the tracing
     /// path, with the trace discarded). The program's behaviour is the same in every mode.
     #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Compiled)]
@@ -174,6 +175,7 @@ struct RunArgs {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ExecMode {
     Compiled,
+    CompileAll,
     Fused,
     Plain,
     Steps,
@@ -460,6 +462,7 @@ fn run(args: RunArgs) -> ExitCode {
         threads: args.threads.map_or(0, usize::from),
         tier: match args.exec {
             ExecMode::Compiled => Tier::Compiled,
+            ExecMode::CompileAll => Tier::CompileAll,
             _ => Tier::Interpreted,
         },
     };

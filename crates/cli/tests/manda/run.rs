@@ -104,6 +104,8 @@ fn run_case(dir: &Path, name: &str) -> String {
         others.push((first, vec!["--exec", "steps"]));
     }
     others.push((first, vec!["--exec", "plain"]));
+    others.push((first, vec!["--exec", "fused"]));
+    others.push((first, vec!["--exec", "compile-all"]));
     for (threads, mode) in others {
         let other = run(threads, &mode);
         if other != record {

@@ -106,12 +106,12 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         core.stop(&mut state, None);
     }
     let tracing = machine.io.trace.is_some();
-    let compiled = machine.config.tier == super::Tier::Compiled
+    let compiled = machine.config.tier != super::Tier::Interpreted
         && machine.config.max_steps.is_none()
         && !tracing
         && mode == Mode::Run;
     let jit = match compiled {
-        true => machine.jit.get_or_init(|| super::jit::Jit::new(machine.code.ops.len())).as_ref(),
+        true => machine.jit.get_or_init(|| super::jit::Jit::new(machine.code.ops.len(), machine.config.tier)).as_ref(),
         false => None,
     };
     let run = Workers {

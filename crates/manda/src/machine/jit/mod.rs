@@ -61,7 +61,6 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 /// Which engine runs a machine's code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +70,10 @@ pub enum Tier {
     /// runs, single steps and tracing.
     #[default]
     Compiled,
+    /// As [`Compiled`](Tier::Compiled), but every region is compiled the
+    /// first time control arrives at it, not once it is hot: for tests
+    /// that compare the tiers on short programs.
+    CompileAll,
     /// The interpreter only.
     Interpreted,
 }
@@ -84,6 +87,10 @@ const NATIVE_STACK: u64 = 512 << 10;
 /// of a large program's, at start-up — is interpreted: compiling costs
 /// some 20 µs an instruction, running it in the interpreter a few ns.
 const HOT: u32 = 8;
+
+/// An [`Jit::entries`] slot whose region is not compiled (too large): the
+/// interpreter runs from there.
+const INTERPRETED: usize = 1;
 
 /// Time slices in compiled code are this many times the interpreter's:
 /// a transfer costs a few nanoseconds there, not tens.
@@ -149,6 +156,8 @@ pub(super) struct Jit {
     /// How often control has arrived at each index with no region to
     /// enter there (see [`HOT`]).
     heat: Box<[AtomicU32]>,
+    /// Arrivals that make an index hot: [`HOT`], or 1 for [`Tier::CompileAll`].
+    hot: u32,
     compiler: Mutex<Compiler>,
 }
 
@@ -158,10 +167,6 @@ struct Compiler {
     module: Option<JITModule>,
     ctx: cranelift_codegen::Context,
     builder: cranelift_frontend::FunctionBuilderContext,
-    /// Regions compiled, and the time it took.
-    regions: u64,
-    time: Duration,
-    instructions: u64,
 }
 
 // SAFETY: the module is only touched under the mutex; its raw pointers are
@@ -171,7 +176,7 @@ unsafe impl Send for Compiler {}
 impl Jit {
     /// A compiler for code of `len` indices, or `None` where Cranelift has
     /// no backend for this host (the interpreter runs everything then).
-    pub(super) fn new(len: usize) -> Option<Jit> {
+    pub(super) fn new(len: usize, tier: Tier) -> Option<Jit> {
         let mut flags = settings::builder();
         for (name, value) in [
             ("use_colocated_libcalls", "false"),
@@ -189,21 +194,16 @@ impl Jit {
         Some(Jit {
             entries: (0..len).map(|_| AtomicUsize::new(0)).collect(),
             heat: (0..len).map(|_| AtomicU32::new(0)).collect(),
+            hot: match tier {
+                Tier::CompileAll => 1,
+                _ => HOT,
+            },
             compiler: Mutex::new(Compiler {
                 module: Some(module),
                 ctx,
                 builder: cranelift_frontend::FunctionBuilderContext::new(),
-                regions: 0,
-                time: Duration::ZERO,
-                instructions: 0,
             }),
         })
-    }
-
-    /// Regions compiled so far, and the time compiling them took.
-    pub(super) fn compiled(&self) -> (u64, Duration) {
-        let compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
-        (compiler.regions, compiler.time)
     }
 
     /// A region that can be entered at `index`, compiled now (rooted
@@ -211,14 +211,18 @@ impl Jit {
     fn region(&self, code: &super::Code, index: u32) -> Option<RegionFn> {
         let slot = self.entries.get(index as usize)?;
         let f = match slot.load(Ordering::Acquire) {
+            INTERPRETED => return None,
             0 => {
-                if self.heat[index as usize].fetch_add(1, Ordering::Relaxed) + 1 < HOT {
+                if self.heat[index as usize].fetch_add(1, Ordering::Relaxed) + 1 < self.hot {
                     return None;
                 }
                 let mut compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
                 match slot.load(Ordering::Acquire) {
                     0 => {
-                        let (f, entries) = compiler.compile(code, index)?;
+                        let Some((f, entries)) = compiler.compile(code, index) else {
+                            slot.store(INTERPRETED, Ordering::Relaxed);
+                            return None;
+                        };
                         // Every leader of the region is an entry, where no
                         // other region is one already.
                         for entry in entries {
@@ -246,9 +250,6 @@ impl Jit {
 impl Drop for Jit {
     fn drop(&mut self) {
         let compiler = self.compiler.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if std::env::var_os("MANDA_JIT_DEBUG").is_some() {
-            eprintln!("jit: {} regions, {:?}, {} instructions", compiler.regions, compiler.time, compiler.instructions);
-        }
         if let Some(module) = compiler.module.take() {
             // SAFETY: the machine that owns this compiler is being dropped:
             // no context runs, so no compiled code runs or will run again.
@@ -261,36 +262,16 @@ impl Compiler {
     /// Compiles the region rooted at `root`: its code as `usize`, and the
     /// indices it can be entered at.
     fn compile(&mut self, code: &super::Code, root: u32) -> Option<(usize, Vec<u32>)> {
-        let started = std::time::Instant::now();
-        let region = region::Region::discover(code, root);
+        let region = region::Region::discover(code, root)?;
         let module = self.module.as_mut()?;
         module.clear_context(&mut self.ctx);
         let ptr = module.target_config().pointer_type();
         translate::translate(&mut self.ctx.func, &mut self.builder, code, &region, ptr, module.target_config());
-        let (insts, blocks) = (self.ctx.func.dfg.num_insts(), self.ctx.func.layout.blocks().count());
-        if std::env::var("MANDA_JIT_DUMP").ok() == Some(root.to_string()) {
-            let _ = std::fs::write("/tmp/region.clif", self.ctx.func.display().to_string());
-            let ops: Vec<String> =
-                region.indices.iter().map(|&i| format!("{i}: {:?}", code.plain_op(i as usize))).collect();
-            let _ = std::fs::write("/tmp/region.ops", ops.join("\n"));
-        }
         let name = format!("r{root}");
         let id = module.declare_function(&name, cranelift_module::Linkage::Local, &self.ctx.func.signature).ok()?;
-        let t1 = started.elapsed();
         module.define_function(id, &mut self.ctx).ok()?;
-        let t2 = started.elapsed();
         module.finalize_definitions().ok()?;
-        if std::env::var_os("MANDA_JIT_DEBUG").is_some() {
-            eprintln!("phases: translate {t1:?} define {:?} finalize {:?}", t2 - t1, started.elapsed() - t2);
-        }
         let f = module.get_finalized_function(id) as usize;
-        self.regions += 1;
-        self.instructions += region.indices.len() as u64;
-        self.time += started.elapsed();
-        if std::env::var_os("MANDA_JIT_DEBUG").is_some() {
-            eprintln!("{}", cranelift_codegen::timing::take_current());
-            eprintln!("jit: root {root}: {insts} ir {blocks} blocks {} instructions, {:?}; total {} regions, {} instructions, {:?}", region.indices.len(), started.elapsed(), self.regions, self.instructions, self.time);
-        }
         Some((f, region.leaders.into_iter().filter(|i| region.indices.contains(i)).collect()))
     }
 }
@@ -329,13 +310,19 @@ impl Context {
         let flow = loop {
             let pc = unsafe { (*ctx).pc };
             let Some(f) = jit.region(run.code, pc) else {
-                // Nothing compiled here: interpret up to the first transfer.
-                let slice = std::mem::replace(unsafe { &mut (*env.local).slice }, 1);
+                // Nothing compiled here: interpret up to the first transfer
+                // (where compiled code may go on), or for a while where
+                // nothing will be compiled.
+                let transfers = match jit.entries[pc as usize].load(Ordering::Relaxed) {
+                    INTERPRETED => 64,
+                    _ => 1,
+                };
+                let slice = std::mem::replace(unsafe { &mut (*env.local).slice }, transfers);
                 let flow = unsafe { (*ctx).exec::<false, false>(run, &mut *env.local) };
                 unsafe { (*env.local).slice = slice };
                 match flow {
                     Flow::Yield => {
-                        env.slice = env.slice.saturating_sub(SLICE_SCALE);
+                        env.slice = env.slice.saturating_sub(u64::from(transfers) * SLICE_SCALE);
                         if env.slice == 0 {
                             break match run.core.attention.load(Ordering::Relaxed) {
                                 true => Flow::Interrupted,
