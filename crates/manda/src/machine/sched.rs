@@ -111,7 +111,10 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
         && !tracing
         && mode == Mode::Run;
     let jit = match compiled {
-        true => machine.jit.get_or_init(|| super::jit::Jit::new(machine.code.ops.len(), machine.config.tier)).as_ref(),
+        true => machine
+            .jit
+            .get_or_init(|| super::jit::Jit::new(machine.code.ops.len(), machine.config.tier, &machine.meter))
+            .as_ref(),
         false => None,
     };
     let run = Workers {

@@ -54,12 +54,14 @@ mod region;
 mod translate;
 
 use super::interp::Flow;
+use super::memory::Meter;
 use super::workers::{Local, Workers};
 use super::Context;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 
 /// Which engine runs a machine's code.
@@ -158,6 +160,9 @@ pub(super) struct Jit {
     heat: Box<[AtomicU32]>,
     /// Arrivals that make an index hot: [`HOT`], or 1 for [`Tier::CompileAll`].
     hot: u32,
+    /// The machine's meter, charged for the tables and the compiled code.
+    meter: Arc<Meter>,
+    charged: AtomicU64,
     compiler: Mutex<Compiler>,
 }
 
@@ -176,7 +181,10 @@ unsafe impl Send for Compiler {}
 impl Jit {
     /// A compiler for code of `len` indices, or `None` where Cranelift has
     /// no backend for this host (the interpreter runs everything then).
-    pub(super) fn new(len: usize, tier: Tier) -> Option<Jit> {
+    pub(super) fn new(len: usize, tier: Tier, meter: &Arc<Meter>) -> Option<Jit> {
+        // Its tables count against the memory limit, as the decoded code's do.
+        let tables = (len * (std::mem::size_of::<AtomicUsize>() + std::mem::size_of::<AtomicU32>())) as u64;
+        meter.charge(tables).ok()?;
         let mut flags = settings::builder();
         for (name, value) in [
             ("use_colocated_libcalls", "false"),
@@ -194,6 +202,8 @@ impl Jit {
         Some(Jit {
             entries: (0..len).map(|_| AtomicUsize::new(0)).collect(),
             heat: (0..len).map(|_| AtomicU32::new(0)).collect(),
+            meter: meter.clone(),
+            charged: AtomicU64::new(tables),
             hot: match tier {
                 Tier::CompileAll => 1,
                 _ => HOT,
@@ -219,7 +229,7 @@ impl Jit {
                 let mut compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
                 match slot.load(Ordering::Acquire) {
                     0 => {
-                        let Some((f, entries)) = compiler.compile(code, index) else {
+                        let Some((f, entries)) = compiler.compile(code, index, &self.meter, &self.charged) else {
                             slot.store(INTERPRETED, Ordering::Relaxed);
                             return None;
                         };
@@ -249,6 +259,7 @@ impl Jit {
 
 impl Drop for Jit {
     fn drop(&mut self) {
+        self.meter.release(*self.charged.get_mut());
         let compiler = self.compiler.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(module) = compiler.module.take() {
             // SAFETY: the machine that owns this compiler is being dropped:
@@ -261,7 +272,15 @@ impl Drop for Jit {
 impl Compiler {
     /// Compiles the region rooted at `root`: its code as `usize`, and the
     /// indices it can be entered at.
-    fn compile(&mut self, code: &super::Code, root: u32) -> Option<(usize, Vec<u32>)> {
+    /// Its code is charged to `meter` (and counted in `charged`): a region
+    /// the limit has no room for is not compiled.
+    fn compile(
+        &mut self,
+        code: &super::Code,
+        root: u32,
+        meter: &Meter,
+        charged: &AtomicU64,
+    ) -> Option<(usize, Vec<u32>)> {
         let region = region::Region::discover(code, root)?;
         let module = self.module.as_mut()?;
         module.clear_context(&mut self.ctx);
@@ -270,6 +289,9 @@ impl Compiler {
         let name = format!("r{root}");
         let id = module.declare_function(&name, cranelift_module::Linkage::Local, &self.ctx.func.signature).ok()?;
         module.define_function(id, &mut self.ctx).ok()?;
+        let size = self.ctx.compiled_code().map_or(0, |c| c.code_buffer().len() as u64);
+        meter.charge(size).ok()?;
+        charged.fetch_add(size, Ordering::Relaxed);
         module.finalize_definitions().ok()?;
         let f = module.get_finalized_function(id) as usize;
         Some((f, region.leaders.into_iter().filter(|i| region.indices.contains(i)).collect()))
