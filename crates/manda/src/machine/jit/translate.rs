@@ -1020,7 +1020,9 @@ impl Translator<'_> {
         self.b.set_cold_block(compile);
         let enter = self.b.create_block();
         self.b.append_block_param(enter, self.ptr);
-        self.b.ins().brif(known, enter, &[known.into()], compile, &[]);
+        // 0: not compiled yet; `INTERPRETED`: never to be (both through the helper).
+        let compiled = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, known, super::INTERPRETED as i64);
+        self.b.ins().brif(compiled, enter, &[known.into()], compile, &[]);
         self.b.switch_to_block(compile);
         let t32 = self.b.ins().ireduce(I32, t);
         let compiled = self.call(helpers::callee as *const () as usize, self.sigs.callee, &[env, t32])[0];
