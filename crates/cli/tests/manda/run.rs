@@ -105,7 +105,11 @@ fn run_case(dir: &Path, name: &str) -> String {
     }
     others.push((first, vec!["--exec", "plain"]));
     others.push((first, vec!["--exec", "fused"]));
-    others.push((first, vec!["--exec", "compile-all"]));
+    // Compiled code is charged to the memory limit, so where a program
+    // that runs out of memory runs out depends on how much was compiled.
+    if !record.contains("trap: out of memory") {
+        others.push((first, vec!["--exec", "compile-all"]));
+    }
     for (threads, mode) in others {
         let other = run(threads, &mode);
         if other != record {
