@@ -417,11 +417,6 @@ impl Translator<'_> {
         self.b.switch_to_block(ok);
     }
 
-    /// Leaves for the interpreter to run instruction `index` if `cond`.
-    fn step_if(&mut self, cond: Value, index: u32) {
-        self.or_step(cond, index);
-    }
-
     fn body(&mut self) {
         let indices: Vec<u32> = self.region.indices.iter().copied().collect();
         let mut open = false;
@@ -562,7 +557,7 @@ impl Translator<'_> {
                 let min = self.b.ins().icmp_imm_s(IntCC::Equal, a, i64::MIN);
                 let overflow = self.b.ins().band(minus_one, min);
                 let bad = self.b.ins().bor(zero, overflow);
-                self.step_if(bad, i);
+                self.or_step(bad, i);
                 let v = match op {
                     Div { .. } => self.b.ins().sdiv(a, b),
                     _ => self.b.ins().srem(a, b),
@@ -572,7 +567,7 @@ impl Translator<'_> {
             Divu { rd, ra, rb } | Remu { rd, ra, rb } => {
                 let (a, b) = (self.r(ra), self.r(rb));
                 let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
-                self.step_if(zero, i);
+                self.or_step(zero, i);
                 let v = match op {
                     Divu { .. } => self.b.ins().udiv(a, b),
                     _ => self.b.ins().urem(a, b),
@@ -780,7 +775,7 @@ impl Translator<'_> {
                 let base = self.field(Field::StackBase);
                 let room = self.b.ins().isub(sp, base);
                 let full = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, room, 8);
-                self.step_if(full, i);
+                self.or_step(full, i);
                 let at = self.b.ins().iadd_imm_s(sp, -8);
                 let v = self.r(rs);
                 self.store(i, at, v, 8);
@@ -791,7 +786,7 @@ impl Translator<'_> {
                 let top = self.field(Field::StackTop);
                 let held = self.b.ins().isub(top, sp);
                 let empty = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, held, 8);
-                self.step_if(empty, i);
+                self.or_step(empty, i);
                 let v = self.load(i, sp, 8, false);
                 let up = self.b.ins().iadd_imm_s(sp, 8);
                 self.set_sp(up);
@@ -802,7 +797,7 @@ impl Translator<'_> {
                 let base = self.field(Field::StackBase);
                 let room = self.b.ins().isub(sp, base);
                 let full = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, room, i64::from(size));
-                self.step_if(full, i);
+                self.or_step(full, i);
                 let at = self.b.ins().iadd_imm_s(sp, -i64::from(size));
                 self.set_sp(at);
             }
@@ -811,7 +806,7 @@ impl Translator<'_> {
                 let top = self.field(Field::StackTop);
                 let held = self.b.ins().isub(top, sp);
                 let empty = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, held, i64::from(size));
-                self.step_if(empty, i);
+                self.or_step(empty, i);
                 let up = self.b.ins().iadd_imm_s(sp, i64::from(size));
                 self.set_sp(up);
             }
@@ -996,7 +991,7 @@ impl Translator<'_> {
         let env = self.env;
         let t = self.call(helpers::index_of as *const () as usize, self.sigs.index_of, &[env, addr])[0];
         let bad = self.b.ins().icmp_imm_s(IntCC::Equal, t, -1);
-        self.step_if(bad, i);
+        self.or_step(bad, i);
         t
     }
 
