@@ -9,14 +9,13 @@
 //! enters its callee's region the same way, compiling it first if needed.
 //! Regions are compiled once per machine and shared by its contexts.
 //!
-//! **Registers.** Compiled code keeps the program's registers and stack
-//! pointer in Cranelift variables (machine registers), loaded from the
-//! context at a region's entry and written back at every way out of it —
-//! a return, a call, a helper that may read them, an exit to the
-//! interpreter. Between instructions nothing else sees them, so a
-//! context's registers and program counter are the interpreter's whenever
-//! compiled code is not running: that is where snapshots, forks, traps and
-//! migrations look at them.
+//! **Registers.** Compiled code stores every register (and stack pointer)
+//! it writes to the context at once, and reads one from there once per
+//! block (`translate.rs`), so a context's registers and program counter
+//! are the interpreter's at every way out of compiled code — a return, a
+//! call, a helper, an exit to the interpreter — and whenever compiled code
+//! is not running: that is where snapshots, forks, traps and migrations
+//! look at them.
 //!
 //! **Calls and returns** keep the interpreter's call stack: `call` pushes
 //! its return index there and calls the callee's region natively; the
@@ -38,9 +37,13 @@
 //! interpreter's own.
 //!
 //! **The interrupt line** is read where the interpreter reads it: when the
-//! time slice ends, counted down at every region entry and every backward
-//! branch or jump (a loop's back-edge). So a tight loop sees an interrupt
-//! within microseconds, at an instruction boundary.
+//! time slice ends. Compiled code counts the slice in instructions, by
+//! weight (a helper's costs more than an inline one), at every region
+//! entry (the region's whole weight) and every backward branch or jump
+//! (the weight from its target to itself): between two counts control only
+//! moves forward, so the count bounds what runs, whatever a loop's body
+//! holds. So a loop sees an interrupt within a fraction of a millisecond,
+//! at an instruction boundary (`cargo bench -p manda --bench interrupt`).
 //!
 //! **Step limits, single steps and tracing** run in the interpreter: a
 //! metered run (`--max-steps`) counts steps exactly there, and costs no
@@ -94,9 +97,11 @@ const HOT: u32 = 8;
 /// interpreter runs from there.
 const INTERPRETED: usize = 1;
 
-/// Time slices in compiled code are this many times the interpreter's:
-/// a transfer costs a few nanoseconds there, not tens.
-const SLICE_SCALE: u64 = 8;
+/// What the interpreter's time slice (counted in transfers) is worth in
+/// compiled code, which counts instructions by weight (one for an inline
+/// instruction, see `translate.rs`): the interpreter's 2,048 transfers
+/// become 262,144, some 0.1–0.3 ms of compiled code.
+const TRANSFER_WEIGHT: u64 = 128;
 
 /// A compiled region: `extern "C" fn(env, entry index) -> status`.
 type RegionFn = unsafe extern "C" fn(*mut Env, u32) -> u64;
@@ -134,7 +139,7 @@ pub(super) struct Env {
     heap_base: u64,
     stack_base: u64,
     stack_top: u64,
-    /// Transfers left in the time slice.
+    /// Weight left in the time slice (see [`TRANSFER_WEIGHT`]).
     slice: u64,
     /// The lowest native stack address compiled code may enter a region at.
     stack_limit: u64,
@@ -319,7 +324,7 @@ impl Context {
                 heap_base: (*ctx).mem.heap_base(),
                 stack_base: (*ctx).mem.stack_base(),
                 stack_top: (*ctx).mem.stack_top(),
-                slice: u64::from(local.slice) * SLICE_SCALE,
+                slice: u64::from(local.slice) * TRANSFER_WEIGHT,
                 stack_limit,
                 scratch: 0,
                 ctx,
@@ -344,7 +349,7 @@ impl Context {
                 unsafe { (*env.local).slice = slice };
                 match flow {
                     Flow::Yield => {
-                        env.slice = env.slice.saturating_sub(u64::from(transfers) * SLICE_SCALE);
+                        env.slice = env.slice.saturating_sub(u64::from(transfers) * TRANSFER_WEIGHT);
                         if env.slice == 0 {
                             break match run.core.attention.load(Ordering::Relaxed) {
                                 true => Flow::Interrupted,
@@ -379,7 +384,7 @@ impl Context {
             }
         };
         // SAFETY: as above.
-        unsafe { (*env.local).slice = (env.slice / SLICE_SCALE).max(1) as u32 };
+        unsafe { (*env.local).slice = (env.slice / TRANSFER_WEIGHT).max(1) as u32 };
         flow
     }
 }

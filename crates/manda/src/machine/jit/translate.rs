@@ -78,6 +78,26 @@ struct Translator<'a> {
     /// Edge blocks still to fill.
     stubs: Vec<(Block, Stub)>,
     sigs: Sigs,
+    /// Each translated instruction's position: the weights of the
+    /// region's instructions before it (see [`weight`]).
+    positions: HashMap<u32, u64>,
+    /// The position after the instruction being translated.
+    position: u64,
+    /// Where the prologue counts the region's whole weight down (filled
+    /// after the body, when that is known).
+    entry_count: Block,
+}
+
+/// What one instruction counts against the time slice (whose unit is an
+/// inline instruction's weight): instructions run through a helper cost
+/// tens of nanoseconds, an inline one one or two.
+mod weight {
+    /// Most instructions.
+    pub(super) const INLINE: u64 = 1;
+    /// Calls and returns (a helper for the call stack, a native call).
+    pub(super) const CALL: u64 = 4;
+    /// An instruction the interpreter runs through the step helper.
+    pub(super) const STEP: u64 = 32;
 }
 
 /// The registers `region` names (and `SP` if it moves or reads the stack pointer).
@@ -124,10 +144,11 @@ enum Field {
 const FIELDS: usize = 7;
 
 /// An edge block: out of the region at an index, or a backward transfer
-/// that counts the time slice down on its way to a block.
+/// that counts the time slice down (by the weight it may have run since
+/// the last count) on its way to a block.
 enum Stub {
     Leave(u32),
-    CountDown(u32, Block),
+    CountDown { to: u32, target: Block, weight: u64 },
 }
 
 /// Flags for the program's memory: unaligned, little-endian, never
@@ -191,6 +212,7 @@ pub(super) fn translate(
     let exit = b.create_block();
     b.append_block_param(exit, I64);
     b.set_cold_block(exit);
+    let entry_count = b.create_block();
     let mut t = Translator {
         b,
         code,
@@ -207,9 +229,13 @@ pub(super) fn translate(
         blocks: HashMap::new(),
         stubs: Vec::new(),
         sigs,
+        positions: HashMap::new(),
+        position: 0,
+        entry_count,
     };
     t.prologue();
     t.body();
+    t.fill_entry_count();
     t.fill_stubs();
     t.fill_dispatch();
     t.b.switch_to_block(exit);
@@ -240,12 +266,22 @@ impl Translator<'_> {
         self.b.switch_to_block(unwind);
         self.b.ins().return_(&[at]);
         self.b.switch_to_block(go);
+        self.b.ins().jump(self.entry_count, &[]);
+    }
+
+    /// The prologue's time-slice count: the region's whole weight, which
+    /// bounds what it can run from its entry to its first backward
+    /// transfer (then on to the entry index's block).
+    fn fill_entry_count(&mut self) {
+        self.b.switch_to_block(self.entry_count);
+        self.fields = [None; FIELDS];
         let body = self.b.create_block();
         let out = self.b.create_block();
         let slice = self.b.ins().load(I64, host(), self.env, env_field!(slice));
         self.b.def_var(self.slice, slice);
-        self.count_down(out, body);
+        self.count_down(out, body, self.position);
         self.b.switch_to_block(out);
+        let at = self.b.ins().uextend(I64, self.at);
         let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
         self.b.ins().jump(self.exit, &[yielded.into()]);
         self.b.switch_to_block(body);
@@ -273,13 +309,13 @@ impl Translator<'_> {
         self.b.ins().jump(self.exit, &[at.into()]);
     }
 
-    /// Counts the time slice down: to `out` when it ends, else to `go`.
-    /// (The count is a variable, kept in `Env::slice` only outside the
-    /// region: through memory, it made a tight loop's every iteration wait
-    /// for the store of the one before.)
-    fn count_down(&mut self, out: Block, go: Block) {
+    /// Counts the time slice down by `weight`: to `out` when it ends, else
+    /// to `go`. (The count is a variable, kept in `Env::slice` only outside
+    /// the region: through memory, it made a tight loop's every iteration
+    /// wait for the store of the one before.)
+    fn count_down(&mut self, out: Block, go: Block, weight: u64) {
         let slice = self.b.use_var(self.slice);
-        let left = self.b.ins().iadd_imm_s(slice, -1);
+        let left = self.b.ins().iadd_imm_s(slice, -(weight as i64));
         self.b.def_var(self.slice, left);
         let ended = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, left, 0);
         self.b.ins().brif(ended, out, &[], go, &[]);
@@ -324,6 +360,12 @@ impl Translator<'_> {
     /// Where a transfer from `from` to `to` goes: `to`'s block, through a
     /// time-slice count if it goes backward, or out of the region. (Stubs
     /// are filled after the body: the current block is not finished yet.)
+    ///
+    /// A backward transfer counts the weight from `to` to `from`: between
+    /// two counts control only moves forward, so what runs is bounded by
+    /// the positions it moved over — the region's weight from an entry,
+    /// the loop's from a back-edge (and an outer loop's back-edge counts
+    /// the inner loop's way out).
     fn edge(&mut self, from: u32, to: u32) -> Block {
         if !self.region.indices.contains(&to) {
             let stub = self.b.create_block();
@@ -335,7 +377,9 @@ impl Translator<'_> {
             return target;
         }
         let stub = self.b.create_block();
-        self.stubs.push((stub, Stub::CountDown(to, target)));
+        // `to` is translated already (it is at or before `from`).
+        let weight = self.position - self.positions[&to];
+        self.stubs.push((stub, Stub::CountDown { to, target, weight }));
         stub
     }
 
@@ -345,9 +389,9 @@ impl Translator<'_> {
             self.b.switch_to_block(stub);
             match kind {
                 Stub::Leave(to) => self.leave(status::AT, to),
-                Stub::CountDown(to, target) => {
+                Stub::CountDown { to, target, weight } => {
                     let out = self.b.create_block();
-                    self.count_down(out, target);
+                    self.count_down(out, target, weight);
                     self.b.switch_to_block(out);
                     self.leave(status::YIELD, to);
                 }
@@ -430,6 +474,11 @@ impl Translator<'_> {
                 self.fields = [None; FIELDS];
             }
             let op = self.code.plain_op(i as usize);
+            self.positions.insert(i, self.position);
+            self.position += match op {
+                Op::Call { .. } | Op::Callr { .. } | Op::Ret {} => weight::CALL,
+                _ => weight::INLINE, // `step` adds to it
+            };
             open = self.instruction(i, op);
             if open && !self.region.indices.contains(&(i + 1)) {
                 self.leave(status::AT, i + 1);
@@ -871,12 +920,13 @@ impl Translator<'_> {
             }
             Jr { rs } => {
                 // To a leader of this region (a jump table's entry), else
-                // out; counted as a backward transfer, whichever it is.
+                // out; counted as a backward transfer to the region's
+                // first instruction, wherever it goes.
                 let t = self.index_of(i, rs);
                 let t = self.b.ins().ireduce(I32, t);
                 let go = self.b.create_block();
                 let out = self.b.create_block();
-                self.count_down(out, go);
+                self.count_down(out, go, self.position);
                 self.b.switch_to_block(out);
                 let at = self.b.ins().uextend(I64, t);
                 let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
@@ -975,6 +1025,7 @@ impl Translator<'_> {
     /// one step, registers in; out of the region if the step ended in a
     /// flow of its own (a block, a sleep, an exit, a trap).
     fn step(&mut self, i: u32) {
+        self.position += weight::STEP - weight::INLINE;
         let index = self.b.ins().iconst(I32, i64::from(i));
         let env = self.env;
         let flow = self.call(helpers::step as *const () as usize, self.sigs.step, &[env, index])[0];
