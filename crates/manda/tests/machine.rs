@@ -5,7 +5,7 @@
 
 use manda::exe::Executable;
 use manda::isa::Reg;
-use manda::machine::{Config, Machine, SharedBuf, Stopped, TrapKind};
+use manda::machine::{Config, Machine, SharedBuf, Stopped, Tier, TrapKind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,30 @@ fn an_interrupt_stops_a_busy_loop_and_run_continues_it() {
     });
     assert_eq!(m.run(), Ok(Stopped::Interrupted));
     assert!(m.reg(reg("t0")) < 1 << 40, "it ran on from the changed register and wrapped");
+}
+
+/// Compiled code's time slice bounds the instructions it runs, not the
+/// transfers: two contexts on one thread, each printing its number once
+/// per pass of a 900-instruction loop, take turns every slice — some 280
+/// passes (262,144 weight units over ~930 a pass), where a count of
+/// transfers let each run all 2,000 of its passes in one turn.
+#[test]
+fn compiled_time_slices_count_instructions_not_transfers() {
+    let body = "    addi t1, t1, 1\n".repeat(900);
+    let source = format!(
+        ".code\nmain:\n    li a0, 0\n    fork t0, passes\n    li a0, 1\npasses:\n    li s0, 2000\n.Lpass:\n    printi a0\n{body}    addi s0, s0, -1\n    bnez s0, .Lpass\n    halt\n"
+    );
+    let exe = load(&source);
+    for tier in [Tier::CompileAll, Tier::Compiled] {
+        let (mut m, out) = machine(&exe, Config { threads: 1, tier, ..Config::default() }, &[]);
+        assert_eq!(m.run(), Ok(Stopped::Exited(0)));
+        let out = out.contents();
+        let lines: Vec<&[u8]> = out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 4000, "{tier:?}");
+        let turns = lines.chunk_by(|a, b| a == b).map(<[_]>::len).collect::<Vec<_>>();
+        let longest = turns.iter().max().copied().unwrap_or(0);
+        assert!(turns.len() > 10 && longest <= 300, "{tier:?}: turns of {turns:?} passes");
+    }
 }
 
 #[test]
