@@ -122,6 +122,29 @@ fn compiled_time_slices_count_instructions_not_transfers() {
     }
 }
 
+/// Compiled code pushes and pops the call stack in place: a recursion
+/// 300,000 deep (past the 64 Ki frames of a chunk, so chunks fill, empty
+/// and are reused) returns the same value as in the interpreter, and past
+/// the depth limit traps at the same instruction.
+#[test]
+fn deep_recursion_in_compiled_code_keeps_the_call_stack() {
+    let source = ".code\nmain:\n    li a0, 300000\n    call down\n    printi v0\n    li a0, 200000\n    call down\n    printi v0\n    halt\ndown:\n    beqz a0, .Lbottom\n    addi a0, a0, -1\n    call down\n    addi v0, v0, 3\n    ret\n.Lbottom:\n    li v0, 7\n    ret\n";
+    let exe = load(source);
+    let ending = |tier: Tier, max_call_depth: u32| {
+        let (mut m, out) = machine(&exe, Config { threads: 1, tier, max_call_depth, ..Config::default() }, &[]);
+        let ended = m.run();
+        (ended.map_err(|t| t.to_string()), out.contents(), m.call_stack().len())
+    };
+    for tier in [Tier::Compiled, Tier::CompileAll] {
+        let deep = ending(tier, 1_000_000);
+        assert_eq!(deep, (Ok(Stopped::Exited(0)), b"900007\n600007\n".to_vec(), 0), "{tier:?}");
+        assert_eq!(deep, ending(Tier::Interpreted, 1_000_000));
+        let over = ending(tier, 250_000);
+        assert!(over.0.as_ref().is_err_and(|e| e.starts_with("call stack overflow: more than 250000")), "{over:?}");
+        assert_eq!(over, ending(Tier::Interpreted, 250_000), "{tier:?}");
+    }
+}
+
 #[test]
 fn an_interrupt_cuts_a_sleep_short_and_the_rest_is_owed() {
     let exe = load(".code\nmain:\n    li t0, 300\n    sleep t0\n    li t1, 1\n    halt\n");

@@ -352,28 +352,7 @@ mod machine_never_panics {
                 })
                 .collect();
             let exe = random_executable(&instrs);
-            let run = |max_steps: Option<u64>, fused: bool, steps: bool, tier: Tier| {
-                let config = Config { max_steps, max_memory: 8 << 20, stack_size: 4096, max_call_depth: 64, max_ports: 4, threads: 1, tier, ..Config::default() };
-                let mut m = Machine::new(&exe, config).unwrap();
-                let out = SharedBuf::default();
-                m.set_output(Box::new(out.clone()));
-                m.set_error_output(Box::new(out.clone()));
-                m.set_input(Box::new(&b"input"[..]));
-                m.set_args(["one"]);
-                if !fused {
-                    m.disable_fusion();
-                }
-                if steps {
-                    m.set_trace(Some(Box::new(std::io::sink())));
-                }
-                for (i, seed) in seeds.iter().enumerate() {
-                    m.set_reg(Reg(192 + i as u8), seed % 128);
-                }
-                let ended = format!("{:?}", m.run());
-                let regs: Vec<u64> = (0..=255).map(|r| m.reg(Reg(r))).collect();
-                let data = m.memory().peek(SECTION_HEADER_LEN, 64);
-                (ended, out.contents(), m.steps(), regs, m.pc(), m.sp(), data)
-            };
+            let run = |max_steps: Option<u64>, fused: bool, steps: bool, tier: Tier| run_program(&exe, &seeds, max_steps, fused, steps, tier);
             let fast = run(Some(2000), true, false, Tier::Interpreted);
             prop_assert_eq!(&run(Some(2000), false, false, Tier::Interpreted), &fast, "without superinstructions");
             prop_assert_eq!(&run(Some(2000), true, true, Tier::Interpreted), &fast, "in single steps");
@@ -388,5 +367,49 @@ mod machine_never_panics {
                 prop_assert_eq!(&compiled, &fast, "compiled");
             }
         }
+    }
+
+    /// What a run of a random program leaves: its end, output, steps,
+    /// registers, pc, sp and data section.
+    type Ending = (String, Vec<u8>, u64, Vec<u64>, u64, u64, Option<Vec<u8>>);
+
+    /// Runs a random program with the seeds in registers 192…, in a mode.
+    fn run_program(
+        exe: &Executable,
+        seeds: &[u64],
+        max_steps: Option<u64>,
+        fused: bool,
+        steps: bool,
+        tier: Tier,
+    ) -> Ending {
+        let config = Config {
+            max_steps,
+            max_memory: 8 << 20,
+            stack_size: 4096,
+            max_call_depth: 64,
+            max_ports: 4,
+            threads: 1,
+            tier,
+            ..Config::default()
+        };
+        let mut m = Machine::new(exe, config).unwrap();
+        let out = SharedBuf::default();
+        m.set_output(Box::new(out.clone()));
+        m.set_error_output(Box::new(out.clone()));
+        m.set_input(Box::new(&b"input"[..]));
+        m.set_args(["one"]);
+        if !fused {
+            m.disable_fusion();
+        }
+        if steps {
+            m.set_trace(Some(Box::new(std::io::sink())));
+        }
+        for (i, seed) in seeds.iter().enumerate() {
+            m.set_reg(Reg(192 + i as u8), seed % 128);
+        }
+        let ended = format!("{:?}", m.run());
+        let regs: Vec<u64> = (0..=255).map(|r| m.reg(Reg(r))).collect();
+        let data = m.memory().peek(SECTION_HEADER_LEN, 64);
+        (ended, out.contents(), m.steps(), regs, m.pc(), m.sp(), data)
     }
 }

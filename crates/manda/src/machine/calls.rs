@@ -45,6 +45,24 @@ impl CallStack {
         Ok(())
     }
 
+    /// The top chunk as compiled code pushes and pops it in place:
+    /// its frames, how many it holds, and its charged room (it has the
+    /// capacity for that many; see [`set_top_len`](Self::set_top_len)).
+    pub(super) fn top_raw(&mut self) -> (*mut u32, usize, u32) {
+        (self.top.as_mut_ptr(), self.top.len(), self.room)
+    }
+
+    /// The top chunk holds `len` frames, written in place through
+    /// [`top_raw`](Self::top_raw)'s pointer.
+    ///
+    /// # Safety
+    /// `len <= room`, and every frame below `len` has been written.
+    pub(super) unsafe fn set_top_len(&mut self, len: usize) {
+        debug_assert!(len <= self.room as usize);
+        // SAFETY: the caller's; `top` has capacity for `room` frames.
+        unsafe { self.top.set_len(len) }
+    }
+
     /// Frames on the stack.
     pub(super) fn depth(&self) -> usize {
         self.below.len() * CHUNK + self.top.len()

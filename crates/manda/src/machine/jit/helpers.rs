@@ -24,10 +24,13 @@ unsafe fn workers<'a>(env: &Env) -> &'a Workers<'a> {
 /// stack pointer compiled code has written back.
 pub(super) unsafe extern "C" fn step(env: *mut Env, index: u32) -> u64 {
     let env = unsafe { &mut *env };
+    unsafe { env.calls_out() };
     let ctx = unsafe { &mut *env.ctx };
     ctx.pc = index;
     let run = unsafe { workers(env) };
-    match ctx.exec::<true, false>(run, unsafe { &mut *env.local }) {
+    let flow = ctx.exec::<true, false>(run, unsafe { &mut *env.local });
+    unsafe { env.calls_in() };
+    match flow {
         Flow::Stepped => 0,
         flow => {
             env.flow = Some(flow);
@@ -61,28 +64,36 @@ pub(super) unsafe extern "C" fn store<const N: u64>(env: *mut Env, addr: u64, va
     u32::from(unsafe { (*env.ctx).mem.store::<N>(addr, value) }.is_err())
 }
 
-/// Pushes a return index: 0, or 1 if the call stack is full (or the memory limit reached).
+/// Pushes a return index where compiled code found the top chunk full:
+/// 0, or 1 if the call stack is full (or the memory limit reached).
 ///
 /// # Safety
 /// As for [`step`].
 pub(super) unsafe extern "C" fn push(env: *mut Env, ret: u32) -> u32 {
     let env = unsafe { &mut *env };
     let run = unsafe { workers(env) };
+    unsafe { env.calls_out() };
     let ctx = unsafe { &mut *env.ctx };
-    u32::from(ctx.calls.push(ret, ctx.mem.meter(), run.config.max_call_depth).is_err())
+    let failed = ctx.calls.push(ret, ctx.mem.meter(), run.config.max_call_depth).is_err();
+    unsafe { env.calls_in() };
+    u32::from(failed)
 }
 
-/// Pops a return index; `u64::MAX` if the call stack is empty.
+/// Pops a return index where compiled code found the top chunk empty;
+/// `u64::MAX` if the call stack is empty.
 ///
 /// # Safety
 /// As for [`step`].
 pub(super) unsafe extern "C" fn pop(env: *mut Env) -> u64 {
     let env = unsafe { &mut *env };
+    unsafe { env.calls_out() };
     let ctx = unsafe { &mut *env.ctx };
-    match ctx.calls.top.pop() {
+    let popped = match ctx.calls.top.pop() {
         Some(t) => u64::from(t),
         None => ctx.calls.pop_below(ctx.mem.meter()).map_or(u64::MAX, u64::from),
-    }
+    };
+    unsafe { env.calls_in() };
+    popped
 }
 
 /// The index of the instruction a jump to `addr` lands on; `u64::MAX` if none.

@@ -274,7 +274,7 @@ impl Translator<'_> {
     /// transfer (then on to the entry index's block).
     fn fill_entry_count(&mut self) {
         self.b.switch_to_block(self.entry_count);
-        self.fields = [None; FIELDS];
+        self.forget();
         let body = self.b.create_block();
         let out = self.b.create_block();
         let slice = self.b.ins().load(I64, host(), self.env, env_field!(slice));
@@ -399,6 +399,17 @@ impl Translator<'_> {
         }
     }
 
+    /// The address of frame `n` of the call stack's top chunk.
+    fn frame(&mut self, n: Value) -> Value {
+        let frames = self.b.ins().load(self.ptr, host(), self.env, env_field!(frames));
+        let offset = self.b.ins().imul_imm_s(n, 4);
+        let offset = match self.ptr == I64 {
+            true => offset,
+            false => self.b.ins().ireduce(self.ptr, offset),
+        };
+        self.b.ins().iadd(frames, offset)
+    }
+
     /// Register `r`'s value.
     fn r(&mut self, r: u8) -> Value {
         self.b.use_var(self.vars[usize::from(r)])
@@ -421,10 +432,16 @@ impl Translator<'_> {
         self.b.ins().store(context(), v, slot, 0);
     }
 
+    /// A new block (control may arrive from elsewhere): the [`Env`] fields
+    /// are read afresh.
+    fn forget(&mut self) {
+        self.fields = [None; FIELDS];
+    }
+
     /// Reads every register the region names from the context: at entry,
     /// and after a helper or call that may have changed them.
     fn reload(&mut self) {
-        self.fields = [None; FIELDS];
+        self.forget();
         for k in 0..self.used.len() {
             let r = self.used[k];
             let v = match r {
@@ -471,7 +488,7 @@ impl Translator<'_> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
-                self.fields = [None; FIELDS];
+                self.forget();
             }
             let op = self.code.plain_op(i as usize);
             self.positions.insert(i, self.position);
@@ -905,6 +922,21 @@ impl Translator<'_> {
                 return false;
             }
             Ret {} => {
+                // The top chunk's last frame in place; the helper when it
+                // is empty (a chunk below, or a trap).
+                let depth = self.b.ins().load(I64, host(), self.env, env_field!(depth));
+                let empty = self.b.ins().icmp_imm_s(IntCC::Equal, depth, 0);
+                let slow = self.b.create_block();
+                self.b.set_cold_block(slow);
+                let fast = self.b.create_block();
+                self.b.ins().brif(empty, slow, &[], fast, &[]);
+                self.b.switch_to_block(fast);
+                let below = self.b.ins().iadd_imm_s(depth, -1);
+                let slot = self.frame(below);
+                let popped = self.b.ins().uload32(host(), slot, 0);
+                self.b.ins().store(host(), below, self.env, env_field!(depth));
+                self.b.ins().jump(self.exit, &[popped.into()]);
+                self.b.switch_to_block(slow);
                 let env = self.env;
                 let popped = self.call(helpers::pop as *const () as usize, self.sigs.pop, &[env])[0];
                 let none = self.b.ins().icmp_imm_s(IntCC::Equal, popped, -1);
@@ -1052,8 +1084,27 @@ impl Translator<'_> {
     fn call_to(&mut self, i: u32, t: Value) {
         let env = self.env;
         let ret = self.b.ins().iconst(I32, i64::from(i + 1));
-        let full = self.call(helpers::push as *const () as usize, self.sigs.push, &[env, ret])[0];
-        self.or_step(full, i);
+        // Into the top chunk's charged room in place; the helper past it
+        // (a new chunk, the depth limit, the memory limit).
+        let depth = self.b.ins().load(I64, host(), self.env, env_field!(depth));
+        let room = self.b.ins().load(I64, host(), self.env, env_field!(room));
+        let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, room);
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let fast = self.b.create_block();
+        let pushed = self.b.create_block();
+        self.b.ins().brif(full, slow, &[], fast, &[]);
+        self.b.switch_to_block(fast);
+        let slot = self.frame(depth);
+        self.b.ins().store(host(), ret, slot, 0);
+        let above = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(host(), above, self.env, env_field!(depth));
+        self.b.ins().jump(pushed, &[]);
+        self.b.switch_to_block(slow);
+        let failed = self.call(helpers::push as *const () as usize, self.sigs.push, &[env, ret])[0];
+        self.or_step(failed, i);
+        self.b.ins().jump(pushed, &[]);
+        self.b.switch_to_block(pushed);
         let entries = self.b.ins().load(self.ptr, host(), self.env, env_field!(entries));
         let offset = self.b.ins().imul_imm_s(t, self.ptr.bytes() as i64);
         let offset = match self.ptr == I64 {
