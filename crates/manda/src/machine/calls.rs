@@ -63,6 +63,17 @@ impl CallStack {
         unsafe { self.top.set_len(len) }
     }
 
+    /// Pops a return index: from the top chunk, or when it is empty from
+    /// the chunk below ([`pop_below`](Self::pop_below)); `None` if the
+    /// stack is empty.
+    #[inline(always)]
+    pub(super) fn pop(&mut self, meter: &Meter) -> Option<u32> {
+        match self.top.pop() {
+            Some(t) => Some(t),
+            None => self.pop_below(meter),
+        }
+    }
+
     /// Frames on the stack.
     pub(super) fn depth(&self) -> usize {
         self.below.len() * CHUNK + self.top.len()
@@ -109,7 +120,7 @@ impl CallStack {
     /// which becomes the top (the empty one is given back); `None` if there
     /// is none.
     #[cold]
-    pub(super) fn pop_below(&mut self, meter: &Meter) -> Option<u32> {
+    fn pop_below(&mut self, meter: &Meter) -> Option<u32> {
         let chunk = self.below.pop()?;
         let freed = u64::from(self.room) * CALL_FRAME_BYTES;
         meter.release(freed);

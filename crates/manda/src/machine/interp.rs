@@ -158,12 +158,9 @@ impl Context {
         }
         macro_rules! ret {
             () => {
-                match calls.top.pop() {
+                match calls.pop(mem.meter()) {
                     Some(t) => goto!(t),
-                    None => match calls.pop_below(mem.meter()) {
-                        Some(t) => goto!(t),
-                        None => trap!(TrapKind::ReturnWithoutCall),
-                    },
+                    None => trap!(TrapKind::ReturnWithoutCall),
                 }
             };
         }

@@ -1,7 +1,7 @@
 //! What compiled code calls: the interpreter's own paths for what is not
-//! inlined (a translation-cache miss, a call stack push or pop, a step of
-//! a system or vector instruction, a float operation with exact NaN
-//! rules). Each takes the [`Env`] of the running context, and none
+//! inlined (a translation-cache miss, a call stack chunk filling or
+//! emptying, a step of a system or vector instruction, a float operation
+//! with exact NaN rules). Each takes the [`Env`] of the running context, and none
 //! unwinds: errors are returned as values.
 
 use super::{status, Env, Jit};
@@ -88,10 +88,7 @@ pub(super) unsafe extern "C" fn pop(env: *mut Env) -> u64 {
     let env = unsafe { &mut *env };
     unsafe { env.calls_out() };
     let ctx = unsafe { &mut *env.ctx };
-    let popped = match ctx.calls.top.pop() {
-        Some(t) => u64::from(t),
-        None => ctx.calls.pop_below(ctx.mem.meter()).map_or(u64::MAX, u64::from),
-    };
+    let popped = ctx.calls.pop(ctx.mem.meter()).map_or(u64::MAX, u64::from);
     unsafe { env.calls_in() };
     popped
 }

@@ -402,12 +402,18 @@ impl Translator<'_> {
     /// The address of frame `n` of the call stack's top chunk.
     fn frame(&mut self, n: Value) -> Value {
         let frames = self.b.ins().load(self.ptr, host(), self.env, env_field!(frames));
-        let offset = self.b.ins().imul_imm_s(n, 4);
-        let offset = match self.ptr == I64 {
+        let offset = self.scaled(n, 4);
+        self.b.ins().iadd(frames, offset)
+    }
+
+    /// The byte offset of element `n` (an `I64`) of an array of `size`-byte
+    /// elements, as a pointer-sized value.
+    fn scaled(&mut self, n: Value, size: i64) -> Value {
+        let offset = self.b.ins().imul_imm_s(n, size);
+        match self.ptr == I64 {
             true => offset,
             false => self.b.ins().ireduce(self.ptr, offset),
-        };
-        self.b.ins().iadd(frames, offset)
+        }
     }
 
     /// Register `r`'s value.
@@ -1106,11 +1112,7 @@ impl Translator<'_> {
         self.b.ins().jump(pushed, &[]);
         self.b.switch_to_block(pushed);
         let entries = self.b.ins().load(self.ptr, host(), self.env, env_field!(entries));
-        let offset = self.b.ins().imul_imm_s(t, self.ptr.bytes() as i64);
-        let offset = match self.ptr == I64 {
-            true => offset,
-            false => self.b.ins().ireduce(self.ptr, offset),
-        };
+        let offset = self.scaled(t, i64::from(self.ptr.bytes()));
         let slot = self.b.ins().iadd(entries, offset);
         let known = self.b.ins().atomic_load(self.ptr, host(), slot);
         let compile = self.b.create_block();
@@ -1231,11 +1233,7 @@ impl Translator<'_> {
     fn way(&mut self, ways: Value, addr: Value) -> Value {
         let set = self.b.ins().ushr_imm_s(addr, i64::from(PAGE_BITS));
         let set = self.b.ins().band_imm_s(set, (TLB_SETS - 1) as i64);
-        let offset = self.b.ins().ishl_imm_s(set, 3);
-        let offset = match self.ptr == I64 {
-            true => offset,
-            false => self.b.ins().ireduce(self.ptr, offset),
-        };
+        let offset = self.scaled(set, 8);
         self.b.ins().iadd(ways, offset)
     }
 
