@@ -183,6 +183,11 @@ struct Compiler {
     module: Option<JITModule>,
     ctx: cranelift_codegen::Context,
     builder: cranelift_frontend::FunctionBuilderContext,
+    /// The memory limit had no room for a region's code once: nothing more
+    /// is compiled. (A region's code is in the module before its size is
+    /// known; one refused stays there uncharged, and without this each
+    /// region after it would add its own.)
+    full: bool,
 }
 
 // SAFETY: the module is only touched under the mutex; its raw pointers are
@@ -193,9 +198,6 @@ impl Jit {
     /// A compiler for code of `len` indices, or `None` where Cranelift has
     /// no backend for this host (the interpreter runs everything then).
     pub(super) fn new(len: usize, tier: Tier, meter: &Arc<Meter>) -> Option<Jit> {
-        // Its tables count against the memory limit, as the decoded code's do.
-        let tables = (len * (std::mem::size_of::<AtomicUsize>() + std::mem::size_of::<AtomicU32>())) as u64;
-        meter.charge(tables).ok()?;
         let mut flags = settings::builder();
         for (name, value) in [
             ("use_colocated_libcalls", "false"),
@@ -213,6 +215,11 @@ impl Jit {
         let isa = cranelift_native::builder().ok()?.finish(settings::Flags::new(flags)).ok()?;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let ctx = module.make_context();
+        // Its tables count against the memory limit, as the decoded code's
+        // do (charged once there is a backend: no `Jit`, no `Drop` to give
+        // them back).
+        let tables = (len * (std::mem::size_of::<AtomicUsize>() + std::mem::size_of::<AtomicU32>())) as u64;
+        meter.charge(tables).ok()?;
         Some(Jit {
             entries: (0..len).map(|_| AtomicUsize::new(0)).collect(),
             heat: (0..len).map(|_| AtomicU32::new(0)).collect(),
@@ -226,6 +233,7 @@ impl Jit {
                 module: Some(module),
                 ctx,
                 builder: cranelift_frontend::FunctionBuilderContext::new(),
+                full: false,
             }),
         })
     }
@@ -295,6 +303,9 @@ impl Compiler {
         meter: &Meter,
         charged: &AtomicU64,
     ) -> Option<(usize, Vec<u32>)> {
+        if self.full {
+            return None;
+        }
         let region = region::Region::discover(code, root)?;
         let module = self.module.as_mut()?;
         module.clear_context(&mut self.ctx);
@@ -309,7 +320,10 @@ impl Compiler {
             return None;
         }
         let size = self.ctx.compiled_code().map_or(0, |c| c.code_buffer().len() as u64);
-        meter.charge(size).ok()?;
+        if meter.charge(size).is_err() {
+            self.full = true;
+            return None;
+        }
         charged.fetch_add(size, Ordering::Relaxed);
         module.finalize_definitions().ok()?;
         let f = module.get_finalized_function(id) as usize;
