@@ -146,6 +146,10 @@ struct RunArgs {
     /// path, with the trace discarded). The program's behaviour is the same in every mode.
     #[arg(long, hide = true, value_enum, default_value_t = ExecMode::Compiled)]
     exec: ExecMode,
+    /// Print what the compiling tier compiled (regions, instructions, compile time, code bytes) on
+    /// stderr at the end, one line, for benchmarks; regions still compiling then are not counted.
+    #[arg(long, hide = true)]
+    compile_stats: bool,
     /// For a WebAssembly module: call this exported function with the arguments after FILE (integers
     /// or floats, by the function's parameter types; a v128 as 0x and up to 32 hex digits) and print
     /// its results, one a line (a v128 as 0x and 32 hex digits); or, with no arguments, print the
@@ -513,6 +517,16 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     let status = host::run(&mut machine, options, args.control.restore.as_deref());
+    if args.compile_stats {
+        let stats = machine.compile_stats().unwrap_or_default();
+        print_err(&format!(
+            "compiled: {} regions, {} instructions, {:.3} s, {} bytes of code\n",
+            stats.regions,
+            stats.instructions,
+            stats.time.as_secs_f64(),
+            stats.code_bytes
+        ));
+    }
     // The machine's output is flushed and the hypervisor's files are gone:
     // exit without freeing its memory page by page, which the system takes
     // back whole (on a heap of some megabytes that took milliseconds), and

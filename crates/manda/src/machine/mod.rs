@@ -47,7 +47,7 @@ mod vector;
 mod workers;
 
 pub use code::{Code, BYTES_PER_INDEX};
-pub use jit::Tier;
+pub use jit::{CompileStats, Tier};
 pub use memory::{Memory, Meter, GUARD, MAX_SPACE, PAGE, TABLE_BYTES};
 pub use postcopy::{OwedPages, Pager, Postcopy};
 pub use snapshot::{
@@ -548,6 +548,13 @@ impl Machine {
     /// Once every context has ended.
     pub fn memory_mut(&mut self) -> &mut Memory {
         self.contexts.first_mut().expect("a live context").memory_mut()
+    }
+
+    /// What the compiling tier has compiled for this machine so far; `None`
+    /// before a compiled run (or where Cranelift has no backend). Regions
+    /// still being compiled in the background are not counted.
+    pub fn compile_stats(&self) -> Option<CompileStats> {
+        self.jit.get()?.as_ref().map(jit::Jit::stats)
     }
 
     /// Instructions executed so far, in all contexts. Counted only under a

@@ -113,7 +113,7 @@ pub(super) fn run(machine: &mut Machine, mode: Mode) -> End {
     let jit = match compiled {
         true => machine
             .jit
-            .get_or_init(|| super::jit::Jit::new(machine.code.ops.len(), machine.config.tier, &machine.meter))
+            .get_or_init(|| super::jit::Jit::new(&machine.code, machine.config.tier, &machine.meter))
             .as_ref(),
         false => None,
     };

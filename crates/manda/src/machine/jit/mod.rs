@@ -63,9 +63,9 @@ use super::Context;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Which engine runs a machine's code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,9 +93,13 @@ const NATIVE_STACK: u64 = 512 << 10;
 /// some 20 µs an instruction, running it in the interpreter a few ns.
 const HOT: u32 = 8;
 
-/// An [`Jit::entries`] slot whose region is not compiled (too large): the
-/// interpreter runs from there.
+/// A [`Shared::entries`] slot whose region is not compiled (too large, or
+/// no room in the memory limit): the interpreter runs from there.
 const INTERPRETED: usize = 1;
+
+/// A [`Shared::entries`] slot whose region is queued to be compiled in the
+/// background: the interpreter runs from there meanwhile.
+const QUEUED: usize = 2;
 
 /// What the interpreter's time slice (counted in transfers) is worth in
 /// compiled code, which counts instructions by weight (one for an inline
@@ -161,10 +165,25 @@ pub(super) struct Env {
     flow: Option<Flow>,
 }
 
-/// A machine's compiled code: the regions, one table slot per index.
+/// A machine's compiled code: the regions, one table slot per index, and
+/// (for [`Tier::Compiled`]) the thread that compiles them.
 pub(super) struct Jit {
+    shared: Arc<Shared>,
+    /// The code, for the compiling thread.
+    code: Arc<super::Code>,
+    /// Compile hot regions on a thread of their own ([`Tier::Compiled`]).
+    background: bool,
+    /// Roots to compile, to the compiling thread (started at the first);
+    /// `None` in it if the thread could not be started (then regions are
+    /// compiled where they are found hot).
+    queue: OnceLock<Option<mpsc::Sender<u32>>>,
+}
+
+/// What running contexts and the compiling thread share.
+struct Shared {
     /// A region that has each index among its leaders (its blocks' first
-    /// instructions, where it can be entered): a [`RegionFn`] as `usize`, or 0.
+    /// instructions, where it can be entered): a [`RegionFn`] as `usize`,
+    /// or 0, [`INTERPRETED`] or [`QUEUED`].
     entries: Box<[AtomicUsize]>,
     /// How often control has arrived at each index with no region to
     /// enter there (see [`HOT`]).
@@ -175,6 +194,8 @@ pub(super) struct Jit {
     meter: Arc<Meter>,
     charged: AtomicU64,
     compiler: Mutex<Compiler>,
+    /// The machine is gone: the compiling thread compiles nothing more.
+    stopped: AtomicBool,
 }
 
 /// What compiling needs, one at a time.
@@ -188,6 +209,21 @@ struct Compiler {
     /// known; one refused stays there uncharged, and without this each
     /// region after it would add its own.)
     full: bool,
+    stats: CompileStats,
+}
+
+/// What the compiling tier has compiled so far: regions, their
+/// instructions, the time it took, and their native code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Regions compiled.
+    pub regions: u64,
+    /// Their instructions.
+    pub instructions: u64,
+    /// Time spent compiling them (on whichever thread compiled).
+    pub time: Duration,
+    /// Bytes of native code they became (charged to the memory limit).
+    pub code_bytes: u64,
 }
 
 // SAFETY: the module is only touched under the mutex; its raw pointers are
@@ -195,9 +231,10 @@ struct Compiler {
 unsafe impl Send for Compiler {}
 
 impl Jit {
-    /// A compiler for code of `len` indices, or `None` where Cranelift has
-    /// no backend for this host (the interpreter runs everything then).
-    pub(super) fn new(len: usize, tier: Tier, meter: &Arc<Meter>) -> Option<Jit> {
+    /// A compiler for `code`, or `None` where Cranelift has no backend for
+    /// this host (the interpreter runs everything then).
+    pub(super) fn new(code: &Arc<super::Code>, tier: Tier, meter: &Arc<Meter>) -> Option<Jit> {
+        let len = code.ops.len();
         let mut flags = settings::builder();
         for (name, value) in [
             ("use_colocated_libcalls", "false"),
@@ -220,7 +257,7 @@ impl Jit {
         // them back).
         let tables = (len * (std::mem::size_of::<AtomicUsize>() + std::mem::size_of::<AtomicU32>())) as u64;
         meter.charge(tables).ok()?;
-        Some(Jit {
+        let shared = Shared {
             entries: (0..len).map(|_| AtomicUsize::new(0)).collect(),
             heat: (0..len).map(|_| AtomicU32::new(0)).collect(),
             meter: meter.clone(),
@@ -234,58 +271,116 @@ impl Jit {
                 ctx,
                 builder: cranelift_frontend::FunctionBuilderContext::new(),
                 full: false,
+                stats: CompileStats::default(),
             }),
+            stopped: AtomicBool::new(false),
+        };
+        Some(Jit {
+            shared: Arc::new(shared),
+            code: code.clone(),
+            background: tier == Tier::Compiled,
+            queue: OnceLock::new(),
         })
     }
 
-    /// A region that can be entered at `index`, compiled now (rooted
-    /// there) if none can be yet.
+    /// A region that can be entered at `index`: compiled now (rooted
+    /// there) if none can be yet and the index is hot — or, compiling in
+    /// the background, queued then and entered once it is there.
     fn region(&self, code: &super::Code, index: u32) -> Option<RegionFn> {
-        let slot = self.entries.get(index as usize)?;
+        let shared = &*self.shared;
+        let slot = shared.entries.get(index as usize)?;
         let f = match slot.load(Ordering::Acquire) {
-            INTERPRETED => return None,
+            INTERPRETED | QUEUED => return None,
             0 => {
-                if self.heat[index as usize].fetch_add(1, Ordering::Relaxed) + 1 < self.hot {
+                if shared.heat[index as usize].fetch_add(1, Ordering::Relaxed) + 1 < shared.hot {
                     return None;
                 }
-                let mut compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
-                match slot.load(Ordering::Acquire) {
-                    0 => {
-                        let Some((f, entries)) = compiler.compile(code, index, &self.meter, &self.charged) else {
+                match self.background.then(|| self.queue()).flatten() {
+                    Some(queue) => {
+                        if slot.compare_exchange(0, QUEUED, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                            && queue.send(index).is_err()
+                        {
                             slot.store(INTERPRETED, Ordering::Relaxed);
-                            return None;
-                        };
-                        // Every leader of the region is an entry, where no
-                        // other region is one already.
-                        for entry in entries {
-                            let _ = self.entries[entry as usize].compare_exchange(
-                                0,
-                                f,
-                                Ordering::Release,
-                                Ordering::Relaxed,
-                            );
                         }
-                        slot.store(f, Ordering::Release);
-                        f
+                        return None;
                     }
-                    f => f,
+                    None => shared.compile(code, index)?,
                 }
             }
             f => f,
         };
-        // SAFETY: every non-zero slot holds a finalized region's entry,
-        // which has this signature (`Compiler::compile`).
+        // SAFETY: every slot above `QUEUED` holds a finalized region's
+        // entry, which has this signature (`Compiler::compile`).
         Some(unsafe { std::mem::transmute::<usize, RegionFn>(f) })
+    }
+
+    /// What has been compiled so far.
+    pub(super) fn stats(&self) -> CompileStats {
+        self.shared.compiler.lock().unwrap_or_else(PoisonError::into_inner).stats
+    }
+
+    /// The compiling thread's queue, the thread started at the first call;
+    /// `None` if it cannot be.
+    fn queue(&self) -> Option<&mpsc::Sender<u32>> {
+        self.queue
+            .get_or_init(|| {
+                let (queue, roots) = mpsc::channel::<u32>();
+                let (shared, code) = (self.shared.clone(), self.code.clone());
+                let compiling = move || {
+                    for root in roots {
+                        if shared.stopped.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let _ = shared.compile(&code, root);
+                    }
+                };
+                std::thread::Builder::new().name("manda-jit".into()).spawn(compiling).ok().map(|_| queue)
+            })
+            .as_ref()
+    }
+}
+
+impl Shared {
+    /// Compiles the region rooted at `root` unless one can be entered
+    /// there already, and makes it the entry at each of its leaders where
+    /// there is none; its code, or `None` (and the root [`INTERPRETED`])
+    /// if it cannot be compiled.
+    fn compile(&self, code: &super::Code, root: u32) -> Option<usize> {
+        let slot = &self.entries[root as usize];
+        let mut compiler = self.compiler.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.load(Ordering::Acquire) {
+            0 | QUEUED => {}
+            INTERPRETED => return None,
+            f => return Some(f),
+        }
+        let Some((f, entries)) = compiler.compile(code, root, &self.meter, &self.charged) else {
+            slot.store(INTERPRETED, Ordering::Relaxed);
+            return None;
+        };
+        for entry in entries {
+            let _ = self.entries[entry as usize].compare_exchange(0, f, Ordering::Release, Ordering::Relaxed);
+        }
+        slot.store(f, Ordering::Release);
+        Some(f)
     }
 }
 
 impl Drop for Jit {
     fn drop(&mut self) {
+        // The compiling thread finishes the region it is compiling, if any,
+        // and drops its share (and with the last, the code: `Shared`'s drop).
+        self.shared.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
         self.meter.release(*self.charged.get_mut());
         let compiler = self.compiler.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(module) = compiler.module.take() {
-            // SAFETY: the machine that owns this compiler is being dropped:
-            // no context runs, so no compiled code runs or will run again.
+            // SAFETY: the last share is dropped: the machine that owned the
+            // `Jit` is gone, so no context runs compiled code or will, and
+            // the compiling thread has stopped.
             unsafe { module.free_memory() };
         }
     }
@@ -310,6 +405,7 @@ impl Compiler {
         let module = self.module.as_mut()?;
         module.clear_context(&mut self.ctx);
         let ptr = module.target_config().pointer_type();
+        let started = Instant::now();
         translate::translate(&mut self.ctx.func, &mut self.builder, code, &region, ptr, module.target_config());
         let name = format!("r{root}");
         let id = module.declare_function(&name, cranelift_module::Linkage::Local, &self.ctx.func.signature).ok()?;
@@ -320,6 +416,10 @@ impl Compiler {
             return None;
         }
         let size = self.ctx.compiled_code().map_or(0, |c| c.code_buffer().len() as u64);
+        self.stats.regions += 1;
+        self.stats.instructions += region.indices.len() as u64;
+        self.stats.time += started.elapsed();
+        self.stats.code_bytes += size;
         if meter.charge(size).is_err() {
             self.full = true;
             return None;
@@ -370,7 +470,7 @@ impl Context {
             Env {
                 regs: (*ctx).regs.as_mut_ptr(),
                 sp: &mut (*ctx).sp,
-                entries: jit.entries.as_ptr(),
+                entries: jit.shared.entries.as_ptr(),
                 read_ways,
                 write_ways,
                 heap_base: (*ctx).mem.heap_base(),
@@ -395,8 +495,8 @@ impl Context {
                 // Nothing compiled here: interpret up to the first transfer
                 // (where compiled code may go on), or for a while where
                 // nothing will be compiled.
-                let transfers = match jit.entries[pc as usize].load(Ordering::Relaxed) {
-                    INTERPRETED => 64,
+                let transfers = match jit.shared.entries[pc as usize].load(Ordering::Relaxed) {
+                    INTERPRETED | QUEUED => 64,
                     _ => 1,
                 };
                 let slice = std::mem::replace(unsafe { &mut (*env.local).slice }, transfers);

@@ -3,12 +3,15 @@
 //! Registers (and the stack pointer) live in the context: every write is
 //! stored there at once, so the context is current at every instruction
 //! boundary and a way out of the region — an exit to the interpreter, a
-//! call, a helper — costs nothing. Within a block a register is read from
-//! the context once and then used as a value (as is a value just
-//! written); a new block starts afresh. (Registers as Cranelift variables
-//! across the whole region, written back at exits, kept every register
-//! alive everywhere: large functions took 100 µs an instruction to
-//! compile, and ran no faster.) Each
+//! call, a helper — costs nothing. Within a line of code (from one leader
+//! to the next) a register is read from the context once and then used as
+//! a value (as is a value just written); a new line starts afresh, and so
+//! does the code after a helper or a call. So no value lives across a
+//! block boundary but in memory, and compile time grows in proportion to a
+//! region's size. (Registers as Cranelift variables across the region,
+//! merged at every block, compiled a 537-instruction region no faster and
+//! ran the project's six programs no faster but a tight loop, 20 %; past
+//! 1,000 instructions their compile time grew faster than the region.) Each
 //! instruction either becomes IR that does what the interpreter does
 //! (arithmetic, memory through the translation cache, branches, calls), or
 //! leaves the region for the interpreter at an instruction boundary (see
@@ -32,6 +35,13 @@ use std::mem::offset_of;
 
 /// The stack pointer's variable: after the 256 registers.
 const SP: usize = 256;
+
+/// Instructions a line holds at most: past them a new one starts (values
+/// are read from the context again). A value used throughout a long line
+/// lives across each of its helper calls, and the register allocator's
+/// time grew with the square of the line (4,900 stores to the stack in one
+/// line took 12 s to compile).
+const LINE_MAX: usize = 32;
 
 /// The signatures of a region and of the helpers it calls.
 struct Sigs {
@@ -59,21 +69,28 @@ struct Translator<'a> {
     env: Value,
     /// The index the region is entered at (a leader).
     at: Value,
-    /// Returns its parameter: the one way out of the region that branches
-    /// share (one block for all, not one each).
-    exit: Block,
     /// The block that goes to the block of the index it is given, or out
     /// of the region if it is not one of its leaders.
     dispatch: Block,
     /// The [`Env`] fields read in the current block (as `known`: a value
     /// kept alive across the region would be one register fewer for the
     /// program's, and spilled around every call).
-    fields: [Option<Value>; FIELDS],
-    /// The registers' (and `SP`'s) variables, and which the region names.
-    vars: Vec<Variable>,
+    fields: [Option<(Value, Block)>; FIELDS],
+    /// Each register's (and `SP`'s) value as known in the current line
+    /// of code, and the block that defined it (see the module doc).
+    known: Vec<Option<(Value, Block)>>,
+    /// The current line: the blocks instructions started in since the last
+    /// leader (or helper). Each dominates those after it (an instruction's
+    /// own branches join again, or leave), so a value defined in one of
+    /// them, or in the current block, can be used; one defined in a branch
+    /// of an instruction cannot. Lines are numbered, and `lines` holds each
+    /// block's (by block number; 0: none).
+    line: u32,
+    lines: Vec<u32>,
+    /// Instructions in the current line.
+    line_len: usize,
     /// The time slice's count.
     slice: Variable,
-    used: Vec<usize>,
     blocks: HashMap<u32, Block>,
     /// Edge blocks still to fill.
     stubs: Vec<(Block, Stub)>,
@@ -98,34 +115,12 @@ mod weight {
     pub(super) const CALL: u64 = 4;
     /// An instruction the interpreter runs through the step helper.
     pub(super) const STEP: u64 = 32;
-}
-
-/// The registers `region` names (and `SP` if it moves or reads the stack pointer).
-fn registers(code: &Code, region: &Region) -> Vec<usize> {
-    let mut used = [false; SP + 1];
-    for &i in &region.indices {
-        let Some(instr) = code.instr(i as usize) else { continue };
-        for operand in instr.operands() {
-            match operand {
-                crate::isa::Operand::Reg(r) => used[usize::from(r.0)] = true,
-                crate::isa::Operand::Mem(m) => used[usize::from(m.base.0)] = true,
-                _ => {}
-            }
-        }
-        if matches!(
-            code.plain_op(i as usize),
-            Op::Push { .. }
-                | Op::Pop { .. }
-                | Op::Salloc { .. }
-                | Op::Sfree { .. }
-                | Op::Ldsp { .. }
-                | Op::Stsp { .. }
-                | Op::Getsp { .. }
-        ) {
-            used[SP] = true;
-        }
-    }
-    (0..=SP).filter(|&r| used[r]).collect()
+    /// What one count takes at most. A region may weigh more than a whole
+    /// time slice (20,000 instructions, some run by steps): counted whole,
+    /// its entry would end every slice before it began, and the program
+    /// would never run on. Capped, what runs between two counts is bounded
+    /// by the region's size instead (at most a millisecond or so).
+    pub(super) const COUNT_MAX: u64 = 1 << 16;
 }
 
 /// The [`Env`] fields compiled code reads.
@@ -142,6 +137,12 @@ enum Field {
 
 /// How many [`Field`]s there are.
 const FIELDS: usize = 7;
+
+/// A status to leave a region with: a value, or a constant.
+enum Status {
+    Value(Value),
+    Const(u64),
+}
 
 /// An edge block: out of the region at an index, or a backward transfer
 /// that counts the time slice down (by the weight it may have run since
@@ -204,14 +205,9 @@ pub(super) fn translate(
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let (env, at) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-    let vars = (0..=SP).map(|_| b.declare_var(I64)).collect();
     let slice = b.declare_var(I64);
-    let used = registers(code, region);
     let dispatch = b.create_block();
     b.append_block_param(dispatch, I32);
-    let exit = b.create_block();
-    b.append_block_param(exit, I64);
-    b.set_cold_block(exit);
     let entry_count = b.create_block();
     let mut t = Translator {
         b,
@@ -220,12 +216,13 @@ pub(super) fn translate(
         ptr,
         env,
         at,
-        exit,
         dispatch,
         fields: [None; FIELDS],
-        vars,
+        known: vec![None; SP + 1],
+        line: 1,
+        lines: Vec::new(),
+        line_len: 0,
         slice,
-        used,
         blocks: HashMap::new(),
         stubs: Vec::new(),
         sigs,
@@ -238,10 +235,6 @@ pub(super) fn translate(
     t.fill_entry_count();
     t.fill_stubs();
     t.fill_dispatch();
-    t.b.switch_to_block(exit);
-    let status = t.b.block_params(exit)[0];
-    t.store_slice();
-    t.b.ins().return_(&[status]);
     t.b.seal_all_blocks();
     t.b.finalize(config);
 }
@@ -269,9 +262,9 @@ impl Translator<'_> {
         self.b.ins().jump(self.entry_count, &[]);
     }
 
-    /// The prologue's time-slice count: the region's whole weight, which
-    /// bounds what it can run from its entry to its first backward
-    /// transfer (then on to the entry index's block).
+    /// The prologue's time-slice count: the region's whole weight (up to
+    /// [`weight::COUNT_MAX`]), which bounds what it can run from its entry
+    /// to its first backward transfer (then on to the entry index's block).
     fn fill_entry_count(&mut self) {
         self.b.switch_to_block(self.entry_count);
         self.forget();
@@ -283,9 +276,9 @@ impl Translator<'_> {
         self.b.switch_to_block(out);
         let at = self.b.ins().uextend(I64, self.at);
         let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
-        self.b.ins().jump(self.exit, &[yielded.into()]);
+        self.exit(yielded);
         self.b.switch_to_block(body);
-        self.reload();
+        self.forget();
         self.b.ins().jump(self.dispatch, &[self.at.into()]);
     }
 
@@ -306,25 +299,33 @@ impl Translator<'_> {
         switch.emit(&mut self.b, at, outside);
         self.b.switch_to_block(outside);
         let at = self.b.ins().uextend(I64, at);
-        self.b.ins().jump(self.exit, &[at.into()]);
+        self.exit(at);
     }
 
-    /// Counts the time slice down by `weight`: to `out` when it ends, else
-    /// to `go`. (The count is a variable, kept in `Env::slice` only outside
+    /// Counts the time slice down by `weight` (at most
+    /// [`weight::COUNT_MAX`]): to `out` when it ends, else to `go`. (The count is a variable, kept in `Env::slice` only outside
     /// the region: through memory, it made a tight loop's every iteration
     /// wait for the store of the one before.)
     fn count_down(&mut self, out: Block, go: Block, weight: u64) {
         let slice = self.b.use_var(self.slice);
-        let left = self.b.ins().iadd_imm_s(slice, -(weight as i64));
+        let left = self.b.ins().iadd_imm_s(slice, -(weight.min(weight::COUNT_MAX) as i64));
         self.b.def_var(self.slice, left);
         let ended = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, left, 0);
         self.b.ins().brif(ended, out, &[], go, &[]);
     }
 
-    /// The [`Env`] field `f`, read once per block.
+    /// Whether a value defined in `block` can be used here: it is the
+    /// current block or one of the line's (see [`Translator::line`]).
+    fn visible(&self, block: Block) -> bool {
+        self.b.current_block() == Some(block) || self.lines.get(block.as_u32() as usize) == Some(&self.line)
+    }
+
+    /// The [`Env`] field `f`, read once per line of code.
     fn field(&mut self, f: Field) -> Value {
-        if let Some(v) = self.fields[f as usize] {
-            return v;
+        if let Some((v, block)) = self.fields[f as usize] {
+            if self.visible(block) {
+                return v;
+            }
         }
         let offset = match f {
             Field::Regs => env_field!(regs),
@@ -336,14 +337,38 @@ impl Translator<'_> {
             Field::StackTop => env_field!(stack_top),
         };
         let v = self.b.ins().load(self.ptr, host(), self.env, offset);
-        self.fields[f as usize] = Some(v);
+        self.fields[f as usize] = Some((v, self.b.current_block().expect("in a block")));
         v
     }
 
     /// Leaves the region with `kind | index`.
     fn leave(&mut self, kind: u64, index: u32) {
         let v = self.b.ins().iconst(I64, (kind | u64::from(index)) as i64);
-        self.b.ins().jump(self.exit, &[v.into()]);
+        self.exit(v);
+    }
+
+    /// Leaves the region with `status`, the time slice's count stored.
+    /// (Each way out returns on its own: one block for all, its status a
+    /// parameter, merged thousands of values in a large region, and the
+    /// register allocator took seconds over it.)
+    fn exit(&mut self, status: Value) {
+        self.store_slice();
+        self.b.ins().return_(&[status]);
+    }
+
+    /// Leaves the region with `status` if `cond` is non-zero, else goes on
+    /// in `go` (a new block, the current one then).
+    fn exit_if(&mut self, cond: Value, status: Status, go: Block) {
+        let out = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(cond, out, &[], go, &[]);
+        self.b.switch_to_block(out);
+        let status = match status {
+            Status::Value(v) => v,
+            Status::Const(c) => self.b.ins().iconst(I64, c as i64),
+        };
+        self.exit(status);
+        self.b.switch_to_block(go);
     }
 
     /// Stores the time slice's count for the helpers and callees (and the runner).
@@ -418,50 +443,76 @@ impl Translator<'_> {
 
     /// Register `r`'s value.
     fn r(&mut self, r: u8) -> Value {
-        self.b.use_var(self.vars[usize::from(r)])
+        self.get(usize::from(r))
     }
 
     /// Register `r` becomes `v`, in the context too (see the module doc).
     fn set(&mut self, r: u8, v: Value) {
-        self.b.def_var(self.vars[usize::from(r)], v);
+        self.keep(usize::from(r), v);
         let regs = self.field(Field::Regs);
         self.b.ins().store(context(), v, regs, i32::from(r) * 8);
     }
 
     fn sp(&mut self) -> Value {
-        self.b.use_var(self.vars[SP])
+        self.get(SP)
     }
 
     fn set_sp(&mut self, v: Value) {
-        self.b.def_var(self.vars[SP], v);
+        self.keep(SP, v);
         let slot = self.field(Field::Sp);
         self.b.ins().store(context(), v, slot, 0);
     }
 
-    /// A new block (control may arrive from elsewhere): the [`Env`] fields
-    /// are read afresh.
-    fn forget(&mut self) {
-        self.fields = [None; FIELDS];
+    /// Register (or `SP`) `r`'s value: the value known in this line of
+    /// code, or read from the context now.
+    fn get(&mut self, r: usize) -> Value {
+        if let Some((v, block)) = self.known[r] {
+            if self.visible(block) {
+                return v;
+            }
+        }
+        let v = match r {
+            SP => {
+                let slot = self.field(Field::Sp);
+                self.b.ins().load(I64, context(), slot, 0)
+            }
+            r => {
+                let regs = self.field(Field::Regs);
+                self.b.ins().load(I64, context(), regs, (r * 8) as i32)
+            }
+        };
+        self.keep(r, v);
+        v
     }
 
-    /// Reads every register the region names from the context: at entry,
-    /// and after a helper or call that may have changed them.
-    fn reload(&mut self) {
-        self.forget();
-        for k in 0..self.used.len() {
-            let r = self.used[k];
-            let v = match r {
-                SP => {
-                    let slot = self.field(Field::Sp);
-                    self.b.ins().load(I64, context(), slot, 0)
-                }
-                r => {
-                    let regs = self.field(Field::Regs);
-                    self.b.ins().load(I64, context(), regs, (r * 8) as i32)
-                }
-            };
-            self.b.def_var(self.vars[r], v);
+    /// Register (or `SP`) `r` is `v` from here on.
+    fn keep(&mut self, r: usize, v: Value) {
+        self.known[r] = Some((v, self.b.current_block().expect("in a block")));
+    }
+
+    /// An instruction starts in the current block (see [`Translator::line`]).
+    fn start_instruction(&mut self) {
+        self.line_len += 1;
+        if self.line_len > LINE_MAX {
+            self.forget();
         }
+        if let Some(here) = self.b.current_block() {
+            let k = here.as_u32() as usize;
+            if self.lines.len() <= k {
+                self.lines.resize(k + 1, 0);
+            }
+            self.lines[k] = self.line;
+        }
+    }
+
+    /// A new block (control may arrive from elsewhere), or a helper or
+    /// call that may have changed the registers: the [`Env`] fields and
+    /// the registers are read afresh, when used.
+    fn forget(&mut self) {
+        self.fields = [None; FIELDS];
+        self.line += 1;
+        self.line_len = 0;
+        self.known.fill(None);
     }
 
     fn imm(&mut self, v: i64) -> Value {
@@ -479,9 +530,7 @@ impl Translator<'_> {
     /// for the interpreter to run instruction `index` (which then traps).
     fn or_step(&mut self, failed: Value, index: u32) {
         let ok = self.b.create_block();
-        let step = self.b.ins().iconst(I64, (status::STEP | u64::from(index)) as i64);
-        self.b.ins().brif(failed, self.exit, &[step.into()], ok, &[]);
-        self.b.switch_to_block(ok);
+        self.exit_if(failed, Status::Const(status::STEP | u64::from(index)), ok);
     }
 
     fn body(&mut self) {
@@ -502,6 +551,7 @@ impl Translator<'_> {
                 Op::Call { .. } | Op::Callr { .. } | Op::Ret {} => weight::CALL,
                 _ => weight::INLINE, // `step` adds to it
             };
+            self.start_instruction();
             open = self.instruction(i, op);
             if open && !self.region.indices.contains(&(i + 1)) {
                 self.leave(status::AT, i + 1);
@@ -941,19 +991,14 @@ impl Translator<'_> {
                 let slot = self.frame(below);
                 let popped = self.b.ins().uload32(host(), slot, 0);
                 self.b.ins().store(host(), below, self.env, env_field!(depth));
-                self.b.ins().jump(self.exit, &[popped.into()]);
+                self.exit(popped);
                 self.b.switch_to_block(slow);
                 let env = self.env;
                 let popped = self.call(helpers::pop as *const () as usize, self.sigs.pop, &[env])[0];
                 let none = self.b.ins().icmp_imm_s(IntCC::Equal, popped, -1);
-                let fail = self.b.create_block();
                 let ok = self.b.create_block();
-                self.b.ins().brif(none, fail, &[], ok, &[]);
-                self.b.switch_to_block(fail);
-                let v = self.imm((status::STEP | u64::from(i)) as i64);
-                self.b.ins().jump(self.exit, &[v.into()]);
-                self.b.switch_to_block(ok);
-                self.b.ins().jump(self.exit, &[popped.into()]);
+                self.exit_if(none, Status::Const(status::STEP | u64::from(i)), ok);
+                self.exit(popped);
                 return false;
             }
             Jr { rs } => {
@@ -968,7 +1013,7 @@ impl Translator<'_> {
                 self.b.switch_to_block(out);
                 let at = self.b.ins().uextend(I64, t);
                 let yielded = self.b.ins().bor_imm_s(at, status::YIELD as i64);
-                self.b.ins().jump(self.exit, &[yielded.into()]);
+                self.exit(yielded);
                 self.b.switch_to_block(go);
                 self.b.ins().jump(self.dispatch, &[t.into()]);
                 return false;
@@ -1068,9 +1113,8 @@ impl Translator<'_> {
         let env = self.env;
         let flow = self.call(helpers::step as *const () as usize, self.sigs.step, &[env, index])[0];
         let on = self.b.create_block();
-        self.b.ins().brif(flow, self.exit, &[flow.into()], on, &[]);
-        self.b.switch_to_block(on);
-        self.reload();
+        self.exit_if(flow, Status::Value(flow), on);
+        self.forget();
     }
 
     /// The index of the instruction at register `rs`'s address, or the
@@ -1119,13 +1163,17 @@ impl Translator<'_> {
         self.b.set_cold_block(compile);
         let enter = self.b.create_block();
         self.b.append_block_param(enter, self.ptr);
-        // 0: not compiled yet; `INTERPRETED`: never to be (both through the helper).
-        let compiled = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, known, super::INTERPRETED as i64);
+        // 0: not compiled yet; `INTERPRETED`: never to be; `QUEUED`: not
+        // yet (all through the helper).
+        let compiled = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, known, super::QUEUED as i64);
         self.b.ins().brif(compiled, enter, &[known.into()], compile, &[]);
         self.b.switch_to_block(compile);
         let t32 = self.b.ins().ireduce(I32, t);
         let compiled = self.call(helpers::callee as *const () as usize, self.sigs.callee, &[env, t32])[0];
-        self.b.ins().brif(compiled, enter, &[compiled.into()], self.exit, &[t.into()]);
+        let out = self.b.create_block();
+        self.b.ins().brif(compiled, enter, &[compiled.into()], out, &[]);
+        self.b.switch_to_block(out);
+        self.exit(t);
         self.b.switch_to_block(enter);
         let f = self.b.block_params(enter)[0];
         let t32 = self.b.ins().ireduce(I32, t);
@@ -1136,9 +1184,12 @@ impl Translator<'_> {
         self.b.def_var(self.slice, slice);
         let back = self.b.ins().icmp_imm_s(IntCC::Equal, result, i64::from(i + 1));
         let on = self.b.create_block();
-        self.b.ins().brif(back, on, &[], self.exit, &[result.into()]);
+        let out = self.b.create_block();
+        self.b.ins().brif(back, on, &[], out, &[]);
+        self.b.switch_to_block(out);
+        self.exit(result);
         self.b.switch_to_block(on);
-        self.reload();
+        self.forget();
         let next = self.edge(i, i + 1);
         self.b.ins().jump(next, &[]);
     }
