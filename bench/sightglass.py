@@ -20,7 +20,11 @@ package), installed by bench/peers/setup.sh into DIR (default
 ~/.cache/peers). wasm3 is not among them: its Python binding has no WASI,
 and these programs read their input files through it. Each command runs N times (default 3) round-robin; the table
 gives median wall seconds of the whole process, start-up and translation
-included, and each peer's time over Manda's (> 1: Manda is faster).
+included, and each peer's time over Manda's (> 1: Manda is faster); then
+what Manda compiled (`--compile-stats`: instructions, seconds of compiling
+— on a thread of its own, beside the program — and KiB of native code,
+the largest of the runs) and each runtime's peak resident memory (the
+largest of the runs).
 `--check` runs Manda once on each module and only checks its output.
 `--startup` measures start-up alone (best of N): each runtime loads the
 module, instantiates it and stops at its first instruction — Manda with
@@ -126,9 +130,35 @@ def same(expected, actual):
 
 
 def run(cmd, cwd):
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=QUIET, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    return time.perf_counter() - start, proc
+    seconds, proc, _ = run_measured(cmd, cwd)
+    return seconds, proc
+
+
+def run_measured(cmd, cwd):
+    """`cmd` run once: wall seconds, the completed process, and its peak
+    resident memory in MiB (from the kernel's accounting of the child)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, cwd=cwd, env=QUIET, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
+    return seconds, proc, usage.ru_maxrss / 1024
+
+
+def compile_stats(stderr):
+    """Manda's stderr without the `--compile-stats` line, and that line's
+    figures: (regions, instructions, seconds, code bytes)."""
+    lines = stderr.split(b"\n")
+    for k in range(len(lines) - 1, -1, -1):
+        if lines[k].startswith(b"compiled: "):
+            words = lines[k].decode().replace(",", "").split()
+            stats = (int(words[1]), int(words[3]), float(words[5]), int(words[7]))
+            return b"\n".join(lines[:k] + lines[k + 1:]), stats
+    return stderr, None
 
 
 def main():
@@ -169,24 +199,37 @@ def main():
             continue
         linked = os.path.join(work, f"{name}.wasm")
         subprocess.run([args.manda, "link", "--preload", f"bench={bench}", os.path.join(d, f), "-o", linked], check=True)
-        cmds = [("Manda", manda)] + [(p, peers[p](linked)) for p in chosen]
+        cmds = [("Manda", manda[:2] + ["--compile-stats"] + manda[2:])] + [(p, peers[p](linked)) for p in chosen]
         times = {label: [] for label, _ in cmds}
+        peaks = {label: [] for label, _ in cmds}
+        compiled = []
         for _ in range(args.runs):
             for label, cmd in cmds:
-                s, p = run(cmd, d)
-                times[label].append(s if p.returncode == 0 and same(out, p.stdout) else None)
+                s, p, peak = run_measured(cmd, d)
+                if label == "Manda":
+                    p.stderr, stats = compile_stats(p.stderr)
+                    compiled.append(stats)
+                good = p.returncode == 0 and same(out, p.stdout) and (label != "Manda" or same(err, p.stderr))
+                times[label].append(s if good else None)
+                peaks[label].append(peak)
         medians = {k: (statistics.median(v) if all(x is not None for x in v) else None) for k, v in times.items()}
-        rows.append((name, medians))
+        memory = {k: max(v) for k, v in peaks.items()}
+        # The run whose time is the median's (or the last): its compile figures.
+        stats = compiled[-1] if all(c is None for c in compiled) else max((c for c in compiled if c), key=lambda c: c[2])
+        rows.append((name, medians, memory, stats))
         cells = " ".join(f"{k}={v:.3f}" if v else f"{k}=fail" for k, v in medians.items())
         print(f"{name}: {cells}", file=sys.stderr)
     if not args.check:
         labels = ["Manda"] + chosen
-        print("| module | " + " | ".join(f"{l} (s)" for l in labels) + " | " + " | ".join(f"{p}/Manda" for p in chosen) + " |")
-        print("| --- " * (len(labels) + len(chosen) + 1) + "|")
-        for name, m in rows:
+        print("| module | " + " | ".join(f"{l} (s)" for l in labels) + " | " + " | ".join(f"{p}/Manda" for p in chosen)
+              + " | Manda compiled: instructions, s, KiB | peak MiB: " + ", ".join(labels) + " |")
+        print("| --- " * (len(labels) + len(chosen) + 3) + "|")
+        for name, m, mem, stats in rows:
             secs = [f"{m[l]:.3f}" if m[l] else "fails" for l in labels]
             ratios = [f"{m[p] / m['Manda']:.2f}" if m[p] and m["Manda"] else "–" for p in chosen]
-            print(f"| {name} | " + " | ".join(secs) + " | " + " | ".join(ratios) + " |")
+            comp = f"{stats[1]}, {stats[2]:.3f}, {stats[3] // 1024}" if stats else "–"
+            peak = ", ".join(f"{mem[l]:.0f}" for l in labels)
+            print(f"| {name} | " + " | ".join(secs) + " | " + " | ".join(ratios) + f" | {comp} | {peak} |")
     print(f"{len(failed)} failed: {', '.join(failed)}" if failed else "every module printed its expected output",
           file=sys.stderr)
     sys.exit(1 if failed else 0)

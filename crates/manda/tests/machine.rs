@@ -142,6 +142,30 @@ fn a_region_heavier_than_a_time_slice_runs() {
     assert_eq!(out, b"0\n");
 }
 
+/// In `Tier::Compiled` a hot loop is compiled on the machine's compiling
+/// thread while the interpreter runs on — unless most of it would be
+/// interpreter steps (here vector instructions), which the interpreter
+/// runs faster itself: that loop is never compiled.
+#[test]
+fn hot_loops_are_compiled_in_the_background_unless_mostly_steps() {
+    let run = |body: &str, passes: u64| {
+        let source = format!(
+            ".code\nmain:\n    li s0, {passes}\n.Lpass:\n{body}    addi s0, s0, -1\n    bnez s0, .Lpass\n    printi t2\n    halt\n"
+        );
+        let exe = load(&source);
+        let (mut m, out) = machine(&exe, Config { threads: 1, tier: Tier::Compiled, ..Config::default() }, &[]);
+        assert_eq!(m.run(), Ok(Stopped::Exited(0)));
+        (out.contents(), m.compile_stats().expect("a compiled run").regions)
+    };
+    let (out, regions) = run("    addi t2, t2, 3\n    addi t3, t3, 1\n", 30_000_000);
+    assert_eq!(out, b"90000000\n");
+    assert!(regions >= 1, "the scalar loop was compiled");
+    let vector = "    vbin t2, t3, t2, t3, t2, t3, v128.xor\n    vbin t4, t5, t4, t5, t4, t5, v128.or\n";
+    let (out, regions) = run(vector, 3_000_000);
+    assert_eq!(out, b"0\n");
+    assert_eq!(regions, 0, "the vector loop was left to the interpreter");
+}
+
 /// Compiled code pushes and pops the call stack in place: a recursion
 /// 300,000 deep (past the 64 Ki frames of a chunk, so chunks fill, empty
 /// and are reused) returns the same value as in the interpreter, and past

@@ -60,9 +60,18 @@ impl Context {
         // stack pointer, so the register file needs no base register of its
         // own. Only the registers the program names are copied in and out
         // (a few dozen bytes, not 2 KiB): the others are never touched here.
+        // A single step works on the context's own: a large program names
+        // most registers, and compiled code steps an instruction at a time
+        // (the copies in and out, and clearing the copy, were most of it).
         let mut regs_local = [0u64; 256];
-        let regs: &mut [u64; 256] = &mut regs_local;
-        copy_regs(&code.used_regs, ctx_regs, regs);
+        let mut ctx_regs: Option<&mut [u64; 256]> = Some(ctx_regs);
+        let regs: &mut [u64; 256] = match (STEP, ctx_regs.as_deref()) {
+            (false, Some(own)) => {
+                copy_regs(&code.used_regs, own, &mut regs_local);
+                &mut regs_local
+            }
+            _ => ctx_regs.take().expect("the context's registers, not taken yet"),
+        };
         let attention = &run.core.attention;
         let max_depth = run.config.max_call_depth;
         let (stack_base, stack_top) = (mem.stack_base(), mem.stack_top());
@@ -739,7 +748,7 @@ impl Context {
                     debug_assert!(ops[pc!()].is_system());
                     let Some(instr) = code.instr(pc!()) else { trap!(TrapKind::FellOffCode) };
                     // `system` keeps the translations true (a fork, a copy, a grow).
-                    let effect = system(run, local, id, instr, regs, ctx_regs, mem);
+                    let effect = system(run, local, id, instr, regs, ctx_regs.as_deref(), mem);
                     match effect {
                         Ok(Effect::Next) => next!(1),
                         Ok(Effect::Exit(status)) => break Flow::Exit(status),
@@ -754,7 +763,9 @@ impl Context {
                 }
             }
         };
-        copy_regs(&code.used_regs, &regs_local, ctx_regs);
+        if let Some(own) = ctx_regs {
+            copy_regs(&code.used_regs, &regs_local, own);
+        }
         *pc_slot = pc!() as u32;
         *sp_slot = sp;
         local.fuel = fuel;

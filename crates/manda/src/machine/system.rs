@@ -157,14 +157,14 @@ impl manda_wasi::Guest for WasiGuest<'_, '_> {
 /// Runs a system or port instruction for context `id`, whose registers
 /// are `regs` (the interpreter's working copy, current for every register
 /// the program names) and `saved` (the context's own, current for the
-/// others), and memory `mem`.
+/// others; `None` when `regs` is the context's own), and memory `mem`.
 pub(super) fn system(
     run: &Workers,
     local: &mut Local,
     id: u64,
     instr: Instr,
     regs: &mut [u64; 256],
-    saved: &[u64; 256],
+    saved: Option<&[u64; 256]>,
     mem: &mut Memory,
 ) -> Result<Effect, TrapKind> {
     let r = |x: Reg| regs[usize::from(x.0)];
@@ -237,7 +237,7 @@ pub(super) fn system(
         Instr::Fork { rd, target } => {
             let pc = run.code.index_of(target.0).expect("static targets are checked at load");
             let mut child_regs = Box::new([0u64; 256]);
-            child_regs[..64].copy_from_slice(&saved[..64]);
+            child_regs[..64].copy_from_slice(&saved.unwrap_or(&*regs)[..64]);
             for span in &run.code.used_regs {
                 let a = span.start.min(64)..span.end.min(64);
                 child_regs[a.clone()].copy_from_slice(&regs[a]);

@@ -3,15 +3,20 @@
 //! **What is compiled, when.** A *region* is the code reachable from one
 //! instruction index (its *root*) by falling through, branching and
 //! jumping — a function body, or the rest of one when the root is a loop
-//! head or a return site — without following calls (`region.rs`). The
-//! first time a context is to run at an index with no region yet, the
-//! region rooted there is compiled (`translate.rs`) and entered; a `call`
-//! enters its callee's region the same way, compiling it first if needed.
-//! Regions are compiled once per machine and shared by its contexts.
+//! head or a return site — without following calls, up to 20,000
+//! instructions (`region.rs`). Control arriving at an index with no region
+//! to enter there (a call's target, a branch's, a return's) is counted;
+//! at the [`HOT`]th arrival the region rooted there is queued, and a
+//! thread of the machine's own compiles it (`translate.rs`) while the
+//! interpreter runs on; from then on every arrival at one of its leaders
+//! enters it, and a `call` enters its callee's region the same way.
+//! ([`Tier::CompileAll`] compiles each region at its first arrival, where
+//! it arrives, for tests.) Regions are compiled once per machine and shared
+//! by its contexts.
 //!
 //! **Registers.** Compiled code stores every register (and stack pointer)
 //! it writes to the context at once, and reads one from there once per
-//! block (`translate.rs`), so a context's registers and program counter
+//! line of code (`translate.rs`), so a context's registers and program counter
 //! are the interpreter's at every way out of compiled code — a return, a
 //! call, a helper, an exit to the interpreter — and whenever compiled code
 //! is not running: that is where snapshots, forks, traps and migrations
@@ -92,6 +97,15 @@ const NATIVE_STACK: u64 = 512 << 10;
 /// of a large program's, at start-up — is interpreted: compiling costs
 /// some 20 µs an instruction, running it in the interpreter a few ns.
 const HOT: u32 = 8;
+
+/// A region whose loops (or, with none, the region) would have more than
+/// one instruction in this many as interpreter steps (vector, system and
+/// port instructions), and two at least, is left to the interpreter (but
+/// in [`Tier::CompileAll`], for the tests that compare the tiers): a step from compiled code costs a helper call and the
+/// interpreter's entry and exit, several times what the interpreter's own
+/// loop pays for it (argon2id, SIMD code: 8.4 s interpreted, 45 s with its
+/// vector instructions stepped from compiled code, 8.6 s under this rule).
+const STEPPED_SHARE: usize = 8;
 
 /// A [`Shared::entries`] slot whose region is not compiled (too large, or
 /// no room in the memory limit): the interpreter runs from there.
@@ -196,6 +210,9 @@ struct Shared {
     compiler: Mutex<Compiler>,
     /// The machine is gone: the compiling thread compiles nothing more.
     stopped: AtomicBool,
+    /// [`CompileStats`] as regions, instructions, nanoseconds and code
+    /// bytes (not under the compiler's lock: read while it compiles).
+    stats: [AtomicU64; 4],
 }
 
 /// What compiling needs, one at a time.
@@ -209,7 +226,6 @@ struct Compiler {
     /// known; one refused stays there uncharged, and without this each
     /// region after it would add its own.)
     full: bool,
-    stats: CompileStats,
 }
 
 /// What the compiling tier has compiled so far: regions, their
@@ -271,9 +287,9 @@ impl Jit {
                 ctx,
                 builder: cranelift_frontend::FunctionBuilderContext::new(),
                 full: false,
-                stats: CompileStats::default(),
             }),
             stopped: AtomicBool::new(false),
+            stats: Default::default(),
         };
         Some(Jit {
             shared: Arc::new(shared),
@@ -316,7 +332,9 @@ impl Jit {
 
     /// What has been compiled so far.
     pub(super) fn stats(&self) -> CompileStats {
-        self.shared.compiler.lock().unwrap_or_else(PoisonError::into_inner).stats
+        let [regions, instructions, nanos, code_bytes] =
+            self.shared.stats.each_ref().map(|n| n.load(Ordering::Relaxed));
+        CompileStats { regions, instructions, time: Duration::from_nanos(nanos), code_bytes }
     }
 
     /// The compiling thread's queue, the thread started at the first call;
@@ -353,7 +371,8 @@ impl Shared {
             INTERPRETED => return None,
             f => return Some(f),
         }
-        let Some((f, entries)) = compiler.compile(code, root, &self.meter, &self.charged) else {
+        let Some((f, entries)) = compiler.compile(code, root, &self.meter, &self.charged, &self.stats, self.hot == 1)
+        else {
             slot.store(INTERPRETED, Ordering::Relaxed);
             return None;
         };
@@ -390,13 +409,17 @@ impl Compiler {
     /// Compiles the region rooted at `root`: its code as `usize`, and the
     /// indices it can be entered at.
     /// Its code is charged to `meter` (and counted in `charged`): a region
-    /// the limit has no room for is not compiled.
+    /// the limit has no room for is not compiled. Counted in `stats` (see
+    /// [`Shared::stats`]). Unless `every` ([`Tier::CompileAll`]), a region
+    /// of mostly interpreter steps is not compiled (see [`STEPPED_SHARE`]).
     fn compile(
         &mut self,
         code: &super::Code,
         root: u32,
         meter: &Meter,
         charged: &AtomicU64,
+        stats: &[AtomicU64; 4],
+        every: bool,
     ) -> Option<(usize, Vec<u32>)> {
         if self.full {
             return None;
@@ -406,7 +429,11 @@ impl Compiler {
         module.clear_context(&mut self.ctx);
         let ptr = module.target_config().pointer_type();
         let started = Instant::now();
-        translate::translate(&mut self.ctx.func, &mut self.builder, code, &region, ptr, module.target_config());
+        let (steps, of) =
+            translate::translate(&mut self.ctx.func, &mut self.builder, code, &region, ptr, module.target_config());
+        if !every && steps >= 2 && steps * STEPPED_SHARE > of {
+            return None;
+        }
         let name = format!("r{root}");
         let id = module.declare_function(&name, cranelift_module::Linkage::Local, &self.ctx.func.signature).ok()?;
         if let Err(e) = module.define_function(id, &mut self.ctx) {
@@ -416,10 +443,10 @@ impl Compiler {
             return None;
         }
         let size = self.ctx.compiled_code().map_or(0, |c| c.code_buffer().len() as u64);
-        self.stats.regions += 1;
-        self.stats.instructions += region.indices.len() as u64;
-        self.stats.time += started.elapsed();
-        self.stats.code_bytes += size;
+        let figures = [1, region.indices.len() as u64, started.elapsed().as_nanos() as u64, size];
+        for (stat, n) in stats.iter().zip(figures) {
+            stat.fetch_add(n, Ordering::Relaxed);
+        }
         if meter.charge(size).is_err() {
             self.full = true;
             return None;

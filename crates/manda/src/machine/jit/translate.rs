@@ -89,6 +89,11 @@ struct Translator<'a> {
     lines: Vec<u32>,
     /// Instructions in the current line.
     line_len: usize,
+    /// Instructions translated as interpreter steps.
+    steps: Vec<u32>,
+    /// The spans of the region's loops: from a backward branch's target
+    /// to the branch.
+    loops: Vec<std::ops::RangeInclusive<u32>>,
     /// The time slice's count.
     slice: Variable,
     blocks: HashMap<u32, Block>,
@@ -168,7 +173,9 @@ fn context() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-/// Writes the IR of `region` into `func`.
+/// Writes the IR of `region` into `func`; what share of the region's
+/// loops (or of the whole region, if it has none) are interpreter steps
+/// (see [`Translator::step`]): that many steps of that many instructions.
 pub(super) fn translate(
     func: &mut Function,
     fbc: &mut FunctionBuilderContext,
@@ -176,7 +183,7 @@ pub(super) fn translate(
     region: &Region,
     ptr: Type,
     config: TargetFrontendConfig,
-) {
+) -> (usize, usize) {
     let call_conv = config.default_call_conv;
     let sig = |params: &[Type], returns: &[Type]| {
         let mut s = Signature::new(call_conv);
@@ -222,6 +229,8 @@ pub(super) fn translate(
         line: 1,
         lines: Vec::new(),
         line_len: 0,
+        steps: Vec::new(),
+        loops: Vec::new(),
         slice,
         blocks: HashMap::new(),
         stubs: Vec::new(),
@@ -237,6 +246,11 @@ pub(super) fn translate(
     t.fill_dispatch();
     t.b.seal_all_blocks();
     t.b.finalize(config);
+    if t.loops.is_empty() {
+        return (t.steps.len(), region.indices.len());
+    }
+    let in_loop = |i: &u32| t.loops.iter().any(|span| span.contains(i));
+    (t.steps.iter().filter(|i| in_loop(i)).count(), region.indices.iter().filter(|i| in_loop(i)).count())
 }
 
 macro_rules! env_field {
@@ -404,6 +418,7 @@ impl Translator<'_> {
         let stub = self.b.create_block();
         // `to` is translated already (it is at or before `from`).
         let weight = self.position - self.positions[&to];
+        self.loops.push(to..=from);
         self.stubs.push((stub, Stub::CountDown { to, target, weight }));
         stub
     }
@@ -1108,6 +1123,7 @@ impl Translator<'_> {
     /// one step, registers in; out of the region if the step ended in a
     /// flow of its own (a block, a sleep, an exit, a trap).
     fn step(&mut self, i: u32) {
+        self.steps.push(i);
         self.position += weight::STEP - weight::INLINE;
         let index = self.b.ins().iconst(I32, i64::from(i));
         let env = self.env;
