@@ -376,8 +376,17 @@ impl Shared {
             slot.store(INTERPRETED, Ordering::Relaxed);
             return None;
         };
+        // A leader queued as a root of its own is entered here too: when the
+        // compiling thread comes to it, it finds it compiled (compiling the
+        // rest of a large function again from each of its return sites,
+        // queued while the function compiled, took ed25519 26 s of compiling).
         for entry in entries {
-            let _ = self.entries[entry as usize].compare_exchange(0, f, Ordering::Release, Ordering::Relaxed);
+            let slot = &self.entries[entry as usize];
+            for unset in [0, QUEUED] {
+                if slot.compare_exchange(unset, f, Ordering::Release, Ordering::Relaxed).is_ok() {
+                    break;
+                }
+            }
         }
         slot.store(f, Ordering::Release);
         Some(f)
