@@ -72,15 +72,15 @@ struct Translator<'a> {
     /// The block that goes to the block of the index it is given, or out
     /// of the region if it is not one of its leaders.
     dispatch: Block,
-    /// The [`Env`] fields read in the current block (as `known`: a value
-    /// kept alive across the region would be one register fewer for the
-    /// program's, and spilled around every call).
+    /// The [`Env`] fields read in the current line of code, and the block
+    /// that read each (a value kept alive across the region would be one
+    /// register fewer for the program's, and spilled around every call).
     fields: [Option<(Value, Block)>; FIELDS],
     /// Each register's (and `SP`'s) value as known in the current line
     /// of code, and the block that defined it (see the module doc).
     known: Vec<Option<(Value, Block)>>,
     /// The current line: the blocks instructions started in since the last
-    /// leader (or helper). Each dominates those after it (an instruction's
+    /// leader, helper or call (at most [`LINE_MAX`] instructions). Each dominates those after it (an instruction's
     /// own branches join again, or leave), so a value defined in one of
     /// them, or in the current block, can be used; one defined in a branch
     /// of an instruction cannot. Lines are numbered, and `lines` holds each
