@@ -214,8 +214,8 @@ def main():
                 peaks[label].append(peak)
         medians = {k: (statistics.median(v) if all(x is not None for x in v) else None) for k, v in times.items()}
         memory = {k: max(v) for k, v in peaks.items()}
-        # The run whose time is the median's (or the last): its compile figures.
-        stats = compiled[-1] if all(c is None for c in compiled) else max((c for c in compiled if c), key=lambda c: c[2])
+        # The run that compiled longest: its compile figures.
+        stats = max((c for c in compiled if c), key=lambda c: c[2], default=None)
         rows.append((name, medians, memory, stats))
         cells = " ".join(f"{k}={v:.3f}" if v else f"{k}=fail" for k, v in medians.items())
         print(f"{name}: {cells}", file=sys.stderr)

@@ -65,12 +65,12 @@ impl Context {
         // (the copies in and out, and clearing the copy, were most of it).
         let mut regs_local = [0u64; 256];
         let mut ctx_regs: Option<&mut [u64; 256]> = Some(ctx_regs);
-        let regs: &mut [u64; 256] = match (STEP, ctx_regs.as_deref()) {
-            (false, Some(own)) => {
-                copy_regs(&code.used_regs, own, &mut regs_local);
+        let regs: &mut [u64; 256] = match STEP {
+            true => ctx_regs.take().expect("the context's registers, not taken yet"),
+            false => {
+                copy_regs(&code.used_regs, ctx_regs.as_deref().expect("not taken"), &mut regs_local);
                 &mut regs_local
             }
-            _ => ctx_regs.take().expect("the context's registers, not taken yet"),
         };
         let attention = &run.core.attention;
         let max_depth = run.config.max_call_depth;

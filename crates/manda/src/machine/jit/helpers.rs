@@ -1,8 +1,8 @@
 //! What compiled code calls: the interpreter's own paths for what is not
 //! inlined (a translation-cache miss, a call stack chunk filling or
 //! emptying, a step of a system or vector instruction, a float operation
-//! with exact NaN rules). Each takes the [`Env`] of the running context, and none
-//! unwinds: errors are returned as values.
+//! with exact NaN rules). Each takes the [`Env`] of the running context,
+//! and none unwinds: errors are returned as values.
 
 use super::{status, Env, Jit};
 use crate::machine::interp::{fmax as fmax64, fmin as fmin64, quiet, quiet32, truncate, Flow, Truncation};

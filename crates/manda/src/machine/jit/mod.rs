@@ -101,9 +101,9 @@ const HOT: u32 = 8;
 /// A region whose loops (or, with none, the region) would have more than
 /// one instruction in this many as interpreter steps (vector, system and
 /// port instructions), and two at least, is left to the interpreter (but
-/// in [`Tier::CompileAll`], for the tests that compare the tiers): a step from compiled code costs a helper call and the
-/// interpreter's entry and exit, several times what the interpreter's own
-/// loop pays for it (argon2id, SIMD code: 8.4 s interpreted, 45 s with its
+/// in [`Tier::CompileAll`], for the tests that compare the tiers): a step
+/// from compiled code costs a helper call and the interpreter's entry and
+/// exit, several times what the interpreter's own loop pays for it (argon2id, SIMD code: 8.4 s interpreted, 45 s with its
 /// vector instructions stepped from compiled code, 8.6 s under this rule).
 const STEPPED_SHARE: usize = 8;
 
@@ -185,8 +185,6 @@ pub(super) struct Jit {
     shared: Arc<Shared>,
     /// The code, for the compiling thread.
     code: Arc<super::Code>,
-    /// Compile hot regions on a thread of their own ([`Tier::Compiled`]).
-    background: bool,
     /// Roots to compile, to the compiling thread (started at the first);
     /// `None` in it if the thread could not be started (then regions are
     /// compiled where they are found hot).
@@ -202,8 +200,10 @@ struct Shared {
     /// How often control has arrived at each index with no region to
     /// enter there (see [`HOT`]).
     heat: Box<[AtomicU32]>,
-    /// Arrivals that make an index hot: [`HOT`], or 1 for [`Tier::CompileAll`].
-    hot: u32,
+    /// [`Tier::Compiled`] (hot regions, in the background, not those of
+    /// mostly steps) or [`Tier::CompileAll`] (every region where it is
+    /// found).
+    tier: Tier,
     /// The machine's meter, charged for the tables and the compiled code.
     meter: Arc<Meter>,
     charged: AtomicU64,
@@ -278,10 +278,7 @@ impl Jit {
             heat: (0..len).map(|_| AtomicU32::new(0)).collect(),
             meter: meter.clone(),
             charged: AtomicU64::new(tables),
-            hot: match tier {
-                Tier::CompileAll => 1,
-                _ => HOT,
-            },
+            tier,
             compiler: Mutex::new(Compiler {
                 module: Some(module),
                 ctx,
@@ -291,12 +288,7 @@ impl Jit {
             stopped: AtomicBool::new(false),
             stats: Default::default(),
         };
-        Some(Jit {
-            shared: Arc::new(shared),
-            code: code.clone(),
-            background: tier == Tier::Compiled,
-            queue: OnceLock::new(),
-        })
+        Some(Jit { shared: Arc::new(shared), code: code.clone(), queue: OnceLock::new() })
     }
 
     /// A region that can be entered at `index`: compiled now (rooted
@@ -308,10 +300,14 @@ impl Jit {
         let f = match slot.load(Ordering::Acquire) {
             INTERPRETED | QUEUED => return None,
             0 => {
-                if shared.heat[index as usize].fetch_add(1, Ordering::Relaxed) + 1 < shared.hot {
+                let hot = match shared.tier {
+                    Tier::CompileAll => 1,
+                    _ => HOT,
+                };
+                if shared.heat[index as usize].fetch_add(1, Ordering::Relaxed) + 1 < hot {
                     return None;
                 }
-                match self.background.then(|| self.queue()).flatten() {
+                match (shared.tier == Tier::Compiled).then(|| self.queue()).flatten() {
                     Some(queue) => {
                         if slot.compare_exchange(0, QUEUED, Ordering::Relaxed, Ordering::Relaxed).is_ok()
                             && queue.send(index).is_err()
@@ -371,8 +367,7 @@ impl Shared {
             INTERPRETED => return None,
             f => return Some(f),
         }
-        let Some((f, entries)) = compiler.compile(code, root, &self.meter, &self.charged, &self.stats, self.hot == 1)
-        else {
+        let Some((f, entries)) = compiler.compile(code, root, self) else {
             slot.store(INTERPRETED, Ordering::Relaxed);
             return None;
         };
@@ -417,19 +412,11 @@ impl Drop for Shared {
 impl Compiler {
     /// Compiles the region rooted at `root`: its code as `usize`, and the
     /// indices it can be entered at.
-    /// Its code is charged to `meter` (and counted in `charged`): a region
-    /// the limit has no room for is not compiled. Counted in `stats` (see
-    /// [`Shared::stats`]). Unless `every` ([`Tier::CompileAll`]), a region
-    /// of mostly interpreter steps is not compiled (see [`STEPPED_SHARE`]).
-    fn compile(
-        &mut self,
-        code: &super::Code,
-        root: u32,
-        meter: &Meter,
-        charged: &AtomicU64,
-        stats: &[AtomicU64; 4],
-        every: bool,
-    ) -> Option<(usize, Vec<u32>)> {
+    /// Its code is charged to `shared`'s meter (and counted in its
+    /// `charged` and `stats`): a region the limit has no room for is not
+    /// compiled; nor, but in [`Tier::CompileAll`], is a region of mostly
+    /// interpreter steps (see [`STEPPED_SHARE`]).
+    fn compile(&mut self, code: &super::Code, root: u32, shared: &Shared) -> Option<(usize, Vec<u32>)> {
         if self.full {
             return None;
         }
@@ -440,7 +427,7 @@ impl Compiler {
         let started = Instant::now();
         let (steps, of) =
             translate::translate(&mut self.ctx.func, &mut self.builder, code, &region, ptr, module.target_config());
-        if !every && steps >= 2 && steps * STEPPED_SHARE > of {
+        if shared.tier == Tier::Compiled && steps >= 2 && steps * STEPPED_SHARE > of {
             return None;
         }
         let name = format!("r{root}");
@@ -453,14 +440,14 @@ impl Compiler {
         }
         let size = self.ctx.compiled_code().map_or(0, |c| c.code_buffer().len() as u64);
         let figures = [1, region.indices.len() as u64, started.elapsed().as_nanos() as u64, size];
-        for (stat, n) in stats.iter().zip(figures) {
+        for (stat, n) in shared.stats.iter().zip(figures) {
             stat.fetch_add(n, Ordering::Relaxed);
         }
-        if meter.charge(size).is_err() {
+        if shared.meter.charge(size).is_err() {
             self.full = true;
             return None;
         }
-        charged.fetch_add(size, Ordering::Relaxed);
+        shared.charged.fetch_add(size, Ordering::Relaxed);
         module.finalize_definitions().ok()?;
         let f = module.get_finalized_function(id) as usize;
         Some((f, region.leaders.into_iter().filter(|i| region.indices.contains(i)).collect()))

@@ -80,11 +80,12 @@ struct Translator<'a> {
     /// of code, and the block that defined it (see the module doc).
     known: Vec<Option<(Value, Block)>>,
     /// The current line: the blocks instructions started in since the last
-    /// leader, helper or call (at most [`LINE_MAX`] instructions). Each dominates those after it (an instruction's
-    /// own branches join again, or leave), so a value defined in one of
-    /// them, or in the current block, can be used; one defined in a branch
-    /// of an instruction cannot. Lines are numbered, and `lines` holds each
-    /// block's (by block number; 0: none).
+    /// leader, helper or call (at most [`LINE_MAX`] instructions). Each
+    /// dominates those after it (an instruction's own branches join again,
+    /// or leave), so a value defined in one of them, or in the current
+    /// block, can be used; one defined in a branch of an instruction
+    /// cannot. Lines are numbered, and `lines` holds each block's (by block
+    /// number; 0: none).
     line: u32,
     lines: Vec<u32>,
     /// Instructions in the current line.
@@ -317,9 +318,10 @@ impl Translator<'_> {
     }
 
     /// Counts the time slice down by `weight` (at most
-    /// [`weight::COUNT_MAX`]): to `out` when it ends, else to `go`. (The count is a variable, kept in `Env::slice` only outside
-    /// the region: through memory, it made a tight loop's every iteration
-    /// wait for the store of the one before.)
+    /// [`weight::COUNT_MAX`]): to `out` when it ends, else to `go`. (The
+    /// count is a variable, kept in `Env::slice` only outside the region:
+    /// through memory, it made a tight loop's every iteration wait for the
+    /// store of the one before.)
     fn count_down(&mut self, out: Block, go: Block, weight: u64) {
         let slice = self.b.use_var(self.slice);
         let left = self.b.ins().iadd_imm_s(slice, -(weight.min(weight::COUNT_MAX) as i64));
@@ -511,13 +513,11 @@ impl Translator<'_> {
         if self.line_len > LINE_MAX {
             self.forget();
         }
-        if let Some(here) = self.b.current_block() {
-            let k = here.as_u32() as usize;
-            if self.lines.len() <= k {
-                self.lines.resize(k + 1, 0);
-            }
-            self.lines[k] = self.line;
+        let k = self.b.current_block().expect("in a block").as_u32() as usize;
+        if self.lines.len() <= k {
+            self.lines.resize(k + 1, 0);
         }
+        self.lines[k] = self.line;
     }
 
     /// A new block (control may arrive from elsewhere), or a helper or
@@ -1198,13 +1198,9 @@ impl Translator<'_> {
         let result = self.b.inst_results(call)[0];
         let slice = self.b.ins().load(I64, host(), self.env, env_field!(slice));
         self.b.def_var(self.slice, slice);
-        let back = self.b.ins().icmp_imm_s(IntCC::Equal, result, i64::from(i + 1));
+        let elsewhere = self.b.ins().icmp_imm_s(IntCC::NotEqual, result, i64::from(i + 1));
         let on = self.b.create_block();
-        let out = self.b.create_block();
-        self.b.ins().brif(back, on, &[], out, &[]);
-        self.b.switch_to_block(out);
-        self.exit(result);
-        self.b.switch_to_block(on);
+        self.exit_if(elsewhere, Status::Value(result), on);
         self.forget();
         let next = self.edge(i, i + 1);
         self.b.ins().jump(next, &[]);
