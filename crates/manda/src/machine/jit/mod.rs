@@ -238,7 +238,9 @@ pub struct CompileStats {
     pub instructions: u64,
     /// Time spent compiling them (on whichever thread compiled).
     pub time: Duration,
-    /// Bytes of native code they became (charged to the memory limit).
+    /// Bytes of native code they became, charged to the memory limit. (A
+    /// region the limit has no room for — the last one compiled — counts
+    /// here and above, its compiling done, though its code is not kept.)
     pub code_bytes: u64,
 }
 
