@@ -213,7 +213,7 @@ impl Context {
         macro_rules! heap_value {
             ($n:literal, $ra:expr, $off:expr) => {{
                 let offset = u64::from(r!($ra) as u32) + u64::from($off);
-                match mem.load::<$n>(heap_base + offset) {
+                match mem.heap_load::<$n>(offset) {
                     Ok(v) => v,
                     Err(_) => trap!(TrapKind::OutOfBounds { offset, len: $n, size: mem.end() - heap_base }),
                 }
@@ -228,7 +228,7 @@ impl Context {
         macro_rules! hstore {
             ($n:literal, $rs:expr, $ra:expr, $off:expr) => {{
                 let offset = u64::from(r!($ra) as u32) + u64::from($off);
-                match mem.store::<$n>(heap_base + offset, r!($rs)) {
+                match mem.heap_store::<$n>(offset, r!($rs)) {
                     Ok(()) => next!(1),
                     Err(_) => trap!(TrapKind::OutOfBounds { offset, len: $n, size: mem.end() - heap_base }),
                 }

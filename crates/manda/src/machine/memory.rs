@@ -31,6 +31,7 @@
 //! subtraction, one compare and an unaligned load or store; a miss checks
 //! the permissions and walks the tree.
 
+use super::arena::{Arena, Flat};
 use super::postcopy::Pager;
 use super::trap::{Access, Place, TrapKind};
 use crate::exe::{Executable, SectionKind};
@@ -137,11 +138,19 @@ impl AsRef<[u8]> for SharedPage {
 /// it ([`Memory::arrive`]) before it touches the page, and a machine with
 /// pages owed neither saves nor sends its state.
 pub(super) struct Page {
-    bytes: OnceLock<Box<UnsafeCell<[u8; PAGE as usize]>>>,
+    bytes: OnceLock<Bytes>,
     meter: Arc<Meter>,
     /// For a page owed by a post-copy's source: its place in the source's
     /// list of owed pages ([`NOT_OWED`] for any other page).
     owed: u64,
+}
+
+/// Where a page's bytes are.
+enum Bytes {
+    /// An allocation of the page's own.
+    Own(Box<UnsafeCell<[u8; PAGE as usize]>>),
+    /// A memory's flat heap (`arena.rs`), `offset` bytes into it.
+    InArena { arena: Arc<Arena>, offset: u64 },
 }
 
 /// [`Page::owed`] of a page that was never owed.
@@ -166,7 +175,19 @@ impl Page {
     }
 
     fn holding(meter: &Arc<Meter>, bytes: [u8; PAGE as usize]) -> Arc<Page> {
-        Arc::new(Page { bytes: OnceLock::from(Box::new(UnsafeCell::new(bytes))), meter: meter.clone(), owed: NOT_OWED })
+        let bytes = OnceLock::from(Bytes::Own(Box::new(UnsafeCell::new(bytes))));
+        Arc::new(Page { bytes, meter: meter.clone(), owed: NOT_OWED })
+    }
+
+    /// A zeroed page in `arena` at `offset`, charged to `meter`.
+    ///
+    /// # Safety
+    /// The arena's bytes at `offset..offset + PAGE` are inside it, zero,
+    /// and no other page's (see `arena.rs`).
+    unsafe fn in_arena(meter: &Arc<Meter>, arena: &Arc<Arena>, offset: u64) -> Result<Arc<Page>, TrapKind> {
+        meter.charge(PAGE)?;
+        let bytes = OnceLock::from(Bytes::InArena { arena: arena.clone(), offset });
+        Ok(Arc::new(Page { bytes, meter: meter.clone(), owed: NOT_OWED }))
     }
 
     /// A page a post-copy's source owes, the `index`th of its list:
@@ -178,7 +199,7 @@ impl Page {
 
     /// Sets the bytes of a page that was owed; `false` if it had them already.
     pub(super) fn arrive(&self, bytes: &[u8; PAGE as usize]) -> bool {
-        self.bytes.set(Box::new(UnsafeCell::new(*bytes))).is_ok()
+        self.bytes.set(Bytes::Own(Box::new(UnsafeCell::new(*bytes)))).is_ok()
     }
 
     /// True once the page has its bytes (always, unless it is owed).
@@ -193,7 +214,12 @@ impl Page {
 
     fn cell(&self) -> &UnsafeCell<[u8; PAGE as usize]> {
         // An owed page is read only once it arrived: see the type's doc.
-        self.bytes.get().expect("a page is read only once its bytes have arrived")
+        match self.bytes.get().expect("a page is read only once its bytes have arrived") {
+            Bytes::Own(cell) => cell,
+            // SAFETY: the page's bytes, inside the arena the page holds
+            // alive; `UnsafeCell<[u8; N]>` is laid out as `[u8; N]`.
+            Bytes::InArena { arena, offset } => unsafe { &*arena.base().add(*offset as usize).cast() },
+        }
     }
 
     fn ptr(&self) -> *mut u8 {
@@ -225,6 +251,9 @@ impl Page {
 impl Drop for Page {
     fn drop(&mut self) {
         self.meter.release(PAGE);
+        if let Some(Bytes::InArena { arena, offset }) = self.bytes.get() {
+            arena.page_gone(*offset);
+        }
     }
 }
 
@@ -511,6 +540,13 @@ pub struct Memory {
     /// Where pages a post-copy's source still owes come from, while some
     /// may be in this memory (`postcopy.rs`).
     pager: Option<Arc<Pager>>,
+    /// Every heap page present is in `arena` and this memory's alone, so
+    /// heap pages it creates go there too (`arena.rs`).
+    flat_heap: bool,
+    /// The heap's arena, from the first heap page created while flat.
+    arena: Option<Arc<Arena>>,
+    /// What may be loaded flat, from `arena` (see [`Flat`]).
+    flat: Flat,
 }
 
 impl std::fmt::Debug for Memory {
@@ -565,6 +601,9 @@ impl Memory {
             meter,
             tlb: Tlb::default(),
             pager: None,
+            flat_heap: true,
+            arena: None,
+            flat: Flat::OFF,
         };
         for section in &exe.sections {
             // Pages that would hold only zeros stay absent (an absent page reads
@@ -583,16 +622,68 @@ impl Memory {
 
     /// A copy of this memory that shares every page until one side writes it.
     /// Every page is shared now, so this memory forgets its write translations:
-    /// its next write to a page copies it.
+    /// its next write to a page copies it. This memory stays flat if its
+    /// heap holds no page yet; the copy is not flat (a machine's forked
+    /// contexts share pages: a flat heap's map would cost each of them a
+    /// page), unless made so by [`own_heap`](Self::own_heap).
     pub fn fork(&mut self) -> Memory {
         self.tlb.forget_writes();
-        self.duplicate(self.meter.clone())
+        if self.arena.is_some() {
+            self.unflatten();
+        }
+        self.duplicate(self.meter.clone(), self.root.clone())
     }
 
-    /// The same pages and layout, charged to `meter`, with an empty cache.
-    fn duplicate(&self, meter: Arc<Meter>) -> Memory {
+    /// This memory will hold its heap pages alone (a restored program's):
+    /// flat from its first heap page on, if its heap holds none yet.
+    pub(super) fn own_heap(&mut self) {
+        let heap = self.heap_base >> PAGE_BITS;
+        let mut any = false;
+        self.for_each_page(|number, _| any |= number >= heap);
+        if !any && self.pager.is_none() {
+            self.flat_heap = true;
+        }
+    }
+
+    /// The heap is no longer flat, for good: its pages may be shared from
+    /// now on (see `arena.rs`).
+    fn unflatten(&mut self) {
+        self.flat_heap = false;
+        if let Some(arena) = self.arena.take() {
+            arena.disown();
+        }
+        self.flat = Flat::OFF;
+    }
+
+    /// Publishes what may be loaded flat now: the heap up to its end,
+    /// within the arena, while the heap is flat.
+    fn publish_flat(&mut self) {
+        self.flat = match (&self.arena, self.flat_heap) {
+            (Some(arena), true) => {
+                let skip = self.heap_base & (PAGE - 1);
+                Flat {
+                    // SAFETY: `skip` < PAGE, inside the reservation (of one page at least).
+                    base: unsafe { arena.base().add(skip as usize) },
+                    len: (self.end - self.heap_base).min(arena.len() - skip),
+                    present: arena.present_bias(),
+                }
+            }
+            _ => Flat::OFF,
+        };
+    }
+
+    /// What may be loaded flat from this memory's heap: a pointer that
+    /// stays true as long as this memory is not moved (the compiled tier
+    /// reads through it; see [`Flat`]).
+    pub(super) fn flat(&self) -> *const Flat {
+        &self.flat
+    }
+
+    /// A memory with `root`'s pages and this layout, charged to `meter`,
+    /// with an empty cache; not flat.
+    fn duplicate(&self, meter: Arc<Meter>, root: Option<Arc<Table>>) -> Memory {
         Memory {
-            root: self.root.clone(),
+            root,
             levels: self.levels,
             stretches: self.stretches.clone(),
             image_len: self.image_len,
@@ -603,6 +694,9 @@ impl Memory {
             meter,
             tlb: Tlb::default(),
             pager: self.pager.clone(),
+            flat_heap: false,
+            arena: None,
+            flat: Flat::OFF,
         }
     }
 
@@ -648,6 +742,7 @@ impl Memory {
     /// sent). Its write translations are forgotten with it.
     pub(super) fn share_pages(&mut self) {
         self.tlb.forget_writes();
+        self.unflatten();
         fn walk(table: &Table) {
             match table.slots() {
                 Slots::Tables(t) => t.iter().flatten().for_each(|next| walk(next)),
@@ -662,6 +757,9 @@ impl Memory {
     /// Pages from `pager` may be owed in this memory: every access waits
     /// for them to arrive first.
     pub(super) fn await_pages(&mut self, pager: Option<Arc<Pager>>) {
+        if pager.is_some() {
+            self.unflatten();
+        }
         self.pager = pager;
     }
 
@@ -695,6 +793,9 @@ impl Memory {
 
     /// Makes `page` hold `shared` (which other memories may hold too).
     pub(super) fn put_page(&mut self, page: u64, shared: &Arc<Page>) -> Result<(), TrapKind> {
+        if page >= self.heap_base >> PAGE_BITS {
+            self.unflatten();
+        }
         let Memory { root, levels, meter, tlb, .. } = self;
         forget(tlb, page << PAGE_BITS);
         let levels = *levels;
@@ -713,6 +814,39 @@ impl Memory {
         unreachable!("the tree has {levels} levels")
     }
 
+    /// The page `page` holds, to be held elsewhere too: this memory's heap
+    /// is no longer flat if it was.
+    pub(super) fn share_page(&mut self, page: u64) -> Option<Arc<Page>> {
+        self.unflatten();
+        self.page(page).cloned()
+    }
+
+    /// Makes heap page `page` of a flat heap read as zeros, where it is
+    /// (its bytes zeroed, or none there: an absent page reads as zeros
+    /// and is not saved); false, doing nothing, if the heap is not flat or
+    /// the page is not in the heap.
+    pub(super) fn zeroes_in_place(&mut self, page: u64) -> bool {
+        if !self.flat_heap || page < self.heap_base >> PAGE_BITS {
+            return false;
+        }
+        if self.page(page).is_some() {
+            // A flat heap's page is this memory's alone: written in place, nothing charged.
+            let Ok(at) = self.page_for_write(page) else { return false };
+            // SAFETY: a whole page this memory alone holds.
+            unsafe { std::ptr::write_bytes(at, 0, PAGE as usize) };
+        }
+        true
+    }
+
+    /// Makes `page` hold a copy of `bytes`, this memory's own.
+    pub(super) fn fill_page(&mut self, page: u64, bytes: &[u8; PAGE as usize]) -> Result<(), TrapKind> {
+        forget(&mut self.tlb, page << PAGE_BITS);
+        let at = self.page_for_write(page)?;
+        // SAFETY: `page_for_write` returned a whole page this memory alone holds.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, PAGE as usize) };
+        Ok(())
+    }
+
     /// Shares this memory's own tables with identical ones `shared` has seen
     /// (every slot the same page or table), as `fork` shares them, and
     /// offers the rest to it: a snapshot's contexts, built one by one, then
@@ -721,6 +855,7 @@ impl Memory {
     /// bottom up; a table already shared is left as it is.
     pub(super) fn share_tables(&mut self, shared: &mut SharedTables) {
         self.tlb.forget_writes();
+        self.unflatten();
         fn visit(slot: &mut Option<Arc<Table>>, shared: &mut SharedTables) {
             let Some(table) = slot else { return };
             if !sole(table) {
@@ -760,6 +895,7 @@ impl Memory {
         if ok {
             self.end = end;
             self.tlb.flush();
+            self.publish_flat();
         }
         ok
     }
@@ -767,7 +903,8 @@ impl Memory {
     /// A copy of this memory charged to `meter` instead (its own pages,
     /// none shared with this one).
     pub(super) fn recharged(&self, meter: &Arc<Meter>) -> Result<Memory, TrapKind> {
-        let mut copy = Memory { root: None, ..self.duplicate(meter.clone()) };
+        let mut copy = self.duplicate(meter.clone(), None);
+        copy.flat_heap = self.pager.is_none();
         for (page, data) in self.pages() {
             copy.write_raw(page << PAGE_BITS, data.bytes())?;
         }
@@ -907,6 +1044,10 @@ impl Memory {
     /// The page's bytes for writing: created, or copied from a page another
     /// memory also holds, so that this memory alone holds it.
     fn page_for_write(&mut self, page: u64) -> Result<*mut u8, TrapKind> {
+        let arena = match self.flat_heap && page >= self.heap_base >> PAGE_BITS {
+            true => self.heap_arena(page),
+            false => None,
+        };
         let Memory { root, levels, meter, .. } = self;
         let levels = *levels;
         let index = |level: u32| ((page >> (FANOUT_BITS * (levels - 1 - level))) & (FANOUT as u64 - 1)) as usize;
@@ -920,7 +1061,23 @@ impl Memory {
                     let bit = 1u64 << i;
                     if owned.load(Ordering::Relaxed) & bit == 0 {
                         match slot {
-                            None => *slot = Some(Page::new(meter, None)?),
+                            None => match &arena {
+                                // Marked first: a page the map says is not there is
+                                // dead, and may be swept (`arena.rs`).
+                                Some((arena, offset)) => {
+                                    arena.mark(*offset)?;
+                                    // SAFETY: the page's place in the arena of a flat heap,
+                                    // where no page is (the slot is empty): zeros.
+                                    match unsafe { Page::in_arena(meter, arena, *offset) } {
+                                        Ok(page) => *slot = Some(page),
+                                        Err(e) => {
+                                            arena.unmark(*offset);
+                                            return Err(e);
+                                        }
+                                    }
+                                }
+                                None => *slot = Some(Page::new(meter, None)?),
+                            },
                             Some(page) => {
                                 if !sole(page) {
                                     let copy = Page::new(meter, Some(page))?;
@@ -940,6 +1097,27 @@ impl Memory {
             };
         }
         unreachable!("the tree has {levels} levels")
+    }
+
+    /// The arena and offset a new page `page` of a flat heap takes, the
+    /// arena reserved at the first (the heap stays unflat if the host
+    /// refuses it); `None` past the arena's end (a limit raised since).
+    fn heap_arena(&mut self, page: u64) -> Option<(Arc<Arena>, u64)> {
+        let first = self.heap_base >> PAGE_BITS;
+        if self.arena.is_none() {
+            let space = self.limit().min(MAX_SPACE).saturating_sub(first << PAGE_BITS);
+            match Arena::reserve(space.next_multiple_of(PAGE).max(PAGE), &self.meter) {
+                Some(arena) => self.arena = Some(Arc::new(arena)),
+                None => {
+                    self.unflatten();
+                    return None;
+                }
+            }
+            self.publish_flat();
+        }
+        let arena = self.arena.as_ref()?;
+        let offset = (page - first) << PAGE_BITS;
+        (offset + PAGE <= arena.len()).then(|| (arena.clone(), offset))
     }
 
     /// The index of the permission run holding `addr`, an image address.
@@ -1032,6 +1210,33 @@ impl Memory {
             _ => self.read_raw(addr, &mut le[..N as usize]),
         }
         Ok(u64::from_le_bytes(le))
+    }
+
+    /// Reads `N` bytes (N ≤ 8) at heap offset `offset`, as [`load`](Self::load)
+    /// at the heap's base plus `offset`: flat while the heap is (see [`Flat`]).
+    #[inline(always)]
+    pub fn heap_load<const N: u64>(&mut self, offset: u64) -> Result<u64, TrapKind> {
+        if offset.saturating_add(N) <= self.flat.len {
+            let mut le = [0u8; 8];
+            // SAFETY: within `flat.len` of a flat heap's base: bytes of this
+            // memory's own heap pages, or zeros where none is (`arena.rs`).
+            unsafe { std::ptr::copy_nonoverlapping(self.flat.base.add(offset as usize), le.as_mut_ptr(), N as usize) };
+            return Ok(u64::from_le_bytes(le));
+        }
+        self.load::<N>(self.heap_base.wrapping_add(offset))
+    }
+
+    /// Writes the low `N` bytes (N ≤ 8) of `value` at heap offset `offset`,
+    /// as [`store`](Self::store) at the heap's base plus `offset`: in place
+    /// in a flat heap's page that exists (see [`Flat`]).
+    #[inline(always)]
+    pub fn heap_store<const N: u64>(&mut self, offset: u64, value: u64) -> Result<(), TrapKind> {
+        if let Some(at) = self.flat.writable(offset, N) {
+            // SAFETY: bytes of a page of this memory's flat heap, which it alone holds.
+            unsafe { std::ptr::copy_nonoverlapping(value.to_le_bytes().as_ptr(), at, N as usize) };
+            return Ok(());
+        }
+        self.store::<N>(self.heap_base.wrapping_add(offset), value)
     }
 
     /// Writes the low `N` bytes (N ≤ 8) of `value` at `addr`, little-endian.
@@ -1239,6 +1444,7 @@ impl Memory {
         self.end = old.checked_add(n).filter(|&e| e <= limit).ok_or(TrapKind::OutOfMemory { requested: n, limit })?;
         // The heap's last page may now reach further than its translation says.
         self.tlb.flush();
+        self.publish_flat();
         Ok(old)
     }
 
@@ -1326,9 +1532,18 @@ impl Memory {
     }
 }
 
+impl Drop for Memory {
+    fn drop(&mut self) {
+        if let (Some(arena), true) = (&self.arena, self.flat_heap) {
+            // Every page in the arena is this memory's alone and goes now.
+            arena.retire();
+        }
+    }
+}
+
 // SAFETY: a `Memory` owns `Arc`s to its tables and pages; the raw pointers
-// it hands out live in a `Tlb`, never in the memory itself. Shared pages
-// are immutable (see `Page`).
+// it hands out live in a `Tlb` or its `Flat`, and point into pages it
+// holds. Shared pages are immutable (see `Page`).
 unsafe impl Send for Memory {}
 
 #[cfg(test)]
@@ -1405,6 +1620,75 @@ mod tests {
         child.store::<8>(heap, 5).unwrap();
         assert_eq!(grandchild.load::<8>(heap), Ok(4));
         assert_eq!(parent.load::<8>(heap), Ok(2));
+    }
+
+    /// Loads from a flat heap read its arena in place; a fork after the
+    /// heap was written ends that on both sides, and each then reads its
+    /// own writes through the translations.
+    #[test]
+    fn a_heap_is_flat_until_a_fork_shares_its_pages() {
+        let mut parent = memory(1 << 30);
+        let heap = parent.grow(2 * PAGE).unwrap();
+        let offset = heap - parent.heap_base();
+        assert_eq!(parent.flat.len, 0, "no arena before the first heap page");
+        parent.store::<8>(heap + 8, 0x1122_3344_5566_7788).unwrap();
+        assert_eq!(parent.flat.len, offset + 2 * PAGE);
+        assert_eq!(parent.heap_load::<8>(offset + 8), Ok(0x1122_3344_5566_7788));
+        assert_eq!(parent.heap_load::<2>(offset + PAGE + 100), Ok(0), "a page never written reads as zeros");
+        // Stores in place only to a page that exists, and within it.
+        assert!(parent.flat.writable(offset + 16, 8).is_some());
+        assert!(parent.flat.writable(offset + PAGE + 16, 8).is_none(), "not created yet");
+        let page_end = PAGE - (parent.heap_base() & (PAGE - 1));
+        assert!(parent.flat.writable(page_end - 4, 8).is_none(), "across two pages");
+        parent.heap_store::<4>(offset + 16, 0xdead_beef).unwrap();
+        let used = parent.meter().used();
+        parent.heap_store::<8>(offset + PAGE + 16, 9).unwrap();
+        assert_eq!(parent.meter().used(), used + PAGE, "the first store to a page creates it");
+        assert_eq!(
+            (parent.heap_load::<4>(offset + 16), parent.heap_load::<8>(offset + PAGE + 16)),
+            (Ok(0xdead_beef), Ok(9))
+        );
+        assert_eq!(parent.load::<4>(heap + 16), Ok(0xdead_beef), "the translations see the same bytes");
+        // The arena holds the page's bytes: the tree's page is the same memory.
+        let flat_at = unsafe { parent.flat.base.add((offset + 8) as usize) } as u64;
+        assert_eq!(parent.page_for_read((heap + 8) >> PAGE_BITS) as u64 + ((heap + 8) & (PAGE - 1)), flat_at);
+        let mut child = parent.fork();
+        assert_eq!((parent.flat.len, child.flat.len), (0, 0));
+        parent.store::<8>(heap + 8, 1).unwrap();
+        child.store::<8>(heap + 8, 2).unwrap();
+        assert_eq!(parent.heap_load::<8>(offset + 8), Ok(1));
+        assert_eq!(child.heap_load::<8>(offset + 8), Ok(2));
+        // Growing a heap that is no longer flat publishes nothing flat.
+        parent.grow(PAGE).unwrap();
+        assert_eq!(parent.flat.len, 0);
+    }
+
+    /// A fork before the heap holds a page (as every machine starts) keeps
+    /// the parent flat; the copy is flat only once it owns its heap (a
+    /// restored program), with an arena of its own.
+    #[test]
+    fn a_fork_before_the_heap_is_written_leaves_the_parent_flat() {
+        let mut parent = memory(1 << 30);
+        let heap = parent.grow(PAGE).unwrap();
+        let offset = heap - parent.heap_base();
+        let mut child = parent.fork();
+        let mut restored = parent.fork();
+        restored.own_heap();
+        for (mem, value) in [(&mut parent, 5), (&mut child, 6), (&mut restored, 7)] {
+            mem.store::<4>(heap, value).unwrap();
+        }
+        assert!(parent.flat.len > 0 && restored.flat.len > 0);
+        assert_eq!(child.flat.len, 0);
+        assert_ne!(parent.flat.base, restored.flat.base);
+        let loads = [&mut parent, &mut child, &mut restored].map(|mem| mem.heap_load::<4>(offset));
+        assert_eq!(loads, [Ok(5), Ok(6), Ok(7)]);
+        // A heap that holds a page cannot be owned afresh.
+        child.own_heap();
+        assert!(!child.flat_heap);
+        // Saving the state (its pages shared with a snapshot) ends it.
+        parent.share_pages();
+        assert_eq!(parent.flat.len, 0);
+        assert_eq!(parent.heap_load::<4>(offset), Ok(5));
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! and its post-copy (pages owed to a machine that already runs) in
 //! `postcopy.rs`.
 
+mod arena;
 mod calls;
 mod code;
 mod interp;

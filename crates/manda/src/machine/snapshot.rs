@@ -370,8 +370,15 @@ impl Machine {
             offset: pool_at,
             reason: format!("it needs more memory than this machine's limit: {e}"),
         };
-        let pages: Vec<Arc<Page>> =
-            pool.iter().map(|bytes| Page::with_bytes(&meter, bytes)).collect::<Result<_, _>>().map_err(too_big)?;
+        // One context owns every page: its bytes are copied into its memory (a
+        // flat heap stays flat, `arena.rs`) rather than shared with the pool.
+        let own_pages = contexts.len() == 1 && pager.is_none();
+        let pages: Vec<Arc<Page>> = match own_pages {
+            true => Vec::new(),
+            false => {
+                pool.iter().map(|bytes| Page::with_bytes(&meter, bytes)).collect::<Result<_, _>>().map_err(too_big)?
+            }
+        };
         let mut built = Vec::with_capacity(contexts.len());
         let mut shared = SharedTables::default();
         for d in contexts {
@@ -382,7 +389,13 @@ impl Machine {
                     }
                     s.mem
                 }
-                None => base.fork(),
+                None => {
+                    let mut mem = base.fork();
+                    if own_pages {
+                        mem.own_heap();
+                    }
+                    mem
+                }
             };
             mem.set_end(d.end);
             if let Some(pager) = &pager {
@@ -396,7 +409,10 @@ impl Machine {
                 mem.await_pages(Some(pager.clone()));
             }
             for (page, i) in &d.pages {
-                mem.put_page(*page, &pages[*i as usize]).map_err(too_big)?;
+                match own_pages {
+                    true => mem.fill_page(*page, pool[*i as usize]).map_err(too_big)?,
+                    false => mem.put_page(*page, &pages[*i as usize]).map_err(too_big)?,
+                }
             }
             if n_contexts > 1 {
                 // Alone, a context has nobody to share tables with: a gigabyte's 4096 leaves are

@@ -286,6 +286,16 @@ impl std::fmt::Debug for Received {
     }
 }
 
+/// A received page, before it is placed.
+enum Incoming<'a> {
+    /// Its bytes, copied into the context's memory.
+    Bytes(&'a [u8; PAGE as usize]),
+    /// All zeros.
+    Zero,
+    /// A page another place holds too.
+    Shared(Arc<Page>),
+}
+
 impl Received {
     /// Applies one chunk of records (untrusted): every page is checked as
     /// a snapshot's page is, against the heap's largest possible end (the
@@ -307,20 +317,13 @@ impl Received {
                     if let Err(why) = self.base.may_hold(number, bytes, limit) {
                         return fail(format!("page 0x{number:x} of context {ctx}: {why}"));
                     }
-                    Page::with_bytes(&self.meter, bytes).map_err(|e| self.too_big(at, e))?
+                    Incoming::Bytes(bytes)
                 }
                 ZERO => {
                     if let Err(why) = self.base.may_hold(number, &[0; PAGE as usize], limit) {
                         return fail(format!("page 0x{number:x} of context {ctx}: {why}"));
                     }
-                    match &self.zero {
-                        Some(zero) => zero.clone(),
-                        None => {
-                            let zero =
-                                Page::with_bytes(&self.meter, &[0; PAGE as usize]).map_err(|e| self.too_big(at, e))?;
-                            self.zero.insert(zero).clone()
-                        }
-                    }
+                    Incoming::Zero
                 }
                 super::postcopy::OWED => {
                     if let Err(why) = self.base.may_place(number, limit) {
@@ -328,7 +331,7 @@ impl Received {
                     }
                     let page = Page::owed(&self.meter, self.owed.len() as u64).map_err(|e| self.too_big(at, e))?;
                     self.owed.push((number, Some(page.clone())));
-                    page
+                    Incoming::Shared(page)
                 }
                 super::postcopy::VOID => {
                     // Only a page no context holds any more (every place listed again) may be voided.
@@ -346,8 +349,8 @@ impl Received {
                 SAME => {
                     let from_ctx = r.u64("context id")?;
                     let from_page = r.u64("page number")?;
-                    match self.contexts.get(&from_ctx).and_then(|s| s.mem.page(from_page)) {
-                        Some(page) => page.clone(),
+                    match self.contexts.get_mut(&from_ctx).and_then(|s| s.mem.share_page(from_page)) {
+                        Some(page) => Incoming::Shared(page),
                         None => {
                             return fail(format!(
                                 "page 0x{number:x} of context {ctx} is said to be page 0x{from_page:x} of context \
@@ -365,12 +368,30 @@ impl Received {
                     return fail(format!("more than {} contexts (--max-contexts)", self.max_contexts));
                 }
                 self.meter.charge(CONTEXT_BYTES).map_err(|e| self.too_big(at, e))?;
-                let mem = self.base.fork();
+                let mut mem = self.base.fork();
+                if self.contexts.is_empty() {
+                    // Flat, as the source's first context is (`arena.rs`), until a
+                    // page it holds is shared with another.
+                    mem.own_heap();
+                }
                 self.contexts.insert(ctx, Staged { mem, top: 0 });
             }
             let heap_page = self.base.heap_base() / PAGE;
             let staged = self.contexts.get_mut(&ctx).expect("just inserted");
-            staged.mem.put_page(number, &page).map_err(|e| SnapshotError {
+            let placed = match page {
+                // The context's own copy: a flat heap stays flat (`arena.rs`).
+                Incoming::Bytes(bytes) => staged.mem.fill_page(number, bytes),
+                Incoming::Zero if staged.mem.zeroes_in_place(number) => Ok(()),
+                Incoming::Zero => match &self.zero {
+                    Some(zero) => staged.mem.put_page(number, zero),
+                    None => match Page::with_bytes(&self.meter, &[0; PAGE as usize]) {
+                        Ok(zero) => staged.mem.put_page(number, self.zero.insert(zero)),
+                        Err(e) => Err(e),
+                    },
+                },
+                Incoming::Shared(page) => staged.mem.put_page(number, &page),
+            };
+            placed.map_err(|e| SnapshotError {
                 offset: at,
                 reason: format!("it needs more memory than this machine's limit: {e}"),
             })?;

@@ -61,6 +61,7 @@ mod helpers;
 mod region;
 mod translate;
 
+use super::arena::Flat;
 use super::interp::Flow;
 use super::memory::Meter;
 use super::workers::{Local, Workers};
@@ -155,6 +156,8 @@ pub(super) struct Env {
     /// The memory's write translations.
     write_ways: *const u64,
     heap_base: u64,
+    /// The memory's flat heap (`Memory::flat`).
+    flat: *const Flat,
     stack_base: u64,
     stack_top: u64,
     /// Weight left in the time slice (see [`TRANSFER_WEIGHT`]).
@@ -266,6 +269,12 @@ impl Jit {
             ("enable_verifier", "false"),
         ] {
             flags.set(name, value).ok()?;
+        }
+        if let Ok(v) = std::env::var("XOPT") {
+            flags.set("opt_level", &v).ok()?;
+        }
+        if let Ok(v) = std::env::var("XRA") {
+            flags.set("regalloc_algorithm", &v).ok()?;
         }
         let isa = cranelift_native::builder().ok()?.finish(settings::Flags::new(flags)).ok()?;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
@@ -499,6 +508,7 @@ impl Context {
                 read_ways,
                 write_ways,
                 heap_base: (*ctx).mem.heap_base(),
+                flat: (*ctx).mem.flat(),
                 stack_base: (*ctx).mem.stack_base(),
                 stack_top: (*ctx).mem.stack_top(),
                 slice: u64::from(local.slice) * TRANSFER_WEIGHT,

@@ -20,6 +20,7 @@
 use super::helpers;
 use super::region::{next, Next, Region};
 use super::{status, Env};
+use crate::machine::arena::Flat;
 use crate::machine::code::{Code, Op, M};
 use crate::machine::interp::Truncation;
 use crate::machine::memory::{PAGE_BITS, TLB_SETS};
@@ -139,10 +140,15 @@ enum Field {
     HeapBase,
     StackBase,
     StackTop,
+    /// The memory's [`Flat`] (a pointer), and its fields.
+    Flat,
+    FlatBase,
+    FlatLen,
+    FlatPresent,
 }
 
 /// How many [`Field`]s there are.
-const FIELDS: usize = 7;
+const FIELDS: usize = 11;
 
 /// A status to leave a region with: a value, or a constant.
 enum Status {
@@ -343,7 +349,20 @@ impl Translator<'_> {
                 return v;
             }
         }
-        let offset = match f {
+        let (from, offset) = match f {
+            Field::FlatBase => (self.field(Field::Flat), offset_of!(Flat, base) as i32),
+            Field::FlatLen => (self.field(Field::Flat), offset_of!(Flat, len) as i32),
+            Field::FlatPresent => (self.field(Field::Flat), offset_of!(Flat, present) as i32),
+            _ => (self.env, self.env_offset(f)),
+        };
+        let v = self.b.ins().load(self.ptr, host(), from, offset);
+        self.fields[f as usize] = Some((v, self.b.current_block().expect("in a block")));
+        v
+    }
+
+    /// Where field `f` is in the [`Env`].
+    fn env_offset(&self, f: Field) -> i32 {
+        match f {
             Field::Regs => env_field!(regs),
             Field::Sp => env_field!(sp),
             Field::ReadWays => env_field!(read_ways),
@@ -351,10 +370,8 @@ impl Translator<'_> {
             Field::HeapBase => env_field!(heap_base),
             Field::StackBase => env_field!(stack_base),
             Field::StackTop => env_field!(stack_top),
-        };
-        let v = self.b.ins().load(self.ptr, host(), self.env, offset);
-        self.fields[f as usize] = Some((v, self.b.current_block().expect("in a block")));
-        v
+            Field::Flat | Field::FlatBase | Field::FlatLen | Field::FlatPresent => env_field!(flat),
+        }
     }
 
     /// Leaves the region with `kind | index`.
@@ -1212,24 +1229,10 @@ impl Translator<'_> {
         let ways = self.field(Field::ReadWays);
         let way = self.way(ways, addr);
         let hit = self.hit(way, addr, n);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        let join = self.b.create_block();
-        self.b.append_block_param(join, I64);
-        self.b.ins().brif(hit, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
+        let (slow, join) = self.fast_or_cold(hit, true);
         let delta = self.b.ins().load(I64, host(), way, (2 * TLB_SETS * 8) as i32);
         let at = self.b.ins().iadd(addr, delta);
-        let v = match (n, signed) {
-            (1, false) => self.b.ins().uload8(I64, guest(), at, 0),
-            (1, true) => self.b.ins().sload8(I64, guest(), at, 0),
-            (2, false) => self.b.ins().uload16(I64, guest(), at, 0),
-            (2, true) => self.b.ins().sload16(I64, guest(), at, 0),
-            (4, false) => self.b.ins().uload32(guest(), at, 0),
-            (4, true) => self.b.ins().sload32(guest(), at, 0),
-            _ => self.b.ins().load(I64, guest(), at, 0),
-        };
+        let v = self.load_at(at, n, signed);
         self.b.ins().jump(join, &[v.into()]);
         self.b.switch_to_block(slow);
         let f = match n {
@@ -1253,6 +1256,45 @@ impl Translator<'_> {
         self.b.block_params(join)[0]
     }
 
+    /// Goes on in a new block if `cond`, else in a cold one: the cold
+    /// block and the block both join at (with a value parameter if
+    /// `with_value`).
+    fn fast_or_cold(&mut self, cond: Value, with_value: bool) -> (Block, Block) {
+        let fast = self.b.create_block();
+        let cold = self.b.create_block();
+        self.b.set_cold_block(cold);
+        let join = self.b.create_block();
+        if with_value {
+            self.b.append_block_param(join, I64);
+        }
+        self.b.ins().brif(cond, fast, &[], cold, &[]);
+        self.b.switch_to_block(fast);
+        (cold, join)
+    }
+
+    /// `n` bytes of the program's memory at host address `at`, sign- or zero-extended.
+    fn load_at(&mut self, at: Value, n: u8, signed: bool) -> Value {
+        match (n, signed) {
+            (1, false) => self.b.ins().uload8(I64, guest(), at, 0),
+            (1, true) => self.b.ins().sload8(I64, guest(), at, 0),
+            (2, false) => self.b.ins().uload16(I64, guest(), at, 0),
+            (2, true) => self.b.ins().sload16(I64, guest(), at, 0),
+            (4, false) => self.b.ins().uload32(guest(), at, 0),
+            (4, true) => self.b.ins().sload32(guest(), at, 0),
+            _ => self.b.ins().load(I64, guest(), at, 0),
+        }
+    }
+
+    /// The low `n` bytes of `value` to the program's memory at host address `at`.
+    fn store_at(&mut self, at: Value, value: Value, n: u8) {
+        match n {
+            1 => self.b.ins().istore8(guest(), value, at, 0),
+            2 => self.b.ins().istore16(guest(), value, at, 0),
+            4 => self.b.ins().istore32(guest(), value, at, 0),
+            _ => self.b.ins().store(guest(), value, at, 0),
+        };
+    }
+
     fn sext(&mut self, v: Value, ty: Type) -> Value {
         let v = self.b.ins().ireduce(ty, v);
         self.b.ins().sextend(I64, v)
@@ -1263,20 +1305,10 @@ impl Translator<'_> {
         let ways = self.field(Field::WriteWays);
         let way = self.way(ways, addr);
         let hit = self.hit(way, addr, n);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        let join = self.b.create_block();
-        self.b.ins().brif(hit, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
+        let (slow, join) = self.fast_or_cold(hit, false);
         let delta = self.b.ins().load(I64, host(), way, (2 * TLB_SETS * 8) as i32);
         let at = self.b.ins().iadd(addr, delta);
-        match n {
-            1 => self.b.ins().istore8(guest(), value, at, 0),
-            2 => self.b.ins().istore16(guest(), value, at, 0),
-            4 => self.b.ins().istore32(guest(), value, at, 0),
-            _ => self.b.ins().store(guest(), value, at, 0),
-        };
+        self.store_at(at, value, n);
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
         let f = match n {
@@ -1323,24 +1355,72 @@ impl Translator<'_> {
         self.store(i, at, v, n);
     }
 
-    /// A heap address: the heap's base + the low 32 bits of `ra` + `off`.
-    fn heap_addr(&mut self, ra: u8, off: u32) -> Value {
+    /// A heap offset: the low 32 bits of `ra` + `off`.
+    fn heap_offset(&mut self, ra: u8, off: u32) -> Value {
         let low = self.low32(ra);
         let offset = self.b.ins().uextend(I64, low);
-        let offset = self.b.ins().iadd_imm_s(offset, i64::from(off));
-        let base = self.field(Field::HeapBase);
-        self.b.ins().iadd(base, offset)
+        self.b.ins().iadd_imm_s(offset, i64::from(off))
     }
 
+    /// A heap load: from the flat heap where it holds the bytes (see
+    /// [`Flat`]), else through the translations.
     fn hld(&mut self, i: u32, rd: u8, ra: u8, off: u32, n: u8, signed: bool) {
-        let at = self.heap_addr(ra, off);
+        let offset = self.heap_offset(ra, off);
+        // Both before the branch: a field is read once per line, where it dominates the rest.
+        let len = self.field(Field::FlatLen);
+        let base = self.field(Field::FlatBase);
+        let end = self.b.ins().iadd_imm_s(offset, i64::from(n));
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+        let (slow, join) = self.fast_or_cold(inside, true);
+        let at = self.b.ins().iadd(base, offset);
+        let v = self.load_at(at, n, signed);
+        self.b.ins().jump(join, &[v.into()]);
+        self.b.switch_to_block(slow);
+        let base = self.field(Field::HeapBase);
+        let at = self.b.ins().iadd(base, offset);
         let v = self.load(i, at, n, signed);
+        self.b.ins().jump(join, &[v.into()]);
+        self.b.switch_to_block(join);
+        let v = self.b.block_params(join)[0];
         self.set(rd, v);
     }
 
+    /// A heap store: in place in a flat heap's page that exists (see
+    /// [`Flat::writable`]), else through the translations.
     fn hst(&mut self, i: u32, rs: u8, ra: u8, off: u32, n: u8) {
-        let at = self.heap_addr(ra, off);
         let v = self.r(rs);
+        let offset = self.heap_offset(ra, off);
+        let len = self.field(Field::FlatLen);
+        let base = self.field(Field::FlatBase);
+        let present = self.field(Field::FlatPresent);
+        let end = self.b.ins().iadd_imm_s(offset, i64::from(n));
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+        let check = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let join = self.b.create_block();
+        self.b.ins().brif(inside, check, &[], slow, &[]);
+        // Its page exists (the map's byte) and the store stays in it.
+        self.b.switch_to_block(check);
+        let at = self.b.ins().iadd(base, offset);
+        let page = self.b.ins().ushr_imm_s(at, i64::from(PAGE_BITS));
+        let last = self.b.ins().iadd_imm_s(at, i64::from(n) - 1);
+        let last = self.b.ins().ushr_imm_s(last, i64::from(PAGE_BITS));
+        let one_page = self.b.ins().icmp(IntCC::Equal, page, last);
+        let byte = self.b.ins().iadd(present, page);
+        let exists = self.b.ins().uload8(I32, host(), byte, 0);
+        let exists = self.b.ins().icmp_imm_s(IntCC::NotEqual, exists, 0);
+        let ok = self.b.ins().band(exists, one_page);
+        let fast = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        self.store_at(at, v, n);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let heap = self.field(Field::HeapBase);
+        let at = self.b.ins().iadd(heap, offset);
         self.store(i, at, v, n);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
     }
 }
