@@ -4,7 +4,7 @@
 //! refused with the offset and the reason, and leave the machine as it was.
 
 use manda::exe::Executable;
-use manda::machine::{Config, Machine, SharedBuf, Stopped};
+use manda::machine::{Config, Machine, SharedBuf, Stopped, Tier};
 use std::path::Path;
 use std::time::Duration;
 
@@ -74,6 +74,39 @@ fn a_pipeline_moved_machine_to_machine_prints_what_an_uninterrupted_run_does() {
 /// The walk-through machine of docs/manda/snapshot.md, stopped for real
 /// with one context waiting and one asleep; the two fields that depend on
 /// timing (the clock, the sleep owed) set to the documented values.
+/// A program that owns its heap runs it flat; saving its state shares its
+/// pages and ends that, for good; the machine it is restored into owns
+/// the restored pages and runs flat again, with the same bytes.
+#[test]
+fn a_restored_program_owns_its_heap_and_runs_it_flat() {
+    let exe = assembled(
+        ".code\nmain:\n    li t0, 65536\n    hgrow t1, t0\n    li t2, 0\n.L:\n    hst64 t2, t2, 0\n    addi t2, t2, 8\n    \
+         andi t2, t2, 65528\n    jmp .L\n",
+    );
+    for tier in [Tier::Interpreted, Tier::CompileAll] {
+        let config = Config { threads: 1, tier, ..Config::default() };
+        let (mut m, _) = machine(&exe, config, &[]);
+        assert_eq!(run_for(&mut m, Duration::from_millis(20)), Stopped::Interrupted);
+        assert!(m.memory().is_flat(), "{tier:?}: the first context holds its heap alone");
+        let snapshot = m.save_state().unwrap().to_vec();
+        assert!(!m.memory().is_flat(), "{tier:?}: a saved state shares the pages");
+        let (mut restored, _) = machine(&exe, config, &[]);
+        restored.restore(&snapshot).unwrap();
+        assert!(restored.memory().is_flat(), "{tier:?}");
+        assert_eq!(restored.memory().peek(0, 0), Some(Vec::new()));
+        let heap = restored.memory().heap_base();
+        assert_eq!(restored.memory().peek(heap, 65536), m.memory().peek(heap, 65536), "{tier:?}");
+        // The same state but for the time it has run (bytes 58..66) and so the checksum (the last 4).
+        let again = restored.save().unwrap();
+        let len = snapshot.len();
+        let differ =
+            (0..again.len().min(len)).find(|&i| again[i] != snapshot[i] && !(58..66).contains(&i) && i < len - 4);
+        assert_eq!((again.len(), differ), (len, None), "{tier:?}: the same state");
+        assert_eq!(run_for(&mut restored, Duration::from_millis(5)), Stopped::Interrupted);
+        assert!(restored.memory().is_flat(), "{tier:?}");
+    }
+}
+
 fn example_snapshot() -> (Executable, Vec<u8>) {
     let exe = load("tests/snapshot/example.s");
     let (mut m, _) = machine(&exe, Config { threads: 1, ..Config::default() }, &[]);
@@ -407,6 +440,8 @@ fn pre_copy_rounds_while_the_program_runs_leave_the_target_with_a_stop_and_copys
         let (mut m, source_out) = machine(&exe, config, &[]);
         assert_eq!(run_for(&mut m, Duration::from_millis(2)), Stopped::Interrupted);
         let (mut target, out) = precopied(&mut m, &exe, config, rounds).expect("the writer never ends");
+        // Its pages, received ahead or in the final snapshot, are the target's own: its heap is flat.
+        assert!(target.memory().is_flat(), "{rounds} rounds");
         // It goes on from where the source stopped: the pass after the source's last.
         let source_printed = String::from_utf8(source_out.contents()).unwrap();
         let last: u64 = source_printed.lines().last().unwrap().parse().unwrap();

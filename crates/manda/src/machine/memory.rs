@@ -672,6 +672,13 @@ impl Memory {
         };
     }
 
+    /// True while this memory's heap is flat: its heap loads and stores
+    /// cost a bounds check, not a translation (see `docs/manda/running.md`).
+    /// For tests and diagnostics; the heap holds the same bytes either way.
+    pub fn is_flat(&self) -> bool {
+        self.flat.len > 0
+    }
+
     /// What may be loaded flat from this memory's heap: a pointer that
     /// stays true as long as this memory is not moved (the compiled tier
     /// reads through it; see [`Flat`]).
