@@ -270,12 +270,6 @@ impl Jit {
         ] {
             flags.set(name, value).ok()?;
         }
-        if let Ok(v) = std::env::var("XOPT") {
-            flags.set("opt_level", &v).ok()?;
-        }
-        if let Ok(v) = std::env::var("XRA") {
-            flags.set("regalloc_algorithm", &v).ok()?;
-        }
         let isa = cranelift_native::builder().ok()?.finish(settings::Flags::new(flags)).ok()?;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let ctx = module.make_context();
