@@ -18,9 +18,11 @@
 //! taken or sent, a restored page put in place, pages owed by a post-copy
 //! — sets it to 0 first, for good: the memory's accesses go through the
 //! translations from then on, and pages it copies are allocations of
-//! their own. A fork before the heap holds a page keeps both sides flat
-//! (each creates its own arena at its first heap page), so the fork that
-//! starts every machine costs nothing.
+//! their own. A fork before the heap holds a page leaves the forking side
+//! flat, so the fork that starts every machine costs nothing; the copy is
+//! not flat (forked contexts share pages, and a map page each would add
+//! up), unless it is a restored program's single context, which owns
+//! every page it is given (`Memory::own_heap`).
 //!
 //! **Stores** need one more check: a store may create a page, which is
 //! charged to the memory limit and put in the tree, so only a page that

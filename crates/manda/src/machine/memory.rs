@@ -30,6 +30,12 @@
 //! end, or the part of an image page that one section covers. A hit is a
 //! subtraction, one compare and an unaligned load or store; a miss checks
 //! the permissions and walks the tree.
+//!
+//! **Flat heap.** While a memory holds every heap page alone, its heap
+//! pages live in one host reservation at their heap offsets (`arena.rs`),
+//! and heap loads and stores skip the translation: a bounds check (and for
+//! a store, a byte saying the page exists). The tree stays the record of
+//! which pages exist; whatever would share a heap page ends flatness first.
 
 use super::arena::{Arena, Flat};
 use super::postcopy::Pager;
