@@ -303,7 +303,12 @@ impl Jit {
         let shared = &*self.shared;
         let slot = shared.entries.get(index as usize)?;
         let f = match slot.load(Ordering::Acquire) {
-            INTERPRETED | QUEUED => return None,
+            INTERPRETED => return None,
+            QUEUED => {
+                // How hot it has grown while it waits: the compiling thread takes the hottest first.
+                shared.heat[index as usize].fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
             0 => {
                 let hot = match shared.tier {
                     Tier::CompileAll => 1,
@@ -346,10 +351,24 @@ impl Jit {
                 let (queue, roots) = mpsc::channel::<u32>();
                 let (shared, code) = (self.shared.clone(), self.code.clone());
                 let compiling = move || {
-                    for root in roots {
+                    // The roots waiting, the hottest compiled first: a short program's
+                    // inner loop is not left behind colder code found hot before it.
+                    let mut waiting: Vec<u32> = Vec::new();
+                    loop {
+                        if waiting.is_empty() {
+                            match roots.recv() {
+                                Ok(root) => waiting.push(root),
+                                Err(_) => break,
+                            }
+                        }
+                        waiting.extend(roots.try_iter());
                         if shared.stopped.load(Ordering::Relaxed) {
                             break;
                         }
+                        let heat = |root: &u32| shared.heat[*root as usize].load(Ordering::Relaxed);
+                        let (hottest, _) =
+                            waiting.iter().enumerate().max_by_key(|(_, root)| heat(root)).expect("one waits");
+                        let root = waiting.swap_remove(hottest);
                         let _ = shared.compile(&code, root);
                     }
                 };
