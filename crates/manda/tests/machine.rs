@@ -142,6 +142,22 @@ fn a_region_heavier_than_a_time_slice_runs() {
     assert_eq!(out, b"0\n");
 }
 
+/// The interpreter reads the stop line when its time slice ends, and a
+/// backward jump weighs the loop it closes: one slice of a 3,000-instruction
+/// loop body is some 40 passes, where it was 2,048 (5–7 ms before an
+/// interrupt was seen). Here the first context runs one slice of the loop,
+/// then the context it forked runs and calls `exit`, which stops it.
+#[test]
+fn a_slice_of_a_long_loop_body_is_a_few_passes_not_thousands() {
+    let body = "    addi t0, t0, 1\n    xor t1, t1, t0\n".repeat(1500);
+    let source = format!(".code\nmain:\n    fork t5, child\n.L:\n{body}    addi s0, s0, 1\n    jmp .L\nchild:\n    li t0, 7\n    exit t0\n");
+    let exe = load(&source);
+    let (mut m, _) = machine(&exe, Config { threads: 1, tier: Tier::Interpreted, ..Config::default() }, &[]);
+    assert_eq!(m.run(), Ok(Stopped::Exited(7)));
+    let passes = m.reg(reg("s0"));
+    assert!((1..=64).contains(&passes), "{passes} passes of the loop in one slice");
+}
+
 /// In `Tier::Compiled` a hot loop is compiled on the machine's compiling
 /// thread while the interpreter runs on — unless most of it would be
 /// interpreter steps (here vector instructions), which the interpreter
