@@ -101,8 +101,13 @@ pub(super) struct Arena {
     retiring: AtomicBool,
     /// A flat memory may still create pages here (and none dies).
     owned: AtomicBool,
-    /// Pages dropped since the last sweep.
+    /// Pages dropped since the last sweep, and the lowest and highest of
+    /// them (page numbers in the arena): a sweep scans only that stretch
+    /// of the map, so that a memory dropped page by page is swept in time
+    /// in proportion to its pages, not to its pages times the map.
     dead: AtomicU64,
+    dead_from: AtomicU64,
+    dead_to: AtomicU64,
     /// A sweep is under way.
     sweeping: AtomicBool,
 }
@@ -150,6 +155,8 @@ impl Arena {
             retiring: AtomicBool::new(false),
             owned: AtomicBool::new(true),
             dead: AtomicU64::new(0),
+            dead_from: AtomicU64::new(u64::MAX),
+            dead_to: AtomicU64::new(0),
             sweeping: AtomicBool::new(false),
         })
     }
@@ -219,12 +226,15 @@ impl Arena {
             return;
         }
         self.present_byte(offset).store(0, Ordering::Release);
+        self.dead_from.fetch_min(offset >> PAGE_BITS, Ordering::Relaxed);
+        self.dead_to.fetch_max(offset >> PAGE_BITS, Ordering::Relaxed);
         if self.dead.fetch_add(1, Ordering::Relaxed) + 1 >= SWEEP_PAGES {
             self.sweep();
         }
     }
 
-    /// Gives every run of pages the map says are not there back to the
+    /// Gives every run of pages the map says are not there, between the
+    /// lowest and the highest that died since the last sweep, back to the
     /// host (they read as zeros again). Only in a disowned arena, where no
     /// page is created: a page the map says is not there is dead for good.
     fn sweep(&self) {
@@ -232,8 +242,11 @@ impl Arena {
             return;
         }
         self.dead.store(0, Ordering::Relaxed);
-        let pages = (self.len as u64) >> PAGE_BITS;
-        let mut page = 0;
+        // A page that dies from here on is in the next sweep's stretch.
+        let from = self.dead_from.swap(u64::MAX, Ordering::Relaxed);
+        let to = self.dead_to.swap(0, Ordering::Relaxed);
+        let pages = ((self.len as u64) >> PAGE_BITS).min(to.saturating_add(1));
+        let mut page = from;
         while page < pages {
             if self.present_byte(page << PAGE_BITS).load(Ordering::Acquire) != 0 {
                 page += 1;
