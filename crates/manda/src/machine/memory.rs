@@ -678,11 +678,13 @@ impl Memory {
         };
     }
 
-    /// True while this memory's heap is flat: its heap loads and stores
-    /// cost a bounds check, not a translation (see `docs/manda/running.md`).
-    /// For tests and diagnostics; the heap holds the same bytes either way.
+    /// True while this memory's heap is flat: it holds its heap pages alone,
+    /// in one reservation, so heap loads and stores cost a bounds check,
+    /// not a translation (from its first heap page on, which makes the
+    /// reservation; see `docs/manda/running.md`). For tests and
+    /// diagnostics; the heap holds the same bytes either way.
     pub fn is_flat(&self) -> bool {
-        self.flat.len > 0
+        self.flat_heap
     }
 
     /// What may be loaded flat from this memory's heap: a pointer that
@@ -1644,6 +1646,7 @@ mod tests {
         let heap = parent.grow(2 * PAGE).unwrap();
         let offset = heap - parent.heap_base();
         assert_eq!(parent.flat.len, 0, "no arena before the first heap page");
+        assert!(parent.is_flat(), "but flat: its first heap page will be in one");
         parent.store::<8>(heap + 8, 0x1122_3344_5566_7788).unwrap();
         assert_eq!(parent.flat.len, offset + 2 * PAGE);
         assert_eq!(parent.heap_load::<8>(offset + 8), Ok(0x1122_3344_5566_7788));
