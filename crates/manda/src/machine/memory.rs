@@ -631,7 +631,7 @@ impl Memory {
     /// its next write to a page copies it. This memory stays flat if its
     /// heap holds no page yet; the copy is not flat (a machine's forked
     /// contexts share pages: a flat heap's map would cost each of them a
-    /// page), unless made so by [`own_heap`](Self::own_heap).
+    /// page), unless made so for a restored program (`own_heap`).
     pub fn fork(&mut self) -> Memory {
         self.tlb.forget_writes();
         if self.arena.is_some() {
@@ -1228,7 +1228,7 @@ impl Memory {
     }
 
     /// Reads `N` bytes (N ≤ 8) at heap offset `offset`, as [`load`](Self::load)
-    /// at the heap's base plus `offset`: flat while the heap is (see [`Flat`]).
+    /// at the heap's base plus `offset`: flat while the heap is (`arena.rs`).
     #[inline(always)]
     pub fn heap_load<const N: u64>(&mut self, offset: u64) -> Result<u64, TrapKind> {
         if offset.saturating_add(N) <= self.flat.len {
@@ -1243,7 +1243,7 @@ impl Memory {
 
     /// Writes the low `N` bytes (N ≤ 8) of `value` at heap offset `offset`,
     /// as [`store`](Self::store) at the heap's base plus `offset`: in place
-    /// in a flat heap's page that exists (see [`Flat`]).
+    /// in a flat heap's page that exists (`arena.rs`).
     #[inline(always)]
     pub fn heap_store<const N: u64>(&mut self, offset: u64, value: u64) -> Result<(), TrapKind> {
         if let Some(at) = self.flat.writable(offset, N) {

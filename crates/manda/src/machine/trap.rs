@@ -142,7 +142,7 @@ pub enum TrapKind {
     IntegerOverflow,
     /// A trapping float-to-integer conversion of NaN.
     InvalidConversion,
-    /// `trap code`: the named traps of WebAssembly ([`raised_name`]).
+    /// `trap code`: the named traps of WebAssembly (`raised_name`).
     Raised(u8),
     /// A page a post-copy migration's source still owed cannot arrive any
     /// more (the source or the link went away): the program is lost.
