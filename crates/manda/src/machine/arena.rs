@@ -68,15 +68,20 @@ impl Flat {
     /// Nothing may be read flat.
     pub(super) const OFF: Flat = Flat { base: std::ptr::null_mut(), len: 0, present: 0 };
 
+    /// The host address of the byte at heap offset `offset` if a load of
+    /// `n` bytes may read it in place: inside the flat heap (a page not
+    /// there reads as the zeros it holds).
+    #[inline(always)]
+    pub(super) fn readable(&self, offset: u64, n: u64) -> Option<*mut u8> {
+        (offset.saturating_add(n) <= self.len).then(|| self.base.wrapping_add(offset as usize))
+    }
+
     /// The host address of the byte at heap offset `offset` if a store of
     /// `n` bytes may write it in place: inside the flat heap, within one
     /// page, and that page exists.
     #[inline(always)]
     pub(super) fn writable(&self, offset: u64, n: u64) -> Option<*mut u8> {
-        if offset.saturating_add(n) > self.len {
-            return None;
-        }
-        let at = self.base.wrapping_add(offset as usize);
+        let at = self.readable(offset, n)?;
         let page = at as u64 >> PAGE_BITS;
         // SAFETY: `at` is in the flat heap, so its page's byte is in the arena's map.
         let exists = unsafe { *(self.present.wrapping_add(page) as *const u8) } != 0;

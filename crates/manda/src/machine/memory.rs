@@ -643,7 +643,7 @@ impl Memory {
     /// This memory will hold its heap pages alone (a restored program's):
     /// flat from its first heap page on, if its heap holds none yet.
     pub(super) fn own_heap(&mut self) {
-        let heap = self.heap_base >> PAGE_BITS;
+        let heap = self.first_heap_page();
         let mut any = false;
         self.for_each_page(|number, _| any |= number >= heap);
         if !any && self.pager.is_none() {
@@ -808,7 +808,7 @@ impl Memory {
 
     /// Makes `page` hold `shared` (which other memories may hold too).
     pub(super) fn put_page(&mut self, page: u64, shared: &Arc<Page>) -> Result<(), TrapKind> {
-        if page >= self.heap_base >> PAGE_BITS {
+        if page >= self.first_heap_page() {
             self.unflatten();
         }
         let Memory { root, levels, meter, tlb, .. } = self;
@@ -841,7 +841,7 @@ impl Memory {
     /// and is not saved); false, doing nothing, if the heap is not flat or
     /// the page is not in the heap.
     pub(super) fn zeroes_in_place(&mut self, page: u64) -> bool {
-        if !self.flat_heap || page < self.heap_base >> PAGE_BITS {
+        if !self.flat_heap || page < self.first_heap_page() {
             return false;
         }
         if self.page(page).is_some() {
@@ -1012,6 +1012,12 @@ impl Memory {
         self.heap_base
     }
 
+    /// The number of the page the heap starts in (its first bytes may share
+    /// it with the guard below).
+    pub(super) fn first_heap_page(&self) -> u64 {
+        self.heap_base >> PAGE_BITS
+    }
+
     /// One past the last heap byte: the whole memory's size.
     pub fn end(&self) -> u64 {
         self.end
@@ -1059,7 +1065,7 @@ impl Memory {
     /// The page's bytes for writing: created, or copied from a page another
     /// memory also holds, so that this memory alone holds it.
     fn page_for_write(&mut self, page: u64) -> Result<*mut u8, TrapKind> {
-        let arena = match self.flat_heap && page >= self.heap_base >> PAGE_BITS {
+        let arena = match self.flat_heap && page >= self.first_heap_page() {
             true => self.heap_arena(page),
             false => None,
         };
@@ -1118,7 +1124,7 @@ impl Memory {
     /// arena reserved at the first (the heap stays unflat if the host
     /// refuses it); `None` past the arena's end (a limit raised since).
     fn heap_arena(&mut self, page: u64) -> Option<(Arc<Arena>, u64)> {
-        let first = self.heap_base >> PAGE_BITS;
+        let first = self.first_heap_page();
         if self.arena.is_none() {
             let space = self.limit().min(MAX_SPACE).saturating_sub(first << PAGE_BITS);
             match Arena::reserve(space.next_multiple_of(PAGE).max(PAGE), &self.meter) {
@@ -1231,11 +1237,11 @@ impl Memory {
     /// at the heap's base plus `offset`: flat while the heap is (`arena.rs`).
     #[inline(always)]
     pub fn heap_load<const N: u64>(&mut self, offset: u64) -> Result<u64, TrapKind> {
-        if offset.saturating_add(N) <= self.flat.len {
+        if let Some(at) = self.flat.readable(offset, N) {
             let mut le = [0u8; 8];
             // SAFETY: within `flat.len` of a flat heap's base: bytes of this
             // memory's own heap pages, or zeros where none is (`arena.rs`).
-            unsafe { std::ptr::copy_nonoverlapping(self.flat.base.add(offset as usize), le.as_mut_ptr(), N as usize) };
+            unsafe { std::ptr::copy_nonoverlapping(at, le.as_mut_ptr(), N as usize) };
             return Ok(u64::from_le_bytes(le));
         }
         self.load::<N>(self.heap_base.wrapping_add(offset))

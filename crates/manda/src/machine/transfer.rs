@@ -376,7 +376,7 @@ impl Received {
                 }
                 self.contexts.insert(ctx, Staged { mem, top: 0 });
             }
-            let heap_page = self.base.heap_base() / PAGE;
+            let heap_page = self.base.first_heap_page();
             let staged = self.contexts.get_mut(&ctx).expect("just inserted");
             let placed = match page {
                 // The context's own copy: a flat heap stays flat (`arena.rs`).

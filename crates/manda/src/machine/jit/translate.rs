@@ -1355,29 +1355,38 @@ impl Translator<'_> {
         self.store(i, at, v, n);
     }
 
-    /// A heap offset: the low 32 bits of `ra` + `off`.
-    fn heap_offset(&mut self, ra: u8, off: u32) -> Value {
+    /// A heap access of `n` bytes at the low 32 bits of `ra` + `off`: the
+    /// offset, the flat heap's base, and whether the access lies inside
+    /// the flat heap (see [`Flat`]). The fields are read here, before the
+    /// caller branches: a field is read once per line, where it dominates
+    /// the rest.
+    fn flat_access(&mut self, ra: u8, off: u32, n: u8) -> (Value, Value, Value) {
         let low = self.low32(ra);
         let offset = self.b.ins().uextend(I64, low);
-        self.b.ins().iadd_imm_s(offset, i64::from(off))
+        let offset = self.b.ins().iadd_imm_s(offset, i64::from(off));
+        let len = self.field(Field::FlatLen);
+        let base = self.field(Field::FlatBase);
+        let end = self.b.ins().iadd_imm_s(offset, i64::from(n));
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+        (offset, base, inside)
+    }
+
+    /// The guest address of heap offset `offset`, for the translations.
+    fn heap_addr(&mut self, offset: Value) -> Value {
+        let base = self.field(Field::HeapBase);
+        self.b.ins().iadd(base, offset)
     }
 
     /// A heap load: from the flat heap where it holds the bytes (see
     /// [`Flat`]), else through the translations.
     fn hld(&mut self, i: u32, rd: u8, ra: u8, off: u32, n: u8, signed: bool) {
-        let offset = self.heap_offset(ra, off);
-        // Both before the branch: a field is read once per line, where it dominates the rest.
-        let len = self.field(Field::FlatLen);
-        let base = self.field(Field::FlatBase);
-        let end = self.b.ins().iadd_imm_s(offset, i64::from(n));
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+        let (offset, base, inside) = self.flat_access(ra, off, n);
         let (slow, join) = self.fast_or_cold(inside, true);
         let at = self.b.ins().iadd(base, offset);
         let v = self.load_at(at, n, signed);
         self.b.ins().jump(join, &[v.into()]);
         self.b.switch_to_block(slow);
-        let base = self.field(Field::HeapBase);
-        let at = self.b.ins().iadd(base, offset);
+        let at = self.heap_addr(offset);
         let v = self.load(i, at, n, signed);
         self.b.ins().jump(join, &[v.into()]);
         self.b.switch_to_block(join);
@@ -1389,19 +1398,10 @@ impl Translator<'_> {
     /// [`Flat::writable`]), else through the translations.
     fn hst(&mut self, i: u32, rs: u8, ra: u8, off: u32, n: u8) {
         let v = self.r(rs);
-        let offset = self.heap_offset(ra, off);
-        let len = self.field(Field::FlatLen);
-        let base = self.field(Field::FlatBase);
+        let (offset, base, inside) = self.flat_access(ra, off, n);
         let present = self.field(Field::FlatPresent);
-        let end = self.b.ins().iadd_imm_s(offset, i64::from(n));
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
-        let check = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        let join = self.b.create_block();
-        self.b.ins().brif(inside, check, &[], slow, &[]);
+        let (slow, join) = self.fast_or_cold(inside, false);
         // Its page exists (the map's byte) and the store stays in it.
-        self.b.switch_to_block(check);
         let at = self.b.ins().iadd(base, offset);
         let page = self.b.ins().ushr_imm_s(at, i64::from(PAGE_BITS));
         let last = self.b.ins().iadd_imm_s(at, i64::from(n) - 1);
@@ -1417,8 +1417,7 @@ impl Translator<'_> {
         self.store_at(at, v, n);
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
-        let heap = self.field(Field::HeapBase);
-        let at = self.b.ins().iadd(heap, offset);
+        let at = self.heap_addr(offset);
         self.store(i, at, v, n);
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(join);
