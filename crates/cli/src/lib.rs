@@ -7,7 +7,7 @@ use clap::{Command, Subcommand};
 mod control_args;
 pub mod tls_init;
 pub mod translation_cache;
-pub use control_args::{read_token_file, ControlArgs};
+pub use control_args::{read_token_file, ControlArgs, FleetArgs};
 use std::io::{self, Write};
 pub use vm_host::files::{read_bounded, ReadError};
 

@@ -35,6 +35,9 @@ pub enum HvError {
     /// Writing a state where it was to go failed.
     #[error("cannot write the state: {0}")]
     Output(std::io::Error),
+    /// The ledger that records migrations (a fleet's etcd) failed or refused; why.
+    #[error("{0}")]
+    Ledger(String),
     /// The exchange failed or the VM refused.
     #[error("{target}: {source}")]
     Protocol {

@@ -71,6 +71,48 @@ pub struct Options {
     pub limits: Limits,
     /// End gracefully on SIGTERM, SIGINT and SIGHUP (removing the registry entry).
     pub handle_signals: bool,
+    /// A fleet's registry (etcd, in the `vm-cluster` crate) this VM keeps an
+    /// entry in while it runs, beside the runtime directory's.
+    pub fleet: Option<Arc<dyn Fleet>>,
+}
+
+/// A registry beyond this host's runtime directory — a fleet's, kept in
+/// etcd by the `vm-cluster` crate — in which a VM keeps its entry while it
+/// runs. The host knows nothing of how; it only shows the VM ([`Presence`]).
+pub trait Fleet: Send + Sync + std::fmt::Debug {
+    /// Keeps `vm`'s entry up to date until [`Presence::ended`], then takes it
+    /// out. Called on a thread of its own once the control port is up; the
+    /// host waits for it at most [`FLEET_GRACE`] when the VM ends. It must
+    /// never stop the program: a registry that cannot be reached is retried.
+    fn keep(&self, vm: Presence);
+}
+
+/// How long a VM that ends waits for its [`Fleet`] to take its entry out.
+pub const FLEET_GRACE: Duration = Duration::from_secs(2);
+
+/// What a VM shows of itself to a [`Fleet`]: who it is and what it does now.
+#[derive(Clone)]
+pub struct Presence {
+    shared: Arc<Shared>,
+    entry: Entry,
+    lease_timeout: Duration,
+}
+
+impl Presence {
+    /// Who the VM is: its process, instance, machine, program and endpoint.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// Its status, as `status` answers it now.
+    pub fn status(&self) -> crate::protocol::Status {
+        self.shared.status(self.lease_timeout)
+    }
+
+    /// Whether the VM has ended (its entry goes now).
+    pub fn ended(&self) -> bool {
+        self.shared.stopping.load(Ordering::Acquire)
+    }
 }
 
 /// How [`serve`] ended.
@@ -1088,7 +1130,7 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         .spawn(move || event_loop.run())
         .map_err(ServeError::Setup)?;
     let started = crate::registry::now_secs();
-    let registration = registry::register(&Entry {
+    let entry = Entry {
         pid,
         instance: shared.instance.clone(),
         machine: kind.to_string(),
@@ -1096,9 +1138,25 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         program_hash: options.program_hash.clone(),
         endpoint,
         started,
-    })
-    .map_err(|e| eprintln!("{kind}: not registered, so `hv ps` will not list this VM: {e}"))
-    .ok();
+    };
+    let registration = registry::register(&entry)
+        .map_err(|e| eprintln!("{kind}: not registered, so `hv ps` will not list this VM: {e}"))
+        .ok();
+    let fleet = match &options.fleet {
+        Some(fleet) => {
+            let (fleet, (kept, left)) = (Arc::clone(fleet), mpsc::channel::<()>());
+            let vm = Presence { shared: Arc::clone(&shared), entry, lease_timeout: options.limits.lease_timeout };
+            std::thread::Builder::new()
+                .name("fleet".into())
+                .spawn(move || {
+                    fleet.keep(vm);
+                    drop(kept);
+                })
+                .map_err(ServeError::Setup)?;
+            Some(left)
+        }
+        None => None,
+    };
     let (done, finished) = mpsc::channel::<()>();
     let signals = match options.handle_signals {
         true => {
@@ -1133,6 +1191,10 @@ pub fn serve<M: Machine>(machine: &mut M, options: Options) -> Result<Ended, Ser
         signals.close();
     }
     drop(registration);
+    if let Some(left) = fleet {
+        // Its entry goes before the process does, unless the fleet's registry does not answer.
+        let _ = left.recv_timeout(FLEET_GRACE);
+    }
     Ok(outcome)
 }
 

@@ -41,7 +41,7 @@ pub mod tls;
 mod transfer;
 
 pub use client::{resolve, Client, HvError, Progress};
-pub use migration::{migrate, migrate_with, recover, MigrateOptions, Moved, Watch};
+pub use migration::{migrate, migrate_in, migrate_with, recover, recover_in, MigrateOptions, Moved, Watch};
 use vm_core::hex;
 
 /// `bytes` random bytes from the OS, as hex: instance ids and leases.

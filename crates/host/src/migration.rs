@@ -49,7 +49,12 @@ pub enum Step {
     /// The source is `moving`: it runs the program again only if aborted.
     HandedOff,
     /// The target is being resumed: from here on it may run the program.
+    /// (Where the target's `resume` is the commit point: the runtime directory.)
     Resuming,
+    /// Committed by the ledger's own commit point (one etcd transaction),
+    /// before the target is resumed: the program is the target's from here
+    /// on, and settling it resumes the target, never the source.
+    Committed,
 }
 
 /// One VM of a migration, as the record names it.
@@ -79,10 +84,143 @@ pub struct Record {
 }
 
 impl Record {
-    fn check(&self) -> bool {
+    /// Whether its ids are hex and its endpoints of a sane length: a record read back is untrusted.
+    pub fn check(&self) -> bool {
         let hex = registry::is_hex_id;
         let lease_ok = |p: &Party| hex(&p.lease) || (p.lease.is_empty() && self.step == Step::Sending);
         [&self.source, &self.target].iter().all(|p| hex(&p.instance) && lease_ok(p) && p.endpoint.len() <= 300)
+    }
+}
+
+/// Where migrations are recorded while they run, and found again after a
+/// crash: the runtime directory of this host ([`RuntimeDir`], the default),
+/// or a fleet's etcd (the `vm-cluster` crate).
+pub trait Ledger: Sync {
+    /// Takes the record of a migration of the VM whose instance id is
+    /// `source`: the lock that keeps every other controller off that VM
+    /// until the record is dropped (settled: removed) or kept.
+    fn begin(&self, source: &str) -> Result<Box<dyn Recorded>, Begin>;
+
+    /// Every record whose controller is gone, each taken for settling, and
+    /// a line for each that cannot be (held by a live controller, unreadable).
+    fn unfinished(&self) -> Result<Vec<Found>, HvError>;
+
+    /// Whether the ledger has a commit point of its own, recorded before the
+    /// target is resumed ([`Step::Committed`]); else the target's `resume` is it.
+    fn commits(&self) -> bool;
+}
+
+/// Why [`Ledger::begin`] did not take a record.
+pub enum Begin {
+    /// A live controller holds a record of this VM; why, for the user.
+    Busy(String),
+    /// A record of this VM that a gone controller left: settle it first.
+    Unfinished,
+    /// The ledger failed (the runtime directory, the cluster).
+    Failed(HvError),
+}
+
+/// A record of a migration, taken by this process: written as the migration
+/// advances; removed when dropped unless [`keep`](Recorded::keep) was called.
+pub trait Recorded: Send {
+    /// Writes `record` (its step advanced) in place of the last one.
+    fn write(&mut self, record: &Record) -> Result<(), HvError>;
+
+    /// Records the commit point ([`Ledger::commits`]), or the step before
+    /// the target's resume where the resume is the commit point.
+    fn commit(&mut self, record: &Record) -> Result<(), Uncommitted>;
+
+    /// Leaves the record for [`recover`].
+    fn keep(self: Box<Self>);
+}
+
+/// Why [`Recorded::commit`] did not commit.
+pub enum Uncommitted {
+    /// It certainly did not: the migration may be undone.
+    Not(HvError),
+    /// Nobody can tell yet (the ledger did not answer): the record decides later.
+    Unknown(HvError),
+}
+
+/// One record [`Ledger::unfinished`] found.
+pub struct Found {
+    /// The instance id of the VM it moves.
+    pub instance: String,
+    /// What can be done with it.
+    pub what: Unfinished,
+}
+
+/// What [`Found`] holds.
+pub enum Unfinished {
+    /// Taken for settling: the record, or `None` when its controller stopped
+    /// before writing one (dropping it removes it).
+    Taken(Box<dyn Recorded>, Option<Record>),
+    /// Left as it is; the line says why, and whether that is settled.
+    Left(Settled),
+}
+
+/// The runtime directory as the ledger: one host's migrations, each a file
+/// `migration-SOURCE_INSTANCE` locked by the `hv` that runs it.
+pub struct RuntimeDir;
+
+impl Ledger for RuntimeDir {
+    fn begin(&self, source: &str) -> Result<Box<dyn Recorded>, Begin> {
+        let path =
+            registry::open_dir().map_err(|e| Begin::Failed(e.into()))?.join(record_name(source).unwrap_or_default());
+        match Journal::lock(&path, true) {
+            Ok(journal) => Ok(Box::new(journal)),
+            Err(Locked::Failed(e)) => Err(Begin::Failed(e.into())),
+            Err(_) => Err(Begin::Busy("busy: another hv is migrating this VM or recovering its migration".into())),
+        }
+    }
+
+    fn unfinished(&self) -> Result<Vec<Found>, HvError> {
+        let dir = registry::runtime_dir();
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        registry::check_dir(&dir)?;
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|source| RegistryError::Io { dir: dir.clone(), source })?
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.strip_prefix("migration-").is_some_and(|i| record_name(i).is_some()))
+            })
+            .map(|e| e.path())
+            .collect();
+        paths.sort();
+        let mut found = Vec::new();
+        for path in paths {
+            let instance =
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_start_matches("migration-").to_string();
+            let left = |line: String, decided: bool| Unfinished::Left(Settled { line, decided });
+            let what = match Journal::lock(&path, false) {
+                Ok(mut journal) => match journal.read() {
+                    Ok(Some(record)) if record.source.instance == instance => {
+                        Unfinished::Taken(Box::new(journal), Some(record))
+                    }
+                    Ok(None) => Unfinished::Taken(Box::new(journal), None),
+                    _ => {
+                        journal.keep = true;
+                        left(format!("skipped: {} is not a migration record; remove it", path.display()), false)
+                    }
+                },
+                Err(Locked::Busy) => left(
+                    format!("in progress: the migration of instance {instance} is held by a running hv; left alone"),
+                    true,
+                ),
+                Err(Locked::Gone) => continue,
+                Err(Locked::Failed(e)) => return Err(e.into()),
+            };
+            found.push(Found { instance, what });
+        }
+        Ok(found)
+    }
+
+    fn commits(&self) -> bool {
+        false
     }
 }
 
@@ -167,9 +305,19 @@ impl Journal {
         let record: Record = serde_json::from_slice(&bytes).map_err(drop)?;
         record.check().then_some(Some(record)).ok_or(())
     }
+}
 
-    /// Leaves the record in place for [`recover`].
-    fn keep(mut self) {
+impl Recorded for Journal {
+    fn write(&mut self, record: &Record) -> Result<(), HvError> {
+        Journal::write(self, record)
+            .map_err(|source| HvError::Registry(RegistryError::Io { dir: registry::runtime_dir(), source }))
+    }
+
+    fn commit(&mut self, record: &Record) -> Result<(), Uncommitted> {
+        Recorded::write(self, record).map_err(Uncommitted::Not)
+    }
+
+    fn keep(mut self: Box<Self>) {
         self.keep = true;
     }
 }
@@ -265,71 +413,35 @@ pub fn migrate_with(
     options: &MigrateOptions,
     watch: Option<Watch>,
 ) -> Result<Moved, HvError> {
+    migrate_in(&RuntimeDir, source, target, token, options, watch)
+}
+
+/// [`migrate_with`], recorded in `ledger`: where the ledger has a commit
+/// point of its own ([`Ledger::commits`]), it is recorded before the target
+/// is resumed, and a target that then fails to confirm is settled from the
+/// record ([`recover_in`]), never undone. An unfinished record of the
+/// source that a gone controller left is settled first.
+pub fn migrate_in(
+    ledger: &dyn Ledger,
+    source: &str,
+    target: &str,
+    token: Option<&str>,
+    options: &MigrateOptions,
+    watch: Option<Watch>,
+) -> Result<Moved, HvError> {
     let started = std::time::Instant::now();
-    // Both at once: each is a connection and a status round trip.
-    let (src, dst) = std::thread::scope(|scope| {
-        let dst = scope.spawn(|| Client::connect(target, token));
-        let src = Client::connect(source, token);
-        (src, dst.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-    });
-    let (mut src, mut dst) = (src?, dst?);
-    let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
-    if src_status.instance == dst_status.instance {
-        return Err(refused(
-            target,
-            format!("it is the source itself (instance {}): a VM cannot be its own target", dst_status.instance),
-        ));
-    }
-    if dst_status.mode != "waiting" {
-        return Err(refused(target, not_waiting(&dst_status.mode)));
-    }
-    if src_status.mode == "waiting" {
-        return Err(refused(source, "waiting: the source has no program state to move"));
-    }
-    let journal_path = registry::open_dir()?.join(record_name(&src_status.instance).unwrap_or_default());
-    let journal = match Journal::lock(&journal_path, true) {
-        Ok(journal) => journal,
-        Err(Locked::Failed(e)) => return Err(e.into()),
-        Err(_) => return Err(refused(source, "busy: another hv is migrating this VM or recovering its migration")),
-    };
-    // The leases live in this process and its record only (a concurrent `hv` of the same user
-    // must not share them), and the source's while it is `moving`, for `hv resume`/`hv kill`.
-    let (dst_lease, dst_mode) = dst.claim(None)?;
-    if !dst_mode.starts_with("waiting") {
-        // Someone restored a program into it since its status: it is not ours to overwrite.
-        release(&mut dst, &dst_lease);
-        return Err(refused(target, not_waiting(dst_mode.split(' ').next().unwrap_or(""))));
-    }
-    let was_running = src_status.mode == "running";
-    // A running source is sent without a lease (it grants one when it stops); one this user
-    // interrupted by hand is taken with the lease kept for it.
-    let src_lease = match was_running {
-        true => String::new(),
-        false => match src.claim(src.kept_lease().as_deref()) {
-            Ok((lease, _)) => lease,
-            Err(e) => {
-                release(&mut dst, &dst_lease);
-                return Err(e);
-            }
-        },
-    };
-    let party = |name: &str, client: &Client, lease: &str| Party {
-        name: name.to_string(),
-        endpoint: client.endpoint.clone(),
-        instance: client.status.instance.clone(),
-        lease: lease.to_string(),
-    };
-    let migration = Migration {
-        token: token.map(str::to_string),
-        record: Record {
-            source: party(source, &src, &src_lease),
-            target: party(target, &dst, &dst_lease),
-            source_was_running: was_running,
-            step: Step::Sending,
-        },
-        journal,
-        src,
-        dst,
+    let migration = match Migration::prepare(ledger, source, target, token)? {
+        Some(migration) => migration,
+        None => {
+            // What a gone controller left of this VM's last migration decides where its program is now.
+            settle_unfinished(ledger, token)?;
+            Migration::prepare(ledger, source, target, token)?.ok_or_else(|| {
+                refused(
+                    source,
+                    "an unfinished migration of this VM is recorded and could not be settled (hv recover says why)",
+                )
+            })?
+        }
     };
     migration.run(options, watch, started)
 }
@@ -338,9 +450,91 @@ pub fn migrate_with(
 struct Migration {
     token: Option<String>,
     record: Record,
-    journal: Journal,
+    journal: Box<dyn Recorded>,
+    /// The ledger's commit point is its own ([`Ledger::commits`]), not the target's `resume`.
+    commits: bool,
     src: Client,
     dst: Client,
+}
+
+impl Migration {
+    /// Checks both VMs, takes the source's record in `ledger` and the
+    /// leases: a migration ready to run; `None` when the ledger holds an
+    /// unfinished record of the source that must be settled first.
+    fn prepare(
+        ledger: &dyn Ledger,
+        source: &str,
+        target: &str,
+        token: Option<&str>,
+    ) -> Result<Option<Migration>, HvError> {
+        // Both at once: each is a connection and a status round trip.
+        let (src, dst) = std::thread::scope(|scope| {
+            let dst = scope.spawn(|| Client::connect(target, token));
+            let src = Client::connect(source, token);
+            (src, dst.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let (mut src, mut dst) = (src?, dst?);
+        let (src_status, dst_status) = (src.status.clone(), dst.status.clone());
+        if src_status.instance == dst_status.instance {
+            return Err(refused(
+                target,
+                format!("it is the source itself (instance {}): a VM cannot be its own target", dst_status.instance),
+            ));
+        }
+        if dst_status.mode != "waiting" {
+            return Err(refused(target, not_waiting(&dst_status.mode)));
+        }
+        if src_status.mode == "waiting" {
+            return Err(refused(source, "waiting: the source has no program state to move"));
+        }
+        let journal = match ledger.begin(&src_status.instance) {
+            Ok(journal) => journal,
+            Err(Begin::Failed(e)) => return Err(e),
+            Err(Begin::Busy(why)) => return Err(refused(source, why)),
+            Err(Begin::Unfinished) => return Ok(None),
+        };
+        // The leases live in this process and its record only (a concurrent `hv` of the same user
+        // must not share them), and the source's while it is `moving`, for `hv resume`/`hv kill`.
+        let (dst_lease, dst_mode) = dst.claim(None)?;
+        if !dst_mode.starts_with("waiting") {
+            // Someone restored a program into it since its status: it is not ours to overwrite.
+            release(&mut dst, &dst_lease);
+            return Err(refused(target, not_waiting(dst_mode.split(' ').next().unwrap_or(""))));
+        }
+        let was_running = src_status.mode == "running";
+        // A running source is sent without a lease (it grants one when it stops); one this user
+        // interrupted by hand is taken with the lease kept for it.
+        let src_lease = match was_running {
+            true => String::new(),
+            false => match src.claim(src.kept_lease().as_deref()) {
+                Ok((lease, _)) => lease,
+                Err(e) => {
+                    release(&mut dst, &dst_lease);
+                    return Err(e);
+                }
+            },
+        };
+        let party = |name: &str, client: &Client, lease: &str| Party {
+            name: name.to_string(),
+            endpoint: client.endpoint.clone(),
+            instance: client.status.instance.clone(),
+            lease: lease.to_string(),
+        };
+        let migration = Migration {
+            token: token.map(str::to_string),
+            record: Record {
+                source: party(source, &src, &src_lease),
+                target: party(target, &dst, &dst_lease),
+                source_was_running: was_running,
+                step: Step::Sending,
+            },
+            journal,
+            commits: ledger.commits(),
+            src,
+            dst,
+        };
+        Ok(Some(migration))
+    }
 }
 
 /// Polls the source's status on a connection of its own while it sends,
@@ -441,15 +635,47 @@ impl Migration {
         }
         // Kept while `moving`, beside the record: `hv resume`/`hv kill` of this user can decide too.
         let _ = self.src.keep_lease(&src_lease);
-        if let Err(e) = self.advance(Step::HandedOff).and_then(|()| self.advance(Step::Resuming)) {
+        if let Err(e) = self.advance(Step::HandedOff) {
             return Err(self.undo(true, e));
         }
         let (source, target) = (self.record.source.name.clone(), self.record.target.name.clone());
+        self.record.step = if self.commits { Step::Committed } else { Step::Resuming };
+        match self.journal.commit(&self.record) {
+            Ok(()) => {}
+            Err(Uncommitted::Not(e)) => return Err(self.undo(true, e)),
+            Err(Uncommitted::Unknown(e)) => {
+                self.journal.keep();
+                return Err(refused(
+                    &source,
+                    format!(
+                        "migration outcome unknown: the ledger did not confirm the commit ({}); the source keeps the \
+                         program but will not run it (status `moving`); `hv recover` settles it from the record once \
+                         the ledger answers",
+                        reason(e)
+                    ),
+                ));
+            }
+        }
         let mut resumed_at = std::time::Instant::now();
         let confirmed = match self.dst.call(&Command::Resume(dst_lease.to_string())) {
             Ok(_) => {
                 resumed_at = std::time::Instant::now();
                 Ok(())
+            }
+            // Committed already: the record decides, and the program is the target's.
+            Err(e) if self.commits => {
+                let settled = settle(&self.record, token.as_deref());
+                if !settled.decided {
+                    self.journal.keep();
+                }
+                return Err(refused(
+                    &source,
+                    format!(
+                        "the migration committed, but {target} did not confirm its resume ({}): {}",
+                        reason(e),
+                        settled.line
+                    ),
+                ));
             }
             // The target answered: it did not run the program.
             Err(e) if e.is_answer() => Err(e),
@@ -560,9 +786,7 @@ impl Migration {
     /// Records that the migration reached `step`, before taking it.
     fn advance(&mut self, step: Step) -> Result<(), HvError> {
         self.record.step = step;
-        self.journal
-            .write(&self.record)
-            .map_err(|source| HvError::Registry(RegistryError::Io { dir: registry::runtime_dir(), source }))
+        self.journal.write(&self.record)
     }
 
     /// Undoes a migration that did not reach its commit point: the target
@@ -663,66 +887,19 @@ pub struct Settled {
 /// registered VMs left `moving` with no record. The runtime directory's
 /// own failure is the only error.
 pub fn recover(token: Option<&str>) -> Result<Vec<Settled>, HvError> {
-    let dir = registry::runtime_dir();
-    if !dir.exists() {
-        return Ok(Vec::new());
-    }
-    registry::check_dir(&dir)?;
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|source| RegistryError::Io { dir: dir.clone(), source })?
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.strip_prefix("migration-").is_some_and(|i| record_name(i).is_some()))
-        })
-        .map(|e| e.path())
-        .collect();
-    paths.sort();
+    recover_in(&[&RuntimeDir], token)
+}
+
+/// Settles every migration in `ledgers` whose controller is gone —
+/// completes the committed ones, aborts the rest — a line each; then names
+/// this host's registered VMs left `moving` that no ledger has a record of.
+pub fn recover_in(ledgers: &[&dyn Ledger], token: Option<&str>) -> Result<Vec<Settled>, HvError> {
     let mut settled = Vec::new();
     let mut recorded = Vec::new();
-    for path in paths {
-        let instance = path.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_start_matches("migration-");
-        recorded.push(instance.to_string());
-        let mut journal = match Journal::lock(&path, false) {
-            Ok(journal) => journal,
-            Err(Locked::Busy) => {
-                settled.push(Settled {
-                    line: format!(
-                        "in progress: the migration of instance {instance} is held by a running hv; left alone"
-                    ),
-                    decided: true,
-                });
-                continue;
-            }
-            Err(Locked::Gone) => continue,
-            Err(Locked::Failed(e)) => return Err(e.into()),
-        };
-        let record = match journal.read() {
-            Ok(Some(record)) if record.source.instance == instance => record,
-            Ok(None) => {
-                settled.push(Settled {
-                    line: format!(
-                        "removed: an empty record of instance {instance} (its hv stopped before it took a lease)"
-                    ),
-                    decided: true,
-                });
-                continue;
-            }
-            _ => {
-                journal.keep();
-                settled.push(Settled {
-                    line: format!("skipped: {} is not a migration record; remove it", path.display()),
-                    decided: false,
-                });
-                continue;
-            }
-        };
-        let outcome = settle(&record, token);
-        if !outcome.decided {
-            journal.keep();
-        }
-        settled.push(outcome);
+    for ledger in ledgers {
+        let (lines, instances) = settle_unfinished(*ledger, token)?;
+        settled.extend(lines);
+        recorded.extend(instances);
     }
     for entry in registry::list()? {
         if recorded.contains(&entry.instance) {
@@ -745,6 +922,34 @@ pub fn recover(token: Option<&str>) -> Result<Vec<Settled>, HvError> {
     Ok(settled)
 }
 
+/// Settles every migration in `ledger` whose controller is gone, a line
+/// each, and the instance ids of the VMs the records named.
+fn settle_unfinished(ledger: &dyn Ledger, token: Option<&str>) -> Result<(Vec<Settled>, Vec<String>), HvError> {
+    let mut settled = Vec::new();
+    let mut recorded = Vec::new();
+    for found in ledger.unfinished()? {
+        recorded.push(found.instance.clone());
+        match found.what {
+            Unfinished::Left(line) => settled.push(line),
+            Unfinished::Taken(_, None) => settled.push(Settled {
+                line: format!(
+                    "removed: an empty record of instance {} (its hv stopped before it took a lease)",
+                    found.instance
+                ),
+                decided: true,
+            }),
+            Unfinished::Taken(journal, Some(record)) => {
+                let outcome = settle(&record, token);
+                if !outcome.decided {
+                    journal.keep();
+                }
+                settled.push(outcome);
+            }
+        }
+    }
+    Ok((settled, recorded))
+}
+
 /// Settles one recorded migration.
 fn settle(record: &Record, token: Option<&str>) -> Settled {
     let (source, target) = (&record.source.name, &record.target.name);
@@ -753,6 +958,18 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
     let undecided = |line: String| Settled { line, decided: false };
     let committed = match fate_of(&record.target, token) {
         Ok(Fate::Ran) => true,
+        // Committed by the ledger: the program is the target's, which has not run it yet.
+        Ok(Fate::Held) if record.step == Step::Committed => {
+            let resumed = reach(&record.target, token)
+                .and_then(|mut c| c.call(&Command::Resume(record.target.lease.to_string())).map_err(|e| e.to_string()));
+            if let Err(why) = resumed {
+                return undecided(format!(
+                    "committed, not finished: {arrow}: the target holds the state but did not resume it ({why}); \
+                     `hv recover` again finishes it"
+                ));
+            }
+            true
+        }
         Ok(Fate::Held) => {
             // Provisional and still held by the record's lease: drop it, so it can never run.
             let dropped = reach(&record.target, token).and_then(|mut c| {
@@ -766,6 +983,15 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
             false
         }
         Ok(Fate::Dropped) => false,
+        Err(why) if record.step == Step::Committed => {
+            if let Some(mode) = reach(&record.source, token).ok().map(|c| c.status.mode).filter(|m| m != "moving") {
+                return decided(format!("settled by hand: {arrow}: the source is {mode}"));
+            }
+            return undecided(format!(
+                "committed, not finished: {arrow}: the target cannot be asked ({why}); the source keeps the program \
+                 without running it; `hv recover` again finishes it once the target answers"
+            ));
+        }
         Err(why) if record.step == Step::Resuming => {
             if let Some(mode) = reach(&record.source, token).ok().map(|c| c.status.mode).filter(|m| m != "moving") {
                 // Someone decided with `hv resume` or `hv release` since: nothing is left to settle.
@@ -825,7 +1051,12 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
     let aborted = match src.status.mode.as_str() {
         "moving" => src.call(&Command::Abort(lease.to_string())).map(|_| ()),
         "interrupted" => Ok(()),
-        "running" => return decided(format!("aborted: {arrow} (the source runs the program; someone resumed it)")),
+        "running" => {
+            return decided(format!(
+                "aborted: {arrow} (the target never ran it; the source runs the program: it took it back, or someone \
+                 resumed it)"
+            ))
+        }
         mode => return decided(format!("aborted: {arrow} (the source is {mode})")),
     };
     let given_back = aborted.and_then(|()| match record.source_was_running {

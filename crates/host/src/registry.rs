@@ -275,7 +275,7 @@ pub fn find(pid: u32) -> Result<Option<Entry>, RegistryError> {
 
 /// True if `id` can name a VM instance (or a lease) in a file name of the
 /// runtime directory: 1 to 64 hex digits, so never a path.
-pub(crate) fn is_hex_id(id: &str) -> bool {
+pub fn is_hex_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

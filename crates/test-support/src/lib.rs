@@ -1,12 +1,14 @@
 //! # test-support
 //!
 //! What the end-to-end tests of the command-line programs share, written
-//! once: stand-ins for misbehaving peers ([`fakes`]), two hosts on one
-//! machine ([`netns`]), and re-recording expected files ([`bless`]).
+//! once: stand-ins for misbehaving peers ([`fakes`]), a real etcd cluster
+//! ([`etcd`]), two hosts on one machine ([`netns`]), and re-recording
+//! expected files ([`bless`]).
 //! Not published: nothing but tests depends on it.
 
 #![warn(missing_docs)]
 
+pub mod etcd;
 pub mod fakes;
 pub mod netns;
 pub mod vm;

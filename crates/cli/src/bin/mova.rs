@@ -57,7 +57,7 @@ enum Command {
         #[arg(long, hide = true)]
         no_fusion: bool,
         #[command(flatten)]
-        control: ControlArgs,
+        control: Box<ControlArgs>,
     },
     /// Print the opcode reference (docs/mova/opcodes.md) generated from the instruction table.
     Opcodes,

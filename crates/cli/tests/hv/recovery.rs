@@ -36,17 +36,12 @@ impl Place {
 
     /// `hv ARGS…` must succeed; its stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = run(self.hv(args));
-        let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "hv {args:?}: {stdout}{stderr}");
-        stdout
+        common::succeeds(self.hv(args), args)
     }
 
     /// `hv ARGS…` must fail with exit 1; its stderr.
     fn err(&self, args: &[&str]) -> String {
-        let out = run(self.hv(args));
-        assert_eq!(out.status.code(), Some(1), "hv {args:?}: {}", String::from_utf8_lossy(&out.stdout));
-        String::from_utf8(out.stderr).unwrap()
+        common::fails(self.hv(args), args)
     }
 
     /// The record `hv migrate` keeps of a migration of VM `instance`.

@@ -36,13 +36,20 @@ struct Cli {
     /// Allow clear text to VMs on other hosts.
     #[arg(long, global = true)]
     insecure: bool,
+    /// The fleet's etcd members, URL[,URL…] (http://HOST:PORT): `ps` lists every host's VMs, `migrate` records
+    /// in the cluster, `recover` settles its records too, `drain` moves a host's VMs.
+    #[arg(long, global = true, value_name = "URLS", env = "MOVA_CLUSTER")]
+    cluster: Option<String>,
+    /// The name of this host in the fleet (it names this controller in the cluster's locks) [default: the system's host name].
+    #[arg(long, global = true, value_name = "NAME", env = "MOVA_HOST_NAME")]
+    host_name: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the VM processes on this host.
+    /// List the VM processes on this host (with --cluster: on every host of the fleet).
     Ps(PsArgs),
     /// Print a VM's status line: mode (running, interrupted, waiting, migrating, moving), lease, position.
     Status {
@@ -83,6 +90,8 @@ enum Command {
     Migrate(MigrateArgs),
     /// After a crash: settle every migration a stopped hv left behind (commit what committed, abort the rest).
     Recover,
+    /// Move every VM off HOST to waiting VMs of the same program on the other hosts of the fleet (needs --cluster).
+    Drain(DrainArgs),
     /// Make TLS credentials in DIR: a certificate for NAMEs signed by the authority of --ca (made there if it has none).
     TlsInit {
         /// Where to write cert.pem, key.pem and ca.pem.
@@ -104,6 +113,37 @@ struct PsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// `drain`, in the CLI and the shell.
+#[derive(Args)]
+struct DrainArgs {
+    /// The host to empty, as the fleet names it (`hv ps --cluster`'s HOST column).
+    host: String,
+    /// Print the plan and move nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Migrations at once, at most.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    parallel: u64,
+}
+
+/// The fleet `hv` works in: the etcd members `--cluster` names, if any, and this host's name there.
+struct Fleet {
+    urls: Option<String>,
+    host: String,
+}
+
+impl Fleet {
+    /// The ledger of migrations: the cluster's when there is one (refused if it
+    /// cannot be reached: no migration starts without its record).
+    fn ledger(&self) -> Result<Option<vm_cluster::EtcdLedger>, String> {
+        let Some(urls) = &self.urls else { return Ok(None) };
+        let cluster = vm_cluster::Cluster::connect(urls).map_err(|e| e.to_string())?;
+        vm_cluster::EtcdLedger::new(std::sync::Arc::new(cluster), &self.host)
+            .map(Some)
+            .map_err(|e| format!("{e}; no migration starts without its record in the cluster"))
+    }
 }
 
 /// `rstate`, in the CLI and the shell.
@@ -152,8 +192,9 @@ struct MigrateArgs {
 }
 
 impl MigrateArgs {
-    /// Runs the migration, with progress on a terminal; the lines to print.
-    fn run(&self, token: Option<&str>) -> Result<String, String> {
+    /// Runs the migration, with progress on a terminal, recorded in the
+    /// fleet's cluster if there is one; the lines to print.
+    fn run(&self, token: Option<&str>, fleet: &Fleet) -> Result<String, String> {
         let options = vm_host::MigrateOptions {
             max_downtime: Duration::from_millis(self.max_downtime),
             max_rounds: self.max_rounds.unwrap_or(if self.postcopy { 0 } else { 30 }),
@@ -161,8 +202,11 @@ impl MigrateArgs {
             compress: vm_host::protocol::Compress::parse(&self.compress).unwrap_or_default(),
             postcopy: self.postcopy,
         };
-        let moved =
-            vm_host::migrate_with(&self.vm, &self.to, token, &options, terminal_rounds()).map_err(|e| e.to_string())?;
+        let moved = match fleet.ledger()? {
+            Some(ledger) => vm_host::migrate_in(&ledger, &self.vm, &self.to, token, &options, terminal_rounds()),
+            None => vm_host::migrate_with(&self.vm, &self.to, token, &options, terminal_rounds()),
+        }
+        .map_err(|e| e.to_string())?;
         let mut said = moved.said.clone();
         if self.stats {
             said.push('\n');
@@ -255,8 +299,10 @@ fn main() -> ExitCode {
     };
     vm_host::tls::set_policy(vm_host::tls::Policy { tls, insecure: cli.insecure });
     let token = cli.token.as_deref();
+    let host = cli.host_name.clone().unwrap_or_else(vm_cluster::registration::system_host_name);
+    let fleet = Fleet { urls: cli.cluster.clone(), host };
     let result = match cli.command {
-        None => return shell::run(cli.token),
+        None => return shell::run(cli.token, fleet),
         Some(Command::Sstate { vm, output: None }) => {
             if std::io::stdout().is_terminal() {
                 Err("refusing to write a binary state to a terminal; use -o FILE or a pipe".into())
@@ -268,15 +314,16 @@ fn main() -> ExitCode {
         Some(Command::Rstate(RstateArgs { vm, input, paused })) => {
             read_state(input.as_deref()).and_then(|state| restore_state(&vm, &state, paused, token)).map(say)
         }
-        Some(Command::Ps(PsArgs { json })) => ps(json, token),
+        Some(Command::Ps(PsArgs { json })) => ps(json, token, &fleet),
         Some(Command::Status { vm }) => status(&vm, token).map(say),
         Some(Command::Interrupt { vm }) => interrupt(&vm, token).map(say),
         Some(Command::Resume { vm }) => resume(&vm, token).map(say),
         Some(Command::Release { vm }) => release(&vm, token).map(say),
         Some(Command::Kill { vm }) => kill(&vm, token).map(say),
         Some(Command::Docs(docs)) => docs.run(Cli::command()),
-        Some(Command::Migrate(args)) => args.run(token).map(say),
-        Some(Command::Recover) => recover(token),
+        Some(Command::Migrate(args)) => args.run(token, &fleet).map(say),
+        Some(Command::Recover) => recover(token, &fleet),
+        Some(Command::Drain(args)) => drain(&args, token, &fleet),
         Some(Command::TlsInit { dir, names, ca }) => {
             cli::tls_init::init(&dir, ca.as_deref().unwrap_or(&dir), &names).map(|lines| say(lines.join("\n")))
         }
@@ -460,10 +507,15 @@ fn restore_state(vm: &str, state: &[u8], paused: bool, token: Option<&str>) -> R
     Ok(format!("{restored}{}", if paused { " (paused)" } else { ", running" }))
 }
 
-/// Settles what crashed `hv` processes left behind, a line each; fails if
-/// anything is left undecided.
-fn recover(token: Option<&str>) -> Result<(), String> {
-    let settled = vm_host::recover(token).map_err(|e| e.to_string())?;
+/// Settles what crashed `hv` processes left behind — in the fleet's
+/// cluster, if there is one, then in this host's runtime directory — a line
+/// each; fails if anything is left undecided.
+fn recover(token: Option<&str>, fleet: &Fleet) -> Result<(), String> {
+    let settled = match fleet.ledger()? {
+        Some(ledger) => vm_host::recover_in(&[&ledger, &vm_host::migration::RuntimeDir], token),
+        None => vm_host::recover(token),
+    }
+    .map_err(|e| e.to_string())?;
     if settled.is_empty() {
         say("nothing to recover".into());
     }
@@ -520,7 +572,83 @@ fn states(entries: &[registry::Entry], token: Option<&str>) -> Vec<(String, Stri
     states
 }
 
-fn ps(json: bool, token: Option<&str>) -> Result<(), String> {
+/// Moves every VM off a host of the fleet (or, `--dry-run`, prints the plan).
+fn drain(args: &DrainArgs, token: Option<&str>, fleet: &Fleet) -> Result<(), String> {
+    let ledger = fleet.ledger()?.ok_or("drain needs the fleet: --cluster URLS (or MOVA_CLUSTER)")?;
+    let vms = vm_cluster::list(ledger.cluster()).map_err(|e| e.to_string())?;
+    let plan = vm_cluster::drain::plan(&vms, &args.host);
+    if plan.moves.is_empty() && plan.stay.is_empty() {
+        say(format!("nothing to move off {}", args.host));
+        return Ok(());
+    }
+    if args.dry_run {
+        plan.lines().into_iter().for_each(say);
+        return Ok(());
+    }
+    for (vm, why) in &plan.stay {
+        say(format!("stay {} {}: {why}", vm_cluster::drain::name(vm), vm.vm.program));
+    }
+    let options = vm_host::MigrateOptions::default();
+    let failed = vm_cluster::drain::run(&plan, &ledger, token, &options, args.parallel as usize, &say);
+    match (failed, plan.stay.len()) {
+        (0, 0) => Ok(()),
+        (failed, stay) => Err(format!(
+            "{} is not drained: {failed} of {} migrations failed, {stay} VMs stay (above)",
+            args.host,
+            plan.moves.len()
+        )),
+    }
+}
+
+/// The fleet's VMs, as `hv ps` lists this host's, with their host.
+fn ps_fleet(urls: &str, json: bool) -> Result<(), String> {
+    let cluster = vm_cluster::Cluster::connect(urls).map_err(|e| e.to_string())?;
+    let vms = vm_cluster::list(&cluster).map_err(|e| e.to_string())?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if json {
+        let rows: Vec<_> = vms
+            .iter()
+            .map(|r| {
+                let e = &r.vm;
+                serde_json::json!({"host": r.host, "pid": e.pid, "machine": e.machine, "program": e.program,
+                "program_hash": e.program_hash, "state": r.state, "detail": r.detail, "endpoint": e.endpoint,
+                "instance": e.instance, "uptime_s": now.saturating_sub(e.started)})
+            })
+            .collect();
+        say(serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    let mut out = format!(
+        "{:<12} {:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} PROGRAM\n",
+        "HOST", "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL"
+    );
+    for r in &vms {
+        let e = &r.vm;
+        out.push_str(&format!(
+            "{:<12} {:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} {}\n",
+            r.host,
+            e.pid,
+            e.machine,
+            r.state,
+            e.endpoint,
+            uptime(now.saturating_sub(e.started)),
+            r.detail,
+            e.program
+        ));
+    }
+    let _ = cli::print_out(&out);
+    Ok(())
+}
+
+/// Seconds as `H:MM:SS`.
+fn uptime(up: u64) -> String {
+    format!("{}:{:02}:{:02}", up / 3600, up / 60 % 60, up % 60)
+}
+
+fn ps(json: bool, token: Option<&str>, fleet: &Fleet) -> Result<(), String> {
+    if let Some(urls) = &fleet.urls {
+        return ps_fleet(urls, json);
+    }
     let entries = registry::list().map_err(|e| e.to_string())?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let states = states(&entries, token);
@@ -542,11 +670,15 @@ fn ps(json: bool, token: Option<&str>) -> Result<(), String> {
         "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL"
     ));
     for (e, (s, detail)) in entries.iter().zip(&states) {
-        let up = now.saturating_sub(e.started);
-        let uptime = format!("{}:{:02}:{:02}", up / 3600, up / 60 % 60, up % 60);
         say(format!(
             "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} {}",
-            e.pid, e.machine, s, e.endpoint, uptime, detail, e.program
+            e.pid,
+            e.machine,
+            s,
+            e.endpoint,
+            uptime(now.saturating_sub(e.started)),
+            detail,
+            e.program
         ));
     }
     Ok(())

@@ -8,7 +8,7 @@
 
 use crate::{
     interrupt, kill, ps, read_state, recover, release, restore_state, resume, save_state, status, write_atomically,
-    MigrateArgs, PsArgs, RstateArgs,
+    Fleet, MigrateArgs, PsArgs, RstateArgs,
 };
 use clap::{Parser, Subcommand};
 use rustyline::error::ReadlineError;
@@ -83,6 +83,8 @@ struct Session {
     token: Option<String>,
     current: Option<String>,
     kept: Option<Vec<u8>>,
+    /// The fleet `ps`, `migrate` and `recover` work in (`hv --cluster`).
+    fleet: Fleet,
 }
 
 impl Session {
@@ -102,7 +104,7 @@ impl Session {
         let token = self.token.clone();
         let token = token.as_deref();
         let said = match command {
-            ShellCommand::Ps(PsArgs { json }) => ps(json, token).map(|()| String::new())?,
+            ShellCommand::Ps(PsArgs { json }) => ps(json, token, &self.fleet).map(|()| String::new())?,
             ShellCommand::Status { vm } => status(&self.target(vm)?, token)?,
             ShellCommand::Interrupt { vm } => interrupt(&self.target(Some(vm))?, token)?,
             ShellCommand::Resume { vm } => resume(&self.target(vm)?, token)?,
@@ -133,7 +135,7 @@ impl Session {
                 restore_state(&vm, &state, paused, token)?
             }
             ShellCommand::Migrate(args) => {
-                let said = args.run(token)?;
+                let said = args.run(token, &self.fleet)?;
                 self.current = Some(args.to);
                 said
             }
@@ -142,7 +144,7 @@ impl Session {
                 self.token = token;
                 said.to_string()
             }
-            ShellCommand::Recover => recover(token).map(|()| String::new())?,
+            ShellCommand::Recover => recover(token, &self.fleet).map(|()| String::new())?,
             ShellCommand::Exit => return Ok(None),
         };
         Ok(Some(said))
@@ -150,7 +152,7 @@ impl Session {
 }
 
 /// Runs the shell until `exit` or end of input.
-pub fn run(token: Option<String>) -> ExitCode {
+pub fn run(token: Option<String>, fleet: Fleet) -> ExitCode {
     let interactive = std::io::stdin().is_terminal();
     let mut editor = match DefaultEditor::new() {
         Ok(editor) => editor,
@@ -166,7 +168,7 @@ pub fn run(token: Option<String>) -> ExitCode {
             let _ = editor.load_history(path);
         }
     }
-    let mut session = Session { token, current: None, kept: None };
+    let mut session = Session { token, current: None, kept: None, fleet };
     let mut failed = false;
     loop {
         let prompt = match &session.current {

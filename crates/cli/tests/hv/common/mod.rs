@@ -79,7 +79,17 @@ pub fn run(mut command: Command) -> Output {
 
 /// `hv ARGS…` must succeed; its stdout.
 pub fn hv_ok(args: &[&str]) -> String {
-    let out = run(hv(args));
+    succeeds(hv(args), args)
+}
+
+/// `hv ARGS…` must fail with exit 1; its stderr.
+pub fn hv_err(args: &[&str]) -> String {
+    fails(hv(args), args)
+}
+
+/// `command`, an `hv ARGS…`, must succeed; its stdout.
+pub fn succeeds(command: Command, args: &[&str]) -> String {
+    let out = run(command);
     assert!(
         out.status.success(),
         "hv {args:?}: {}{}",
@@ -89,9 +99,9 @@ pub fn hv_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `hv ARGS…` must fail with exit 1; its stderr.
-pub fn hv_err(args: &[&str]) -> String {
-    let out = run(hv(args));
+/// `command`, an `hv ARGS…`, must fail with exit 1; its stderr.
+pub fn fails(command: Command, args: &[&str]) -> String {
+    let out = run(command);
     assert_eq!(out.status.code(), Some(1), "hv {args:?}: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8(out.stderr).unwrap()
 }

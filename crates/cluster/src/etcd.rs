@@ -1,0 +1,237 @@
+//! The connection to the fleet's etcd: its members' URLs, a client, and a
+//! deadline on every call, so that an etcd that does not answer is an error
+//! within seconds, never a hang.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// The longest one call to etcd may take before it counts as unreachable.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why the cluster could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// `--cluster` (or `MOVA_CLUSTER`) is not a list of member URLs.
+    #[error("--cluster {given:?}: {why}")]
+    BadUrls {
+        /// As given.
+        given: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No member answered (in time).
+    #[error("the cluster (etcd at {urls}) cannot be reached: {why}")]
+    Unreachable {
+        /// The members, as given.
+        urls: String,
+        /// The last error.
+        why: String,
+    },
+}
+
+/// A client of the fleet's etcd, usable from synchronous code: each call
+/// runs on a runtime of its own (one worker thread, which also keeps leases
+/// alive between calls) within [`CALL_TIMEOUT`] per member tried.
+///
+/// Each member has a client of its own, and a call goes to the member that
+/// last answered, then to the others in turn: one dead member costs a
+/// refused connection, not the call. (One client balancing over all
+/// members sends calls to a dead member too, and fails them.)
+pub struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    members: Members,
+}
+
+/// The members of `given` (`URL[,URL…]`, each `http://HOST:PORT` or
+/// `HOST:PORT`) as the client takes them.
+pub fn parse_urls(given: &str) -> Result<Vec<String>, ClusterError> {
+    let bad = |why: String| ClusterError::BadUrls { given: given.to_string(), why };
+    let mut urls = Vec::new();
+    for url in given.split(',').map(str::trim) {
+        let address = match url.split_once("://") {
+            Some(("http", address)) => address,
+            Some(("https", _)) => {
+                return Err(bad(format!("{url}: etcd over TLS is not supported; give its members' http:// URLs")))
+            }
+            Some((scheme, _)) => return Err(bad(format!("{url}: unknown scheme {scheme:?} (http://HOST:PORT)"))),
+            None => url,
+        };
+        let address = address.strip_suffix('/').unwrap_or(address);
+        let port_ok =
+            address.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok || address.len() > 255 || address.contains(['/', ' ', '@']) {
+            return Err(bad(format!("{url:?} is not a member URL (http://HOST:PORT)")));
+        }
+        urls.push(format!("http://{address}"));
+    }
+    if urls.is_empty() || urls.len() > 64 {
+        return Err(bad("give 1 to 64 member URLs, separated by commas".into()));
+    }
+    Ok(urls)
+}
+
+/// Which failures a call may be tried again on another member after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Any: the call changes nothing, or changes it the same way twice.
+    Any,
+    /// Only a member that refused the connection — the call never left:
+    /// a compare-and-swap whose answer was lost must not be sent again,
+    /// or its own success would read as the compare failing.
+    Unsent,
+}
+
+/// The members' clients, shared with background tasks.
+#[derive(Clone)]
+pub(crate) struct Members {
+    clients: std::sync::Arc<Vec<etcd_client::Client>>,
+    preferred: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    urls: std::sync::Arc<str>,
+}
+
+/// Whether `e` says the request never reached a member (its connection was refused).
+fn unsent(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(status) if status.message() == "tcp connect error")
+}
+
+impl Members {
+    /// Runs `call` on the members in turn (the one that last answered first),
+    /// each within [`CALL_TIMEOUT`], until one answers or `retry` forbids
+    /// another try; the last error otherwise.
+    pub(crate) async fn call<T, F, C>(&self, retry: Retry, mut call: C) -> Result<T, ClusterError>
+    where
+        C: FnMut(etcd_client::Client) -> F,
+        F: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let first = self.preferred.load(Relaxed);
+        let mut why = String::new();
+        for turn in 0..self.clients.len() {
+            let member = (first + turn) % self.clients.len();
+            match tokio::time::timeout(CALL_TIMEOUT, call(self.clients[member].clone())).await {
+                Ok(Ok(value)) => {
+                    self.preferred.store(member, Relaxed);
+                    return Ok(value);
+                }
+                Ok(Err(e)) => {
+                    let again = retry == Retry::Any || unsent(&e);
+                    why = e.to_string();
+                    if !again {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    why = format!("no answer within {} s", CALL_TIMEOUT.as_secs());
+                    if retry == Retry::Unsent {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(self.unreachable(why))
+    }
+
+    fn unreachable(&self, why: String) -> ClusterError {
+        ClusterError::Unreachable { urls: self.urls.to_string(), why }
+    }
+}
+
+impl Cluster {
+    /// A client of the members `given` lists ([`parse_urls`]). Nothing is
+    /// asked yet: an unreachable cluster fails the first call, not this.
+    pub fn connect(given: &str) -> Result<Cluster, ClusterError> {
+        let urls = parse_urls(given)?;
+        let unreachable = |why: String| ClusterError::Unreachable { urls: given.to_string(), why };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("etcd")
+            .enable_all()
+            .build()
+            .map_err(|e| unreachable(format!("cannot start its client: {e}")))?;
+        // A member cut off from the others refuses at once rather than waiting for a leader.
+        let options = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(CALL_TIMEOUT)
+            .with_timeout(CALL_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(2), CALL_TIMEOUT)
+            .with_require_leader(true);
+        let clients = runtime
+            .block_on(async {
+                let mut clients = Vec::new();
+                for url in &urls {
+                    clients.push(etcd_client::Client::connect([url], Some(options.clone())).await?);
+                }
+                Ok::<_, etcd_client::Error>(clients)
+            })
+            .map_err(|e| unreachable(e.to_string()))?;
+        let members =
+            Members { clients: std::sync::Arc::new(clients), preferred: std::sync::Arc::default(), urls: given.into() };
+        Ok(Cluster { runtime, members })
+    }
+
+    /// The members as given.
+    pub fn urls(&self) -> &str {
+        &self.members.urls
+    }
+
+    /// Runs one call ([`Members::call`]) and waits for its answer.
+    pub(crate) fn call<T, F, C>(&self, retry: Retry, call: C) -> Result<T, ClusterError>
+    where
+        C: FnMut(etcd_client::Client) -> F,
+        F: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.runtime.block_on(self.members.call(retry, call))
+    }
+
+    /// The members, for a background task.
+    pub(crate) fn members(&self) -> Members {
+        self.members.clone()
+    }
+
+    /// The error for this cluster failing with `why`.
+    pub(crate) fn unreachable(&self, why: String) -> ClusterError {
+        self.members.unreachable(why)
+    }
+
+    /// Runs `task` on the cluster's runtime in the background (keeping a lease alive).
+    pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) -> tokio::task::JoinHandle<()> {
+        self.runtime.spawn(task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_urls_are_http_host_and_port() {
+        assert_eq!(
+            parse_urls("http://127.0.0.1:2379, 10.0.0.2:2379,http://etcd-3:2379/").unwrap(),
+            ["http://127.0.0.1:2379", "http://10.0.0.2:2379", "http://etcd-3:2379"]
+        );
+        let err = |given: &str| parse_urls(given).unwrap_err().to_string();
+        assert_eq!(err(""), "--cluster \"\": \"\" is not a member URL (http://HOST:PORT)");
+        assert_eq!(err("127.0.0.1"), "--cluster \"127.0.0.1\": \"127.0.0.1\" is not a member URL (http://HOST:PORT)");
+        assert_eq!(
+            err("127.0.0.1:99999"),
+            "--cluster \"127.0.0.1:99999\": \"127.0.0.1:99999\" is not a member URL (http://HOST:PORT)"
+        );
+        assert_eq!(
+            err("https://a:1"),
+            "--cluster \"https://a:1\": https://a:1: etcd over TLS is not supported; give its members' http:// URLs"
+        );
+        assert_eq!(err("ftp://a:1"), "--cluster \"ftp://a:1\": ftp://a:1: unknown scheme \"ftp\" (http://HOST:PORT)");
+        assert_eq!(err("a:1,,b:2"), "--cluster \"a:1,,b:2\": \"\" is not a member URL (http://HOST:PORT)");
+    }
+
+    #[test]
+    fn a_cluster_nobody_answers_at_is_an_error_within_the_call_timeout() {
+        // A port nothing listens on (bound, then closed).
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let started = std::time::Instant::now();
+        let result = Cluster::connect(&format!("127.0.0.1:{port}"))
+            .and_then(|cluster| cluster.call(Retry::Any, |mut c| async move { c.get("k", None).await }).map(drop));
+        let err = result.expect_err("nothing answers there").to_string();
+        assert!(err.starts_with(&format!("the cluster (etcd at 127.0.0.1:{port}) cannot be reached: ")), "{err}");
+        assert!(started.elapsed() < 3 * CALL_TIMEOUT, "{:?}", started.elapsed());
+    }
+}

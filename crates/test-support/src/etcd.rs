@@ -1,0 +1,152 @@
+//! A real etcd cluster for a test: three members on loopback ports of the
+//! test's own, data in the test's directory, killed when dropped. Members
+//! can be killed one at a time (the cluster goes on with two) or all at
+//! once, and started again on their data.
+//!
+//! The `etcd` binary is Debian's `etcd-server` (`.ci/run` installs it), or
+//! `$MOVA_ETCD`. Where there is none, a test says loudly that it did not
+//! run — and fails instead when `MOVA_REQUIRE_ETCD` is set, as CI sets it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a cluster may take to elect a leader and answer.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
+
+/// One member: its name, ports and process (none while stopped).
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    process: Option<Child>,
+}
+
+/// A three-member etcd cluster on loopback.
+pub struct Etcd {
+    binary: PathBuf,
+    dir: PathBuf,
+    members: Vec<Member>,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill_member(i);
+        }
+    }
+}
+
+/// Ports nothing listens on now (bound at once, then closed).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    held.iter().map(|l| l.local_addr().expect("bound").port()).collect()
+}
+
+impl Etcd {
+    /// Starts a cluster with its data under `dir`, or says that `test` did
+    /// not run (see the module's doc) and returns `None`.
+    pub fn start_or_skip(dir: &Path, test: &str) -> Option<Etcd> {
+        let binary = std::env::var_os("MOVA_ETCD").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("etcd"));
+        let found = Command::new(&binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if !found.is_ok_and(|s| s.success()) {
+            let message = format!(
+                "{test} NOT RUN: no etcd here (install Debian's etcd-server, or set MOVA_ETCD to an etcd binary)"
+            );
+            // Straight to the process's stderr: the harness captures eprintln! of a passing test.
+            let _ = std::io::stderr().write_all(format!("\n!!!!!!!! {message} !!!!!!!!\n\n").as_bytes());
+            assert!(std::env::var_os("MOVA_REQUIRE_ETCD").is_none(), "{message}");
+            return None;
+        }
+        let ports = free_ports(6);
+        let members = (0..3)
+            .map(|i| Member { name: format!("m{i}"), client: ports[2 * i], peer: ports[2 * i + 1], process: None })
+            .collect();
+        let mut etcd = Etcd { binary, dir: dir.to_path_buf(), members };
+        for i in 0..3 {
+            etcd.start_member(i);
+        }
+        etcd.wait_healthy();
+        Some(etcd)
+    }
+
+    /// The members' client URLs, as `--cluster` takes them.
+    pub fn urls(&self) -> String {
+        self.members.iter().map(|m| format!("http://127.0.0.1:{}", m.client)).collect::<Vec<_>>().join(",")
+    }
+
+    fn start_member(&mut self, i: usize) {
+        let initial: Vec<String> =
+            self.members.iter().map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer)).collect();
+        let member = &self.members[i];
+        let (client, peer) =
+            (format!("http://127.0.0.1:{}", member.client), format!("http://127.0.0.1:{}", member.peer));
+        let log = std::fs::File::create(self.dir.join(format!("{}.log", member.name))).expect("a log file");
+        let process = Command::new(&self.binary)
+            .args(["--name", &member.name])
+            .arg("--data-dir")
+            .arg(self.dir.join(&member.name))
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial.join(","), "--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", "mova-test"])
+            // Fast elections on loopback: a killed member's leadership moves within a second.
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd starts");
+        self.members[i].process = Some(process);
+    }
+
+    /// Kills member `i` (SIGKILL); the other two go on as a cluster.
+    pub fn kill_member(&mut self, i: usize) {
+        if let Some(mut process) = self.members[i].process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    /// Kills every member: the cluster cannot be reached.
+    pub fn stop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill_member(i);
+        }
+    }
+
+    /// Starts every stopped member again on its data, and waits until the cluster answers.
+    pub fn restart(&mut self) {
+        for i in 0..self.members.len() {
+            if self.members[i].process.is_none() {
+                self.start_member(i);
+            }
+        }
+        self.wait_healthy();
+    }
+
+    /// Waits until a running member says the cluster is healthy (it has a leader and answers).
+    fn wait_healthy(&self) {
+        let started = Instant::now();
+        while started.elapsed() < HEALTHY_WITHIN {
+            if self.members.iter().filter(|m| m.process.is_some()).any(|m| healthy(m.client)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the etcd cluster in {} did not become healthy within {HEALTHY_WITHIN:?}", self.dir.display());
+    }
+}
+
+/// Whether the member at `port` answers its `/health` with `"health":"true"`.
+fn healthy(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.contains("\"health\":\"true\"")
+}
