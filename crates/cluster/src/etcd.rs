@@ -5,8 +5,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-/// The longest one call to etcd may take before it counts as unreachable.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest one call to etcd may take, trying member after member,
+/// before the cluster counts as unreachable: longer than a leader election
+/// (a member without a leader refuses at once, and is tried again).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest one member may take to answer before the next is tried.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the cluster could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +36,7 @@ pub enum ClusterError {
 
 /// A client of the fleet's etcd, usable from synchronous code: each call
 /// runs on a runtime of its own (one worker thread, which also keeps leases
-/// alive between calls) within [`CALL_TIMEOUT`] per member tried.
+/// alive between calls) within [`CALL_TIMEOUT`].
 ///
 /// Each member has a client of its own, and a call goes to the member that
 /// last answered, then to the others in turn: one dead member costs a
@@ -70,17 +75,6 @@ pub fn parse_urls(given: &str) -> Result<Vec<String>, ClusterError> {
     Ok(urls)
 }
 
-/// Which failures a call may be tried again on another member after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
-    /// Any: the call changes nothing, or changes it the same way twice.
-    Any,
-    /// Only a member that refused the connection — the call never left:
-    /// a compare-and-swap whose answer was lost must not be sent again,
-    /// or its own success would read as the compare failing.
-    Unsent,
-}
-
 /// The members' clients, shared with background tasks.
 #[derive(Clone)]
 pub(crate) struct Members {
@@ -89,43 +83,51 @@ pub(crate) struct Members {
     urls: std::sync::Arc<str>,
 }
 
-/// Whether `e` says the request never reached a member (its connection was refused).
-fn unsent(e: &etcd_client::Error) -> bool {
-    matches!(e, etcd_client::Error::GRpcStatus(status) if status.message() == "tcp connect error")
-}
-
 impl Members {
     /// Runs `call` on the members in turn (the one that last answered first),
-    /// each within [`CALL_TIMEOUT`], until one answers or `retry` forbids
-    /// another try; the last error otherwise.
-    pub(crate) async fn call<T, F, C>(&self, retry: Retry, mut call: C) -> Result<T, ClusterError>
+    /// each within [`MEMBER_TIMEOUT`], round after round (a tenth of a second
+    /// apart) until one answers or [`CALL_TIMEOUT`] has passed; the last
+    /// error then.
+    ///
+    /// A call whose answer was lost may still have been carried out, and is
+    /// then sent again: every write here is one that changes nothing the
+    /// second time (a put of the same entry, a renewal, a revocation) or a
+    /// compare-and-swap whose caller reads back what a failed compare found
+    /// (`ledger.rs`) — its own earlier success, or another's write.
+    pub(crate) async fn call<T, F, C>(&self, call: C) -> Result<T, ClusterError>
+    where
+        C: FnMut(etcd_client::Client) -> F,
+        F: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.call_within(CALL_TIMEOUT, call).await
+    }
+
+    /// [`Members::call`] within `limit` instead of [`CALL_TIMEOUT`].
+    async fn call_within<T, F, C>(&self, limit: Duration, mut call: C) -> Result<T, ClusterError>
     where
         C: FnMut(etcd_client::Client) -> F,
         F: Future<Output = Result<T, etcd_client::Error>>,
     {
         use std::sync::atomic::Ordering::Relaxed;
+        let deadline = tokio::time::Instant::now() + limit;
         let first = self.preferred.load(Relaxed);
         let mut why = String::new();
-        for turn in 0..self.clients.len() {
+        for turn in 0.. {
             let member = (first + turn) % self.clients.len();
-            match tokio::time::timeout(CALL_TIMEOUT, call(self.clients[member].clone())).await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match tokio::time::timeout(left.min(MEMBER_TIMEOUT), call(self.clients[member].clone())).await {
                 Ok(Ok(value)) => {
                     self.preferred.store(member, Relaxed);
                     return Ok(value);
                 }
-                Ok(Err(e)) => {
-                    let again = retry == Retry::Any || unsent(&e);
-                    why = e.to_string();
-                    if !again {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    why = format!("no answer within {} s", CALL_TIMEOUT.as_secs());
-                    if retry == Retry::Unsent {
-                        break;
-                    }
-                }
+                Ok(Err(e)) => why = e.to_string(),
+                Err(_) => why = format!("no answer within {} s", left.min(MEMBER_TIMEOUT).as_secs_f32()),
+            }
+            if (turn + 1) % self.clients.len() == 0 {
+                tokio::time::sleep(Duration::from_millis(100).min(left)).await;
             }
         }
         Err(self.unreachable(why))
@@ -150,9 +152,9 @@ impl Cluster {
             .map_err(|e| unreachable(format!("cannot start its client: {e}")))?;
         // A member cut off from the others refuses at once rather than waiting for a leader.
         let options = etcd_client::ConnectOptions::new()
-            .with_connect_timeout(CALL_TIMEOUT)
-            .with_timeout(CALL_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(2), CALL_TIMEOUT)
+            .with_connect_timeout(MEMBER_TIMEOUT)
+            .with_timeout(MEMBER_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(2), MEMBER_TIMEOUT)
             .with_require_leader(true);
         let clients = runtime
             .block_on(async {
@@ -174,12 +176,23 @@ impl Cluster {
     }
 
     /// Runs one call ([`Members::call`]) and waits for its answer.
-    pub(crate) fn call<T, F, C>(&self, retry: Retry, call: C) -> Result<T, ClusterError>
+    pub(crate) fn call<T, F, C>(&self, call: C) -> Result<T, ClusterError>
     where
         C: FnMut(etcd_client::Client) -> F,
         F: Future<Output = Result<T, etcd_client::Error>>,
     {
-        self.runtime.block_on(self.members.call(retry, call))
+        self.runtime.block_on(self.members.call(call))
+    }
+
+    /// A call made on the way out (a lease revoked, a lock given up), whose
+    /// failure only leaves something to lapse or to settle later: within a
+    /// second, so that a process whose cluster is gone ends promptly.
+    pub(crate) fn tidy<T, F, C>(&self, call: C)
+    where
+        C: FnMut(etcd_client::Client) -> F,
+        F: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let _ = self.runtime.block_on(self.members.call_within(Duration::from_secs(1), call));
     }
 
     /// The members, for a background task.
@@ -229,9 +242,9 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let started = std::time::Instant::now();
         let result = Cluster::connect(&format!("127.0.0.1:{port}"))
-            .and_then(|cluster| cluster.call(Retry::Any, |mut c| async move { c.get("k", None).await }).map(drop));
+            .and_then(|cluster| cluster.call(|mut c| async move { c.get("k", None).await }).map(drop));
         let err = result.expect_err("nothing answers there").to_string();
         assert!(err.starts_with(&format!("the cluster (etcd at 127.0.0.1:{port}) cannot be reached: ")), "{err}");
-        assert!(started.elapsed() < 3 * CALL_TIMEOUT, "{:?}", started.elapsed());
+        assert!(started.elapsed() < 2 * CALL_TIMEOUT, "{:?}", started.elapsed());
     }
 }

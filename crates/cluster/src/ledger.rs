@@ -22,7 +22,7 @@
 //! whoever settles it, after it completed; a commit whose answer was lost is
 //! read back from the record, never guessed.
 
-use crate::etcd::{Cluster, ClusterError, Retry};
+use crate::etcd::{Cluster, ClusterError};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,14 +60,14 @@ impl EtcdLedger {
     /// error, when it cannot be reached — no migration starts without it.
     pub fn new(cluster: Arc<Cluster>, host: &str) -> Result<EtcdLedger, ClusterError> {
         let ttl = CONTROLLER_TTL.as_secs() as i64;
-        let lease = cluster.call(Retry::Any, |mut c| async move { c.lease_grant(ttl, None).await })?.id();
+        let lease = cluster.call(|mut c| async move { c.lease_grant(ttl, None).await })?.id();
         let members = cluster.members();
         let keeper = cluster.spawn(async move {
             loop {
                 tokio::time::sleep(CONTROLLER_TTL / 5).await;
                 // A renewal that fails is tried again; the lease lapses only if none succeeds for its TTL.
                 let _ = members
-                    .call(Retry::Any, |mut c| async move {
+                    .call(|mut c| async move {
                         let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
                         keeper.keep_alive().await?;
                         stream.message().await
@@ -106,7 +106,7 @@ impl EtcdLedger {
             .when(when)
             .and_then([put, TxnOp::get(record.clone(), None)])
             .or_else([TxnOp::get(owner, None), TxnOp::get(record, None)]);
-        let answer = self.cluster.call(Retry::Unsent, |mut c| {
+        let answer = self.cluster.call(|mut c| {
             let txn = txn.clone();
             async move { c.txn(txn).await }
         })?;
@@ -119,10 +119,12 @@ impl EtcdLedger {
         if answer.succeeded() {
             return Ok(Ok(got(1).map(|kv| kv.mod_revision())));
         }
-        Ok(Err(match got(0) {
-            Some(owner) => Taken::By(String::from_utf8_lossy(owner.value()).into_owned()),
-            None => Taken::Unfinished,
-        }))
+        Ok(match got(0) {
+            // This controller's own earlier try, whose answer was lost.
+            Some(owner) if owner.value() == self.controller.as_bytes() => Ok(got(1).map(|kv| kv.mod_revision())),
+            Some(owner) => Err(Taken::By(String::from_utf8_lossy(owner.value()).into_owned())),
+            None => Err(Taken::Unfinished),
+        })
     }
 }
 
@@ -138,7 +140,7 @@ impl Drop for EtcdLedger {
     fn drop(&mut self) {
         self.keeper.abort();
         let lease = self.lease;
-        let _ = self.cluster.call(Retry::Any, |mut c| async move { c.lease_revoke(lease).await });
+        self.cluster.tidy(|mut c| async move { c.lease_revoke(lease).await });
     }
 }
 
@@ -165,7 +167,7 @@ impl Ledger for EtcdLedger {
         let options = etcd_client::GetOptions::new().with_prefix().with_keys_only();
         let keys = self
             .cluster
-            .call(Retry::Any, |mut c| {
+            .call(|mut c| {
                 let options = options.clone();
                 async move { c.get(RECORDS, Some(options)).await }
             })
@@ -252,7 +254,7 @@ impl EtcdRecord {
     /// The record as stored.
     fn read(&mut self) -> Result<Stored, ClusterError> {
         let key = self.record.clone();
-        let answer = self.cluster.call(Retry::Any, |mut c| {
+        let answer = self.cluster.call(|mut c| {
             let key = key.clone();
             async move { c.get(key, None).await }
         })?;
@@ -265,6 +267,13 @@ impl EtcdRecord {
 
     /// Writes `record` if this controller still owns it and it is the one
     /// it last wrote: `Ok(false)` when it does not (nothing was written).
+    ///
+    /// A try whose answer was lost is sent again (to the next member), with
+    /// the same compare: at most one of the two can succeed. When the
+    /// compare fails, what it found tells: this very record under this
+    /// controller is its own earlier try, which succeeded; anything else is
+    /// another's write, and the later arrival of an earlier try fails its
+    /// compare too. So a commit is never both reported failed and done.
     fn swap(&mut self, record: &Record) -> Result<bool, ClusterError> {
         let value = serde_json::to_string(record).map_err(|e| self.cluster.unreachable(e.to_string()))?;
         let unchanged = match self.revision {
@@ -272,15 +281,35 @@ impl EtcdRecord {
             None => Compare::version(self.record.clone(), CompareOp::Equal, 0),
         };
         let owned = Compare::value(self.owner.clone(), CompareOp::Equal, self.controller.clone());
-        let txn = Txn::new().when([owned, unchanged]).and_then([TxnOp::put(self.record.clone(), value, None)]);
-        let answer = self.cluster.call(Retry::Unsent, |mut c| {
+        let txn = Txn::new()
+            .when([owned, unchanged])
+            .and_then([TxnOp::put(self.record.clone(), value.clone(), None)])
+            .or_else([TxnOp::get(self.owner.clone(), None), TxnOp::get(self.record.clone(), None)]);
+        let answer = self.cluster.call(|mut c| {
             let txn = txn.clone();
             async move { c.txn(txn).await }
         })?;
         if answer.succeeded() {
             self.revision = answer.header().map(|h| h.revision());
+            return Ok(true);
         }
-        Ok(answer.succeeded())
+        let found: Vec<Option<etcd_client::KeyValue>> = answer
+            .op_responses()
+            .into_iter()
+            .map(|op| match op {
+                TxnOpResponse::Get(get) => get.kvs().first().cloned(),
+                _ => None,
+            })
+            .collect();
+        match (found.first().cloned().flatten(), found.get(1).cloned().flatten()) {
+            (Some(owner), Some(stored))
+                if owner.value() == self.controller.as_bytes() && stored.value() == value.as_bytes() =>
+            {
+                self.revision = Some(stored.mod_revision());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn lost() -> String {
@@ -309,6 +338,7 @@ impl Recorded for EtcdRecord {
                 Ok(())
             }
             Ok(false) => Err(Uncommitted::Not(HvError::Ledger(Self::lost()))),
+            // No member answered: a try may still be carried out; the record tells, later.
             Err(e) => Err(Uncommitted::Unknown(HvError::Ledger(e.to_string()))),
         }
     }
@@ -329,7 +359,7 @@ impl Drop for EtcdRecord {
         }
         let txn = Txn::new().when([owned]).and_then(delete);
         // Best effort: what is not deleted now is settled again by a later `hv recover`.
-        let _ = self.cluster.call(Retry::Any, |mut c| {
+        self.cluster.tidy(|mut c| {
             let txn = txn.clone();
             async move { c.txn(txn).await }
         });
@@ -383,7 +413,7 @@ mod tests {
     fn put(cluster: &Cluster, key: &str, value: &[u8]) {
         let (key, value) = (key.to_string(), value.to_vec());
         cluster
-            .call(Retry::Any, |mut c| {
+            .call(|mut c| {
                 let (key, value) = (key.clone(), value.clone());
                 async move { c.put(key, value, None).await }
             })
@@ -403,7 +433,7 @@ mod tests {
         held.write(&record(Step::Sending)).unwrap();
         // The first controller's lease lapses (revoked here): a recovery takes the record over…
         let lease = first.lease;
-        cluster.call(Retry::Any, |mut c| async move { c.lease_revoke(lease).await }).unwrap();
+        cluster.call(|mut c| async move { c.lease_revoke(lease).await }).unwrap();
         let found = second.unfinished().unwrap();
         assert_eq!(found.len(), 1);
         assert!(matches!(&found[0].what, Unfinished::Taken(_, Some(r)) if *r == record(Step::Sending)));

@@ -4,7 +4,7 @@
 //! and one that ends takes its entry out at once; and the listing that
 //! `hv ps --cluster` and `hv drain` read ([`list`]).
 
-use crate::etcd::{Cluster, ClusterError, Retry};
+use crate::etcd::{Cluster, ClusterError};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use vm_host::host::{Fleet, Presence};
@@ -46,7 +46,7 @@ impl Registration {
 /// not a VM's (too long, not JSON, not matching their key) are left out.
 pub fn list(cluster: &Cluster) -> Result<Vec<Registration>, ClusterError> {
     let options = etcd_client::GetOptions::new().with_prefix();
-    let response = cluster.call(Retry::Any, |mut c| {
+    let response = cluster.call(|mut c| {
         let options = options.clone();
         async move { c.get(VMS, Some(options)).await }
     })?;
@@ -121,7 +121,7 @@ impl Registrar {
         let value = serde_json::to_string(&now).map_err(|e| cluster.unreachable(e.to_string()))?;
         let put = |id: i64| {
             let options = etcd_client::PutOptions::new().with_lease(id);
-            cluster.call(Retry::Any, |mut c| {
+            cluster.call(|mut c| {
                 let (key, value, options) = (key.clone(), value.clone(), options.clone());
                 async move { c.put(key, value, Some(options)).await }
             })
@@ -129,7 +129,7 @@ impl Registrar {
         let Some(lease) = held else {
             let ttl = self.ttl.as_secs() as i64;
             // Tried again elsewhere if its answer is lost: the lease granted then lapses unused.
-            let id = cluster.call(Retry::Any, |mut c| async move { c.lease_grant(ttl, None).await })?.id();
+            let id = cluster.call(|mut c| async move { c.lease_grant(ttl, None).await })?.id();
             put(id)?;
             *held = Some(Held { id, renewed: Instant::now(), written: now });
             return Ok(());
@@ -138,7 +138,7 @@ impl Registrar {
         if due {
             let id = lease.id;
             // A stream of its own each time, on whichever member answers.
-            let answer = cluster.call(Retry::Any, |mut c| async move {
+            let answer = cluster.call(|mut c| async move {
                 let (mut keeper, mut stream) = c.lease_keep_alive(id).await?;
                 keeper.keep_alive().await?;
                 stream.message().await
@@ -193,7 +193,7 @@ impl Fleet for Registrar {
         }
         if let (Some(cluster), Some(lease)) = (&cluster, held) {
             let id = lease.id;
-            let _ = cluster.call(Retry::Any, |mut c| async move { c.lease_revoke(id).await });
+            cluster.tidy(|mut c| async move { c.lease_revoke(id).await });
         }
     }
 }
@@ -201,7 +201,6 @@ impl Fleet for Registrar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::Retry;
     use test_support::etcd::Etcd;
 
     #[test]
@@ -239,7 +238,7 @@ mod tests {
         ] {
             let key = format!("{VMS}{key}");
             cluster
-                .call(Retry::Any, |mut c| {
+                .call(|mut c| {
                     let (key, value) = (key.clone(), value.clone());
                     async move { c.put(key, value, None).await }
                 })

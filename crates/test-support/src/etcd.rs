@@ -110,6 +110,25 @@ impl Etcd {
         }
     }
 
+    /// The running member that leads the cluster now, as one of them says.
+    pub fn leader(&self) -> usize {
+        let running = || self.members.iter().enumerate().filter(|(_, m)| m.process.is_some());
+        for _ in 0..100 {
+            let said = running().find_map(|(_, m)| post(m.client, "/v3/maintenance/status", "{}"));
+            if let Some(leader) = said.as_deref().and_then(|s| string_field(s, "leader")) {
+                let led = running().find(|(_, m)| {
+                    post(m.client, "/v3/maintenance/status", "{}")
+                        .is_some_and(|s| string_field(&s, "member_id").as_deref() == Some(leader.as_str()))
+                });
+                if let Some((i, _)) = led {
+                    return i;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no member of the etcd cluster in {} says who leads it", self.dir.display());
+    }
+
     /// Kills every member: the cluster cannot be reached.
     pub fn stop(&mut self) {
         for i in 0..self.members.len() {
@@ -142,11 +161,32 @@ impl Etcd {
 
 /// Whether the member at `port` answers its `/health` with `"health":"true"`.
 fn healthy(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    http(port, &format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"))
+        .is_some_and(|answer| answer.contains("\"health\":\"true\""))
+}
+
+/// The answer of the member at `port` to `body` POSTed to its JSON gateway at `path`.
+fn post(port: u16, path: &str, body: &str) -> Option<String> {
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    http(port, &request)
+}
+
+/// One HTTP/1.0 exchange with the member at `port`: the whole answer.
+fn http(port: u16, request: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
     let mut answer = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.contains("\"health\":\"true\"")
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// The string value of `"name":"…"` in a JSON text (the gateway writes ids as strings).
+fn string_field(json: &str, name: &str) -> Option<String> {
+    let start = json.find(&format!("\"{name}\":\""))? + name.len() + 4;
+    let end = json[start..].find('"')?;
+    Some(json[start..start + end].to_string())
 }
