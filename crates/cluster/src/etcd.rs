@@ -79,8 +79,27 @@ pub fn parse_urls(given: &str) -> Result<Vec<String>, ClusterError> {
 #[derive(Clone)]
 pub(crate) struct Members {
     clients: std::sync::Arc<Vec<etcd_client::Client>>,
+    /// Each client's member, `HOST:PORT`, for messages.
+    addresses: std::sync::Arc<Vec<String>>,
     preferred: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     urls: std::sync::Arc<str>,
+}
+
+/// What went wrong, for a person: a gRPC status's own message and its
+/// deepest cause (`tcp connect error: Connection refused (os error 111)`),
+/// not the layers of transport types between them.
+fn describe(e: &etcd_client::Error) -> String {
+    let etcd_client::Error::GRpcStatus(status) = e else { return e.to_string() };
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(status);
+    let mut deepest = None;
+    while let Some(error) = cause {
+        deepest = Some(error);
+        cause = error.source();
+    }
+    match deepest {
+        Some(deepest) => format!("{}: {deepest}", status.message()),
+        None => status.message().to_string(),
+    }
 }
 
 impl Members {
@@ -123,8 +142,14 @@ impl Members {
                     self.preferred.store(member, Relaxed);
                     return Ok(value);
                 }
-                Ok(Err(e)) => why = e.to_string(),
-                Err(_) => why = format!("no answer within {} s", left.min(MEMBER_TIMEOUT).as_secs_f32()),
+                Ok(Err(e)) => why = format!("{}: {}", self.addresses[member], describe(&e)),
+                Err(_) => {
+                    why = format!(
+                        "{}: no answer within {} s",
+                        self.addresses[member],
+                        left.min(MEMBER_TIMEOUT).as_secs_f32()
+                    )
+                }
             }
             if (turn + 1) % self.clients.len() == 0 {
                 tokio::time::sleep(Duration::from_millis(100).min(left)).await;
@@ -165,8 +190,13 @@ impl Cluster {
                 Ok::<_, etcd_client::Error>(clients)
             })
             .map_err(|e| unreachable(e.to_string()))?;
-        let members =
-            Members { clients: std::sync::Arc::new(clients), preferred: std::sync::Arc::default(), urls: given.into() };
+        let addresses = urls.iter().map(|u| u.trim_start_matches("http://").to_string()).collect();
+        let members = Members {
+            clients: std::sync::Arc::new(clients),
+            addresses: std::sync::Arc::new(addresses),
+            preferred: std::sync::Arc::default(),
+            urls: given.into(),
+        };
         Ok(Cluster { runtime, members })
     }
 

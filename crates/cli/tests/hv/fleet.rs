@@ -420,3 +420,79 @@ fn drain_moves_every_vm_off_a_host_while_an_etcd_member_dies() {
     fleet.wait_until("host-a is empty", |vms| vms.iter().all(|v| v["host"] != "host-a"));
     assert_eq!(fleet.ok(&["drain", "host-a"]), "nothing to move off host-a\n");
 }
+
+#[test]
+fn a_parallel_manda_program_moves_through_the_fleet_live_and_runs_on_once() {
+    let Some(fleet) = Fleet::start("manda", "a_parallel_manda_program_moves_through_the_fleet") else { return };
+    let program = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/manda/pipeline.s");
+    let manda = |host: &str, args: &[&str]| {
+        let mut command =
+            test_support::vm::vm_command(&[], std::path::Path::new(env!("CARGO_BIN_EXE_manda")), &fleet.runtime);
+        command.args(["run", "--host-name", host, "--cluster", &fleet.etcd.urls()]).args(args).arg(&program);
+        // A pipeline of four contexts printing 1, 3, 5, … (examples/manda/pipeline.s).
+        command.arg("1000000");
+        Vm::spawn(command, fleet.runtime.clone())
+    };
+    let mut a = manda("host-a", &[]);
+    let mut b = manda("host-b", &["--wait"]);
+    fleet.wait_until("both are listed", |vms| {
+        vms.len() == 2 && vms.iter().all(|v| v["machine"] == "manda" && v["program_hash"].as_str().unwrap().len() == 64)
+    });
+    let mut seen = a.take(5);
+    assert_eq!(fleet.ok(&["migrate", &a.pid(), "--to", &b.pid()]), format!("migrated {} -> {}\n", a.pid(), b.pid()));
+    seen.extend(a.read_to_end());
+    assert_eq!(a.wait(), Some(0));
+    seen.extend(b.take(5));
+    for pair in seen.windows(2) {
+        assert_eq!(pair[1], pair[0] + 2, "a value was lost or repeated in {seen:?}");
+    }
+    fleet.wait_until("only the target is listed, running", |vms| {
+        vms.len() == 1 && vms[0]["host"] == "host-b" && vms[0]["state"] == "running"
+    });
+}
+
+#[test]
+fn fleet_options_that_cannot_work_are_refused_with_their_reason() {
+    // No etcd needed: these never reach one.
+    let runtime = scratch("fleet-options").join("runtime");
+    private_dir(&runtime);
+    let refused = |command: &mut Command| {
+        let out = command.stdin(Stdio::null()).output().unwrap();
+        assert!(out.stdout.is_empty());
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let counter = |args: &[&str]| refused(common::counter_command(&runtime, args).stdout(Stdio::piped()));
+    assert_eq!(
+        counter(&["--cluster", "https://10.0.0.1:2379"]),
+        (
+            Some(1),
+            "hv-counter: --cluster \"https://10.0.0.1:2379\": https://10.0.0.1:2379: etcd over TLS is not supported; \
+             give its members' http:// URLs\n"
+                .into()
+        )
+    );
+    assert_eq!(
+        counter(&["--cluster", "10.0.0.1"]),
+        (Some(1), "hv-counter: --cluster \"10.0.0.1\": \"10.0.0.1\" is not a member URL (http://HOST:PORT)\n".into())
+    );
+    let hv = |args: &[&str]| refused(&mut common::hv_in(&runtime, args));
+    assert_eq!(
+        hv(&["--cluster", "a:1,,b:2", "ps"]),
+        (Some(1), "hv: --cluster \"a:1,,b:2\": \"\" is not a member URL (http://HOST:PORT)\n".into())
+    );
+    assert_eq!(
+        hv(&["drain", "host-a"]),
+        (Some(1), "hv: drain needs the fleet: --cluster URLS (or MOVA_CLUSTER)\n".into())
+    );
+    // A cluster nobody answers at: an error within seconds, naming the member and why.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, stderr) = hv(&["--cluster", &format!("127.0.0.1:{port}"), "ps"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "hv: the cluster (etcd at 127.0.0.1:{port}) cannot be reached: 127.0.0.1:{port}: tcp connect error: \
+             Connection refused (os error 111)\n"
+        )
+    );
+}
