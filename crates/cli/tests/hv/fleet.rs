@@ -397,6 +397,9 @@ fn drain_moves_every_vm_off_a_host_while_an_etcd_member_dies() {
         format!("move {} counter -> {}", name(&sources[2], "host-a"), name(&targets[2], "host-c")),
     ];
     assert_eq!(fleet.ok(&["drain", "host-a", "--dry-run"]), plan.join("\n") + "\n");
+    // The shell plans the same, in the fleet of `hv --cluster`.
+    let (said, stderr, code) = test_support::vm::run_script(fleet.hv(&[]), "drain host-a --dry-run\n");
+    assert_eq!((said, code), (plan.join("\n") + "\n", Some(0)), "{stderr}");
     // The drain stops itself after each commit; at the first, the cluster's leader is killed.
     let mut drain = fleet.hv(&["drain", "host-a", "--parallel", "2"]);
     let drain = drain.env("MOVA_CLUSTER_STOP_AFTER", "committed").stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -7,8 +7,8 @@
 //! the shell runs each line as a script and exits 1 if any command failed.
 
 use crate::{
-    interrupt, kill, ps, read_state, recover, release, restore_state, resume, save_state, status, write_atomically,
-    Fleet, MigrateArgs, PsArgs, RstateArgs,
+    drain, interrupt, kill, ps, read_state, recover, release, restore_state, resume, save_state, status,
+    write_atomically, DrainArgs, Fleet, MigrateArgs, PsArgs, RstateArgs,
 };
 use clap::{Parser, Subcommand};
 use rustyline::error::ReadlineError;
@@ -27,7 +27,7 @@ struct Line {
 
 #[derive(Subcommand)]
 enum ShellCommand {
-    /// List the VM processes on this host.
+    /// List the VM processes on this host (with hv --cluster: on every host of the fleet).
     Ps(PsArgs),
     /// Print a VM's state (default: the current VM).
     Status {
@@ -68,6 +68,8 @@ enum ShellCommand {
     Migrate(MigrateArgs),
     /// Settle every migration a stopped hv left behind.
     Recover,
+    /// Move every VM off a host of the fleet (hv --cluster).
+    Drain(DrainArgs),
     /// Set the token sent to VMs (no argument: send none).
     Token {
         /// The token; none to send none.
@@ -145,6 +147,7 @@ impl Session {
                 said.to_string()
             }
             ShellCommand::Recover => recover(token, &self.fleet).map(|()| String::new())?,
+            ShellCommand::Drain(args) => drain(&args, token, &self.fleet).map(|()| String::new())?,
             ShellCommand::Exit => return Ok(None),
         };
         Ok(Some(said))
