@@ -40,8 +40,9 @@ const MAX_RECORD: usize = 4096;
 
 /// The environment variable that stops (`SIGSTOP`) a controller right after
 /// it has recorded the step it names — `begun`, `sending`, `taken`,
-/// `handed-off`, `committed` — so that a test can kill it there, or cut the
-/// cluster and let it go on.
+/// `handed-off`, `committed` — or, `finishing`, just before it removes a
+/// settled record, so that a test can kill it there, or cut the cluster and
+/// let it go on.
 pub const STOP_AFTER: &str = "MOVA_CLUSTER_STOP_AFTER";
 
 /// The fleet's etcd as the ledger of migrations. Holds a controller lease,
@@ -352,6 +353,9 @@ impl Drop for EtcdRecord {
     /// Settled: the record and its owner go (only while this controller owns
     /// it); kept: only the owner goes, so that a recovery may take it at once.
     fn drop(&mut self) {
+        if !self.keep {
+            stop_if_asked("finishing");
+        }
         let owned = Compare::value(self.owner.clone(), CompareOp::Equal, self.controller.clone());
         let mut delete = vec![TxnOp::delete(self.owner.clone(), None)];
         if !self.keep {
