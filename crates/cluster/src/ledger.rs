@@ -12,15 +12,18 @@
 //!
 //! ## Transactions
 //!
-//! A controller takes a VM by creating both keys' owner in one transaction
-//! that requires neither to exist, and writes every step with a
+//! A controller takes a VM by creating its owner key in one transaction
+//! that requires neither key to exist, and writes every step with a
 //! transaction that requires it still to own the record and the record to
 //! be the one it last wrote (its modification revision): a controller whose
 //! lease lapsed, or whose record another controller settled, can no longer
 //! write — least of all the commit. The commit point is the transaction
 //! that writes [`Step::Committed`]: before it the migration is aborted by
-//! whoever settles it, after it completed; a commit whose answer was lost is
-//! read back from the record, never guessed.
+//! whoever settles it, after it completed. A transaction whose answer was
+//! lost is sent again with the same compare (at most one of the two can
+//! succeed), and a compare that fails is read back: this controller's own
+//! earlier try, or another's write. Only when no member answers at all is a
+//! commit's outcome unknown; the record then decides, later — never a guess.
 
 use crate::etcd::{Cluster, ClusterError};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};

@@ -353,6 +353,10 @@ fn with_etcd_stopped_mid_migration_programs_run_on_new_migrations_refuse_and_not
     assert!(err.starts_with(&format!("hv: the cluster (etcd at {}) cannot be reached: ", fleet.etcd.urls())), "{err}");
     assert!(err.ends_with("; no migration starts without its record in the cluster\n"), "{err}");
     fleet.etcd.restart();
+    // A VM started while etcd was down registers once it is back; the bystander's entry is back too.
+    fleet.wait_until("the VMs started or running while etcd was down are listed", |vms| {
+        [&c, &bystander].iter().all(|vm| vms.iter().any(|v| v["instance"] == vm.instance().as_str()))
+    });
     assert_eq!(
         fleet.recover(),
         format!(
