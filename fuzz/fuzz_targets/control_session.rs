@@ -158,6 +158,7 @@ fuzz_target!(|data: &[u8]| {
         program_hash: String::new(),
         limits: Limits { lease_timeout: Duration::from_secs(3600), ..Limits::default() },
         handle_signals: false,
+        fleet: None,
     };
     let vm = std::thread::spawn(move || {
         let mut counter = Counter::new(0, Duration::from_millis(1), None, 0, std::io::sink());

@@ -192,4 +192,47 @@ mod tests {
         assert_eq!(super::plan(&vms, "nowhere"), Plan::default());
         assert!(super::plan(&vms, "c").moves.is_empty());
     }
+
+    proptest::proptest! {
+        /// Whatever the fleet: every VM of the host that holds a program moves or
+        /// stays (said once), each to a waiting VM of its program on another
+        /// host, no waiting VM taken twice, and a VM stays only if none was left.
+        #[test]
+        fn every_plan_is_sound(
+            fleet in proptest::collection::vec((0..4u8, 0..5u8, 0..3u8), 0..40),
+            drained in 0..4u8,
+        ) {
+            let states = ["running", "interrupted", "waiting", "moving", "migrating"];
+            let vms: Vec<Registration> = fleet
+                .iter()
+                .enumerate()
+                .map(|(i, &(host, state, program))| {
+                    vm(&format!("h{host}"), i as u32 + 1, states[state as usize], &format!("p{program}"))
+                })
+                .collect();
+            let host = format!("h{drained}");
+            let plan = plan(&vms, &host);
+            let mut taken = std::collections::HashSet::new();
+            for m in &plan.moves {
+                proptest::prop_assert!(m.vm.host == host && holds_program(&m.vm));
+                proptest::prop_assert!(m.to.host != host && m.to.state == "waiting");
+                proptest::prop_assert!(m.to.vm.program_hash == m.vm.vm.program_hash);
+                proptest::prop_assert!(taken.insert(m.to.vm.instance.clone()), "a waiting VM taken twice");
+            }
+            let said: Vec<u32> = plan.moves.iter().map(|m| m.vm.vm.pid).chain(plan.stay.iter().map(|(vm, _)| vm.vm.pid)).collect();
+            let mut wanted: Vec<u32> =
+                vms.iter().filter(|vm| vm.host == host && vm.state != "waiting").map(|vm| vm.vm.pid).collect();
+            let mut said_sorted = said.clone();
+            said_sorted.sort();
+            wanted.sort();
+            proptest::prop_assert_eq!(said_sorted, wanted);
+            for (vm, why) in &plan.stay {
+                let left = vms.iter().any(|to| {
+                    to.host != host && to.state == "waiting" && to.vm.program_hash == vm.vm.program_hash
+                        && !taken.contains(&to.vm.instance)
+                });
+                proptest::prop_assert!(!holds_program(vm) || !left, "{} stays ({why}) though a waiting VM is free", vm.vm.pid);
+            }
+        }
+    }
 }

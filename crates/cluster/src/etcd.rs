@@ -143,9 +143,11 @@ impl Members {
                     return Ok(value);
                 }
                 Ok(Err(e)) => why = format!("{}: {}", self.addresses[member], describe(&e)),
+                // Cut short by the call's own deadline: the member before it said more.
+                Err(_) if left < MEMBER_TIMEOUT && !why.is_empty() => {}
                 Err(_) => {
                     why = format!(
-                        "{}: no answer within {} s",
+                        "{}: no answer within {:.1} s",
                         self.addresses[member],
                         left.min(MEMBER_TIMEOUT).as_secs_f32()
                     )
