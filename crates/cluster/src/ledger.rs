@@ -43,9 +43,9 @@ const MAX_RECORD: usize = 4096;
 
 /// The environment variable that stops (`SIGSTOP`) a controller right after
 /// it has recorded the step it names — `begun`, `sending`, `taken`,
-/// `handed-off`, `committed` — or, `finishing`, just before it removes a
-/// settled record, so that a test can kill it there, or cut the cluster and
-/// let it go on.
+/// `committed` — or just before it writes the commit (`committing`: the
+/// source is `moving`) or removes a settled record (`finishing`), so that a
+/// test can kill it there, or cut the cluster and let it go on.
 pub const STOP_AFTER: &str = "MOVA_CLUSTER_STOP_AFTER";
 
 /// The fleet's etcd as the ledger of migrations. Holds a controller lease,
@@ -336,6 +336,7 @@ impl Recorded for EtcdRecord {
     }
 
     fn commit(&mut self, record: &Record) -> Result<(), Uncommitted> {
+        stop_if_asked("committing");
         match self.swap(record) {
             Ok(true) => {
                 stop_if_asked(step_name(record.step));

@@ -47,6 +47,8 @@ pub enum Step {
     /// the state may be restored (provisionally) in the target.
     Taken,
     /// The source is `moving`: it runs the program again only if aborted.
+    /// No longer written (settling asks the source whether it is `moving`,
+    /// and the next step follows at once); read in records of earlier `hv`s.
     HandedOff,
     /// The target is being resumed: from here on it may run the program.
     /// (Where the target's `resume` is the commit point: the runtime directory.)
@@ -635,9 +637,6 @@ impl Migration {
         }
         // Kept while `moving`, beside the record: `hv resume`/`hv kill` of this user can decide too.
         let _ = self.src.keep_lease(&src_lease);
-        if let Err(e) = self.advance(Step::HandedOff) {
-            return Err(self.undo(true, e));
-        }
         let (source, target) = (self.record.source.name.clone(), self.record.target.name.clone());
         self.record.step = if self.commits { Step::Committed } else { Step::Resuming };
         match self.journal.commit(&self.record) {
