@@ -39,6 +39,22 @@ impl Drop for Etcd {
     }
 }
 
+/// The etcd binary, or `None` after saying that `test` did not run (a
+/// failure instead under `MOVA_REQUIRE_ETCD`).
+pub fn binary_or_skip(test: &str) -> Option<PathBuf> {
+    let binary = std::env::var_os("MOVA_ETCD").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("etcd"));
+    let found = Command::new(&binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if found.is_ok_and(|s| s.success()) {
+        return Some(binary);
+    }
+    let message =
+        format!("{test} NOT RUN: no etcd here (install Debian's etcd-server, or set MOVA_ETCD to an etcd binary)");
+    // Straight to the process's stderr: the harness captures eprintln! of a passing test.
+    let _ = std::io::stderr().write_all(format!("\n!!!!!!!! {message} !!!!!!!!\n\n").as_bytes());
+    assert!(std::env::var_os("MOVA_REQUIRE_ETCD").is_none(), "{message}");
+    None
+}
+
 /// Ports nothing listens on now (bound at once, then closed).
 fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
@@ -49,17 +65,7 @@ impl Etcd {
     /// Starts a cluster with its data under `dir`, or says that `test` did
     /// not run (see the module's doc) and returns `None`.
     pub fn start_or_skip(dir: &Path, test: &str) -> Option<Etcd> {
-        let binary = std::env::var_os("MOVA_ETCD").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("etcd"));
-        let found = Command::new(&binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-        if !found.is_ok_and(|s| s.success()) {
-            let message = format!(
-                "{test} NOT RUN: no etcd here (install Debian's etcd-server, or set MOVA_ETCD to an etcd binary)"
-            );
-            // Straight to the process's stderr: the harness captures eprintln! of a passing test.
-            let _ = std::io::stderr().write_all(format!("\n!!!!!!!! {message} !!!!!!!!\n\n").as_bytes());
-            assert!(std::env::var_os("MOVA_REQUIRE_ETCD").is_none(), "{message}");
-            return None;
-        }
+        let binary = binary_or_skip(test)?;
         let ports = free_ports(6);
         let members = (0..3)
             .map(|i| Member { name: format!("m{i}"), client: ports[2 * i], peer: ports[2 * i + 1], process: None })

@@ -511,3 +511,40 @@ fn fleet_options_that_cannot_work_are_refused_with_their_reason() {
         )
     );
 }
+
+#[test]
+fn the_fleet_example_drains_a_host_on_screen() {
+    if test_support::etcd::binary_or_skip("the_fleet_example_drains_a_host_on_screen").is_none() {
+        return;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fleet.sh");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hv")).parent().unwrap().to_path_buf();
+    let out = Command::new("bash")
+        .arg(script)
+        .env("MOVA_BIN", &bin)
+        .env_remove("MOVA_CLUSTER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let values = |name: &str| -> Vec<u64> {
+        let prefix = format!("  {name} (host-");
+        stdout.lines().filter_map(|l| l.strip_prefix(&prefix)).map(|l| l[3..].trim().parse().unwrap()).collect()
+    };
+    let (a1, a2, b, c) = (values("A1"), values("A2"), values("B"), values("C"));
+    for counted in [&a1, &a2, &b, &c] {
+        assert!(!counted.is_empty(), "{stdout}");
+        assert_counts_up(counted);
+    }
+    assert_eq!((a1[0], a2[0]), (1, 1), "{stdout}");
+    // Each counter went on where it stopped, on another host.
+    let mut went_on = [b[0], c[0]];
+    let mut stopped = [a1.last().unwrap() + 1, a2.last().unwrap() + 1];
+    went_on.sort();
+    stopped.sort();
+    assert_eq!(went_on, stopped, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("moved host-a pid ")).count(), 2, "{stdout}");
+    let last_listing = stdout.rsplit("HOST             PID").next().unwrap();
+    assert!(!last_listing.contains("host-a"), "{stdout}");
+}
