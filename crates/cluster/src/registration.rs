@@ -117,9 +117,10 @@ impl Registrar {
     /// rewrite the entry if it changed.
     fn turn(&self, cluster: &Cluster, held: &mut Option<Held>, vm: &Presence) -> Result<(), ClusterError> {
         let now = self.registration(vm);
-        let key = format!("{VMS}{}", now.vm.instance);
-        let value = serde_json::to_string(&now).map_err(|e| cluster.unreachable(e.to_string()))?;
-        let put = |id: i64| {
+        // Written (and so serialized) only when new or changed: a turn is every 50 ms.
+        let put = |id: i64, entry: &Registration| {
+            let key = format!("{VMS}{}", entry.vm.instance);
+            let value = serde_json::to_string(entry).map_err(|e| cluster.unreachable(e.to_string()))?;
             let options = etcd_client::PutOptions::new().with_lease(id);
             cluster.call(|mut c| {
                 let (key, value, options) = (key.clone(), value.clone(), options.clone());
@@ -130,7 +131,7 @@ impl Registrar {
             let ttl = self.ttl.as_secs() as i64;
             // Tried again elsewhere if its answer is lost: the lease granted then lapses unused.
             let id = cluster.call(|mut c| async move { c.lease_grant(ttl, None).await })?.id();
-            put(id)?;
+            put(id, &now)?;
             *held = Some(Held { id, renewed: Instant::now(), written: now });
             return Ok(());
         };
@@ -151,7 +152,7 @@ impl Registrar {
         }
         let changed = now.state != lease.written.state || (due && now.detail != lease.written.detail);
         if changed {
-            put(lease.id)?;
+            put(lease.id, &now)?;
             lease.written = now;
         }
         Ok(())
