@@ -126,7 +126,10 @@ impl EtcdLedger {
         Ok(match got(0) {
             // This controller's own earlier try, whose answer was lost.
             Some(owner) if owner.value() == self.controller.as_bytes() => Ok(got(1).map(|kv| kv.mod_revision())),
-            Some(owner) => Err(Taken::By(String::from_utf8_lossy(owner.value()).into_owned())),
+            // Shown to the user: what etcd holds is anyone's to write, so at most 200 bytes of it.
+            Some(owner) => {
+                Err(Taken::By(String::from_utf8_lossy(&owner.value()[..owner.value().len().min(200)]).into_owned()))
+            }
             None => Err(Taken::Unfinished),
         })
     }

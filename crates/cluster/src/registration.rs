@@ -32,8 +32,11 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Whether it can be a VM's entry: a hex instance id, and text fields of
+    /// at most 512 bytes with no control characters (`hv ps` prints them to
+    /// a terminal, and what etcd holds is anyone's to write).
     fn check(&self) -> bool {
-        let short = |s: &str| s.len() <= 512;
+        let short = |s: &str| s.len() <= 512 && !s.chars().any(char::is_control);
         let vm = &self.vm;
         vm_host::registry::is_hex_id(&vm.instance)
             && [&self.host, &vm.machine, &vm.program, &vm.program_hash, &vm.endpoint, &self.state, &self.detail]
@@ -228,6 +231,8 @@ mod tests {
         let json = |r: &Registration| serde_json::to_vec(r).unwrap();
         let mut long = vm("b", 3, "0c");
         long.detail = "x".repeat(513);
+        let mut escaping = vm("b", 4, "11");
+        escaping.vm.program = "p.mx\u{1b}[2J".into();
         for (key, value) in [
             ("0a", json(&vm("b", 2, "0a"))),
             ("0b", json(&vm("a", 9, "0b"))),
@@ -236,6 +241,7 @@ mod tests {
             ("0f", b"{\"host\":".to_vec()),
             ("../x", json(&vm("a", 1, "../x"))),
             ("10", vec![b' '; MAX_ENTRY + 1]),
+            ("11", json(&escaping)),
         ] {
             let key = format!("{VMS}{key}");
             cluster
