@@ -465,6 +465,10 @@ mod tests {
         let mut other = record(Step::Taken);
         other.source.instance = "00000000000000ff".into();
         put(&cluster, &format!("{RECORDS}00000000000000ee"), serde_json::to_string(&other).unwrap().as_bytes());
+        let mut escaping = record(Step::Taken);
+        escaping.source.instance = "00000000000000fa".into();
+        escaping.target.name = "\u{1b}]0;owned\u{7}".into();
+        put(&cluster, &format!("{RECORDS}00000000000000fa"), serde_json::to_string(&escaping).unwrap().as_bytes());
         let ledger = EtcdLedger::new(Arc::clone(&cluster), "host-a").unwrap();
         let lines: Vec<String> = ledger
             .unfinished()
@@ -479,8 +483,16 @@ mod tests {
             })
             .collect();
         let skipped = |i: &str| format!("skipped: the cluster's {RECORDS}{i} is not a migration record; remove it");
-        assert_eq!(lines, [skipped("00000000000000cc"), skipped("00000000000000dd"), skipped("00000000000000ee")]);
+        assert_eq!(
+            lines,
+            [
+                skipped("00000000000000cc"),
+                skipped("00000000000000dd"),
+                skipped("00000000000000ee"),
+                skipped("00000000000000fa")
+            ]
+        );
         // Left where they were, for a person to look at.
-        assert_eq!(ledger.unfinished().unwrap().len(), 3);
+        assert_eq!(ledger.unfinished().unwrap().len(), 4);
     }
 }

@@ -86,11 +86,16 @@ pub struct Record {
 }
 
 impl Record {
-    /// Whether its ids are hex and its endpoints of a sane length: a record read back is untrusted.
+    /// Whether its ids are hex, and its names and endpoints of a sane length
+    /// with no control characters (`hv recover` prints them): a record read
+    /// back is untrusted.
     pub fn check(&self) -> bool {
         let hex = registry::is_hex_id;
         let lease_ok = |p: &Party| hex(&p.lease) || (p.lease.is_empty() && self.step == Step::Sending);
-        [&self.source, &self.target].iter().all(|p| hex(&p.instance) && lease_ok(p) && p.endpoint.len() <= 300)
+        let text_ok = |t: &str| t.len() <= 300 && !t.chars().any(char::is_control);
+        [&self.source, &self.target]
+            .iter()
+            .all(|p| hex(&p.instance) && lease_ok(p) && text_ok(&p.endpoint) && text_ok(&p.name))
     }
 }
 
