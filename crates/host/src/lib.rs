@@ -16,7 +16,11 @@
 //!   the rest at the stop — over a connection `hv` authorises and never
 //!   carries;
 //! - **TLS** ([`tls`]): connections that leave the host run under TLS 1.3
-//!   with certificates both ways.
+//!   with certificates both ways;
+//! - **where a fleet plugs in**: a VM keeps an entry in a fleet's registry
+//!   through [`host::Fleet`], and a migration is recorded in a
+//!   [`migration::Ledger`] — the runtime directory by default, a fleet's
+//!   etcd in the `vm-cluster` crate, which this one does not depend on.
 //!
 //! A machine plugs in by implementing [`vm_core::Machine`]: stop at an
 //! instruction boundary when its interrupt line rises, write its state as
