@@ -604,40 +604,9 @@ fn drain(args: &DrainArgs, token: Option<&str>, fleet: &Fleet) -> Result<(), Str
 fn ps_fleet(urls: &str, json: bool) -> Result<(), String> {
     let cluster = vm_cluster::Cluster::connect(urls).map_err(|e| e.to_string())?;
     let vms = vm_cluster::list(&cluster).map_err(|e| e.to_string())?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    if json {
-        let rows: Vec<_> = vms
-            .iter()
-            .map(|r| {
-                let e = &r.vm;
-                serde_json::json!({"host": r.host, "pid": e.pid, "machine": e.machine, "program": e.program,
-                "program_hash": e.program_hash, "state": r.state, "detail": r.detail, "endpoint": e.endpoint,
-                "instance": e.instance, "uptime_s": now.saturating_sub(e.started)})
-            })
-            .collect();
-        say(serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
-        return Ok(());
-    }
-    let mut out = format!(
-        "{:<12} {:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} PROGRAM\n",
-        "HOST", "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL"
-    );
-    for r in &vms {
-        let e = &r.vm;
-        out.push_str(&format!(
-            "{:<12} {:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} {}\n",
-            r.host,
-            e.pid,
-            e.machine,
-            r.state,
-            e.endpoint,
-            uptime(now.saturating_sub(e.started)),
-            r.detail,
-            e.program
-        ));
-    }
-    let _ = cli::print_out(&out);
-    Ok(())
+    let rows: Vec<Row> =
+        vms.iter().map(|r| Row { host: Some(&r.host), vm: &r.vm, state: &r.state, detail: &r.detail }).collect();
+    print_rows(&rows, json, true)
 }
 
 /// Seconds as `H:MM:SS`.
@@ -650,36 +619,51 @@ fn ps(json: bool, token: Option<&str>, fleet: &Fleet) -> Result<(), String> {
         return ps_fleet(urls, json);
     }
     let entries = registry::list().map_err(|e| e.to_string())?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let states = states(&entries, token);
+    let rows: Vec<Row> =
+        entries.iter().zip(&states).map(|(vm, (state, detail))| Row { host: None, vm, state, detail }).collect();
+    print_rows(&rows, json, false)
+}
+
+/// One VM as `hv ps` shows it: on this host, or in the fleet, with its host.
+struct Row<'a> {
+    host: Option<&'a str>,
+    vm: &'a registry::Entry,
+    state: &'a str,
+    detail: &'a str,
+}
+
+/// `hv ps`'s table (a HOST column first for the `fleet`'s), or its JSON.
+fn print_rows(rows: &[Row], json: bool, fleet: bool) -> Result<(), String> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     if json {
-        let rows: Vec<_> = entries
+        let rows: Vec<_> = rows
             .iter()
-            .zip(&states)
-            .map(|(e, (s, detail))| {
-                serde_json::json!({"pid": e.pid, "machine": e.machine, "program": e.program, "program_hash": e.program_hash,
-                "state": s, "detail": detail, "endpoint": e.endpoint, "instance": e.instance,
-                "uptime_s": now.saturating_sub(e.started)})
+            .map(|r| {
+                let e = r.vm;
+                let mut row = serde_json::json!({"pid": e.pid, "machine": e.machine, "program": e.program,
+                "program_hash": e.program_hash, "state": r.state, "detail": r.detail, "endpoint": e.endpoint,
+                "instance": e.instance, "uptime_s": now.saturating_sub(e.started)});
+                if let Some(host) = r.host {
+                    row["host"] = host.into();
+                }
+                row
             })
             .collect();
         say(serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
         return Ok(());
     }
-    say(format!(
-        "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} PROGRAM",
-        "PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL"
-    ));
-    for (e, (s, detail)) in entries.iter().zip(&states) {
-        say(format!(
-            "{:>7}  {:<7} {:<12} {:<21} {:>8}  {:<30} {}",
-            e.pid,
-            e.machine,
-            s,
-            e.endpoint,
-            uptime(now.saturating_sub(e.started)),
-            detail,
-            e.program
-        ));
+    let line = |host: Option<&str>, cells: [&str; 7]| {
+        let [pid, machine, state, endpoint, uptime, detail, program] = cells;
+        let host = host.map(|h| format!("{h:<12} ")).unwrap_or_default();
+        format!("{host}{pid:>7}  {machine:<7} {state:<12} {endpoint:<21} {uptime:>8}  {detail:<30} {program}\n")
+    };
+    let header = ["PID", "MACHINE", "STATE", "ENDPOINT", "UPTIME", "DETAIL", "PROGRAM"];
+    let mut out = line(fleet.then_some("HOST"), header);
+    for r in rows {
+        let (pid, up) = (r.vm.pid.to_string(), uptime(now.saturating_sub(r.vm.started)));
+        out.push_str(&line(r.host, [&pid, &r.vm.machine, r.state, &r.vm.endpoint, &up, r.detail, &r.vm.program]));
     }
+    let _ = cli::print_out(&out);
     Ok(())
 }
