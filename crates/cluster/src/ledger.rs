@@ -403,10 +403,7 @@ mod tests {
     use vm_host::migration::Party;
 
     fn cluster(name: &str) -> Option<(Etcd, Arc<Cluster>)> {
-        let dir = std::env::temp_dir().join(format!("vm-cluster-ledger-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let etcd = Etcd::start_or_skip(&dir, name)?;
+        let etcd = Etcd::start_in_temp_or_skip(name)?;
         let cluster = Arc::new(Cluster::connect(&etcd.urls()).unwrap());
         Some((etcd, cluster))
     }

@@ -209,10 +209,7 @@ mod tests {
 
     #[test]
     fn the_listing_leaves_out_entries_that_are_not_a_vm_s() {
-        let dir = std::env::temp_dir().join(format!("vm-cluster-listing-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let Some(etcd) = Etcd::start_or_skip(&dir, "the_listing_leaves_out_entries") else { return };
+        let Some(etcd) = Etcd::start_in_temp_or_skip("the_listing_leaves_out_entries") else { return };
         let cluster = Cluster::connect(&etcd.urls()).unwrap();
         let vm = |host: &str, pid: u32, instance: &str| Registration {
             host: host.into(),

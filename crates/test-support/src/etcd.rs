@@ -29,12 +29,22 @@ pub struct Etcd {
     binary: PathBuf,
     dir: PathBuf,
     members: Vec<Member>,
+    /// `dir` is the cluster's own (made by [`Etcd::start_in_temp_or_skip`]): it goes with it.
+    own_dir: bool,
 }
 
 impl Drop for Etcd {
+    /// Kills the members and removes their data — each member preallocates
+    /// a 64 MiB write-ahead log, over 350 MiB a cluster, which a test run
+    /// must not leave behind — keeping their logs, unless the whole
+    /// directory is the cluster's own.
     fn drop(&mut self) {
         for i in 0..self.members.len() {
             self.kill_member(i);
+            let _ = std::fs::remove_dir_all(self.dir.join(&self.members[i].name));
+        }
+        if self.own_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -62,6 +72,22 @@ fn free_ports(n: usize) -> Vec<u16> {
 }
 
 impl Etcd {
+    /// [`Etcd::start_or_skip`] in a directory of the system's temp dir that
+    /// goes with the cluster (for tests without a scratch directory).
+    pub fn start_in_temp_or_skip(test: &str) -> Option<Etcd> {
+        let dir = std::env::temp_dir().join(format!("mova-etcd-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir for etcd");
+        let mut etcd = Etcd::start_or_skip(&dir, test);
+        match &mut etcd {
+            Some(etcd) => etcd.own_dir = true,
+            None => {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        etcd
+    }
+
     /// Starts a cluster with its data under `dir`, or says that `test` did
     /// not run (see the module's doc) and returns `None`.
     pub fn start_or_skip(dir: &Path, test: &str) -> Option<Etcd> {
@@ -70,7 +96,7 @@ impl Etcd {
         let members = (0..3)
             .map(|i| Member { name: format!("m{i}"), client: ports[2 * i], peer: ports[2 * i + 1], process: None })
             .collect();
-        let mut etcd = Etcd { binary, dir: dir.to_path_buf(), members };
+        let mut etcd = Etcd { binary, dir: dir.to_path_buf(), members, own_dir: false };
         for i in 0..3 {
             etcd.start_member(i);
         }
