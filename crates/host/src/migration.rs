@@ -987,25 +987,23 @@ fn settle(record: &Record, token: Option<&str>) -> Settled {
             false
         }
         Ok(Fate::Dropped) => false,
-        Err(why) if record.step == Step::Committed => {
-            if let Some(mode) = reach(&record.source, token).ok().map(|c| c.status.mode).filter(|m| m != "moving") {
-                return decided(format!("settled by hand: {arrow}: the source is {mode}"));
-            }
-            return undecided(format!(
-                "committed, not finished: {arrow}: the target cannot be asked ({why}); the source keeps the program \
-                 without running it; `hv recover` again finishes it once the target answers"
-            ));
-        }
-        Err(why) if record.step == Step::Resuming => {
+        // The target may have run it (it was being resumed), or must (committed): only it can tell.
+        Err(why) if matches!(record.step, Step::Committed | Step::Resuming) => {
             if let Some(mode) = reach(&record.source, token).ok().map(|c| c.status.mode).filter(|m| m != "moving") {
                 // Someone decided with `hv resume` or `hv release` since: nothing is left to settle.
                 return decided(format!("settled by hand: {arrow}: the source is {mode}"));
             }
-            return undecided(format!(
-                "undecided: {arrow}: the target was being resumed and cannot be asked ({why}); `hv recover` again \
-                 once it answers; if it is gone for good: `hv resume {source}` if it never ran the program, else \
-                 `hv kill {source}`"
-            ));
+            return undecided(match record.step {
+                Step::Committed => format!(
+                    "committed, not finished: {arrow}: the target cannot be asked ({why}); the source keeps the \
+                     program without running it; `hv recover` again finishes it once the target answers"
+                ),
+                _ => format!(
+                    "undecided: {arrow}: the target was being resumed and cannot be asked ({why}); `hv recover` \
+                     again once it answers; if it is gone for good: `hv resume {source}` if it never ran the \
+                     program, else `hv kill {source}`"
+                ),
+            });
         }
         // Never resumed: a restored state runs only by its holder's `resume`, so it cannot run there.
         Err(_) => false,
