@@ -96,17 +96,20 @@ fn short(hash: &str) -> &str {
 }
 
 /// How a VM is named in a drain's lines: host, PID and endpoint.
-pub fn name(vm: &Registration) -> String {
+fn name(vm: &Registration) -> String {
     format!("{} pid {} ({})", vm.host, vm.vm.pid, vm.vm.endpoint)
 }
 
 impl Plan {
     /// The plan as `hv drain --dry-run` prints it, a line per VM.
     pub fn lines(&self) -> Vec<String> {
-        let mut lines: Vec<String> =
-            self.moves.iter().map(|m| format!("move {} {} -> {}", name(&m.vm), m.vm.vm.program, name(&m.to))).collect();
-        lines.extend(self.stay.iter().map(|(vm, why)| format!("stay {} {}: {why}", name(vm), vm.vm.program)));
-        lines
+        let moves = self.moves.iter().map(|m| format!("move {} {} -> {}", name(&m.vm), m.vm.vm.program, name(&m.to)));
+        moves.chain(self.stay_lines()).collect()
+    }
+
+    /// A line for each VM that stays, and why (`hv drain` prints them first).
+    pub fn stay_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.stay.iter().map(|(vm, why)| format!("stay {} {}: {why}", name(vm), vm.vm.program))
     }
 }
 

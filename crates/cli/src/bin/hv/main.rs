@@ -585,9 +585,7 @@ fn drain(args: &DrainArgs, token: Option<&str>, fleet: &Fleet) -> Result<(), Str
         plan.lines().into_iter().for_each(say);
         return Ok(());
     }
-    for (vm, why) in &plan.stay {
-        say(format!("stay {} {}: {why}", vm_cluster::drain::name(vm), vm.vm.program));
-    }
+    plan.stay_lines().for_each(say);
     let options = vm_host::MigrateOptions::default();
     let failed = vm_cluster::drain::run(&plan, &ledger, token, &options, args.parallel as usize, &say);
     match (failed, plan.stay.len()) {
