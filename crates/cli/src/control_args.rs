@@ -37,23 +37,24 @@ pub struct ControlArgs {
     /// Seconds of silence after which another client may take over a lease (a restored state not resumed yet is dropped instead).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub lease_timeout: u64,
+    /// Seconds a VM's entry in the fleet outlives the VM if it dies without taking it out (its etcd lease).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub cluster_lease: u64,
     #[command(flatten)]
     pub fleet: FleetArgs,
 }
 
-/// The fleet options: the etcd cluster a VM registers in (`mova run`,
-/// `manda run`, `hv-counter`) or `hv` reads and records migrations in.
+/// The fleet options, the same for every program: the etcd cluster a VM
+/// registers in (`mova run`, `manda run`, `hv-counter`), and `hv` lists,
+/// records migrations and drains hosts in; and this host's name there.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FleetArgs {
-    /// The fleet's etcd members, URL[,URL…] (http://HOST:PORT): register this VM there, beside this host's runtime directory.
-    #[arg(long, value_name = "URLS", env = "MOVA_CLUSTER")]
+    /// The fleet's etcd members, URL[,URL…] (http://HOST:PORT): VMs register there (beside this host's runtime directory); `hv` lists every host's VMs, records migrations, recovers and drains there.
+    #[arg(long, global = true, value_name = "URLS", env = "MOVA_CLUSTER")]
     pub cluster: Option<String>,
-    /// The name of this host in the fleet [default: the system's host name].
-    #[arg(long, value_name = "NAME", env = "MOVA_HOST_NAME")]
+    /// The name of this host in the fleet (it names its VMs and controllers there) [default: the system's host name].
+    #[arg(long, global = true, value_name = "NAME", env = "MOVA_HOST_NAME")]
     pub host_name: Option<String>,
-    /// Seconds a VM's entry in the fleet outlives the VM if it dies without taking it out (its etcd lease).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=3600))]
-    pub cluster_lease: u64,
 }
 
 impl FleetArgs {
@@ -90,7 +91,7 @@ impl ControlArgs {
             handle_signals: true,
             fleet: match &self.fleet.cluster {
                 Some(urls) => {
-                    let ttl = Duration::from_secs(self.fleet.cluster_lease);
+                    let ttl = Duration::from_secs(self.cluster_lease);
                     let registrar =
                         vm_cluster::Registrar::new(urls, self.fleet.host_name(), ttl).map_err(|e| e.to_string())?;
                     Some(std::sync::Arc::new(registrar))

@@ -36,13 +36,8 @@ struct Cli {
     /// Allow clear text to VMs on other hosts.
     #[arg(long, global = true)]
     insecure: bool,
-    /// The fleet's etcd members, URL[,URL…] (http://HOST:PORT): `ps` lists every host's VMs, `migrate` records
-    /// in the cluster, `recover` settles its records too, `drain` moves a host's VMs.
-    #[arg(long, global = true, value_name = "URLS", env = "MOVA_CLUSTER")]
-    cluster: Option<String>,
-    /// The name of this host in the fleet (it names this controller in the cluster's locks) [default: the system's host name].
-    #[arg(long, global = true, value_name = "NAME", env = "MOVA_HOST_NAME")]
-    host_name: Option<String>,
+    #[command(flatten)]
+    fleet: cli::FleetArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -299,8 +294,7 @@ fn main() -> ExitCode {
     };
     vm_host::tls::set_policy(vm_host::tls::Policy { tls, insecure: cli.insecure });
     let token = cli.token.as_deref();
-    let host = cli.host_name.clone().unwrap_or_else(vm_cluster::registration::system_host_name);
-    let fleet = Fleet { urls: cli.cluster.clone(), host };
+    let fleet = Fleet { urls: cli.fleet.cluster.clone(), host: cli.fleet.host_name() };
     let result = match cli.command {
         None => return shell::run(cli.token, fleet),
         Some(Command::Sstate { vm, output: None }) => {
