@@ -174,9 +174,13 @@ impl Ledger for RuntimeDir {
     fn begin(&self, source: &str) -> Result<Box<dyn Recorded>, Begin> {
         let path =
             registry::open_dir().map_err(|e| Begin::Failed(e.into()))?.join(record_name(source).unwrap_or_default());
-        match Journal::lock(&path, true) {
+        match Journal::take(&path) {
             Ok(journal) => Ok(Box::new(journal)),
             Err(Locked::Failed(e)) => Err(Begin::Failed(e.into())),
+            Err(Locked::Gone) => Err(Begin::Failed(HvError::Ledger(format!(
+                "{}: not a migration record this user wrote (a link, not a regular file, or another user's); remove it",
+                path.display()
+            )))),
             Err(_) => Err(Begin::Busy("busy: another hv is migrating this VM or recovering its migration".into())),
         }
     }
@@ -203,7 +207,7 @@ impl Ledger for RuntimeDir {
             let instance =
                 path.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_start_matches("migration-").to_string();
             let left = |line: String, decided: bool| Unfinished::Left(Settled { line, decided });
-            let what = match Journal::lock(&path, false) {
+            let what = match Journal::lock(&path) {
                 Ok(mut journal) => match journal.read() {
                     Ok(Some(record)) if record.source.instance == instance => {
                         Unfinished::Taken(Box::new(journal), Some(record))
@@ -218,7 +222,7 @@ impl Ledger for RuntimeDir {
                     format!("in progress: the migration of instance {instance} is held by a running hv; left alone"),
                     true,
                 ),
-                Err(Locked::Gone) => continue,
+                Err(Locked::Gone | Locked::Absent) => continue,
                 Err(Locked::Failed(e)) => return Err(e.into()),
             };
             found.push(Found { instance, what });
@@ -258,22 +262,71 @@ enum Locked {
     Busy,
     /// It is not a file this user may trust, or it vanished.
     Gone,
+    /// There is none.
+    Absent,
     /// The runtime directory failed.
     Failed(RegistryError),
 }
 
 impl Journal {
-    /// Opens (creating it if `create`) and locks the record file at `path`.
-    fn lock(path: &Path, create: bool) -> Result<Journal, Locked> {
+    /// Takes the record file at `path` for a migration starting: the one a
+    /// gone `hv` left there, or a new one. Only a record being settled or
+    /// removed at that moment is tried again, a few times.
+    fn take(path: &Path) -> Result<Journal, Locked> {
+        for _ in 0..4 {
+            match Journal::lock(path) {
+                Err(Locked::Absent) => match Journal::create(path)? {
+                    Some(journal) => return Ok(journal),
+                    // Another process's record appeared first: lock that one.
+                    None => continue,
+                },
+                // Settled and removed since it was opened (else it is not a record to trust).
+                Err(Locked::Gone) if std::fs::symlink_metadata(path).is_err() => continue,
+                taken => return taken,
+            }
+        }
+        Err(Locked::Busy)
+    }
+
+    /// Creates the record file at `path`, locked before anyone can see it:
+    /// made and locked under a name of this process's, then linked into
+    /// place (a link never replaces a file). A record seen unlocked is one
+    /// whose `hv` is gone, which `hv recover` takes and, empty, removes;
+    /// created in place, a migration's record would be that for a moment.
+    /// `None` when a record appeared at `path` meanwhile.
+    fn create(path: &Path) -> Result<Option<Journal>, Locked> {
+        let io = |source| Locked::Failed(RegistryError::Io { dir: registry::runtime_dir(), source });
+        // Named as `registry::write_file_atomically` names its temp files; not a record's name.
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let staged = path.with_file_name(format!(".{name}.{}.tmp", crate::random_hex(8)));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&staged)
+            .map_err(io)?;
+        // SAFETY: flock on a descriptor this function owns; no memory is involved.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        let linked = if locked { std::fs::hard_link(&staged, path) } else { Err(std::io::Error::last_os_error()) };
+        let _ = std::fs::remove_file(&staged);
+        match linked {
+            Ok(()) => Ok(Some(Journal { file, path: path.to_path_buf(), keep: false })),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Opens and locks the record file at `path`.
+    fn lock(path: &Path) -> Result<Journal, Locked> {
         let io = |source| Locked::Failed(RegistryError::Io { dir: registry::runtime_dir(), source });
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .create(create)
-            .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| if create { io(e) } else { Locked::Gone })?;
+            .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { Locked::Absent } else { Locked::Gone })?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() || meta.uid() != registry::euid() {
             return Err(Locked::Gone);

@@ -215,6 +215,34 @@ fn hv_recover_aborts_a_migration_whose_controller_died_before_the_hand_off() {
 }
 
 #[test]
+fn a_file_planted_where_a_migration_keeps_its_record_stops_it_and_the_program_runs_on() {
+    let place = Place::new("a_file_planted_where_a_migration_keeps_i");
+    let mut a = place.vm(&["--period-ms", "2"]);
+    let b = place.vm(&["--wait"]);
+    let (pid, record) = (a.pid(), place.record_of(&a.instance()));
+    let mut seen = a.take(3);
+    let target = scratch("recovery-planted-target").join("target");
+    std::fs::write(&target, "not to be written through").unwrap();
+    std::os::unix::fs::symlink(&target, &record).unwrap();
+    assert_eq!(
+        place.err(&["migrate", &pid, "--to", &b.pid()]),
+        format!(
+            "hv: {}: not a migration record this user wrote (a link, not a regular file, or another user's); \
+             remove it\n",
+            record.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "not to be written through");
+    seen.extend(a.take(3));
+    assert_counts_up(&seen);
+    assert!(place.ok(&["status", &b.pid()]).starts_with("waiting hv-counter "));
+    // Once it is removed, the migration goes.
+    std::fs::remove_file(&record).unwrap();
+    place.ok(&["migrate", &pid, "--to", &b.pid()]);
+    assert_eq!(a.wait(), Some(0), "the source exits as moved");
+}
+
+#[test]
 fn hv_recover_commits_a_migration_whose_controller_died_after_the_target_ran() {
     let place = Place::new("hv_recover_commits_a_migration_whose_con");
     let mut a = place.vm(&["--period-ms", "2"]);
