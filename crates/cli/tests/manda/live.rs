@@ -61,6 +61,18 @@ fn wait_for_mode(vm: &str, mode: &str) {
     }
 }
 
+/// Waits until the record of `vm`'s migration is gone: settled by this
+/// test's `hv recover`, or by another test's (they share the registry),
+/// which may still hold it when this one's has finished.
+fn wait_settled(vm: &Vm) {
+    let record = runtime_dir().join(format!("migration-{}", vm.instance()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while record.exists() {
+        assert!(Instant::now() < deadline, "{} was never settled", record.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A migration that cannot converge (it waits for a round with nothing
 /// written, and the ticker, started with [`CHURN`], writes all its memory
 /// every millisecond): it stays in its pre-copy rounds until something ends it.
@@ -129,7 +141,7 @@ fn a_migration_whose_hv_is_killed_mid_pre_copy_is_abandoned_by_both_sides() {
     // Another test's `hv recover` (they share the registry) may have settled it first.
     let aborted = format!("aborted: {pa} -> {pb} (the target never ran it; the source keeps the program and runs on)");
     assert!(said.is_empty() || said == [aborted], "{said:?}");
-    assert!(!runtime_dir().join(format!("migration-{}", a.instance())).exists(), "settled");
+    wait_settled(&a);
     assert!(run_hv(&["status", &b.pid()]).1.starts_with("waiting manda "));
     ticks.extend(a.take(10));
     assert_ticks(&ticks);
@@ -268,6 +280,7 @@ fn hv_killed_once_the_post_copy_target_holds_the_state_leaves_the_program_with_t
     let aborted =
         format!("aborted: {proxy} -> {} (the target never ran it; the source keeps the program and runs on)", b.pid());
     assert!(said.is_empty() || said == [aborted], "{said:?}");
+    wait_settled(&a);
     wait_for_mode(&b.pid(), "waiting manda ");
     ticks.extend(a.take(20));
     // B, whose copy lost its pages before it ran, takes the program as any waiting VM.
