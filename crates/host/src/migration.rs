@@ -177,7 +177,7 @@ impl Ledger for RuntimeDir {
         match Journal::take(&path) {
             Ok(journal) => Ok(Box::new(journal)),
             Err(Locked::Failed(e)) => Err(Begin::Failed(e.into())),
-            Err(Locked::Gone) => Err(Begin::Failed(HvError::Ledger(format!(
+            Err(Locked::Untrusted) => Err(Begin::Failed(HvError::Ledger(format!(
                 "{}: not a migration record this user wrote (a link, not a regular file, or another user's); remove it",
                 path.display()
             )))),
@@ -222,7 +222,7 @@ impl Ledger for RuntimeDir {
                     format!("in progress: the migration of instance {instance} is held by a running hv; left alone"),
                     true,
                 ),
-                Err(Locked::Gone | Locked::Absent) => continue,
+                Err(Locked::Untrusted | Locked::Absent) => continue,
                 Err(Locked::Failed(e)) => return Err(e.into()),
             };
             found.push(Found { instance, what });
@@ -260,9 +260,9 @@ impl Drop for Journal {
 enum Locked {
     /// Another process holds it: a migration or a recovery in progress.
     Busy,
-    /// It is not a file this user may trust, or it vanished.
-    Gone,
-    /// There is none.
+    /// It is not a file this user may trust.
+    Untrusted,
+    /// There is none (any more).
     Absent,
     /// The runtime directory failed.
     Failed(RegistryError),
@@ -270,8 +270,8 @@ enum Locked {
 
 impl Journal {
     /// Takes the record file at `path` for a migration starting: the one a
-    /// gone `hv` left there, or a new one. Only a record being settled or
-    /// removed at that moment is tried again, a few times.
+    /// gone `hv` left there, or a new one. Only a record removed or made by
+    /// another process at that moment is tried again, a few times.
     fn take(path: &Path) -> Result<Journal, Locked> {
         for _ in 0..4 {
             match Journal::lock(path) {
@@ -280,8 +280,6 @@ impl Journal {
                     // Another process's record appeared first: lock that one.
                     None => continue,
                 },
-                // Settled and removed since it was opened (else it is not a record to trust).
-                Err(Locked::Gone) if std::fs::symlink_metadata(path).is_err() => continue,
                 taken => return taken,
             }
         }
@@ -289,7 +287,7 @@ impl Journal {
     }
 
     /// Creates the record file at `path`, locked before anyone can see it:
-    /// made and locked under a name of this process's, then linked into
+    /// made and locked under a temporary name, then linked into
     /// place (a link never replaces a file). A record seen unlocked is one
     /// whose `hv` is gone, which `hv recover` takes and, empty, removes;
     /// created in place, a migration's record would be that for a moment.
@@ -326,18 +324,18 @@ impl Journal {
             .write(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { Locked::Absent } else { Locked::Gone })?;
+            .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { Locked::Absent } else { Locked::Untrusted })?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() || meta.uid() != registry::euid() {
-            return Err(Locked::Gone);
+            return Err(Locked::Untrusted);
         }
         // SAFETY: flock on a descriptor this function owns; no memory is involved.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(Locked::Busy);
         }
-        // Locked after another process settled and removed it: nothing is left to do.
+        // Locked after another process settled and removed it: there is none now.
         if file.metadata().map_err(io)?.nlink() == 0 {
-            return Err(Locked::Gone);
+            return Err(Locked::Absent);
         }
         Ok(Journal { file, path: path.to_path_buf(), keep: false })
     }
