@@ -22,8 +22,11 @@
 //! whoever settles it, after it completed. A transaction whose answer was
 //! lost is sent again with the same compare (at most one of the two can
 //! succeed), and a compare that fails is read back: this controller's own
-//! earlier try, or another's write. Only when no member answers at all is a
-//! commit's outcome unknown; the record then decides, later — never a guess.
+//! earlier try, or another's write. A commit read back as committed is
+//! committed, whoever holds the record by then (a controller whose lease
+//! lapsed while its answer was lost). Only when no member answers at all, or
+//! the record was settled and removed meanwhile, is a commit's outcome
+//! unknown here; the record, or its settler, decides — never a guess.
 
 use crate::etcd::{Cluster, ClusterError};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
@@ -273,7 +276,7 @@ impl EtcdRecord {
     }
 
     /// Writes `record` if this controller still owns it and it is the one
-    /// it last wrote: `Ok(false)` when it does not (nothing was written).
+    /// it last wrote; otherwise says what the record is now.
     ///
     /// A try whose answer was lost is sent again (to the next member), with
     /// the same compare: at most one of the two can succeed. When the
@@ -281,7 +284,7 @@ impl EtcdRecord {
     /// controller is its own earlier try, which succeeded; anything else is
     /// another's write, and the later arrival of an earlier try fails its
     /// compare too. So a commit is never both reported failed and done.
-    fn swap(&mut self, record: &Record) -> Result<bool, ClusterError> {
+    fn swap(&mut self, record: &Record) -> Result<Swap, ClusterError> {
         let value = serde_json::to_string(record).map_err(|e| self.cluster.unreachable(e.to_string()))?;
         let unchanged = match self.revision {
             Some(revision) => Compare::mod_revision(self.record.clone(), CompareOp::Equal, revision),
@@ -298,7 +301,7 @@ impl EtcdRecord {
         })?;
         if answer.succeeded() {
             self.revision = answer.header().map(|h| h.revision());
-            return Ok(true);
+            return Ok(Swap::Written);
         }
         let found: Vec<Option<etcd_client::KeyValue>> = answer
             .op_responses()
@@ -308,15 +311,17 @@ impl EtcdRecord {
                 _ => None,
             })
             .collect();
-        match (found.first().cloned().flatten(), found.get(1).cloned().flatten()) {
-            (Some(owner), Some(stored))
-                if owner.value() == self.controller.as_bytes() && stored.value() == value.as_bytes() =>
-            {
-                self.revision = Some(stored.mod_revision());
-                Ok(true)
-            }
-            _ => Ok(false),
+        let (owner, stored) = (found.first().cloned().flatten(), found.get(1).cloned().flatten());
+        let Some(stored) = stored else { return Ok(Swap::Removed) };
+        if owner.is_some_and(|owner| owner.value() == self.controller.as_bytes()) && stored.value() == value.as_bytes()
+        {
+            self.revision = Some(stored.mod_revision());
+            return Ok(Swap::Written);
         }
+        // Whoever holds it now, the record says whether the migration committed.
+        let committed = serde_json::from_slice::<Record>(stored.value())
+            .is_ok_and(|now| now.step == Step::Committed && now.source.instance == record.source.instance);
+        Ok(Swap::Refused { committed })
     }
 
     fn lost() -> String {
@@ -326,14 +331,26 @@ impl EtcdRecord {
     }
 }
 
+/// What [`EtcdRecord::swap`] did.
+enum Swap {
+    /// Wrote the record: this try, or an earlier one whose answer was lost.
+    Written,
+    /// Wrote nothing: this controller no longer holds the record, or it
+    /// changed since; whether it now says the migration `committed`.
+    Refused { committed: bool },
+    /// Wrote nothing: the record is gone, settled and removed by another
+    /// controller (which may have found this one's commit there).
+    Removed,
+}
+
 impl Recorded for EtcdRecord {
     fn write(&mut self, record: &Record) -> Result<(), HvError> {
         match self.swap(record) {
-            Ok(true) => {
+            Ok(Swap::Written) => {
                 stop_if_asked(step_name(record.step));
                 Ok(())
             }
-            Ok(false) => Err(HvError::Ledger(Self::lost())),
+            Ok(_) => Err(HvError::Ledger(Self::lost())),
             Err(e) => Err(EtcdLedger::failed(e)),
         }
     }
@@ -341,11 +358,18 @@ impl Recorded for EtcdRecord {
     fn commit(&mut self, record: &Record) -> Result<(), Uncommitted> {
         stop_if_asked("committing");
         match self.swap(record) {
-            Ok(true) => {
+            // Committed by a try of this controller's whose answer was lost, even if the record has
+            // since passed to a controller settling it: the record decides, and it says committed.
+            Ok(Swap::Written | Swap::Refused { committed: true }) => {
                 stop_if_asked(step_name(record.step));
                 Ok(())
             }
-            Ok(false) => Err(Uncommitted::Not(HvError::Ledger(Self::lost()))),
+            Ok(Swap::Refused { committed: false }) => Err(Uncommitted::Not(HvError::Ledger(Self::lost()))),
+            // Whether it had committed went with the record; its settler acted on it.
+            Ok(Swap::Removed) => Err(Uncommitted::Unknown(HvError::Ledger(
+                "another controller settled the migration and removed its record meanwhile; `hv status` both VMs"
+                    .into(),
+            ))),
             // No member answered: a try may still be carried out; the record tells, later.
             Err(e) => Err(Uncommitted::Unknown(HvError::Ledger(e.to_string()))),
         }
@@ -452,6 +476,69 @@ mod tests {
         drop(found);
         // Settled by the recovery (dropped: removed): nothing is left.
         assert!(second.unfinished().unwrap().is_empty());
+    }
+
+    /// A cluster, a controller on it (`host-a`), and the record of VM
+    /// `00000000000000aa` it took; the record holds no migration yet.
+    fn held(name: &str) -> Option<(Etcd, Arc<Cluster>, EtcdLedger, EtcdRecord)> {
+        let (etcd, cluster) = cluster(name)?;
+        let source = "00000000000000aa";
+        let ledger = EtcdLedger::new(Arc::clone(&cluster), "host-a").unwrap();
+        assert!(matches!(ledger.take(source, true), Ok(Ok(None))));
+        let recorded = ledger.recorded(source, None);
+        Some((etcd, cluster, ledger, recorded))
+    }
+
+    /// A controller's try whose answer is lost: it was carried out, and the
+    /// controller still knows the revision before it.
+    fn answer_lost(recorded: &mut EtcdRecord, record: &Record) {
+        let before = recorded.revision;
+        assert!(matches!(recorded.swap(record).unwrap(), Swap::Written));
+        recorded.revision = before;
+    }
+
+    fn outcome(recorded: &mut EtcdRecord, record: &Record) -> &'static str {
+        match recorded.commit(record) {
+            Ok(()) => "committed",
+            Err(Uncommitted::Not(_)) => "not committed",
+            Err(Uncommitted::Unknown(_)) => "unknown",
+        }
+    }
+
+    #[test]
+    fn a_commit_whose_answer_was_lost_is_read_back_as_committed_never_as_not() {
+        let Some((_etcd, cluster, first, mut held)) = held("a_commit_whose_answer_was_lost") else { return };
+        // Taking sent twice: the second finds the first's owner key, its own.
+        assert!(matches!(first.take("00000000000000aa", true), Ok(Ok(None))));
+        answer_lost(&mut held, &record(Step::Sending));
+        held.write(&record(Step::Sending)).unwrap();
+        // The commit is carried out and its answer lost: sent again, it is its own earlier try.
+        answer_lost(&mut held, &record(Step::Committed));
+        assert_eq!(outcome(&mut held, &record(Step::Committed)), "committed");
+        // Lost again, and meanwhile the controller's lease lapsed and another controller took the
+        // record to settle it: it is committed all the same, as the record says to its settler.
+        answer_lost(&mut held, &record(Step::Committed));
+        let lease = first.lease;
+        cluster.call(|mut c| async move { c.lease_revoke(lease).await }).unwrap();
+        let second = EtcdLedger::new(Arc::clone(&cluster), "host-b").unwrap();
+        let found = second.unfinished().unwrap();
+        assert!(matches!(&found[..], [Found { what: Unfinished::Taken(_, Some(r)), .. }] if r.step == Step::Committed));
+        assert_eq!(outcome(&mut held, &record(Step::Committed)), "committed");
+        // Settled and removed by it: whether it committed went with the record.
+        drop(found);
+        assert_eq!(outcome(&mut held, &record(Step::Committed)), "unknown");
+    }
+
+    #[test]
+    fn a_commit_refused_by_a_record_that_moved_on_is_not_committed() {
+        let Some((_etcd, _, ledger, mut held)) = held("a_commit_refused_by_a_record") else { return };
+        held.write(&record(Step::Sending)).unwrap();
+        // A step written since the revision this copy of the record knows (by another of its
+        // writers): the commit's compare fails and the record does not say committed.
+        let mut stale = ledger.recorded("00000000000000aa", held.revision);
+        held.write(&record(Step::Taken)).unwrap();
+        assert_eq!(outcome(&mut stale, &record(Step::Committed)), "not committed");
+        assert_eq!(outcome(&mut held, &record(Step::Committed)), "committed");
     }
 
     #[test]
