@@ -49,7 +49,7 @@ pub struct ControlArgs {
 /// records migrations and drains hosts in; and this host's name there.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FleetArgs {
-    /// The fleet's etcd members, URL[,URL…] (http://HOST:PORT): VMs register there (beside this host's runtime directory); `hv` lists every host's VMs, records migrations, recovers and drains there.
+    /// The fleet's etcd members, URL[,URL…] (http://HOST:PORT on loopback; https://HOST:PORT with --tls DIR; http:// elsewhere only with --insecure): VMs register there (beside this host's runtime directory); `hv` lists every host's VMs, records migrations, recovers and drains there.
     #[arg(long, global = true, value_name = "URLS", env = "MOVA_CLUSTER")]
     pub cluster: Option<String>,
     /// The name of this host in the fleet (it names its VMs and controllers there) [default: the system's host name].
@@ -76,7 +76,7 @@ impl ControlArgs {
         Ok(Options {
             listen: self.listen,
             token,
-            tls,
+            tls: tls.clone(),
             insecure: self.insecure,
             wait: self.wait,
             program,
@@ -92,8 +92,9 @@ impl ControlArgs {
             fleet: match &self.fleet.cluster {
                 Some(urls) => {
                     let ttl = Duration::from_secs(self.cluster_lease);
-                    let registrar =
-                        vm_cluster::Registrar::new(urls, self.fleet.host_name(), ttl).map_err(|e| e.to_string())?;
+                    let policy = vm_host::tls::Policy { tls: tls.clone(), insecure: self.insecure };
+                    let registrar = vm_cluster::Registrar::new(urls, policy, self.fleet.host_name(), ttl)
+                        .map_err(|e| e.to_string())?;
                     Some(std::sync::Arc::new(registrar))
                 }
                 None => None,

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::time::Duration;
+use vm_host::tls::{Policy, Tls};
 
 /// The longest one call to etcd may take, trying member after member,
 /// before the cluster counts as unreachable: longer than a leader election
@@ -47,32 +48,87 @@ pub struct Cluster {
     members: Members,
 }
 
-/// The members of `given` (`URL[,URL…]`, each `http://HOST:PORT` or
-/// `HOST:PORT`) as the client takes them.
-pub fn parse_urls(given: &str) -> Result<Vec<String>, ClusterError> {
+/// One member of the cluster, as `--cluster` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// Reached under TLS (`https://`).
+    pub tls: bool,
+}
+
+impl Member {
+    /// The URL the client takes.
+    fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.address)
+    }
+}
+
+/// The members of `given` (`URL[,URL…]`, each `http://HOST:PORT`,
+/// `https://HOST:PORT` or `HOST:PORT`, which is `http://`).
+pub fn parse_urls(given: &str) -> Result<Vec<Member>, ClusterError> {
     let bad = |why: String| ClusterError::BadUrls { given: given.to_string(), why };
-    let mut urls = Vec::new();
+    let mut members = Vec::new();
     for url in given.split(',').map(str::trim) {
-        let address = match url.split_once("://") {
-            Some(("http", address)) => address,
-            Some(("https", _)) => {
-                return Err(bad(format!("{url}: etcd over TLS is not supported; give its members' http:// URLs")))
+        let (tls, address) = match url.split_once("://") {
+            Some(("http", address)) => (false, address),
+            Some(("https", address)) => (true, address),
+            Some((scheme, _)) => {
+                return Err(bad(format!("{url}: unknown scheme {scheme:?} (http://HOST:PORT or https://HOST:PORT)")))
             }
-            Some((scheme, _)) => return Err(bad(format!("{url}: unknown scheme {scheme:?} (http://HOST:PORT)"))),
-            None => url,
+            None => (false, url),
         };
         let address = address.strip_suffix('/').unwrap_or(address);
         let port_ok =
             address.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !port_ok || address.len() > 255 || address.contains(['/', ' ', '@']) {
-            return Err(bad(format!("{url:?} is not a member URL (http://HOST:PORT)")));
+            return Err(bad(format!("{url:?} is not a member URL (http://HOST:PORT or https://HOST:PORT)")));
         }
-        urls.push(format!("http://{address}"));
+        members.push(Member { address: address.to_string(), tls });
     }
-    if urls.is_empty() || urls.len() > 64 {
+    if members.is_empty() || members.len() > 64 {
         return Err(bad("give 1 to 64 member URLs, separated by commas".into()));
     }
-    Ok(urls)
+    Ok(members)
+}
+
+/// The members of `given` that `policy` lets this process reach, the rule
+/// of every connection that leaves the host (`vm_host::tls`): an `https://`
+/// member with this process's credentials (`--tls DIR`: its `ca.pem` must
+/// have signed the member's certificate, which must name the address
+/// given; `cert.pem` is this side's, for etcd's `--client-cert-auth`); an
+/// `http://` member on loopback, or off the host only with `--insecure`.
+pub fn check_urls(given: &str, policy: &Policy) -> Result<Vec<Member>, ClusterError> {
+    let members = parse_urls(given)?;
+    let bad = |why: String| ClusterError::BadUrls { given: given.to_string(), why };
+    for member in &members {
+        if member.tls && policy.tls.is_none() {
+            return Err(bad(format!(
+                "{}: a member under TLS is reached with this process's credentials: give --tls DIR",
+                member.url()
+            )));
+        }
+        if !member.tls && !policy.insecure && !vm_host::tls::is_loopback(&member.address) {
+            return Err(bad(format!(
+                "{}: clear text to a member on another host (the fleet's records hold its leases): give its \
+                 https:// URL and --tls DIR, or --insecure",
+                member.url()
+            )));
+        }
+    }
+    Ok(members)
+}
+
+/// The TLS options of the members under TLS: this process's credentials,
+/// read as the files they were loaded from.
+fn tls_options(tls: &Tls) -> Result<etcd_client::TlsOptions, String> {
+    let read = |name: &str| {
+        let path = tls.dir().join(name);
+        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    Ok(etcd_client::TlsOptions::new()
+        .ca_certificate(etcd_client::Certificate::from_pem(read("ca.pem")?))
+        .identity(etcd_client::Identity::from_pem(read("cert.pem")?, read("key.pem")?)))
 }
 
 /// The members' clients, shared with background tasks.
@@ -96,9 +152,9 @@ fn describe(e: &etcd_client::Error) -> String {
         deepest = Some(error);
         cause = error.source();
     }
-    match deepest {
-        Some(deepest) => format!("{}: {deepest}", status.message()),
-        None => status.message().to_string(),
+    match deepest.map(ToString::to_string) {
+        Some(deepest) if !status.message().ends_with(&deepest) => format!("{}: {deepest}", status.message()),
+        _ => status.message().to_string(),
     }
 }
 
@@ -166,10 +222,11 @@ impl Members {
 }
 
 impl Cluster {
-    /// A client of the members `given` lists ([`parse_urls`]). Nothing is
-    /// asked yet: an unreachable cluster fails the first call, not this.
-    pub fn connect(given: &str) -> Result<Cluster, ClusterError> {
-        let urls = parse_urls(given)?;
+    /// A client of the members `given` lists, reached as `policy` says
+    /// ([`check_urls`]). Nothing is asked yet: an unreachable cluster fails
+    /// the first call, not this.
+    pub fn connect(given: &str, policy: &Policy) -> Result<Cluster, ClusterError> {
+        let members = check_urls(given, policy)?;
         let unreachable = |why: String| ClusterError::Unreachable { urls: given.to_string(), why };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -183,16 +240,24 @@ impl Cluster {
             .with_timeout(MEMBER_TIMEOUT)
             .with_keep_alive(Duration::from_secs(2), MEMBER_TIMEOUT)
             .with_require_leader(true);
+        let tls = match &policy.tls {
+            Some(tls) if members.iter().any(|m| m.tls) => Some(tls_options(tls).map_err(unreachable)?),
+            _ => None,
+        };
         let clients = runtime
             .block_on(async {
                 let mut clients = Vec::new();
-                for url in &urls {
-                    clients.push(etcd_client::Client::connect([url], Some(options.clone())).await?);
+                for member in &members {
+                    let options = match (&tls, member.tls) {
+                        (Some(tls), true) => options.clone().with_tls(tls.clone()),
+                        _ => options.clone(),
+                    };
+                    clients.push(etcd_client::Client::connect([member.url()], Some(options)).await?);
                 }
                 Ok::<_, etcd_client::Error>(clients)
             })
-            .map_err(|e| unreachable(e.to_string()))?;
-        let addresses = urls.iter().map(|u| u.trim_start_matches("http://").to_string()).collect();
+            .map_err(|e| unreachable(describe(&e)))?;
+        let addresses = members.into_iter().map(|m| m.address).collect();
         let members = Members {
             clients: std::sync::Arc::new(clients),
             addresses: std::sync::Arc::new(addresses),
@@ -248,24 +313,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn member_urls_are_http_host_and_port() {
+    fn member_urls_are_http_or_https_host_and_port() {
+        let member = |address: &str, tls: bool| Member { address: address.into(), tls };
         assert_eq!(
-            parse_urls("http://127.0.0.1:2379, 10.0.0.2:2379,http://etcd-3:2379/").unwrap(),
-            ["http://127.0.0.1:2379", "http://10.0.0.2:2379", "http://etcd-3:2379"]
+            parse_urls("http://127.0.0.1:2379, 10.0.0.2:2379,https://etcd-3:2379/").unwrap(),
+            [member("127.0.0.1:2379", false), member("10.0.0.2:2379", false), member("etcd-3:2379", true)]
         );
         let err = |given: &str| parse_urls(given).unwrap_err().to_string();
-        assert_eq!(err(""), "--cluster \"\": \"\" is not a member URL (http://HOST:PORT)");
-        assert_eq!(err("127.0.0.1"), "--cluster \"127.0.0.1\": \"127.0.0.1\" is not a member URL (http://HOST:PORT)");
+        let not_url = |given: &str, url: &str| {
+            format!("--cluster {given:?}: {url:?} is not a member URL (http://HOST:PORT or https://HOST:PORT)")
+        };
+        assert_eq!(err(""), not_url("", ""));
+        assert_eq!(err("127.0.0.1"), not_url("127.0.0.1", "127.0.0.1"));
+        assert_eq!(err("127.0.0.1:99999"), not_url("127.0.0.1:99999", "127.0.0.1:99999"));
         assert_eq!(
-            err("127.0.0.1:99999"),
-            "--cluster \"127.0.0.1:99999\": \"127.0.0.1:99999\" is not a member URL (http://HOST:PORT)"
+            err("ftp://a:1"),
+            "--cluster \"ftp://a:1\": ftp://a:1: unknown scheme \"ftp\" (http://HOST:PORT or https://HOST:PORT)"
         );
+        assert_eq!(err("a:1,,b:2"), not_url("a:1,,b:2", ""));
+    }
+
+    #[test]
+    fn members_are_reached_under_tls_with_credentials_and_in_clear_only_on_loopback_or_when_asked() {
+        let err = |given: &str, policy: &Policy| check_urls(given, policy).unwrap_err().to_string();
+        let plain = Policy::default();
+        assert_eq!(check_urls("127.0.0.1:1,localhost:2,[::1]:3", &plain).unwrap().len(), 3);
         assert_eq!(
-            err("https://a:1"),
-            "--cluster \"https://a:1\": https://a:1: etcd over TLS is not supported; give its members' http:// URLs"
+            err("127.0.0.1:1,10.0.0.2:2379", &plain),
+            "--cluster \"127.0.0.1:1,10.0.0.2:2379\": http://10.0.0.2:2379: clear text to a member on another host \
+             (the fleet's records hold its leases): give its https:// URL and --tls DIR, or --insecure"
         );
-        assert_eq!(err("ftp://a:1"), "--cluster \"ftp://a:1\": ftp://a:1: unknown scheme \"ftp\" (http://HOST:PORT)");
-        assert_eq!(err("a:1,,b:2"), "--cluster \"a:1,,b:2\": \"\" is not a member URL (http://HOST:PORT)");
+        assert_eq!(check_urls("10.0.0.2:2379", &Policy { tls: None, insecure: true }).unwrap().len(), 1);
+        assert_eq!(
+            err("https://127.0.0.1:2379", &plain),
+            "--cluster \"https://127.0.0.1:2379\": https://127.0.0.1:2379: a member under TLS is reached with this \
+             process's credentials: give --tls DIR"
+        );
     }
 
     #[test]
@@ -273,7 +356,7 @@ mod tests {
         // A port nothing listens on (bound, then closed).
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let started = std::time::Instant::now();
-        let result = Cluster::connect(&format!("127.0.0.1:{port}"))
+        let result = Cluster::connect(&format!("127.0.0.1:{port}"), &Policy::default())
             .and_then(|cluster| cluster.call(|mut c| async move { c.get("k", None).await }).map(drop));
         let err = result.expect_err("nothing answers there").to_string();
         assert!(err.starts_with(&format!("the cluster (etcd at 127.0.0.1:{port}) cannot be reached: ")), "{err}");

@@ -428,7 +428,7 @@ mod tests {
 
     fn cluster(name: &str) -> Option<(Etcd, Arc<Cluster>)> {
         let etcd = Etcd::start_in_temp_or_skip(name)?;
-        let cluster = Arc::new(Cluster::connect(&etcd.urls()).unwrap());
+        let cluster = Arc::new(Cluster::connect(&etcd.urls(), &vm_host::tls::Policy::default()).unwrap());
         Some((etcd, cluster))
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use vm_host::host::{Fleet, Presence};
 use vm_host::registry::Entry;
+use vm_host::tls::Policy;
 
 /// Where the VMs' entries live: one key per instance under this prefix.
 pub const VMS: &str = "/mova/vms/";
@@ -89,15 +90,17 @@ pub fn system_host_name() -> String {
 #[derive(Debug)]
 pub struct Registrar {
     urls: String,
+    policy: Policy,
     host: String,
     ttl: Duration,
 }
 
 impl Registrar {
-    /// A registrar for the cluster `urls` (checked: [`crate::parse_urls`]), naming this host `host`.
-    pub fn new(urls: &str, host: String, ttl: Duration) -> Result<Registrar, ClusterError> {
-        crate::parse_urls(urls)?;
-        Ok(Registrar { urls: urls.to_string(), host, ttl: ttl.max(Duration::from_secs(2)) })
+    /// A registrar for the cluster `urls`, reached as `policy` says
+    /// (checked: [`crate::etcd::check_urls`]), naming this host `host`.
+    pub fn new(urls: &str, policy: Policy, host: String, ttl: Duration) -> Result<Registrar, ClusterError> {
+        crate::etcd::check_urls(urls, &policy)?;
+        Ok(Registrar { urls: urls.to_string(), policy, host, ttl: ttl.max(Duration::from_secs(2)) })
     }
 }
 
@@ -171,7 +174,7 @@ impl Fleet for Registrar {
         while !vm.ended() {
             let turn = match &cluster {
                 Some(cluster) => self.turn(cluster, &mut held, &vm),
-                None => Cluster::connect(&self.urls).map(|c| cluster = Some(c)),
+                None => Cluster::connect(&self.urls, &self.policy).map(|c| cluster = Some(c)),
             };
             match turn {
                 Ok(()) if failing => {
@@ -210,7 +213,7 @@ mod tests {
     #[test]
     fn the_listing_leaves_out_entries_that_are_not_a_vm_s() {
         let Some(etcd) = Etcd::start_in_temp_or_skip("the_listing_leaves_out_entries") else { return };
-        let cluster = Cluster::connect(&etcd.urls()).unwrap();
+        let cluster = Cluster::connect(&etcd.urls(), &Policy::default()).unwrap();
         let vm = |host: &str, pid: u32, instance: &str| Registration {
             host: host.into(),
             vm: Entry {

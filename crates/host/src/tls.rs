@@ -105,6 +105,12 @@ impl Tls {
         Ok(Tls { server: Arc::new(server), client: Arc::new(client), dir: dir.to_path_buf() })
     }
 
+    /// The directory the credentials were loaded from (for a client that
+    /// takes them as files, the fleet's etcd client).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// A server session for a connection the control port took.
     pub(crate) fn accept(&self) -> io::Result<rustls::ServerConnection> {
         rustls::ServerConnection::new(self.server.clone()).map_err(io::Error::other)

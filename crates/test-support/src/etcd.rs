@@ -1,7 +1,8 @@
 //! A real etcd cluster for a test: three members on loopback ports of the
 //! test's own, data in the test's directory, killed when dropped. Members
 //! can be killed one at a time (the cluster goes on with two) or all at
-//! once, and started again on their data.
+//! once, and started again on their data. Clients reach them in clear, or
+//! under TLS with client certificates required ([`Etcd::start_tls_or_skip`]).
 //!
 //! The `etcd` binary is Debian's `etcd-server` (`.ci/run` installs it), or
 //! `$MOVA_ETCD`. Where there is none, a test says loudly that it did not
@@ -21,6 +22,8 @@ struct Member {
     name: String,
     client: u16,
     peer: u16,
+    /// Where it answers `/health` in clear, whatever its clients use.
+    metrics: u16,
     process: Option<Child>,
 }
 
@@ -29,6 +32,8 @@ pub struct Etcd {
     binary: PathBuf,
     dir: PathBuf,
     members: Vec<Member>,
+    /// The credentials its members serve clients with (`ca.pem`, `cert.pem`, `key.pem`), if under TLS.
+    tls: Option<PathBuf>,
     /// `dir` is the cluster's own (made by [`Etcd::start_in_temp_or_skip`]): it goes with it.
     own_dir: bool,
 }
@@ -91,12 +96,30 @@ impl Etcd {
     /// Starts a cluster with its data under `dir`, or says that `test` did
     /// not run (see the module's doc) and returns `None`.
     pub fn start_or_skip(dir: &Path, test: &str) -> Option<Etcd> {
+        Etcd::start_with(dir, test, None)
+    }
+
+    /// [`Etcd::start_or_skip`], its clients served under TLS with the
+    /// credentials in `credentials` (`hv tls-init` makes them: `ca.pem`,
+    /// and `cert.pem`/`key.pem` naming 127.0.0.1), and required to show a
+    /// certificate that `ca.pem` signed (`--client-cert-auth`).
+    pub fn start_tls_or_skip(dir: &Path, test: &str, credentials: &Path) -> Option<Etcd> {
+        Etcd::start_with(dir, test, Some(credentials.to_path_buf()))
+    }
+
+    fn start_with(dir: &Path, test: &str, tls: Option<PathBuf>) -> Option<Etcd> {
         let binary = binary_or_skip(test)?;
-        let ports = free_ports(6);
+        let ports = free_ports(9);
         let members = (0..3)
-            .map(|i| Member { name: format!("m{i}"), client: ports[2 * i], peer: ports[2 * i + 1], process: None })
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client: ports[3 * i],
+                peer: ports[3 * i + 1],
+                metrics: ports[3 * i + 2],
+                process: None,
+            })
             .collect();
-        let mut etcd = Etcd { binary, dir: dir.to_path_buf(), members, own_dir: false };
+        let mut etcd = Etcd { binary, dir: dir.to_path_buf(), members, tls, own_dir: false };
         for i in 0..3 {
             etcd.start_member(i);
         }
@@ -106,18 +129,33 @@ impl Etcd {
 
     /// The members' client URLs, as `--cluster` takes them.
     pub fn urls(&self) -> String {
-        self.members.iter().map(|m| format!("http://127.0.0.1:{}", m.client)).collect::<Vec<_>>().join(",")
+        self.members.iter().map(|m| self.client_url(m)).collect::<Vec<_>>().join(",")
+    }
+
+    fn client_url(&self, member: &Member) -> String {
+        format!("{}://127.0.0.1:{}", if self.tls.is_some() { "https" } else { "http" }, member.client)
     }
 
     fn start_member(&mut self, i: usize) {
         let initial: Vec<String> =
             self.members.iter().map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer)).collect();
         let member = &self.members[i];
-        let (client, peer) =
-            (format!("http://127.0.0.1:{}", member.client), format!("http://127.0.0.1:{}", member.peer));
+        let (client, peer) = (self.client_url(member), format!("http://127.0.0.1:{}", member.peer));
         let log = std::fs::File::create(self.dir.join(format!("{}.log", member.name))).expect("a log file");
-        let process = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(credentials) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(credentials.join("cert.pem"))
+                .arg("--key-file")
+                .arg(credentials.join("key.pem"))
+                .arg("--trusted-ca-file")
+                .arg(credentials.join("ca.pem"))
+                .arg("--client-cert-auth");
+        }
+        let process = command
             .args(["--name", &member.name])
+            .args(["--listen-metrics-urls", &format!("http://127.0.0.1:{}", member.metrics)])
             .arg("--data-dir")
             .arg(self.dir.join(&member.name))
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
@@ -142,8 +180,10 @@ impl Etcd {
         }
     }
 
-    /// The running member that leads the cluster now, as one of them says.
+    /// The running member that leads the cluster now, as one of them says
+    /// (a cluster in clear: this asks its JSON gateway).
     pub fn leader(&self) -> usize {
+        assert!(self.tls.is_none(), "leader() asks the members in clear");
         let running = || self.members.iter().enumerate().filter(|(_, m)| m.process.is_some());
         for _ in 0..100 {
             let said = running().find_map(|(_, m)| post(m.client, "/v3/maintenance/status", "{}"));
@@ -182,7 +222,7 @@ impl Etcd {
     fn wait_healthy(&self) {
         let started = Instant::now();
         while started.elapsed() < HEALTHY_WITHIN {
-            if self.members.iter().filter(|m| m.process.is_some()).any(|m| healthy(m.client)) {
+            if self.members.iter().filter(|m| m.process.is_some()).any(|m| healthy(m.metrics)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -25,6 +25,8 @@ const CONTROLLER_TTL: Duration = Duration::from_secs(5);
 struct Fleet {
     etcd: Etcd,
     runtime: PathBuf,
+    /// This host's credentials (`--tls`), when the cluster is under TLS.
+    tls: Option<PathBuf>,
 }
 
 impl Fleet {
@@ -33,7 +35,29 @@ impl Fleet {
         let runtime = dir.join("runtime");
         private_dir(&runtime);
         let etcd = Etcd::start_or_skip(&dir, test)?;
-        Some(Fleet { etcd, runtime })
+        Some(Fleet { etcd, runtime, tls: None })
+    }
+
+    /// [`Fleet::start`] with the cluster under TLS, client certificates
+    /// required: `hv tls-init` makes one authority, the members'
+    /// credentials (naming 127.0.0.1) and this host's, which its VMs and
+    /// `hv` are given with `--tls`. Also the path of another authority's
+    /// credentials, which the members must not accept.
+    fn start_tls(name: &str, test: &str) -> Option<(Fleet, PathBuf)> {
+        let dir = scratch(&format!("fleet-{name}"));
+        let runtime = dir.join("runtime");
+        private_dir(&runtime);
+        let init = |creds: &str, ca: &str, name: &str| {
+            let (creds, ca) = (dir.join(creds), dir.join(ca));
+            let args = ["tls-init", creds.to_str().unwrap(), "--name", name, "--ca", ca.to_str().unwrap()];
+            common::succeeds(common::hv_in(&runtime, &args), &args);
+            creds
+        };
+        let members = init("etcd-tls", "ca", "127.0.0.1");
+        let host = init("host-tls", "ca", "host-a");
+        let stranger = init("stranger-tls", "other-ca", "host-x");
+        let etcd = Etcd::start_tls_or_skip(&dir, test, &members)?;
+        Some((Fleet { etcd, runtime, tls: Some(host) }, stranger))
     }
 
     /// An `hv-counter` of `host` in the fleet (`--period-ms 2`, a two-second
@@ -49,6 +73,9 @@ impl Fleet {
     fn vm_unlisted(&self, host: &str, args: &[&str]) -> Vm {
         let mut command = common::counter_command(&self.runtime, args);
         command.args(["--host-name", host, "--cluster", &self.etcd.urls(), "--cluster-lease", "2", "--period-ms", "2"]);
+        if let Some(tls) = &self.tls {
+            command.arg("--tls").arg(tls);
+        }
         Vm::spawn(command, self.runtime.clone())
     }
 
@@ -56,6 +83,9 @@ impl Fleet {
     fn hv(&self, args: &[&str]) -> Command {
         let mut command = common::hv_in(&self.runtime, args);
         command.env("MOVA_CLUSTER", self.etcd.urls()).env("MOVA_HOST_NAME", "ctl");
+        if let Some(tls) = &self.tls {
+            command.env("MOVA_TLS_DIR", tls);
+        }
         command
     }
 
@@ -222,9 +252,9 @@ fn every_host_s_vms_are_listed_and_drop_out_when_they_end_or_die() {
     assert!(local.contains(&a.pid()), "{local}");
 }
 
-#[test]
-fn a_migration_recorded_in_the_cluster_moves_the_program_once_and_leaves_no_record() {
-    let Some(fleet) = Fleet::start("migrate", "a_migration_recorded_in_the_cluster") else { return };
+/// A counter of host-a moved to a waiting VM of host-b through the fleet:
+/// it runs on there exactly once, and the fleet lists only the target.
+fn a_counter_moves_once(fleet: &Fleet) {
     let mut a = fleet.vm("host-a", &[]);
     let mut b = fleet.vm("host-b", &["--wait"]);
     let seen = a.take(3);
@@ -234,7 +264,44 @@ fn a_migration_recorded_in_the_cluster_moves_the_program_once_and_leaves_no_reco
     fleet.wait_until("the target runs it, the source is gone", |vms| {
         vms.len() == 1 && vms[0]["instance"] == b.instance().as_str() && vms[0]["state"] == "running"
     });
+}
+
+#[test]
+fn a_migration_recorded_in_the_cluster_moves_the_program_once_and_leaves_no_record() {
+    let Some(fleet) = Fleet::start("migrate", "a_migration_recorded_in_the_cluster") else { return };
+    a_counter_moves_once(&fleet);
     assert_eq!(fleet.ok(&["recover"]), "nothing to recover\n");
+}
+
+#[test]
+fn a_fleet_on_etcd_under_tls_lists_its_vms_and_moves_them_and_refuses_a_stranger() {
+    let test = "a_fleet_on_etcd_under_tls";
+    let Some((fleet, stranger)) = Fleet::start_tls("tls", test) else { return };
+    assert!(fleet.etcd.urls().starts_with("https://127.0.0.1:"));
+    a_counter_moves_once(&fleet);
+    assert_eq!(fleet.ok(&["recover"]), "nothing to recover\n");
+    // Credentials of another authority: the members do not accept them, nor are they trusted.
+    let ps_with = |name: &str, value: &std::ffi::OsStr| {
+        let mut command = fleet.hv(&["ps"]);
+        command.env(name, value);
+        common::fails(command, &["ps"])
+    };
+    let urls = fleet.etcd.urls();
+    let unreachable = format!("hv: the cluster (etcd at {urls}) cannot be reached: 127.0.0.1:");
+    let err = ps_with("MOVA_TLS_DIR", stranger.as_os_str());
+    assert!(err.starts_with(&unreachable) && err.ends_with(": invalid peer certificate: UnknownIssuer\n"), "{err}");
+    // One that trusts the members, but whose own certificate they do not: they refuse it.
+    let impostor = stranger.with_file_name("impostor-tls");
+    std::fs::create_dir_all(&impostor).unwrap();
+    for (file, from) in [("ca.pem", fleet.tls.as_ref().unwrap()), ("cert.pem", &stranger), ("key.pem", &stranger)] {
+        std::fs::copy(from.join(file), impostor.join(file)).unwrap();
+    }
+    let err = ps_with("MOVA_TLS_DIR", impostor.as_os_str());
+    assert!(err.starts_with(&unreachable), "{err}");
+    // In clear, the members do not answer at all.
+    let clear = urls.replace("https://", "http://");
+    let err = ps_with("MOVA_CLUSTER", clear.as_ref());
+    assert!(err.starts_with(&format!("hv: the cluster (etcd at {clear}) cannot be reached: ")), "{err}");
 }
 
 #[test]
@@ -481,19 +548,45 @@ fn fleet_options_that_cannot_work_are_refused_with_their_reason() {
         counter(&["--cluster", "https://10.0.0.1:2379"]),
         (
             Some(1),
-            "hv-counter: --cluster \"https://10.0.0.1:2379\": https://10.0.0.1:2379: etcd over TLS is not supported; \
-             give its members' http:// URLs\n"
+            "hv-counter: --cluster \"https://10.0.0.1:2379\": https://10.0.0.1:2379: a member under TLS is reached \
+             with this process's credentials: give --tls DIR\n"
+                .into()
+        )
+    );
+    assert_eq!(
+        counter(&["--cluster", "10.0.0.1:2379"]),
+        (
+            Some(1),
+            "hv-counter: --cluster \"10.0.0.1:2379\": http://10.0.0.1:2379: clear text to a member on another host \
+             (the fleet's records hold its leases): give its https:// URL and --tls DIR, or --insecure\n"
                 .into()
         )
     );
     assert_eq!(
         counter(&["--cluster", "10.0.0.1"]),
-        (Some(1), "hv-counter: --cluster \"10.0.0.1\": \"10.0.0.1\" is not a member URL (http://HOST:PORT)\n".into())
+        (
+            Some(1),
+            "hv-counter: --cluster \"10.0.0.1\": \"10.0.0.1\" is not a member URL (http://HOST:PORT or \
+             https://HOST:PORT)\n"
+                .into()
+        )
     );
     let hv = |args: &[&str]| refused(&mut common::hv_in(&runtime, args));
     assert_eq!(
         hv(&["--cluster", "a:1,,b:2", "ps"]),
-        (Some(1), "hv: --cluster \"a:1,,b:2\": \"\" is not a member URL (http://HOST:PORT)\n".into())
+        (
+            Some(1),
+            "hv: --cluster \"a:1,,b:2\": \"\" is not a member URL (http://HOST:PORT or https://HOST:PORT)\n".into()
+        )
+    );
+    assert_eq!(
+        hv(&["--cluster", "https://127.0.0.1:1", "ps"]),
+        (
+            Some(1),
+            "hv: --cluster \"https://127.0.0.1:1\": https://127.0.0.1:1: a member under TLS is reached with this \
+             process's credentials: give --tls DIR\n"
+                .into()
+        )
     );
     assert_eq!(
         hv(&["drain", "host-a"]),

@@ -134,7 +134,7 @@ impl Fleet {
     /// cannot be reached: no migration starts without its record).
     fn ledger(&self) -> Result<Option<vm_cluster::EtcdLedger>, String> {
         let Some(urls) = &self.urls else { return Ok(None) };
-        let cluster = vm_cluster::Cluster::connect(urls).map_err(|e| e.to_string())?;
+        let cluster = vm_cluster::Cluster::connect(urls, vm_host::tls::policy()).map_err(|e| e.to_string())?;
         vm_cluster::EtcdLedger::new(std::sync::Arc::new(cluster), &self.host)
             .map(Some)
             .map_err(|e| format!("{e}; no migration starts without its record in the cluster"))
@@ -594,7 +594,7 @@ fn drain(args: &DrainArgs, token: Option<&str>, fleet: &Fleet) -> Result<(), Str
 
 /// The fleet's VMs, as `hv ps` lists this host's, with their host.
 fn ps_fleet(urls: &str, json: bool) -> Result<(), String> {
-    let cluster = vm_cluster::Cluster::connect(urls).map_err(|e| e.to_string())?;
+    let cluster = vm_cluster::Cluster::connect(urls, vm_host::tls::policy()).map_err(|e| e.to_string())?;
     let vms = vm_cluster::list(&cluster).map_err(|e| e.to_string())?;
     let rows: Vec<Row> =
         vms.iter().map(|r| Row { host: Some(&r.host), vm: &r.vm, state: &r.state, detail: &r.detail }).collect();
