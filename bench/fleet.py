@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """The fleet on etcd, measured (docs/performance.md, "A fleet on etcd").
 
-Starts a three-member etcd cluster on loopback ports (Debian's etcd-server,
-or $MOVA_ETCD), then measures, with the release binaries:
+Starts two three-member etcd clusters on loopback ports (Debian's
+etcd-server, or $MOVA_ETCD), one in clear and one under TLS with client
+certificates required (credentials made by `hv tls-init`), then measures,
+with the release binaries:
 
 1. `hv ps --cluster` (table and --json) over N simulated registrations
-   (entries written through etcd's JSON gateway, as a VM writes them);
+   (entries written through etcd's JSON gateway, as a VM writes them), on
+   each cluster;
 2. one `hv migrate` of a running hv-counter with --cluster (recorded in
-   etcd, VMs registered there) beside the same without (runtime directory),
-   alternating, so both see the same machine.
+   etcd, VMs registered there), in clear and under TLS, beside the same
+   without (runtime directory), alternating, so all see the same machine.
 
     cargo build --release -p cli
     python3 bench/fleet.py [--vms 1000] [--runs 20]
@@ -20,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -41,37 +45,57 @@ def free_ports(n):
     return ports
 
 
-def start_etcd(work):
+def start_etcd(work, tls=None):
+    """A cluster with its data under `work`; its clients under TLS with the
+    credentials in `tls` (client certificates required) if given."""
     etcd = os.environ.get("MOVA_ETCD", "etcd")
     if shutil.which(etcd) is None:
         sys.exit("no etcd: apt-get install etcd-server, or set MOVA_ETCD")
-    ports = free_ports(6)
-    peers = ",".join(f"m{i}=http://127.0.0.1:{ports[2 * i + 1]}" for i in range(3))
+    os.makedirs(work, exist_ok=True)
+    ports = free_ports(9)
+    scheme = "https" if tls else "http"
+    secure = ["--cert-file", os.path.join(tls, "cert.pem"), "--key-file", os.path.join(tls, "key.pem"),
+              "--trusted-ca-file", os.path.join(tls, "ca.pem"), "--client-cert-auth"] if tls else []
+    peers = ",".join(f"m{i}=http://127.0.0.1:{ports[3 * i + 1]}" for i in range(3))
     members = []
     for i in range(3):
-        client, peer = f"http://127.0.0.1:{ports[2 * i]}", f"http://127.0.0.1:{ports[2 * i + 1]}"
+        client, peer = f"{scheme}://127.0.0.1:{ports[3 * i]}", f"http://127.0.0.1:{ports[3 * i + 1]}"
         members.append(subprocess.Popen(
-            [etcd, "--name", f"m{i}", "--data-dir", os.path.join(work, f"m{i}"),
+            [etcd, "--name", f"m{i}", "--data-dir", os.path.join(work, f"m{i}"), *secure,
              "--listen-client-urls", client, "--advertise-client-urls", client,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--listen-metrics-urls", f"http://127.0.0.1:{ports[3 * i + 2]}",
              "--initial-cluster", peers, "--initial-cluster-state", "new",
              "--heartbeat-interval", "50", "--election-timeout", "500"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"m{i}.log"), "w")))
-    urls = ",".join(f"http://127.0.0.1:{ports[2 * i]}" for i in range(3))
+    urls = ",".join(f"{scheme}://127.0.0.1:{ports[3 * i]}" for i in range(3))
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/health", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports[2]}/health", timeout=1) as r:
                 if b'"health":"true"' in r.read():
-                    return members, urls, ports[0]
+                    return members, urls
         except OSError:
             pass
         time.sleep(0.1)
     sys.exit("etcd did not become healthy")
 
 
-def register(port, n):
+def tls_init(work, name, ca):
+    """Credentials made by `hv tls-init` in work/name, for 127.0.0.1, of the authority in `ca`."""
+    creds = os.path.join(work, name)
+    subprocess.run([os.path.join(RELEASE, "hv"), "tls-init", creds, "--name", "127.0.0.1", "--ca", ca],
+                   check=True, capture_output=True)
+    return creds
+
+
+def register(urls, n, tls=None):
     """n entries as VMs write them, through etcd's JSON gateway (/v3/kv/put)."""
+    first = urls.split(",")[0]
+    context = None
+    if tls:
+        context = ssl.create_default_context(cafile=os.path.join(tls, "ca.pem"))
+        context.load_cert_chain(os.path.join(tls, "cert.pem"), os.path.join(tls, "key.pem"))
     b64 = lambda s: base64.b64encode(s.encode()).decode()
     for i in range(n):
         instance = f"{i:016x}"
@@ -79,8 +103,8 @@ def register(port, n):
                  "program": "prog.mx", "program_hash": "3c6a7844130b" * 5 + "abcd", "endpoint": f"10.0.{i // 250}.{i % 250}:34567",
                  "started": int(time.time()) - i, "state": "running", "detail": "contexts=4 memory=42.0MiB"}
         body = json.dumps({"key": b64(f"/mova/vms/{instance}"), "value": b64(json.dumps(entry))}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v3/kv/put", body, {"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=5).read()
+        request = urllib.request.Request(f"{first}/v3/kv/put", body, {"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=5, context=context).read()
 
 
 def timed(command, env, runs):
@@ -105,9 +129,9 @@ def counter(env, *args):
     return vm
 
 
-def migrations(env, cluster, runs):
+def migrations(env, cluster, runs, tls=None):
     """`hv migrate` of a running counter into a waiting one, `runs` times; seconds each."""
-    extra = ["--cluster", cluster] if cluster else []
+    extra = (["--cluster", cluster] if cluster else []) + (["--tls", tls] if tls else [])
     source = counter(env, *extra)
     times = []
     for _ in range(runs):
@@ -138,25 +162,33 @@ def main():
     os.mkdir(runtime, 0o700)
     env = dict(os.environ, MOVA_RUNTIME_DIR=runtime, MOVA_LISTEN="127.0.0.1:0")
     env.pop("MOVA_CLUSTER", None)
-    members, urls, port = start_etcd(work)
+    ca = os.path.join(work, "ca")
+    members_tls, host_tls = tls_init(work, "etcd-tls", ca), tls_init(work, "host-tls", ca)
+    members, urls = start_etcd(os.path.join(work, "clear"))
+    members_under_tls, urls_tls = start_etcd(os.path.join(work, "tls"), members_tls)
     try:
-        register(port, args.vms)
         hv = os.path.join(RELEASE, "hv")
-        table, out = timed([hv, "--cluster", urls, "ps"], env, args.runs)
-        rows = len(out.decode().splitlines()) - 1
-        listed, out = timed([hv, "--cluster", urls, "ps", "--json"], env, args.runs)
-        print(f"hv ps --cluster over {rows} registrations: {ms(table)}")
-        print(f"hv ps --cluster --json over {len(json.loads(out))} registrations: {ms(listed)}")
-        plain, fleet = [], []
-        for _ in range(2):  # alternating halves: both see the same machine
+        for name, cluster, tls in [("in clear", urls, None), ("under TLS", urls_tls, host_tls)]:
+            register(cluster, args.vms, tls)
+            extra = ["--cluster", cluster] + (["--tls", tls] if tls else [])
+            table, out = timed([hv, *extra, "ps"], env, args.runs)
+            rows = len(out.decode().splitlines()) - 1
+            listed, out = timed([hv, *extra, "ps", "--json"], env, args.runs)
+            print(f"hv ps --cluster ({name}) over {rows} registrations: {ms(table)}")
+            print(f"hv ps --cluster --json ({name}) over {len(json.loads(out))} registrations: {ms(listed)}")
+        plain, fleet, fleet_tls = [], [], []
+        for _ in range(2):  # alternating halves: all see the same machine
             plain += migrations(env, None, args.runs // 2)
             fleet += migrations(env, urls, args.runs // 2)
+            fleet_tls += migrations(env, urls_tls, args.runs // 2, host_tls)
         print(f"hv migrate (runtime directory): {ms(plain)}")
-        print(f"hv migrate --cluster (recorded in etcd): {ms(fleet)}")
-        print(f"etcd adds {(statistics.median(fleet) - statistics.median(plain)) * 1e3:.1f} ms to a migration "
-              f"(x{statistics.median(fleet) / statistics.median(plain):.2f})")
+        print(f"hv migrate --cluster (recorded in etcd, in clear): {ms(fleet)}")
+        print(f"hv migrate --cluster (recorded in etcd, under TLS): {ms(fleet_tls)}")
+        for name, times in [("in clear", fleet), ("under TLS", fleet_tls)]:
+            print(f"etcd {name} adds {(statistics.median(times) - statistics.median(plain)) * 1e3:.1f} ms to a "
+                  f"migration (x{statistics.median(times) / statistics.median(plain):.2f})")
     finally:
-        for m in members:
+        for m in members + members_under_tls:
             m.kill()
         shutil.rmtree(work, ignore_errors=True)
 
