@@ -19,7 +19,7 @@ pub struct ControlArgs {
     /// TLS credentials (DIR/ca.pem, cert.pem, key.pem; `hv tls-init` makes them): other hosts connect under TLS, and so does this VM's state stream to another host.
     #[arg(long, value_name = "DIR", env = "MOVA_TLS_DIR")]
     pub tls: Option<PathBuf>,
-    /// Allow clear text to and from other hosts (a token is then required).
+    /// Allow clear text to and from other hosts, etcd members included (a token is then required).
     #[arg(long)]
     pub insecure: bool,
     /// Read the token from FILE's first line (wins over --token; FILE must not be readable by others).

@@ -33,7 +33,7 @@ struct Cli {
     /// TLS credentials (DIR/ca.pem, cert.pem, key.pem; `hv tls-init` makes them): VMs on other hosts are reached under TLS.
     #[arg(long, global = true, value_name = "DIR", env = "MOVA_TLS_DIR")]
     tls: Option<PathBuf>,
-    /// Allow clear text to VMs on other hosts.
+    /// Allow clear text to VMs and etcd members on other hosts.
     #[arg(long, global = true)]
     insecure: bool,
     #[command(flatten)]
