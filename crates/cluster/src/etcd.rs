@@ -120,15 +120,12 @@ pub fn check_urls(given: &str, policy: &Policy) -> Result<Vec<Member>, ClusterEr
 }
 
 /// The TLS options of the members under TLS: this process's credentials,
-/// read as the files they were loaded from.
-fn tls_options(tls: &Tls) -> Result<etcd_client::TlsOptions, String> {
-    let read = |name: &str| {
-        let path = tls.dir().join(name);
-        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    Ok(etcd_client::TlsOptions::new()
-        .ca_certificate(etcd_client::Certificate::from_pem(read("ca.pem")?))
-        .identity(etcd_client::Identity::from_pem(read("cert.pem")?, read("key.pem")?)))
+/// as it loaded them.
+fn tls_options(tls: &Tls) -> etcd_client::TlsOptions {
+    let pem = tls.pem();
+    etcd_client::TlsOptions::new()
+        .ca_certificate(etcd_client::Certificate::from_pem(&pem.ca))
+        .identity(etcd_client::Identity::from_pem(&pem.cert, &pem.key))
 }
 
 /// The members' clients, shared with background tasks.
@@ -241,7 +238,7 @@ impl Cluster {
             .with_keep_alive(Duration::from_secs(2), MEMBER_TIMEOUT)
             .with_require_leader(true);
         let tls = match &policy.tls {
-            Some(tls) if members.iter().any(|m| m.tls) => Some(tls_options(tls).map_err(unreachable)?),
+            Some(tls) if members.iter().any(|m| m.tls) => Some(tls_options(tls)),
             _ => None,
         };
         let clients = runtime

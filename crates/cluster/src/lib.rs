@@ -26,6 +26,6 @@ mod etcd;
 pub mod ledger;
 pub mod registration;
 
-pub use etcd::{check_urls, parse_urls, Cluster, ClusterError, Member, CALL_TIMEOUT};
+pub use etcd::{check_urls, Cluster, ClusterError, Member, CALL_TIMEOUT};
 pub use ledger::EtcdLedger;
 pub use registration::{list, Registrar, Registration};

@@ -97,7 +97,7 @@ pub struct Registrar {
 
 impl Registrar {
     /// A registrar for the cluster `urls`, reached as `policy` says
-    /// (checked: [`crate::etcd::check_urls`]), naming this host `host`.
+    /// (checked: [`crate::check_urls`]), naming this host `host`.
     pub fn new(urls: &str, policy: Policy, host: String, ttl: Duration) -> Result<Registrar, ClusterError> {
         crate::etcd::check_urls(urls, &policy)?;
         Ok(Registrar { urls: urls.to_string(), policy, host, ttl: ttl.max(Duration::from_secs(2)) })

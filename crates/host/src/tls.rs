@@ -29,6 +29,20 @@ pub struct Tls {
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
     dir: PathBuf,
+    pem: Arc<Pem>,
+}
+
+/// The credentials' files as read (and checked) by [`Tls::load`], for a
+/// client that takes PEM rather than a rustls configuration (the fleet's
+/// etcd client).
+#[derive(Debug)]
+pub struct Pem {
+    /// `ca.pem`.
+    pub ca: Vec<u8>,
+    /// `cert.pem`.
+    pub cert: Vec<u8>,
+    /// `key.pem`.
+    pub key: Vec<u8>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -68,19 +82,25 @@ impl Tls {
     pub fn load(dir: &Path) -> Result<Tls, String> {
         let file = |name: &str| dir.join(name);
         let bad = |name: &str, why: String| format!("{}: {why}", file(name).display());
-        let certs = |name: &str| -> Result<Vec<CertificateDer<'static>>, String> {
-            let certs: Vec<_> = CertificateDer::pem_file_iter(file(name))
-                .map_err(|e| bad(name, e.to_string()))?
+        let read = |name: &str| {
+            std::fs::read(file(name)).map_err(|e| bad(name, rustls::pki_types::pem::Error::Io(e).to_string()))
+        };
+        // Each file read, then checked, in turn: the first wrong one is the one named.
+        let certs = |name: &str| -> Result<(Vec<u8>, Vec<CertificateDer<'static>>), String> {
+            let bytes = read(name)?;
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
                 .collect::<Result<_, _>>()
                 .map_err(|e| bad(name, e.to_string()))?;
             match certs.is_empty() {
                 true => Err(bad(name, "no certificate in it".into())),
-                false => Ok(certs),
+                false => Ok((bytes, certs)),
             }
         };
-        let ca = certs("ca.pem")?;
-        let chain = certs("cert.pem")?;
-        let key = PrivateKeyDer::from_pem_file(file("key.pem")).map_err(|e| bad("key.pem", e.to_string()))?;
+        let (ca_pem, ca) = certs("ca.pem")?;
+        let (cert_pem, chain) = certs("cert.pem")?;
+        let key_pem = read("key.pem")?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| bad("key.pem", e.to_string()))?;
+        let pem = Pem { ca: ca_pem, cert: cert_pem, key: key_pem };
         let mut roots = rustls::RootCertStore::empty();
         for cert in ca {
             roots.add(cert).map_err(|e| bad("ca.pem", e.to_string()))?;
@@ -102,13 +122,12 @@ impl Tls {
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(|e| bad("cert.pem", e.to_string()))?;
-        Ok(Tls { server: Arc::new(server), client: Arc::new(client), dir: dir.to_path_buf() })
+        Ok(Tls { server: Arc::new(server), client: Arc::new(client), dir: dir.to_path_buf(), pem: Arc::new(pem) })
     }
 
-    /// The directory the credentials were loaded from (for a client that
-    /// takes them as files, the fleet's etcd client).
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The credentials as [`Tls::load`] read them.
+    pub fn pem(&self) -> &Pem {
+        &self.pem
     }
 
     /// A server session for a connection the control port took.
